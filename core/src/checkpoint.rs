@@ -1,0 +1,131 @@
+//! C2SP tlog-checkpoint: the signed statement "the log with this origin has
+//! this many entries and this root".
+
+use crate::hash::Hash;
+use crate::note::{Note, NoteError, SignerKey, VerifierKey};
+use crate::types::{parse_decimal, TreeSize};
+
+/// Why a checkpoint was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
+pub enum CheckpointError {
+    /// The text is not a checkpoint body.
+    #[error("malformed checkpoint: {0}")]
+    Malformed(&'static str),
+    /// The note around it is bad or not signed by the log.
+    #[error("checkpoint signature: {0}")]
+    Note(#[from] NoteError),
+    /// Signed by the log key but for another origin.
+    #[error("checkpoint origin {got:?} is not the expected {expected:?}")]
+    WrongOrigin {
+        /// The origin the log key is for.
+        expected: String,
+        /// The origin in the checkpoint.
+        got: String,
+    },
+}
+
+/// A checkpoint body: origin, size, root and optional extension lines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The log's origin line.
+    pub origin: String,
+    /// The tree size.
+    pub size: TreeSize,
+    /// The root hash at that size.
+    pub root: Hash,
+    /// Opaque extension lines (not recommended; kept verbatim).
+    pub extensions: Vec<String>,
+}
+
+impl Checkpoint {
+    /// A checkpoint with no extension lines.
+    pub fn new(origin: &str, size: TreeSize, root: Hash) -> Checkpoint {
+        Checkpoint {
+            origin: origin.to_owned(),
+            size,
+            root,
+            extensions: Vec::new(),
+        }
+    }
+
+    /// Parses a checkpoint body (a note's text).
+    pub fn parse_text(text: &str) -> Result<Checkpoint, CheckpointError> {
+        let body = text
+            .strip_suffix('\n')
+            .ok_or(CheckpointError::Malformed("must end in a newline"))?;
+        let mut lines = body.split('\n');
+        let origin = lines.next().unwrap_or_default();
+        if origin.is_empty() {
+            return Err(CheckpointError::Malformed("empty origin line"));
+        }
+        let size = lines
+            .next()
+            .and_then(parse_decimal)
+            .ok_or(CheckpointError::Malformed("second line must be the decimal tree size"))?;
+        let root = lines
+            .next()
+            .and_then(Hash::from_base64)
+            .ok_or(CheckpointError::Malformed("third line must be a base64 32-byte root hash"))?;
+        let extensions: Vec<String> = lines.map(str::to_owned).collect();
+        if extensions.iter().any(String::is_empty) {
+            return Err(CheckpointError::Malformed("empty extension line"));
+        }
+        if text.chars().any(|c| c.is_ascii_control() && c != '\n') {
+            return Err(CheckpointError::Malformed("control character"));
+        }
+        Ok(Checkpoint {
+            origin: origin.to_owned(),
+            size: TreeSize(size),
+            root,
+            extensions,
+        })
+    }
+
+    /// The body text, ending in a newline.
+    pub fn to_text(&self) -> String {
+        let mut out = format!("{}\n{}\n{}\n", self.origin, self.size, self.root.to_base64());
+        for e in &self.extensions {
+            out.push_str(e);
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Signs the checkpoint with the log's key.
+    pub fn sign(&self, log_key: &SignerKey) -> Result<Note, NoteError> {
+        let mut note = Note::new(&self.to_text())?;
+        note.sign(log_key, 0)?;
+        Ok(note)
+    }
+}
+
+/// A checkpoint whose log signature has been verified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedCheckpoint {
+    /// The checkpoint.
+    pub checkpoint: Checkpoint,
+    /// The whole note, with every signature line (cosignatures included).
+    pub note: Note,
+}
+
+impl SignedCheckpoint {
+    /// Parses a signed checkpoint and verifies the log's signature. The log
+    /// key's name must be the checkpoint's origin.
+    pub fn open(bytes: &[u8], log_key: &VerifierKey) -> Result<SignedCheckpoint, CheckpointError> {
+        let note = Note::parse(bytes)?;
+        Self::open_note(note, log_key)
+    }
+
+    /// As [`SignedCheckpoint::open`], for an already parsed note.
+    pub fn open_note(note: Note, log_key: &VerifierKey) -> Result<SignedCheckpoint, CheckpointError> {
+        let checkpoint = Checkpoint::parse_text(note.text())?;
+        if checkpoint.origin != log_key.name().as_str() {
+            return Err(CheckpointError::WrongOrigin {
+                expected: log_key.name().to_string(),
+                got: checkpoint.origin,
+            });
+        }
+        note.verify(&[log_key])?;
+        Ok(SignedCheckpoint { checkpoint, note })
+    }
+}

@@ -1,0 +1,466 @@
+//! An RFC 6962 Merkle tree kept as "stored hashes", after Go's sumdb/tlog.
+//!
+//! Every complete subtree's hash is stored once, in the order the subtrees
+//! complete, at a position given by [`stored_hash_index`]. Appending a leaf adds
+//! the leaf hash plus one hash per subtree it completes (O(log n) hashes, on
+//! average two), and any tree hash or proof reads only O(log n) stored hashes
+//! through a [`HashReader`]. Nothing needs the whole tree in memory.
+
+use crate::hash::{leaf_hash, node_hash, Hash};
+use crate::types::{LeafIndex, TreeSize};
+
+/// Why the tree could not answer.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TreeError {
+    /// A leaf index at or past the tree size.
+    #[error("leaf index {index} is not in a tree of size {size}")]
+    IndexNotInTree {
+        /// The index asked for.
+        index: u64,
+        /// The tree's size.
+        size: u64,
+    },
+    /// A consistency proof from a larger tree to a smaller one.
+    #[error("old tree size {old} is larger than new tree size {new}")]
+    SizesOutOfOrder {
+        /// The old size.
+        old: u64,
+        /// The new size.
+        new: u64,
+    },
+    /// The storage returned a different number of hashes than asked for.
+    #[error("hash reader returned {got} hashes for {asked} indexes")]
+    ShortRead {
+        /// How many were asked for.
+        asked: usize,
+        /// How many came back.
+        got: usize,
+    },
+    /// The storage failed; the text says how.
+    #[error("reading stored hashes: {0}")]
+    Storage(String),
+    /// Hashes read from an untrusted source do not match the trusted root.
+    #[error("hashes do not match the trusted tree: {0}")]
+    Inconsistent(String),
+}
+
+/// Reads stored hashes by their stored-hash index. Implementations return
+/// exactly one hash per index, in the order asked.
+pub trait HashReader {
+    /// The hashes at `indexes`.
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, TreeError>;
+}
+
+/// The position in storage of the hash of the `n`th complete subtree of height
+/// `level` (level 0 is the leaves).
+pub fn stored_hash_index(level: u32, n: u64) -> u64 {
+    // The subtree completes when its last leaf is appended; count the hashes
+    // stored before that leaf, then the levels below this one.
+    let mut last_leaf = n;
+    for _ in 0..level {
+        last_leaf = 2 * last_leaf + 1;
+    }
+    let mut index = 0u64;
+    let mut m = last_leaf;
+    while m > 0 {
+        index += m;
+        m >>= 1;
+    }
+    index + u64::from(level)
+}
+
+/// The inverse of [`stored_hash_index`]: (level, n).
+pub fn split_stored_hash_index(index: u64) -> (u32, u64) {
+    // Leaf n is stored at roughly 2n; start at index/2 and walk forward.
+    let mut n = index / 2;
+    let mut index_n = stored_hash_index(0, n);
+    debug_assert!(index_n <= index);
+    loop {
+        let next = index_n + 1 + u64::from((n + 1).trailing_zeros());
+        if next > index {
+            break;
+        }
+        n += 1;
+        index_n = next;
+    }
+    let level = (index - index_n) as u32;
+    (level, n >> level)
+}
+
+/// How many hashes a tree of `size` leaves stores.
+pub fn stored_hash_count(size: TreeSize) -> u64 {
+    let n = size.get();
+    if n == 0 {
+        return 0;
+    }
+    let mut count = stored_hash_index(0, n - 1) + 1;
+    let mut i = n - 1;
+    while i & 1 == 1 {
+        count += 1;
+        i >>= 1;
+    }
+    count
+}
+
+/// The hashes to append to storage when the entry at `index` (the current tree
+/// size) is added with leaf hash `leaf`: the leaf hash, then one hash for each
+/// subtree the leaf completes. They belong at `stored_hash_count(index)..`.
+pub fn stored_hashes_for_leaf(
+    index: LeafIndex,
+    leaf: Hash,
+    reader: &impl HashReader,
+) -> Result<Vec<Hash>, TreeError> {
+    let n = index.get();
+    let completed = (n + 1).trailing_zeros();
+    // Left siblings of the new node at each level, read in one call.
+    let indexes: Vec<u64> = (0..completed)
+        .rev()
+        .map(|level| stored_hash_index(level, (n >> level) - 1))
+        .collect();
+    let siblings = read_exact(reader, &indexes)?;
+    let mut hashes = Vec::with_capacity(1 + completed as usize);
+    let mut h = leaf;
+    hashes.push(h);
+    for sibling in siblings.iter().rev() {
+        h = node_hash(sibling, &h);
+        hashes.push(h);
+    }
+    Ok(hashes)
+}
+
+/// The largest power of two strictly less than `n` (n >= 2): RFC 9162's split point.
+fn split_point(n: u64) -> u64 {
+    debug_assert!(n >= 2);
+    1 << (63 - (n - 1).leading_zeros())
+}
+
+/// The largest power of two not above `n` (n >= 1).
+fn largest_pow2_at_most(n: u64) -> u64 {
+    1 << (63 - n.leading_zeros())
+}
+
+/// A half-open range of leaves whose Merkle tree hash a proof needs.
+type Range = (u64, u64);
+
+/// The stored hashes that make up MTH(D[lo:hi]) for a range produced by RFC
+/// 9162's recursive splits: complete subtrees, largest first.
+fn range_indexes(lo: u64, hi: u64, out: &mut Vec<u64>) {
+    let mut lo = lo;
+    while lo < hi {
+        let k = largest_pow2_at_most(hi - lo);
+        debug_assert_eq!(lo & (k - 1), 0, "range not aligned");
+        let level = k.trailing_zeros();
+        out.push(stored_hash_index(level, lo >> level));
+        lo += k;
+    }
+}
+
+fn range_parts(lo: u64, hi: u64) -> usize {
+    let mut parts = 0;
+    let mut lo = lo;
+    while lo < hi {
+        lo += largest_pow2_at_most(hi - lo);
+        parts += 1;
+    }
+    parts
+}
+
+/// Computes MTH for each range with one call to the reader.
+fn range_hashes(ranges: &[Range], reader: &impl HashReader) -> Result<Vec<Hash>, TreeError> {
+    let mut indexes = Vec::new();
+    for &(lo, hi) in ranges {
+        range_indexes(lo, hi, &mut indexes);
+    }
+    let stored = read_exact(reader, &indexes)?;
+    let mut rest = stored.as_slice();
+    let mut out = Vec::with_capacity(ranges.len());
+    for &(lo, hi) in ranges {
+        let (parts, tail) = rest.split_at(range_parts(lo, hi));
+        rest = tail;
+        out.push(fold_right(parts));
+    }
+    Ok(out)
+}
+
+/// Combines complete subtrees listed largest first into their tree hash.
+pub(crate) fn fold_right(parts: &[Hash]) -> Hash {
+    let (last, init) = parts.split_last().expect("a non-empty range has parts");
+    init.iter().rev().fold(*last, |acc, h| node_hash(h, &acc))
+}
+
+fn read_exact(reader: &impl HashReader, indexes: &[u64]) -> Result<Vec<Hash>, TreeError> {
+    if indexes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let hashes = reader.read_hashes(indexes)?;
+    if hashes.len() != indexes.len() {
+        return Err(TreeError::ShortRead {
+            asked: indexes.len(),
+            got: hashes.len(),
+        });
+    }
+    Ok(hashes)
+}
+
+/// The stored-hash indexes needed for the tree hash at `size`.
+pub fn tree_hash_indexes(size: TreeSize) -> Vec<u64> {
+    let mut out = Vec::new();
+    range_indexes(0, size.get(), &mut out);
+    out
+}
+
+/// The root hash of the tree of the first `size` leaves.
+pub fn tree_hash(size: TreeSize, reader: &impl HashReader) -> Result<Hash, TreeError> {
+    if size.get() == 0 {
+        return Ok(Hash::empty_tree());
+    }
+    Ok(range_hashes(&[(0, size.get())], reader)?[0])
+}
+
+/// The ranges whose hashes form the inclusion proof of leaf `m` in [lo, hi),
+/// in proof order (RFC 9162 2.1.3.1, PATH).
+fn inclusion_ranges(m: u64, lo: u64, hi: u64, out: &mut Vec<Range>) {
+    if hi - lo <= 1 {
+        return;
+    }
+    let k = split_point(hi - lo);
+    if m < lo + k {
+        inclusion_ranges(m, lo, lo + k, out);
+        out.push((lo + k, hi));
+    } else {
+        inclusion_ranges(m, lo + k, hi, out);
+        out.push((lo, lo + k));
+    }
+}
+
+/// The ranges whose hashes form the consistency proof from the first `m`
+/// leaves of [lo, hi) (RFC 9162 2.1.4.1, SUBPROOF).
+fn consistency_ranges(m: u64, lo: u64, hi: u64, whole: bool, out: &mut Vec<Range>) {
+    let n = hi - lo;
+    if m == n {
+        if !whole {
+            out.push((lo, hi));
+        }
+        return;
+    }
+    let k = split_point(n);
+    if m <= k {
+        consistency_ranges(m, lo, lo + k, whole, out);
+        out.push((lo + k, hi));
+    } else {
+        consistency_ranges(m - k, lo + k, hi, false, out);
+        out.push((lo, lo + k));
+    }
+}
+
+/// How many hashes an inclusion proof for `index` in a tree of `size` has.
+pub fn inclusion_proof_len(index: LeafIndex, size: TreeSize) -> usize {
+    let mut ranges = Vec::new();
+    if size.contains(index) {
+        inclusion_ranges(index.get(), 0, size.get(), &mut ranges);
+    }
+    ranges.len()
+}
+
+/// How many hashes a consistency proof from `old` to `new` has.
+pub fn consistency_proof_len(old: TreeSize, new: TreeSize) -> usize {
+    if old.get() == 0 || old >= new {
+        return 0;
+    }
+    let mut ranges = Vec::new();
+    consistency_ranges(old.get(), 0, new.get(), true, &mut ranges);
+    ranges.len()
+}
+
+/// The inclusion proof of leaf `index` in the tree of `size` leaves.
+pub fn inclusion_proof(
+    index: LeafIndex,
+    size: TreeSize,
+    reader: &impl HashReader,
+) -> Result<Vec<Hash>, TreeError> {
+    if !size.contains(index) {
+        return Err(TreeError::IndexNotInTree {
+            index: index.get(),
+            size: size.get(),
+        });
+    }
+    let mut ranges = Vec::new();
+    inclusion_ranges(index.get(), 0, size.get(), &mut ranges);
+    range_hashes(&ranges, reader)
+}
+
+/// The consistency proof from the tree of `old` leaves to the tree of `new`
+/// leaves. Empty when `old` is 0 or equal to `new`.
+pub fn consistency_proof(
+    old: TreeSize,
+    new: TreeSize,
+    reader: &impl HashReader,
+) -> Result<Vec<Hash>, TreeError> {
+    if old > new {
+        return Err(TreeError::SizesOutOfOrder {
+            old: old.get(),
+            new: new.get(),
+        });
+    }
+    if old.get() == 0 || old == new {
+        return Ok(Vec::new());
+    }
+    let mut ranges = Vec::new();
+    consistency_ranges(old.get(), 0, new.get(), true, &mut ranges);
+    range_hashes(&ranges, reader)
+}
+
+/// A tree held in memory as its stored hashes: for tests, benchmarks, and
+/// verifiers that rebuild a log they have already downloaded.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryTree {
+    hashes: Vec<Hash>,
+    size: u64,
+}
+
+impl MemoryTree {
+    /// An empty tree.
+    pub fn new() -> MemoryTree {
+        MemoryTree::default()
+    }
+
+    /// The number of leaves.
+    pub fn size(&self) -> TreeSize {
+        TreeSize(self.size)
+    }
+
+    /// Appends an entry and returns its index.
+    pub fn append(&mut self, entry: &[u8]) -> LeafIndex {
+        self.append_leaf_hash(leaf_hash(entry))
+    }
+
+    /// Appends a leaf by its leaf hash and returns its index.
+    pub fn append_leaf_hash(&mut self, leaf: Hash) -> LeafIndex {
+        let index = LeafIndex(self.size);
+        let new = stored_hashes_for_leaf(index, leaf, self)
+            .expect("an in-memory tree holds every hash it asks for");
+        self.hashes.extend(new);
+        self.size += 1;
+        index
+    }
+
+    /// The root hash at the current size.
+    pub fn root(&self) -> Hash {
+        tree_hash(self.size(), self).expect("an in-memory tree holds every hash it asks for")
+    }
+
+    /// All stored hashes, in stored-hash-index order.
+    pub fn stored_hashes(&self) -> &[Hash] {
+        &self.hashes
+    }
+}
+
+impl HashReader for MemoryTree {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, TreeError> {
+        indexes
+            .iter()
+            .map(|&i| {
+                usize::try_from(i)
+                    .ok()
+                    .and_then(|i| self.hashes.get(i).copied())
+                    .ok_or_else(|| TreeError::Storage(format!("no stored hash at index {i}")))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 9162's recursive definition, straight from the text, as the oracle.
+    fn mth(leaves: &[Hash]) -> Hash {
+        match leaves.len() {
+            0 => Hash::empty_tree(),
+            1 => leaves[0],
+            n => {
+                let k = split_point(n as u64) as usize;
+                node_hash(&mth(&leaves[..k]), &mth(&leaves[k..]))
+            }
+        }
+    }
+
+    #[test]
+    fn stored_hash_index_round_trips() {
+        for index in 0..5000u64 {
+            let (level, n) = split_stored_hash_index(index);
+            assert_eq!(stored_hash_index(level, n), index, "index {index}");
+        }
+        // Known positions from Go's tlog: leaves 0,1 at 0,1; their parent at 2.
+        assert_eq!(stored_hash_index(0, 0), 0);
+        assert_eq!(stored_hash_index(0, 1), 1);
+        assert_eq!(stored_hash_index(1, 0), 2);
+        assert_eq!(stored_hash_index(0, 2), 3);
+        assert_eq!(stored_hash_index(2, 0), 6);
+    }
+
+    #[test]
+    fn stored_hash_count_matches_appends() {
+        let mut tree = MemoryTree::new();
+        assert_eq!(stored_hash_count(TreeSize(0)), 0);
+        for i in 0..600u64 {
+            tree.append(&i.to_be_bytes());
+            assert_eq!(stored_hash_count(tree.size()), tree.stored_hashes().len() as u64);
+        }
+    }
+
+    #[test]
+    fn tree_hash_matches_recursive_definition_at_every_size() {
+        let mut tree = MemoryTree::new();
+        let mut leaves = Vec::new();
+        assert_eq!(tree.root(), Hash::empty_tree());
+        for i in 0..300u64 {
+            let entry = format!("entry {i}");
+            leaves.push(leaf_hash(entry.as_bytes()));
+            tree.append(entry.as_bytes());
+            assert_eq!(tree.root(), mth(&leaves), "size {}", i + 1);
+        }
+        // Old sizes stay answerable from the same storage.
+        for size in 0..=300usize {
+            assert_eq!(tree_hash(TreeSize(size as u64), &tree).unwrap(), mth(&leaves[..size]));
+        }
+    }
+
+    #[test]
+    fn proofs_refuse_bad_arguments() {
+        let mut tree = MemoryTree::new();
+        for i in 0..10u8 {
+            tree.append(&[i]);
+        }
+        assert_eq!(
+            inclusion_proof(LeafIndex(10), TreeSize(10), &tree),
+            Err(TreeError::IndexNotInTree { index: 10, size: 10 })
+        );
+        assert_eq!(
+            consistency_proof(TreeSize(6), TreeSize(5), &tree),
+            Err(TreeError::SizesOutOfOrder { old: 6, new: 5 })
+        );
+        assert_eq!(consistency_proof(TreeSize(0), TreeSize(5), &tree), Ok(vec![]));
+        assert_eq!(consistency_proof(TreeSize(5), TreeSize(5), &tree), Ok(vec![]));
+        // Asking past what storage holds is a storage error, not a panic.
+        assert!(matches!(
+            tree_hash(TreeSize(11), &tree),
+            Err(TreeError::Storage(_))
+        ));
+    }
+
+    struct Lying;
+    impl HashReader for Lying {
+        fn read_hashes(&self, _: &[u64]) -> Result<Vec<Hash>, TreeError> {
+            Ok(vec![])
+        }
+    }
+
+    #[test]
+    fn short_reads_are_errors() {
+        assert_eq!(
+            tree_hash(TreeSize(3), &Lying),
+            Err(TreeError::ShortRead { asked: 2, got: 0 })
+        );
+    }
+}

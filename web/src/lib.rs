@@ -1,0 +1,4 @@
+//! The journalists' web view, served by the log server.
+//!
+//! Not built yet: this crate only reserves its place in the workspace (see the
+//! README's folder map and the open issue for this part). It exports nothing.
