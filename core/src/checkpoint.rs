@@ -61,11 +61,15 @@ impl Checkpoint {
         let size = lines
             .next()
             .and_then(parse_decimal)
-            .ok_or(CheckpointError::Malformed("second line must be the decimal tree size"))?;
+            .ok_or(CheckpointError::Malformed(
+                "second line must be the decimal tree size",
+            ))?;
         let root = lines
             .next()
             .and_then(Hash::from_base64)
-            .ok_or(CheckpointError::Malformed("third line must be a base64 32-byte root hash"))?;
+            .ok_or(CheckpointError::Malformed(
+                "third line must be a base64 32-byte root hash",
+            ))?;
         let extensions: Vec<String> = lines.map(str::to_owned).collect();
         if extensions.iter().any(String::is_empty) {
             return Err(CheckpointError::Malformed("empty extension line"));
@@ -83,7 +87,12 @@ impl Checkpoint {
 
     /// The body text, ending in a newline.
     pub fn to_text(&self) -> String {
-        let mut out = format!("{}\n{}\n{}\n", self.origin, self.size, self.root.to_base64());
+        let mut out = format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            self.root.to_base64()
+        );
         for e in &self.extensions {
             out.push_str(e);
             out.push('\n');
@@ -117,7 +126,10 @@ impl SignedCheckpoint {
     }
 
     /// As [`SignedCheckpoint::open`], for an already parsed note.
-    pub fn open_note(note: Note, log_key: &VerifierKey) -> Result<SignedCheckpoint, CheckpointError> {
+    pub fn open_note(
+        note: Note,
+        log_key: &VerifierKey,
+    ) -> Result<SignedCheckpoint, CheckpointError> {
         let checkpoint = Checkpoint::parse_text(note.text())?;
         if checkpoint.origin != log_key.name().as_str() {
             return Err(CheckpointError::WrongOrigin {

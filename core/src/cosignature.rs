@@ -12,7 +12,11 @@ pub fn cosigned_message(timestamp: u64, checkpoint_text: &str) -> String {
 
 /// The signature bytes (after the key ID): big-endian timestamp, then the
 /// Ed25519 signature.
-pub(crate) fn cosignature_bytes(signer: &SignerKey, checkpoint_text: &str, timestamp: u64) -> [u8; 72] {
+pub(crate) fn cosignature_bytes(
+    signer: &SignerKey,
+    checkpoint_text: &str,
+    timestamp: u64,
+) -> [u8; 72] {
     let sig = signer.sign_raw(cosigned_message(timestamp, checkpoint_text).as_bytes());
     let mut out = [0u8; 72];
     out[..8].copy_from_slice(&timestamp.to_be_bytes());

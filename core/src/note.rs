@@ -37,6 +37,14 @@ pub enum NoteError {
         /// Key ID.
         id: KeyId,
     },
+    /// Two of the keys given have the same name and ID.
+    #[error("ambiguous key {name}+{id}: given twice")]
+    AmbiguousKey {
+        /// Key name.
+        name: String,
+        /// Key ID.
+        id: KeyId,
+    },
     /// No signature by any of the known keys.
     #[error("no signature by a known key")]
     NoKnownSignature,
@@ -287,6 +295,15 @@ impl SignerKey {
         Ok(signer)
     }
 
+    /// The same secret used for another signature type (and so with another key ID).
+    pub fn with_key_type(&self, key_type: KeyType) -> SignerKey {
+        SignerKey::from_seed(
+            self.verifier.name.clone(),
+            key_type,
+            self.signing.to_bytes(),
+        )
+    }
+
     /// The signer-key text. This is the secret: write it only to a 0600 file.
     pub fn to_secret_text(&self) -> String {
         let mut data = vec![self.verifier.key_type.byte()];
@@ -351,13 +368,14 @@ pub struct NoteSignature {
 impl NoteSignature {
     /// Parses one signature line without its newline.
     pub fn parse_line(line: &str) -> Result<NoteSignature, NoteError> {
-        let rest = line
-            .strip_prefix("\u{2014} ")
-            .ok_or(NoteError::Malformed("signature line must start with an em dash and a space"))?;
-        let (name, b64) = rest
-            .split_once(' ')
-            .ok_or(NoteError::Malformed("signature line needs a name and a signature"))?;
-        let name = KeyName::new(name).map_err(|_| NoteError::Malformed("bad key name in signature"))?;
+        let rest = line.strip_prefix("\u{2014} ").ok_or(NoteError::Malformed(
+            "signature line must start with an em dash and a space",
+        ))?;
+        let (name, b64) = rest.split_once(' ').ok_or(NoteError::Malformed(
+            "signature line needs a name and a signature",
+        ))?;
+        let name =
+            KeyName::new(name).map_err(|_| NoteError::Malformed("bad key name in signature"))?;
         let raw = BASE64
             .decode(b64)
             .map_err(|_| NoteError::Malformed("signature is not base64"))?;
@@ -426,7 +444,10 @@ impl Note {
                 return Err(NoteError::TooManySignatures);
             }
             let sig = NoteSignature::parse_line(line)?;
-            if signatures.iter().any(|s| s.name == sig.name && s.id == sig.id) {
+            if signatures
+                .iter()
+                .any(|s| s.name == sig.name && s.id == sig.id)
+            {
                 return Err(NoteError::DuplicateSignature {
                     name: sig.name.0,
                     id: sig.id,
@@ -452,7 +473,8 @@ impl Note {
 
     /// Adds a signature, replacing any earlier one by the same key.
     pub fn add_signature(&mut self, sig: NoteSignature) -> Result<(), NoteError> {
-        self.signatures.retain(|s| !(s.name == sig.name && s.id == sig.id));
+        self.signatures
+            .retain(|s| !(s.name == sig.name && s.id == sig.id));
         if self.signatures.len() == MAX_SIGNATURES {
             return Err(NoteError::TooManySignatures);
         }
@@ -482,12 +504,19 @@ impl Note {
     pub fn verify(&self, keys: &[&VerifierKey]) -> Result<Vec<VerifiedSignature>, NoteError> {
         let mut verified = Vec::new();
         for sig in &self.signatures {
-            let Some(pos) = keys
+            let mut matching = keys
                 .iter()
-                .position(|k| k.name == sig.name && k.id == sig.id)
-            else {
+                .enumerate()
+                .filter(|(_, k)| k.name == sig.name && k.id == sig.id);
+            let Some((pos, _)) = matching.next() else {
                 continue;
             };
+            if matching.next().is_some() {
+                return Err(NoteError::AmbiguousKey {
+                    name: sig.name.0.clone(),
+                    id: sig.id,
+                });
+            }
             if !keys[pos].verify(&self.text, &sig.signature) {
                 return Err(NoteError::InvalidSignature {
                     name: sig.name.0.clone(),

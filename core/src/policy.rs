@@ -99,7 +99,10 @@ impl WitnessPolicy {
             vec![]
         };
         WitnessPolicy {
-            logs: vec![PolicyLog { key: log, url: None }],
+            logs: vec![PolicyLog {
+                key: log,
+                url: None,
+            }],
             witnesses,
             groups,
             quorum,
@@ -133,7 +136,11 @@ impl WitnessPolicy {
                     if key.key_type() != KeyType::Ed25519 {
                         return Err(err("a log key must be an Ed25519 (type 0x01) key".into()));
                     }
-                    if policy.logs.iter().any(|l| l.key.public_key() == key.public_key()) {
+                    if policy
+                        .logs
+                        .iter()
+                        .any(|l| l.key.public_key() == key.public_key())
+                    {
                         return Err(err("duplicate log key".into()));
                     }
                     policy.logs.push(PolicyLog { key, url });
@@ -147,9 +154,15 @@ impl WitnessPolicy {
                     policy.check_new_name(name).map_err(err)?;
                     let key = VerifierKey::parse(key).map_err(|e| err(e.to_string()))?;
                     if key.key_type() != KeyType::CosignatureV1 {
-                        return Err(err("a witness key must be a cosignature/v1 (type 0x04) key".into()));
+                        return Err(err(
+                            "a witness key must be a cosignature/v1 (type 0x04) key".into(),
+                        ));
                     }
-                    if policy.witnesses.iter().any(|w| w.key.public_key() == key.public_key()) {
+                    if policy
+                        .witnesses
+                        .iter()
+                        .any(|w| w.key.public_key() == key.public_key())
+                    {
                         return Err(err("duplicate witness key".into()));
                     }
                     policy.witnesses.push(PolicyWitness {
@@ -168,9 +181,9 @@ impl WitnessPolicy {
                     policy.check_new_name(name).map_err(err)?;
                     let mut resolved = Vec::new();
                     for m in members {
-                        let member = policy
-                            .lookup(m)
-                            .ok_or_else(|| err(format!("unknown name {m:?} (define it on an earlier line)")))?;
+                        let member = policy.lookup(m).ok_or_else(|| {
+                            err(format!("unknown name {m:?} (define it on an earlier line)"))
+                        })?;
                         if resolved.contains(&member) {
                             return Err(err(format!("{m:?} appears twice in the group")));
                         }
@@ -203,7 +216,9 @@ impl WitnessPolicy {
                         None
                     } else {
                         Some(policy.lookup(name).ok_or_else(|| {
-                            err(format!("unknown name {name:?} (define it on an earlier line)"))
+                            err(format!(
+                                "unknown name {name:?} (define it on an earlier line)"
+                            ))
                         })?)
                     };
                 }
@@ -214,7 +229,9 @@ impl WitnessPolicy {
                 }
             }
             if policy.logs.len() + policy.witnesses.len() + policy.groups.len() > MAX_POLICY_ITEMS {
-                return Err(err(format!("more than {MAX_POLICY_ITEMS} logs, witnesses and groups")));
+                return Err(err(format!(
+                    "more than {MAX_POLICY_ITEMS} logs, witnesses and groups"
+                )));
             }
         }
         if !seen_quorum {
@@ -303,7 +320,12 @@ impl WitnessPolicy {
         };
         for g in &self.groups {
             let members: Vec<String> = g.members.iter().map(name).collect();
-            out.push_str(&format!("group {} {} {}\n", g.name, g.threshold, members.join(" ")));
+            out.push_str(&format!(
+                "group {} {} {}\n",
+                g.name,
+                g.threshold,
+                members.join(" ")
+            ));
         }
         match &self.quorum {
             Some(m) => out.push_str(&format!("quorum {}\n", name(m))),

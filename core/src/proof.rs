@@ -47,9 +47,10 @@ pub enum ProofError {
         /// The size of both trees.
         size: u64,
     },
-    /// An empty old tree must have the empty-tree root.
-    #[error("a tree of size 0 must have the empty-tree root")]
-    BadEmptyRoot,
+    /// A consistency proof from the empty tree proves nothing (RFC 9162
+    /// 2.1.4.2 requires 0 < first); accept a first tree on its signatures.
+    #[error("no consistency proof exists from an empty tree")]
+    EmptyOldTree,
 }
 
 /// The root that an inclusion proof computes for `leaf` at `index` in a tree of `size`.
@@ -125,19 +126,15 @@ pub fn verify_consistency(
             new: new.get(),
         });
     }
+    if old.get() == 0 {
+        return Err(ProofError::EmptyOldTree);
+    }
     let expected = consistency_proof_len(old, new);
     if proof.len() != expected {
         return Err(ProofError::WrongLength {
             expected,
             got: proof.len(),
         });
-    }
-    if old.get() == 0 {
-        // Every tree extends the empty tree, but only if it is the empty tree.
-        if old_root != Hash::empty_tree() {
-            return Err(ProofError::BadEmptyRoot);
-        }
-        return Ok(());
     }
     if old == new {
         if old_root != new_root {
@@ -191,4 +188,176 @@ pub fn verify_consistency(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::leaf_hash;
+    use crate::tree::{consistency_proof, inclusion_proof, tree_hash, MemoryTree};
+    use proptest::prelude::*;
+
+    fn tree(n: u64) -> MemoryTree {
+        let mut t = MemoryTree::new();
+        for i in 0..n {
+            t.append(format!("leaf {i}").as_bytes());
+        }
+        t
+    }
+
+    fn root(t: &MemoryTree, n: u64) -> Hash {
+        tree_hash(TreeSize(n), t).unwrap()
+    }
+
+    fn flip(proof: &mut [Hash], which: usize, bit: usize) {
+        proof[which].0[bit / 8] ^= 1 << (bit % 8);
+    }
+
+    #[test]
+    fn every_consistency_proof_up_to_200_verifies_and_wrong_sizes_fail() {
+        let t = tree(200);
+        let roots: Vec<Hash> = (0..=200).map(|n| root(&t, n)).collect();
+        for new in 1..=200u64 {
+            for old in 1..=new {
+                let p = consistency_proof(TreeSize(old), TreeSize(new), &t).unwrap();
+                let (ro, rn) = (roots[old as usize], roots[new as usize]);
+                verify_consistency(TreeSize(old), TreeSize(new), ro, rn, &p)
+                    .unwrap_or_else(|e| panic!("{old}->{new}: {e}"));
+                // Against any other old size (with that size's true root) it must fail.
+                if old > 1 {
+                    let o2 = old - 1;
+                    assert!(verify_consistency(
+                        TreeSize(o2),
+                        TreeSize(new),
+                        roots[o2 as usize],
+                        rn,
+                        &p
+                    )
+                    .is_err());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rollback_and_fork_are_refused() {
+        let t = tree(20);
+        let mut other = MemoryTree::new();
+        for i in 0..20u64 {
+            other.append(format!("fork {i}").as_bytes());
+        }
+        let p = consistency_proof(TreeSize(10), TreeSize(20), &t).unwrap();
+        // Larger size, proof from a different tree.
+        assert!(verify_consistency(
+            TreeSize(10),
+            TreeSize(20),
+            root(&t, 10),
+            root(&other, 20),
+            &p
+        )
+        .is_err());
+        // Smaller new size.
+        assert_eq!(
+            verify_consistency(TreeSize(20), TreeSize(10), root(&t, 20), root(&t, 10), &[]),
+            Err(ProofError::SizesOutOfOrder { old: 20, new: 10 })
+        );
+        // Same size, different root.
+        assert_eq!(
+            verify_consistency(
+                TreeSize(20),
+                TreeSize(20),
+                root(&t, 20),
+                root(&other, 20),
+                &[]
+            ),
+            Err(ProofError::DifferentRootsSameSize { size: 20 })
+        );
+        // Nothing is proved from an empty tree.
+        assert_eq!(
+            verify_consistency(
+                TreeSize(0),
+                TreeSize(20),
+                Hash::empty_tree(),
+                root(&t, 20),
+                &[]
+            ),
+            Err(ProofError::EmptyOldTree)
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Every inclusion proof of a random tree verifies; any flipped bit,
+        /// other index, or other checkpoint size is refused.
+        #[test]
+        fn inclusion_proofs(n in 1u64..3000, seed in any::<u64>()) {
+            let t = tree(n);
+            let r = root(&t, n);
+            for i in 0..n {
+                let leaf = leaf_hash(format!("leaf {i}").as_bytes());
+                let mut p = inclusion_proof(LeafIndex(i), TreeSize(n), &t).unwrap();
+                prop_assert!(verify_inclusion(leaf, LeafIndex(i), TreeSize(n), &p, r).is_ok());
+                // Tamper only with a sample of indexes: the full set is slow in debug builds.
+                if i % 97 != seed % 97 { continue; }
+                let other = (i + 1 + seed % n) % n;
+                if other != i {
+                    prop_assert!(verify_inclusion(leaf, LeafIndex(other), TreeSize(n), &p, r).is_err());
+                }
+                if n > 1 {
+                    // The proof against a checkpoint of another size (and its root).
+                    let m = 1 + (i + seed) % (n - 1);
+                    let m = if m > i { m } else { n - 1 };
+                    if m != n && m > i {
+                        prop_assert!(verify_inclusion(leaf, LeafIndex(i), TreeSize(m), &p, root(&t, m)).is_err());
+                    }
+                }
+                prop_assert!(verify_inclusion(leaf, LeafIndex(n), TreeSize(n), &p, r).is_err());
+                if !p.is_empty() {
+                    let which = (seed as usize) % p.len();
+                    flip(&mut p, which, (seed >> 8) as usize % 256);
+                    prop_assert!(verify_inclusion(leaf, LeafIndex(i), TreeSize(n), &p, r).is_err());
+                    p.pop();
+                    let short = matches!(verify_inclusion(leaf, LeafIndex(i), TreeSize(n), &p, r), Err(ProofError::WrongLength { .. }));
+                    prop_assert!(short);
+                }
+                let mut bad_leaf = leaf;
+                bad_leaf.0[(seed % 32) as usize] ^= 0x80;
+                let p = inclusion_proof(LeafIndex(i), TreeSize(n), &t).unwrap();
+                prop_assert!(verify_inclusion(bad_leaf, LeafIndex(i), TreeSize(n), &p, r).is_err());
+            }
+        }
+
+        /// Consistency proofs between random sizes verify; tampering fails.
+        #[test]
+        fn consistency_proofs(n in 2u64..3000, pairs in proptest::collection::vec((any::<u64>(), any::<u64>(), any::<u16>()), 40)) {
+            let t = tree(n);
+            for (a, b, bit) in pairs {
+                let (old, new) = { let x = 1 + a % n; let y = 1 + b % n; (x.min(y), x.max(y)) };
+                let (ro, rn) = (root(&t, old), root(&t, new));
+                let mut p = consistency_proof(TreeSize(old), TreeSize(new), &t).unwrap();
+                prop_assert!(verify_consistency(TreeSize(old), TreeSize(new), ro, rn, &p).is_ok());
+                if !p.is_empty() {
+                    let which = bit as usize % p.len();
+                    flip(&mut p, which, bit as usize % 256);
+                    prop_assert!(verify_consistency(TreeSize(old), TreeSize(new), ro, rn, &p).is_err());
+                    flip(&mut p, which, bit as usize % 256);
+                    p.push(p[0]);
+                    let long = matches!(verify_consistency(TreeSize(old), TreeSize(new), ro, rn, &p), Err(ProofError::WrongLength { .. }));
+                    prop_assert!(long);
+                    p.pop();
+                }
+                if new < n {
+                    // Claiming a newer size than the proof was made for.
+                    let r2 = root(&t, new + 1);
+                    prop_assert!(verify_consistency(TreeSize(old), TreeSize(new + 1), ro, r2, &p).is_err());
+                }
+                if old < new {
+                    let mut bad = ro;
+                    bad.0[0] ^= 1;
+                    prop_assert!(verify_consistency(TreeSize(old), TreeSize(new), bad, rn, &p).is_err());
+                }
+            }
+        }
+    }
 }

@@ -111,8 +111,14 @@ impl Tile {
     /// `size` leaves, or None if the tree has no hashes there.
     fn ancestor(&self, k: u8, size: TreeSize) -> Option<Tile> {
         let level = self.level.checked_add(k).filter(|&l| l <= MAX_TILE_LEVEL)?;
-        let index = self.index.checked_shr(u32::from(k) * TILE_HEIGHT).unwrap_or(0);
-        let available = size.get().checked_shr(u32::from(level) * TILE_HEIGHT).unwrap_or(0);
+        let index = self
+            .index
+            .checked_shr(u32::from(k) * TILE_HEIGHT)
+            .unwrap_or(0);
+        let available = size
+            .get()
+            .checked_shr(u32::from(level) * TILE_HEIGHT)
+            .unwrap_or(0);
         let start = index << TILE_HEIGHT;
         if start >= available {
             return None;
@@ -170,8 +176,12 @@ impl TilePath {
             path: path.chars().take(200).collect(),
             why,
         };
-        let rest = path.strip_prefix("tile/").ok_or_else(|| bad("must start with tile/"))?;
-        let (first, rest) = rest.split_once('/').ok_or_else(|| bad("missing tile index"))?;
+        let rest = path
+            .strip_prefix("tile/")
+            .ok_or_else(|| bad("must start with tile/"))?;
+        let (first, rest) = rest
+            .split_once('/')
+            .ok_or_else(|| bad("missing tile index"))?;
         let (index, width) = parse_index_path(rest).map_err(bad)?;
         if first == "entries" {
             return Ok(TilePath::Entries(BundleCoord { index, width }));
@@ -234,7 +244,8 @@ fn parse_index_path(text: &str) -> Result<(u64, u16), &'static str> {
         let digits = if last {
             *part
         } else {
-            part.strip_prefix('x').ok_or("all but the last index element need an x prefix")?
+            part.strip_prefix('x')
+                .ok_or("all but the last index element need an x prefix")?
         };
         if digits.len() != 3 || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err("index elements are three decimal digits");
@@ -242,7 +253,9 @@ fn parse_index_path(text: &str) -> Result<(u64, u16), &'static str> {
         if i == 0 && !last && digits == "000" {
             return Err("index has a leading zero element");
         }
-        let value: u64 = digits.parse().map_err(|_| "index element is not a number")?;
+        let value: u64 = digits
+            .parse()
+            .map_err(|_| "index element is not a number")?;
         index = index
             .checked_mul(1000)
             .and_then(|x| x.checked_add(value))
@@ -266,7 +279,9 @@ pub fn new_tiles(old: TreeSize, size: TreeSize) -> Vec<Tile> {
         let last = (count - 1) >> TILE_HEIGHT;
         for index in first..=last {
             let width = (count - (index << TILE_HEIGHT)).min(TILE_WIDTH);
-            let old_width = old_count.saturating_sub(index << TILE_HEIGHT).min(TILE_WIDTH);
+            let old_width = old_count
+                .saturating_sub(index << TILE_HEIGHT)
+                .min(TILE_WIDTH);
             if width != old_width {
                 out.push(Tile {
                     level,
@@ -363,9 +378,12 @@ impl<R: TileReader> HashReader for TileHashReader<'_, R> {
         let roots = tree_hash_indexes(size);
         let mut root_tiles = Vec::with_capacity(roots.len());
         for &x in &roots {
-            let tile = Tile::for_stored_index(x).0.ancestor(0, size).ok_or_else(|| {
-                TreeError::Inconsistent(format!("stored hash {x} is outside tree {size}"))
-            })?;
+            let tile = Tile::for_stored_index(x)
+                .0
+                .ancestor(0, size)
+                .ok_or_else(|| {
+                    TreeError::Inconsistent(format!("stored hash {x} is outside tree {size}"))
+                })?;
             root_tiles.push(add(&mut order, &mut tiles, tile));
         }
 
@@ -483,9 +501,9 @@ pub fn parse_entry_bundle(data: &[u8], width: u16) -> Result<Vec<&[u8]>, TileErr
             return Err(TileError::BadBundle("truncated length prefix"));
         }
         let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
-        let body = rest
-            .get(2..2 + len)
-            .ok_or(TileError::BadBundle("entry runs past the end of the bundle"))?;
+        let body = rest.get(2..2 + len).ok_or(TileError::BadBundle(
+            "entry runs past the end of the bundle",
+        ))?;
         if entries.len() == usize::from(width) {
             return Err(TileError::BadBundle("more entries than the bundle's width"));
         }
@@ -493,7 +511,9 @@ pub fn parse_entry_bundle(data: &[u8], width: u16) -> Result<Vec<&[u8]>, TileErr
         rest = &rest[2 + len..];
     }
     if entries.len() != usize::from(width) {
-        return Err(TileError::BadBundle("fewer entries than the bundle's width"));
+        return Err(TileError::BadBundle(
+            "fewer entries than the bundle's width",
+        ));
     }
     Ok(entries)
 }

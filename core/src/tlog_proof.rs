@@ -69,13 +69,16 @@ pub struct VerifiedProof {
 impl TlogProof {
     /// Parses the text form.
     pub fn parse(bytes: &[u8]) -> Result<TlogProof, TlogProofError> {
-        let text = std::str::from_utf8(bytes).map_err(|_| TlogProofError::Malformed("not UTF-8"))?;
-        let (head, checkpoint) = text
-            .split_once("\n\n")
-            .ok_or(TlogProofError::Malformed("no blank line before the checkpoint"))?;
+        let text =
+            std::str::from_utf8(bytes).map_err(|_| TlogProofError::Malformed("not UTF-8"))?;
+        let (head, checkpoint) = text.split_once("\n\n").ok_or(TlogProofError::Malformed(
+            "no blank line before the checkpoint",
+        ))?;
         let mut lines = head.split('\n');
         if lines.next() != Some(TLOG_PROOF_HEADER) {
-            return Err(TlogProofError::Malformed("first line must be c2sp.org/tlog-proof@v1"));
+            return Err(TlogProofError::Malformed(
+                "first line must be c2sp.org/tlog-proof@v1",
+            ));
         }
         let mut line = lines.next();
         let mut extra = None;
@@ -90,16 +93,17 @@ impl TlogProof {
         let index = line
             .and_then(|l| l.strip_prefix("index "))
             .and_then(parse_decimal)
-            .ok_or(TlogProofError::Malformed("expected an index line with a decimal index"))?;
+            .ok_or(TlogProofError::Malformed(
+                "expected an index line with a decimal index",
+            ))?;
         let mut proof = Vec::new();
         for l in lines {
             if proof.len() == MAX_PROOF_LINES {
                 return Err(TlogProofError::Malformed("too many proof lines"));
             }
-            proof.push(
-                Hash::from_base64(l)
-                    .ok_or(TlogProofError::Malformed("proof line is not a base64 32-byte hash"))?,
-            );
+            proof.push(Hash::from_base64(l).ok_or(TlogProofError::Malformed(
+                "proof line is not a base64 32-byte hash",
+            ))?);
         }
         Ok(TlogProof {
             extra,
@@ -128,7 +132,11 @@ impl TlogProof {
 
     /// Verifies, in the spec's order, that `entry` is at this index in a
     /// checkpoint signed by a log of `policy` and cosigned by its quorum.
-    pub fn verify(&self, entry: &[u8], policy: &WitnessPolicy) -> Result<VerifiedProof, TlogProofError> {
+    pub fn verify(
+        &self,
+        entry: &[u8],
+        policy: &WitnessPolicy,
+    ) -> Result<VerifiedProof, TlogProofError> {
         let leaf = leaf_hash(entry);
         let note = Note::parse(&self.checkpoint).map_err(CheckpointError::from)?;
         let origin = Checkpoint::parse_text(note.text())?.origin;

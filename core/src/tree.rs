@@ -405,7 +405,10 @@ mod tests {
         assert_eq!(stored_hash_count(TreeSize(0)), 0);
         for i in 0..600u64 {
             tree.append(&i.to_be_bytes());
-            assert_eq!(stored_hash_count(tree.size()), tree.stored_hashes().len() as u64);
+            assert_eq!(
+                stored_hash_count(tree.size()),
+                tree.stored_hashes().len() as u64
+            );
         }
     }
 
@@ -422,7 +425,10 @@ mod tests {
         }
         // Old sizes stay answerable from the same storage.
         for size in 0..=300usize {
-            assert_eq!(tree_hash(TreeSize(size as u64), &tree).unwrap(), mth(&leaves[..size]));
+            assert_eq!(
+                tree_hash(TreeSize(size as u64), &tree).unwrap(),
+                mth(&leaves[..size])
+            );
         }
     }
 
@@ -434,14 +440,23 @@ mod tests {
         }
         assert_eq!(
             inclusion_proof(LeafIndex(10), TreeSize(10), &tree),
-            Err(TreeError::IndexNotInTree { index: 10, size: 10 })
+            Err(TreeError::IndexNotInTree {
+                index: 10,
+                size: 10
+            })
         );
         assert_eq!(
             consistency_proof(TreeSize(6), TreeSize(5), &tree),
             Err(TreeError::SizesOutOfOrder { old: 6, new: 5 })
         );
-        assert_eq!(consistency_proof(TreeSize(0), TreeSize(5), &tree), Ok(vec![]));
-        assert_eq!(consistency_proof(TreeSize(5), TreeSize(5), &tree), Ok(vec![]));
+        assert_eq!(
+            consistency_proof(TreeSize(0), TreeSize(5), &tree),
+            Ok(vec![])
+        );
+        assert_eq!(
+            consistency_proof(TreeSize(5), TreeSize(5), &tree),
+            Ok(vec![])
+        );
         // Asking past what storage holds is a storage error, not a panic.
         assert!(matches!(
             tree_hash(TreeSize(11), &tree),

@@ -68,7 +68,17 @@ mod tests {
         assert_eq!(parse_decimal("0"), Some(0));
         assert_eq!(parse_decimal("20852163"), Some(20852163));
         assert_eq!(parse_decimal("18446744073709551615"), Some(u64::MAX));
-        for bad in ["", "01", "+1", "-1", " 1", "1 ", "1e3", "18446744073709551616", "٣"] {
+        for bad in [
+            "",
+            "01",
+            "+1",
+            "-1",
+            " 1",
+            "1 ",
+            "1e3",
+            "18446744073709551616",
+            "٣",
+        ] {
             assert_eq!(parse_decimal(bad), None, "{bad:?}");
         }
     }
