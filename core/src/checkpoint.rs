@@ -141,3 +141,69 @@ impl SignedCheckpoint {
         Ok(SignedCheckpoint { checkpoint, note })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::note::{KeyName, KeyType};
+
+    fn log_key() -> SignerKey {
+        SignerKey::from_seed(
+            KeyName::new("log.example/daylight").unwrap(),
+            KeyType::Ed25519,
+            [7; 32],
+        )
+    }
+
+    #[test]
+    fn sign_open_round_trip() {
+        let key = log_key();
+        let cp = Checkpoint::new(
+            "log.example/daylight",
+            TreeSize(42),
+            crate::hash::leaf_hash(b"r"),
+        );
+        let bytes = cp.sign(&key).unwrap().to_bytes();
+        let opened = SignedCheckpoint::open(&bytes, key.verifier()).unwrap();
+        assert_eq!(opened.checkpoint, cp);
+    }
+
+    #[test]
+    fn wrong_origin_old_size_and_tampering_are_refused() {
+        let key = log_key();
+        let root = crate::hash::leaf_hash(b"r");
+        let other = Checkpoint::new("other.example", TreeSize(1), root);
+        let bytes = other.sign(&key).unwrap().to_bytes();
+        assert!(matches!(
+            SignedCheckpoint::open(&bytes, key.verifier()),
+            Err(CheckpointError::WrongOrigin { .. })
+        ));
+        let cp = Checkpoint::new("log.example/daylight", TreeSize(42), root);
+        let text = String::from_utf8(cp.sign(&key).unwrap().to_bytes()).unwrap();
+        let tampered = text.replacen("\n42\n", "\n43\n", 1);
+        assert!(matches!(
+            SignedCheckpoint::open(tampered.as_bytes(), key.verifier()),
+            Err(CheckpointError::Note(NoteError::InvalidSignature { .. }))
+        ));
+    }
+
+    #[test]
+    fn malformed_bodies_are_refused() {
+        let root = crate::hash::leaf_hash(b"r").to_base64();
+        for bad in [
+            format!("\n1\n{root}\n"),
+            format!("o\n01\n{root}\n"),
+            format!("o\n-1\n{root}\n"),
+            "o\n1\nAAAA\n".to_owned(),
+            format!("o\n1\n{root}"),
+            format!("o\n1\n{root}\n\n"),
+            format!("o\n1\n"),
+        ] {
+            assert!(Checkpoint::parse_text(&bad).is_err(), "{bad:?}");
+        }
+        let ext = format!("o\n1\n{root}\next one\n");
+        let cp = Checkpoint::parse_text(&ext).unwrap();
+        assert_eq!(cp.extensions, ["ext one"]);
+        assert_eq!(cp.to_text(), ext);
+    }
+}

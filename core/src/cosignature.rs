@@ -81,3 +81,78 @@ pub fn verify_cosignatures(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::note::{KeyName, NoteError};
+
+    fn witness(name: &str, seed: u8) -> SignerKey {
+        SignerKey::from_seed(
+            KeyName::new(name).unwrap(),
+            KeyType::CosignatureV1,
+            [seed; 32],
+        )
+    }
+
+    const BODY: &str = "log.example\n5\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
+
+    #[test]
+    fn cosign_and_verify_with_timestamp() {
+        let w = witness("w1", 1);
+        let mut note = Note::new(BODY).unwrap();
+        note.sign(&w, 1_700_000_000).unwrap();
+        let got = verify_cosignatures(&note, &[w.verifier()]).unwrap();
+        assert_eq!(
+            got,
+            [Cosignature {
+                witness: 0,
+                timestamp: 1_700_000_000
+            }]
+        );
+    }
+
+    #[test]
+    fn tampered_cosignatures_are_refused() {
+        let w = witness("w1", 1);
+        let mut note = Note::new(BODY).unwrap();
+        note.sign(&w, 1_700_000_000).unwrap();
+        let sig = note.signatures()[0].clone();
+        // Timestamp changed: the signature covers it.
+        let mut later = sig.clone();
+        later.signature[7] ^= 1;
+        // Signature bit flipped.
+        let mut flipped = sig.clone();
+        flipped.signature[40] ^= 1;
+        // Truncated to a plain Ed25519 length.
+        let mut short = sig.clone();
+        short.signature.truncate(64);
+        for bad in [later, flipped, short] {
+            let mut n = Note::new(BODY).unwrap();
+            n.add_signature(bad).unwrap();
+            assert!(matches!(
+                verify_cosignatures(&n, &[w.verifier()]),
+                Err(NoteError::InvalidSignature { .. })
+            ));
+        }
+        // Same cosignature on another checkpoint body.
+        let mut other =
+            Note::new("log.example\n6\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n").unwrap();
+        other.add_signature(sig).unwrap();
+        assert!(verify_cosignatures(&other, &[w.verifier()]).is_err());
+        // A witness not in the list is simply not counted.
+        let stranger = witness("w2", 2);
+        assert_eq!(
+            verify_cosignatures(&note, &[stranger.verifier()]).unwrap(),
+            []
+        );
+    }
+
+    #[test]
+    fn timestamps_past_i64_are_refused() {
+        let w = witness("w1", 1);
+        let mut note = Note::new(BODY).unwrap();
+        note.sign(&w, u64::MAX).unwrap();
+        assert!(verify_cosignatures(&note, &[w.verifier()]).is_err());
+    }
+}

@@ -544,3 +544,187 @@ fn check_text(text: &str) -> Result<(), NoteError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signer(name: &str, seed: u8) -> SignerKey {
+        SignerKey::from_seed(KeyName::new(name).unwrap(), KeyType::Ed25519, [seed; 32])
+    }
+
+    fn signed(text: &str, by: &[&SignerKey]) -> Vec<u8> {
+        let mut note = Note::new(text).unwrap();
+        for s in by {
+            note.sign(s, 0).unwrap();
+        }
+        note.to_bytes()
+    }
+
+    #[test]
+    fn round_trip_and_verify() {
+        let a = signer("log.example/a", 1);
+        let bytes = signed("hello\nworld\n", &[&a]);
+        let note = Note::parse(&bytes).unwrap();
+        assert_eq!(note.text(), "hello\nworld\n");
+        assert_eq!(note.to_bytes(), bytes);
+        assert_eq!(note.verify(&[a.verifier()]).unwrap().len(), 1);
+        let vkey = a.verifier().to_string();
+        assert_eq!(VerifierKey::parse(&vkey).unwrap(), *a.verifier());
+        let skey = a.to_secret_text();
+        assert_eq!(SignerKey::parse(&skey).unwrap().verifier(), a.verifier());
+        assert!(
+            !format!("{a:?}").contains(&skey[20..]),
+            "Debug must hide the secret"
+        );
+    }
+
+    #[test]
+    fn changed_body_is_refused() {
+        let a = signer("a", 1);
+        let mut bytes = signed("size 10\n", &[&a]);
+        bytes[5] = b'2';
+        let note = Note::parse(&bytes).unwrap();
+        assert!(matches!(
+            note.verify(&[a.verifier()]),
+            Err(NoteError::InvalidSignature { .. })
+        ));
+    }
+
+    #[test]
+    fn flipped_signature_bit_is_refused() {
+        let a = signer("a", 1);
+        let note = Note::parse(&signed("x\n", &[&a])).unwrap();
+        let mut sig = note.signatures()[0].clone();
+        sig.signature[10] ^= 0x01;
+        let mut bad = Note::new("x\n").unwrap();
+        bad.add_signature(sig).unwrap();
+        assert!(matches!(
+            bad.verify(&[a.verifier()]),
+            Err(NoteError::InvalidSignature { .. })
+        ));
+    }
+
+    #[test]
+    fn dropped_signature_is_refused() {
+        let a = signer("a", 1);
+        let b = signer("b", 2);
+        let bytes = signed("x\n", &[&a, &b]);
+        let text = String::from_utf8(bytes).unwrap();
+        // Drop a's line: b's alone remains, which a's verifier does not know.
+        let without_a: String = text
+            .lines()
+            .filter(|l| !l.starts_with("\u{2014} a "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let note = Note::parse(without_a.as_bytes()).unwrap();
+        assert_eq!(
+            note.verify(&[a.verifier()]),
+            Err(NoteError::NoKnownSignature)
+        );
+        assert_eq!(note.verify(&[a.verifier(), b.verifier()]).unwrap().len(), 1);
+        // Dropping every signature leaves no note at all.
+        assert!(Note::parse(b"x\n\n").is_err());
+    }
+
+    #[test]
+    fn unknown_key_only_is_refused_and_unknown_lines_ignored() {
+        let a = signer("a", 1);
+        let stranger = signer("stranger", 9);
+        let note = Note::parse(&signed("x\n", &[&stranger])).unwrap();
+        assert_eq!(
+            note.verify(&[a.verifier()]),
+            Err(NoteError::NoKnownSignature)
+        );
+        let note = Note::parse(&signed("x\n", &[&stranger, &a])).unwrap();
+        assert_eq!(note.verify(&[a.verifier()]).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn duplicated_signature_line_is_refused() {
+        let a = signer("a", 1);
+        let mut text = String::from_utf8(signed("x\n", &[&a])).unwrap();
+        let line = text.lines().last().unwrap().to_owned();
+        text.push_str(&line);
+        text.push('\n');
+        assert!(matches!(
+            Note::parse(text.as_bytes()),
+            Err(NoteError::DuplicateSignature { .. })
+        ));
+    }
+
+    #[test]
+    fn wrong_key_name_or_id_is_not_the_key() {
+        let a = signer("a", 1);
+        let note = Note::parse(&signed("x\n", &[&a])).unwrap();
+        // Same secret under another name: another key ID, so not recognised.
+        let renamed = signer("a2", 1);
+        assert_eq!(
+            note.verify(&[renamed.verifier()]),
+            Err(NoteError::NoKnownSignature)
+        );
+        // A signature line claiming a's name with another ID is ignored.
+        let mut sig = note.signatures()[0].clone();
+        sig.id = KeyId(sig.id.0 ^ 1);
+        let mut forged = Note::new("x\n").unwrap();
+        forged.add_signature(sig).unwrap();
+        assert_eq!(
+            forged.verify(&[a.verifier()]),
+            Err(NoteError::NoKnownSignature)
+        );
+        // A verifier key whose ID does not match its name and key is refused.
+        let vkey = a.verifier().to_string();
+        let wrong_id = vkey.replacen(&a.verifier().id().to_string(), "00000000", 1);
+        assert!(VerifierKey::parse(&wrong_id).is_err());
+        let wrong_name = vkey.replacen("a+", "b+", 1);
+        assert_eq!(
+            VerifierKey::parse(&wrong_name),
+            Err(NoteError::BadKey("key ID does not match name and key"))
+        );
+    }
+
+    #[test]
+    fn more_than_100_signatures_are_refused() {
+        let a = signer("a", 1);
+        let mut text = String::from_utf8(signed("x\n", &[&a])).unwrap();
+        for i in 0..100 {
+            let s = signer(&format!("k{i}"), 3);
+            text.push_str(&s.sign_note_text("x\n", 0).to_line());
+        }
+        assert_eq!(
+            Note::parse(text.as_bytes()),
+            Err(NoteError::TooManySignatures)
+        );
+    }
+
+    #[test]
+    fn malformed_notes_are_refused() {
+        let a = signer("a", 1);
+        let good = String::from_utf8(signed("x\n", &[&a])).unwrap();
+        for bad in [
+            good.trim_end().to_owned(),                   // no final newline
+            good.replace("\u{2014} ", "- "),              // not an em dash
+            good.replace('x', "x\r"),                     // control character
+            good.replacen("\n\n", "\n", 1),               // no blank line
+            format!("{good}not a signature\n"),           // junk after signatures
+            good.replace("\u{2014} a ", "\u{2014} a b "), // bad base64
+        ] {
+            assert!(Note::parse(bad.as_bytes()).is_err(), "{bad:?}");
+        }
+        assert!(Note::parse(&[0xff, b'\n', b'\n']).is_err());
+        assert!(Note::new("no newline").is_err());
+        for name in ["", "a b", "a+b", "tab\there"] {
+            assert!(KeyName::new(name).is_err(), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn ambiguous_keys_are_refused() {
+        let a = signer("a", 1);
+        let note = Note::parse(&signed("x\n", &[&a])).unwrap();
+        assert!(matches!(
+            note.verify(&[a.verifier(), a.verifier()]),
+            Err(NoteError::AmbiguousKey { .. })
+        ));
+    }
+}

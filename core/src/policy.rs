@@ -334,3 +334,96 @@ impl WitnessPolicy {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::note::{KeyName, SignerKey};
+
+    fn key(name: &str, t: KeyType, seed: u8) -> VerifierKey {
+        SignerKey::from_seed(KeyName::new(name).unwrap(), t, [seed; 32])
+            .verifier()
+            .clone()
+    }
+
+    fn cosigned(ws: &[usize]) -> Vec<Cosignature> {
+        ws.iter()
+            .map(|&w| Cosignature {
+                witness: w,
+                timestamp: 1,
+            })
+            .collect()
+    }
+
+    fn sample() -> String {
+        let log = key("log.example", KeyType::Ed25519, 1);
+        let mut text = format!("# a comment\nlog {log} https://log.example/\n\n");
+        for i in 0..6u8 {
+            let w = key(&format!("w{i}.example"), KeyType::CosignatureV1, 10 + i);
+            text.push_str(&format!("witness X{i} {w}\n"));
+        }
+        text.push_str(
+            "group X 2 X0 X1 X2\ngroup Y any X3 X4 X5\n\tgroup XY all X Y  \nquorum XY\n",
+        );
+        text
+    }
+
+    #[test]
+    fn groups_and_quorum() {
+        let p = WitnessPolicy::parse(&sample()).unwrap();
+        assert_eq!(p.logs.len(), 1);
+        assert_eq!(p.logs[0].url.as_deref(), Some("https://log.example/"));
+        assert!(p.quorum_met(&cosigned(&[0, 1, 3])));
+        assert!(!p.quorum_met(&cosigned(&[0, 3])));
+        assert!(!p.quorum_met(&cosigned(&[0, 1, 2])));
+        assert!(!p.quorum_met(&cosigned(&[])));
+        // Round trip through text keeps the meaning.
+        let again = WitnessPolicy::parse(&p.to_text()).unwrap();
+        assert_eq!(again, p);
+    }
+
+    #[test]
+    fn bad_policies_are_refused_with_line_numbers() {
+        let base = sample();
+        let w = key("w9.example", KeyType::CosignatureV1, 99);
+        let dup = base
+            .lines()
+            .find(|l| l.starts_with("witness X0"))
+            .unwrap()
+            .replace("X0", "X9");
+        for (bad, line) in [
+            (base.replace("quorum XY\n", ""), None),
+            (format!("{base}quorum X\n"), Some(14)),
+            (base.replace("group X 2", "group X 4"), Some(10)),
+            (base.replace("group X 2", "group X 0"), Some(10)),
+            (base.replace("X0 X1 X2", "X0 X0 X2"), Some(10)),
+            (base.replace("quorum XY", "quorum nobody"), Some(13)),
+            (format!("group early 1 {w}\n{base}"), Some(1)),
+            (format!("{base}{dup}\n"), Some(14)),
+            (base.replace("witness X1 ", "witness X0 "), Some(5)),
+            (format!("frobnicate 3\n{base}"), Some(1)),
+            (base.replace("log log.example", "log notakey"), Some(2)),
+        ] {
+            match WitnessPolicy::parse(&bad) {
+                Err(PolicyError::NoQuorum) => assert_eq!(line, None),
+                Err(PolicyError::Line { line: l, .. }) => assert_eq!(Some(l), line, "{bad}"),
+                Ok(_) => panic!("accepted: {bad}"),
+            }
+        }
+        // A log key used as a witness key (wrong signature type) is refused.
+        let log = key("log.example", KeyType::Ed25519, 1);
+        assert!(WitnessPolicy::parse(&format!("witness W {log}\nquorum W\n")).is_err());
+    }
+
+    #[test]
+    fn extensions_and_none() {
+        let mut seen = Vec::new();
+        let p = WitnessPolicy::parse_with("daylight-provider acme\nquorum none\n", |w| {
+            seen.push(w.join(" "));
+            Ok(w[0] == "daylight-provider")
+        })
+        .unwrap();
+        assert_eq!(seen, ["daylight-provider acme"]);
+        assert!(p.quorum_met(&[]));
+    }
+}

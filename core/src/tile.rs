@@ -517,3 +517,232 @@ pub fn parse_entry_bundle(data: &[u8], width: u16) -> Result<Vec<&[u8]>, TileErr
     }
     Ok(entries)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::{inclusion_proof, tree_hash, MemoryTree};
+    use crate::types::LeafIndex;
+    use std::cell::Cell;
+
+    fn tree(n: u64) -> MemoryTree {
+        let mut t = MemoryTree::new();
+        for i in 0..n {
+            t.append(&i.to_le_bytes());
+        }
+        t
+    }
+
+    /// Serves tiles from a tree, optionally corrupting one byte of one tile.
+    struct Served<'a> {
+        tree: &'a MemoryTree,
+        corrupt: Option<(Tile, usize)>,
+        reads: Cell<usize>,
+    }
+
+    impl TileReader for Served<'_> {
+        fn read_tiles(&self, tiles: &[Tile]) -> Result<Vec<Vec<u8>>, TileError> {
+            self.reads.set(self.reads.get() + tiles.len());
+            tiles
+                .iter()
+                .map(|&t| {
+                    let mut data =
+                        read_tile_data(t, self.tree).map_err(|e| TileError::Read(e.to_string()))?;
+                    if let Some((bad, byte)) = self.corrupt {
+                        if bad == t {
+                            let at = byte % data.len();
+                            data[at] ^= 1;
+                        }
+                    }
+                    Ok(data)
+                })
+                .collect()
+        }
+    }
+
+    #[test]
+    fn paths_round_trip() {
+        for (level, index, width) in [
+            (0u8, 0u64, 256u16),
+            (1, 1234067, 7),
+            (63, u64::MAX, 255),
+            (2, 1000, 1),
+        ] {
+            let t = Tile {
+                level,
+                index,
+                width,
+            };
+            assert_eq!(TilePath::parse(&t.path()), Ok(TilePath::Hashes(t)));
+            let b = BundleCoord { index, width };
+            assert_eq!(TilePath::parse(&b.path()), Ok(TilePath::Entries(b)));
+        }
+        assert_eq!(
+            Tile {
+                level: 1,
+                index: 1234067,
+                width: 7
+            }
+            .path(),
+            "tile/1/x001/x234/067.p/7"
+        );
+        for bad in [
+            "tile/0/x001",
+            "tile/0/001/",
+            "tile/0/0001",
+            "tile/0/x1/000",
+            "tile/0/001.p/",
+            "tile/0/../001",
+            "tile//001",
+            "tiles/0/001",
+            "tile/0/x018/x446/x744/x073/x709/x551/616",
+            "tile/0/x001/x002/x003/x004/x005/x006/x007/008",
+            "tile/entries/001.p/256",
+            "tile/0/00a",
+        ] {
+            assert!(TilePath::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn new_tiles_cover_growth() {
+        // Every tile of the final tree, at its final width, appears in the
+        // last batch that changed it.
+        let mut latest: HashMap<(u8, u64), u16> = HashMap::new();
+        let sizes = [0u64, 1, 255, 256, 257, 1000, 65535, 65536, 65537, 70000];
+        for w in sizes.windows(2) {
+            for t in new_tiles(TreeSize(w[0]), TreeSize(w[1])) {
+                latest.insert((t.level, t.index), t.width);
+            }
+        }
+        let all: HashMap<(u8, u64), u16> = new_tiles(TreeSize(0), TreeSize(70000))
+            .into_iter()
+            .map(|t| ((t.level, t.index), t.width))
+            .collect();
+        assert_eq!(latest, all);
+        assert!(new_tiles(TreeSize(5), TreeSize(5)).is_empty());
+    }
+
+    #[test]
+    fn authenticated_reads_match_storage() {
+        for n in [1u64, 2, 255, 256, 257, 511, 512, 1000, 65536 + 300] {
+            let t = tree(n);
+            let root = t.root();
+            let served = Served {
+                tree: &t,
+                corrupt: None,
+                reads: Cell::new(0),
+            };
+            let reader = TileHashReader::new(TreeSize(n), root, &served);
+            assert_eq!(tree_hash(TreeSize(n), &reader).unwrap(), root, "size {n}");
+            for i in [0, n / 3, n / 2, n - 1] {
+                assert_eq!(
+                    inclusion_proof(LeafIndex(i), TreeSize(n), &reader).unwrap(),
+                    inclusion_proof(LeafIndex(i), TreeSize(n), &t).unwrap(),
+                    "size {n} index {i}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn any_corrupted_tile_is_detected() {
+        let n = 65536 + 700;
+        let t = tree(n);
+        let root = t.root();
+        let index = LeafIndex(40_000);
+        let honest = Served {
+            tree: &t,
+            corrupt: None,
+            reads: Cell::new(0),
+        };
+        let mut used = Vec::new();
+        {
+            struct Recording<'a>(&'a Served<'a>, std::cell::RefCell<Vec<Tile>>);
+            impl TileReader for Recording<'_> {
+                fn read_tiles(&self, tiles: &[Tile]) -> Result<Vec<Vec<u8>>, TileError> {
+                    self.1.borrow_mut().extend_from_slice(tiles);
+                    self.0.read_tiles(tiles)
+                }
+            }
+            let rec = Recording(&honest, Default::default());
+            let reader = TileHashReader::new(TreeSize(n), root, &rec);
+            inclusion_proof(index, TreeSize(n), &reader).unwrap();
+            used.extend(rec.1.into_inner());
+        }
+        assert!(used.len() >= 3, "{used:?}");
+        for tile in used {
+            for byte in [0, 31, 4000, 8191] {
+                let bad = Served {
+                    tree: &t,
+                    corrupt: Some((tile, byte)),
+                    reads: Cell::new(0),
+                };
+                let reader = TileHashReader::new(TreeSize(n), root, &bad);
+                let got = inclusion_proof(index, TreeSize(n), &reader);
+                assert!(
+                    matches!(got, Err(TreeError::Inconsistent(_))),
+                    "{tile} byte {byte}: {got:?}"
+                );
+            }
+        }
+        // Honest tiles against the wrong root, or a root for another size.
+        let reader = TileHashReader::new(TreeSize(n), crate::hash::leaf_hash(b"x"), &honest);
+        assert!(matches!(
+            tree_hash(TreeSize(n), &reader),
+            Err(TreeError::Inconsistent(_))
+        ));
+        let older = tree_hash(TreeSize(n - 1), &t).unwrap();
+        let reader = TileHashReader::new(TreeSize(n), older, &honest);
+        assert!(matches!(
+            inclusion_proof(index, TreeSize(n), &reader),
+            Err(TreeError::Inconsistent(_))
+        ));
+        // Asking past the tree is an error, not a panic.
+        let reader = TileHashReader::new(TreeSize(n), root, &honest);
+        assert!(reader.read_hashes(&[stored_hash_index(0, n)]).is_err());
+    }
+
+    #[test]
+    fn short_tile_data_is_refused() {
+        let t = tree(300);
+        struct Short<'a>(&'a MemoryTree);
+        impl TileReader for Short<'_> {
+            fn read_tiles(&self, tiles: &[Tile]) -> Result<Vec<Vec<u8>>, TileError> {
+                Ok(tiles
+                    .iter()
+                    .map(|&t| {
+                        let mut d = read_tile_data(t, self.0).unwrap();
+                        d.pop();
+                        d
+                    })
+                    .collect())
+            }
+        }
+        let short = Short(&t);
+        let reader = TileHashReader::new(TreeSize(300), t.root(), &short);
+        assert!(matches!(
+            tree_hash(TreeSize(300), &reader),
+            Err(TreeError::Inconsistent(_))
+        ));
+    }
+
+    #[test]
+    fn entry_bundles() {
+        let entries: Vec<Vec<u8>> = vec![b"a".to_vec(), vec![], vec![7; 65535]];
+        let bundle = encode_entry_bundle(entries.iter().map(Vec::as_slice)).unwrap();
+        let parsed = parse_entry_bundle(&bundle, 3).unwrap();
+        assert_eq!(
+            parsed,
+            entries.iter().map(Vec::as_slice).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            encode_entry_bundle([vec![0u8; 65536].as_slice()]),
+            Err(TileError::EntryTooLarge(65536))
+        );
+        assert!(parse_entry_bundle(&bundle, 2).is_err());
+        assert!(parse_entry_bundle(&bundle, 4).is_err());
+        assert!(parse_entry_bundle(&bundle[..bundle.len() - 1], 3).is_err());
+        assert!(parse_entry_bundle(&[0], 1).is_err());
+    }
+}

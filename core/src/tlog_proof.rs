@@ -161,3 +161,201 @@ impl TlogProof {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::note::{KeyName, KeyType, SignerKey};
+    use crate::tree::{inclusion_proof, MemoryTree};
+    use crate::types::TreeSize;
+
+    struct World {
+        tree: MemoryTree,
+        log: SignerKey,
+        witnesses: Vec<SignerKey>,
+        policy: WitnessPolicy,
+    }
+
+    const ORIGIN: &str = "daylight.example/log";
+
+    fn world() -> World {
+        let mut tree = MemoryTree::new();
+        for i in 0..50u32 {
+            tree.append(format!("entry {i}").as_bytes());
+        }
+        let log = SignerKey::from_seed(KeyName::new(ORIGIN).unwrap(), KeyType::Ed25519, [1; 32]);
+        let witnesses: Vec<SignerKey> = (0..3u8)
+            .map(|i| {
+                SignerKey::from_seed(
+                    KeyName::new(&format!("w{i}.example")).unwrap(),
+                    KeyType::CosignatureV1,
+                    [10 + i; 32],
+                )
+            })
+            .collect();
+        let policy = WitnessPolicy::k_of_n(
+            log.verifier().clone(),
+            witnesses.iter().map(|w| w.verifier().clone()).collect(),
+            2,
+        );
+        World {
+            tree,
+            log,
+            witnesses,
+            policy,
+        }
+    }
+
+    /// A bundle for `index` against the checkpoint at `size`, cosigned by `by`.
+    fn bundle(w: &World, index: u64, size: u64, by: &[usize]) -> TlogProof {
+        let root = crate::tree::tree_hash(TreeSize(size), &w.tree).unwrap();
+        let mut note = Checkpoint::new(ORIGIN, TreeSize(size), root)
+            .sign(&w.log)
+            .unwrap();
+        for &i in by {
+            note.sign(&w.witnesses[i], 1_800_000_000 + i as u64)
+                .unwrap();
+        }
+        TlogProof {
+            extra: None,
+            index: LeafIndex(index),
+            proof: inclusion_proof(LeafIndex(index), TreeSize(size), &w.tree).unwrap_or_default(),
+            checkpoint: note.to_bytes(),
+        }
+    }
+
+    #[test]
+    fn valid_bundle_verifies_and_round_trips() {
+        let w = world();
+        let b = bundle(&w, 7, 50, &[0, 2]);
+        let parsed = TlogProof::parse(&b.to_bytes()).unwrap();
+        assert_eq!(parsed, b);
+        let v = parsed.verify(b"entry 7", &w.policy).unwrap();
+        assert_eq!(v.checkpoint.size, TreeSize(50));
+        assert_eq!(v.cosignatures.len(), 2);
+    }
+
+    #[test]
+    fn every_tampering_is_refused_with_its_reason() {
+        let w = world();
+        let good = bundle(&w, 7, 50, &[0, 1, 2]);
+        // Other entry bytes (a flipped bit).
+        assert!(matches!(
+            good.verify(b"entry 6", &w.policy),
+            Err(TlogProofError::Inclusion(_))
+        ));
+        // Wrong index.
+        let mut wrong_index = good.clone();
+        wrong_index.index = LeafIndex(8);
+        assert!(matches!(
+            wrong_index.verify(b"entry 7", &w.policy),
+            Err(TlogProofError::Inclusion(_))
+        ));
+        // A flipped bit in a proof hash.
+        let mut flipped = good.clone();
+        flipped.proof[2].0[5] ^= 0x10;
+        assert!(matches!(
+            flipped.verify(b"entry 7", &w.policy),
+            Err(TlogProofError::Inclusion(ProofError::RootMismatch { .. }))
+        ));
+        // An old checkpoint that does not contain the entry.
+        let mut old = bundle(&w, 7, 50, &[0, 1]);
+        old.checkpoint = bundle(&w, 0, 5, &[0, 1]).checkpoint;
+        assert!(matches!(
+            old.verify(b"entry 7", &w.policy),
+            Err(TlogProofError::Inclusion(ProofError::IndexNotInTree { .. }))
+        ));
+        // Only one cosignature: quorum 2 not met.
+        let one = bundle(&w, 7, 50, &[1]);
+        assert_eq!(
+            one.verify(b"entry 7", &w.policy),
+            Err(TlogProofError::QuorumNotMet { valid: 1 })
+        );
+        // A cosignature line altered.
+        let text = String::from_utf8(good.to_bytes()).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("\u{2014} w1.example "))
+            .unwrap();
+        let mut sig = line.as_bytes().to_vec();
+        let at = sig.len() - 10;
+        sig[at] = if sig[at] == b'A' { b'B' } else { b'A' };
+        let altered = text.replace(line, std::str::from_utf8(&sig).unwrap());
+        let altered = TlogProof::parse(altered.as_bytes()).unwrap();
+        assert!(matches!(
+            altered.verify(b"entry 7", &w.policy),
+            Err(TlogProofError::Cosignature(_))
+        ));
+        // Log signature dropped (cosignatures alone are not enough).
+        let without_log: String = text
+            .lines()
+            .filter(|l| !l.starts_with(&format!("\u{2014} {ORIGIN} ")))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let without_log = TlogProof::parse(without_log.as_bytes()).unwrap();
+        assert!(matches!(
+            without_log.verify(b"entry 7", &w.policy),
+            Err(TlogProofError::Checkpoint(CheckpointError::Note(
+                NoteError::NoKnownSignature
+            )))
+        ));
+        // Signed by another log of the same name.
+        let mut impostor = bundle(&w, 7, 50, &[0, 1]);
+        let fake = SignerKey::from_seed(KeyName::new(ORIGIN).unwrap(), KeyType::Ed25519, [99; 32]);
+        let cp = Checkpoint::parse_text(Note::parse(&impostor.checkpoint).unwrap().text()).unwrap();
+        impostor.checkpoint = cp.sign(&fake).unwrap().to_bytes();
+        assert!(matches!(
+            impostor.verify(b"entry 7", &w.policy),
+            Err(TlogProofError::Checkpoint(_))
+        ));
+        // A log the policy does not know.
+        let stranger = SignerKey::from_seed(
+            KeyName::new("other.example").unwrap(),
+            KeyType::Ed25519,
+            [5; 32],
+        );
+        let mut other = good.clone();
+        other.checkpoint = Checkpoint::new("other.example", cp.size, cp.root)
+            .sign(&stranger)
+            .unwrap()
+            .to_bytes();
+        assert_eq!(
+            other.verify(b"entry 7", &w.policy),
+            Err(TlogProofError::UnknownLog("other.example".into()))
+        );
+    }
+
+    #[test]
+    fn malformed_bundles_are_refused() {
+        let w = world();
+        let text = String::from_utf8(bundle(&w, 7, 50, &[0, 1]).to_bytes()).unwrap();
+        for bad in [
+            text.replacen("c2sp.org/tlog-proof@v1", "c2sp.org/tlog-proof@v2", 1),
+            text.replacen("index 7", "index 07", 1),
+            text.replacen("index 7\n", "", 1),
+            text.replacen("index 7\n", "index 7\nnot-base64!\n", 1),
+            text.replacen("\n\n", "\n", 1),
+            text.replacen("index 7\n", "extra %%%\nindex 7\n", 1),
+        ] {
+            assert!(
+                matches!(
+                    TlogProof::parse(bad.as_bytes()),
+                    Err(TlogProofError::Malformed(_))
+                ),
+                "{bad}"
+            );
+        }
+        let many = text.replacen(
+            "index 7\n",
+            &format!(
+                "index 7\n{}",
+                format!("{}\n", crate::hash::Hash::default().to_base64()).repeat(64)
+            ),
+            1,
+        );
+        assert_eq!(
+            TlogProof::parse(many.as_bytes()),
+            Err(TlogProofError::Malformed("too many proof lines"))
+        );
+    }
+}
