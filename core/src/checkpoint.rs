@@ -74,7 +74,7 @@ impl Checkpoint {
         if extensions.iter().any(String::is_empty) {
             return Err(CheckpointError::Malformed("empty extension line"));
         }
-        if text.chars().any(|c| c.is_ascii_control() && c != '\n') {
+        if text.bytes().any(|b| b < 0x20 && b != b'\n') {
             return Err(CheckpointError::Malformed("control character"));
         }
         Ok(Checkpoint {
@@ -197,7 +197,7 @@ mod tests {
             "o\n1\nAAAA\n".to_owned(),
             format!("o\n1\n{root}"),
             format!("o\n1\n{root}\n\n"),
-            format!("o\n1\n"),
+            "o\n1\n".to_owned(),
         ] {
             assert!(Checkpoint::parse_text(&bad).is_err(), "{bad:?}");
         }

@@ -154,6 +154,11 @@ impl VerifierKey {
         let (key_type, public) = decode_key_data(data)?;
         let key = VerifyingKey::from_bytes(&public)
             .map_err(|_| NoteError::BadKey("not a valid Ed25519 public key"))?;
+        // A small-order key verifies forged signatures under lax rules; no
+        // honest signer has one.
+        if key.is_weak() {
+            return Err(NoteError::BadKey("weak (small-order) Ed25519 public key"));
+        }
         if key_id(&name, key_type, &public) != id {
             return Err(NoteError::BadKey("key ID does not match name and key"));
         }
@@ -427,7 +432,7 @@ impl Note {
     /// Parses a signed note. Splits text from signatures at the last blank line.
     pub fn parse(bytes: &[u8]) -> Result<Note, NoteError> {
         let msg = std::str::from_utf8(bytes).map_err(|_| NoteError::Malformed("not UTF-8"))?;
-        if msg.chars().any(|c| c.is_ascii_control() && c != '\n') {
+        if has_control(msg) {
             return Err(NoteError::Malformed("control character"));
         }
         let split = msg
@@ -539,10 +544,15 @@ fn check_text(text: &str) -> Result<(), NoteError> {
     if !text.ends_with('\n') {
         return Err(NoteError::Malformed("text must end in a newline"));
     }
-    if text.chars().any(|c| c.is_ascii_control() && c != '\n') {
+    if has_control(text) {
         return Err(NoteError::Malformed("control character"));
     }
     Ok(())
+}
+
+/// The spec's rule: no character below U+0020 other than newline.
+fn has_control(text: &str) -> bool {
+    text.bytes().any(|b| b < 0x20 && b != b'\n')
 }
 
 #[cfg(test)]
@@ -716,6 +726,28 @@ mod tests {
         for name in ["", "a b", "a+b", "tab\there"] {
             assert!(KeyName::new(name).is_err(), "{name:?}");
         }
+    }
+
+    #[test]
+    fn weak_keys_are_refused() {
+        // The identity point: small order, so it "verifies" crafted signatures.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let name = KeyName::new("weak").unwrap();
+        let id = key_id(&name, KeyType::Ed25519, &identity);
+        let mut data = vec![0x01];
+        data.extend_from_slice(&identity);
+        let text = format!("weak+{id}+{}", BASE64.encode(data));
+        assert_eq!(
+            VerifierKey::parse(&text),
+            Err(NoteError::BadKey("weak (small-order) Ed25519 public key"))
+        );
+    }
+
+    #[test]
+    fn del_is_text_but_lower_controls_are_not() {
+        assert!(Note::new("a\u{7f}b\n").is_ok());
+        assert!(Note::new("a\tb\n").is_err());
     }
 
     #[test]

@@ -54,19 +54,12 @@ pub trait HashReader {
 /// The position in storage of the hash of the `n`th complete subtree of height
 /// `level` (level 0 is the leaves).
 pub fn stored_hash_index(level: u32, n: u64) -> u64 {
-    // The subtree completes when its last leaf is appended; count the hashes
-    // stored before that leaf, then the levels below this one.
-    let mut last_leaf = n;
-    for _ in 0..level {
-        last_leaf = 2 * last_leaf + 1;
-    }
-    let mut index = 0u64;
-    let mut m = last_leaf;
-    while m > 0 {
-        index += m;
-        m >>= 1;
-    }
-    index + u64::from(level)
+    // The subtree completes when its last leaf is appended. Before leaf m's
+    // hash, sum over k >= 1 of floor(m / 2^k) interior hashes and m leaf
+    // hashes are stored, which is 2m - popcount(m); then come the `level`
+    // hashes below this one that the same leaf completes.
+    let last_leaf = ((n + 1) << level) - 1;
+    2 * last_leaf - u64::from(last_leaf.count_ones()) + u64::from(level)
 }
 
 /// The inverse of [`stored_hash_index`]: (level, n).
@@ -110,22 +103,24 @@ pub fn stored_hashes_for_leaf(
     leaf: Hash,
     reader: &impl HashReader,
 ) -> Result<Vec<Hash>, TreeError> {
-    let n = index.get();
-    let completed = (n + 1).trailing_zeros();
     // Left siblings of the new node at each level, read in one call.
-    let indexes: Vec<u64> = (0..completed)
-        .rev()
-        .map(|level| stored_hash_index(level, (n >> level) - 1))
-        .collect();
+    let indexes: Vec<u64> = left_siblings(index).collect();
     let siblings = read_exact(reader, &indexes)?;
-    let mut hashes = Vec::with_capacity(1 + completed as usize);
+    let mut hashes = Vec::with_capacity(1 + siblings.len());
     let mut h = leaf;
     hashes.push(h);
-    for sibling in siblings.iter().rev() {
+    for sibling in &siblings {
         h = node_hash(sibling, &h);
         hashes.push(h);
     }
     Ok(hashes)
+}
+
+/// The stored-hash indexes of the left siblings that a new leaf at `index`
+/// combines with, lowest level first: one per subtree the leaf completes.
+fn left_siblings(index: LeafIndex) -> impl Iterator<Item = u64> {
+    let n = index.get();
+    (0..(n + 1).trailing_zeros()).map(move |level| stored_hash_index(level, (n >> level) - 1))
 }
 
 /// The largest power of two strictly less than `n` (n >= 2): RFC 9162's split point.
@@ -324,6 +319,16 @@ impl MemoryTree {
         MemoryTree::default()
     }
 
+    /// An empty tree with room for `leaves` leaves without reallocating, for
+    /// a verifier that knows the size it will rebuild from a checkpoint.
+    pub fn with_capacity(leaves: u64) -> MemoryTree {
+        let hashes = usize::try_from(stored_hash_count(TreeSize(leaves))).unwrap_or(0);
+        MemoryTree {
+            hashes: Vec::with_capacity(hashes),
+            size: 0,
+        }
+    }
+
     /// The number of leaves.
     pub fn size(&self) -> TreeSize {
         TreeSize(self.size)
@@ -336,10 +341,16 @@ impl MemoryTree {
 
     /// Appends a leaf by its leaf hash and returns its index.
     pub fn append_leaf_hash(&mut self, leaf: Hash) -> LeafIndex {
+        // The same computation as `stored_hashes_for_leaf`, without the
+        // batch read and its allocations: this is the hot path of rebuilding
+        // a downloaded log.
         let index = LeafIndex(self.size);
-        let new = stored_hashes_for_leaf(index, leaf, self)
-            .expect("an in-memory tree holds every hash it asks for");
-        self.hashes.extend(new);
+        let mut h = leaf;
+        self.hashes.push(h);
+        for sibling in left_siblings(index) {
+            h = node_hash(&self.hashes[sibling as usize], &h);
+            self.hashes.push(h);
+        }
         self.size += 1;
         index
     }
@@ -397,6 +408,25 @@ mod tests {
         assert_eq!(stored_hash_index(1, 0), 2);
         assert_eq!(stored_hash_index(0, 2), 3);
         assert_eq!(stored_hash_index(2, 0), 6);
+    }
+
+    #[test]
+    fn fast_append_matches_reader_append() {
+        let mut fast = MemoryTree::new();
+        let mut slow: Vec<Hash> = Vec::new();
+        struct V<'a>(&'a [Hash]);
+        impl HashReader for V<'_> {
+            fn read_hashes(&self, ix: &[u64]) -> Result<Vec<Hash>, TreeError> {
+                Ok(ix.iter().map(|&i| self.0[i as usize]).collect())
+            }
+        }
+        for i in 0..1000u64 {
+            let leaf = leaf_hash(&i.to_be_bytes());
+            fast.append_leaf_hash(leaf);
+            let new = stored_hashes_for_leaf(LeafIndex(i), leaf, &V(&slow)).unwrap();
+            slow.extend(new);
+            assert_eq!(fast.stored_hashes(), slow.as_slice());
+        }
     }
 
     #[test]

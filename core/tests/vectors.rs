@@ -2,6 +2,9 @@
 //! came from (transparency-dev/merkle, golang/mod sumdb/note, transparency-dev
 //! formats, the C2SP specs) and which values were derived locally.
 
+// Test code: a panic is how a failed expectation is reported.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
