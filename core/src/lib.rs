@@ -7,6 +7,7 @@
 //! - [`note`]: C2SP signed notes and the key text formats.
 //! - [`checkpoint`], [`cosignature`]: C2SP tlog-checkpoint and tlog-cosignature.
 //! - [`policy`], [`tlog_proof`]: C2SP tlog-policy and tlog-proof.
+//! - [`witness_protocol`]: C2SP tlog-witness request and answer bodies.
 //!
 //! No I/O, no clocks, no randomness: callers pass those in.
 
@@ -20,6 +21,7 @@ pub mod tile;
 pub mod tlog_proof;
 pub mod tree;
 pub mod types;
+pub mod witness_protocol;
 
 pub use checkpoint::{Checkpoint, CheckpointError, SignedCheckpoint};
 pub use hash::{leaf_hash, node_hash, Hash};
