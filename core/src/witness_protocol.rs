@@ -211,7 +211,8 @@ mod tests {
     use super::*;
     use crate::note::{KeyId, KeyName};
 
-    const EXAMPLE: &[u8] = include_bytes!("../testdata/c2sp/tlog-witness_add-checkpoint_request.txt");
+    const EXAMPLE: &[u8] =
+        include_bytes!("../testdata/c2sp/tlog-witness_add-checkpoint_request.txt");
 
     #[test]
     fn parses_the_spec_example_and_writes_it_back_byte_for_byte() {
@@ -240,8 +241,9 @@ mod tests {
         let req = AddCheckpoint {
             old: TreeSize(0),
             proof: Vec::new(),
-            checkpoint: b"o\n0\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n\n\xe2\x80\x94 o AAAAAAA=\n"
-                .to_vec(),
+            checkpoint:
+                b"o\n0\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n\n\xe2\x80\x94 o AAAAAAA=\n"
+                    .to_vec(),
         };
         let bytes = req.to_bytes();
         assert!(bytes.starts_with(b"old 0\n\no\n0\n"));
@@ -292,7 +294,10 @@ mod tests {
             (format!("old 5\n{h}").into_bytes(), E::MissingEmptyLine),
             (b"old 5\n".to_vec(), E::MissingEmptyLine),
             (b"old 5\n\n".to_vec(), E::MissingCheckpoint),
-            (b"old \xff\n\ncp\n".to_vec(), E::BadOldSize("\u{fffd}".into())),
+            (
+                b"old \xff\n\ncp\n".to_vec(),
+                E::BadOldSize("\u{fffd}".into()),
+            ),
         ];
         for (body, want) in cases {
             assert_eq!(
@@ -342,7 +347,10 @@ mod tests {
             h,
             "5fd2dc0beb4ce54da5050cf6d5c75248b023abad441c3cecde3976fbe9da4fe4"
         );
-        assert_eq!(checkpoint_path("example.com/behind-the-sofa"), format!("/{h}/checkpoint"));
+        assert_eq!(
+            checkpoint_path("example.com/behind-the-sofa"),
+            format!("/{h}/checkpoint")
+        );
         assert_eq!(
             origin_hash(""),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
