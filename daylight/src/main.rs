@@ -1,6 +1,8 @@
 //! `daylight`: one binary, a subcommand for each role.
 
+mod agency;
 mod key;
+mod log;
 
 use std::process::ExitCode;
 
@@ -19,12 +21,21 @@ enum Command {
     /// Create and inspect signing keys.
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// Create, configure and serve a log.
+    #[command(subcommand)]
+    Log(log::LogCommand),
+    /// Submit requests to a log as an agency or court.
+    #[command(subcommand)]
+    Agency(agency::AgencyCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_tracing();
     let result = match cli.command {
         Command::Key(cmd) => key::run(cmd),
+        Command::Log(cmd) => log::run(cmd),
+        Command::Agency(cmd) => agency::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -34,4 +45,14 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Service logs go to stderr; `RUST_LOG` overrides the default `info`.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -1,4 +1,21 @@
-//! The Daylight log server: submission, sequencing, tiles, checkpoints, witness collection and proofs over SQLite.
+//! The Daylight log server: submission, sequencing, tiles, checkpoints,
+//! witness collection and proofs, over one storage trait with SQLite as the
+//! embedded default.
 //!
-//! Not built yet: this crate only reserves its place in the workspace (see the
-//! README's folder map and the open issue for this part). It exports nothing.
+//! - [`store`]: the storage trait; [`sqlite`]: its SQLite backend.
+//! - [`integrate`]: growing the tree by a batch, in one transaction.
+//! - [`sequencer`]: batching submissions and answering their indexes.
+//! - [`witnessing`]: collecting witness cosignatures, publishing checkpoints.
+//! - [`admission`]: which records may enter the log (registry, signatures, rules).
+//! - [`api`]: the HTTP routes; [`server`]: running it all.
+
+pub mod admission;
+pub mod api;
+pub mod error;
+pub mod integrate;
+pub mod metrics;
+pub mod sequencer;
+pub mod server;
+pub mod sqlite;
+pub mod store;
+pub mod witnessing;

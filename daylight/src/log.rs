@@ -1,0 +1,238 @@
+//! `daylight log`: create, configure and serve a log.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _, Result};
+use clap::Subcommand;
+use daylight_core::{KeyType, VerifierKey};
+use daylight_log_server::admission::{Admission as _, RecordAdmission};
+use daylight_log_server::integrate::integrate;
+use daylight_log_server::sequencer::BatchConfig;
+use daylight_log_server::server::LogServer;
+use daylight_log_server::sqlite::SqliteStore;
+use daylight_log_server::store::{LogStore, NewEntry};
+use daylight_schemas::{Record, Role};
+
+use crate::key::{read_signer, write_secret};
+
+/// Log commands.
+#[derive(Subcommand)]
+pub enum LogCommand {
+    /// Create a log's database and signing key in DIR; print the log's verifier key.
+    Init {
+        /// The log's directory (created if missing; must not hold a log yet).
+        #[arg(long)]
+        dir: PathBuf,
+        /// The checkpoint origin, e.g. `log.example.org/daylight`; also the key's name.
+        #[arg(long)]
+        origin: String,
+        /// Witness cosignatures needed before a checkpoint is published.
+        #[arg(long, default_value_t = 1)]
+        quorum: usize,
+    },
+    /// Register an agency key (appends a registry entry signed by the log).
+    AddAgency(RegisterArgs),
+    /// Register a provider key (it signs release receipts).
+    AddProvider(RegisterArgs),
+    /// Register a court key (it signs ratifications and extensions).
+    AddCourt(RegisterArgs),
+    /// Revoke a registered key, in every role it has.
+    Revoke(RegisterArgs),
+    /// Add a witness the log asks to cosign its checkpoints (restart `serve` to use it).
+    AddWitness {
+        /// The log's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The witness's cosignature verifier key.
+        #[arg(long)]
+        vkey: String,
+        /// The witness's tlog-witness URL prefix (it serves `URL/add-checkpoint`).
+        #[arg(long)]
+        url: String,
+    },
+    /// Serve the log, its API and the web view.
+    Serve {
+        /// The log's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+}
+
+/// A directory and a key to register or revoke.
+#[derive(clap::Args)]
+pub struct RegisterArgs {
+    /// The log's directory.
+    #[arg(long)]
+    dir: PathBuf,
+    /// The key, in verifier-key form `name+keyid+base64`.
+    #[arg(long)]
+    vkey: String,
+}
+
+fn db(dir: &Path) -> PathBuf {
+    dir.join("log.db")
+}
+
+fn key_file(dir: &Path) -> PathBuf {
+    dir.join("log.key")
+}
+
+/// Opens the log in `dir`.
+pub fn open(dir: &Path) -> Result<SqliteStore> {
+    SqliteStore::open(&db(dir)).with_context(|| format!("opening the log in {}", dir.display()))
+}
+
+/// Runs a log command.
+pub fn run(cmd: LogCommand) -> Result<()> {
+    match cmd {
+        LogCommand::Init {
+            dir,
+            origin,
+            quorum,
+        } => {
+            let vkey = init(&dir, &origin, quorum)?;
+            println!("{vkey}");
+            Ok(())
+        }
+        LogCommand::AddAgency(a) => register(&a, Role::Agency),
+        LogCommand::AddProvider(a) => register(&a, Role::Provider),
+        LogCommand::AddCourt(a) => register(&a, Role::Court),
+        LogCommand::Revoke(a) => revoke(&a),
+        LogCommand::AddWitness { dir, vkey, url } => {
+            let key = VerifierKey::parse(&vkey).context("--vkey")?;
+            if key.key_type() != KeyType::CosignatureV1 {
+                bail!("--vkey: a witness key must be a cosignature/v1 key (type 0x04), as `daylight witness init` prints");
+            }
+            let url = reqwest::Url::parse(&url).with_context(|| format!("--url {url:?}"))?;
+            open(&dir)?.add_witness(&key, url.as_str())?;
+            println!(
+                "witness {} added; restart `daylight log serve` to use it",
+                key.name()
+            );
+            Ok(())
+        }
+        LogCommand::Serve { dir, listen } => serve(&dir, listen),
+    }
+}
+
+/// Creates a log; returns its verifier key.
+pub fn init(dir: &Path, origin: &str, quorum: usize) -> Result<VerifierKey> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    if db(dir).exists() || key_file(dir).exists() {
+        bail!("{} already holds a log", dir.display());
+    }
+    let key = crate::key::generate(origin, KeyType::Ed25519).context("--origin")?;
+    write_secret(&key_file(dir), &key)?;
+    let store = SqliteStore::create(&db(dir), origin, quorum)?;
+    // The empty tree's checkpoint, so witnesses and clients have a start.
+    integrate(&store, &key, origin, Vec::new())?;
+    Ok(key.verifier().clone())
+}
+
+fn parse_note_key(vkey: &str) -> Result<VerifierKey> {
+    let key = VerifierKey::parse(vkey).context("--vkey")?;
+    if key.key_type() != KeyType::Ed25519 {
+        bail!("--vkey: agencies, providers and courts sign with Ed25519 note keys (type 0x01)");
+    }
+    Ok(key)
+}
+
+fn append_registry(dir: &Path, record: Record) -> Result<u64> {
+    let store = open(dir)?;
+    let key = read_signer(&key_file(dir))?;
+    let meta = store.meta()?;
+    let signed = record.sign(&key)?;
+    let entry = NewEntry {
+        leaf_hash: signed.leaf_hash(),
+        data: signed.to_bytes(),
+        kind: signed.kind().to_string(),
+        signer: key.verifier().to_string(),
+    };
+    Ok(integrate(&store, &key, &meta.origin, vec![entry])?
+        .first
+        .get())
+}
+
+fn registrations(dir: &Path) -> Result<(RecordAdmission, SqliteStore)> {
+    let store = open(dir)?;
+    let key = read_signer(&key_file(dir))?;
+    let admission = RecordAdmission::new(key.verifier().clone());
+    admission.refresh(&store);
+    Ok((admission, store))
+}
+
+fn register(args: &RegisterArgs, role: Role) -> Result<()> {
+    let key = parse_note_key(&args.vkey)?;
+    let (admission, _) = registrations(&args.dir)?;
+    if admission
+        .registrations()
+        .iter()
+        .any(|r| r.key == key && r.role == role && r.revoked_at.is_none())
+    {
+        bail!("{} is already registered as {role}", key.name());
+    }
+    let index = append_registry(
+        &args.dir,
+        Record::registry_add(role, &key, chrono::Utc::now())?,
+    )?;
+    println!("registered {} as {role} at entry {index}", key.name());
+    Ok(())
+}
+
+fn revoke(args: &RegisterArgs) -> Result<()> {
+    let key = parse_note_key(&args.vkey)?;
+    let (admission, _) = registrations(&args.dir)?;
+    let roles: Vec<Role> = admission
+        .registrations()
+        .into_iter()
+        .filter(|r| r.key == key && r.revoked_at.is_none())
+        .map(|r| r.role)
+        .collect();
+    if roles.is_empty() {
+        bail!("{} is not a registered, unrevoked key", key.name());
+    }
+    for role in roles {
+        let index = append_registry(
+            &args.dir,
+            Record::registry_revoke(role, &key, chrono::Utc::now())?,
+        )?;
+        println!("revoked {} as {role} at entry {index}", key.name());
+    }
+    Ok(())
+}
+
+fn serve(dir: &Path, listen: SocketAddr) -> Result<()> {
+    let store = Arc::new(open(dir)?);
+    let key = read_signer(&key_file(dir))?;
+    let admission = Arc::new(RecordAdmission::new(key.verifier().clone()));
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        eprintln!(
+            "daylight log: serving {} on http://{}",
+            key.name(),
+            listener.local_addr()?
+        );
+        let server = LogServer {
+            store,
+            key,
+            admission,
+            batch: BatchConfig::default(),
+            extra: None,
+        };
+        server
+            .serve(listener, async {
+                let _ = tokio::signal::ctrl_c().await;
+                eprintln!("daylight log: shutting down after the open batch");
+            })
+            .await?;
+        Ok(())
+    })
+}

@@ -1,0 +1,315 @@
+//! HTTP routes: thin handlers over the store, the sequencer and the
+//! admission rules. The read side is C2SP tlog-tiles; the API is JSON.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use daylight_core::tile::{parse_entry_bundle, read_tile_data, TilePath, TILE_HEIGHT, TILE_WIDTH};
+use daylight_core::tree::inclusion_proof;
+use daylight_core::{Checkpoint, LeafIndex, Note, TlogProof, TreeSize, VerifierKey};
+
+use crate::admission::Admission;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::sequencer::{SequenceError, Sequencer};
+use crate::store::{LogStore, StoreHashes};
+
+/// The largest request body accepted (an entry is at most 65535 bytes).
+pub const MAX_BODY: usize = 65_535;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The log's state.
+    pub store: Arc<dyn LogStore>,
+    /// Where submissions go.
+    pub sequencer: Sequencer,
+    /// Who may submit what.
+    pub admission: Arc<dyn Admission>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// The log's verifier key.
+    pub log_key: VerifierKey,
+    /// Cosignatures needed to publish.
+    pub quorum: usize,
+}
+
+/// The router, without the web view (the binary mounts that under `/`).
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/checkpoint", get(checkpoint))
+        .route("/tile/{*path}", get(tile))
+        .route("/api/v1/log", get(log_info))
+        .route("/api/v1/entries", post(submit))
+        .route("/api/v1/entries/{index}", get(entry))
+        .route("/api/v1/entries/{index}/proof", get(proof))
+        .route("/api/v1/agencies", get(agencies))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .with_state(state)
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ApiError::internal)?
+}
+
+fn text(body: Vec<u8>, cache: &'static str) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The newest published checkpoint and its size.
+fn published(store: &dyn LogStore) -> Result<Option<(Vec<u8>, Checkpoint)>, ApiError> {
+    let Some(bytes) = store.published_checkpoint().map_err(ApiError::internal)? else {
+        return Ok(None);
+    };
+    let note = Note::parse(&bytes).map_err(ApiError::internal)?;
+    let cp = Checkpoint::parse_text(note.text()).map_err(ApiError::internal)?;
+    Ok(Some((bytes, cp)))
+}
+
+async fn checkpoint(State(s): State<AppState>) -> Result<Response, ApiError> {
+    let cp = blocking(move || published(s.store.as_ref())).await?;
+    let (bytes, _) = cp.ok_or_else(|| {
+        ApiError::unavailable(
+            "no_checkpoint",
+            "no checkpoint has been cosigned by the witness quorum yet",
+            1,
+        )
+    })?;
+    Ok(text(bytes, "no-cache, max-age=1"))
+}
+
+async fn tile(State(s): State<AppState>, Path(path): Path<String>) -> Result<Response, ApiError> {
+    let parsed = TilePath::parse(&format!("tile/{path}"))
+        .map_err(|e| ApiError::bad_request("bad_tile_path", e.to_string()))?;
+    let data = blocking(move || {
+        let size = s.store.size().map_err(ApiError::internal)?.get();
+        match parsed {
+            TilePath::Hashes(t) => {
+                let available = size
+                    .checked_shr(u32::from(t.level) * TILE_HEIGHT)
+                    .unwrap_or(0);
+                let start = t.index.saturating_mul(TILE_WIDTH);
+                if available.saturating_sub(start) < u64::from(t.width) {
+                    return Err(ApiError::not_found(format!(
+                        "tile {} is not in a tree of size {size}",
+                        t.path()
+                    )));
+                }
+                let data = read_tile_data(t, &StoreHashes(s.store.as_ref()))
+                    .map_err(ApiError::internal)?;
+                Ok((data, t.is_full()))
+            }
+            TilePath::Entries(b) => {
+                let start = b.index.saturating_mul(TILE_WIDTH);
+                if size.saturating_sub(start) < u64::from(b.width) {
+                    return Err(ApiError::not_found(format!(
+                        "bundle {} is not in a tree of size {size}",
+                        b.path()
+                    )));
+                }
+                let entries = s
+                    .store
+                    .entries(LeafIndex(start), u64::from(b.width))
+                    .map_err(ApiError::internal)?;
+                let bundle = daylight_core::tile::encode_entry_bundle(
+                    entries.iter().map(|e| e.data.as_slice()),
+                )
+                .map_err(ApiError::internal)?;
+                debug_assert!(parse_entry_bundle(&bundle, b.width).is_ok());
+                Ok((bundle, b.is_full()))
+            }
+        }
+    })
+    .await?;
+    let (data, full) = data;
+    // Full tiles never change: cache them forever. Partial ones grow.
+    let cache = if full {
+        "public, max-age=31536000, immutable"
+    } else {
+        "public, max-age=5"
+    };
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
+        ],
+        data,
+    )
+        .into_response())
+}
+
+async fn log_info(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let (store, key, quorum) = (s.store.clone(), s.log_key.clone(), s.quorum);
+    blocking(move || {
+        let meta = store.meta().map_err(ApiError::internal)?;
+        let size = published(store.as_ref())?
+            .map(|(_, cp)| cp.size.get())
+            .unwrap_or(0);
+        let witnesses: Vec<serde_json::Value> = store
+            .witnesses()
+            .map_err(ApiError::internal)?
+            .into_iter()
+            .map(|w| serde_json::json!({ "vkey": w.key.to_string(), "url": w.url }))
+            .collect();
+        Ok(Json(serde_json::json!({
+            "origin": meta.origin,
+            "vkey": key.to_string(),
+            "size": size,
+            "quorum": quorum,
+            "witnesses": witnesses,
+        })))
+    })
+    .await
+}
+
+async fn submit(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or_default();
+        if !ct.starts_with("application/json") && !ct.starts_with("application/octet-stream") {
+            s.metrics
+                .rejected
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!("send the record as application/json, not {ct}"),
+            ));
+        }
+    }
+    let (store, admission) = (s.store.clone(), s.admission.clone());
+    let admitted = blocking(move || admission.admit(&body, store.as_ref())).await;
+    let entry = match admitted {
+        Ok(e) => e,
+        Err(e) => {
+            s.metrics
+                .rejected
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Err(e);
+        }
+    };
+    let index = s.sequencer.submit(entry).await.map_err(|e| match e {
+        SequenceError::QueueFull => ApiError::unavailable("queue_full", e.to_string(), 1),
+        SequenceError::Stopped => ApiError::unavailable("shutting_down", e.to_string(), 5),
+        SequenceError::Integration(d) => ApiError::internal(d),
+    })?;
+    Ok(Json(serde_json::json!({ "index": index.get() })))
+}
+
+fn parse_index(text: &str) -> Result<LeafIndex, ApiError> {
+    daylight_core::types::parse_decimal(text)
+        .map(LeafIndex)
+        .ok_or_else(|| {
+            ApiError::bad_request("bad_index", format!("{text:?} is not an entry index"))
+        })
+}
+
+async fn entry(
+    State(s): State<AppState>,
+    Path(index): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let index = parse_index(&index)?;
+    let (store, admission) = (s.store.clone(), s.admission.clone());
+    blocking(move || {
+        let e = store
+            .entry(index)
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::not_found(format!("no entry {index}")))?;
+        Ok(Json(serde_json::json!({
+            "index": index.get(),
+            "leaf_hash": e.leaf_hash.to_hex(),
+            "record": admission.describe(&e.data),
+        })))
+    })
+    .await
+}
+
+async fn proof(State(s): State<AppState>, Path(index): Path<String>) -> Result<Response, ApiError> {
+    let index = parse_index(&index)?;
+    let store = s.store.clone();
+    let body = blocking(move || {
+        let size = store.size().map_err(ApiError::internal)?;
+        if !size.contains(index) {
+            return Err(ApiError::not_found(format!("no entry {index}")));
+        }
+        let Some((bytes, cp)) = published(store.as_ref())? else {
+            return Err(ApiError::unavailable(
+                "not_yet_published",
+                "no checkpoint is published yet",
+                1,
+            ));
+        };
+        if !cp.size.contains(index) {
+            return Err(ApiError::unavailable(
+                "not_yet_published",
+                format!(
+                    "entry {index} is not yet in a published checkpoint (size {})",
+                    cp.size
+                ),
+                1,
+            ));
+        }
+        let path = inclusion_proof(index, cp.size, &StoreHashes(store.as_ref()))
+            .map_err(ApiError::internal)?;
+        Ok(TlogProof {
+            extra: None,
+            index,
+            proof: path,
+            checkpoint: bytes,
+        }
+        .to_bytes())
+    })
+    .await?;
+    Ok(text(body, "no-cache"))
+}
+
+async fn agencies(State(s): State<AppState>) -> Json<serde_json::Value> {
+    Json(s.admission.registry_json())
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        s.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Sizes for tests and tools: the published size (0 before any).
+pub fn published_size(store: &dyn LogStore) -> TreeSize {
+    published(store)
+        .ok()
+        .flatten()
+        .map(|(_, cp)| cp.size)
+        .unwrap_or_default()
+}

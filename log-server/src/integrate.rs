@@ -1,0 +1,109 @@
+//! Integration: turning a batch of new entries into stored hashes and a
+//! signed checkpoint, written in one transaction. Used by the sequencer and
+//! by the offline `daylight log` commands alike, so there is one way to grow
+//! the log.
+
+use daylight_core::tree::{
+    stored_hash_count, stored_hashes_for_leaf, tree_hash, HashReader, TreeError,
+};
+use daylight_core::{Checkpoint, Hash, LeafIndex, SignerKey, TreeSize};
+
+use crate::store::{Append, LogStore, NewEntry, StoreError};
+
+/// Why a batch was not integrated.
+#[derive(Debug, thiserror::Error)]
+pub enum IntegrateError {
+    /// The store failed or moved under us.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The tree could not be computed from the store.
+    #[error("tree: {0}")]
+    Tree(#[from] TreeError),
+    /// Signing the checkpoint failed.
+    #[error("signing the checkpoint: {0}")]
+    Sign(String),
+}
+
+/// What an integration produced.
+#[derive(Clone, Debug)]
+pub struct Integrated {
+    /// Index of the batch's first entry.
+    pub first: LeafIndex,
+    /// The new tree size.
+    pub size: TreeSize,
+    /// The new root.
+    pub root: Hash,
+    /// The log-signed checkpoint for `size`.
+    pub checkpoint: Vec<u8>,
+}
+
+/// Stored hashes in the store, plus the ones this batch has computed so far.
+struct Overlay<'a> {
+    store: &'a dyn LogStore,
+    base: u64,
+    new: Vec<Hash>,
+}
+
+impl HashReader for Overlay<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, TreeError> {
+        let old: Vec<u64> = indexes.iter().copied().filter(|&i| i < self.base).collect();
+        let mut from_store = self.store.read_hashes(&old)?.into_iter();
+        indexes
+            .iter()
+            .map(|&i| {
+                if i < self.base {
+                    from_store.next().ok_or(TreeError::ShortRead {
+                        asked: old.len(),
+                        got: 0,
+                    })
+                } else {
+                    usize::try_from(i - self.base)
+                        .ok()
+                        .and_then(|j| self.new.get(j).copied())
+                        .ok_or_else(|| {
+                            TreeError::Storage(format!("stored hash {i} not computed yet"))
+                        })
+                }
+            })
+            .collect()
+    }
+}
+
+/// Appends `entries` at the end of the log and signs the new checkpoint.
+/// An empty batch signs a checkpoint for the current size.
+pub fn integrate(
+    store: &dyn LogStore,
+    key: &SignerKey,
+    origin: &str,
+    entries: Vec<NewEntry>,
+) -> Result<Integrated, IntegrateError> {
+    let old = store.size()?;
+    let mut overlay = Overlay {
+        store,
+        base: stored_hash_count(old),
+        new: Vec::with_capacity(entries.len() * 2),
+    };
+    for (i, e) in entries.iter().enumerate() {
+        let index = LeafIndex(old.get() + i as u64);
+        let hashes = stored_hashes_for_leaf(index, e.leaf_hash, &overlay)?;
+        overlay.new.extend(hashes);
+    }
+    let size = TreeSize(old.get() + entries.len() as u64);
+    let root = tree_hash(size, &overlay)?;
+    let checkpoint = Checkpoint::new(origin, size, root)
+        .sign(key)
+        .map_err(|e| IntegrateError::Sign(e.to_string()))?
+        .to_bytes();
+    store.append(Append {
+        old_size: old,
+        entries,
+        hashes: overlay.new,
+        checkpoint: checkpoint.clone(),
+    })?;
+    Ok(Integrated {
+        first: LeafIndex(old.get()),
+        size,
+        root,
+        checkpoint,
+    })
+}

@@ -1,0 +1,139 @@
+//! Prometheus counters, written by hand: a handful of atomics is all the
+//! log needs, and the text format is simple.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// A running sum and count, exported as a Prometheus summary without quantiles.
+#[derive(Default)]
+pub struct Timer {
+    micros: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Timer {
+    /// Records one observation.
+    pub fn observe(&self, d: Duration) {
+        self.micros.fetch_add(
+            u64::try_from(d.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn write(&self, out: &mut String, name: &str, help: &str) {
+        let secs = self.micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let n = self.count.load(Ordering::Relaxed);
+        let _ = write!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} summary\n{name}_sum {secs}\n{name}_count {n}\n"
+        );
+    }
+}
+
+/// The log server's metrics.
+#[derive(Default)]
+pub struct Metrics {
+    /// Entries integrated by this process.
+    pub entries: AtomicU64,
+    /// Submissions answered with an existing index.
+    pub duplicates: AtomicU64,
+    /// Submissions refused.
+    pub rejected: AtomicU64,
+    /// Batches integrated.
+    pub batches: AtomicU64,
+    /// Time from a batch's first submission to its commit.
+    pub integration: Timer,
+    /// Round trips to witnesses that answered.
+    pub witness_latency: Timer,
+    /// Witness requests that failed (timeouts, errors, bad cosignatures).
+    pub witness_failures: AtomicU64,
+    /// Checkpoints published with a quorum of cosignatures.
+    pub published: AtomicU64,
+    /// Current tree size.
+    pub tree_size: AtomicU64,
+    /// Size of the newest published checkpoint.
+    pub published_size: AtomicU64,
+}
+
+impl Metrics {
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let counter = |out: &mut String, name: &str, help: &str, v: &AtomicU64, kind: &str| {
+            let _ = write!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}\n",
+                v.load(Ordering::Relaxed)
+            );
+        };
+        counter(
+            &mut out,
+            "daylight_entries_total",
+            "Entries integrated by this process.",
+            &self.entries,
+            "counter",
+        );
+        counter(
+            &mut out,
+            "daylight_duplicate_submissions_total",
+            "Submissions answered with an existing index.",
+            &self.duplicates,
+            "counter",
+        );
+        counter(
+            &mut out,
+            "daylight_rejected_submissions_total",
+            "Submissions refused.",
+            &self.rejected,
+            "counter",
+        );
+        counter(
+            &mut out,
+            "daylight_batches_total",
+            "Batches integrated.",
+            &self.batches,
+            "counter",
+        );
+        counter(
+            &mut out,
+            "daylight_witness_failures_total",
+            "Witness requests that failed.",
+            &self.witness_failures,
+            "counter",
+        );
+        counter(
+            &mut out,
+            "daylight_checkpoints_published_total",
+            "Checkpoints published with a witness quorum.",
+            &self.published,
+            "counter",
+        );
+        counter(
+            &mut out,
+            "daylight_tree_size",
+            "Entries in the log.",
+            &self.tree_size,
+            "gauge",
+        );
+        counter(
+            &mut out,
+            "daylight_published_size",
+            "Tree size of the newest published checkpoint.",
+            &self.published_size,
+            "gauge",
+        );
+        self.integration.write(
+            &mut out,
+            "daylight_integration_seconds",
+            "From a batch's first submission to its commit.",
+        );
+        self.witness_latency.write(
+            &mut out,
+            "daylight_witness_seconds",
+            "Witness add-checkpoint round trips.",
+        );
+        out
+    }
+}

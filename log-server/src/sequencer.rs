@@ -1,0 +1,239 @@
+//! The single sequencer: it batches pending submissions (by count and
+//! time), integrates each batch in one transaction, and only then answers
+//! each submitter with its index. An acknowledged entry is committed.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use daylight_core::{Hash, LeafIndex, SignerKey, TreeSize};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::integrate::integrate;
+use crate::metrics::Metrics;
+use crate::store::{LogStore, NewEntry, StoreError};
+
+/// Batching limits.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchConfig {
+    /// Most entries per batch.
+    pub max_entries: usize,
+    /// Longest a submission waits for its batch to fill.
+    pub max_wait: Duration,
+    /// Submissions that may wait at once before new ones get 503.
+    pub queue: usize,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_entries: 256,
+            max_wait: Duration::from_millis(50),
+            queue: 8192,
+        }
+    }
+}
+
+/// Why a submission was not sequenced.
+#[derive(Debug, thiserror::Error, Clone)]
+pub enum SequenceError {
+    /// Too many submissions are waiting.
+    #[error("the submission queue is full")]
+    QueueFull,
+    /// The sequencer has stopped (shutting down).
+    #[error("the log is shutting down")]
+    Stopped,
+    /// The batch could not be written; nothing of it was committed.
+    #[error("integration failed: {0}")]
+    Integration(String),
+}
+
+struct Pending {
+    entry: NewEntry,
+    received: Instant,
+    reply: oneshot::Sender<Result<LeafIndex, SequenceError>>,
+}
+
+/// Submits entries to the sequencer.
+#[derive(Clone)]
+pub struct Sequencer {
+    tx: mpsc::Sender<Pending>,
+}
+
+impl Sequencer {
+    /// Queues an entry and waits until it is committed; answers its index
+    /// (the existing one if these exact bytes are already in the log).
+    pub async fn submit(&self, entry: NewEntry) -> Result<LeafIndex, SequenceError> {
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending {
+            entry,
+            received: Instant::now(),
+            reply,
+        };
+        self.tx.try_send(pending).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => SequenceError::QueueFull,
+            mpsc::error::TrySendError::Closed(_) => SequenceError::Stopped,
+        })?;
+        answer.await.map_err(|_| SequenceError::Stopped)?
+    }
+}
+
+/// Starts the sequencer task. It stops once every [`Sequencer`] handle is
+/// dropped and the last batch is written. `after_batch` runs (blocking) after
+/// each commit, e.g. to reload the registry.
+pub fn start(
+    store: Arc<dyn LogStore>,
+    key: SignerKey,
+    origin: String,
+    config: BatchConfig,
+    metrics: Arc<Metrics>,
+    latest: watch::Sender<TreeSize>,
+    after_batch: Arc<dyn Fn() + Send + Sync>,
+) -> (Sequencer, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(config.queue.max(1));
+    let task = tokio::spawn(run(
+        store,
+        key,
+        origin,
+        config,
+        metrics,
+        latest,
+        after_batch,
+        rx,
+    ));
+    (Sequencer { tx }, task)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    store: Arc<dyn LogStore>,
+    key: SignerKey,
+    origin: String,
+    config: BatchConfig,
+    metrics: Arc<Metrics>,
+    latest: watch::Sender<TreeSize>,
+    after_batch: Arc<dyn Fn() + Send + Sync>,
+    mut rx: mpsc::Receiver<Pending>,
+) {
+    while let Some(first) = rx.recv().await {
+        let deadline = tokio::time::Instant::now() + config.max_wait;
+        let mut batch = vec![first];
+        while batch.len() < config.max_entries {
+            tokio::select! {
+                item = rx.recv() => match item {
+                    Some(p) => batch.push(p),
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        let oldest = batch
+            .iter()
+            .map(|p| p.received)
+            .min()
+            .unwrap_or_else(Instant::now);
+        let (store2, key2, origin2, after) = (
+            store.clone(),
+            key.clone(),
+            origin.clone(),
+            after_batch.clone(),
+        );
+        let entries: Vec<NewEntry> = batch.iter().map(|p| p.entry.clone()).collect();
+        let result = tokio::task::spawn_blocking(move || {
+            let r = sequence(store2.as_ref(), &key2, &origin2, entries);
+            after();
+            r
+        })
+        .await
+        .unwrap_or_else(|e| Err(SequenceError::Integration(e.to_string())));
+        match result {
+            Ok((indexes, size, added)) => {
+                metrics.batches.fetch_add(1, Ordering::Relaxed);
+                metrics.entries.fetch_add(added, Ordering::Relaxed);
+                metrics
+                    .duplicates
+                    .fetch_add(batch.len() as u64 - added, Ordering::Relaxed);
+                metrics.tree_size.store(size.get(), Ordering::Relaxed);
+                metrics.integration.observe(oldest.elapsed());
+                latest.send_replace(size);
+                for (p, index) in batch.into_iter().zip(indexes) {
+                    let _ = p.reply.send(Ok(index));
+                }
+            }
+            Err(e) => {
+                tracing::error!("batch of {} not integrated: {e}", batch.len());
+                for p in batch {
+                    let _ = p.reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+    tracing::info!("sequencer stopped");
+}
+
+/// Integrates a batch, answering each entry's index. Entries already in the
+/// log, or repeated within the batch, get the index they already have.
+fn sequence(
+    store: &dyn LogStore,
+    key: &SignerKey,
+    origin: &str,
+    entries: Vec<NewEntry>,
+) -> Result<(Vec<LeafIndex>, TreeSize, u64), SequenceError> {
+    let fail = |e: String| SequenceError::Integration(e);
+    // Another writer (an offline `daylight log` command) may append between
+    // our read of the size and our commit; the store then refuses the
+    // batch and we build it again on the new size.
+    for _attempt in 0..3 {
+        enum Slot {
+            Existing(LeafIndex),
+            New(usize),
+        }
+        let mut slots = Vec::with_capacity(entries.len());
+        let mut fresh: Vec<NewEntry> = Vec::new();
+        let mut in_batch: HashMap<Hash, usize> = HashMap::new();
+        for e in &entries {
+            if let Some(i) = store
+                .find_leaf(&e.leaf_hash)
+                .map_err(|e| fail(e.to_string()))?
+            {
+                slots.push(Slot::Existing(i));
+            } else if let Some(&pos) = in_batch.get(&e.leaf_hash) {
+                slots.push(Slot::New(pos));
+            } else {
+                in_batch.insert(e.leaf_hash, fresh.len());
+                slots.push(Slot::New(fresh.len()));
+                fresh.push(e.clone());
+            }
+        }
+        let added = fresh.len() as u64;
+        if fresh.is_empty() {
+            let size = store.size().map_err(|e| fail(e.to_string()))?;
+            let indexes = slots
+                .into_iter()
+                .map(|s| match s {
+                    Slot::Existing(i) => i,
+                    Slot::New(_) => LeafIndex(u64::MAX),
+                })
+                .collect();
+            return Ok((indexes, size, 0));
+        }
+        match integrate(store, key, origin, fresh) {
+            Ok(done) => {
+                let indexes = slots
+                    .into_iter()
+                    .map(|s| match s {
+                        Slot::Existing(i) => i,
+                        Slot::New(pos) => LeafIndex(done.first.get() + pos as u64),
+                    })
+                    .collect();
+                return Ok((indexes, done.size, added));
+            }
+            Err(crate::integrate::IntegrateError::Store(StoreError::SizeChanged { .. })) => {
+                continue
+            }
+            Err(e) => return Err(fail(e.to_string())),
+        }
+    }
+    Err(fail("the log kept growing under the sequencer".into()))
+}

@@ -1,0 +1,176 @@
+//! Running a log: the sequencer, the witness collection and the HTTP
+//! routes, started together and stopped gracefully together.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use daylight_core::SignerKey;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::admission::Admission;
+use crate::api::{router, AppState};
+use crate::metrics::Metrics;
+use crate::sequencer::{self, BatchConfig};
+use crate::store::LogStore;
+use crate::witnessing;
+
+/// Why the log could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The key does not belong to this log.
+    #[error("the key is named {key:?} but the log's origin is {origin:?}")]
+    WrongKey {
+        /// The key's name.
+        key: String,
+        /// The log's origin.
+        origin: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// Serving failed.
+    #[error("serving: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A log server's parts.
+pub struct LogServer {
+    /// The state.
+    pub store: Arc<dyn LogStore>,
+    /// The log's signing key; its name must be the origin.
+    pub key: SignerKey,
+    /// The submission rules.
+    pub admission: Arc<dyn Admission>,
+    /// Batching.
+    pub batch: BatchConfig,
+    /// Extra routes (the web view), merged under the API.
+    pub extra: Option<Router>,
+}
+
+impl LogServer {
+    /// Serves on `listener` until `shutdown` completes, then stops taking
+    /// requests, finishes the open batch, and returns.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let store = self.store.clone();
+        let meta = {
+            let s = store.clone();
+            tokio::task::spawn_blocking(move || s.meta())
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))??
+        };
+        if self.key.name().as_str() != meta.origin {
+            return Err(ServeError::WrongKey {
+                key: self.key.name().to_string(),
+                origin: meta.origin,
+            });
+        }
+        let metrics = Arc::new(Metrics::default());
+        let size = store.size()?;
+        metrics
+            .tree_size
+            .store(size.get(), std::sync::atomic::Ordering::Relaxed);
+        self.admission.refresh(store.as_ref());
+        let (latest_tx, latest_rx) = watch::channel(size);
+        let (published_tx, _published_rx) =
+            watch::channel(crate::api::published_size(store.as_ref()));
+        let (stop_tx, stop_rx) = watch::channel(false);
+
+        let after_batch: Arc<dyn Fn() + Send + Sync> = {
+            let (a, s) = (self.admission.clone(), store.clone());
+            Arc::new(move || a.refresh(s.as_ref()))
+        };
+        let (sequencer, sequencer_task) = sequencer::start(
+            store.clone(),
+            self.key.clone(),
+            meta.origin.clone(),
+            self.batch,
+            metrics.clone(),
+            latest_tx,
+            after_batch,
+        );
+        let witness_task = tokio::spawn(witnessing::run(
+            store.clone(),
+            meta.quorum,
+            metrics.clone(),
+            latest_rx,
+            published_tx,
+            stop_rx,
+        ));
+
+        let state = AppState {
+            store: store.clone(),
+            sequencer,
+            admission: self.admission.clone(),
+            metrics,
+            log_key: self.key.verifier().clone(),
+            quorum: meta.quorum,
+        };
+        let mut app = router(state);
+        if let Some(extra) = self.extra {
+            app = app.merge(extra);
+        }
+        tracing::info!(origin = %meta.origin, addr = ?listener.local_addr().ok(), "log serving");
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        // The router (and with it every sequencer handle) is gone: the
+        // sequencer writes what it holds and stops.
+        if let Err(e) = sequencer_task.await {
+            tracing::error!("sequencer: {e}");
+        }
+        let _ = stop_tx.send(true);
+        match witness_task.await {
+            Ok(Err(e)) => tracing::error!("witnessing: {e}"),
+            Err(e) => tracing::error!("witnessing: {e}"),
+            Ok(Ok(())) => {}
+        }
+        Ok(())
+    }
+
+    /// Binds `addr` and serves in the background; for tests and the demo.
+    pub async fn spawn(self, addr: SocketAddr) -> Result<RunningLog, ServeError> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(self.serve(listener, async move {
+            let _ = rx.await;
+        }));
+        Ok(RunningLog {
+            addr,
+            stop: Some(tx),
+            task,
+        })
+    }
+}
+
+/// A log serving in the background.
+pub struct RunningLog {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), ServeError>>,
+}
+
+impl RunningLog {
+    /// Its base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops it gracefully and waits.
+    pub async fn stop(mut self) -> Result<(), ServeError> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.task)
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?
+    }
+}

@@ -1,0 +1,344 @@
+//! The embedded SQLite backend: one database file, WAL mode, one writer
+//! connection and a few reader connections (WAL lets reads run beside the
+//! writer).
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use daylight_core::{Hash, LeafIndex, TreeSize, VerifierKey};
+use rusqlite::{params, Connection, OptionalExtension as _};
+
+use crate::store::{Append, LogMeta, LogStore, StoreError, StoredEntry, WitnessConfig};
+
+const READERS: usize = 4;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS entries (
+    idx INTEGER PRIMARY KEY,
+    leaf_hash BLOB NOT NULL UNIQUE,
+    data BLOB NOT NULL,
+    kind TEXT NOT NULL,
+    signer TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entries_by_kind ON entries(kind, idx);
+CREATE INDEX IF NOT EXISTS entries_by_signer ON entries(signer, idx);
+CREATE TABLE IF NOT EXISTS hashes (id INTEGER PRIMARY KEY, hash BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS published (size INTEGER PRIMARY KEY, note BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS witnesses (
+    vkey TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    known_size INTEGER NOT NULL DEFAULT 0
+);
+";
+
+/// The SQLite store.
+pub struct SqliteStore {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    // FULL: a committed batch survives power loss, not only a process crash.
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
+    )?;
+    Ok(conn)
+}
+
+fn u64_of(v: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative {what}")))
+}
+
+fn i64_of(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Backend(format!("{v} exceeds SQLite's integer range")))
+}
+
+fn hash_of(bytes: Vec<u8>) -> Result<Hash, StoreError> {
+    Hash::from_slice(&bytes)
+        .ok_or_else(|| StoreError::Corrupt("stored hash is not 32 bytes".into()))
+}
+
+impl SqliteStore {
+    /// Creates a new log database. Fails if one already exists at `path`.
+    pub fn create(path: &Path, origin: &str, quorum: usize) -> Result<SqliteStore, StoreError> {
+        if path.exists() {
+            return Err(StoreError::Backend(format!(
+                "{} already exists",
+                path.display()
+            )));
+        }
+        let conn = connect(path)?;
+        conn.execute_batch(SCHEMA)?;
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('origin', ?1), ('quorum', ?2)",
+            params![origin, quorum.to_string()],
+        )?;
+        drop(conn);
+        Self::open(path)
+    }
+
+    /// Opens an existing log database.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Backend(format!(
+                "no log database at {}",
+                path.display()
+            )));
+        }
+        let writer = connect(path)?;
+        writer.execute_batch(SCHEMA)?;
+        let readers = (0..READERS)
+            .map(|_| connect(path).map(Mutex::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(SqliteStore {
+            writer: Mutex::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        })
+    }
+
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        let conn = self.readers[i]
+            .lock()
+            .map_err(|_| StoreError::Backend("reader connection poisoned".into()))?;
+        f(&conn)
+    }
+
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self
+            .writer
+            .lock()
+            .map_err(|_| StoreError::Backend("writer connection poisoned".into()))?;
+        f(&mut conn)
+    }
+}
+
+fn size_of(conn: &Connection) -> Result<u64, StoreError> {
+    let n: i64 = conn.query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM entries", [], |r| {
+        r.get(0)
+    })?;
+    u64_of(n, "size")
+}
+
+fn row_entry(idx: i64, data: Vec<u8>, leaf: Vec<u8>) -> Result<StoredEntry, StoreError> {
+    Ok(StoredEntry {
+        index: LeafIndex(u64_of(idx, "index")?),
+        data,
+        leaf_hash: hash_of(leaf)?,
+    })
+}
+
+impl LogStore for SqliteStore {
+    fn meta(&self) -> Result<LogMeta, StoreError> {
+        self.read(|c| {
+            let get = |k: &str| -> Result<String, StoreError> {
+                c.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0))
+                    .optional()?
+                    .ok_or_else(|| StoreError::Corrupt(format!("meta {k} missing")))
+            };
+            let quorum = get("quorum")?
+                .parse()
+                .map_err(|_| StoreError::Corrupt("quorum is not a number".into()))?;
+            Ok(LogMeta {
+                origin: get("origin")?,
+                quorum,
+            })
+        })
+    }
+
+    fn size(&self) -> Result<TreeSize, StoreError> {
+        self.read(|c| Ok(TreeSize(size_of(c)?)))
+    }
+
+    fn find_leaf(&self, leaf: &Hash) -> Result<Option<LeafIndex>, StoreError> {
+        self.read(|c| {
+            let idx: Option<i64> = c
+                .prepare_cached("SELECT idx FROM entries WHERE leaf_hash = ?1")?
+                .query_row([leaf.as_bytes().as_slice()], |r| r.get(0))
+                .optional()?;
+            idx.map(|i| u64_of(i, "index").map(LeafIndex)).transpose()
+        })
+    }
+
+    fn entry(&self, index: LeafIndex) -> Result<Option<StoredEntry>, StoreError> {
+        let idx = i64_of(index.get())?;
+        self.read(|c| {
+            let row: Option<(Vec<u8>, Vec<u8>)> = c
+                .prepare_cached("SELECT data, leaf_hash FROM entries WHERE idx = ?1")?
+                .query_row([idx], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            row.map(|(d, l)| row_entry(idx, d, l)).transpose()
+        })
+    }
+
+    fn entries(&self, start: LeafIndex, count: u64) -> Result<Vec<StoredEntry>, StoreError> {
+        let (lo, n) = (i64_of(start.get())?, i64_of(count)?);
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT idx, data, leaf_hash FROM entries WHERE idx >= ?1 ORDER BY idx LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![lo, n], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.map(|r| {
+                let (i, d, l) = r?;
+                row_entry(i, d, l)
+            })
+            .collect()
+        })
+    }
+
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT hash FROM hashes WHERE id = ?1")?;
+            indexes
+                .iter()
+                .map(|&i| {
+                    let h: Option<Vec<u8>> =
+                        stmt.query_row([i64_of(i)?], |r| r.get(0)).optional()?;
+                    hash_of(h.ok_or_else(|| StoreError::Backend(format!("no stored hash {i}")))?)
+                })
+                .collect()
+        })
+    }
+
+    fn append(&self, batch: Append) -> Result<(), StoreError> {
+        self.write(|conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let found = size_of(&tx)?;
+            if found != batch.old_size.get() {
+                return Err(StoreError::SizeChanged { expected: batch.old_size.get(), found });
+            }
+            {
+                let mut put = tx.prepare_cached(
+                    "INSERT INTO entries (idx, leaf_hash, data, kind, signer) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?;
+                for (i, e) in batch.entries.iter().enumerate() {
+                    let idx = i64_of(found + i as u64)?;
+                    put.execute(params![idx, e.leaf_hash.as_bytes().as_slice(), e.data, e.kind, e.signer])?;
+                }
+                let first = daylight_core::tree::stored_hash_count(batch.old_size);
+                let mut put = tx.prepare_cached("INSERT INTO hashes (id, hash) VALUES (?1, ?2)")?;
+                for (i, h) in batch.hashes.iter().enumerate() {
+                    put.execute(params![i64_of(first + i as u64)?, h.as_bytes().as_slice()])?;
+                }
+                let new_size = i64_of(found + batch.entries.len() as u64)?;
+                tx.execute(
+                    "INSERT INTO checkpoints (size, note) VALUES (?1, ?2)",
+                    params![new_size, batch.checkpoint],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn latest_checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+    }
+
+    fn published_checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT note FROM published ORDER BY size DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+    }
+
+    fn publish(&self, size: TreeSize, note: &[u8]) -> Result<(), StoreError> {
+        let size = i64_of(size.get())?;
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO published (size, note) SELECT ?1, ?2
+                 WHERE ?1 >= (SELECT COALESCE(MAX(size), -1) FROM published)
+                 ON CONFLICT(size) DO UPDATE SET note = excluded.note",
+                params![size, note],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn witnesses(&self) -> Result<Vec<WitnessConfig>, StoreError> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare("SELECT vkey, url, known_size FROM witnesses ORDER BY vkey")?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?;
+            rows.map(|r| {
+                let (vkey, url, size) = r?;
+                Ok(WitnessConfig {
+                    key: VerifierKey::parse(&vkey)
+                        .map_err(|e| StoreError::Corrupt(format!("witness key {vkey}: {e}")))?,
+                    url,
+                    known_size: TreeSize(u64_of(size, "witness size")?),
+                })
+            })
+            .collect()
+        })
+    }
+
+    fn add_witness(&self, key: &VerifierKey, url: &str) -> Result<(), StoreError> {
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO witnesses (vkey, url) VALUES (?1, ?2) ON CONFLICT(vkey) DO UPDATE SET url = excluded.url",
+                params![key.to_string(), url],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn set_witness_size(&self, key: &VerifierKey, size: TreeSize) -> Result<(), StoreError> {
+        let size = i64_of(size.get())?;
+        self.write(|c| {
+            c.execute(
+                "UPDATE witnesses SET known_size = ?2 WHERE vkey = ?1",
+                params![key.to_string(), size],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn entries_of_kind(
+        &self,
+        kind: &str,
+        start: LeafIndex,
+    ) -> Result<Vec<StoredEntry>, StoreError> {
+        let lo = i64_of(start.get())?;
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT idx, data, leaf_hash FROM entries WHERE kind = ?1 AND idx >= ?2 ORDER BY idx",
+            )?;
+            let rows = stmt.query_map(params![kind, lo], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.map(|r| {
+                let (i, d, l) = r?;
+                row_entry(i, d, l)
+            })
+            .collect()
+        })
+    }
+}

@@ -1,0 +1,137 @@
+//! The log's state behind one trait: entries, stored hashes, checkpoints,
+//! witnesses. SQLite ([`crate::sqlite::SqliteStore`]) is the embedded
+//! default; another backend plugs in here without touching the sequencer,
+//! the witnessing or the handlers.
+
+use daylight_core::tree::TreeError;
+use daylight_core::{Hash, LeafIndex, TreeSize, VerifierKey};
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend failed (I/O, corruption, disk full, read-only database).
+    #[error("storage: {0}")]
+    Backend(String),
+    /// Another writer appended since the caller read the size.
+    #[error("log size changed: expected {expected}, found {found}")]
+    SizeChanged {
+        /// The size the caller built on.
+        expected: u64,
+        /// The size found.
+        found: u64,
+    },
+    /// Stored data that does not decode.
+    #[error("corrupt store: {0}")]
+    Corrupt(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+impl From<StoreError> for TreeError {
+    fn from(e: StoreError) -> Self {
+        TreeError::Storage(e.to_string())
+    }
+}
+
+/// One entry as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEntry {
+    /// Its index.
+    pub index: LeafIndex,
+    /// The exact entry bytes (the leaf).
+    pub data: Vec<u8>,
+    /// RFC 6962 leaf hash of `data`.
+    pub leaf_hash: Hash,
+}
+
+/// A new entry with what the store indexes it by.
+#[derive(Clone, Debug)]
+pub struct NewEntry {
+    /// The exact bytes.
+    pub data: Vec<u8>,
+    /// Leaf hash of `data`.
+    pub leaf_hash: Hash,
+    /// The record kind, for queries.
+    pub kind: String,
+    /// The signer's verifier key name, for queries.
+    pub signer: String,
+}
+
+/// Everything one integration writes, in one transaction.
+#[derive(Clone, Debug)]
+pub struct Append {
+    /// The size the batch was built on; the store refuses if it moved.
+    pub old_size: TreeSize,
+    /// The entries, in order, from index `old_size`.
+    pub entries: Vec<NewEntry>,
+    /// The new stored hashes, from stored-hash index `stored_hash_count(old_size)`.
+    pub hashes: Vec<Hash>,
+    /// The log-signed checkpoint for the new size.
+    pub checkpoint: Vec<u8>,
+}
+
+/// A witness the log asks to cosign.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WitnessConfig {
+    /// Its cosignature/v1 verifier key.
+    pub key: VerifierKey,
+    /// Its tlog-witness submission prefix (`POST {url}/add-checkpoint`).
+    pub url: String,
+    /// The size it last cosigned, as far as the log knows.
+    pub known_size: TreeSize,
+}
+
+/// The log's fixed settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogMeta {
+    /// The checkpoint origin (and log key name).
+    pub origin: String,
+    /// Cosignatures needed before a checkpoint is published.
+    pub quorum: usize,
+}
+
+/// The log's state.
+pub trait LogStore: Send + Sync + 'static {
+    /// Origin and quorum.
+    fn meta(&self) -> Result<LogMeta, StoreError>;
+    /// The number of entries.
+    fn size(&self) -> Result<TreeSize, StoreError>;
+    /// The index of the entry with this leaf hash, if any.
+    fn find_leaf(&self, leaf: &Hash) -> Result<Option<LeafIndex>, StoreError>;
+    /// One entry.
+    fn entry(&self, index: LeafIndex) -> Result<Option<StoredEntry>, StoreError>;
+    /// Up to `count` entries from `start`, in order.
+    fn entries(&self, start: LeafIndex, count: u64) -> Result<Vec<StoredEntry>, StoreError>;
+    /// Stored hashes by stored-hash index.
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StoreError>;
+    /// Writes a batch atomically, or nothing.
+    fn append(&self, batch: Append) -> Result<(), StoreError>;
+    /// The newest log-signed checkpoint (not yet necessarily cosigned).
+    fn latest_checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The newest published checkpoint (log signature plus the quorum's cosignatures).
+    fn published_checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Records a newly published checkpoint; never goes back to a smaller size.
+    fn publish(&self, size: TreeSize, note: &[u8]) -> Result<(), StoreError>;
+    /// The configured witnesses.
+    fn witnesses(&self) -> Result<Vec<WitnessConfig>, StoreError>;
+    /// Adds a witness (or changes its URL).
+    fn add_witness(&self, key: &VerifierKey, url: &str) -> Result<(), StoreError>;
+    /// Remembers the size a witness last cosigned.
+    fn set_witness_size(&self, key: &VerifierKey, size: TreeSize) -> Result<(), StoreError>;
+    /// Entries of one kind from `start` on, in order (the registry reload uses it).
+    fn entries_of_kind(&self, kind: &str, start: LeafIndex)
+        -> Result<Vec<StoredEntry>, StoreError>;
+}
+
+/// Reads stored hashes through a store, for the core's tree functions.
+pub struct StoreHashes<'a>(pub &'a dyn LogStore);
+
+impl daylight_core::tree::HashReader for StoreHashes<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, TreeError> {
+        Ok(self.0.read_hashes(indexes)?)
+    }
+}

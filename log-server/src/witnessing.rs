@@ -1,0 +1,346 @@
+//! Witness collection: after each new checkpoint, ask every configured
+//! witness to cosign it (C2SP tlog-witness), verify each cosignature before
+//! keeping it, and publish the checkpoint once the quorum has cosigned.
+//!
+//! One coordinator picks the *target* checkpoint and keeps it until the
+//! quorum has cosigned it, so all witnesses work on the same checkpoint and a
+//! busy log cannot starve the quorum. One task per witness sends the target
+//! with a consistency proof from the size that witness last cosigned. A
+//! witness that is down only slows its own task.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use daylight_core::cosignature::verify_cosignatures;
+use daylight_core::note::NoteSignature;
+use daylight_core::tree::consistency_proof;
+use daylight_core::witness_protocol::{
+    parse_cosignatures, parse_size_body, AddCheckpoint, ADD_CHECKPOINT_PATH,
+};
+use daylight_core::{Checkpoint, Note, TreeSize};
+use tokio::sync::{mpsc, watch};
+
+use crate::metrics::Metrics;
+use crate::store::{LogStore, StoreHashes, WitnessConfig};
+
+/// How long one add-checkpoint request may take.
+pub const WITNESS_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A checkpoint the witnesses are asked to cosign.
+#[derive(Debug)]
+pub struct Target {
+    size: TreeSize,
+    note: Note,
+}
+
+#[derive(Debug)]
+enum Report {
+    Cosigned {
+        size: TreeSize,
+        signature: NoteSignature,
+    },
+}
+
+/// Why one request to a witness did not produce a cosignature.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("witness has size {0}")]
+    Conflict(TreeSize),
+    #[error("{0}")]
+    Other(String),
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| e.to_string())?
+}
+
+fn load_target(store: &Arc<dyn LogStore>) -> Result<Option<Arc<Target>>, String> {
+    let Some(bytes) = store.latest_checkpoint().map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let note = Note::parse(&bytes).map_err(|e| format!("stored checkpoint: {e}"))?;
+    let cp = Checkpoint::parse_text(note.text()).map_err(|e| format!("stored checkpoint: {e}"))?;
+    Ok(Some(Arc::new(Target {
+        size: cp.size,
+        note,
+    })))
+}
+
+fn published_size(store: &dyn LogStore) -> Result<Option<TreeSize>, String> {
+    let Some(bytes) = store.published_checkpoint().map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let note = Note::parse(&bytes).map_err(|e| e.to_string())?;
+    Ok(Some(
+        Checkpoint::parse_text(note.text())
+            .map_err(|e| e.to_string())?
+            .size,
+    ))
+}
+
+/// Runs witness collection until `shutdown` fires. `latest` is bumped by the
+/// sequencer after each integrated batch; `published` is told each newly
+/// published size.
+pub async fn run(
+    store: Arc<dyn LogStore>,
+    quorum: usize,
+    metrics: Arc<Metrics>,
+    mut latest: watch::Receiver<TreeSize>,
+    published: watch::Sender<TreeSize>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), String> {
+    let witnesses = {
+        let s = store.clone();
+        blocking(move || s.witnesses().map_err(|e| e.to_string())).await?
+    };
+    let client = reqwest::Client::builder()
+        .timeout(WITNESS_TIMEOUT)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let (target_tx, target_rx) = watch::channel::<Option<Arc<Target>>>(None);
+    let (report_tx, mut reports) = mpsc::channel::<(usize, Report)>(64);
+    for (i, w) in witnesses.iter().enumerate() {
+        tokio::spawn(witness_task(
+            i,
+            w.clone(),
+            store.clone(),
+            client.clone(),
+            target_rx.clone(),
+            report_tx.clone(),
+            metrics.clone(),
+        ));
+    }
+
+    let mut done = {
+        let s = store.clone();
+        blocking(move || published_size(s.as_ref())).await?
+    };
+    let mut collected: Vec<(usize, NoteSignature)> = Vec::new();
+    loop {
+        // A new target only once the current one is published (or there is none).
+        let current = target_tx.borrow().clone();
+        let settled = match (&current, done) {
+            (None, _) => true,
+            (Some(t), Some(d)) => d >= t.size,
+            (Some(_), None) => false,
+        };
+        if settled {
+            let s = store.clone();
+            let next = blocking(move || load_target(&s)).await?;
+            if let Some(t) = next {
+                if done.is_none_or(|d| t.size > d) {
+                    if witnesses.len() < quorum {
+                        tracing::error!(
+                            quorum,
+                            witnesses = witnesses.len(),
+                            "fewer witnesses than the quorum: nothing can be published"
+                        );
+                    }
+                    if quorum == 0 {
+                        publish(&store, &t, &[], &metrics, &published).await?;
+                        done = Some(t.size);
+                        continue;
+                    }
+                    collected.clear();
+                    target_tx.send_replace(Some(t));
+                    continue;
+                }
+            }
+        }
+        tokio::select! {
+            _ = shutdown.changed() => return Ok(()),
+            changed = latest.changed() => {
+                if changed.is_err() {
+                    return Ok(());
+                }
+            }
+            Some((i, report)) = reports.recv() => {
+                let Report::Cosigned { size, signature } = report;
+                let Some(t) = target_tx.borrow().clone() else { continue };
+                if size != t.size || collected.iter().any(|(j, _)| *j == i) {
+                    continue;
+                }
+                collected.push((i, signature));
+                // Publish at quorum, and again as late cosignatures arrive.
+                if collected.len() >= quorum {
+                    let sigs: Vec<NoteSignature> = collected.iter().map(|(_, s)| s.clone()).collect();
+                    publish(&store, &t, &sigs, &metrics, &published).await?;
+                    done = Some(t.size);
+                }
+            }
+        }
+    }
+}
+
+async fn publish(
+    store: &Arc<dyn LogStore>,
+    target: &Target,
+    cosignatures: &[NoteSignature],
+    metrics: &Metrics,
+    published: &watch::Sender<TreeSize>,
+) -> Result<(), String> {
+    let mut note = target.note.clone();
+    for s in cosignatures {
+        note.add_signature(s.clone()).map_err(|e| e.to_string())?;
+    }
+    let (s, size, bytes) = (store.clone(), target.size, note.to_bytes());
+    blocking(move || s.publish(size, &bytes).map_err(|e| e.to_string())).await?;
+    metrics.published.fetch_add(1, Ordering::Relaxed);
+    metrics.published_size.store(size.get(), Ordering::Relaxed);
+    published.send_replace(size);
+    tracing::info!(
+        size = size.get(),
+        cosignatures = cosignatures.len(),
+        "published checkpoint"
+    );
+    Ok(())
+}
+
+async fn witness_task(
+    i: usize,
+    witness: WitnessConfig,
+    store: Arc<dyn LogStore>,
+    client: reqwest::Client,
+    mut target: watch::Receiver<Option<Arc<Target>>>,
+    reports: mpsc::Sender<(usize, Report)>,
+    metrics: Arc<Metrics>,
+) {
+    let name = witness.key.name().to_string();
+    let mut known = witness.known_size;
+    let mut cosigned: Option<TreeSize> = None;
+    let mut failures = 0u32;
+    loop {
+        let current = target.borrow_and_update().clone();
+        let Some(t) = current.filter(|t| cosigned != Some(t.size) && t.size >= known) else {
+            if target.changed().await.is_err() {
+                return;
+            }
+            continue;
+        };
+        let started = Instant::now();
+        match ask(&witness, &store, &client, known, &t).await {
+            Ok(signature) => {
+                metrics.witness_latency.observe(started.elapsed());
+                failures = 0;
+                known = t.size;
+                cosigned = Some(t.size);
+                let (s, key, size) = (store.clone(), witness.key.clone(), t.size);
+                if let Err(e) =
+                    blocking(move || s.set_witness_size(&key, size).map_err(|e| e.to_string()))
+                        .await
+                {
+                    tracing::warn!(witness = %name, "remembering witness size: {e}");
+                }
+                if reports
+                    .send((
+                        i,
+                        Report::Cosigned {
+                            size: t.size,
+                            signature,
+                        },
+                    ))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Err(Failure::Conflict(size)) if size <= t.size && failures < 3 => {
+                // The witness told us where it is: retry from there at once.
+                tracing::info!(witness = %name, size = size.get(), "witness is at another size; retrying from it");
+                known = size;
+                failures += 1;
+            }
+            Err(e) => {
+                metrics.witness_failures.fetch_add(1, Ordering::Relaxed);
+                failures += 1;
+                let pause = Duration::from_millis(100u64 << failures.min(7));
+                tracing::warn!(witness = %name, size = t.size.get(), "witness did not cosign: {e}; retrying in {pause:?}");
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    changed = target.changed() => if changed.is_err() { return },
+                }
+            }
+        }
+    }
+}
+
+/// One add-checkpoint round trip, with the answer verified.
+async fn ask(
+    witness: &WitnessConfig,
+    store: &Arc<dyn LogStore>,
+    client: &reqwest::Client,
+    old: TreeSize,
+    target: &Target,
+) -> Result<NoteSignature, Failure> {
+    let (s, new) = (store.clone(), target.size);
+    let proof = blocking(move || {
+        consistency_proof(old, new, &StoreHashes(s.as_ref())).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(Failure::Other)?;
+    let body = AddCheckpoint {
+        old,
+        proof,
+        checkpoint: target.note.to_bytes(),
+    }
+    .to_bytes();
+    let url = format!(
+        "{}{}",
+        witness.url.trim_end_matches('/'),
+        ADD_CHECKPOINT_PATH
+    );
+    let resp = client
+        .post(&url)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| Failure::Other(format!("POST {url}: {e}")))?;
+    let status = resp.status();
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| Failure::Other(format!("reading answer from {url}: {e}")))?;
+    match status.as_u16() {
+        200 => {}
+        409 => {
+            let size = parse_size_body(&bytes)
+                .map_err(|e| Failure::Other(format!("409 from {url}: {e}")))?;
+            return Err(Failure::Conflict(size));
+        }
+        code => {
+            let text: String = String::from_utf8_lossy(&bytes).chars().take(200).collect();
+            return Err(Failure::Other(format!(
+                "{url} answered {code}: {}",
+                text.trim()
+            )));
+        }
+    }
+    let lines = parse_cosignatures(&bytes).map_err(|e| Failure::Other(format!("{url}: {e}")))?;
+    // Keep only a cosignature that verifies with this witness's key.
+    let mut note = Note::new(target.note.text()).map_err(|e| Failure::Other(e.to_string()))?;
+    for line in lines
+        .iter()
+        .filter(|l| l.name == *witness.key.name() && l.id == witness.key.id())
+    {
+        note.add_signature(line.clone())
+            .map_err(|e| Failure::Other(e.to_string()))?;
+    }
+    let valid = verify_cosignatures(&note, &[&witness.key])
+        .map_err(|e| Failure::Other(format!("bad cosignature from {url}: {e}")))?;
+    if valid.is_empty() {
+        return Err(Failure::Other(format!(
+            "{url} returned no cosignature by {}",
+            witness.key
+        )));
+    }
+    note.signatures()
+        .first()
+        .cloned()
+        .ok_or_else(|| Failure::Other("no cosignature".into()))
+}
