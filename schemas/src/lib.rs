@@ -1,4 +1,74 @@
-//! Daylight's records: request, emergency, ratification, extension, disclosure, release, withdrawal, outcome and registry entries; canonical encoding and validation.
+//! Daylight's records: the signed entries of the transparency log of
+//! exceptional-access requests, their one canonical encoding, their
+//! validation rules, drafts, commitments and openings, and their JSON Schema.
 //!
-//! Not built yet: this crate only reserves its place in the workspace (see the
-//! README's folder map and the open issue for this part). It exports nothing.
+//! # Kinds
+//!
+//! [`Kind`]: `request`, `emergency`, `ratification`, `extension`,
+//! `disclosure`, `release`, `withdrawal`, `outcome`, `registry`. Each has a
+//! body type ([`RequestBody`], ...) gathered in [`Body`]. `schemas/README.md`
+//! documents every field with its meaning and source.
+//!
+//! # The API other parts use
+//!
+//! Reading (log server, gate, auditor):
+//! - [`SignedRecord::parse`]`(&[u8]) -> Result<SignedRecord, SchemaError>`:
+//!   size cap ([`MAX_RECORD_SIZE`]), canonical encoding only, unknown fields
+//!   and versions refused, the context-free rules applied. Parse, don't
+//!   validate: a `SignedRecord` is always well-formed.
+//! - [`SignedRecord::verify_signature`]`(&VerifierKey)`: Ed25519 (strict)
+//!   over [`SIGNATURE_DOMAIN`] followed by the canonical record without its
+//!   `signature` member; the key must be the record's [`Signer`].
+//! - [`SignedRecord::as_bytes`] / [`SignedRecord::to_bytes`] (the exact log
+//!   entry), [`SignedRecord::leaf_hash`], [`SignedRecord::kind`],
+//!   [`SignedRecord::signer`], [`SignedRecord::created`],
+//!   [`SignedRecord::body`], [`SignedRecord::provider`],
+//!   [`SignedRecord::valid_from`], [`SignedRecord::valid_until`],
+//!   [`SignedRecord::sealed_until`], [`SignedRecord::ratify_by`],
+//!   [`SignedRecord::target_count`], [`SignedRecord::to_json_value`].
+//! - [`SignedRecord::references`] (the [`EntryRef`]s, index and leaf hash,
+//!   of earlier entries) and [`SignedRecord::check_references`]`(own_index,
+//!   leaf_hash_at)`: references point backwards and name the right leaf.
+//! - [`Kind::signer_roles`] / [`Kind::signed_by_log`]: which registered keys
+//!   may sign which kind.
+//! - [`SchemaError::code`]: a stable machine code per error.
+//!
+//! Writing:
+//! - [`Record::registry_add`] / [`Record::registry_revoke`] (log operator),
+//!   [`Record::release`] (provider's gate), [`Record::new`] for any body;
+//!   then [`Record::sign`]`(&SignerKey) -> Result<SignedRecord, _>`.
+//! - [`Draft::from_json`] and [`Draft::seal`]`(&SignerKey, created, rng)
+//!   -> (SignedRecord, Opening)` (agency).
+//!
+//! Openings (gate, auditor):
+//! - [`Opening::from_json`], [`Opening::to_json`],
+//!   [`Opening::check`]`(&SignedRecord, target) -> Result<usize, _>` (which
+//!   commitment the target opens), [`Opening::check_all`].
+//! - [`commitment::commit`]: the commitment scheme.
+//!
+//! Schemas: [`json_schema::generate`] gives the files under `schemas/json/`.
+//!
+//! No I/O, no clock, no randomness: callers pass times and a salt source.
+
+pub mod canonical;
+pub mod commitment;
+pub mod draft;
+pub mod error;
+pub mod fields;
+pub mod json_schema;
+pub mod record;
+
+pub use commitment::{DocumentOpening, Opening, TargetOpening};
+pub use draft::{Draft, EmergencyDraft, RatificationDraft, RequestDraft};
+pub use error::SchemaError;
+pub use fields::{
+    Commitment, DataCategory, Decision, DocumentHash, EmergencyGround, EntryRef, IssuerType,
+    Jurisdiction, Name, Offence, RegisteredKey, RegistryAction, Role, Salt, SealReason, Signer,
+    TargetId, TargetType, Text, Timestamp, WithdrawalReason,
+};
+pub use record::{
+    Authority, Body, DisclosedDocument, DisclosedTarget, DisclosureBody, EmergencyBody,
+    ExtensionBody, Kind, OutcomeBody, Period, RatificationBody, Record, RegistryBody, ReleaseBody,
+    RequestBody, SignedRecord, WithdrawalBody, WithheldTarget, MAX_RATIFY_HOURS, MAX_RECORD_SIZE,
+    SCHEMA_VERSION, SIGNATURE_DOMAIN,
+};

@@ -1,0 +1,163 @@
+//! JSON Schema (draft 2020-12) for every record kind, for drafts and for
+//! openings, generated from the Rust types with schemars. The files under
+//! `schemas/json/` are this module's output; a test keeps them current.
+//!
+//! A schema checks shape, not everything: canonical form, the cross-field
+//! rules (dates in order, counts) and signatures are checked only by
+//! [`crate::SignedRecord::parse`] and [`crate::SignedRecord::verify_signature`].
+
+use std::borrow::Cow;
+
+use schemars::generate::SchemaSettings;
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde_json::{json, Value};
+
+use crate::commitment::Opening;
+use crate::draft::Draft;
+use crate::fields::{Signer, Timestamp};
+use crate::record::{
+    DisclosureBody, EmergencyBody, ExtensionBody, Kind, OutcomeBody, RatificationBody,
+    RegistryBody, ReleaseBody, RequestBody, WithdrawalBody,
+};
+
+/// The `$id` prefix of the generated schemas.
+pub const SCHEMA_ID_BASE: &str = "https://daylight.invalid/schemas/v1/";
+
+/// A signed record of one kind, for schema generation only.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct SignedRecordDoc<B> {
+    /// The kind-specific content.
+    body: B,
+    /// When the signer created the record.
+    created: Timestamp,
+    /// The record kind.
+    kind: KindConst,
+    /// Ed25519 signature over "daylight/record/v1\n" followed by the canonical encoding of the record without this member: 128 lower-case hex digits.
+    signature: SignatureHex,
+    /// The signing key.
+    signer: Signer,
+    /// Schema version: 1.
+    version: VersionOne,
+}
+
+struct KindConst;
+impl JsonSchema for KindConst {
+    fn schema_name() -> Cow<'static, str> {
+        "Kind".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let names: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+        json_schema!({ "type": "string", "enum": names })
+    }
+}
+
+struct SignatureHex;
+impl JsonSchema for SignatureHex {
+    fn schema_name() -> Cow<'static, str> {
+        "Signature".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "pattern": "^[0-9a-f]{128}$" })
+    }
+}
+
+struct VersionOne;
+impl JsonSchema for VersionOne {
+    fn schema_name() -> Cow<'static, str> {
+        "Version".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "const": 1 })
+    }
+}
+
+fn generator() -> SchemaGenerator {
+    SchemaSettings::draft2020_12().into_generator()
+}
+
+fn record_schema<B: JsonSchema>(kind: Kind, description: &str) -> Value {
+    let schema = generator().into_root_schema_for::<SignedRecordDoc<B>>();
+    let mut v = schema.to_value();
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert(
+            "$id".into(),
+            json!(format!("{SCHEMA_ID_BASE}{}.json", kind.as_str())),
+        );
+        obj.insert("title".into(), json!(format!("Daylight {kind} record")));
+        obj.insert("description".into(), json!(description));
+        if let Some(kind_prop) = obj
+            .get_mut("properties")
+            .and_then(|p| p.get_mut("kind"))
+            .and_then(Value::as_object_mut)
+        {
+            kind_prop.clear();
+            kind_prop.insert("const".into(), json!(kind.as_str()));
+            kind_prop.insert("description".into(), json!("The record kind."));
+        }
+    }
+    v
+}
+
+fn named_schema<T: JsonSchema>(file: &str, title: &str, description: &str) -> Value {
+    let mut v = generator().into_root_schema_for::<T>().to_value();
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("$id".into(), json!(format!("{SCHEMA_ID_BASE}{file}")));
+        obj.insert("title".into(), json!(title));
+        obj.insert("description".into(), json!(description));
+    }
+    v
+}
+
+/// The schemas as `(file name, pretty JSON with a final newline)`, in a fixed order:
+/// one `<kind>.json` per record kind, then `draft.json` and `opening.json`.
+pub fn generate() -> Vec<(String, String)> {
+    let kinds: Vec<(Kind, Value)> = vec![
+        (Kind::Request, record_schema::<RequestBody>(Kind::Request, "An authority asks a provider for exceptional access under an order; signed by the agency. Targets and the order document appear only as commitments.")),
+        (Kind::Emergency, record_schema::<EmergencyBody>(Kind::Emergency, "Exceptional access before a court order, to be ratified within 48 hours; signed by the agency.")),
+        (Kind::Ratification, record_schema::<RatificationBody>(Kind::Ratification, "A court's decision on an earlier emergency entry; signed by the court.")),
+        (Kind::Extension, record_schema::<ExtensionBody>(Kind::Extension, "A court extends an entry's sealed-until date; signed by the court.")),
+        (Kind::Disclosure, record_schema::<DisclosureBody>(Kind::Disclosure, "Opens, or says why it withholds, the commitments of an earlier entry; signed by the agency or a court.")),
+        (Kind::Release, record_schema::<ReleaseBody>(Kind::Release, "The provider's receipt that it released access for an entry; signed by the provider.")),
+        (Kind::Withdrawal, record_schema::<WithdrawalBody>(Kind::Withdrawal, "The agency withdraws an entry it made; signed by the agency.")),
+        (Kind::Outcome, record_schema::<OutcomeBody>(Kind::Outcome, "What an authorisation led to, in the terms of the US Wiretap Report; signed by the agency.")),
+        (Kind::Registry, record_schema::<RegistryBody>(Kind::Registry, "The log operator adds or revokes an agency, provider or court key; signed by the log's key.")),
+    ];
+    let mut out: Vec<(String, Value)> = kinds
+        .into_iter()
+        .map(|(k, v)| (format!("{}.json", k.as_str()), v))
+        .collect();
+    out.push((
+        "draft.json".into(),
+        named_schema::<Draft>(
+            "draft.json",
+            "Daylight draft",
+            "A human-writable draft of a record (schemas/examples/): targets and documents in the clear, no salts, no time, no signature.",
+        ),
+    ));
+    out.push((
+        "opening.json".into(),
+        named_schema::<Opening>(
+            "opening.json",
+            "Daylight opening",
+            "The private openings of a signed record's commitments (target identifiers and salts); given to the provider, never logged.",
+        ),
+    ));
+    out.into_iter()
+        .map(|(name, v)| {
+            let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
+            s.push('\n');
+            (name, s)
+        })
+        .collect()
+}

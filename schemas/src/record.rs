@@ -1,0 +1,1158 @@
+//! Records: the kinds, their bodies, the canonical encoding, signing,
+//! parsing and the context-free validation rules.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Duration, Utc};
+use daylight_core::{leaf_hash, Hash, KeyType, LeafIndex, SignerKey, VerifierKey};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::canonical;
+use crate::error::{clip, SchemaError};
+use crate::fields::{
+    parse_signature_hex, Commitment, DataCategory, Decision, DocumentHash, EmergencyGround,
+    EntryRef, IssuerType, Jurisdiction, Name, Offence, RegisteredKey, RegistryAction, Role, Salt,
+    SealReason, Signer, TargetId, TargetType, Text, Timestamp, WithdrawalReason,
+};
+
+/// The schema version this code writes and the only one it reads.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// The largest record: the tlog-tiles entry limit, 65535 bytes.
+pub const MAX_RECORD_SIZE: usize = daylight_core::tile::MAX_ENTRY_SIZE;
+
+/// Domain separation for record signatures: the signed message is this
+/// prefix followed by the canonical encoding of the record without its
+/// `signature` member.
+pub const SIGNATURE_DOMAIN: &[u8] = b"daylight/record/v1\n";
+
+/// The longest an emergency may wait for its court ratification: 48 hours
+/// after the emergency record is created (EU 2023/1543 Art. 10(4): emergency
+/// orders validated within 48 hours). A log or gate policy may be stricter.
+pub const MAX_RATIFY_HOURS: i64 = 48;
+
+/// The members of a signed record, in canonical (sorted) order.
+const TOP_FIELDS: [&str; 6] = ["body", "created", "kind", "signature", "signer", "version"];
+
+// ---------------------------------------------------------------------------
+// Kinds
+
+/// The kind of a record. The lower-case names ([`Kind::as_str`]) are stable:
+/// they are the `kind` member of every record and draft.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// `request`: an authority asks a provider for exceptional access under a court order.
+    Request,
+    /// `emergency`: exceptional access before a court order, to be ratified by a deadline.
+    Emergency,
+    /// `ratification`: a court's decision on an earlier emergency entry.
+    Ratification,
+    /// `extension`: a court extends an entry's sealed-until date.
+    Extension,
+    /// `disclosure`: opens (or states why it withholds) the commitments of an earlier entry.
+    Disclosure,
+    /// `release`: the provider's receipt that it released access for an entry.
+    Release,
+    /// `withdrawal`: the agency withdraws an entry it made.
+    Withdrawal,
+    /// `outcome`: the agency reports what an authorisation led to.
+    Outcome,
+    /// `registry`: the log operator adds or revokes a key for a role.
+    Registry,
+}
+
+impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 9] = [
+        Kind::Request,
+        Kind::Emergency,
+        Kind::Ratification,
+        Kind::Extension,
+        Kind::Disclosure,
+        Kind::Release,
+        Kind::Withdrawal,
+        Kind::Outcome,
+        Kind::Registry,
+    ];
+
+    /// The stable lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Request => "request",
+            Kind::Emergency => "emergency",
+            Kind::Ratification => "ratification",
+            Kind::Extension => "extension",
+            Kind::Disclosure => "disclosure",
+            Kind::Release => "release",
+            Kind::Withdrawal => "withdrawal",
+            Kind::Outcome => "outcome",
+            Kind::Registry => "registry",
+        }
+    }
+
+    /// The roles whose registered keys may sign this kind. Empty for
+    /// [`Kind::Registry`], which only the log's own key signs.
+    pub fn signer_roles(self) -> &'static [Role] {
+        match self {
+            Kind::Request | Kind::Emergency | Kind::Withdrawal | Kind::Outcome => &[Role::Agency],
+            Kind::Ratification | Kind::Extension => &[Role::Court],
+            Kind::Disclosure => &[Role::Agency, Role::Court],
+            Kind::Release => &[Role::Provider],
+            Kind::Registry => &[],
+        }
+    }
+
+    /// Whether only the log's own key signs this kind.
+    pub fn signed_by_log(self) -> bool {
+        self == Kind::Registry
+    }
+}
+
+impl FromStr for Kind {
+    type Err = SchemaError;
+    fn from_str(s: &str) -> Result<Kind, SchemaError> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| SchemaError::UnknownKind(clip(s)))
+    }
+}
+
+impl Serialize for Kind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Kind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = std::borrow::Cow::<str>::deserialize(d)?;
+        Kind::from_str(&s).map_err(|e| crate::error::de_error(e.code(), e))
+    }
+}
+
+impl JsonSchema for Kind {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Kind".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let names: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+        schemars::json_schema!({
+            "description": "A record kind.",
+            "type": "string",
+            "enum": names
+        })
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Bodies
+
+/// Who issued an order or authorisation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Authority {
+    /// The issuing court or authority, by name (Wiretap Report: "authorising official").
+    pub name: Text,
+    /// What kind of body it is (EU 2023/1543 distinguishes judges and courts from prosecutors).
+    #[serde(rename = "type")]
+    pub issuer_type: IssuerType,
+}
+
+/// A span of time: `from` strictly before `until`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Period {
+    /// Start (inclusive).
+    pub from: Timestamp,
+    /// End (exclusive).
+    pub until: Timestamp,
+}
+
+/// `request`: an authority asks a provider for exceptional access under an
+/// order. Signed by the agency's registered key (the record's signer).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestBody {
+    /// Where the order was issued: ISO 3166-1 alpha-2, optionally with a subdivision (`US-NY`).
+    pub jurisdiction: Jurisdiction,
+    /// The legal basis: statute or section the order rests on (`18 U.S.C. 2518`).
+    pub legal_basis: Text,
+    /// The court or authority that issued the order.
+    pub issuing_authority: Authority,
+    /// The provider asked: the name of its registered key. The gate checks it is itself.
+    pub provider: Name,
+    /// What data is asked for: a non-empty set, sorted by name, no repeats.
+    #[schemars(length(min = 1))]
+    pub data_categories: BTreeSet<DataCategory>,
+    /// The most serious offence under investigation.
+    pub offence: Offence,
+    /// What the targets are.
+    pub target_type: TargetType,
+    /// How many targets: equals the number of `targets` commitments.
+    pub target_count: u32,
+    /// One commitment per target identifier (never the identifier itself).
+    #[schemars(length(min = 1))]
+    pub targets: Vec<Commitment>,
+    /// Access is authorised from this time.
+    pub valid_from: Timestamp,
+    /// Access is authorised until this time; after the record's creation.
+    pub valid_until: Timestamp,
+    /// The order's details stay sealed until this time; not before `valid_until`.
+    pub sealed_until: Timestamp,
+    /// The agency's or court's case reference.
+    pub case_reference: Text,
+    /// Commitment to the SHA-256 of the order document.
+    pub order_document: Commitment,
+    /// The period the data asked for covers (historical data), if not the validity window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_period: Option<Period>,
+}
+
+/// `emergency`: exceptional access before a court order, which a court must
+/// ratify by `ratify_by`. Signed by the agency.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmergencyBody {
+    /// Where: ISO 3166-1 alpha-2, optionally with a subdivision.
+    pub jurisdiction: Jurisdiction,
+    /// The legal basis for emergency access.
+    pub legal_basis: Text,
+    /// Who authorised the emergency access (often a prosecutor or the agency itself).
+    pub issuing_authority: Authority,
+    /// The provider asked: the name of its registered key.
+    pub provider: Name,
+    /// What data is asked for: a non-empty set, sorted by name, no repeats.
+    #[schemars(length(min = 1))]
+    pub data_categories: BTreeSet<DataCategory>,
+    /// The most serious offence under investigation.
+    pub offence: Offence,
+    /// What the targets are.
+    pub target_type: TargetType,
+    /// How many targets: equals the number of `targets` commitments.
+    pub target_count: u32,
+    /// One commitment per target identifier.
+    #[schemars(length(min = 1))]
+    pub targets: Vec<Commitment>,
+    /// Access is authorised from this time.
+    pub valid_from: Timestamp,
+    /// Access is authorised until this time (if ratified); after the record's creation.
+    pub valid_until: Timestamp,
+    /// Details stay sealed until this time; not before `valid_until`.
+    pub sealed_until: Timestamp,
+    /// The agency's case reference.
+    pub case_reference: Text,
+    /// Why access could not wait for a court.
+    pub ground: EmergencyGround,
+    /// A court must ratify by this time: after creation, at most 48 hours after it.
+    pub ratify_by: Timestamp,
+    /// Commitment to the SHA-256 of the written emergency authorisation, if there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_document: Option<Commitment>,
+    /// The period the data asked for covers, if not the validity window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_period: Option<Period>,
+}
+
+/// `ratification`: a court's decision on an earlier emergency entry. Signed
+/// by the court's registered key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RatificationBody {
+    /// The emergency entry decided on.
+    pub emergency: EntryRef,
+    /// Granted or denied (Wiretap Report: order granted or denied).
+    pub decision: Decision,
+    /// The court's case reference.
+    pub case_reference: Text,
+    /// Commitment to the SHA-256 of the court's order.
+    pub order_document: Commitment,
+}
+
+/// `extension`: a court extends an entry's sealed-until date. Signed by the court.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionBody {
+    /// The request or emergency entry whose seal is extended.
+    pub entry: EntryRef,
+    /// The new sealed-until time; after this record's creation.
+    pub sealed_until: Timestamp,
+    /// Why it stays sealed.
+    pub reason: SealReason,
+}
+
+/// One target commitment opened by a disclosure.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisclosedTarget {
+    /// The commitment's position in the entry's `targets` (from 0).
+    pub position: u32,
+    /// The target identifier.
+    pub target: TargetId,
+    /// The commitment's salt.
+    pub salt: Salt,
+}
+
+/// One target commitment a disclosure keeps sealed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WithheldTarget {
+    /// The commitment's position in the entry's `targets` (from 0).
+    pub position: u32,
+    /// Why it stays sealed.
+    pub reason: SealReason,
+}
+
+/// The order-document commitment opened by a disclosure.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisclosedDocument {
+    /// SHA-256 of the order document.
+    pub sha256: DocumentHash,
+    /// The commitment's salt.
+    pub salt: Salt,
+}
+
+/// `disclosure`: after sealed-until, opens the commitments of an earlier
+/// entry so anyone can check them, or states which stay sealed and why.
+/// Signed by the agency or a court.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisclosureBody {
+    /// The request, emergency or ratification entry disclosed.
+    pub entry: EntryRef,
+    /// Target commitments opened, by ascending position.
+    pub targets_opened: Vec<DisclosedTarget>,
+    /// Target commitments kept sealed, by ascending position.
+    pub targets_withheld: Vec<WithheldTarget>,
+    /// The order-document commitment, opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_document_opened: Option<DisclosedDocument>,
+    /// Why the order document stays sealed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_document_withheld: Option<SealReason>,
+}
+
+/// `release`: the provider's receipt: it released access for an entry, for
+/// some number of targets, at a time. Signed by the provider's registered key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseBody {
+    /// The request or emergency entry acted on.
+    pub entry: EntryRef,
+    /// How many targets access was released for (at least 1).
+    pub targets_released: u32,
+    /// When it was released; not after this record's creation.
+    pub released_at: Timestamp,
+}
+
+/// `withdrawal`: the agency withdraws an entry it made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawalBody {
+    /// The entry withdrawn.
+    pub entry: EntryRef,
+    /// Why.
+    pub reason: WithdrawalReason,
+}
+
+/// `outcome`: after an authorisation ends, what it led to, in the terms of
+/// the US Wiretap Report's prosecutor report (18 U.S.C. 2519(2)). A later
+/// outcome can amend an earlier one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeBody {
+    /// The request or emergency entry reported on.
+    pub entry: EntryRef,
+    /// The earlier outcome entry this one replaces, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amends: Option<EntryRef>,
+    /// Whether any data was obtained.
+    pub data_obtained: bool,
+    /// Whether encryption was encountered.
+    pub encryption_encountered: bool,
+    /// Whether encryption kept the plain text out of reach (implies `encryption_encountered`).
+    pub encryption_prevented_access: bool,
+    /// Communications intercepted or obtained.
+    pub communications_intercepted: u32,
+    /// Of those, incriminating (at most `communications_intercepted`).
+    pub incriminating_communications: u32,
+    /// Persons whose communications were intercepted.
+    pub persons_intercepted: u32,
+    /// Arrests resulting so far.
+    pub arrests: u32,
+    /// Convictions resulting so far.
+    pub convictions: u32,
+}
+
+/// `registry`: the log operator adds or revokes a key for a role. Signed
+/// by the log's own key; the set of keys allowed to submit is itself in the log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryBody {
+    /// Add or revoke.
+    pub action: RegistryAction,
+    /// The role the key has.
+    pub role: Role,
+    /// The key, in verifier-key text form (`name+keyid+base64`, Ed25519).
+    pub key: RegisteredKey,
+    /// The key holder's public name (an agency's, a court's, a provider's), if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<Text>,
+}
+
+/// The typed content of a record, one variant per [`Kind`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Body {
+    /// See [`RequestBody`].
+    Request(RequestBody),
+    /// See [`EmergencyBody`].
+    Emergency(EmergencyBody),
+    /// See [`RatificationBody`].
+    Ratification(RatificationBody),
+    /// See [`ExtensionBody`].
+    Extension(ExtensionBody),
+    /// See [`DisclosureBody`].
+    Disclosure(DisclosureBody),
+    /// See [`ReleaseBody`].
+    Release(ReleaseBody),
+    /// See [`WithdrawalBody`].
+    Withdrawal(WithdrawalBody),
+    /// See [`OutcomeBody`].
+    Outcome(OutcomeBody),
+    /// See [`RegistryBody`].
+    Registry(RegistryBody),
+}
+
+impl Body {
+    /// The kind.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Body::Request(_) => Kind::Request,
+            Body::Emergency(_) => Kind::Emergency,
+            Body::Ratification(_) => Kind::Ratification,
+            Body::Extension(_) => Kind::Extension,
+            Body::Disclosure(_) => Kind::Disclosure,
+            Body::Release(_) => Kind::Release,
+            Body::Withdrawal(_) => Kind::Withdrawal,
+            Body::Outcome(_) => Kind::Outcome,
+            Body::Registry(_) => Kind::Registry,
+        }
+    }
+
+    /// The earlier entries this body refers to, in field order.
+    pub fn references(&self) -> Vec<EntryRef> {
+        match self {
+            Body::Request(_) | Body::Emergency(_) | Body::Registry(_) => Vec::new(),
+            Body::Ratification(b) => vec![b.emergency],
+            Body::Extension(b) => vec![b.entry],
+            Body::Disclosure(b) => vec![b.entry],
+            Body::Release(b) => vec![b.entry],
+            Body::Withdrawal(b) => vec![b.entry],
+            Body::Outcome(b) => std::iter::once(b.entry).chain(b.amends).collect(),
+        }
+    }
+
+    /// The provider a request or emergency is addressed to.
+    pub fn provider(&self) -> Option<&Name> {
+        match self {
+            Body::Request(b) => Some(&b.provider),
+            Body::Emergency(b) => Some(&b.provider),
+            _ => None,
+        }
+    }
+
+    /// The target commitments of a request or emergency.
+    pub fn target_commitments(&self) -> Option<&[Commitment]> {
+        match self {
+            Body::Request(b) => Some(&b.targets),
+            Body::Emergency(b) => Some(&b.targets),
+            _ => None,
+        }
+    }
+
+    /// The order-document commitment of a request, emergency (if any) or ratification.
+    pub fn order_document(&self) -> Option<&Commitment> {
+        match self {
+            Body::Request(b) => Some(&b.order_document),
+            Body::Emergency(b) => b.order_document.as_ref(),
+            Body::Ratification(b) => Some(&b.order_document),
+            _ => None,
+        }
+    }
+
+    /// The validity window `(valid_from, valid_until)` of a request or emergency.
+    pub fn validity(&self) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        match self {
+            Body::Request(b) => Some((b.valid_from.get(), b.valid_until.get())),
+            Body::Emergency(b) => Some((b.valid_from.get(), b.valid_until.get())),
+            _ => None,
+        }
+    }
+
+    /// The sealed-until time of a request or emergency, or the new one an extension sets.
+    pub fn sealed_until(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Body::Request(b) => Some(b.sealed_until.get()),
+            Body::Emergency(b) => Some(b.sealed_until.get()),
+            Body::Extension(b) => Some(b.sealed_until.get()),
+            _ => None,
+        }
+    }
+
+    /// The ratify-by deadline of an emergency.
+    pub fn ratify_by(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Body::Emergency(b) => Some(b.ratify_by.get()),
+            _ => None,
+        }
+    }
+
+    fn to_value(&self) -> Result<Value, serde_json::Error> {
+        match self {
+            Body::Request(b) => serde_json::to_value(b),
+            Body::Emergency(b) => serde_json::to_value(b),
+            Body::Ratification(b) => serde_json::to_value(b),
+            Body::Extension(b) => serde_json::to_value(b),
+            Body::Disclosure(b) => serde_json::to_value(b),
+            Body::Release(b) => serde_json::to_value(b),
+            Body::Withdrawal(b) => serde_json::to_value(b),
+            Body::Outcome(b) => serde_json::to_value(b),
+            Body::Registry(b) => serde_json::to_value(b),
+        }
+    }
+
+    fn from_value(kind: Kind, v: Value) -> Result<Body, SchemaError> {
+        fn de<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, SchemaError> {
+            serde_json::from_value(v).map_err(|e| SchemaError::from_serde(&e))
+        }
+        Ok(match kind {
+            Kind::Request => Body::Request(de(v)?),
+            Kind::Emergency => Body::Emergency(de(v)?),
+            Kind::Ratification => Body::Ratification(de(v)?),
+            Kind::Extension => Body::Extension(de(v)?),
+            Kind::Disclosure => Body::Disclosure(de(v)?),
+            Kind::Release => Body::Release(de(v)?),
+            Kind::Withdrawal => Body::Withdrawal(de(v)?),
+            Kind::Outcome => Body::Outcome(de(v)?),
+            Kind::Registry => Body::Registry(de(v)?),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Validation: the context-free rules
+
+fn validate(created: Timestamp, body: &Body) -> Result<(), SchemaError> {
+    match body {
+        Body::Request(b) => {
+            check_access(
+                created,
+                b.target_count,
+                &b.targets,
+                &b.data_categories,
+                b.valid_from,
+                b.valid_until,
+                b.sealed_until,
+                b.data_period,
+            )?;
+        }
+        Body::Emergency(b) => {
+            check_access(
+                created,
+                b.target_count,
+                &b.targets,
+                &b.data_categories,
+                b.valid_from,
+                b.valid_until,
+                b.sealed_until,
+                b.data_period,
+            )?;
+            if b.ratify_by <= created {
+                return Err(SchemaError::DatesOutOfOrder(format!(
+                    "ratify_by {} is not after created {created}",
+                    b.ratify_by
+                )));
+            }
+            let wait = b.ratify_by.get() - created.get();
+            if wait > Duration::hours(MAX_RATIFY_HOURS) {
+                let hours = (wait.num_seconds() + 3599) / 3600;
+                return Err(SchemaError::EmergencyDeadlineTooLong {
+                    hours,
+                    max_hours: MAX_RATIFY_HOURS,
+                });
+            }
+        }
+        Body::Ratification(_) | Body::Withdrawal(_) | Body::Registry(_) => {}
+        Body::Extension(b) => {
+            if b.sealed_until <= created {
+                return Err(SchemaError::DatesOutOfOrder(format!(
+                    "new sealed_until {} is not after created {created}",
+                    b.sealed_until
+                )));
+            }
+        }
+        Body::Disclosure(b) => check_disclosure(b)?,
+        Body::Release(b) => {
+            if b.targets_released == 0 {
+                return Err(SchemaError::NoTargets(
+                    "a release is for at least one target".into(),
+                ));
+            }
+            if b.released_at > created {
+                return Err(SchemaError::DatesOutOfOrder(format!(
+                    "released_at {} is after created {created}",
+                    b.released_at
+                )));
+            }
+        }
+        Body::Outcome(b) => {
+            if b.encryption_prevented_access && !b.encryption_encountered {
+                return Err(SchemaError::InconsistentOutcome(
+                    "encryption_prevented_access without encryption_encountered".into(),
+                ));
+            }
+            if b.incriminating_communications > b.communications_intercepted {
+                return Err(SchemaError::InconsistentOutcome(format!(
+                    "{} incriminating communications out of {} intercepted",
+                    b.incriminating_communications, b.communications_intercepted
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_access(
+    created: Timestamp,
+    target_count: u32,
+    targets: &[Commitment],
+    categories: &BTreeSet<DataCategory>,
+    valid_from: Timestamp,
+    valid_until: Timestamp,
+    sealed_until: Timestamp,
+    data_period: Option<Period>,
+) -> Result<(), SchemaError> {
+    if u64::from(target_count) != targets.len() as u64 {
+        return Err(SchemaError::TargetCountMismatch {
+            target_count: target_count.into(),
+            commitments: targets.len(),
+        });
+    }
+    if targets.is_empty() {
+        return Err(SchemaError::NoTargets(
+            "a request names at least one target".into(),
+        ));
+    }
+    if categories.is_empty() {
+        return Err(SchemaError::NoDataCategories);
+    }
+    if valid_from >= valid_until {
+        return Err(SchemaError::DatesOutOfOrder(format!(
+            "valid_from {valid_from} is not before valid_until {valid_until}"
+        )));
+    }
+    if valid_until <= created {
+        return Err(SchemaError::DatesOutOfOrder(format!(
+            "valid_until {valid_until} is not after created {created}"
+        )));
+    }
+    if let Some(p) = data_period {
+        if p.from >= p.until {
+            return Err(SchemaError::DatesOutOfOrder(format!(
+                "data_period from {} is not before until {}",
+                p.from, p.until
+            )));
+        }
+    }
+    if sealed_until < valid_until {
+        return Err(SchemaError::SealedBeforeValidUntil {
+            sealed_until: sealed_until.to_string(),
+            valid_until: valid_until.to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn check_disclosure(b: &DisclosureBody) -> Result<(), SchemaError> {
+    if b.targets_opened.is_empty()
+        && b.targets_withheld.is_empty()
+        && b.order_document_opened.is_none()
+        && b.order_document_withheld.is_none()
+    {
+        return Err(SchemaError::EmptyDisclosure);
+    }
+    let opened: Vec<u32> = b.targets_opened.iter().map(|t| t.position).collect();
+    let withheld: Vec<u32> = b.targets_withheld.iter().map(|t| t.position).collect();
+    for (name, list) in [("targets_opened", &opened), ("targets_withheld", &withheld)] {
+        for w in list.windows(2) {
+            if w[0] == w[1] {
+                return Err(SchemaError::DuplicateDisclosureItem(format!(
+                    "target position {}",
+                    w[0]
+                )));
+            }
+            if w[0] > w[1] {
+                return Err(SchemaError::NonCanonical(format!(
+                    "{name} must be in ascending order of position"
+                )));
+            }
+        }
+    }
+    if let Some(p) = opened.iter().find(|p| withheld.binary_search(p).is_ok()) {
+        return Err(SchemaError::DuplicateDisclosureItem(format!(
+            "target position {p}"
+        )));
+    }
+    if b.order_document_opened.is_some() && b.order_document_withheld.is_some() {
+        return Err(SchemaError::DuplicateDisclosureItem(
+            "the order document".into(),
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Unsigned records
+
+/// A record's content before it is signed: creation time and body, already
+/// checked against the context-free rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    created: Timestamp,
+    body: Body,
+}
+
+impl Record {
+    /// A record created at `created` (cut to whole seconds) with `body`,
+    /// checked against the context-free rules.
+    pub fn new(created: DateTime<Utc>, body: Body) -> Result<Record, SchemaError> {
+        let created = Timestamp::new(created)?;
+        validate(created, &body)?;
+        Ok(Record { created, body })
+    }
+
+    /// A registry record adding `key` for `role` (to be signed by the log's key).
+    pub fn registry_add(
+        role: Role,
+        key: &VerifierKey,
+        created: DateTime<Utc>,
+    ) -> Result<Record, SchemaError> {
+        Record::registry(RegistryAction::Add, role, key, created)
+    }
+
+    /// A registry record revoking `key` for `role` (to be signed by the log's key).
+    pub fn registry_revoke(
+        role: Role,
+        key: &VerifierKey,
+        created: DateTime<Utc>,
+    ) -> Result<Record, SchemaError> {
+        Record::registry(RegistryAction::Revoke, role, key, created)
+    }
+
+    fn registry(
+        action: RegistryAction,
+        role: Role,
+        key: &VerifierKey,
+        created: DateTime<Utc>,
+    ) -> Result<Record, SchemaError> {
+        Record::new(
+            created,
+            Body::Registry(RegistryBody {
+                action,
+                role,
+                key: RegisteredKey::new(key.clone())?,
+                display_name: None,
+            }),
+        )
+    }
+
+    /// A provider's release receipt for `entry`: access released for
+    /// `targets_released` targets at `released_at` (to be signed by the provider's key).
+    pub fn release(
+        entry: EntryRef,
+        targets_released: u32,
+        released_at: DateTime<Utc>,
+        created: DateTime<Utc>,
+    ) -> Result<Record, SchemaError> {
+        Record::new(
+            created,
+            Body::Release(ReleaseBody {
+                entry,
+                targets_released,
+                released_at: Timestamp::new(released_at)?,
+            }),
+        )
+    }
+
+    /// The kind.
+    pub fn kind(&self) -> Kind {
+        self.body.kind()
+    }
+
+    /// The creation time.
+    pub fn created(&self) -> DateTime<Utc> {
+        self.created.get()
+    }
+
+    /// The body.
+    pub fn body(&self) -> &Body {
+        &self.body
+    }
+
+    /// Signs the record with `key` (an Ed25519 note key). Fails if the
+    /// encoded record would exceed [`MAX_RECORD_SIZE`].
+    pub fn sign(&self, key: &SignerKey) -> Result<SignedRecord, SchemaError> {
+        let vkey = key.verifier();
+        if vkey.key_type() != KeyType::Ed25519 {
+            return Err(SchemaError::BadKey(format!(
+                "{vkey} is not an Ed25519 note key (type 0x01)"
+            )));
+        }
+        let signer = Signer {
+            name: Name::new(vkey.name().as_str())?,
+            key_id: vkey.id(),
+        };
+        let unsigned = encode(self, &signer, None)?;
+        let mut message = Vec::with_capacity(SIGNATURE_DOMAIN.len() + unsigned.bytes.len());
+        message.extend_from_slice(SIGNATURE_DOMAIN);
+        message.extend_from_slice(&unsigned.bytes);
+        let signature = key.sign_raw(&message);
+        let encoded = encode(self, &signer, Some(&signature))?;
+        if encoded.bytes.len() > MAX_RECORD_SIZE {
+            return Err(SchemaError::TooLarge(encoded.bytes.len()));
+        }
+        Ok(SignedRecord {
+            record: self.clone(),
+            signer,
+            signature,
+            bytes: encoded.bytes,
+            sig_start: encoded.sig_start,
+            sig_end: encoded.sig_end,
+        })
+    }
+}
+
+struct Encoded {
+    bytes: Vec<u8>,
+    sig_start: usize,
+    sig_end: usize,
+}
+
+/// The canonical encoding, written member by member in sorted order; the
+/// `signature` member (with its leading comma) sits at `sig_start..sig_end`.
+fn encode(
+    record: &Record,
+    signer: &Signer,
+    signature: Option<&[u8; 64]>,
+) -> Result<Encoded, SchemaError> {
+    let body = record
+        .body
+        .to_value()
+        .map_err(|e| SchemaError::Malformed(e.to_string()))?;
+    let signer = serde_json::to_value(signer).map_err(|e| SchemaError::Malformed(e.to_string()))?;
+    let mut out = Vec::with_capacity(1024);
+    out.extend_from_slice(b"{\"body\":");
+    canonical::write(&body, &mut out).map_err(SchemaError::NonCanonical)?;
+    out.extend_from_slice(b",\"created\":");
+    canonical::write_string(&record.created.to_string(), &mut out);
+    out.extend_from_slice(b",\"kind\":");
+    canonical::write_string(record.kind().as_str(), &mut out);
+    let sig_start = out.len();
+    if let Some(sig) = signature {
+        out.extend_from_slice(b",\"signature\":\"");
+        out.extend_from_slice(hex::encode(sig).as_bytes());
+        out.push(b'"');
+    }
+    let sig_end = out.len();
+    out.extend_from_slice(b",\"signer\":");
+    canonical::write(&signer, &mut out).map_err(SchemaError::NonCanonical)?;
+    out.extend_from_slice(b",\"version\":");
+    out.extend_from_slice(SCHEMA_VERSION.to_string().as_bytes());
+    out.push(b'}');
+    Ok(Encoded {
+        bytes: out,
+        sig_start,
+        sig_end,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Signed records
+
+/// A signed record: the log entry. Only [`SignedRecord::parse`] and
+/// [`Record::sign`] make one, so every value is canonical, within the size
+/// limit and valid under the context-free rules. Its signature is checked
+/// separately ([`SignedRecord::verify_signature`]) because that needs the
+/// signer's registered key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SignedRecord {
+    record: Record,
+    signer: Signer,
+    signature: [u8; 64],
+    bytes: Vec<u8>,
+    sig_start: usize,
+    sig_end: usize,
+}
+
+impl fmt::Debug for SignedRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignedRecord")
+            .field("kind", &self.kind())
+            .field("signer", &self.signer.to_string())
+            .field("created", &self.record.created.to_string())
+            .field("body", &self.record.body)
+            .finish()
+    }
+}
+
+impl SignedRecord {
+    /// Parses untrusted bytes: at most 65535 bytes of canonical JSON, schema
+    /// version 1, a known kind, no unknown or missing fields, every field
+    /// well-formed, and the context-free rules. Does not check the signature.
+    pub fn parse(bytes: &[u8]) -> Result<SignedRecord, SchemaError> {
+        if bytes.len() > MAX_RECORD_SIZE {
+            return Err(SchemaError::TooLarge(bytes.len()));
+        }
+        let value: Value = serde_json::from_slice(bytes)
+            .map_err(|e| SchemaError::Malformed(format!("not JSON: {e}")))?;
+        let Value::Object(mut map) = value else {
+            return Err(SchemaError::Malformed("a record is a JSON object".into()));
+        };
+        match map.get("version") {
+            None => return Err(SchemaError::MissingField("version".into())),
+            Some(Value::Number(n)) => {
+                // A non-integer is left to the canonical check below.
+                if let Some(v) = n.as_u64().filter(|v| *v != SCHEMA_VERSION) {
+                    return Err(SchemaError::UnknownVersion(v.to_string()));
+                }
+                if let Some(v) = n.as_i64().filter(|v| *v < 0) {
+                    return Err(SchemaError::UnknownVersion(v.to_string()));
+                }
+            }
+            Some(_) => return Err(SchemaError::Malformed("version must be an integer".into())),
+        }
+        let map_value = Value::Object(std::mem::take(&mut map));
+        let canon = canonical::to_vec(&map_value).map_err(SchemaError::NonCanonical)?;
+        if canon != bytes {
+            return Err(SchemaError::NonCanonical(first_difference(bytes, &canon)));
+        }
+        let Value::Object(mut map) = map_value else {
+            return Err(SchemaError::Malformed("a record is a JSON object".into()));
+        };
+        if let Some(k) = map.keys().find(|k| !TOP_FIELDS.contains(&k.as_str())) {
+            return Err(SchemaError::UnknownField(clip(k)));
+        }
+        let mut take = |name: &str| {
+            map.remove(name)
+                .ok_or_else(|| SchemaError::MissingField(name.into()))
+        };
+        let kind = match take("kind")? {
+            Value::String(s) => Kind::from_str(&s)?,
+            _ => return Err(SchemaError::Malformed("kind must be a string".into())),
+        };
+        let created = match take("created")? {
+            Value::String(s) => Timestamp::parse(&s)?,
+            _ => return Err(SchemaError::Malformed("created must be a string".into())),
+        };
+        let signature = match take("signature")? {
+            Value::String(s) => parse_signature_hex(&s).map_err(SchemaError::Malformed)?,
+            _ => return Err(SchemaError::Malformed("signature must be a string".into())),
+        };
+        let signer: Signer =
+            serde_json::from_value(take("signer")?).map_err(|e| SchemaError::from_serde(&e))?;
+        let body = Body::from_value(kind, take("body")?)?;
+        validate(created, &body)?;
+        let record = Record { created, body };
+        let encoded = encode(&record, &signer, Some(&signature))?;
+        if encoded.bytes != bytes {
+            return Err(SchemaError::NonCanonical(format!(
+                "{}; sets must be sorted and without repeats, and an absent optional field is omitted, not null",
+                first_difference(bytes, &encoded.bytes)
+            )));
+        }
+        Ok(SignedRecord {
+            record,
+            signer,
+            signature,
+            bytes: encoded.bytes,
+            sig_start: encoded.sig_start,
+            sig_end: encoded.sig_end,
+        })
+    }
+
+    /// The canonical bytes: exactly the log entry.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The canonical bytes, copied: exactly the log entry.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.bytes.clone()
+    }
+
+    /// The entry's RFC 6962 leaf hash, SHA-256(0x00 || bytes): what other
+    /// records use to refer to it.
+    pub fn leaf_hash(&self) -> Hash {
+        leaf_hash(&self.bytes)
+    }
+
+    /// The record (creation time and body).
+    pub fn record(&self) -> &Record {
+        &self.record
+    }
+
+    /// The kind.
+    pub fn kind(&self) -> Kind {
+        self.record.kind()
+    }
+
+    /// Who signed it (key name and key ID); check with [`SignedRecord::verify_signature`].
+    pub fn signer(&self) -> &Signer {
+        &self.signer
+    }
+
+    /// When the signer says it created the record.
+    pub fn created(&self) -> DateTime<Utc> {
+        self.record.created()
+    }
+
+    /// The typed body.
+    pub fn body(&self) -> &Body {
+        &self.record.body
+    }
+
+    /// The Ed25519 signature.
+    pub fn signature(&self) -> &[u8; 64] {
+        &self.signature
+    }
+
+    /// The message the signature is over: [`SIGNATURE_DOMAIN`] followed by
+    /// the canonical encoding of the record without its `signature` member.
+    pub fn signed_message(&self) -> Vec<u8> {
+        let mut m = Vec::with_capacity(SIGNATURE_DOMAIN.len() + self.bytes.len());
+        m.extend_from_slice(SIGNATURE_DOMAIN);
+        m.extend_from_slice(&self.bytes[..self.sig_start]);
+        m.extend_from_slice(&self.bytes[self.sig_end..]);
+        m
+    }
+
+    /// Checks the signature under `key`, which must be the record's signer
+    /// (same name and key ID) and an Ed25519 note key. Uses strict Ed25519
+    /// verification (no small-order components, canonical S).
+    pub fn verify_signature(&self, key: &VerifierKey) -> Result<(), SchemaError> {
+        if !self.signer.is(key) {
+            return Err(SchemaError::SignerMismatch(format!(
+                "record is signed by {}, not by {}+{}",
+                self.signer,
+                key.name(),
+                key.id()
+            )));
+        }
+        if key.key_type() != KeyType::Ed25519 {
+            return Err(SchemaError::SignerMismatch(format!(
+                "{key} is not an Ed25519 note key"
+            )));
+        }
+        let sig = ed25519_dalek::Signature::from_bytes(&self.signature);
+        key.public_key()
+            .verify_strict(&self.signed_message(), &sig)
+            .map_err(|_| SchemaError::BadSignature)
+    }
+
+    /// The earlier entries this record refers to.
+    pub fn references(&self) -> Vec<EntryRef> {
+        self.body().references()
+    }
+
+    /// Checks this record's references for a log about to store it at
+    /// `own_index`: each must point before it, and `leaf_hash_at` (the log's
+    /// stored leaf hash of an earlier index) must give the named leaf hash.
+    pub fn check_references(
+        &self,
+        own_index: LeafIndex,
+        mut leaf_hash_at: impl FnMut(LeafIndex) -> Option<Hash>,
+    ) -> Result<(), SchemaError> {
+        for r in self.references() {
+            if r.index >= own_index {
+                return Err(SchemaError::ReferenceNotBackwards {
+                    reference: r.index.0,
+                    index: own_index.0,
+                });
+            }
+            match leaf_hash_at(r.index) {
+                None => return Err(SchemaError::ReferenceUnknown(r.index.0)),
+                Some(h) if h != r.leaf_hash => {
+                    return Err(SchemaError::ReferenceHashMismatch { index: r.index.0 })
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The provider's key name a request or emergency is addressed to.
+    pub fn provider(&self) -> Option<&str> {
+        self.body().provider().map(Name::as_str)
+    }
+
+    /// Start of a request's or emergency's validity window.
+    pub fn valid_from(&self) -> Option<DateTime<Utc>> {
+        self.body().validity().map(|v| v.0)
+    }
+
+    /// End of a request's or emergency's validity window.
+    pub fn valid_until(&self) -> Option<DateTime<Utc>> {
+        self.body().validity().map(|v| v.1)
+    }
+
+    /// A request's or emergency's sealed-until time (or the new one an extension sets).
+    pub fn sealed_until(&self) -> Option<DateTime<Utc>> {
+        self.body().sealed_until()
+    }
+
+    /// An emergency's ratify-by deadline.
+    pub fn ratify_by(&self) -> Option<DateTime<Utc>> {
+        self.body().ratify_by()
+    }
+
+    /// A request's or emergency's number of targets.
+    pub fn target_count(&self) -> Option<u32> {
+        self.body().target_commitments().map(|t| t.len() as u32)
+    }
+
+    /// The record as a JSON value (for APIs that embed it).
+    pub fn to_json_value(&self) -> Value {
+        serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
+    }
+}
+
+impl Serialize for SignedRecord {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_json_value().serialize(s)
+    }
+}
+
+fn first_difference(got: &[u8], canonical: &[u8]) -> String {
+    let at = got
+        .iter()
+        .zip(canonical)
+        .position(|(a, b)| a != b)
+        .unwrap_or(got.len().min(canonical.len()));
+    format!(
+        "differs from the canonical encoding at byte {at} (canonical is {} bytes, input {})",
+        canonical.len(),
+        got.len()
+    )
+}
