@@ -214,3 +214,64 @@ impl Opening {
         Ok(())
     }
 }
+
+impl crate::record::DisclosureBody {
+    /// Checks this disclosure against the entry it discloses (for auditors):
+    /// `entry` is the one referred to (same leaf hash), every opened target
+    /// opens the commitment at its position, every position exists, and an
+    /// opened order document opens the entry's document commitment.
+    pub fn check_against(&self, entry: &SignedRecord) -> Result<(), SchemaError> {
+        if entry.leaf_hash() != self.entry.leaf_hash {
+            return Err(SchemaError::ReferenceHashMismatch {
+                index: self.entry.index.0,
+            });
+        }
+        let commitments = entry.body().target_commitments().unwrap_or(&[]);
+        for t in &self.targets_opened {
+            let c = commitments.get(t.position as usize).ok_or_else(|| {
+                SchemaError::OpeningMismatch(format!(
+                    "no target commitment at position {}",
+                    t.position
+                ))
+            })?;
+            if commit_target(&t.salt, &t.target) != *c {
+                return Err(SchemaError::OpeningMismatch(format!(
+                    "disclosed target {} does not open the entry's commitment",
+                    t.position
+                )));
+            }
+        }
+        if let Some(w) = self
+            .targets_withheld
+            .iter()
+            .find(|w| w.position as usize >= commitments.len())
+        {
+            return Err(SchemaError::OpeningMismatch(format!(
+                "no target commitment at position {}",
+                w.position
+            )));
+        }
+        let doc = entry.body().order_document();
+        if let Some(o) = &self.order_document_opened {
+            match doc {
+                Some(c) if commit_document(&o.salt, &o.sha256) == *c => {}
+                Some(_) => {
+                    return Err(SchemaError::OpeningMismatch(
+                        "disclosed order document does not open the entry's commitment".into(),
+                    ))
+                }
+                None => {
+                    return Err(SchemaError::OpeningMismatch(
+                        "the entry commits to no order document".into(),
+                    ))
+                }
+            }
+        }
+        if self.order_document_withheld.is_some() && doc.is_none() {
+            return Err(SchemaError::OpeningMismatch(
+                "the entry commits to no order document".into(),
+            ));
+        }
+        Ok(())
+    }
+}

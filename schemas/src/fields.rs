@@ -839,7 +839,7 @@ closed_set!(
     /// this log exists for (stored keys, device unlock).
     DataCategory, "unknown_data_category", "data category",
     {
-        /// Content data: messages, files, calls (EU 2023/1543 Art. 3(12)).
+        /// Content data: messages, files, calls (EU 2023/1543 Art. 3).
         Content = "content",
         /// Unlocking a device, or a key that unlocks one.
         DeviceUnlock = "device_unlock",
@@ -849,9 +849,9 @@ closed_set!(
         Location = "location",
         /// Escrowed or stored decryption keys for the target's data.
         StoredKeys = "stored_keys",
-        /// Subscriber data: name, address, contact, payment, account metadata (EU 2023/1543 Art. 3(9)).
+        /// Subscriber data: name, address, contact, payment, account metadata (EU 2023/1543 Art. 3).
         Subscriber = "subscriber",
-        /// Traffic data: who communicated with whom, when, how (EU 2023/1543 Art. 3(11)).
+        /// Traffic data: who communicated with whom, when, how (EU 2023/1543 Art. 3).
         Traffic = "traffic",
     }
 );
@@ -863,13 +863,13 @@ closed_set!(
     {
         /// Assault (without homicide).
         Assault = "assault",
-        /// Child sexual abuse and exploitation (EU 2023/1543 Art. 5(4)(b)).
+        /// Child sexual abuse and exploitation (EU 2023/1543 Art. 5(4)).
         ChildSexualAbuse = "child_sexual_abuse",
         /// Conspiracy (as the Wiretap Report counts it).
         Conspiracy = "conspiracy",
         /// Bribery and corruption.
         Corruption = "corruption",
-        /// Attacks on information systems (EU 2023/1543 Art. 5(4)(b)).
+        /// Attacks on information systems (EU 2023/1543 Art. 5(4)).
         Cybercrime = "cybercrime",
         /// Espionage and other offences against national security.
         Espionage = "espionage",
@@ -895,7 +895,7 @@ closed_set!(
         Racketeering = "racketeering",
         /// Robbery.
         Robbery = "robbery",
-        /// Terrorism (EU 2023/1543 Art. 5(4)(c)).
+        /// Terrorism (EU 2023/1543 Art. 5(4)).
         Terrorism = "terrorism",
         /// Larceny and theft.
         Theft = "theft",
@@ -940,7 +940,7 @@ closed_set!(
 );
 
 closed_set!(
-    /// Why access could not wait for a court (EU 2023/1543 Art. 3(18)).
+    /// Why access could not wait for a court (EU 2023/1543 Art. 3, "emergency situation").
     EmergencyGround, "unknown_code", "emergency ground",
     {
         /// An imminent threat to critical infrastructure.

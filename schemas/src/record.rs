@@ -31,7 +31,7 @@ pub const MAX_RECORD_SIZE: usize = daylight_core::tile::MAX_ENTRY_SIZE;
 pub const SIGNATURE_DOMAIN: &[u8] = b"daylight/record/v1\n";
 
 /// The longest an emergency may wait for its court ratification: 48 hours
-/// after the emergency record is created (EU 2023/1543 Art. 10(4): emergency
+/// after the emergency record is created (EU 2023/1543 Art. 4(5): emergency
 /// orders validated within 48 hours). A log or gate policy may be stricter.
 pub const MAX_RATIFY_HOURS: i64 = 48;
 

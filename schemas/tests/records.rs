@@ -734,3 +734,51 @@ fn references_point_backwards_to_the_named_leaf() {
         "reference_unknown"
     );
 }
+
+#[test]
+fn disclosures_check_against_their_entry() {
+    use daylight_schemas::{
+        DisclosedDocument, DisclosedTarget, DisclosureBody, SealReason, WithheldTarget,
+    };
+    let (req, opening) = sealed(Kind::Request);
+    let doc = opening.order_document.clone().unwrap();
+    let good = DisclosureBody {
+        entry: EntryRef::to(&req, LeafIndex(3)),
+        targets_opened: vec![DisclosedTarget {
+            position: 1,
+            target: opening.targets[1].target.clone(),
+            salt: opening.targets[1].salt,
+        }],
+        targets_withheld: vec![WithheldTarget {
+            position: 0,
+            reason: SealReason::RiskToPerson,
+        }],
+        order_document_opened: Some(DisclosedDocument {
+            sha256: doc.sha256,
+            salt: doc.salt,
+        }),
+        order_document_withheld: None,
+    };
+    good.check_against(&req).unwrap();
+    let rec = Record::new(created(), Body::Disclosure(good.clone()))
+        .unwrap()
+        .sign(&agency())
+        .unwrap();
+    assert_eq!(SignedRecord::parse(rec.as_bytes()).unwrap(), rec);
+
+    let mut wrong_salt = good.clone();
+    wrong_salt.targets_opened[0].salt.0[0] ^= 1;
+    assert_eq!(code(wrong_salt.check_against(&req)), "opening_mismatch");
+    let mut wrong_position = good.clone();
+    wrong_position.targets_opened[0].position = 0;
+    wrong_position.targets_withheld.clear();
+    assert_eq!(code(wrong_position.check_against(&req)), "opening_mismatch");
+    let mut out_of_range = good.clone();
+    out_of_range.targets_withheld[0].position = 2;
+    assert_eq!(code(out_of_range.check_against(&req)), "opening_mismatch");
+    let mut wrong_doc = good.clone();
+    wrong_doc.order_document_opened.as_mut().unwrap().sha256.0[0] ^= 1;
+    assert_eq!(code(wrong_doc.check_against(&req)), "opening_mismatch");
+    let (other, _) = sealed(Kind::Emergency);
+    assert_eq!(code(good.check_against(&other)), "reference_hash_mismatch");
+}
