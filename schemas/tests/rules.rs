@@ -342,17 +342,14 @@ fn each_rule_has_a_record_that_breaks_it() {
         let bytes = sign_value(v.clone(), &key);
         let err = SignedRecord::parse(&bytes).expect_err(c.what);
         assert_eq!(err.code(), c.code, "{}: parse gave {err}", c.what);
-        // The same content, typed and built directly, breaks the same rule.
-        match body_from(c.kind, v["body"].clone()) {
-            Ok(body) => {
-                let created = daylight_schemas::Timestamp::parse(v["created"].as_str().unwrap());
-                if let Ok(created) = created {
-                    let err = Record::new(created.get(), body).expect_err(c.what);
-                    assert_eq!(err.code(), c.code, "{}: Record::new gave {err}", c.what);
-                }
+        // The same content, typed and built directly, breaks the same rule
+        // (a body that does not even type cannot be built: parse is the only path).
+        if let Ok(body) = body_from(c.kind, v["body"].clone()) {
+            if let Ok(created) = daylight_schemas::Timestamp::parse(v["created"].as_str().unwrap())
+            {
+                let err = Record::new(created.get(), body).expect_err(c.what);
+                assert_eq!(err.code(), c.code, "{}: Record::new gave {err}", c.what);
             }
-            // A body that does not even type cannot be built: parse is the only path.
-            Err(_) => {}
         }
         codes_seen.insert(c.code);
     }
@@ -380,7 +377,8 @@ fn each_rule_has_a_record_that_breaks_it() {
 #[test]
 fn rule_boundaries_are_allowed() {
     let sealed = sealed_examples();
-    let edits: Vec<(Kind, Box<dyn Fn(&mut Value)>)> = vec![
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let edits: Vec<(Kind, Edit)> = vec![
         // Exactly 48 hours.
         (
             Kind::Emergency,
