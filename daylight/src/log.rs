@@ -8,11 +8,11 @@ use anyhow::{bail, Context as _, Result};
 use clap::Subcommand;
 use daylight_core::{KeyType, VerifierKey};
 use daylight_log_server::admission::{Admission as _, RecordAdmission};
-use daylight_log_server::integrate::integrate;
+use daylight_log_server::integrate::{append_record, integrate};
 use daylight_log_server::sequencer::BatchConfig;
 use daylight_log_server::server::LogServer;
 use daylight_log_server::sqlite::SqliteStore;
-use daylight_log_server::store::{LogStore, NewEntry};
+use daylight_log_server::store::LogStore;
 use daylight_schemas::{Record, Role};
 
 use crate::key::{read_signer, write_secret};
@@ -145,17 +145,8 @@ fn parse_note_key(vkey: &str) -> Result<VerifierKey> {
 fn append_registry(dir: &Path, record: Record) -> Result<u64> {
     let store = open(dir)?;
     let key = read_signer(&key_file(dir))?;
-    let meta = store.meta()?;
     let signed = record.sign(&key)?;
-    let entry = NewEntry {
-        leaf_hash: signed.leaf_hash(),
-        data: signed.to_bytes(),
-        kind: signed.kind().to_string(),
-        signer: key.verifier().to_string(),
-    };
-    Ok(integrate(&store, &key, &meta.origin, vec![entry])?
-        .first
-        .get())
+    Ok(append_record(&store, &key, &signed, key.verifier())?.get())
 }
 
 fn registrations(dir: &Path) -> Result<(RecordAdmission, SqliteStore)> {

@@ -169,7 +169,14 @@ impl Admission for RecordAdmission {
                 "registry records are written by the log operator (daylight log add-agency ...)",
             ));
         }
-        let key = self.signer_for(&record)?;
+        let key = match self.signer_for(&record) {
+            // An operator may have registered it offline since our last batch.
+            Err(e) if e.code == "unknown_signer" => {
+                self.refresh(store);
+                self.signer_for(&record)?
+            }
+            other => other?,
+        };
         record.verify_signature(&key).map_err(schema_error)?;
         let size = store.size().map_err(ApiError::internal)?;
         let mut lookup_failed = None;

@@ -107,3 +107,21 @@ pub fn integrate(
         checkpoint,
     })
 }
+
+/// Appends one record signed by `signer` (for the operator's registry
+/// entries, written offline by `daylight log` commands); returns its index.
+pub fn append_record(
+    store: &dyn LogStore,
+    log_key: &SignerKey,
+    record: &daylight_schemas::SignedRecord,
+    signer: &daylight_core::VerifierKey,
+) -> Result<LeafIndex, IntegrateError> {
+    let origin = store.meta()?.origin;
+    let entry = NewEntry {
+        leaf_hash: record.leaf_hash(),
+        data: record.to_bytes(),
+        kind: record.kind().to_string(),
+        signer: signer.to_string(),
+    };
+    Ok(integrate(store, log_key, &origin, vec![entry])?.first)
+}

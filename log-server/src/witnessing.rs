@@ -216,14 +216,17 @@ async fn witness_task(
     let mut failures = 0u32;
     loop {
         let current = target.borrow_and_update().clone();
-        let Some(t) = current.filter(|t| cosigned != Some(t.size) && t.size >= known) else {
+        let Some(t) = current.filter(|t| cosigned != Some(t.size)) else {
             if target.changed().await.is_err() {
                 return;
             }
             continue;
         };
+        // Believed ahead of the target (a stale record): ask with old 0,
+        // which a witness answers with its real size.
+        let old = if known > t.size { TreeSize(0) } else { known };
         let started = Instant::now();
-        match ask(&witness, &store, &client, known, &t).await {
+        match ask(&witness, &store, &client, old, &t).await {
             Ok(signature) => {
                 metrics.witness_latency.observe(started.elapsed());
                 failures = 0;
