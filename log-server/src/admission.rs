@@ -45,6 +45,8 @@ struct RegistryState {
     keys: BTreeMap<(String, u32, &'static str), Registration>,
     /// The next index to scan from.
     next: u64,
+    /// The log size when last scanned: a larger log may hold new registry entries.
+    scanned_size: u64,
 }
 
 /// Daylight's admission rules over the schemas crate's records, with the
@@ -162,6 +164,17 @@ impl RecordAdmission {
 impl Admission for RecordAdmission {
     fn admit(&self, bytes: &[u8], store: &dyn LogStore) -> Result<NewEntry, ApiError> {
         let record = SignedRecord::parse(bytes).map_err(schema_error)?;
+        // The registry must be current: an operator may revoke a key offline
+        // while the server runs.
+        let size = store.size().map_err(ApiError::internal)?;
+        let stale = self
+            .registry
+            .read()
+            .map(|r| r.scanned_size < size.get())
+            .unwrap_or(true);
+        if stale {
+            self.refresh(store);
+        }
         if record.kind() == Kind::Registry {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -169,16 +182,8 @@ impl Admission for RecordAdmission {
                 "registry records are written by the log operator (daylight log add-agency ...)",
             ));
         }
-        let key = match self.signer_for(&record) {
-            // An operator may have registered it offline since our last batch.
-            Err(e) if e.code == "unknown_signer" => {
-                self.refresh(store);
-                self.signer_for(&record)?
-            }
-            other => other?,
-        };
+        let key = self.signer_for(&record)?;
         record.verify_signature(&key).map_err(schema_error)?;
-        let size = store.size().map_err(ApiError::internal)?;
         let mut lookup_failed = None;
         record
             .check_references(LeafIndex(size.get()), |i| match store.entry(i) {
@@ -204,6 +209,13 @@ impl Admission for RecordAdmission {
         let Ok(mut reg) = self.registry.write() else {
             return;
         };
+        let size = match store.size() {
+            Ok(s) => s.get(),
+            Err(e) => {
+                tracing::error!("reloading the registry: {e}");
+                return;
+            }
+        };
         let entries = match store.entries_of_kind(Kind::Registry.as_str(), LeafIndex(reg.next)) {
             Ok(e) => e,
             Err(e) => {
@@ -218,6 +230,7 @@ impl Admission for RecordAdmission {
             }
             reg.next = e.index.get() + 1;
         }
+        reg.scanned_size = reg.scanned_size.max(size);
     }
 
     fn describe(&self, data: &[u8]) -> serde_json::Value {
