@@ -1,4 +1,17 @@
 //! A C2SP tlog-witness server that never cosigns a fork or a rollback.
 //!
-//! Not built yet: this crate only reserves its place in the workspace (see the
-//! README's folder map and the open issue for this part). It exports nothing.
+//! - [`store`]: the state per log in SQLite (WAL, synchronous commits).
+//! - [`witness`]: [`Witness::add_checkpoint`], the protocol's checks and the
+//!   atomic state change, independent of HTTP.
+//! - [`server`]: the axum routes over a [`Witness`].
+//!
+//! The wire formats are in [`daylight_core::witness_protocol`], shared with the
+//! log server, which is this protocol's client.
+
+pub mod server;
+pub mod store;
+pub mod witness;
+
+pub use server::{router, serve};
+pub use store::{AddLog, LogRecord, StoreError, DB_FILE, KEY_FILE};
+pub use witness::{Witness, WitnessError};
