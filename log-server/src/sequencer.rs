@@ -19,7 +19,8 @@ use crate::store::{LogStore, NewEntry, StoreError};
 pub struct BatchConfig {
     /// Most entries per batch.
     pub max_entries: usize,
-    /// Longest a submission waits for its batch to fill.
+    /// Longest a batch lingers for more entries once the queue is empty
+    /// (zero: group commit, integrate what queued during the last write).
     pub max_wait: Duration,
     /// Submissions that may wait at once before new ones get 503.
     pub queue: usize,
@@ -27,9 +28,11 @@ pub struct BatchConfig {
 
 impl Default for BatchConfig {
     fn default() -> Self {
+        // Group commit: a batch is whatever queued while the previous one
+        // was being written, so there is no fixed wait to pay at low load.
         BatchConfig {
-            max_entries: 256,
-            max_wait: Duration::from_millis(50),
+            max_entries: 1024,
+            max_wait: Duration::ZERO,
             queue: 8192,
         }
     }
@@ -117,9 +120,16 @@ async fn run(
     mut rx: mpsc::Receiver<Pending>,
 ) {
     while let Some(first) = rx.recv().await {
-        let deadline = tokio::time::Instant::now() + config.max_wait;
         let mut batch = vec![first];
+        // Take what is already queued, then linger up to max_wait for more.
         while batch.len() < config.max_entries {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let deadline = tokio::time::Instant::now() + config.max_wait;
+        while batch.len() < config.max_entries && !config.max_wait.is_zero() {
             tokio::select! {
                 item = rx.recv() => match item {
                     Some(p) => batch.push(p),
