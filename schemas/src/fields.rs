@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
 use daylight_core::{Hash, KeyId, KeyName, KeyType, LeafIndex, VerifierKey};
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::Error as _;
@@ -60,10 +60,18 @@ impl Timestamp {
         if !shape_ok {
             return Err(bad());
         }
-        let naive = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%SZ").map_err(|_| bad())?;
-        let t = naive.and_utc();
-        // chrono reads second 60 as a leap second; a record has none.
-        if t.nanosecond() != 0 || t.timestamp() < 0 {
+        // The shape is checked: every other byte is an ASCII digit.
+        let num = |r: std::ops::Range<usize>| {
+            b[r].iter().fold(0u32, |n, &c| n * 10 + u32::from(c - b'0'))
+        };
+        let date = NaiveDate::from_ymd_opt(num(0..4) as i32, num(5..7), num(8..10));
+        // from_hms_opt refuses second 60: a record has no leap seconds.
+        let time = NaiveTime::from_hms_opt(num(11..13), num(14..16), num(17..19));
+        let (Some(date), Some(time)) = (date, time) else {
+            return Err(bad());
+        };
+        let t = NaiveDateTime::new(date, time).and_utc();
+        if t.timestamp() < 0 {
             return Err(bad());
         }
         Ok(Timestamp(t))
