@@ -272,3 +272,82 @@ pub(crate) fn clip(text: &str) -> String {
     }
     format!("{s:?}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_listed_and_snake_case() {
+        let s = String::new;
+        let every = [
+            SchemaError::TooLarge(0),
+            SchemaError::Malformed(s()),
+            SchemaError::NonCanonical(s()),
+            SchemaError::UnknownField(s()),
+            SchemaError::MissingField(s()),
+            SchemaError::UnknownVersion(s()),
+            SchemaError::UnknownKind(s()),
+            SchemaError::BadTime(s()),
+            SchemaError::BadText(s()),
+            SchemaError::BadKey(s()),
+            SchemaError::UnknownCode(s()),
+            SchemaError::UnknownDataCategory(s()),
+            SchemaError::NoDataCategories,
+            SchemaError::BadCountryCode(s()),
+            SchemaError::DatesOutOfOrder(s()),
+            SchemaError::SealedBeforeValidUntil {
+                sealed_until: s(),
+                valid_until: s(),
+            },
+            SchemaError::EmergencyDeadlineTooLong {
+                hours: 0,
+                max_hours: 0,
+            },
+            SchemaError::TargetCountMismatch {
+                target_count: 0,
+                commitments: 0,
+            },
+            SchemaError::NoTargets(s()),
+            SchemaError::BadTarget(s()),
+            SchemaError::InconsistentOutcome(s()),
+            SchemaError::DuplicateDisclosureItem(s()),
+            SchemaError::EmptyDisclosure,
+            SchemaError::ReferenceNotBackwards {
+                reference: 0,
+                index: 0,
+            },
+            SchemaError::ReferenceUnknown(0),
+            SchemaError::ReferenceHashMismatch { index: 0 },
+            SchemaError::SignerMismatch(s()),
+            SchemaError::BadSignature,
+            SchemaError::WrongKind(s()),
+            SchemaError::TargetNotInOpening,
+            SchemaError::OpeningMismatch(s()),
+            SchemaError::BadRandomness,
+        ];
+        let codes: Vec<&str> = every.iter().map(SchemaError::code).collect();
+        assert_eq!(codes, SchemaError::ALL_CODES);
+        let mut sorted = codes.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), codes.len(), "codes are unique");
+        for c in codes {
+            assert!(
+                c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{c}"
+            );
+        }
+    }
+
+    #[test]
+    fn tagged_serde_errors_map_back() {
+        let e: serde_json::Error = de_error("bad_country_code", "XX: not assigned");
+        assert_eq!(
+            SchemaError::from_serde(&e),
+            SchemaError::BadCountryCode("XX: not assigned".into())
+        );
+        let e: serde_json::Error = serde::de::Error::custom("something else");
+        assert_eq!(SchemaError::from_serde(&e).code(), "malformed");
+    }
+}
