@@ -3,6 +3,7 @@
 mod agency;
 mod key;
 mod log;
+mod witness;
 
 use std::process::ExitCode;
 
@@ -27,6 +28,9 @@ enum Command {
     /// Submit requests to a log as an agency or court.
     #[command(subcommand)]
     Agency(agency::AgencyCommand),
+    /// Run a C2SP tlog-witness that cosigns logs' checkpoints.
+    #[command(subcommand)]
+    Witness(witness::WitnessCommand),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +40,7 @@ fn main() -> ExitCode {
         Command::Key(cmd) => key::run(cmd),
         Command::Log(cmd) => log::run(cmd),
         Command::Agency(cmd) => agency::run(cmd),
+        Command::Witness(cmd) => witness::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

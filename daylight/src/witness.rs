@@ -1,0 +1,151 @@
+//! `daylight witness`: create a C2SP tlog-witness, tell it which logs to
+//! cosign, serve it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _, Result};
+use clap::Subcommand;
+use daylight_core::witness_protocol::checkpoint_path;
+use daylight_core::{KeyType, VerifierKey};
+use daylight_witness::{store, AddLog, Witness, DB_FILE, KEY_FILE};
+
+use crate::key::{generate, read_signer, write_secret};
+
+/// Witness commands.
+#[derive(Subcommand)]
+pub enum WitnessCommand {
+    /// Create a witness in DIR (database and cosignature key); print its verifier key.
+    Init {
+        /// The witness's directory (created if missing; must not hold a witness yet).
+        #[arg(long)]
+        dir: PathBuf,
+        /// The witness's name, e.g. `witness.example.org/w1`; also its key's name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Let the witness cosign a log's checkpoints (a running `serve` picks it up).
+    AddLog {
+        /// The witness's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The log's checkpoint origin (first line of its checkpoints).
+        #[arg(long)]
+        origin: String,
+        /// The log's Ed25519 verifier key, `name+keyid+base64`.
+        #[arg(long)]
+        vkey: String,
+    },
+    /// Serve the C2SP tlog-witness protocol (POST /add-checkpoint) until Ctrl-C.
+    Serve {
+        /// The witness's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:7380")]
+        listen: SocketAddr,
+    },
+}
+
+/// Runs a witness command.
+pub fn run(cmd: WitnessCommand) -> Result<()> {
+    match cmd {
+        WitnessCommand::Init { dir, name } => init(&dir, &name),
+        WitnessCommand::AddLog { dir, origin, vkey } => add_log(&dir, &origin, &vkey),
+        WitnessCommand::Serve { dir, listen } => serve(&dir, listen),
+    }
+}
+
+fn init(dir: &Path, name: &str) -> Result<()> {
+    let db = dir.join(DB_FILE);
+    let key_file = dir.join(KEY_FILE);
+    for existing in [&db, &key_file] {
+        if existing.exists() {
+            bail!(
+                "{} already exists: {} holds a witness",
+                existing.display(),
+                dir.display()
+            );
+        }
+    }
+    let signer = generate(name, KeyType::CosignatureV1)?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    write_secret(&key_file, &signer)?;
+    store::create(&db)?;
+    println!("{}", signer.verifier());
+    Ok(())
+}
+
+fn add_log(dir: &Path, origin: &str, vkey: &str) -> Result<()> {
+    let key = VerifierKey::parse(vkey).with_context(|| format!("--vkey {vkey:?}"))?;
+    let mut conn = store::open(&dir.join(DB_FILE))?;
+    match store::add_log(&mut conn, origin, &key, unix_now())? {
+        AddLog::Added => println!("added log {origin} with key {key}"),
+        AddLog::AlreadyKnown => println!("log {origin} was already known with key {key}"),
+    }
+    Ok(())
+}
+
+fn serve(dir: &Path, listen: SocketAddr) -> Result<()> {
+    let signer = read_signer(&dir.join(KEY_FILE))?;
+    let witness = Witness::open(&dir.join(DB_FILE), signer)?;
+    let logs = witness.logs()?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        let addr = listener.local_addr()?;
+        eprintln!(
+            "daylight witness: {} serving C2SP tlog-witness on http://{addr}/add-checkpoint",
+            witness.verifier()
+        );
+        for log in &logs {
+            eprintln!(
+                "daylight witness: log {} at size {}, monitor http://{addr}{}",
+                log.origin,
+                log.size,
+                checkpoint_path(&log.origin)
+            );
+        }
+        daylight_witness::serve(listener, witness, async {
+            shutdown_signal().await;
+            eprintln!("daylight witness: shutting down");
+        })
+        .await
+        .context("serving")?;
+        Ok(())
+    })
+}
+
+/// Ctrl-C, or SIGTERM on Unix (what service managers send).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            // No handler: never shut down on this branch.
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
