@@ -272,3 +272,189 @@ fn serve_cosigns_and_stops_on_sigint() {
     assert_eq!(logs[0].size, TreeSize(5));
     assert_eq!(logs[0].root, tree.root());
 }
+
+/// A child process killed when dropped, so a failed test leaves no server.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(args: &[&str]) -> Running {
+    Running(
+        Command::new(env!("CARGO_BIN_EXE_daylight"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+fn wait_ready(addr: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "nothing listening on {addr}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One HTTP/1.1 GET without a client library; returns status and body.
+fn get(addr: &str, path: &str) -> (u16, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, raw[split + 4..].to_vec())
+}
+
+/// A request draft from the schemas' example, valid now.
+fn draft(dir: &Path) -> String {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../schemas/examples/request.json"
+    ))
+    .unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let now = chrono::Utc::now();
+    let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    v["valid_from"] = fmt(now - chrono::Duration::days(1)).into();
+    v["valid_until"] = fmt(now + chrono::Duration::days(30)).into();
+    v["sealed_until"] = fmt(now + chrono::Duration::days(365)).into();
+    let path = dir.join("draft.json");
+    std::fs::write(&path, v.to_string()).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "stderr: {}", stderr(o));
+    stdout(o).trim().to_owned()
+}
+
+#[test]
+fn the_log_server_collects_a_quorum_from_two_daylight_witnesses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_owned();
+    let origin = "log.test/witnessed";
+    let log_vkey = ok(&daylight(&[
+        "log",
+        "init",
+        "--dir",
+        &p("log"),
+        "--origin",
+        origin,
+        "--quorum",
+        "2",
+    ]));
+    let agency_vkey = ok(&daylight(&[
+        "key",
+        "generate",
+        "--name",
+        "agency.test",
+        "--out",
+        &p("agency.key"),
+    ]));
+    ok(&daylight(&[
+        "log",
+        "add-agency",
+        "--dir",
+        &p("log"),
+        "--vkey",
+        &agency_vkey,
+    ]));
+
+    let mut witnesses = Vec::new();
+    let mut servers = Vec::new();
+    for name in ["w1", "w2"] {
+        let vkey = init(&tmp.path().join(name), &format!("witness.test/{name}"));
+        ok(&daylight(&[
+            "witness",
+            "add-log",
+            "--dir",
+            &p(name),
+            "--origin",
+            origin,
+            "--vkey",
+            &log_vkey,
+        ]));
+        let addr = free_addr();
+        servers.push(start(&[
+            "witness",
+            "serve",
+            "--dir",
+            &p(name),
+            "--listen",
+            &addr,
+        ]));
+        wait_ready(&addr);
+        ok(&daylight(&[
+            "log",
+            "add-witness",
+            "--dir",
+            &p("log"),
+            "--vkey",
+            &vkey.to_string(),
+            "--url",
+            &format!("http://{addr}"),
+        ]));
+        witnesses.push((vkey, addr));
+    }
+    let log_addr = free_addr();
+    let _log = start(&["log", "serve", "--dir", &p("log"), "--listen", &log_addr]);
+    wait_ready(&log_addr);
+
+    let draft = draft(tmp.path());
+    let index = ok(&daylight(&[
+        "agency",
+        "submit",
+        "--log",
+        &format!("http://{log_addr}"),
+        "--key",
+        &p("agency.key"),
+        "--draft",
+        &draft,
+        "--out",
+        &p("out"),
+    ]));
+    assert_eq!(index, "1", "entry 0 is the registry entry");
+
+    // The bundle's checkpoint carries both witnesses' cosignatures.
+    let entry = std::fs::read(p("out/entry")).unwrap();
+    let proof = daylight_core::TlogProof::parse(&std::fs::read(p("out/proof")).unwrap()).unwrap();
+    let keys: Vec<VerifierKey> = witnesses.iter().map(|(k, _)| k.clone()).collect();
+    let policy =
+        daylight_core::WitnessPolicy::k_of_n(VerifierKey::parse(&log_vkey).unwrap(), keys, 2);
+    proof.verify(&entry, &policy).unwrap();
+
+    // Each witness serves what it cosigned for monitors.
+    for (vkey, addr) in &witnesses {
+        let (status, body) = get(
+            addr,
+            &daylight_core::witness_protocol::checkpoint_path(origin),
+        );
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let note = Note::parse(&body).unwrap();
+        note.verify(&[&VerifierKey::parse(&log_vkey).unwrap()])
+            .unwrap();
+        let cosigs = daylight_core::cosignature::verify_cosignatures(&note, &[vkey]).unwrap();
+        assert_eq!(cosigs.len(), 1);
+        let cp = Checkpoint::parse_text(note.text()).unwrap();
+        assert!(cp.size.get() >= 2, "size {}", cp.size);
+    }
+}
