@@ -1,6 +1,7 @@
 //! `daylight`: one binary, a subcommand for each role.
 
 mod agency;
+mod gate;
 mod key;
 mod log;
 mod witness;
@@ -28,6 +29,9 @@ enum Command {
     /// Submit requests to a log as an agency or court.
     #[command(subcommand)]
     Agency(agency::AgencyCommand),
+    /// The provider's offline release gate: verify a bundle under a policy.
+    #[command(subcommand)]
+    Gate(gate::GateCommand),
     /// Run a C2SP tlog-witness that cosigns logs' checkpoints.
     #[command(subcommand)]
     Witness(witness::WitnessCommand),
@@ -40,6 +44,7 @@ fn main() -> ExitCode {
         Command::Key(cmd) => key::run(cmd),
         Command::Log(cmd) => log::run(cmd),
         Command::Agency(cmd) => agency::run(cmd),
+        Command::Gate(cmd) => gate::run(cmd),
         Command::Witness(cmd) => witness::run(cmd),
     };
     match result {

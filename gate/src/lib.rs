@@ -1,4 +1,37 @@
-//! The provider's escrow gate: offline verification of a proof bundle under a policy.
+//! The provider's escrow gate: the offline release decision.
 //!
-//! Not built yet: this crate only reserves its place in the workspace (see the
-//! README's folder map and the open issue for this part). It exports nothing.
+//! Given a [`Policy`], the entry bytes, the C2SP tlog-proof, optionally the
+//! agency's opening and the target asked about, and the current time,
+//! [`decide`] answers [`Decision::Allow`] (with what was allowed) or
+//! [`Decision::Deny`] with a stable [`ReasonCode`]. Every check fails closed.
+//!
+//! The crate does no I/O, reads no clock, draws no randomness and keeps no
+//! state: it can run inside a provider's HSM wrapper. `gate/README.md` has a
+//! provider's quick start and documents every reason code.
+//!
+//! ```
+//! use daylight_gate::{decide, testkit::World, Decision};
+//! # use chrono::{Duration, Utc};
+//! let now = Utc::now();
+//! let mut world = World::new();
+//! let draft = World::request_draft(daylight_gate::testkit::PROVIDER, now - Duration::hours(1));
+//! let bundle = world.bundle(&draft, now - Duration::hours(1), now.timestamp() as u64 - 60).unwrap();
+//! let policy = world.policy();
+//! let decision = decide(
+//!     &policy,
+//!     &bundle.entry,
+//!     &bundle.proof,
+//!     Some((&bundle.opening, daylight_gate::testkit::TARGET)),
+//!     now,
+//! );
+//! assert!(matches!(decision, Decision::Allow(_)), "{decision}");
+//! ```
+
+pub mod decision;
+pub mod policy;
+pub mod release;
+pub mod testkit;
+
+pub use decision::{decide, parse_opening, Allowed, Decision, Denied, ReasonCode, MAX_CLOCK_SKEW};
+pub use policy::{Policy, PolicyError};
+pub use release::{release_receipt, ReleaseError};
