@@ -30,7 +30,29 @@ pub enum GateCommand {
     /// line, exit 1 and one `DENY <reason-code>: ...` line, exit 2 for usage
     /// errors and unreadable files.
     Verify(VerifyArgs),
+    /// Demo key vault: create a vault whose per-target escrowed keys only
+    /// `gate release` hands out.
+    VaultInit {
+        /// The vault's directory (created; must not hold a vault yet).
+        #[arg(long)]
+        vault: PathBuf,
+    },
+    /// Demo key vault: decide as `verify` does and, on ALLOW, print the
+    /// target's escrowed key on a second line. Needs --opening and --target.
+    Release {
+        /// The vault's directory (from `gate vault-init`).
+        #[arg(long)]
+        vault: PathBuf,
+        /// As for `verify`.
+        #[command(flatten)]
+        verify: VerifyArgs,
+    },
 }
+
+/// The demo vault's secret, in the vault directory.
+const VAULT_SECRET: &str = "vault.secret";
+/// Domain separation for the demo vault's per-target keys.
+const VAULT_DOMAIN: &[u8] = b"daylight/demo-vault/v1\n";
 
 /// Arguments of `daylight gate verify`.
 #[derive(Args)]
@@ -81,8 +103,19 @@ pub fn run(cmd: GateCommand) -> Result<()> {
             }
             Ok(())
         }
+        GateCommand::VaultInit { vault } => {
+            vault_init(&vault)?;
+            println!("demo vault created in {}", vault.display());
+            Ok(())
+        }
+        GateCommand::Release { vault, verify } => {
+            let code = release(&vault, &verify);
+            use std::io::Write as _;
+            let _ = std::io::stdout().flush();
+            std::process::exit(i32::from(code));
+        }
         GateCommand::Verify(args) => {
-            let code = verify(&args);
+            let code = verify(&args, None);
             // Flush before leaving: the one line must not be lost.
             use std::io::Write as _;
             let _ = std::io::stdout().flush();
@@ -109,7 +142,9 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
-fn verify(args: &VerifyArgs) -> Outcome {
+/// Decides; on ALLOW prints the line and, with a vault secret, the target's
+/// escrowed key on a second line.
+fn verify(args: &VerifyArgs, vault: Option<&[u8; 32]>) -> Outcome {
     let inputs = match Inputs::load(args) {
         Ok(i) => i,
         Err(e) => {
@@ -168,7 +203,71 @@ fn verify(args: &VerifyArgs) -> Outcome {
         }
     }
     println!("{line}");
+    if let (Some(secret), Some(target)) = (vault, &args.target) {
+        println!("{}", escrowed_key(secret, target));
+    }
     Outcome::Allow
+}
+
+fn vault_init(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut secret = [0u8; 32];
+    getrandom::getrandom(&mut secret).context("reading the system random source")?;
+    let path = dir.join(VAULT_SECRET);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    use std::io::Write as _;
+    let mut f = options
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    writeln!(f, "{}", daylight_core::Hash(secret).to_hex())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+fn read_vault(dir: &Path) -> Result<[u8; 32]> {
+    let path = dir.join(VAULT_SECRET);
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text = text.trim();
+    if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!("{}: not a vault secret (64 hex digits)", path.display());
+    }
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&text[2 * i..2 * i + 2], 16)
+            .with_context(|| format!("{}: not hex", path.display()))?;
+    }
+    Ok(out)
+}
+
+/// The demo vault's escrowed key for `target`: SHA-256 over a domain
+/// string, the vault secret and the target (RFC 6962 leaf hashing, whose
+/// 0x00 prefix is one more fixed byte).
+fn escrowed_key(secret: &[u8; 32], target: &str) -> String {
+    let mut m = Vec::with_capacity(VAULT_DOMAIN.len() + 32 + target.len());
+    m.extend_from_slice(VAULT_DOMAIN);
+    m.extend_from_slice(secret);
+    m.extend_from_slice(target.as_bytes());
+    daylight_core::leaf_hash(&m).to_hex()
+}
+
+fn release(vault: &Path, args: &VerifyArgs) -> Outcome {
+    if args.opening.is_none() || args.target.is_none() {
+        eprintln!("daylight: gate release needs --opening and --target: the vault hands out one target's key");
+        return Outcome::Usage;
+    }
+    match read_vault(vault) {
+        Ok(secret) => verify(args, Some(&secret)),
+        Err(e) => {
+            eprintln!("daylight: {e:#}");
+            Outcome::Usage
+        }
+    }
 }
 
 struct Inputs {

@@ -445,3 +445,92 @@ fn policy_from_a_live_log() {
     assert!(!o.status.success());
     assert_eq!(text(&o.stderr).lines().count(), 1, "{}", text(&o.stderr));
 }
+
+#[test]
+fn demo_vault_hands_out_a_targets_key_only_on_allow() {
+    let f = Files::new();
+    let vault = f.path("vault");
+    let o = daylight(&["gate", "vault-init", "--vault", &vault]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(Path::new(&vault).join("vault.secret"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Never over an existing vault.
+    assert!(!daylight(&["gate", "vault-init", "--vault", &vault])
+        .status
+        .success());
+
+    let (policy, entry, proof, opening) = (
+        f.path("policy"),
+        f.path("entry"),
+        f.path("proof"),
+        f.path("opening.json"),
+    );
+    let release = |target: &str| {
+        daylight(&[
+            "gate",
+            "release",
+            "--vault",
+            &vault,
+            "--policy",
+            &policy,
+            "--entry",
+            &entry,
+            "--proof",
+            &proof,
+            "--opening",
+            &opening,
+            "--target",
+            target,
+        ])
+    };
+    let o = release(TARGET);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines[0].starts_with("ALLOW request "));
+    let key = lines[1];
+    assert_eq!(key.len(), 64);
+    assert!(key.bytes().all(|b| b.is_ascii_hexdigit()));
+    // The same key again for the same target; another for the other target.
+    assert_eq!(text(&release(TARGET).stdout).lines().nth(1), Some(key));
+    let other = text(&release(OTHER_TARGET).stdout);
+    assert_ne!(other.lines().nth(1), Some(key));
+    // DENY: one line, no key.
+    let o = release("acct:someone-else");
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(text(&o.stdout).lines().count(), 1);
+    assert!(text(&o.stdout).starts_with("DENY target_not_in_opening: "));
+    // Without a target there is nothing to hand out: usage error.
+    let o = daylight(&[
+        "gate", "release", "--vault", &vault, "--policy", &policy, "--entry", &entry, "--proof",
+        &proof,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(o.stdout.is_empty());
+    // No vault: exit 2.
+    let o = daylight(&[
+        "gate",
+        "release",
+        "--vault",
+        &f.path("novault"),
+        "--policy",
+        &policy,
+        "--entry",
+        &entry,
+        "--proof",
+        &proof,
+        "--opening",
+        &opening,
+        "--target",
+        TARGET,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+}
