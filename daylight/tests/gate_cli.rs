@@ -534,3 +534,219 @@ fn demo_vault_hands_out_a_targets_key_only_on_allow() {
     ]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+fn start(args: &[&str]) -> Server {
+    Server(
+        Command::new(env!("CARGO_BIN_EXE_daylight"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn wait_ready(addr: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "nothing listening on {addr}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[track_caller]
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "stderr: {}", text(&o.stderr));
+    text(&o.stdout).trim().to_owned()
+}
+
+/// The whole flow with real processes: a log with two witnesses (quorum 2),
+/// an agency submits a request, the provider prints a policy from the log,
+/// verifies the bundle offline, and logs its release receipt.
+#[test]
+fn end_to_end_through_a_witnessed_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_owned();
+    let origin = "log.test/gate";
+    let log_vkey = ok(&daylight(&[
+        "log",
+        "init",
+        "--dir",
+        &p("log"),
+        "--origin",
+        origin,
+        "--quorum",
+        "2",
+    ]));
+    let agency = key(tmp.path(), "agency.test", "note");
+    let provider = key(tmp.path(), "messenger.example", "note");
+    ok(&daylight(&[
+        "log",
+        "add-agency",
+        "--dir",
+        &p("log"),
+        "--vkey",
+        &agency,
+    ]));
+    ok(&daylight(&[
+        "log",
+        "add-provider",
+        "--dir",
+        &p("log"),
+        "--vkey",
+        &provider,
+    ]));
+    let mut servers = Vec::new();
+    for name in ["w1", "w2"] {
+        let vkey = ok(&daylight(&[
+            "witness",
+            "init",
+            "--dir",
+            &p(name),
+            "--name",
+            &format!("witness.test/{name}"),
+        ]));
+        ok(&daylight(&[
+            "witness",
+            "add-log",
+            "--dir",
+            &p(name),
+            "--origin",
+            origin,
+            "--vkey",
+            &log_vkey,
+        ]));
+        let addr = format!("127.0.0.1:{}", free_port());
+        servers.push(start(&[
+            "witness",
+            "serve",
+            "--dir",
+            &p(name),
+            "--listen",
+            &addr,
+        ]));
+        wait_ready(&addr);
+        ok(&daylight(&[
+            "log",
+            "add-witness",
+            "--dir",
+            &p("log"),
+            "--vkey",
+            &vkey,
+            "--url",
+            &format!("http://{addr}"),
+        ]));
+    }
+    let log_addr = format!("127.0.0.1:{}", free_port());
+    servers.push(start(&[
+        "log",
+        "serve",
+        "--dir",
+        &p("log"),
+        "--listen",
+        &log_addr,
+    ]));
+    wait_ready(&log_addr);
+    let url = format!("http://{log_addr}");
+
+    // The agency: a request to messenger.example, valid now.
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../schemas/examples/request.json"
+    ))
+    .unwrap();
+    let mut draft: serde_json::Value = serde_json::from_str(&example).unwrap();
+    let now = Utc::now();
+    let fmt = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    draft["valid_from"] = fmt(now - chrono::Duration::days(1)).into();
+    draft["valid_until"] = fmt(now + chrono::Duration::days(30)).into();
+    draft["sealed_until"] = fmt(now + chrono::Duration::days(365)).into();
+    let target = draft["targets"][0].as_str().unwrap().to_owned();
+    std::fs::write(p("draft.json"), draft.to_string()).unwrap();
+    let index = ok(&daylight(&[
+        "agency",
+        "submit",
+        "--log",
+        &url,
+        "--key",
+        &p("agency.test.key"),
+        "--draft",
+        &p("draft.json"),
+        "--out",
+        &p("bundle"),
+        "--timeout",
+        "60",
+    ]));
+
+    // The provider: a policy from the log, then the offline decision.
+    let policy = ok(&daylight(&[
+        "gate",
+        "policy",
+        "--log",
+        &url,
+        "--provider",
+        "messenger.example",
+    ]));
+    std::fs::write(p("policy"), format!("{policy}\n")).unwrap();
+    let verify = |target: &str, extra: &[&str]| {
+        let (policy, entry, proof, opening) = (
+            p("policy"),
+            p("bundle/entry"),
+            p("bundle/proof"),
+            p("bundle/opening.json"),
+        );
+        let mut args = vec![
+            "gate",
+            "verify",
+            "--policy",
+            &policy,
+            "--entry",
+            &entry,
+            "--proof",
+            &proof,
+            "--opening",
+            &opening,
+            "--target",
+            target,
+        ];
+        args.extend_from_slice(extra);
+        daylight(&args)
+    };
+    let line = one_line(&verify(&target, &[]), 0, "ALLOW request ");
+    assert!(
+        line.contains(&format!("request {index} target #0")),
+        "{line}"
+    );
+    assert!(line.contains("2 cosignatures"), "{line}");
+    one_line(
+        &verify("acct:someone-else", &[]),
+        1,
+        "DENY target_not_in_opening: ",
+    );
+
+    // Release, with the receipt appended to the log.
+    let line = one_line(
+        &verify(
+            &target,
+            &[
+                "--release-key",
+                &p("messenger.example.key"),
+                "--release-out",
+                &p("release.json"),
+                "--submit",
+                &url,
+            ],
+        ),
+        0,
+        "ALLOW ",
+    );
+    let logged: u64 = line
+        .rsplit("logged at index ")
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(logged > index.parse::<u64>().unwrap(), "{line}");
+    drop(servers);
+}
