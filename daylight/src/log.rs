@@ -212,11 +212,15 @@ fn serve(dir: &Path, listen: SocketAddr) -> Result<()> {
             listener.local_addr()?
         );
         let server = LogServer {
+            extra: Some(daylight_web::router(daylight_web::WebState::for_log_dir(
+                store.clone(),
+                key.verifier().clone(),
+                dir,
+            ))),
             store,
             key,
             admission,
             batch: BatchConfig::default(),
-            extra: None,
         };
         server
             .serve(listener, async {

@@ -1,0 +1,870 @@
+//! The pages, as maud templates.
+
+use chrono::{DateTime, Utc};
+use daylight_schemas::{Body, Commitment, EntryRef, Kind, Period, SignedRecord, Timestamp};
+use maud::{html, Markup, DOCTYPE};
+
+use crate::index::{Filter, Index, Status, Summary};
+use crate::labels;
+
+/// What every page shows about the log.
+pub struct LogView {
+    /// Checkpoint origin.
+    pub origin: String,
+    /// The log's verifier key.
+    pub log_key: String,
+    /// Cosignatures needed to publish.
+    pub quorum: usize,
+    /// Entries stored (sequenced).
+    pub size: u64,
+    /// The newest published checkpoint.
+    pub published: Option<PublishedView>,
+    /// The witnesses.
+    pub witnesses: Vec<WitnessView>,
+}
+
+/// The newest published checkpoint.
+pub struct PublishedView {
+    /// Its size.
+    pub size: u64,
+    /// Root hash, base64 as in the checkpoint.
+    pub root: String,
+    /// The whole signed note.
+    pub note: String,
+    /// The newest witness timestamp on it.
+    pub cosigned_at: Option<DateTime<Utc>>,
+    /// When this server first saw it.
+    pub first_seen: DateTime<Utc>,
+}
+
+/// One witness.
+pub struct WitnessView {
+    /// Its key name.
+    pub name: String,
+    /// Its verifier key.
+    pub key: String,
+    /// Where the log asks it.
+    pub url: String,
+    /// The size it last cosigned, as the log knows.
+    pub known_size: u64,
+    /// Its timestamp on the published checkpoint, if it cosigned that one.
+    pub cosigned_at: Option<DateTime<Utc>>,
+}
+
+fn css_version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
+
+/// The page frame.
+pub fn layout(title: &str, current: &str, body: Markup) -> Markup {
+    let nav = [
+        ("/", "Overview"),
+        ("/entries", "Entries"),
+        ("/witnesses", "Witnesses"),
+        ("/findings", "Findings"),
+    ];
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Daylight" }
+                link rel="stylesheet" href=(format!("/static/style.css?v={}", css_version()));
+            }
+            body {
+                a.skip href="#main" { "Skip to content" }
+                header.site {
+                    a.brand href="/" { "Daylight" }
+                    span.tagline { "public log of lawful-access requests" }
+                    nav aria-label="Main" {
+                        ul {
+                            @for (href, label) in nav {
+                                li {
+                                    @if href == current {
+                                        a href=(href) aria-current="page" { (label) }
+                                    } @else {
+                                        a href=(href) { (label) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                main id="main" { (body) }
+                footer.site {
+                    p {
+                        "Everything here is read from a signed, append-only log that independent witnesses cosign. "
+                        "Raw data: " a href="/checkpoint" { "checkpoint" } ", " a href="/api/v1/log" { "log info" }
+                        ", tiles under " code { "/tile/" } " (C2SP tlog-tiles)."
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A time as a reader sees it.
+pub fn when(t: DateTime<Utc>) -> Markup {
+    html! { time datetime=(t.format("%Y-%m-%dT%H:%M:%SZ").to_string()) { (t.format("%Y-%m-%d %H:%M UTC").to_string()) } }
+}
+
+fn ts(t: &Timestamp) -> Markup {
+    when(t.get())
+}
+
+/// "3 minutes ago" for a duration in seconds.
+pub fn ago(now: DateTime<Utc>, t: DateTime<Utc>) -> String {
+    let s = (now - t).num_seconds();
+    if s < 0 {
+        return "in the future (check clocks)".into();
+    }
+    let (n, unit) = match s {
+        0..=119 => (s, "second"),
+        120..=7199 => (s / 60, "minute"),
+        7200..=172_799 => (s / 3600, "hour"),
+        _ => (s / 86400, "day"),
+    };
+    format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
+}
+
+fn status_badges(statuses: &[Status]) -> Markup {
+    html! {
+        @for s in statuses {
+            span class=(format!("badge st-{}", s.as_str())) { (s.label()) }
+            " "
+        }
+    }
+}
+
+fn entry_link(i: u64) -> Markup {
+    html! { a href=(format!("/entries/{i}")) { "#" (i) } }
+}
+
+/// The overview page's numbers.
+pub struct HomeStats {
+    /// (kind, count) for every kind.
+    pub totals: Vec<(Kind, u64)>,
+    /// Months shown, `YYYY-MM`.
+    pub months: Vec<String>,
+    /// Per kind, per month.
+    pub per_month: Vec<(Kind, Vec<u64>)>,
+    /// Per month: (emergencies, requests + emergencies).
+    pub emergency_share: Vec<Option<(u64, u64)>>,
+    /// Authorisations per signer, most first.
+    pub per_agency: Vec<(String, u64)>,
+    /// Authorisations whose disclosure is overdue.
+    pub overdue: u64,
+    /// Emergencies not ratified in time.
+    pub unratified: u64,
+    /// Authorisations, and those with a logged release.
+    pub authorisations: u64,
+    /// Authorisations with at least one release.
+    pub released: u64,
+    /// Release entries.
+    pub releases: u64,
+}
+
+fn checkpoint_block(log: &LogView, now: DateTime<Utc>) -> Markup {
+    html! {
+        @match &log.published {
+            Some(p) => {
+                p {
+                    "Newest checkpoint: " strong { (p.size) } " entries. "
+                    @if let Some(t) = p.cosigned_at {
+                        "Cosigned " (ago(now, t)) " (" (when(t)) ")."
+                    } @else {
+                        "Carries no witness timestamp; this server first saw it " (ago(now, p.first_seen)) "."
+                    }
+                }
+                @if log.size > p.size {
+                    p { (log.size - p.size) " newer entries are sequenced and wait for witness cosignatures." }
+                }
+            }
+            None => p { "No checkpoint has been published yet (the witnesses have not cosigned one)." }
+        }
+    }
+}
+
+/// The overview.
+pub fn home(log: &LogView, stats: &HomeStats, now: DateTime<Utc>) -> Markup {
+    let series: Vec<crate::charts::Series> = stats
+        .per_month
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, v))| v.iter().any(|&x| x > 0))
+        .map(|(i, (k, v))| crate::charts::Series {
+            label: labels::kind(*k).to_owned(),
+            colour: crate::charts::PALETTE[i % crate::charts::PALETTE.len()],
+            values: v.clone(),
+        })
+        .collect();
+    let agencies: Vec<(String, u64, String)> = stats
+        .per_agency
+        .iter()
+        .take(12)
+        .map(|(a, n)| {
+            (
+                a.clone(),
+                *n,
+                format!(
+                    "/entries{}",
+                    crate::index::encode_query(&[
+                        ("kind", "request".into()),
+                        ("kind", "emergency".into()),
+                        ("agency", a.clone())
+                    ])
+                ),
+            )
+        })
+        .collect();
+    let body = html! {
+        h1 { "Lawful-access requests, in the open" }
+        p.lede {
+            "Every request by an authority to decrypt someone's data, or to obtain their escrowed keys, "
+            "is written to this public log before any key is released. Browse the requests, filter them, "
+            "and check for yourself that what you see is in the log."
+        }
+        section aria-labelledby="state-h" {
+            h2 id="state-h" { "The log now" }
+            dl.facts {
+                div { dt { "Entries" } dd { (log.size) } }
+                div { dt { "Witnesses" } dd { (log.witnesses.len()) " (" (log.quorum) " must cosign)" } }
+                div { dt { "Disclosures overdue" } dd { a href="/entries?status=overdue" { (stats.overdue) } } }
+                div { dt { "Emergencies not ratified in time" } dd { a href="/entries?status=unratified" { (stats.unratified) } } }
+                div { dt { "Authorisations with a release" } dd { (stats.released) " of " (stats.authorisations) " (" (stats.releases) " release entries)" } }
+            }
+            (checkpoint_block(log, now))
+            @if !log.witnesses.is_empty() {
+                ul.witness-list {
+                    @for w in &log.witnesses {
+                        li {
+                            strong { (w.name) } ": "
+                            @match w.cosigned_at {
+                                Some(t) => { "cosigned the newest checkpoint " (ago(now, t)) }
+                                None => { "has not cosigned the newest checkpoint (last known size " (w.known_size) ")" }
+                            }
+                        }
+                    }
+                }
+                p { a href="/witnesses" { "Witness keys and details" } }
+            }
+        }
+        section aria-labelledby="totals-h" {
+            h2 id="totals-h" { "Entries by kind" }
+            table.totals {
+                thead { tr { th scope="col" { "Kind" } th scope="col" class="num" { "Entries" } } }
+                tbody {
+                    @for (k, n) in &stats.totals {
+                        tr {
+                            th scope="row" { a href=(format!("/entries?kind={}", k.as_str())) { (labels::kind(*k)) } }
+                            td.num { (n) }
+                        }
+                    }
+                }
+            }
+        }
+        section aria-labelledby="charts-h" {
+            h2 id="charts-h" { "Over time" }
+            @if stats.months.is_empty() {
+                p { "No entries yet." }
+            } @else {
+                (crate::charts::stacked_bars("per-month", "Entries per month, by kind", &stats.months, &series))
+                (crate::charts::percent_bars("emergency-share", "Share of requests made as emergencies (no court order first), per month", &stats.months, &stats.emergency_share))
+                @if !agencies.is_empty() {
+                    (crate::charts::horizontal_bars("per-agency", "Requests and emergencies, by signing agency", &agencies))
+                }
+            }
+        }
+    };
+    layout("Overview", "/", body)
+}
+
+fn select_kind(f: &Filter) -> Markup {
+    html! {
+        fieldset.kinds {
+            legend { "Kind" }
+            @for k in Kind::ALL {
+                label.check {
+                    input type="checkbox" name="kind" value=(k.as_str()) checked[f.kinds.contains(&k)];
+                    (labels::kind(k))
+                }
+            }
+        }
+    }
+}
+
+/// Options for the filter form's drop-downs.
+pub struct Choices {
+    /// Signer names of authorisations.
+    pub agencies: Vec<String>,
+    /// Jurisdictions seen.
+    pub jurisdictions: Vec<String>,
+    /// Providers seen.
+    pub providers: Vec<String>,
+}
+
+fn select(
+    id: &str,
+    name: &str,
+    label: &str,
+    options: &[String],
+    current: &Option<String>,
+) -> Markup {
+    html! {
+        div.field {
+            label for=(id) { (label) }
+            select id=(id) name=(name) {
+                option value="" { "any" }
+                @for o in options {
+                    option value=(o) selected[current.as_deref() == Some(o.as_str())] { (o) }
+                }
+            }
+        }
+    }
+}
+
+/// The entries list.
+pub fn entries(
+    idx: &Index,
+    filter: &Filter,
+    problems: &[String],
+    matches: &[&Summary],
+    choices: &Choices,
+    now: DateTime<Utc>,
+) -> Markup {
+    let pages = matches.len().div_ceil(filter.per_page).max(1);
+    let start = (filter.page - 1).saturating_mul(filter.per_page);
+    let shown: &[&Summary] = matches
+        .get(start..matches.len().min(start + filter.per_page))
+        .unwrap_or(&[]);
+    let q = filter.query(None);
+    let body = html! {
+        h1 { "Entries" }
+        @if !problems.is_empty() {
+            div.problems role="alert" {
+                p { "Some filters were not understood and are ignored:" }
+                ul { @for p in problems { li { (p) } } }
+            }
+        }
+        details.filters open[!filter.is_empty()] {
+            summary { "Filter" }
+            form method="get" action="/entries" {
+                (select_kind(filter))
+                div.grid {
+                    (select("f-agency", "agency", "Agency (signer)", &choices.agencies, &filter.agency))
+                    (select("f-jurisdiction", "jurisdiction", "Jurisdiction", &choices.jurisdictions, &filter.jurisdiction))
+                    (select("f-provider", "provider", "Provider", &choices.providers, &filter.provider))
+                    div.field {
+                        label for="f-legal" { "Legal basis contains" }
+                        input id="f-legal" type="text" name="legal_basis" value=(filter.legal_basis.clone().unwrap_or_default());
+                    }
+                    div.field {
+                        label for="f-category" { "Data category" }
+                        select id="f-category" name="category" {
+                            option value="" { "any" }
+                            @for c in daylight_schemas::DataCategory::ALL {
+                                option value=(c.as_str()) selected[filter.categories.iter().any(|x| x == c.as_str())] { (labels::category(c.as_str())) }
+                            }
+                        }
+                    }
+                    div.field {
+                        label for="f-from" { "Created from" }
+                        input id="f-from" type="date" name="from" value=(filter.from.map(|d| d.to_string()).unwrap_or_default());
+                    }
+                    div.field {
+                        label for="f-to" { "Created until" }
+                        input id="f-to" type="date" name="to" value=(filter.to.map(|d| d.to_string()).unwrap_or_default());
+                    }
+                    div.field {
+                        label for="f-emergency" { "Emergency" }
+                        select id="f-emergency" name="emergency" {
+                            option value="" { "any" }
+                            option value="yes" selected[filter.emergency == Some(true)] { "emergencies only" }
+                            option value="no" selected[filter.emergency == Some(false)] { "court orders only" }
+                        }
+                    }
+                    div.field {
+                        label for="f-status" { "Status" }
+                        select id="f-status" name="status" {
+                            option value="" { "any" }
+                            @for s in Status::ALL {
+                                option value=(s.as_str()) selected[filter.status == Some(s)] { (s.label()) }
+                            }
+                        }
+                    }
+                }
+                button type="submit" { "Apply filters" }
+                " "
+                a href="/entries" { "Clear" }
+            }
+        }
+        p.summary {
+            strong id="match-count" { (matches.len()) } " matching entries"
+            @if !filter.is_empty() { " (filtered)" }
+            ". Download: "
+            a href=(format!("/entries.csv{q}")) { "CSV" } ", "
+            a href=(format!("/entries.json{q}")) { "JSON" } "."
+        }
+        @if shown.is_empty() {
+            p { "No entries on this page." }
+        } @else {
+            div.table-wrap {
+                table.entries {
+                    caption.visually-hidden { "Entries, newest first" }
+                    thead {
+                        tr {
+                            th scope="col" { "#" }
+                            th scope="col" { "Kind" }
+                            th scope="col" { "Created" }
+                            th scope="col" { "Signed by" }
+                            th scope="col" { "Where" }
+                            th scope="col" { "Provider" }
+                            th scope="col" { "Status" }
+                        }
+                    }
+                    tbody {
+                        @for s in shown {
+                            tr {
+                                td { (entry_link(s.index)) }
+                                td { @match s.kind { Some(k) => (labels::kind(k)), None => "unreadable" }
+                                     @if !s.references.is_empty() { br; small { "about " @for (i, r) in s.references.iter().enumerate() { @if i > 0 { ", " } (entry_link(*r)) } } } }
+                                td { @if let Some(c) = s.created { (when(c)) } }
+                                td { (s.signer) }
+                                td { (s.jurisdiction.clone().unwrap_or_default()) }
+                                td { (s.provider.clone().unwrap_or_default()) }
+                                td { (status_badges(&idx.statuses(s, now))) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if pages > 1 {
+            nav.pagination aria-label="Pages" {
+                @if filter.page > 1 {
+                    a rel="prev" href=(format!("/entries{}", filter.query(Some(filter.page - 1)))) { "← Newer" }
+                }
+                span { "Page " (filter.page) " of " (pages) }
+                @if filter.page < pages {
+                    a rel="next" href=(format!("/entries{}", filter.query(Some(filter.page + 1)))) { "Older →" }
+                }
+            }
+        }
+    };
+    layout("Entries", "/entries", body)
+}
+
+fn commitment(c: &Commitment) -> Markup {
+    html! { code.hash { (c.to_hex()) } }
+}
+
+fn eref(r: &EntryRef) -> Markup {
+    html! { (entry_link(r.index.get())) " " small { "(leaf hash " code.hash { (r.leaf_hash.to_hex()) } ")" } }
+}
+
+fn period(p: &Option<Period>) -> Option<Markup> {
+    p.map(|p| html! { (ts(&p.from)) " to " (ts(&p.until)) })
+}
+
+type Row = (&'static str, Markup);
+
+fn access_rows(
+    rows: &mut Vec<Row>,
+    jurisdiction: &str,
+    legal: &str,
+    authority: &daylight_schemas::Authority,
+    provider: &str,
+    categories: &[&'static str],
+) {
+    rows.push(("Jurisdiction", html! { (jurisdiction) }));
+    rows.push(("Legal basis", html! { (legal) }));
+    rows.push((
+        "Issued by",
+        html! { (authority.name) " (" (labels::issuer(authority.issuer_type.as_str())) ")" },
+    ));
+    rows.push(("Provider asked", html! { (provider) }));
+    rows.push((
+        "Data asked for",
+        html! { ul.inline { @for c in categories { li { (labels::category(c)) } } } },
+    ));
+}
+
+fn body_rows(body: &Body, idx: &Index, s: &Summary) -> Vec<Row> {
+    let mut rows: Vec<Row> = Vec::new();
+    match body {
+        Body::Request(b) => {
+            access_rows(
+                &mut rows,
+                b.jurisdiction.as_str(),
+                b.legal_basis.as_str(),
+                &b.issuing_authority,
+                b.provider.as_str(),
+                &s.categories,
+            );
+            rows.push((
+                "Most serious offence",
+                html! { (labels::words(b.offence.as_str())) },
+            ));
+            rows.push((
+                "What the targets are",
+                html! { (labels::words(b.target_type.as_str())) },
+            ));
+            rows.push(("Number of targets", html! { (b.target_count) }));
+            rows.push((
+                "Access authorised",
+                html! { (ts(&b.valid_from)) " to " (ts(&b.valid_until)) },
+            ));
+            if let Some(p) = period(&b.data_period) {
+                rows.push(("Data covers the period", p));
+            }
+            rows.push(("Details sealed until", sealed(idx, s, &b.sealed_until)));
+            rows.push(("Case reference", html! { (b.case_reference) }));
+            rows.push(("Target commitments", targets(&b.targets)));
+            rows.push(("Order document commitment", commitment(&b.order_document)));
+        }
+        Body::Emergency(b) => {
+            access_rows(
+                &mut rows,
+                b.jurisdiction.as_str(),
+                b.legal_basis.as_str(),
+                &b.issuing_authority,
+                b.provider.as_str(),
+                &s.categories,
+            );
+            rows.push((
+                "Emergency ground",
+                html! { (labels::words(b.ground.as_str())) },
+            ));
+            rows.push(("Court must ratify by", ts(&b.ratify_by)));
+            rows.push((
+                "Most serious offence",
+                html! { (labels::words(b.offence.as_str())) },
+            ));
+            rows.push((
+                "What the targets are",
+                html! { (labels::words(b.target_type.as_str())) },
+            ));
+            rows.push(("Number of targets", html! { (b.target_count) }));
+            rows.push((
+                "Access authorised",
+                html! { (ts(&b.valid_from)) " to " (ts(&b.valid_until)) },
+            ));
+            if let Some(p) = period(&b.data_period) {
+                rows.push(("Data covers the period", p));
+            }
+            rows.push(("Details sealed until", sealed(idx, s, &b.sealed_until)));
+            rows.push(("Case reference", html! { (b.case_reference) }));
+            rows.push(("Target commitments", targets(&b.targets)));
+            if let Some(d) = &b.order_document {
+                rows.push(("Authorisation document commitment", commitment(d)));
+            }
+        }
+        Body::Ratification(b) => {
+            rows.push(("Emergency decided on", eref(&b.emergency)));
+            rows.push(("Decision", html! { (b.decision.as_str()) }));
+            rows.push(("Case reference", html! { (b.case_reference) }));
+            rows.push(("Court order commitment", commitment(&b.order_document)));
+        }
+        Body::Extension(b) => {
+            rows.push(("Entry kept sealed", eref(&b.entry)));
+            rows.push(("Now sealed until", ts(&b.sealed_until)));
+            rows.push(("Reason", html! { (labels::words(b.reason.as_str())) }));
+        }
+        Body::Disclosure(b) => {
+            rows.push(("Entry disclosed", eref(&b.entry)));
+            rows.push((
+                "Targets revealed",
+                html! {
+                    @if b.targets_opened.is_empty() { "none" }
+                    ul { @for t in &b.targets_opened { li { "target " (t.position + 1) ": " code { (t.target.as_str()) } br; small { "salt " code.hash { (t.salt.to_hex()) } } } } }
+                },
+            ));
+            rows.push((
+                "Targets kept sealed",
+                html! {
+                    @if b.targets_withheld.is_empty() { "none" }
+                    ul { @for t in &b.targets_withheld { li { "target " (t.position + 1) ": " (labels::words(t.reason.as_str())) } } }
+                },
+            ));
+            if let Some(d) = &b.order_document_opened {
+                rows.push((
+                    "Order document revealed",
+                    html! { "SHA-256 " code.hash { (d.sha256.to_hex()) } br; small { "salt " code.hash { (d.salt.to_hex()) } } },
+                ));
+            }
+            if let Some(r) = &b.order_document_withheld {
+                rows.push((
+                    "Order document kept sealed",
+                    html! { (labels::words(r.as_str())) },
+                ));
+            }
+        }
+        Body::Release(b) => {
+            rows.push(("Access released for", eref(&b.entry)));
+            rows.push(("Targets released", html! { (b.targets_released) }));
+            rows.push(("Released at", ts(&b.released_at)));
+        }
+        Body::Withdrawal(b) => {
+            rows.push(("Entry withdrawn", eref(&b.entry)));
+            rows.push(("Reason", html! { (labels::words(b.reason.as_str())) }));
+        }
+        Body::Outcome(b) => {
+            rows.push(("Reports on", eref(&b.entry)));
+            if let Some(a) = &b.amends {
+                rows.push(("Replaces the earlier report", eref(a)));
+            }
+            let yn = |x: bool| if x { "yes" } else { "no" };
+            rows.push(("Data obtained", html! { (yn(b.data_obtained)) }));
+            rows.push((
+                "Encryption encountered",
+                html! { (yn(b.encryption_encountered)) },
+            ));
+            rows.push((
+                "Encryption prevented access",
+                html! { (yn(b.encryption_prevented_access)) },
+            ));
+            rows.push((
+                "Communications intercepted",
+                html! { (b.communications_intercepted) },
+            ));
+            rows.push((
+                "Of those, incriminating",
+                html! { (b.incriminating_communications) },
+            ));
+            rows.push(("Persons intercepted", html! { (b.persons_intercepted) }));
+            rows.push(("Arrests", html! { (b.arrests) }));
+            rows.push(("Convictions", html! { (b.convictions) }));
+        }
+        Body::Registry(b) => {
+            rows.push(("Action", html! { (b.action.as_str()) }));
+            rows.push(("Role", html! { (b.role.as_str()) }));
+            rows.push(("Key", html! { code.key { (b.key.key().to_string()) } }));
+            if let Some(n) = &b.display_name {
+                rows.push(("Public name", html! { (n) }));
+            }
+        }
+    }
+    rows
+}
+
+fn targets(list: &[Commitment]) -> Markup {
+    html! {
+        ol.commitments { @for c in list { li { (commitment(c)) } } }
+        p.note { "Each target (an account, phone number, device) is written here only as a commitment: a hash with a secret salt. A later disclosure can reveal the target and the salt, and anyone can then check they match." }
+    }
+}
+
+fn sealed(idx: &Index, s: &Summary, own: &Timestamp) -> Markup {
+    let eff = idx.effective_sealed_until(s);
+    html! {
+        (ts(own))
+        @if let Some(e) = eff { @if e > own.get() { br; "extended to " (when(e)) } }
+    }
+}
+
+/// One entry.
+pub fn entry(
+    log: &LogView,
+    idx: &Index,
+    s: &Summary,
+    record: Option<&SignedRecord>,
+    now: DateTime<Utc>,
+) -> Markup {
+    let i = s.index;
+    let statuses = idx.statuses(s, now);
+    let mut timeline: Vec<(u64, &'static str)> = s
+        .references
+        .iter()
+        .map(|&r| (r, "earlier entry this one refers to"))
+        .collect();
+    timeline.push((i, "this entry"));
+    for &r in idx.referrers(i) {
+        timeline.push((r, "later entry referring to this one"));
+    }
+    timeline.sort_unstable();
+    timeline.dedup_by_key(|t| t.0);
+    let witness_keys: Vec<&str> = log.witnesses.iter().map(|w| w.key.as_str()).collect();
+    let title = format!(
+        "Entry {i}: {}",
+        s.kind.map(labels::kind).unwrap_or("unreadable")
+    );
+    let body = html! {
+        h1 { (title) }
+        @if let Some(k) = s.kind { p.lede { (labels::kind_explained(k)) } }
+        @if !statuses.is_empty() { p { "Status: " (status_badges(&statuses)) } }
+        section aria-labelledby="fields-h" {
+            h2 id="fields-h" { "What the entry says" }
+            dl.fields {
+                div { dt { "Position in the log" } dd { (i) } }
+                @if let Some(r) = record {
+                    div { dt { "Created" } dd { (when(r.created())) } }
+                    div { dt { "Signed by" } dd { (r.signer().name) " " small { "(key ID " (r.signer().key_id) ")" } } }
+                    @for (label, value) in body_rows(r.body(), idx, s) {
+                        div { dt { (label) } dd { (value) } }
+                    }
+                } @else {
+                    div { dt { "Content" } dd { "This entry's bytes are not a readable record." } }
+                }
+                div { dt { "Leaf hash" } dd { code.hash id="leaf-hash" { (s.leaf_hash) } } }
+            }
+            p {
+                "Raw: " a href=(format!("/api/v1/entries/{i}")) { "record as JSON" }
+                " · " a href=(format!("/api/v1/entries/{i}/proof")) { "inclusion proof (C2SP tlog-proof)" }
+            }
+        }
+        section aria-labelledby="timeline-h" {
+            h2 id="timeline-h" { "Timeline" }
+            ol.timeline {
+                @for (t, why) in &timeline {
+                    @let e = idx.get(*t);
+                    li class=(if *t == i { "current" } else { "" }) {
+                        @if *t == i { strong { "#" (t) } } @else { (entry_link(*t)) }
+                        " "
+                        @if let Some(e) = e {
+                            (e.kind.map(labels::kind).unwrap_or("unreadable"))
+                            @if let Some(c) = e.created { ", " (when(c)) }
+                            @if let Some(d) = e.decision { " (" (d.as_str()) ")" }
+                        }
+                        " " small { "(" (why) ")" }
+                    }
+                }
+            }
+        }
+        section id="verify" aria-labelledby="verify-h"
+            data-index=(i) data-leaf-hash=(s.leaf_hash) data-quorum=(log.quorum) {
+            h2 id="verify-h" { "Verify in your browser" }
+            p {
+                "Your browser can check this entry itself, without trusting this server: it downloads the log's newest "
+                "checkpoint, checks the log's signature and the witnesses' cosignatures on it with the keys below, "
+                "downloads the tiles of the Merkle tree, and recomputes the tree's root from this entry's bytes."
+            }
+            noscript { p.note { "This check needs JavaScript. Without it, download the " a href=(format!("/api/v1/entries/{i}/proof")) { "proof" } " and check it with any RFC 6962 verifier, or with " code { "daylight gate verify" } "." } }
+            div.field {
+                label for="log-key" { "Log key" }
+                input id="log-key" type="text" spellcheck="false" autocomplete="off" value=(log.log_key);
+            }
+            div.field {
+                label for="witness-keys" { "Witness keys, one per line" }
+                textarea id="witness-keys" rows=(witness_keys.len().max(1)) spellcheck="false" { (witness_keys.join("\n")) }
+            }
+            div.field {
+                label for="quorum" { "Cosignatures required" }
+                input id="quorum" type="number" min="0" value=(log.quorum);
+            }
+            p.note {
+                "These keys are filled in by this server. A dishonest server could give you its own keys, so compare them "
+                "with keys you got elsewhere: the log operator's and the witnesses' own websites, a newspaper, a colleague's copy "
+                "of this page, or a provider's policy file (" code { "daylight gate policy" } "). Paste those keys here and check again: "
+                "the result then rests on them, not on this server."
+            }
+            button id="verify-button" type="button" hidden { "Verify entry " (i) }
+            div id="verify-result" role="status" aria-live="polite" {}
+        }
+        script type="module" src=(format!("/static/verify.js?v={}", css_version())) {}
+    };
+    layout(&title, "/entries", body)
+}
+
+/// The witnesses page.
+pub fn witnesses(log: &LogView, now: DateTime<Utc>) -> Markup {
+    let body = html! {
+        h1 { "Witnesses" }
+        p.lede {
+            "Witnesses are independent organisations that keep the log honest: each checks that every new checkpoint "
+            "extends the one before it, and only then cosigns it. A checkpoint is published only after "
+            strong { (log.quorum) } " of them have cosigned it, so the log cannot show different histories to different readers."
+        }
+        (checkpoint_block(log, now))
+        h2 { "The log's own key" }
+        p { code.key { (log.log_key) } }
+        @if log.witnesses.is_empty() {
+            p { "This log has no witnesses configured: its checkpoints are signed by the log alone." }
+        } @else {
+            div.table-wrap {
+                table {
+                    thead { tr { th scope="col" { "Witness" } th scope="col" { "Key" } th scope="col" { "Newest size cosigned" } th scope="col" { "On the newest checkpoint" } } }
+                    tbody {
+                        @for w in &log.witnesses {
+                            tr {
+                                th scope="row" { (w.name) br; small { (w.url) } }
+                                td { code.key { (w.key) } }
+                                td.num { (w.known_size) }
+                                td { @match w.cosigned_at { Some(t) => { "yes, " (when(t)) }, None => "no" } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if let Some(p) = &log.published {
+            h2 { "The newest checkpoint, as served" }
+            pre.note-text { (p.note) }
+        }
+    };
+    layout("Witnesses", "/witnesses", body)
+}
+
+/// The findings page.
+pub fn findings(source: Option<&str>, findings: Result<Vec<serde_json::Value>, String>) -> Markup {
+    let body = html! {
+        h1 { "Auditor findings" }
+        p.lede { "Public auditors mirror the whole log, re-check every entry against the rules, and publish what they find: overdue disclosures, emergencies never ratified, bad references, and any sign the log itself misbehaved." }
+        @match (source, findings) {
+            (None, _) => p { "This server is not configured with a findings file." },
+            (Some(src), Err(e)) => p { "No findings available from " code { (src) } ": " (e) },
+            (Some(src), Ok(list)) => {
+                p { (list.len()) " findings, read from " code { (src) } "." }
+                @if !list.is_empty() {
+                    ol.findings { @for f in &list { li { (finding(f)) } } }
+                }
+            }
+        }
+    };
+    layout("Findings", "/findings", body)
+}
+
+fn finding(v: &serde_json::Value) -> Markup {
+    let Some(obj) = v.as_object() else {
+        return html! { code { (v.to_string()) } };
+    };
+    html! {
+        dl.fields {
+            @for (k, val) in obj {
+                div {
+                    dt { (labels::words(k)) }
+                    dd { (value(k, val)) }
+                }
+            }
+        }
+    }
+}
+
+fn value(key: &str, v: &serde_json::Value) -> Markup {
+    let entryish = key.contains("entr") || key.contains("index") || key == "refs";
+    match v {
+        serde_json::Value::Number(n) if entryish => match n.as_u64() {
+            Some(i) => entry_link(i),
+            None => html! { (n.to_string()) },
+        },
+        serde_json::Value::Array(a) => {
+            html! { @for (i, x) in a.iter().enumerate() { @if i > 0 { ", " } (value(key, x)) } }
+        }
+        serde_json::Value::String(s) => html! { (s) },
+        serde_json::Value::Object(_) => html! { code { (v.to_string()) } },
+        other => html! { (other.to_string()) },
+    }
+}
+
+/// A page for errors.
+pub fn error(status: u16, message: &str) -> Markup {
+    layout(
+        "Error",
+        "",
+        html! {
+            h1 { "Error " (status) }
+            p { (message) }
+            p { a href="/entries" { "Back to the entries" } }
+        },
+    )
+}

@@ -1,0 +1,389 @@
+//! The web view's routes over HTTP, on an in-process log at 127.0.0.1:0
+//! with sample records: status, content type, content, filters, exports,
+//! pagination, 404s, and that the API is not shadowed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use daylight_core::{KeyName, KeyType, SignerKey};
+use daylight_log_server::admission::RecordAdmission;
+use daylight_log_server::integrate::{append_record, integrate};
+use daylight_log_server::sequencer::BatchConfig;
+use daylight_log_server::server::{LogServer, RunningLog};
+use daylight_log_server::sqlite::SqliteStore;
+use daylight_schemas::{Draft, Record, Role, SignedRecord};
+use daylight_web::{router, WebState};
+
+const ORIGIN: &str = "log.test/web";
+
+fn key(name: &str, seed: u8) -> SignerKey {
+    SignerKey::from_seed(KeyName::new(name).unwrap(), KeyType::Ed25519, [seed; 32])
+}
+
+fn random(buf: &mut [u8]) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static C: AtomicU64 = AtomicU64::new(1);
+    for chunk in buf.chunks_mut(32) {
+        let h = daylight_core::leaf_hash(&C.fetch_add(1, Ordering::Relaxed).to_be_bytes());
+        chunk.copy_from_slice(&h.0[..chunk.len()]);
+    }
+}
+
+fn example(name: &str) -> serde_json::Value {
+    let path = format!(
+        "{}/../schemas/examples/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn fmt(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn seal(key: &SignerKey, v: serde_json::Value, created: DateTime<Utc>) -> SignedRecord {
+    Draft::from_json(&v.to_string())
+        .unwrap()
+        .seal(key, created, &mut random)
+        .unwrap()
+        .0
+}
+
+fn entry_ref(r: &SignedRecord, index: u64) -> serde_json::Value {
+    serde_json::json!({ "index": index, "leaf_hash": r.leaf_hash().to_hex() })
+}
+
+struct Log {
+    _dir: tempfile::TempDir,
+    running: RunningLog,
+    http: reqwest::Client,
+}
+
+impl Log {
+    /// 0, 1: registry (agency, court); 2: request US-NY to messenger.example
+    /// (withdrawn by 6); 3: request DE to cloud.example created in 2024,
+    /// sealed until 2024-06 (overdue); 4: emergency DE; 5: ratification of 4
+    /// (granted); 6: withdrawal of 2.
+    async fn start() -> Log {
+        let dir = tempfile::tempdir().unwrap();
+        let log_key = key(ORIGIN, 1);
+        let store = Arc::new(SqliteStore::create(&dir.path().join("log.db"), ORIGIN, 0).unwrap());
+        integrate(store.as_ref(), &log_key, ORIGIN, vec![]).unwrap();
+        let agency = key("agency.test", 2);
+        let court = key("court.test", 3);
+        let add = |r: &SignedRecord, signer: &SignerKey| {
+            append_record(store.as_ref(), &log_key, r, signer.verifier())
+                .unwrap()
+                .get()
+        };
+        for (role, k) in [(Role::Agency, &agency), (Role::Court, &court)] {
+            let r = Record::registry_add(role, k.verifier(), Utc::now())
+                .unwrap()
+                .sign(&log_key)
+                .unwrap();
+            add(&r, &log_key);
+        }
+        let now = Utc::now();
+        let mut req = example("request");
+        req["valid_from"] = fmt(now - Duration::days(1)).into();
+        req["valid_until"] = fmt(now + Duration::days(30)).into();
+        req["sealed_until"] = fmt(now + Duration::days(365)).into();
+        let r2 = seal(&agency, req.clone(), now);
+        assert_eq!(add(&r2, &agency), 2);
+
+        let old = Utc.with_ymd_and_hms(2024, 1, 10, 12, 0, 0).unwrap();
+        req["jurisdiction"] = "DE".into();
+        req["provider"] = "cloud.example".into();
+        req["data_categories"] = serde_json::json!(["subscriber"]);
+        req["legal_basis"] = "StPO 100a".into();
+        req["valid_from"] = fmt(old).into();
+        req["valid_until"] = fmt(old + Duration::days(20)).into();
+        req["sealed_until"] = fmt(old + Duration::days(140)).into();
+        let r3 = seal(&agency, req, old);
+        assert_eq!(add(&r3, &agency), 3);
+
+        let mut em = example("emergency");
+        em["valid_from"] = fmt(now - Duration::hours(1)).into();
+        em["valid_until"] = fmt(now + Duration::hours(40)).into();
+        em["sealed_until"] = fmt(now + Duration::days(90)).into();
+        em["ratify_by"] = fmt(now + Duration::hours(40)).into();
+        let r4 = seal(&agency, em, now);
+        assert_eq!(add(&r4, &agency), 4);
+
+        let mut rat = example("ratification");
+        rat["emergency"] = entry_ref(&r4, 4);
+        let r5 = seal(&court, rat, now);
+        assert_eq!(add(&r5, &court), 5);
+
+        let mut wd = example("withdrawal");
+        wd["entry"] = entry_ref(&r2, 2);
+        let r6 = seal(&agency, wd, now);
+        assert_eq!(add(&r6, &agency), 6);
+
+        let findings = dir.path().join("findings.json");
+        std::fs::write(
+            &findings,
+            r#"{"findings":[{"rule":"disclosure_overdue","entries":[3],"detail":"sealed-until passed without a disclosure"}]}"#,
+        )
+        .unwrap();
+        let web = router(WebState {
+            store: store.clone(),
+            log_key: log_key.verifier().clone(),
+            findings: Some(findings),
+        });
+        let running = LogServer {
+            store,
+            key: log_key.clone(),
+            admission: Arc::new(RecordAdmission::new(log_key.verifier().clone())),
+            batch: BatchConfig::default(),
+            extra: Some(web),
+        }
+        .spawn("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+        Log {
+            _dir: dir,
+            running,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> (u16, String, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.running.url()))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let ct = r
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (status, ct, r.text().await.unwrap())
+    }
+
+    async fn page(&self, path: &str) -> String {
+        let (status, ct, body) = self.get(path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(ct.starts_with("text/html"), "{path}: {ct}");
+        assert!(body.starts_with("<!DOCTYPE html>"), "{path}");
+        body
+    }
+
+    /// The entry indexes listed in an entries page's table, in order.
+    async fn listed(&self, query: &str) -> Vec<u64> {
+        let body = self.page(&format!("/entries{query}")).await;
+        rows(&body)
+    }
+}
+
+fn rows(body: &str) -> Vec<u64> {
+    let Some(tbody) = body.split("<tbody>").nth(1) else {
+        return Vec::new();
+    };
+    let tbody = tbody.split("</tbody>").next().unwrap();
+    tbody
+        .split("<tr><td><a href=\"/entries/")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn pages_filters_exports_and_errors() {
+    let log = Log::start().await;
+
+    // Overview: numbers, witnesses, charts.
+    let home = log.page("/").await;
+    assert!(home.contains("<dt>Entries</dt><dd>7</dd>"), "{home}");
+    assert!(home.matches("<svg").count() >= 3, "three charts");
+    assert!(home.contains("Entries per month, by kind"));
+    assert!(home.contains("Share of requests made as emergencies"));
+    assert!(
+        home.contains("href=\"/entries?status=overdue\">1<"),
+        "one overdue"
+    );
+    assert!(home.contains("2024-01"), "months start at the first entry");
+
+    // The list: newest first, every entry.
+    assert_eq!(log.listed("").await, vec![6, 5, 4, 3, 2, 1, 0]);
+    // Filters, alone and together.
+    assert_eq!(log.listed("?kind=request").await, vec![3, 2]);
+    assert_eq!(
+        log.listed("?kind=request&kind=emergency").await,
+        vec![4, 3, 2]
+    );
+    assert_eq!(log.listed("?jurisdiction=DE").await, vec![4, 3]);
+    assert_eq!(log.listed("?jurisdiction=US").await, vec![2]);
+    assert_eq!(log.listed("?jurisdiction=US-NY").await, vec![2]);
+    assert_eq!(log.listed("?provider=cloud.example").await, vec![3]);
+    assert_eq!(log.listed("?category=subscriber").await, vec![4, 3]);
+    assert_eq!(log.listed("?legal_basis=stpo").await, vec![3]);
+    assert_eq!(log.listed("?emergency=yes").await, vec![4]);
+    assert_eq!(log.listed("?emergency=no").await, vec![3, 2]);
+    assert_eq!(log.listed("?status=overdue").await, vec![3]);
+    assert_eq!(log.listed("?status=ratified").await, vec![4]);
+    assert_eq!(log.listed("?status=withdrawn").await, vec![2]);
+    assert_eq!(log.listed("?status=sealed").await, vec![4, 2]);
+    assert_eq!(log.listed("?agency=court.test").await, vec![5]);
+    assert_eq!(log.listed("?kind=request&from=2025-01-01").await, vec![2]);
+    assert_eq!(log.listed("?kind=request&to=2024-12-31").await, vec![3]);
+    assert_eq!(log.listed("?from=2024-01-10&to=2024-01-10").await, vec![3]);
+    // A bad filter is reported, not fatal.
+    let bad = log.page("/entries?kind=nonsense&status=x").await;
+    assert!(bad.contains("unknown kind"), "{bad}");
+    assert_eq!(rows(&bad).len(), 7);
+    // The form keeps the filter (stable URLs round-trip).
+    let page = log.page("/entries?kind=request&jurisdiction=DE").await;
+    assert!(page.contains("value=\"request\" checked"));
+    assert!(page.contains("href=\"/entries.csv?kind=request&amp;jurisdiction=DE\""));
+
+    // Pagination.
+    assert_eq!(log.listed("?per_page=3").await, vec![6, 5, 4]);
+    assert_eq!(log.listed("?per_page=3&page=2").await, vec![3, 2, 1]);
+    assert_eq!(log.listed("?per_page=3&page=3").await, vec![0]);
+    let p2 = log.page("/entries?per_page=3&page=2").await;
+    assert!(p2.contains("Page 2 of 3"));
+    assert!(
+        p2.contains("href=\"/entries?per_page=3&amp;page=3\""),
+        "{p2}"
+    );
+    assert!(p2.contains("href=\"/entries?per_page=3\""), "page 1 link");
+
+    // CSV export of the filtered list (all pages).
+    let (status, ct, csv) = log.get("/entries.csv?kind=request&per_page=1").await;
+    assert_eq!(status, 200);
+    assert!(ct.starts_with("text/csv"), "{ct}");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(lines[0].starts_with("index,kind,created,signer,jurisdiction"));
+    assert!(lines[1].starts_with("3,request,2024-01-10T12:00:00Z,agency.test,DE,StPO 100a,cloud.example,subscriber,false,overdue,"));
+    assert!(lines[2].starts_with("2,request,"));
+    assert!(
+        lines[2].contains(",\"content;stored_keys;traffic\"")
+            || lines[2].contains(",content;stored_keys;traffic,")
+    );
+    assert!(lines[2].contains("sealed;withdrawn"), "{}", lines[2]);
+
+    // JSON export.
+    let (status, ct, json) = log.get("/entries.json?status=ratified").await;
+    assert_eq!(status, 200);
+    assert!(ct.starts_with("application/json"));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["total"], 1);
+    assert_eq!(v["entries"][0]["index"], 4);
+    assert_eq!(v["entries"][0]["kind"], "emergency");
+    assert_eq!(v["entries"][0]["emergency"], true);
+    assert_eq!(v["filters"]["status"][0], "ratified");
+    let (_, _, all) = log.get("/entries.json").await;
+    let all: serde_json::Value = serde_json::from_str(&all).unwrap();
+    assert_eq!(all["total"], 7);
+    assert_eq!(all["entries"][0]["references"], serde_json::json!([2]));
+
+    // An entry: fields, status, timeline both ways, raw links, verifier.
+    let e4 = log.page("/entries/4").await;
+    assert!(e4.contains("Entry 4: Emergency request"));
+    assert!(e4.contains("Staatsanwaltschaft Berlin"));
+    assert!(e4.contains("life or safety"));
+    assert!(e4.contains("ratified by a court"));
+    assert!(
+        e4.contains("href=\"/entries/5\""),
+        "timeline to the ratification"
+    );
+    assert!(e4.contains("href=\"/api/v1/entries/4\""));
+    assert!(e4.contains("href=\"/api/v1/entries/4/proof\""));
+    assert!(e4.contains("data-leaf-hash=\""));
+    assert!(e4.contains(&format!("value=\"{}", key(ORIGIN, 1).verifier())));
+    assert!(e4.contains("/static/verify.js"));
+    let e5 = log.page("/entries/5").await;
+    assert!(e5.contains("Emergency decided on"));
+    assert!(
+        e5.contains("href=\"/entries/4\""),
+        "timeline back to the emergency"
+    );
+    assert!(e5.contains("granted"));
+    let e3 = log.page("/entries/3").await;
+    assert!(e3.contains("disclosure overdue"));
+    assert!(e3.contains("subscriber data"));
+    let e0 = log.page("/entries/0").await;
+    assert!(e0.contains("Key registry change"));
+    assert!(e0.contains("agency.test+"));
+
+    // 404s are pages, not API errors.
+    for path in [
+        "/entries/7",
+        "/entries/99999",
+        "/entries/abc",
+        "/entries/-1",
+    ] {
+        let (status, ct, body) = log.get(path).await;
+        assert_eq!(status, 404, "{path}");
+        assert!(ct.starts_with("text/html"), "{path}");
+        assert!(body.contains("Error 404"), "{path}");
+    }
+
+    // Witnesses and findings.
+    let w = log.page("/witnesses").await;
+    assert!(w.contains("no witnesses configured"));
+    assert!(w.contains(&key(ORIGIN, 1).verifier().to_string()));
+    let f = log.page("/findings").await;
+    assert!(f.contains("disclosure_overdue"));
+    assert!(f.contains("href=\"/entries/3\""));
+
+    // Assets.
+    let (status, ct, css) = log.get("/static/style.css").await;
+    assert_eq!((status, ct.as_str()), (200, "text/css; charset=utf-8"));
+    assert!(css.contains("--fg"));
+    let (status, ct, js) = log.get("/static/verify.js").await;
+    assert_eq!(status, 200);
+    assert!(ct.starts_with("text/javascript"));
+    assert!(js.contains("crypto.subtle"));
+
+    // The API and the tiles are still the log server's.
+    let (status, ct, api) = log.get("/api/v1/entries/2").await;
+    assert_eq!(status, 200);
+    assert!(ct.starts_with("application/json"));
+    assert!(api.contains("\"index\":2"));
+    let (status, _, _) = log.get("/api/v1/log").await;
+    assert_eq!(status, 200);
+    let (status, ct, _) = log.get("/api/v1/nope").await;
+    assert_eq!(status, 404);
+    assert!(ct.starts_with("application/json"));
+
+    log.running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn list_follows_a_growing_log() {
+    let log = Log::start().await;
+    assert_eq!(log.listed("?kind=registry").await, vec![1, 0]);
+    // A submission through the API shows up on the next page load.
+    let agency = key("agency.test", 2);
+    let now = Utc::now();
+    let mut req = example("request");
+    req["valid_from"] = fmt(now - Duration::days(1)).into();
+    req["valid_until"] = fmt(now + Duration::days(30)).into();
+    req["sealed_until"] = fmt(now + Duration::days(365)).into();
+    req["jurisdiction"] = "FR".into();
+    let r = seal(&agency, req, now);
+    let resp = log
+        .http
+        .post(format!("{}/api/v1/entries", log.running.url()))
+        .header("content-type", "application/json")
+        .body(r.to_bytes())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        200,
+        "{}",
+        resp.text().await.unwrap()
+    );
+    assert_eq!(log.listed("?jurisdiction=FR").await, vec![7]);
+    log.running.stop().await.unwrap();
+}
