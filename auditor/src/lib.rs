@@ -1,4 +1,1012 @@
-//! Mirrors a Daylight log through its tiles, verifies it, applies the accountability rules and reports.
+//! The Daylight auditor: mirrors a log through its C2SP tlog-tiles, verifies
+//! it, applies the accountability rules and reports.
 //!
-//! Not built yet: this crate only reserves its place in the workspace (see the
-//! README's folder map and the open issue for this part). It exports nothing.
+//! [`audit`] runs once: it fetches the log's checkpoint, checks the log's
+//! signature and the witnesses' cosignatures, proves it consistent with the
+//! last checkpoint kept in the audit directory, fetches only the new tiles
+//! and entry bundles, authenticates every tile against the checkpoint,
+//! checks every entry against the level-0 tile hashes, re-derives the root
+//! from the entries, verifies every entry (canonical parse, validation,
+//! signature by a key the log's own registry lists at that point, for a
+//! role allowed to sign that kind), compares the witnesses' checkpoints
+//! for a split view, applies the [`rules`], and writes `findings.json`.
+//!
+//! Layout of the audit directory, the findings schema and every rule are
+//! documented in `auditor/README.md`.
+
+pub mod findings;
+pub mod mirror;
+pub mod progress;
+pub mod rules;
+pub mod verify;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use daylight_core::cosignature::verify_cosignatures;
+use daylight_core::proof::verify_consistency;
+use daylight_core::tile::{new_tiles, parse_entry_bundle, BundleCoord, Tile, TileHashReader};
+use daylight_core::tree::{consistency_proof, stored_hash_index, tree_hash, HashReader};
+use daylight_core::witness_protocol::checkpoint_path;
+use daylight_core::{leaf_hash, Hash, KeyType, SignedCheckpoint, TreeSize, VerifierKey};
+use serde::Deserialize;
+use serde_json::json;
+
+pub use findings::{Category, Finding, FindingsReport, Severity, Status};
+pub use mirror::{AuditDir, Frontier, MirrorState};
+pub use progress::ProgressMode;
+pub use rules::Rules;
+
+/// Why an audit could not run (as opposed to what it found).
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The log or a file could not be read over HTTP.
+    #[error("fetching {url}: {why}")]
+    Fetch {
+        /// What was fetched.
+        url: String,
+        /// Why it failed.
+        why: String,
+    },
+    /// The log's metadata is unusable.
+    #[error("log metadata: {0}")]
+    Metadata(String),
+    /// Local I/O.
+    #[error("audit directory: {0}")]
+    Io(String),
+    /// The audit directory's state is damaged.
+    #[error("audit directory state is damaged: {0}")]
+    Corrupt(String),
+    /// Stopped on purpose (the fetch limit was reached); the next run resumes.
+    #[error("interrupted after {0} downloads; run again to resume")]
+    Interrupted(usize),
+}
+
+/// Options for one audit run.
+#[derive(Clone, Debug)]
+pub struct AuditOptions {
+    /// The log's base URL.
+    pub log_url: String,
+    /// The audit directory.
+    pub dir: PathBuf,
+    /// More witnesses' monitoring URL prefixes (besides those the log lists).
+    pub witnesses: Vec<String>,
+    /// Rule thresholds.
+    pub rules: Rules,
+    /// The time the rules are evaluated at.
+    pub now: DateTime<Utc>,
+    /// Threads for parsing and signature checks.
+    pub threads: usize,
+    /// Concurrent downloads.
+    pub concurrency: usize,
+    /// Progress display.
+    pub progress: ProgressMode,
+    /// Stop (as an interruption would) after this many downloads of tiles
+    /// and bundles; for tests of resumption.
+    pub max_fetches: Option<usize>,
+}
+
+impl AuditOptions {
+    /// Defaults for `log_url` and `dir`: no extra witnesses, default rules,
+    /// now, every core, 16 downloads at a time, automatic progress.
+    pub fn new(log_url: &str, dir: impl Into<PathBuf>) -> AuditOptions {
+        AuditOptions {
+            log_url: log_url.trim_end_matches('/').to_owned(),
+            dir: dir.into(),
+            witnesses: Vec::new(),
+            rules: Rules::default(),
+            now: Utc::now(),
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            concurrency: 16,
+            progress: ProgressMode::Auto,
+            max_fetches: None,
+        }
+    }
+}
+
+/// `GET /api/v1/log`.
+#[derive(Clone, Debug, Deserialize)]
+struct LogMeta {
+    origin: String,
+    vkey: String,
+    #[serde(default)]
+    quorum: usize,
+    #[serde(default)]
+    witnesses: Vec<WitnessMeta>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct WitnessMeta {
+    vkey: String,
+    #[serde(default)]
+    url: Option<String>,
+}
+
+struct Http {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl Http {
+    async fn get(&self, path: &str) -> Result<Vec<u8>, FetchError> {
+        get(&self.client, &format!("{}{path}", self.base)).await
+    }
+}
+
+#[derive(Debug)]
+enum FetchError {
+    Status(String, u16),
+    Other(String, String),
+}
+
+impl From<FetchError> for AuditError {
+    fn from(e: FetchError) -> AuditError {
+        match e {
+            FetchError::Status(url, s) => AuditError::Fetch {
+                url,
+                why: format!("HTTP status {s}"),
+            },
+            FetchError::Other(url, why) => AuditError::Fetch { url, why },
+        }
+    }
+}
+
+async fn get(client: &reqwest::Client, url: &str) -> Result<Vec<u8>, FetchError> {
+    let resp = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| FetchError::Other(url.to_owned(), e.to_string()))?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(FetchError::Status(url.to_owned(), status.as_u16()));
+    }
+    resp.bytes()
+        .await
+        .map(|b| b.to_vec())
+        .map_err(|e| FetchError::Other(url.to_owned(), e.to_string()))
+}
+
+/// What one run did besides its findings.
+#[derive(Clone, Debug, Default)]
+pub struct RunStats {
+    /// Tiles and bundles downloaded.
+    pub fetched: usize,
+    /// Entries processed (parsed, checked, given to the rules).
+    pub entries: u64,
+    /// Signatures verified.
+    pub signatures: u64,
+}
+
+const BAD_CHECKPOINT: &str = "The checkpoint the log serves is not validly signed by the log's key. Either the log's key changed or someone tampered with the checkpoint.";
+const BAD_COSIGNATURE: &str = "A cosignature line attributed to one of the log's witnesses does not verify: someone attached a forged cosignature to the checkpoint.";
+const BELOW_QUORUM: &str = "The log published a checkpoint with fewer valid witness cosignatures than its own quorum requires.";
+const INCONSISTENT: &str = "Two checkpoints signed by the log cannot both be true: the newer one does not extend the tree of the older one (a rewritten or dropped entry, a rollback, or a fork). Both signed checkpoints are kept as evidence.";
+const SPLIT_VIEW: &str = "A witness holds a checkpoint signed by the log that cannot be reconciled with the tree the log serves the auditor: the log showed different histories to different parties. Both signed checkpoints are kept as evidence.";
+const TILE_MISMATCH: &str = "A tile or entry bundle the log served does not match its signed checkpoint: the hashes do not lead to the signed root, or an entry does not hash to its leaf. The files are kept as evidence.";
+const KEY_CHANGED: &str = "The log now presents a different verifier key than the one pinned in this audit directory on its first run.";
+const WITNESS_UNREACHABLE: &str = "The auditor could not read this witness's latest checkpoint for the log, so it could not compare views.";
+const WITNESS_INVALID: &str = "A witness served a checkpoint for this log that is not validly signed by the log, or carries a cosignature that does not verify.";
+
+/// Runs one audit. Integrity failures and rule violations are findings in
+/// the report, not errors; errors are failures to run at all.
+pub async fn audit(opts: &AuditOptions) -> Result<(FindingsReport, RunStats), AuditError> {
+    let dir = AuditDir::open(&opts.dir)?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| AuditError::Metadata(e.to_string()))?;
+    let http = Http {
+        client: client.clone(),
+        base: opts.log_url.trim_end_matches('/').to_owned(),
+    };
+    let mut stats = RunStats::default();
+    let mut findings: Vec<Finding> = Vec::new();
+
+    // The log's identity, pinned on first use.
+    let meta: LogMeta = serde_json::from_slice(&http.get("/api/v1/log").await?)
+        .map_err(|e| AuditError::Metadata(format!("/api/v1/log: {e}")))?;
+    let log_key = VerifierKey::parse(&meta.vkey)
+        .map_err(|e| AuditError::Metadata(format!("log key {:?}: {e}", meta.vkey)))?;
+    let pinned = match dir.pinned()? {
+        Some(p) => p,
+        None => {
+            let p = mirror::PinnedLog {
+                url: http.base.clone(),
+                origin: meta.origin.clone(),
+                vkey: meta.vkey.clone(),
+            };
+            dir.pin(&p)?;
+            p
+        }
+    };
+    let mut ctx = Ctx {
+        opts,
+        dir: &dir,
+        log: findings::LogInfo {
+            url: http.base.clone(),
+            origin: pinned.origin.clone(),
+            vkey: pinned.vkey.clone(),
+        },
+        verified: None,
+        served: None,
+        witnesses: Vec::new(),
+    };
+    if pinned.vkey != meta.vkey || pinned.origin != meta.origin {
+        findings.push(
+            Finding::new(
+                "log_key_changed",
+                Category::Integrity,
+                Severity::Critical,
+                format!(
+                    "the log now presents key {} (origin {}); pinned: {} (origin {})",
+                    meta.vkey, meta.origin, pinned.vkey, pinned.origin
+                ),
+                KEY_CHANGED,
+                vec![],
+            )
+            .with_details(json!({ "pinned": pinned.vkey, "served": meta.vkey })),
+        );
+        return finish(&mut ctx, findings, &stats, 0);
+    }
+    let origin = meta.origin.clone();
+    let witness_keys: Vec<VerifierKey> = meta
+        .witnesses
+        .iter()
+        .filter_map(|w| VerifierKey::parse(&w.vkey).ok())
+        .filter(|k| k.key_type() == KeyType::CosignatureV1)
+        .collect();
+    let witness_refs: Vec<&VerifierKey> = witness_keys.iter().collect();
+
+    // What was verified before.
+    let state = dir.state()?;
+    let old_size = state.size;
+    let old_root = if old_size == 0 {
+        Hash::empty_tree()
+    } else {
+        Hash::from_base64(&state.root)
+            .ok_or_else(|| AuditError::Corrupt("state.json root".into()))?
+    };
+    let frontier = Frontier::from_state(state.size, &state.frontier)
+        .filter(|f| f.root() == old_root)
+        .ok_or_else(|| {
+            AuditError::Corrupt("state.json frontier does not give the kept root".into())
+        })?;
+    if old_size > 0 {
+        ctx.verified = Some(findings::CheckpointInfo {
+            size: old_size,
+            root: old_root.to_base64(),
+            file: state.checkpoint.clone(),
+            cosignatures: 0,
+        });
+    }
+
+    // The log's checkpoint.
+    let cp_bytes = http.get("/checkpoint").await?;
+    let cp_file = dir.keep_checkpoint(&cp_bytes, &format!("{}/checkpoint", http.base))?;
+    let signed = match SignedCheckpoint::open(&cp_bytes, &log_key) {
+        Ok(s) => s,
+        Err(e) => {
+            findings.push(
+                Finding::new(
+                    "checkpoint_bad_signature",
+                    Category::Integrity,
+                    Severity::Critical,
+                    format!("the log's checkpoint does not open with its key: {e}"),
+                    BAD_CHECKPOINT,
+                    vec![],
+                )
+                .with_evidence(vec![cp_file]),
+            );
+            return finish(&mut ctx, findings, &stats, 0);
+        }
+    };
+    let (new_size, new_root) = (signed.checkpoint.size.get(), signed.checkpoint.root);
+    let cosigned = match verify_cosignatures(&signed.note, &witness_refs) {
+        Ok(c) => c.len(),
+        Err(e) => {
+            findings.push(
+                Finding::new(
+                    "cosignature_invalid",
+                    Category::Integrity,
+                    Severity::Critical,
+                    format!("checkpoint of size {new_size}: {e}"),
+                    BAD_COSIGNATURE,
+                    vec![],
+                )
+                .with_evidence(vec![cp_file.clone()]),
+            );
+            0
+        }
+    };
+    ctx.served = Some(findings::CheckpointInfo {
+        size: new_size,
+        root: new_root.to_base64(),
+        file: cp_file.clone(),
+        cosignatures: cosigned,
+    });
+    if cosigned < meta.quorum {
+        findings.push(Finding::new(
+            "checkpoint_below_quorum",
+            Category::Rule,
+            Severity::High,
+            format!(
+                "checkpoint of size {new_size} has {cosigned} valid cosignatures; the log's quorum is {}",
+                meta.quorum
+            ),
+            BELOW_QUORUM,
+            vec![],
+        ));
+    }
+
+    // Consistency with what was kept, before fetching anything.
+    if new_size < old_size || (new_size == old_size && new_root != old_root) {
+        findings.push(
+            Finding::new(
+                "checkpoint_inconsistent",
+                Category::Integrity,
+                Severity::Critical,
+                if new_size < old_size {
+                    format!("the log rolled back from size {old_size} to {new_size}")
+                } else {
+                    format!("two checkpoints of size {new_size} with different roots")
+                },
+                INCONSISTENT,
+                vec![],
+            )
+            .with_evidence(vec![state.checkpoint.clone(), cp_file.clone()])
+            .with_details(json!({
+                "kept": { "size": old_size, "root": old_root.to_base64() },
+                "served": { "size": new_size, "root": new_root.to_base64() },
+            })),
+        );
+        let trusted = (old_size > 0).then_some((old_size, old_root));
+        compare_witnesses(
+            &mut ctx,
+            &http,
+            &origin,
+            &log_key,
+            &witness_refs,
+            trusted,
+            &mut findings,
+        )
+        .await?;
+        return finish(&mut ctx, findings, &stats, 0);
+    }
+
+    // Fetch what is new.
+    let tiles: Vec<Tile> = new_tiles(TreeSize(old_size), TreeSize(new_size));
+    let bundles = bundles_between(old_size, new_size);
+    let mut wanted: Vec<String> = tiles.iter().map(Tile::path).collect();
+    wanted.extend(bundles.iter().map(BundleCoord::path));
+    let missing: Vec<String> = wanted.iter().filter(|p| !dir.exists(p)).cloned().collect();
+    stats.fetched = fetch_all(&http, &dir, &missing, opts).await?;
+
+    // Verify the tree and every entry (CPU-bound, off the async threads).
+    let verified = {
+        let dir = dir.clone();
+        let log_key = log_key.clone();
+        let opts = opts.clone();
+        let tiles = tiles.clone();
+        tokio::task::spawn_blocking(move || {
+            verify_tree(
+                &dir,
+                &opts,
+                &log_key,
+                (old_size, old_root),
+                (new_size, new_root),
+                frontier,
+                &tiles,
+            )
+        })
+        .await
+        .map_err(|e| AuditError::Io(format!("verification task: {e}")))??
+    };
+    stats.entries = verified.entries;
+    stats.signatures = verified.signatures;
+    let tree_ok = verified.findings.iter().all(|f| !f.is_integrity());
+    findings.extend(verified.findings);
+
+    if tree_ok {
+        // The new checkpoint is proven: it becomes the kept state.
+        dir.write("checkpoint", &cp_bytes)?;
+        dir.save_state(&MirrorState {
+            size: new_size,
+            root: new_root.to_base64(),
+            frontier: verified.frontier.to_state(),
+            checkpoint: cp_file.clone(),
+        })?;
+        ctx.verified = Some(findings::CheckpointInfo {
+            size: new_size,
+            root: new_root.to_base64(),
+            file: cp_file.clone(),
+            cosignatures: cosigned,
+        });
+    }
+    let trusted = if tree_ok {
+        Some((new_size, new_root))
+    } else {
+        (old_size > 0).then_some((old_size, old_root))
+    };
+    compare_witnesses(
+        &mut ctx,
+        &http,
+        &origin,
+        &log_key,
+        &witness_refs,
+        trusted,
+        &mut findings,
+    )
+    .await?;
+
+    // Rules.
+    let mut rule_findings = rules::apply(&opts.rules, &verified.facts, opts.now);
+    findings.append(&mut rule_findings);
+    findings.retain(|f| !opts.rules.disabled.contains(&f.id));
+    let new_entries = if tree_ok { new_size - old_size } else { 0 };
+    finish(&mut ctx, findings, &stats, new_entries)
+}
+
+struct Ctx<'a> {
+    opts: &'a AuditOptions,
+    dir: &'a AuditDir,
+    log: findings::LogInfo,
+    verified: Option<findings::CheckpointInfo>,
+    served: Option<findings::CheckpointInfo>,
+    witnesses: Vec<findings::WitnessInfo>,
+}
+
+fn finish(
+    ctx: &mut Ctx<'_>,
+    mut findings: Vec<Finding>,
+    _stats: &RunStats,
+    entries_new: u64,
+) -> Result<(FindingsReport, RunStats), AuditError> {
+    findings::sort_findings(&mut findings);
+    let status = Status::of(&findings);
+    let report = FindingsReport {
+        schema: findings::FINDINGS_SCHEMA.to_owned(),
+        generated_at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+        now: ctx.opts.now.to_rfc3339_opts(SecondsFormat::Secs, true),
+        status,
+        exit_code: status.exit_code(),
+        log: ctx.log.clone(),
+        verified_checkpoint: ctx.verified.clone(),
+        served_checkpoint: ctx.served.clone(),
+        entries_audited: ctx.verified.as_ref().map(|c| c.size).unwrap_or(0),
+        entries_new,
+        counts: findings::count_by_severity(&findings),
+        findings,
+        witnesses: std::mem::take(&mut ctx.witnesses),
+        rules: serde_json::to_value(&ctx.opts.rules).unwrap_or_default(),
+    };
+    let text = serde_json::to_vec_pretty(&report)
+        .map_err(|e| AuditError::Io(format!("findings.json: {e}")))?;
+    ctx.dir.write("findings.json", &text)?;
+    Ok((report, _stats.clone()))
+}
+
+/// The entry bundles holding entries `old..new` (whole bundles).
+fn bundles_between(old: u64, new: u64) -> Vec<BundleCoord> {
+    let w = daylight_core::tile::TILE_WIDTH;
+    if new <= old {
+        return Vec::new();
+    }
+    (old / w..new.div_ceil(w))
+        .map(|index| BundleCoord {
+            index,
+            width: (new - index * w).min(w) as u16,
+        })
+        .collect()
+}
+
+/// Downloads `paths` into the mirror, `opts.concurrency` at a time, each
+/// written atomically as it arrives (so an interrupted run keeps them).
+async fn fetch_all(
+    http: &Http,
+    dir: &AuditDir,
+    paths: &[String],
+    opts: &AuditOptions,
+) -> Result<usize, AuditError> {
+    let mut progress =
+        progress::Progress::start(opts.progress, "fetching tiles", paths.len() as u64);
+    let limit = opts.max_fetches.unwrap_or(usize::MAX);
+    let mut set = tokio::task::JoinSet::new();
+    let mut started = 0usize;
+    let mut done = 0usize;
+    let mut first_error: Option<AuditError> = None;
+    let mut queue = paths.iter();
+    loop {
+        while set.len() < opts.concurrency.max(1) && started < limit && first_error.is_none() {
+            let Some(path) = queue.next() else { break };
+            started += 1;
+            let client = http.client.clone();
+            let url = format!("{}/{path}", http.base);
+            let path = path.clone();
+            let dir = dir.clone();
+            set.spawn(async move {
+                let data = get(&client, &url).await.map_err(AuditError::from)?;
+                dir.write(&path, &data)
+            });
+        }
+        let Some(joined) = set.join_next().await else {
+            break;
+        };
+        match joined {
+            Ok(Ok(())) => {
+                done += 1;
+                progress.inc(1);
+            }
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(e) => {
+                first_error.get_or_insert(AuditError::Io(format!("download task: {e}")));
+            }
+        }
+    }
+    progress.finish();
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    if done < paths.len() {
+        return Err(AuditError::Interrupted(done));
+    }
+    Ok(done)
+}
+
+struct Verified {
+    findings: Vec<Finding>,
+    facts: Vec<verify::Fact>,
+    frontier: Frontier,
+    entries: u64,
+    signatures: u64,
+}
+
+/// Bundles per verification step.
+const STEP_BUNDLES: u64 = 16;
+
+/// Authenticates the new tiles and bundles against the new checkpoint,
+/// proves it extends the old one, re-derives the root from the entries,
+/// and verifies every entry.
+fn verify_tree(
+    dir: &AuditDir,
+    opts: &AuditOptions,
+    log_key: &VerifierKey,
+    old: (u64, Hash),
+    new: (u64, Hash),
+    mut frontier: Frontier,
+    tiles: &[Tile],
+) -> Result<Verified, AuditError> {
+    let (old_size, old_root) = old;
+    let (new_size, new_root) = new;
+    let mut findings = Vec::new();
+    let local = mirror::LocalTiles::new(dir);
+    let reader = TileHashReader::new(TreeSize(new_size), new_root, &local);
+    let mut ev = verify::EntryVerifier::new(log_key.clone(), old_size, opts.threads);
+    let new_paths = || -> Vec<String> {
+        let mut p: Vec<String> = tiles.iter().map(Tile::path).collect();
+        p.extend(
+            bundles_between(old_size, new_size)
+                .iter()
+                .map(BundleCoord::path),
+        );
+        p
+    };
+    let mut fail = |dir: &AuditDir, id: &str, title: String, entries: Vec<u64>| {
+        let evidence = dir
+            .quarantine(&format!("{id}-{new_size}"), &new_paths())
+            .unwrap_or_default();
+        findings.push(
+            Finding::new(
+                id,
+                Category::Integrity,
+                Severity::Critical,
+                title,
+                TILE_MISMATCH,
+                entries,
+            )
+            .with_evidence(evidence)
+            .with_details(json!({ "size": new_size, "root": new_root.to_base64() })),
+        );
+    };
+
+    // The old tree is a prefix of the new one.
+    if old_size > 0 && old_size < new_size {
+        let proof = consistency_proof(TreeSize(old_size), TreeSize(new_size), &reader);
+        match proof {
+            Err(e) => {
+                fail(
+                    dir,
+                    "tile_mismatch",
+                    format!("tiles for size {new_size}: {e}"),
+                    vec![],
+                );
+                return Ok(Verified {
+                    findings,
+                    facts: Vec::new(),
+                    frontier,
+                    entries: 0,
+                    signatures: 0,
+                });
+            }
+            Ok(proof) => {
+                if let Err(e) = verify_consistency(
+                    TreeSize(old_size),
+                    TreeSize(new_size),
+                    old_root,
+                    new_root,
+                    &proof,
+                ) {
+                    findings.push(
+                        Finding::new(
+                            "checkpoint_inconsistent",
+                            Category::Integrity,
+                            Severity::Critical,
+                            format!(
+                                "size {new_size} does not extend the kept size {old_size}: {e}"
+                            ),
+                            INCONSISTENT,
+                            vec![],
+                        )
+                        .with_details(json!({
+                            "kept": { "size": old_size, "root": old_root.to_base64() },
+                            "served": { "size": new_size, "root": new_root.to_base64() },
+                        })),
+                    );
+                    return Ok(Verified {
+                        findings,
+                        facts: Vec::new(),
+                        frontier,
+                        entries: 0,
+                        signatures: 0,
+                    });
+                }
+            }
+        }
+    }
+
+    let w = daylight_core::tile::TILE_WIDTH;
+    let total_bundles = new_size.div_ceil(w);
+    let mut progress = progress::Progress::start(opts.progress, "verifying entries", new_size);
+    let mut b = 0;
+    while b < total_bundles {
+        let end = (b + STEP_BUNDLES).min(total_bundles);
+        let mut datas = Vec::new();
+        for i in b..end {
+            let coord = BundleCoord {
+                index: i,
+                width: (new_size - i * w).min(w) as u16,
+            };
+            match dir.read(&coord.path())? {
+                Some(d) => datas.push((coord, d)),
+                None => {
+                    return Err(AuditError::Corrupt(format!(
+                        "{} is missing from the mirror",
+                        coord.path()
+                    )))
+                }
+            }
+        }
+        let mut entries: Vec<&[u8]> = Vec::new();
+        for (coord, data) in &datas {
+            match parse_entry_bundle(data, coord.width) {
+                Ok(e) => entries.extend(e),
+                Err(e) => {
+                    let first = coord.index * w;
+                    fail(
+                        dir,
+                        "bundle_mismatch",
+                        format!("entry bundle {}: {e}", coord.path()),
+                        vec![first],
+                    );
+                    return Ok(Verified {
+                        findings,
+                        facts: Vec::new(),
+                        frontier,
+                        entries: 0,
+                        signatures: 0,
+                    });
+                }
+            }
+        }
+        let first = b * w;
+        let hashes: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
+        // New entries: their leaf hashes must be the authenticated level-0 hashes.
+        let new_from = old_size.max(first);
+        let last = first + entries.len() as u64;
+        if new_from < last {
+            let indexes: Vec<u64> = (new_from..last).map(|i| stored_hash_index(0, i)).collect();
+            match reader.read_hashes(&indexes) {
+                Err(e) => {
+                    fail(
+                        dir,
+                        "tile_mismatch",
+                        format!("tiles for size {new_size}: {e}"),
+                        vec![],
+                    );
+                    return Ok(Verified {
+                        findings,
+                        facts: Vec::new(),
+                        frontier,
+                        entries: 0,
+                        signatures: 0,
+                    });
+                }
+                Ok(auth) => {
+                    let skip = (new_from - first) as usize;
+                    if let Some(pos) = auth.iter().zip(&hashes[skip..]).position(|(a, h)| a != h) {
+                        let index = new_from + pos as u64;
+                        fail(
+                            dir,
+                            "bundle_mismatch",
+                            format!("entry {index} does not hash to its leaf in the signed tree"),
+                            vec![index],
+                        );
+                        return Ok(Verified {
+                            findings,
+                            facts: Vec::new(),
+                            frontier,
+                            entries: 0,
+                            signatures: 0,
+                        });
+                    }
+                    for h in &hashes[skip..] {
+                        frontier.push(*h);
+                    }
+                }
+            }
+        }
+        ev.push_batch(&entries, &hashes);
+        progress.inc(entries.len() as u64);
+        b = end;
+    }
+    progress.finish();
+    if frontier.size() != new_size || frontier.root() != new_root {
+        fail(
+            dir,
+            "root_mismatch",
+            format!(
+                "the entries give root {} for size {}, the checkpoint says {}",
+                frontier.root().to_base64(),
+                frontier.size(),
+                new_root.to_base64()
+            ),
+            vec![],
+        );
+    }
+    findings.append(&mut ev.findings);
+    Ok(Verified {
+        findings,
+        entries: ev.len(),
+        signatures: ev.signatures_checked,
+        facts: std::mem::take(&mut ev.facts),
+        frontier,
+    })
+}
+
+/// Fetches every witness's latest checkpoint for the log and checks it
+/// against the trusted tree (`size`, `root`), verified in the mirror.
+async fn compare_witnesses(
+    ctx: &mut Ctx<'_>,
+    http: &Http,
+    origin: &str,
+    log_key: &VerifierKey,
+    witness_keys: &[&VerifierKey],
+    trusted: Option<(u64, Hash)>,
+    findings: &mut Vec<Finding>,
+) -> Result<(), AuditError> {
+    let mut urls: Vec<String> = Vec::new();
+    let meta_urls = ctx.opts.witnesses.clone();
+    // Witnesses the log lists come first (from /api/v1/log, fetched again
+    // here to keep the signature of this function small).
+    if let Ok(bytes) = http.get("/api/v1/log").await {
+        if let Ok(meta) = serde_json::from_slice::<LogMeta>(&bytes) {
+            urls.extend(meta.witnesses.into_iter().filter_map(|w| w.url));
+        }
+    }
+    urls.extend(meta_urls);
+    let mut seen = std::collections::BTreeSet::new();
+    urls.retain(|u| seen.insert(u.trim_end_matches('/').to_owned()));
+    for url in urls {
+        let base = url.trim_end_matches('/').to_owned();
+        let monitor = format!("{base}{}", checkpoint_path(origin));
+        let mut info = findings::WitnessInfo {
+            url: base.clone(),
+            status: String::new(),
+            size: None,
+            root: None,
+            file: None,
+        };
+        let bytes = match get(&http.client, &monitor).await {
+            Ok(b) => b,
+            Err(e) => {
+                let (status, why) = match &e {
+                    FetchError::Status(_, 404) => ("no_checkpoint", "HTTP 404".to_owned()),
+                    FetchError::Status(_, s) => ("unreachable", format!("HTTP {s}")),
+                    FetchError::Other(_, w) => ("unreachable", w.clone()),
+                };
+                info.status = status.into();
+                findings.push(
+                    Finding::new(
+                        "witness_unreachable",
+                        Category::Notice,
+                        Severity::Info,
+                        format!("witness {base}: {why}"),
+                        WITNESS_UNREACHABLE,
+                        vec![],
+                    )
+                    .with_details(json!({ "url": monitor })),
+                );
+                ctx.witnesses.push(info);
+                continue;
+            }
+        };
+        let file = ctx.dir.keep_checkpoint(&bytes, &monitor)?;
+        info.file = Some(file.clone());
+        let signed = match SignedCheckpoint::open(&bytes, log_key) {
+            Ok(s) => s,
+            Err(e) => {
+                info.status = "invalid".into();
+                findings.push(
+                    Finding::new(
+                        "witness_checkpoint_invalid",
+                        Category::Notice,
+                        Severity::Info,
+                        format!(
+                            "witness {base} serves a checkpoint the log's key does not open: {e}"
+                        ),
+                        WITNESS_INVALID,
+                        vec![],
+                    )
+                    .with_evidence(vec![file]),
+                );
+                ctx.witnesses.push(info);
+                continue;
+            }
+        };
+        if let Err(e) = verify_cosignatures(&signed.note, witness_keys) {
+            findings.push(
+                Finding::new(
+                    "witness_checkpoint_invalid",
+                    Category::Notice,
+                    Severity::Info,
+                    format!("witness {base}: {e}"),
+                    WITNESS_INVALID,
+                    vec![],
+                )
+                .with_evidence(vec![file.clone()]),
+            );
+        }
+        let (w_size, w_root) = (signed.checkpoint.size.get(), signed.checkpoint.root);
+        info.size = Some(w_size);
+        info.root = Some(w_root.to_base64());
+        let Some((t_size, t_root)) = trusted else {
+            info.status = "unverified".into();
+            ctx.witnesses.push(info);
+            continue;
+        };
+        let verdict = check_against(ctx.dir, http, (t_size, t_root), (w_size, w_root)).await;
+        match verdict {
+            Verdict::Consistent => info.status = "consistent".into(),
+            Verdict::Unknown(why) => {
+                info.status = "ahead_unverified".into();
+                findings.push(Finding::new(
+                    "witness_unreachable",
+                    Category::Notice,
+                    Severity::Info,
+                    format!("witness {base} is at size {w_size}; could not check it: {why}"),
+                    WITNESS_UNREACHABLE,
+                    vec![],
+                ));
+            }
+            Verdict::Split(why) => {
+                info.status = "split_view".into();
+                let case = format!("evidence/split-view-{t_size}-{w_size}");
+                let mut evidence = vec![file.clone()];
+                if let Some(v) = &ctx.verified {
+                    if let Some(d) = ctx.dir.read(&v.file)? {
+                        ctx.dir.write(&format!("{case}/log.checkpoint"), &d)?;
+                        evidence.push(v.file.clone());
+                    }
+                }
+                ctx.dir
+                    .write(&format!("{case}/witness.checkpoint"), &bytes)?;
+                ctx.dir
+                    .write(&format!("{case}/witness-url.txt"), monitor.as_bytes())?;
+                evidence.push(format!("{case}/log.checkpoint"));
+                evidence.push(format!("{case}/witness.checkpoint"));
+                findings.push(
+                    Finding::new(
+                        "split_view",
+                        Category::Integrity,
+                        Severity::Critical,
+                        format!(
+                            "witness {base} holds a log-signed checkpoint of size {w_size} that cannot be reconciled with the verified tree of size {t_size}: {why}"
+                        ),
+                        SPLIT_VIEW,
+                        vec![],
+                    )
+                    .with_evidence(evidence)
+                    .with_details(json!({
+                        "verified": { "size": t_size, "root": t_root.to_base64() },
+                        "witness": { "url": base, "size": w_size, "root": w_root.to_base64() },
+                    })),
+                );
+            }
+        }
+        ctx.witnesses.push(info);
+    }
+    Ok(())
+}
+
+enum Verdict {
+    Consistent,
+    Split(String),
+    Unknown(String),
+}
+
+async fn check_against(dir: &AuditDir, http: &Http, t: (u64, Hash), w: (u64, Hash)) -> Verdict {
+    let (t_size, t_root) = t;
+    let (w_size, w_root) = w;
+    if w_size == 0 {
+        return if w_root == Hash::empty_tree() {
+            Verdict::Consistent
+        } else {
+            Verdict::Split("a size-0 checkpoint with a non-empty root".into())
+        };
+    }
+    if t_size == 0 {
+        // Any tree extends the empty one.
+        return Verdict::Consistent;
+    }
+    if w_size <= t_size {
+        // The witness's tree must be a prefix of the verified one.
+        let local = mirror::LocalTiles::new(dir);
+        let reader = TileHashReader::new(TreeSize(t_size), t_root, &local);
+        return match tree_hash(TreeSize(w_size), &reader) {
+            Ok(h) if h == w_root => Verdict::Consistent,
+            Ok(h) => Verdict::Split(format!(
+                "the verified tree has root {} at size {w_size}, the witness's checkpoint {}",
+                h.to_base64(),
+                w_root.to_base64()
+            )),
+            Err(e) => Verdict::Unknown(format!("reading the mirror: {e}")),
+        };
+    }
+    // The witness is ahead: the log must prove the larger tree extends ours.
+    let mut local = mirror::LocalTiles::new(dir);
+    let mut overlay = HashMap::new();
+    for tile in new_tiles(TreeSize(t_size), TreeSize(w_size)) {
+        match http.get(&format!("/{}", tile.path())).await {
+            Ok(d) => {
+                overlay.insert(tile, d);
+            }
+            Err(FetchError::Status(_, 404)) => {
+                return Verdict::Split(format!(
+                    "the log does not serve tile {} of the witness's tree",
+                    tile.path()
+                ))
+            }
+            Err(FetchError::Status(u, s)) => return Verdict::Unknown(format!("{u}: HTTP {s}")),
+            Err(FetchError::Other(u, e)) => return Verdict::Unknown(format!("{u}: {e}")),
+        }
+    }
+    local.overlay = overlay;
+    let reader = TileHashReader::new(TreeSize(w_size), w_root, &local);
+    match consistency_proof(TreeSize(t_size), TreeSize(w_size), &reader) {
+        Err(e) => Verdict::Split(format!(
+            "the log's tiles do not prove the witness's checkpoint: {e}"
+        )),
+        Ok(proof) => {
+            match verify_consistency(TreeSize(t_size), TreeSize(w_size), t_root, w_root, &proof) {
+                Ok(()) => Verdict::Consistent,
+                Err(e) => Verdict::Split(format!("no valid consistency proof: {e}")),
+            }
+        }
+    }
+}

@@ -1,0 +1,324 @@
+//! Findings and the `findings.json` document (schema `daylight.audit.findings/v1`,
+//! documented in `auditor/README.md`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The schema identifier written in every `findings.json`.
+pub const FINDINGS_SCHEMA: &str = "daylight.audit.findings/v1";
+
+/// How serious a finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Proof that the log lied, or an entry nobody was entitled to write.
+    Critical,
+    /// A likely breach of the rules that needs an explanation.
+    High,
+    /// A pattern worth a closer look.
+    Medium,
+    /// Minor.
+    Low,
+    /// For information; does not change the exit code.
+    Info,
+}
+
+impl Severity {
+    /// The lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+            Severity::Info => "info",
+        }
+    }
+}
+
+/// What part of the audit a finding comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    /// The log's signed statements do not hold together (exit 2).
+    Integrity,
+    /// An entry the log should not have accepted.
+    Entry,
+    /// An accountability rule over the entries.
+    Rule,
+    /// Something the auditor could not check (a witness down); informational.
+    Notice,
+}
+
+/// One finding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable identifier of the check or rule, e.g. `emergency_unratified`.
+    pub id: String,
+    /// Which part of the audit.
+    pub category: Category,
+    /// How serious.
+    pub severity: Severity,
+    /// One line: what was found, with the numbers.
+    pub title: String,
+    /// What the check means, in plain language.
+    pub explanation: String,
+    /// The log entries involved (leaf indexes), ascending.
+    pub entries: Vec<u64>,
+    /// Files under the audit directory that prove it (relative paths).
+    pub evidence: Vec<String>,
+    /// Check-specific values (dates, counts, thresholds).
+    pub details: serde_json::Value,
+}
+
+impl Finding {
+    /// A finding with no evidence files and no details.
+    pub fn new(
+        id: &str,
+        category: Category,
+        severity: Severity,
+        title: String,
+        explanation: &str,
+        mut entries: Vec<u64>,
+    ) -> Finding {
+        entries.sort_unstable();
+        entries.dedup();
+        Finding {
+            id: id.to_owned(),
+            category,
+            severity,
+            title,
+            explanation: explanation.to_owned(),
+            entries,
+            evidence: Vec::new(),
+            details: serde_json::Value::Object(Default::default()),
+        }
+    }
+
+    /// With details.
+    pub fn with_details(mut self, details: serde_json::Value) -> Finding {
+        self.details = details;
+        self
+    }
+
+    /// With evidence files.
+    pub fn with_evidence(mut self, evidence: Vec<String>) -> Finding {
+        self.evidence = evidence;
+        self
+    }
+
+    /// Whether it makes the audit fail with exit code 2.
+    pub fn is_integrity(&self) -> bool {
+        self.category == Category::Integrity
+    }
+
+    /// Whether it counts towards exit code 1.
+    pub fn counts(&self) -> bool {
+        self.severity != Severity::Info && self.category != Category::Notice
+    }
+}
+
+/// The overall result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// No findings (exit 0).
+    Clean,
+    /// Rule or entry findings (exit 1).
+    Findings,
+    /// An integrity failure (exit 2).
+    IntegrityFailure,
+}
+
+impl Status {
+    /// The process exit code for this status.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Status::Clean => 0,
+            Status::Findings => 1,
+            Status::IntegrityFailure => 2,
+        }
+    }
+
+    /// From a set of findings.
+    pub fn of(findings: &[Finding]) -> Status {
+        if findings.iter().any(Finding::is_integrity) {
+            Status::IntegrityFailure
+        } else if findings.iter().any(Finding::counts) {
+            Status::Findings
+        } else {
+            Status::Clean
+        }
+    }
+}
+
+/// The log audited.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogInfo {
+    /// Its base URL.
+    pub url: String,
+    /// Its origin line.
+    pub origin: String,
+    /// Its verifier key (pinned in `DIR/log.json` on the first run).
+    pub vkey: String,
+}
+
+/// A checkpoint, as summarised in the report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointInfo {
+    /// Tree size.
+    pub size: u64,
+    /// Root hash, base64 as in the checkpoint.
+    pub root: String,
+    /// Where the signed checkpoint is kept (relative to the audit directory).
+    pub file: String,
+    /// Valid cosignatures by witnesses the log lists.
+    pub cosignatures: usize,
+}
+
+/// What one witness said.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WitnessInfo {
+    /// Its monitoring URL prefix.
+    pub url: String,
+    /// `consistent`, `split_view`, `unreachable`, `no_checkpoint`, `invalid` or `ahead_unverified`.
+    pub status: String,
+    /// Size of its latest cosigned checkpoint for this log, if any.
+    pub size: Option<u64>,
+    /// Root of that checkpoint (base64), if any.
+    pub root: Option<String>,
+    /// Where that checkpoint is kept, if fetched.
+    pub file: Option<String>,
+}
+
+/// The whole `findings.json` document.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FindingsReport {
+    /// Always [`FINDINGS_SCHEMA`].
+    pub schema: String,
+    /// When the audit ran (RFC 3339).
+    pub generated_at: String,
+    /// The time the rules were evaluated at (RFC 3339; `--now`).
+    pub now: String,
+    /// `clean`, `findings` or `integrity_failure`.
+    pub status: Status,
+    /// 0, 1 or 2.
+    pub exit_code: u8,
+    /// The log.
+    pub log: LogInfo,
+    /// The newest checkpoint verified (the mirror's state), if any.
+    pub verified_checkpoint: Option<CheckpointInfo>,
+    /// The checkpoint the log served in this run, if it could be read.
+    pub served_checkpoint: Option<CheckpointInfo>,
+    /// Entries verified in total (the verified tree size).
+    pub entries_audited: u64,
+    /// Entries newly fetched and verified in this run.
+    pub entries_new: u64,
+    /// Findings per severity.
+    pub counts: BTreeMap<String, usize>,
+    /// Every finding, integrity first, then entry, rule and notice findings.
+    pub findings: Vec<Finding>,
+    /// What each witness said.
+    pub witnesses: Vec<WitnessInfo>,
+    /// The rule thresholds in effect.
+    pub rules: serde_json::Value,
+}
+
+/// Sorts findings into their stable order: category, severity, id, entries.
+pub fn sort_findings(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
+        (a.category, a.severity, &a.id, &a.entries, &a.title)
+            .cmp(&(b.category, b.severity, &b.id, &b.entries, &b.title))
+    });
+}
+
+/// Counts per severity, every severity present (zero if none).
+pub fn count_by_severity(findings: &[Finding]) -> BTreeMap<String, usize> {
+    let mut out: BTreeMap<String, usize> = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+    ]
+    .iter()
+    .map(|s| (s.as_str().to_owned(), 0))
+    .collect();
+    for f in findings {
+        *out.entry(f.severity.as_str().to_owned()).or_default() += 1;
+    }
+    out
+}
+
+impl FindingsReport {
+    /// A one-screen summary for a terminal.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        let verdict = match self.status {
+            Status::Clean => "CLEAN",
+            Status::Findings => "FINDINGS",
+            Status::IntegrityFailure => "INTEGRITY FAILURE",
+        };
+        s.push_str(&format!(
+            "daylight audit: {verdict} (exit {}) for {} at {}\n",
+            self.exit_code, self.log.origin, self.log.url
+        ));
+        if let Some(cp) = &self.verified_checkpoint {
+            s.push_str(&format!(
+                "verified tree: {} entries, root {} ({} cosignatures); {} new this run\n",
+                cp.size, cp.root, cp.cosignatures, self.entries_new
+            ));
+        } else {
+            s.push_str("verified tree: none yet\n");
+        }
+        for w in &self.witnesses {
+            s.push_str(&format!(
+                "witness {}: {}{}\n",
+                w.url,
+                w.status,
+                w.size.map(|n| format!(" (size {n})")).unwrap_or_default()
+            ));
+        }
+        let counts: Vec<String> = self
+            .counts
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
+        if counts.is_empty() {
+            s.push_str("findings: none\n");
+        } else {
+            s.push_str(&format!("findings: {}\n", counts.join(", ")));
+        }
+        const MAX_LINES: usize = 15;
+        for f in self.findings.iter().take(MAX_LINES) {
+            let entries = match f.entries.len() {
+                0 => String::new(),
+                1..=5 => format!(
+                    " [entries {}]",
+                    f.entries
+                        .iter()
+                        .map(u64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                n => format!(" [{n} entries from {}]", f.entries[0]),
+            };
+            s.push_str(&format!(
+                "  {:<8} {}: {}{}\n",
+                f.severity.as_str(),
+                f.id,
+                f.title,
+                entries
+            ));
+        }
+        if self.findings.len() > MAX_LINES {
+            s.push_str(&format!(
+                "  ... and {} more in findings.json\n",
+                self.findings.len() - MAX_LINES
+            ));
+        }
+        s
+    }
+}

@@ -1,0 +1,507 @@
+//! The accountability rules over verified entries. Thresholds come from a
+//! JSON rules file ([`Rules`]); every field has a default.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::findings::{Category, Finding, Severity};
+use crate::verify::{Access, Fact, FactBody};
+
+/// Thresholds for the rules. Unknown fields are refused, so a typo in a
+/// rules file is an error rather than a silently ignored threshold.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Rules {
+    /// Hours after `ratify_by` before an unratified emergency is flagged.
+    pub ratification_grace_hours: i64,
+    /// Length of the sliding window for emergency spikes, in days.
+    pub emergency_spike_window_days: i64,
+    /// More emergencies than this by one agency within one window is a spike.
+    pub emergency_spike_max: usize,
+    /// Days after sealed-until (as extended) before a missing disclosure is flagged.
+    pub disclosure_grace_days: i64,
+    /// More extensions than this of one entry's seal is flagged.
+    pub max_seal_extensions: usize,
+    /// More requests or emergencies than this with one case reference, by one
+    /// agency, on one UTC day, is flagged as possible order splitting.
+    pub order_splitting_max_per_day: usize,
+    /// Hours of tolerance around a validity window for a release's time.
+    pub release_window_grace_hours: i64,
+    /// Rule identifiers to skip.
+    pub disabled: Vec<String>,
+}
+
+impl Default for Rules {
+    fn default() -> Rules {
+        Rules {
+            ratification_grace_hours: 0,
+            emergency_spike_window_days: 7,
+            emergency_spike_max: 10,
+            disclosure_grace_days: 30,
+            max_seal_extensions: 2,
+            order_splitting_max_per_day: 5,
+            release_window_grace_hours: 0,
+            disabled: Vec::new(),
+        }
+    }
+}
+
+/// Why a rules file was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("rules file: {0}")]
+pub struct RulesError(String);
+
+impl Rules {
+    /// Parses a JSON rules file.
+    pub fn from_json(text: &str) -> Result<Rules, RulesError> {
+        let rules: Rules = serde_json::from_str(text).map_err(|e| RulesError(e.to_string()))?;
+        for id in &rules.disabled {
+            if !RULE_IDS.contains(&id.as_str()) {
+                return Err(RulesError(format!(
+                    "unknown rule {id:?} in disabled (known: {})",
+                    RULE_IDS.join(", ")
+                )));
+            }
+        }
+        let nonneg = [
+            rules.ratification_grace_hours,
+            rules.disclosure_grace_days,
+            rules.release_window_grace_hours,
+        ];
+        if nonneg.iter().any(|v| *v < 0) || rules.emergency_spike_window_days < 1 {
+            return Err(RulesError(
+                "grace periods must be >= 0 and the spike window >= 1 day".into(),
+            ));
+        }
+        Ok(rules)
+    }
+
+    fn on(&self, id: &str) -> bool {
+        !self.disabled.iter().any(|d| d == id)
+    }
+}
+
+/// Every rule identifier.
+pub const RULE_IDS: &[&str] = &[
+    "emergency_unratified",
+    "emergency_spike",
+    "release_without_authorisation",
+    "release_outside_window",
+    "release_excess_targets",
+    "release_after_withdrawal",
+    "disclosure_overdue",
+    "repeated_seal_extensions",
+    "order_splitting",
+    "signer_revoked",
+];
+
+const EMERGENCY_UNRATIFIED: &str = "An emergency request gives access before a court has decided. A court must ratify (or deny) it by its ratify_by deadline; this one has no ratification logged by then.";
+const EMERGENCY_SPIKE: &str = "One agency logged many more emergency requests than usual within a short window. Emergency access skips prior court review, so a burst of them deserves scrutiny.";
+const RELEASE_UNAUTHORISED: &str = "A provider logged that it released access, but the entry it names is not a request or emergency addressed to that provider, or a court had denied the emergency before the release.";
+const RELEASE_WINDOW: &str =
+    "A provider released access outside the validity window of the request or emergency it names.";
+const RELEASE_TARGETS: &str = "A provider released access for more targets than the request or emergency it names authorised.";
+const RELEASE_WITHDRAWN: &str =
+    "A provider released access for an entry after the agency had withdrawn it.";
+const DISCLOSURE_OVERDUE: &str = "The entry's sealed-until date (as extended by courts) has passed, but no disclosure entry opens it or states why it stays sealed.";
+const SEAL_EXTENSIONS: &str = "The seal of one entry was extended many times. Repeated extensions keep a request secret indefinitely, one step at a time.";
+const ORDER_SPLITTING: &str = "Many requests with the same case reference were logged by one agency on one day. Splitting one order into many small ones can hide its true scope.";
+
+/// Applies the rules at time `now`; returns the findings (signer_revoked is
+/// found during entry verification and only filtered here).
+pub fn apply(rules: &Rules, facts: &[Fact], now: DateTime<Utc>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let access: HashMap<u64, (&Fact, &Access)> = facts
+        .iter()
+        .filter_map(|f| match &f.body {
+            FactBody::Access(a) => Some((f.index, (f, a.as_ref()))),
+            _ => None,
+        })
+        .collect();
+    // Links from an entry to the entries that refer to it.
+    let mut ratifications: HashMap<u64, Vec<(&Fact, bool)>> = HashMap::new();
+    let mut extensions: HashMap<u64, Vec<(&Fact, DateTime<Utc>)>> = HashMap::new();
+    let mut disclosed: HashMap<u64, Vec<u64>> = HashMap::new();
+    let mut withdrawals: HashMap<u64, Vec<&Fact>> = HashMap::new();
+    for f in facts {
+        match &f.body {
+            FactBody::Ratification {
+                emergency: Some(e),
+                granted,
+            } => ratifications.entry(*e).or_default().push((f, *granted)),
+            FactBody::Extension {
+                entry: Some(e),
+                sealed_until,
+            } => extensions.entry(*e).or_default().push((f, *sealed_until)),
+            FactBody::Disclosure { entry: Some(e) } => {
+                disclosed.entry(*e).or_default().push(f.index)
+            }
+            FactBody::Withdrawal { entry: Some(e) } => withdrawals.entry(*e).or_default().push(f),
+            _ => {}
+        }
+    }
+    // A disclosure of a ratification discloses its emergency too.
+    let mut via_ratification = Vec::new();
+    for (e, rs) in &ratifications {
+        for (r, _) in rs {
+            if disclosed.contains_key(&r.index) {
+                via_ratification.push((*e, r.index));
+            }
+        }
+    }
+    for (e, r) in via_ratification {
+        disclosed.entry(e).or_default().push(r);
+    }
+
+    let fmt = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+
+    // emergency_unratified
+    if rules.on("emergency_unratified") {
+        let grace = Duration::hours(rules.ratification_grace_hours);
+        for f in facts {
+            let Some((_, a)) = access.get(&f.index) else {
+                continue;
+            };
+            let Some(deadline) = a.ratify_by else {
+                continue;
+            };
+            let rs = ratifications
+                .get(&f.index)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            let in_time = rs.iter().any(|(r, _)| r.created <= deadline + grace);
+            if in_time || now <= deadline + grace {
+                continue;
+            }
+            let mut entries = vec![f.index];
+            entries.extend(rs.iter().map(|(r, _)| r.index));
+            let late = !rs.is_empty();
+            out.push(
+                Finding::new(
+                    "emergency_unratified",
+                    Category::Rule,
+                    Severity::High,
+                    format!(
+                        "emergency entry {} by {} was {} by its deadline {}",
+                        f.index,
+                        f.signer,
+                        if late {
+                            "ratified only after"
+                        } else {
+                            "not ratified"
+                        },
+                        fmt(deadline)
+                    ),
+                    EMERGENCY_UNRATIFIED,
+                    entries,
+                )
+                .with_details(json!({
+                    "agency": f.signer,
+                    "ratify_by": fmt(deadline),
+                    "grace_hours": rules.ratification_grace_hours,
+                    "late_ratifications": rs.iter().map(|(r, _)| r.index).collect::<Vec<_>>(),
+                })),
+            );
+        }
+    }
+
+    // emergency_spike
+    if rules.on("emergency_spike") {
+        let window = Duration::days(rules.emergency_spike_window_days);
+        let mut by_agency: BTreeMap<&str, Vec<&Fact>> = BTreeMap::new();
+        for f in facts {
+            if matches!(&f.body, FactBody::Access(a) if a.emergency) {
+                by_agency.entry(&f.signer).or_default().push(f);
+            }
+        }
+        for (agency, mut list) in by_agency {
+            list.sort_by_key(|f| (f.created, f.index));
+            let mut start = 0;
+            let mut i = 0;
+            while i < list.len() {
+                while list[i].created - list[start].created >= window {
+                    start += 1;
+                }
+                if i + 1 - start > rules.emergency_spike_max {
+                    // Extend to the whole burst: every emergency within a
+                    // window of the first one.
+                    let mut end = i;
+                    while end + 1 < list.len()
+                        && list[end + 1].created - list[start].created < window
+                    {
+                        end += 1;
+                    }
+                    let burst = &list[start..=end];
+                    out.push(
+                        Finding::new(
+                            "emergency_spike",
+                            Category::Rule,
+                            Severity::Medium,
+                            format!(
+                                "{agency} logged {} emergency requests within {} days from {} (threshold {})",
+                                burst.len(),
+                                rules.emergency_spike_window_days,
+                                fmt(list[start].created),
+                                rules.emergency_spike_max
+                            ),
+                            EMERGENCY_SPIKE,
+                            burst.iter().map(|f| f.index).collect(),
+                        )
+                        .with_details(json!({
+                            "agency": agency,
+                            "count": burst.len(),
+                            "window_days": rules.emergency_spike_window_days,
+                            "threshold": rules.emergency_spike_max,
+                            "from": fmt(list[start].created),
+                        })),
+                    );
+                    // Continue after this burst.
+                    i = end + 1;
+                    start = i;
+                    continue;
+                }
+                i += 1;
+            }
+        }
+    }
+
+    // Releases.
+    let grace = Duration::hours(rules.release_window_grace_hours);
+    for f in facts {
+        let FactBody::Release {
+            entry,
+            targets,
+            released_at,
+        } = &f.body
+        else {
+            continue;
+        };
+        let target = entry.and_then(|e| access.get(&e));
+        let Some((af, a)) = target else {
+            if rules.on("release_without_authorisation") {
+                let mut entries = vec![f.index];
+                entries.extend(*entry);
+                out.push(Finding::new(
+                    "release_without_authorisation",
+                    Category::Rule,
+                    Severity::Critical,
+                    match entry {
+                        Some(e) => format!("release {} by {} names entry {e}, which is not a request or emergency", f.index, f.signer),
+                        None => format!("release {} by {} names no valid entry", f.index, f.signer),
+                    },
+                    RELEASE_UNAUTHORISED,
+                    entries,
+                ).with_details(json!({ "provider": f.signer })));
+            }
+            continue;
+        };
+        if rules.on("release_without_authorisation") {
+            let denied_before = ratifications.get(&af.index).and_then(|rs| {
+                rs.iter()
+                    .find(|(r, granted)| !granted && r.created <= *released_at)
+                    .map(|(r, _)| r.index)
+            });
+            let why = if a.provider != f.signer {
+                Some(format!(
+                    "is addressed to {}, not to the releasing provider {}",
+                    a.provider, f.signer
+                ))
+            } else {
+                denied_before.map(|d| format!("was denied by the court at entry {d}"))
+            };
+            if let Some(why) = why {
+                let mut entries = vec![f.index, af.index];
+                entries.extend(denied_before);
+                out.push(
+                    Finding::new(
+                        "release_without_authorisation",
+                        Category::Rule,
+                        Severity::Critical,
+                        format!("release {} names entry {}, which {why}", f.index, af.index),
+                        RELEASE_UNAUTHORISED,
+                        entries,
+                    )
+                    .with_details(json!({ "provider": f.signer, "addressed_to": a.provider })),
+                );
+            }
+        }
+        if rules.on("release_outside_window")
+            && (*released_at + grace < a.valid_from || *released_at >= a.valid_until + grace)
+        {
+            out.push(
+                Finding::new(
+                    "release_outside_window",
+                    Category::Rule,
+                    Severity::High,
+                    format!(
+                        "release {} at {} is outside entry {}'s window {} to {}",
+                        f.index,
+                        fmt(*released_at),
+                        af.index,
+                        fmt(a.valid_from),
+                        fmt(a.valid_until)
+                    ),
+                    RELEASE_WINDOW,
+                    vec![f.index, af.index],
+                )
+                .with_details(json!({
+                    "released_at": fmt(*released_at),
+                    "valid_from": fmt(a.valid_from),
+                    "valid_until": fmt(a.valid_until),
+                    "grace_hours": rules.release_window_grace_hours,
+                })),
+            );
+        }
+        if rules.on("release_excess_targets") && *targets > a.target_count {
+            out.push(
+                Finding::new(
+                    "release_excess_targets",
+                    Category::Rule,
+                    Severity::High,
+                    format!(
+                        "release {} is for {targets} targets; entry {} authorised {}",
+                        f.index, af.index, a.target_count
+                    ),
+                    RELEASE_TARGETS,
+                    vec![f.index, af.index],
+                )
+                .with_details(
+                    json!({ "targets_released": targets, "target_count": a.target_count }),
+                ),
+            );
+        }
+        if rules.on("release_after_withdrawal") {
+            if let Some(w) = withdrawals.get(&af.index).and_then(|ws| {
+                ws.iter()
+                    .find(|w| w.index < f.index && w.created <= *released_at)
+            }) {
+                out.push(
+                    Finding::new(
+                        "release_after_withdrawal",
+                        Category::Rule,
+                        Severity::High,
+                        format!(
+                            "release {} at {} is for entry {}, withdrawn at entry {} ({})",
+                            f.index,
+                            fmt(*released_at),
+                            af.index,
+                            w.index,
+                            fmt(w.created)
+                        ),
+                        RELEASE_WITHDRAWN,
+                        vec![f.index, af.index, w.index],
+                    )
+                    .with_details(json!({ "withdrawal": w.index })),
+                );
+            }
+        }
+    }
+
+    // disclosure_overdue and repeated_seal_extensions
+    for f in facts {
+        let Some((_, a)) = access.get(&f.index) else {
+            continue;
+        };
+        let exts = extensions.get(&f.index).map(Vec::as_slice).unwrap_or(&[]);
+        if rules.on("disclosure_overdue") {
+            let sealed = exts
+                .iter()
+                .map(|(_, s)| *s)
+                .fold(a.sealed_until, DateTime::max);
+            let overdue_at = sealed + Duration::days(rules.disclosure_grace_days);
+            if now > overdue_at && !disclosed.contains_key(&f.index) {
+                let mut entries = vec![f.index];
+                entries.extend(exts.iter().map(|(e, _)| e.index));
+                out.push(
+                    Finding::new(
+                        "disclosure_overdue",
+                        Category::Rule,
+                        Severity::Medium,
+                        format!(
+                            "entry {} by {} was sealed until {}; no disclosure {} days on",
+                            f.index,
+                            f.signer,
+                            fmt(sealed),
+                            (now - sealed).num_days()
+                        ),
+                        DISCLOSURE_OVERDUE,
+                        entries,
+                    )
+                    .with_details(json!({
+                        "agency": f.signer,
+                        "sealed_until": fmt(sealed),
+                        "grace_days": rules.disclosure_grace_days,
+                    })),
+                );
+            }
+        }
+        if rules.on("repeated_seal_extensions") && exts.len() > rules.max_seal_extensions {
+            let mut entries = vec![f.index];
+            entries.extend(exts.iter().map(|(e, _)| e.index));
+            out.push(
+                Finding::new(
+                    "repeated_seal_extensions",
+                    Category::Rule,
+                    Severity::Medium,
+                    format!(
+                        "entry {}'s seal was extended {} times (threshold {})",
+                        f.index,
+                        exts.len(),
+                        rules.max_seal_extensions
+                    ),
+                    SEAL_EXTENSIONS,
+                    entries,
+                )
+                .with_details(
+                    json!({ "extensions": exts.len(), "threshold": rules.max_seal_extensions }),
+                ),
+            );
+        }
+    }
+
+    // order_splitting
+    if rules.on("order_splitting") {
+        let mut groups: BTreeMap<(&str, &str, String), Vec<u64>> = BTreeMap::new();
+        for f in facts {
+            if let FactBody::Access(a) = &f.body {
+                groups
+                    .entry((
+                        f.signer.as_str(),
+                        a.case_reference.as_str(),
+                        f.created.format("%Y-%m-%d").to_string(),
+                    ))
+                    .or_default()
+                    .push(f.index);
+            }
+        }
+        for ((agency, case, day), entries) in groups {
+            if entries.len() > rules.order_splitting_max_per_day {
+                out.push(
+                    Finding::new(
+                        "order_splitting",
+                        Category::Rule,
+                        Severity::Medium,
+                        format!(
+                            "{agency} logged {} requests for case {case:?} on {day} (threshold {})",
+                            entries.len(),
+                            rules.order_splitting_max_per_day
+                        ),
+                        ORDER_SPLITTING,
+                        entries.clone(),
+                    )
+                    .with_details(json!({
+                        "agency": agency,
+                        "case_reference": case,
+                        "day": day,
+                        "count": entries.len(),
+                        "threshold": rules.order_splitting_max_per_day,
+                    })),
+                );
+            }
+        }
+    }
+    out
+}

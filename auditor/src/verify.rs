@@ -1,0 +1,527 @@
+//! Entry verification: canonical parse and validation (schemas), the signer
+//! registered for a role allowed to sign that kind in the log's own registry
+//! at that point in the log, references to earlier entries, and the
+//! signatures (Ed25519 batch verification, with a strict per-entry check of
+//! any batch that fails to find which entries are bad).
+//!
+//! What the rules need of each entry is kept as a compact [`Fact`].
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use daylight_core::{Hash, VerifierKey};
+use daylight_schemas::{Body, Decision, Kind, RegistryAction, Role, SchemaError, SignedRecord};
+use serde_json::json;
+
+use crate::findings::{Category, Finding, Severity};
+
+/// What the rules and the report need from a request or emergency.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Access {
+    /// Whether it is an emergency (else a request).
+    pub emergency: bool,
+    /// The provider's key name it is addressed to.
+    pub provider: String,
+    /// The case reference.
+    pub case_reference: String,
+    /// The jurisdiction code.
+    pub jurisdiction: String,
+    /// The legal basis.
+    pub legal_basis: String,
+    /// The offence code.
+    pub offence: &'static str,
+    /// The data category codes.
+    pub categories: Vec<&'static str>,
+    /// How many targets.
+    pub target_count: u32,
+    /// Start of the validity window.
+    pub valid_from: DateTime<Utc>,
+    /// End of the validity window.
+    pub valid_until: DateTime<Utc>,
+    /// Sealed until (before any extension).
+    pub sealed_until: DateTime<Utc>,
+    /// An emergency's ratification deadline.
+    pub ratify_by: Option<DateTime<Utc>>,
+}
+
+/// An outcome's numbers (US Wiretap Report terms).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// The entry reported on.
+    pub entry: Option<u64>,
+    /// The earlier outcome it replaces.
+    pub amends: Option<u64>,
+    /// Encryption encountered.
+    pub encryption_encountered: bool,
+    /// Encryption prevented access.
+    pub encryption_prevented_access: bool,
+    /// Communications intercepted.
+    pub communications_intercepted: u32,
+    /// Incriminating communications.
+    pub incriminating_communications: u32,
+    /// Persons intercepted.
+    pub persons_intercepted: u32,
+    /// Arrests.
+    pub arrests: u32,
+    /// Convictions.
+    pub convictions: u32,
+}
+
+/// The kind-specific part of a [`Fact`]. References are `None` when the
+/// entry's reference was invalid (reported as `entry_bad_reference`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FactBody {
+    /// A request or emergency.
+    Access(Box<Access>),
+    /// A court's decision on an emergency.
+    Ratification {
+        /// The emergency entry.
+        emergency: Option<u64>,
+        /// Granted (else denied).
+        granted: bool,
+    },
+    /// A seal extension.
+    Extension {
+        /// The entry extended.
+        entry: Option<u64>,
+        /// The new sealed-until.
+        sealed_until: DateTime<Utc>,
+    },
+    /// A disclosure.
+    Disclosure {
+        /// The entry disclosed.
+        entry: Option<u64>,
+    },
+    /// A provider's release receipt.
+    Release {
+        /// The entry acted on.
+        entry: Option<u64>,
+        /// Targets released.
+        targets: u32,
+        /// When.
+        released_at: DateTime<Utc>,
+    },
+    /// A withdrawal.
+    Withdrawal {
+        /// The entry withdrawn.
+        entry: Option<u64>,
+    },
+    /// An outcome report.
+    Outcome(Box<Outcome>),
+    /// A registry change.
+    Registry,
+}
+
+/// One verified entry, as the rules see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fact {
+    /// Leaf index.
+    pub index: u64,
+    /// Kind.
+    pub kind: Kind,
+    /// The signing key's name (the agency, court or provider).
+    pub signer: String,
+    /// The record's creation time.
+    pub created: DateTime<Utc>,
+    /// Kind-specific data.
+    pub body: FactBody,
+}
+
+#[derive(Clone, Debug)]
+struct Registration {
+    key: VerifierKey,
+    revoked_at: Option<u64>,
+}
+
+/// A pending signature check.
+struct SigJob {
+    index: u64,
+    key: VerifierKey,
+    record: SignedRecord,
+}
+
+/// Walks the log's entries in order, keeping the registry as the log's own
+/// registry entries define it at each point.
+pub struct EntryVerifier {
+    log_key: VerifierKey,
+    registry: HashMap<(String, u32, Role), Registration>,
+    /// Leaf hashes of every entry seen, by index (for references).
+    leaf_hashes: Vec<Hash>,
+    /// Kinds of every entry seen (`None` if it did not parse).
+    kinds: Vec<Option<Kind>>,
+    /// Entries from this index on get their signatures checked.
+    verify_from: u64,
+    threads: usize,
+    /// Findings so far.
+    pub findings: Vec<Finding>,
+    /// Facts so far.
+    pub facts: Vec<Fact>,
+    /// Signatures checked.
+    pub signatures_checked: u64,
+}
+
+const MALFORMED: &str = "The log holds an entry that is not a valid Daylight record (not canonical, unknown fields, or breaking a validation rule). A log must refuse such records at submission.";
+const UNKNOWN_SIGNER: &str = "The entry is signed by a key that the log's own registry did not list at that point in the log. A log must only accept records from registered keys.";
+const WRONG_ROLE: &str = "The entry's signer is registered, but not for a role allowed to sign this kind of record (requests by agencies, ratifications and extensions by courts, releases by providers, registry entries by the log).";
+const BAD_REFERENCE: &str = "The entry refers to an earlier entry by index and leaf hash, but no earlier entry has that index and hash.";
+const BAD_SIGNATURE: &str = "The entry's signature does not verify under the key the log's registry lists for its signer: the log holds a record its signer did not sign.";
+const SIGNER_REVOKED: &str = "The entry is signed by a key that the log's registry had already revoked when the entry was added. Revoked keys may no longer submit.";
+
+impl EntryVerifier {
+    /// A verifier for the log whose registry entries `log_key` signs;
+    /// signatures are checked for entries from `verify_from` on.
+    pub fn new(log_key: VerifierKey, verify_from: u64, threads: usize) -> EntryVerifier {
+        EntryVerifier {
+            log_key,
+            registry: HashMap::new(),
+            leaf_hashes: Vec::new(),
+            kinds: Vec::new(),
+            verify_from,
+            threads: threads.max(1),
+            findings: Vec::new(),
+            facts: Vec::new(),
+            signatures_checked: 0,
+        }
+    }
+
+    /// How many entries have been processed.
+    pub fn len(&self) -> u64 {
+        self.leaf_hashes.len() as u64
+    }
+
+    /// Whether no entry has been processed.
+    pub fn is_empty(&self) -> bool {
+        self.leaf_hashes.is_empty()
+    }
+
+    /// Processes the next entries (in log order, starting at [`len`](Self::len)),
+    /// given with their leaf hashes.
+    pub fn push_batch(&mut self, entries: &[&[u8]], hashes: &[Hash]) {
+        let first = self.len();
+        let parsed = parse_parallel(entries, self.threads);
+        let mut jobs = Vec::new();
+        for (offset, (result, hash)) in parsed.into_iter().zip(hashes).enumerate() {
+            let index = first + offset as u64;
+            self.leaf_hashes.push(*hash);
+            match result {
+                Err(e) => {
+                    self.kinds.push(None);
+                    self.findings.push(
+                        Finding::new(
+                            "entry_malformed",
+                            Category::Entry,
+                            Severity::Critical,
+                            format!("entry {index} is not a valid record: {e}"),
+                            MALFORMED,
+                            vec![index],
+                        )
+                        .with_details(json!({ "error_code": e.code(), "error": e.to_string() })),
+                    );
+                }
+                Ok(record) => {
+                    self.kinds.push(Some(record.kind()));
+                    if let Some(job) = self.admit(index, record) {
+                        if index >= self.verify_from {
+                            jobs.push(job);
+                        }
+                    }
+                }
+            }
+        }
+        self.signatures_checked += jobs.len() as u64;
+        for index in verify_parallel(&jobs, self.threads) {
+            self.findings.push(Finding::new(
+                "entry_bad_signature",
+                Category::Integrity,
+                Severity::Critical,
+                format!("entry {index} has a signature that does not verify"),
+                BAD_SIGNATURE,
+                vec![index],
+            ));
+        }
+    }
+
+    /// Registry and reference checks for one parsed entry; returns its
+    /// signature check, and records its fact.
+    fn admit(&mut self, index: u64, record: SignedRecord) -> Option<SigJob> {
+        let kind = record.kind();
+        let signer = record.signer().clone();
+        let key = if kind.signed_by_log() {
+            if signer.is(&self.log_key) {
+                Some(self.log_key.clone())
+            } else {
+                self.findings.push(Finding::new(
+                    "entry_wrong_role",
+                    Category::Entry,
+                    Severity::Critical,
+                    format!("registry entry {index} is signed by {signer}, not by the log's key"),
+                    WRONG_ROLE,
+                    vec![index],
+                ));
+                None
+            }
+        } else {
+            self.resolve_signer(index, &record)
+        };
+
+        // References: backwards, to an existing entry with that leaf hash.
+        let mut refs_ok = HashMap::new();
+        for r in record.references() {
+            let ok =
+                r.index.0 < index && self.leaf_hashes.get(r.index.0 as usize) == Some(&r.leaf_hash);
+            if !ok {
+                self.findings.push(
+                    Finding::new(
+                        "entry_bad_reference",
+                        Category::Entry,
+                        Severity::High,
+                        format!(
+                            "entry {index} refers to entry {} with a leaf hash no earlier entry has",
+                            r.index.0
+                        ),
+                        BAD_REFERENCE,
+                        vec![index],
+                    )
+                    .with_details(json!({ "reference": r.index.0, "leaf_hash": r.leaf_hash.to_hex() })),
+                );
+            }
+            refs_ok.insert(r.index.0, ok);
+        }
+        let valid = |e: &daylight_schemas::EntryRef| {
+            refs_ok
+                .get(&e.index.0)
+                .copied()
+                .unwrap_or(false)
+                .then_some(e.index.0)
+        };
+
+        let body = match record.body() {
+            Body::Request(b) => FactBody::Access(Box::new(Access {
+                emergency: false,
+                provider: b.provider.to_string(),
+                case_reference: b.case_reference.to_string(),
+                jurisdiction: b.jurisdiction.to_string(),
+                legal_basis: b.legal_basis.to_string(),
+                offence: b.offence.as_str(),
+                categories: b.data_categories.iter().map(|c| c.as_str()).collect(),
+                target_count: b.target_count,
+                valid_from: b.valid_from.get(),
+                valid_until: b.valid_until.get(),
+                sealed_until: b.sealed_until.get(),
+                ratify_by: None,
+            })),
+            Body::Emergency(b) => FactBody::Access(Box::new(Access {
+                emergency: true,
+                provider: b.provider.to_string(),
+                case_reference: b.case_reference.to_string(),
+                jurisdiction: b.jurisdiction.to_string(),
+                legal_basis: b.legal_basis.to_string(),
+                offence: b.offence.as_str(),
+                categories: b.data_categories.iter().map(|c| c.as_str()).collect(),
+                target_count: b.target_count,
+                valid_from: b.valid_from.get(),
+                valid_until: b.valid_until.get(),
+                sealed_until: b.sealed_until.get(),
+                ratify_by: Some(b.ratify_by.get()),
+            })),
+            Body::Ratification(b) => FactBody::Ratification {
+                emergency: valid(&b.emergency),
+                granted: b.decision == Decision::Granted,
+            },
+            Body::Extension(b) => FactBody::Extension {
+                entry: valid(&b.entry),
+                sealed_until: b.sealed_until.get(),
+            },
+            Body::Disclosure(b) => FactBody::Disclosure {
+                entry: valid(&b.entry),
+            },
+            Body::Release(b) => FactBody::Release {
+                entry: valid(&b.entry),
+                targets: b.targets_released,
+                released_at: b.released_at.get(),
+            },
+            Body::Withdrawal(b) => FactBody::Withdrawal {
+                entry: valid(&b.entry),
+            },
+            Body::Outcome(b) => FactBody::Outcome(Box::new(Outcome {
+                entry: valid(&b.entry),
+                amends: b.amends.as_ref().and_then(valid),
+                encryption_encountered: b.encryption_encountered,
+                encryption_prevented_access: b.encryption_prevented_access,
+                communications_intercepted: b.communications_intercepted,
+                incriminating_communications: b.incriminating_communications,
+                persons_intercepted: b.persons_intercepted,
+                arrests: b.arrests,
+                convictions: b.convictions,
+            })),
+            Body::Registry(b) => {
+                if key.is_some() {
+                    let reg_key = b.key.key().clone();
+                    let k = (reg_key.name().to_string(), reg_key.id().0, b.role);
+                    match b.action {
+                        RegistryAction::Add => {
+                            self.registry.insert(
+                                k,
+                                Registration {
+                                    key: reg_key,
+                                    revoked_at: None,
+                                },
+                            );
+                        }
+                        RegistryAction::Revoke => {
+                            if let Some(r) = self.registry.get_mut(&k) {
+                                r.revoked_at.get_or_insert(index);
+                            }
+                        }
+                    }
+                }
+                FactBody::Registry
+            }
+        };
+        self.facts.push(Fact {
+            index,
+            kind,
+            signer: signer.name.to_string(),
+            created: record.created(),
+            body,
+        });
+        key.map(|key| SigJob { index, key, record })
+    }
+
+    /// The key that may sign this entry here, with findings for revoked,
+    /// wrong-role and unknown signers.
+    fn resolve_signer(&mut self, index: u64, record: &SignedRecord) -> Option<VerifierKey> {
+        let signer = record.signer();
+        let kind = record.kind();
+        let name = signer.name.to_string();
+        let mut revoked = None;
+        for role in kind.signer_roles() {
+            if let Some(r) = self.registry.get(&(name.clone(), signer.key_id.0, *role)) {
+                match r.revoked_at {
+                    None => return Some(r.key.clone()),
+                    Some(at) => revoked = Some((r.key.clone(), at, *role)),
+                }
+            }
+        }
+        if let Some((key, at, role)) = revoked {
+            self.findings.push(
+                Finding::new(
+                    "signer_revoked",
+                    Category::Rule,
+                    Severity::High,
+                    format!(
+                        "entry {index} ({kind}) is signed by {signer}, whose {role} key was revoked at entry {at}"
+                    ),
+                    SIGNER_REVOKED,
+                    vec![at, index],
+                )
+                .with_details(json!({ "signer": signer.to_string(), "revoked_at": at, "role": role.as_str() })),
+            );
+            return Some(key);
+        }
+        let registered_elsewhere = self
+            .registry
+            .keys()
+            .any(|(n, id, _)| *n == name && *id == signer.key_id.0);
+        let (id, title, why) = if registered_elsewhere {
+            (
+                "entry_wrong_role",
+                format!("entry {index} ({kind}) is signed by {signer}, which is not registered for a role that may sign {kind} records"),
+                WRONG_ROLE,
+            )
+        } else {
+            (
+                "entry_unknown_signer",
+                format!("entry {index} ({kind}) is signed by {signer}, which the log's registry does not list"),
+                UNKNOWN_SIGNER,
+            )
+        };
+        self.findings.push(
+            Finding::new(
+                id,
+                Category::Entry,
+                Severity::Critical,
+                title,
+                why,
+                vec![index],
+            )
+            .with_details(json!({ "signer": signer.to_string() })),
+        );
+        None
+    }
+
+    /// The kind of an entry already processed.
+    pub fn kind_of(&self, index: u64) -> Option<Kind> {
+        self.kinds.get(index as usize).copied().flatten()
+    }
+}
+
+fn parse_parallel(entries: &[&[u8]], threads: usize) -> Vec<Result<SignedRecord, SchemaError>> {
+    if threads <= 1 || entries.len() < 64 {
+        return entries.iter().map(|e| SignedRecord::parse(e)).collect();
+    }
+    let chunk = entries.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = entries
+            .chunks(chunk)
+            .map(|c| s.spawn(move || c.iter().map(|e| SignedRecord::parse(e)).collect::<Vec<_>>()))
+            .collect();
+        let mut out = Vec::with_capacity(entries.len());
+        for (h, c) in handles.into_iter().zip(entries.chunks(chunk)) {
+            match h.join() {
+                Ok(v) => out.extend(v),
+                // A panic in parsing is a bug; parse that chunk again here
+                // so it surfaces on this thread.
+                Err(_) => out.extend(c.iter().map(|e| SignedRecord::parse(e))),
+            }
+        }
+        out
+    })
+}
+
+/// Size of one Ed25519 batch.
+const BATCH: usize = 64;
+
+/// Verifies the jobs; returns the indexes whose signatures are bad.
+fn verify_parallel(jobs: &[SigJob], threads: usize) -> Vec<u64> {
+    if jobs.is_empty() {
+        return Vec::new();
+    }
+    let chunk = jobs.len().div_ceil(threads.max(1)).max(BATCH);
+    let mut bad: Vec<u64> = std::thread::scope(|s| {
+        let handles: Vec<_> = jobs
+            .chunks(chunk)
+            .map(|c| s.spawn(move || c.chunks(BATCH).flat_map(verify_batch).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .zip(jobs.chunks(chunk))
+            .flat_map(|(h, c)| {
+                h.join()
+                    .unwrap_or_else(|_| c.chunks(BATCH).flat_map(verify_batch).collect())
+            })
+            .collect()
+    });
+    bad.sort_unstable();
+    bad
+}
+
+/// One batch: Ed25519 batch verification; if it fails, each signature
+/// strictly, to name the bad ones.
+fn verify_batch(jobs: &[SigJob]) -> Vec<u64> {
+    let messages: Vec<Vec<u8>> = jobs.iter().map(|j| j.record.signed_message()).collect();
+    let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+    let sigs: Vec<ed25519_dalek::Signature> = jobs
+        .iter()
+        .map(|j| ed25519_dalek::Signature::from_bytes(j.record.signature()))
+        .collect();
+    let keys: Vec<ed25519_dalek::VerifyingKey> = jobs.iter().map(|j| *j.key.public_key()).collect();
+    let signer_ok = jobs.iter().all(|j| j.record.signer().is(&j.key));
+    if signer_ok && ed25519_dalek::verify_batch(&refs, &sigs, &keys).is_ok() {
+        return Vec::new();
+    }
+    jobs.iter()
+        .filter(|j| j.record.verify_signature(&j.key).is_err())
+        .map(|j| j.index)
+        .collect()
+}
