@@ -11,13 +11,13 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use daylight_core::tile::{parse_entry_bundle, read_tile_data, TilePath, TILE_HEIGHT, TILE_WIDTH};
 use daylight_core::tree::inclusion_proof;
-use daylight_core::{Checkpoint, LeafIndex, Note, TlogProof, TreeSize, VerifierKey};
+use daylight_core::{LeafIndex, TlogProof, VerifierKey};
 
 use crate::admission::Admission;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::sequencer::{SequenceError, Sequencer};
-use crate::store::{LogStore, StoreHashes};
+use crate::store::{LogStore, Published, StoreHashes};
 
 /// The largest request body accepted (an entry is at most 65535 bytes).
 pub const MAX_BODY: usize = 65_535;
@@ -37,6 +37,8 @@ pub struct AppState {
     pub log_key: VerifierKey,
     /// Cosignatures needed to publish.
     pub quorum: usize,
+    /// The newest published checkpoint (kept current by the witnessing).
+    pub published: tokio::sync::watch::Receiver<Option<Arc<Published>>>,
 }
 
 /// The router, without the web view (the binary mounts that under `/`).
@@ -77,26 +79,21 @@ fn text(body: Vec<u8>, cache: &'static str) -> Response {
         .into_response()
 }
 
-/// The newest published checkpoint and its size.
-fn published(store: &dyn LogStore) -> Result<Option<(Vec<u8>, Checkpoint)>, ApiError> {
-    let Some(bytes) = store.published_checkpoint().map_err(ApiError::internal)? else {
-        return Ok(None);
-    };
-    let note = Note::parse(&bytes).map_err(ApiError::internal)?;
-    let cp = Checkpoint::parse_text(note.text()).map_err(ApiError::internal)?;
-    Ok(Some((bytes, cp)))
+impl AppState {
+    fn published(&self) -> Option<Arc<Published>> {
+        self.published.borrow().clone()
+    }
 }
 
 async fn checkpoint(State(s): State<AppState>) -> Result<Response, ApiError> {
-    let cp = blocking(move || published(s.store.as_ref())).await?;
-    let (bytes, _) = cp.ok_or_else(|| {
+    let p = s.published().ok_or_else(|| {
         ApiError::unavailable(
             "no_checkpoint",
             "no checkpoint has been cosigned by the witness quorum yet",
             1,
         )
     })?;
-    Ok(text(bytes, "no-cache, max-age=1"))
+    Ok(text(p.bytes.clone(), "no-cache, max-age=1"))
 }
 
 async fn tile(State(s): State<AppState>, Path(path): Path<String>) -> Result<Response, ApiError> {
@@ -164,11 +161,9 @@ async fn tile(State(s): State<AppState>, Path(path): Path<String>) -> Result<Res
 
 async fn log_info(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     let (store, key, quorum) = (s.store.clone(), s.log_key.clone(), s.quorum);
+    let size = s.published().map(|p| p.checkpoint.size.get()).unwrap_or(0);
     blocking(move || {
         let meta = store.meta().map_err(ApiError::internal)?;
-        let size = published(store.as_ref())?
-            .map(|(_, cp)| cp.size.get())
-            .unwrap_or(0);
         let witnesses: Vec<serde_json::Value> = store
             .witnesses()
             .map_err(ApiError::internal)?
@@ -253,36 +248,30 @@ async fn entry(
 
 async fn proof(State(s): State<AppState>, Path(index): Path<String>) -> Result<Response, ApiError> {
     let index = parse_index(&index)?;
-    let store = s.store.clone();
+    let (store, published) = (s.store.clone(), s.published());
     let body = blocking(move || {
-        let size = store.size().map_err(ApiError::internal)?;
-        if !size.contains(index) {
-            return Err(ApiError::not_found(format!("no entry {index}")));
-        }
-        let Some((bytes, cp)) = published(store.as_ref())? else {
+        let covered = published
+            .as_ref()
+            .filter(|p| p.checkpoint.size.contains(index));
+        let Some(p) = covered else {
+            // Not covered yet: unknown (404) or waiting for witnesses (503).
+            let size = store.size().map_err(ApiError::internal)?;
+            if !size.contains(index) {
+                return Err(ApiError::not_found(format!("no entry {index}")));
+            }
             return Err(ApiError::unavailable(
                 "not_yet_published",
-                "no checkpoint is published yet",
+                format!("entry {index} is not yet in a checkpoint cosigned by the witness quorum"),
                 1,
             ));
         };
-        if !cp.size.contains(index) {
-            return Err(ApiError::unavailable(
-                "not_yet_published",
-                format!(
-                    "entry {index} is not yet in a published checkpoint (size {})",
-                    cp.size
-                ),
-                1,
-            ));
-        }
-        let path = inclusion_proof(index, cp.size, &StoreHashes(store.as_ref()))
+        let path = inclusion_proof(index, p.checkpoint.size, &StoreHashes(store.as_ref()))
             .map_err(ApiError::internal)?;
         Ok(TlogProof {
             extra: None,
             index,
             proof: path,
-            checkpoint: bytes,
+            checkpoint: p.bytes.clone(),
         }
         .to_bytes())
     })
@@ -303,13 +292,4 @@ async fn metrics(State(s): State<AppState>) -> Response {
         s.metrics.render(),
     )
         .into_response()
-}
-
-/// Sizes for tests and tools: the published size (0 before any).
-pub fn published_size(store: &dyn LogStore) -> TreeSize {
-    published(store)
-        .ok()
-        .flatten()
-        .map(|(_, cp)| cp.size)
-        .unwrap_or_default()
 }

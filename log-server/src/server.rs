@@ -78,8 +78,8 @@ impl LogServer {
             .store(size.get(), std::sync::atomic::Ordering::Relaxed);
         self.admission.refresh(store.as_ref());
         let (latest_tx, latest_rx) = watch::channel(size);
-        let (published_tx, _published_rx) =
-            watch::channel(crate::api::published_size(store.as_ref()));
+        let initial = crate::store::load_published(store.as_ref())?.map(Arc::new);
+        let (published_tx, published_rx) = watch::channel(initial);
         let (stop_tx, stop_rx) = watch::channel(false);
 
         let after_batch: Arc<dyn Fn() + Send + Sync> = {
@@ -111,6 +111,7 @@ impl LogServer {
             metrics,
             log_key: self.key.verifier().clone(),
             quorum: meta.quorum,
+            published: published_rx,
         };
         let mut app = router(state);
         if let Some(extra) = self.extra {

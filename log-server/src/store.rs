@@ -135,3 +135,24 @@ impl daylight_core::tree::HashReader for StoreHashes<'_> {
         Ok(self.0.read_hashes(indexes)?)
     }
 }
+
+/// The newest published checkpoint, parsed once and shared.
+#[derive(Clone, Debug)]
+pub struct Published {
+    /// The note: log signature and the quorum's cosignatures.
+    pub bytes: Vec<u8>,
+    /// Its body.
+    pub checkpoint: daylight_core::Checkpoint,
+}
+
+/// Reads and parses the newest published checkpoint.
+pub fn load_published(store: &dyn LogStore) -> Result<Option<Published>, StoreError> {
+    let Some(bytes) = store.published_checkpoint()? else {
+        return Ok(None);
+    };
+    let note = daylight_core::Note::parse(&bytes)
+        .map_err(|e| StoreError::Corrupt(format!("published checkpoint: {e}")))?;
+    let checkpoint = daylight_core::Checkpoint::parse_text(note.text())
+        .map_err(|e| StoreError::Corrupt(format!("published checkpoint: {e}")))?;
+    Ok(Some(Published { bytes, checkpoint }))
+}

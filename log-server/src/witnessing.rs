@@ -22,7 +22,7 @@ use daylight_core::{Checkpoint, Note, TreeSize};
 use tokio::sync::{mpsc, watch};
 
 use crate::metrics::Metrics;
-use crate::store::{LogStore, StoreHashes, WitnessConfig};
+use crate::store::{LogStore, Published, StoreHashes, WitnessConfig};
 
 /// How long one add-checkpoint request may take.
 pub const WITNESS_TIMEOUT: Duration = Duration::from_secs(5);
@@ -71,27 +71,15 @@ fn load_target(store: &Arc<dyn LogStore>) -> Result<Option<Arc<Target>>, String>
     })))
 }
 
-fn published_size(store: &dyn LogStore) -> Result<Option<TreeSize>, String> {
-    let Some(bytes) = store.published_checkpoint().map_err(|e| e.to_string())? else {
-        return Ok(None);
-    };
-    let note = Note::parse(&bytes).map_err(|e| e.to_string())?;
-    Ok(Some(
-        Checkpoint::parse_text(note.text())
-            .map_err(|e| e.to_string())?
-            .size,
-    ))
-}
-
 /// Runs witness collection until `shutdown` fires. `latest` is bumped by the
 /// sequencer after each integrated batch; `published` is told each newly
-/// published size.
+/// published checkpoint.
 pub async fn run(
     store: Arc<dyn LogStore>,
     quorum: usize,
     metrics: Arc<Metrics>,
     mut latest: watch::Receiver<TreeSize>,
-    published: watch::Sender<TreeSize>,
+    published: watch::Sender<Option<Arc<Published>>>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), String> {
     let witnesses = {
@@ -116,10 +104,7 @@ pub async fn run(
         ));
     }
 
-    let mut done = {
-        let s = store.clone();
-        blocking(move || published_size(s.as_ref())).await?
-    };
+    let mut done = published.borrow().as_ref().map(|p| p.checkpoint.size);
     let mut collected: Vec<(usize, NoteSignature)> = Vec::new();
     loop {
         // A new target only once the current one is published (or there is none).
@@ -182,17 +167,19 @@ async fn publish(
     target: &Target,
     cosignatures: &[NoteSignature],
     metrics: &Metrics,
-    published: &watch::Sender<TreeSize>,
+    published: &watch::Sender<Option<Arc<Published>>>,
 ) -> Result<(), String> {
     let mut note = target.note.clone();
     for s in cosignatures {
         note.add_signature(s.clone()).map_err(|e| e.to_string())?;
     }
     let (s, size, bytes) = (store.clone(), target.size, note.to_bytes());
-    blocking(move || s.publish(size, &bytes).map_err(|e| e.to_string())).await?;
+    let stored = bytes.clone();
+    blocking(move || s.publish(size, &stored).map_err(|e| e.to_string())).await?;
+    let checkpoint = Checkpoint::parse_text(note.text()).map_err(|e| e.to_string())?;
     metrics.published.fetch_add(1, Ordering::Relaxed);
     metrics.published_size.store(size.get(), Ordering::Relaxed);
-    published.send_replace(size);
+    published.send_replace(Some(Arc::new(Published { bytes, checkpoint })));
     tracing::info!(
         size = size.get(),
         cosignatures = cosignatures.len(),
