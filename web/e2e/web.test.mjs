@@ -1,0 +1,250 @@
+// Browser tests of the web view: Debian's chromium, driven by playwright-core,
+// against a real `daylight log serve` with sample records submitted by
+// `daylight agency submit`. Run by scripts/test after cargo has built
+// target/debug/daylight; `node --test` in this folder runs it alone.
+//
+// Environment: DAYLIGHT_BIN (default ../../target/debug/daylight),
+// CHROMIUM (default /usr/bin/chromium), SCREENSHOTS=DIR to save a
+// screenshot of each page (desktop and phone widths).
+
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const BIN = process.env.DAYLIGHT_BIN || path.resolve(here, "../../target/debug/daylight");
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const EXAMPLES = path.resolve(here, "../../schemas/examples");
+const SHOTS = process.env.SCREENSHOTS;
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "daylight-web-e2e-"));
+const p = (name) => path.join(tmp, name);
+const daylight = (...args) => execFileSync(BIN, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on("error", reject);
+  });
+}
+
+const iso = (d) => d.toISOString().replace(/\.\d{3}Z$/, "Z");
+const hours = (n) => new Date(Date.now() + n * 3600 * 1000);
+
+function draft(name, changes) {
+  const v = { ...JSON.parse(fs.readFileSync(path.join(EXAMPLES, `${name}.json`), "utf8")), ...changes };
+  const file = p(`${name}-${Math.random().toString(16).slice(2)}.json`);
+  fs.writeFileSync(file, JSON.stringify(v));
+  return file;
+}
+
+let server;
+let base;
+let browser;
+const idx = {};
+
+async function submit(key, file) {
+  const out = p(`bundle-${Math.random().toString(16).slice(2)}`);
+  const text = daylight("agency", "submit", "--log", base, "--key", key, "--draft", file, "--out", out);
+  const n = Number(text.split(/\s+/).filter((w) => /^\d+$/.test(w)).pop());
+  assert.ok(Number.isInteger(n), `agency submit printed ${text}`);
+  return n;
+}
+
+before(async () => {
+  const agencyKey = daylight("key", "generate", "--name", "agency.example", "--out", p("agency.key"));
+  const courtKey = daylight("key", "generate", "--name", "court.example", "--out", p("court.key"));
+  daylight("log", "init", "--dir", p("log"), "--origin", "log.example/e2e", "--quorum", "0");
+  daylight("log", "add-agency", "--dir", p("log"), "--vkey", agencyKey);
+  daylight("log", "add-court", "--dir", p("log"), "--vkey", courtKey);
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  server = spawn(BIN, ["log", "serve", "--dir", p("log"), "--listen", `127.0.0.1:${port}`], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  server.stderr.on("data", (d) => (stderr += d));
+  const deadline = Date.now() + 20000;
+  for (;;) {
+    try {
+      if ((await fetch(`${base}/api/v1/log`)).ok) break;
+    } catch {
+      /* not up yet */
+    }
+    if (Date.now() > deadline) throw new Error(`log did not start: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const window = { valid_from: iso(hours(-24)), valid_until: iso(hours(24 * 30)), sealed_until: iso(hours(24 * 365)) };
+  idx.us = await submit(p("agency.key"), draft("request", window));
+  idx.de = await submit(p("agency.key"), draft("request", { ...window, jurisdiction: "DE", provider: "cloud.example", data_categories: ["subscriber"] }));
+  idx.emergency = await submit(
+    p("agency.key"),
+    draft("emergency", { valid_from: iso(hours(-1)), valid_until: iso(hours(40)), sealed_until: iso(hours(24 * 90)), ratify_by: iso(hours(40)) }),
+  );
+  const em = await (await fetch(`${base}/api/v1/entries/${idx.emergency}`)).json();
+  idx.ratification = await submit(p("court.key"), draft("ratification", { emergency: { index: idx.emergency, leaf_hash: em.leaf_hash } }));
+
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "daylight-chromium-"));
+  browser = await chromium.launchPersistentContext(dataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+    viewport: { width: 1200, height: 900 },
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  if (server) {
+    server.kill("SIGINT");
+    await new Promise((r) => (server.exitCode !== null ? r() : server.on("exit", r)));
+  }
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+async function open(url) {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  const resp = await page.goto(`${base}${url}`);
+  assert.equal(resp.status(), 200, url);
+  page.errors = errors;
+  return page;
+}
+
+async function shot(page, name) {
+  if (!SHOTS) return;
+  fs.mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: path.join(SHOTS, `${name}-phone.png`), fullPage: true });
+  await page.setViewportSize({ width: 1200, height: 900 });
+}
+
+const rowCount = (page) => page.locator("table.entries tbody tr").count();
+
+describe("web view in chromium", () => {
+  test("every page renders", async () => {
+    const home = await open("/");
+    assert.match(await home.textContent("h1"), /Lawful-access requests/);
+    assert.ok((await home.locator("figure.chart svg").count()) >= 2, "charts");
+    assert.equal(await home.textContent("dl.facts div:first-child dd"), "6");
+    await shot(home, "home");
+    for (const [url, h1] of [
+      ["/entries", "Entries"],
+      ["/witnesses", "Witnesses"],
+      ["/findings", "Auditor findings"],
+      [`/entries/${idx.emergency}`, `Entry ${idx.emergency}: Emergency request`],
+    ]) {
+      const page = await open(url);
+      assert.equal((await page.textContent("h1")).trim(), h1, url);
+      await shot(page, url.replace(/\W+/g, "_").replace(/^_$/, "home") || "home");
+      assert.deepEqual(page.errors, [], url);
+      await page.close();
+    }
+    await home.close();
+  });
+
+  test("filters narrow the list and give a linkable URL", async () => {
+    const page = await open("/entries");
+    assert.equal(await rowCount(page), 6);
+    await page.click("details.filters summary");
+    await page.check("input[name=kind][value=request]");
+    await page.selectOption("#f-jurisdiction", "DE");
+    await Promise.all([page.waitForNavigation(), page.click("form button[type=submit]")]);
+    assert.match(page.url(), /\/entries\?kind=request&.*jurisdiction=DE/);
+    assert.equal(await rowCount(page), 1);
+    assert.equal(await page.textContent("#match-count"), "1");
+    assert.equal(await page.getAttribute("table.entries tbody tr td a", "href"), `/entries/${idx.de}`);
+    // The same URL, opened fresh, shows the same list.
+    const again = await open(new URL(page.url()).pathname + new URL(page.url()).search);
+    assert.equal(await rowCount(again), 1);
+    const status = await open("/entries?status=ratified");
+    assert.equal(await rowCount(status), 1);
+    await Promise.all([page.close(), again.close(), status.close()]);
+  });
+
+  async function verify(url, setup) {
+    const page = await open(url);
+    if (setup) await setup(page);
+    await page.click("#verify-button");
+    await page.waitForSelector("#verify-result[data-state=ok], #verify-result[data-state=fail]", { timeout: 15000 });
+    const state = await page.getAttribute("#verify-result", "data-state");
+    const text = await page.textContent("#verify-result");
+    return { page, state, text };
+  }
+
+  test("verify turns green for a real entry", async () => {
+    for (const i of [idx.us, idx.ratification, 0]) {
+      const { page, state, text } = await verify(`/entries/${i}`);
+      assert.equal(state, "ok", text);
+      assert.match(text, /Verified/);
+      assert.match(text, /Log signature on the checkpoint verifies/);
+      assert.match(text, /equals the signed root/);
+      assert.match(text, /log\.example\/e2e\+[0-9a-f]{8}\+/, "shows the key it checked against");
+      if (i === idx.us) await shot(page, "verified");
+      await page.close();
+    }
+  });
+
+  test("verify turns red on a tampered hash tile", async () => {
+    const { page, state, text } = await verify(`/entries/${idx.us}`, (page) =>
+      page.route("**/tile/0/**", async (route) => {
+        const resp = await route.fetch();
+        const body = Buffer.from(await resp.body());
+        body[body.length - 1] ^= 1;
+        await route.fulfill({ response: resp, body });
+      }),
+    );
+    assert.equal(state, "fail", text);
+    assert.match(text, /not the signed root/);
+    await shot(page, "tampered-tile");
+    await page.close();
+  });
+
+  test("verify turns red on a tampered checkpoint", async () => {
+    const { page, state, text } = await verify(`/entries/${idx.us}`, (page) =>
+      page.route("**/checkpoint", async (route) => {
+        const resp = await route.fetch();
+        const lines = (await resp.text()).split("\n");
+        lines[1] = String(Number(lines[1]) + 1); // claim one more entry
+        await route.fulfill({ response: resp, body: lines.join("\n") });
+      }),
+    );
+    assert.equal(state, "fail", text);
+    assert.match(text, /signature on the checkpoint does not verify/);
+    await page.close();
+  });
+
+  test("verify turns red on a tampered entry bundle", async () => {
+    const { page, state, text } = await verify(`/entries/${idx.us}`, (page) =>
+      page.route("**/tile/entries/**", async (route) => {
+        const resp = await route.fetch();
+        // Rewrite the US request's jurisdiction, keeping every length.
+        const body = Buffer.from((await resp.body()).toString("latin1").replace("US-NY", "US-CA"), "latin1");
+        await route.fulfill({ response: resp, body });
+      }),
+    );
+    assert.equal(state, "fail", text);
+    assert.match(text, /hash to .* but this page shows/);
+    await page.close();
+  });
+
+  test("verify turns red against a key obtained elsewhere that does not match", async () => {
+    const other = daylight("key", "generate", "--name", "log.example/e2e", "--out", p("other.key"));
+    const { page, state, text } = await verify(`/entries/${idx.us}`, (page) => page.fill("#log-key", other));
+    assert.equal(state, "fail", text);
+    assert.match(text, /no signature by the log key/);
+    await page.close();
+  });
+});
