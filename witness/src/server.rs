@@ -33,6 +33,13 @@ pub fn router(witness: Witness) -> Router {
         .route("/add-checkpoint", post(add_checkpoint))
         .route("/logs", get(logs))
         .route("/{origin_hash}/checkpoint", get(checkpoint))
+        .fallback(|| async { text(StatusCode::NOT_FOUND, "no such route\n".to_owned()) })
+        .method_not_allowed_fallback(|| async {
+            text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this route\n".to_owned(),
+            )
+        })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(witness)
 }

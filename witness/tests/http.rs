@@ -280,6 +280,11 @@ async fn monitoring_routes_serve_the_latest_cosigned_checkpoint() {
         &get(&c, &format!("{}/ABC/checkpoint", server.url)).await,
         404,
     );
+    assert_refusal(&get(&c, &format!("{}/nowhere", server.url)).await, 404);
+    assert_refusal(
+        &get(&c, &format!("{}/add-checkpoint", server.url)).await,
+        405,
+    );
     let unknown = format!("{}{}", server.url, checkpoint_path("nobody.test"));
     assert_refusal(&get(&c, &unknown).await, 404);
 
