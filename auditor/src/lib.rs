@@ -17,6 +17,7 @@
 pub mod findings;
 pub mod mirror;
 pub mod progress;
+pub mod report;
 pub mod rules;
 pub mod verify;
 

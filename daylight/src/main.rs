@@ -1,6 +1,7 @@
 //! `daylight`: one binary, a subcommand for each role.
 
 mod agency;
+mod audit;
 mod gate;
 mod key;
 mod log;
@@ -35,6 +36,9 @@ enum Command {
     /// Run a C2SP tlog-witness that cosigns logs' checkpoints.
     #[command(subcommand)]
     Witness(witness::WitnessCommand),
+    /// Mirror and verify a log, apply the rules, write DIR/findings.json
+    /// (exit 0 clean, 1 findings, 2 integrity failure).
+    Audit(audit::AuditArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +50,7 @@ fn main() -> ExitCode {
         Command::Agency(cmd) => agency::run(cmd),
         Command::Gate(cmd) => gate::run(cmd),
         Command::Witness(cmd) => witness::run(cmd),
+        Command::Audit(args) => audit::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,291 @@
+//! The transparency report: statistics over the verified entries of the
+//! mirror, each number with the entries it counts, as JSON, CSV and Markdown.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use crate::mirror::AuditDir;
+use crate::verify::{EntryVerifier, Fact, FactBody};
+use crate::AuditError;
+
+/// One counted value and the entries it counts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Count {
+    /// How many.
+    pub count: u64,
+    /// The entries counted (leaf indexes).
+    pub entries: Vec<u64>,
+}
+
+impl Count {
+    fn add(&mut self, index: u64, n: u64) {
+        self.count += n;
+        if self.entries.last() != Some(&index) {
+            self.entries.push(index);
+        }
+    }
+}
+
+/// The transparency report.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct TransparencyReport {
+    /// The log's origin.
+    pub origin: String,
+    /// Verified tree size the report covers.
+    pub tree_size: u64,
+    /// Entries per kind.
+    pub kinds: BTreeMap<String, Count>,
+    /// Authorisations (requests and emergencies) per agency (signing key name).
+    pub by_agency: BTreeMap<String, Count>,
+    /// Authorisations per jurisdiction.
+    pub by_jurisdiction: BTreeMap<String, Count>,
+    /// Authorisations per legal basis.
+    pub by_legal_basis: BTreeMap<String, Count>,
+    /// Authorisations per data category (one authorisation counts in each of its categories).
+    pub by_data_category: BTreeMap<String, Count>,
+    /// Authorisations per offence.
+    pub by_offence: BTreeMap<String, Count>,
+    /// Authorisations per month of creation (YYYY-MM).
+    pub by_month: BTreeMap<String, Count>,
+    /// Emergency authorisations.
+    pub emergencies: Count,
+    /// Emergencies over all authorisations (0 if none).
+    pub emergency_share: f64,
+    /// Authorisations with at least one release receipt.
+    pub authorisations_released: Count,
+    /// Targets authorised, over all authorisations.
+    pub targets_authorised: Count,
+    /// Targets released, over all release receipts.
+    pub targets_released: Count,
+    /// Outcome totals (latest outcome per authorisation; amended ones replaced),
+    /// in the terms of the US Wiretap Report.
+    pub outcomes: BTreeMap<String, Count>,
+}
+
+impl TransparencyReport {
+    /// Computes the report from verified facts.
+    pub fn from_facts(origin: &str, tree_size: u64, facts: &[Fact]) -> TransparencyReport {
+        let mut r = TransparencyReport {
+            origin: origin.to_owned(),
+            tree_size,
+            ..Default::default()
+        };
+        let mut authorisations = 0u64;
+        let mut released: HashMap<u64, ()> = HashMap::new();
+        let mut latest_outcome: BTreeMap<u64, &Fact> = BTreeMap::new();
+        for f in facts {
+            r.kinds
+                .entry(f.kind.as_str().to_owned())
+                .or_default()
+                .add(f.index, 1);
+            match &f.body {
+                FactBody::Access(a) => {
+                    authorisations += 1;
+                    r.by_agency
+                        .entry(f.signer.clone())
+                        .or_default()
+                        .add(f.index, 1);
+                    r.by_jurisdiction
+                        .entry(a.jurisdiction.clone())
+                        .or_default()
+                        .add(f.index, 1);
+                    r.by_legal_basis
+                        .entry(a.legal_basis.clone())
+                        .or_default()
+                        .add(f.index, 1);
+                    for c in &a.categories {
+                        r.by_data_category
+                            .entry((*c).to_owned())
+                            .or_default()
+                            .add(f.index, 1);
+                    }
+                    r.by_offence
+                        .entry(a.offence.to_owned())
+                        .or_default()
+                        .add(f.index, 1);
+                    r.by_month
+                        .entry(f.created.format("%Y-%m").to_string())
+                        .or_default()
+                        .add(f.index, 1);
+                    if a.emergency {
+                        r.emergencies.add(f.index, 1);
+                    }
+                    r.targets_authorised.add(f.index, u64::from(a.target_count));
+                }
+                FactBody::Release {
+                    entry: Some(e),
+                    targets,
+                    ..
+                } => {
+                    if released.insert(*e, ()).is_none() {
+                        r.authorisations_released.add(*e, 1);
+                    }
+                    r.targets_released.add(f.index, u64::from(*targets));
+                }
+                FactBody::Outcome(o) => {
+                    if let Some(e) = o.entry {
+                        // Later entries replace earlier ones (amendments).
+                        latest_outcome.insert(e, f);
+                    }
+                }
+                _ => {}
+            }
+        }
+        r.authorisations_released.entries.sort_unstable();
+        r.emergency_share = if authorisations == 0 {
+            0.0
+        } else {
+            r.emergencies.count as f64 / authorisations as f64
+        };
+        for f in latest_outcome.values() {
+            let FactBody::Outcome(o) = &f.body else {
+                continue;
+            };
+            let rows: [(&str, u64); 7] = [
+                (
+                    "encryption_encountered",
+                    u64::from(o.encryption_encountered),
+                ),
+                (
+                    "encryption_prevented_access",
+                    u64::from(o.encryption_prevented_access),
+                ),
+                (
+                    "communications_intercepted",
+                    u64::from(o.communications_intercepted),
+                ),
+                (
+                    "incriminating_communications",
+                    u64::from(o.incriminating_communications),
+                ),
+                ("persons_intercepted", u64::from(o.persons_intercepted)),
+                ("arrests", u64::from(o.arrests)),
+                ("convictions", u64::from(o.convictions)),
+            ];
+            for (k, n) in rows {
+                let c = r.outcomes.entry(k.to_owned()).or_default();
+                if n > 0 {
+                    c.add(f.index, n);
+                }
+            }
+        }
+        r
+    }
+
+    fn tables(&self) -> Vec<(&'static str, &BTreeMap<String, Count>)> {
+        vec![
+            ("kind", &self.kinds),
+            ("agency", &self.by_agency),
+            ("jurisdiction", &self.by_jurisdiction),
+            ("legal_basis", &self.by_legal_basis),
+            ("data_category", &self.by_data_category),
+            ("offence", &self.by_offence),
+            ("month", &self.by_month),
+            ("outcome", &self.outcomes),
+        ]
+    }
+
+    fn totals(&self) -> Vec<(&'static str, &Count)> {
+        vec![
+            ("emergencies", &self.emergencies),
+            ("authorisations_released", &self.authorisations_released),
+            ("targets_authorised", &self.targets_authorised),
+            ("targets_released", &self.targets_released),
+        ]
+    }
+
+    /// CSV: `table,key,count,entries` (entries space-separated).
+    pub fn to_csv(&self) -> String {
+        let mut s = String::from("table,key,count,entries\n");
+        let esc = |v: &str| format!("\"{}\"", v.replace('"', "\"\""));
+        let list = |c: &Count| {
+            c.entries
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        for (table, map) in self.tables() {
+            for (k, c) in map {
+                s.push_str(&format!("{table},{},{},{}\n", esc(k), c.count, list(c)));
+            }
+        }
+        for (k, c) in self.totals() {
+            s.push_str(&format!("total,{k},{},{}\n", c.count, list(c)));
+        }
+        s.push_str(&format!(
+            "total,emergency_share,{:.4},\n",
+            self.emergency_share
+        ));
+        s
+    }
+
+    /// Markdown, for people; the JSON and CSV list the entries behind each number.
+    pub fn to_markdown(&self) -> String {
+        let mut s = format!(
+            "# Transparency report: {}\n\nEvery number below is computed from the {} entries of the log verified by `daylight audit`; `report.json` and `report.csv` list the entries behind each.\n\n",
+            self.origin, self.tree_size
+        );
+        let authorisations: u64 = self.by_agency.values().map(|c| c.count).sum();
+        s.push_str(&format!(
+            "- Authorisations (requests and emergencies): {authorisations}\n- Emergencies: {} ({:.1}% of authorisations)\n- Authorisations with a release receipt: {}\n- Targets authorised: {}; targets released: {}\n\n",
+            self.emergencies.count,
+            self.emergency_share * 100.0,
+            self.authorisations_released.count,
+            self.targets_authorised.count,
+            self.targets_released.count
+        ));
+        for (table, map) in self.tables() {
+            if map.is_empty() {
+                continue;
+            }
+            s.push_str(&format!(
+                "## By {}\n\n| {table} | count |\n| --- | ---: |\n",
+                table.replace('_', " ")
+            ));
+            for (k, c) in map {
+                s.push_str(&format!("| {} | {} |\n", k.replace('|', "\\|"), c.count));
+            }
+            s.push('\n');
+        }
+        s
+    }
+}
+
+/// Builds the report from the audit directory's verified mirror and writes
+/// `report/report.{json,csv,md}`; returns it.
+pub fn write_report(dir: &AuditDir) -> Result<TransparencyReport, AuditError> {
+    let pinned = dir
+        .pinned()?
+        .ok_or_else(|| AuditError::Corrupt("no log.json: run `daylight audit` first".into()))?;
+    let state = dir.state()?;
+    let key = daylight_core::VerifierKey::parse(&pinned.vkey)
+        .map_err(|e| AuditError::Corrupt(format!("log.json key: {e}")))?;
+    // Signatures were verified when the mirror was; here only the facts.
+    let mut ev = EntryVerifier::new(key, state.size, 1);
+    let w = daylight_core::tile::TILE_WIDTH;
+    for b in 0..state.size.div_ceil(w) {
+        let coord = daylight_core::tile::BundleCoord {
+            index: b,
+            width: (state.size - b * w).min(w) as u16,
+        };
+        let data = dir
+            .read(&coord.path())?
+            .ok_or_else(|| AuditError::Corrupt(format!("{} is missing", coord.path())))?;
+        let entries = daylight_core::tile::parse_entry_bundle(&data, coord.width)
+            .map_err(|e| AuditError::Corrupt(format!("{}: {e}", coord.path())))?;
+        let hashes: Vec<_> = entries
+            .iter()
+            .map(|e| daylight_core::leaf_hash(e))
+            .collect();
+        ev.push_batch(&entries, &hashes);
+    }
+    let report = TransparencyReport::from_facts(&pinned.origin, state.size, &ev.facts);
+    let json = serde_json::to_vec_pretty(&report)
+        .map_err(|e| AuditError::Io(format!("report.json: {e}")))?;
+    dir.write("report/report.json", &json)?;
+    dir.write("report/report.csv", report.to_csv().as_bytes())?;
+    dir.write("report/report.md", report.to_markdown().as_bytes())?;
+    Ok(report)
+}

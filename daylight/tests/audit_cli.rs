@@ -1,0 +1,273 @@
+//! `daylight audit` against a real `daylight log serve`, all separate
+//! processes: clean (exit 0), a rule finding (exit 1), the transparency
+//! report, and a fork of the log with its own key (exit 2 with evidence).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn daylight(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_daylight"))
+        .args(args)
+        .output()
+        .expect("run daylight")
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout.clone())
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(dir: &str) -> (Server, String) {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let server = Server(
+        Command::new(env!("CARGO_BIN_EXE_daylight"))
+            .args([
+                "log",
+                "serve",
+                "--dir",
+                dir,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_ok() {
+            return (server, url);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("log at {url} did not start");
+}
+
+fn draft(dir: &Path, case: &str) -> String {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../schemas/examples/request.json"
+    ))
+    .unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let now = chrono::Utc::now();
+    let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    v["valid_from"] = fmt(now - chrono::Duration::days(1)).into();
+    v["valid_until"] = fmt(now + chrono::Duration::days(30)).into();
+    v["sealed_until"] = fmt(now + chrono::Duration::days(365)).into();
+    v["case_reference"] = case.into();
+    let path = dir.join(format!("draft-{case}.json"));
+    std::fs::write(&path, v.to_string()).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+fn submit(url: &str, key: &str, draft: &str, out: &str) -> String {
+    ok(&daylight(&[
+        "agency", "submit", "--log", url, "--key", key, "--draft", draft, "--out", out,
+    ]))
+}
+
+fn findings(dir: &str) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(Path::new(dir).join("findings.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn audit_a_real_log_then_catch_a_fork() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_owned();
+    let agency = ok(&daylight(&[
+        "key",
+        "generate",
+        "--name",
+        "agency.test",
+        "--out",
+        &p("agency.key"),
+    ]));
+    ok(&daylight(&[
+        "log",
+        "init",
+        "--dir",
+        &p("log"),
+        "--origin",
+        "log.test/audit",
+        "--quorum",
+        "0",
+    ]));
+    ok(&daylight(&[
+        "log",
+        "add-agency",
+        "--dir",
+        &p("log"),
+        "--vkey",
+        &agency,
+    ]));
+    {
+        let (_server, url) = serve(&p("log"));
+        for case in ["A-1", "A-2", "A-3"] {
+            submit(
+                &url,
+                &p("agency.key"),
+                &draft(tmp.path(), case),
+                &p(&format!("out-{case}")),
+            );
+        }
+
+        // Clean: exit 0, findings.json, a summary on stdout.
+        let out = daylight(&["audit", "--log", &url, "--dir", &p("audit")]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("CLEAN"), "{stdout}");
+        let f = findings(&p("audit"));
+        assert_eq!(f["status"], "clean");
+        assert_eq!(f["entries_audited"], 4);
+
+        // The same log a year and more later: the disclosures are overdue.
+        let out = daylight(&[
+            "audit",
+            "--log",
+            &url,
+            "--dir",
+            &p("audit"),
+            "--now",
+            "2100-01-01T00:00:00Z",
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let f = findings(&p("audit"));
+        assert_eq!(f["status"], "findings");
+        let list = f["findings"].as_array().unwrap();
+        assert_eq!(list.len(), 3);
+        assert!(list.iter().all(|x| x["id"] == "disclosure_overdue"));
+        assert_eq!(list[0]["entries"], serde_json::json!([1]));
+
+        // The transparency report.
+        let md = ok(&daylight(&["audit", "report", "--dir", &p("audit")]));
+        assert!(
+            md.contains("Authorisations (requests and emergencies): 3"),
+            "{md}"
+        );
+        let csv = std::fs::read_to_string(p("audit/report/report.csv")).unwrap();
+        assert!(csv.contains("kind,\"request\",3,1 2 3"), "{csv}");
+        assert!(Path::new(&p("audit/report/report.json")).is_file());
+
+        // A follow run with a bound stops by itself.
+        let out = daylight(&[
+            "audit",
+            "--log",
+            &url,
+            "--dir",
+            &p("audit"),
+            "--follow",
+            "--interval",
+            "1",
+            "--max-rounds",
+            "2",
+        ]);
+        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout)
+                .matches("CLEAN")
+                .count(),
+            2
+        );
+    }
+
+    // Fork: a copy of the log (same key), each copy then signs a different
+    // entry at the same size. The auditor saw one; the other is exit 2.
+    copy_dir(&p("log"), &p("fork"));
+    let (server, url) = serve(&p("log"));
+    submit(
+        &url,
+        &p("agency.key"),
+        &draft(tmp.path(), "B-1"),
+        &p("out-b1"),
+    );
+    let out = daylight(&["audit", "--log", &url, "--dir", &p("audit")]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    drop(server);
+    let (_fork, fork_url) = serve(&p("fork"));
+    submit(
+        &fork_url,
+        &p("agency.key"),
+        &draft(tmp.path(), "B-2"),
+        &p("out-b2"),
+    );
+    let out = daylight(&["audit", "--log", &fork_url, "--dir", &p("audit")]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("INTEGRITY FAILURE"), "{stdout}");
+    let f = findings(&p("audit"));
+    let list = f["findings"].as_array().unwrap();
+    let fork = list
+        .iter()
+        .find(|x| x["id"] == "checkpoint_inconsistent")
+        .unwrap();
+    let evidence = fork["evidence"].as_array().unwrap();
+    assert_eq!(evidence.len(), 2);
+    let a = std::fs::read(Path::new(&p("audit")).join(evidence[0].as_str().unwrap())).unwrap();
+    let b = std::fs::read(Path::new(&p("audit")).join(evidence[1].as_str().unwrap())).unwrap();
+    assert_ne!(a, b);
+
+    // Could not run at all: exit 3, one line on stderr.
+    let out = daylight(&["audit", "--log", "http://127.0.0.1:1", "--dir", &p("other")]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim().lines().count(),
+        1
+    );
+}
+
+fn copy_dir(from: &str, to: &str) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = Path::new(to).join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(e.path().to_str().unwrap(), dest.to_str().unwrap());
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
