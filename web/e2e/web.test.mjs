@@ -49,6 +49,7 @@ function draft(name, changes) {
 }
 
 let server;
+let witness;
 let base;
 let browser;
 const idx = {};
@@ -64,9 +65,15 @@ async function submit(key, file) {
 before(async () => {
   const agencyKey = daylight("key", "generate", "--name", "agency.example", "--out", p("agency.key"));
   const courtKey = daylight("key", "generate", "--name", "court.example", "--out", p("court.key"));
-  daylight("log", "init", "--dir", p("log"), "--origin", "log.example/e2e", "--quorum", "0");
+  const logKey = daylight("log", "init", "--dir", p("log"), "--origin", "log.example/e2e", "--quorum", "1");
   daylight("log", "add-agency", "--dir", p("log"), "--vkey", agencyKey);
   daylight("log", "add-court", "--dir", p("log"), "--vkey", courtKey);
+  // One witness (quorum 1), so the page checks a real cosignature.
+  const witnessKey = daylight("witness", "init", "--dir", p("witness"), "--name", "witness.example");
+  daylight("witness", "add-log", "--dir", p("witness"), "--origin", "log.example/e2e", "--vkey", logKey);
+  const wport = await freePort();
+  witness = spawn(BIN, ["witness", "serve", "--dir", p("witness"), "--listen", `127.0.0.1:${wport}`], { stdio: "ignore" });
+  daylight("log", "add-witness", "--dir", p("log"), "--vkey", witnessKey, "--url", `http://127.0.0.1:${wport}`);
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   server = spawn(BIN, ["log", "serve", "--dir", p("log"), "--listen", `127.0.0.1:${port}`], {
@@ -105,9 +112,10 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  if (server) {
-    server.kill("SIGINT");
-    await new Promise((r) => (server.exitCode !== null ? r() : server.on("exit", r)));
+  for (const child of [server, witness]) {
+    if (!child) continue;
+    child.kill("SIGINT");
+    await new Promise((r) => (child.exitCode !== null ? r() : child.on("exit", r)));
   }
   fs.rmSync(tmp, { recursive: true, force: true });
 });
@@ -191,6 +199,8 @@ describe("web view in chromium", () => {
       assert.match(text, /Verified/);
       assert.match(text, /Log signature on the checkpoint verifies/);
       assert.match(text, /equals the signed root/);
+      assert.match(text, /Witness witness\.example cosigned it/);
+      assert.match(text, /1 witness cosignature\(s\) verify; 1 required/);
       assert.match(text, /log\.example\/e2e\+[0-9a-f]{8}\+/, "shows the key it checked against");
       if (i === idx.us) await shot(page, "verified");
       await page.close();
@@ -223,6 +233,30 @@ describe("web view in chromium", () => {
     );
     assert.equal(state, "fail", text);
     assert.match(text, /signature on the checkpoint does not verify/);
+    await page.close();
+  });
+
+  test("verify turns red on a forged witness cosignature", async () => {
+    const { page, state, text } = await verify(`/entries/${idx.us}`, (page) =>
+      page.route("**/checkpoint", async (route) => {
+        const resp = await route.fetch();
+        const lines = (await resp.text()).split("\n");
+        const i = lines.findIndex((l) => l.startsWith("\u2014 witness.example "));
+        const sig = Buffer.from(lines[i].split(" ")[2], "base64");
+        sig[sig.length - 1] ^= 1;
+        lines[i] = `\u2014 witness.example ${sig.toString("base64")}`;
+        await route.fulfill({ response: resp, body: lines.join("\n") });
+      }),
+    );
+    assert.equal(state, "fail", text);
+    assert.match(text, /witness witness\.example's cosignature does not verify/);
+    await page.close();
+  });
+
+  test("verify turns red when the witness quorum is not met", async () => {
+    const { page, state, text } = await verify(`/entries/${idx.us}`, (page) => page.fill("#witness-keys", ""));
+    assert.equal(state, "fail", text);
+    assert.match(text, /only 0 of the 1 required witness cosignatures verify/);
     await page.close();
   });
 

@@ -783,7 +783,7 @@ pub fn witnesses(log: &LogView, now: DateTime<Utc>) -> Markup {
         } @else {
             div.table-wrap {
                 table {
-                    thead { tr { th scope="col" { "Witness" } th scope="col" { "Key" } th scope="col" { "Newest size cosigned" } th scope="col" { "On the newest checkpoint" } } }
+                    thead { tr { th scope="col" { "Witness" } th scope="col" { "Key" } th scope="col" class="num" { "Newest size cosigned" } th scope="col" { "On the newest checkpoint" } } }
                     tbody {
                         @for w in &log.witnesses {
                             tr {
