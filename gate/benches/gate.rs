@@ -125,6 +125,14 @@ fn bench(c: &mut Criterion, s: &Setup) {
     g.bench_function("record_parse", |b| {
         b.iter(|| SignedRecord::parse(black_box(&s.entry)).unwrap())
     });
+    g.bench_function("tlog_proof_verify", |b| {
+        b.iter(|| {
+            TlogProof::parse(black_box(&s.proof))
+                .unwrap()
+                .verify(&s.entry, s.policy.witness_policy())
+                .unwrap()
+        })
+    });
     g.finish();
 }
 
@@ -182,16 +190,18 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     bench(&mut c, &s);
     c.final_summary();
-    if let (Some(raw), Some(ours), Some(parse)) = (
+    if let (Some(raw), Some(ours), Some(parse), Some(tlog)) = (
         mean_ns("ed25519_verify_raw_x5"),
         mean_ns("decide_10m"),
         mean_ns("record_parse"),
+        mean_ns("tlog_proof_verify"),
     ) {
         println!(
-            "criterion means: full decision {:.1} us, five raw Ed25519 verifications {:.1} us: {:.3}x (goal <= 1.25x); record parse alone {:.1} us",
+            "criterion means: full decision {:.1} us, five raw Ed25519 verifications {:.1} us: {:.3}x (goal <= 1.25x); parts: tlog-proof verify (4 signatures + inclusion) {:.1} us, record parse {:.1} us",
             ours / 1000.0,
             raw / 1000.0,
             ours / raw,
+            tlog / 1000.0,
             parse / 1000.0
         );
     }
