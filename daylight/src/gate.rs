@@ -350,7 +350,11 @@ fn submit(log: &str, record: &[u8]) -> Result<u64> {
 }
 
 /// A policy for the log at `log`, from its published identity and registry.
-async fn starting_policy(log: &str, provider: Option<&str>, max_age: u64) -> Result<String> {
+pub(crate) async fn starting_policy(
+    log: &str,
+    provider: Option<&str>,
+    max_age: u64,
+) -> Result<String> {
     let log = log.trim_end_matches('/');
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
