@@ -158,8 +158,16 @@ fn registrations(dir: &Path) -> Result<(RecordAdmission, SqliteStore)> {
 }
 
 fn register(args: &RegisterArgs, role: Role) -> Result<()> {
-    let key = parse_note_key(&args.vkey)?;
-    let (admission, _) = registrations(&args.dir)?;
+    let index = register_key(&args.dir, &args.vkey, role)?;
+    let name = args.vkey.split('+').next().unwrap_or_default();
+    println!("registered {name} as {role} at entry {index}");
+    Ok(())
+}
+
+/// Registers `vkey` for `role` in the log in `dir`; returns the entry's index.
+pub fn register_key(dir: &Path, vkey: &str, role: Role) -> Result<u64> {
+    let key = parse_note_key(vkey)?;
+    let (admission, _) = registrations(dir)?;
     if admission
         .registrations()
         .iter()
@@ -167,12 +175,7 @@ fn register(args: &RegisterArgs, role: Role) -> Result<()> {
     {
         bail!("{} is already registered as {role}", key.name());
     }
-    let index = append_registry(
-        &args.dir,
-        Record::registry_add(role, &key, chrono::Utc::now())?,
-    )?;
-    println!("registered {} as {role} at entry {index}", key.name());
-    Ok(())
+    append_registry(dir, Record::registry_add(role, &key, chrono::Utc::now())?)
 }
 
 fn revoke(args: &RegisterArgs) -> Result<()> {

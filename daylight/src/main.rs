@@ -2,6 +2,8 @@
 
 mod agency;
 mod audit;
+mod bench;
+mod demo;
 mod gate;
 mod key;
 mod log;
@@ -33,6 +35,12 @@ enum Command {
     /// The provider's offline release gate: verify a bundle under a policy.
     #[command(subcommand)]
     Gate(gate::GateCommand),
+    /// The whole system on this machine: a log, three witnesses, sample data,
+    /// a provider policy, a ready bundle and the auditor.
+    Demo(demo::DemoArgs),
+    /// Load generators for benchmarks.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Run a C2SP tlog-witness that cosigns logs' checkpoints.
     #[command(subcommand)]
     Witness(witness::WitnessCommand),
@@ -43,12 +51,20 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    // Servers report what they do; one-shot commands speak only on trouble.
+    let serving = matches!(
+        cli.command,
+        Command::Log(log::LogCommand::Serve { .. })
+            | Command::Witness(witness::WitnessCommand::Serve { .. })
+    );
+    init_tracing(if serving { "info" } else { "warn" });
     let result = match cli.command {
         Command::Key(cmd) => key::run(cmd),
         Command::Log(cmd) => log::run(cmd),
         Command::Agency(cmd) => agency::run(cmd),
         Command::Gate(cmd) => gate::run(cmd),
+        Command::Bench(cmd) => bench::run(cmd),
+        Command::Demo(args) => demo::run(args),
         Command::Witness(cmd) => witness::run(cmd),
         Command::Audit(args) => audit::run(args),
     };
@@ -62,10 +78,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// Service logs go to stderr; `RUST_LOG` overrides the default `info`.
-fn init_tracing() {
+/// Logs go to stderr; `RUST_LOG` overrides the default level.
+fn init_tracing(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

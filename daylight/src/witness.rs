@@ -50,13 +50,23 @@ pub enum WitnessCommand {
 /// Runs a witness command.
 pub fn run(cmd: WitnessCommand) -> Result<()> {
     match cmd {
-        WitnessCommand::Init { dir, name } => init(&dir, &name),
-        WitnessCommand::AddLog { dir, origin, vkey } => add_log(&dir, &origin, &vkey),
+        WitnessCommand::Init { dir, name } => {
+            println!("{}", init(&dir, &name)?);
+            Ok(())
+        }
+        WitnessCommand::AddLog { dir, origin, vkey } => {
+            match add_log(&dir, &origin, &vkey)? {
+                AddLog::Added => println!("added log {origin} with key {vkey}"),
+                AddLog::AlreadyKnown => println!("log {origin} was already known with key {vkey}"),
+            }
+            Ok(())
+        }
         WitnessCommand::Serve { dir, listen } => serve(&dir, listen),
     }
 }
 
-fn init(dir: &Path, name: &str) -> Result<()> {
+/// Creates a witness in `dir`; returns its cosignature verifier key.
+pub fn init(dir: &Path, name: &str) -> Result<VerifierKey> {
     let db = dir.join(DB_FILE);
     let key_file = dir.join(KEY_FILE);
     for existing in [&db, &key_file] {
@@ -72,18 +82,50 @@ fn init(dir: &Path, name: &str) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     write_secret(&key_file, &signer)?;
     store::create(&db)?;
-    println!("{}", signer.verifier());
-    Ok(())
+    Ok(signer.verifier().clone())
 }
 
-fn add_log(dir: &Path, origin: &str, vkey: &str) -> Result<()> {
+/// Lets the witness in `dir` cosign the log `origin` with key `vkey`.
+pub fn add_log(dir: &Path, origin: &str, vkey: &str) -> Result<AddLog> {
     let key = VerifierKey::parse(vkey).with_context(|| format!("--vkey {vkey:?}"))?;
     let mut conn = store::open(&dir.join(DB_FILE))?;
-    match store::add_log(&mut conn, origin, &key, unix_now())? {
-        AddLog::Added => println!("added log {origin} with key {key}"),
-        AddLog::AlreadyKnown => println!("log {origin} was already known with key {key}"),
+    Ok(store::add_log(&mut conn, origin, &key, unix_now())?)
+}
+
+/// A witness serving in the background (the demo runs three).
+pub struct RunningWitness {
+    addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningWitness {
+    /// Its base URL (the tlog-witness submission and monitoring prefix).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
     }
-    Ok(())
+
+    /// Stops it gracefully and waits.
+    pub async fn stop(self) -> Result<()> {
+        let _ = self.stop.send(());
+        self.task.await.context("witness task")??;
+        Ok(())
+    }
+}
+
+/// Serves the witness in `dir` on `addr` in the background.
+pub async fn spawn(dir: &Path, addr: SocketAddr) -> Result<RunningWitness> {
+    let signer = read_signer(&dir.join(KEY_FILE))?;
+    let witness = Witness::open(&dir.join(DB_FILE), signer)?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("witness listening on {addr}"))?;
+    let addr = listener.local_addr()?;
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(daylight_witness::serve(listener, witness, async {
+        let _ = rx.await;
+    }));
+    Ok(RunningWitness { addr, stop, task })
 }
 
 fn serve(dir: &Path, listen: SocketAddr) -> Result<()> {

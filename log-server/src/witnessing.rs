@@ -24,6 +24,10 @@ use tokio::sync::{mpsc, watch};
 use crate::metrics::Metrics;
 use crate::store::{LogStore, Published, StoreHashes, WitnessConfig};
 
+/// How often the newest checkpoint is cosigned again when the log is idle, so
+/// that cosignature timestamps (which gates check for freshness) stay recent.
+pub const REFRESH_COSIGNATURES: Duration = Duration::from_secs(600);
+
 /// How long one add-checkpoint request may take.
 pub const WITNESS_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -32,12 +36,14 @@ pub const WITNESS_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Target {
     size: TreeSize,
     note: Note,
+    /// Each time the witnesses are asked anew, even for the same checkpoint.
+    round: u64,
 }
 
 #[derive(Debug)]
 enum Report {
     Cosigned {
-        size: TreeSize,
+        round: u64,
         signature: NoteSignature,
     },
 }
@@ -68,6 +74,7 @@ fn load_target(store: &Arc<dyn LogStore>) -> Result<Option<Arc<Target>>, String>
     Ok(Some(Arc::new(Target {
         size: cp.size,
         note,
+        round: 0,
     })))
 }
 
@@ -106,6 +113,9 @@ pub async fn run(
 
     let mut done = published.borrow().as_ref().map(|p| p.checkpoint.size);
     let mut collected: Vec<(usize, NoteSignature)> = Vec::new();
+    let mut round = 0u64;
+    let mut refresh_at = tokio::time::Instant::now() + REFRESH_COSIGNATURES;
+    let mut refresh = false;
     loop {
         // A new target only once the current one is published (or there is none).
         let current = target_tx.borrow().clone();
@@ -118,7 +128,13 @@ pub async fn run(
             let s = store.clone();
             let next = blocking(move || load_target(&s)).await?;
             if let Some(t) = next {
-                if done.is_none_or(|d| t.size > d) {
+                if done.is_none_or(|d| t.size > d) || std::mem::take(&mut refresh) {
+                    round += 1;
+                    let t = Arc::new(Target {
+                        size: t.size,
+                        note: t.note.clone(),
+                        round,
+                    });
                     if witnesses.len() < quorum {
                         tracing::error!(
                             quorum,
@@ -139,15 +155,19 @@ pub async fn run(
         }
         tokio::select! {
             _ = shutdown.changed() => return Ok(()),
+            _ = tokio::time::sleep_until(refresh_at), if settled && quorum > 0 => {
+                refresh = true;
+                refresh_at = tokio::time::Instant::now() + REFRESH_COSIGNATURES;
+            }
             changed = latest.changed() => {
                 if changed.is_err() {
                     return Ok(());
                 }
             }
             Some((i, report)) = reports.recv() => {
-                let Report::Cosigned { size, signature } = report;
+                let Report::Cosigned { round, signature } = report;
                 let Some(t) = target_tx.borrow().clone() else { continue };
-                if size != t.size || collected.iter().any(|(j, _)| *j == i) {
+                if round != t.round || collected.iter().any(|(j, _)| *j == i) {
                     continue;
                 }
                 collected.push((i, signature));
@@ -156,6 +176,7 @@ pub async fn run(
                     let sigs: Vec<NoteSignature> = collected.iter().map(|(_, s)| s.clone()).collect();
                     publish(&store, &t, &sigs, &metrics, &published).await?;
                     done = Some(t.size);
+                    refresh_at = tokio::time::Instant::now() + REFRESH_COSIGNATURES;
                 }
             }
         }
@@ -199,11 +220,11 @@ async fn witness_task(
 ) {
     let name = witness.key.name().to_string();
     let mut known = witness.known_size;
-    let mut cosigned: Option<TreeSize> = None;
+    let mut cosigned: Option<u64> = None;
     let mut failures = 0u32;
     loop {
         let current = target.borrow_and_update().clone();
-        let Some(t) = current.filter(|t| cosigned != Some(t.size)) else {
+        let Some(t) = current.filter(|t| cosigned != Some(t.round)) else {
             if target.changed().await.is_err() {
                 return;
             }
@@ -218,7 +239,7 @@ async fn witness_task(
                 metrics.witness_latency.observe(started.elapsed());
                 failures = 0;
                 known = t.size;
-                cosigned = Some(t.size);
+                cosigned = Some(t.round);
                 let (s, key, size) = (store.clone(), witness.key.clone(), t.size);
                 if let Err(e) =
                     blocking(move || s.set_witness_size(&key, size).map_err(|e| e.to_string()))
@@ -230,7 +251,7 @@ async fn witness_task(
                     .send((
                         i,
                         Report::Cosigned {
-                            size: t.size,
+                            round: t.round,
                             signature,
                         },
                     ))
