@@ -108,10 +108,20 @@ async fn submit(log: &str, key: &Path, draft: &Path, out: &Path, timeout: Durati
         .timeout(Duration::from_secs(30))
         .build()?;
     let policy = log_policy(&client, log).await?;
+    let index = post_record(&client, log, record.as_bytes()).await?;
+    let proof = wait_for_proof(&client, log, index, timeout).await?;
+    verify(&record, &proof, &policy, index)?;
+    write(out, "proof", &proof)?;
+    Ok(index)
+}
+
+/// Submits signed record bytes to the log at `log`; returns the index it
+/// answers, or the log's refusal as an error naming its code.
+pub(crate) async fn post_record(client: &reqwest::Client, log: &str, record: &[u8]) -> Result<u64> {
     let resp = client
         .post(format!("{log}/api/v1/entries"))
         .header("content-type", "application/json")
-        .body(record.to_bytes())
+        .body(record.to_vec())
         .send()
         .await
         .with_context(|| format!("submitting to {log}"))?;
@@ -124,13 +134,9 @@ async fn submit(log: &str, key: &Path, draft: &Path, out: &Path, timeout: Durati
             body["detail"].as_str().unwrap_or("")
         );
     }
-    let index = body["index"]
+    body["index"]
         .as_u64()
-        .ok_or_else(|| anyhow!("the log answered without an index"))?;
-    let proof = wait_for_proof(&client, log, index, timeout).await?;
-    verify(&record, &proof, &policy, index)?;
-    write(out, "proof", &proof)?;
-    Ok(index)
+        .ok_or_else(|| anyhow!("the log answered without an index"))
 }
 
 async fn wait_for_proof(

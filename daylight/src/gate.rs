@@ -327,25 +327,9 @@ fn submit(log: &str, record: &[u8]) -> Result<u64> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()?;
-        let resp = client
-            .post(format!("{log}/api/v1/entries"))
-            .header("content-type", "application/json")
-            .body(record.to_vec())
-            .send()
+        crate::agency::post_record(&client, log, record)
             .await
-            .with_context(|| format!("submitting the release receipt to {log}"))?;
-        let status = resp.status();
-        let body: serde_json::Value = resp.json().await.unwrap_or_default();
-        if !status.is_success() {
-            bail!(
-                "the log refused the release receipt ({status}): {} {}",
-                body["error"].as_str().unwrap_or("?"),
-                body["detail"].as_str().unwrap_or("")
-            );
-        }
-        body["index"]
-            .as_u64()
-            .ok_or_else(|| anyhow!("the log answered without an index"))
+            .context("submitting the release receipt")
     })
 }
 

@@ -88,6 +88,19 @@ pub fn write_secret(path: &Path, signer: &SignerKey) -> Result<()> {
 
 /// Reads a signer key file.
 pub fn read_signer(path: &Path) -> Result<SignerKey> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let meta = std::fs::metadata(path)
+            .with_context(|| format!("reading key file {}", path.display()))?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            anyhow::bail!(
+                "key file {} is readable by others (mode {mode:o}); run chmod 600 on it",
+                path.display()
+            );
+        }
+    }
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading key file {}", path.display()))?;
     SignerKey::parse(text.trim()).with_context(|| format!("key file {}", path.display()))

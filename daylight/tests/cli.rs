@@ -101,6 +101,26 @@ fn bad_input_is_one_line_and_nonzero() {
     assert!(!o.status.success());
     assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
 
+    // A key file others can read is refused, not used.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let shared = dir.path().join("shared.key");
+        let o = daylight(&[
+            "key",
+            "generate",
+            "--name",
+            "x",
+            "--out",
+            shared.to_str().unwrap(),
+        ]);
+        assert!(o.status.success());
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let o = daylight(&["key", "public", "--key", shared.to_str().unwrap()]);
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains("readable by others"), "{}", stderr(&o));
+    }
+
     let o = daylight(&["key", "public", "--key", "/nonexistent/key"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("/nonexistent/key"));

@@ -52,7 +52,7 @@ impl Files {
         std::fs::write(p.join("entry"), &b.entry).unwrap();
         std::fs::write(p.join("proof"), &b.proof).unwrap();
         std::fs::write(p.join("opening.json"), b.opening.to_json()).unwrap();
-        std::fs::write(p.join("provider.key"), w.provider.to_secret_text()).unwrap();
+        write_key(&p.join("provider.key"), &w.provider.to_secret_text());
         let mut tampered = b.proof.clone();
         let at = tampered.iter().position(|&c| c == b'\n').unwrap() + 7;
         tampered[at] = if tampered[at] == b'1' { b'2' } else { b'1' };
@@ -291,7 +291,7 @@ fn allow_writes_a_release_receipt_signed_by_the_provider() {
     );
     assert!(!Path::new(&out2).exists());
     // The agency's key is not the provider's.
-    std::fs::write(f.path("agency.key"), w.agency.to_secret_text()).unwrap();
+    write_key(Path::new(&f.path("agency.key")), &w.agency.to_secret_text());
     one_line(
         &f.verify(&[
             "--release-key",
@@ -749,4 +749,14 @@ fn end_to_end_through_a_witnessed_log() {
         .unwrap();
     assert!(logged > index.parse::<u64>().unwrap(), "{line}");
     drop(servers);
+}
+
+/// Writes a signer key file as `daylight key generate` does: owner-only.
+fn write_key(path: &Path, secret: &str) {
+    std::fs::write(path, secret).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
 }

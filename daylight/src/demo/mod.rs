@@ -236,17 +236,9 @@ async fn submit(
         let _ = getrandom::getrandom(buf);
     };
     let (record, opening) = draft.seal(key, created, &mut rng)?;
-    let resp = client
-        .post(format!("{url}/api/v1/entries"))
-        .header("content-type", "application/json")
-        .body(record.to_bytes())
-        .send()
-        .await?;
-    let status = resp.status();
-    let body: Value = resp.json().await.unwrap_or_default();
-    let index = body["index"]
-        .as_u64()
-        .ok_or_else(|| anyhow!("the log refused a sample record ({status}): {body}"))?;
+    let index = crate::agency::post_record(client, url, record.as_bytes())
+        .await
+        .context("a sample record")?;
     std::fs::create_dir_all(l.openings())?;
     std::fs::write(
         l.openings().join(format!("{index}.json")),
