@@ -4,45 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
-fn daylight(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_daylight"))
-        .args(args)
-        .output()
-        .expect("run daylight")
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout.clone())
-        .unwrap()
-        .trim()
-        .to_owned()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{daylight, free_port, ok, request_draft, wait_ready, Server};
 
 fn serve(dir: &str) -> (Server, String) {
     let port = free_port();
@@ -61,32 +28,14 @@ fn serve(dir: &str) -> (Server, String) {
             .spawn()
             .unwrap(),
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_ok() {
-            return (server, url);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("log at {url} did not start");
+    wait_ready(&url);
+    (server, url)
 }
 
 fn draft(dir: &Path, case: &str) -> String {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../schemas/examples/request.json"
-    ))
-    .unwrap();
-    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let now = chrono::Utc::now();
-    let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    v["valid_from"] = fmt(now - chrono::Duration::days(1)).into();
-    v["valid_until"] = fmt(now + chrono::Duration::days(30)).into();
-    v["sealed_until"] = fmt(now + chrono::Duration::days(365)).into();
-    v["case_reference"] = case.into();
-    let path = dir.join(format!("draft-{case}.json"));
-    std::fs::write(&path, v.to_string()).unwrap();
-    path.to_str().unwrap().to_owned()
+    request_draft(dir, &format!("draft-{case}.json"), |v| {
+        v["case_reference"] = case.into();
+    })
 }
 
 fn submit(url: &str, key: &str, draft: &str, out: &str) -> String {

@@ -4,22 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn daylight(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_daylight"))
-        .args(args)
-        .output()
-        .expect("run daylight")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8(o.stderr.clone()).unwrap()
-}
+use common::{daylight, stderr, stdout};
 
 #[test]
 fn help_lists_the_commands() {

@@ -4,41 +4,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{daylight, free_port, ok, request_draft, wait_ready};
+
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_daylight")
-}
-
-fn daylight(args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .output()
-        .expect("run daylight")
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "exit {:?}; stderr: {}; stdout: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stderr),
-        String::from_utf8_lossy(&o.stdout)
-    );
-    String::from_utf8(o.stdout.clone())
-        .unwrap()
-        .trim()
-        .to_owned()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A child process killed when dropped.
@@ -70,61 +45,13 @@ impl Drop for Proc {
     }
 }
 
-fn wait_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn http_get(url: &str) -> (u16, String) {
-    // A tiny blocking client through the binary's own dependency would be
-    // heavier than this: one GET over a fresh TCP connection.
-    use std::io::{Read as _, Write as _};
-    let rest = url.trim_start_matches("http://");
-    let (host, path) = rest
-        .split_once('/')
-        .map(|(h, p)| (h, format!("/{p}")))
-        .unwrap_or((rest, "/".into()));
-    let mut s = std::net::TcpStream::connect(host).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).unwrap();
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    let (status, body) = common::http_get(url);
+    (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 fn draft(dir: &Path, name: &str, provider: &str) -> String {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../schemas/examples/request.json"
-    ))
-    .unwrap();
-    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let now = chrono::Utc::now();
-    let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    v["valid_from"] = fmt(now - chrono::Duration::days(1)).into();
-    v["valid_until"] = fmt(now + chrono::Duration::days(30)).into();
-    v["sealed_until"] = fmt(now + chrono::Duration::days(365)).into();
-    v["provider"] = provider.into();
-    let path = dir.join(name);
-    std::fs::write(&path, v.to_string()).unwrap();
-    path.to_str().unwrap().to_owned()
+    request_draft(dir, name, |v| v["provider"] = provider.into())
 }
 
 struct World {
@@ -151,7 +78,7 @@ impl World {
             &["witness", "serve", "--dir", &dir, "--listen", &addr],
             &PathBuf::from(self.p(&format!("w{i}.log"))),
         );
-        wait_port(self.witness_ports[i]);
+        wait_ready(&format!("127.0.0.1:{}", self.witness_ports[i]));
     }
     fn submit(&self, draft: &str, out: &str, timeout: &str) -> Output {
         daylight(&[
@@ -264,7 +191,7 @@ fn world() -> World {
         ],
         &PathBuf::from(w.p("log.stderr")),
     );
-    wait_port(w.log_port);
+    wait_ready(&format!("127.0.0.1:{}", w.log_port));
     w
 }
 

@@ -4,22 +4,18 @@
 // Test code: a panic is how a failed expectation is reported.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::TcpListener;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use common::{daylight, free_port, ok, spawn as start, wait_ready, write_key, Server};
 
 use chrono::Utc;
 use daylight_gate::testkit::{World, OTHER_TARGET, PROVIDER, TARGET};
 use daylight_gate::Policy;
 use daylight_schemas::{Kind, SignedRecord};
-
-fn daylight(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_daylight"))
-        .args(args)
-        .output()
-        .expect("run daylight")
-}
 
 fn text(b: &[u8]) -> String {
     String::from_utf8(b.to_vec()).unwrap()
@@ -304,23 +300,6 @@ fn allow_writes_a_release_receipt_signed_by_the_provider() {
     );
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn key(dir: &Path, name: &str, r#use: &str) -> String {
     let file: PathBuf = dir.join(format!("{name}.key"));
     let o = daylight(&[
@@ -535,31 +514,6 @@ fn demo_vault_hands_out_a_targets_key_only_on_allow() {
     assert_eq!(o.status.code(), Some(2));
 }
 
-fn start(args: &[&str]) -> Server {
-    Server(
-        Command::new(env!("CARGO_BIN_EXE_daylight"))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
-}
-
-fn wait_ready(addr: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "nothing listening on {addr}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-#[track_caller]
-fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "stderr: {}", text(&o.stderr));
-    text(&o.stdout).trim().to_owned()
-}
-
 /// The whole flow with real processes: a log with two witnesses (quorum 2),
 /// an agency submits a request, the provider prints a policy from the log,
 /// verifies the bundle offline, and logs its release receipt.
@@ -749,14 +703,4 @@ fn end_to_end_through_a_witnessed_log() {
         .unwrap();
     assert!(logged > index.parse::<u64>().unwrap(), "{line}");
     drop(servers);
-}
-
-/// Writes a signer key file as `daylight key generate` does: owner-only.
-fn write_key(path: &Path, secret: &str) {
-    std::fs::write(path, secret).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
 }

@@ -3,84 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn daylight(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_daylight"))
-        .args(args)
-        .output()
-        .expect("run daylight")
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout.clone())
-        .unwrap()
-        .trim()
-        .to_owned()
-}
-
-fn fails(o: &Output) -> String {
-    assert!(
-        !o.status.success(),
-        "unexpected success: {}",
-        String::from_utf8_lossy(&o.stdout)
-    );
-    let err = String::from_utf8(o.stderr.clone()).unwrap();
-    assert_eq!(err.lines().count(), 1, "one line expected: {err}");
-    err
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn wait_ready(url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(url.trim_start_matches("http://")).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("server at {url} did not start");
-}
-
-fn draft(dir: &Path) -> String {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../schemas/examples/request.json"
-    ))
-    .unwrap();
-    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let now = chrono::Utc::now();
-    let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    v["valid_from"] = fmt(now - chrono::Duration::days(1)).into();
-    v["valid_until"] = fmt(now + chrono::Duration::days(30)).into();
-    v["sealed_until"] = fmt(now + chrono::Duration::days(365)).into();
-    let path = dir.join("draft.json");
-    std::fs::write(&path, v.to_string()).unwrap();
-    path.to_str().unwrap().to_owned()
-}
+use common::{daylight, fails, free_port, ok, request_draft, wait_ready, Server};
 
 #[test]
 fn init_register_serve_submit_revoke() {
@@ -181,7 +109,7 @@ fn init_register_serve_submit_revoke() {
     );
     wait_ready(&url);
 
-    let draft = draft(tmp.path());
+    let draft = request_draft(tmp.path(), "draft.json", |_| {});
     let index = ok(&daylight(&[
         "agency",
         "submit",

@@ -4,30 +4,33 @@
 // Test code: a panic is how a failed expectation is reported.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{
+    daylight, free_port, http_get, ok, request_draft, spawn as start, stderr, stdout, wait_ready,
+};
+
+fn free_addr() -> String {
+    format!("127.0.0.1:{}", free_port())
+}
+
+fn get(addr: &str, path: &str) -> (u16, Vec<u8>) {
+    http_get(&format!("http://{addr}{path}"))
+}
+
+fn draft(dir: &Path) -> String {
+    request_draft(dir, "draft.json", |_| {})
+}
+
 use daylight_core::tree::MemoryTree;
 use daylight_core::witness_protocol::{parse_cosignatures, AddCheckpoint};
 use daylight_core::{Checkpoint, KeyName, KeyType, Note, SignerKey, TreeSize, VerifierKey};
-
-fn daylight(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_daylight"))
-        .args(args)
-        .output()
-        .expect("run daylight")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8(o.stderr.clone()).unwrap()
-}
 
 /// Fails with exactly one line on stderr, containing `needle`.
 fn assert_one_line_error(o: &Output, needle: &str) {
@@ -274,79 +277,6 @@ fn serve_cosigns_and_stops_on_sigint() {
 }
 
 /// A child process killed when dropped, so a failed test leaves no server.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(args: &[&str]) -> Running {
-    Running(
-        Command::new(env!("CARGO_BIN_EXE_daylight"))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
-}
-
-fn free_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
-}
-
-fn wait_ready(addr: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "nothing listening on {addr}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// One HTTP/1.1 GET without a client library; returns status and body.
-fn get(addr: &str, path: &str) -> (u16, Vec<u8>) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, raw[split + 4..].to_vec())
-}
-
-/// A request draft from the schemas' example, valid now.
-fn draft(dir: &Path) -> String {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../schemas/examples/request.json"
-    ))
-    .unwrap();
-    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let now = chrono::Utc::now();
-    let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    v["valid_from"] = fmt(now - chrono::Duration::days(1)).into();
-    v["valid_until"] = fmt(now + chrono::Duration::days(30)).into();
-    v["sealed_until"] = fmt(now + chrono::Duration::days(365)).into();
-    let path = dir.join("draft.json");
-    std::fs::write(&path, v.to_string()).unwrap();
-    path.to_str().unwrap().to_owned()
-}
-
-fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "stderr: {}", stderr(o));
-    stdout(o).trim().to_owned()
-}
-
 #[test]
 fn the_log_server_collects_a_quorum_from_two_daylight_witnesses() {
     let tmp = tempfile::tempdir().unwrap();
