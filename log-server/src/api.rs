@@ -22,6 +22,40 @@ use crate::store::{LogStore, Published, StoreHashes};
 /// The largest request body accepted (an entry is at most 65535 bytes).
 pub const MAX_BODY: usize = 65_535;
 
+/// How long a submission's body may take to arrive (a slow client is
+/// answered 408 and its connection freed).
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads a submission body: at most [`MAX_BODY`] bytes within
+/// [`BODY_TIMEOUT`]; otherwise a JSON 413 or 408 (axum's own body-limit
+/// rejection is plain text).
+async fn read_body(headers: &HeaderMap, body: axum::body::Body) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("a record is at most {MAX_BODY} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(too_large());
+    }
+    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await {
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!("the body did not arrive within {BODY_TIMEOUT:?}"),
+        )),
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) if e.to_string().contains("length limit") => Err(too_large()),
+        Ok(Err(e)) => Err(ApiError::bad_request("bad_body", e.to_string())),
+    }
+}
+
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
@@ -184,7 +218,7 @@ async fn log_info(State(s): State<AppState>) -> Result<Json<serde_json::Value>, 
 async fn submit(
     State(s): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or_default();
@@ -199,6 +233,15 @@ async fn submit(
             ));
         }
     }
+    let body = match read_body(&headers, body).await {
+        Ok(b) => b,
+        Err(e) => {
+            s.metrics
+                .rejected
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Err(e);
+        }
+    };
     let (store, admission) = (s.store.clone(), s.admission.clone());
     let admitted = blocking(move || admission.admit(&body, store.as_ref())).await;
     let entry = match admitted {
