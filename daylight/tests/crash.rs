@@ -355,7 +355,7 @@ async fn run(quorum: usize, log_kills: usize, witness_kills: usize) -> Report {
     );
 
     // Acknowledged entries: present, same bytes.
-    let s = seen.lock().unwrap();
+    let s = std::mem::take(&mut *seen.lock().unwrap());
     for (&i, bytes) in &s.acked {
         assert!(
             i < size,
