@@ -2,9 +2,12 @@
 //! connection and a few reader connections (WAL lets reads run beside the
 //! writer).
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
+
+use daylight_core::tree::split_stored_hash_index;
 
 use daylight_core::{Hash, LeafIndex, TreeSize, VerifierKey};
 use rusqlite::{params, Connection, OptionalExtension as _};
@@ -39,7 +42,16 @@ pub struct SqliteStore {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    /// Stored hashes of subtrees of 64 leaves or more: every proof reads
+    /// several, they never change once written, and there is one per 32
+    /// entries (about 17 MB at 10M entries; capped by [`CACHE_CAP`]).
+    upper: RwLock<HashMap<u64, Hash>>,
 }
+
+/// Subtrees at least this high (2^6 leaves) are cached in memory.
+const CACHED_LEVEL: u32 = 6;
+/// The most hashes cached (about 28 MB), so memory stays bounded on any log.
+const CACHE_CAP: usize = 500_000;
 
 fn connect(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
@@ -99,6 +111,7 @@ impl SqliteStore {
             writer: Mutex::new(writer),
             readers,
             next_reader: AtomicUsize::new(0),
+            upper: RwLock::new(HashMap::new()),
         })
     }
 
@@ -199,17 +212,41 @@ impl LogStore for SqliteStore {
     }
 
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StoreError> {
+        let cacheable = |i: u64| split_stored_hash_index(i).0 >= CACHED_LEVEL;
+        let mut out: Vec<Option<Hash>> = {
+            let upper = self
+                .upper
+                .read()
+                .map_err(|_| StoreError::Backend("hash cache poisoned".into()))?;
+            indexes.iter().map(|i| upper.get(i).copied()).collect()
+        };
+        if out.iter().all(Option::is_some) {
+            return Ok(out.into_iter().flatten().collect());
+        }
+        let mut fetched = Vec::new();
         self.read(|c| {
             let mut stmt = c.prepare_cached("SELECT hash FROM hashes WHERE id = ?1")?;
-            indexes
-                .iter()
-                .map(|&i| {
-                    let h: Option<Vec<u8>> =
-                        stmt.query_row([i64_of(i)?], |r| r.get(0)).optional()?;
-                    hash_of(h.ok_or_else(|| StoreError::Backend(format!("no stored hash {i}")))?)
-                })
-                .collect()
-        })
+            for (slot, &i) in out.iter_mut().zip(indexes) {
+                if slot.is_some() {
+                    continue;
+                }
+                let h: Option<Vec<u8>> = stmt.query_row([i64_of(i)?], |r| r.get(0)).optional()?;
+                let h =
+                    hash_of(h.ok_or_else(|| StoreError::Backend(format!("no stored hash {i}")))?)?;
+                *slot = Some(h);
+                if cacheable(i) {
+                    fetched.push((i, h));
+                }
+            }
+            Ok(())
+        })?;
+        if !fetched.is_empty() {
+            if let Ok(mut upper) = self.upper.write() {
+                let room = CACHE_CAP.saturating_sub(upper.len());
+                upper.extend(fetched.into_iter().take(room));
+            }
+        }
+        Ok(out.into_iter().flatten().collect())
     }
 
     fn append(&self, batch: Append) -> Result<(), StoreError> {
