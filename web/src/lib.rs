@@ -248,6 +248,8 @@ fn home_stats(idx: &Index, now: DateTime<Utc>) -> HomeStats {
         .map(|&k| (k, vec![0; months.len()]))
         .collect();
     let mut share: Vec<(u64, u64)> = vec![(0, 0); months.len()];
+    let mut disclosure: [Vec<u64>; 3] = std::array::from_fn(|_| vec![0; months.len()]);
+    let mut with_release: [Vec<u64>; 2] = std::array::from_fn(|_| vec![0; months.len()]);
     let mut per_agency: std::collections::BTreeMap<String, u64> = Default::default();
     let (mut overdue, mut unratified, mut auths, mut released, mut releases) = (0, 0, 0, 0, 0);
     for s in &idx.entries {
@@ -270,9 +272,22 @@ fn home_stats(idx: &Index, now: DateTime<Utc>) -> HomeStats {
             auths += 1;
             *per_agency.entry(s.signer.clone()).or_default() += 1;
             let st = idx.statuses(s, now);
-            overdue += u64::from(st.contains(&Status::Overdue));
+            let is_overdue = st.contains(&Status::Overdue);
+            let is_released = st.contains(&Status::Released);
+            overdue += u64::from(is_overdue);
             unratified += u64::from(st.contains(&Status::Unratified));
-            released += u64::from(st.contains(&Status::Released));
+            released += u64::from(is_released);
+            if let Some(c) = col(s) {
+                let d = if st.contains(&Status::Disclosed) {
+                    0
+                } else if is_overdue {
+                    1
+                } else {
+                    2
+                };
+                disclosure[d][c] += 1;
+                with_release[usize::from(!is_released)][c] += 1;
+            }
         }
     }
     let mut per_agency: Vec<(String, u64)> = per_agency.into_iter().collect();
@@ -286,6 +301,8 @@ fn home_stats(idx: &Index, now: DateTime<Utc>) -> HomeStats {
             .map(|(e, a)| (a > 0).then_some((e, a)))
             .collect(),
         per_agency,
+        disclosure,
+        with_release,
         overdue,
         unratified,
         authorisations: auths,

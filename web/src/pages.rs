@@ -153,6 +153,11 @@ pub struct HomeStats {
     pub emergency_share: Vec<Option<(u64, u64)>>,
     /// Authorisations per signer, most first.
     pub per_agency: Vec<(String, u64)>,
+    /// Authorisations per month of creation, by disclosure state:
+    /// disclosed, disclosure overdue, still sealed.
+    pub disclosure: [Vec<u64>; 3],
+    /// Authorisations per month of creation: with a logged release, without.
+    pub with_release: [Vec<u64>; 2],
     /// Authorisations whose disclosure is overdue.
     pub overdue: u64,
     /// Emergencies not ratified in time.
@@ -183,6 +188,35 @@ fn checkpoint_block(log: &LogView, now: DateTime<Utc>) -> Markup {
             }
             None => p { "No checkpoint has been published yet (the witnesses have not cosigned one)." }
         }
+    }
+}
+
+/// The disclosure chart's series, from [`HomeStats::disclosure`].
+fn disclosure_series(stats: &HomeStats) -> Vec<crate::charts::Series> {
+    let [disclosed, overdue, sealed] = &stats.disclosure;
+    let p = crate::charts::PALETTE;
+    vec![
+        series("Disclosed", p[2], disclosed),
+        series("Disclosure overdue", p[1], overdue),
+        series("Still sealed", p[8], sealed),
+    ]
+}
+
+/// The release chart's series, from [`HomeStats::with_release`].
+fn release_series(stats: &HomeStats) -> Vec<crate::charts::Series> {
+    let [released, not] = &stats.with_release;
+    let p = crate::charts::PALETTE;
+    vec![
+        series("With a release", p[0], released),
+        series("No release logged", p[8], not),
+    ]
+}
+
+fn series(label: &str, colour: &'static str, values: &[u64]) -> crate::charts::Series {
+    crate::charts::Series {
+        label: label.to_owned(),
+        colour,
+        values: values.to_vec(),
     }
 }
 
@@ -271,6 +305,8 @@ pub fn home(log: &LogView, stats: &HomeStats, now: DateTime<Utc>) -> Markup {
             } @else {
                 (crate::charts::stacked_bars("per-month", "Entries per month, by kind", &stats.months, &series))
                 (crate::charts::percent_bars("emergency-share", "Share of requests made as emergencies (no court order first), per month", &stats.months, &stats.emergency_share))
+                (crate::charts::stacked_bars("disclosures", "Disclosure of requests and emergencies, by month made", &stats.months, &disclosure_series(stats)))
+                (crate::charts::stacked_bars("releases", "Releases of access against requests and emergencies, by month made", &stats.months, &release_series(stats)))
                 @if !agencies.is_empty() {
                     (crate::charts::horizontal_bars("per-agency", "Requests and emergencies, by signing agency", &agencies))
                 }

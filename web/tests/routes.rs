@@ -56,6 +56,7 @@ fn entry_ref(r: &SignedRecord, index: u64) -> serde_json::Value {
 }
 
 struct Log {
+    store: Arc<SqliteStore>,
     _dir: tempfile::TempDir,
     running: RunningLog,
     http: reqwest::Client,
@@ -134,7 +135,7 @@ impl Log {
             findings: Some(findings),
         });
         let running = LogServer {
-            store,
+            store: store.clone(),
             key: log_key.clone(),
             admission: Arc::new(RecordAdmission::new(log_key.verifier().clone())),
             batch: BatchConfig::default(),
@@ -144,6 +145,7 @@ impl Log {
         .await
         .unwrap();
         Log {
+            store,
             _dir: dir,
             running,
             http: reqwest::Client::new(),
@@ -193,6 +195,29 @@ fn rows(body: &str) -> Vec<u64> {
         .collect()
 }
 
+/// The `<figure>` of the chart with this id.
+fn chart<'a>(page: &'a str, id: &str) -> &'a str {
+    let at = page
+        .find(&format!("aria-labelledby=\"{id}-t\""))
+        .unwrap_or_else(|| panic!("no chart {id}"));
+    let start = page[..at].rfind("<figure").unwrap();
+    let end = at + page[at..].find("</figure>").unwrap();
+    &page[start..end]
+}
+
+/// The numbers in a chart's data table row for `month`.
+fn table_row(chart: &str, month: &str) -> Vec<u64> {
+    let row = chart
+        .split(&format!("<tr><th scope=\"row\">{month}</th>"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no row {month}"));
+    let row = row.split("</tr>").next().unwrap();
+    row.split("<td>")
+        .skip(1)
+        .map(|c| c.split('<').next().unwrap().parse().unwrap())
+        .collect()
+}
+
 #[tokio::test]
 async fn pages_filters_exports_and_errors() {
     let log = Log::start().await;
@@ -208,6 +233,16 @@ async fn pages_filters_exports_and_errors() {
         "one overdue"
     );
     assert!(home.contains("2024-01"), "months start at the first entry");
+    // Disclosure chart: 3 (2024-01) overdue; 2 and 4 (this month) sealed.
+    let this_month = Utc::now().format("%Y-%m").to_string();
+    let disclosures = chart(&home, "disclosures");
+    assert!(disclosures.contains("<title>2024-01: Disclosure overdue 1</title>"));
+    assert_eq!(table_row(disclosures, "2024-01"), vec![0, 1, 0]);
+    assert_eq!(table_row(disclosures, &this_month), vec![0, 0, 2]);
+    // Releases against authorisations: none released yet.
+    let releases = chart(&home, "releases");
+    assert_eq!(table_row(releases, "2024-01"), vec![0, 1]);
+    assert_eq!(table_row(releases, &this_month), vec![0, 2]);
 
     // The list: newest first, every entry.
     assert_eq!(log.listed("").await, vec![6, 5, 4, 3, 2, 1, 0]);
@@ -385,5 +420,25 @@ async fn list_follows_a_growing_log() {
         resp.text().await.unwrap()
     );
     assert_eq!(log.listed("?jurisdiction=FR").await, vec![7]);
+    // A provider's release of 7 counts in the releases chart and the overview.
+    let provider = key("provider.test", 4);
+    let mut rel = example("release");
+    rel["entry"] = entry_ref(&r, 7);
+    let r8 = seal(&provider, rel, now);
+    append_record(
+        log.store.as_ref(),
+        &key(ORIGIN, 1),
+        &r8,
+        provider.verifier(),
+    )
+    .unwrap();
+    let home = log.page("/").await;
+    let this_month = now.format("%Y-%m").to_string();
+    assert_eq!(table_row(chart(&home, "releases"), &this_month), vec![1, 2]);
+    assert!(
+        home.contains("<dd>1 of 4 (1 release entries)</dd>"),
+        "{home}"
+    );
+    assert_eq!(log.listed("?status=released").await, vec![7]);
     log.running.stop().await.unwrap();
 }
