@@ -217,33 +217,26 @@ fn sequence(
             }
         }
         let added = fresh.len() as u64;
-        if fresh.is_empty() {
-            let size = store.size().map_err(|e| fail(e.to_string()))?;
-            let indexes = slots
-                .into_iter()
-                .map(|s| match s {
-                    Slot::Existing(i) => i,
-                    Slot::New(_) => LeafIndex(u64::MAX),
-                })
-                .collect();
-            return Ok((indexes, size, 0));
-        }
-        match integrate(store, key, origin, fresh) {
-            Ok(done) => {
-                let indexes = slots
-                    .into_iter()
-                    .map(|s| match s {
-                        Slot::Existing(i) => i,
-                        Slot::New(pos) => LeafIndex(done.first.get() + pos as u64),
-                    })
-                    .collect();
-                return Ok((indexes, done.size, added));
+        // Nothing new: every entry is already in the log, no batch to write.
+        let (first, size) = if fresh.is_empty() {
+            (LeafIndex(0), store.size().map_err(|e| fail(e.to_string()))?)
+        } else {
+            match integrate(store, key, origin, fresh) {
+                Ok(done) => (done.first, done.size),
+                Err(crate::integrate::IntegrateError::Store(StoreError::SizeChanged {
+                    ..
+                })) => continue,
+                Err(e) => return Err(fail(e.to_string())),
             }
-            Err(crate::integrate::IntegrateError::Store(StoreError::SizeChanged { .. })) => {
-                continue
-            }
-            Err(e) => return Err(fail(e.to_string())),
-        }
+        };
+        let indexes = slots
+            .into_iter()
+            .map(|s| match s {
+                Slot::Existing(i) => i,
+                Slot::New(pos) => LeafIndex(first.get() + pos as u64),
+            })
+            .collect();
+        return Ok((indexes, size, added));
     }
     Err(fail("the log kept growing under the sequencer".into()))
 }
