@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{daylight, free_port, ok, spawn as start, wait_ready, write_key, Server};
+use common::{
+    daylight, free_port, ok, serve_witness_for, spawn as start, wait_ready, write_key, Server,
+};
 
 use chrono::Utc;
 use daylight_gate::testkit::{World, OTHER_TARGET, PROVIDER, TARGET};
@@ -552,44 +554,14 @@ fn end_to_end_through_a_witnessed_log() {
     ]));
     let mut servers = Vec::new();
     for name in ["w1", "w2"] {
-        let vkey = ok(&daylight(&[
-            "witness",
-            "init",
-            "--dir",
+        let (server, _, _) = serve_witness_for(
             &p(name),
-            "--name",
             &format!("witness.test/{name}"),
-        ]));
-        ok(&daylight(&[
-            "witness",
-            "add-log",
-            "--dir",
-            &p(name),
-            "--origin",
-            origin,
-            "--vkey",
-            &log_vkey,
-        ]));
-        let addr = format!("127.0.0.1:{}", free_port());
-        servers.push(start(&[
-            "witness",
-            "serve",
-            "--dir",
-            &p(name),
-            "--listen",
-            &addr,
-        ]));
-        wait_ready(&addr);
-        ok(&daylight(&[
-            "log",
-            "add-witness",
-            "--dir",
             &p("log"),
-            "--vkey",
-            &vkey,
-            "--url",
-            &format!("http://{addr}"),
-        ]));
+            origin,
+            &log_vkey,
+        );
+        servers.push(server);
     }
     let log_addr = format!("127.0.0.1:{}", free_port());
     servers.push(start(&[

@@ -13,7 +13,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    daylight, free_port, http_get, ok, request_draft, spawn as start, stderr, stdout, wait_ready,
+    daylight, free_port, http_get, ok, request_draft, serve_witness_for, spawn as start, stderr,
+    stdout, wait_ready,
 };
 
 fn free_addr() -> String {
@@ -312,38 +313,15 @@ fn the_log_server_collects_a_quorum_from_two_daylight_witnesses() {
     let mut witnesses = Vec::new();
     let mut servers = Vec::new();
     for name in ["w1", "w2"] {
-        let vkey = init(&tmp.path().join(name), &format!("witness.test/{name}"));
-        ok(&daylight(&[
-            "witness",
-            "add-log",
-            "--dir",
+        let (server, vkey, addr) = serve_witness_for(
             &p(name),
-            "--origin",
-            origin,
-            "--vkey",
-            &log_vkey,
-        ]));
-        let addr = free_addr();
-        servers.push(start(&[
-            "witness",
-            "serve",
-            "--dir",
-            &p(name),
-            "--listen",
-            &addr,
-        ]));
-        wait_ready(&addr);
-        ok(&daylight(&[
-            "log",
-            "add-witness",
-            "--dir",
+            &format!("witness.test/{name}"),
             &p("log"),
-            "--vkey",
-            &vkey.to_string(),
-            "--url",
-            &format!("http://{addr}"),
-        ]));
-        witnesses.push((vkey, addr));
+            origin,
+            &log_vkey,
+        );
+        servers.push(server);
+        witnesses.push((VerifierKey::parse(&vkey).unwrap(), addr));
     }
     let log_addr = free_addr();
     let _log = start(&["log", "serve", "--dir", &p("log"), "--listen", &log_addr]);

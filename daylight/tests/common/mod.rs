@@ -143,3 +143,35 @@ pub fn http_get(url: &str) -> (u16, Vec<u8>) {
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
     (status, raw[split + 4..].to_vec())
 }
+
+/// A witness in `dir` named `name`, told to cosign the log (`origin`,
+/// `log_vkey`) in `log_dir`, serving on a free port, and added to that log's
+/// witnesses. The server, the witness's verifier key and its address.
+pub fn serve_witness_for(
+    dir: &str,
+    name: &str,
+    log_dir: &str,
+    origin: &str,
+    log_vkey: &str,
+) -> (Server, String, String) {
+    let vkey = ok(&daylight(&[
+        "witness", "init", "--dir", dir, "--name", name,
+    ]));
+    ok(&daylight(&[
+        "witness", "add-log", "--dir", dir, "--origin", origin, "--vkey", log_vkey,
+    ]));
+    let addr = format!("127.0.0.1:{}", free_port());
+    let server = spawn(&["witness", "serve", "--dir", dir, "--listen", &addr]);
+    wait_ready(&addr);
+    ok(&daylight(&[
+        "log",
+        "add-witness",
+        "--dir",
+        log_dir,
+        "--vkey",
+        &vkey,
+        "--url",
+        &format!("http://{addr}"),
+    ]));
+    (server, vkey, addr)
+}
