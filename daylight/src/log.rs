@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context as _, Result};
 use clap::Subcommand;
 use daylight_core::{KeyType, VerifierKey};
-use daylight_log_server::admission::{Admission as _, RecordAdmission};
+use daylight_log_server::admission::{Admission as _, RateLimit, RecordAdmission};
 use daylight_log_server::integrate::{append_record, integrate};
 use daylight_log_server::sequencer::BatchConfig;
 use daylight_log_server::server::LogServer;
@@ -60,6 +60,10 @@ pub enum LogCommand {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Records per second each registered key may submit, with bursts of
+        /// ten times that; beyond it, 429. 0 turns the limit off.
+        #[arg(long, default_value_t = 100.0)]
+        key_rate: f64,
     },
 }
 
@@ -116,7 +120,11 @@ pub fn run(cmd: LogCommand) -> Result<()> {
             );
             Ok(())
         }
-        LogCommand::Serve { dir, listen } => serve(&dir, listen),
+        LogCommand::Serve {
+            dir,
+            listen,
+            key_rate,
+        } => serve(&dir, listen, key_rate),
     }
 }
 
@@ -200,10 +208,17 @@ fn revoke(args: &RegisterArgs) -> Result<()> {
     Ok(())
 }
 
-fn serve(dir: &Path, listen: SocketAddr) -> Result<()> {
+fn serve(dir: &Path, listen: SocketAddr, key_rate: f64) -> Result<()> {
     let store = Arc::new(open(dir)?);
     let key = read_signer(&key_file(dir))?;
-    let admission = Arc::new(RecordAdmission::new(key.verifier().clone()));
+    let mut admission = RecordAdmission::new(key.verifier().clone());
+    if key_rate > 0.0 {
+        admission = admission.with_rate_limit(RateLimit {
+            per_second: key_rate,
+            burst: key_rate * 10.0,
+        });
+    }
+    let admission = Arc::new(admission);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)

@@ -54,6 +54,23 @@ struct RegistryState {
 pub struct RecordAdmission {
     log_key: VerifierKey,
     registry: RwLock<RegistryState>,
+    rate: Option<RateLimit>,
+    buckets: std::sync::Mutex<std::collections::HashMap<String, Bucket>>,
+}
+
+/// Submissions each signing key may make: a sustained rate and a burst.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RateLimit {
+    /// Records per second, sustained.
+    pub per_second: f64,
+    /// Records allowed at once after a quiet spell.
+    pub burst: f64,
+}
+
+/// A token bucket for one key.
+struct Bucket {
+    tokens: f64,
+    last: std::time::Instant,
 }
 
 /// The status for a record-format or rule error.
@@ -74,7 +91,50 @@ impl RecordAdmission {
         RecordAdmission {
             log_key,
             registry: RwLock::new(RegistryState::default()),
+            rate: None,
+            buckets: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
+    }
+
+    /// Limits how fast each signing key may submit (429 beyond it).
+    pub fn with_rate_limit(mut self, rate: RateLimit) -> RecordAdmission {
+        self.rate = Some(rate);
+        self
+    }
+
+    /// Takes one token from `signer`'s bucket, or says how long to wait.
+    fn take_token(&self, signer: &str) -> Result<(), ApiError> {
+        let Some(rate) = self.rate else {
+            return Ok(());
+        };
+        let mut buckets = self
+            .buckets
+            .lock()
+            .map_err(|_| ApiError::internal("rate limiter poisoned"))?;
+        let now = std::time::Instant::now();
+        let b = buckets.entry(signer.to_owned()).or_insert(Bucket {
+            tokens: rate.burst,
+            last: now,
+        });
+        b.tokens =
+            (b.tokens + now.duration_since(b.last).as_secs_f64() * rate.per_second).min(rate.burst);
+        b.last = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            return Ok(());
+        }
+        let wait = ((1.0 - b.tokens) / rate.per_second).ceil().max(1.0) as u32;
+        Err(ApiError {
+            retry_after: Some(wait),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "{signer} may submit {} records per second; retry later",
+                    rate.per_second
+                ),
+            )
+        })
     }
 
     /// The registration that lets `record`'s signer sign its kind now.
@@ -184,6 +244,8 @@ impl Admission for RecordAdmission {
         }
         let key = self.signer_for(&record)?;
         record.verify_signature(&key).map_err(schema_error)?;
+        // Only after the signature: forged records cannot drain a key's budget.
+        self.take_token(&key.to_string())?;
         let mut lookup_failed = None;
         record
             .check_references(LeafIndex(size.get()), |i| match store.entry(i) {

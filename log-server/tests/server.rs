@@ -493,23 +493,38 @@ async fn every_refusal_has_its_status_and_json_error() {
     log.stop().await.unwrap();
 }
 
-/// A store whose appends are slow, to fill the sequencer's queue.
-struct Slow(Arc<dyn LogStore>);
+/// A store whose writes can be made slow (to fill the sequencer's queue) or
+/// fail (a full or read-only disk).
+struct Faulty {
+    inner: Arc<dyn LogStore>,
+    delay: Duration,
+    failing: std::sync::atomic::AtomicBool,
+}
 
-impl LogStore for Slow {
+impl Faulty {
+    fn new(inner: Arc<dyn LogStore>, delay: Duration) -> Faulty {
+        Faulty {
+            inner,
+            delay,
+            failing: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+}
+
+impl LogStore for Faulty {
     fn meta(
         &self,
     ) -> Result<daylight_log_server::store::LogMeta, daylight_log_server::store::StoreError> {
-        self.0.meta()
+        self.inner.meta()
     }
     fn size(&self) -> Result<TreeSize, daylight_log_server::store::StoreError> {
-        self.0.size()
+        self.inner.size()
     }
     fn find_leaf(
         &self,
         l: &daylight_core::Hash,
     ) -> Result<Option<LeafIndex>, daylight_log_server::store::StoreError> {
-        self.0.find_leaf(l)
+        self.inner.find_leaf(l)
     }
     fn entry(
         &self,
@@ -518,7 +533,7 @@ impl LogStore for Slow {
         Option<daylight_log_server::store::StoredEntry>,
         daylight_log_server::store::StoreError,
     > {
-        self.0.entry(i)
+        self.inner.entry(i)
     }
     fn entries(
         &self,
@@ -526,31 +541,36 @@ impl LogStore for Slow {
         n: u64,
     ) -> Result<Vec<daylight_log_server::store::StoredEntry>, daylight_log_server::store::StoreError>
     {
-        self.0.entries(s, n)
+        self.inner.entries(s, n)
     }
     fn read_hashes(
         &self,
         i: &[u64],
     ) -> Result<Vec<daylight_core::Hash>, daylight_log_server::store::StoreError> {
-        self.0.read_hashes(i)
+        self.inner.read_hashes(i)
     }
     fn append(
         &self,
         b: daylight_log_server::store::Append,
     ) -> Result<(), daylight_log_server::store::StoreError> {
-        std::thread::sleep(Duration::from_millis(1500));
-        self.0.append(b)
+        std::thread::sleep(self.delay);
+        if self.failing.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(daylight_log_server::store::StoreError::Backend(
+                "disk I/O error (injected)".into(),
+            ));
+        }
+        self.inner.append(b)
     }
     fn latest_checkpoint(&self) -> Result<Option<Vec<u8>>, daylight_log_server::store::StoreError> {
-        self.0.latest_checkpoint()
+        self.inner.latest_checkpoint()
     }
     fn published_checkpoint(
         &self,
     ) -> Result<Option<Vec<u8>>, daylight_log_server::store::StoreError> {
-        self.0.published_checkpoint()
+        self.inner.published_checkpoint()
     }
     fn publish(&self, s: TreeSize, n: &[u8]) -> Result<(), daylight_log_server::store::StoreError> {
-        self.0.publish(s, n)
+        self.inner.publish(s, n)
     }
     fn witnesses(
         &self,
@@ -558,21 +578,21 @@ impl LogStore for Slow {
         Vec<daylight_log_server::store::WitnessConfig>,
         daylight_log_server::store::StoreError,
     > {
-        self.0.witnesses()
+        self.inner.witnesses()
     }
     fn add_witness(
         &self,
         k: &daylight_core::VerifierKey,
         u: &str,
     ) -> Result<(), daylight_log_server::store::StoreError> {
-        self.0.add_witness(k, u)
+        self.inner.add_witness(k, u)
     }
     fn set_witness_size(
         &self,
         k: &daylight_core::VerifierKey,
         s: TreeSize,
     ) -> Result<(), daylight_log_server::store::StoreError> {
-        self.0.set_witness_size(k, s)
+        self.inner.set_witness_size(k, s)
     }
     fn entries_of_kind(
         &self,
@@ -580,7 +600,7 @@ impl LogStore for Slow {
         s: LeafIndex,
     ) -> Result<Vec<daylight_log_server::store::StoredEntry>, daylight_log_server::store::StoreError>
     {
-        self.0.entries_of_kind(k, s)
+        self.inner.entries_of_kind(k, s)
     }
 }
 
@@ -592,7 +612,12 @@ async fn a_full_queue_answers_503_with_retry_after() {
         max_wait: Duration::from_millis(1),
         queue: 1,
     };
-    let log = f.start_with(Arc::new(Slow(f.store.clone())), batch).await;
+    let log = f
+        .start_with(
+            Arc::new(Faulty::new(f.store.clone(), Duration::from_millis(1500))),
+            batch,
+        )
+        .await;
     let (c, url) = (client(), log.url());
     // The first is being written (slowly), the second waits in the queue,
     // the third finds the queue full.
@@ -619,5 +644,122 @@ async fn a_full_queue_answers_503_with_retry_after() {
     assert_eq!(body["error"], "queue_full");
     assert_eq!(first.await.unwrap().0, 200);
     assert_eq!(second.await.unwrap().0, 200);
+    log.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_key_gets_429_and_others_do_not() {
+    let f = Fixture::new(0);
+    let other = common::key("other-agency.test", daylight_core::KeyType::Ed25519, 9);
+    f.register(daylight_schemas::Role::Agency, other.verifier());
+    let limited =
+        daylight_log_server::admission::RecordAdmission::new(f.log_key.verifier().clone())
+            .with_rate_limit(daylight_log_server::admission::RateLimit {
+                per_second: 0.5,
+                burst: 3.0,
+            });
+    let log = f
+        .start_admitting(f.store.clone(), BatchConfig::default(), limited)
+        .await;
+    let (c, url) = (client(), log.url());
+    for _ in 0..3 {
+        assert_eq!(post(&c, &url, request(&f.agency).to_bytes()).await.0, 200);
+    }
+    let size = f.store.size().unwrap();
+    let r = c
+        .post(format!("{url}/api/v1/entries"))
+        .header("content-type", "application/json")
+        .body(request(&f.agency).to_bytes())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "rate_limited");
+    assert_eq!(f.store.size().unwrap(), size, "nothing stored");
+    // Another agency has its own budget.
+    assert_eq!(post(&c, &url, request(&other).to_bytes()).await.0, 200);
+    // A forged record under the flooding key's name is refused for its
+    // signature, and does not need (or use) the budget.
+    let stranger = common::key("agency.test", daylight_core::KeyType::Ed25519, 77);
+    let (s, b) = post(&c, &url, request(&stranger).to_bytes()).await;
+    assert_ne!(s, 200, "{b}");
+    log.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hanging_garbage_and_misdirected_witnesses_are_survived_and_not_trusted() {
+    let f = Fixture::new(2);
+    let ws = witnesses(
+        &f,
+        &[
+            Mode::Honest,
+            Mode::Hang,
+            Mode::Garbage,
+            Mode::OtherCheckpoint,
+            Mode::Honest,
+        ],
+    )
+    .await;
+    let log = f.start(BatchConfig::default()).await;
+    let c = client();
+    for _ in 0..5 {
+        assert_eq!(
+            post(&c, &log.url(), request(&f.agency).to_bytes()).await.0,
+            200
+        );
+    }
+    let size = f.store.size().unwrap().get();
+    let cp = published(&c, &log.url(), size).await;
+    let note = Note::parse(&cp).unwrap();
+    let mut names: Vec<String> = note
+        .signatures()
+        .iter()
+        .map(|s| s.name.to_string())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [common::ORIGIN, "w0.test", "w4.test"],
+        "only the honest cosignatures are kept"
+    );
+    // Both kept cosignatures verify with the honest witnesses' keys.
+    let keys = [ws[0].key.verifier(), ws[4].key.verifier()];
+    let valid = daylight_core::cosignature::verify_cosignatures(&note, &keys).unwrap();
+    assert_eq!(valid.len(), 2);
+    assert!(ws[1].requests() >= 1 && ws[2].requests() >= 1 && ws[3].requests() >= 1);
+    log.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_disk_is_a_clear_error_loses_nothing_and_recovers() {
+    let f = Fixture::new(0);
+    let faulty = Arc::new(Faulty::new(f.store.clone(), Duration::ZERO));
+    let log = f.start_with(faulty.clone(), BatchConfig::default()).await;
+    let (c, url) = (client(), log.url());
+    let mut acknowledged = Vec::new();
+    for _ in 0..3 {
+        let rec = request(&f.agency).to_bytes();
+        let (s, b) = post(&c, &url, rec.clone()).await;
+        assert_eq!(s, 200);
+        acknowledged.push((b["index"].as_u64().unwrap(), rec));
+    }
+    let size = f.store.size().unwrap();
+    faulty
+        .failing
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let (s, b) = post(&c, &url, request(&f.agency).to_bytes()).await;
+    assert_eq!(s, 500, "{b}");
+    assert_eq!(b["error"], "internal");
+    assert_eq!(f.store.size().unwrap(), size, "nothing half-written");
+    faulty
+        .failing
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    let (s, _) = post(&c, &url, request(&f.agency).to_bytes()).await;
+    assert_eq!(s, 200, "the log recovers once the disk does");
+    for (index, rec) in acknowledged {
+        assert_eq!(f.store.entry(LeafIndex(index)).unwrap().unwrap().data, rec);
+    }
     log.stop().await.unwrap();
 }

@@ -261,6 +261,9 @@ impl LogDir {
                 self.dir.to_str().unwrap(),
                 "--listen",
                 &listen,
+                // These tests flood on purpose; the per-key limit has its own test.
+                "--key-rate",
+                "0",
             ],
             port,
             &self.tmp.path().join("log.stderr"),

@@ -98,10 +98,24 @@ impl Fixture {
     }
 
     pub async fn start_with(&self, store: Arc<dyn LogStore>, batch: BatchConfig) -> RunningLog {
+        self.start_admitting(
+            store,
+            batch,
+            RecordAdmission::new(self.log_key.verifier().clone()),
+        )
+        .await
+    }
+
+    pub async fn start_admitting(
+        &self,
+        store: Arc<dyn LogStore>,
+        batch: BatchConfig,
+        admission: RecordAdmission,
+    ) -> RunningLog {
         LogServer {
             store,
             key: self.log_key.clone(),
-            admission: Arc::new(RecordAdmission::new(self.log_key.verifier().clone())),
+            admission: Arc::new(admission),
             batch,
             extra: None,
         }
@@ -149,6 +163,12 @@ pub enum Mode {
     BadCosignature,
     /// Answers 500 always.
     Broken,
+    /// Never answers (longer than the log's timeout).
+    Hang,
+    /// Answers 200 with something that is not a cosignature.
+    Garbage,
+    /// Answers 200 with a valid cosignature of another checkpoint.
+    OtherCheckpoint,
 }
 
 struct WitnessState {
@@ -206,8 +226,18 @@ impl TestWitness {
 
 async fn add_checkpoint(State(s): State<Arc<WitnessState>>, body: Bytes) -> Response {
     s.requests.fetch_add(1, Ordering::Relaxed);
-    if s.mode == Mode::Broken {
-        return (StatusCode::INTERNAL_SERVER_ERROR, "broken on purpose\n").into_response();
+    match s.mode {
+        Mode::Broken => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, "broken on purpose\n").into_response()
+        }
+        Mode::Hang => {
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            return (StatusCode::INTERNAL_SERVER_ERROR, "woke up\n").into_response();
+        }
+        Mode::Garbage => {
+            return (StatusCode::OK, "hello, I am not a cosignature\n").into_response()
+        }
+        _ => {}
     }
     let Ok(req) = AddCheckpoint::parse(&body) else {
         return (StatusCode::BAD_REQUEST, "malformed\n").into_response();
@@ -236,7 +266,12 @@ async fn add_checkpoint(State(s): State<Arc<WitnessState>>, body: Bytes) -> Resp
     }
     *latest = (c.size, c.root);
     let now = chrono::Utc::now().timestamp() as u64;
-    let mut sig = s.key.sign_note_text(cp.note.text(), now);
+    let signed_text = if s.mode == Mode::OtherCheckpoint {
+        daylight_core::Checkpoint::new(&c.origin, TreeSize(c.size.get() + 1), c.root).to_text()
+    } else {
+        cp.note.text().to_owned()
+    };
+    let mut sig = s.key.sign_note_text(&signed_text, now);
     if s.mode == Mode::BadCosignature {
         let last = sig.signature.len() - 1;
         sig.signature[last] ^= 1;
