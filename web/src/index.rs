@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
 use daylight_core::LeafIndex;
 use daylight_log_server::store::{LogStore, StoreError};
 use daylight_schemas::{Body, Decision, Kind, SignedRecord};
@@ -174,6 +174,76 @@ impl Status {
     }
 }
 
+/// The fields the filters and statuses read, compact, one per entry, so a
+/// scan of a million entries reads some 40 MB instead of the summaries.
+/// What later entries say about the entry is kept up to date as they arrive.
+#[derive(Clone, Copy, Debug, Default)]
+struct Row {
+    /// `HAS_*` bits.
+    flags: u8,
+    /// Position in [`Kind::ALL`] plus one; 0: unreadable.
+    kind: u8,
+    /// Bit `i`: position `i` in `DataCategory::ALL`.
+    categories: u64,
+    /// Interned signer, jurisdiction, legal basis, provider (0: none).
+    signer: u32,
+    jurisdiction: u32,
+    legal_basis: u32,
+    provider: u32,
+    /// Creation day (days from the common era), or `i32::MIN`.
+    day: i32,
+    /// The sealed-until date in force (the entry's own, or a later
+    /// extension's), Unix seconds, or `i64::MIN` if none.
+    sealed_until: i64,
+    /// Ratification deadline, Unix seconds, or `i64::MIN`.
+    ratify_by: i64,
+}
+
+fn secs(t: Option<DateTime<Utc>>) -> i64 {
+    t.map_or(i64::MIN, |t| t.timestamp())
+}
+
+fn category_bit(c: &str) -> u64 {
+    daylight_schemas::DataCategory::ALL
+        .iter()
+        .position(|x| x.as_str() == c)
+        .and_then(|i| 1u64.checked_shl(u32::try_from(i).ok()?))
+        .unwrap_or(0)
+}
+
+const HAS_DISCLOSURE: u8 = 1;
+const HAS_WITHDRAWAL: u8 = 2;
+const HAS_RELEASE: u8 = 4;
+const HAS_GRANTED: u8 = 8;
+const HAS_DENIED: u8 = 16;
+
+/// A set of [`Status`]es, one bit each (in [`Status::ALL`] order).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatusSet(u16);
+
+impl StatusSet {
+    fn bit(s: Status) -> u16 {
+        1 << (s as u16)
+    }
+
+    fn insert(&mut self, s: Status) {
+        self.0 |= Self::bit(s);
+    }
+
+    /// Whether `s` is in the set.
+    pub fn contains(self, s: Status) -> bool {
+        self.0 & Self::bit(s) != 0
+    }
+
+    /// The statuses, in [`Status::ALL`] order.
+    pub fn to_vec(self) -> Vec<Status> {
+        Status::ALL
+            .into_iter()
+            .filter(|&s| self.contains(s))
+            .collect()
+    }
+}
+
 /// Parsed summaries of every entry, and who refers to whom.
 #[derive(Default)]
 pub struct Index {
@@ -181,6 +251,18 @@ pub struct Index {
     pub entries: Vec<Summary>,
     /// For each entry, the later entries that refer to it.
     pub referenced_by: Vec<Vec<u64>>,
+    /// For each entry, the fields filters read, compact.
+    rows: Vec<Row>,
+    /// Interned strings (index 0 is the empty string: none).
+    strings: Vec<String>,
+    /// Their ids.
+    ids: std::collections::HashMap<String, u32>,
+    /// Signers of authorisations seen.
+    pub agencies: BTreeSet<String>,
+    /// Jurisdictions seen, and the countries of subdivisions (`US` for `US-NY`).
+    pub jurisdictions: BTreeSet<String>,
+    /// Providers seen.
+    pub providers: BTreeSet<String>,
 }
 
 impl Index {
@@ -195,19 +277,139 @@ impl Index {
             }
             for e in batch {
                 let s = Summary::of(e.index.get(), &e.data, e.leaf_hash.to_hex());
-                self.referenced_by.push(Vec::new());
-                for &r in &s.references {
-                    if let Some(list) = usize::try_from(r)
-                        .ok()
-                        .and_then(|r| self.referenced_by.get_mut(r))
-                    {
-                        list.push(s.index);
-                    }
-                }
-                self.entries.push(s);
+                self.add(s);
             }
         }
         Ok(())
+    }
+
+    /// Adds the next entry: its facts, and what it says about earlier ones.
+    fn add(&mut self, s: Summary) {
+        self.referenced_by.push(Vec::new());
+        let row = Row {
+            flags: 0,
+            kind: s
+                .kind
+                .and_then(|k| Kind::ALL.iter().position(|&x| x == k))
+                .and_then(|p| u8::try_from(p + 1).ok())
+                .unwrap_or(0),
+            categories: s.categories.iter().fold(0, |m, c| m | category_bit(c)),
+            signer: self.intern(Some(&s.signer)),
+            jurisdiction: self.intern(s.jurisdiction.as_deref()),
+            legal_basis: self.intern(s.legal_basis.as_deref()),
+            provider: self.intern(s.provider.as_deref()),
+            day: s
+                .created
+                .map_or(i32::MIN, |c| c.date_naive().num_days_from_ce()),
+            sealed_until: secs(s.sealed_until),
+            ratify_by: secs(s.ratify_by),
+        };
+        self.rows.push(row);
+        let flag = match (s.kind, s.decision) {
+            (Some(Kind::Disclosure), _) => HAS_DISCLOSURE,
+            (Some(Kind::Withdrawal), _) => HAS_WITHDRAWAL,
+            (Some(Kind::Release), _) => HAS_RELEASE,
+            (_, Some(Decision::Granted)) => HAS_GRANTED,
+            (_, Some(Decision::Denied)) => HAS_DENIED,
+            _ => 0,
+        };
+        for &r in &s.references {
+            let Ok(r) = usize::try_from(r) else { continue };
+            if r >= self.entries.len() {
+                continue;
+            }
+            if let Some(list) = self.referenced_by.get_mut(r) {
+                list.push(s.index);
+            }
+            if let Some(f) = self.rows.get_mut(r) {
+                f.flags |= flag;
+                if s.kind == Some(Kind::Extension)
+                    && f.sealed_until != i64::MIN
+                    && s.sealed_until.is_some()
+                {
+                    f.sealed_until = f.sealed_until.max(secs(s.sealed_until));
+                }
+            }
+        }
+        if s.is_authorisation() && !self.agencies.contains(&s.signer) {
+            self.agencies.insert(s.signer.clone());
+        }
+        if let Some(j) = &s.jurisdiction {
+            if !self.jurisdictions.contains(j) {
+                self.jurisdictions
+                    .insert(j.split('-').next().unwrap_or(j).to_owned());
+                self.jurisdictions.insert(j.clone());
+            }
+        }
+        if let Some(p) = &s.provider {
+            if !self.providers.contains(p) {
+                self.providers.insert(p.clone());
+            }
+        }
+        self.entries.push(s);
+    }
+
+    fn intern(&mut self, v: Option<&str>) -> u32 {
+        let Some(v) = v.filter(|v| !v.is_empty()) else {
+            return 0;
+        };
+        if let Some(&id) = self.ids.get(v) {
+            return id;
+        }
+        if self.strings.is_empty() {
+            self.strings.push(String::new());
+        }
+        let id = u32::try_from(self.strings.len()).unwrap_or(u32::MAX);
+        self.strings.push(v.to_owned());
+        self.ids.insert(v.to_owned(), id);
+        id
+    }
+
+    fn row(&self, index: u64) -> Row {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.rows.get(i))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Statuses from a row at `now` (Unix seconds).
+    fn row_statuses(row: &Row, now: i64) -> StatusSet {
+        let mut out = StatusSet::default();
+        let emergency = Kind::ALL.iter().position(|&k| k == Kind::Emergency);
+        let request = Kind::ALL.iter().position(|&k| k == Kind::Request);
+        let kind = usize::from(row.kind).checked_sub(1);
+        if kind.is_none() || (kind != emergency && kind != request) {
+            return out;
+        }
+        let has = |bit: u8| row.flags & bit != 0;
+        if has(HAS_DISCLOSURE) {
+            out.insert(Status::Disclosed);
+        } else if row.sealed_until != i64::MIN {
+            out.insert(if now >= row.sealed_until {
+                Status::Overdue
+            } else {
+                Status::Sealed
+            });
+        }
+        if has(HAS_WITHDRAWAL) {
+            out.insert(Status::Withdrawn);
+        }
+        if has(HAS_RELEASE) {
+            out.insert(Status::Released);
+        }
+        if kind == emergency {
+            if has(HAS_GRANTED) {
+                out.insert(Status::Ratified);
+            } else if has(HAS_DENIED) {
+                out.insert(Status::Denied);
+            } else if row.ratify_by != i64::MIN && now > row.ratify_by {
+                out.insert(Status::Unratified);
+            } else {
+                out.insert(Status::AwaitingRatification);
+            }
+        }
+        out
     }
 
     /// The entry at `index`.
@@ -228,60 +430,19 @@ impl Index {
 
     /// The sealed-until date in force: the entry's own, or a later extension's.
     pub fn effective_sealed_until(&self, s: &Summary) -> Option<DateTime<Utc>> {
-        let mut until = s.sealed_until?;
-        for &r in self.referrers(s.index) {
-            if let Some(e) = self.get(r) {
-                if e.kind == Some(Kind::Extension) {
-                    if let Some(t) = e.sealed_until {
-                        until = until.max(t);
-                    }
-                }
-            }
-        }
-        Some(until)
+        s.sealed_until?;
+        DateTime::from_timestamp(self.row(s.index).sealed_until, 0)
     }
 
     /// The statuses of an authorisation at `now`; empty for other kinds.
+    pub fn status_set(&self, s: &Summary, now: DateTime<Utc>) -> StatusSet {
+        Self::row_statuses(&self.row(s.index), now.timestamp())
+    }
+
+    /// The statuses of an authorisation at `now`, in [`Status::ALL`] order;
+    /// empty for other kinds.
     pub fn statuses(&self, s: &Summary, now: DateTime<Utc>) -> Vec<Status> {
-        if !s.is_authorisation() {
-            return Vec::new();
-        }
-        let mut out = BTreeSet::new();
-        let related: Vec<&Summary> = self
-            .referrers(s.index)
-            .iter()
-            .filter_map(|&r| self.get(r))
-            .collect();
-        let has = |k: Kind| related.iter().any(|e| e.kind == Some(k));
-        let disclosed = has(Kind::Disclosure);
-        if disclosed {
-            out.insert(Status::Disclosed);
-        } else if let Some(until) = self.effective_sealed_until(s) {
-            out.insert(if now >= until {
-                Status::Overdue
-            } else {
-                Status::Sealed
-            });
-        }
-        if has(Kind::Withdrawal) {
-            out.insert(Status::Withdrawn);
-        }
-        if has(Kind::Release) {
-            out.insert(Status::Released);
-        }
-        if s.kind == Some(Kind::Emergency) {
-            let decisions: Vec<Decision> = related.iter().filter_map(|e| e.decision).collect();
-            if decisions.contains(&Decision::Granted) {
-                out.insert(Status::Ratified);
-            } else if decisions.contains(&Decision::Denied) {
-                out.insert(Status::Denied);
-            } else if s.ratify_by.is_some_and(|t| now > t) {
-                out.insert(Status::Unratified);
-            } else {
-                out.insert(Status::AwaitingRatification);
-            }
-        }
-        out.into_iter().collect()
+        self.status_set(s, now).to_vec()
     }
 }
 
@@ -445,6 +606,18 @@ impl Filter {
 
     /// Whether `s` passes the filter at `now`.
     pub fn matches(&self, idx: &Index, s: &Summary, now: DateTime<Utc>) -> bool {
+        let legal = self.legal_basis.as_ref().map(|l| l.to_lowercase());
+        self.matches_with(idx, s, now, legal.as_deref())
+    }
+
+    /// [`Filter::matches`] with the legal-basis needle already lower-cased.
+    fn matches_with(
+        &self,
+        idx: &Index,
+        s: &Summary,
+        now: DateTime<Utc>,
+        legal: Option<&str>,
+    ) -> bool {
         if !self.kinds.is_empty() && !s.kind.is_some_and(|k| self.kinds.contains(&k)) {
             return false;
         }
@@ -459,12 +632,11 @@ impl Filter {
                 _ => return false,
             }
         }
-        if let Some(l) = &self.legal_basis {
-            let l = l.to_lowercase();
+        if let Some(l) = legal {
             if !s
                 .legal_basis
                 .as_ref()
-                .is_some_and(|b| b.to_lowercase().contains(&l))
+                .is_some_and(|b| contains_lowercase(b, l))
             {
                 return false;
             }
@@ -499,21 +671,166 @@ impl Filter {
             }
         }
         if let Some(st) = self.status {
-            if !idx.statuses(s, now).contains(&st) {
+            if !idx.status_set(s, now).contains(st) {
                 return false;
             }
         }
         true
     }
 
+    /// The filter turned into ids and bit masks for a scan of `idx`'s
+    /// rows; `None` if nothing can match (a name the log never saw).
+    fn prepare(&self, idx: &Index, now: DateTime<Utc>) -> Option<Prepared> {
+        let ids = |pred: &dyn Fn(&str) -> bool| -> Vec<bool> {
+            idx.strings
+                .iter()
+                .map(|v| !v.is_empty() && pred(v))
+                .collect()
+        };
+        let exact = |v: &Option<String>| -> Option<Option<u32>> {
+            match v {
+                None => Some(None),
+                Some(v) => idx.ids.get(v).map(|&id| Some(id)),
+            }
+        };
+        let kinds = self.kinds.iter().fold(0u16, |m, k| {
+            m | Kind::ALL
+                .iter()
+                .position(|x| x == k)
+                .map_or(0, |p| 1 << (p + 1))
+        });
+        let jurisdiction = self.jurisdiction.as_ref().map(|j| {
+            ids(&|sj: &str| sj == j || (!j.contains('-') && sj.split('-').next() == Some(j)))
+        });
+        let legal = self.legal_basis.as_ref().map(|l| {
+            let l = l.to_lowercase();
+            ids(&|b: &str| contains_lowercase(b, &l))
+        });
+        let pos = |k: Kind| Kind::ALL.iter().position(|&x| x == k).map_or(0, |p| p + 1);
+        Some(Prepared {
+            kinds,
+            agency: exact(&self.agency)?,
+            provider: exact(&self.provider)?,
+            jurisdiction,
+            legal,
+            categories: self.categories.iter().fold(0, |m, c| m | category_bit(c)),
+            from: self.from.map(|d| d.num_days_from_ce()),
+            to: self.to.map(|d| d.num_days_from_ce()),
+            emergency: self.emergency,
+            emergency_kind: pos(Kind::Emergency),
+            request_kind: pos(Kind::Request),
+            status: self.status,
+            now: now.timestamp(),
+        })
+    }
+
     /// Every match, newest first.
     pub fn apply<'a>(&self, idx: &'a Index, now: DateTime<Utc>) -> Vec<&'a Summary> {
+        let Some(p) = self.prepare(idx, now) else {
+            return Vec::new();
+        };
         idx.entries
             .iter()
+            .zip(&idx.rows)
             .rev()
-            .filter(|s| self.matches(idx, s, now))
+            .filter(|(_, r)| p.matches(r))
+            .map(|(s, _)| s)
             .collect()
     }
+
+    /// The number of matches and the matches on the filter's page, newest
+    /// first, without collecting the rest.
+    pub fn page_of<'a>(&self, idx: &'a Index, now: DateTime<Utc>) -> (usize, Vec<&'a Summary>) {
+        let start = (self.page.max(1) - 1).saturating_mul(self.per_page);
+        let end = start.saturating_add(self.per_page);
+        if self.is_empty() {
+            let n = idx.entries.len();
+            let shown = idx
+                .entries
+                .iter()
+                .rev()
+                .skip(start)
+                .take(self.per_page)
+                .collect();
+            return (n, shown);
+        }
+        let Some(p) = self.prepare(idx, now) else {
+            return (0, Vec::new());
+        };
+        let mut total = 0;
+        let mut shown = Vec::new();
+        for (i, r) in idx.rows.iter().enumerate().rev() {
+            if p.matches(r) {
+                if total >= start && total < end {
+                    if let Some(s) = idx.entries.get(i) {
+                        shown.push(s);
+                    }
+                }
+                total += 1;
+            }
+        }
+        (total, shown)
+    }
+}
+
+/// A [`Filter`] ready for a scan of rows.
+struct Prepared {
+    /// Bit `k`: row kind `k`; 0: any.
+    kinds: u16,
+    agency: Option<u32>,
+    provider: Option<u32>,
+    /// Per interned string: whether it passes.
+    jurisdiction: Option<Vec<bool>>,
+    legal: Option<Vec<bool>>,
+    categories: u64,
+    from: Option<i32>,
+    to: Option<i32>,
+    emergency: Option<bool>,
+    emergency_kind: usize,
+    request_kind: usize,
+    status: Option<Status>,
+    now: i64,
+}
+
+impl Prepared {
+    fn matches(&self, r: &Row) -> bool {
+        let passes = |table: &Option<Vec<bool>>, id: u32| match table {
+            None => true,
+            Some(t) => usize::try_from(id)
+                .ok()
+                .and_then(|i| t.get(i))
+                .copied()
+                .unwrap_or(false),
+        };
+        let kind = usize::from(r.kind);
+        (self.kinds == 0 || (r.kind > 0 && self.kinds & (1 << r.kind) != 0))
+            && self.agency.is_none_or(|a| r.signer == a)
+            && self.provider.is_none_or(|p| r.provider == p)
+            && passes(&self.jurisdiction, r.jurisdiction)
+            && passes(&self.legal, r.legal_basis)
+            && (self.categories == 0 || r.categories & self.categories != 0)
+            && self.from.is_none_or(|f| r.day != i32::MIN && r.day >= f)
+            && self.to.is_none_or(|t| r.day != i32::MIN && r.day <= t)
+            && self.emergency.is_none_or(|e| {
+                (kind == self.emergency_kind || kind == self.request_kind)
+                    && (kind == self.emergency_kind) == e
+            })
+            && self
+                .status
+                .is_none_or(|st| Index::row_statuses(r, self.now).contains(st))
+    }
+}
+
+/// Whether `hay`, lower-cased, contains `needle` (already lower-case);
+/// without allocating when `hay` is ASCII.
+fn contains_lowercase(hay: &str, needle: &str) -> bool {
+    if !hay.is_ascii() {
+        return hay.to_lowercase().contains(needle);
+    }
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    n.is_empty()
+        || h.windows(n.len())
+            .any(|w| w.iter().zip(n).all(|(a, b)| a.to_ascii_lowercase() == *b))
 }
 
 /// `application/x-www-form-urlencoded` of `pairs`, with a leading `?` unless empty.

@@ -68,17 +68,34 @@ struct Inner {
     cfg: WebState,
     index: RwLock<Index>,
     first_seen: Mutex<Option<(u64, DateTime<Utc>)>>,
+    /// The overview's statistics: for how many entries, computed when.
+    home_cache: Mutex<Option<(usize, std::time::Instant, Arc<HomeStats>)>>,
 }
+
+/// How long the overview's statistics are reused while the log does not
+/// grow (statuses such as "overdue" change with time alone).
+const HOME_STATS_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
 type Shared = Arc<Inner>;
 
-/// The web view's routes, to merge into the log server's router.
+/// The web view's routes, to merge into the log server's router. A
+/// background thread reads the log into the web index at once, so the
+/// first visitor does not wait for it.
 pub fn router(state: WebState) -> Router {
     let inner = Arc::new(Inner {
         cfg: state,
         index: RwLock::new(Index::default()),
         first_seen: Mutex::new(None),
+        home_cache: Mutex::new(None),
     });
+    let warm = inner.clone();
+    let _ = std::thread::Builder::new()
+        .name("web-index".into())
+        .spawn(move || {
+            if let Err(e) = warm.index() {
+                tracing::error!("web: reading the log into the index: {}", e.1);
+            }
+        });
     Router::new()
         .route("/", get(home))
         .route("/entries", get(entries))
@@ -128,9 +145,25 @@ impl Inner {
         }
         {
             let mut w = self.index.write().unwrap_or_else(|e| e.into_inner());
-            w.refresh(self.cfg.store.as_ref()).map_err(internal)?;
+            if (w.entries.len() as u64) < size {
+                w.refresh(self.cfg.store.as_ref()).map_err(internal)?;
+            }
         }
         Ok(self.index.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The overview's statistics, reused while the log has not grown and
+    /// they are younger than [`HOME_STATS_TTL`].
+    fn home_stats(&self, idx: &Index, now: DateTime<Utc>) -> Arc<HomeStats> {
+        let mut cache = self.home_cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((n, at, stats)) = cache.as_ref() {
+            if *n == idx.entries.len() && at.elapsed() < HOME_STATS_TTL {
+                return stats.clone();
+            }
+        }
+        let stats = Arc::new(home_stats(idx, now));
+        *cache = Some((idx.entries.len(), std::time::Instant::now(), stats.clone()));
+        stats
     }
 
     fn log_view(&self) -> Result<LogView, PageError> {
@@ -207,41 +240,27 @@ fn html(m: maud::Markup) -> Response {
         .into_response()
 }
 
-/// Months from the first to the last entry (at most the last 36).
-fn month_of(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m").to_string()
+/// A month as a number: year * 12 + month (0 to 11).
+fn month_key(t: DateTime<Utc>) -> i64 {
+    use chrono::Datelike as _;
+    i64::from(t.year()) * 12 + i64::from(t.month0())
 }
 
 fn home_stats(idx: &Index, now: DateTime<Utc>) -> HomeStats {
     let mut totals: Vec<(Kind, u64)> = Kind::ALL.iter().map(|&k| (k, 0)).collect();
-    let mut months: Vec<String> = idx
-        .entries
-        .iter()
-        .filter_map(|s| s.created.map(month_of))
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
+    // Months from the first to the last entry, at most the last 36.
+    let keys = idx.entries.iter().filter_map(|s| s.created.map(month_key));
+    let (first, last) = keys.fold((i64::MAX, i64::MIN), |(lo, hi), k| (lo.min(k), hi.max(k)));
+    let first = first.max(last.saturating_sub(35));
+    let months: Vec<String> = (first..=last)
+        .map(|k| format!("{:04}-{:02}", k.div_euclid(12), k.rem_euclid(12) + 1))
         .collect();
-    // Fill the gaps between the first and the last month.
-    if let (Some(first), Some(last)) = (months.first().cloned(), months.last().cloned()) {
-        let mut all = Vec::new();
-        let parse = |m: &str| -> Option<(i32, u32)> {
-            let (y, mo) = m.split_once('-')?;
-            Some((y.parse().ok()?, mo.parse().ok()?))
-        };
-        if let (Some((mut y, mut m)), Some(end)) = (parse(&first), parse(&last)) {
-            while (y, m) <= end && all.len() < 1200 {
-                all.push(format!("{y:04}-{m:02}"));
-                (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
-            }
-        }
-        months = all;
-    }
-    if months.len() > 36 {
-        months = months.split_off(months.len() - 36);
-    }
     let col = |s: &Summary| -> Option<usize> {
-        let m = month_of(s.created?);
-        months.binary_search(&m).ok()
+        let k = month_key(s.created?);
+        (first..=last)
+            .contains(&k)
+            .then(|| usize::try_from(k - first).ok())
+            .flatten()
     };
     let mut per_month: Vec<(Kind, Vec<u64>)> = Kind::ALL
         .iter()
@@ -271,14 +290,14 @@ fn home_stats(idx: &Index, now: DateTime<Utc>) -> HomeStats {
         if s.is_authorisation() {
             auths += 1;
             *per_agency.entry(s.signer.clone()).or_default() += 1;
-            let st = idx.statuses(s, now);
-            let is_overdue = st.contains(&Status::Overdue);
-            let is_released = st.contains(&Status::Released);
+            let st = idx.status_set(s, now);
+            let is_overdue = st.contains(Status::Overdue);
+            let is_released = st.contains(Status::Released);
             overdue += u64::from(is_overdue);
-            unratified += u64::from(st.contains(&Status::Unratified));
+            unratified += u64::from(st.contains(Status::Unratified));
             released += u64::from(is_released);
             if let Some(c) = col(s) {
-                let d = if st.contains(&Status::Disclosed) {
+                let d = if st.contains(Status::Disclosed) {
                     0
                 } else if is_overdue {
                     1
@@ -316,32 +335,17 @@ async fn home(State(s): State<Shared>) -> Result<Response, PageError> {
         let log = s.log_view()?;
         let idx = s.index()?;
         let now = Utc::now();
-        Ok(html(pages::home(&log, &home_stats(&idx, now), now)))
+        let stats = s.home_stats(&idx, now);
+        Ok(html(pages::home(&log, &stats, now)))
     })
     .await
 }
 
 fn choices(idx: &Index) -> Choices {
-    use std::collections::BTreeSet;
-    let mut agencies = BTreeSet::new();
-    let mut jurisdictions = BTreeSet::new();
-    let mut providers = BTreeSet::new();
-    for s in &idx.entries {
-        if s.is_authorisation() {
-            agencies.insert(s.signer.clone());
-        }
-        if let Some(j) = &s.jurisdiction {
-            jurisdictions.insert(j.split('-').next().unwrap_or(j).to_owned());
-            jurisdictions.insert(j.clone());
-        }
-        if let Some(p) = &s.provider {
-            providers.insert(p.clone());
-        }
-    }
     Choices {
-        agencies: agencies.into_iter().collect(),
-        jurisdictions: jurisdictions.into_iter().collect(),
-        providers: providers.into_iter().collect(),
+        agencies: idx.agencies.iter().cloned().collect(),
+        jurisdictions: idx.jurisdictions.iter().cloned().collect(),
+        providers: idx.providers.iter().cloned().collect(),
     }
 }
 
@@ -353,12 +357,13 @@ async fn entries(
         let (mut filter, problems) = Filter::parse(&q);
         let idx = s.index()?;
         let now = Utc::now();
-        let matches = filter.apply(&idx, now);
-        let pages = matches.len().div_ceil(filter.per_page).max(1);
+        let (mut total, mut shown) = filter.page_of(&idx, now);
+        let pages = total.div_ceil(filter.per_page).max(1);
         if filter.page > pages {
             filter.page = pages;
+            (total, shown) = filter.page_of(&idx, now);
         }
-        let page = pages::entries(&idx, &filter, &problems, &matches, &choices(&idx), now);
+        let page = pages::entries(&idx, &filter, &problems, total, &shown, &choices(&idx), now);
         Ok(html(page))
     })
     .await

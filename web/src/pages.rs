@@ -360,20 +360,17 @@ fn select(
     }
 }
 
-/// The entries list.
+/// The entries list: `total` matches, `shown` the filter's page of them.
 pub fn entries(
     idx: &Index,
     filter: &Filter,
     problems: &[String],
-    matches: &[&Summary],
+    total: usize,
+    shown: &[&Summary],
     choices: &Choices,
     now: DateTime<Utc>,
 ) -> Markup {
-    let pages = matches.len().div_ceil(filter.per_page).max(1);
-    let start = (filter.page - 1).saturating_mul(filter.per_page);
-    let shown: &[&Summary] = matches
-        .get(start..matches.len().min(start + filter.per_page))
-        .unwrap_or(&[]);
+    let pages = total.div_ceil(filter.per_page).max(1);
     let q = filter.query(None);
     let body = html! {
         h1 { "Entries" }
@@ -436,7 +433,7 @@ pub fn entries(
             }
         }
         p.summary {
-            strong id="match-count" { (matches.len()) } " matching entries"
+            strong id="match-count" { (total) } " matching entries"
             @if !filter.is_empty() { " (filtered)" }
             ". Download: "
             a href=(format!("/entries.csv{q}")) { "CSV" } ", "
