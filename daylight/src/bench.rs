@@ -65,6 +65,31 @@ pub enum BenchCommand {
         /// Entries to add.
         #[arg(long)]
         entries: u64,
+        /// Real signed records instead: requests and emergencies spread over
+        /// three years, with some disclosures and withdrawals referring to
+        /// them, signed by four agency keys the bench generates and registers
+        /// in the log (for web view benchmarks).
+        #[arg(long)]
+        records: bool,
+    },
+    /// Web view pages (overview, filtered and paginated lists, entry pages)
+    /// from C concurrent clients: latency percentiles per page type.
+    Pages {
+        /// The log's base URL.
+        #[arg(long)]
+        log: String,
+        /// Requests to send.
+        #[arg(long, default_value_t = 10_000)]
+        n: usize,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        max_seconds: u64,
+        /// Also report this process's resident memory (the server's PID).
+        #[arg(long)]
+        server_pid: Option<u32>,
     },
 }
 
@@ -103,7 +128,32 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 server_pid,
             ))
         }
-        BenchCommand::Fill { dir, entries } => fill(&dir, entries),
+        BenchCommand::Fill {
+            dir,
+            entries,
+            records: false,
+        } => fill(&dir, entries),
+        BenchCommand::Fill {
+            dir,
+            entries,
+            records: true,
+        } => fill_records(&dir, entries),
+        BenchCommand::Pages {
+            log,
+            n,
+            concurrency,
+            max_seconds,
+            server_pid,
+        } => {
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(pages(
+                log.trim_end_matches('/').to_owned(),
+                n,
+                concurrency.max(1),
+                Duration::from_secs(max_seconds),
+                server_pid,
+            ))
+        }
     }
 }
 
@@ -385,14 +435,20 @@ async fn proofs(
     );
     report("proof latency", lat);
     if let Some(pid) = server_pid {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .with_context(|| format!("reading /proc/{pid}/status"))?;
-        for line in status
-            .lines()
-            .filter(|l| l.starts_with("VmRSS") || l.starts_with("VmHWM"))
-        {
-            println!("server {line}");
-        }
+        server_memory(pid)?;
+    }
+    Ok(())
+}
+
+/// Prints a process's resident memory, now and at its peak.
+fn server_memory(pid: u32) -> Result<()> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    for line in status
+        .lines()
+        .filter(|l| l.starts_with("VmRSS") || l.starts_with("VmHWM"))
+    {
+        println!("server {line}");
     }
     Ok(())
 }
@@ -434,5 +490,395 @@ fn fill(dir: &std::path::Path, entries: u64) -> Result<()> {
     let size = TreeSize(start + entries);
     store.publish(size, &latest)?;
     println!("log has {} entries", size.get());
+    Ok(())
+}
+
+/// The agencies `fill --records` signs as: name, jurisdiction, legal basis, court.
+const FILL_AGENCIES: [(&str, &str, &str, &str); 4] = [
+    (
+        "bench-bureau.example",
+        "US",
+        "18 U.S.C. 2518",
+        "U.S. District Court",
+    ),
+    (
+        "bench-state.example",
+        "US-CA",
+        "Cal. Penal Code 629.50",
+        "Superior Court of California",
+    ),
+    (
+        "bench-metro.example",
+        "GB",
+        "Investigatory Powers Act 2016 s.19",
+        "Investigatory Powers Commissioner's Office",
+    ),
+    (
+        "bench-lka.example",
+        "DE",
+        "StPO 100a",
+        "Amtsgericht Tiergarten",
+    ),
+];
+
+const FILL_CATEGORIES: [&[&str]; 5] = [
+    &["content", "traffic"],
+    &["subscriber", "traffic"],
+    &["content", "stored_keys"],
+    &["device_unlock"],
+    &["subscriber", "identification", "location"],
+];
+
+const FILL_OFFENCES: [&str; 6] = [
+    "narcotics",
+    "conspiracy",
+    "homicide",
+    "fraud",
+    "money_laundering",
+    "terrorism",
+];
+
+/// A deterministic 64-bit mix of `i` (splitmix64), for the fill's choices.
+fn mix(i: u64) -> u64 {
+    let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn fill_ts(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// The `i`th primary record of `total`: (agency, created, draft JSON).
+fn fill_primary(
+    i: u64,
+    total: u64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (usize, chrono::DateTime<chrono::Utc>, serde_json::Value) {
+    use chrono::Duration as D;
+    let r = mix(i);
+    let span = D::days(3 * 365).num_seconds();
+    let created = now - D::days(3 * 365)
+        + D::seconds(span * i as i64 / total.max(1) as i64)
+        + D::seconds((r % 3600) as i64);
+    // Primaries past `total` (filling in for follow-ups not made) stay in the past.
+    let created = created.min(now - D::hours(1));
+    let agency = [0, 0, 0, 1, 1, 2, 2, 3][(r >> 8) as usize % 8];
+    let (name, jurisdiction, legal_basis, court) = FILL_AGENCIES[agency];
+    let emergency = (r >> 16) % 100 < 6;
+    let targets: Vec<String> = (0..1 + (r >> 24) % 3)
+        .map(|k| format!("acct:{:010}", mix(i ^ (k << 40)) % 10_000_000_000))
+        .collect();
+    let mut d = serde_json::json!({
+        "kind": if emergency { "emergency" } else { "request" },
+        "jurisdiction": jurisdiction,
+        "legal_basis": legal_basis,
+        "provider": if (r >> 32) % 10 < 7 { "messenger.example" } else { "cloud.example" },
+        "data_categories": FILL_CATEGORIES[(r >> 36) as usize % FILL_CATEGORIES.len()],
+        "offence": FILL_OFFENCES[(r >> 40) as usize % FILL_OFFENCES.len()],
+        "target_type": "account",
+        "targets": targets,
+        "valid_from": fill_ts(created),
+        "case_reference": format!("BENCH-{i:07}"),
+    });
+    if emergency {
+        d["issuing_authority"] =
+            serde_json::json!({ "name": format!("{name} duty officer"), "type": "agency" });
+        d["valid_until"] = fill_ts(created + D::hours(48)).into();
+        d["sealed_until"] = fill_ts(created + D::days(92)).into();
+        d["ground"] = "life_or_safety".into();
+        d["ratify_by"] = fill_ts(created + D::hours(48)).into();
+    } else {
+        let months = [3i64, 6, 12, 12, 24][(r >> 44) as usize % 5];
+        d["issuing_authority"] = serde_json::json!({ "name": court, "type": "court" });
+        d["valid_until"] = fill_ts(created + D::days(30)).into();
+        d["sealed_until"] = fill_ts(created + D::days(30 + 30 * months)).into();
+        d["order_document_sha256"] = format!(
+            "{:016x}{:016x}{:016x}{:016x}",
+            mix(r),
+            mix(r + 1),
+            mix(r + 2),
+            mix(r + 3)
+        )
+        .into();
+    }
+    (agency, created, d)
+}
+
+/// A disclosure of `entry` opening everything `opening` holds.
+fn fill_disclosure(
+    entry: serde_json::Value,
+    opening: &daylight_schemas::Opening,
+) -> Result<serde_json::Value> {
+    let o = serde_json::to_value(opening)?;
+    let targets: Vec<serde_json::Value> = o["targets"]
+        .as_array()
+        .context("opening without targets")?
+        .iter()
+        .enumerate()
+        .map(
+            |(i, t)| serde_json::json!({ "position": i, "target": t["target"], "salt": t["salt"] }),
+        )
+        .collect();
+    let mut d = serde_json::json!({
+        "kind": "disclosure",
+        "entry": entry,
+        "targets_opened": targets,
+        "targets_withheld": [],
+    });
+    if !o["order_document"].is_null() {
+        d["order_document_opened"] = o["order_document"].clone();
+    }
+    Ok(d)
+}
+
+/// Signs `drafts` (signer index, created, draft) on every core, in order.
+fn sign_all(
+    keys: &[daylight_core::SignerKey],
+    drafts: Vec<(usize, chrono::DateTime<chrono::Utc>, serde_json::Value)>,
+) -> Result<Vec<(daylight_schemas::SignedRecord, daylight_schemas::Opening)>> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let per = drafts.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = drafts
+            .chunks(per)
+            .map(|part| {
+                scope.spawn(move || -> Result<Vec<_>> {
+                    let mut rng = |buf: &mut [u8]| {
+                        let _ = getrandom::getrandom(buf);
+                    };
+                    part.iter()
+                        .map(|(k, created, d)| {
+                            let key = keys.get(*k).context("no such bench key")?;
+                            Ok(Draft::from_json(&d.to_string())?.seal(key, *created, &mut rng)?)
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for h in handles {
+            out.extend(
+                h.join()
+                    .map_err(|_| anyhow::anyhow!("a signing thread panicked"))??,
+            );
+        }
+        Ok(out)
+    })
+}
+
+/// `fill --records`: real signed records, integrated in chunks of 100k.
+fn fill_records(dir: &std::path::Path, entries: u64) -> Result<()> {
+    let store = crate::log::open(dir)?;
+    let log_key = read_signer(&dir.join("log.key"))?;
+    let meta = store.meta()?;
+    if meta.quorum != 0 {
+        bail!("fill publishes without witnesses, so it only works on a log made with --quorum 0");
+    }
+    let origin = meta.origin;
+    drop(store);
+    // Agency keys, registered the way `daylight log add-agency` does.
+    let mut keys = Vec::new();
+    for (name, ..) in FILL_AGENCIES {
+        let key = crate::key::generate(name, daylight_core::KeyType::Ed25519)?;
+        let index = crate::log::register_key(
+            dir,
+            &key.verifier().to_string(),
+            daylight_schemas::Role::Agency,
+        )?;
+        eprintln!("registered {name} at entry {index}");
+        keys.push(key);
+    }
+    let store = crate::log::open(dir)?;
+    let start = store.size()?.get();
+    let now = chrono::Utc::now();
+    let chunk = 100_000u64;
+    let started = Instant::now();
+    let mut done = 0u64;
+    let mut primaries = 0u64;
+    let total_primaries = entries * 100 / 118;
+    while done < entries {
+        let k = chunk.min(entries - done);
+        let base = start + done;
+        // About 18 follow-ups per 100 primaries: 15 disclosures, 3 withdrawals.
+        let np = (k * 100 / 118).max(1).min(k);
+        let first: Vec<_> = (0..np)
+            .map(|i| fill_primary(primaries + i, total_primaries, now))
+            .collect();
+        let who: Vec<(usize, chrono::DateTime<chrono::Utc>)> =
+            first.iter().map(|(a, c, _)| (*a, *c)).collect();
+        let signed = sign_all(&keys, first)?;
+        let mut follow = Vec::new();
+        for (i, (rec, opening)) in signed.iter().enumerate() {
+            if follow.len() as u64 >= k - np {
+                break;
+            }
+            let r = mix((primaries + i as u64) ^ 0x5555);
+            let entry = serde_json::json!({ "index": base + i as u64, "leaf_hash": rec.leaf_hash().to_hex() });
+            let (agency, created) = who[i];
+            let at = (created + chrono::Duration::days(40)).min(now);
+            if r % 100 < 3 {
+                follow.push((agency, at, serde_json::json!({ "kind": "withdrawal", "entry": entry, "reason": "no_longer_needed" })));
+            } else if r % 100 < 21 && rec.body().sealed_until().is_some_and(|t| t < now) {
+                follow.push((
+                    agency,
+                    rec.body().sealed_until().unwrap_or(now).min(now),
+                    fill_disclosure(entry, opening)?,
+                ));
+            }
+        }
+        let follow_who: Vec<usize> = follow.iter().map(|f| f.0).collect();
+        let follow = sign_all(&keys, follow)?;
+        let batch: Vec<NewEntry> = signed
+            .iter()
+            .zip(who.iter().map(|w| w.0))
+            .chain(follow.iter().zip(follow_who))
+            .map(|((rec, _), agency)| {
+                let signer = keys.get(agency).unwrap_or(&keys[0]).verifier().to_string();
+                NewEntry {
+                    leaf_hash: rec.leaf_hash(),
+                    data: rec.to_bytes(),
+                    kind: rec.kind().to_string(),
+                    signer,
+                }
+            })
+            .collect();
+        let added = batch.len() as u64;
+        integrate(&store, &log_key, &origin, batch)?;
+        primaries += np;
+        done += added;
+        eprintln!(
+            "{done} / {entries} entries ({:.0}/s)",
+            done as f64 / started.elapsed().as_secs_f64()
+        );
+    }
+    let latest = store.latest_checkpoint()?.context("no checkpoint")?;
+    let size = TreeSize(start + done);
+    store.publish(size, &latest)?;
+    println!("log has {} entries", size.get());
+    Ok(())
+}
+
+/// The page types `bench pages` asks for.
+const PAGE_TYPES: [&str; 4] = ["overview", "list", "filtered list", "entry"];
+
+/// The list queries `bench pages` cycles through (filters and pagination).
+const LIST_QUERIES: [&str; 12] = [
+    "",
+    "?page=2",
+    "?page=1000",
+    "?kind=request",
+    "?kind=emergency&page=3",
+    "?status=overdue",
+    "?status=disclosed&page=10",
+    "?agency=bench-state.example&kind=request&kind=emergency",
+    "?jurisdiction=US&emergency=no&page=5",
+    "?legal_basis=stpo&per_page=100",
+    "?category=device_unlock&from=2025-01-01&to=2025-06-30",
+    "?provider=cloud.example&status=sealed&page=20",
+];
+
+async fn pages(
+    log: String,
+    n: usize,
+    concurrency: usize,
+    limit: Duration,
+    server_pid: Option<u32>,
+) -> Result<()> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .timeout(Duration::from_secs(120))
+        .build()?;
+    let cp = client
+        .get(format!("{log}/checkpoint"))
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?;
+    let size = Checkpoint::parse_text(Note::parse(&cp)?.text())?.size.get();
+    if size == 0 {
+        bail!("the log's published checkpoint is empty");
+    }
+    // The first page load reads the log into the web index: timed apart.
+    let t0 = Instant::now();
+    client
+        .get(format!("{log}/"))
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?;
+    println!(
+        "first page (web index catching up with {size} entries): {:.2} s",
+        t0.elapsed().as_secs_f64()
+    );
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + limit;
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, log, next) = (client.clone(), log.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat: [Vec<Duration>; 4] = Default::default();
+            let mut errors = 0u64;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n as u64 || Instant::now() > deadline {
+                    break;
+                }
+                // 1 in 10 the overview, 2 lists, 2 filtered lists, 5 entries.
+                let (ty, path) = match i % 10 {
+                    0 => (0, "/".to_owned()),
+                    1 | 2 => (
+                        1,
+                        format!("/entries{}", LIST_QUERIES[(i / 10) as usize % 3]),
+                    ),
+                    3 | 4 => (
+                        2,
+                        format!("/entries{}", LIST_QUERIES[3 + (i / 5) as usize % 9]),
+                    ),
+                    _ => (3, format!("/entries/{}", mix(i) % size)),
+                };
+                let t0 = Instant::now();
+                let ok = match client.get(format!("{log}{path}")).send().await {
+                    Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
+                    _ => false,
+                };
+                if ok {
+                    lat[ty].push(t0.elapsed());
+                } else {
+                    errors += 1;
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut lat: [Vec<Duration>; 4] = Default::default();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await?;
+        for (all, mine) in lat.iter_mut().zip(l) {
+            all.extend(mine);
+        }
+        errors += e;
+    }
+    let elapsed = started.elapsed();
+    let count: usize = lat.iter().map(Vec::len).sum();
+    println!(
+        "{count} pages of {n} ({errors} errors) at log size {size}, {concurrency} clients, in {:.2} s: {:.0} pages/s",
+        elapsed.as_secs_f64(),
+        count as f64 / elapsed.as_secs_f64()
+    );
+    for (ty, l) in PAGE_TYPES.iter().zip(lat) {
+        report(&format!("{ty} ({} pages)", l.len()), l);
+    }
+    if let Some(pid) = server_pid {
+        server_memory(pid)?;
+    }
+    if errors > 0 {
+        bail!("{errors} page requests failed");
+    }
     Ok(())
 }
