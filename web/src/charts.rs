@@ -38,6 +38,28 @@ fn nice_max(max: f64) -> f64 {
     10.0 * mag
 }
 
+/// Gridlines above zero for an axis up to `max` (a [`nice_max`] value), so
+/// that each step is a whole number: 5 for 1, 10, 50, 100 (steps 2, 10,
+/// 20), 4 for 20, 200 (steps 5, 50), and one per unit below 3.
+fn ticks(max: f64) -> u32 {
+    if max < 3.0 {
+        return max.max(1.0) as u32;
+    }
+    let lead = max / 10f64.powf(max.log10().floor());
+    if (lead - 2.0).abs() < 1e-9 {
+        4
+    } else {
+        5
+    }
+}
+
+/// Label every how many columns, so `YYYY-MM` labels (about 48 units
+/// wide at font size 11) do not overlap.
+fn label_every(columns: usize, step: f64) -> usize {
+    let need = (52.0 / step.max(1.0)).ceil() as usize;
+    need.max(1).min(columns.max(1))
+}
+
 fn fmt(x: f64) -> String {
     format!("{x:.1}")
 }
@@ -72,28 +94,31 @@ pub fn stacked_bars(id: &str, title: &str, columns: &[String], series: &[Series]
     let n = columns.len().max(1) as f64;
     let step = plot_w / n;
     let bar = (step * 0.7).max(1.0);
-    let every = (columns.len() / 12).max(1);
+    let every = label_every(columns.len(), step);
+    let lines = ticks(max);
     html! {
         figure.chart {
-            svg viewBox=(format!("0 0 {W} {H}")) role="img" aria-labelledby=(format!("{id}-t")) {
-                title id=(format!("{id}-t")) { (title) }
-                @for t in 0..=4 {
-                    @let v = max * f64::from(t) / 4.0;
-                    @let y = TOP + plot_h - plot_h * f64::from(t) / 4.0;
-                    line x1=(LEFT) x2=(W - 10.0) y1=(fmt(y)) y2=(fmt(y)) stroke="#ccc" stroke-width="1" {}
-                    text x=(LEFT - 4.0) y=(fmt(y + 4.0)) text-anchor="end" font-size="11" fill="#333" { (format!("{v}")) }
-                }
-                @for (i, col) in columns.iter().enumerate() {
-                    @let x = LEFT + step * i as f64 + (step - bar) / 2.0;
-                    @for (s, v, below) in stack(series, i) {
-                        @let y0 = TOP + plot_h - plot_h * (below + v) as f64 / max;
-                        @let h = plot_h * v as f64 / max;
-                        rect x=(fmt(x)) y=(fmt(y0)) width=(fmt(bar)) height=(fmt(h)) fill=(s.colour) {
-                            title { (col) ": " (s.label) " " (v) }
-                        }
+            div.plot {
+                svg viewBox=(format!("0 0 {W} {H}")) role="img" aria-labelledby=(format!("{id}-t")) {
+                    title id=(format!("{id}-t")) { (title) }
+                    @for t in 0..=lines {
+                        @let v = max * f64::from(t) / f64::from(lines);
+                        @let y = TOP + plot_h - plot_h * f64::from(t) / f64::from(lines);
+                        line x1=(LEFT) x2=(W - 10.0) y1=(fmt(y)) y2=(fmt(y)) stroke="#ccc" stroke-width="1" {}
+                        text x=(LEFT - 4.0) y=(fmt(y + 4.0)) text-anchor="end" font-size="11" fill="#333" { (format!("{v}")) }
                     }
-                    @if i % every == 0 {
-                        text x=(fmt(x + bar / 2.0)) y=(fmt(H - BOTTOM + 14.0)) text-anchor="middle" font-size="11" fill="#333" { (col) }
+                    @for (i, col) in columns.iter().enumerate() {
+                        @let x = LEFT + step * i as f64 + (step - bar) / 2.0;
+                        @for (s, v, below) in stack(series, i) {
+                            @let y0 = TOP + plot_h - plot_h * (below + v) as f64 / max;
+                            @let h = plot_h * v as f64 / max;
+                            rect x=(fmt(x)) y=(fmt(y0)) width=(fmt(bar)) height=(fmt(h)) fill=(s.colour) {
+                                title { (col) ": " (s.label) " " (v) }
+                            }
+                        }
+                        @if i % every == 0 {
+                            text x=(fmt(x + bar / 2.0)) y=(fmt(H - BOTTOM + 14.0)) text-anchor="middle" font-size="11" fill="#333" { (col) }
+                        }
                     }
                 }
             }
@@ -132,28 +157,30 @@ pub fn percent_bars(
     let n = columns.len().max(1) as f64;
     let step = plot_w / n;
     let bar = (step * 0.7).max(1.0);
-    let every = (columns.len() / 12).max(1);
+    let every = label_every(columns.len(), step);
     html! {
         figure.chart {
-            svg viewBox=(format!("0 0 {W} {H}")) role="img" aria-labelledby=(format!("{id}-t")) {
-                title id=(format!("{id}-t")) { (title) }
-                @for t in 0..=4 {
-                    @let y = TOP + plot_h - plot_h * f64::from(t) / 4.0;
-                    line x1=(LEFT) x2=(W - 10.0) y1=(fmt(y)) y2=(fmt(y)) stroke="#ccc" stroke-width="1" {}
-                    text x=(LEFT - 4.0) y=(fmt(y + 4.0)) text-anchor="end" font-size="11" fill="#333" { (t * 25) "%" }
-                }
-                @for (i, col) in columns.iter().enumerate() {
-                    @let x = LEFT + step * i as f64 + (step - bar) / 2.0;
-                    @if let Some(Some((part, whole))) = values.get(i) {
-                        @if *whole > 0 {
-                            @let share = *part as f64 / *whole as f64;
-                            rect x=(fmt(x)) y=(fmt(TOP + plot_h - plot_h * share)) width=(fmt(bar)) height=(fmt(plot_h * share)) fill=(PALETTE[1]) {
-                                title { (col) ": " (part) " of " (whole) " (" (format!("{:.0}", share * 100.0)) "%)" }
+            div.plot {
+                svg viewBox=(format!("0 0 {W} {H}")) role="img" aria-labelledby=(format!("{id}-t")) {
+                    title id=(format!("{id}-t")) { (title) }
+                    @for t in 0..=4 {
+                        @let y = TOP + plot_h - plot_h * f64::from(t) / 4.0;
+                        line x1=(LEFT) x2=(W - 10.0) y1=(fmt(y)) y2=(fmt(y)) stroke="#ccc" stroke-width="1" {}
+                        text x=(LEFT - 4.0) y=(fmt(y + 4.0)) text-anchor="end" font-size="11" fill="#333" { (t * 25) "%" }
+                    }
+                    @for (i, col) in columns.iter().enumerate() {
+                        @let x = LEFT + step * i as f64 + (step - bar) / 2.0;
+                        @if let Some(Some((part, whole))) = values.get(i) {
+                            @if *whole > 0 {
+                                @let share = *part as f64 / *whole as f64;
+                                rect x=(fmt(x)) y=(fmt(TOP + plot_h - plot_h * share)) width=(fmt(bar)) height=(fmt(plot_h * share)) fill=(PALETTE[1]) {
+                                    title { (col) ": " (part) " of " (whole) " (" (format!("{:.0}", share * 100.0)) "%)" }
+                                }
                             }
                         }
-                    }
-                    @if i % every == 0 {
-                        text x=(fmt(x + bar / 2.0)) y=(fmt(H - BOTTOM + 14.0)) text-anchor="middle" font-size="11" fill="#333" { (col) }
+                        @if i % every == 0 {
+                            text x=(fmt(x + bar / 2.0)) y=(fmt(H - BOTTOM + 14.0)) text-anchor="middle" font-size="11" fill="#333" { (col) }
+                        }
                     }
                 }
             }
@@ -185,17 +212,19 @@ pub fn horizontal_bars(id: &str, title: &str, rows: &[(String, u64, String)]) ->
     let plot_w = W - label_w - 50.0;
     html! {
         figure.chart {
-            svg viewBox=(format!("0 0 {W} {}", fmt(h))) role="img" aria-labelledby=(format!("{id}-t")) {
-                title id=(format!("{id}-t")) { (title) }
-                @for (i, (label, v, href)) in rows.iter().enumerate() {
-                    @let y = TOP + row_h * i as f64;
-                    a href=(href) {
-                        text x=(label_w - 6.0) y=(fmt(y + 15.0)) text-anchor="end" font-size="12" fill="#0b4f8a" { (label) }
+            div.plot {
+                svg viewBox=(format!("0 0 {W} {}", fmt(h))) role="img" aria-labelledby=(format!("{id}-t")) {
+                    title id=(format!("{id}-t")) { (title) }
+                    @for (i, (label, v, href)) in rows.iter().enumerate() {
+                        @let y = TOP + row_h * i as f64;
+                        a href=(href) {
+                            text x=(label_w - 6.0) y=(fmt(y + 15.0)) text-anchor="end" font-size="12" fill="#0b4f8a" { (label) }
+                        }
+                        rect x=(label_w) y=(fmt(y + 3.0)) width=(fmt(plot_w * *v as f64 / max)) height="16" fill=(PALETTE[0]) {
+                            title { (label) ": " (v) }
+                        }
+                        text x=(fmt(label_w + plot_w * *v as f64 / max + 4.0)) y=(fmt(y + 15.0)) font-size="12" fill="#333" { (v) }
                     }
-                    rect x=(label_w) y=(fmt(y + 3.0)) width=(fmt(plot_w * *v as f64 / max)) height="16" fill=(PALETTE[0]) {
-                        title { (label) ": " (v) }
-                    }
-                    text x=(fmt(label_w + plot_w * *v as f64 / max + 4.0)) y=(fmt(y + 15.0)) font-size="12" fill="#333" { (v) }
                 }
             }
             figcaption { (title) }

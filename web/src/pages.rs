@@ -815,7 +815,7 @@ pub fn witnesses(log: &LogView, now: DateTime<Utc>) -> Markup {
             p { "This log has no witnesses configured: its checkpoints are signed by the log alone." }
         } @else {
             div.table-wrap {
-                table {
+                table.witnesses {
                     thead { tr { th scope="col" { "Witness" } th scope="col" { "Key" } th scope="col" class="num" { "Newest size cosigned" } th scope="col" { "On the newest checkpoint" } } }
                     tbody {
                         @for w in &log.witnesses {
@@ -880,6 +880,7 @@ fn value(key: &str, v: &serde_json::Value) -> Markup {
             Some(i) => entry_link(i),
             None => html! { (n.to_string()) },
         },
+        serde_json::Value::Array(a) if a.is_empty() => html! { "none" },
         serde_json::Value::Array(a) => {
             html! { @for (i, x) in a.iter().enumerate() { @if i > 0 { ", " } (value(key, x)) } }
         }
