@@ -26,6 +26,15 @@ pub const MAX_BODY: usize = 65_535;
 /// answered 408 and its connection freed).
 pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Oversize bodies up to this size are read and dropped before the 413.
+const DRAIN_LIMIT: u64 = 4 << 20;
+
+/// Reads a body to its end, keeping nothing.
+async fn drain(mut body: axum::body::Body) {
+    use http_body_util::BodyExt as _;
+    while let Some(Ok(_)) = body.frame().await {}
+}
+
 /// Reads a submission body: at most [`MAX_BODY`] bytes within
 /// [`BODY_TIMEOUT`]; otherwise a JSON 413 or 408 (axum's own body-limit
 /// rejection is plain text).
@@ -42,6 +51,11 @@ async fn read_body(headers: &HeaderMap, body: axum::body::Body) -> Result<Bytes,
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        // Read (and drop) a moderately oversize body before answering, so the
+        // client, still sending, gets the 413 rather than a reset connection.
+        if declared.is_some_and(|n| n <= DRAIN_LIMIT) {
+            let _ = tokio::time::timeout(BODY_TIMEOUT, drain(body)).await;
+        }
         return Err(too_large());
     }
     match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await {

@@ -142,6 +142,12 @@ async fn demo(args: DemoArgs) -> Result<()> {
     std::fs::create_dir_all(l.provider())?;
     std::fs::write(l.provider().join("policy"), policy)?;
     let audit = run_auditor(&url, &l.root.join("audit")).await;
+    // The web view shows the findings file it finds in the log's directory.
+    let findings = l.root.join("audit").join("findings.json");
+    if findings.exists() {
+        std::fs::copy(&findings, l.log().join("findings.json"))
+            .context("publishing the findings to the web view")?;
+    }
 
     print_guide(
         &l,
