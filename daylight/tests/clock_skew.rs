@@ -1,0 +1,174 @@
+//! Clock skew between a log's witnesses and the provider: a witness whose
+//! clock runs ahead or behind (run under libfaketime) still cosigns, and the
+//! gate judges the cosignature's timestamp against its own clock: a few
+//! minutes ahead is tolerated, ten minutes ahead is refused as from the
+//! future, and a clock far behind makes the checkpoint too old for a strict
+//! policy. Separate processes, as deployed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::{daylight, free_port, ok, request_draft, wait_ready, Server};
+
+/// `faketime`, or None (and the test is skipped unless it is required).
+fn faketime() -> Option<&'static str> {
+    let found = Command::new("faketime")
+        .arg("--help")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        assert!(
+            std::env::var("DAYLIGHT_REQUIRE_FAKETIME").as_deref() != Ok("1"),
+            "faketime is required (DAYLIGHT_REQUIRE_FAKETIME=1) but not installed"
+        );
+        eprintln!("skipping: faketime not installed");
+        return None;
+    }
+    Some("faketime")
+}
+
+/// The gate's one-line answer for a bundle made with a witness whose clock is
+/// off by `skew` (a faketime offset such as "+600s"), under `max_age`.
+fn gate_answer(faketime: &str, skew: &str, max_age: &str) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |n: &str| tmp.path().join(n).to_str().unwrap().to_owned();
+    let origin = "skew.test/log";
+    let agency = ok(&daylight(&[
+        "key",
+        "generate",
+        "--name",
+        "agency.test",
+        "--out",
+        &p("agency.key"),
+    ]));
+    let log_vkey = ok(&daylight(&[
+        "log",
+        "init",
+        "--dir",
+        &p("log"),
+        "--origin",
+        origin,
+        "--quorum",
+        "1",
+    ]));
+    ok(&daylight(&[
+        "log",
+        "add-agency",
+        "--dir",
+        &p("log"),
+        "--vkey",
+        &agency,
+    ]));
+    let wvkey = ok(&daylight(&[
+        "witness",
+        "init",
+        "--dir",
+        &p("w"),
+        "--name",
+        "w.test",
+    ]));
+    ok(&daylight(&[
+        "witness",
+        "add-log",
+        "--dir",
+        &p("w"),
+        "--origin",
+        origin,
+        "--vkey",
+        &log_vkey,
+    ]));
+    let waddr = format!("127.0.0.1:{}", free_port());
+    let _witness = Server(
+        Command::new(faketime)
+            .args([
+                "-f",
+                skew,
+                env!("CARGO_BIN_EXE_daylight"),
+                "witness",
+                "serve",
+                "--dir",
+                &p("w"),
+                "--listen",
+                &waddr,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_ready(&waddr);
+    ok(&daylight(&[
+        "log",
+        "add-witness",
+        "--dir",
+        &p("log"),
+        "--vkey",
+        &wvkey,
+        "--url",
+        &format!("http://{waddr}"),
+    ]));
+    let laddr = format!("127.0.0.1:{}", free_port());
+    let _log = common::spawn(&["log", "serve", "--dir", &p("log"), "--listen", &laddr]);
+    wait_ready(&laddr);
+    let url = format!("http://{laddr}");
+    let draft = request_draft(tmp.path(), "draft.json", |v| {
+        v["provider"] = "messenger.example".into()
+    });
+    ok(&daylight(&[
+        "agency",
+        "submit",
+        "--log",
+        &url,
+        "--key",
+        &p("agency.key"),
+        "--draft",
+        &draft,
+        "--out",
+        &p("b"),
+        "--timeout",
+        "60",
+    ]));
+    let policy = ok(&daylight(&[
+        "gate",
+        "policy",
+        "--log",
+        &url,
+        "--provider",
+        "messenger.example",
+        "--max-age",
+        max_age,
+    ]));
+    std::fs::write(p("policy"), format!("{policy}\n")).unwrap();
+    let o = daylight(&[
+        "gate",
+        "verify",
+        "--policy",
+        &p("policy"),
+        "--entry",
+        &p("b/entry"),
+        "--proof",
+        &p("b/proof"),
+    ]);
+    String::from_utf8(o.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn witness_clock_skew_is_judged_by_the_gate() {
+    let Some(ft) = faketime() else { return };
+    // Two minutes ahead: within the gate's tolerance.
+    let a = gate_answer(ft, "+120s", "86400");
+    assert!(a.starts_with("ALLOW"), "{a}");
+    // Ten minutes ahead: a cosignature from the future is refused.
+    let a = gate_answer(ft, "+600s", "86400");
+    assert!(a.starts_with("DENY checkpoint_in_future"), "{a}");
+    // Two hours behind: too old for a one-hour policy, fine for a day.
+    let a = gate_answer(ft, "-7200s", "3600");
+    assert!(a.starts_with("DENY checkpoint_too_old"), "{a}");
+    let a = gate_answer(ft, "-7200s", "86400");
+    assert!(a.starts_with("ALLOW"), "{a}");
+}
