@@ -1,0 +1,180 @@
+//! A full disk under a running log: the log's directory on a small tmpfs.
+//! Submissions that cannot be written get a clear JSON error, nothing
+//! acknowledged is lost, reads keep working, and once the filesystem grows
+//! the log accepts submissions again. Needs root to mount tmpfs; skipped
+//! (with a message) where mounting is not permitted.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{daylight, free_port, ok, request_draft, wait_ready};
+
+/// A tmpfs mount, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Tmpfs(at.to_owned()))
+    }
+
+    fn resize(&self, size: &str) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+fn post(url: &str, body: Vec<u8>) -> (u16, serde_json::Value) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let r = reqwest::Client::new()
+            .post(format!("{url}/api/v1/entries"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or_default())
+    })
+}
+
+#[test]
+fn a_full_disk_refuses_clearly_loses_nothing_and_recovers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(fs) = Tmpfs::mount(&tmp.path().join("mnt"), "3m") else {
+        eprintln!("skipping: cannot mount tmpfs here (needs root)");
+        return;
+    };
+    let dir = fs.0.join("log");
+    let d = dir.to_str().unwrap();
+    let agency_key = tmp.path().join("agency.key");
+    let agency = ok(&daylight(&[
+        "key",
+        "generate",
+        "--name",
+        "agency.test",
+        "--out",
+        agency_key.to_str().unwrap(),
+    ]));
+    ok(&daylight(&[
+        "log",
+        "init",
+        "--dir",
+        d,
+        "--origin",
+        "full.test/log",
+        "--quorum",
+        "0",
+    ]));
+    ok(&daylight(&[
+        "log",
+        "add-agency",
+        "--dir",
+        d,
+        "--vkey",
+        &agency,
+    ]));
+    let addr = format!("127.0.0.1:{}", free_port());
+    let _log = common::spawn(&[
+        "log",
+        "serve",
+        "--dir",
+        d,
+        "--listen",
+        &addr,
+        "--key-rate",
+        "0",
+    ]);
+    wait_ready(&addr);
+    let url = format!("http://{addr}");
+
+    // Records signed ahead of time, outside the small filesystem.
+    let signer =
+        daylight_core::SignerKey::parse(std::fs::read_to_string(&agency_key).unwrap().trim())
+            .unwrap();
+    let draft = daylight_schemas::Draft::from_json(
+        &std::fs::read_to_string(request_draft(tmp.path(), "d.json", |_| {})).unwrap(),
+    )
+    .unwrap();
+    let mut seed = 0u64;
+    let mut record = || {
+        let mut rng = |b: &mut [u8]| {
+            for chunk in b.chunks_mut(32) {
+                seed += 1;
+                let h = daylight_core::leaf_hash(&seed.to_be_bytes());
+                chunk.copy_from_slice(&h.0[..chunk.len()]);
+            }
+        };
+        draft
+            .seal(&signer, chrono::Utc::now(), &mut rng)
+            .unwrap()
+            .0
+            .to_bytes()
+    };
+
+    let mut acknowledged = Vec::new();
+    let mut refusal = None;
+    for _ in 0..10_000 {
+        let rec = record();
+        let (status, body) = post(&url, rec.clone());
+        if status == 200 {
+            acknowledged.push((body["index"].as_u64().unwrap(), rec));
+        } else {
+            refusal = Some((status, body));
+            break;
+        }
+    }
+    let (status, body) = refusal.expect("the 3 MB filesystem never filled");
+    eprintln!("disk full after {} acknowledged records: {status} {body}", acknowledged.len());
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["error"], "internal", "{body}");
+    assert!(
+        acknowledged.len() > 10,
+        "the log took {} records before filling",
+        acknowledged.len()
+    );
+
+    // Reads still work, and every acknowledged entry is there, byte for byte.
+    for (index, rec) in &acknowledged {
+        let (s, body) = common::http_get(&format!("{url}/api/v1/entries/{index}"));
+        assert_eq!(s, 200);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let stored = serde_json::to_vec(&v["record"]).unwrap();
+        let original: serde_json::Value = serde_json::from_slice(rec).unwrap();
+        assert_eq!(
+            v["record"],
+            original,
+            "entry {index} changed ({} bytes)",
+            stored.len()
+        );
+    }
+
+    // The disk grows: submissions are accepted again, after the last acknowledged one.
+    fs.resize("64m");
+    let (s, body) = post(&url, record());
+    assert_eq!(s, 200, "{body}");
+    assert!(body["index"].as_u64().unwrap() > acknowledged.last().unwrap().0);
+}
