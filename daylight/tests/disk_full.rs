@@ -148,7 +148,10 @@ fn a_full_disk_refuses_clearly_loses_nothing_and_recovers() {
         }
     }
     let (status, body) = refusal.expect("the 3 MB filesystem never filled");
-    eprintln!("disk full after {} acknowledged records: {status} {body}", acknowledged.len());
+    eprintln!(
+        "disk full after {} acknowledged records: {status} {body}",
+        acknowledged.len()
+    );
     assert_eq!(status, 500, "{body}");
     assert_eq!(body["error"], "internal", "{body}");
     assert!(
@@ -177,4 +180,54 @@ fn a_full_disk_refuses_clearly_loses_nothing_and_recovers() {
     let (s, body) = post(&url, record());
     assert_eq!(s, 200, "{body}");
     assert!(body["index"].as_u64().unwrap() > acknowledged.last().unwrap().0);
+}
+
+/// Linux will not remount a filesystem read-only while the log holds its
+/// database open for writing, so this tests the other case: the log's
+/// directory is read-only when the server starts.
+#[test]
+fn a_read_only_filesystem_is_refused_at_start_in_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(fs) = Tmpfs::mount(&tmp.path().join("mnt"), "64m") else {
+        eprintln!("skipping: cannot mount tmpfs here (needs root)");
+        return;
+    };
+    let dir = fs.0.join("log");
+    let d = dir.to_str().unwrap();
+    ok(&daylight(&[
+        "log",
+        "init",
+        "--dir",
+        d,
+        "--origin",
+        "ro.test/log",
+        "--quorum",
+        "0",
+    ]));
+    let remount = |mode: &str| {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(&fs.0)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    remount("ro");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let o = Command::new(env!("CARGO_BIN_EXE_daylight"))
+        .args(["log", "serve", "--dir", d, "--listen", &addr])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "served from a read-only filesystem");
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    let last = err.lines().last().unwrap_or_default().to_owned();
+    assert!(
+        last.starts_with("daylight: ") && last.contains("log"),
+        "{err}"
+    );
+    remount("rw");
+    let _log = common::spawn(&["log", "serve", "--dir", d, "--listen", &addr]);
+    wait_ready(&addr);
+    let (s, _) = common::http_get(&format!("http://{addr}/api/v1/log"));
+    assert_eq!(s, 200);
 }
