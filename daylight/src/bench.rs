@@ -366,17 +366,8 @@ async fn submit(
     Ok(())
 }
 
-async fn proofs(
-    log: String,
-    n: usize,
-    concurrency: usize,
-    limit: Duration,
-    server_pid: Option<u32>,
-) -> Result<()> {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .timeout(Duration::from_secs(30))
-        .build()?;
+/// The size of the log's published checkpoint, which must not be empty.
+async fn published_size(client: &reqwest::Client, log: &str) -> Result<u64> {
     let cp = client
         .get(format!("{log}/checkpoint"))
         .send()
@@ -388,6 +379,21 @@ async fn proofs(
     if size == 0 {
         bail!("the log's published checkpoint is empty");
     }
+    Ok(size)
+}
+
+async fn proofs(
+    log: String,
+    n: usize,
+    concurrency: usize,
+    limit: Duration,
+    server_pid: Option<u32>,
+) -> Result<()> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let size = published_size(&client, &log).await?;
     let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let deadline = started + limit;
@@ -606,33 +612,6 @@ fn fill_primary(
     (agency, created, d)
 }
 
-/// A disclosure of `entry` opening everything `opening` holds.
-fn fill_disclosure(
-    entry: serde_json::Value,
-    opening: &daylight_schemas::Opening,
-) -> Result<serde_json::Value> {
-    let o = serde_json::to_value(opening)?;
-    let targets: Vec<serde_json::Value> = o["targets"]
-        .as_array()
-        .context("opening without targets")?
-        .iter()
-        .enumerate()
-        .map(
-            |(i, t)| serde_json::json!({ "position": i, "target": t["target"], "salt": t["salt"] }),
-        )
-        .collect();
-    let mut d = serde_json::json!({
-        "kind": "disclosure",
-        "entry": entry,
-        "targets_opened": targets,
-        "targets_withheld": [],
-    });
-    if !o["order_document"].is_null() {
-        d["order_document_opened"] = o["order_document"].clone();
-    }
-    Ok(d)
-}
-
 /// Signs `drafts` (signer index, created, draft) on every core, in order.
 fn sign_all(
     keys: &[daylight_core::SignerKey],
@@ -724,7 +703,7 @@ fn fill_records(dir: &std::path::Path, entries: u64) -> Result<()> {
                 follow.push((
                     agency,
                     rec.body().sealed_until().unwrap_or(now).min(now),
-                    fill_disclosure(entry, opening)?,
+                    crate::demo::sample::disclosure(entry, opening)?,
                 ));
             }
         }
@@ -790,17 +769,7 @@ async fn pages(
         .pool_max_idle_per_host(concurrency)
         .timeout(Duration::from_secs(120))
         .build()?;
-    let cp = client
-        .get(format!("{log}/checkpoint"))
-        .send()
-        .await?
-        .error_for_status()?
-        .bytes()
-        .await?;
-    let size = Checkpoint::parse_text(Note::parse(&cp)?.text())?.size.get();
-    if size == 0 {
-        bail!("the log's published checkpoint is empty");
-    }
+    let size = published_size(&client, &log).await?;
     // The first page load reads the log into the web index: timed apart.
     let t0 = Instant::now();
     client

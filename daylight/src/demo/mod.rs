@@ -3,7 +3,7 @@
 //! provider with keys, a year of sample records, a provider policy and a
 //! ready bundle, and the auditor's findings.
 
-mod sample;
+pub(crate) mod sample;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -358,7 +358,7 @@ async fn seed(l: &Layout, client: &reqwest::Client, url: &str, n: usize) -> Resu
                 pending.push(Follow {
                     at: sealed_until + chrono::Duration::days(3),
                     signer: agency.into(),
-                    draft: disclosure(r.clone(), &opening)?,
+                    draft: sample::disclosure(r.clone(), &opening)?,
                 });
             }
         }
@@ -370,30 +370,6 @@ async fn seed(l: &Layout, client: &reqwest::Client, url: &str, n: usize) -> Resu
     }
     eprintln!("demo: {submitted} sample records in the log");
     Ok(())
-}
-
-/// A disclosure draft that opens every commitment of an entry.
-fn disclosure(entry: Value, opening: &Opening) -> Result<Value> {
-    let o = serde_json::to_value(opening)?;
-    let targets: Vec<Value> = o["targets"]
-        .as_array()
-        .ok_or_else(|| anyhow!("opening without targets"))?
-        .iter()
-        .enumerate()
-        .map(
-            |(i, t)| serde_json::json!({ "position": i, "target": t["target"], "salt": t["salt"] }),
-        )
-        .collect();
-    let mut d = serde_json::json!({
-        "kind": "disclosure",
-        "entry": entry,
-        "targets_opened": targets,
-        "targets_withheld": [],
-    });
-    if !o["order_document"].is_null() {
-        d["order_document_opened"] = o["order_document"].clone();
-    }
-    Ok(d)
 }
 
 /// A valid, current request to the demo provider, submitted now, with its

@@ -263,3 +263,25 @@ pub fn extension(entry: Value, sealed_until: DateTime<Utc>) -> Value {
 pub fn withdrawal(entry: Value) -> Value {
     json!({ "kind": "withdrawal", "entry": entry, "reason": "no_longer_needed" })
 }
+
+/// A disclosure draft that opens every commitment of an entry.
+pub fn disclosure(entry: Value, opening: &daylight_schemas::Opening) -> anyhow::Result<Value> {
+    let o = serde_json::to_value(opening)?;
+    let targets: Vec<Value> = o["targets"]
+        .as_array()
+        .ok_or_else(|| anyhow::anyhow!("opening without targets"))?
+        .iter()
+        .enumerate()
+        .map(|(i, t)| json!({ "position": i, "target": t["target"], "salt": t["salt"] }))
+        .collect();
+    let mut d = json!({
+        "kind": "disclosure",
+        "entry": entry,
+        "targets_opened": targets,
+        "targets_withheld": [],
+    });
+    if !o["order_document"].is_null() {
+        d["order_document_opened"] = o["order_document"].clone();
+    }
+    Ok(d)
+}
