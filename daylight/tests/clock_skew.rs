@@ -11,7 +11,7 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use common::{daylight, free_port, ok, request_draft, wait_ready, Server};
+use common::{daylight, free_port, new_log_with_agency, ok, request_draft, wait_ready, Server};
 
 /// `faketime`, or None (and the test is skipped unless it is required).
 fn faketime() -> Option<&'static str> {
@@ -38,32 +38,7 @@ fn gate_answer(faketime: &str, skew: &str, max_age: &str) -> String {
     let tmp = tempfile::tempdir().unwrap();
     let p = |n: &str| tmp.path().join(n).to_str().unwrap().to_owned();
     let origin = "skew.test/log";
-    let agency = ok(&daylight(&[
-        "key",
-        "generate",
-        "--name",
-        "agency.test",
-        "--out",
-        &p("agency.key"),
-    ]));
-    let log_vkey = ok(&daylight(&[
-        "log",
-        "init",
-        "--dir",
-        &p("log"),
-        "--origin",
-        origin,
-        "--quorum",
-        "1",
-    ]));
-    ok(&daylight(&[
-        "log",
-        "add-agency",
-        "--dir",
-        &p("log"),
-        "--vkey",
-        &agency,
-    ]));
+    let log_vkey = new_log_with_agency(&p("log"), origin, "1", &p("agency.key"));
     let wvkey = ok(&daylight(&[
         "witness",
         "init",

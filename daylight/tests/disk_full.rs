@@ -11,7 +11,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{daylight, free_port, ok, request_draft, wait_ready};
+use common::{daylight, free_port, new_log_with_agency, ok, request_draft, wait_ready};
 
 /// A tmpfs mount, unmounted when dropped.
 struct Tmpfs(PathBuf);
@@ -71,32 +71,7 @@ fn a_full_disk_refuses_clearly_loses_nothing_and_recovers() {
     let dir = fs.0.join("log");
     let d = dir.to_str().unwrap();
     let agency_key = tmp.path().join("agency.key");
-    let agency = ok(&daylight(&[
-        "key",
-        "generate",
-        "--name",
-        "agency.test",
-        "--out",
-        agency_key.to_str().unwrap(),
-    ]));
-    ok(&daylight(&[
-        "log",
-        "init",
-        "--dir",
-        d,
-        "--origin",
-        "full.test/log",
-        "--quorum",
-        "0",
-    ]));
-    ok(&daylight(&[
-        "log",
-        "add-agency",
-        "--dir",
-        d,
-        "--vkey",
-        &agency,
-    ]));
+    new_log_with_agency(d, "full.test/log", "0", agency_key.to_str().unwrap());
     let addr = format!("127.0.0.1:{}", free_port());
     let _log = common::spawn(&[
         "log",

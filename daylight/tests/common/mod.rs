@@ -175,3 +175,28 @@ pub fn serve_witness_for(
     ]));
     (server, vkey, addr)
 }
+
+/// `daylight log init` of a log in `log_dir` with an agency key written to
+/// `agency_key` and registered: the log's verifier key.
+pub fn new_log_with_agency(log_dir: &str, origin: &str, quorum: &str, agency_key: &str) -> String {
+    let agency = ok(&daylight(&[
+        "key",
+        "generate",
+        "--name",
+        "agency.test",
+        "--out",
+        agency_key,
+    ]));
+    let log_vkey = ok(&daylight(&[
+        "log", "init", "--dir", log_dir, "--origin", origin, "--quorum", quorum,
+    ]));
+    ok(&daylight(&[
+        "log",
+        "add-agency",
+        "--dir",
+        log_dir,
+        "--vkey",
+        &agency,
+    ]));
+    log_vkey
+}
