@@ -13,23 +13,25 @@ use std::process::{Command, Stdio};
 
 use common::{daylight, free_port, new_log_with_agency, ok, request_draft, wait_ready, Server};
 
-/// `faketime`, or None (and the test is skipped unless it is required).
-fn faketime() -> Option<&'static str> {
-    let found = Command::new("faketime")
-        .arg("--help")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
+/// libfaketime's preload library, or None (and the test is skipped unless it
+/// is required). The library is preloaded into the witness directly rather
+/// than through the `faketime` wrapper, which would leave the witness running
+/// as an orphan when the wrapper is killed.
+fn faketime() -> Option<String> {
+    let found = Command::new("sh")
+        .args(["-c", "ls /usr/lib/*/faketime/libfaketime.so.1 /usr/lib/faketime/libfaketime.so.1 2>/dev/null | head -n 1"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .filter(|p| !p.is_empty());
+    if found.is_none() {
         assert!(
             std::env::var("DAYLIGHT_REQUIRE_FAKETIME").as_deref() != Ok("1"),
-            "faketime is required (DAYLIGHT_REQUIRE_FAKETIME=1) but not installed"
+            "libfaketime is required (DAYLIGHT_REQUIRE_FAKETIME=1) but not installed"
         );
-        eprintln!("skipping: faketime not installed");
-        return None;
+        eprintln!("skipping: libfaketime not installed");
     }
-    Some("faketime")
+    found
 }
 
 /// The gate's one-line answer for a bundle made with a witness whose clock is
@@ -59,18 +61,10 @@ fn gate_answer(faketime: &str, skew: &str, max_age: &str) -> String {
     ]));
     let waddr = format!("127.0.0.1:{}", free_port());
     let _witness = Server(
-        Command::new(faketime)
-            .args([
-                "-f",
-                skew,
-                env!("CARGO_BIN_EXE_daylight"),
-                "witness",
-                "serve",
-                "--dir",
-                &p("w"),
-                "--listen",
-                &waddr,
-            ])
+        Command::new(env!("CARGO_BIN_EXE_daylight"))
+            .args(["witness", "serve", "--dir", &p("w"), "--listen", &waddr])
+            .env("LD_PRELOAD", faketime)
+            .env("FAKETIME", skew)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -134,7 +128,8 @@ fn gate_answer(faketime: &str, skew: &str, max_age: &str) -> String {
 
 #[test]
 fn witness_clock_skew_is_judged_by_the_gate() {
-    let Some(ft) = faketime() else { return };
+    let Some(lib) = faketime() else { return };
+    let ft = lib.as_str();
     // Two minutes ahead: within the gate's tolerance.
     let a = gate_answer(ft, "+120s", "86400");
     assert!(a.starts_with("ALLOW"), "{a}");
