@@ -195,7 +195,7 @@ fn report(label: &str, mut lat: Vec<Duration>) {
 
 fn request_draft() -> Result<Draft> {
     let now = chrono::Utc::now();
-    let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let fmt = crate::demo::sample::ts;
     let v = serde_json::json!({
         "kind": "request",
         "jurisdiction": "US-NY",
@@ -382,6 +382,59 @@ async fn published_size(client: &reqwest::Client, log: &str) -> Result<u64> {
     Ok(size)
 }
 
+/// Sends up to `n` GET requests from `concurrency` clients until `deadline`:
+/// `pick(i)` gives request `i`'s type (below `types`) and path. The
+/// latencies of the requests that succeeded, by type, and the failures.
+async fn drive(
+    client: &reqwest::Client,
+    log: &str,
+    n: usize,
+    concurrency: usize,
+    deadline: Instant,
+    types: usize,
+    pick: impl Fn(u64) -> (usize, String) + Send + Sync + 'static,
+) -> Result<(Vec<Vec<Duration>>, u64)> {
+    let pick = Arc::new(pick);
+    let next = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, log, next, pick) =
+            (client.clone(), log.to_owned(), next.clone(), pick.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = vec![Vec::new(); types];
+            let mut errors = 0u64;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n as u64 || Instant::now() > deadline {
+                    break;
+                }
+                let (ty, path) = pick(i);
+                let t0 = Instant::now();
+                let ok = match client.get(format!("{log}{path}")).send().await {
+                    Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
+                    _ => false,
+                };
+                if ok {
+                    lat[ty].push(t0.elapsed());
+                } else {
+                    errors += 1;
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut lat = vec![Vec::new(); types];
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await?;
+        for (all, mine) in lat.iter_mut().zip(l) {
+            all.extend(mine);
+        }
+        errors += e;
+    }
+    Ok((lat, errors))
+}
+
 async fn proofs(
     log: String,
     n: usize,
@@ -394,47 +447,21 @@ async fn proofs(
         .timeout(Duration::from_secs(30))
         .build()?;
     let size = published_size(&client, &log).await?;
-    let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
-    let deadline = started + limit;
-    let mut tasks = Vec::new();
-    for t in 0..concurrency {
-        let (client, log, next) = (client.clone(), log.clone(), next.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ t as u64;
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-                if i >= n || Instant::now() > deadline {
-                    break;
-                }
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                let idx = x % size;
-                let t0 = Instant::now();
-                let ok = match client
-                    .get(format!("{log}/api/v1/entries/{idx}/proof"))
-                    .send()
-                    .await
-                {
-                    Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
-                    _ => false,
-                };
-                if ok {
-                    lat.push(t0.elapsed());
-                }
-            }
-            lat
-        }));
-    }
-    let mut lat = Vec::new();
-    for t in tasks {
-        lat.extend(t.await?);
-    }
+    let (lat, errors) = drive(
+        &client,
+        &log,
+        n,
+        concurrency,
+        started + limit,
+        1,
+        move |i| (0, format!("/api/v1/entries/{}/proof", mix(i) % size)),
+    )
+    .await?;
+    let lat = lat.into_iter().flatten().collect::<Vec<_>>();
     let elapsed = started.elapsed();
     println!(
-        "{} proofs of {n} at tree size {size} in {:.2} s: {:.0} proofs/s",
+        "{} proofs of {n} ({errors} errors) at tree size {size} in {:.2} s: {:.0} proofs/s",
         lat.len(),
         elapsed.as_secs_f64(),
         lat.len() as f64 / elapsed.as_secs_f64()
@@ -552,10 +579,6 @@ fn mix(i: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn fill_ts(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
 /// The `i`th primary record of `total`: (agency, created, draft JSON).
 fn fill_primary(
     i: u64,
@@ -585,21 +608,21 @@ fn fill_primary(
         "offence": FILL_OFFENCES[(r >> 40) as usize % FILL_OFFENCES.len()],
         "target_type": "account",
         "targets": targets,
-        "valid_from": fill_ts(created),
+        "valid_from": crate::demo::sample::ts(created),
         "case_reference": format!("BENCH-{i:07}"),
     });
     if emergency {
         d["issuing_authority"] =
             serde_json::json!({ "name": format!("{name} duty officer"), "type": "agency" });
-        d["valid_until"] = fill_ts(created + D::hours(48)).into();
-        d["sealed_until"] = fill_ts(created + D::days(92)).into();
+        d["valid_until"] = crate::demo::sample::ts(created + D::hours(48)).into();
+        d["sealed_until"] = crate::demo::sample::ts(created + D::days(92)).into();
         d["ground"] = "life_or_safety".into();
-        d["ratify_by"] = fill_ts(created + D::hours(48)).into();
+        d["ratify_by"] = crate::demo::sample::ts(created + D::hours(48)).into();
     } else {
         let months = [3i64, 6, 12, 12, 24][(r >> 44) as usize % 5];
         d["issuing_authority"] = serde_json::json!({ "name": court, "type": "court" });
-        d["valid_until"] = fill_ts(created + D::days(30)).into();
-        d["sealed_until"] = fill_ts(created + D::days(30 + 30 * months)).into();
+        d["valid_until"] = crate::demo::sample::ts(created + D::days(30)).into();
+        d["sealed_until"] = crate::demo::sample::ts(created + D::days(30 + 30 * months)).into();
         d["order_document_sha256"] = format!(
             "{:016x}{:016x}{:016x}{:016x}",
             mix(r),
@@ -783,56 +806,29 @@ async fn pages(
         "first page (web index catching up with {size} entries): {:.2} s",
         t0.elapsed().as_secs_f64()
     );
-    let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
-    let deadline = started + limit;
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (client, log, next) = (client.clone(), log.clone(), next.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut lat: [Vec<Duration>; 4] = Default::default();
-            let mut errors = 0u64;
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n as u64 || Instant::now() > deadline {
-                    break;
-                }
-                // 1 in 10 the overview, 2 lists, 2 filtered lists, 5 entries.
-                let (ty, path) = match i % 10 {
-                    0 => (0, "/".to_owned()),
-                    1 | 2 => (
-                        1,
-                        format!("/entries{}", LIST_QUERIES[(i / 10) as usize % 3]),
-                    ),
-                    3 | 4 => (
-                        2,
-                        format!("/entries{}", LIST_QUERIES[3 + (i / 5) as usize % 9]),
-                    ),
-                    _ => (3, format!("/entries/{}", mix(i) % size)),
-                };
-                let t0 = Instant::now();
-                let ok = match client.get(format!("{log}{path}")).send().await {
-                    Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
-                    _ => false,
-                };
-                if ok {
-                    lat[ty].push(t0.elapsed());
-                } else {
-                    errors += 1;
-                }
-            }
-            (lat, errors)
-        }));
-    }
-    let mut lat: [Vec<Duration>; 4] = Default::default();
-    let mut errors = 0;
-    for t in tasks {
-        let (l, e) = t.await?;
-        for (all, mine) in lat.iter_mut().zip(l) {
-            all.extend(mine);
-        }
-        errors += e;
-    }
+    // 1 in 10 the overview, 2 lists, 2 filtered lists, 5 entries.
+    let (lat, errors) = drive(
+        &client,
+        &log,
+        n,
+        concurrency,
+        started + limit,
+        4,
+        move |i| match i % 10 {
+            0 => (0, "/".to_owned()),
+            1 | 2 => (
+                1,
+                format!("/entries{}", LIST_QUERIES[(i / 10) as usize % 3]),
+            ),
+            3 | 4 => (
+                2,
+                format!("/entries{}", LIST_QUERIES[3 + (i / 5) as usize % 9]),
+            ),
+            _ => (3, format!("/entries/{}", mix(i) % size)),
+        },
+    )
+    .await?;
     let elapsed = started.elapsed();
     let count: usize = lat.iter().map(Vec::len).sum();
     println!(

@@ -419,7 +419,7 @@ async fn bundle(l: &Layout, client: &reqwest::Client, url: &str) -> Result<u64> 
 /// A valid request to the demo provider whose window is open now; its targets.
 fn current_request(seed: u64, now: DateTime<Utc>) -> (Value, Vec<String>) {
     let mut p = sample::primary(&mut Rng::new(seed), 0, 1, now);
-    let fmt = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let fmt = sample::ts;
     p.draft["kind"] = "request".into();
     p.draft["provider"] = PROVIDER.into();
     p.draft["valid_from"] = fmt(now - chrono::Duration::hours(1)).into();

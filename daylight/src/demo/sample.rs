@@ -124,7 +124,8 @@ const CATEGORIES: &[(&[&str], u64)] = &[
     (&["subscriber", "identification", "location"], 10),
 ];
 
-fn ts(t: DateTime<Utc>) -> String {
+/// A time as records write it: RFC 3339, whole seconds, `Z`.
+pub fn ts(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
