@@ -11,7 +11,9 @@ pub trait Admission: Send + Sync + 'static {
     /// not revoked, signature, validation rules, references) and returns
     /// what to store, or the error to answer with.
     fn admit(&self, bytes: &[u8], store: &dyn LogStore) -> Result<NewEntry, ApiError>;
-    /// Brings the registry up to date with the log's own registry entries.
+    /// Brings the registry up to date with the log's own registry entries
+    /// (called at start; an implementation keeps itself current as the log
+    /// grows, see [`RecordAdmission`]).
     fn refresh(&self, store: &dyn LogStore);
     /// A stored entry as JSON for `GET /api/v1/entries/{index}`.
     fn describe(&self, data: &[u8]) -> serde_json::Value;

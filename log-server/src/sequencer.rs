@@ -83,8 +83,7 @@ impl Sequencer {
 }
 
 /// Starts the sequencer task. It stops once every [`Sequencer`] handle is
-/// dropped and the last batch is written. `after_batch` runs (blocking) after
-/// each commit, e.g. to reload the registry.
+/// dropped and the last batch is written.
 pub fn start(
     store: Arc<dyn LogStore>,
     key: SignerKey,
@@ -92,23 +91,12 @@ pub fn start(
     config: BatchConfig,
     metrics: Arc<Metrics>,
     latest: watch::Sender<TreeSize>,
-    after_batch: Arc<dyn Fn() + Send + Sync>,
 ) -> (Sequencer, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(config.queue.max(1));
-    let task = tokio::spawn(run(
-        store,
-        key,
-        origin,
-        config,
-        metrics,
-        latest,
-        after_batch,
-        rx,
-    ));
+    let task = tokio::spawn(run(store, key, origin, config, metrics, latest, rx));
     (Sequencer { tx }, task)
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn run(
     store: Arc<dyn LogStore>,
     key: SignerKey,
@@ -116,7 +104,6 @@ async fn run(
     config: BatchConfig,
     metrics: Arc<Metrics>,
     latest: watch::Sender<TreeSize>,
-    after_batch: Arc<dyn Fn() + Send + Sync>,
     mut rx: mpsc::Receiver<Pending>,
 ) {
     while let Some(first) = rx.recv().await {
@@ -143,17 +130,10 @@ async fn run(
             .map(|p| p.received)
             .min()
             .unwrap_or_else(Instant::now);
-        let (store2, key2, origin2, after) = (
-            store.clone(),
-            key.clone(),
-            origin.clone(),
-            after_batch.clone(),
-        );
+        let (store2, key2, origin2) = (store.clone(), key.clone(), origin.clone());
         let entries: Vec<NewEntry> = batch.iter().map(|p| p.entry.clone()).collect();
         let result = tokio::task::spawn_blocking(move || {
-            let r = sequence(store2.as_ref(), &key2, &origin2, entries);
-            after();
-            r
+            sequence(store2.as_ref(), &key2, &origin2, entries)
         })
         .await
         .unwrap_or_else(|e| Err(SequenceError::Integration(e.to_string())));

@@ -82,10 +82,6 @@ impl LogServer {
         let (published_tx, published_rx) = watch::channel(initial);
         let (stop_tx, stop_rx) = watch::channel(false);
 
-        let after_batch: Arc<dyn Fn() + Send + Sync> = {
-            let (a, s) = (self.admission.clone(), store.clone());
-            Arc::new(move || a.refresh(s.as_ref()))
-        };
         let (sequencer, sequencer_task) = sequencer::start(
             store.clone(),
             self.key.clone(),
@@ -93,7 +89,6 @@ impl LogServer {
             self.batch,
             metrics.clone(),
             latest_tx,
-            after_batch,
         );
         let witness_task = tokio::spawn(witnessing::run(
             store.clone(),
