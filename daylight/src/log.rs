@@ -157,12 +157,13 @@ fn append_registry(dir: &Path, record: Record) -> Result<u64> {
     Ok(append_record(&store, &key, &signed, key.verifier())?.get())
 }
 
-fn registrations(dir: &Path) -> Result<(RecordAdmission, SqliteStore)> {
+/// The log's registry, read from its own registry entries.
+fn registrations(dir: &Path) -> Result<RecordAdmission> {
     let store = open(dir)?;
     let key = read_signer(&key_file(dir))?;
     let admission = RecordAdmission::new(key.verifier().clone());
     admission.refresh(&store);
-    Ok((admission, store))
+    Ok(admission)
 }
 
 fn register(args: &RegisterArgs, role: Role) -> Result<()> {
@@ -175,7 +176,7 @@ fn register(args: &RegisterArgs, role: Role) -> Result<()> {
 /// Registers `vkey` for `role` in the log in `dir`; returns the entry's index.
 pub fn register_key(dir: &Path, vkey: &str, role: Role) -> Result<u64> {
     let key = parse_note_key(vkey)?;
-    let (admission, _) = registrations(dir)?;
+    let admission = registrations(dir)?;
     if admission
         .registrations()
         .iter()
@@ -188,7 +189,7 @@ pub fn register_key(dir: &Path, vkey: &str, role: Role) -> Result<u64> {
 
 fn revoke(args: &RegisterArgs) -> Result<()> {
     let key = parse_note_key(&args.vkey)?;
-    let (admission, _) = registrations(&args.dir)?;
+    let admission = registrations(&args.dir)?;
     let roles: Vec<Role> = admission
         .registrations()
         .into_iter()
@@ -208,7 +209,9 @@ fn revoke(args: &RegisterArgs) -> Result<()> {
     Ok(())
 }
 
-fn serve(dir: &Path, listen: SocketAddr, key_rate: f64) -> Result<()> {
+/// The log in `dir` ready to serve, with its web view; `key_rate` > 0
+/// limits each registered key to that many submissions per second.
+pub fn log_server(dir: &Path, key_rate: f64) -> Result<LogServer> {
     let store = Arc::new(open(dir)?);
     let key = read_signer(&key_file(dir))?;
     let mut admission = RecordAdmission::new(key.verifier().clone());
@@ -218,7 +221,21 @@ fn serve(dir: &Path, listen: SocketAddr, key_rate: f64) -> Result<()> {
             burst: key_rate * 10.0,
         });
     }
-    let admission = Arc::new(admission);
+    Ok(LogServer {
+        extra: Some(daylight_web::router(daylight_web::WebState::for_log_dir(
+            store.clone(),
+            key.verifier().clone(),
+            dir,
+        ))),
+        store,
+        key,
+        admission: Arc::new(admission),
+        batch: BatchConfig::default(),
+    })
+}
+
+fn serve(dir: &Path, listen: SocketAddr, key_rate: f64) -> Result<()> {
+    let server = log_server(dir, key_rate)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
@@ -226,20 +243,9 @@ fn serve(dir: &Path, listen: SocketAddr, key_rate: f64) -> Result<()> {
             .with_context(|| format!("listening on {listen}"))?;
         eprintln!(
             "daylight log: serving {} on http://{}",
-            key.name(),
+            server.key.name(),
             listener.local_addr()?
         );
-        let server = LogServer {
-            extra: Some(daylight_web::router(daylight_web::WebState::for_log_dir(
-                store.clone(),
-                key.verifier().clone(),
-                dir,
-            ))),
-            store,
-            key,
-            admission,
-            batch: BatchConfig::default(),
-        };
         server
             .serve(listener, async {
                 let _ = tokio::signal::ctrl_c().await;

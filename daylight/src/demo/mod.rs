@@ -8,15 +8,12 @@ pub(crate) mod sample;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use chrono::{DateTime, Utc};
 use daylight_core::{KeyType, SignerKey};
-use daylight_log_server::admission::RecordAdmission;
-use daylight_log_server::sequencer::BatchConfig;
-use daylight_log_server::server::{LogServer, RunningLog};
+use daylight_log_server::server::RunningLog;
 use daylight_schemas::{Draft, Opening, SignedRecord};
 use serde_json::Value;
 
@@ -208,20 +205,8 @@ fn create(l: &Layout, listen: SocketAddr) -> Result<()> {
 }
 
 async fn spawn_log(l: &Layout, listen: SocketAddr) -> Result<RunningLog> {
-    let store = Arc::new(crate::log::open(&l.log())?);
-    let key = read_signer(&l.log().join("log.key"))?;
-    let server = LogServer {
-        extra: Some(daylight_web::router(daylight_web::WebState::for_log_dir(
-            store.clone(),
-            key.verifier().clone(),
-            &l.log(),
-        ))),
-        admission: Arc::new(RecordAdmission::new(key.verifier().clone())),
-        store,
-        key,
-        batch: BatchConfig::default(),
-    };
-    server
+    // No per-key limit: the demo's agencies submit a year of records at once.
+    crate::log::log_server(&l.log(), 0.0)?
         .spawn(listen)
         .await
         .with_context(|| format!("starting the log on {listen}"))
