@@ -17,6 +17,10 @@ use daylight_core::{
 };
 use ed25519_dalek::{Signer as _, SigningKey};
 use std::hint::black_box;
+
+#[path = "../tests/peer/mod.rs"]
+mod peer;
+use peer::Rfc6962;
 use std::time::Duration;
 
 const APPEND_LEAVES: u64 = 1_000_000;
@@ -143,22 +147,6 @@ fn checkpoints(c: &mut Criterion) {
         )
     });
     g.finish();
-}
-
-#[derive(Clone)]
-struct Rfc6962;
-
-impl rs_merkle::Hasher for Rfc6962 {
-    type Hash = [u8; 32];
-    fn hash(data: &[u8]) -> [u8; 32] {
-        leaf_hash(data).0
-    }
-    fn concat_and_hash(left: &[u8; 32], right: Option<&[u8; 32]>) -> [u8; 32] {
-        match right {
-            Some(r) => node_hash(&Hash(*left), &Hash(*r)).0,
-            None => *left,
-        }
-    }
 }
 
 criterion_group!(benches, hashing, append, proofs, checkpoints);

@@ -7,29 +7,12 @@
 
 use daylight_core::proof::verify_inclusion;
 use daylight_core::tree::{inclusion_proof, tree_hash, MemoryTree};
-use daylight_core::{leaf_hash, node_hash, Hash, LeafIndex, TreeSize};
-use rs_merkle::{Hasher, MerkleTree};
+use daylight_core::{leaf_hash, Hash, LeafIndex, TreeSize};
+use rs_merkle::MerkleTree;
 
-/// rs_merkle with RFC 6962 interior nodes. rs_merkle promotes an unpaired
-/// node to the next level, which gives the same tree shape as RFC 6962's
-/// split at the largest power of two.
-#[derive(Clone)]
-struct Rfc6962;
+mod peer;
 
-impl Hasher for Rfc6962 {
-    type Hash = [u8; 32];
-
-    fn hash(data: &[u8]) -> [u8; 32] {
-        leaf_hash(data).0
-    }
-
-    fn concat_and_hash(left: &[u8; 32], right: Option<&[u8; 32]>) -> [u8; 32] {
-        match right {
-            Some(r) => node_hash(&Hash(*left), &Hash(*r)).0,
-            None => *left,
-        }
-    }
-}
+use peer::Rfc6962;
 
 #[test]
 fn roots_and_inclusion_proofs_agree_with_rs_merkle() {
