@@ -222,11 +222,14 @@ pub fn log_server(dir: &Path, key_rate: f64) -> Result<LogServer> {
         });
     }
     Ok(LogServer {
-        extra: Some(daylight_web::router(daylight_web::WebState::for_log_dir(
-            store.clone(),
-            key.verifier().clone(),
-            dir,
-        ))),
+        extra: Some(
+            daylight_web::router(daylight_web::WebState::for_log_dir(
+                store.clone(),
+                key.verifier().clone(),
+                dir,
+            ))
+            .context("opening the web view's query index")?,
+        ),
         store,
         key,
         admission: Arc::new(admission),

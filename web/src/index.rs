@@ -1,22 +1,57 @@
-//! An in-memory index of parsed entry summaries, refreshed when the log
-//! grows, and the filters the entries list applies to it.
+//! The web view's query index: one row of facts per entry in a SQLite file
+//! beside the log, kept up to date as the log grows. Lists, filters,
+//! counts and the overview's statistics are SQL over it, so the server's
+//! memory stays flat however long the log grows, and a restart reads only
+//! the entries added since the last run.
 //!
-//! A scan over these summaries answers every list and statistics query.
-//! That is fine for logs of up to some hundred thousand entries; past that
-//! the log server's database should keep query indexes (see the README).
+//! The file is derived data: if it does not match the log (another
+//! origin, a different leaf hash at its last entry, more entries than the
+//! log has), it is emptied and rebuilt from the log.
 
-use std::collections::BTreeSet;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
 use daylight_core::LeafIndex;
 use daylight_log_server::store::{LogStore, StoreError};
-use daylight_schemas::{Body, Decision, Kind, SignedRecord};
+use daylight_schemas::{Body, DataCategory, Decision, Kind, SignedRecord};
+use rusqlite::types::Value;
+use rusqlite::{params, Connection, OptionalExtension as _};
 
-/// Entries read from the store per call while catching up.
-const CHUNK: u64 = 1024;
+use crate::filter::Filter;
+use crate::pages::HomeStats;
+use crate::status::{flags, Facts, Status, StatusSet};
 
-/// What the list, the filters and the charts need of one entry.
-#[derive(Clone, Debug)]
+/// Entries read from the log and written per transaction while catching up.
+const CHUNK: u64 = 2048;
+
+/// Bumped whenever the tables change; an index of another version is rebuilt.
+const SCHEMA_VERSION: i64 = 1;
+
+/// The most rows an export returns (the newest matches).
+pub const EXPORT_LIMIT: usize = 100_000;
+
+/// How long a count of a status filter is reused (statuses change with time).
+const STATUS_COUNT_TTL: Duration = Duration::from_secs(10);
+
+/// Counts remembered per filter.
+const COUNT_CACHE_SIZE: usize = 256;
+
+/// Why the index could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// The index's own database failed.
+    #[error("web index database: {0}")]
+    Db(#[from] rusqlite::Error),
+    /// Reading the log failed.
+    #[error("reading the log: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// What the list, the filters and the entry page need of one entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Summary {
     /// The entry's index.
     pub index: u64,
@@ -32,22 +67,29 @@ pub struct Summary {
     pub legal_basis: Option<String>,
     /// The provider asked (requests and emergencies).
     pub provider: Option<String>,
-    /// Data categories asked for (requests and emergencies).
+    /// Data categories asked for (requests and emergencies), in
+    /// [`DataCategory::ALL`] order.
     pub categories: Vec<&'static str>,
     /// Sealed-until (requests and emergencies), or the new one (extensions).
     pub sealed_until: Option<DateTime<Utc>>,
+    /// The sealed-until date in force: the entry's own, or a later
+    /// extension's.
+    pub sealed_in_force: Option<DateTime<Utc>>,
     /// The ratification deadline (emergencies).
     pub ratify_by: Option<DateTime<Utc>>,
     /// A ratification's decision.
     pub decision: Option<Decision>,
     /// Indexes of the earlier entries this one refers to.
     pub references: Vec<u64>,
+    /// What later entries said about it ([`flags`] bits).
+    pub flags: u8,
     /// Leaf hash, hex.
     pub leaf_hash: String,
 }
 
 impl Summary {
-    fn of(index: u64, data: &[u8], leaf_hash: String) -> Summary {
+    /// The summary of entry `index` with these bytes.
+    pub fn of(index: u64, data: &[u8], leaf_hash: String) -> Summary {
         let mut s = Summary {
             index,
             kind: None,
@@ -58,9 +100,11 @@ impl Summary {
             provider: None,
             categories: Vec::new(),
             sealed_until: None,
+            sealed_in_force: None,
             ratify_by: None,
             decision: None,
             references: Vec::new(),
+            flags: 0,
             leaf_hash,
         };
         let Ok(r) = SignedRecord::parse(data) else {
@@ -73,19 +117,28 @@ impl Summary {
         s.sealed_until = r.body().sealed_until();
         s.ratify_by = r.body().ratify_by();
         s.provider = r.provider().map(str::to_owned);
-        match r.body() {
+        let categories = match r.body() {
             Body::Request(b) => {
                 s.jurisdiction = Some(b.jurisdiction.to_string());
                 s.legal_basis = Some(b.legal_basis.to_string());
-                s.categories = b.data_categories.iter().map(|c| c.as_str()).collect();
+                Some(&b.data_categories)
             }
             Body::Emergency(b) => {
                 s.jurisdiction = Some(b.jurisdiction.to_string());
                 s.legal_basis = Some(b.legal_basis.to_string());
-                s.categories = b.data_categories.iter().map(|c| c.as_str()).collect();
+                Some(&b.data_categories)
             }
-            Body::Ratification(b) => s.decision = Some(b.decision),
-            _ => {}
+            Body::Ratification(b) => {
+                s.decision = Some(b.decision);
+                None
+            }
+            _ => None,
+        };
+        if let Some(c) = categories {
+            s.categories = categories_of(c.iter().fold(0, |m, c| m | category_bit(c.as_str())));
+        }
+        if s.is_authorisation() {
+            s.sealed_in_force = s.sealed_until;
         }
         s
     }
@@ -99,763 +152,856 @@ impl Summary {
     pub fn kind_name(&self) -> &'static str {
         self.kind.map(Kind::as_str).unwrap_or("unreadable")
     }
-}
 
-/// A status an authorisation can have (several at once).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Status {
-    /// Still sealed, and the sealed-until date has not passed.
-    Sealed,
-    /// A disclosure entry opened it.
-    Disclosed,
-    /// Sealed-until (after any extension) has passed and no disclosure exists.
-    Overdue,
-    /// An emergency a court ratified.
-    Ratified,
-    /// An emergency a court refused to ratify.
-    Denied,
-    /// An emergency whose ratification deadline passed without a ratification.
-    Unratified,
-    /// An emergency still within its ratification deadline.
-    AwaitingRatification,
-    /// The provider logged a release for it.
-    Released,
-    /// The agency withdrew it.
-    Withdrawn,
-}
-
-impl Status {
-    /// Every status.
-    pub const ALL: [Status; 9] = [
-        Status::Sealed,
-        Status::Disclosed,
-        Status::Overdue,
-        Status::Ratified,
-        Status::Denied,
-        Status::Unratified,
-        Status::AwaitingRatification,
-        Status::Released,
-        Status::Withdrawn,
-    ];
-
-    /// The code used in URLs and exports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Sealed => "sealed",
-            Status::Disclosed => "disclosed",
-            Status::Overdue => "overdue",
-            Status::Ratified => "ratified",
-            Status::Denied => "denied",
-            Status::Unratified => "unratified",
-            Status::AwaitingRatification => "awaiting_ratification",
-            Status::Released => "released",
-            Status::Withdrawn => "withdrawn",
+    /// What the statuses depend on at `now`.
+    pub fn facts(&self, now: DateTime<Utc>) -> Facts {
+        Facts {
+            kind: self.kind,
+            flags: self.flags,
+            seal_passed: self.sealed_in_force.map(|t| now >= t),
+            ratify_passed: self.ratify_by.map(|t| now > t),
         }
-    }
-
-    /// Plain-language label.
-    pub fn label(self) -> &'static str {
-        match self {
-            Status::Sealed => "sealed",
-            Status::Disclosed => "disclosed",
-            Status::Overdue => "disclosure overdue",
-            Status::Ratified => "ratified by a court",
-            Status::Denied => "ratification denied",
-            Status::Unratified => "not ratified in time",
-            Status::AwaitingRatification => "awaiting ratification",
-            Status::Released => "access released",
-            Status::Withdrawn => "withdrawn",
-        }
-    }
-
-    /// Parses a code.
-    pub fn parse(s: &str) -> Option<Status> {
-        Status::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-}
-
-/// The fields the filters and statuses read, compact, one per entry, so a
-/// scan of a million entries reads some 40 MB instead of the summaries.
-/// What later entries say about the entry is kept up to date as they arrive.
-#[derive(Clone, Copy, Debug, Default)]
-struct Row {
-    /// `HAS_*` bits.
-    flags: u8,
-    /// Position in [`Kind::ALL`] plus one; 0: unreadable.
-    kind: u8,
-    /// Bit `i`: position `i` in `DataCategory::ALL`.
-    categories: u64,
-    /// Interned signer, jurisdiction, legal basis, provider (0: none).
-    signer: u32,
-    jurisdiction: u32,
-    legal_basis: u32,
-    provider: u32,
-    /// Creation day (days from the common era), or `i32::MIN`.
-    day: i32,
-    /// The sealed-until date in force (the entry's own, or a later
-    /// extension's), Unix seconds, or `i64::MIN` if none.
-    sealed_until: i64,
-    /// Ratification deadline, Unix seconds, or `i64::MIN`.
-    ratify_by: i64,
-}
-
-fn secs(t: Option<DateTime<Utc>>) -> i64 {
-    t.map_or(i64::MIN, |t| t.timestamp())
-}
-
-fn category_bit(c: &str) -> u64 {
-    daylight_schemas::DataCategory::ALL
-        .iter()
-        .position(|x| x.as_str() == c)
-        .and_then(|i| 1u64.checked_shl(u32::try_from(i).ok()?))
-        .unwrap_or(0)
-}
-
-const HAS_DISCLOSURE: u8 = 1;
-const HAS_WITHDRAWAL: u8 = 2;
-const HAS_RELEASE: u8 = 4;
-const HAS_GRANTED: u8 = 8;
-const HAS_DENIED: u8 = 16;
-
-/// A set of [`Status`]es, one bit each (in [`Status::ALL`] order).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct StatusSet(u16);
-
-impl StatusSet {
-    fn bit(s: Status) -> u16 {
-        1 << (s as u16)
-    }
-
-    fn insert(&mut self, s: Status) {
-        self.0 |= Self::bit(s);
-    }
-
-    /// Whether `s` is in the set.
-    pub fn contains(self, s: Status) -> bool {
-        self.0 & Self::bit(s) != 0
-    }
-
-    /// The statuses, in [`Status::ALL`] order.
-    pub fn to_vec(self) -> Vec<Status> {
-        Status::ALL
-            .into_iter()
-            .filter(|&s| self.contains(s))
-            .collect()
-    }
-}
-
-/// Parsed summaries of every entry, and who refers to whom.
-#[derive(Default)]
-pub struct Index {
-    /// One per entry, by index.
-    pub entries: Vec<Summary>,
-    /// For each entry, the later entries that refer to it.
-    pub referenced_by: Vec<Vec<u64>>,
-    /// For each entry, the fields filters read, compact.
-    rows: Vec<Row>,
-    /// Interned strings (index 0 is the empty string: none).
-    strings: Vec<String>,
-    /// Their ids.
-    ids: std::collections::HashMap<String, u32>,
-    /// Signers of authorisations seen.
-    pub agencies: BTreeSet<String>,
-    /// Jurisdictions seen, and the countries of subdivisions (`US` for `US-NY`).
-    pub jurisdictions: BTreeSet<String>,
-    /// Providers seen.
-    pub providers: BTreeSet<String>,
-}
-
-impl Index {
-    /// Reads and parses the entries added since the last call.
-    pub fn refresh(&mut self, store: &dyn LogStore) -> Result<(), StoreError> {
-        let size = store.size()?.get();
-        while (self.entries.len() as u64) < size {
-            let start = self.entries.len() as u64;
-            let batch = store.entries(LeafIndex(start), CHUNK.min(size - start))?;
-            if batch.is_empty() {
-                break;
-            }
-            for e in batch {
-                let s = Summary::of(e.index.get(), &e.data, e.leaf_hash.to_hex());
-                self.add(s);
-            }
-        }
-        Ok(())
-    }
-
-    /// Adds the next entry: its facts, and what it says about earlier ones.
-    fn add(&mut self, s: Summary) {
-        self.referenced_by.push(Vec::new());
-        let row = Row {
-            flags: 0,
-            kind: s
-                .kind
-                .and_then(|k| Kind::ALL.iter().position(|&x| x == k))
-                .and_then(|p| u8::try_from(p + 1).ok())
-                .unwrap_or(0),
-            categories: s.categories.iter().fold(0, |m, c| m | category_bit(c)),
-            signer: self.intern(Some(&s.signer)),
-            jurisdiction: self.intern(s.jurisdiction.as_deref()),
-            legal_basis: self.intern(s.legal_basis.as_deref()),
-            provider: self.intern(s.provider.as_deref()),
-            day: s
-                .created
-                .map_or(i32::MIN, |c| c.date_naive().num_days_from_ce()),
-            sealed_until: secs(s.sealed_until),
-            ratify_by: secs(s.ratify_by),
-        };
-        self.rows.push(row);
-        let flag = match (s.kind, s.decision) {
-            (Some(Kind::Disclosure), _) => HAS_DISCLOSURE,
-            (Some(Kind::Withdrawal), _) => HAS_WITHDRAWAL,
-            (Some(Kind::Release), _) => HAS_RELEASE,
-            (_, Some(Decision::Granted)) => HAS_GRANTED,
-            (_, Some(Decision::Denied)) => HAS_DENIED,
-            _ => 0,
-        };
-        for &r in &s.references {
-            let Ok(r) = usize::try_from(r) else { continue };
-            if r >= self.entries.len() {
-                continue;
-            }
-            if let Some(list) = self.referenced_by.get_mut(r) {
-                list.push(s.index);
-            }
-            if let Some(f) = self.rows.get_mut(r) {
-                f.flags |= flag;
-                if s.kind == Some(Kind::Extension)
-                    && f.sealed_until != i64::MIN
-                    && s.sealed_until.is_some()
-                {
-                    f.sealed_until = f.sealed_until.max(secs(s.sealed_until));
-                }
-            }
-        }
-        if s.is_authorisation() && !self.agencies.contains(&s.signer) {
-            self.agencies.insert(s.signer.clone());
-        }
-        if let Some(j) = &s.jurisdiction {
-            if !self.jurisdictions.contains(j) {
-                self.jurisdictions
-                    .insert(j.split('-').next().unwrap_or(j).to_owned());
-                self.jurisdictions.insert(j.clone());
-            }
-        }
-        if let Some(p) = &s.provider {
-            if !self.providers.contains(p) {
-                self.providers.insert(p.clone());
-            }
-        }
-        self.entries.push(s);
-    }
-
-    fn intern(&mut self, v: Option<&str>) -> u32 {
-        let Some(v) = v.filter(|v| !v.is_empty()) else {
-            return 0;
-        };
-        if let Some(&id) = self.ids.get(v) {
-            return id;
-        }
-        if self.strings.is_empty() {
-            self.strings.push(String::new());
-        }
-        let id = u32::try_from(self.strings.len()).unwrap_or(u32::MAX);
-        self.strings.push(v.to_owned());
-        self.ids.insert(v.to_owned(), id);
-        id
-    }
-
-    fn row(&self, index: u64) -> Row {
-        usize::try_from(index)
-            .ok()
-            .and_then(|i| self.rows.get(i))
-            .copied()
-            .unwrap_or_default()
-    }
-
-    /// Statuses from a row at `now` (Unix seconds).
-    fn row_statuses(row: &Row, now: i64) -> StatusSet {
-        let mut out = StatusSet::default();
-        let emergency = Kind::ALL.iter().position(|&k| k == Kind::Emergency);
-        let request = Kind::ALL.iter().position(|&k| k == Kind::Request);
-        let kind = usize::from(row.kind).checked_sub(1);
-        if kind.is_none() || (kind != emergency && kind != request) {
-            return out;
-        }
-        let has = |bit: u8| row.flags & bit != 0;
-        if has(HAS_DISCLOSURE) {
-            out.insert(Status::Disclosed);
-        } else if row.sealed_until != i64::MIN {
-            out.insert(if now >= row.sealed_until {
-                Status::Overdue
-            } else {
-                Status::Sealed
-            });
-        }
-        if has(HAS_WITHDRAWAL) {
-            out.insert(Status::Withdrawn);
-        }
-        if has(HAS_RELEASE) {
-            out.insert(Status::Released);
-        }
-        if kind == emergency {
-            if has(HAS_GRANTED) {
-                out.insert(Status::Ratified);
-            } else if has(HAS_DENIED) {
-                out.insert(Status::Denied);
-            } else if row.ratify_by != i64::MIN && now > row.ratify_by {
-                out.insert(Status::Unratified);
-            } else {
-                out.insert(Status::AwaitingRatification);
-            }
-        }
-        out
-    }
-
-    /// The entry at `index`.
-    pub fn get(&self, index: u64) -> Option<&Summary> {
-        usize::try_from(index)
-            .ok()
-            .and_then(|i| self.entries.get(i))
-    }
-
-    /// The later entries that refer to `index`.
-    pub fn referrers(&self, index: u64) -> &[u64] {
-        usize::try_from(index)
-            .ok()
-            .and_then(|i| self.referenced_by.get(i))
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
-    }
-
-    /// The sealed-until date in force: the entry's own, or a later extension's.
-    pub fn effective_sealed_until(&self, s: &Summary) -> Option<DateTime<Utc>> {
-        s.sealed_until?;
-        DateTime::from_timestamp(self.row(s.index).sealed_until, 0)
     }
 
     /// The statuses of an authorisation at `now`; empty for other kinds.
-    pub fn status_set(&self, s: &Summary, now: DateTime<Utc>) -> StatusSet {
-        Self::row_statuses(&self.row(s.index), now.timestamp())
+    pub fn status_set(&self, now: DateTime<Utc>) -> StatusSet {
+        self.facts(now).statuses()
     }
 
-    /// The statuses of an authorisation at `now`, in [`Status::ALL`] order;
-    /// empty for other kinds.
-    pub fn statuses(&self, s: &Summary, now: DateTime<Utc>) -> Vec<Status> {
-        self.status_set(s, now).to_vec()
+    /// [`Summary::status_set`] in [`Status::ALL`] order.
+    pub fn statuses(&self, now: DateTime<Utc>) -> Vec<Status> {
+        self.status_set(now).to_vec()
     }
 }
 
-/// The entries list's filters, as GET query parameters.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Filter {
-    /// Kinds (any of); empty: all.
-    pub kinds: Vec<Kind>,
-    /// Signer key name (exact).
-    pub agency: Option<String>,
-    /// Jurisdiction: exact (`US-NY`) or a country (`US` matches `US-NY`).
-    pub jurisdiction: Option<String>,
-    /// Legal basis: case-insensitive substring.
-    pub legal_basis: Option<String>,
-    /// Provider key name (exact).
-    pub provider: Option<String>,
-    /// Data categories (any of).
-    pub categories: Vec<String>,
-    /// Created on or after this day (UTC).
-    pub from: Option<NaiveDate>,
-    /// Created on or before this day (UTC).
-    pub to: Option<NaiveDate>,
-    /// Emergency (`Some(true)`), ordinary request (`Some(false)`), any.
-    pub emergency: Option<bool>,
-    /// Has this status.
-    pub status: Option<Status>,
-    /// Page, from 1.
-    pub page: usize,
-    /// Entries per page.
-    pub per_page: usize,
+fn category_bit(c: &str) -> i64 {
+    DataCategory::ALL
+        .iter()
+        .position(|x| x.as_str() == c)
+        .and_then(|i| 1i64.checked_shl(u32::try_from(i).ok()?))
+        .unwrap_or(0)
 }
 
-/// Entries per page unless asked otherwise.
-pub const DEFAULT_PER_PAGE: usize = 50;
-/// The most entries per page.
-pub const MAX_PER_PAGE: usize = 500;
-
-fn nonempty(v: &str) -> Option<String> {
-    let t = v.trim();
-    (!t.is_empty()).then(|| t.to_owned())
+fn categories_of(mask: i64) -> Vec<&'static str> {
+    DataCategory::ALL
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| u32::try_from(*i).is_ok_and(|i| i < 63 && mask & (1 << i) != 0))
+        .map(|(_, c)| c.as_str())
+        .collect()
 }
 
-impl Filter {
-    /// Reads the query parameters; unknown or malformed values are reported
-    /// in the returned list of problems and ignored.
-    pub fn parse(pairs: &[(String, String)]) -> (Filter, Vec<String>) {
-        let mut f = Filter {
-            page: 1,
-            per_page: DEFAULT_PER_PAGE,
-            ..Filter::default()
+/// Days since 1970-01-01 of a UTC date.
+fn epoch_day(d: NaiveDate) -> i64 {
+    i64::from(d.num_days_from_ce()) - 719_163
+}
+
+/// A month as a number: year * 12 + month (0 to 11).
+pub fn month_key(t: DateTime<Utc>) -> i64 {
+    i64::from(t.year()) * 12 + i64::from(t.month0())
+}
+
+fn time(secs: Option<i64>) -> Option<DateTime<Utc>> {
+    secs.and_then(|s| DateTime::from_timestamp(s, 0))
+}
+
+/// How far the index has read the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Coverage {
+    /// Entries indexed (0 to `indexed - 1`).
+    pub indexed: u64,
+    /// Entries in the log.
+    pub size: u64,
+}
+
+impl Coverage {
+    /// Whether every entry of the log is indexed.
+    pub fn complete(&self) -> bool {
+        self.indexed >= self.size
+    }
+}
+
+struct Writer {
+    conn: Connection,
+    /// Whether the index was checked against the log since it was opened.
+    checked: bool,
+}
+
+struct CachedCount {
+    indexed: u64,
+    count: u64,
+    at: Instant,
+}
+
+/// The query index (see the module documentation).
+pub struct Index {
+    path: PathBuf,
+    writer: Mutex<Writer>,
+    readers: Mutex<Vec<Connection>>,
+    counts: Mutex<HashMap<String, CachedCount>>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value NOT NULL);
+CREATE TABLE IF NOT EXISTS entries(
+    idx INTEGER PRIMARY KEY,
+    kind TEXT,
+    created INTEGER,
+    day INTEGER,
+    month INTEGER,
+    signer TEXT NOT NULL,
+    jurisdiction TEXT,
+    country TEXT,
+    legal_basis TEXT,
+    legal_lower TEXT,
+    provider TEXT,
+    categories INTEGER NOT NULL,
+    sealed_until INTEGER,
+    sealed_in_force INTEGER,
+    ratify_by INTEGER,
+    decision TEXT,
+    flags INTEGER NOT NULL,
+    refs TEXT NOT NULL,
+    leaf_hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entries_kind ON entries(kind);
+CREATE INDEX IF NOT EXISTS entries_signer ON entries(signer);
+CREATE INDEX IF NOT EXISTS entries_provider ON entries(provider);
+CREATE INDEX IF NOT EXISTS entries_jurisdiction ON entries(jurisdiction);
+CREATE INDEX IF NOT EXISTS entries_country ON entries(country);
+CREATE INDEX IF NOT EXISTS entries_day ON entries(day);
+CREATE INDEX IF NOT EXISTS entries_auth ON entries(kind, month, flags, sealed_in_force, ratify_by)
+    WHERE kind IN ('request', 'emergency');
+CREATE TABLE IF NOT EXISTS refs(
+    target INTEGER NOT NULL, source INTEGER NOT NULL, PRIMARY KEY(target, source)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS names(
+    field TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY(field, value)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS monthly(
+    kind TEXT NOT NULL, month INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY(kind, month)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS per_agency(
+    signer TEXT PRIMARY KEY, n INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+
+const TABLES: [&str; 6] = ["entries", "refs", "names", "monthly", "per_agency", "meta"];
+
+/// The columns a [`Summary`] is read from, in [`summary_of_row`] order.
+const SUMMARY_COLUMNS: &str = "idx, kind, created, signer, jurisdiction, legal_basis, provider, \
+     categories, sealed_until, sealed_in_force, ratify_by, decision, refs, flags, leaf_hash";
+
+fn summary_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Summary> {
+    let refs: String = r.get(12)?;
+    Ok(Summary {
+        index: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+        kind: r.get::<_, Option<String>>(1)?.and_then(|k| k.parse().ok()),
+        created: time(r.get(2)?),
+        signer: r.get(3)?,
+        jurisdiction: r.get(4)?,
+        legal_basis: r.get(5)?,
+        provider: r.get(6)?,
+        categories: categories_of(r.get(7)?),
+        sealed_until: time(r.get(8)?),
+        sealed_in_force: time(r.get(9)?),
+        ratify_by: time(r.get(10)?),
+        decision: r.get::<_, Option<String>>(11)?.and_then(|d| d.parse().ok()),
+        references: refs.split(';').filter_map(|x| x.parse().ok()).collect(),
+        flags: u8::try_from(r.get::<_, i64>(13)?).unwrap_or(0),
+        leaf_hash: r.get(14)?,
+    })
+}
+
+fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    // Derived data: a lost tail after a crash is read from the log again,
+    // so the writes need not wait for the disk.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "cache_size", -16_000)?;
+    Ok(conn)
+}
+
+fn indexed(conn: &Connection) -> rusqlite::Result<u64> {
+    let n: i64 = conn.query_row("SELECT coalesce(max(idx) + 1, 0) FROM entries", [], |r| {
+        r.get(0)
+    })?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+fn clear(conn: &Connection) -> rusqlite::Result<()> {
+    for t in TABLES {
+        conn.execute(&format!("DELETE FROM {t}"), [])?;
+    }
+    Ok(())
+}
+
+/// The status code `flags`-combination key of an authorisation row, as SQL:
+/// `((emergency * 32 + flags) * 3 + seal) * 3 + ratify`, where seal and
+/// ratify are 0 (no date), 1 (not passed) or 2 (passed) at `?now`.
+const FACTS_KEY_SQL: &str = "((((kind = 'emergency') * 32 + flags) * 3 \
+    + CASE WHEN sealed_in_force IS NULL THEN 0 WHEN sealed_in_force <= :now THEN 2 ELSE 1 END) * 3 \
+    + CASE WHEN ratify_by IS NULL THEN 0 WHEN ratify_by < :now THEN 2 ELSE 1 END)";
+
+/// [`FACTS_KEY_SQL`] computed in Rust.
+fn facts_key(f: &Facts) -> i64 {
+    let three = |o: Option<bool>| match o {
+        None => 0,
+        Some(false) => 1,
+        Some(true) => 2,
+    };
+    ((i64::from(f.kind == Some(Kind::Emergency)) * 32 + i64::from(f.flags)) * 3
+        + three(f.seal_passed))
+        * 3
+        + three(f.ratify_passed)
+}
+
+/// A filter as a SQL condition over `entries` and its parameters.
+struct Condition {
+    sql: String,
+    params: Vec<(&'static str, Value)>,
+    /// Whether it depends on the time (a status).
+    timed: bool,
+}
+
+impl Condition {
+    fn of(f: &Filter, now: DateTime<Utc>) -> Condition {
+        let mut terms: Vec<String> = Vec::new();
+        let mut params: Vec<(&'static str, Value)> = Vec::new();
+        let text = |v: &str| Value::Text(v.to_owned());
+        if !f.kinds.is_empty() {
+            let list: Vec<String> = f
+                .kinds
+                .iter()
+                .map(|k| format!("'{}'", k.as_str()))
+                .collect();
+            terms.push(format!("kind IN ({})", list.join(", ")));
+        }
+        if let Some(a) = &f.agency {
+            terms.push("signer = :agency".into());
+            params.push((":agency", text(a)));
+        }
+        if let Some(j) = &f.jurisdiction {
+            let column = if j.contains('-') {
+                "jurisdiction"
+            } else {
+                "country"
+            };
+            terms.push(format!("{column} = :jurisdiction"));
+            params.push((":jurisdiction", text(j)));
+        }
+        if let Some(l) = &f.legal_basis {
+            terms.push("instr(legal_lower, :legal) > 0".into());
+            params.push((":legal", text(&l.to_lowercase())));
+        }
+        if let Some(p) = &f.provider {
+            terms.push("provider = :provider".into());
+            params.push((":provider", text(p)));
+        }
+        if !f.categories.is_empty() {
+            let mask = f.categories.iter().fold(0, |m, c| m | category_bit(c));
+            terms.push("categories & :categories != 0".into());
+            params.push((":categories", Value::Integer(mask)));
+        }
+        if let Some(d) = f.from {
+            terms.push("day >= :from".into());
+            params.push((":from", Value::Integer(epoch_day(d))));
+        }
+        if let Some(d) = f.to {
+            terms.push("day <= :to".into());
+            params.push((":to", Value::Integer(epoch_day(d))));
+        }
+        if let Some(e) = f.emergency {
+            terms.push(format!(
+                "kind = '{}'",
+                if e { "emergency" } else { "request" }
+            ));
+        }
+        let timed = f.status.is_some();
+        if let Some(st) = f.status {
+            // The status logic lives once, in `Facts::statuses`: list the
+            // fact combinations that give this status.
+            let keys: Vec<String> = Facts::all_authorisations()
+                .filter(|x| x.statuses().contains(st))
+                .map(|x| facts_key(&x).to_string())
+                .collect();
+            terms.push(format!(
+                "kind IN ('request', 'emergency') AND {FACTS_KEY_SQL} IN ({})",
+                keys.join(", ")
+            ));
+            params.push((":now", Value::Integer(now.timestamp())));
+        }
+        let sql = if terms.is_empty() {
+            "1".to_owned()
+        } else {
+            terms.join(" AND ")
         };
-        let mut problems = Vec::new();
-        for (k, v) in pairs {
-            let v = v.trim();
-            if v.is_empty() {
-                continue;
-            }
-            match k.as_str() {
-                "kind" => match v.parse::<Kind>() {
-                    Ok(kind) if !f.kinds.contains(&kind) => f.kinds.push(kind),
-                    Ok(_) => {}
-                    Err(_) => problems.push(format!("unknown kind {v:?}")),
-                },
-                "agency" => f.agency = nonempty(v),
-                "jurisdiction" => f.jurisdiction = nonempty(v).map(|s| s.to_uppercase()),
-                "legal_basis" => f.legal_basis = nonempty(v),
-                "provider" => f.provider = nonempty(v),
-                "category" => {
-                    if daylight_schemas::DataCategory::ALL
-                        .iter()
-                        .any(|c| c.as_str() == v)
-                    {
-                        if !f.categories.iter().any(|c| c == v) {
-                            f.categories.push(v.to_owned());
-                        }
-                    } else {
-                        problems.push(format!("unknown data category {v:?}"));
-                    }
-                }
-                "from" | "to" => match NaiveDate::parse_from_str(v, "%Y-%m-%d") {
-                    Ok(d) if k == "from" => f.from = Some(d),
-                    Ok(d) => f.to = Some(d),
-                    Err(_) => problems.push(format!("{k}: {v:?} is not a date YYYY-MM-DD")),
-                },
-                "emergency" => match v {
-                    "yes" | "true" | "1" => f.emergency = Some(true),
-                    "no" | "false" | "0" => f.emergency = Some(false),
-                    "any" => f.emergency = None,
-                    _ => problems.push(format!("emergency: {v:?} is not yes, no or any")),
-                },
-                "status" => match Status::parse(v) {
-                    Some(s) => f.status = Some(s),
-                    None => problems.push(format!("unknown status {v:?}")),
-                },
-                "page" => match v.parse::<usize>() {
-                    Ok(p) if p >= 1 => f.page = p,
-                    _ => problems.push(format!("page: {v:?} is not a page number")),
-                },
-                "per_page" => match v.parse::<usize>() {
-                    Ok(p) if p >= 1 => f.per_page = p.min(MAX_PER_PAGE),
-                    _ => problems.push(format!("per_page: {v:?} is not a number")),
-                },
-                _ => {}
-            }
-        }
-        (f, problems)
+        Condition { sql, params, timed }
     }
 
-    /// The filter as query parameters (without the page), in a fixed order,
-    /// so equal filters give equal URLs.
-    pub fn pairs(&self) -> Vec<(&'static str, String)> {
-        let mut out = Vec::new();
-        for k in &self.kinds {
-            out.push(("kind", k.as_str().to_owned()));
-        }
-        let opt = |out: &mut Vec<(&'static str, String)>, k, v: &Option<String>| {
-            if let Some(v) = v {
-                out.push((k, v.clone()));
-            }
-        };
-        opt(&mut out, "agency", &self.agency);
-        opt(&mut out, "jurisdiction", &self.jurisdiction);
-        opt(&mut out, "legal_basis", &self.legal_basis);
-        opt(&mut out, "provider", &self.provider);
-        for c in &self.categories {
-            out.push(("category", c.clone()));
-        }
-        if let Some(d) = self.from {
-            out.push(("from", d.format("%Y-%m-%d").to_string()));
-        }
-        if let Some(d) = self.to {
-            out.push(("to", d.format("%Y-%m-%d").to_string()));
-        }
-        if let Some(e) = self.emergency {
-            out.push(("emergency", if e { "yes" } else { "no" }.to_owned()));
-        }
-        if let Some(s) = self.status {
-            out.push(("status", s.as_str().to_owned()));
-        }
-        if self.per_page != DEFAULT_PER_PAGE {
-            out.push(("per_page", self.per_page.to_string()));
-        }
-        out
-    }
-
-    /// The query string for `page` (empty filters and page 1 give "").
-    pub fn query(&self, page: Option<usize>) -> String {
-        let mut pairs = self.pairs();
-        if let Some(p) = page.filter(|&p| p > 1) {
-            pairs.push(("page", p.to_string()));
-        }
-        encode_query(&pairs)
-    }
-
-    /// Whether any filter is set.
-    pub fn is_empty(&self) -> bool {
-        self.pairs()
+    fn bind(&self) -> Vec<(&str, &dyn rusqlite::ToSql)> {
+        self.params
             .iter()
-            .all(|(k, _)| *k == "per_page" || *k == "page")
+            .map(|(k, v)| (*k, v as &dyn rusqlite::ToSql))
+            .collect()
     }
+}
 
-    /// Whether `s` passes the filter at `now`.
-    pub fn matches(&self, idx: &Index, s: &Summary, now: DateTime<Utc>) -> bool {
-        let legal = self.legal_basis.as_ref().map(|l| l.to_lowercase());
-        self.matches_with(idx, s, now, legal.as_deref())
+/// A reader connection borrowed from the pool, returned when dropped.
+struct Reader<'a> {
+    conn: Option<Connection>,
+    pool: &'a Mutex<Vec<Connection>>,
+}
+
+impl std::ops::Deref for Reader<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        // Present from creation until drop.
+        self.conn.as_ref().unwrap_or_else(|| unreachable!())
     }
+}
 
-    /// [`Filter::matches`] with the legal-basis needle already lower-cased.
-    fn matches_with(
-        &self,
-        idx: &Index,
-        s: &Summary,
-        now: DateTime<Utc>,
-        legal: Option<&str>,
-    ) -> bool {
-        if !self.kinds.is_empty() && !s.kind.is_some_and(|k| self.kinds.contains(&k)) {
-            return false;
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            lock(self.pool).push(c);
         }
-        if let Some(a) = &self.agency {
-            if &s.signer != a {
-                return false;
-            }
-        }
-        if let Some(j) = &self.jurisdiction {
-            match &s.jurisdiction {
-                Some(sj) if sj == j || (!j.contains('-') && sj.split('-').next() == Some(j)) => {}
-                _ => return false,
-            }
-        }
-        if let Some(l) = legal {
-            if !s
-                .legal_basis
-                .as_ref()
-                .is_some_and(|b| contains_lowercase(b, l))
-            {
-                return false;
-            }
-        }
-        if let Some(p) = &self.provider {
-            if s.provider.as_ref() != Some(p) {
-                return false;
-            }
-        }
-        if !self.categories.is_empty()
-            && !s
-                .categories
-                .iter()
-                .any(|c| self.categories.iter().any(|x| x == c))
-        {
-            return false;
-        }
-        let day = s.created.map(|c| c.date_naive());
-        if let Some(from) = self.from {
-            if day.is_none_or(|d| d < from) {
-                return false;
-            }
-        }
-        if let Some(to) = self.to {
-            if day.is_none_or(|d| d > to) {
-                return false;
-            }
-        }
-        if let Some(e) = self.emergency {
-            if !s.is_authorisation() || (s.kind == Some(Kind::Emergency)) != e {
-                return false;
-            }
-        }
-        if let Some(st) = self.status {
-            if !idx.status_set(s, now).contains(st) {
-                return false;
-            }
-        }
-        true
     }
+}
 
-    /// The filter turned into ids and bit masks for a scan of `idx`'s
-    /// rows; `None` if nothing can match (a name the log never saw).
-    fn prepare(&self, idx: &Index, now: DateTime<Utc>) -> Option<Prepared> {
-        let ids = |pred: &dyn Fn(&str) -> bool| -> Vec<bool> {
-            idx.strings
-                .iter()
-                .map(|v| !v.is_empty() && pred(v))
-                .collect()
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Index {
+    /// Opens (or creates) the index at `path` for the log with this origin.
+    /// An index of another schema version or another log is emptied.
+    pub fn open(path: &Path, origin: &str) -> Result<Index, IndexError> {
+        let conn = open_conn(path)?;
+        conn.execute_batch(SCHEMA)?;
+        let meta = |key: &str| -> rusqlite::Result<Option<Value>> {
+            conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
         };
-        let exact = |v: &Option<String>| -> Option<Option<u32>> {
-            match v {
-                None => Some(None),
-                Some(v) => idx.ids.get(v).map(|&id| Some(id)),
-            }
-        };
-        let kinds = self.kinds.iter().fold(0u16, |m, k| {
-            m | Kind::ALL
-                .iter()
-                .position(|x| x == k)
-                .map_or(0, |p| 1 << (p + 1))
-        });
-        let jurisdiction = self.jurisdiction.as_ref().map(|j| {
-            ids(&|sj: &str| sj == j || (!j.contains('-') && sj.split('-').next() == Some(j)))
-        });
-        let legal = self.legal_basis.as_ref().map(|l| {
-            let l = l.to_lowercase();
-            ids(&|b: &str| contains_lowercase(b, &l))
-        });
-        let pos = |k: Kind| Kind::ALL.iter().position(|&x| x == k).map_or(0, |p| p + 1);
-        Some(Prepared {
-            kinds,
-            agency: exact(&self.agency)?,
-            provider: exact(&self.provider)?,
-            jurisdiction,
-            legal,
-            categories: self.categories.iter().fold(0, |m, c| m | category_bit(c)),
-            from: self.from.map(|d| d.num_days_from_ce()),
-            to: self.to.map(|d| d.num_days_from_ce()),
-            emergency: self.emergency,
-            emergency_kind: pos(Kind::Emergency),
-            request_kind: pos(Kind::Request),
-            status: self.status,
-            now: now.timestamp(),
+        let same = meta("version")? == Some(Value::Integer(SCHEMA_VERSION))
+            && meta("origin")? == Some(Value::Text(origin.to_owned()));
+        if !same {
+            clear(&conn)?;
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES ('version', ?1), ('origin', ?2)",
+                params![SCHEMA_VERSION, origin],
+            )?;
+        }
+        Ok(Index {
+            path: path.to_owned(),
+            writer: Mutex::new(Writer {
+                conn,
+                checked: false,
+            }),
+            readers: Mutex::new(Vec::new()),
+            counts: Mutex::new(HashMap::new()),
         })
     }
 
-    /// Every match, newest first.
-    pub fn apply<'a>(&self, idx: &'a Index, now: DateTime<Utc>) -> Vec<&'a Summary> {
-        let Some(p) = self.prepare(idx, now) else {
-            return Vec::new();
+    fn reader(&self) -> Result<Reader<'_>, IndexError> {
+        let conn = match lock(&self.readers).pop() {
+            Some(c) => c,
+            None => {
+                let c = open_conn(&self.path)?;
+                c.pragma_update(None, "query_only", true)?;
+                c
+            }
         };
-        idx.entries
-            .iter()
-            .zip(&idx.rows)
-            .rev()
-            .filter(|(_, r)| p.matches(r))
-            .map(|(s, _)| s)
-            .collect()
+        Ok(Reader {
+            conn: Some(conn),
+            pool: &self.readers,
+        })
     }
 
-    /// The number of matches and the matches on the filter's page, newest
-    /// first, without collecting the rest.
-    pub fn page_of<'a>(&self, idx: &'a Index, now: DateTime<Utc>) -> (usize, Vec<&'a Summary>) {
-        let start = (self.page.max(1) - 1).saturating_mul(self.per_page);
-        let end = start.saturating_add(self.per_page);
-        if self.is_empty() {
-            let n = idx.entries.len();
-            let shown = idx
-                .entries
-                .iter()
-                .rev()
-                .skip(start)
-                .take(self.per_page)
-                .collect();
-            return (n, shown);
+    /// Reads entries the index does not have yet from `store`, for up to
+    /// about `budget`, and says how far it got.
+    pub fn catch_up(&self, store: &dyn LogStore, budget: Duration) -> Result<Coverage, IndexError> {
+        let started = Instant::now();
+        let mut w = lock(&self.writer);
+        let size = store.size()?.get();
+        let mut done = indexed(&w.conn)?;
+        if !w.checked {
+            if !self.matches_log(&w.conn, store, done, size)? {
+                tracing::warn!("web index does not match the log: rebuilding it");
+                clear(&w.conn)?;
+                lock(&self.counts).clear();
+                done = 0;
+            }
+            w.checked = true;
         }
-        let Some(p) = self.prepare(idx, now) else {
-            return (0, Vec::new());
+        while done < size && started.elapsed() < budget {
+            let batch = store.entries(LeafIndex(done), CHUNK.min(size - done))?;
+            let Some(last) = batch.last() else { break };
+            let next = last.index.get() + 1;
+            let tx = w.conn.transaction()?;
+            for e in &batch {
+                add(
+                    &tx,
+                    &Summary::of(e.index.get(), &e.data, e.leaf_hash.to_hex()),
+                )?;
+            }
+            tx.commit()?;
+            done = next;
+        }
+        Ok(Coverage {
+            indexed: done,
+            size,
+        })
+    }
+
+    /// Whether the first `done` indexed entries can be the log's: not more
+    /// than it has, and the same leaf hash at the last one.
+    fn matches_log(
+        &self,
+        conn: &Connection,
+        store: &dyn LogStore,
+        done: u64,
+        size: u64,
+    ) -> Result<bool, IndexError> {
+        if done == 0 {
+            return Ok(true);
+        }
+        if done > size {
+            return Ok(false);
+        }
+        let last = done - 1;
+        let ours: Option<String> = conn
+            .query_row(
+                "SELECT leaf_hash FROM entries WHERE idx = ?1",
+                [i64::try_from(last).unwrap_or(i64::MAX)],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let theirs = store.entry(LeafIndex(last))?.map(|e| e.leaf_hash.to_hex());
+        Ok(ours.is_some() && ours == theirs)
+    }
+
+    /// How far the index has read, without reading more.
+    pub fn coverage(&self, store: &dyn LogStore) -> Result<Coverage, IndexError> {
+        Ok(Coverage {
+            indexed: indexed(&*self.reader()?)?,
+            size: store.size()?.get(),
+        })
+    }
+
+    /// The entry at `index`, if indexed.
+    pub fn get(&self, index: u64) -> Result<Option<Summary>, IndexError> {
+        let Ok(i) = i64::try_from(index) else {
+            return Ok(None);
         };
-        let mut total = 0;
-        let mut shown = Vec::new();
-        for (i, r) in idx.rows.iter().enumerate().rev() {
-            if p.matches(r) {
-                if total >= start && total < end {
-                    if let Some(s) = idx.entries.get(i) {
-                        shown.push(s);
-                    }
+        let r = self.reader()?;
+        Ok(r.query_row(
+            &format!("SELECT {SUMMARY_COLUMNS} FROM entries WHERE idx = ?1"),
+            [i],
+            summary_of_row,
+        )
+        .optional()?)
+    }
+
+    /// The later entries that refer to `index`, in order.
+    pub fn referrers(&self, index: u64) -> Result<Vec<u64>, IndexError> {
+        let Ok(i) = i64::try_from(index) else {
+            return Ok(Vec::new());
+        };
+        let r = self.reader()?;
+        let mut st =
+            r.prepare_cached("SELECT source FROM refs WHERE target = ?1 ORDER BY source")?;
+        let rows = st.query_map([i], |r| r.get::<_, i64>(0))?;
+        let mut out = Vec::new();
+        for x in rows {
+            out.extend(u64::try_from(x?).ok());
+        }
+        Ok(out)
+    }
+
+    /// How many indexed entries pass `filter` at `now`.
+    pub fn count(&self, filter: &Filter, now: DateTime<Utc>) -> Result<u64, IndexError> {
+        let r = self.reader()?;
+        let total = indexed(&r)?;
+        if filter.is_empty() {
+            return Ok(total);
+        }
+        let cond = Condition::of(filter, now);
+        let key = filter.query(None);
+        let cached = lock(&self.counts)
+            .get(&key)
+            .map(|c| (c.indexed, c.count, c.at));
+        let count_from = |start: u64| -> Result<u64, IndexError> {
+            let mut bind = cond.bind();
+            let start = i64::try_from(start).unwrap_or(i64::MAX);
+            bind.push((":start", &start));
+            let n: i64 = r.query_row(
+                &format!(
+                    "SELECT count(*) FROM entries WHERE idx >= :start AND {}",
+                    cond.sql
+                ),
+                bind.as_slice(),
+                |row| row.get(0),
+            )?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        };
+        let count = match cached {
+            Some((at_size, n, at))
+                if at_size == total && (!cond.timed || at.elapsed() < STATUS_COUNT_TTL) =>
+            {
+                n
+            }
+            // Rows other than statuses never change once indexed: only the
+            // new entries need counting.
+            Some((at_size, n, _)) if !cond.timed && at_size < total => n + count_from(at_size)?,
+            _ => count_from(0)?,
+        };
+        let mut counts = lock(&self.counts);
+        if counts.len() >= COUNT_CACHE_SIZE {
+            counts.clear();
+        }
+        counts.insert(
+            key,
+            CachedCount {
+                indexed: total,
+                count,
+                at: Instant::now(),
+            },
+        );
+        Ok(count)
+    }
+
+    /// Up to `limit` matches after skipping `skip`, newest first.
+    pub fn matches(
+        &self,
+        filter: &Filter,
+        now: DateTime<Utc>,
+        skip: usize,
+        limit: usize,
+    ) -> Result<Vec<Summary>, IndexError> {
+        let r = self.reader()?;
+        let cond = Condition::of(filter, now);
+        let mut bind = cond.bind();
+        let (limit, skip) = (
+            i64::try_from(limit).unwrap_or(i64::MAX),
+            i64::try_from(skip).unwrap_or(i64::MAX),
+        );
+        bind.push((":limit", &limit));
+        bind.push((":skip", &skip));
+        let mut st = r.prepare_cached(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM entries WHERE {} ORDER BY idx DESC LIMIT :limit OFFSET :skip",
+            cond.sql
+        ))?;
+        let rows = st.query_map(bind.as_slice(), summary_of_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The number of matches and the filter's page of them, newest first.
+    pub fn page(
+        &self,
+        filter: &Filter,
+        now: DateTime<Utc>,
+    ) -> Result<(u64, Vec<Summary>), IndexError> {
+        let total = self.count(filter, now)?;
+        let skip = (filter.page.max(1) - 1).saturating_mul(filter.per_page);
+        let shown = self.matches(filter, now, skip, filter.per_page)?;
+        Ok((total, shown))
+    }
+
+    /// Names to offer in the filters' drop-downs.
+    pub fn choices(&self) -> Result<crate::pages::Choices, IndexError> {
+        let r = self.reader()?;
+        let names = |field: &str| -> Result<Vec<String>, IndexError> {
+            let mut st =
+                r.prepare_cached("SELECT value FROM names WHERE field = ?1 ORDER BY value")?;
+            let rows = st.query_map([field], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        };
+        Ok(crate::pages::Choices {
+            agencies: names("agency")?,
+            jurisdictions: names("jurisdiction")?,
+            providers: names("provider")?,
+        })
+    }
+
+    /// The overview's statistics at `now`.
+    pub fn stats(&self, now: DateTime<Utc>) -> Result<HomeStats, IndexError> {
+        let r = self.reader()?;
+        // Entries per kind and month, kept as they are indexed.
+        let mut monthly: Vec<(Kind, i64, u64)> = Vec::new();
+        {
+            let mut st = r.prepare_cached("SELECT kind, month, n FROM monthly")?;
+            let rows = st.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?;
+            for row in rows {
+                let (k, m, n) = row?;
+                if let Ok(k) = k.parse::<Kind>() {
+                    monthly.push((k, m, u64::try_from(n).unwrap_or(0)));
                 }
-                total += 1;
             }
         }
-        (total, shown)
-    }
-}
-
-/// A [`Filter`] ready for a scan of rows.
-struct Prepared {
-    /// Bit `k`: row kind `k`; 0: any.
-    kinds: u16,
-    agency: Option<u32>,
-    provider: Option<u32>,
-    /// Per interned string: whether it passes.
-    jurisdiction: Option<Vec<bool>>,
-    legal: Option<Vec<bool>>,
-    categories: u64,
-    from: Option<i32>,
-    to: Option<i32>,
-    emergency: Option<bool>,
-    emergency_kind: usize,
-    request_kind: usize,
-    status: Option<Status>,
-    now: i64,
-}
-
-impl Prepared {
-    fn matches(&self, r: &Row) -> bool {
-        let passes = |table: &Option<Vec<bool>>, id: u32| match table {
-            None => true,
-            Some(t) => usize::try_from(id)
-                .ok()
-                .and_then(|i| t.get(i))
-                .copied()
-                .unwrap_or(false),
+        // Months from the first to the last entry, at most the last 36.
+        let (first, last) = monthly
+            .iter()
+            .fold((i64::MAX, i64::MIN), |(lo, hi), (_, m, _)| {
+                (lo.min(*m), hi.max(*m))
+            });
+        let first = first.max(last.saturating_sub(35));
+        let months: Vec<String> = (first..=last)
+            .map(|k| format!("{:04}-{:02}", k.div_euclid(12), k.rem_euclid(12) + 1))
+            .collect();
+        let col = |m: i64| -> Option<usize> {
+            (first..=last)
+                .contains(&m)
+                .then(|| usize::try_from(m - first).ok())
+                .flatten()
         };
-        let kind = usize::from(r.kind);
-        (self.kinds == 0 || (r.kind > 0 && self.kinds & (1 << r.kind) != 0))
-            && self.agency.is_none_or(|a| r.signer == a)
-            && self.provider.is_none_or(|p| r.provider == p)
-            && passes(&self.jurisdiction, r.jurisdiction)
-            && passes(&self.legal, r.legal_basis)
-            && (self.categories == 0 || r.categories & self.categories != 0)
-            && self.from.is_none_or(|f| r.day != i32::MIN && r.day >= f)
-            && self.to.is_none_or(|t| r.day != i32::MIN && r.day <= t)
-            && self.emergency.is_none_or(|e| {
-                (kind == self.emergency_kind || kind == self.request_kind)
-                    && (kind == self.emergency_kind) == e
-            })
-            && self
-                .status
-                .is_none_or(|st| Index::row_statuses(r, self.now).contains(st))
-    }
-}
-
-/// Whether `hay`, lower-cased, contains `needle` (already lower-case);
-/// without allocating when `hay` is ASCII.
-fn contains_lowercase(hay: &str, needle: &str) -> bool {
-    if !hay.is_ascii() {
-        return hay.to_lowercase().contains(needle);
-    }
-    let (h, n) = (hay.as_bytes(), needle.as_bytes());
-    n.is_empty()
-        || h.windows(n.len())
-            .any(|w| w.iter().zip(n).all(|(a, b)| a.to_ascii_lowercase() == *b))
-}
-
-/// `application/x-www-form-urlencoded` of `pairs`, with a leading `?` unless empty.
-pub fn encode_query(pairs: &[(&str, String)]) -> String {
-    if pairs.is_empty() {
-        return String::new();
-    }
-    let body: Vec<String> = pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
-        .collect();
-    format!("?{}", body.join("&"))
-}
-
-/// Percent-encodes everything but unreserved characters (space as `+`).
-pub fn urlencode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(char::from(b))
+        let kind_pos = |k: Kind| Kind::ALL.iter().position(|&x| x == k).unwrap_or(0);
+        let mut totals: Vec<(Kind, u64)> = Kind::ALL.iter().map(|&k| (k, 0)).collect();
+        let mut per_month: Vec<(Kind, Vec<u64>)> = Kind::ALL
+            .iter()
+            .map(|&k| (k, vec![0; months.len()]))
+            .collect();
+        let mut share: Vec<(u64, u64)> = vec![(0, 0); months.len()];
+        for &(k, m, n) in &monthly {
+            totals[kind_pos(k)].1 += n;
+            if let Some(c) = col(m) {
+                per_month[kind_pos(k)].1[c] += n;
+                match k {
+                    Kind::Emergency => {
+                        share[c].0 += n;
+                        share[c].1 += n;
+                    }
+                    Kind::Request => share[c].1 += n,
+                    _ => {}
+                }
             }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
+        }
+        let mut per_agency: Vec<(String, u64)> = {
+            let mut st = r.prepare_cached("SELECT signer, n FROM per_agency")?;
+            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+            let mut v = Vec::new();
+            for row in rows {
+                let (s, n) = row?;
+                v.push((s, u64::try_from(n).unwrap_or(0)));
+            }
+            v
+        };
+        per_agency.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        // Statuses of every authorisation, grouped by month and facts (from
+        // the covering index), then read through the one status function.
+        let mut groups: HashMap<(i64, i64), u64> = HashMap::new();
+        {
+            let mut st = r.prepare_cached(&format!(
+                "SELECT month, {FACTS_KEY_SQL} FROM entries WHERE kind IN ('request', 'emergency')"
+            ))?;
+            let mut rows = st.query(rusqlite::named_params! { ":now": now.timestamp() })?;
+            while let Some(row) = rows.next()? {
+                let month: Option<i64> = row.get(0)?;
+                *groups
+                    .entry((month.unwrap_or(i64::MIN), row.get(1)?))
+                    .or_default() += 1;
+            }
+        }
+        let facts: HashMap<i64, StatusSet> = Facts::all_authorisations()
+            .map(|f| (facts_key(&f), f.statuses()))
+            .collect();
+        let mut disclosure: [Vec<u64>; 3] = std::array::from_fn(|_| vec![0; months.len()]);
+        let mut with_release: [Vec<u64>; 2] = std::array::from_fn(|_| vec![0; months.len()]);
+        let (mut overdue, mut unratified, mut auths, mut released) = (0, 0, 0, 0);
+        for ((month, key), n) in groups {
+            let st = facts.get(&key).copied().unwrap_or_default();
+            auths += n;
+            let is_overdue = st.contains(Status::Overdue);
+            let is_released = st.contains(Status::Released);
+            if is_overdue {
+                overdue += n;
+            }
+            if st.contains(Status::Unratified) {
+                unratified += n;
+            }
+            if is_released {
+                released += n;
+            }
+            if let Some(c) = col(month) {
+                let d = if st.contains(Status::Disclosed) {
+                    0
+                } else if is_overdue {
+                    1
+                } else {
+                    2
+                };
+                disclosure[d][c] += n;
+                with_release[usize::from(!is_released)][c] += n;
+            }
+        }
+        let releases = totals[kind_pos(Kind::Release)].1;
+        Ok(HomeStats {
+            totals,
+            months,
+            per_month,
+            emergency_share: share
+                .into_iter()
+                .map(|(e, a)| (a > 0).then_some((e, a)))
+                .collect(),
+            per_agency,
+            disclosure,
+            with_release,
+            overdue,
+            unratified,
+            authorisations: auths,
+            released,
+            releases,
+        })
+    }
+}
+
+/// Writes one entry's row, and what it says about the entries it refers to.
+fn add(tx: &rusqlite::Transaction<'_>, s: &Summary) -> rusqlite::Result<()> {
+    let idx = i64::try_from(s.index).unwrap_or(i64::MAX);
+    let secs = |t: Option<DateTime<Utc>>| t.map(|t| t.timestamp());
+    let month = s.created.map(month_key);
+    let refs: Vec<String> = s.references.iter().map(u64::to_string).collect();
+    let categories = s.categories.iter().fold(0, |m, c| m | category_bit(c));
+    tx.prepare_cached(
+        "INSERT INTO entries(idx, kind, created, day, month, signer, jurisdiction, country, \
+         legal_basis, legal_lower, provider, categories, sealed_until, sealed_in_force, ratify_by, \
+         decision, flags, refs, leaf_hash) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, 0, ?17, ?18)",
+    )?
+    .execute(params![
+        idx,
+        s.kind.map(Kind::as_str),
+        secs(s.created),
+        s.created.map(|c| epoch_day(c.date_naive())),
+        month,
+        s.signer,
+        s.jurisdiction,
+        s.jurisdiction
+            .as_deref()
+            .map(|j| j.split('-').next().unwrap_or(j)),
+        s.legal_basis,
+        s.legal_basis.as_deref().map(str::to_lowercase),
+        s.provider,
+        categories,
+        secs(s.sealed_until),
+        secs(s.sealed_in_force),
+        secs(s.ratify_by),
+        s.decision.map(Decision::as_str),
+        refs.join(";"),
+        s.leaf_hash,
+    ])?;
+    if let (Some(kind), Some(month)) = (s.kind, month) {
+        tx.prepare_cached(
+            "INSERT INTO monthly(kind, month, n) VALUES (?1, ?2, 1) \
+             ON CONFLICT(kind, month) DO UPDATE SET n = n + 1",
+        )?
+        .execute(params![kind.as_str(), month])?;
+    }
+    let mut name =
+        tx.prepare_cached("INSERT OR IGNORE INTO names(field, value) VALUES (?1, ?2)")?;
+    if s.is_authorisation() {
+        tx.prepare_cached(
+            "INSERT INTO per_agency(signer, n) VALUES (?1, 1) \
+             ON CONFLICT(signer) DO UPDATE SET n = n + 1",
+        )?
+        .execute([&s.signer])?;
+        name.execute(["agency", &s.signer])?;
+    }
+    if let Some(j) = &s.jurisdiction {
+        name.execute(["jurisdiction", j])?;
+        name.execute(["jurisdiction", j.split('-').next().unwrap_or(j)])?;
+    }
+    if let Some(p) = &s.provider {
+        name.execute(["provider", p])?;
+    }
+    let bit = flags::of(s.kind, s.decision);
+    let extends = (s.kind == Some(Kind::Extension))
+        .then(|| secs(s.sealed_until))
+        .flatten();
+    for &r in &s.references {
+        // Only earlier entries: a record cannot speak about itself or the future.
+        let Some(target) = i64::try_from(r).ok().filter(|&t| t < idx) else {
+            continue;
+        };
+        tx.prepare_cached("INSERT OR IGNORE INTO refs(target, source) VALUES (?1, ?2)")?
+            .execute([target, idx])?;
+        if bit != 0 {
+            tx.prepare_cached("UPDATE entries SET flags = flags | ?1 WHERE idx = ?2")?
+                .execute(params![bit, target])?;
+        }
+        if let Some(until) = extends {
+            tx.prepare_cached(
+                "UPDATE entries SET sealed_in_force = max(sealed_in_force, ?1) \
+                 WHERE idx = ?2 AND sealed_in_force IS NOT NULL",
+            )?
+            .execute([until, target])?;
         }
     }
-    out
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn facts_key_in_sql_matches_rust() {
+        // Every combination of facts, written as a row, gets the key Rust
+        // computes for it: so a status filter selects exactly the rows
+        // whose statuses (from `Facts::statuses`) contain it.
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        let now = 1_000_000i64;
+        for (i, f) in Facts::all_authorisations().enumerate() {
+            let at =
+                |o: Option<bool>, passed: i64, not: i64| o.map(|p| if p { passed } else { not });
+            conn.execute(
+                "INSERT INTO entries(idx, kind, signer, categories, flags, refs, leaf_hash, sealed_in_force, ratify_by) \
+                 VALUES (?1, ?2, '', 0, ?3, '', '', ?4, ?5)",
+                params![
+                    i64::try_from(i).unwrap(),
+                    f.kind.unwrap().as_str(),
+                    f.flags,
+                    // Overdue at `now` exactly; ratification late one second after.
+                    at(f.seal_passed, now, now + 1),
+                    at(f.ratify_passed, now - 1, now),
+                ],
+            )
+            .unwrap();
+            let key: i64 = conn
+                .query_row(
+                    &format!("SELECT {FACTS_KEY_SQL} FROM entries WHERE idx = :i"),
+                    rusqlite::named_params! {":now": now, ":i": i64::try_from(i).unwrap()},
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(key, facts_key(&f), "{f:?}");
+        }
+    }
+
+    #[test]
+    fn category_masks_round_trip() {
+        let all: Vec<&str> = DataCategory::ALL.iter().map(|c| c.as_str()).collect();
+        let mask = all.iter().fold(0, |m, c| m | category_bit(c));
+        assert_eq!(categories_of(mask), all);
+        assert_eq!(category_bit("nonsense"), 0);
+        assert!(categories_of(0).is_empty());
+    }
+
+    #[test]
+    fn epoch_days() {
+        assert_eq!(epoch_day(NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()), 0);
+        assert_eq!(
+            epoch_day(NaiveDate::from_ymd_opt(2024, 1, 10).unwrap()),
+            19_732
+        );
+    }
 }

@@ -7,8 +7,11 @@
 //! - [`router`]: the routes, to merge into the log server's app
 //!   (`LogServer::extra`). None of them shadows the API (`/api/v1/...`),
 //!   `/checkpoint` or `/tile/...`.
-//! - [`index`]: parsed summaries of every entry, kept in memory and read
-//!   again when the log grows; the list's filters scan them.
+//! - [`index`]: a SQLite query index beside the log (`web-index.db`), one
+//!   row of facts per entry, caught up as the log grows; lists, filters,
+//!   counts and charts are SQL over it.
+//! - [`filter`]: the list's filters as GET parameters; [`status`]: the one
+//!   place that decides an authorisation's statuses.
 //!
 //! Routes: `/` (overview and charts), `/entries` (filtered, paginated list,
 //! filters as GET parameters), `/entries.csv` and `/entries.json` (the whole
@@ -16,12 +19,15 @@
 //! in-browser check), `/witnesses`, `/findings`, `/static/...`.
 
 pub mod charts;
+pub mod filter;
 pub mod index;
 pub mod labels;
 pub mod pages;
+pub mod status;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -33,8 +39,9 @@ use daylight_core::{Checkpoint, LeafIndex, Note, VerifierKey};
 use daylight_log_server::store::LogStore;
 use daylight_schemas::{Kind, SignedRecord};
 
-use crate::index::{Filter, Index, Status, Summary};
-use crate::pages::{Choices, HomeStats, LogView, PublishedView, WitnessView};
+use crate::filter::Filter;
+use crate::index::{Coverage, Index, IndexError, Summary, EXPORT_LIMIT};
+use crate::pages::{HomeStats, LogView, PublishedView, WitnessView};
 
 /// The stylesheet.
 pub const STYLE_CSS: &str = include_str!("../assets/style.css");
@@ -50,53 +57,79 @@ pub struct WebState {
     pub log_key: VerifierKey,
     /// An auditor's `findings.json` to show on `/findings`, if any.
     pub findings: Option<PathBuf>,
+    /// Where the query index lives (created if missing; derived data).
+    pub index: PathBuf,
 }
 
 impl WebState {
     /// The web view of the log in `dir`: findings are read from
-    /// `DIR/findings.json` when an auditor writes them there.
+    /// `DIR/findings.json` when an auditor writes them there, and the query
+    /// index is `DIR/web-index.db`.
     pub fn for_log_dir(store: Arc<dyn LogStore>, log_key: VerifierKey, dir: &Path) -> WebState {
         WebState {
             store,
             log_key,
             findings: Some(dir.join("findings.json")),
+            index: dir.join("web-index.db"),
         }
     }
 }
 
 struct Inner {
     cfg: WebState,
-    index: RwLock<Index>,
+    index: Index,
     first_seen: Mutex<Option<(u64, DateTime<Utc>)>>,
-    /// The overview's statistics: for how many entries, computed when.
-    home_cache: Mutex<Option<(usize, std::time::Instant, Arc<HomeStats>)>>,
+    /// The overview's statistics: for how many entries, computed when, and
+    /// how long that took.
+    home_cache: Mutex<Option<CachedStats>>,
+    /// Whether a background thread is recomputing them.
+    home_refreshing: std::sync::atomic::AtomicBool,
 }
 
-/// How long the overview's statistics are reused while the log does not
-/// grow (statuses such as "overdue" change with time alone).
-const HOME_STATS_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+struct CachedStats {
+    indexed: u64,
+    at: Instant,
+    took: Duration,
+    stats: Arc<HomeStats>,
+}
+
+/// How long the overview's statistics are reused at most (statuses such as
+/// "overdue" change with time alone).
+const HOME_STATS_TTL: Duration = Duration::from_secs(60);
+
+/// Statistics cheaper than this to compute are recomputed whenever the log
+/// grew; dearer ones are served from the last computation (at most
+/// [`HOME_STATS_TTL`] old) while a background thread recomputes them.
+const HOME_STATS_INLINE: Duration = Duration::from_millis(50);
+
+/// A page request reads missing entries into the index itself when at
+/// most this many are missing; further behind (a first start on a long
+/// log), the background reader catches up and pages say how far it is.
+const INLINE_CATCH_UP: u64 = 10_000;
+
+/// How long one round of catching up may hold the index's writer.
+const CATCH_UP_ROUND: Duration = Duration::from_millis(250);
 
 type Shared = Arc<Inner>;
 
 /// The web view's routes, to merge into the log server's router. A
-/// background thread reads the log into the web index at once, so the
-/// first visitor does not wait for it.
-pub fn router(state: WebState) -> Router {
+/// background thread reads the log into the query index and keeps it up
+/// to date while the routes exist.
+pub fn router(state: WebState) -> Result<Router, IndexError> {
+    let meta = state.store.meta()?;
+    let index = Index::open(&state.index, &meta.origin)?;
     let inner = Arc::new(Inner {
         cfg: state,
-        index: RwLock::new(Index::default()),
+        index,
         first_seen: Mutex::new(None),
         home_cache: Mutex::new(None),
+        home_refreshing: std::sync::atomic::AtomicBool::new(false),
     });
-    let warm = inner.clone();
+    let weak = Arc::downgrade(&inner);
     let _ = std::thread::Builder::new()
         .name("web-index".into())
-        .spawn(move || {
-            if let Err(e) = warm.index() {
-                tracing::error!("web: reading the log into the index: {}", e.1);
-            }
-        });
-    Router::new()
+        .spawn(move || keep_up(weak));
+    Ok(Router::new()
         .route("/", get(home))
         .route("/entries", get(entries))
         .route("/entries.csv", get(entries_csv))
@@ -106,7 +139,35 @@ pub fn router(state: WebState) -> Router {
         .route("/findings", get(findings))
         .route("/static/style.css", get(style))
         .route("/static/verify.js", get(script))
-        .with_state(inner)
+        .with_state(inner))
+}
+
+/// Catches the index up with the log in rounds until the web view is gone.
+fn keep_up(web: Weak<Inner>) {
+    let mut reported = Instant::now();
+    loop {
+        let Some(inner) = web.upgrade() else { return };
+        let idle = match inner
+            .index
+            .catch_up(inner.cfg.store.as_ref(), CATCH_UP_ROUND)
+        {
+            Ok(c) if c.complete() => true,
+            Ok(c) => {
+                if reported.elapsed() > Duration::from_secs(10) {
+                    tracing::info!("web index: {} of {} entries read", c.indexed, c.size);
+                    reported = Instant::now();
+                }
+                false
+            }
+            Err(e) => {
+                tracing::error!("web index: {e}");
+                true
+            }
+        };
+        drop(inner);
+        // Behind: yield the writer briefly to page requests; caught up: poll.
+        std::thread::sleep(Duration::from_millis(if idle { 500 } else { 5 }));
+    }
 }
 
 /// A failure shown as an HTML page.
@@ -134,36 +195,57 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl Inner {
-    /// The index, caught up with the store.
-    fn index(&self) -> Result<RwLockReadGuard<'_, Index>, PageError> {
-        let size = self.cfg.store.size().map_err(internal)?.get();
-        {
-            let r = self.index.read().unwrap_or_else(|e| e.into_inner());
-            if r.entries.len() as u64 >= size {
-                return Ok(r);
-            }
+    /// How far the index has read the log, after reading what is missing
+    /// if that is little.
+    fn fresh(&self) -> Result<Coverage, PageError> {
+        let store = self.cfg.store.as_ref();
+        let c = self.index.coverage(store).map_err(internal)?;
+        if c.complete() || c.size - c.indexed > INLINE_CATCH_UP {
+            return Ok(c);
         }
-        {
-            let mut w = self.index.write().unwrap_or_else(|e| e.into_inner());
-            if (w.entries.len() as u64) < size {
-                w.refresh(self.cfg.store.as_ref()).map_err(internal)?;
-            }
-        }
-        Ok(self.index.read().unwrap_or_else(|e| e.into_inner()))
+        self.index.catch_up(store, CATCH_UP_ROUND).map_err(internal)
     }
 
-    /// The overview's statistics, reused while the log has not grown and
-    /// they are younger than [`HOME_STATS_TTL`].
-    fn home_stats(&self, idx: &Index, now: DateTime<Utc>) -> Arc<HomeStats> {
-        let mut cache = self.home_cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((n, at, stats)) = cache.as_ref() {
-            if *n == idx.entries.len() && at.elapsed() < HOME_STATS_TTL {
-                return stats.clone();
+    /// The overview's statistics (see [`HOME_STATS_INLINE`]).
+    fn home_stats(
+        self: &Arc<Self>,
+        c: Coverage,
+        now: DateTime<Utc>,
+    ) -> Result<Arc<HomeStats>, PageError> {
+        use std::sync::atomic::Ordering;
+        if let Some(cached) = lock(&self.home_cache).as_ref() {
+            let young = cached.at.elapsed() < HOME_STATS_TTL;
+            if young && (cached.indexed == c.indexed || cached.took > HOME_STATS_INLINE) {
+                if cached.indexed != c.indexed && !self.home_refreshing.swap(true, Ordering::AcqRel)
+                {
+                    let me = self.clone();
+                    let _ = std::thread::Builder::new()
+                        .name("web-stats".into())
+                        .spawn(move || {
+                            let _ = me.compute_home_stats(c, Utc::now());
+                            me.home_refreshing.store(false, Ordering::Release);
+                        });
+                }
+                return Ok(cached.stats.clone());
             }
         }
-        let stats = Arc::new(home_stats(idx, now));
-        *cache = Some((idx.entries.len(), std::time::Instant::now(), stats.clone()));
-        stats
+        self.compute_home_stats(c, now)
+    }
+
+    fn compute_home_stats(
+        &self,
+        c: Coverage,
+        now: DateTime<Utc>,
+    ) -> Result<Arc<HomeStats>, PageError> {
+        let started = Instant::now();
+        let stats = Arc::new(self.index.stats(now).map_err(internal)?);
+        *lock(&self.home_cache) = Some(CachedStats {
+            indexed: c.indexed,
+            at: Instant::now(),
+            took: started.elapsed(),
+            stats: stats.clone(),
+        });
+        Ok(stats)
     }
 
     fn log_view(&self) -> Result<LogView, PageError> {
@@ -187,7 +269,7 @@ impl Inner {
                     .and_then(|t| Utc.timestamp_opt(t, 0).single());
             }
             let first_seen = {
-                let mut seen = self.first_seen.lock().unwrap_or_else(|e| e.into_inner());
+                let mut seen = lock(&self.first_seen);
                 match *seen {
                     Some((s, t)) if s == cp.size.get() => t,
                     _ => {
@@ -227,6 +309,24 @@ impl Inner {
     }
 }
 
+impl Inner {
+    /// The total number of matches and the newest [`EXPORT_LIMIT`] of them.
+    fn export(&self, filter: &Filter) -> Result<(u64, Vec<Summary>), PageError> {
+        self.fresh()?;
+        let now = Utc::now();
+        let total = self.index.count(filter, now).map_err(internal)?;
+        let rows = self
+            .index
+            .matches(filter, now, 0, EXPORT_LIMIT)
+            .map_err(internal)?;
+        Ok((total, rows))
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn base64_std(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -240,113 +340,15 @@ fn html(m: maud::Markup) -> Response {
         .into_response()
 }
 
-/// A month as a number: year * 12 + month (0 to 11).
-fn month_key(t: DateTime<Utc>) -> i64 {
-    use chrono::Datelike as _;
-    i64::from(t.year()) * 12 + i64::from(t.month0())
-}
-
-fn home_stats(idx: &Index, now: DateTime<Utc>) -> HomeStats {
-    let mut totals: Vec<(Kind, u64)> = Kind::ALL.iter().map(|&k| (k, 0)).collect();
-    // Months from the first to the last entry, at most the last 36.
-    let keys = idx.entries.iter().filter_map(|s| s.created.map(month_key));
-    let (first, last) = keys.fold((i64::MAX, i64::MIN), |(lo, hi), k| (lo.min(k), hi.max(k)));
-    let first = first.max(last.saturating_sub(35));
-    let months: Vec<String> = (first..=last)
-        .map(|k| format!("{:04}-{:02}", k.div_euclid(12), k.rem_euclid(12) + 1))
-        .collect();
-    let col = |s: &Summary| -> Option<usize> {
-        let k = month_key(s.created?);
-        (first..=last)
-            .contains(&k)
-            .then(|| usize::try_from(k - first).ok())
-            .flatten()
-    };
-    let mut per_month: Vec<(Kind, Vec<u64>)> = Kind::ALL
-        .iter()
-        .map(|&k| (k, vec![0; months.len()]))
-        .collect();
-    let mut share: Vec<(u64, u64)> = vec![(0, 0); months.len()];
-    let mut disclosure: [Vec<u64>; 3] = std::array::from_fn(|_| vec![0; months.len()]);
-    let mut with_release: [Vec<u64>; 2] = std::array::from_fn(|_| vec![0; months.len()]);
-    let mut per_agency: std::collections::BTreeMap<String, u64> = Default::default();
-    let (mut overdue, mut unratified, mut auths, mut released, mut releases) = (0, 0, 0, 0, 0);
-    for s in &idx.entries {
-        let Some(kind) = s.kind else { continue };
-        let ki = Kind::ALL.iter().position(|&k| k == kind).unwrap_or(0);
-        totals[ki].1 += 1;
-        if kind == Kind::Release {
-            releases += 1;
-        }
-        if let Some(c) = col(s) {
-            per_month[ki].1[c] += 1;
-            if s.is_authorisation() {
-                share[c].1 += 1;
-                if kind == Kind::Emergency {
-                    share[c].0 += 1;
-                }
-            }
-        }
-        if s.is_authorisation() {
-            auths += 1;
-            *per_agency.entry(s.signer.clone()).or_default() += 1;
-            let st = idx.status_set(s, now);
-            let is_overdue = st.contains(Status::Overdue);
-            let is_released = st.contains(Status::Released);
-            overdue += u64::from(is_overdue);
-            unratified += u64::from(st.contains(Status::Unratified));
-            released += u64::from(is_released);
-            if let Some(c) = col(s) {
-                let d = if st.contains(Status::Disclosed) {
-                    0
-                } else if is_overdue {
-                    1
-                } else {
-                    2
-                };
-                disclosure[d][c] += 1;
-                with_release[usize::from(!is_released)][c] += 1;
-            }
-        }
-    }
-    let mut per_agency: Vec<(String, u64)> = per_agency.into_iter().collect();
-    per_agency.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    HomeStats {
-        totals,
-        months,
-        per_month,
-        emergency_share: share
-            .into_iter()
-            .map(|(e, a)| (a > 0).then_some((e, a)))
-            .collect(),
-        per_agency,
-        disclosure,
-        with_release,
-        overdue,
-        unratified,
-        authorisations: auths,
-        released,
-        releases,
-    }
-}
-
 async fn home(State(s): State<Shared>) -> Result<Response, PageError> {
     blocking(move || {
         let log = s.log_view()?;
-        let idx = s.index()?;
+        let c = s.fresh()?;
         let now = Utc::now();
-        let stats = s.home_stats(&idx, now);
-        Ok(html(pages::home(&log, &stats, now)))
+        let stats = s.home_stats(c, now)?;
+        Ok(html(pages::home(&log, &stats, c, now)))
     })
     .await
-}
-
-fn choices(idx: &Index) -> Choices {
-    Choices {
-        agencies: idx.agencies.iter().cloned().collect(),
-        jurisdictions: idx.jurisdictions.iter().cloned().collect(),
-        providers: idx.providers.iter().cloned().collect(),
-    }
 }
 
 async fn entries(
@@ -355,15 +357,17 @@ async fn entries(
 ) -> Result<Response, PageError> {
     blocking(move || {
         let (mut filter, problems) = Filter::parse(&q);
-        let idx = s.index()?;
+        let c = s.fresh()?;
         let now = Utc::now();
-        let (mut total, mut shown) = filter.page_of(&idx, now);
+        let (total, mut shown) = s.index.page(&filter, now).map_err(internal)?;
+        let total = usize::try_from(total).unwrap_or(usize::MAX);
         let pages = total.div_ceil(filter.per_page).max(1);
         if filter.page > pages {
             filter.page = pages;
-            (total, shown) = filter.page_of(&idx, now);
+            (_, shown) = s.index.page(&filter, now).map_err(internal)?;
         }
-        let page = pages::entries(&idx, &filter, &problems, total, &shown, &choices(&idx), now);
+        let choices = s.index.choices().map_err(internal)?;
+        let page = pages::entries(c, &filter, &problems, total, &shown, &choices, now);
         Ok(html(page))
     })
     .await
@@ -387,11 +391,7 @@ struct ExportRow<'a> {
     leaf_hash: &'a str,
 }
 
-fn export_rows<'a>(
-    idx: &'a Index,
-    matches: &[&'a Summary],
-    now: DateTime<Utc>,
-) -> Vec<ExportRow<'a>> {
+fn export_rows(matches: &[Summary], now: DateTime<Utc>) -> Vec<ExportRow<'_>> {
     let t = |d: DateTime<Utc>| d.format("%Y-%m-%dT%H:%M:%SZ").to_string();
     matches
         .iter()
@@ -405,8 +405,8 @@ fn export_rows<'a>(
             provider: s.provider.as_deref(),
             data_categories: &s.categories,
             emergency: s.kind == Some(Kind::Emergency),
-            status: idx.statuses(s, now).iter().map(|x| x.as_str()).collect(),
-            sealed_until: idx.effective_sealed_until(s).map(t),
+            status: s.statuses(now).iter().map(|x| x.as_str()).collect(),
+            sealed_until: s.sealed_in_force.or(s.sealed_until).map(t),
             references: &s.references,
             leaf_hash: &s.leaf_hash,
         })
@@ -434,11 +434,10 @@ async fn entries_csv(
 ) -> Result<Response, PageError> {
     blocking(move || {
         let (filter, _) = Filter::parse(&q);
-        let idx = s.index()?;
+        let (total, matches) = s.export(&filter)?;
         let now = Utc::now();
-        let matches = filter.apply(&idx, now);
         let mut out = String::from("index,kind,created,signer,jurisdiction,legal_basis,provider,data_categories,emergency,status,sealed_until,references,leaf_hash\r\n");
-        for r in export_rows(&idx, &matches, now) {
+        for r in export_rows(&matches, now) {
             let refs: Vec<String> = r.references.iter().map(u64::to_string).collect();
             let cells = [
                 r.index.to_string(),
@@ -466,6 +465,10 @@ async fn entries_csv(
                     header::CONTENT_DISPOSITION,
                     HeaderValue::from_static("attachment; filename=\"daylight-entries.csv\""),
                 ),
+                (
+                    header::HeaderName::from_static("x-daylight-total"),
+                    HeaderValue::from(total),
+                ),
             ],
             out,
         )
@@ -480,9 +483,8 @@ async fn entries_json(
 ) -> Result<Response, PageError> {
     blocking(move || {
         let (filter, problems) = Filter::parse(&q);
-        let idx = s.index()?;
+        let (total, matches) = s.export(&filter)?;
         let now = Utc::now();
-        let matches = filter.apply(&idx, now);
         let query: serde_json::Map<String, serde_json::Value> =
             filter
                 .pairs()
@@ -499,8 +501,9 @@ async fn entries_json(
         let body = serde_json::json!({
             "filters": query,
             "ignored": problems,
-            "total": matches.len(),
-            "entries": export_rows(&idx, &matches, now),
+            "total": total,
+            "truncated": total > matches.len() as u64,
+            "entries": export_rows(&matches, now),
         });
         Ok(axum::Json(body).into_response())
     })
@@ -519,23 +522,36 @@ async fn entry(
     };
     blocking(move || {
         let log = s.log_view()?;
-        let idx = s.index()?;
-        let Some(summary) = idx.get(i) else {
+        let c = s.fresh()?;
+        let stored = s.cfg.store.entry(LeafIndex(i)).map_err(internal)?;
+        let Some(stored) = stored else {
             return Err(PageError(
                 StatusCode::NOT_FOUND,
-                format!(
-                    "The log has no entry {i} (it has {} entries).",
-                    idx.entries.len()
-                ),
+                format!("The log has no entry {i} (it has {} entries).", c.size),
             ));
         };
-        let stored = s.cfg.store.entry(LeafIndex(i)).map_err(internal)?;
-        let record = stored.and_then(|e| SignedRecord::parse(&e.data).ok());
+        // Not indexed yet (the index is still reading a long log): the
+        // entry's own facts, without what later entries say of it.
+        let summary = match s.index.get(i).map_err(internal)? {
+            Some(x) => x,
+            None => Summary::of(i, &stored.data, stored.leaf_hash.to_hex()),
+        };
+        let record = SignedRecord::parse(&stored.data).ok();
+        let referrers = s.index.referrers(i).map_err(internal)?;
+        let mut steps = Vec::new();
+        for (t, why) in pages::timeline(&summary, &referrers) {
+            let e = if t == i {
+                Some(summary.clone())
+            } else {
+                s.index.get(t).map_err(internal)?
+            };
+            steps.push((t, why, e));
+        }
         Ok(html(pages::entry(
             &log,
-            &idx,
-            summary,
+            &summary,
             record.as_ref(),
+            &steps,
             Utc::now(),
         )))
     })

@@ -4,8 +4,10 @@ use chrono::{DateTime, Utc};
 use daylight_schemas::{Body, Commitment, EntryRef, Kind, Period, SignedRecord, Timestamp};
 use maud::{html, Markup, DOCTYPE};
 
-use crate::index::{Filter, Index, Status, Summary};
+use crate::filter::Filter;
+use crate::index::{Coverage, Summary};
 use crate::labels;
+use crate::status::Status;
 
 /// What every page shows about the log.
 pub struct LogView {
@@ -221,7 +223,7 @@ fn series(label: &str, colour: &'static str, values: &[u64]) -> crate::charts::S
 }
 
 /// The overview.
-pub fn home(log: &LogView, stats: &HomeStats, now: DateTime<Utc>) -> Markup {
+pub fn home(log: &LogView, stats: &HomeStats, coverage: Coverage, now: DateTime<Utc>) -> Markup {
     let series: Vec<crate::charts::Series> = stats
         .per_month
         .iter()
@@ -243,7 +245,7 @@ pub fn home(log: &LogView, stats: &HomeStats, now: DateTime<Utc>) -> Markup {
                 *n,
                 format!(
                     "/entries{}",
-                    crate::index::encode_query(&[
+                    crate::filter::encode_query(&[
                         ("kind", "request".into()),
                         ("kind", "emergency".into()),
                         ("agency", a.clone())
@@ -259,6 +261,7 @@ pub fn home(log: &LogView, stats: &HomeStats, now: DateTime<Utc>) -> Markup {
             "is written to this public log before any key is released. Browse the requests, filter them, "
             "and check for yourself that what you see is in the log."
         }
+        (coverage_note(coverage))
         section aria-labelledby="state-h" {
             h2 id="state-h" { "The log now" }
             dl.facts {
@@ -362,11 +365,11 @@ fn select(
 
 /// The entries list: `total` matches, `shown` the filter's page of them.
 pub fn entries(
-    idx: &Index,
+    coverage: Coverage,
     filter: &Filter,
     problems: &[String],
     total: usize,
-    shown: &[&Summary],
+    shown: &[Summary],
     choices: &Choices,
     now: DateTime<Utc>,
 ) -> Markup {
@@ -374,6 +377,7 @@ pub fn entries(
     let q = filter.query(None);
     let body = html! {
         h1 { "Entries" }
+        (coverage_note(coverage))
         @if !problems.is_empty() {
             div.problems role="alert" {
                 p { "Some filters were not understood and are ignored:" }
@@ -466,7 +470,7 @@ pub fn entries(
                                 td { (s.signer) }
                                 td { (s.jurisdiction.clone().unwrap_or_default()) }
                                 td { (s.provider.clone().unwrap_or_default()) }
-                                td { (status_badges(&idx.statuses(s, now))) }
+                                td { (status_badges(&s.statuses(now))) }
                             }
                         }
                     }
@@ -523,7 +527,7 @@ fn access_rows(
     ));
 }
 
-fn body_rows(body: &Body, idx: &Index, s: &Summary) -> Vec<Row> {
+fn body_rows(body: &Body, s: &Summary) -> Vec<Row> {
     let mut rows: Vec<Row> = Vec::new();
     match body {
         Body::Request(b) => {
@@ -551,7 +555,7 @@ fn body_rows(body: &Body, idx: &Index, s: &Summary) -> Vec<Row> {
             if let Some(p) = period(&b.data_period) {
                 rows.push(("Data covers the period", p));
             }
-            rows.push(("Details sealed until", sealed(idx, s, &b.sealed_until)));
+            rows.push(("Details sealed until", sealed(s, &b.sealed_until)));
             rows.push(("Case reference", html! { (b.case_reference) }));
             rows.push(("Target commitments", targets(&b.targets)));
             rows.push(("Order document commitment", commitment(&b.order_document)));
@@ -586,7 +590,7 @@ fn body_rows(body: &Body, idx: &Index, s: &Summary) -> Vec<Row> {
             if let Some(p) = period(&b.data_period) {
                 rows.push(("Data covers the period", p));
             }
-            rows.push(("Details sealed until", sealed(idx, s, &b.sealed_until)));
+            rows.push(("Details sealed until", sealed(s, &b.sealed_until)));
             rows.push(("Case reference", html! { (b.case_reference) }));
             rows.push(("Target commitments", targets(&b.targets)));
             if let Some(d) = &b.order_document {
@@ -688,35 +692,54 @@ fn targets(list: &[Commitment]) -> Markup {
     }
 }
 
-fn sealed(idx: &Index, s: &Summary, own: &Timestamp) -> Markup {
-    let eff = idx.effective_sealed_until(s);
+fn sealed(s: &Summary, own: &Timestamp) -> Markup {
+    let eff = s.sealed_in_force;
     html! {
         (ts(own))
         @if let Some(e) = eff { @if e > own.get() { br; "extended to " (when(e)) } }
     }
 }
 
-/// One entry.
-pub fn entry(
-    log: &LogView,
-    idx: &Index,
-    s: &Summary,
-    record: Option<&SignedRecord>,
-    now: DateTime<Utc>,
-) -> Markup {
-    let i = s.index;
-    let statuses = idx.statuses(s, now);
-    let mut timeline: Vec<(u64, &'static str)> = s
+/// The steps of entry `s`'s timeline, in log order: the earlier entries it
+/// refers to, itself, and the later entries that refer to it.
+pub fn timeline(s: &Summary, referrers: &[u64]) -> Vec<(u64, &'static str)> {
+    let mut steps: Vec<(u64, &'static str)> = s
         .references
         .iter()
         .map(|&r| (r, "earlier entry this one refers to"))
         .collect();
-    timeline.push((i, "this entry"));
-    for &r in idx.referrers(i) {
-        timeline.push((r, "later entry referring to this one"));
+    steps.push((s.index, "this entry"));
+    for &r in referrers {
+        steps.push((r, "later entry referring to this one"));
     }
-    timeline.sort_unstable();
-    timeline.dedup_by_key(|t| t.0);
+    steps.sort_unstable();
+    steps.dedup_by_key(|t| t.0);
+    steps
+}
+
+/// A note while the web index has not read the whole log yet (after a
+/// first start on a long log).
+fn coverage_note(c: Coverage) -> Markup {
+    html! {
+        @if !c.complete() {
+            p.note role="status" {
+                "This page is still reading the log: lists, counts and charts cover the first "
+                (c.indexed) " of " (c.size) " entries for now."
+            }
+        }
+    }
+}
+
+/// One entry; `timeline` from [`timeline`], with the summaries of its steps.
+pub fn entry(
+    log: &LogView,
+    s: &Summary,
+    record: Option<&SignedRecord>,
+    timeline: &[(u64, &'static str, Option<Summary>)],
+    now: DateTime<Utc>,
+) -> Markup {
+    let i = s.index;
+    let statuses = s.statuses(now);
     let witness_keys: Vec<&str> = log.witnesses.iter().map(|w| w.key.as_str()).collect();
     let title = format!(
         "Entry {i}: {}",
@@ -733,7 +756,7 @@ pub fn entry(
                 @if let Some(r) = record {
                     div { dt { "Created" } dd { (when(r.created())) } }
                     div { dt { "Signed by" } dd { (r.signer().name) " " small { "(key ID " (r.signer().key_id) ")" } } }
-                    @for (label, value) in body_rows(r.body(), idx, s) {
+                    @for (label, value) in body_rows(r.body(), s) {
                         div { dt { (label) } dd { (value) } }
                     }
                 } @else {
@@ -749,8 +772,7 @@ pub fn entry(
         section aria-labelledby="timeline-h" {
             h2 id="timeline-h" { "Timeline" }
             ol.timeline {
-                @for (t, why) in &timeline {
-                    @let e = idx.get(*t);
+                @for (t, why, e) in timeline {
                     li class=(if *t == i { "current" } else { "" }) {
                         @if *t == i { strong { "#" (t) } } @else { (entry_link(*t)) }
                         " "

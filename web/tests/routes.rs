@@ -133,7 +133,9 @@ impl Log {
             store: store.clone(),
             log_key: log_key.verifier().clone(),
             findings: Some(findings),
-        });
+            index: dir.path().join("web-index.db"),
+        })
+        .unwrap();
         let running = LogServer {
             store: store.clone(),
             key: log_key.clone(),

@@ -1,0 +1,193 @@
+//! The entries list's filters: parsed from GET query parameters, and
+//! written back into stable URLs. The index turns them into SQL.
+
+use chrono::NaiveDate;
+use daylight_schemas::Kind;
+
+use crate::status::Status;
+
+/// The entries list's filters, as GET query parameters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Kinds (any of); empty: all.
+    pub kinds: Vec<Kind>,
+    /// Signer key name (exact).
+    pub agency: Option<String>,
+    /// Jurisdiction: exact (`US-NY`) or a country (`US` matches `US-NY`).
+    pub jurisdiction: Option<String>,
+    /// Legal basis: case-insensitive substring.
+    pub legal_basis: Option<String>,
+    /// Provider key name (exact).
+    pub provider: Option<String>,
+    /// Data categories (any of).
+    pub categories: Vec<String>,
+    /// Created on or after this day (UTC).
+    pub from: Option<NaiveDate>,
+    /// Created on or before this day (UTC).
+    pub to: Option<NaiveDate>,
+    /// Emergency (`Some(true)`), ordinary request (`Some(false)`), any.
+    pub emergency: Option<bool>,
+    /// Has this status.
+    pub status: Option<Status>,
+    /// Page, from 1.
+    pub page: usize,
+    /// Entries per page.
+    pub per_page: usize,
+}
+
+/// Entries per page unless asked otherwise.
+pub const DEFAULT_PER_PAGE: usize = 50;
+/// The most entries per page.
+pub const MAX_PER_PAGE: usize = 500;
+
+fn nonempty(v: &str) -> Option<String> {
+    let t = v.trim();
+    (!t.is_empty()).then(|| t.to_owned())
+}
+
+impl Filter {
+    /// Reads the query parameters; unknown or malformed values are reported
+    /// in the returned list of problems and ignored.
+    pub fn parse(pairs: &[(String, String)]) -> (Filter, Vec<String>) {
+        let mut f = Filter {
+            page: 1,
+            per_page: DEFAULT_PER_PAGE,
+            ..Filter::default()
+        };
+        let mut problems = Vec::new();
+        for (k, v) in pairs {
+            let v = v.trim();
+            if v.is_empty() {
+                continue;
+            }
+            match k.as_str() {
+                "kind" => match v.parse::<Kind>() {
+                    Ok(kind) if !f.kinds.contains(&kind) => f.kinds.push(kind),
+                    Ok(_) => {}
+                    Err(_) => problems.push(format!("unknown kind {v:?}")),
+                },
+                "agency" => f.agency = nonempty(v),
+                "jurisdiction" => f.jurisdiction = nonempty(v).map(|s| s.to_uppercase()),
+                "legal_basis" => f.legal_basis = nonempty(v),
+                "provider" => f.provider = nonempty(v),
+                "category" => {
+                    if daylight_schemas::DataCategory::ALL
+                        .iter()
+                        .any(|c| c.as_str() == v)
+                    {
+                        if !f.categories.iter().any(|c| c == v) {
+                            f.categories.push(v.to_owned());
+                        }
+                    } else {
+                        problems.push(format!("unknown data category {v:?}"));
+                    }
+                }
+                "from" | "to" => match NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+                    Ok(d) if k == "from" => f.from = Some(d),
+                    Ok(d) => f.to = Some(d),
+                    Err(_) => problems.push(format!("{k}: {v:?} is not a date YYYY-MM-DD")),
+                },
+                "emergency" => match v {
+                    "yes" | "true" | "1" => f.emergency = Some(true),
+                    "no" | "false" | "0" => f.emergency = Some(false),
+                    "any" => f.emergency = None,
+                    _ => problems.push(format!("emergency: {v:?} is not yes, no or any")),
+                },
+                "status" => match Status::parse(v) {
+                    Some(s) => f.status = Some(s),
+                    None => problems.push(format!("unknown status {v:?}")),
+                },
+                "page" => match v.parse::<usize>() {
+                    Ok(p) if p >= 1 => f.page = p,
+                    _ => problems.push(format!("page: {v:?} is not a page number")),
+                },
+                "per_page" => match v.parse::<usize>() {
+                    Ok(p) if p >= 1 => f.per_page = p.min(MAX_PER_PAGE),
+                    _ => problems.push(format!("per_page: {v:?} is not a number")),
+                },
+                _ => {}
+            }
+        }
+        (f, problems)
+    }
+
+    /// The filter as query parameters (without the page), in a fixed order,
+    /// so equal filters give equal URLs.
+    pub fn pairs(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        for k in &self.kinds {
+            out.push(("kind", k.as_str().to_owned()));
+        }
+        let opt = |out: &mut Vec<(&'static str, String)>, k, v: &Option<String>| {
+            if let Some(v) = v {
+                out.push((k, v.clone()));
+            }
+        };
+        opt(&mut out, "agency", &self.agency);
+        opt(&mut out, "jurisdiction", &self.jurisdiction);
+        opt(&mut out, "legal_basis", &self.legal_basis);
+        opt(&mut out, "provider", &self.provider);
+        for c in &self.categories {
+            out.push(("category", c.clone()));
+        }
+        if let Some(d) = self.from {
+            out.push(("from", d.format("%Y-%m-%d").to_string()));
+        }
+        if let Some(d) = self.to {
+            out.push(("to", d.format("%Y-%m-%d").to_string()));
+        }
+        if let Some(e) = self.emergency {
+            out.push(("emergency", if e { "yes" } else { "no" }.to_owned()));
+        }
+        if let Some(s) = self.status {
+            out.push(("status", s.as_str().to_owned()));
+        }
+        if self.per_page != DEFAULT_PER_PAGE {
+            out.push(("per_page", self.per_page.to_string()));
+        }
+        out
+    }
+
+    /// The query string for `page` (empty filters and page 1 give "").
+    pub fn query(&self, page: Option<usize>) -> String {
+        let mut pairs = self.pairs();
+        if let Some(p) = page.filter(|&p| p > 1) {
+            pairs.push(("page", p.to_string()));
+        }
+        encode_query(&pairs)
+    }
+
+    /// Whether any filter is set.
+    pub fn is_empty(&self) -> bool {
+        self.pairs()
+            .iter()
+            .all(|(k, _)| *k == "per_page" || *k == "page")
+    }
+}
+
+/// `application/x-www-form-urlencoded` of `pairs`, with a leading `?` unless empty.
+pub fn encode_query(pairs: &[(&str, String)]) -> String {
+    if pairs.is_empty() {
+        return String::new();
+    }
+    let body: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+        .collect();
+    format!("?{}", body.join("&"))
+}
+
+/// Percent-encodes everything but unreserved characters (space as `+`).
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(char::from(b))
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}

@@ -1,0 +1,295 @@
+//! What an authorisation's status is: the one place that decides it, from
+//! the facts later entries established and from the time.
+
+use daylight_schemas::Kind;
+
+/// A status an authorisation can have (several at once).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Status {
+    /// Still sealed, and the sealed-until date has not passed.
+    Sealed,
+    /// A disclosure entry opened it.
+    Disclosed,
+    /// Sealed-until (after any extension) has passed and no disclosure exists.
+    Overdue,
+    /// An emergency a court ratified.
+    Ratified,
+    /// An emergency a court refused to ratify.
+    Denied,
+    /// An emergency whose ratification deadline passed without a ratification.
+    Unratified,
+    /// An emergency still within its ratification deadline.
+    AwaitingRatification,
+    /// The provider logged a release for it.
+    Released,
+    /// The agency withdrew it.
+    Withdrawn,
+}
+
+impl Status {
+    /// Every status.
+    pub const ALL: [Status; 9] = [
+        Status::Sealed,
+        Status::Disclosed,
+        Status::Overdue,
+        Status::Ratified,
+        Status::Denied,
+        Status::Unratified,
+        Status::AwaitingRatification,
+        Status::Released,
+        Status::Withdrawn,
+    ];
+
+    /// The code used in URLs and exports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Sealed => "sealed",
+            Status::Disclosed => "disclosed",
+            Status::Overdue => "overdue",
+            Status::Ratified => "ratified",
+            Status::Denied => "denied",
+            Status::Unratified => "unratified",
+            Status::AwaitingRatification => "awaiting_ratification",
+            Status::Released => "released",
+            Status::Withdrawn => "withdrawn",
+        }
+    }
+
+    /// Plain-language label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Sealed => "sealed",
+            Status::Disclosed => "disclosed",
+            Status::Overdue => "disclosure overdue",
+            Status::Ratified => "ratified by a court",
+            Status::Denied => "ratification denied",
+            Status::Unratified => "not ratified in time",
+            Status::AwaitingRatification => "awaiting ratification",
+            Status::Released => "access released",
+            Status::Withdrawn => "withdrawn",
+        }
+    }
+
+    /// Parses a code.
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// A set of [`Status`]es, one bit each (in [`Status::ALL`] order).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatusSet(u16);
+
+impl StatusSet {
+    fn bit(s: Status) -> u16 {
+        1 << (s as u16)
+    }
+
+    fn insert(&mut self, s: Status) {
+        self.0 |= Self::bit(s);
+    }
+
+    /// Whether `s` is in the set.
+    pub fn contains(self, s: Status) -> bool {
+        self.0 & Self::bit(s) != 0
+    }
+
+    /// The statuses, in [`Status::ALL`] order.
+    pub fn to_vec(self) -> Vec<Status> {
+        Status::ALL
+            .into_iter()
+            .filter(|&s| self.contains(s))
+            .collect()
+    }
+}
+
+/// What later entries said about an entry, as bits (the index stores them).
+pub mod flags {
+    /// A disclosure refers to it.
+    pub const DISCLOSURE: u8 = 1;
+    /// A withdrawal refers to it.
+    pub const WITHDRAWAL: u8 = 2;
+    /// A release refers to it.
+    pub const RELEASE: u8 = 4;
+    /// A ratification granted it.
+    pub const GRANTED: u8 = 8;
+    /// A ratification denied it.
+    pub const DENIED: u8 = 16;
+    /// One past the largest combination.
+    pub const END: u8 = 32;
+
+    /// The bit a referring entry of this kind (and decision) sets.
+    pub fn of(
+        kind: Option<daylight_schemas::Kind>,
+        decision: Option<daylight_schemas::Decision>,
+    ) -> u8 {
+        use daylight_schemas::{Decision, Kind};
+        match (kind, decision) {
+            (Some(Kind::Disclosure), _) => DISCLOSURE,
+            (Some(Kind::Withdrawal), _) => WITHDRAWAL,
+            (Some(Kind::Release), _) => RELEASE,
+            (_, Some(Decision::Granted)) => GRANTED,
+            (_, Some(Decision::Denied)) => DENIED,
+            _ => 0,
+        }
+    }
+}
+
+/// Everything an entry's statuses depend on at a given moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Facts {
+    /// The entry's kind (`None`: unreadable).
+    pub kind: Option<Kind>,
+    /// [`flags`] bits.
+    pub flags: u8,
+    /// Whether the sealed-until date in force has passed (`None`: no date).
+    pub seal_passed: Option<bool>,
+    /// Whether the ratification deadline has passed (`None`: no deadline).
+    pub ratify_passed: Option<bool>,
+}
+
+impl Facts {
+    /// The statuses these facts give; empty for kinds other than requests
+    /// and emergencies.
+    pub fn statuses(self) -> StatusSet {
+        let mut out = StatusSet::default();
+        let emergency = match self.kind {
+            Some(Kind::Request) => false,
+            Some(Kind::Emergency) => true,
+            _ => return out,
+        };
+        let has = |bit: u8| self.flags & bit != 0;
+        if has(flags::DISCLOSURE) {
+            out.insert(Status::Disclosed);
+        } else if let Some(passed) = self.seal_passed {
+            out.insert(if passed {
+                Status::Overdue
+            } else {
+                Status::Sealed
+            });
+        }
+        if has(flags::WITHDRAWAL) {
+            out.insert(Status::Withdrawn);
+        }
+        if has(flags::RELEASE) {
+            out.insert(Status::Released);
+        }
+        if emergency {
+            if has(flags::GRANTED) {
+                out.insert(Status::Ratified);
+            } else if has(flags::DENIED) {
+                out.insert(Status::Denied);
+            } else if self.ratify_passed == Some(true) {
+                out.insert(Status::Unratified);
+            } else {
+                out.insert(Status::AwaitingRatification);
+            }
+        }
+        out
+    }
+
+    /// Every combination of facts an authorisation can have, for turning a
+    /// status into the list of fact combinations that give it.
+    pub fn all_authorisations() -> impl Iterator<Item = Facts> {
+        let opts = [None, Some(false), Some(true)];
+        [Kind::Request, Kind::Emergency]
+            .into_iter()
+            .flat_map(move |kind| {
+                (0..flags::END).flat_map(move |flags| {
+                    opts.into_iter().flat_map(move |seal_passed| {
+                        opts.into_iter().map(move |ratify_passed| Facts {
+                            kind: Some(kind),
+                            flags,
+                            seal_passed,
+                            ratify_passed,
+                        })
+                    })
+                })
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(kind: Kind, flags: u8, seal: Option<bool>, ratify: Option<bool>) -> Vec<Status> {
+        Facts {
+            kind: Some(kind),
+            flags,
+            seal_passed: seal,
+            ratify_passed: ratify,
+        }
+        .statuses()
+        .to_vec()
+    }
+
+    #[test]
+    fn statuses_follow_the_facts() {
+        use Status::*;
+        assert_eq!(facts(Kind::Request, 0, Some(false), None), vec![Sealed]);
+        assert_eq!(facts(Kind::Request, 0, Some(true), None), vec![Overdue]);
+        assert_eq!(
+            facts(Kind::Request, flags::DISCLOSURE, Some(true), None),
+            vec![Disclosed]
+        );
+        assert_eq!(
+            facts(
+                Kind::Request,
+                flags::WITHDRAWAL | flags::RELEASE,
+                Some(false),
+                None
+            ),
+            vec![Sealed, Released, Withdrawn]
+        );
+        assert_eq!(
+            facts(Kind::Emergency, 0, Some(false), Some(false)),
+            vec![Sealed, AwaitingRatification]
+        );
+        assert_eq!(
+            facts(Kind::Emergency, 0, Some(false), Some(true)),
+            vec![Sealed, Unratified]
+        );
+        assert_eq!(
+            facts(Kind::Emergency, flags::GRANTED, None, Some(true)),
+            vec![Ratified]
+        );
+        assert_eq!(
+            facts(Kind::Emergency, flags::DENIED, None, None),
+            vec![Denied]
+        );
+        // A grant wins over a later denial's bit.
+        assert_eq!(
+            facts(Kind::Emergency, flags::GRANTED | flags::DENIED, None, None),
+            vec![Ratified]
+        );
+        for k in [Kind::Registry, Kind::Release, Kind::Disclosure] {
+            assert!(facts(k, 31, Some(true), Some(true)).is_empty());
+        }
+        assert!(Facts {
+            kind: None,
+            flags: 0,
+            seal_passed: Some(true),
+            ratify_passed: None
+        }
+        .statuses()
+        .to_vec()
+        .is_empty());
+    }
+
+    #[test]
+    fn every_authorisation_combination_is_listed_once() {
+        let all: Vec<Facts> = Facts::all_authorisations().collect();
+        assert_eq!(all.len(), 2 * 32 * 3 * 3);
+        let unique: std::collections::HashSet<Facts> = all.iter().copied().collect();
+        assert_eq!(unique.len(), all.len());
+    }
+
+    #[test]
+    fn codes_round_trip() {
+        for s in Status::ALL {
+            assert_eq!(Status::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(Status::parse("nonsense"), None);
+    }
+}
