@@ -33,9 +33,6 @@ const SCHEMA_VERSION: i64 = 1;
 /// The most rows an export returns (the newest matches).
 pub const EXPORT_LIMIT: usize = 100_000;
 
-/// How long a count of a status filter is reused (statuses change with time).
-const STATUS_COUNT_TTL: Duration = Duration::from_secs(10);
-
 /// Counts remembered per filter.
 const COUNT_CACHE_SIZE: usize = 256;
 
@@ -230,7 +227,6 @@ struct Writer {
 struct CachedCount {
     indexed: u64,
     count: u64,
-    at: Instant,
 }
 
 /// The query index (see the module documentation).
@@ -629,13 +625,17 @@ impl Index {
             return Ok(total);
         }
         let cond = Condition::of(filter, now);
-        let key = filter.query(None);
-        let cached = lock(&self.counts)
-            .get(&key)
-            .map(|c| (c.indexed, c.count, c.at));
+        // A status depends on the time: its count is reused only for the
+        // same second.
+        let key = if cond.timed {
+            format!("{}@{}", filter.query(None), now.timestamp())
+        } else {
+            filter.query(None)
+        };
+        let cached = lock(&self.counts).get(&key).map(|c| (c.indexed, c.count));
         let count_from = |start: u64| -> Result<u64, IndexError> {
-            let mut bind = cond.bind();
             let start = i64::try_from(start).unwrap_or(i64::MAX);
+            let mut bind = cond.bind();
             bind.push((":start", &start));
             let n: i64 = r.query_row(
                 &format!(
@@ -648,14 +648,11 @@ impl Index {
             Ok(u64::try_from(n).unwrap_or(0))
         };
         let count = match cached {
-            Some((at_size, n, at))
-                if at_size == total && (!cond.timed || at.elapsed() < STATUS_COUNT_TTL) =>
-            {
-                n
-            }
-            // Rows other than statuses never change once indexed: only the
-            // new entries need counting.
-            Some((at_size, n, _)) if !cond.timed && at_size < total => n + count_from(at_size)?,
+            Some((at_size, n)) if at_size == total => n,
+            // Rows never change once indexed but for what later entries
+            // say (statuses): without a status, only new entries need
+            // counting.
+            Some((at_size, n)) if !cond.timed && at_size < total => n + count_from(at_size)?,
             _ => count_from(0)?,
         };
         let mut counts = lock(&self.counts);
@@ -667,7 +664,6 @@ impl Index {
             CachedCount {
                 indexed: total,
                 count,
-                at: Instant::now(),
             },
         );
         Ok(count)

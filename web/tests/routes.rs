@@ -6,54 +6,19 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use daylight_core::{KeyName, KeyType, SignerKey};
+use chrono::{Duration, TimeZone, Utc};
+use daylight_core::SignerKey;
 use daylight_log_server::admission::RecordAdmission;
 use daylight_log_server::integrate::{append_record, integrate};
 use daylight_log_server::sequencer::BatchConfig;
 use daylight_log_server::server::{LogServer, RunningLog};
 use daylight_log_server::sqlite::SqliteStore;
-use daylight_schemas::{Draft, Record, Role, SignedRecord};
+use daylight_schemas::{Record, Role, SignedRecord};
 use daylight_web::{router, WebState};
 
-const ORIGIN: &str = "log.test/web";
+mod common;
 
-fn key(name: &str, seed: u8) -> SignerKey {
-    SignerKey::from_seed(KeyName::new(name).unwrap(), KeyType::Ed25519, [seed; 32])
-}
-
-fn random(buf: &mut [u8]) {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static C: AtomicU64 = AtomicU64::new(1);
-    for chunk in buf.chunks_mut(32) {
-        let h = daylight_core::leaf_hash(&C.fetch_add(1, Ordering::Relaxed).to_be_bytes());
-        chunk.copy_from_slice(&h.0[..chunk.len()]);
-    }
-}
-
-fn example(name: &str) -> serde_json::Value {
-    let path = format!(
-        "{}/../schemas/examples/{name}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn fmt(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
-fn seal(key: &SignerKey, v: serde_json::Value, created: DateTime<Utc>) -> SignedRecord {
-    Draft::from_json(&v.to_string())
-        .unwrap()
-        .seal(key, created, &mut random)
-        .unwrap()
-        .0
-}
-
-fn entry_ref(r: &SignedRecord, index: u64) -> serde_json::Value {
-    serde_json::json!({ "index": index, "leaf_hash": r.leaf_hash().to_hex() })
-}
+use common::{entry_ref, example, fmt, key, seal, ORIGIN};
 
 struct Log {
     store: Arc<SqliteStore>,

@@ -1,0 +1,597 @@
+//! The SQLite query index against a plain model of the same log: a few
+//! hundred generated records (authorisations, and disclosures,
+//! withdrawals, releases, extensions and ratifications referring to them),
+//! then every filter, alone and combined, page by page, must list exactly
+//! the entries the model says, newest first. Also: the index persists
+//! across reopening and rebuilds itself for another log.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Duration as Days, TimeZone, Utc};
+use common::{entry_ref, example, fmt, key, seal, ORIGIN};
+use daylight_core::SignerKey;
+use daylight_log_server::integrate::{append_record, integrate};
+use daylight_log_server::sqlite::SqliteStore;
+use daylight_log_server::store::{LogStore, NewEntry};
+use daylight_schemas::{DataCategory, Decision, Kind, SignedRecord};
+use daylight_web::filter::Filter;
+use daylight_web::index::{Index, Summary};
+use daylight_web::status::{flags, Facts};
+
+/// What the model knows of one entry.
+#[derive(Clone, Debug)]
+struct Expect {
+    kind: Option<Kind>,
+    created: Option<DateTime<Utc>>,
+    signer: String,
+    jurisdiction: Option<String>,
+    legal: Option<String>,
+    provider: Option<String>,
+    categories: Vec<&'static str>,
+    sealed_in_force: Option<DateTime<Utc>>,
+    ratify_by: Option<DateTime<Utc>>,
+    flags: u8,
+}
+
+impl Expect {
+    fn facts(&self, now: DateTime<Utc>) -> Facts {
+        Facts {
+            kind: self.kind,
+            flags: self.flags,
+            seal_passed: self.sealed_in_force.map(|t| now >= t),
+            ratify_passed: self.ratify_by.map(|t| now > t),
+        }
+    }
+
+    /// The model's answer to a filter: a plain reading of each field.
+    fn passes(&self, f: &Filter, now: DateTime<Utc>) -> bool {
+        let auth = matches!(self.kind, Some(Kind::Request | Kind::Emergency));
+        let day = self.created.map(|c| c.date_naive());
+        (f.kinds.is_empty() || self.kind.is_some_and(|k| f.kinds.contains(&k)))
+            && f.agency.as_ref().is_none_or(|a| &self.signer == a)
+            && f.jurisdiction.as_ref().is_none_or(|j| {
+                self.jurisdiction
+                    .as_ref()
+                    .is_some_and(|x| x == j || x.split('-').next() == Some(j.as_str()))
+            })
+            && f.legal_basis.as_ref().is_none_or(|l| {
+                self.legal
+                    .as_ref()
+                    .is_some_and(|x| x.to_lowercase().contains(&l.to_lowercase()))
+            })
+            && f.provider
+                .as_ref()
+                .is_none_or(|p| self.provider.as_ref() == Some(p))
+            && (f.categories.is_empty()
+                || self
+                    .categories
+                    .iter()
+                    .any(|c| f.categories.iter().any(|x| x == c)))
+            && f.from.is_none_or(|d| day.is_some_and(|x| x >= d))
+            && f.to.is_none_or(|d| day.is_some_and(|x| x <= d))
+            && f.emergency
+                .is_none_or(|e| auth && (self.kind == Some(Kind::Emergency)) == e)
+            && f.status
+                .is_none_or(|s| self.facts(now).statuses().contains(s))
+    }
+}
+
+/// splitmix64: the generator's choices, the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
+        &v[usize::try_from(self.below(v.len() as u64)).unwrap()]
+    }
+}
+
+const JURISDICTIONS: [&str; 5] = ["US-NY", "US-CA", "DE", "FR", "GB"];
+const PROVIDERS: [&str; 2] = ["messenger.example", "cloud.example"];
+const LEGAL: [&str; 4] = [
+    "18 U.S.C. 2518",
+    "StPO 100a",
+    "Code de procédure pénale 706-95",
+    "RIPA s.8",
+];
+const CATEGORIES: [&str; 5] = [
+    "content",
+    "traffic",
+    "subscriber",
+    "location",
+    "stored_keys",
+];
+
+struct World {
+    _dir: tempfile::TempDir,
+    store: SqliteStore,
+    log_key: SignerKey,
+    model: Vec<Expect>,
+    records: HashMap<u64, SignedRecord>,
+    index_path: std::path::PathBuf,
+}
+
+impl World {
+    fn new(origin: &str) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let log_key = key(origin, 1);
+        let store = SqliteStore::create(&dir.path().join("log.db"), origin, 0).unwrap();
+        integrate(&store, &log_key, origin, vec![]).unwrap();
+        let index_path = dir.path().join("web-index.db");
+        World {
+            _dir: dir,
+            store,
+            log_key,
+            model: Vec::new(),
+            records: HashMap::new(),
+            index_path,
+        }
+    }
+
+    fn add(&mut self, signer: &SignerKey, r: SignedRecord, e: Expect) -> u64 {
+        let i = append_record(&self.store, &self.log_key, &r, signer.verifier())
+            .unwrap()
+            .get();
+        assert_eq!(i, self.model.len() as u64);
+        self.model.push(e);
+        self.records.insert(i, r);
+        i
+    }
+
+    fn index(&self) -> Index {
+        Index::open(&self.index_path, &self.store.meta().unwrap().origin).unwrap()
+    }
+}
+
+fn categories_in_order(v: &[&'static str]) -> Vec<&'static str> {
+    DataCategory::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .filter(|c| v.contains(c))
+        .collect()
+}
+
+/// A log of `n` generated entries after two registry entries.
+fn generate(w: &mut World, n: usize, now: DateTime<Utc>, seed: u64) {
+    let mut rng = Rng(seed);
+    let agencies = [key("agency-a.test", 2), key("agency-b.test", 3)];
+    let court = key("court.test", 4);
+    let provider = key("provider.test", 5);
+    let registry = |signer: &str| Expect {
+        kind: Some(Kind::Registry),
+        created: Some(now),
+        signer: signer.to_owned(),
+        jurisdiction: None,
+        legal: None,
+        provider: None,
+        categories: Vec::new(),
+        sealed_in_force: None,
+        ratify_by: None,
+        flags: 0,
+    };
+    let registered = if w.model.is_empty() {
+        vec![&agencies[0], &court]
+    } else {
+        Vec::new()
+    };
+    for k in registered {
+        let r = daylight_schemas::Record::registry_add(
+            daylight_schemas::Role::Agency,
+            k.verifier(),
+            now,
+        )
+        .unwrap()
+        .sign(&w.log_key)
+        .unwrap();
+        let lk = w.log_key.clone();
+        w.add(&lk, r, registry(&lk.name().to_string()));
+    }
+    let start = Utc.with_ymd_and_hms(2023, 1, 1, 0, 0, 0).unwrap();
+    let span = (now - start).num_seconds().max(1) as u64;
+    let mut auths: Vec<u64> = (0..w.model.len() as u64)
+        .filter(|&i| {
+            matches!(
+                w.model[i as usize].kind,
+                Some(Kind::Request | Kind::Emergency)
+            )
+        })
+        .collect();
+    for _ in 0..n {
+        let created = start + Days::seconds(rng.below(span) as i64);
+        let roll = rng.below(100);
+        if roll < 3 {
+            // Bytes that are no record at all.
+            let data = format!("not a record {}", rng.next()).into_bytes();
+            let leaf_hash = daylight_core::leaf_hash(&data);
+            integrate(
+                &w.store,
+                &w.log_key,
+                origin_of(w),
+                vec![NewEntry {
+                    data,
+                    leaf_hash,
+                    kind: "unknown".into(),
+                    signer: "nobody".into(),
+                }],
+            )
+            .unwrap();
+            w.model.push(Expect {
+                kind: None,
+                created: None,
+                signer: String::new(),
+                jurisdiction: None,
+                legal: None,
+                provider: None,
+                categories: Vec::new(),
+                sealed_in_force: None,
+                ratify_by: None,
+                flags: 0,
+            });
+            continue;
+        }
+        if roll < 55 || auths.is_empty() {
+            let emergency = rng.below(5) == 0;
+            let agency = rng.pick(&agencies).clone();
+            let mut v = example(if emergency { "emergency" } else { "request" });
+            let j = *rng.pick(&JURISDICTIONS);
+            let p = *rng.pick(&PROVIDERS);
+            let l = *rng.pick(&LEGAL);
+            let mut cats: Vec<&'static str> = CATEGORIES
+                .iter()
+                .copied()
+                .filter(|_| rng.below(3) == 0)
+                .collect();
+            if cats.is_empty() {
+                cats.push(*rng.pick(&CATEGORIES));
+            }
+            let sealed = created + Days::days(20 + rng.below(900) as i64);
+            v["jurisdiction"] = j.into();
+            v["provider"] = p.into();
+            v["legal_basis"] = l.into();
+            v["data_categories"] = serde_json::json!(cats);
+            v["sealed_until"] = fmt(sealed).into();
+            let mut ratify_by = None;
+            if emergency {
+                v["valid_from"] = fmt(created - Days::hours(1)).into();
+                v["valid_until"] = fmt(created + Days::hours(40)).into();
+                let rb = created + Days::hours(40);
+                v["ratify_by"] = fmt(rb).into();
+                ratify_by = Some(rb);
+            } else {
+                v["valid_from"] = fmt(created - Days::days(1)).into();
+                v["valid_until"] = fmt(created + Days::days(10)).into();
+            }
+            let r = seal(&agency, v, created);
+            let i = w.add(
+                &agency,
+                r,
+                Expect {
+                    kind: Some(if emergency {
+                        Kind::Emergency
+                    } else {
+                        Kind::Request
+                    }),
+                    created: Some(created),
+                    signer: agency.name().to_string(),
+                    jurisdiction: Some(j.to_owned()),
+                    legal: Some(l.to_owned()),
+                    provider: Some(p.to_owned()),
+                    categories: categories_in_order(&cats),
+                    sealed_in_force: Some(sealed),
+                    ratify_by,
+                    flags: 0,
+                },
+            );
+            auths.push(i);
+            continue;
+        }
+        // A follow-up about an earlier authorisation.
+        let target = *rng.pick(&auths);
+        let t = w.model[target as usize].clone();
+        let tref = entry_ref(&w.records[&target], target);
+        let created = t.created.unwrap() + Days::hours(1 + rng.below(24 * 200) as i64);
+        let follow = *rng.pick(&[
+            "disclosure",
+            "withdrawal",
+            "release",
+            "extension",
+            "ratification",
+        ]);
+        let (kind, mut v, signer, decision) = match follow {
+            "ratification" if t.kind == Some(Kind::Emergency) => {
+                let d = if rng.below(3) == 0 {
+                    "denied"
+                } else {
+                    "granted"
+                };
+                let mut v = example("ratification");
+                v["emergency"] = tref;
+                v["decision"] = d.into();
+                (
+                    Kind::Ratification,
+                    v,
+                    court.clone(),
+                    Some(d.parse::<Decision>().unwrap()),
+                )
+            }
+            "release" => {
+                let mut v = example("release");
+                v["entry"] = tref;
+                v["released_at"] = fmt(created - Days::minutes(1)).into();
+                (Kind::Release, v, provider.clone(), None)
+            }
+            "extension" => {
+                let mut v = example("extension");
+                v["entry"] = tref;
+                (Kind::Extension, v, agencies[0].clone(), None)
+            }
+            "withdrawal" => {
+                let mut v = example("withdrawal");
+                v["entry"] = tref;
+                (Kind::Withdrawal, v, agencies[1].clone(), None)
+            }
+            _ => {
+                let mut v = example("disclosure");
+                v["entry"] = tref;
+                (Kind::Disclosure, v, agencies[0].clone(), None)
+            }
+        };
+        let mut sealed_until = None;
+        if kind == Kind::Extension {
+            let until = (t.sealed_in_force.unwrap() + Days::days(rng.below(400) as i64 - 100))
+                .max(created + Days::days(1));
+            v["sealed_until"] = fmt(until).into();
+            sealed_until = Some(until);
+        }
+        let r = seal(&signer, v, created);
+        w.add(
+            &signer,
+            r,
+            Expect {
+                kind: Some(kind),
+                created: Some(created),
+                signer: signer.name().to_string(),
+                jurisdiction: None,
+                legal: None,
+                provider: None,
+                categories: Vec::new(),
+                sealed_in_force: None,
+                ratify_by: None,
+                flags: 0,
+            },
+        );
+        let m = &mut w.model[target as usize];
+        m.flags |= flags::of(Some(kind), decision);
+        if let (Some(until), Some(own)) = (sealed_until, m.sealed_in_force) {
+            m.sealed_in_force = Some(own.max(until));
+        }
+    }
+}
+
+fn origin_of(w: &World) -> &str {
+    w.log_key.name().as_str()
+}
+
+fn filter(pairs: &[(&str, &str)]) -> Filter {
+    let pairs: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let (f, problems) = Filter::parse(&pairs);
+    assert!(problems.is_empty(), "{problems:?}");
+    f
+}
+
+/// Every page of `f` (7 per page) against the model.
+fn check(idx: &Index, model: &[Expect], f: &Filter, now: DateTime<Utc>) -> usize {
+    let want: Vec<u64> = (0..model.len() as u64)
+        .rev()
+        .filter(|&i| model[i as usize].passes(f, now))
+        .collect();
+    let mut f = f.clone();
+    f.per_page = 7;
+    let mut got = Vec::new();
+    for page in 1..=want.len().div_ceil(7) + 1 {
+        f.page = page;
+        let (total, shown) = idx.page(&f, now).unwrap();
+        assert_eq!(total, want.len() as u64, "count of {}", f.query(None));
+        got.extend(shown.iter().map(|s| s.index));
+    }
+    assert_eq!(got, want, "entries of {}", f.query(None));
+    want.len()
+}
+
+#[test]
+fn every_filter_lists_what_the_model_says() {
+    let now = Utc::now();
+    let mut w = World::new(ORIGIN);
+    generate(&mut w, 400, now, 7);
+    let idx = w.index();
+    let c = idx.catch_up(&w.store, Duration::from_secs(120)).unwrap();
+    assert!(c.complete(), "{c:?}");
+    assert_eq!(c.indexed, w.model.len() as u64);
+
+    let mut filters: Vec<Filter> = Vec::new();
+    for k in Kind::ALL {
+        filters.push(filter(&[("kind", k.as_str())]));
+    }
+    for a in [
+        "agency-a.test",
+        "agency-b.test",
+        "court.test",
+        "provider.test",
+        ORIGIN,
+        "nobody.test",
+    ] {
+        filters.push(filter(&[("agency", a)]));
+    }
+    for j in ["US", "US-NY", "us-ca", "DE", "XX"] {
+        filters.push(filter(&[("jurisdiction", j)]));
+    }
+    for l in ["stpo", "PÉNAL", "2518", "S.8", "nothing"] {
+        filters.push(filter(&[("legal_basis", l)]));
+    }
+    for p in PROVIDERS {
+        filters.push(filter(&[("provider", p)]));
+    }
+    for c in CATEGORIES.iter().chain(&["device_unlock"]) {
+        filters.push(filter(&[("category", c)]));
+    }
+    filters.push(filter(&[("from", "2024-06-01")]));
+    filters.push(filter(&[("to", "2024-06-01")]));
+    filters.push(filter(&[("from", "2024-01-01"), ("to", "2024-12-31")]));
+    filters.push(filter(&[("emergency", "yes")]));
+    filters.push(filter(&[("emergency", "no")]));
+    for s in daylight_web::status::Status::ALL {
+        filters.push(filter(&[("status", s.as_str())]));
+    }
+    filters.push(filter(&[("kind", "request"), ("status", "overdue")]));
+    filters.push(filter(&[
+        ("jurisdiction", "US"),
+        ("emergency", "no"),
+        ("category", "content"),
+    ]));
+    filters.push(filter(&[
+        ("agency", "agency-a.test"),
+        ("from", "2025-01-01"),
+    ]));
+    filters.push(filter(&[
+        ("status", "sealed"),
+        ("provider", "cloud.example"),
+    ]));
+    filters.push(filter(&[
+        ("kind", "request"),
+        ("kind", "emergency"),
+        ("category", "location"),
+        ("category", "traffic"),
+        ("to", "2025-06-30"),
+    ]));
+    filters.push(filter(&[("status", "unratified"), ("legal_basis", "stpo")]));
+    filters.push(Filter::parse(&[]).0);
+
+    let mut nonempty = 0;
+    for f in &filters {
+        if check(&idx, &w.model, f, now) > 0 {
+            nonempty += 1;
+        }
+    }
+    // The generated log exercises the filters: most select something.
+    assert!(
+        nonempty >= filters.len() - 8,
+        "{nonempty} of {}",
+        filters.len()
+    );
+    // Statuses need time: a year on, more is overdue and the lists follow.
+    let later = now + Days::days(365);
+    for s in ["overdue", "sealed", "unratified"] {
+        check(&idx, &w.model, &filter(&[("status", s)]), later);
+    }
+
+    // Each entry's summary carries what later entries said of it.
+    for (i, m) in w.model.iter().enumerate() {
+        let s: Summary = idx.get(i as u64).unwrap().unwrap();
+        assert_eq!(s.kind, m.kind, "{i}");
+        assert_eq!(s.categories, m.categories, "{i}");
+        assert_eq!(s.sealed_in_force, m.sealed_in_force, "{i}");
+        assert_eq!(s.flags, m.flags, "{i}");
+        assert_eq!(s.status_set(now), m.facts(now).statuses(), "{i}");
+    }
+    assert!(idx.get(w.model.len() as u64).unwrap().is_none());
+}
+
+#[test]
+fn counts_follow_growth_and_statuses() {
+    let now = Utc::now();
+    let mut w = World::new(ORIGIN);
+    generate(&mut w, 60, now, 11);
+    let idx = w.index();
+    idx.catch_up(&w.store, Duration::from_secs(60)).unwrap();
+    let requests = filter(&[("kind", "request")]);
+    let released = filter(&[("status", "released")]);
+    let n0 = check(&idx, &w.model, &requests, now);
+    let r0 = check(&idx, &w.model, &released, now);
+    // More entries: the cached counts (kept per filter) must move with them.
+    generate(&mut w, 80, now, 12);
+    idx.catch_up(&w.store, Duration::from_secs(60)).unwrap();
+    let n1 = check(&idx, &w.model, &requests, now);
+    let r1 = check(&idx, &w.model, &released, now);
+    assert!(n1 > n0, "{n0} -> {n1}");
+    assert!(r1 > r0, "{r0} -> {r1}");
+}
+
+#[test]
+fn reopening_reads_only_new_entries_and_another_log_is_rebuilt() {
+    let now = Utc::now();
+    let mut w = World::new(ORIGIN);
+    generate(&mut w, 50, now, 21);
+    {
+        let idx = w.index();
+        idx.catch_up(&w.store, Duration::from_secs(60)).unwrap();
+    }
+    // Reopened: everything is still there before reading anything.
+    let n = w.model.len() as u64;
+    let idx = w.index();
+    assert_eq!(idx.coverage(&w.store).unwrap().indexed, n);
+    generate(&mut w, 10, now, 22);
+    assert_eq!(idx.coverage(&w.store).unwrap().indexed, n);
+    let c = idx.catch_up(&w.store, Duration::from_secs(60)).unwrap();
+    assert_eq!(c.indexed, w.model.len() as u64);
+    check(&idx, &w.model, &filter(&[("kind", "request")]), now);
+    drop(idx);
+
+    // The same index file for another log with the same origin but other
+    // entries: the last leaf hash differs, so it is rebuilt.
+    let mut other = World::new(ORIGIN);
+    generate(&mut other, 70, now, 99);
+    std::fs::copy(&w.index_path, &other.index_path).unwrap();
+    let idx = other.index();
+    let c = idx.catch_up(&other.store, Duration::from_secs(60)).unwrap();
+    assert_eq!(c.indexed, other.model.len() as u64);
+    check(&idx, &other.model, &filter(&[("kind", "request")]), now);
+    check(&idx, &other.model, &filter(&[("status", "disclosed")]), now);
+    drop(idx);
+
+    // An index longer than the log (the log was replaced by a shorter one).
+    let mut short = World::new(ORIGIN);
+    generate(&mut short, 5, now, 5);
+    std::fs::copy(&other.index_path, &short.index_path).unwrap();
+    let idx = short.index();
+    let c = idx.catch_up(&short.store, Duration::from_secs(60)).unwrap();
+    assert_eq!(c.indexed, short.model.len() as u64);
+    check(&idx, &short.model, &Filter::parse(&[]).0, now);
+    drop(idx);
+
+    // Another origin: emptied at open.
+    let foreign = Index::open(&short.index_path, "another.test/log").unwrap();
+    assert_eq!(foreign.coverage(&short.store).unwrap().indexed, 0);
+}
+
+#[test]
+fn a_partial_catch_up_says_how_far_it_got() {
+    let now = Utc::now();
+    let mut w = World::new(ORIGIN);
+    generate(&mut w, 30, now, 31);
+    let idx = w.index();
+    // No time at all: one chunk at most is read per call, never more than the log.
+    let c = idx.catch_up(&w.store, Duration::ZERO).unwrap();
+    assert_eq!(c.size, w.model.len() as u64);
+    assert!(c.indexed <= c.size);
+    let c = idx.catch_up(&w.store, Duration::from_secs(60)).unwrap();
+    assert!(c.complete());
+}
