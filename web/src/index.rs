@@ -33,6 +33,9 @@ const SCHEMA_VERSION: i64 = 1;
 /// The most rows an export returns (the newest matches).
 pub const EXPORT_LIMIT: usize = 100_000;
 
+/// Lists count their matches up to this many; past it they say "more than".
+pub const LIST_COUNT_LIMIT: u64 = 10_000;
+
 /// Counts remembered per filter.
 const COUNT_CACHE_SIZE: usize = 256;
 
@@ -226,7 +229,16 @@ struct Writer {
 
 struct CachedCount {
     indexed: u64,
-    count: u64,
+    total: Total,
+}
+
+/// A number of matches: exact, or a lower bound where counting stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Total {
+    /// Matches counted.
+    pub n: u64,
+    /// Whether counting stopped at its limit (there may be more).
+    pub at_least: bool,
 }
 
 /// The query index (see the module documentation).
@@ -354,6 +366,39 @@ fn facts_key(f: &Facts) -> i64 {
         + three(f.ratify_passed)
 }
 
+/// The condition for an authorisation having status `st` at `:now`: the
+/// SQL form of [`Facts::statuses`], checked against it for every
+/// combination of facts in the tests. The `+` keeps SQLite from choosing
+/// the kind index, whose order would need a sort; a scan from the newest
+/// entry stops as soon as a page is full.
+fn status_sql(st: Status) -> String {
+    use flags::{DENIED, DISCLOSURE, GRANTED, RELEASE, WITHDRAWAL};
+    const AUTH: &str = "+kind IN ('request', 'emergency')";
+    const EMERGENCY: &str = "+kind = 'emergency'";
+    let decided = GRANTED | DENIED;
+    match st {
+        Status::Sealed => {
+            format!("{AUTH} AND flags & {DISCLOSURE} = 0 AND sealed_in_force > :now")
+        }
+        Status::Disclosed => format!("{AUTH} AND flags & {DISCLOSURE} != 0"),
+        Status::Overdue => {
+            format!("{AUTH} AND flags & {DISCLOSURE} = 0 AND sealed_in_force <= :now")
+        }
+        Status::Ratified => format!("{EMERGENCY} AND flags & {GRANTED} != 0"),
+        Status::Denied => {
+            format!("{EMERGENCY} AND flags & {GRANTED} = 0 AND flags & {DENIED} != 0")
+        }
+        Status::Unratified => {
+            format!("{EMERGENCY} AND flags & {decided} = 0 AND ratify_by < :now")
+        }
+        Status::AwaitingRatification => format!(
+            "{EMERGENCY} AND flags & {decided} = 0 AND (ratify_by IS NULL OR ratify_by >= :now)"
+        ),
+        Status::Released => format!("{AUTH} AND flags & {RELEASE} != 0"),
+        Status::Withdrawn => format!("{AUTH} AND flags & {WITHDRAWAL} != 0"),
+    }
+}
+
 /// A filter as a SQL condition over `entries` and its parameters.
 struct Condition {
     sql: String,
@@ -417,17 +462,12 @@ impl Condition {
         }
         let timed = f.status.is_some();
         if let Some(st) = f.status {
-            // The status logic lives once, in `Facts::statuses`: list the
-            // fact combinations that give this status.
-            let keys: Vec<String> = Facts::all_authorisations()
-                .filter(|x| x.statuses().contains(st))
-                .map(|x| facts_key(&x).to_string())
-                .collect();
-            terms.push(format!(
-                "kind IN ('request', 'emergency') AND {FACTS_KEY_SQL} IN ({})",
-                keys.join(", ")
-            ));
-            params.push((":now", Value::Integer(now.timestamp())));
+            let sql = status_sql(st);
+            // SQLite refuses a parameter the statement does not name.
+            if sql.contains(":now") {
+                params.push((":now", Value::Integer(now.timestamp())));
+            }
+            terms.push(sql);
         }
         let sql = if terms.is_empty() {
             "1".to_owned()
@@ -617,43 +657,69 @@ impl Index {
         Ok(out)
     }
 
-    /// How many indexed entries pass `filter` at `now`.
-    pub fn count(&self, filter: &Filter, now: DateTime<Utc>) -> Result<u64, IndexError> {
+    /// How many indexed entries pass `filter` at `now`, counting up to
+    /// `limit` matches at most (so that a page of a long list need not
+    /// visit every match).
+    pub fn count(
+        &self,
+        filter: &Filter,
+        now: DateTime<Utc>,
+        limit: Option<u64>,
+    ) -> Result<Total, IndexError> {
         let r = self.reader()?;
-        let total = indexed(&r)?;
+        let size = indexed(&r)?;
+        let cap = limit.unwrap_or(u64::MAX);
         if filter.is_empty() {
-            return Ok(total);
+            return Ok(Total {
+                n: size,
+                at_least: false,
+            });
         }
         let cond = Condition::of(filter, now);
         // A status depends on the time: its count is reused only for the
         // same second.
-        let key = if cond.timed {
-            format!("{}@{}", filter.query(None), now.timestamp())
-        } else {
-            filter.query(None)
-        };
-        let cached = lock(&self.counts).get(&key).map(|c| (c.indexed, c.count));
-        let count_from = |start: u64| -> Result<u64, IndexError> {
+        let mut key = format!("{}#{cap}", filter.query(None));
+        if cond.timed {
+            key.push_str(&format!("@{}", now.timestamp()));
+        }
+        let cached = lock(&self.counts).get(&key).map(|c| (c.indexed, c.total));
+        let count_from = |start: u64, cap: u64| -> Result<Total, IndexError> {
             let start = i64::try_from(start).unwrap_or(i64::MAX);
+            let limit = i64::try_from(cap).unwrap_or(i64::MAX);
             let mut bind = cond.bind();
             bind.push((":start", &start));
+            bind.push((":limit", &limit));
             let n: i64 = r.query_row(
                 &format!(
-                    "SELECT count(*) FROM entries WHERE idx >= :start AND {}",
+                    "SELECT count(*) FROM (SELECT 1 FROM entries WHERE idx >= :start AND {} LIMIT :limit)",
                     cond.sql
                 ),
                 bind.as_slice(),
                 |row| row.get(0),
             )?;
-            Ok(u64::try_from(n).unwrap_or(0))
+            let n = u64::try_from(n).unwrap_or(0);
+            Ok(Total {
+                n,
+                at_least: n >= cap,
+            })
         };
-        let count = match cached {
-            Some((at_size, n)) if at_size == total => n,
+        let total = match cached {
+            Some((at_size, t)) if at_size == size => t,
             // Rows never change once indexed but for what later entries
             // say (statuses): without a status, only new entries need
             // counting.
-            Some((at_size, n)) if !cond.timed && at_size < total => n + count_from(at_size)?,
-            _ => count_from(0)?,
+            Some((at_size, t)) if !cond.timed && at_size < size => {
+                if t.at_least {
+                    t
+                } else {
+                    let more = count_from(at_size, cap.saturating_sub(t.n))?;
+                    Total {
+                        n: t.n + more.n,
+                        at_least: more.at_least,
+                    }
+                }
+            }
+            _ => count_from(0, cap)?,
         };
         let mut counts = lock(&self.counts);
         if counts.len() >= COUNT_CACHE_SIZE {
@@ -662,11 +728,11 @@ impl Index {
         counts.insert(
             key,
             CachedCount {
-                indexed: total,
-                count,
+                indexed: size,
+                total,
             },
         );
-        Ok(count)
+        Ok(total)
     }
 
     /// Up to `limit` matches after skipping `skip`, newest first.
@@ -694,13 +760,14 @@ impl Index {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// The number of matches and the filter's page of them, newest first.
+    /// The number of matches (counted up to [`LIST_COUNT_LIMIT`]) and the
+    /// filter's page of them, newest first.
     pub fn page(
         &self,
         filter: &Filter,
         now: DateTime<Utc>,
-    ) -> Result<(u64, Vec<Summary>), IndexError> {
-        let total = self.count(filter, now)?;
+    ) -> Result<(Total, Vec<Summary>), IndexError> {
+        let total = self.count(filter, now, Some(LIST_COUNT_LIMIT))?;
         let skip = (filter.page.max(1) - 1).saturating_mul(filter.per_page);
         let shown = self.matches(filter, now, skip, filter.per_page)?;
         Ok((total, shown))
@@ -980,6 +1047,72 @@ mod tests {
                 )
                 .unwrap();
             assert_eq!(key, facts_key(&f), "{f:?}");
+        }
+    }
+
+    #[test]
+    fn status_sql_matches_the_status_function() {
+        // One row per combination of facts (and rows of other kinds); each
+        // status's SQL must select exactly the rows whose statuses, from
+        // `Facts::statuses`, contain it.
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        let now = 1_000_000i64;
+        let at = |o: Option<bool>, passed: i64, not: i64| o.map(|p| if p { passed } else { not });
+        let mut all: Vec<Facts> = Facts::all_authorisations().collect();
+        for kind in [
+            Kind::Registry,
+            Kind::Release,
+            Kind::Disclosure,
+            Kind::Extension,
+        ] {
+            all.push(Facts {
+                kind: Some(kind),
+                flags: 31,
+                seal_passed: Some(true),
+                ratify_passed: Some(true),
+            });
+        }
+        for (i, f) in all.iter().enumerate() {
+            conn.execute(
+                "INSERT INTO entries(idx, kind, signer, categories, flags, refs, leaf_hash, sealed_in_force, ratify_by) \
+                 VALUES (?1, ?2, '', 0, ?3, '', '', ?4, ?5)",
+                params![
+                    i64::try_from(i).unwrap(),
+                    f.kind.map(Kind::as_str),
+                    f.flags,
+                    at(f.seal_passed, now, now + 1),
+                    at(f.ratify_passed, now - 1, now),
+                ],
+            )
+            .unwrap();
+        }
+        for st in Status::ALL {
+            let mut q = conn
+                .prepare(&format!(
+                    "SELECT idx FROM entries WHERE {} ORDER BY idx",
+                    status_sql(st)
+                ))
+                .unwrap();
+            let got: Vec<i64> = if status_sql(st).contains(":now") {
+                q.query_map(rusqlite::named_params! {":now": now}, |r| r.get(0))
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect()
+            } else {
+                q.query_map([], |r| r.get(0))
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect()
+            };
+            let want: Vec<i64> = all
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.statuses().contains(st))
+                .map(|(i, _)| i64::try_from(i).unwrap())
+                .collect();
+            assert!(!want.is_empty(), "{st:?}");
+            assert_eq!(got, want, "{st:?}");
         }
     }
 

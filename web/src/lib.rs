@@ -314,7 +314,7 @@ impl Inner {
     fn export(&self, filter: &Filter) -> Result<(u64, Vec<Summary>), PageError> {
         self.fresh()?;
         let now = Utc::now();
-        let total = self.index.count(filter, now).map_err(internal)?;
+        let total = self.index.count(filter, now, None).map_err(internal)?.n;
         let rows = self
             .index
             .matches(filter, now, 0, EXPORT_LIMIT)
@@ -360,9 +360,13 @@ async fn entries(
         let c = s.fresh()?;
         let now = Utc::now();
         let (total, mut shown) = s.index.page(&filter, now).map_err(internal)?;
-        let total = usize::try_from(total).unwrap_or(usize::MAX);
-        let pages = total.div_ceil(filter.per_page).max(1);
-        if filter.page > pages {
+        let pages = usize::try_from(total.n)
+            .unwrap_or(usize::MAX)
+            .div_ceil(filter.per_page)
+            .max(1);
+        // Past the last page (of those counted: a list counted only up to
+        // its limit goes on while pages are full).
+        if filter.page > pages && !(total.at_least && !shown.is_empty()) {
             filter.page = pages;
             (_, shown) = s.index.page(&filter, now).map_err(internal)?;
         }

@@ -5,7 +5,7 @@ use daylight_schemas::{Body, Commitment, EntryRef, Kind, Period, SignedRecord, T
 use maud::{html, Markup, DOCTYPE};
 
 use crate::filter::Filter;
-use crate::index::{Coverage, Summary};
+use crate::index::{Coverage, Summary, Total};
 use crate::labels;
 use crate::status::Status;
 
@@ -368,12 +368,17 @@ pub fn entries(
     coverage: Coverage,
     filter: &Filter,
     problems: &[String],
-    total: usize,
+    total: Total,
     shown: &[Summary],
     choices: &Choices,
     now: DateTime<Utc>,
 ) -> Markup {
-    let pages = total.div_ceil(filter.per_page).max(1);
+    let pages = usize::try_from(total.n)
+        .unwrap_or(usize::MAX)
+        .div_ceil(filter.per_page)
+        .max(1);
+    // A list counted only up to its limit goes on while pages are full.
+    let older = filter.page < pages || (total.at_least && shown.len() == filter.per_page);
     let q = filter.query(None);
     let body = html! {
         h1 { "Entries" }
@@ -437,7 +442,11 @@ pub fn entries(
             }
         }
         p.summary {
-            strong id="match-count" { (total) } " matching entries"
+            @if total.at_least {
+                strong id="match-count" { (total.n) " or more" } " matching entries"
+            } @else {
+                strong id="match-count" { (total.n) } " matching entries"
+            }
             @if !filter.is_empty() { " (filtered)" }
             ". Download: "
             a href=(format!("/entries.csv{q}")) { "CSV" } ", "
@@ -477,13 +486,17 @@ pub fn entries(
                 }
             }
         }
-        @if pages > 1 {
+        @if pages > 1 || older {
             nav.pagination aria-label="Pages" {
                 @if filter.page > 1 {
                     a rel="prev" href=(format!("/entries{}", filter.query(Some(filter.page - 1)))) { "← Newer" }
                 }
-                span { "Page " (filter.page) " of " (pages) }
-                @if filter.page < pages {
+                @if total.at_least {
+                    span { "Page " (filter.page) }
+                } @else {
+                    span { "Page " (filter.page) " of " (pages) }
+                }
+                @if older {
                     a rel="next" href=(format!("/entries{}", filter.query(Some(filter.page + 1)))) { "Older →" }
                 }
             }

@@ -20,7 +20,7 @@ use daylight_log_server::sqlite::SqliteStore;
 use daylight_log_server::store::{LogStore, NewEntry};
 use daylight_schemas::{DataCategory, Decision, Kind, SignedRecord};
 use daylight_web::filter::Filter;
-use daylight_web::index::{Index, Summary};
+use daylight_web::index::{Index, Summary, Total};
 use daylight_web::status::{flags, Facts};
 
 /// What the model knows of one entry.
@@ -410,7 +410,15 @@ fn check(idx: &Index, model: &[Expect], f: &Filter, now: DateTime<Utc>) -> usize
     for page in 1..=want.len().div_ceil(7) + 1 {
         f.page = page;
         let (total, shown) = idx.page(&f, now).unwrap();
-        assert_eq!(total, want.len() as u64, "count of {}", f.query(None));
+        assert_eq!(
+            total,
+            Total {
+                n: want.len() as u64,
+                at_least: false
+            },
+            "count of {}",
+            f.query(None)
+        );
         got.extend(shown.iter().map(|s| s.index));
     }
     assert_eq!(got, want, "entries of {}", f.query(None));
@@ -533,6 +541,27 @@ fn counts_follow_growth_and_statuses() {
     let r1 = check(&idx, &w.model, &released, now);
     assert!(n1 > n0, "{n0} -> {n1}");
     assert!(r1 > r0, "{r0} -> {r1}");
+    // Counting up to a limit: exact below it, "at least" at it, and a
+    // cached count below the limit grows into it.
+    let exact = |n: usize| Total {
+        n: n as u64,
+        at_least: false,
+    };
+    let at_least = |n: u64| Total { n, at_least: true };
+    assert_eq!(idx.count(&requests, now, None).unwrap(), exact(n1));
+    let limit = n1 as u64 + 2;
+    assert_eq!(idx.count(&requests, now, Some(limit)).unwrap(), exact(n1));
+    assert_eq!(idx.count(&requests, now, Some(3)).unwrap(), at_least(3));
+    assert_eq!(idx.count(&released, now, Some(1)).unwrap(), at_least(1));
+    generate(&mut w, 80, now, 13);
+    idx.catch_up(&w.store, Duration::from_secs(60)).unwrap();
+    let n2 = check(&idx, &w.model, &requests, now);
+    assert!(n2 as u64 >= limit);
+    assert_eq!(
+        idx.count(&requests, now, Some(limit)).unwrap(),
+        at_least(limit)
+    );
+    assert_eq!(idx.count(&requests, now, None).unwrap(), exact(n2));
 }
 
 #[test]
