@@ -366,7 +366,7 @@ async fn entries(
             .max(1);
         // Past the last page (of those counted: a list counted only up to
         // its limit goes on while pages are full).
-        if filter.page > pages && !(total.at_least && !shown.is_empty()) {
+        if filter.page > pages && (!total.at_least || shown.is_empty()) {
             filter.page = pages;
             (_, shown) = s.index.page(&filter, now).map_err(internal)?;
         }
