@@ -28,13 +28,17 @@ use crate::status::{flags, Facts, Status, StatusSet};
 const CHUNK: u64 = 2048;
 
 /// Bumped whenever the tables change; an index of another version is rebuilt.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// The most rows an export returns (the newest matches).
 pub const EXPORT_LIMIT: usize = 100_000;
 
 /// Lists count their matches up to this many; past it they say "more than".
 pub const LIST_COUNT_LIMIT: u64 = 10_000;
+
+/// Up to this many matches, a page is read through the condition's narrow
+/// index and sorted; past it, a scan in log order fills a page sooner.
+const NARROW_SORT_MAX: u64 = 5_000;
 
 /// Counts remembered per filter.
 const COUNT_CACHE_SIZE: usize = 256;
@@ -277,9 +281,11 @@ CREATE INDEX IF NOT EXISTS entries_signer ON entries(signer);
 CREATE INDEX IF NOT EXISTS entries_provider ON entries(provider);
 CREATE INDEX IF NOT EXISTS entries_jurisdiction ON entries(jurisdiction);
 CREATE INDEX IF NOT EXISTS entries_country ON entries(country);
-CREATE INDEX IF NOT EXISTS entries_day ON entries(day);
+CREATE INDEX IF NOT EXISTS entries_day ON entries(day, categories);
 CREATE INDEX IF NOT EXISTS entries_auth ON entries(kind, month, flags, sealed_in_force, ratify_by)
     WHERE kind IN ('request', 'emergency');
+CREATE INDEX IF NOT EXISTS entries_emergency ON entries(flags, ratify_by)
+    WHERE kind = 'emergency';
 CREATE TABLE IF NOT EXISTS refs(
     target INTEGER NOT NULL, source INTEGER NOT NULL, PRIMARY KEY(target, source)
 ) WITHOUT ROWID;
@@ -374,7 +380,9 @@ fn facts_key(f: &Facts) -> i64 {
 fn status_sql(st: Status) -> String {
     use flags::{DENIED, DISCLOSURE, GRANTED, RELEASE, WITHDRAWAL};
     const AUTH: &str = "+kind IN ('request', 'emergency')";
-    const EMERGENCY: &str = "+kind = 'emergency'";
+    // Emergencies are few: their statuses are read through the index that
+    // holds only them (see `Condition::narrow`).
+    const EMERGENCY: &str = "kind = 'emergency'";
     let decided = GRANTED | DENIED;
     match st {
         Status::Sealed => {
@@ -405,6 +413,10 @@ struct Condition {
     params: Vec<(&'static str, Value)>,
     /// Whether it depends on the time (a status).
     timed: bool,
+    /// An index that holds every candidate row and the columns the
+    /// condition reads, but not in log order: counting through it reads no
+    /// rows, and a page through it sorts only the matches.
+    narrow: Option<&'static str>,
 }
 
 impl Condition {
@@ -474,7 +486,32 @@ impl Condition {
         } else {
             terms.join(" AND ")
         };
-        Condition { sql, params, timed }
+        let narrow = f
+            .status
+            .filter(|s| {
+                matches!(
+                    s,
+                    Status::Ratified
+                        | Status::Denied
+                        | Status::Unratified
+                        | Status::AwaitingRatification
+                )
+            })
+            .map(|_| "entries_emergency");
+        Condition {
+            sql,
+            params,
+            timed,
+            narrow,
+        }
+    }
+
+    /// The `FROM` clause: `entries`, through the narrow index if asked.
+    fn from(&self, narrow: bool) -> String {
+        match self.narrow.filter(|_| narrow) {
+            Some(i) => format!("entries INDEXED BY {i}"),
+            None => "entries".to_owned(),
+        }
     }
 
     fn bind(&self) -> Vec<(&str, &dyn rusqlite::ToSql)> {
@@ -524,7 +561,11 @@ impl Index {
         let same = meta("version")? == Some(Value::Integer(SCHEMA_VERSION))
             && meta("origin")? == Some(Value::Text(origin.to_owned()));
         if !same {
-            clear(&conn)?;
+            // Tables and indexes of another version go entirely.
+            for t in TABLES {
+                conn.execute(&format!("DROP TABLE IF EXISTS {t}"), [])?;
+            }
+            conn.execute_batch(SCHEMA)?;
             conn.execute(
                 "INSERT INTO meta(key, value) VALUES ('version', ?1), ('origin', ?2)",
                 params![SCHEMA_VERSION, origin],
@@ -547,6 +588,8 @@ impl Index {
             None => {
                 let c = open_conn(&self.path)?;
                 c.pragma_update(None, "query_only", true)?;
+                // Pages read a few rows each; many readers share the OS cache.
+                c.pragma_update(None, "cache_size", -4_000)?;
                 c
             }
         };
@@ -691,7 +734,8 @@ impl Index {
             bind.push((":limit", &limit));
             let n: i64 = r.query_row(
                 &format!(
-                    "SELECT count(*) FROM (SELECT 1 FROM entries WHERE idx >= :start AND {} LIMIT :limit)",
+                    "SELECT count(*) FROM (SELECT 1 FROM {} WHERE idx >= :start AND {} LIMIT :limit)",
+                    cond.from(true),
                     cond.sql
                 ),
                 bind.as_slice(),
@@ -743,6 +787,19 @@ impl Index {
         skip: usize,
         limit: usize,
     ) -> Result<Vec<Summary>, IndexError> {
+        self.select(filter, now, skip, limit, false)
+    }
+
+    /// [`Index::matches`], through the condition's narrow index if
+    /// `narrow` (for few matches: sorting them beats scanning in log order).
+    fn select(
+        &self,
+        filter: &Filter,
+        now: DateTime<Utc>,
+        skip: usize,
+        limit: usize,
+        narrow: bool,
+    ) -> Result<Vec<Summary>, IndexError> {
         let r = self.reader()?;
         let cond = Condition::of(filter, now);
         let mut bind = cond.bind();
@@ -753,7 +810,8 @@ impl Index {
         bind.push((":limit", &limit));
         bind.push((":skip", &skip));
         let mut st = r.prepare_cached(&format!(
-            "SELECT {SUMMARY_COLUMNS} FROM entries WHERE {} ORDER BY idx DESC LIMIT :limit OFFSET :skip",
+            "SELECT {SUMMARY_COLUMNS} FROM {} WHERE {} ORDER BY idx DESC LIMIT :limit OFFSET :skip",
+            cond.from(narrow),
             cond.sql
         ))?;
         let rows = st.query_map(bind.as_slice(), summary_of_row)?;
@@ -769,7 +827,8 @@ impl Index {
     ) -> Result<(Total, Vec<Summary>), IndexError> {
         let total = self.count(filter, now, Some(LIST_COUNT_LIMIT))?;
         let skip = (filter.page.max(1) - 1).saturating_mul(filter.per_page);
-        let shown = self.matches(filter, now, skip, filter.per_page)?;
+        let few = !total.at_least && total.n <= NARROW_SORT_MAX;
+        let shown = self.select(filter, now, skip, filter.per_page, few)?;
         Ok((total, shown))
     }
 
