@@ -214,19 +214,7 @@ fn vault_init(dir: &Path) -> Result<()> {
     let mut secret = [0u8; 32];
     getrandom::getrandom(&mut secret).context("reading the system random source")?;
     let path = dir.join(VAULT_SECRET);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    use std::io::Write as _;
-    let mut f = options
-        .open(&path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    writeln!(f, "{}", daylight_core::Hash(secret).to_hex())
-        .with_context(|| format!("writing {}", path.display()))
+    crate::key::write_secret_text(&path, &daylight_core::Hash(secret).to_hex())
 }
 
 fn read_vault(dir: &Path) -> Result<[u8; 32]> {

@@ -71,6 +71,15 @@ pub fn generate(name: &str, key_type: KeyType) -> Result<SignerKey> {
 
 /// Writes a signer key to a new file readable only by its owner.
 pub fn write_secret(path: &Path, signer: &SignerKey) -> Result<()> {
+    write_secret_text(path, &signer.to_secret_text())
+}
+
+/// Writes `text` and a newline to a new file readable only by its owner,
+/// durably: the file and its directory entry are synced before this
+/// returns. Without the sync, ext4's delayed allocation can leave an empty
+/// key file after a crash or a filesystem abort even though the database
+/// beside it (which syncs) survived: a log with entries and no key.
+pub fn write_secret_text(path: &Path, text: &str) -> Result<()> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -81,8 +90,24 @@ pub fn write_secret(path: &Path, signer: &SignerKey) -> Result<()> {
     let mut file = options
         .open(path)
         .with_context(|| format!("creating key file {}", path.display()))?;
-    writeln!(file, "{}", signer.to_secret_text())
+    writeln!(file, "{text}")
+        .and_then(|()| file.sync_all())
         .with_context(|| format!("writing key file {}", path.display()))?;
+    sync_dir(path)
+}
+
+/// Syncs the directory holding `path`, so a new file's name is durable.
+fn sync_dir(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("syncing {}", dir.display()))?;
+    }
     Ok(())
 }
 

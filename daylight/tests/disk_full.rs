@@ -11,7 +11,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{daylight, free_port, new_log_with_agency, ok, request_draft, wait_ready};
+use common::{daylight, free_port, new_log_with_agency, ok, wait_ready};
 
 /// A tmpfs mount, unmounted when dropped.
 struct Tmpfs(PathBuf);
@@ -43,24 +43,6 @@ impl Drop for Tmpfs {
     }
 }
 
-fn post(url: &str, body: Vec<u8>) -> (u16, serde_json::Value) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let r = reqwest::Client::new()
-            .post(format!("{url}/api/v1/entries"))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let s = r.status().as_u16();
-        (s, r.json().await.unwrap_or_default())
-    })
-}
-
 #[test]
 fn a_full_disk_refuses_clearly_loses_nothing_and_recovers() {
     let tmp = tempfile::tempdir().unwrap();
@@ -86,35 +68,15 @@ fn a_full_disk_refuses_clearly_loses_nothing_and_recovers() {
     wait_ready(&addr);
     let url = format!("http://{addr}");
 
-    // Records signed ahead of time, outside the small filesystem.
-    let signer =
-        daylight_core::SignerKey::parse(std::fs::read_to_string(&agency_key).unwrap().trim())
-            .unwrap();
-    let draft = daylight_schemas::Draft::from_json(
-        &std::fs::read_to_string(request_draft(tmp.path(), "d.json", |_| {})).unwrap(),
-    )
-    .unwrap();
-    let mut seed = 0u64;
-    let mut record = || {
-        let mut rng = |b: &mut [u8]| {
-            for chunk in b.chunks_mut(32) {
-                seed += 1;
-                let h = daylight_core::leaf_hash(&seed.to_be_bytes());
-                chunk.copy_from_slice(&h.0[..chunk.len()]);
-            }
-        };
-        draft
-            .seal(&signer, chrono::Utc::now(), &mut rng)
-            .unwrap()
-            .0
-            .to_bytes()
-    };
+    // Records signed in memory, outside the small filesystem.
+    let mut records = common::Records::new(&agency_key, tmp.path());
+    let mut record = || records.next();
 
     let mut acknowledged = Vec::new();
     let mut refusal = None;
     for _ in 0..10_000 {
         let rec = record();
-        let (status, body) = post(&url, rec.clone());
+        let (status, body) = common::post_record(&url, rec.clone());
         if status == 200 {
             acknowledged.push((body["index"].as_u64().unwrap(), rec));
         } else {
@@ -127,8 +89,8 @@ fn a_full_disk_refuses_clearly_loses_nothing_and_recovers() {
         "disk full after {} acknowledged records: {status} {body}",
         acknowledged.len()
     );
-    assert_eq!(status, 500, "{body}");
-    assert_eq!(body["error"], "internal", "{body}");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "storage_unavailable", "{body}");
     assert!(
         acknowledged.len() > 10,
         "the log took {} records before filling",
@@ -152,7 +114,7 @@ fn a_full_disk_refuses_clearly_loses_nothing_and_recovers() {
 
     // The disk grows: submissions are accepted again, after the last acknowledged one.
     fs.resize("64m");
-    let (s, body) = post(&url, record());
+    let (s, body) = common::post_record(&url, record());
     assert_eq!(s, 200, "{body}");
     assert!(body["index"].as_u64().unwrap() > acknowledged.last().unwrap().0);
 }

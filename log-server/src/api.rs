@@ -270,9 +270,24 @@ async fn submit(
         SequenceError::QueueFull => ApiError::unavailable("queue_full", e.to_string(), 1),
         SequenceError::Stopped => ApiError::unavailable("shutting_down", e.to_string(), 5),
         SequenceError::Integration(d) => ApiError::internal(d),
+        SequenceError::Storage(d) => {
+            tracing::error!("submission refused: {d}");
+            ApiError::unavailable(
+                "storage_unavailable",
+                format!(
+                    "the log cannot write to its storage ({d}); submit the record again \
+                     later: if it was recorded after all, the log answers its index"
+                ),
+                STORAGE_RETRY_AFTER,
+            )
+        }
     })?;
     Ok(Json(serde_json::json!({ "index": index.get() })))
 }
+
+/// Seconds a client is told to wait when the log's storage refuses writes:
+/// an operator has to free space or repair the filesystem.
+const STORAGE_RETRY_AFTER: u32 = 30;
 
 fn parse_index(text: &str) -> Result<LeafIndex, ApiError> {
     daylight_core::types::parse_decimal(text)

@@ -50,6 +50,10 @@ pub enum SequenceError {
     /// The batch could not be written; nothing of it was committed.
     #[error("integration failed: {0}")]
     Integration(String),
+    /// The storage refused the batch (disk full, read-only or failing
+    /// filesystem); its entries may or may not have reached the disk.
+    #[error("{0}")]
+    Storage(String),
 }
 
 struct Pending {
@@ -206,6 +210,9 @@ fn sequence(
                 Err(crate::integrate::IntegrateError::Store(StoreError::SizeChanged {
                     ..
                 })) => continue,
+                Err(crate::integrate::IntegrateError::Store(StoreError::Unwritable(e))) => {
+                    return Err(SequenceError::Storage(e))
+                }
                 Err(e) => return Err(fail(e.to_string())),
             }
         };

@@ -46,6 +46,8 @@ pub struct SqliteStore {
     /// several, they never change once written, and there is one per 32
     /// entries (about 17 MB at 10M entries; capped by [`CACHE_CAP`]).
     upper: RwLock<HashMap<u64, Hash>>,
+    /// The database file, open for [`sync_filesystem`] after each append.
+    file: std::fs::File,
 }
 
 /// Subtrees at least this high (2^6 leaves) are cached in memory.
@@ -60,6 +62,29 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
     )?;
     Ok(conn)
+}
+
+/// Syncs the filesystem holding `file` and reports whether it is still
+/// healthy, after a commit and before the batch is acknowledged.
+///
+/// SQLite has already synced the WAL (`synchronous=FULL`), but on Linux 6.18
+/// an ext4 journal abort racing with that `fsync` can let it succeed for an
+/// append the abort then discards (`daylight/tests/read_only.rs` found it;
+/// RELIABILITY.md has the figures). `syncfs` fails once the filesystem has
+/// been aborted, so a batch that raced the fault is refused (and its
+/// submitters retry) instead of acknowledged and lost.
+#[cfg(target_os = "linux")]
+fn sync_filesystem(file: &std::fs::File) -> Result<(), StoreError> {
+    rustix::fs::syncfs(file).map_err(|e| {
+        StoreError::Unwritable(format!(
+            "the filesystem failed after the commit ({e}); the batch may not be durable"
+        ))
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn sync_filesystem(_file: &std::fs::File) -> Result<(), StoreError> {
+    Ok(())
 }
 
 fn u64_of(v: i64, what: &str) -> Result<u64, StoreError> {
@@ -107,11 +132,14 @@ impl SqliteStore {
         let readers = (0..READERS)
             .map(|_| connect(path).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
+        let file = std::fs::File::open(path)
+            .map_err(|e| StoreError::Backend(format!("opening {}: {e}", path.display())))?;
         Ok(SqliteStore {
             writer: Mutex::new(writer),
             readers,
             next_reader: AtomicUsize::new(0),
             upper: RwLock::new(HashMap::new()),
+            file,
         })
     }
 
@@ -276,7 +304,7 @@ impl LogStore for SqliteStore {
                 )?;
             }
             tx.commit()?;
-            Ok(())
+            sync_filesystem(&self.file)
         })
     }
 

@@ -23,11 +23,22 @@ pub enum StoreError {
     /// Stored data that does not decode.
     #[error("corrupt store: {0}")]
     Corrupt(String),
+    /// The storage refused a write: the disk is full, or the filesystem is
+    /// read-only or failing. The store is intact up to the last commit and
+    /// writes can succeed again once an operator has fixed the disk.
+    #[error("storage cannot write: {0}")]
+    Unwritable(String),
 }
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Backend(e.to_string())
+        use rusqlite::ErrorCode;
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DiskFull | ErrorCode::ReadOnly | ErrorCode::SystemIoFailure) => {
+                StoreError::Unwritable(e.to_string())
+            }
+            _ => StoreError::Backend(e.to_string()),
+        }
     }
 }
 

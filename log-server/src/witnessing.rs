@@ -126,7 +126,15 @@ pub async fn run(
         };
         if settled {
             let s = store.clone();
-            let next = blocking(move || load_target(&s)).await?;
+            let next = match blocking(move || load_target(&s)).await {
+                Ok(next) => next,
+                Err(e) => {
+                    if store_failed(&e, &mut shutdown).await {
+                        return Ok(());
+                    }
+                    continue;
+                }
+            };
             if let Some(t) = next {
                 if done.is_none_or(|d| t.size > d) || std::mem::take(&mut refresh) {
                     round += 1;
@@ -143,7 +151,12 @@ pub async fn run(
                         );
                     }
                     if quorum == 0 {
-                        publish(&store, &t, &[], &metrics, &published).await?;
+                        if let Err(e) = publish(&store, &t, &[], &metrics, &published).await {
+                            if store_failed(&e, &mut shutdown).await {
+                                return Ok(());
+                            }
+                            continue;
+                        }
                         done = Some(t.size);
                         continue;
                     }
@@ -174,12 +187,35 @@ pub async fn run(
                 // Publish at quorum, and again as late cosignatures arrive.
                 if collected.len() >= quorum {
                     let sigs: Vec<NoteSignature> = collected.iter().map(|(_, s)| s.clone()).collect();
-                    publish(&store, &t, &sigs, &metrics, &published).await?;
+                    if let Err(e) = publish(&store, &t, &sigs, &metrics, &published).await {
+                        // Ask the witnesses anew once the store works again.
+                        collected.clear();
+                        target_tx.send_replace(None);
+                        if store_failed(&e, &mut shutdown).await {
+                            return Ok(());
+                        }
+                        continue;
+                    }
                     done = Some(t.size);
                     refresh_at = tokio::time::Instant::now() + REFRESH_COSIGNATURES;
                 }
             }
         }
+    }
+}
+
+/// How long witness collection waits after the store failed (a full or
+/// read-only disk) before it tries again.
+pub const STORE_RETRY: Duration = Duration::from_secs(1);
+
+/// Logs a store failure and waits [`STORE_RETRY`]; whether shutdown came
+/// meanwhile. Collection keeps going, so checkpoints are published again once
+/// the disk is fixed, without a restart.
+async fn store_failed(e: &str, shutdown: &mut watch::Receiver<bool>) -> bool {
+    tracing::error!("witnessing: {e}; retrying in {STORE_RETRY:?}");
+    tokio::select! {
+        _ = shutdown.changed() => true,
+        _ = tokio::time::sleep(STORE_RETRY) => false,
     }
 }
 

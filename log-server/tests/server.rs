@@ -499,6 +499,7 @@ struct Faulty {
     inner: Arc<dyn LogStore>,
     delay: Duration,
     failing: std::sync::atomic::AtomicBool,
+    failing_publish: std::sync::atomic::AtomicBool,
 }
 
 impl Faulty {
@@ -507,6 +508,7 @@ impl Faulty {
             inner,
             delay,
             failing: std::sync::atomic::AtomicBool::new(false),
+            failing_publish: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -555,7 +557,7 @@ impl LogStore for Faulty {
     ) -> Result<(), daylight_log_server::store::StoreError> {
         std::thread::sleep(self.delay);
         if self.failing.load(std::sync::atomic::Ordering::Relaxed) {
-            return Err(daylight_log_server::store::StoreError::Backend(
+            return Err(daylight_log_server::store::StoreError::Unwritable(
                 "disk I/O error (injected)".into(),
             ));
         }
@@ -570,6 +572,14 @@ impl LogStore for Faulty {
         self.inner.published_checkpoint()
     }
     fn publish(&self, s: TreeSize, n: &[u8]) -> Result<(), daylight_log_server::store::StoreError> {
+        if self
+            .failing_publish
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Err(daylight_log_server::store::StoreError::Unwritable(
+                "disk I/O error (injected)".into(),
+            ));
+        }
         self.inner.publish(s, n)
     }
     fn witnesses(
@@ -602,6 +612,61 @@ impl LogStore for Faulty {
     {
         self.inner.entries_of_kind(k, s)
     }
+}
+
+/// A batch committed, then the disk failed before its checkpoint was
+/// published: once the disk works again the checkpoint is published without
+/// a restart (witness collection used to stop for good at the first failed
+/// publish).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_publish_is_retried_once_the_disk_recovers() {
+    let f = Fixture::new(0);
+    let faulty = Arc::new(Faulty::new(f.store.clone(), Duration::ZERO));
+    let log = f.start_with(faulty.clone(), BatchConfig::default()).await;
+    let (c, url) = (client(), log.url());
+    let published = || async {
+        let r = c.get(format!("{url}/checkpoint")).send().await.unwrap();
+        let b = r.bytes().await.unwrap();
+        daylight_core::SignedCheckpoint::open(&b, f.log_key.verifier())
+            .unwrap()
+            .checkpoint
+            .size
+            .get()
+    };
+    let (s, b) = post(&c, &url, request(&f.agency).to_bytes()).await;
+    assert_eq!(s, 200);
+    let first = b["index"].as_u64().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while published().await <= first {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "entry {first} never published"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    faulty
+        .failing_publish
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let (s, b) = post(&c, &url, request(&f.agency).to_bytes()).await;
+    assert_eq!(s, 200, "the batch itself commits");
+    let second = b["index"].as_u64().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        published().await <= second,
+        "published through a failing disk"
+    );
+    faulty
+        .failing_publish
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while published().await <= second {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "entry {second} never published after the disk recovered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    log.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -750,8 +815,12 @@ async fn a_failing_disk_is_a_clear_error_loses_nothing_and_recovers() {
         .failing
         .store(true, std::sync::atomic::Ordering::Relaxed);
     let (s, b) = post(&c, &url, request(&f.agency).to_bytes()).await;
-    assert_eq!(s, 500, "{b}");
-    assert_eq!(b["error"], "internal");
+    assert_eq!(s, 503, "{b}");
+    assert_eq!(b["error"], "storage_unavailable");
+    assert!(
+        b["detail"].as_str().unwrap().contains("disk I/O error"),
+        "{b}"
+    );
     assert_eq!(f.store.size().unwrap(), size, "nothing half-written");
     faulty
         .failing

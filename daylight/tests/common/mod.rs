@@ -120,6 +120,24 @@ pub fn spawn(args: &[&str]) -> Server {
     )
 }
 
+/// Starts `daylight` with `args` in the background, its standard error
+/// appended to the file `log` (for a test to show when it fails).
+pub fn spawn_logged(args: &[&str], log: &Path) -> Server {
+    let err = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    Server(
+        Command::new(env!("CARGO_BIN_EXE_daylight"))
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(err)
+            .spawn()
+            .unwrap(),
+    )
+}
+
 /// One HTTP/1.1 GET of `url` (`http://host:port/path`) over a fresh
 /// connection, without a client library; status and body.
 pub fn http_get(url: &str) -> (u16, Vec<u8>) {
@@ -199,4 +217,72 @@ pub fn new_log_with_agency(log_dir: &str, origin: &str, quorum: &str, agency_key
         &agency,
     ]));
     log_vkey
+}
+
+/// POSTs `body` to `{url}/api/v1/entries` as `application/json` (20 s
+/// timeout); the status and the JSON body (`null` if the body is not JSON).
+pub fn post_record(url: &str, body: Vec<u8>) -> (u16, serde_json::Value) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let r = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap()
+            .post(format!("{url}/api/v1/entries"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or_default())
+    })
+}
+
+/// Fresh signed request records, sealed from the example draft with the
+/// agency key in `agency_key` and a deterministic opening; made in memory,
+/// so nothing is written to the filesystem under test.
+pub struct Records {
+    signer: daylight_core::SignerKey,
+    draft: daylight_schemas::Draft,
+    seed: u64,
+}
+
+impl Records {
+    /// Records signed by the key in `agency_key`; the draft is written to
+    /// `scratch`.
+    pub fn new(agency_key: &Path, scratch: &Path) -> Records {
+        let signer =
+            daylight_core::SignerKey::parse(std::fs::read_to_string(agency_key).unwrap().trim())
+                .unwrap();
+        let draft = daylight_schemas::Draft::from_json(
+            &std::fs::read_to_string(request_draft(scratch, "records.json", |_| {})).unwrap(),
+        )
+        .unwrap();
+        Records {
+            signer,
+            draft,
+            seed: 0,
+        }
+    }
+
+    /// The next record's exact bytes; every one differs from the others.
+    pub fn next(&mut self) -> Vec<u8> {
+        let seed = &mut self.seed;
+        let mut rng = |b: &mut [u8]| {
+            for chunk in b.chunks_mut(32) {
+                *seed += 1;
+                let h = daylight_core::leaf_hash(&seed.to_be_bytes());
+                chunk.copy_from_slice(&h.0[..chunk.len()]);
+            }
+        };
+        self.draft
+            .seal(&self.signer, chrono::Utc::now(), &mut rng)
+            .unwrap()
+            .0
+            .to_bytes()
+    }
 }
