@@ -34,7 +34,7 @@ const SCHEMA_VERSION: i64 = 2;
 pub const EXPORT_LIMIT: usize = 100_000;
 
 /// Lists count their matches up to this many; past it they say "more than".
-pub const LIST_COUNT_LIMIT: u64 = 10_000;
+pub const LIST_COUNT_LIMIT: u64 = 1_000;
 
 /// Up to this many matches, a page is read through the condition's narrow
 /// index and sorted; past it, a scan in log order fills a page sooner.
