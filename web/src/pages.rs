@@ -937,3 +937,98 @@ pub fn error(status: u16, message: &str) -> Markup {
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(total: Total, shown: usize, page: usize) -> String {
+        let (mut filter, _) = Filter::parse(&[("kind".into(), "request".into())]);
+        filter.per_page = 2;
+        filter.page = page;
+        let s = crate::index::Summary::of(7, b"not a record", "00".repeat(32));
+        let shown = vec![s; shown];
+        let choices = Choices {
+            agencies: vec![],
+            jurisdictions: vec![],
+            providers: vec![],
+        };
+        let coverage = Coverage {
+            indexed: 10,
+            size: 10,
+        };
+        entries(coverage, &filter, &[], total, &shown, &choices, Utc::now()).into_string()
+    }
+
+    #[test]
+    fn a_list_counted_up_to_its_limit_says_so_and_goes_on() {
+        let capped = list(
+            Total {
+                n: 4,
+                at_least: true,
+            },
+            2,
+            2,
+        );
+        assert!(
+            capped.contains("<strong id=\"match-count\">4 or more</strong>"),
+            "{capped}"
+        );
+        assert!(capped.contains("<span>Page 2</span>"), "{capped}");
+        assert!(
+            capped
+                .contains("rel=\"next\" href=\"/entries?kind=request&amp;per_page=2&amp;page=3\""),
+            "{capped}"
+        );
+        // An exact count: "of N", and no page after the last.
+        let exact = list(
+            Total {
+                n: 4,
+                at_least: false,
+            },
+            2,
+            2,
+        );
+        assert!(
+            exact.contains("<strong id=\"match-count\">4</strong>"),
+            "{exact}"
+        );
+        assert!(exact.contains("Page 2 of 2"), "{exact}");
+        assert!(!exact.contains("rel=\"next\""), "{exact}");
+        // A capped list whose page is not full has ended.
+        let ended = list(
+            Total {
+                n: 4,
+                at_least: true,
+            },
+            1,
+            3,
+        );
+        assert!(!ended.contains("rel=\"next\""), "{ended}");
+    }
+
+    #[test]
+    fn a_partial_index_is_announced() {
+        let page = entries(
+            Coverage {
+                indexed: 5,
+                size: 9,
+            },
+            &Filter::parse(&[]).0,
+            &[],
+            Total {
+                n: 5,
+                at_least: false,
+            },
+            &[],
+            &Choices {
+                agencies: vec![],
+                jurisdictions: vec![],
+                providers: vec![],
+            },
+            Utc::now(),
+        )
+        .into_string();
+        assert!(page.contains("cover the first 5 of 9 entries"), "{page}");
+    }
+}
