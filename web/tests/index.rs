@@ -564,6 +564,22 @@ fn counts_follow_growth_and_statuses() {
     assert_eq!(idx.count(&requests, now, None).unwrap(), exact(n2));
 }
 
+/// `to`'s log read through a copy of `from`'s index file: it must list
+/// `to`'s entries, not `from`'s.
+fn reuse_index(from: &World, to: &World, now: DateTime<Utc>) {
+    std::fs::copy(&from.index_path, &to.index_path).unwrap();
+    let idx = to.index();
+    let c = idx.catch_up(&to.store, Duration::from_secs(60)).unwrap();
+    assert_eq!(c.indexed, to.model.len() as u64);
+    for f in [
+        Filter::parse(&[]).0,
+        filter(&[("kind", "request")]),
+        filter(&[("status", "disclosed")]),
+    ] {
+        check(&idx, &to.model, &f, now);
+    }
+}
+
 #[test]
 fn reopening_reads_only_new_entries_and_another_log_is_rebuilt() {
     let now = Utc::now();
@@ -588,23 +604,11 @@ fn reopening_reads_only_new_entries_and_another_log_is_rebuilt() {
     // entries: the last leaf hash differs, so it is rebuilt.
     let mut other = World::new(ORIGIN);
     generate(&mut other, 70, now, 99);
-    std::fs::copy(&w.index_path, &other.index_path).unwrap();
-    let idx = other.index();
-    let c = idx.catch_up(&other.store, Duration::from_secs(60)).unwrap();
-    assert_eq!(c.indexed, other.model.len() as u64);
-    check(&idx, &other.model, &filter(&[("kind", "request")]), now);
-    check(&idx, &other.model, &filter(&[("status", "disclosed")]), now);
-    drop(idx);
-
+    reuse_index(&w, &other, now);
     // An index longer than the log (the log was replaced by a shorter one).
     let mut short = World::new(ORIGIN);
     generate(&mut short, 5, now, 5);
-    std::fs::copy(&other.index_path, &short.index_path).unwrap();
-    let idx = short.index();
-    let c = idx.catch_up(&short.store, Duration::from_secs(60)).unwrap();
-    assert_eq!(c.indexed, short.model.len() as u64);
-    check(&idx, &short.model, &Filter::parse(&[]).0, now);
-    drop(idx);
+    reuse_index(&other, &short, now);
 
     // Another origin: emptied at open.
     let foreign = Index::open(&short.index_path, "another.test/log").unwrap();
