@@ -147,10 +147,11 @@ fn keep_up(web: Weak<Inner>) {
     let mut reported = Instant::now();
     loop {
         let Some(inner) = web.upgrade() else { return };
-        let idle = match inner
+        let caught = inner
             .index
             .catch_up(inner.cfg.store.as_ref(), CATCH_UP_ROUND)
-        {
+            .and_then(|c| inner.index.tick(Utc::now()).map(|()| c));
+        let idle = match caught {
             Ok(c) if c.complete() => true,
             Ok(c) => {
                 if reported.elapsed() > Duration::from_secs(10) {
@@ -199,11 +200,22 @@ impl Inner {
     /// if that is little.
     fn fresh(&self) -> Result<Coverage, PageError> {
         let store = self.cfg.store.as_ref();
-        let c = self.index.coverage(store).map_err(internal)?;
-        if c.complete() || c.size - c.indexed > INLINE_CATCH_UP {
+        let mut c = self.index.coverage(store).map_err(internal)?;
+        if c.size - c.indexed > INLINE_CATCH_UP {
             return Ok(c);
         }
-        self.index.catch_up(store, CATCH_UP_ROUND).map_err(internal)
+        if !c.complete() {
+            c = self
+                .index
+                .catch_up(store, CATCH_UP_ROUND)
+                .map_err(internal)?;
+        }
+        // Statuses in lists follow the time (a sealed date passing).
+        let now = Utc::now();
+        if now - self.index.ticked_at().map_err(internal)? >= chrono::Duration::seconds(1) {
+            self.index.tick(now).map_err(internal)?;
+        }
+        Ok(c)
     }
 
     /// The overview's statistics (see [`HOME_STATS_INLINE`]).
@@ -313,11 +325,10 @@ impl Inner {
     /// The total number of matches and the newest [`EXPORT_LIMIT`] of them.
     fn export(&self, filter: &Filter) -> Result<(u64, Vec<Summary>), PageError> {
         self.fresh()?;
-        let now = Utc::now();
-        let total = self.index.count(filter, now, None).map_err(internal)?.n;
+        let total = self.index.count(filter, None).map_err(internal)?.n;
         let rows = self
             .index
-            .matches(filter, now, 0, EXPORT_LIMIT)
+            .matches(filter, 0, EXPORT_LIMIT)
             .map_err(internal)?;
         Ok((total, rows))
     }
@@ -358,8 +369,9 @@ async fn entries(
     blocking(move || {
         let (mut filter, problems) = Filter::parse(&q);
         let c = s.fresh()?;
-        let now = Utc::now();
-        let (total, mut shown) = s.index.page(&filter, now).map_err(internal)?;
+        // Statuses shown as of the time the list's status filter is for.
+        let now = s.index.ticked_at().map_err(internal)?;
+        let (total, mut shown) = s.index.page(&filter).map_err(internal)?;
         let pages = usize::try_from(total.n)
             .unwrap_or(usize::MAX)
             .div_ceil(filter.per_page)
@@ -368,7 +380,7 @@ async fn entries(
         // its limit goes on while pages are full).
         if filter.page > pages && (!total.at_least || shown.is_empty()) {
             filter.page = pages;
-            (_, shown) = s.index.page(&filter, now).map_err(internal)?;
+            (_, shown) = s.index.page(&filter).map_err(internal)?;
         }
         let choices = s.index.choices().map_err(internal)?;
         let page = pages::entries(c, &filter, &problems, total, &shown, &choices, now);
@@ -439,7 +451,7 @@ async fn entries_csv(
     blocking(move || {
         let (filter, _) = Filter::parse(&q);
         let (total, matches) = s.export(&filter)?;
-        let now = Utc::now();
+        let now = s.index.ticked_at().map_err(internal)?;
         let mut out = String::from("index,kind,created,signer,jurisdiction,legal_basis,provider,data_categories,emergency,status,sealed_until,references,leaf_hash\r\n");
         for r in export_rows(&matches, now) {
             let refs: Vec<String> = r.references.iter().map(u64::to_string).collect();
@@ -488,7 +500,7 @@ async fn entries_json(
     blocking(move || {
         let (filter, problems) = Filter::parse(&q);
         let (total, matches) = s.export(&filter)?;
-        let now = Utc::now();
+        let now = s.index.ticked_at().map_err(internal)?;
         let query: serde_json::Map<String, serde_json::Value> =
             filter
                 .pairs()

@@ -94,6 +94,16 @@ impl StatusSet {
         self.0 & Self::bit(s) != 0
     }
 
+    /// The set as bits (bit `i`: `Status::ALL[i]`), as the index stores it.
+    pub fn bits(self) -> u16 {
+        self.0
+    }
+
+    /// A set from [`StatusSet::bits`]; unknown bits are dropped.
+    pub fn from_bits(bits: u16) -> StatusSet {
+        StatusSet(bits & ((1 << Status::ALL.len()) - 1))
+    }
+
     /// The statuses, in [`Status::ALL`] order.
     pub fn to_vec(self) -> Vec<Status> {
         Status::ALL
@@ -283,6 +293,18 @@ mod tests {
         assert_eq!(all.len(), 2 * 32 * 3 * 3);
         let unique: std::collections::HashSet<Facts> = all.iter().copied().collect();
         assert_eq!(unique.len(), all.len());
+    }
+
+    #[test]
+    fn bits_round_trip() {
+        for f in Facts::all_authorisations() {
+            let s = f.statuses();
+            assert_eq!(StatusSet::from_bits(s.bits()), s);
+        }
+        assert_eq!(
+            StatusSet::from_bits(u16::MAX).to_vec(),
+            Status::ALL.to_vec()
+        );
     }
 
     #[test]
