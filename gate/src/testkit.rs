@@ -14,6 +14,8 @@ use daylight_schemas::{Draft, Opening, SchemaError, SignedRecord};
 
 use crate::policy::Policy;
 
+pub mod fuzz;
+
 /// The test log's origin.
 pub const ORIGIN: &str = "log.daylight.example";
 /// The test provider's name (its key's name).
@@ -128,7 +130,12 @@ impl World {
     /// A request draft to `provider` for [`TARGET`] and [`OTHER_TARGET`],
     /// valid from `created` for thirty days.
     pub fn request_draft(provider: &str, created: DateTime<Utc>) -> Draft {
-        Self::draft_json(&format!(
+        Self::draft_json(&Self::request_draft_json(provider, created))
+    }
+
+    /// The JSON text of [`World::request_draft`], as the agency's API takes it.
+    pub fn request_draft_json(provider: &str, created: DateTime<Utc>) -> String {
+        format!(
             r#"{{"kind": "request", "jurisdiction": "US-NY", "legal_basis": "18 U.S.C. 2518",
             "issuing_authority": {{"name": "U.S. District Court", "type": "court"}},
             "provider": "{provider}", "data_categories": ["content", "stored_keys"],
@@ -140,13 +147,18 @@ impl World {
             stamp(created),
             stamp(created + Duration::days(30)),
             stamp(created + Duration::days(365)),
-        ))
+        )
     }
 
     /// An emergency draft to `provider` for [`TARGET`], valid from `created`
     /// for three days, to be ratified within 24 hours.
     pub fn emergency_draft(provider: &str, created: DateTime<Utc>) -> Draft {
-        Self::draft_json(&format!(
+        Self::draft_json(&Self::emergency_draft_json(provider, created))
+    }
+
+    /// The JSON text of [`World::emergency_draft`], as the agency's API takes it.
+    pub fn emergency_draft_json(provider: &str, created: DateTime<Utc>) -> String {
+        format!(
             r#"{{"kind": "emergency", "jurisdiction": "DE",
             "legal_basis": "Regulation (EU) 2023/1543 Art. 4(5)",
             "issuing_authority": {{"name": "Staatsanwaltschaft Berlin", "type": "prosecutor"}},
@@ -158,7 +170,7 @@ impl World {
             stamp(created + Duration::days(3)),
             stamp(created + Duration::days(90)),
             stamp(created + Duration::hours(24)),
-        ))
+        )
     }
 
     fn draft_json(text: &str) -> Draft {
