@@ -247,6 +247,8 @@ pub struct Index {
     writer: Mutex<Writer>,
     readers: Mutex<Vec<Connection>>,
     counts: Mutex<HashMap<String, CachedCount>>,
+    /// Lists count their matches up to this many.
+    list_limit: u64,
 }
 
 const SCHEMA: &str = "
@@ -456,7 +458,11 @@ struct Condition {
 const STATUS_FROM: &str = "status_members CROSS JOIN entries ON idx = entry";
 
 impl Condition {
-    fn of(f: &Filter) -> Condition {
+    /// The condition for `f`. With `log_order`, the creation-day terms
+    /// do not use the day index (`+day`), so that a page is read in log
+    /// order and stops when full instead of sorting every match.
+    fn of(f: &Filter, log_order: bool) -> Condition {
+        let day = if log_order { "+day" } else { "day" };
         let mut terms: Vec<String> = Vec::new();
         let mut params: Vec<(&'static str, Value)> = Vec::new();
         let text = |v: &str| Value::Text(v.to_owned());
@@ -495,11 +501,11 @@ impl Condition {
             params.push((":categories", Value::Integer(mask)));
         }
         if let Some(d) = f.from {
-            terms.push("day >= :from".into());
+            terms.push(format!("{day} >= :from"));
             params.push((":from", Value::Integer(epoch_day(d))));
         }
         if let Some(d) = f.to {
-            terms.push("day <= :to".into());
+            terms.push(format!("{day} <= :to"));
             params.push((":to", Value::Integer(epoch_day(d))));
         }
         if let Some(e) = f.emergency {
@@ -603,6 +609,7 @@ impl Index {
             }),
             readers: Mutex::new(Vec::new()),
             counts: Mutex::new(HashMap::new()),
+            list_limit: LIST_COUNT_LIMIT,
         })
     }
 
@@ -739,7 +746,7 @@ impl Index {
                 at_least: false,
             });
         }
-        let cond = Condition::of(filter);
+        let cond = Condition::of(filter, false);
         // Statuses change with later entries and with time: a status count
         // is reused only for the same entries at the same tick.
         let mut key = format!("{}#{cap}", filter.query(None));
@@ -805,8 +812,19 @@ impl Index {
         skip: usize,
         limit: usize,
     ) -> Result<Vec<Summary>, IndexError> {
+        self.select(filter, skip, limit, false)
+    }
+
+    /// [`Index::matches`]; `log_order` as in [`Condition::of`].
+    fn select(
+        &self,
+        filter: &Filter,
+        skip: usize,
+        limit: usize,
+        log_order: bool,
+    ) -> Result<Vec<Summary>, IndexError> {
         let r = self.reader()?;
-        let cond = Condition::of(filter);
+        let cond = Condition::of(filter, log_order);
         let mut bind = cond.bind();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let skip = i64::try_from(skip).unwrap_or(i64::MAX);
@@ -831,12 +849,22 @@ impl Index {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Lists count up to `n` matches instead of [`LIST_COUNT_LIMIT`] (for
+    /// tests of long lists on short logs).
+    pub fn with_list_limit(mut self, n: u64) -> Index {
+        self.list_limit = n;
+        self
+    }
+
     /// The number of matches (counted up to [`LIST_COUNT_LIMIT`]) and the
     /// filter's page of them, newest first.
     pub fn page(&self, filter: &Filter) -> Result<(Total, Vec<Summary>), IndexError> {
-        let total = self.count(filter, Some(LIST_COUNT_LIMIT))?;
+        let total = self.count(filter, Some(self.list_limit))?;
         let skip = (filter.page.max(1) - 1).saturating_mul(filter.per_page);
-        let shown = self.matches(filter, skip, filter.per_page)?;
+        // Many matches in a date range: reading the log from the newest entry
+        // fills a page sooner than sorting them all from the day index.
+        let log_order = total.at_least && (filter.from.is_some() || filter.to.is_some());
+        let shown = self.select(filter, skip, filter.per_page, log_order)?;
         Ok((total, shown))
     }
 
