@@ -458,11 +458,7 @@ struct Condition {
 const STATUS_FROM: &str = "status_members CROSS JOIN entries ON idx = entry";
 
 impl Condition {
-    /// The condition for `f`. With `log_order`, the creation-day terms
-    /// do not use the day index (`+day`), so that a page is read in log
-    /// order and stops when full instead of sorting every match.
-    fn of(f: &Filter, log_order: bool) -> Condition {
-        let day = if log_order { "+day" } else { "day" };
+    fn of(f: &Filter) -> Condition {
         let mut terms: Vec<String> = Vec::new();
         let mut params: Vec<(&'static str, Value)> = Vec::new();
         let text = |v: &str| Value::Text(v.to_owned());
@@ -501,11 +497,11 @@ impl Condition {
             params.push((":categories", Value::Integer(mask)));
         }
         if let Some(d) = f.from {
-            terms.push(format!("{day} >= :from"));
+            terms.push("day >= :from".into());
             params.push((":from", Value::Integer(epoch_day(d))));
         }
         if let Some(d) = f.to {
-            terms.push(format!("{day} <= :to"));
+            terms.push("day <= :to".into());
             params.push((":to", Value::Integer(epoch_day(d))));
         }
         if let Some(e) = f.emergency {
@@ -746,7 +742,7 @@ impl Index {
                 at_least: false,
             });
         }
-        let cond = Condition::of(filter, false);
+        let cond = Condition::of(filter);
         // Statuses change with later entries and with time: a status count
         // is reused only for the same entries at the same tick.
         let mut key = format!("{}#{cap}", filter.query(None));
@@ -812,19 +808,8 @@ impl Index {
         skip: usize,
         limit: usize,
     ) -> Result<Vec<Summary>, IndexError> {
-        self.select(filter, skip, limit, false)
-    }
-
-    /// [`Index::matches`]; `log_order` as in [`Condition::of`].
-    fn select(
-        &self,
-        filter: &Filter,
-        skip: usize,
-        limit: usize,
-        log_order: bool,
-    ) -> Result<Vec<Summary>, IndexError> {
         let r = self.reader()?;
-        let cond = Condition::of(filter, log_order);
+        let cond = Condition::of(filter);
         let mut bind = cond.bind();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let skip = i64::try_from(skip).unwrap_or(i64::MAX);
@@ -837,11 +822,22 @@ impl Index {
         let sql = if filter.is_empty() {
             bind.push((":below", &below));
             format!("SELECT {SUMMARY_COLUMNS} FROM entries WHERE idx < :below ORDER BY idx DESC LIMIT :limit")
-        } else {
+        } else if filter.status.is_some() {
             bind.push((":skip", &skip));
             format!(
                 "SELECT {SUMMARY_COLUMNS} FROM {} WHERE {} ORDER BY {} DESC LIMIT :limit OFFSET :skip",
                 cond.from, cond.sql, cond.order
+            )
+        } else {
+            // The page's indexes first, from an index that covers the
+            // condition where there is one (a date range sorts its matches'
+            // indexes, not their rows), then only those rows.
+            bind.push((":skip", &skip));
+            format!(
+                "SELECT {SUMMARY_COLUMNS} FROM entries WHERE idx IN \
+                 (SELECT idx FROM entries WHERE {} ORDER BY idx DESC LIMIT :limit OFFSET :skip) \
+                 ORDER BY idx DESC",
+                cond.sql
             )
         };
         let mut st = r.prepare_cached(&sql)?;
@@ -861,10 +857,7 @@ impl Index {
     pub fn page(&self, filter: &Filter) -> Result<(Total, Vec<Summary>), IndexError> {
         let total = self.count(filter, Some(self.list_limit))?;
         let skip = (filter.page.max(1) - 1).saturating_mul(filter.per_page);
-        // Many matches in a date range: reading the log from the newest entry
-        // fills a page sooner than sorting them all from the day index.
-        let log_order = total.at_least && (filter.from.is_some() || filter.to.is_some());
-        let shown = self.select(filter, skip, filter.per_page, log_order)?;
+        let shown = self.matches(filter, skip, filter.per_page)?;
         Ok((total, shown))
     }
 
