@@ -48,6 +48,9 @@ pub enum IndexError {
     /// Reading the log failed.
     #[error("reading the log: {0}")]
     Store(#[from] StoreError),
+    /// A damaged index file could not be removed to make it again.
+    #[error("removing the damaged web index {}: {1}", .0.display())]
+    Remove(PathBuf, std::io::Error),
 }
 
 /// What the list, the filters and the entry page need of one entry.
@@ -576,8 +579,30 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Index {
     /// Opens (or creates) the index at `path` for the log with this origin.
-    /// An index of another schema version or another log is emptied.
+    /// An index of another schema version or another log is emptied; a
+    /// file SQLite cannot use (damaged, not a database) is deleted and made
+    /// again, since everything in it can be read from the log.
     pub fn open(path: &Path, origin: &str) -> Result<Index, IndexError> {
+        match Self::open_file(path, origin) {
+            Err(IndexError::Db(e)) => {
+                tracing::warn!("web index {}: {e}; making it again", path.display());
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut p = path.as_os_str().to_owned();
+                    p.push(suffix);
+                    match std::fs::remove_file(&p) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                            return Err(IndexError::Remove(p.into(), e))
+                        }
+                        _ => {}
+                    }
+                }
+                Self::open_file(path, origin)
+            }
+            other => other,
+        }
+    }
+
+    fn open_file(path: &Path, origin: &str) -> Result<Index, IndexError> {
         let conn = open_conn(path)?;
         conn.execute_batch(SCHEMA)?;
         let meta = |key: &str| -> rusqlite::Result<Option<Value>> {

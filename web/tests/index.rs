@@ -639,6 +639,18 @@ fn reopening_reads_only_new_entries_and_another_log_is_rebuilt() {
     generate(&mut short, 5, now, 5);
     reuse_index(&other, &short, now);
 
+    // A damaged file: made again.
+    std::fs::write(
+        &short.index_path,
+        b"this is not a SQLite database, not at all",
+    )
+    .unwrap();
+    let idx = short.index();
+    let c = idx.catch_up(&short.store, Duration::from_secs(60)).unwrap();
+    assert_eq!(c.indexed, short.model.len() as u64);
+    check(&idx, &short.model, &filter(&[("kind", "request")]), now);
+    drop(idx);
+
     // Another origin: emptied at open.
     let foreign = Index::open(&short.index_path, "another.test/log").unwrap();
     assert_eq!(foreign.coverage(&short.store).unwrap().indexed, 0);
