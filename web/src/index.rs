@@ -49,8 +49,13 @@ pub enum IndexError {
     #[error("reading the log: {0}")]
     Store(#[from] StoreError),
     /// A damaged index file could not be removed to make it again.
-    #[error("removing the damaged web index {}: {1}", .0.display())]
-    Remove(PathBuf, std::io::Error),
+    #[error("removing the damaged web index {}: {source}", path.display())]
+    Remove {
+        /// The file.
+        path: PathBuf,
+        /// Why it could not be removed.
+        source: std::io::Error,
+    },
 }
 
 /// What the list, the filters and the entry page need of one entry.
@@ -591,7 +596,10 @@ impl Index {
                     p.push(suffix);
                     match std::fs::remove_file(&p) {
                         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                            return Err(IndexError::Remove(p.into(), e))
+                            return Err(IndexError::Remove {
+                                path: p.into(),
+                                source: e,
+                            })
                         }
                         _ => {}
                     }
