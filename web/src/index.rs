@@ -28,7 +28,7 @@ use crate::status::{flags, Facts, Status, StatusSet};
 const CHUNK: u64 = 2048;
 
 /// Bumped whenever the tables change; an index of another version is rebuilt.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// The most rows an export returns (the newest matches).
 pub const EXPORT_LIMIT: usize = 100_000;
@@ -307,14 +307,18 @@ CREATE TABLE IF NOT EXISTS names(
 CREATE TABLE IF NOT EXISTS monthly(
     kind TEXT NOT NULL, month INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY(kind, month)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS monthly_status(
+    month INTEGER NOT NULL, status INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY(month, status)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS per_agency(
     signer TEXT PRIMARY KEY, n INTEGER NOT NULL
 ) WITHOUT ROWID;
 ";
 
-const TABLES: [&str; 7] = [
+const TABLES: [&str; 8] = [
     "entries",
     "status_members",
+    "monthly_status",
     "refs",
     "names",
     "monthly",
@@ -385,7 +389,7 @@ fn ticked(conn: &Connection) -> rusqlite::Result<i64> {
 fn restatus(tx: &rusqlite::Transaction<'_>, idx: i64, at: i64) -> rusqlite::Result<()> {
     let row = tx
         .prepare_cached(
-            "SELECT kind, flags, sealed_in_force, ratify_by, statuses FROM entries WHERE idx = ?1",
+            "SELECT kind, flags, sealed_in_force, ratify_by, statuses, month FROM entries WHERE idx = ?1",
         )?
         .query_row([idx], |r| {
             Ok((
@@ -394,10 +398,11 @@ fn restatus(tx: &rusqlite::Transaction<'_>, idx: i64, at: i64) -> rusqlite::Resu
                 r.get::<_, Option<i64>>(2)?,
                 r.get::<_, Option<i64>>(3)?,
                 r.get::<_, i64>(4)?,
+                r.get::<_, Option<i64>>(5)?,
             ))
         })
         .optional()?;
-    let Some((kind, flags, sealed, ratify, old)) = row else {
+    let Some((kind, flags, sealed, ratify, old, month)) = row else {
         return Ok(());
     };
     let facts = Facts {
@@ -411,17 +416,29 @@ fn restatus(tx: &rusqlite::Transaction<'_>, idx: i64, at: i64) -> rusqlite::Resu
     if new == old {
         return Ok(());
     }
+    // The overview's per-month counts move with the memberships.
+    let month = month.unwrap_or(i64::MIN);
     for st in Status::ALL {
+        let code = status_code(st);
         match (old.contains(st), new.contains(st)) {
             (false, true) => {
                 tx.prepare_cached(
                     "INSERT OR IGNORE INTO status_members(status, entry) VALUES (?1, ?2)",
                 )?
-                .execute([status_code(st), idx])?;
+                .execute([code, idx])?;
+                tx.prepare_cached(
+                    "INSERT INTO monthly_status(month, status, n) VALUES (?1, ?2, 1) \
+                     ON CONFLICT(month, status) DO UPDATE SET n = n + 1",
+                )?
+                .execute([month, code])?;
             }
             (true, false) => {
                 tx.prepare_cached("DELETE FROM status_members WHERE status = ?1 AND entry = ?2")?
-                    .execute([status_code(st), idx])?;
+                    .execute([code, idx])?;
+                tx.prepare_cached(
+                    "UPDATE monthly_status SET n = n - 1 WHERE month = ?1 AND status = ?2",
+                )?
+                .execute([month, code])?;
             }
             _ => {}
         }
@@ -429,26 +446,6 @@ fn restatus(tx: &rusqlite::Transaction<'_>, idx: i64, at: i64) -> rusqlite::Resu
     tx.prepare_cached("UPDATE entries SET statuses = ?1 WHERE idx = ?2")?
         .execute([i64::from(new.bits()), idx])?;
     Ok(())
-}
-
-/// The status code `flags`-combination key of an authorisation row, as SQL:
-/// `((emergency * 32 + flags) * 3 + seal) * 3 + ratify`, where seal and
-/// ratify are 0 (no date), 1 (not passed) or 2 (passed) at `?now`.
-const FACTS_KEY_SQL: &str = "((((kind = 'emergency') * 32 + flags) * 3 \
-    + CASE WHEN sealed_in_force IS NULL THEN 0 WHEN sealed_in_force <= :now THEN 2 ELSE 1 END) * 3 \
-    + CASE WHEN ratify_by IS NULL THEN 0 WHEN ratify_by < :now THEN 2 ELSE 1 END)";
-
-/// [`FACTS_KEY_SQL`] computed in Rust.
-fn facts_key(f: &Facts) -> i64 {
-    let three = |o: Option<bool>| match o {
-        None => 0,
-        Some(false) => 1,
-        Some(true) => 2,
-    };
-    ((i64::from(f.kind == Some(Kind::Emergency)) * 32 + i64::from(f.flags)) * 3
-        + three(f.seal_passed))
-        * 3
-        + three(f.ratify_passed)
 }
 
 /// A filter as SQL: what to read from, the condition, and its parameters.
@@ -946,7 +943,7 @@ impl Index {
     }
 
     /// The overview's statistics at `now`.
-    pub fn stats(&self, now: DateTime<Utc>) -> Result<HomeStats, IndexError> {
+    pub fn stats(&self) -> Result<HomeStats, IndexError> {
         let r = self.reader()?;
         // Entries per kind and month, kept as they are indexed.
         let mut monthly: Vec<(Kind, i64, u64)> = Vec::new();
@@ -1014,53 +1011,51 @@ impl Index {
             v
         };
         per_agency.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        // Statuses of every authorisation, grouped by month and facts (from
-        // the covering index), then read through the one status function.
-        let mut groups: HashMap<(i64, i64), u64> = HashMap::new();
+        // Authorisations' statuses per month, kept with the memberships
+        // (as of the last tick, like the lists).
+        let mut per_status: HashMap<(i64, i64), u64> = HashMap::new();
         {
-            let mut st = r.prepare_cached(&format!(
-                "SELECT month, {FACTS_KEY_SQL} FROM entries WHERE kind IN ('request', 'emergency')"
-            ))?;
-            let mut rows = st.query(rusqlite::named_params! { ":now": now.timestamp() })?;
-            while let Some(row) = rows.next()? {
-                let month: Option<i64> = row.get(0)?;
-                *groups
-                    .entry((month.unwrap_or(i64::MIN), row.get(1)?))
-                    .or_default() += 1;
+            let mut st = r.prepare_cached("SELECT month, status, n FROM monthly_status")?;
+            let rows = st.query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?;
+            for row in rows {
+                let (m, code, n) = row?;
+                per_status.insert((m, code), u64::try_from(n).unwrap_or(0));
             }
         }
-        let facts: HashMap<i64, StatusSet> = Facts::all_authorisations()
-            .map(|f| (facts_key(&f), f.statuses()))
-            .collect();
+        let of = |st: Status| -> u64 {
+            per_status
+                .iter()
+                .filter(|((_, c), _)| *c == status_code(st))
+                .map(|(_, n)| n)
+                .sum()
+        };
+        let in_month =
+            |m: i64, st: Status| per_status.get(&(m, status_code(st))).copied().unwrap_or(0);
         let mut disclosure: [Vec<u64>; 3] = std::array::from_fn(|_| vec![0; months.len()]);
         let mut with_release: [Vec<u64>; 2] = std::array::from_fn(|_| vec![0; months.len()]);
-        let (mut overdue, mut unratified, mut auths, mut released) = (0, 0, 0, 0);
-        for ((month, key), n) in groups {
-            let st = facts.get(&key).copied().unwrap_or_default();
-            auths += n;
-            let is_overdue = st.contains(Status::Overdue);
-            let is_released = st.contains(Status::Released);
-            if is_overdue {
-                overdue += n;
-            }
-            if st.contains(Status::Unratified) {
-                unratified += n;
-            }
-            if is_released {
-                released += n;
-            }
-            if let Some(c) = col(month) {
-                let d = if st.contains(Status::Disclosed) {
-                    0
-                } else if is_overdue {
-                    1
-                } else {
-                    2
-                };
-                disclosure[d][c] += n;
-                with_release[usize::from(!is_released)][c] += n;
-            }
+        for (c, m) in (first..=last).enumerate() {
+            let all =
+                per_month[kind_pos(Kind::Request)].1[c] + per_month[kind_pos(Kind::Emergency)].1[c];
+            let disclosed = in_month(m, Status::Disclosed);
+            let overdue = in_month(m, Status::Overdue);
+            let released = in_month(m, Status::Released);
+            // Disclosed and overdue exclude each other; the rest are sealed.
+            disclosure[0][c] = disclosed;
+            disclosure[1][c] = overdue;
+            disclosure[2][c] = all.saturating_sub(disclosed + overdue);
+            with_release[0][c] = released;
+            with_release[1][c] = all.saturating_sub(released);
         }
+        let overdue = of(Status::Overdue);
+        let unratified = of(Status::Unratified);
+        let released = of(Status::Released);
+        let auths = totals[kind_pos(Kind::Request)].1 + totals[kind_pos(Kind::Emergency)].1;
         let releases = totals[kind_pos(Kind::Release)].1;
         Ok(HomeStats {
             totals,
@@ -1176,41 +1171,6 @@ fn add(tx: &rusqlite::Transaction<'_>, s: &Summary, tick: i64) -> rusqlite::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn facts_key_in_sql_matches_rust() {
-        // Every combination of facts, written as a row, gets the key Rust
-        // computes for it: so a status filter selects exactly the rows
-        // whose statuses (from `Facts::statuses`) contain it.
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(SCHEMA).unwrap();
-        let now = 1_000_000i64;
-        for (i, f) in Facts::all_authorisations().enumerate() {
-            let at =
-                |o: Option<bool>, passed: i64, not: i64| o.map(|p| if p { passed } else { not });
-            conn.execute(
-                "INSERT INTO entries(idx, kind, signer, categories, flags, refs, leaf_hash, sealed_in_force, ratify_by) \
-                 VALUES (?1, ?2, '', 0, ?3, '', '', ?4, ?5)",
-                params![
-                    i64::try_from(i).unwrap(),
-                    f.kind.unwrap().as_str(),
-                    f.flags,
-                    // Overdue at `now` exactly; ratification late one second after.
-                    at(f.seal_passed, now, now + 1),
-                    at(f.ratify_passed, now - 1, now),
-                ],
-            )
-            .unwrap();
-            let key: i64 = conn
-                .query_row(
-                    &format!("SELECT {FACTS_KEY_SQL} FROM entries WHERE idx = :i"),
-                    rusqlite::named_params! {":now": now, ":i": i64::try_from(i).unwrap()},
-                    |r| r.get(0),
-                )
-                .unwrap();
-            assert_eq!(key, facts_key(&f), "{f:?}");
-        }
-    }
 
     #[test]
     fn category_masks_round_trip() {

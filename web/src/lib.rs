@@ -41,7 +41,7 @@ use daylight_schemas::{Kind, SignedRecord};
 
 use crate::filter::Filter;
 use crate::index::{Coverage, Index, IndexError, Summary, EXPORT_LIMIT};
-use crate::pages::{HomeStats, LogView, PublishedView, WitnessView};
+use crate::pages::{LogView, PublishedView, WitnessView};
 
 /// The stylesheet.
 pub const STYLE_CSS: &str = include_str!("../assets/style.css");
@@ -79,28 +79,7 @@ struct Inner {
     cfg: WebState,
     index: Index,
     first_seen: Mutex<Option<(u64, DateTime<Utc>)>>,
-    /// The overview's statistics: for how many entries, computed when, and
-    /// how long that took.
-    home_cache: Mutex<Option<CachedStats>>,
-    /// Whether a background thread is recomputing them.
-    home_refreshing: std::sync::atomic::AtomicBool,
 }
-
-struct CachedStats {
-    indexed: u64,
-    at: Instant,
-    took: Duration,
-    stats: Arc<HomeStats>,
-}
-
-/// How long the overview's statistics are reused at most (statuses such as
-/// "overdue" change with time alone).
-const HOME_STATS_TTL: Duration = Duration::from_secs(60);
-
-/// Statistics cheaper than this to compute are recomputed whenever the log
-/// grew; dearer ones are served from the last computation (at most
-/// [`HOME_STATS_TTL`] old) while a background thread recomputes them.
-const HOME_STATS_INLINE: Duration = Duration::from_millis(50);
 
 /// A page request reads missing entries into the index itself when at
 /// most this many are missing; further behind (a first start on a long
@@ -122,8 +101,6 @@ pub fn router(state: WebState) -> Result<Router, IndexError> {
         cfg: state,
         index,
         first_seen: Mutex::new(None),
-        home_cache: Mutex::new(None),
-        home_refreshing: std::sync::atomic::AtomicBool::new(false),
     });
     let weak = Arc::downgrade(&inner);
     let _ = std::thread::Builder::new()
@@ -216,48 +193,6 @@ impl Inner {
             self.index.tick(now).map_err(internal)?;
         }
         Ok(c)
-    }
-
-    /// The overview's statistics (see [`HOME_STATS_INLINE`]).
-    fn home_stats(
-        self: &Arc<Self>,
-        c: Coverage,
-        now: DateTime<Utc>,
-    ) -> Result<Arc<HomeStats>, PageError> {
-        use std::sync::atomic::Ordering;
-        if let Some(cached) = lock(&self.home_cache).as_ref() {
-            let young = cached.at.elapsed() < HOME_STATS_TTL;
-            if young && (cached.indexed == c.indexed || cached.took > HOME_STATS_INLINE) {
-                if cached.indexed != c.indexed && !self.home_refreshing.swap(true, Ordering::AcqRel)
-                {
-                    let me = self.clone();
-                    let _ = std::thread::Builder::new()
-                        .name("web-stats".into())
-                        .spawn(move || {
-                            let _ = me.compute_home_stats(c, Utc::now());
-                            me.home_refreshing.store(false, Ordering::Release);
-                        });
-                }
-                return Ok(cached.stats.clone());
-            }
-        }
-        self.compute_home_stats(c, now)
-    }
-
-    fn compute_home_stats(
-        &self,
-        c: Coverage,
-        now: DateTime<Utc>,
-    ) -> Result<Arc<HomeStats>, PageError> {
-        let started = Instant::now();
-        let stats = Arc::new(self.index.stats(now).map_err(internal)?);
-        *lock(&self.home_cache) = Some(CachedStats {
-            indexed: c.indexed,
-            at: Instant::now(),
-            took: started.elapsed(),
-            stats: stats.clone(),
-        });
-        Ok(stats)
     }
 
     fn log_view(&self) -> Result<LogView, PageError> {
@@ -356,7 +291,8 @@ async fn home(State(s): State<Shared>) -> Result<Response, PageError> {
         let log = s.log_view()?;
         let c = s.fresh()?;
         let now = Utc::now();
-        let stats = s.home_stats(c, now)?;
+        // Counters kept as entries are indexed: cheap to read every time.
+        let stats = s.index.stats().map_err(internal)?;
         Ok(html(pages::home(&log, &stats, c, now)))
     })
     .await

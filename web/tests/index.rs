@@ -21,7 +21,7 @@ use daylight_log_server::store::{LogStore, NewEntry};
 use daylight_schemas::{DataCategory, Decision, Kind, SignedRecord};
 use daylight_web::filter::Filter;
 use daylight_web::index::{Index, Summary, Total};
-use daylight_web::status::{flags, Facts};
+use daylight_web::status::{flags, Facts, Status};
 
 /// What the model knows of one entry.
 #[derive(Clone, Debug)]
@@ -492,7 +492,7 @@ fn every_filter_lists_what_the_model_says() {
     filters.push(filter(&[("from", "2024-01-01"), ("to", "2024-12-31")]));
     filters.push(filter(&[("emergency", "yes")]));
     filters.push(filter(&[("emergency", "no")]));
-    for s in daylight_web::status::Status::ALL {
+    for s in Status::ALL {
         filters.push(filter(&[("status", s.as_str())]));
     }
     filters.push(filter(&[("kind", "request"), ("status", "overdue")]));
@@ -541,6 +541,50 @@ fn every_filter_lists_what_the_model_says() {
     let later = now + Days::days(365);
     for s in ["overdue", "sealed", "unratified"] {
         check(&idx, &w.model, &filter(&[("status", s)]), later);
+    }
+    // The overview's counters agree with the model, at either time.
+    for at in [later, now] {
+        idx.tick(at).unwrap();
+        let stats = idx.stats().unwrap();
+        let count = |st: Status| {
+            w.model
+                .iter()
+                .filter(|m| m.facts(at).statuses().contains(st))
+                .count() as u64
+        };
+        assert_eq!(stats.overdue, count(Status::Overdue), "{at}");
+        assert_eq!(stats.unratified, count(Status::Unratified), "{at}");
+        assert_eq!(stats.released, count(Status::Released), "{at}");
+        let auths = w
+            .model
+            .iter()
+            .filter(|m| matches!(m.kind, Some(Kind::Request | Kind::Emergency)))
+            .count() as u64;
+        assert_eq!(stats.authorisations, auths);
+        // Per month (the charts' last 36): disclosed + overdue + sealed is
+        // every authorisation of the month.
+        for (c, month) in stats.months.iter().enumerate() {
+            let of_month = w
+                .model
+                .iter()
+                .filter(|m| matches!(m.kind, Some(Kind::Request | Kind::Emergency)))
+                .filter(|m| m.created.unwrap().format("%Y-%m").to_string() == *month)
+                .collect::<Vec<_>>();
+            let with = |st: Status| {
+                of_month
+                    .iter()
+                    .filter(|m| m.facts(at).statuses().contains(st))
+                    .count() as u64
+            };
+            assert_eq!(stats.disclosure[0][c], with(Status::Disclosed), "{month}");
+            assert_eq!(stats.disclosure[1][c], with(Status::Overdue), "{month}");
+            assert_eq!(
+                stats.disclosure.iter().map(|d| d[c]).sum::<u64>(),
+                of_month.len() as u64,
+                "{month}"
+            );
+            assert_eq!(stats.with_release[0][c], with(Status::Released), "{month}");
+        }
     }
 
     // Each entry's summary carries what later entries said of it.
