@@ -178,7 +178,7 @@ impl Inner {
     fn fresh(&self) -> Result<Coverage, PageError> {
         let store = self.cfg.store.as_ref();
         let mut c = self.index.coverage(store).map_err(internal)?;
-        if c.size - c.indexed > INLINE_CATCH_UP {
+        if c.size.saturating_sub(c.indexed) > INLINE_CATCH_UP {
             return Ok(c);
         }
         if !c.complete() {
