@@ -4,9 +4,14 @@
 //! memory stays flat however long the log grows, and a restart reads only
 //! the entries added since the last run.
 //!
+//! Statuses are stored as memberships (status, entry), computed by the one
+//! status function ([`Facts::statuses`]) when an entry is indexed, when a
+//! later entry speaks of it, and when a tick passes its dates.
+//!
 //! The file is derived data: if it does not match the log (another
 //! origin, a different leaf hash at its last entry, more entries than the
-//! log has), it is emptied and rebuilt from the log.
+//! log has), it is emptied and rebuilt from the log; a damaged file is
+//! deleted and made again.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -586,7 +591,12 @@ impl Index {
     /// again, since everything in it can be read from the log.
     pub fn open(path: &Path, origin: &str) -> Result<Index, IndexError> {
         match Self::open_file(path, origin) {
-            Err(IndexError::Db(e)) => {
+            Err(IndexError::Db(e))
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+                ) =>
+            {
                 tracing::warn!("web index {}: {e}; making it again", path.display());
                 for suffix in ["", "-wal", "-shm"] {
                     let mut p = path.as_os_str().to_owned();
