@@ -952,27 +952,15 @@ impl Index {
         })
     }
 
-    /// The overview's statistics at `now`.
+    /// The overview's statistics (statuses as of the last tick).
     pub fn stats(&self) -> Result<HomeStats, IndexError> {
         let r = self.reader()?;
         // Entries per kind and month, kept as they are indexed.
-        let mut monthly: Vec<(Kind, i64, u64)> = Vec::new();
-        {
-            let mut st = r.prepare_cached("SELECT kind, month, n FROM monthly")?;
-            let rows = st.query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })?;
-            for row in rows {
-                let (k, m, n) = row?;
-                if let Ok(k) = k.parse::<Kind>() {
-                    monthly.push((k, m, u64::try_from(n).unwrap_or(0)));
-                }
-            }
-        }
+        let monthly: Vec<(Kind, i64, u64)> =
+            counters::<String, i64>(&r, "SELECT kind, month, n FROM monthly")?
+                .into_iter()
+                .filter_map(|(k, m, n)| Some((k.parse::<Kind>().ok()?, m, n)))
+                .collect();
         // Months from the first to the last entry, at most the last 36.
         let (first, last) = monthly
             .iter()
@@ -1023,21 +1011,11 @@ impl Index {
         per_agency.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         // Authorisations' statuses per month, kept with the memberships
         // (as of the last tick, like the lists).
-        let mut per_status: HashMap<(i64, i64), u64> = HashMap::new();
-        {
-            let mut st = r.prepare_cached("SELECT month, status, n FROM monthly_status")?;
-            let rows = st.query_map([], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })?;
-            for row in rows {
-                let (m, code, n) = row?;
-                per_status.insert((m, code), u64::try_from(n).unwrap_or(0));
-            }
-        }
+        let per_status: HashMap<(i64, i64), u64> =
+            counters::<i64, i64>(&r, "SELECT month, status, n FROM monthly_status")?
+                .into_iter()
+                .map(|(m, code, n)| ((m, code), n))
+                .collect();
         let of = |st: Status| -> u64 {
             per_status
                 .iter()
@@ -1085,6 +1063,22 @@ impl Index {
             releases,
         })
     }
+}
+
+/// Rows of a counter table: two keys and a count.
+fn counters<A: rusqlite::types::FromSql, B: rusqlite::types::FromSql>(
+    conn: &Connection,
+    sql: &str,
+) -> rusqlite::Result<Vec<(A, B, u64)>> {
+    let mut st = conn.prepare_cached(sql)?;
+    let rows = st.query_map([], |r| {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+        ))
+    })?;
+    rows.collect()
 }
 
 /// Writes one entry's row, and what it says about the entries it refers to.

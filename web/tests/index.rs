@@ -39,6 +39,23 @@ struct Expect {
 }
 
 impl Expect {
+    /// An entry that is no authorisation: no fields the filters read but
+    /// its kind, time and signer.
+    fn other(kind: Option<Kind>, created: Option<DateTime<Utc>>, signer: &str) -> Expect {
+        Expect {
+            kind,
+            created,
+            signer: signer.to_owned(),
+            jurisdiction: None,
+            legal: None,
+            provider: None,
+            categories: Vec::new(),
+            sealed_in_force: None,
+            ratify_by: None,
+            flags: 0,
+        }
+    }
+
     fn facts(&self, now: DateTime<Utc>) -> Facts {
         Facts {
             kind: self.kind,
@@ -173,18 +190,7 @@ fn generate(w: &mut World, n: usize, now: DateTime<Utc>, seed: u64) {
     let agencies = [key("agency-a.test", 2), key("agency-b.test", 3)];
     let court = key("court.test", 4);
     let provider = key("provider.test", 5);
-    let registry = |signer: &str| Expect {
-        kind: Some(Kind::Registry),
-        created: Some(now),
-        signer: signer.to_owned(),
-        jurisdiction: None,
-        legal: None,
-        provider: None,
-        categories: Vec::new(),
-        sealed_in_force: None,
-        ratify_by: None,
-        flags: 0,
-    };
+    let registry = |signer: &str| Expect::other(Some(Kind::Registry), Some(now), signer);
     let registered = if w.model.is_empty() {
         vec![&agencies[0], &court]
     } else {
@@ -237,18 +243,7 @@ fn generate(w: &mut World, n: usize, now: DateTime<Utc>, seed: u64) {
                 }],
             )
             .unwrap();
-            w.model.push(Expect {
-                kind: None,
-                created: None,
-                signer: String::new(),
-                jurisdiction: None,
-                legal: None,
-                provider: None,
-                categories: Vec::new(),
-                sealed_in_force: None,
-                ratify_by: None,
-                flags: 0,
-            });
+            w.model.push(Expect::other(None, None, ""));
             continue;
         }
         if roll < 55 || auths.is_empty() {
@@ -369,18 +364,7 @@ fn generate(w: &mut World, n: usize, now: DateTime<Utc>, seed: u64) {
         w.add(
             &signer,
             r,
-            Expect {
-                kind: Some(kind),
-                created: Some(created),
-                signer: signer.name().to_string(),
-                jurisdiction: None,
-                legal: None,
-                provider: None,
-                categories: Vec::new(),
-                sealed_in_force: None,
-                ratify_by: None,
-                flags: 0,
-            },
+            Expect::other(Some(kind), Some(created), signer.name().as_str()),
         );
         let m = &mut w.model[target as usize];
         m.flags |= flags::of(Some(kind), decision);
