@@ -33,7 +33,7 @@ use crate::status::{flags, Facts, Status, StatusSet};
 const CHUNK: u64 = 2048;
 
 /// Bumped whenever the tables change; an index of another version is rebuilt.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// The most rows an export returns (the newest matches).
 pub const EXPORT_LIMIT: usize = 100_000;
@@ -168,12 +168,13 @@ impl Summary {
 
     /// What the statuses depend on at `now`.
     pub fn facts(&self, now: DateTime<Utc>) -> Facts {
-        Facts {
-            kind: self.kind,
-            flags: self.flags,
-            seal_passed: self.sealed_in_force.map(|t| now >= t),
-            ratify_passed: self.ratify_by.map(|t| now > t),
-        }
+        Facts::at(
+            self.kind,
+            self.flags,
+            self.sealed_in_force,
+            self.ratify_by,
+            now,
+        )
     }
 
     /// The statuses of an authorisation at `now`; empty for other kinds.
@@ -294,8 +295,6 @@ CREATE INDEX IF NOT EXISTS entries_provider ON entries(provider);
 CREATE INDEX IF NOT EXISTS entries_jurisdiction ON entries(jurisdiction);
 CREATE INDEX IF NOT EXISTS entries_country ON entries(country);
 CREATE INDEX IF NOT EXISTS entries_day ON entries(day, categories);
-CREATE INDEX IF NOT EXISTS entries_auth ON entries(kind, month, flags, sealed_in_force, ratify_by)
-    WHERE kind IN ('request', 'emergency');
 CREATE INDEX IF NOT EXISTS entries_sealed ON entries(sealed_in_force)
     WHERE sealed_in_force IS NOT NULL;
 CREATE INDEX IF NOT EXISTS entries_ratify ON entries(ratify_by)
@@ -410,13 +409,14 @@ fn restatus(tx: &rusqlite::Transaction<'_>, idx: i64, at: i64) -> rusqlite::Resu
     let Some((kind, flags, sealed, ratify, old, month)) = row else {
         return Ok(());
     };
-    let facts = Facts {
-        kind: kind.and_then(|k| k.parse().ok()),
-        flags: u8::try_from(flags).unwrap_or(0),
-        seal_passed: sealed.map(|t| at >= t),
-        ratify_passed: ratify.map(|t| at > t),
-    };
-    let new = facts.statuses();
+    let new = Facts::at(
+        kind.and_then(|k| k.parse().ok()),
+        u8::try_from(flags).unwrap_or(0),
+        time(sealed),
+        time(ratify),
+        DateTime::from_timestamp(at, 0).unwrap_or_default(),
+    )
+    .statuses();
     let old = StatusSet::from_bits(u16::try_from(old).unwrap_or(0));
     if new == old {
         return Ok(());
@@ -549,13 +549,9 @@ impl Condition {
     }
 }
 
-/// A status's number in `status_members`: its position in [`Status::ALL`].
+/// A status's number in `status_members` and `monthly_status`.
 fn status_code(st: Status) -> i64 {
-    Status::ALL
-        .iter()
-        .position(|&x| x == st)
-        .and_then(|p| i64::try_from(p).ok())
-        .unwrap_or(-1)
+    i64::from(st.number())
 }
 
 /// A reader connection borrowed from the pool, returned when dropped.

@@ -70,6 +70,12 @@ impl Status {
         }
     }
 
+    /// Its place in [`Status::ALL`] (the declaration order): its bit in a
+    /// [`StatusSet`] and its number in the web index.
+    pub fn number(self) -> u16 {
+        self as u16
+    }
+
     /// Parses a code.
     pub fn parse(s: &str) -> Option<Status> {
         Status::ALL.into_iter().find(|x| x.as_str() == s)
@@ -82,7 +88,7 @@ pub struct StatusSet(u16);
 
 impl StatusSet {
     fn bit(s: Status) -> u16 {
-        1 << (s as u16)
+        1 << s.number()
     }
 
     fn insert(&mut self, s: Status) {
@@ -159,6 +165,23 @@ pub struct Facts {
 }
 
 impl Facts {
+    /// The facts of an entry at `now`: a sealed-until date has passed from
+    /// that moment on, a ratification deadline only after it.
+    pub fn at(
+        kind: Option<Kind>,
+        flags: u8,
+        sealed_in_force: Option<chrono::DateTime<chrono::Utc>>,
+        ratify_by: Option<chrono::DateTime<chrono::Utc>>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Facts {
+        Facts {
+            kind,
+            flags,
+            seal_passed: sealed_in_force.map(|t| now >= t),
+            ratify_passed: ratify_by.map(|t| now > t),
+        }
+    }
+
     /// The statuses these facts give; empty for kinds other than requests
     /// and emergencies.
     pub fn statuses(self) -> StatusSet {
@@ -304,6 +327,39 @@ mod tests {
         assert_eq!(
             StatusSet::from_bits(u16::MAX).to_vec(),
             Status::ALL.to_vec()
+        );
+    }
+
+    #[test]
+    fn numbers_are_places_in_all() {
+        for (i, s) in Status::ALL.into_iter().enumerate() {
+            assert_eq!(usize::from(s.number()), i);
+        }
+    }
+
+    #[test]
+    fn deadlines_at_their_second() {
+        let t = chrono::DateTime::from_timestamp(1_000, 0).unwrap();
+        let f = |now: i64| {
+            Facts::at(
+                Some(Kind::Emergency),
+                0,
+                Some(t),
+                Some(t),
+                chrono::DateTime::from_timestamp(now, 0).unwrap(),
+            )
+        };
+        assert_eq!(
+            (f(999).seal_passed, f(999).ratify_passed),
+            (Some(false), Some(false))
+        );
+        assert_eq!(
+            (f(1_000).seal_passed, f(1_000).ratify_passed),
+            (Some(true), Some(false))
+        );
+        assert_eq!(
+            (f(1_001).seal_passed, f(1_001).ratify_passed),
+            (Some(true), Some(true))
         );
     }
 
