@@ -110,14 +110,7 @@ pub fn write_key(path: &Path, secret: &str) {
 
 /// Starts `daylight` with `args` in the background, output discarded.
 pub fn spawn(args: &[&str]) -> Server {
-    Server(
-        Command::new(env!("CARGO_BIN_EXE_daylight"))
-            .args(args)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
+    start(args, std::process::Stdio::null())
 }
 
 /// Starts `daylight` with `args` in the background, its standard error
@@ -128,11 +121,15 @@ pub fn spawn_logged(args: &[&str], log: &Path) -> Server {
         .append(true)
         .open(log)
         .unwrap();
+    start(args, err.into())
+}
+
+fn start(args: &[&str], stderr: std::process::Stdio) -> Server {
     Server(
         Command::new(env!("CARGO_BIN_EXE_daylight"))
             .args(args)
             .stdout(std::process::Stdio::null())
-            .stderr(err)
+            .stderr(stderr)
             .spawn()
             .unwrap(),
     )
