@@ -519,93 +519,97 @@ fn period(p: &Option<Period>) -> Option<Markup> {
 
 type Row = (&'static str, Markup);
 
-fn access_rows(
-    rows: &mut Vec<Row>,
-    jurisdiction: &str,
-    legal: &str,
-    authority: &daylight_schemas::Authority,
-    provider: &str,
-    categories: &[&'static str],
-) {
-    rows.push(("Jurisdiction", html! { (jurisdiction) }));
-    rows.push(("Legal basis", html! { (legal) }));
+/// The fields requests and emergencies share, as the entry page shows them.
+struct Authorisation<'a> {
+    jurisdiction: &'a str,
+    legal_basis: &'a str,
+    authority: &'a daylight_schemas::Authority,
+    provider: &'a str,
+    offence: &'a str,
+    target_type: &'a str,
+    target_count: u32,
+    valid_from: &'a Timestamp,
+    valid_until: &'a Timestamp,
+    data_period: &'a Option<Period>,
+    sealed_until: &'a Timestamp,
+    case_reference: &'a str,
+    targets: &'a [Commitment],
+}
+
+/// Who asked whom for what.
+fn access_rows(rows: &mut Vec<Row>, a: &Authorisation<'_>, categories: &[&'static str]) {
+    rows.push(("Jurisdiction", html! { (a.jurisdiction) }));
+    rows.push(("Legal basis", html! { (a.legal_basis) }));
     rows.push((
         "Issued by",
-        html! { (authority.name) " (" (labels::issuer(authority.issuer_type.as_str())) ")" },
+        html! { (a.authority.name) " (" (labels::issuer(a.authority.issuer_type.as_str())) ")" },
     ));
-    rows.push(("Provider asked", html! { (provider) }));
+    rows.push(("Provider asked", html! { (a.provider) }));
     rows.push((
         "Data asked for",
         html! { ul.inline { @for c in categories { li { (labels::category(c)) } } } },
     ));
 }
 
+/// The case: offence, targets, validity, sealing.
+fn case_rows(rows: &mut Vec<Row>, a: &Authorisation<'_>, s: &Summary) {
+    rows.push(("Most serious offence", html! { (labels::words(a.offence)) }));
+    rows.push((
+        "What the targets are",
+        html! { (labels::words(a.target_type)) },
+    ));
+    rows.push(("Number of targets", html! { (a.target_count) }));
+    rows.push((
+        "Access authorised",
+        html! { (ts(a.valid_from)) " to " (ts(a.valid_until)) },
+    ));
+    if let Some(p) = period(a.data_period) {
+        rows.push(("Data covers the period", p));
+    }
+    rows.push(("Details sealed until", sealed(s, a.sealed_until)));
+    rows.push(("Case reference", html! { (a.case_reference) }));
+    rows.push(("Target commitments", targets(a.targets)));
+}
+
 fn body_rows(body: &Body, s: &Summary) -> Vec<Row> {
+    // Requests and emergencies are different types with these fields in
+    // common: one literal reads them from either.
+    macro_rules! authorisation {
+        ($b:expr) => {
+            Authorisation {
+                jurisdiction: $b.jurisdiction.as_str(),
+                legal_basis: $b.legal_basis.as_str(),
+                authority: &$b.issuing_authority,
+                provider: $b.provider.as_str(),
+                offence: $b.offence.as_str(),
+                target_type: $b.target_type.as_str(),
+                target_count: $b.target_count,
+                valid_from: &$b.valid_from,
+                valid_until: &$b.valid_until,
+                data_period: &$b.data_period,
+                sealed_until: &$b.sealed_until,
+                case_reference: $b.case_reference.as_str(),
+                targets: &$b.targets,
+            }
+        };
+    }
     let mut rows: Vec<Row> = Vec::new();
     match body {
         Body::Request(b) => {
-            access_rows(
-                &mut rows,
-                b.jurisdiction.as_str(),
-                b.legal_basis.as_str(),
-                &b.issuing_authority,
-                b.provider.as_str(),
-                &s.categories,
-            );
-            rows.push((
-                "Most serious offence",
-                html! { (labels::words(b.offence.as_str())) },
-            ));
-            rows.push((
-                "What the targets are",
-                html! { (labels::words(b.target_type.as_str())) },
-            ));
-            rows.push(("Number of targets", html! { (b.target_count) }));
-            rows.push((
-                "Access authorised",
-                html! { (ts(&b.valid_from)) " to " (ts(&b.valid_until)) },
-            ));
-            if let Some(p) = period(&b.data_period) {
-                rows.push(("Data covers the period", p));
-            }
-            rows.push(("Details sealed until", sealed(s, &b.sealed_until)));
-            rows.push(("Case reference", html! { (b.case_reference) }));
-            rows.push(("Target commitments", targets(&b.targets)));
+            let a = authorisation!(b);
+            access_rows(&mut rows, &a, &s.categories);
+            case_rows(&mut rows, &a, s);
             rows.push(("Order document commitment", commitment(&b.order_document)));
         }
         Body::Emergency(b) => {
-            access_rows(
-                &mut rows,
-                b.jurisdiction.as_str(),
-                b.legal_basis.as_str(),
-                &b.issuing_authority,
-                b.provider.as_str(),
-                &s.categories,
-            );
+            let a = authorisation!(b);
+            access_rows(&mut rows, &a, &s.categories);
             rows.push((
                 "Emergency ground",
                 html! { (labels::words(b.ground.as_str())) },
             ));
             rows.push(("Court must ratify by", ts(&b.ratify_by)));
-            rows.push((
-                "Most serious offence",
-                html! { (labels::words(b.offence.as_str())) },
-            ));
-            rows.push((
-                "What the targets are",
-                html! { (labels::words(b.target_type.as_str())) },
-            ));
-            rows.push(("Number of targets", html! { (b.target_count) }));
-            rows.push((
-                "Access authorised",
-                html! { (ts(&b.valid_from)) " to " (ts(&b.valid_until)) },
-            ));
-            if let Some(p) = period(&b.data_period) {
-                rows.push(("Data covers the period", p));
-            }
-            rows.push(("Details sealed until", sealed(s, &b.sealed_until)));
-            rows.push(("Case reference", html! { (b.case_reference) }));
-            rows.push(("Target commitments", targets(&b.targets)));
+            case_rows(&mut rows, &a, s);
             if let Some(d) = &b.order_document {
                 rows.push(("Authorisation document commitment", commitment(d)));
             }
