@@ -568,6 +568,20 @@ struct Verified {
     signatures: u64,
 }
 
+impl Verified {
+    /// The tree did not verify: the findings say why, and no entry counts
+    /// as verified.
+    fn refused(findings: Vec<Finding>, frontier: Frontier) -> Verified {
+        Verified {
+            findings,
+            facts: Vec::new(),
+            frontier,
+            entries: 0,
+            signatures: 0,
+        }
+    }
+}
+
 /// Bundles per verification step.
 const STEP_BUNDLES: u64 = 16;
 
@@ -627,13 +641,7 @@ fn verify_tree(
                     format!("tiles for size {new_size}: {e}"),
                     vec![],
                 );
-                return Ok(Verified {
-                    findings,
-                    facts: Vec::new(),
-                    frontier,
-                    entries: 0,
-                    signatures: 0,
-                });
+                return Ok(Verified::refused(findings, frontier));
             }
             Ok(proof) => {
                 if let Err(e) = verify_consistency(
@@ -659,13 +667,7 @@ fn verify_tree(
                             "served": { "size": new_size, "root": new_root.to_base64() },
                         })),
                     );
-                    return Ok(Verified {
-                        findings,
-                        facts: Vec::new(),
-                        frontier,
-                        entries: 0,
-                        signatures: 0,
-                    });
+                    return Ok(Verified::refused(findings, frontier));
                 }
             }
         }
@@ -705,13 +707,7 @@ fn verify_tree(
                         format!("entry bundle {}: {e}", coord.path()),
                         vec![first],
                     );
-                    return Ok(Verified {
-                        findings,
-                        facts: Vec::new(),
-                        frontier,
-                        entries: 0,
-                        signatures: 0,
-                    });
+                    return Ok(Verified::refused(findings, frontier));
                 }
             }
         }
@@ -730,13 +726,7 @@ fn verify_tree(
                         format!("tiles for size {new_size}: {e}"),
                         vec![],
                     );
-                    return Ok(Verified {
-                        findings,
-                        facts: Vec::new(),
-                        frontier,
-                        entries: 0,
-                        signatures: 0,
-                    });
+                    return Ok(Verified::refused(findings, frontier));
                 }
                 Ok(auth) => {
                     let skip = (new_from - first) as usize;
@@ -748,13 +738,7 @@ fn verify_tree(
                             format!("entry {index} does not hash to its leaf in the signed tree"),
                             vec![index],
                         );
-                        return Ok(Verified {
-                            findings,
-                            facts: Vec::new(),
-                            frontier,
-                            entries: 0,
-                            signatures: 0,
-                        });
+                        return Ok(Verified::refused(findings, frontier));
                     }
                     for h in &hashes[skip..] {
                         frontier.push(*h);
