@@ -554,6 +554,32 @@ fn status_code(st: Status) -> i64 {
     i64::from(st.number())
 }
 
+/// Whether the first `done` indexed entries can be the log's: not more
+/// than it has, and the same leaf hash at the last one.
+fn matches_log(
+    conn: &Connection,
+    store: &dyn LogStore,
+    done: u64,
+    size: u64,
+) -> Result<bool, IndexError> {
+    if done == 0 {
+        return Ok(true);
+    }
+    if done > size {
+        return Ok(false);
+    }
+    let last = done - 1;
+    let ours: Option<String> = conn
+        .query_row(
+            "SELECT leaf_hash FROM entries WHERE idx = ?1",
+            [i64::try_from(last).unwrap_or(i64::MAX)],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let theirs = store.entry(LeafIndex(last))?.map(|e| e.leaf_hash.to_hex());
+    Ok(ours.is_some() && ours == theirs)
+}
+
 /// A reader connection borrowed from the pool, returned when dropped.
 struct Reader<'a> {
     conn: Option<Connection>,
@@ -670,7 +696,7 @@ impl Index {
         let size = store.size()?.get();
         let mut done = indexed(&w.conn)?;
         if !w.checked {
-            if !self.matches_log(&w.conn, store, done, size)? {
+            if !matches_log(&w.conn, store, done, size)? {
                 tracing::warn!("web index does not match the log: rebuilding it");
                 clear(&w.conn)?;
                 lock(&self.counts).clear();
@@ -698,33 +724,6 @@ impl Index {
             indexed: done,
             size,
         })
-    }
-
-    /// Whether the first `done` indexed entries can be the log's: not more
-    /// than it has, and the same leaf hash at the last one.
-    fn matches_log(
-        &self,
-        conn: &Connection,
-        store: &dyn LogStore,
-        done: u64,
-        size: u64,
-    ) -> Result<bool, IndexError> {
-        if done == 0 {
-            return Ok(true);
-        }
-        if done > size {
-            return Ok(false);
-        }
-        let last = done - 1;
-        let ours: Option<String> = conn
-            .query_row(
-                "SELECT leaf_hash FROM entries WHERE idx = ?1",
-                [i64::try_from(last).unwrap_or(i64::MAX)],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let theirs = store.entry(LeafIndex(last))?.map(|e| e.leaf_hash.to_hex());
-        Ok(ours.is_some() && ours == theirs)
     }
 
     /// How far the index has read, without reading more.
