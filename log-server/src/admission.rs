@@ -228,7 +228,7 @@ impl Admission for RecordAdmission {
         let record = SignedRecord::parse(bytes).map_err(schema_error)?;
         // The registry must be current: an operator may revoke a key offline
         // while the server runs.
-        let size = store.size().map_err(ApiError::internal)?;
+        let size = store.size().map_err(ApiError::storage)?;
         let stale = self
             .registry
             .read()
@@ -258,7 +258,7 @@ impl Admission for RecordAdmission {
                 }
             })
             .map_err(|e| match lookup_failed.take() {
-                Some(err) => ApiError::internal(err),
+                Some(err) => ApiError::storage(err),
                 None => schema_error(e),
             })?;
         Ok(NewEntry {

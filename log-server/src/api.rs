@@ -14,7 +14,7 @@ use daylight_core::tree::inclusion_proof;
 use daylight_core::{LeafIndex, TlogProof, VerifierKey};
 
 use crate::admission::Admission;
-use crate::error::ApiError;
+use crate::error::{ApiError, STORAGE_RETRY_AFTER};
 use crate::metrics::Metrics;
 use crate::sequencer::{SequenceError, Sequencer};
 use crate::store::{LogStore, Published, StoreHashes};
@@ -148,7 +148,7 @@ async fn tile(State(s): State<AppState>, Path(path): Path<String>) -> Result<Res
     let parsed = TilePath::parse(&format!("tile/{path}"))
         .map_err(|e| ApiError::bad_request("bad_tile_path", e.to_string()))?;
     let data = blocking(move || {
-        let size = s.store.size().map_err(ApiError::internal)?.get();
+        let size = s.store.size().map_err(ApiError::storage)?.get();
         match parsed {
             TilePath::Hashes(t) => {
                 let available = size
@@ -176,7 +176,7 @@ async fn tile(State(s): State<AppState>, Path(path): Path<String>) -> Result<Res
                 let entries = s
                     .store
                     .entries(LeafIndex(start), u64::from(b.width))
-                    .map_err(ApiError::internal)?;
+                    .map_err(ApiError::storage)?;
                 let bundle = daylight_core::tile::encode_entry_bundle(
                     entries.iter().map(|e| e.data.as_slice()),
                 )
@@ -210,10 +210,10 @@ async fn log_info(State(s): State<AppState>) -> Result<Json<serde_json::Value>, 
     let (store, key, quorum) = (s.store.clone(), s.log_key.clone(), s.quorum);
     let size = s.published().map(|p| p.checkpoint.size.get()).unwrap_or(0);
     blocking(move || {
-        let meta = store.meta().map_err(ApiError::internal)?;
+        let meta = store.meta().map_err(ApiError::storage)?;
         let witnesses: Vec<serde_json::Value> = store
             .witnesses()
-            .map_err(ApiError::internal)?
+            .map_err(ApiError::storage)?
             .into_iter()
             .map(|w| serde_json::json!({ "vkey": w.key.to_string(), "url": w.url }))
             .collect();
@@ -285,10 +285,6 @@ async fn submit(
     Ok(Json(serde_json::json!({ "index": index.get() })))
 }
 
-/// Seconds a client is told to wait when the log's storage refuses writes:
-/// an operator has to free space or repair the filesystem.
-const STORAGE_RETRY_AFTER: u32 = 30;
-
 fn parse_index(text: &str) -> Result<LeafIndex, ApiError> {
     daylight_core::types::parse_decimal(text)
         .map(LeafIndex)
@@ -306,7 +302,7 @@ async fn entry(
     blocking(move || {
         let e = store
             .entry(index)
-            .map_err(ApiError::internal)?
+            .map_err(ApiError::storage)?
             .ok_or_else(|| ApiError::not_found(format!("no entry {index}")))?;
         Ok(Json(serde_json::json!({
             "index": index.get(),
@@ -326,7 +322,7 @@ async fn proof(State(s): State<AppState>, Path(index): Path<String>) -> Result<R
             .filter(|p| p.checkpoint.size.contains(index));
         let Some(p) = covered else {
             // Not covered yet: unknown (404) or waiting for witnesses (503).
-            let size = store.size().map_err(ApiError::internal)?;
+            let size = store.size().map_err(ApiError::storage)?;
             if !size.contains(index) {
                 return Err(ApiError::not_found(format!("no entry {index}")));
             }

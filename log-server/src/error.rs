@@ -61,6 +61,27 @@ impl ApiError {
     }
 }
 
+/// Seconds a client is told to wait when the log's storage refuses writes or
+/// cannot be reached: an operator may have to free space or repair it.
+pub const STORAGE_RETRY_AFTER: u32 = 30;
+
+impl ApiError {
+    /// A store failure: 503 `storage_unavailable` when waiting may help (the
+    /// disk or database refuses writes or cannot be reached), else 500.
+    pub fn storage(e: crate::store::StoreError) -> ApiError {
+        if e.is_transient() {
+            tracing::error!("storage: {e}");
+            ApiError::unavailable(
+                "storage_unavailable",
+                format!("the log cannot use its storage ({e}); try again later"),
+                STORAGE_RETRY_AFTER,
+            )
+        } else {
+            ApiError::internal(e)
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": self.code, "detail": self.detail });

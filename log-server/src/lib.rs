@@ -1,8 +1,9 @@
 //! The Daylight log server: submission, sequencing, tiles, checkpoints,
 //! witness collection and proofs, over one storage trait with SQLite as the
-//! embedded default.
+//! embedded default and PostgreSQL beside it.
 //!
-//! - [`store`]: the storage trait; [`sqlite`]: its SQLite backend.
+//! - [`store`]: the storage trait; [`sqlite`]: its SQLite backend (the
+//!   embedded default); [`postgres`]: its PostgreSQL backend (past one machine).
 //! - [`integrate`]: growing the tree by a batch, in one transaction.
 //! - [`sequencer`]: batching submissions and answering their indexes.
 //! - [`witnessing`]: collecting witness cosignatures, publishing checkpoints.
@@ -14,6 +15,7 @@ pub mod api;
 pub mod error;
 pub mod integrate;
 pub mod metrics;
+pub mod postgres;
 pub mod sequencer;
 pub mod server;
 pub mod sqlite;

@@ -175,6 +175,13 @@ fn sequence(
     entries: Vec<NewEntry>,
 ) -> Result<(Vec<LeafIndex>, TreeSize, u64), SequenceError> {
     let fail = |e: String| SequenceError::Integration(e);
+    let storage = |e: StoreError| {
+        if e.is_transient() {
+            SequenceError::Storage(e.to_string())
+        } else {
+            SequenceError::Integration(e.to_string())
+        }
+    };
     // Another writer (an offline `daylight log` command) may append between
     // our read of the size and our commit; the store then refuses the
     // batch and we build it again on the new size.
@@ -186,11 +193,10 @@ fn sequence(
         let mut slots = Vec::with_capacity(entries.len());
         let mut fresh: Vec<NewEntry> = Vec::new();
         let mut in_batch: HashMap<Hash, usize> = HashMap::new();
-        for e in &entries {
-            if let Some(i) = store
-                .find_leaf(&e.leaf_hash)
-                .map_err(|e| fail(e.to_string()))?
-            {
+        let leaves: Vec<Hash> = entries.iter().map(|e| e.leaf_hash).collect();
+        let known = store.find_leaves(&leaves).map_err(storage)?;
+        for (e, known) in entries.iter().zip(known) {
+            if let Some(i) = known {
                 slots.push(Slot::Existing(i));
             } else if let Some(&pos) = in_batch.get(&e.leaf_hash) {
                 slots.push(Slot::New(pos));
@@ -203,15 +209,15 @@ fn sequence(
         let added = fresh.len() as u64;
         // Nothing new: every entry is already in the log, no batch to write.
         let (first, size) = if fresh.is_empty() {
-            (LeafIndex(0), store.size().map_err(|e| fail(e.to_string()))?)
+            (LeafIndex(0), store.size().map_err(storage)?)
         } else {
             match integrate(store, key, origin, fresh) {
                 Ok(done) => (done.first, done.size),
                 Err(crate::integrate::IntegrateError::Store(StoreError::SizeChanged {
                     ..
                 })) => continue,
-                Err(crate::integrate::IntegrateError::Store(StoreError::Unwritable(e))) => {
-                    return Err(SequenceError::Storage(e))
+                Err(crate::integrate::IntegrateError::Store(e)) if e.is_transient() => {
+                    return Err(SequenceError::Storage(e.to_string()))
                 }
                 Err(e) => return Err(fail(e.to_string())),
             }

@@ -2,17 +2,14 @@
 //! connection and a few reader connections (WAL lets reads run beside the
 //! writer).
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, RwLock};
-
-use daylight_core::tree::split_stored_hash_index;
+use std::sync::Mutex;
 
 use daylight_core::{Hash, LeafIndex, TreeSize, VerifierKey};
 use rusqlite::{params, Connection, OptionalExtension as _};
 
-use crate::store::{Append, LogMeta, LogStore, StoreError, StoredEntry, WitnessConfig};
+use crate::store::{Append, HashCache, LogMeta, LogStore, StoreError, StoredEntry, WitnessConfig};
 
 const READERS: usize = 4;
 
@@ -42,18 +39,11 @@ pub struct SqliteStore {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
-    /// Stored hashes of subtrees of 64 leaves or more: every proof reads
-    /// several, they never change once written, and there is one per 32
-    /// entries (about 17 MB at 10M entries; capped by [`CACHE_CAP`]).
-    upper: RwLock<HashMap<u64, Hash>>,
+    /// Upper stored hashes, kept in memory.
+    upper: HashCache,
     /// The database file, open for [`sync_filesystem`] after each append.
     file: std::fs::File,
 }
-
-/// Subtrees at least this high (2^6 leaves) are cached in memory.
-const CACHED_LEVEL: u32 = 6;
-/// The most hashes cached (about 28 MB), so memory stays bounded on any log.
-const CACHE_CAP: usize = 500_000;
 
 fn connect(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
@@ -138,7 +128,7 @@ impl SqliteStore {
             writer: Mutex::new(writer),
             readers,
             next_reader: AtomicUsize::new(0),
-            upper: RwLock::new(HashMap::new()),
+            upper: HashCache::default(),
             file,
         })
     }
@@ -240,41 +230,21 @@ impl LogStore for SqliteStore {
     }
 
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StoreError> {
-        let cacheable = |i: u64| split_stored_hash_index(i).0 >= CACHED_LEVEL;
-        let mut out: Vec<Option<Hash>> = {
-            let upper = self
-                .upper
-                .read()
-                .map_err(|_| StoreError::Backend("hash cache poisoned".into()))?;
-            indexes.iter().map(|i| upper.get(i).copied()).collect()
-        };
-        if out.iter().all(Option::is_some) {
-            return Ok(out.into_iter().flatten().collect());
-        }
-        let mut fetched = Vec::new();
-        self.read(|c| {
-            let mut stmt = c.prepare_cached("SELECT hash FROM hashes WHERE id = ?1")?;
-            for (slot, &i) in out.iter_mut().zip(indexes) {
-                if slot.is_some() {
-                    continue;
-                }
-                let h: Option<Vec<u8>> = stmt.query_row([i64_of(i)?], |r| r.get(0)).optional()?;
-                let h =
-                    hash_of(h.ok_or_else(|| StoreError::Backend(format!("no stored hash {i}")))?)?;
-                *slot = Some(h);
-                if cacheable(i) {
-                    fetched.push((i, h));
-                }
-            }
-            Ok(())
-        })?;
-        if !fetched.is_empty() {
-            if let Ok(mut upper) = self.upper.write() {
-                let room = CACHE_CAP.saturating_sub(upper.len());
-                upper.extend(fetched.into_iter().take(room));
-            }
-        }
-        Ok(out.into_iter().flatten().collect())
+        self.upper.read(indexes, |missing| {
+            self.read(|c| {
+                let mut stmt = c.prepare_cached("SELECT hash FROM hashes WHERE id = ?1")?;
+                missing
+                    .iter()
+                    .map(|&i| {
+                        let h: Option<Vec<u8>> =
+                            stmt.query_row([i64_of(i)?], |r| r.get(0)).optional()?;
+                        hash_of(
+                            h.ok_or_else(|| StoreError::Backend(format!("no stored hash {i}")))?,
+                        )
+                    })
+                    .collect()
+            })
+        })
     }
 
     fn append(&self, batch: Append) -> Result<(), StoreError> {

@@ -3,7 +3,7 @@
 //! default; another backend plugs in here without touching the sequencer,
 //! the witnessing or the handlers.
 
-use daylight_core::tree::TreeError;
+use daylight_core::tree::{split_stored_hash_index, TreeError};
 use daylight_core::{Hash, LeafIndex, TreeSize, VerifierKey};
 
 /// Why the store failed.
@@ -28,6 +28,19 @@ pub enum StoreError {
     /// writes can succeed again once an operator has fixed the disk.
     #[error("storage cannot write: {0}")]
     Unwritable(String),
+    /// The storage could not be reached (a database server that refuses
+    /// connections or lost one mid-call). Nothing unacknowledged is assumed
+    /// written; the backend reconnects by itself on the next call.
+    #[error("storage unreachable: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// Whether waiting (for an operator, or for the database to come back)
+    /// may let the same call succeed: the caller answers 503, not 500.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unwritable(_) | StoreError::Unavailable(_))
+    }
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -136,6 +149,77 @@ pub trait LogStore: Send + Sync + 'static {
     /// Entries of one kind from `start` on, in order (the registry reload uses it).
     fn entries_of_kind(&self, kind: &str, start: LeafIndex)
         -> Result<Vec<StoredEntry>, StoreError>;
+    /// [`LogStore::find_leaf`] for many leaves at once, in the same order;
+    /// a networked backend answers a whole batch in one round trip.
+    fn find_leaves(&self, leaves: &[Hash]) -> Result<Vec<Option<LeafIndex>>, StoreError> {
+        leaves.iter().map(|l| self.find_leaf(l)).collect()
+    }
+}
+
+/// Stored hashes of subtrees of 64 leaves or more, kept in memory by a
+/// backend: every proof reads several, they never change once written, and
+/// there is one per 32 entries (about 17 MB at 10M entries; capped by
+/// [`HashCache::CAP`]).
+#[derive(Default)]
+pub struct HashCache {
+    upper: std::sync::RwLock<std::collections::HashMap<u64, Hash>>,
+}
+
+impl HashCache {
+    /// Subtrees at least this high (2^6 leaves) are cached.
+    const LEVEL: u32 = 6;
+    /// The most hashes cached (about 28 MB), so memory stays bounded on any log.
+    const CAP: usize = 500_000;
+
+    /// Reads `indexes`, taking what the cache holds and the rest from `fetch`
+    /// (called once, with the stored-hash indexes missing, in order).
+    pub fn read(
+        &self,
+        indexes: &[u64],
+        fetch: impl FnOnce(&[u64]) -> Result<Vec<Hash>, StoreError>,
+    ) -> Result<Vec<Hash>, StoreError> {
+        let mut out: Vec<Option<Hash>> = {
+            let upper = self
+                .upper
+                .read()
+                .map_err(|_| StoreError::Backend("hash cache poisoned".into()))?;
+            indexes.iter().map(|i| upper.get(i).copied()).collect()
+        };
+        let missing: Vec<u64> = indexes
+            .iter()
+            .zip(&out)
+            .filter(|(_, h)| h.is_none())
+            .map(|(&i, _)| i)
+            .collect();
+        if missing.is_empty() {
+            return Ok(out.into_iter().flatten().collect());
+        }
+        let fetched = fetch(&missing)?;
+        if fetched.len() != missing.len() {
+            return Err(StoreError::Backend(format!(
+                "asked for {} stored hashes, got {}",
+                missing.len(),
+                fetched.len()
+            )));
+        }
+        let keep: Vec<(u64, Hash)> = missing
+            .iter()
+            .zip(&fetched)
+            .filter(|(&i, _)| split_stored_hash_index(i).0 >= Self::LEVEL)
+            .map(|(&i, &h)| (i, h))
+            .collect();
+        let mut fetched = fetched.into_iter();
+        for slot in out.iter_mut().filter(|h| h.is_none()) {
+            *slot = fetched.next();
+        }
+        if !keep.is_empty() {
+            if let Ok(mut upper) = self.upper.write() {
+                let room = Self::CAP.saturating_sub(upper.len());
+                upper.extend(keep.into_iter().take(room));
+            }
+        }
+        Ok(out.into_iter().flatten().collect())
+    }
 }
 
 /// Reads stored hashes through a store, for the core's tree functions.

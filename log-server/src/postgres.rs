@@ -1,0 +1,588 @@
+//! The PostgreSQL backend, for a log that outgrows one machine: the same
+//! tables as the SQLite backend, in whatever schema the connection's
+//! `search_path` names, replicated by PostgreSQL's own streaming replication.
+//!
+//! - One writer connection and a few readers, each reconnecting by itself
+//!   after the server went away (the call that found it gone fails with
+//!   [`StoreError::Unavailable`]; the next one connects again).
+//! - Statements are prepared once per connection.
+//! - A batch is one transaction, and its first statement is a compare-and-swap
+//!   on the one-row `tree_head` table: it moves the size from the size the
+//!   batch was built on to the new size, or changes nothing and the batch is
+//!   refused ([`StoreError::SizeChanged`]). The row lock it takes orders
+//!   concurrent writers, so two batches can never both extend one size.
+//! - Rows go in as arrays (`UNNEST`), one statement per table per batch,
+//!   rather than a round trip per row.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use daylight_core::{Hash, LeafIndex, TreeSize, VerifierKey};
+use postgres::error::SqlState;
+use postgres::{Client, NoTls, Statement};
+
+use crate::store::{Append, HashCache, LogMeta, LogStore, StoreError, StoredEntry, WitnessConfig};
+
+const READERS: usize = 4;
+
+/// How long connecting may take before the call fails as unavailable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tree_head (
+    one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+    size BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS entries (
+    idx BIGINT PRIMARY KEY,
+    leaf_hash BYTEA NOT NULL UNIQUE,
+    data BYTEA NOT NULL,
+    kind TEXT NOT NULL,
+    signer TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entries_by_kind ON entries(kind, idx);
+CREATE INDEX IF NOT EXISTS entries_by_signer ON entries(signer, idx);
+CREATE TABLE IF NOT EXISTS hashes (id BIGINT PRIMARY KEY, hash BYTEA NOT NULL);
+CREATE TABLE IF NOT EXISTS checkpoints (size BIGINT PRIMARY KEY, note BYTEA NOT NULL);
+CREATE TABLE IF NOT EXISTS published (size BIGINT PRIMARY KEY, note BYTEA NOT NULL);
+CREATE TABLE IF NOT EXISTS witnesses (
+    vkey TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    known_size BIGINT NOT NULL DEFAULT 0
+);
+";
+
+/// The statements every connection prepares once.
+struct Statements {
+    size: Statement,
+    find_leaves: Statement,
+    entry: Statement,
+    entries: Statement,
+    hashes: Statement,
+    advance: Statement,
+    put_entries: Statement,
+    put_hashes: Statement,
+    put_checkpoint: Statement,
+    entries_of_kind: Statement,
+}
+
+impl Statements {
+    fn prepare(c: &mut Client) -> Result<Statements, postgres::Error> {
+        Ok(Statements {
+            size: c.prepare("SELECT size FROM tree_head")?,
+            find_leaves: c.prepare(
+                "SELECT leaf_hash, idx FROM entries WHERE leaf_hash = ANY($1::bytea[])",
+            )?,
+            entry: c.prepare("SELECT data, leaf_hash FROM entries WHERE idx = $1")?,
+            entries: c.prepare(
+                "SELECT idx, data, leaf_hash FROM entries WHERE idx >= $1 ORDER BY idx LIMIT $2",
+            )?,
+            hashes: c.prepare("SELECT id, hash FROM hashes WHERE id = ANY($1::bigint[])")?,
+            advance: c.prepare("UPDATE tree_head SET size = $2 WHERE size = $1")?,
+            put_entries: c.prepare(
+                "INSERT INTO entries (idx, leaf_hash, data, kind, signer)
+                 SELECT * FROM UNNEST($1::bigint[], $2::bytea[], $3::bytea[], $4::text[], $5::text[])",
+            )?,
+            put_hashes: c.prepare(
+                "INSERT INTO hashes (id, hash) SELECT * FROM UNNEST($1::bigint[], $2::bytea[])",
+            )?,
+            put_checkpoint: c.prepare("INSERT INTO checkpoints (size, note) VALUES ($1, $2)")?,
+            entries_of_kind: c.prepare(
+                "SELECT idx, data, leaf_hash FROM entries WHERE kind = $1 AND idx >= $2 ORDER BY idx",
+            )?,
+        })
+    }
+}
+
+/// One connection and its prepared statements.
+struct Conn {
+    client: Client,
+    stmts: Statements,
+}
+
+/// A connection slot that connects on first use and again after a failure.
+struct Slot(Mutex<Option<Conn>>);
+
+/// The PostgreSQL store.
+pub struct PostgresStore {
+    config: postgres::Config,
+    writer: Slot,
+    readers: Vec<Slot>,
+    next_reader: AtomicUsize,
+    upper: HashCache,
+}
+
+/// Classifies a driver error: the server unreachable or gone is
+/// [`StoreError::Unavailable`]; a full disk or a read-only server (a standby,
+/// or one shutting down) is [`StoreError::Unwritable`].
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        let Some(code) = e.code() else {
+            // No SQLSTATE: the connection failed or closed, or a value did
+            // not convert (that one is ours, and says so in its text).
+            return if e.is_closed() || std::error::Error::source(&e).is_some() {
+                StoreError::Unavailable(e.to_string())
+            } else {
+                StoreError::Backend(e.to_string())
+            };
+        };
+        let text = match e.as_db_error() {
+            Some(db) => format!("{}: {}", db.code().code(), db.message()),
+            None => e.to_string(),
+        };
+        if *code == SqlState::DISK_FULL
+            || *code == SqlState::READ_ONLY_SQL_TRANSACTION
+            || *code == SqlState::OUT_OF_MEMORY
+            || *code == SqlState::INSUFFICIENT_RESOURCES
+        {
+            StoreError::Unwritable(text)
+        } else if code.code().starts_with("08")
+            || *code == SqlState::ADMIN_SHUTDOWN
+            || *code == SqlState::CRASH_SHUTDOWN
+            || *code == SqlState::CANNOT_CONNECT_NOW
+            || *code == SqlState::TOO_MANY_CONNECTIONS
+        {
+            StoreError::Unavailable(text)
+        } else {
+            StoreError::Backend(text)
+        }
+    }
+}
+
+fn u64_of(v: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative {what}")))
+}
+
+fn i64_of(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v)
+        .map_err(|_| StoreError::Backend(format!("{v} exceeds PostgreSQL's bigint range")))
+}
+
+fn hash_of(bytes: &[u8]) -> Result<Hash, StoreError> {
+    Hash::from_slice(bytes).ok_or_else(|| StoreError::Corrupt("stored hash is not 32 bytes".into()))
+}
+
+fn row_entry(row: &postgres::Row) -> Result<StoredEntry, StoreError> {
+    Ok(StoredEntry {
+        index: LeafIndex(u64_of(row.try_get(0)?, "index")?),
+        data: row.try_get(1)?,
+        leaf_hash: hash_of(row.try_get(2)?)?,
+    })
+}
+
+/// Parses a `postgres://` URL (or key=value string) and sets the timeouts
+/// the log relies on.
+pub fn parse_url(url: &str) -> Result<postgres::Config, StoreError> {
+    let mut config: postgres::Config = url
+        .parse()
+        .map_err(|e| StoreError::Backend(format!("database URL: {e}")))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    config.application_name("daylight-log");
+    Ok(config)
+}
+
+impl PostgresStore {
+    /// Creates the log's tables in the database `url` names (in the schema
+    /// its `search_path` picks) and records origin and quorum. Fails if that
+    /// schema already holds a log.
+    pub fn create(url: &str, origin: &str, quorum: usize) -> Result<PostgresStore, StoreError> {
+        let config = parse_url(url)?;
+        let mut client = config.connect(NoTls)?;
+        let mut tx = client.transaction()?;
+        tx.batch_execute(SCHEMA)?;
+        let existing = tx.query_opt("SELECT value FROM meta WHERE key = 'origin'", &[])?;
+        if let Some(row) = existing {
+            let origin: String = row.try_get(0)?;
+            return Err(StoreError::Backend(format!(
+                "the database already holds the log {origin:?}"
+            )));
+        }
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('origin', $1), ('quorum', $2)",
+            &[&origin, &quorum.to_string()],
+        )?;
+        tx.execute("INSERT INTO tree_head (size) VALUES (0)", &[])?;
+        tx.commit()?;
+        drop(client);
+        Self::open(url)
+    }
+
+    /// Opens the log in the database `url` names; fails with a clear error if
+    /// the server cannot be reached or holds no log.
+    pub fn open(url: &str) -> Result<PostgresStore, StoreError> {
+        let config = parse_url(url)?;
+        let store = PostgresStore {
+            config,
+            writer: Slot(Mutex::new(None)),
+            readers: (0..READERS).map(|_| Slot(Mutex::new(None))).collect(),
+            next_reader: AtomicUsize::new(0),
+            upper: HashCache::default(),
+        };
+        // Connect now, so a wrong URL or a database without a log is an
+        // error at start rather than at the first request.
+        store.meta().map_err(|e| match e {
+            StoreError::Backend(d) if d.starts_with("42P01") => StoreError::Backend(
+                "the database holds no Daylight log (run `daylight log init --database ...` first)"
+                    .into(),
+            ),
+            e => e,
+        })?;
+        Ok(store)
+    }
+
+    fn with<T>(
+        &self,
+        slot: &Slot,
+        f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut guard = slot
+            .0
+            .lock()
+            .map_err(|_| StoreError::Backend("database connection poisoned".into()))?;
+        if guard.as_ref().is_some_and(|c| c.client.is_closed()) {
+            *guard = None;
+        }
+        let conn = match guard.as_mut() {
+            Some(c) => c,
+            None => {
+                let mut client = self.config.connect(NoTls)?;
+                let stmts = Statements::prepare(&mut client)?;
+                guard.insert(Conn { client, stmts })
+            }
+        };
+        let result = f(conn);
+        if let Err(StoreError::Unavailable(_)) = &result {
+            // Whatever state the connection is in, start the next call afresh.
+            *guard = None;
+        }
+        result
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        self.with(&self.readers[i], f)
+    }
+
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.with(&self.writer, f)
+    }
+}
+
+impl LogStore for PostgresStore {
+    fn meta(&self) -> Result<LogMeta, StoreError> {
+        self.read(|c| {
+            let mut get = |k: &str| -> Result<String, StoreError> {
+                c.client
+                    .query_opt("SELECT value FROM meta WHERE key = $1", &[&k])?
+                    .ok_or_else(|| StoreError::Corrupt(format!("meta {k} missing")))?
+                    .try_get(0)
+                    .map_err(StoreError::from)
+            };
+            let quorum = get("quorum")?
+                .parse()
+                .map_err(|_| StoreError::Corrupt("quorum is not a number".into()))?;
+            Ok(LogMeta {
+                origin: get("origin")?,
+                quorum,
+            })
+        })
+    }
+
+    fn size(&self) -> Result<TreeSize, StoreError> {
+        self.read(|c| {
+            let row = c.client.query_one(&c.stmts.size, &[])?;
+            Ok(TreeSize(u64_of(row.try_get(0)?, "size")?))
+        })
+    }
+
+    fn find_leaf(&self, leaf: &Hash) -> Result<Option<LeafIndex>, StoreError> {
+        Ok(self
+            .find_leaves(std::slice::from_ref(leaf))?
+            .pop()
+            .flatten())
+    }
+
+    fn find_leaves(&self, leaves: &[Hash]) -> Result<Vec<Option<LeafIndex>>, StoreError> {
+        let keys: Vec<&[u8]> = leaves.iter().map(|h| h.as_bytes().as_slice()).collect();
+        let found: std::collections::HashMap<Hash, LeafIndex> = self.read(|c| {
+            c.client
+                .query(&c.stmts.find_leaves, &[&keys])?
+                .iter()
+                .map(|r| {
+                    Ok((
+                        hash_of(r.try_get(0)?)?,
+                        LeafIndex(u64_of(r.try_get(1)?, "index")?),
+                    ))
+                })
+                .collect::<Result<_, StoreError>>()
+        })?;
+        Ok(leaves.iter().map(|l| found.get(l).copied()).collect())
+    }
+
+    fn entry(&self, index: LeafIndex) -> Result<Option<StoredEntry>, StoreError> {
+        let idx = i64_of(index.get())?;
+        self.read(|c| {
+            let Some(row) = c.client.query_opt(&c.stmts.entry, &[&idx])? else {
+                return Ok(None);
+            };
+            Ok(Some(StoredEntry {
+                index,
+                data: row.try_get(0)?,
+                leaf_hash: hash_of(row.try_get(1)?)?,
+            }))
+        })
+    }
+
+    fn entries(&self, start: LeafIndex, count: u64) -> Result<Vec<StoredEntry>, StoreError> {
+        let (lo, n) = (i64_of(start.get())?, i64_of(count)?);
+        self.read(|c| {
+            c.client
+                .query(&c.stmts.entries, &[&lo, &n])?
+                .iter()
+                .map(row_entry)
+                .collect()
+        })
+    }
+
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StoreError> {
+        self.upper.read(indexes, |missing| {
+            let ids = missing
+                .iter()
+                .map(|&i| i64_of(i))
+                .collect::<Result<Vec<i64>, _>>()?;
+            let found: std::collections::HashMap<i64, Hash> = self.read(|c| {
+                c.client
+                    .query(&c.stmts.hashes, &[&ids])?
+                    .iter()
+                    .map(|r| Ok((r.try_get(0)?, hash_of(r.try_get(1)?)?)))
+                    .collect::<Result<_, StoreError>>()
+            })?;
+            ids.iter()
+                .map(|i| {
+                    found
+                        .get(i)
+                        .copied()
+                        .ok_or_else(|| StoreError::Backend(format!("no stored hash {i}")))
+                })
+                .collect()
+        })
+    }
+
+    fn append(&self, batch: Append) -> Result<(), StoreError> {
+        let old = i64_of(batch.old_size.get())?;
+        let new = i64_of(batch.old_size.get() + batch.entries.len() as u64)?;
+        let idx: Vec<i64> = (old..new).collect();
+        let leaves: Vec<&[u8]> = batch
+            .entries
+            .iter()
+            .map(|e| e.leaf_hash.as_bytes().as_slice())
+            .collect();
+        let data: Vec<&[u8]> = batch.entries.iter().map(|e| e.data.as_slice()).collect();
+        let kinds: Vec<&str> = batch.entries.iter().map(|e| e.kind.as_str()).collect();
+        let signers: Vec<&str> = batch.entries.iter().map(|e| e.signer.as_str()).collect();
+        let first = i64_of(daylight_core::tree::stored_hash_count(batch.old_size))?;
+        let ids: Vec<i64> = (first..first + batch.hashes.len() as i64).collect();
+        let hashes: Vec<&[u8]> = batch
+            .hashes
+            .iter()
+            .map(|h| h.as_bytes().as_slice())
+            .collect();
+        self.write(|c| {
+            let mut tx = c.client.transaction()?;
+            if tx.execute(&c.stmts.advance, &[&old, &new])? != 1 {
+                let found = tx.query_one(&c.stmts.size, &[])?.try_get(0)?;
+                return Err(StoreError::SizeChanged {
+                    expected: batch.old_size.get(),
+                    found: u64_of(found, "size")?,
+                });
+            }
+            if !idx.is_empty() {
+                tx.execute(
+                    &c.stmts.put_entries,
+                    &[&idx, &leaves, &data, &kinds, &signers],
+                )?;
+            }
+            if !ids.is_empty() {
+                tx.execute(&c.stmts.put_hashes, &[&ids, &hashes])?;
+            }
+            tx.execute(&c.stmts.put_checkpoint, &[&new, &batch.checkpoint])?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn latest_checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(|c| {
+            c.client
+                .query_opt(
+                    "SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1",
+                    &[],
+                )?
+                .map(|r| r.try_get(0))
+                .transpose()
+                .map_err(StoreError::from)
+        })
+    }
+
+    fn published_checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(|c| {
+            c.client
+                .query_opt("SELECT note FROM published ORDER BY size DESC LIMIT 1", &[])?
+                .map(|r| r.try_get(0))
+                .transpose()
+                .map_err(StoreError::from)
+        })
+    }
+
+    fn publish(&self, size: TreeSize, note: &[u8]) -> Result<(), StoreError> {
+        let size = i64_of(size.get())?;
+        self.write(|c| {
+            // The lock orders publishers, so the "never smaller" check and
+            // the write cannot interleave with another frontend's.
+            let mut tx = c.client.transaction()?;
+            tx.execute("LOCK TABLE published IN SHARE ROW EXCLUSIVE MODE", &[])?;
+            tx.execute(
+                "INSERT INTO published (size, note) SELECT $1, $2
+                 WHERE $1 >= (SELECT COALESCE(MAX(size), -1) FROM published)
+                 ON CONFLICT (size) DO UPDATE SET note = excluded.note",
+                &[&size, &note],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn witnesses(&self) -> Result<Vec<WitnessConfig>, StoreError> {
+        self.read(|c| {
+            c.client
+                .query(
+                    "SELECT vkey, url, known_size FROM witnesses ORDER BY vkey",
+                    &[],
+                )?
+                .iter()
+                .map(|r| {
+                    let vkey: String = r.try_get(0)?;
+                    Ok(WitnessConfig {
+                        key: VerifierKey::parse(&vkey)
+                            .map_err(|e| StoreError::Corrupt(format!("witness key {vkey}: {e}")))?,
+                        url: r.try_get(1)?,
+                        known_size: TreeSize(u64_of(r.try_get(2)?, "witness size")?),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn add_witness(&self, key: &VerifierKey, url: &str) -> Result<(), StoreError> {
+        self.write(|c| {
+            c.client.execute(
+                "INSERT INTO witnesses (vkey, url) VALUES ($1, $2)
+                 ON CONFLICT (vkey) DO UPDATE SET url = excluded.url",
+                &[&key.to_string(), &url],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn set_witness_size(&self, key: &VerifierKey, size: TreeSize) -> Result<(), StoreError> {
+        let size = i64_of(size.get())?;
+        self.write(|c| {
+            c.client.execute(
+                "UPDATE witnesses SET known_size = $2 WHERE vkey = $1",
+                &[&key.to_string(), &size],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn entries_of_kind(
+        &self,
+        kind: &str,
+        start: LeafIndex,
+    ) -> Result<Vec<StoredEntry>, StoreError> {
+        let lo = i64_of(start.get())?;
+        self.read(|c| {
+            c.client
+                .query(&c.stmts.entries_of_kind, &[&kind, &lo])?
+                .iter()
+                .map(row_entry)
+                .collect()
+        })
+    }
+}
+
+/// A throwaway schema for tests and benchmarks: made on a server given by
+/// URL, dropped with everything in it when this is dropped.
+pub struct ScratchSchema {
+    base: postgres::Config,
+    name: String,
+    url: String,
+}
+
+impl ScratchSchema {
+    /// The server tests use unless `DAYLIGHT_TEST_POSTGRES` names another.
+    pub const DEFAULT_URL: &'static str = "postgres://postgres@127.0.0.1:5432/test";
+
+    /// Makes a fresh, empty schema on the server `base_url` names (a
+    /// `postgres://` URL without query parameters).
+    pub fn create(base_url: &str) -> Result<ScratchSchema, StoreError> {
+        let base = parse_url(base_url)?;
+        let mut nonce = [0u8; 8];
+        getrandom::getrandom(&mut nonce)
+            .map_err(|e| StoreError::Backend(format!("random schema name: {e}")))?;
+        let name = format!("daylight_scratch_{}", hex::encode(nonce));
+        base.connect(NoTls)?
+            .batch_execute(&format!("CREATE SCHEMA {name}"))?;
+        let url = format!("{base_url}?options=-c%20search_path%3D{name}");
+        Ok(ScratchSchema { base, name, url })
+    }
+
+    /// A scratch schema on the test server (`DAYLIGHT_TEST_POSTGRES`, else
+    /// [`Self::DEFAULT_URL`]), or `None` with a note on stderr when none
+    /// answers there, so a developer without PostgreSQL can still run the
+    /// rest. With `DAYLIGHT_REQUIRE_POSTGRES=1` (as `scripts/test` sets) an
+    /// unreachable server panics instead: CI must not skip.
+    #[allow(clippy::panic)]
+    pub fn for_tests() -> Option<ScratchSchema> {
+        let url = std::env::var("DAYLIGHT_TEST_POSTGRES")
+            .unwrap_or_else(|_| Self::DEFAULT_URL.to_string());
+        match ScratchSchema::create(&url) {
+            Ok(s) => Some(s),
+            Err(e) if std::env::var_os("DAYLIGHT_REQUIRE_POSTGRES").is_some() => {
+                panic!("DAYLIGHT_REQUIRE_POSTGRES is set but {url} fails: {e}")
+            }
+            Err(e) => {
+                eprintln!("skipping the PostgreSQL case: {url}: {e}");
+                None
+            }
+        }
+    }
+
+    /// The URL whose connections use the schema.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The schema's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for ScratchSchema {
+    fn drop(&mut self) {
+        let dropped = self.base.connect(NoTls).and_then(|mut c| {
+            c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name))
+        });
+        if let Err(e) = dropped {
+            tracing::warn!("dropping the scratch schema {}: {e}", self.name);
+        }
+    }
+}
