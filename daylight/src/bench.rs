@@ -10,7 +10,7 @@ use anyhow::{bail, Context as _, Result};
 use clap::Subcommand;
 use daylight_core::{Checkpoint, Note, TreeSize};
 use daylight_log_server::integrate::integrate;
-use daylight_log_server::store::{LogStore, NewEntry};
+use daylight_log_server::store::NewEntry;
 use daylight_schemas::Draft;
 use ed25519_dalek::Signer as _;
 
@@ -511,7 +511,7 @@ fn fill(dir: &std::path::Path, entries: u64) -> Result<()> {
                 }
             })
             .collect();
-        integrate(&store, &key, &origin, batch)?;
+        integrate(store.as_ref(), &key, &origin, batch)?;
         done += k;
         eprintln!(
             "{done} / {entries} entries ({:.0}/s)",
@@ -747,7 +747,7 @@ fn fill_records(dir: &std::path::Path, entries: u64) -> Result<()> {
             })
             .collect();
         let added = batch.len() as u64;
-        integrate(&store, &log_key, &origin, batch)?;
+        integrate(store.as_ref(), &log_key, &origin, batch)?;
         primaries += np;
         done += added;
         eprintln!(

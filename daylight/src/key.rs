@@ -89,10 +89,10 @@ pub fn write_secret_text(path: &Path, text: &str) -> Result<()> {
     }
     let mut file = options
         .open(path)
-        .with_context(|| format!("creating key file {}", path.display()))?;
+        .with_context(|| format!("creating secret file {}", path.display()))?;
     writeln!(file, "{text}")
         .and_then(|()| file.sync_all())
-        .with_context(|| format!("writing key file {}", path.display()))?;
+        .with_context(|| format!("writing secret file {}", path.display()))?;
     sync_dir(path)
 }
 

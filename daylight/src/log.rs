@@ -9,13 +9,14 @@ use clap::Subcommand;
 use daylight_core::{KeyType, VerifierKey};
 use daylight_log_server::admission::{Admission as _, RateLimit, RecordAdmission};
 use daylight_log_server::integrate::{append_record, integrate};
+use daylight_log_server::postgres::PostgresStore;
 use daylight_log_server::sequencer::BatchConfig;
 use daylight_log_server::server::LogServer;
 use daylight_log_server::sqlite::SqliteStore;
 use daylight_log_server::store::LogStore;
 use daylight_schemas::{Record, Role};
 
-use crate::key::{read_signer, write_secret};
+use crate::key::{read_signer, write_secret, write_secret_text};
 
 /// Log commands.
 #[derive(Subcommand)]
@@ -31,6 +32,13 @@ pub enum LogCommand {
         /// Witness cosignatures needed before a checkpoint is published.
         #[arg(long, default_value_t = 1)]
         quorum: usize,
+        /// Keep the log's state in PostgreSQL instead of DIR/log.db: a
+        /// `postgres://USER@HOST:PORT/DB` URL (add
+        /// `?options=-c%20search_path%3DSCHEMA` for a schema of its own).
+        /// DIR keeps the signing key and the URL (DIR/database.url), so every
+        /// other `daylight log` command finds the database through DIR.
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
     },
     /// Register an agency key (appends a registry entry signed by the log).
     AddAgency(RegisterArgs),
@@ -86,9 +94,38 @@ fn key_file(dir: &Path) -> PathBuf {
     dir.join("log.key")
 }
 
-/// Opens the log in `dir`.
-pub fn open(dir: &Path) -> Result<SqliteStore> {
-    SqliteStore::open(&db(dir)).with_context(|| format!("opening the log in {}", dir.display()))
+/// Where a log kept in PostgreSQL records its database URL.
+fn database_file(dir: &Path) -> PathBuf {
+    dir.join("database.url")
+}
+
+/// The database URL recorded in `dir`, if the log lives in PostgreSQL.
+fn database_url(dir: &Path) -> Result<Option<String>> {
+    let file = database_file(dir);
+    match std::fs::read_to_string(&file) {
+        Ok(text) => {
+            let url = text.trim();
+            if url.is_empty() {
+                bail!(
+                    "{} is empty; it should hold the log's database URL",
+                    file.display()
+                );
+            }
+            Ok(Some(url.to_string()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", file.display())),
+    }
+}
+
+/// Opens the log in `dir`: its PostgreSQL database if `dir` names one, else
+/// `dir/log.db`.
+pub fn open(dir: &Path) -> Result<Arc<dyn LogStore>> {
+    let opened: Result<Arc<dyn LogStore>, _> = match database_url(dir)? {
+        Some(url) => PostgresStore::open(&url).map(|s| Arc::new(s) as Arc<dyn LogStore>),
+        None => SqliteStore::open(&db(dir)).map(|s| Arc::new(s) as Arc<dyn LogStore>),
+    };
+    opened.with_context(|| format!("opening the log in {}", dir.display()))
 }
 
 /// Runs a log command.
@@ -98,8 +135,9 @@ pub fn run(cmd: LogCommand) -> Result<()> {
             dir,
             origin,
             quorum,
+            database,
         } => {
-            let vkey = init(&dir, &origin, quorum)?;
+            let vkey = init(&dir, &origin, quorum, database.as_deref())?;
             println!("{vkey}");
             Ok(())
         }
@@ -128,17 +166,31 @@ pub fn run(cmd: LogCommand) -> Result<()> {
     }
 }
 
-/// Creates a log; returns its verifier key.
-pub fn init(dir: &Path, origin: &str, quorum: usize) -> Result<VerifierKey> {
+/// Creates a log, in `database` (a PostgreSQL URL) or else in `dir/log.db`;
+/// returns its verifier key.
+pub fn init(
+    dir: &Path,
+    origin: &str,
+    quorum: usize,
+    database: Option<&str>,
+) -> Result<VerifierKey> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    if db(dir).exists() || key_file(dir).exists() {
+    if db(dir).exists() || key_file(dir).exists() || database_file(dir).exists() {
         bail!("{} already holds a log", dir.display());
     }
     let key = crate::key::generate(origin, KeyType::Ed25519).context("--origin")?;
+    let store: Arc<dyn LogStore> = match database {
+        Some(url) => {
+            let store = PostgresStore::create(url, origin, quorum).context("--database")?;
+            // The URL may carry a password: the same care as the key.
+            write_secret_text(&database_file(dir), url)?;
+            Arc::new(store)
+        }
+        None => Arc::new(SqliteStore::create(&db(dir), origin, quorum)?),
+    };
     write_secret(&key_file(dir), &key)?;
-    let store = SqliteStore::create(&db(dir), origin, quorum)?;
     // The empty tree's checkpoint, so witnesses and clients have a start.
-    integrate(&store, &key, origin, Vec::new())?;
+    integrate(store.as_ref(), &key, origin, Vec::new())?;
     Ok(key.verifier().clone())
 }
 
@@ -154,7 +206,7 @@ fn append_registry(dir: &Path, record: Record) -> Result<u64> {
     let store = open(dir)?;
     let key = read_signer(&key_file(dir))?;
     let signed = record.sign(&key)?;
-    Ok(append_record(&store, &key, &signed, key.verifier())?.get())
+    Ok(append_record(store.as_ref(), &key, &signed, key.verifier())?.get())
 }
 
 /// The log's registry, read from its own registry entries.
@@ -162,7 +214,7 @@ fn registrations(dir: &Path) -> Result<RecordAdmission> {
     let store = open(dir)?;
     let key = read_signer(&key_file(dir))?;
     let admission = RecordAdmission::new(key.verifier().clone());
-    admission.refresh(&store);
+    admission.refresh(store.as_ref());
     Ok(admission)
 }
 
@@ -212,7 +264,7 @@ fn revoke(args: &RegisterArgs) -> Result<()> {
 /// The log in `dir` ready to serve, with its web view; `key_rate` > 0
 /// limits each registered key to that many submissions per second.
 pub fn log_server(dir: &Path, key_rate: f64) -> Result<LogServer> {
-    let store = Arc::new(open(dir)?);
+    let store = open(dir)?;
     let key = read_signer(&key_file(dir))?;
     let mut admission = RecordAdmission::new(key.verifier().clone());
     if key_rate > 0.0 {

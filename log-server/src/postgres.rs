@@ -122,10 +122,15 @@ impl From<postgres::Error> for StoreError {
         let Some(code) = e.code() else {
             // No SQLSTATE: the connection failed or closed, or a value did
             // not convert (that one is ours, and says so in its text).
-            return if e.is_closed() || std::error::Error::source(&e).is_some() {
-                StoreError::Unavailable(e.to_string())
+            let source = std::error::Error::source(&e);
+            let text = match source {
+                Some(s) => format!("{e}: {s}"),
+                None => e.to_string(),
+            };
+            return if e.is_closed() || source.is_some_and(|s| s.is::<std::io::Error>()) {
+                StoreError::Unavailable(text)
             } else {
-                StoreError::Backend(e.to_string())
+                StoreError::Backend(text)
             };
         };
         let text = match e.as_db_error() {

@@ -59,11 +59,19 @@ impl LogServer {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let store = self.store.clone();
-        let meta = {
-            let s = store.clone();
-            tokio::task::spawn_blocking(move || s.meta())
-                .await
-                .map_err(|e| std::io::Error::other(e.to_string()))??
+        // Every store call runs on a blocking thread: a networked backend's
+        // synchronous client must not block (or nest) the async runtime.
+        let (meta, size, initial) = {
+            let (s, admission) = (store.clone(), self.admission.clone());
+            tokio::task::spawn_blocking(move || -> Result<_, ServeError> {
+                let meta = s.meta()?;
+                let size = s.size()?;
+                admission.refresh(s.as_ref());
+                let initial = crate::store::load_published(s.as_ref())?.map(Arc::new);
+                Ok((meta, size, initial))
+            })
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))??
         };
         if self.key.name().as_str() != meta.origin {
             return Err(ServeError::WrongKey {
@@ -72,13 +80,10 @@ impl LogServer {
             });
         }
         let metrics = Arc::new(Metrics::default());
-        let size = store.size()?;
         metrics
             .tree_size
             .store(size.get(), std::sync::atomic::Ordering::Relaxed);
-        self.admission.refresh(store.as_ref());
         let (latest_tx, latest_rx) = watch::channel(size);
-        let initial = crate::store::load_published(store.as_ref())?.map(Arc::new);
         let (published_tx, published_rx) = watch::channel(initial);
         let (stop_tx, stop_rx) = watch::channel(false);
 

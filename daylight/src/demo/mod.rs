@@ -174,12 +174,11 @@ fn create(l: &Layout, listen: SocketAddr) -> Result<()> {
     for name in &names {
         write_secret(&l.key(name), &generate(name, KeyType::Ed25519)?)?;
     }
-    let log_vkey = crate::log::init(&l.log(), ORIGIN, 2)?;
+    let log_vkey = crate::log::init(&l.log(), ORIGIN, 2, None)?;
     let store = crate::log::open(&l.log())?;
     for i in 0..3 {
         let vkey = crate::witness::init(&l.witness(i), &format!("witness-{}.demo.example", i + 1))?;
         crate::witness::add_log(&l.witness(i), ORIGIN, &log_vkey.to_string())?;
-        use daylight_log_server::store::LogStore as _;
         store.add_witness(&vkey, &format!("http://{}", witness_addr(listen, i)))?;
     }
     for a in AGENCIES {
