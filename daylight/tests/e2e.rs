@@ -98,7 +98,9 @@ impl World {
     }
 }
 
-fn world() -> World {
+/// The world with the log's state in `database` (a PostgreSQL URL), or in
+/// SQLite when `None`.
+fn world(database: Option<&str>) -> World {
     let tmp = tempfile::tempdir().unwrap();
     let mut w = World {
         tmp,
@@ -123,16 +125,21 @@ fn world() -> World {
         "--out",
         &w.p("provider.key"),
     ]));
-    let log_vkey = ok(&daylight(&[
+    let log_dir = w.p("log");
+    let mut init = vec![
         "log",
         "init",
         "--dir",
-        &w.p("log"),
+        &log_dir,
         "--origin",
         "e2e.test/log",
         "--quorum",
         "2",
-    ]));
+    ];
+    if let Some(url) = database {
+        init.extend(["--database", url]);
+    }
+    let log_vkey = ok(&daylight(&init));
     ok(&daylight(&[
         "log",
         "add-agency",
@@ -197,7 +204,19 @@ fn world() -> World {
 
 #[test]
 fn submit_gate_witness_outages_audit_and_web() {
-    let mut w = world();
+    scenario(world(None));
+}
+
+/// The same, with the log's state in PostgreSQL.
+#[test]
+fn submit_gate_witness_outages_audit_and_web_on_postgres() {
+    let Some(schema) = daylight_log_server::postgres::ScratchSchema::for_tests() else {
+        return;
+    };
+    scenario(world(Some(schema.url())));
+}
+
+fn scenario(mut w: World) {
     let d = draft(w.tmp.path(), "draft.json", "messenger.example");
 
     // Submit; the provider's gate allows the bundle for the right target.

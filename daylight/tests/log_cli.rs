@@ -12,6 +12,21 @@ use common::{daylight, fails, free_port, ok, request_draft, wait_ready, Server};
 
 #[test]
 fn init_register_serve_submit_revoke() {
+    init_register_serve_submit_revoke_on(None);
+}
+
+/// The same commands against a log kept in PostgreSQL.
+#[test]
+fn init_register_serve_submit_revoke_on_postgres() {
+    let Some(schema) = daylight_log_server::postgres::ScratchSchema::for_tests() else {
+        return;
+    };
+    init_register_serve_submit_revoke_on(Some(schema.url()));
+}
+
+/// With `database`, `log init` puts the log's state there; every other
+/// command finds it through the log's directory.
+fn init_register_serve_submit_revoke_on(database: Option<&str>) {
     let tmp = tempfile::tempdir().unwrap();
     let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_owned();
     let agency_vkey = ok(&daylight(&[
@@ -23,16 +38,42 @@ fn init_register_serve_submit_revoke() {
         &p("agency.key"),
     ]));
 
-    let log_vkey = ok(&daylight(&[
+    let log_dir = p("log");
+    let mut init = vec![
         "log",
         "init",
         "--dir",
-        &p("log"),
+        &log_dir,
         "--origin",
         "log.test/cli",
         "--quorum",
         "0",
-    ]));
+    ];
+    if let Some(url) = database {
+        init.extend(["--database", url]);
+        assert!(
+            !tmp.path().join("log/log.db").exists(),
+            "no SQLite file for a PostgreSQL log"
+        );
+    }
+    let log_vkey = ok(&daylight(&init));
+    if let Some(url) = database {
+        assert!(!tmp.path().join("log/log.db").exists());
+        let recorded = std::fs::read_to_string(tmp.path().join("log/database.url")).unwrap();
+        assert_eq!(recorded.trim(), url);
+        // A second log in the same database is refused.
+        let again = fails(&daylight(&[
+            "log",
+            "init",
+            "--dir",
+            &p("log-again"),
+            "--origin",
+            "log.test/other",
+            "--database",
+            url,
+        ]));
+        assert!(again.contains("already holds the log"), "{again}");
+    }
     assert!(log_vkey.starts_with("log.test/cli+"));
     assert!(fails(&daylight(&[
         "log",
@@ -181,5 +222,25 @@ fn init_register_serve_submit_revoke() {
         }
         assert!(Instant::now() < deadline, "server did not stop on SIGINT");
         std::thread::sleep(Duration::from_millis(50));
+    }
+
+    if database.is_some() {
+        // The database out of reach: one clear line, for every command.
+        std::fs::write(
+            tmp.path().join("log/database.url"),
+            "postgres://postgres@127.0.0.1:1/test\n",
+        )
+        .unwrap();
+        let err = fails(&daylight(&[
+            "log",
+            "add-agency",
+            "--dir",
+            &p("log"),
+            "--vkey",
+            &agency_vkey,
+        ]));
+        assert!(err.contains("storage unreachable"), "{err}");
+        let err = fails(&daylight(&["log", "serve", "--dir", &p("log")]));
+        assert!(err.contains("storage unreachable"), "{err}");
     }
 }

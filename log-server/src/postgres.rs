@@ -105,6 +105,19 @@ struct Conn {
 /// A connection slot that connects on first use and again after a failure.
 struct Slot(Mutex<Option<Conn>>);
 
+impl Drop for Slot {
+    fn drop(&mut self) {
+        // The synchronous client owns a small runtime of its own, and tokio
+        // panics when a runtime is dropped on an async worker (as happens
+        // when a server's last handle on the store goes at shutdown): close
+        // the connection on a plain thread then.
+        let conn = self.0.get_mut().ok().and_then(Option::take);
+        if conn.is_some() && tokio::runtime::Handle::try_current().is_ok() {
+            let _ = std::thread::spawn(move || drop(conn)).join();
+        }
+    }
+}
+
 /// The PostgreSQL store.
 pub struct PostgresStore {
     config: postgres::Config,
