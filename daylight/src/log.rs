@@ -72,7 +72,56 @@ pub enum LogCommand {
         /// ten times that; beyond it, 429. 0 turns the limit off.
         #[arg(long, default_value_t = 100.0)]
         key_rate: f64,
+        /// Also publish the log as static tlog-tiles files in this directory
+        /// (created if missing), for any web server or CDN to serve.
+        #[command(flatten)]
+        publish: PublishArgs,
     },
+}
+
+/// Where `log serve` also publishes its tiles, bundles and checkpoints.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct PublishArgs {
+    /// Publish the log as static C2SP tlog-tiles files in this directory
+    /// (created if missing), for any web server or CDN to serve.
+    #[arg(long, value_name = "DIR", conflicts_with = "publish")]
+    pub publish_dir: Option<PathBuf>,
+    /// Publish to an S3-compatible bucket, `s3://BUCKET[/PREFIX]`;
+    /// credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+    #[arg(long, value_name = "S3_URL")]
+    pub publish: Option<String>,
+    /// The bucket's endpoint, for anything but AWS (R2, MinIO, Ceph, ...).
+    #[arg(long, value_name = "URL", requires = "publish")]
+    pub s3_endpoint: Option<String>,
+    /// The bucket's region (default: AWS_REGION, else us-east-1).
+    #[arg(long, requires = "publish")]
+    pub s3_region: Option<String>,
+    /// Address the bucket as BUCKET.HOST (virtual-hosted style) instead of
+    /// HOST/BUCKET (path style, the default).
+    #[arg(long, requires = "publish")]
+    pub s3_virtual_hosted: bool,
+}
+
+impl PublishArgs {
+    /// The publication target these flags name, if any.
+    pub fn target(&self) -> Result<Option<daylight_log_server::publish::Target>> {
+        use daylight_log_server::publish::{S3Options, Target};
+        Ok(match (&self.publish_dir, &self.publish) {
+            (Some(dir), _) => Some(Target::directory(dir).context("--publish-dir")?),
+            (None, Some(url)) => Some(
+                Target::s3(
+                    url,
+                    &S3Options {
+                        endpoint: self.s3_endpoint.clone(),
+                        region: self.s3_region.clone(),
+                        virtual_hosted: self.s3_virtual_hosted,
+                    },
+                )
+                .context("--publish")?,
+            ),
+            (None, None) => None,
+        })
+    }
 }
 
 /// A directory and a key to register or revoke.
@@ -162,7 +211,8 @@ pub fn run(cmd: LogCommand) -> Result<()> {
             dir,
             listen,
             key_rate,
-        } => serve(&dir, listen, key_rate),
+            publish,
+        } => serve(&dir, listen, key_rate, &publish),
     }
 }
 
@@ -263,7 +313,7 @@ fn revoke(args: &RegisterArgs) -> Result<()> {
 
 /// The log in `dir` ready to serve, with its web view; `key_rate` > 0
 /// limits each registered key to that many submissions per second.
-pub fn log_server(dir: &Path, key_rate: f64) -> Result<LogServer> {
+pub fn log_server(dir: &Path, key_rate: f64, publish: &PublishArgs) -> Result<LogServer> {
     let store = open(dir)?;
     let key = read_signer(&key_file(dir))?;
     let mut admission = RecordAdmission::new(key.verifier().clone());
@@ -286,11 +336,12 @@ pub fn log_server(dir: &Path, key_rate: f64) -> Result<LogServer> {
         key,
         admission: Arc::new(admission),
         batch: BatchConfig::default(),
+        publish: publish.target()?,
     })
 }
 
-fn serve(dir: &Path, listen: SocketAddr, key_rate: f64) -> Result<()> {
-    let server = log_server(dir, key_rate)?;
+fn serve(dir: &Path, listen: SocketAddr, key_rate: f64, publish: &PublishArgs) -> Result<()> {
+    let server = log_server(dir, key_rate, publish)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)

@@ -210,22 +210,35 @@ async fn log_info(State(s): State<AppState>) -> Result<Json<serde_json::Value>, 
     let (store, key, quorum) = (s.store.clone(), s.log_key.clone(), s.quorum);
     let size = s.published().map(|p| p.checkpoint.size.get()).unwrap_or(0);
     blocking(move || {
-        let meta = store.meta().map_err(ApiError::storage)?;
-        let witnesses: Vec<serde_json::Value> = store
-            .witnesses()
-            .map_err(ApiError::storage)?
-            .into_iter()
-            .map(|w| serde_json::json!({ "vkey": w.key.to_string(), "url": w.url }))
-            .collect();
-        Ok(Json(serde_json::json!({
-            "origin": meta.origin,
-            "vkey": key.to_string(),
-            "size": size,
-            "quorum": quorum,
-            "witnesses": witnesses,
-        })))
+        log_info_json(store.as_ref(), &key, quorum, size)
+            .map(Json)
+            .map_err(ApiError::storage)
     })
     .await
+}
+
+/// The `GET /api/v1/log` document: origin, key, published size, quorum and
+/// witnesses. The publisher writes the same document beside the tiles, so a
+/// reader of a bucket alone finds what it needs at the same path.
+pub fn log_info_json(
+    store: &dyn LogStore,
+    key: &VerifierKey,
+    quorum: usize,
+    size: u64,
+) -> Result<serde_json::Value, crate::store::StoreError> {
+    let meta = store.meta()?;
+    let witnesses: Vec<serde_json::Value> = store
+        .witnesses()?
+        .into_iter()
+        .map(|w| serde_json::json!({ "vkey": w.key.to_string(), "url": w.url }))
+        .collect();
+    Ok(serde_json::json!({
+        "origin": meta.origin,
+        "vkey": key.to_string(),
+        "size": size,
+        "quorum": quorum,
+        "witnesses": witnesses,
+    }))
 }
 
 async fn submit(

@@ -7,6 +7,7 @@
 //! - [`integrate`]: growing the tree by a batch, in one transaction.
 //! - [`sequencer`]: batching submissions and answering their indexes.
 //! - [`witnessing`]: collecting witness cosignatures, publishing checkpoints.
+//! - [`publish`]: writing tiles, bundles and checkpoints to a bucket or directory.
 //! - [`admission`]: which records may enter the log (registry, signatures, rules).
 //! - [`api`]: the HTTP routes; [`server`]: running it all.
 
@@ -16,6 +17,7 @@ pub mod error;
 pub mod integrate;
 pub mod metrics;
 pub mod postgres;
+pub mod publish;
 pub mod sequencer;
 pub mod server;
 pub mod sqlite;

@@ -55,6 +55,14 @@ pub struct Metrics {
     pub tree_size: AtomicU64,
     /// Size of the newest published checkpoint.
     pub published_size: AtomicU64,
+    /// Publication rounds to the bucket or directory (tiles, then checkpoint).
+    pub publication: Timer,
+    /// Tiles and bundles written to the bucket or directory.
+    pub published_objects: AtomicU64,
+    /// Publication rounds that failed (retried with backoff).
+    pub publication_failures: AtomicU64,
+    /// Size of the checkpoint in the bucket or directory.
+    pub bucket_size: AtomicU64,
 }
 
 impl Metrics {
@@ -123,6 +131,32 @@ impl Metrics {
             "Tree size of the newest published checkpoint.",
             &self.published_size,
             "gauge",
+        );
+        counter(
+            &mut out,
+            "daylight_published_objects_total",
+            "Tiles and entry bundles written to the publication target.",
+            &self.published_objects,
+            "counter",
+        );
+        counter(
+            &mut out,
+            "daylight_publication_failures_total",
+            "Publication rounds that failed and were retried.",
+            &self.publication_failures,
+            "counter",
+        );
+        counter(
+            &mut out,
+            "daylight_bucket_size",
+            "Tree size of the checkpoint in the publication target.",
+            &self.bucket_size,
+            "gauge",
+        );
+        self.publication.write(
+            &mut out,
+            "daylight_publication_seconds",
+            "Publication rounds: tiles, bundles, then the checkpoint.",
         );
         self.integration.write(
             &mut out,

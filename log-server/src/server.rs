@@ -34,6 +34,9 @@ pub enum ServeError {
     /// Serving failed.
     #[error("serving: {0}")]
     Io(#[from] std::io::Error),
+    /// The publication target cannot be used.
+    #[error(transparent)]
+    Publish(#[from] crate::publish::PublishError),
 }
 
 /// A log server's parts.
@@ -48,6 +51,8 @@ pub struct LogServer {
     pub batch: BatchConfig,
     /// Extra routes (the web view), merged under the API.
     pub extra: Option<Router>,
+    /// Where tiles, bundles and checkpoints are also written, if anywhere.
+    pub publish: Option<crate::publish::Target>,
 }
 
 impl LogServer {
@@ -95,6 +100,26 @@ impl LogServer {
             metrics.clone(),
             latest_tx,
         );
+        let publish_task = match self.publish {
+            Some(target) => {
+                // A missing bucket or a foreign log's checkpoint: refuse to
+                // start, rather than serve a log nobody can read from there.
+                target.checkpoint(&meta.origin).await?;
+                Some(tokio::spawn(crate::publish::run(
+                    store.clone(),
+                    target,
+                    crate::publish::LogIdentity {
+                        origin: meta.origin.clone(),
+                        key: self.key.verifier().clone(),
+                        quorum: meta.quorum,
+                    },
+                    published_rx.clone(),
+                    metrics.clone(),
+                    stop_rx.clone(),
+                )))
+            }
+            None => None,
+        };
         let witness_task = tokio::spawn(witnessing::run(
             store.clone(),
             meta.quorum,
@@ -131,6 +156,11 @@ impl LogServer {
             Ok(Err(e)) => tracing::error!("witnessing: {e}"),
             Err(e) => tracing::error!("witnessing: {e}"),
             Ok(Ok(())) => {}
+        }
+        if let Some(task) = publish_task {
+            if let Err(e) = task.await {
+                tracing::error!("publication: {e}");
+            }
         }
         Ok(())
     }

@@ -107,6 +107,7 @@ impl Log {
             admission: Arc::new(RecordAdmission::new(log_key.verifier().clone())),
             batch: BatchConfig::default(),
             extra: Some(web),
+            publish: None,
         }
         .spawn("127.0.0.1:0".parse().unwrap())
         .await

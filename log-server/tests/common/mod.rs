@@ -118,6 +118,7 @@ impl Fixture {
             admission: Arc::new(admission),
             batch,
             extra: None,
+            publish: None,
         }
         .spawn("127.0.0.1:0".parse().unwrap())
         .await
