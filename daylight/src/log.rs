@@ -115,6 +115,7 @@ impl PublishArgs {
                         endpoint: self.s3_endpoint.clone(),
                         region: self.s3_region.clone(),
                         virtual_hosted: self.s3_virtual_hosted,
+                        credentials: None,
                     },
                 )
                 .context("--publish")?,

@@ -89,6 +89,9 @@ pub struct S3Options {
     pub region: Option<String>,
     /// `bucket.host/key` addressing instead of path-style `host/bucket/key`.
     pub virtual_hosted: bool,
+    /// Access key id and secret; default: `AWS_ACCESS_KEY_ID` and
+    /// `AWS_SECRET_ACCESS_KEY` from the environment.
+    pub credentials: Option<(String, String)>,
 }
 
 impl Target {
@@ -138,6 +141,11 @@ impl Target {
         }
         if let Some(region) = &options.region {
             builder = builder.with_region(region);
+        }
+        if let Some((id, secret)) = &options.credentials {
+            builder = builder
+                .with_access_key_id(id)
+                .with_secret_access_key(secret);
         }
         let objects = builder.build().map_err(|e| config(e.to_string()))?;
         let prefix = ObjectPath::parse(prefix.trim_matches('/'))
@@ -327,6 +335,38 @@ pub struct LogIdentity {
     pub quorum: usize,
 }
 
+/// The log's metadata document for a checkpoint of `size`.
+async fn info_for(
+    store: &Arc<dyn LogStore>,
+    log: &LogIdentity,
+    size: TreeSize,
+) -> Result<serde_json::Value, PublishError> {
+    let (s, l) = (store.clone(), log.clone());
+    Ok(tokio::task::spawn_blocking(move || {
+        crate::api::log_info_json(s.as_ref(), &l.key, l.quorum, size.get())
+    })
+    .await
+    .map_err(|e| StoreError::Backend(e.to_string()))??)
+}
+
+/// Checks, before serving, that `target` can be read and written and holds
+/// no other log: reads its checkpoint and writes the metadata document for
+/// that size (a missing bucket or a refused write fails here, not later).
+pub async fn prepare(
+    store: &Arc<dyn LogStore>,
+    target: &Target,
+    log: &LogIdentity,
+) -> Result<(), PublishError> {
+    let size = target
+        .checkpoint(&log.origin)
+        .await?
+        .map_or(TreeSize(0), |c| c.size);
+    let info = info_for(store, log, size).await?;
+    target
+        .put(LOG_INFO, info.to_string().into_bytes(), CHECKPOINT)
+        .await
+}
+
 /// Keeps `target` up to date with the log's published checkpoints until
 /// `stop` turns true (then makes one last round).
 pub async fn run(
@@ -361,13 +401,9 @@ pub async fn run(
                         ),
                     });
                 }
-                let (s, l, size) = (store.clone(), log.clone(), p.checkpoint.size.get());
-                let info = tokio::task::spawn_blocking(move || {
-                    crate::api::log_info_json(s.as_ref(), &l.key, l.quorum, size)
-                })
-                .await
-                .map_err(|e| StoreError::Backend(e.to_string()))??;
-                publish(&store, &target, from, p.checkpoint.size, &p.bytes, &info).await
+                let size = p.checkpoint.size;
+                let info = info_for(&store, &log, size).await?;
+                publish(&store, &target, from, size, &p.bytes, &info).await
             }
             .await;
             match result {

@@ -102,17 +102,19 @@ impl LogServer {
         );
         let publish_task = match self.publish {
             Some(target) => {
-                // A missing bucket or a foreign log's checkpoint: refuse to
-                // start, rather than serve a log nobody can read from there.
-                target.checkpoint(&meta.origin).await?;
+                let identity = crate::publish::LogIdentity {
+                    origin: meta.origin.clone(),
+                    key: self.key.verifier().clone(),
+                    quorum: meta.quorum,
+                };
+                // A missing bucket, a refused write or a foreign log's
+                // checkpoint: refuse to start, rather than serve a log
+                // nobody can read from there.
+                crate::publish::prepare(&store, &target, &identity).await?;
                 Some(tokio::spawn(crate::publish::run(
                     store.clone(),
                     target,
-                    crate::publish::LogIdentity {
-                        origin: meta.origin.clone(),
-                        key: self.key.verifier().clone(),
-                        quorum: meta.quorum,
-                    },
+                    identity,
                     published_rx.clone(),
                     metrics.clone(),
                     stop_rx.clone(),

@@ -124,6 +124,27 @@ impl Fixture {
         .await
         .unwrap()
     }
+
+    /// The log's server, not yet started, to adjust before `spawn`.
+    pub fn server(&self, batch: BatchConfig) -> LogServer {
+        LogServer {
+            store: self.store.clone(),
+            key: self.log_key.clone(),
+            admission: Arc::new(RecordAdmission::new(self.log_key.verifier().clone())),
+            batch,
+            extra: None,
+            publish: None,
+        }
+    }
+}
+
+/// A port nothing listens on right now, on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A fresh, validly signed request record (fresh salts: unique bytes).
