@@ -8,7 +8,7 @@ use daylight_core::tree::{
 };
 use daylight_core::{Checkpoint, Hash, LeafIndex, SignerKey, TreeSize};
 
-use crate::store::{Append, LogStore, NewEntry, StoreError};
+use crate::store::{Append, Lease, LogStore, NewEntry, StoreError};
 
 /// Why a batch was not integrated.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +77,21 @@ pub fn integrate(
     origin: &str,
     entries: Vec<NewEntry>,
 ) -> Result<Integrated, IntegrateError> {
+    integrate_fenced(store, key, origin, entries, None, Vec::new())
+}
+
+/// [`integrate`] by a sequencer holding `fence`: the store refuses the batch
+/// if the lease moved on, and removes `settled` from the submission queue in
+/// the same transaction. A refused batch's signed checkpoint is dropped
+/// here: it is never stored, served or sent to a witness.
+pub fn integrate_fenced(
+    store: &dyn LogStore,
+    key: &SignerKey,
+    origin: &str,
+    entries: Vec<NewEntry>,
+    fence: Option<Lease>,
+    settled: Vec<Hash>,
+) -> Result<Integrated, IntegrateError> {
     let old = store.size()?;
     let mut overlay = Overlay {
         store,
@@ -96,6 +111,8 @@ pub fn integrate(
         .to_bytes();
     store.append(Append {
         old_size: old,
+        fence,
+        settled,
         entries,
         hashes: overlay.new,
         checkpoint: checkpoint.clone(),

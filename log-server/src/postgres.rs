@@ -22,7 +22,10 @@ use daylight_core::{Hash, LeafIndex, TreeSize, VerifierKey};
 use postgres::error::SqlState;
 use postgres::{Client, NoTls, Statement};
 
-use crate::store::{Append, HashCache, LogMeta, LogStore, StoreError, StoredEntry, WitnessConfig};
+use crate::store::{
+    Append, HashCache, Lease, LeaseState, LogMeta, LogStore, NewEntry, StoreError, StoredEntry,
+    WitnessConfig,
+};
 
 const READERS: usize = 4;
 
@@ -52,6 +55,20 @@ CREATE TABLE IF NOT EXISTS witnesses (
     url TEXT NOT NULL,
     known_size BIGINT NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS lease (
+    one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+    holder TEXT NOT NULL DEFAULT '',
+    token BIGINT NOT NULL DEFAULT 0,
+    expires_at TIMESTAMPTZ NOT NULL DEFAULT 'epoch'
+);
+INSERT INTO lease DEFAULT VALUES ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS queue (
+    seq BIGSERIAL PRIMARY KEY,
+    leaf_hash BYTEA NOT NULL UNIQUE,
+    data BYTEA NOT NULL,
+    kind TEXT NOT NULL,
+    signer TEXT NOT NULL
+);
 ";
 
 /// The statements every connection prepares once.
@@ -66,6 +83,11 @@ struct Statements {
     put_hashes: Statement,
     put_checkpoint: Statement,
     entries_of_kind: Statement,
+    fence: Statement,
+    settle: Statement,
+    acquire: Statement,
+    enqueue: Statement,
+    queued: Statement,
 }
 
 impl Statements {
@@ -91,6 +113,30 @@ impl Statements {
             put_checkpoint: c.prepare("INSERT INTO checkpoints (size, note) VALUES ($1, $2)")?,
             entries_of_kind: c.prepare(
                 "SELECT idx, data, leaf_hash FROM entries WHERE kind = $1 AND idx >= $2 ORDER BY idx",
+            )?,
+            // FOR SHARE: a frontend taking the lease over waits for this
+            // transaction, so the check holds until the commit.
+            fence: c.prepare(
+                "SELECT 1 FROM lease WHERE token = $1 AND expires_at > now() FOR SHARE",
+            )?,
+            settle: c.prepare("DELETE FROM queue WHERE leaf_hash = ANY($1::bytea[])")?,
+            // The same holder before expiry renews its term; anyone after
+            // expiry starts a new term with a larger token.
+            acquire: c.prepare(
+                "UPDATE lease SET
+                     token = CASE WHEN holder = $1 AND expires_at > now() THEN token ELSE token + 1 END,
+                     holder = $1,
+                     expires_at = now() + make_interval(secs => $2)
+                 WHERE holder = $1 OR expires_at <= now()
+                 RETURNING token",
+            )?,
+            enqueue: c.prepare(
+                "INSERT INTO queue (leaf_hash, data, kind, signer)
+                 SELECT * FROM UNNEST($1::bytea[], $2::bytea[], $3::text[], $4::text[])
+                 ON CONFLICT (leaf_hash) DO NOTHING",
+            )?,
+            queued: c.prepare(
+                "SELECT leaf_hash, data, kind, signer FROM queue ORDER BY seq LIMIT $1",
             )?,
         })
     }
@@ -412,8 +458,19 @@ impl LogStore for PostgresStore {
             .iter()
             .map(|h| h.as_bytes().as_slice())
             .collect();
+        let settled: Vec<&[u8]> = batch
+            .settled
+            .iter()
+            .map(|h| h.as_bytes().as_slice())
+            .collect();
         self.write(|c| {
             let mut tx = c.client.transaction()?;
+            if let Some(fence) = batch.fence {
+                let token = i64_of(fence.token)?;
+                if tx.query_opt(&c.stmts.fence, &[&token])?.is_none() {
+                    return Err(StoreError::LeaseLost(fence.token));
+                }
+            }
             if tx.execute(&c.stmts.advance, &[&old, &new])? != 1 {
                 let found = tx.query_one(&c.stmts.size, &[])?.try_get(0)?;
                 return Err(StoreError::SizeChanged {
@@ -431,6 +488,9 @@ impl LogStore for PostgresStore {
                 tx.execute(&c.stmts.put_hashes, &[&ids, &hashes])?;
             }
             tx.execute(&c.stmts.put_checkpoint, &[&new, &batch.checkpoint])?;
+            if !settled.is_empty() {
+                tx.execute(&c.stmts.settle, &[&settled])?;
+            }
             tx.commit()?;
             Ok(())
         })
@@ -517,6 +577,87 @@ impl LogStore for PostgresStore {
                 &[&key.to_string(), &size],
             )?;
             Ok(())
+        })
+    }
+
+    fn acquire_lease(
+        &self,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        let secs = ttl.as_secs_f64();
+        self.write(|c| {
+            c.client
+                .query_opt(&c.stmts.acquire, &[&holder, &secs])?
+                .map(|r| {
+                    Ok(Lease {
+                        token: u64_of(r.try_get(0)?, "lease token")?,
+                    })
+                })
+                .transpose()
+        })
+    }
+
+    fn release_lease(&self, holder: &str, lease: Lease) -> Result<(), StoreError> {
+        let token = i64_of(lease.token)?;
+        self.write(|c| {
+            c.client.execute(
+                "UPDATE lease SET expires_at = 'epoch' WHERE holder = $1 AND token = $2",
+                &[&holder, &token],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn lease_state(&self) -> Result<Option<LeaseState>, StoreError> {
+        self.read(|c| {
+            let Some(row) = c.client.query_opt(
+                "SELECT holder, token,
+                        (EXTRACT(EPOCH FROM (expires_at - now())) * 1000)::bigint
+                 FROM lease WHERE token > 0",
+                &[],
+            )?
+            else {
+                return Ok(None);
+            };
+            Ok(Some(LeaseState {
+                holder: row.try_get(0)?,
+                token: u64_of(row.try_get(1)?, "lease token")?,
+                expires_in_ms: row.try_get(2)?,
+            }))
+        })
+    }
+
+    fn enqueue(&self, entries: &[NewEntry]) -> Result<(), StoreError> {
+        let leaves: Vec<&[u8]> = entries
+            .iter()
+            .map(|e| e.leaf_hash.as_bytes().as_slice())
+            .collect();
+        let data: Vec<&[u8]> = entries.iter().map(|e| e.data.as_slice()).collect();
+        let kinds: Vec<&str> = entries.iter().map(|e| e.kind.as_str()).collect();
+        let signers: Vec<&str> = entries.iter().map(|e| e.signer.as_str()).collect();
+        self.write(|c| {
+            c.client
+                .execute(&c.stmts.enqueue, &[&leaves, &data, &kinds, &signers])?;
+            Ok(())
+        })
+    }
+
+    fn queued(&self, max: usize) -> Result<Vec<NewEntry>, StoreError> {
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        self.read(|c| {
+            c.client
+                .query(&c.stmts.queued, &[&max])?
+                .iter()
+                .map(|r| {
+                    Ok(NewEntry {
+                        leaf_hash: hash_of(r.try_get(0)?)?,
+                        data: r.try_get(1)?,
+                        kind: r.try_get(2)?,
+                        signer: r.try_get(3)?,
+                    })
+                })
+                .collect()
         })
     }
 

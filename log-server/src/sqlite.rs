@@ -9,7 +9,10 @@ use std::sync::Mutex;
 use daylight_core::{Hash, LeafIndex, TreeSize, VerifierKey};
 use rusqlite::{params, Connection, OptionalExtension as _};
 
-use crate::store::{Append, HashCache, LogMeta, LogStore, StoreError, StoredEntry, WitnessConfig};
+use crate::store::{
+    unix_ms, Append, HashCache, Lease, LeaseState, LogMeta, LogStore, NewEntry, StoreError,
+    StoredEntry, WitnessConfig,
+};
 
 const READERS: usize = 4;
 
@@ -31,6 +34,19 @@ CREATE TABLE IF NOT EXISTS witnesses (
     vkey TEXT PRIMARY KEY,
     url TEXT NOT NULL,
     known_size INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS lease (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    holder TEXT NOT NULL,
+    token INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS queue (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    leaf_hash BLOB NOT NULL UNIQUE,
+    data BLOB NOT NULL,
+    kind TEXT NOT NULL,
+    signer TEXT NOT NULL
 );
 ";
 
@@ -254,6 +270,20 @@ impl LogStore for SqliteStore {
             if found != batch.old_size.get() {
                 return Err(StoreError::SizeChanged { expected: batch.old_size.get(), found });
             }
+            if let Some(fence) = batch.fence {
+                // The immediate transaction holds the write lock: no other
+                // frontend can take the lease between this check and the commit.
+                let held: Option<i64> = tx
+                    .query_row(
+                        "SELECT 1 FROM lease WHERE token = ?1 AND expires_ms > ?2",
+                        params![i64_of(fence.token)?, unix_ms()],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if held.is_none() {
+                    return Err(StoreError::LeaseLost(fence.token));
+                }
+            }
             {
                 let mut put = tx.prepare_cached(
                     "INSERT INTO entries (idx, leaf_hash, data, kind, signer) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -272,6 +302,10 @@ impl LogStore for SqliteStore {
                     "INSERT INTO checkpoints (size, note) VALUES (?1, ?2)",
                     params![new_size, batch.checkpoint],
                 )?;
+                let mut settle = tx.prepare_cached("DELETE FROM queue WHERE leaf_hash = ?1")?;
+                for h in &batch.settled {
+                    settle.execute([h.as_bytes().as_slice()])?;
+                }
             }
             tx.commit()?;
             sync_filesystem(&self.file)
@@ -355,6 +389,115 @@ impl LogStore for SqliteStore {
                 params![key.to_string(), size],
             )?;
             Ok(())
+        })
+    }
+
+    fn acquire_lease(
+        &self,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        let ttl = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        self.write(|conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let now = unix_ms();
+            let row: Option<(String, i64, i64)> = tx
+                .query_row("SELECT holder, token, expires_ms FROM lease", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .optional()?;
+            let token = match row {
+                // Renewed: the same term goes on.
+                Some((h, token, expires)) if h == holder && expires > now => token,
+                // Another holder's term runs.
+                Some((_, _, expires)) if expires > now => return Ok(None),
+                // Expired or never held: a new term, with a larger token.
+                Some((_, token, _)) => token + 1,
+                None => 1,
+            };
+            tx.execute(
+                "INSERT INTO lease (one, holder, token, expires_ms) VALUES (1, ?1, ?2, ?3)
+                 ON CONFLICT(one) DO UPDATE SET holder = excluded.holder,
+                     token = excluded.token, expires_ms = excluded.expires_ms",
+                params![holder, token, now.saturating_add(ttl)],
+            )?;
+            tx.commit()?;
+            Ok(Some(Lease {
+                token: u64_of(token, "lease token")?,
+            }))
+        })
+    }
+
+    fn release_lease(&self, holder: &str, lease: Lease) -> Result<(), StoreError> {
+        let token = i64_of(lease.token)?;
+        self.write(|c| {
+            c.execute(
+                "UPDATE lease SET expires_ms = 0 WHERE holder = ?1 AND token = ?2",
+                params![holder, token],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn lease_state(&self) -> Result<Option<LeaseState>, StoreError> {
+        self.read(|c| {
+            let row: Option<(String, i64, i64)> = c
+                .query_row("SELECT holder, token, expires_ms FROM lease", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .optional()?;
+            row.map(|(holder, token, expires)| {
+                Ok(LeaseState {
+                    holder,
+                    token: u64_of(token, "lease token")?,
+                    expires_in_ms: expires.saturating_sub(unix_ms()),
+                })
+            })
+            .transpose()
+        })
+    }
+
+    fn enqueue(&self, entries: &[NewEntry]) -> Result<(), StoreError> {
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            {
+                let mut put = tx.prepare_cached(
+                    "INSERT INTO queue (leaf_hash, data, kind, signer) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(leaf_hash) DO NOTHING",
+                )?;
+                for e in entries {
+                    put.execute(params![
+                        e.leaf_hash.as_bytes().as_slice(),
+                        e.data,
+                        e.kind,
+                        e.signer
+                    ])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn queued(&self, max: usize) -> Result<Vec<NewEntry>, StoreError> {
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT leaf_hash, data, kind, signer FROM queue ORDER BY seq LIMIT ?1",
+            )?;
+            let rows = stmt.query_map([max], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?;
+            rows.map(|r| {
+                let (leaf, data, kind, signer) = r?;
+                Ok(NewEntry {
+                    leaf_hash: hash_of(leaf)?,
+                    data,
+                    kind,
+                    signer,
+                })
+            })
+            .collect()
         })
     }
 

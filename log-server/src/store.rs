@@ -28,6 +28,10 @@ pub enum StoreError {
     /// writes can succeed again once an operator has fixed the disk.
     #[error("storage cannot write: {0}")]
     Unwritable(String),
+    /// The writer's sequencer lease ended (another frontend took over, or it
+    /// expired): its batch was refused, and it must stop sequencing.
+    #[error("the sequencer lease (token {0}) is no longer held")]
+    LeaseLost(u64),
     /// The storage could not be reached (a database server that refuses
     /// connections or lost one mid-call). Nothing unacknowledged is assumed
     /// written; the backend reconnects by itself on the next call.
@@ -85,11 +89,46 @@ pub struct NewEntry {
     pub signer: String,
 }
 
+/// Milliseconds since the Unix epoch: the lease clock of a backend that has
+/// no server clock to ask (SQLite, whose writers share one machine).
+pub fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A term as the log's one sequencer, named by its fencing token: every new
+/// holder gets a larger token, and a batch carrying an old one is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Lease {
+    /// The fencing token.
+    pub token: u64,
+}
+
+/// Who holds the sequencer lease, for operators and metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseState {
+    /// The holder's name (a frontend's identity).
+    pub holder: String,
+    /// Its fencing token.
+    pub token: u64,
+    /// Milliseconds until it expires (negative: expired).
+    pub expires_in_ms: i64,
+}
+
 /// Everything one integration writes, in one transaction.
 #[derive(Clone, Debug)]
 pub struct Append {
     /// The size the batch was built on; the store refuses if it moved.
     pub old_size: TreeSize,
+    /// The writer's lease, checked in the same transaction (None: a writer
+    /// outside any server, such as `daylight log add-agency`, which relies
+    /// on the size check alone).
+    pub fence: Option<Lease>,
+    /// Leaf hashes this batch settles: removed from the submission queue in
+    /// the same transaction (new entries, and queued ones found already in
+    /// the log).
+    pub settled: Vec<Hash>,
     /// The entries, in order, from index `old_size`.
     pub entries: Vec<NewEntry>,
     /// The new stored hashes, from stored-hash index `stored_hash_count(old_size)`.
@@ -149,6 +188,22 @@ pub trait LogStore: Send + Sync + 'static {
     /// Entries of one kind from `start` on, in order (the registry reload uses it).
     fn entries_of_kind(&self, kind: &str, start: LeafIndex)
         -> Result<Vec<StoredEntry>, StoreError>;
+    /// Takes the sequencer lease for `holder` for `ttl`, or renews it if
+    /// `holder` has it; None while another holder's lease runs.
+    fn acquire_lease(
+        &self,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Option<Lease>, StoreError>;
+    /// Gives the lease up, if `holder` still has it with this token.
+    fn release_lease(&self, holder: &str, lease: Lease) -> Result<(), StoreError>;
+    /// Who holds the lease, if anyone ever did.
+    fn lease_state(&self) -> Result<Option<LeaseState>, StoreError>;
+    /// Queues admitted entries for whichever frontend sequences (one already
+    /// queued is left as it is).
+    fn enqueue(&self, entries: &[NewEntry]) -> Result<(), StoreError>;
+    /// Up to `max` queued entries, oldest first.
+    fn queued(&self, max: usize) -> Result<Vec<NewEntry>, StoreError>;
     /// [`LogStore::find_leaf`] for many leaves at once, in the same order;
     /// a networked backend answers a whole batch in one round trip.
     fn find_leaves(&self, leaves: &[Hash]) -> Result<Vec<Option<LeafIndex>>, StoreError> {

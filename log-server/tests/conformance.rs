@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use daylight_core::tree::{stored_hash_count, tree_hash, MemoryTree};
 use daylight_core::{leaf_hash, KeyName, KeyType, LeafIndex, SignerKey, TreeSize, VerifierKey};
-use daylight_log_server::integrate::integrate;
+use daylight_log_server::integrate::{integrate, integrate_fenced, IntegrateError};
 use daylight_log_server::postgres::{PostgresStore, ScratchSchema};
 use daylight_log_server::sqlite::SqliteStore;
-use daylight_log_server::store::{Append, LogStore, NewEntry, StoreError, StoreHashes};
+use daylight_log_server::store::{Append, Lease, LogStore, NewEntry, StoreError, StoreHashes};
+use std::time::Duration;
 
 const ORIGIN: &str = "conformance.test/log";
 
@@ -247,6 +248,8 @@ fn a_stale_append_is_refused_and_writes_nothing(b: &dyn Backend) {
     let checkpoint = store.latest_checkpoint().unwrap();
     let stale = Append {
         old_size: TreeSize(8),
+        fence: None,
+        settled: Vec::new(),
         entries: vec![entry(100)],
         hashes: vec![entry(100).leaf_hash],
         checkpoint: b"stale".to_vec(),
@@ -268,6 +271,8 @@ fn a_failed_batch_writes_nothing(b: &dyn Backend) {
     // and none of the batch may stay behind.
     let bad = Append {
         old_size: TreeSize(10),
+        fence: None,
+        settled: Vec::new(),
         entries: vec![entry(50), entry(51), entry(50)],
         hashes: Vec::new(),
         checkpoint: b"bad".to_vec(),
@@ -342,6 +347,129 @@ fn everything_survives_a_reopen(b: &dyn Backend) {
     assert_eq!(done.first, LeafIndex(200));
 }
 
+fn the_lease_is_exclusive_and_fences_an_old_holder(b: &dyn Backend) {
+    let store = b.create(ORIGIN, 1).unwrap();
+    let key = log_key();
+    integrate(store.as_ref(), &key, ORIGIN, vec![]).unwrap();
+    assert_eq!(store.lease_state().unwrap(), None, "never held");
+    let short = Duration::from_millis(300);
+    let a = store
+        .acquire_lease("a", short)
+        .unwrap()
+        .expect("free lease");
+    assert_eq!(store.acquire_lease("b", short).unwrap(), None, "a holds it");
+    assert_eq!(
+        store.acquire_lease("a", short).unwrap(),
+        Some(a),
+        "renewing keeps the term"
+    );
+    let state = store.lease_state().unwrap().unwrap();
+    assert_eq!((state.holder.as_str(), state.token), ("a", a.token));
+    assert!(
+        state.expires_in_ms > 0 && state.expires_in_ms <= 300,
+        "{state:?}"
+    );
+    // a's lease runs out; b takes over with a larger token.
+    std::thread::sleep(Duration::from_millis(450));
+    let b_lease = store
+        .acquire_lease("b", Duration::from_secs(30))
+        .unwrap()
+        .expect("expired");
+    assert!(b_lease.token > a.token);
+    assert_eq!(store.acquire_lease("a", short).unwrap(), None);
+    // a's batch, built before it noticed, is refused and writes nothing.
+    let refused = integrate_fenced(
+        store.as_ref(),
+        &key,
+        ORIGIN,
+        vec![entry(1)],
+        Some(a),
+        vec![],
+    );
+    assert!(
+        matches!(refused, Err(IntegrateError::Store(StoreError::LeaseLost(t))) if t == a.token),
+        "{refused:?}"
+    );
+    assert_eq!(store.size().unwrap(), TreeSize(0));
+    // A made-up token is refused too.
+    let forged = Lease {
+        token: b_lease.token + 1,
+    };
+    assert!(integrate_fenced(
+        store.as_ref(),
+        &key,
+        ORIGIN,
+        vec![entry(1)],
+        Some(forged),
+        vec![]
+    )
+    .is_err());
+    let done = integrate_fenced(
+        store.as_ref(),
+        &key,
+        ORIGIN,
+        vec![entry(1)],
+        Some(b_lease),
+        vec![],
+    )
+    .unwrap();
+    assert_eq!(done.size, TreeSize(1));
+    // Released: the next holder need not wait for expiry.
+    store.release_lease("a", b_lease).unwrap();
+    assert_eq!(
+        store.acquire_lease("a", short).unwrap(),
+        None,
+        "only b releases"
+    );
+    store.release_lease("b", b_lease).unwrap();
+    let c = store.acquire_lease("c", short).unwrap().expect("released");
+    assert!(c.token > b_lease.token);
+    assert_eq!(
+        b.reopen().unwrap().lease_state().unwrap().unwrap().holder,
+        "c"
+    );
+}
+
+fn queued_entries_wait_until_a_batch_settles_them(b: &dyn Backend) {
+    let store = b.create(ORIGIN, 1).unwrap();
+    assert!(store.queued(10).unwrap().is_empty());
+    store.enqueue(&[entry(3), entry(1)]).unwrap();
+    store.enqueue(&[entry(1), entry(2)]).unwrap();
+    let queued = store.queued(10).unwrap();
+    assert_eq!(
+        queued.iter().map(|e| e.data.clone()).collect::<Vec<_>>(),
+        vec![entry(3).data, entry(1).data, entry(2).data],
+        "oldest first, each once"
+    );
+    assert_eq!(store.queued(2).unwrap().len(), 2);
+    assert_eq!(queued[0].kind, entry(3).kind);
+    assert_eq!(queued[0].signer, entry(3).signer);
+    // A batch that fails settles nothing.
+    let stale = Append {
+        old_size: TreeSize(5),
+        fence: None,
+        settled: vec![entry(3).leaf_hash],
+        entries: vec![entry(3)],
+        hashes: vec![entry(3).leaf_hash],
+        checkpoint: b"stale".to_vec(),
+    };
+    assert!(store.append(stale).is_err());
+    assert_eq!(store.queued(10).unwrap().len(), 3);
+    let settled = vec![entry(3).leaf_hash, entry(1).leaf_hash];
+    integrate_fenced(
+        store.as_ref(),
+        &log_key(),
+        ORIGIN,
+        vec![entry(3), entry(1)],
+        None,
+        settled,
+    )
+    .unwrap();
+    let left = store.queued(10).unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].data, entry(2).data);
+}
+
 /// One `#[test]` per backend per suite function.
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
@@ -379,6 +507,8 @@ conformance!(
     a_failed_batch_writes_nothing,
     concurrent_writers_never_share_an_index,
     everything_survives_a_reopen,
+    the_lease_is_exclusive_and_fences_an_old_holder,
+    queued_entries_wait_until_a_batch_settles_them,
 );
 
 /// PostgreSQL alone: a server that is not there is a clear, transient

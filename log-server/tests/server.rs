@@ -612,6 +612,42 @@ impl LogStore for Faulty {
     {
         self.inner.entries_of_kind(k, s)
     }
+    fn acquire_lease(
+        &self,
+        h: &str,
+        ttl: Duration,
+    ) -> Result<Option<daylight_log_server::store::Lease>, daylight_log_server::store::StoreError>
+    {
+        self.inner.acquire_lease(h, ttl)
+    }
+    fn release_lease(
+        &self,
+        h: &str,
+        l: daylight_log_server::store::Lease,
+    ) -> Result<(), daylight_log_server::store::StoreError> {
+        self.inner.release_lease(h, l)
+    }
+    fn lease_state(
+        &self,
+    ) -> Result<
+        Option<daylight_log_server::store::LeaseState>,
+        daylight_log_server::store::StoreError,
+    > {
+        self.inner.lease_state()
+    }
+    fn enqueue(
+        &self,
+        e: &[daylight_log_server::store::NewEntry],
+    ) -> Result<(), daylight_log_server::store::StoreError> {
+        self.inner.enqueue(e)
+    }
+    fn queued(
+        &self,
+        n: usize,
+    ) -> Result<Vec<daylight_log_server::store::NewEntry>, daylight_log_server::store::StoreError>
+    {
+        self.inner.queued(n)
+    }
 }
 
 /// A batch committed, then the disk failed before its checkpoint was
