@@ -338,6 +338,7 @@ pub fn log_server(dir: &Path, key_rate: f64, publish: &PublishArgs) -> Result<Lo
         admission: Arc::new(admission),
         batch: BatchConfig::default(),
         publish: publish.target()?,
+        lease: None,
     })
 }
 

@@ -282,6 +282,9 @@ async fn submit(
     let index = s.sequencer.submit(entry).await.map_err(|e| match e {
         SequenceError::QueueFull => ApiError::unavailable("queue_full", e.to_string(), 1),
         SequenceError::Stopped => ApiError::unavailable("shutting_down", e.to_string(), 5),
+        SequenceError::LeaseLost | SequenceError::NotSequenced => {
+            ApiError::unavailable("not_sequenced", format!("{e}; submit it again"), 2)
+        }
         SequenceError::Integration(d) => ApiError::internal(d),
         SequenceError::Storage(d) => {
             tracing::error!("submission refused: {d}");

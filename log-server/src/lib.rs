@@ -6,6 +6,7 @@
 //!   embedded default); [`postgres`]: its PostgreSQL backend (past one machine).
 //! - [`integrate`]: growing the tree by a batch, in one transaction.
 //! - [`sequencer`]: batching submissions and answering their indexes.
+//! - [`leader`]: which of several frontends sequences (a lease with fencing).
 //! - [`witnessing`]: collecting witness cosignatures, publishing checkpoints.
 //! - [`publish`]: writing tiles, bundles and checkpoints to a bucket or directory.
 //! - [`admission`]: which records may enter the log (registry, signatures, rules).
@@ -15,6 +16,7 @@ pub mod admission;
 pub mod api;
 pub mod error;
 pub mod integrate;
+pub mod leader;
 pub mod metrics;
 pub mod postgres;
 pub mod publish;

@@ -2,7 +2,8 @@
 //! log needs, and the text format is simple.
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// A running sum and count, exported as a Prometheus summary without quantiles.
@@ -63,9 +64,35 @@ pub struct Metrics {
     pub publication_failures: AtomicU64,
     /// Size of the checkpoint in the bucket or directory.
     pub bucket_size: AtomicU64,
+    /// 1 while this frontend holds the sequencer lease.
+    pub leader: AtomicU64,
+    /// The fencing token of this frontend's newest term.
+    pub lease_token: AtomicU64,
+    /// Terms this frontend started (takeovers, and the first one).
+    pub terms: AtomicU64,
+    /// The lease holder's name, as last read from the store.
+    pub leader_name: Mutex<String>,
+    /// Milliseconds until the lease expires, as last read.
+    pub lease_expires_ms: AtomicI64,
+    /// This frontend's own name in the lease.
+    pub frontend: Mutex<String>,
+}
+
+/// A Prometheus label value: backslash, quote and newline escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 impl Metrics {
+    /// Names this frontend in the metrics.
+    pub fn set_frontend(&self, name: &str) {
+        if let Ok(mut f) = self.frontend.lock() {
+            *f = name.to_string();
+        }
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -152,6 +179,42 @@ impl Metrics {
             "Tree size of the checkpoint in the publication target.",
             &self.bucket_size,
             "gauge",
+        );
+        counter(
+            &mut out,
+            "daylight_sequencer_leader",
+            "1 while this frontend holds the sequencer lease.",
+            &self.leader,
+            "gauge",
+        );
+        counter(
+            &mut out,
+            "daylight_sequencer_lease_token",
+            "Fencing token of this frontend's newest term.",
+            &self.lease_token,
+            "gauge",
+        );
+        counter(
+            &mut out,
+            "daylight_sequencer_terms_total",
+            "Terms this frontend started as the sequencer (takeovers included).",
+            &self.terms,
+            "counter",
+        );
+        let holder = self
+            .leader_name
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_default();
+        let me = self.frontend.lock().map(|h| h.clone()).unwrap_or_default();
+        let _ = write!(
+            out,
+            "# HELP daylight_sequencer_lease_expires_ms Milliseconds until the sequencer lease expires (as last read), by holder.\n\
+             # TYPE daylight_sequencer_lease_expires_ms gauge\n\
+             daylight_sequencer_lease_expires_ms{{holder=\"{}\",frontend=\"{}\"}} {}\n",
+            label(&holder),
+            label(&me),
+            self.lease_expires_ms.load(Ordering::Relaxed)
         );
         self.publication.write(
             &mut out,

@@ -643,6 +643,14 @@ impl LogStore for PostgresStore {
         })
     }
 
+    fn settle(&self, leaves: &[Hash]) -> Result<(), StoreError> {
+        let leaves: Vec<&[u8]> = leaves.iter().map(|h| h.as_bytes().as_slice()).collect();
+        self.write(|c| {
+            c.client.execute(&c.stmts.settle, &[&leaves])?;
+            Ok(())
+        })
+    }
+
     fn queued(&self, max: usize) -> Result<Vec<NewEntry>, StoreError> {
         let max = i64::try_from(max).unwrap_or(i64::MAX);
         self.read(|c| {

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use daylight_core::{Hash, LeafIndex, SignerKey, TreeSize};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::integrate::integrate;
+use crate::integrate::{integrate_fenced, IntegrateError};
 use crate::metrics::Metrics;
-use crate::store::{LogStore, NewEntry, StoreError};
+use crate::store::{Lease, LogStore, NewEntry, StoreError};
 
 /// Batching limits.
 #[derive(Clone, Copy, Debug)]
@@ -54,6 +54,13 @@ pub enum SequenceError {
     /// filesystem); its entries may or may not have reached the disk.
     #[error("{0}")]
     Storage(String),
+    /// This frontend lost the sequencer lease while the batch was written.
+    #[error("the sequencer lease moved to another frontend")]
+    LeaseLost,
+    /// The entry was queued for the sequencing frontend, which did not
+    /// sequence it in time (no frontend holds the lease, or it is stuck).
+    #[error("no frontend sequenced the entry within {QUEUE_WAIT:?}")]
+    NotSequenced,
 }
 
 struct Pending {
@@ -86,8 +93,20 @@ impl Sequencer {
     }
 }
 
-/// Starts the sequencer task. It stops once every [`Sequencer`] handle is
-/// dropped and the last batch is written.
+/// How often a sequencing frontend looks for entries other frontends queued,
+/// and how often a queued entry's frontend looks for its index.
+pub const QUEUE_POLL: Duration = Duration::from_millis(25);
+
+/// How long a submission queued for another frontend waits for its index
+/// before the submitter is told to try again (503): longer than a takeover.
+pub const QUEUE_WAIT: Duration = Duration::from_secs(30);
+
+/// Starts the sequencer task. While `term` holds a lease, this frontend
+/// sequences: its own submissions and those other frontends queued in the
+/// store. Without one, it queues its submissions in the store for the
+/// frontend that sequences, and answers each submitter once its entry has an
+/// index. It stops once every [`Sequencer`] handle is dropped and the last
+/// batch is written.
 pub fn start(
     store: Arc<dyn LogStore>,
     key: SignerKey,
@@ -95,23 +114,53 @@ pub fn start(
     config: BatchConfig,
     metrics: Arc<Metrics>,
     latest: watch::Sender<TreeSize>,
+    term: watch::Receiver<Option<Lease>>,
 ) -> (Sequencer, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(config.queue.max(1));
-    let task = tokio::spawn(run(store, key, origin, config, metrics, latest, rx));
+    let task = tokio::spawn(run(
+        Shared {
+            store,
+            key,
+            origin,
+            metrics,
+            latest,
+        },
+        config,
+        term,
+        rx,
+    ));
     (Sequencer { tx }, task)
 }
 
-async fn run(
+/// What every batch needs.
+#[derive(Clone)]
+struct Shared {
     store: Arc<dyn LogStore>,
     key: SignerKey,
     origin: String,
-    config: BatchConfig,
     metrics: Arc<Metrics>,
     latest: watch::Sender<TreeSize>,
+}
+
+async fn run(
+    shared: Shared,
+    config: BatchConfig,
+    term: watch::Receiver<Option<Lease>>,
     mut rx: mpsc::Receiver<Pending>,
 ) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
+    let mut poll = tokio::time::interval(QUEUE_POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let lease = *term.borrow();
+        let mut batch = Vec::new();
+        tokio::select! {
+            item = rx.recv() => match item {
+                Some(p) => batch.push(p),
+                None => break,
+            },
+            // Leading: look for what other frontends queued.
+            _ = poll.tick(), if lease.is_some() => {}
+        }
         // Take what is already queued, then linger up to max_wait for more.
         while batch.len() < config.max_entries {
             match rx.try_recv() {
@@ -120,7 +169,7 @@ async fn run(
             }
         }
         let deadline = tokio::time::Instant::now() + config.max_wait;
-        while batch.len() < config.max_entries && !config.max_wait.is_zero() {
+        while !batch.is_empty() && batch.len() < config.max_entries && !config.max_wait.is_zero() {
             tokio::select! {
                 item = rx.recv() => match item {
                     Some(p) => batch.push(p),
@@ -129,41 +178,142 @@ async fn run(
                 _ = tokio::time::sleep_until(deadline) => break,
             }
         }
-        let oldest = batch
-            .iter()
-            .map(|p| p.received)
-            .min()
-            .unwrap_or_else(Instant::now);
-        let (store2, key2, origin2) = (store.clone(), key.clone(), origin.clone());
-        let entries: Vec<NewEntry> = batch.iter().map(|p| p.entry.clone()).collect();
-        let result = tokio::task::spawn_blocking(move || {
-            sequence(store2.as_ref(), &key2, &origin2, entries)
-        })
-        .await
-        .unwrap_or_else(|e| Err(SequenceError::Integration(e.to_string())));
-        match result {
-            Ok((indexes, size, added)) => {
-                metrics.batches.fetch_add(1, Ordering::Relaxed);
-                metrics.entries.fetch_add(added, Ordering::Relaxed);
-                metrics
-                    .duplicates
-                    .fetch_add(batch.len() as u64 - added, Ordering::Relaxed);
-                metrics.tree_size.store(size.get(), Ordering::Relaxed);
-                metrics.integration.observe(oldest.elapsed());
-                latest.send_replace(size);
-                for (p, index) in batch.into_iter().zip(indexes) {
-                    let _ = p.reply.send(Ok(index));
-                }
-            }
-            Err(e) => {
-                tracing::error!("batch of {} not integrated: {e}", batch.len());
-                for p in batch {
-                    let _ = p.reply.send(Err(e.clone()));
-                }
-            }
+        match lease {
+            Some(lease) => lead(&shared, &config, lease, batch).await,
+            None => hand_over(&shared, batch),
         }
     }
     tracing::info!("sequencer stopped");
+}
+
+/// Sequences `batch` plus what other frontends queued, under `lease`.
+async fn lead(shared: &Shared, config: &BatchConfig, lease: Lease, batch: Vec<Pending>) {
+    let room = config.max_entries.saturating_sub(batch.len()).max(1);
+    let s = shared.store.clone();
+    let queued = match tokio::task::spawn_blocking(move || s.queued(room)).await {
+        Ok(Ok(q)) => q,
+        Ok(Err(e)) => {
+            tracing::error!("reading the submission queue: {e}");
+            Vec::new()
+        }
+        Err(e) => {
+            tracing::error!("reading the submission queue: {e}");
+            Vec::new()
+        }
+    };
+    if batch.is_empty() && queued.is_empty() {
+        return;
+    }
+    let oldest = batch
+        .iter()
+        .map(|p| p.received)
+        .min()
+        .unwrap_or_else(Instant::now);
+    let entries: Vec<NewEntry> = batch
+        .iter()
+        .map(|p| p.entry.clone())
+        .chain(queued)
+        .collect();
+    let (sh, lease2) = (shared.clone(), lease);
+    let result = tokio::task::spawn_blocking(move || {
+        sequence(sh.store.as_ref(), &sh.key, &sh.origin, entries, lease2)
+    })
+    .await
+    .unwrap_or_else(|e| Err(SequenceError::Integration(e.to_string())));
+    match result {
+        Ok((indexes, size, added)) => {
+            let m = &shared.metrics;
+            m.batches.fetch_add(1, Ordering::Relaxed);
+            m.entries.fetch_add(added, Ordering::Relaxed);
+            m.duplicates.fetch_add(
+                (indexes.len() as u64).saturating_sub(added),
+                Ordering::Relaxed,
+            );
+            m.tree_size.store(size.get(), Ordering::Relaxed);
+            m.integration.observe(oldest.elapsed());
+            shared.latest.send_replace(size);
+            // The first indexes are this frontend's own submissions.
+            for (p, index) in batch.into_iter().zip(indexes) {
+                let _ = p.reply.send(Ok(index));
+            }
+        }
+        Err(SequenceError::LeaseLost) => {
+            // Another frontend sequences now: it takes these from the queue.
+            tracing::warn!(
+                "lost the sequencer lease; handing {} entries over",
+                batch.len()
+            );
+            hand_over(shared, batch);
+        }
+        Err(e) => {
+            tracing::error!("batch of {} not integrated: {e}", batch.len());
+            for p in batch {
+                let _ = p.reply.send(Err(e.clone()));
+            }
+        }
+    }
+}
+
+/// Queues `batch` in the store for the sequencing frontend, and answers each
+/// submitter once its entry has an index.
+fn hand_over(shared: &Shared, batch: Vec<Pending>) {
+    if batch.is_empty() {
+        return;
+    }
+    let store = shared.store.clone();
+    tokio::spawn(async move {
+        let entries: Vec<NewEntry> = batch.iter().map(|p| p.entry.clone()).collect();
+        let leaves: Vec<Hash> = entries.iter().map(|e| e.leaf_hash).collect();
+        let s = store.clone();
+        let queued = tokio::task::spawn_blocking(move || s.enqueue(&entries))
+            .await
+            .map_err(|e| SequenceError::Integration(e.to_string()))
+            .and_then(|r| r.map_err(storage_error));
+        if let Err(e) = queued {
+            for p in batch {
+                let _ = p.reply.send(Err(e.clone()));
+            }
+            return;
+        }
+        let mut waiting: Vec<(Hash, Pending)> = leaves.into_iter().zip(batch).collect();
+        let deadline = Instant::now() + QUEUE_WAIT;
+        while !waiting.is_empty() {
+            if Instant::now() > deadline {
+                for (_, p) in waiting {
+                    let _ = p.reply.send(Err(SequenceError::NotSequenced));
+                }
+                return;
+            }
+            tokio::time::sleep(QUEUE_POLL).await;
+            let (s, asked) = (
+                store.clone(),
+                waiting.iter().map(|(h, _)| *h).collect::<Vec<_>>(),
+            );
+            let found = match tokio::task::spawn_blocking(move || s.find_leaves(&asked)).await {
+                Ok(Ok(found)) => found,
+                // Keep waiting: the database may be back before the deadline.
+                _ => continue,
+            };
+            let mut still = Vec::with_capacity(waiting.len());
+            for ((h, p), index) in waiting.into_iter().zip(found) {
+                match index {
+                    Some(i) => {
+                        let _ = p.reply.send(Ok(i));
+                    }
+                    None => still.push((h, p)),
+                }
+            }
+            waiting = still;
+        }
+    });
+}
+
+fn storage_error(e: StoreError) -> SequenceError {
+    if e.is_transient() {
+        SequenceError::Storage(e.to_string())
+    } else {
+        SequenceError::Integration(e.to_string())
+    }
 }
 
 /// Integrates a batch, answering each entry's index. Entries already in the
@@ -173,15 +323,13 @@ fn sequence(
     key: &SignerKey,
     origin: &str,
     entries: Vec<NewEntry>,
+    lease: Lease,
 ) -> Result<(Vec<LeafIndex>, TreeSize, u64), SequenceError> {
     let fail = |e: String| SequenceError::Integration(e);
-    let storage = |e: StoreError| {
-        if e.is_transient() {
-            SequenceError::Storage(e.to_string())
-        } else {
-            SequenceError::Integration(e.to_string())
-        }
-    };
+    let storage = storage_error;
+    // Every leaf of the batch leaves the queue with it (new ones and those
+    // found already in the log alike).
+    let settled: Vec<Hash> = entries.iter().map(|e| e.leaf_hash).collect();
     // Another writer (an offline `daylight log` command) may append between
     // our read of the size and our commit; the store then refuses the
     // batch and we build it again on the new size.
@@ -207,18 +355,19 @@ fn sequence(
             }
         }
         let added = fresh.len() as u64;
-        // Nothing new: every entry is already in the log, no batch to write.
+        // Nothing new: every entry is already in the log; drop any queued
+        // copies, which is safe for anyone to do.
         let (first, size) = if fresh.is_empty() {
+            store.settle(&settled).map_err(storage)?;
             (LeafIndex(0), store.size().map_err(storage)?)
         } else {
-            match integrate(store, key, origin, fresh) {
+            match integrate_fenced(store, key, origin, fresh, Some(lease), settled.clone()) {
                 Ok(done) => (done.first, done.size),
-                Err(crate::integrate::IntegrateError::Store(StoreError::SizeChanged {
-                    ..
-                })) => continue,
-                Err(crate::integrate::IntegrateError::Store(e)) if e.is_transient() => {
-                    return Err(SequenceError::Storage(e.to_string()))
+                Err(IntegrateError::Store(StoreError::SizeChanged { .. })) => continue,
+                Err(IntegrateError::Store(StoreError::LeaseLost(_))) => {
+                    return Err(SequenceError::LeaseLost)
                 }
+                Err(IntegrateError::Store(e)) => return Err(storage(e)),
                 Err(e) => return Err(fail(e.to_string())),
             }
         };

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use crate::admission::Admission;
 use crate::api::{router, AppState};
+use crate::leader::{self, LeaseConfig};
 use crate::metrics::Metrics;
 use crate::sequencer::{self, BatchConfig};
 use crate::store::LogStore;
@@ -53,6 +54,9 @@ pub struct LogServer {
     pub extra: Option<Router>,
     /// Where tiles, bundles and checkpoints are also written, if anywhere.
     pub publish: Option<crate::publish::Target>,
+    /// This frontend's name and lease timing (default: the host name and
+    /// [`LeaseConfig::named`]'s timing).
+    pub lease: Option<LeaseConfig>,
 }
 
 impl LogServer {
@@ -92,6 +96,7 @@ impl LogServer {
         let (published_tx, published_rx) = watch::channel(initial);
         let (stop_tx, stop_rx) = watch::channel(false);
 
+        let (term_tx, term_rx) = watch::channel(None);
         let (sequencer, sequencer_task) = sequencer::start(
             store.clone(),
             self.key.clone(),
@@ -99,8 +104,9 @@ impl LogServer {
             self.batch,
             metrics.clone(),
             latest_tx,
+            term_rx,
         );
-        let publish_task = match self.publish {
+        let target = match self.publish {
             Some(target) => {
                 let identity = crate::publish::LogIdentity {
                     origin: meta.origin.clone(),
@@ -111,22 +117,58 @@ impl LogServer {
                 // checkpoint: refuse to start, rather than serve a log
                 // nobody can read from there.
                 crate::publish::prepare(&store, &target, &identity).await?;
-                Some(tokio::spawn(crate::publish::run(
-                    store.clone(),
-                    target,
-                    identity,
-                    published_rx.clone(),
-                    metrics.clone(),
-                    stop_rx.clone(),
-                )))
+                Some((target, identity))
             }
             None => None,
         };
-        let witness_task = tokio::spawn(witnessing::run(
+        // What the sequencing frontend runs besides the sequencer: witness
+        // collection and publication, for as long as its term lasts.
+        let start_term: leader::TermTasks = {
+            let (store, metrics, quorum) = (store.clone(), metrics.clone(), meta.quorum);
+            let (published_tx, published_rx) = (published_tx.clone(), published_rx.clone());
+            Box::new(move |stop: watch::Receiver<bool>| {
+                let mut tasks = vec![tokio::spawn({
+                    let witnessing = witnessing::run(
+                        store.clone(),
+                        quorum,
+                        metrics.clone(),
+                        latest_rx.clone(),
+                        published_tx.clone(),
+                        stop.clone(),
+                    );
+                    async move {
+                        if let Err(e) = witnessing.await {
+                            tracing::error!("witnessing: {e}");
+                        }
+                    }
+                })];
+                if let Some((target, identity)) = &target {
+                    tasks.push(tokio::spawn(crate::publish::run(
+                        store.clone(),
+                        target.clone(),
+                        identity.clone(),
+                        published_rx.clone(),
+                        metrics.clone(),
+                        stop,
+                    )));
+                }
+                tasks
+            })
+        };
+        let lease = self
+            .lease
+            .unwrap_or_else(|| LeaseConfig::named(&LeaseConfig::host_name()));
+        metrics.set_frontend(&lease.holder);
+        let leader_task = tokio::spawn(leader::run(
             store.clone(),
-            meta.quorum,
+            lease,
+            term_tx,
+            start_term,
             metrics.clone(),
-            latest_rx,
+            stop_rx.clone(),
+        ));
+        let follow_task = tokio::spawn(leader::follow_published(
+            store.clone(),
             published_tx,
             stop_rx,
         ));
@@ -154,14 +196,10 @@ impl LogServer {
             tracing::error!("sequencer: {e}");
         }
         let _ = stop_tx.send(true);
-        match witness_task.await {
-            Ok(Err(e)) => tracing::error!("witnessing: {e}"),
-            Err(e) => tracing::error!("witnessing: {e}"),
-            Ok(Ok(())) => {}
-        }
-        if let Some(task) = publish_task {
+        // The lease goes last: released once the term's tasks have stopped.
+        for (name, task) in [("leadership", leader_task), ("following", follow_task)] {
             if let Err(e) = task.await {
-                tracing::error!("publication: {e}");
+                tracing::error!("{name}: {e}");
             }
         }
         Ok(())

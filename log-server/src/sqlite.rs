@@ -179,6 +179,14 @@ fn size_of(conn: &Connection) -> Result<u64, StoreError> {
     u64_of(n, "size")
 }
 
+fn settle_queue(conn: &Connection, leaves: &[Hash]) -> Result<(), StoreError> {
+    let mut settle = conn.prepare_cached("DELETE FROM queue WHERE leaf_hash = ?1")?;
+    for h in leaves {
+        settle.execute([h.as_bytes().as_slice()])?;
+    }
+    Ok(())
+}
+
 fn row_entry(idx: i64, data: Vec<u8>, leaf: Vec<u8>) -> Result<StoredEntry, StoreError> {
     Ok(StoredEntry {
         index: LeafIndex(u64_of(idx, "index")?),
@@ -302,10 +310,7 @@ impl LogStore for SqliteStore {
                     "INSERT INTO checkpoints (size, note) VALUES (?1, ?2)",
                     params![new_size, batch.checkpoint],
                 )?;
-                let mut settle = tx.prepare_cached("DELETE FROM queue WHERE leaf_hash = ?1")?;
-                for h in &batch.settled {
-                    settle.execute([h.as_bytes().as_slice()])?;
-                }
+                settle_queue(&tx, &batch.settled)?;
             }
             tx.commit()?;
             sync_filesystem(&self.file)
@@ -474,6 +479,15 @@ impl LogStore for SqliteStore {
                     ])?;
                 }
             }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn settle(&self, leaves: &[Hash]) -> Result<(), StoreError> {
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            settle_queue(&tx, leaves)?;
             tx.commit()?;
             Ok(())
         })

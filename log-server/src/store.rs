@@ -204,6 +204,8 @@ pub trait LogStore: Send + Sync + 'static {
     fn enqueue(&self, entries: &[NewEntry]) -> Result<(), StoreError>;
     /// Up to `max` queued entries, oldest first.
     fn queued(&self, max: usize) -> Result<Vec<NewEntry>, StoreError>;
+    /// Drops queued entries that are already in the log.
+    fn settle(&self, leaves: &[Hash]) -> Result<(), StoreError>;
     /// [`LogStore::find_leaf`] for many leaves at once, in the same order;
     /// a networked backend answers a whole batch in one round trip.
     fn find_leaves(&self, leaves: &[Hash]) -> Result<Vec<Option<LeafIndex>>, StoreError> {

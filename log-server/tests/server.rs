@@ -641,6 +641,12 @@ impl LogStore for Faulty {
     ) -> Result<(), daylight_log_server::store::StoreError> {
         self.inner.enqueue(e)
     }
+    fn settle(
+        &self,
+        l: &[daylight_core::Hash],
+    ) -> Result<(), daylight_log_server::store::StoreError> {
+        self.inner.settle(l)
+    }
     fn queued(
         &self,
         n: usize,

@@ -108,6 +108,7 @@ impl Log {
             batch: BatchConfig::default(),
             extra: Some(web),
             publish: None,
+            lease: None,
         }
         .spawn("127.0.0.1:0".parse().unwrap())
         .await

@@ -119,6 +119,7 @@ impl Fixture {
             batch,
             extra: None,
             publish: None,
+            lease: None,
         }
         .spawn("127.0.0.1:0".parse().unwrap())
         .await
@@ -134,6 +135,7 @@ impl Fixture {
             batch,
             extra: None,
             publish: None,
+            lease: None,
         }
     }
 }
