@@ -43,7 +43,12 @@ impl LeaseConfig {
         // Without randomness the pid alone still separates processes.
         let _ = getrandom::getrandom(&mut nonce);
         LeaseConfig {
-            holder: format!("{name}/{}-{}", std::process::id(), hex::encode(nonce)),
+            holder: format!(
+                "{name}/{}/{}-{}",
+                boot_id(),
+                std::process::id(),
+                hex::encode(nonce)
+            ),
             ttl: Duration::from_secs(6),
             renew: Duration::from_millis(1500),
             poll: Duration::from_secs(1),
@@ -60,9 +65,39 @@ impl LeaseConfig {
     }
 }
 
-/// Starts the tasks of one term (witnessing, publication); they stop when
-/// the receiver turns true.
-pub type TermTasks = Box<dyn Fn(watch::Receiver<bool>) -> Vec<JoinHandle<()>> + Send + Sync>;
+/// This boot of this machine, as the kernel names it: holders with the same
+/// boot id ran on this machine since it last started.
+fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|b| b.trim().replace('-', "")[..8.min(b.trim().len())].to_string())
+        .unwrap_or_default()
+}
+
+/// Whether `holder` names a process of this machine's current boot that no
+/// longer runs (a frontend killed and restarted here): its lease need not
+/// be waited out. Anything else (another machine, a live process, a name
+/// not in our format) is not known dead.
+pub fn known_dead(holder: &str) -> bool {
+    let ours = boot_id();
+    let mut parts = holder.rsplitn(3, '/');
+    let (Some(pid_nonce), Some(boot)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    let Some(pid) = pid_nonce
+        .split_once('-')
+        .and_then(|(p, _)| p.parse::<u32>().ok())
+    else {
+        return false;
+    };
+    !ours.is_empty()
+        && boot == ours
+        && pid != std::process::id()
+        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Starts the tasks of one term (witnessing, publication) under its lease;
+/// they stop when the receiver turns true.
+pub type TermTasks = Box<dyn Fn(Lease, watch::Receiver<bool>) -> Vec<JoinHandle<()>> + Send + Sync>;
 
 struct Term {
     lease: Lease,
@@ -100,10 +135,20 @@ pub async fn run(
         }
         let (s, holder, ttl) = (store.clone(), config.holder.clone(), config.ttl);
         let asked = Instant::now();
-        let acquired = tokio::task::spawn_blocking(move || s.acquire_lease(&holder, ttl))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()));
+        let acquired = tokio::task::spawn_blocking(move || {
+            // A previous process of this machine that died holding the lease
+            // (killed and restarted) is not waited out.
+            let dead = match s.lease_state()? {
+                Some(state) if state.holder != holder && known_dead(&state.holder) => {
+                    Some(state.holder)
+                }
+                _ => None,
+            };
+            s.acquire_lease(&holder, ttl, dead.as_deref())
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
         match acquired {
             Ok(Some(lease)) => {
                 if term.as_ref().is_some_and(|t| t.lease != lease) {
@@ -124,7 +169,7 @@ pub async fn run(
                         metrics.leader.store(1, Ordering::Relaxed);
                         metrics.lease_token.store(lease.token, Ordering::Relaxed);
                         let (stop, stop_rx) = watch::channel(false);
-                        let tasks = start_term(stop_rx);
+                        let tasks = start_term(lease, stop_rx);
                         sequencing.send_replace(Some(lease));
                         term = Some(Term {
                             lease,
@@ -218,5 +263,31 @@ pub async fn follow_published(
             _ = tokio::time::sleep(FOLLOW_PUBLISHED) => {}
             r = shutdown.changed() => if r.is_err() || *shutdown.borrow() { return },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_gone_process_of_this_boot_is_known_dead() {
+        let boot = boot_id();
+        assert_eq!(boot.len(), 8, "Linux names its boot");
+        // Beyond any pid_max: no such process.
+        assert!(known_dead(&format!("web-1/{boot}/4000000000-abcd")));
+        assert!(known_dead(&format!("a/b/c/{boot}/4000000000-abcd")));
+        let me = std::process::id();
+        assert!(!known_dead(&format!("web-1/{boot}/{me}-abcd")), "alive");
+        assert!(
+            !known_dead("web-1/00000000/4000000000-abcd"),
+            "another boot"
+        );
+        assert!(!known_dead(&format!("web-1/{boot}/notapid-abcd")));
+        assert!(!known_dead("garbage"));
+        assert!(!known_dead(""));
+        let named = LeaseConfig::named("web-1");
+        assert!(named.holder.starts_with(&format!("web-1/{boot}/{me}-")));
+        assert!(!known_dead(&named.holder));
     }
 }

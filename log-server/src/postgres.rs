@@ -127,7 +127,7 @@ impl Statements {
                      token = CASE WHEN holder = $1 AND expires_at > now() THEN token ELSE token + 1 END,
                      holder = $1,
                      expires_at = now() + make_interval(secs => $2)
-                 WHERE holder = $1 OR expires_at <= now()
+                 WHERE holder = $1 OR expires_at <= now() OR holder = $3
                  RETURNING token",
             )?,
             enqueue: c.prepare(
@@ -584,11 +584,14 @@ impl LogStore for PostgresStore {
         &self,
         holder: &str,
         ttl: std::time::Duration,
+        dead: Option<&str>,
     ) -> Result<Option<Lease>, StoreError> {
         let secs = ttl.as_secs_f64();
+        // No holder is named "", so None matches nobody.
+        let dead = dead.unwrap_or("");
         self.write(|c| {
             c.client
-                .query_opt(&c.stmts.acquire, &[&holder, &secs])?
+                .query_opt(&c.stmts.acquire, &[&holder, &secs, &dead])?
                 .map(|r| {
                     Ok(Lease {
                         token: u64_of(r.try_get(0)?, "lease token")?,
@@ -685,6 +688,22 @@ impl LogStore for PostgresStore {
     }
 }
 
+/// Runs `f` on a new connection on a thread of its own, so that it works
+/// from async code too (the synchronous client refuses to run on a runtime).
+fn off_runtime<T: Send + 'static>(
+    config: &postgres::Config,
+    f: impl FnOnce(&mut Client) -> Result<T, postgres::Error> + Send + 'static,
+) -> Result<T, StoreError> {
+    let config = config.clone();
+    std::thread::spawn(move || {
+        let mut client = config.connect(NoTls)?;
+        f(&mut client)
+    })
+    .join()
+    .map_err(|_| StoreError::Backend("a database thread panicked".into()))?
+    .map_err(StoreError::from)
+}
+
 /// A throwaway schema for tests and benchmarks: made on a server given by
 /// URL, dropped with everything in it when this is dropped.
 pub struct ScratchSchema {
@@ -705,8 +724,8 @@ impl ScratchSchema {
         getrandom::getrandom(&mut nonce)
             .map_err(|e| StoreError::Backend(format!("random schema name: {e}")))?;
         let name = format!("daylight_scratch_{}", hex::encode(nonce));
-        base.connect(NoTls)?
-            .batch_execute(&format!("CREATE SCHEMA {name}"))?;
+        let create = format!("CREATE SCHEMA {name}");
+        off_runtime(&base, move |c| c.batch_execute(&create))?;
         let url = format!("{base_url}?options=-c%20search_path%3D{name}");
         Ok(ScratchSchema { base, name, url })
     }
@@ -745,9 +764,8 @@ impl ScratchSchema {
 
 impl Drop for ScratchSchema {
     fn drop(&mut self) {
-        let dropped = self.base.connect(NoTls).and_then(|mut c| {
-            c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name))
-        });
+        let drop = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
+        let dropped = off_runtime(&self.base, move |c| c.batch_execute(&drop));
         if let Err(e) = dropped {
             tracing::warn!("dropping the scratch schema {}: {e}", self.name);
         }

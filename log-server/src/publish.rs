@@ -294,6 +294,24 @@ pub async fn publish(
     checkpoint: &[u8],
     info: &serde_json::Value,
 ) -> Result<Round, PublishError> {
+    let round = publish_tiles(store, target, from, size).await?;
+    target
+        .put(LOG_INFO, info.to_string().into_bytes(), CHECKPOINT)
+        .await?;
+    target
+        .put("checkpoint", checkpoint.to_vec(), CHECKPOINT)
+        .await?;
+    Ok(round)
+}
+
+/// Writes every tile and bundle that differs between a tree of `from`
+/// leaves and one of `size` leaves.
+pub async fn publish_tiles(
+    store: &Arc<dyn LogStore>,
+    target: &Target,
+    from: TreeSize,
+    size: TreeSize,
+) -> Result<Round, PublishError> {
     let tiles = new_tiles(from, size);
     let mut round = Round::default();
     for step in tiles.chunks(STEP) {
@@ -315,12 +333,6 @@ pub async fn publish(
             .try_collect::<Vec<()>>()
             .await?;
     }
-    target
-        .put(LOG_INFO, info.to_string().into_bytes(), CHECKPOINT)
-        .await?;
-    target
-        .put("checkpoint", checkpoint.to_vec(), CHECKPOINT)
-        .await?;
     Ok(round)
 }
 
@@ -333,6 +345,38 @@ pub struct LogIdentity {
     pub key: daylight_core::VerifierKey,
     /// Cosignatures a published checkpoint carries.
     pub quorum: usize,
+}
+
+/// The sequencer term a publisher works for: its checkpoint is written only
+/// while the term's lease still holds with time to spare, so a frontend that
+/// was paused mid-round (and lost the lease meanwhile) does not put an older
+/// checkpoint over its successor's.
+#[derive(Clone, Debug)]
+pub struct Term {
+    /// This frontend's name in the lease.
+    pub holder: String,
+    /// The term's lease.
+    pub lease: crate::store::Lease,
+}
+
+/// The least time left on the lease for a checkpoint write to go ahead.
+const LEASE_MARGIN_MS: i64 = 1000;
+
+async fn term_holds(store: &Arc<dyn LogStore>, term: &Term) -> Result<(), PublishError> {
+    let s = store.clone();
+    let state = tokio::task::spawn_blocking(move || s.lease_state())
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))??;
+    match state {
+        Some(st)
+            if st.holder == term.holder
+                && st.token == term.lease.token
+                && st.expires_in_ms > LEASE_MARGIN_MS =>
+        {
+            Ok(())
+        }
+        _ => Err(StoreError::LeaseLost(term.lease.token).into()),
+    }
 }
 
 /// The log's metadata document for a checkpoint of `size`.
@@ -373,6 +417,7 @@ pub async fn run(
     store: Arc<dyn LogStore>,
     target: Target,
     log: LogIdentity,
+    term: Option<Term>,
     mut published: watch::Receiver<Option<Arc<Published>>>,
     metrics: Arc<Metrics>,
     mut stop: watch::Receiver<bool>,
@@ -403,7 +448,17 @@ pub async fn run(
                 }
                 let size = p.checkpoint.size;
                 let info = info_for(&store, &log, size).await?;
-                publish(&store, &target, from, size, &p.bytes, &info).await
+                let round = publish_tiles(&store, &target, from, size).await?;
+                if let Some(term) = &term {
+                    term_holds(&store, term).await?;
+                }
+                target
+                    .put(LOG_INFO, info.to_string().into_bytes(), CHECKPOINT)
+                    .await?;
+                target
+                    .put("checkpoint", p.bytes.clone(), CHECKPOINT)
+                    .await?;
+                Ok(round)
             }
             .await;
             match result {

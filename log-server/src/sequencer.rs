@@ -145,13 +145,14 @@ struct Shared {
 async fn run(
     shared: Shared,
     config: BatchConfig,
-    term: watch::Receiver<Option<Lease>>,
+    mut term: watch::Receiver<Option<Lease>>,
     mut rx: mpsc::Receiver<Pending>,
 ) {
     let mut poll = tokio::time::interval(QUEUE_POLL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut term_open = true;
     loop {
-        let lease = *term.borrow();
+        let lease = *term.borrow_and_update();
         let mut batch = Vec::new();
         tokio::select! {
             item = rx.recv() => match item {
@@ -160,6 +161,11 @@ async fn run(
             },
             // Leading: look for what other frontends queued.
             _ = poll.tick(), if lease.is_some() => {}
+            // A term began or ended: decide again.
+            changed = term.changed(), if term_open => {
+                term_open = changed.is_ok();
+                continue;
+            }
         }
         // Take what is already queued, then linger up to max_wait for more.
         while batch.len() < config.max_entries {

@@ -15,7 +15,7 @@ use crate::api::{router, AppState};
 use crate::leader::{self, LeaseConfig};
 use crate::metrics::Metrics;
 use crate::sequencer::{self, BatchConfig};
-use crate::store::LogStore;
+use crate::store::{Lease, LogStore};
 use crate::witnessing;
 
 /// Why the log could not run.
@@ -121,12 +121,17 @@ impl LogServer {
             }
             None => None,
         };
+        let lease = self
+            .lease
+            .unwrap_or_else(|| LeaseConfig::named(&LeaseConfig::host_name()));
+        metrics.set_frontend(&lease.holder);
         // What the sequencing frontend runs besides the sequencer: witness
         // collection and publication, for as long as its term lasts.
         let start_term: leader::TermTasks = {
             let (store, metrics, quorum) = (store.clone(), metrics.clone(), meta.quorum);
             let (published_tx, published_rx) = (published_tx.clone(), published_rx.clone());
-            Box::new(move |stop: watch::Receiver<bool>| {
+            let holder = lease.holder.clone();
+            Box::new(move |term: Lease, stop: watch::Receiver<bool>| {
                 let mut tasks = vec![tokio::spawn({
                     let witnessing = witnessing::run(
                         store.clone(),
@@ -147,6 +152,10 @@ impl LogServer {
                         store.clone(),
                         target.clone(),
                         identity.clone(),
+                        Some(crate::publish::Term {
+                            holder: holder.clone(),
+                            lease: term,
+                        }),
                         published_rx.clone(),
                         metrics.clone(),
                         stop,
@@ -155,10 +164,6 @@ impl LogServer {
                 tasks
             })
         };
-        let lease = self
-            .lease
-            .unwrap_or_else(|| LeaseConfig::named(&LeaseConfig::host_name()));
-        metrics.set_frontend(&lease.holder);
         let leader_task = tokio::spawn(leader::run(
             store.clone(),
             lease,

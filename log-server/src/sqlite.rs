@@ -401,6 +401,7 @@ impl LogStore for SqliteStore {
         &self,
         holder: &str,
         ttl: std::time::Duration,
+        dead: Option<&str>,
     ) -> Result<Option<Lease>, StoreError> {
         let ttl = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
         self.write(|conn| {
@@ -414,8 +415,10 @@ impl LogStore for SqliteStore {
             let token = match row {
                 // Renewed: the same term goes on.
                 Some((h, token, expires)) if h == holder && expires > now => token,
-                // Another holder's term runs.
-                Some((_, _, expires)) if expires > now => return Ok(None),
+                // Another holder's term runs (unless that holder is gone).
+                Some((h, _, expires)) if expires > now && Some(h.as_str()) != dead => {
+                    return Ok(None)
+                }
                 // Expired or never held: a new term, with a larger token.
                 Some((_, token, _)) => token + 1,
                 None => 1,

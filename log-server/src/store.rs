@@ -189,11 +189,13 @@ pub trait LogStore: Send + Sync + 'static {
     fn entries_of_kind(&self, kind: &str, start: LeafIndex)
         -> Result<Vec<StoredEntry>, StoreError>;
     /// Takes the sequencer lease for `holder` for `ttl`, or renews it if
-    /// `holder` has it; None while another holder's lease runs.
+    /// `holder` has it; None while another holder's lease runs, unless that
+    /// holder is `dead` (known gone, so its lease need not run out).
     fn acquire_lease(
         &self,
         holder: &str,
         ttl: std::time::Duration,
+        dead: Option<&str>,
     ) -> Result<Option<Lease>, StoreError>;
     /// Gives the lease up, if `holder` still has it with this token.
     fn release_lease(&self, holder: &str, lease: Lease) -> Result<(), StoreError>;

@@ -354,12 +354,16 @@ fn the_lease_is_exclusive_and_fences_an_old_holder(b: &dyn Backend) {
     assert_eq!(store.lease_state().unwrap(), None, "never held");
     let short = Duration::from_millis(300);
     let a = store
-        .acquire_lease("a", short)
+        .acquire_lease("a", short, None)
         .unwrap()
         .expect("free lease");
-    assert_eq!(store.acquire_lease("b", short).unwrap(), None, "a holds it");
     assert_eq!(
-        store.acquire_lease("a", short).unwrap(),
+        store.acquire_lease("b", short, None).unwrap(),
+        None,
+        "a holds it"
+    );
+    assert_eq!(
+        store.acquire_lease("a", short, None).unwrap(),
         Some(a),
         "renewing keeps the term"
     );
@@ -372,11 +376,11 @@ fn the_lease_is_exclusive_and_fences_an_old_holder(b: &dyn Backend) {
     // a's lease runs out; b takes over with a larger token.
     std::thread::sleep(Duration::from_millis(450));
     let b_lease = store
-        .acquire_lease("b", Duration::from_secs(30))
+        .acquire_lease("b", Duration::from_secs(30), None)
         .unwrap()
         .expect("expired");
     assert!(b_lease.token > a.token);
-    assert_eq!(store.acquire_lease("a", short).unwrap(), None);
+    assert_eq!(store.acquire_lease("a", short, None).unwrap(), None);
     // a's batch, built before it noticed, is refused and writes nothing.
     let refused = integrate_fenced(
         store.as_ref(),
@@ -414,15 +418,34 @@ fn the_lease_is_exclusive_and_fences_an_old_holder(b: &dyn Backend) {
     )
     .unwrap();
     assert_eq!(done.size, TreeSize(1));
+    // A holder known to be dead need not be waited for; a live one must.
+    assert_eq!(
+        store
+            .acquire_lease("d", short, Some("someone else"))
+            .unwrap(),
+        None
+    );
+    let d = store
+        .acquire_lease("d", short, Some("b"))
+        .unwrap()
+        .expect("b is dead");
+    assert!(d.token > b_lease.token);
+    let b_lease = store
+        .acquire_lease("b", Duration::from_secs(30), Some("d"))
+        .unwrap()
+        .expect("and back");
     // Released: the next holder need not wait for expiry.
     store.release_lease("a", b_lease).unwrap();
     assert_eq!(
-        store.acquire_lease("a", short).unwrap(),
+        store.acquire_lease("a", short, None).unwrap(),
         None,
         "only b releases"
     );
     store.release_lease("b", b_lease).unwrap();
-    let c = store.acquire_lease("c", short).unwrap().expect("released");
+    let c = store
+        .acquire_lease("c", short, None)
+        .unwrap()
+        .expect("released");
     assert!(c.token > b_lease.token);
     assert_eq!(
         b.reopen().unwrap().lease_state().unwrap().unwrap().holder,

@@ -313,6 +313,7 @@ async fn a_failing_bucket_never_shows_a_checkpoint_before_its_tiles_and_recovers
             key: f.log_key.verifier().clone(),
             quorum: 0,
         },
+        None,
         published_rx,
         metrics.clone(),
         stop_rx,

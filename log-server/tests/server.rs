@@ -616,9 +616,10 @@ impl LogStore for Faulty {
         &self,
         h: &str,
         ttl: Duration,
+        dead: Option<&str>,
     ) -> Result<Option<daylight_log_server::store::Lease>, daylight_log_server::store::StoreError>
     {
-        self.inner.acquire_lease(h, ttl)
+        self.inner.acquire_lease(h, ttl, dead)
     }
     fn release_lease(
         &self,

@@ -110,6 +110,21 @@ impl Proc {
         }
     }
 
+    /// Sends `signal` (a name such as STOP or CONT) with kill(1).
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+
+    /// Whether it runs (not killed).
+    pub fn running(&self) -> bool {
+        self.child.is_some()
+    }
+
     /// Its base URL.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
