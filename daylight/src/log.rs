@@ -60,6 +60,20 @@ pub enum LogCommand {
         #[arg(long)]
         url: String,
     },
+    /// Move a log kept in DIR/log.db into PostgreSQL (same origin, key and
+    /// history): every entry is copied and integrated anew, and the copy
+    /// must reach the root the log signed before DIR switches to it.
+    Migrate {
+        /// The log's directory (stop `daylight log serve` first).
+        #[arg(long)]
+        dir: PathBuf,
+        /// The empty database to move it to: a `postgres://` URL.
+        #[arg(long, value_name = "URL")]
+        database: String,
+        /// Also publish its tiles (as `log serve` does).
+        #[command(flatten)]
+        publish: PublishArgs,
+    },
     /// Serve the log, its API and the web view.
     Serve {
         /// The log's directory.
@@ -214,6 +228,30 @@ pub fn run(cmd: LogCommand) -> Result<()> {
             key_rate,
             publish,
         } => serve(&dir, listen, key_rate, &publish),
+        LogCommand::Migrate {
+            dir,
+            database,
+            publish,
+        } => {
+            let done = crate::migrate::migrate(&dir, &database, &database_file(&dir))?;
+            println!(
+                "migrated {} entries to the database; root {} re-derived and matches the signed checkpoint",
+                done.entries, done.root
+            );
+            if let Some(target) = publish.target()? {
+                let key = read_signer(&key_file(&dir))?;
+                let objects = crate::migrate::publish(open(&dir)?, target, key.verifier())?;
+                println!("published {objects} tiles and bundles, then the checkpoint");
+            }
+            println!(
+                "{} now names the database (published checkpoint: {}); {} is no longer used (keep it until you are satisfied)",
+                database_file(&dir).display(),
+                done.published
+                    .map_or("none yet".to_string(), |s| format!("size {s}")),
+                db(&dir).display()
+            );
+            Ok(())
+        }
     }
 }
 

@@ -7,6 +7,7 @@ mod demo;
 mod gate;
 mod key;
 mod log;
+mod migrate;
 mod witness;
 
 use std::process::ExitCode;

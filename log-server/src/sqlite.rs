@@ -149,6 +149,23 @@ impl SqliteStore {
         })
     }
 
+    /// The kind and signer columns of up to `count` entries from `start`,
+    /// in order (what `daylight log migrate` carries over).
+    pub fn entry_columns(
+        &self,
+        start: LeafIndex,
+        count: u64,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let (lo, n) = (i64_of(start.get())?, i64_of(count)?);
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT kind, signer FROM entries WHERE idx >= ?1 ORDER BY idx LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![lo, n], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.map(|r| Ok(r?)).collect()
+        })
+    }
+
     fn read<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,

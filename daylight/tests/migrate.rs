@@ -1,0 +1,211 @@
+//! `daylight log migrate`: a SQLite log moves to PostgreSQL with its whole
+//! history, serves on from there with the same checkpoints, and a copy that
+//! would not reach the signed root is refused with nothing switched over.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::{daylight, fails, free_port, http_get, ok, wait_ready, Server};
+use daylight_log_server::postgres::ScratchSchema;
+
+/// A SQLite log with an agency and `n` real records, not being served.
+fn sqlite_log(tmp: &std::path::Path, n: &str) -> String {
+    let dir = tmp.join("log");
+    let d = dir.to_str().unwrap();
+    ok(&daylight(&[
+        "log",
+        "init",
+        "--dir",
+        d,
+        "--origin",
+        "log.test/migrate",
+        "--quorum",
+        "0",
+    ]));
+    ok(&daylight(&[
+        "bench",
+        "fill",
+        "--dir",
+        d,
+        "--entries",
+        n,
+        "--records",
+    ]));
+    d.to_string()
+}
+
+fn serve(dir: &str) -> (Server, String) {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let server = Server(
+        Command::new(env!("CARGO_BIN_EXE_daylight"))
+            .args([
+                "log",
+                "serve",
+                "--dir",
+                dir,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_ready(&url);
+    (server, url)
+}
+
+#[test]
+fn a_sqlite_log_moves_to_postgres_and_serves_on() {
+    let Some(schema) = ScratchSchema::for_tests() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = sqlite_log(tmp.path(), "3000");
+    // Its checkpoint and a proof, as served from SQLite.
+    let (server, url) = serve(&dir);
+    let before = http_get(&format!("{url}/checkpoint"));
+    assert_eq!(before.0, 200);
+    let proof_before = http_get(&format!("{url}/api/v1/entries/1234/proof"));
+    assert_eq!(proof_before.0, 200);
+    // Not while it is served.
+    let busy = fails(&daylight(&[
+        "log",
+        "migrate",
+        "--dir",
+        &dir,
+        "--database",
+        schema.url(),
+    ]));
+    assert!(busy.contains("being served"), "{busy}");
+    drop(server);
+
+    let public = tmp.path().join("public");
+    let out = ok(&daylight(&[
+        "log",
+        "migrate",
+        "--dir",
+        &dir,
+        "--database",
+        schema.url(),
+        "--publish-dir",
+        public.to_str().unwrap(),
+    ]));
+    assert!(
+        out.contains("root") && out.contains("matches the signed checkpoint"),
+        "{out}"
+    );
+    assert!(out.contains("published"), "{out}");
+    let moved = std::fs::read_to_string(tmp.path().join("log/database.url")).unwrap();
+    assert_eq!(moved.trim(), schema.url());
+    // The published directory holds the same checkpoint.
+    assert_eq!(std::fs::read(public.join("checkpoint")).unwrap(), before.1);
+    // Again: this log has moved.
+    let again = fails(&daylight(&[
+        "log",
+        "migrate",
+        "--dir",
+        &dir,
+        "--database",
+        schema.url(),
+    ]));
+    assert!(again.contains("has moved"), "{again}");
+
+    // Served from PostgreSQL: the same checkpoint and proof, and it grows on.
+    let (_server, url) = serve(&dir);
+    assert_eq!(http_get(&format!("{url}/checkpoint")), before);
+    assert_eq!(
+        http_get(&format!("{url}/api/v1/entries/1234/proof")),
+        proof_before
+    );
+    let (status, body) = http_get(&format!("{url}/api/v1/log"));
+    assert_eq!(status, 200);
+    let info: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(info["origin"], "log.test/migrate");
+}
+
+#[test]
+fn a_copy_that_misses_the_signed_root_is_refused() {
+    let Some(schema) = ScratchSchema::for_tests() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = sqlite_log(tmp.path(), "600");
+    // One entry's bytes changed behind the log's back (its leaf hash kept).
+    let db = rusqlite::Connection::open(tmp.path().join("log/log.db")).unwrap();
+    db.execute(
+        "UPDATE entries SET data = CAST(REPLACE(CAST(data AS TEXT), 'request', 'requesT') AS BLOB) WHERE idx = 300",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let err = fails(&daylight(&[
+        "log",
+        "migrate",
+        "--dir",
+        &dir,
+        "--database",
+        schema.url(),
+    ]));
+    assert!(err.contains("entry 300"), "{err}");
+    assert!(
+        !tmp.path().join("log/database.url").exists(),
+        "nothing switched over"
+    );
+
+    // Its leaf hash made to match too: the copy is self-consistent but does
+    // not reach the root the log signed.
+    let db = rusqlite::Connection::open(tmp.path().join("log/log.db")).unwrap();
+    let data: Vec<u8> = db
+        .query_row("SELECT data FROM entries WHERE idx = 300", [], |r| r.get(0))
+        .unwrap();
+    let leaf = daylight_core::leaf_hash(&data);
+    db.execute(
+        "UPDATE entries SET leaf_hash = ?1 WHERE idx = 300",
+        [leaf.as_bytes().as_slice()],
+    )
+    .unwrap();
+    drop(db);
+    let fresh = ScratchSchema::for_tests().unwrap();
+    let err = fails(&daylight(&[
+        "log",
+        "migrate",
+        "--dir",
+        &dir,
+        "--database",
+        fresh.url(),
+    ]));
+    assert!(err.contains("differs from the signed root"), "{err}");
+    assert!(
+        !tmp.path().join("log/database.url").exists(),
+        "nothing switched over"
+    );
+
+    // And a database that already holds a log is not overwritten.
+    let tmp2 = tempfile::tempdir().unwrap();
+    let other = tmp2.path().join("other");
+    ok(&daylight(&[
+        "log",
+        "init",
+        "--dir",
+        other.to_str().unwrap(),
+        "--origin",
+        "log.test/other",
+        "--database",
+        schema.url(),
+    ]));
+    let tmp3 = tempfile::tempdir().unwrap();
+    let dir3 = sqlite_log(tmp3.path(), "10");
+    let err = fails(&daylight(&[
+        "log",
+        "migrate",
+        "--dir",
+        &dir3,
+        "--database",
+        schema.url(),
+    ]));
+    assert!(err.contains("already holds the log"), "{err}");
+}
