@@ -1,6 +1,5 @@
 //! `daylight log`: create, configure and serve a log.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -17,6 +16,8 @@ use daylight_log_server::store::LogStore;
 use daylight_schemas::{Record, Role};
 
 use crate::key::{read_signer, write_secret, write_secret_text};
+use crate::serve_config::{LogFormat, Publication, ServeArgs, ServeSettings};
+use daylight_log_server::leader::LeaseConfig;
 
 /// Log commands.
 #[derive(Subcommand)]
@@ -75,25 +76,10 @@ pub enum LogCommand {
         publish: PublishArgs,
     },
     /// Serve the log, its API and the web view.
-    Serve {
-        /// The log's directory.
-        #[arg(long)]
-        dir: PathBuf,
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
-        /// Records per second each registered key may submit, with bursts of
-        /// ten times that; beyond it, 429. 0 turns the limit off.
-        #[arg(long, default_value_t = 100.0)]
-        key_rate: f64,
-        /// Also publish the log as static tlog-tiles files in this directory
-        /// (created if missing), for any web server or CDN to serve.
-        #[command(flatten)]
-        publish: PublishArgs,
-    },
+    Serve(ServeArgs),
 }
 
-/// Where `log serve` also publishes its tiles, bundles and checkpoints.
+/// Where `log migrate` publishes the moved log's tiles.
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct PublishArgs {
     /// Publish the log as static C2SP tlog-tiles files in this directory
@@ -116,26 +102,15 @@ pub struct PublishArgs {
     pub s3_virtual_hosted: bool,
 }
 
-impl PublishArgs {
-    /// The publication target these flags name, if any.
-    pub fn target(&self) -> Result<Option<daylight_log_server::publish::Target>> {
-        use daylight_log_server::publish::{S3Options, Target};
-        Ok(match (&self.publish_dir, &self.publish) {
-            (Some(dir), _) => Some(Target::directory(dir).context("--publish-dir")?),
-            (None, Some(url)) => Some(
-                Target::s3(
-                    url,
-                    &S3Options {
-                        endpoint: self.s3_endpoint.clone(),
-                        region: self.s3_region.clone(),
-                        virtual_hosted: self.s3_virtual_hosted,
-                        credentials: None,
-                    },
-                )
-                .context("--publish")?,
-            ),
-            (None, None) => None,
-        })
+impl From<&PublishArgs> for Publication {
+    fn from(a: &PublishArgs) -> Publication {
+        Publication {
+            dir: a.publish_dir.clone(),
+            s3: a.publish.clone(),
+            endpoint: a.s3_endpoint.clone(),
+            region: a.s3_region.clone(),
+            virtual_hosted: a.s3_virtual_hosted,
+        }
     }
 }
 
@@ -222,12 +197,7 @@ pub fn run(cmd: LogCommand) -> Result<()> {
             );
             Ok(())
         }
-        LogCommand::Serve {
-            dir,
-            listen,
-            key_rate,
-            publish,
-        } => serve(&dir, listen, key_rate, &publish),
+        LogCommand::Serve(args) => serve(&args.resolve()?),
         LogCommand::Migrate {
             dir,
             database,
@@ -238,7 +208,7 @@ pub fn run(cmd: LogCommand) -> Result<()> {
                 "migrated {} entries to the database; root {} re-derived and matches the signed checkpoint",
                 done.entries, done.root
             );
-            if let Some(target) = publish.target()? {
+            if let Some(target) = Publication::from(&publish).target()? {
                 let key = read_signer(&key_file(&dir))?;
                 let objects = crate::migrate::publish(open(&dir)?, target, key.verifier())?;
                 println!("published {objects} tiles and bundles, then the checkpoint");
@@ -351,8 +321,14 @@ fn revoke(args: &RegisterArgs) -> Result<()> {
 }
 
 /// The log in `dir` ready to serve, with its web view; `key_rate` > 0
-/// limits each registered key to that many submissions per second.
-pub fn log_server(dir: &Path, key_rate: f64, publish: &PublishArgs) -> Result<LogServer> {
+/// limits each registered key to that many submissions per second; `name`
+/// is the frontend's name in the sequencer lease.
+pub fn log_server(
+    dir: &Path,
+    key_rate: f64,
+    publish: &Publication,
+    name: Option<&str>,
+) -> Result<LogServer> {
     let store = open(dir)?;
     let key = read_signer(&key_file(dir))?;
     let mut admission = RecordAdmission::new(key.verifier().clone());
@@ -376,26 +352,39 @@ pub fn log_server(dir: &Path, key_rate: f64, publish: &PublishArgs) -> Result<Lo
         admission: Arc::new(admission),
         batch: BatchConfig::default(),
         publish: publish.target()?,
-        lease: None,
+        lease: name.map(LeaseConfig::named),
     })
 }
 
-fn serve(dir: &Path, listen: SocketAddr, key_rate: f64, publish: &PublishArgs) -> Result<()> {
-    let server = log_server(dir, key_rate, publish)?;
+fn serve(settings: &ServeSettings) -> Result<()> {
+    let server = log_server(
+        &settings.dir,
+        settings.key_rate,
+        &settings.publication,
+        settings.name.as_deref(),
+    )?;
+    let listen = settings.listen;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;
-        eprintln!(
-            "daylight log: serving {} on http://{}",
-            server.key.name(),
-            listener.local_addr()?
-        );
+        // In JSON mode stderr is for the aggregator: only structured lines.
+        let text = settings.log_format == LogFormat::Text;
+        if text {
+            eprintln!(
+                "daylight log: serving {} on http://{}",
+                server.key.name(),
+                listener.local_addr()?
+            );
+        }
         server
-            .serve(listener, async {
+            .serve(listener, async move {
                 let _ = tokio::signal::ctrl_c().await;
-                eprintln!("daylight log: shutting down after the open batch");
+                if text {
+                    eprintln!("daylight log: shutting down after the open batch");
+                }
+                tracing::info!("shutting down after the open batch");
             })
             .await?;
         Ok(())

@@ -8,6 +8,7 @@ mod gate;
 mod key;
 mod log;
 mod migrate;
+mod serve_config;
 mod witness;
 
 use std::process::ExitCode;
@@ -58,7 +59,17 @@ fn main() -> ExitCode {
         Command::Log(log::LogCommand::Serve { .. })
             | Command::Witness(witness::WitnessCommand::Serve { .. })
     );
-    init_tracing(if serving { "info" } else { "warn" });
+    let format = match &cli.command {
+        Command::Log(log::LogCommand::Serve(args)) => match args.resolve() {
+            Ok(settings) => settings.log_format,
+            Err(err) => {
+                eprintln!("daylight: {err:#}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => serve_config::LogFormat::Text,
+    };
+    init_tracing(if serving { "info" } else { "warn" }, format);
     let result = match cli.command {
         Command::Key(cmd) => key::run(cmd),
         Command::Log(cmd) => log::run(cmd),
@@ -79,12 +90,16 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr; `RUST_LOG` overrides the default level.
-fn init_tracing(default: &str) {
+/// Logs go to stderr, as text or one JSON object a line; `RUST_LOG`
+/// overrides the default level.
+fn init_tracing(default: &str, format: serve_config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        serve_config::LogFormat::Text => builder.try_init(),
+        serve_config::LogFormat::Json => builder.json().try_init(),
+    };
 }

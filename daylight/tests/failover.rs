@@ -305,23 +305,25 @@ fn world(schema: ScratchSchema) -> World {
             std::fs::copy(dir0.join(file), dir.join(file)).unwrap();
         }
     }
+    // Each frontend from a config file of its own, logging JSON, as an
+    // operator would run them.
     let publish = tmp.path().join("public");
     let frontends = (0..FRONTENDS)
         .map(|i| {
             let port = free_port();
-            Proc::start(
-                &[
-                    "log",
-                    "serve",
-                    "--dir",
+            let config = tmp.path().join(format!("f{i}.toml"));
+            std::fs::write(
+                &config,
+                format!(
+                    "dir = {:?}\nlisten = \"127.0.0.1:{port}\"\nkey-rate = 0\n\
+                     publish-dir = {:?}\nname = \"frontend-{i}\"\nlog-format = \"json\"\n",
                     s(&tmp.path().join(format!("f{i}"))),
-                    "--listen",
-                    &format!("127.0.0.1:{port}"),
-                    "--key-rate",
-                    "0",
-                    "--publish-dir",
                     s(&publish),
-                ],
+                ),
+            )
+            .unwrap();
+            Proc::start(
+                &["log", "serve", "--config", s(&config)],
                 port,
                 &tmp.path().join(format!("f{i}.stderr")),
             )
@@ -530,4 +532,23 @@ async fn the_sequencer_fails_over_without_losing_or_forking() {
         fmt.join(", ")
     );
     assert!(s.acked.len() > 10 && s.checkpoints.len() > 1);
+
+    // Structured logs: every line each frontend wrote is a JSON object, and
+    // the terms they began are among them.
+    let mut terms = 0;
+    for i in 0..FRONTENDS {
+        let log = std::fs::read_to_string(w.path(&format!("f{i}.stderr"))).unwrap();
+        for line in log.lines() {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("frontend {i}: not JSON ({e}): {line}"));
+            if v["fields"]["message"] == "this frontend now sequences the log" {
+                assert!(v["fields"]["holder"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&format!("frontend-{i}/")));
+                terms += 1;
+            }
+        }
+    }
+    assert!(terms > n, "{terms} terms logged for {n} events");
 }

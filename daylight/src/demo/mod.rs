@@ -205,7 +205,7 @@ fn create(l: &Layout, listen: SocketAddr) -> Result<()> {
 
 async fn spawn_log(l: &Layout, listen: SocketAddr) -> Result<RunningLog> {
     // No per-key limit: the demo's agencies submit a year of records at once.
-    crate::log::log_server(&l.log(), 0.0, &Default::default())?
+    crate::log::log_server(&l.log(), 0.0, &Default::default(), None)?
         .spawn(listen)
         .await
         .with_context(|| format!("starting the log on {listen}"))
