@@ -103,6 +103,54 @@ fn a_sqlite_log_moves_to_postgres_and_serves_on() {
     assert_eq!(moved.trim(), schema.url());
     // The published directory holds the same checkpoint.
     assert_eq!(std::fs::read(public.join("checkpoint")).unwrap(), before.1);
+    // The directory alone, behind a plain static web server, is enough for
+    // the auditor: it reads the metadata, checkpoint, tiles and bundles
+    // there and verifies the whole tree against the log's key.
+    let port = free_port();
+    let static_server = Server(
+        Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+            ])
+            .arg(&public)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let static_url = format!("http://127.0.0.1:{port}");
+    wait_ready(&static_url);
+    let audit = daylight(&[
+        "audit",
+        "--log",
+        &static_url,
+        "--dir",
+        tmp.path().join("audit").to_str().unwrap(),
+    ]);
+    let report = String::from_utf8_lossy(&audit.stdout);
+    // 0 clean or 1 rule findings (the bench's records trip a rule); never
+    // 2 (integrity) or 3 (could not run).
+    assert!(
+        matches!(audit.status.code(), Some(0 | 1)),
+        "{report}{}",
+        String::from_utf8_lossy(&audit.stderr)
+    );
+    let size = String::from_utf8_lossy(&before.1)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    assert!(
+        report.contains(&format!("verified tree: {size} entries")),
+        "{report}"
+    );
+    drop(static_server);
+
     // Again: this log has moved.
     let again = fails(&daylight(&[
         "log",
