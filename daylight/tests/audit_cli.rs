@@ -7,30 +7,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use common::{daylight, free_port, ok, request_draft, wait_ready, Server};
-
-fn serve(dir: &str) -> (Server, String) {
-    let port = free_port();
-    let url = format!("http://127.0.0.1:{port}");
-    let server = Server(
-        Command::new(env!("CARGO_BIN_EXE_daylight"))
-            .args([
-                "log",
-                "serve",
-                "--dir",
-                dir,
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_ready(&url);
-    (server, url)
-}
+use common::{daylight, ok, request_draft, serve_log as serve};
 
 fn draft(dir: &Path, case: &str) -> String {
     request_draft(dir, &format!("draft-{case}.json"), |v| {

@@ -20,10 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use daylight_core::cosignature::verify_cosignatures;
-use daylight_core::tile::{new_tiles, parse_entry_bundle, read_tile_data, BundleCoord, TILE_WIDTH};
-use daylight_core::tree::{tree_hash, MemoryTree};
+use daylight_core::tree::tree_hash;
 use daylight_core::witness_protocol::checkpoint_path;
-use daylight_core::{SignedCheckpoint, TreeSize, VerifierKey};
+use daylight_core::{SignedCheckpoint, VerifierKey};
 use reliability::{free_port, ok, LogDir, Proc, Rng};
 
 const SUBMITTERS: usize = 12;
@@ -323,67 +322,20 @@ async fn run(quorum: usize, log_kills: usize, witness_kills: usize) -> Report {
     stop.store(true, Ordering::Relaxed);
     watch.await.unwrap();
 
-    // Every entry of the final tree, through the entry bundles.
+    // The final tree through the log's own bundles and tiles, and every
+    // acknowledged entry in it.
     let size = final_cp.checkpoint.size.get();
-    let mut entries: Vec<Vec<u8>> = Vec::with_capacity(size as usize);
-    for n in 0..size.div_ceil(TILE_WIDTH) {
-        let width = (size - n * TILE_WIDTH).min(TILE_WIDTH) as u16;
-        let coord = BundleCoord { index: n, width };
-        let r = http
-            .get(format!("{url}/{}", coord.path()))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{}", coord.path());
-        let data = r.bytes().await.unwrap();
-        for e in parse_entry_bundle(&data, width).unwrap() {
-            entries.push(e.to_vec());
-        }
-    }
-    let mut tree = MemoryTree::with_capacity(size);
-    let mut distinct: HashMap<&[u8], u64> = HashMap::new();
-    for (i, e) in entries.iter().enumerate() {
-        tree.append(e);
-        if let Some(j) = distinct.insert(e, i as u64) {
-            panic!("the same record is in the log twice, at {j} and {i}");
-        }
-    }
-    assert_eq!(
-        tree.root(),
-        final_cp.checkpoint.root,
-        "entries do not derive the final root"
-    );
-
-    // Acknowledged entries: present, same bytes.
     let s = std::mem::take(&mut *seen.lock().unwrap());
-    for (&i, bytes) in &s.acked {
-        assert!(
-            i < size,
-            "acknowledged index {i} is beyond the final size {size}"
-        );
-        assert_eq!(
-            &entries[i as usize], bytes,
-            "acknowledged entry {i} changed or was lost"
-        );
-    }
-
-    // The hash tiles served are the ones the entries derive.
-    let tiles = new_tiles(TreeSize(0), TreeSize(size));
-    for t in &tiles {
-        let r = http
-            .get(format!("{url}/{}", t.path()))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{}", t.path());
-        let data = r.bytes().await.unwrap();
-        assert_eq!(
-            data.to_vec(),
-            read_tile_data(*t, &tree).unwrap(),
-            "tile {} differs from the entries",
-            t.path()
-        );
-    }
+    let (tree, tiles) =
+        reliability::check_final_tree(size, final_cp.checkpoint.root, &s.acked, |path| {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                let r = http.get(format!("{url}/{path}")).send().await.unwrap();
+                assert_eq!(r.status(), 200, "{path}");
+                r.bytes().await.unwrap().to_vec()
+            }
+        })
+        .await;
 
     // Every checkpoint the log ever served is a prefix of the final tree, and
     // the sizes never went back.
@@ -425,7 +377,7 @@ async fn run(quorum: usize, log_kills: usize, witness_kills: usize) -> Report {
         final_size: size,
         log_checkpoints: s.log_checkpoints.len(),
         witness_checkpoints: s.witness_checkpoints.len(),
-        tiles: tiles.len(),
+        tiles,
     }
 }
 

@@ -25,9 +25,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use daylight_core::cosignature::verify_cosignatures;
-use daylight_core::tile::{new_tiles, parse_entry_bundle, read_tile_data, BundleCoord, TILE_WIDTH};
-use daylight_core::tree::{tree_hash, MemoryTree};
-use daylight_core::{SignedCheckpoint, SignerKey, TreeSize, VerifierKey};
+use daylight_core::tree::tree_hash;
+use daylight_core::{SignedCheckpoint, SignerKey, VerifierKey};
 use daylight_log_server::postgres::ScratchSchema;
 use reliability::{free_port, ok, Proc, Rng};
 
@@ -445,53 +444,17 @@ async fn the_sequencer_fails_over_without_losing_or_forking() {
     watch_stop.store(true, Ordering::Relaxed);
     watch.await.unwrap();
 
-    // Every entry of the final tree, from the directory's bundles alone.
+    // The final tree from the directory's bundles and tiles alone, and every
+    // acknowledged entry in it.
     let size = final_cp.checkpoint.size.get();
     let public = w.path("public");
-    let mut entries: Vec<Vec<u8>> = Vec::with_capacity(size as usize);
-    for k in 0..size.div_ceil(TILE_WIDTH) {
-        let width = (size - k * TILE_WIDTH).min(TILE_WIDTH) as u16;
-        let coord = BundleCoord { index: k, width };
-        let data = std::fs::read(public.join(coord.path())).unwrap();
-        for e in parse_entry_bundle(&data, width).unwrap() {
-            entries.push(e.to_vec());
-        }
-    }
-    let mut tree = MemoryTree::with_capacity(size);
-    let mut distinct: HashMap<&[u8], u64> = HashMap::new();
-    for (i, e) in entries.iter().enumerate() {
-        tree.append(e);
-        if let Some(j) = distinct.insert(e, i as u64) {
-            panic!("the same record is in the log twice, at {j} and {i}");
-        }
-    }
-    assert_eq!(
-        tree.root(),
-        final_cp.checkpoint.root,
-        "entries do not derive the root"
-    );
     let s = std::mem::take(&mut *seen.lock().unwrap());
-    for (&i, bytes) in &s.acked {
-        assert!(
-            i < size,
-            "acknowledged index {i} beyond the final size {size}"
-        );
-        assert_eq!(
-            &entries[i as usize], bytes,
-            "acknowledged entry {i} changed or was lost"
-        );
-    }
-    // The directory's hash tiles are the ones the entries derive.
-    let tiles = new_tiles(TreeSize(0), TreeSize(size));
-    for t in &tiles {
-        let data = std::fs::read(public.join(t.path())).unwrap();
-        assert_eq!(
-            data,
-            read_tile_data(*t, &tree).unwrap(),
-            "tile {}",
-            t.path()
-        );
-    }
+    let (tree, tiles) =
+        reliability::check_final_tree(size, final_cp.checkpoint.root, &s.acked, |path| {
+            let file = public.join(path);
+            async move { std::fs::read(&file).unwrap() }
+        })
+        .await;
     // Every checkpoint seen anywhere: the quorum's, and a prefix of the final tree.
     let wkeys: Vec<&VerifierKey> = w.witness_keys.iter().collect();
     for b in &s.checkpoints {
@@ -528,7 +491,7 @@ async fn the_sequencer_fails_over_without_losing_or_forking() {
          takeovers: {}",
         s.acked.len(),
         s.checkpoints.len(),
-        tiles.len(),
+        tiles,
         fmt.join(", ")
     );
     assert!(s.acked.len() > 10 && s.checkpoints.len() > 1);

@@ -8,7 +8,7 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use common::{daylight, fails, free_port, http_get, ok, wait_ready, Server};
+use common::{daylight, fails, free_port, http_get, ok, serve_log as serve, wait_ready, Server};
 use daylight_log_server::postgres::ScratchSchema;
 
 /// A SQLite log with an agency and `n` real records, not being served.
@@ -37,25 +37,9 @@ fn sqlite_log(tmp: &std::path::Path, n: &str) -> String {
     d.to_string()
 }
 
-fn serve(dir: &str) -> (Server, String) {
-    let port = free_port();
-    let url = format!("http://127.0.0.1:{port}");
-    let server = Server(
-        Command::new(env!("CARGO_BIN_EXE_daylight"))
-            .args([
-                "log",
-                "serve",
-                "--dir",
-                dir,
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_ready(&url);
-    (server, url)
+/// `daylight log migrate --dir DIR --database URL`.
+fn migrate(dir: &str, url: &str) -> std::process::Output {
+    daylight(&["log", "migrate", "--dir", dir, "--database", url])
 }
 
 #[test]
@@ -72,14 +56,7 @@ fn a_sqlite_log_moves_to_postgres_and_serves_on() {
     let proof_before = http_get(&format!("{url}/api/v1/entries/1234/proof"));
     assert_eq!(proof_before.0, 200);
     // Not while it is served.
-    let busy = fails(&daylight(&[
-        "log",
-        "migrate",
-        "--dir",
-        &dir,
-        "--database",
-        schema.url(),
-    ]));
+    let busy = fails(&migrate(&dir, schema.url()));
     assert!(busy.contains("being served"), "{busy}");
     drop(server);
 
@@ -152,14 +129,7 @@ fn a_sqlite_log_moves_to_postgres_and_serves_on() {
     drop(static_server);
 
     // Again: this log has moved.
-    let again = fails(&daylight(&[
-        "log",
-        "migrate",
-        "--dir",
-        &dir,
-        "--database",
-        schema.url(),
-    ]));
+    let again = fails(&migrate(&dir, schema.url()));
     assert!(again.contains("has moved"), "{again}");
 
     // Served from PostgreSQL: the same checkpoint and proof, and it grows on.
@@ -190,14 +160,7 @@ fn a_copy_that_misses_the_signed_root_is_refused() {
     )
     .unwrap();
     drop(db);
-    let err = fails(&daylight(&[
-        "log",
-        "migrate",
-        "--dir",
-        &dir,
-        "--database",
-        schema.url(),
-    ]));
+    let err = fails(&migrate(&dir, schema.url()));
     assert!(err.contains("entry 300"), "{err}");
     assert!(
         !tmp.path().join("log/database.url").exists(),
@@ -218,14 +181,7 @@ fn a_copy_that_misses_the_signed_root_is_refused() {
     .unwrap();
     drop(db);
     let fresh = ScratchSchema::for_tests().unwrap();
-    let err = fails(&daylight(&[
-        "log",
-        "migrate",
-        "--dir",
-        &dir,
-        "--database",
-        fresh.url(),
-    ]));
+    let err = fails(&migrate(&dir, fresh.url()));
     assert!(err.contains("differs from the signed root"), "{err}");
     assert!(
         !tmp.path().join("log/database.url").exists(),
@@ -247,13 +203,6 @@ fn a_copy_that_misses_the_signed_root_is_refused() {
     ]));
     let tmp3 = tempfile::tempdir().unwrap();
     let dir3 = sqlite_log(tmp3.path(), "10");
-    let err = fails(&daylight(&[
-        "log",
-        "migrate",
-        "--dir",
-        &dir3,
-        "--database",
-        schema.url(),
-    ]));
+    let err = fails(&migrate(&dir3, schema.url()));
     assert!(err.contains("already holds the log"), "{err}");
 }

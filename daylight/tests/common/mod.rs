@@ -78,6 +78,28 @@ impl Drop for Server {
     }
 }
 
+/// `daylight log serve --dir DIR` on a free port, once it listens; its URL.
+pub fn serve_log(dir: &str) -> (Server, String) {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let server = Server(
+        std::process::Command::new(env!("CARGO_BIN_EXE_daylight"))
+            .args([
+                "log",
+                "serve",
+                "--dir",
+                dir,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_ready(&url);
+    (server, url)
+}
+
 /// The example request draft with its window moved around now, written to
 /// `dir/name`; its path.
 pub fn request_draft(dir: &Path, name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> String {

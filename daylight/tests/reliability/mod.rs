@@ -290,3 +290,62 @@ impl LogDir {
         self.tmp.path().join(name)
     }
 }
+
+/// Checks a log's final tree of `size` entries and `root`, reading each
+/// object (entry bundles, then hash tiles, by C2SP path) through `read`:
+/// the entries derive the root, no record is in it twice, every
+/// acknowledged index holds the acknowledged bytes, and every hash tile is
+/// the one the entries derive. Returns the tree and the number of tiles.
+pub async fn check_final_tree<F, Fut>(
+    size: u64,
+    root: daylight_core::Hash,
+    acked: &std::collections::HashMap<u64, Vec<u8>>,
+    read: F,
+) -> (daylight_core::tree::MemoryTree, usize)
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Vec<u8>>,
+{
+    use daylight_core::tile::{
+        new_tiles, parse_entry_bundle, read_tile_data, BundleCoord, TILE_WIDTH,
+    };
+    let mut entries: Vec<Vec<u8>> = Vec::with_capacity(size as usize);
+    for n in 0..size.div_ceil(TILE_WIDTH) {
+        let width = (size - n * TILE_WIDTH).min(TILE_WIDTH) as u16;
+        let coord = BundleCoord { index: n, width };
+        let data = read(coord.path()).await;
+        for e in parse_entry_bundle(&data, width).unwrap() {
+            entries.push(e.to_vec());
+        }
+    }
+    let mut tree = daylight_core::tree::MemoryTree::with_capacity(size);
+    let mut distinct: std::collections::HashMap<&[u8], u64> = std::collections::HashMap::new();
+    for (i, e) in entries.iter().enumerate() {
+        tree.append(e);
+        if let Some(j) = distinct.insert(e, i as u64) {
+            panic!("the same record is in the log twice, at {j} and {i}");
+        }
+    }
+    assert_eq!(tree.root(), root, "entries do not derive the final root");
+    for (&i, bytes) in acked {
+        assert!(
+            i < size,
+            "acknowledged index {i} is beyond the final size {size}"
+        );
+        assert_eq!(
+            &entries[i as usize], bytes,
+            "acknowledged entry {i} changed or was lost"
+        );
+    }
+    let tiles = new_tiles(daylight_core::TreeSize(0), daylight_core::TreeSize(size));
+    for t in &tiles {
+        let data = read(t.path()).await;
+        assert_eq!(
+            data,
+            read_tile_data(*t, &tree).unwrap(),
+            "tile {} differs from the entries",
+            t.path()
+        );
+    }
+    (tree, tiles.len())
+}
