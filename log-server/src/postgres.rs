@@ -245,7 +245,10 @@ pub fn parse_url(url: &str) -> Result<postgres::Config, StoreError> {
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
-    config.application_name("daylight-log");
+    // Operators (and tests) may name connections themselves.
+    if config.get_application_name().is_none() {
+        config.application_name("daylight-log");
+    }
     Ok(config)
 }
 
@@ -726,7 +729,8 @@ impl ScratchSchema {
         let name = format!("daylight_scratch_{}", hex::encode(nonce));
         let create = format!("CREATE SCHEMA {name}");
         off_runtime(&base, move |c| c.batch_execute(&create))?;
-        let url = format!("{base_url}?options=-c%20search_path%3D{name}");
+        // Its connections carry its name, so a test can find (and cut) them.
+        let url = format!("{base_url}?options=-c%20search_path%3D{name}&application_name={name}");
         Ok(ScratchSchema { base, name, url })
     }
 
