@@ -76,6 +76,9 @@ pub struct Metrics {
     pub lease_expires_ms: AtomicI64,
     /// This frontend's own name in the lease.
     pub frontend: Mutex<String>,
+    /// Batches and queue operations the store failed (the database or disk
+    /// refused or could not be reached).
+    pub storage_errors: AtomicU64,
 }
 
 /// A Prometheus label value: backslash, quote and newline escaped.
@@ -179,6 +182,13 @@ impl Metrics {
             "Tree size of the checkpoint in the publication target.",
             &self.bucket_size,
             "gauge",
+        );
+        counter(
+            &mut out,
+            "daylight_storage_errors_total",
+            "Batches and queue operations the store failed.",
+            &self.storage_errors,
+            "counter",
         );
         counter(
             &mut out,

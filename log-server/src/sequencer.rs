@@ -199,6 +199,10 @@ async fn lead(shared: &Shared, config: &BatchConfig, lease: Lease, batch: Vec<Pe
     let queued = match tokio::task::spawn_blocking(move || s.queued(room)).await {
         Ok(Ok(q)) => q,
         Ok(Err(e)) => {
+            shared
+                .metrics
+                .storage_errors
+                .fetch_add(1, Ordering::Relaxed);
             tracing::error!("reading the submission queue: {e}");
             Vec::new()
         }
@@ -252,6 +256,10 @@ async fn lead(shared: &Shared, config: &BatchConfig, lease: Lease, batch: Vec<Pe
             hand_over(shared, batch);
         }
         Err(e) => {
+            shared
+                .metrics
+                .storage_errors
+                .fetch_add(1, Ordering::Relaxed);
             tracing::error!("batch of {} not integrated: {e}", batch.len());
             for p in batch {
                 let _ = p.reply.send(Err(e.clone()));
@@ -266,7 +274,7 @@ fn hand_over(shared: &Shared, batch: Vec<Pending>) {
     if batch.is_empty() {
         return;
     }
-    let store = shared.store.clone();
+    let (store, metrics) = (shared.store.clone(), shared.metrics.clone());
     tokio::spawn(async move {
         let entries: Vec<NewEntry> = batch.iter().map(|p| p.entry.clone()).collect();
         let leaves: Vec<Hash> = entries.iter().map(|e| e.leaf_hash).collect();
@@ -276,6 +284,7 @@ fn hand_over(shared: &Shared, batch: Vec<Pending>) {
             .map_err(|e| SequenceError::Integration(e.to_string()))
             .and_then(|r| r.map_err(storage_error));
         if let Err(e) = queued {
+            metrics.storage_errors.fetch_add(1, Ordering::Relaxed);
             for p in batch {
                 let _ = p.reply.send(Err(e.clone()));
             }
