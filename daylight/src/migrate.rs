@@ -44,15 +44,30 @@ pub fn migrate(dir: &Path, url: &str, database_file: &Path) -> Result<Migrated> 
     }
     let source = SqliteStore::open(&source_path)
         .with_context(|| format!("opening the log in {}", dir.display()))?;
-    if let Some(lease) = source.lease_state()? {
-        // A server of this machine that was killed holds it still: no matter.
-        if lease.expires_in_ms > 0 && !daylight_log_server::leader::known_dead(&lease.holder) {
-            bail!(
-                "the log is being served (by {}); stop `daylight log serve` before migrating it",
-                lease.holder
-            );
-        }
+    // Hold the sequencer lease for the whole copy, so no `log serve` can
+    // start sequencing (and acknowledge entries the copy would miss).
+    let me = daylight_log_server::leader::LeaseConfig::named("migrate").holder;
+    let dead = source
+        .lease_state()?
+        .map(|l| l.holder)
+        .filter(|h| daylight_log_server::leader::known_dead(h));
+    let Some(lease) = source.acquire_lease(&me, LEASE, dead.as_deref())? else {
+        let holder = source.lease_state()?.map(|l| l.holder).unwrap_or_default();
+        bail!(
+            "the log is being served (by {holder}); stop `daylight log serve` before migrating it"
+        );
+    };
+    let result = copy(&source, dir, url, database_file);
+    if let Err(e) = source.release_lease(&me, lease) {
+        eprintln!("daylight: releasing the log's lease: {e}");
     }
+    result
+}
+
+/// How long migrate holds the source log's lease: longer than any copy.
+const LEASE: Duration = Duration::from_secs(24 * 3600);
+
+fn copy(source: &SqliteStore, dir: &Path, url: &str, database_file: &Path) -> Result<Migrated> {
     let key = read_signer(&dir.join("log.key"))?;
     let meta = source.meta()?;
     if key.name().as_str() != meta.origin {
@@ -134,7 +149,7 @@ pub fn migrate(dir: &Path, url: &str, database_file: &Path) -> Result<Migrated> 
             });
         }
         // Kind and signer are query columns the admission path filled.
-        fill_columns(&source, done, &mut batch)?;
+        fill_columns(source, done, &mut batch)?;
         let n = batch.len() as u64;
         integrate(&target, &key, &meta.origin, batch)?;
         done += n;
@@ -162,11 +177,14 @@ pub fn migrate(dir: &Path, url: &str, database_file: &Path) -> Result<Migrated> 
     if copied_cp.root != root || copied_cp.size != size {
         bail!("the copy's newest checkpoint does not match the old log's");
     }
+    if source.size()? != size {
+        bail!("the log grew during the copy: nothing was switched over; run migrate again");
+    }
     for w in source.witnesses()? {
         target.add_witness(&w.key, &w.url)?;
         target.set_witness_size(&w.key, w.known_size)?;
     }
-    let published = load_published(&source)?;
+    let published = load_published(source)?;
     if let Some(p) = &published {
         target.publish(p.checkpoint.size, &p.bytes)?;
     }

@@ -42,12 +42,32 @@ struct Overlay<'a> {
     store: &'a dyn LogStore,
     base: u64,
     new: Vec<Hash>,
+    /// Set when the store failed in a way waiting may cure, so that the
+    /// batch's submitters are told to retry (503), not that the log broke.
+    transient: std::cell::Cell<bool>,
+}
+
+impl Overlay<'_> {
+    /// A tree error, as a transient store failure where that is what it was.
+    fn error(&self, e: TreeError) -> IntegrateError {
+        if self.transient.get() {
+            IntegrateError::Store(StoreError::Unavailable(e.to_string()))
+        } else {
+            IntegrateError::Tree(e)
+        }
+    }
 }
 
 impl HashReader for Overlay<'_> {
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, TreeError> {
         let old: Vec<u64> = indexes.iter().copied().filter(|&i| i < self.base).collect();
-        let mut from_store = self.store.read_hashes(&old)?.into_iter();
+        let mut from_store = match self.store.read_hashes(&old) {
+            Ok(h) => h.into_iter(),
+            Err(e) => {
+                self.transient.set(e.is_transient());
+                return Err(e.into());
+            }
+        };
         indexes
             .iter()
             .map(|&i| {
@@ -97,14 +117,16 @@ pub fn integrate_fenced(
         store,
         base: stored_hash_count(old),
         new: Vec::with_capacity(entries.len() * 2),
+        transient: std::cell::Cell::new(false),
     };
     for (i, e) in entries.iter().enumerate() {
         let index = LeafIndex(old.get() + i as u64);
-        let hashes = stored_hashes_for_leaf(index, e.leaf_hash, &overlay)?;
+        let hashes =
+            stored_hashes_for_leaf(index, e.leaf_hash, &overlay).map_err(|e| overlay.error(e))?;
         overlay.new.extend(hashes);
     }
     let size = TreeSize(old.get() + entries.len() as u64);
-    let root = tree_hash(size, &overlay)?;
+    let root = tree_hash(size, &overlay).map_err(|e| overlay.error(e))?;
     let checkpoint = Checkpoint::new(origin, size, root)
         .sign(key)
         .map_err(|e| IntegrateError::Sign(e.to_string()))?

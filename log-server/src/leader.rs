@@ -45,7 +45,7 @@ impl LeaseConfig {
         LeaseConfig {
             holder: format!(
                 "{name}/{}/{}-{}",
-                boot_id(),
+                machine_id(),
                 std::process::id(),
                 hex::encode(nonce)
             ),
@@ -65,22 +65,40 @@ impl LeaseConfig {
     }
 }
 
-/// This boot of this machine, as the kernel names it: holders with the same
-/// boot id ran on this machine since it last started.
-fn boot_id() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .map(|b| b.trim().replace('-', "")[..8.min(b.trim().len())].to_string())
+/// This boot of this machine and this process's PID namespace, as the
+/// kernel names them: holders with the same id ran since the machine last
+/// started and number their processes as we do. Containers on one host share
+/// the boot id but not the PID namespace, so a PID missing from our `/proc`
+/// says nothing about a process in another container.
+fn machine_id() -> String {
+    let boot: String = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
         .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(8)
+        .collect();
+    let pid_ns: String = std::fs::read_link("/proc/self/ns/pid")
+        .map(|l| {
+            l.to_string_lossy()
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect()
+        })
+        .unwrap_or_default();
+    if boot.is_empty() || pid_ns.is_empty() {
+        return String::new();
+    }
+    format!("{boot}.{pid_ns}")
 }
 
-/// Whether `holder` names a process of this machine's current boot that no
-/// longer runs (a frontend killed and restarted here): its lease need not
-/// be waited out. Anything else (another machine, a live process, a name
-/// not in our format) is not known dead.
+/// Whether `holder` names a process of this machine's current boot and PID
+/// namespace that no longer runs (a frontend killed and restarted here): its
+/// lease need not be waited out. Anything else (another machine or
+/// container, a live process, a name not in our format) is not known dead.
 pub fn known_dead(holder: &str) -> bool {
-    let ours = boot_id();
+    let ours = machine_id();
     let mut parts = holder.rsplitn(3, '/');
-    let (Some(pid_nonce), Some(boot)) = (parts.next(), parts.next()) else {
+    let (Some(pid_nonce), Some(machine)) = (parts.next(), parts.next()) else {
         return false;
     };
     let Some(pid) = pid_nonce
@@ -90,7 +108,7 @@ pub fn known_dead(holder: &str) -> bool {
         return false;
     };
     !ours.is_empty()
-        && boot == ours
+        && machine == ours
         && pid != std::process::id()
         && !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
@@ -272,8 +290,11 @@ mod tests {
 
     #[test]
     fn only_a_gone_process_of_this_boot_is_known_dead() {
-        let boot = boot_id();
-        assert_eq!(boot.len(), 8, "Linux names its boot");
+        let boot = machine_id();
+        assert!(
+            boot.len() > 9,
+            "Linux names its boot and PID namespace: {boot}"
+        );
         // Beyond any pid_max: no such process.
         assert!(known_dead(&format!("web-1/{boot}/4000000000-abcd")));
         assert!(known_dead(&format!("a/b/c/{boot}/4000000000-abcd")));

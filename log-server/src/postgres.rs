@@ -207,6 +207,12 @@ impl From<postgres::Error> for StoreError {
             || *code == SqlState::CRASH_SHUTDOWN
             || *code == SqlState::CANNOT_CONNECT_NOW
             || *code == SqlState::TOO_MANY_CONNECTIONS
+            // Waits cut short, and conflicts worth retrying.
+            || *code == SqlState::LOCK_NOT_AVAILABLE
+            || *code == SqlState::QUERY_CANCELED
+            || *code == SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT
+            || *code == SqlState::T_R_SERIALIZATION_FAILURE
+            || *code == SqlState::T_R_DEADLOCK_DETECTED
         {
             StoreError::Unavailable(text)
         } else {
@@ -245,6 +251,17 @@ pub fn parse_url(url: &str) -> Result<postgres::Config, StoreError> {
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
+    // A frontend paused or cut off inside a transaction must not hold the
+    // lease or tree-head row locks for ever: the server ends such a
+    // transaction before the lease (6 s) runs out, and a waiter gives up
+    // after 2 s (and tries again) instead of blocking its connection.
+    let options = format!(
+        "{} -c lock_timeout=2000 -c idle_in_transaction_session_timeout=4000",
+        config.get_options().unwrap_or_default()
+    );
+    config.options(options.trim());
+    config.keepalives(true);
+    config.keepalives_idle(Duration::from_secs(10));
     // Operators (and tests) may name connections themselves.
     if config.get_application_name().is_none() {
         config.application_name("daylight-log");

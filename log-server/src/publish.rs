@@ -379,6 +379,55 @@ async fn term_holds(store: &Arc<dyn LogStore>, term: &Term) -> Result<(), Publis
     }
 }
 
+/// How far `target` got: the size of its checkpoint, once that checkpoint is
+/// shown to be this log's (signed by its key) and of this history (its
+/// root is the store's tree hash at that size). A bucket holding another
+/// history (a log made anew under the same name, a database restored from
+/// an old backup) is refused rather than patched with tiles of two trees.
+async fn published_size(
+    store: &Arc<dyn LogStore>,
+    target: &Target,
+    log: &LogIdentity,
+) -> Result<TreeSize, PublishError> {
+    let Some(bytes) = target.get("checkpoint").await? else {
+        return Ok(TreeSize(0));
+    };
+    let foreign = |detail: String| PublishError::Foreign {
+        path: format!("{}/checkpoint", target.name),
+        detail,
+    };
+    // The origin first: the clearest message for a bucket of another log.
+    target.checkpoint(&log.origin).await?;
+    let cp = daylight_core::SignedCheckpoint::open(&bytes, &log.key)
+        .map_err(|e| foreign(format!("not signed by this log's key: {e}")))?
+        .checkpoint;
+    let s = store.clone();
+    let size = cp.size;
+    let ours = tokio::task::spawn_blocking(
+        move || -> Result<Option<daylight_core::Hash>, PublishError> {
+            if s.size()? < size {
+                return Ok(None);
+            }
+            Ok(Some(daylight_core::tree::tree_hash(
+                size,
+                &StoreHashes(s.as_ref()),
+            )?))
+        },
+    )
+    .await
+    .map_err(|e| StoreError::Backend(e.to_string()))??;
+    match ours {
+        Some(root) if root == cp.root => Ok(size),
+        Some(root) => Err(foreign(format!(
+            "its root for size {size} is {}, this log's is {root}: another history",
+            cp.root
+        ))),
+        None => Err(foreign(format!(
+            "it is for size {size}, beyond this log's entries: another history"
+        ))),
+    }
+}
+
 /// The log's metadata document for a checkpoint of `size`.
 async fn info_for(
     store: &Arc<dyn LogStore>,
@@ -401,10 +450,7 @@ pub async fn prepare(
     target: &Target,
     log: &LogIdentity,
 ) -> Result<(), PublishError> {
-    let size = target
-        .checkpoint(&log.origin)
-        .await?
-        .map_or(TreeSize(0), |c| c.size);
+    let size = published_size(store, target, log).await?;
     let info = info_for(store, log, size).await?;
     target
         .put(LOG_INFO, info.to_string().into_bytes(), CHECKPOINT)
@@ -412,7 +458,8 @@ pub async fn prepare(
 }
 
 /// Keeps `target` up to date with the log's published checkpoints until
-/// `stop` turns true (then makes one last round).
+/// `stop` turns true (a round in progress then stops where it is; the next
+/// term, here or elsewhere, starts again from the bucket's checkpoint).
 pub async fn run(
     store: Arc<dyn LogStore>,
     target: Target,
@@ -431,26 +478,28 @@ pub async fn run(
         let mut failed = false;
         if let Some(p) = current.filter(|p| done.as_deref() != Some(p.bytes.as_slice())) {
             let started = Instant::now();
-            let result = async {
+            let round = async {
                 // The bucket says how far it got: the only state kept.
-                let from = target
-                    .checkpoint(&origin)
-                    .await?
-                    .map_or(TreeSize(0), |c| c.size);
-                if from > p.checkpoint.size {
-                    return Err(PublishError::Foreign {
-                        path: format!("{}/checkpoint", target.name),
-                        detail: format!(
-                            "it is for size {from}, larger than this log's published {}",
-                            p.checkpoint.size
-                        ),
-                    });
-                }
+                let from = published_size(&store, &target, &log).await?;
                 let size = p.checkpoint.size;
+                // A successor already went further (this frontend's view
+                // lags, or it was paused): nothing to write.
+                if from > size {
+                    return Ok(Round::default());
+                }
                 let info = info_for(&store, &log, size).await?;
                 let round = publish_tiles(&store, &target, from, size).await?;
                 if let Some(term) = &term {
                     term_holds(&store, term).await?;
+                }
+                // Never put an older checkpoint over a newer one written
+                // meanwhile.
+                if target
+                    .checkpoint(&origin)
+                    .await?
+                    .is_some_and(|c| c.size > size)
+                {
+                    return Ok(round);
                 }
                 target
                     .put(LOG_INFO, info.to_string().into_bytes(), CHECKPOINT)
@@ -458,9 +507,14 @@ pub async fn run(
                 target
                     .put("checkpoint", p.bytes.clone(), CHECKPOINT)
                     .await?;
-                Ok(round)
-            }
-            .await;
+                Ok::<Round, PublishError>(round)
+            };
+            // The term may end mid-round: stop at once rather than finish
+            // writing for a lease that is gone.
+            let result = tokio::select! {
+                r = round => r,
+                _ = stop.changed() => return,
+            };
             match result {
                 Ok(round) => {
                     metrics.publication.observe(started.elapsed());

@@ -194,7 +194,13 @@ async fn run(
 
 /// Sequences `batch` plus what other frontends queued, under `lease`.
 async fn lead(shared: &Shared, config: &BatchConfig, lease: Lease, batch: Vec<Pending>) {
-    let room = config.max_entries.saturating_sub(batch.len()).max(1);
+    // Other frontends' submissions get at least half a batch, so a busy
+    // leader's own clients cannot starve them.
+    let room = config
+        .max_entries
+        .saturating_sub(batch.len())
+        .max(config.max_entries / 2)
+        .max(1);
     let s = shared.store.clone();
     let queued = match tokio::task::spawn_blocking(move || s.queued(room)).await {
         Ok(Ok(q)) => q,

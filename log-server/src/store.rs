@@ -54,6 +54,10 @@ impl From<rusqlite::Error> for StoreError {
             Some(ErrorCode::DiskFull | ErrorCode::ReadOnly | ErrorCode::SystemIoFailure) => {
                 StoreError::Unwritable(e.to_string())
             }
+            // Another process sharing the file held it past busy_timeout.
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+                StoreError::Unavailable(e.to_string())
+            }
             _ => StoreError::Backend(e.to_string()),
         }
     }

@@ -89,9 +89,18 @@ pub async fn run(
     published: watch::Sender<Option<Arc<Published>>>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), String> {
-    let witnesses = {
+    // Retried: a term that starts while the database blinks must still
+    // collect cosignatures once it answers.
+    let witnesses = loop {
         let s = store.clone();
-        blocking(move || s.witnesses().map_err(|e| e.to_string())).await?
+        match blocking(move || s.witnesses().map_err(|e| e.to_string())).await {
+            Ok(w) => break w,
+            Err(e) => {
+                if store_failed(&e, &mut shutdown).await {
+                    return Ok(());
+                }
+            }
+        }
     };
     let client = reqwest::Client::builder()
         .timeout(WITNESS_TIMEOUT)

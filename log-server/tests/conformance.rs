@@ -294,7 +294,9 @@ fn concurrent_writers_never_share_an_index(b: &dyn Backend) {
     let per_writer = 25u64;
     std::thread::scope(|s| {
         for w in 0..writers {
-            let store = store.clone();
+            // Each writer through a store of its own (its own connections),
+            // as separate frontends would.
+            let store = b.reopen().unwrap();
             s.spawn(move || {
                 for k in 0..per_writer {
                     let e = entry(1000 * (w + 1) + k);

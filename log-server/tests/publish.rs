@@ -167,6 +167,54 @@ async fn another_logs_checkpoint_is_refused() {
     assert!(err.to_string().contains("other.test/log"), "{err}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_of_another_history_is_refused() {
+    // Two logs of the same name and key, with different entries: a log made
+    // anew, or a database restored from an old backup.
+    let first = Fixture::new(0);
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::directory(dir.path()).unwrap();
+    let p = grow(&first, 300);
+    let store: Arc<dyn LogStore> = first.store.clone();
+    publish(
+        &store,
+        &target,
+        TreeSize(0),
+        p.checkpoint.size,
+        &p.bytes,
+        &info(&first, p.checkpoint.size),
+    )
+    .await
+    .unwrap();
+    let second = Fixture::new(0);
+    let odd = NewEntry {
+        leaf_hash: leaf_hash(b"only in the second"),
+        data: b"only in the second".to_vec(),
+        kind: "request".into(),
+        signer: "s".into(),
+    };
+    integrate(
+        second.store.as_ref(),
+        &second.log_key,
+        common::ORIGIN,
+        vec![odd],
+    )
+    .unwrap();
+    grow(&second, 400);
+    let mut server = second.server(BatchConfig::default());
+    server.publish = Some(target.clone());
+    let served = server.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let err = served.stop().await.expect_err("refused");
+    assert!(err.to_string().contains("another history"), "{err}");
+    // A shorter log of the first history is refused too: the bucket is ahead.
+    let third = Fixture::new(0);
+    let mut server = third.server(BatchConfig::default());
+    server.publish = Some(target);
+    let served = server.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let err = served.stop().await.expect_err("refused");
+    assert!(err.to_string().contains("another history"), "{err}");
+}
+
 /// An object store that fails every write while `failing` is set, after
 /// letting `allow` writes through.
 #[derive(Debug)]
