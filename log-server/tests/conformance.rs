@@ -401,15 +401,18 @@ fn the_lease_is_exclusive_and_fences_an_old_holder(b: &dyn Backend) {
     let forged = Lease {
         token: b_lease.token + 1,
     };
-    assert!(integrate_fenced(
+    let refused = integrate_fenced(
         store.as_ref(),
         &key,
         ORIGIN,
         vec![entry(1)],
         Some(forged),
-        vec![]
-    )
-    .is_err());
+        vec![],
+    );
+    assert!(
+        matches!(refused, Err(IntegrateError::Store(StoreError::LeaseLost(t))) if t == forged.token),
+        "{refused:?}"
+    );
     let done = integrate_fenced(
         store.as_ref(),
         &key,
