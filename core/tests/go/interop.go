@@ -20,6 +20,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -51,6 +54,27 @@ type Job struct {
 	Tiles []TileJob `json:"tiles"`
 	// tlog.NewTiles(8, old, new) for each pair.
 	NewTiles [][2]int64 `json:"new_tiles"`
+	// A log published as static files: read it with only the log's key.
+	Published *PublishedJob `json:"published"`
+}
+
+// PublishedJob names a directory holding a C2SP tlog-tiles log (checkpoint,
+// tile/L/N[.p/W], tile/entries/N[.p/W]) and the log's verifier key. Go opens
+// the checkpoint with note, authenticates the tiles against it with
+// tlog.TileHashReader, and proves each index's entry (from its bundle) with
+// tlog.ProveRecord and tlog.CheckRecord.
+type PublishedJob struct {
+	Dir     string  `json:"dir"`
+	Vkey    string  `json:"vkey"`
+	Indexes []int64 `json:"indexes"`
+}
+
+type PublishedResult struct {
+	Origin  string   `json:"origin"`
+	Size    int64    `json:"size"`
+	Root    string   `json:"root"`
+	Proved  int      `json:"proved"`
+	Entries []string `json:"entries"`
 }
 
 type OpenJob struct {
@@ -181,6 +205,7 @@ type Result struct {
 	Consistency   []ProofResult    `json:"consistency"`
 	Tiles         []TileResult     `json:"tiles"`
 	NewTiles      []NewTilesResult `json:"new_tiles"`
+	Published     *PublishedResult `json:"published,omitempty"`
 	Failures      []string         `json:"failures"`
 }
 
@@ -294,6 +319,9 @@ func main() {
 	runNotes(&job)
 	tree := runTree(&job)
 	runTiles(&job, tree)
+	if job.Published != nil {
+		runPublished(job.Published)
+	}
 
 	out, err := json.MarshalIndent(&res, "", "  ")
 	if err != nil {
@@ -530,5 +558,123 @@ func runTiles(job *Job, tree memory) {
 			r.Paths = append(r.Paths, t.Path())
 		}
 		res.NewTiles = append(res.NewTiles, r)
+	}
+}
+
+// dirTiles reads C2SP tiles from a directory: Go names them with the height
+// (tile/8/L/N), C2SP without it (tile/L/N).
+type dirTiles struct{ dir string }
+
+func (d dirTiles) Height() int { return tileHeight }
+
+func (d dirTiles) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
+	out := make([][]byte, len(tiles))
+	for i, t := range tiles {
+		path := strings.Replace(t.Path(), "tile/8/", "tile/", 1)
+		data, err := os.ReadFile(filepath.Join(d.dir, path))
+		if err != nil {
+			return nil, err
+		}
+		out[i] = data
+	}
+	return out, nil
+}
+
+func (d dirTiles) SaveTiles(tiles []tlog.Tile, data [][]byte) {}
+
+// bundleEntry is entry i of a C2SP entry bundle: big-endian uint16 lengths,
+// each followed by that many bytes.
+func bundleEntry(data []byte, i int) ([]byte, error) {
+	for k := 0; ; k++ {
+		if len(data) < 2 {
+			return nil, fmt.Errorf("bundle ends before entry %d", i)
+		}
+		n := int(data[0])<<8 | int(data[1])
+		if len(data) < 2+n {
+			return nil, fmt.Errorf("bundle entry %d is cut short", k)
+		}
+		if k == i {
+			return data[2 : 2+n], nil
+		}
+		data = data[2+n:]
+	}
+}
+
+func runPublished(job *PublishedJob) {
+	r := &PublishedResult{Entries: []string{}}
+	res.Published = r
+	v, err := note.NewVerifier(job.Vkey)
+	if err != nil {
+		die("published: verifier key: %v", err)
+	}
+	raw, err := os.ReadFile(filepath.Join(job.Dir, "checkpoint"))
+	if err != nil {
+		fail("published: %v", err)
+		return
+	}
+	n, err := note.Open(raw, note.VerifierList(v))
+	if err != nil {
+		fail("published: the checkpoint does not open with the log's key: %v", err)
+		return
+	}
+	// tlog-checkpoint body: origin, size, base64 root, then extension lines.
+	lines := strings.Split(n.Text, "\n")
+	if len(lines) < 4 {
+		fail("published: checkpoint body has %d lines", len(lines))
+		return
+	}
+	size, err := strconv.ParseInt(lines[1], 10, 64)
+	if err != nil {
+		fail("published: checkpoint size %q: %v", lines[1], err)
+		return
+	}
+	root, err := tlog.ParseHash(lines[2])
+	if err != nil {
+		fail("published: checkpoint root %q: %v", lines[2], err)
+		return
+	}
+	r.Origin, r.Size, r.Root = lines[0], size, root.String()
+	tree := tlog.Tree{N: size, Hash: root}
+	reader := tlog.TileHashReader(tree, dirTiles{job.Dir})
+	th, err := tlog.TreeHash(size, reader)
+	if err != nil {
+		fail("published: TreeHash over the tiles: %v", err)
+		return
+	}
+	if th != root {
+		fail("published: tiles give root %v, checkpoint says %v", th, root)
+		return
+	}
+	for _, i := range job.Indexes {
+		if i < 0 || i >= size {
+			die("published: index %d outside a tree of %d", i, size)
+		}
+		n := i / 256
+		w := size - n*256
+		if w > 256 {
+			w = 256
+		}
+		name := strings.Replace(tlog.Tile{H: tileHeight, L: 0, N: n, W: int(w)}.Path(), "tile/8/0/", "tile/entries/", 1)
+		bundle, err := os.ReadFile(filepath.Join(job.Dir, name))
+		if err != nil {
+			fail("published: entry %d: %v", i, err)
+			continue
+		}
+		entry, err := bundleEntry(bundle, int(i%256))
+		if err != nil {
+			fail("published: entry %d: %v", i, err)
+			continue
+		}
+		proof, err := tlog.ProveRecord(size, i, reader)
+		if err != nil {
+			fail("published: ProveRecord(%d): %v", i, err)
+			continue
+		}
+		if err := tlog.CheckRecord(proof, size, root, i, tlog.RecordHash(entry)); err != nil {
+			fail("published: CheckRecord(%d): %v", i, err)
+			continue
+		}
+		r.Proved++
+		r.Entries = append(r.Entries, base64.StdEncoding.EncodeToString(entry))
 	}
 }
