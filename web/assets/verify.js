@@ -1,5 +1,9 @@
 // Daylight: check an entry in the browser, trusting only the keys in the form.
 //
+// Everything is read from this server, or from the address given in the
+// form: a copy published elsewhere (a bucket, a static site, a mirror) that
+// serves the same C2SP tlog-tiles paths (and allows this page's origin).
+//
 // 1. GET /checkpoint; check the log's Ed25519 signature (C2SP signed-note)
 //    and the witnesses' cosignatures (C2SP tlog-cosignature, cosignature/v1)
 //    with WebCrypto, against the keys typed in the form.
@@ -125,7 +129,8 @@ async function get(url, what) {
 
 // Reads hashes through C2SP tlog-tiles for a tree of `size` leaves.
 class Tiles {
-  constructor(size) {
+  constructor(source, size) {
+    this.source = source;
     this.size = size;
     this.cache = new Map();
     this.fetched = 0;
@@ -134,7 +139,7 @@ class Tiles {
   async tile(level, index, width) {
     const path = `/tile/${level}/${tilePath(index)}${width < 256 ? `.p/${width}` : ""}`;
     if (!this.cache.has(path)) {
-      const p = get(path, `hash tile ${path}`).then(async (r) => {
+      const p = get(this.source + path, `hash tile ${path}`).then(async (r) => {
         const data = new Uint8Array(await r.arrayBuffer());
         if (data.length !== width * 32) throw new Fail(`tile ${path} has ${data.length} bytes, expected ${width * 32}`);
         this.fetched++;
@@ -184,11 +189,11 @@ class Tiles {
   }
 }
 
-async function entryBytes(index, size) {
+async function entryBytes(source, index, size) {
   const t = Math.floor(index / 256);
   const width = Math.min(256, size - t * 256);
   const path = `/tile/entries/${tilePath(t)}${width < 256 ? `.p/${width}` : ""}`;
-  const data = new Uint8Array(await (await get(path, `entry bundle ${path}`)).arrayBuffer());
+  const data = new Uint8Array(await (await get(source + path, `entry bundle ${path}`)).arrayBuffer());
   let o = 0;
   for (let j = 0; j < width; j++) {
     if (o + 2 > data.length) throw new Fail(`entry bundle ${path} is truncated`);
@@ -213,7 +218,12 @@ async function verify(section, log) {
   }
   log.keys = { log: logKey, witnesses: witnessKeys };
 
-  const noteText = await (await get("/checkpoint", "the checkpoint")).text();
+  // Where to read: this server, or a published copy given in the form.
+  const from = (document.getElementById("read-from")?.value || "").trim().replace(/\/+$/, "");
+  if (from && !/^https?:\/\/[^\s]+$/.test(from)) throw new Fail(`not an http(s) address to read from: ${from}`);
+  const source = from;
+  ok(`Reading the log from ${from || "this server"}.`);
+  const noteText = await (await get(`${source}/checkpoint`, "the checkpoint")).text();
   const note = parseNote(noteText);
   const sig = note.sigs.find((s) => s.name === logKey.name && s.id === logKey.id);
   if (!sig) throw new Fail(`the checkpoint carries no signature by the log key ${logKey.name}+${logKey.id}`);
@@ -248,14 +258,14 @@ async function verify(section, log) {
   if (index >= cp.size) {
     throw new Fail(`entry ${index} is not yet in the newest checkpoint (${cp.size} entries); try again when the witnesses have cosigned a newer one`);
   }
-  const entry = await entryBytes(index, cp.size);
+  const entry = await entryBytes(source, index, cp.size);
   const leaf = await leafHash(entry.bytes);
   if (hex(leaf) !== shownLeaf) {
     throw new Fail(`the log's bytes for entry ${index} hash to ${hex(leaf)}, but this page shows leaf hash ${shownLeaf}`);
   }
   ok(`Entry ${index}: ${entry.bytes.length} bytes from ${entry.path}, leaf hash ${hex(leaf).slice(0, 16)}… matches this page.`);
 
-  const tiles = new Tiles(cp.size);
+  const tiles = new Tiles(source, cp.size);
   const root = await tiles.root(0, cp.size, index, leaf);
   if (!equal(root, cp.root)) {
     throw new Fail(`the tree recomputed from entry ${index} and ${tiles.fetched} tile(s) has root ${hex(root).slice(0, 16)}…, not the signed root ${hex(cp.root).slice(0, 16)}…`);

@@ -11,6 +11,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
+import http from "node:http";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -76,7 +77,7 @@ before(async () => {
   daylight("log", "add-witness", "--dir", p("log"), "--vkey", witnessKey, "--url", `http://127.0.0.1:${wport}`);
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  server = spawn(BIN, ["log", "serve", "--dir", p("log"), "--listen", `127.0.0.1:${port}`], {
+  server = spawn(BIN, ["log", "serve", "--dir", p("log"), "--listen", `127.0.0.1:${port}`, "--publish-dir", p("public")], {
     stdio: ["ignore", "ignore", "pipe"],
   });
   let stderr = "";
@@ -272,6 +273,74 @@ describe("web view in chromium", () => {
     assert.equal(state, "fail", text);
     assert.match(text, /hash to .* but this page shows/);
     await page.close();
+  });
+
+  // The directory `log serve --publish-dir` writes, served by a plain static
+  // server on another origin (allowing this page's origin, as a public bucket
+  // does); `tamper` rewrites one hash tile on the way out.
+  async function publishedCopy(tamper) {
+    const root = p("public");
+    const srv = http.createServer((req, res) => {
+      const file = path.join(root, decodeURIComponent(new URL(req.url, "http://x").pathname));
+      if (!file.startsWith(root + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
+        res.writeHead(404, { "access-control-allow-origin": "*" });
+        return res.end("not found");
+      }
+      let body = fs.readFileSync(file);
+      if (tamper && req.url.startsWith("/tile/0/")) {
+        body = Buffer.from(body);
+        body[body.length - 1] ^= 1;
+      }
+      res.writeHead(200, { "access-control-allow-origin": "*", "content-type": "application/octet-stream" });
+      res.end(body);
+    });
+    await new Promise((r) => srv.listen(0, "127.0.0.1", r));
+    return { srv, url: `http://127.0.0.1:${srv.address().port}` };
+  }
+
+  async function published(size) {
+    // The directory's checkpoint is written last, after its tiles.
+    const deadline = Date.now() + 20000;
+    for (;;) {
+      try {
+        const text = fs.readFileSync(p("public/checkpoint"), "utf8");
+        if (Number(text.split("\n")[1]) >= size) return;
+      } catch {
+        /* not yet */
+      }
+      if (Date.now() > deadline) throw new Error(`the published directory never reached size ${size}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  test("verify reads a published copy elsewhere, needing nothing from this server", async () => {
+    await published(idx.ratification + 1);
+    const { srv, url } = await publishedCopy(false);
+    try {
+      const requests = [];
+      const { page, state, text } = await verify(`/entries/${idx.us}`, async (page) => {
+        await page.fill("#read-from", url);
+        page.on("request", (r) => requests.push(r.url()));
+      });
+      assert.equal(state, "ok", text);
+      assert.match(text, new RegExp(`Reading the log from ${url}`));
+      assert.match(text, /equals the signed root/);
+      const fromPage = requests.filter((u) => u.startsWith(base) && /\/(checkpoint|tile\/)/.test(u));
+      assert.deepEqual(fromPage, [], "no log data from the page's own server");
+      assert.ok(requests.some((u) => u.startsWith(`${url}/tile/`)), "tiles came from the copy");
+      await page.close();
+    } finally {
+      srv.close();
+    }
+    const bad = await publishedCopy(true);
+    try {
+      const { page, state, text } = await verify(`/entries/${idx.us}`, (page) => page.fill("#read-from", bad.url));
+      assert.equal(state, "fail", text);
+      assert.match(text, /not the signed root/);
+      await page.close();
+    } finally {
+      bad.srv.close();
+    }
   });
 
   test("verify turns red against a key obtained elsewhere that does not match", async () => {

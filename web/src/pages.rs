@@ -824,6 +824,15 @@ pub fn entry(
                 label for="quorum" { "Cosignatures required" }
                 input id="quorum" type="number" min="0" value=(log.quorum);
             }
+            div.field {
+                label for="read-from" { "Read the log from" }
+                input id="read-from" type="url" spellcheck="false" autocomplete="off"
+                    placeholder="this server";
+            }
+            p.note {
+                "Leave it empty to read from this server, or give the address of a copy published elsewhere "
+                "(the log's bucket or static site, or a mirror): the check then needs nothing from this server at all."
+            }
             p.note {
                 "These keys are filled in by this server. A dishonest server could give you its own keys, so compare them "
                 "with keys you got elsewhere: the log operator's and the witnesses' own websites, a newspaper, a colleague's copy "
