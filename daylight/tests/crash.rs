@@ -299,24 +299,17 @@ async fn run(quorum: usize, log_kills: usize, witness_kills: usize) -> Report {
         .unwrap_or(0);
     let http = client();
     let url = server.url();
-    let wait_until = Instant::now() + Duration::from_secs(60);
-    let final_cp = loop {
-        let r = http.get(format!("{url}/checkpoint")).send().await;
-        if let Ok(r) = r {
-            if r.status() == 200 {
-                let b = r.bytes().await.unwrap();
-                let cp = SignedCheckpoint::open(&b, &log.log_vkey).unwrap();
-                if cp.checkpoint.size.get() > max_acked {
-                    break cp;
-                }
+    let final_cp = reliability::wait_covering(&log.log_vkey, max_acked, || {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let r = http.get(format!("{url}/checkpoint")).send().await.ok()?;
+            if r.status() != 200 {
+                return None;
             }
+            Some(r.bytes().await.ok()?.to_vec())
         }
-        assert!(
-            Instant::now() < wait_until,
-            "no published checkpoint covers entry {max_acked}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    })
+    .await;
     // One more watcher round so the final state is among those checked.
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);

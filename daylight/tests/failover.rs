@@ -426,20 +426,12 @@ async fn the_sequencer_fails_over_without_losing_or_forking() {
         .max()
         .copied()
         .unwrap_or(0);
-    let wait_until = Instant::now() + Duration::from_secs(60);
-    let final_cp = loop {
-        if let Ok(b) = std::fs::read(w.path("public/checkpoint")) {
-            let cp = SignedCheckpoint::open(&b, &w.log_vkey).unwrap();
-            if cp.checkpoint.size.get() > max_acked {
-                break cp;
-            }
-        }
-        assert!(
-            Instant::now() < wait_until,
-            "no published checkpoint covers entry {max_acked}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let checkpoint = w.path("public/checkpoint");
+    let final_cp = reliability::wait_covering(&w.log_vkey, max_acked, || {
+        let bytes = std::fs::read(&checkpoint).ok();
+        async move { bytes }
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     watch_stop.store(true, Ordering::Relaxed);
     watch.await.unwrap();

@@ -60,6 +60,15 @@ fn info(f: &Fixture, size: TreeSize) -> serde_json::Value {
         .unwrap()
 }
 
+/// Publishes the fixture's log up to `p` into an empty target.
+async fn publish_from_empty(f: &Fixture, target: &Target, p: &Published) {
+    let store: Arc<dyn LogStore> = f.store.clone();
+    let size = p.checkpoint.size;
+    publish(&store, target, TreeSize(0), size, &p.bytes, &info(f, size))
+        .await
+        .unwrap();
+}
+
 /// Reads tiles from a target, for the core's verifying tile reader.
 struct TargetTiles<'a>(&'a Target, &'a tokio::runtime::Handle);
 
@@ -175,17 +184,7 @@ async fn a_bucket_of_another_history_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let target = Target::directory(dir.path()).unwrap();
     let p = grow(&first, 300);
-    let store: Arc<dyn LogStore> = first.store.clone();
-    publish(
-        &store,
-        &target,
-        TreeSize(0),
-        p.checkpoint.size,
-        &p.bytes,
-        &info(&first, p.checkpoint.size),
-    )
-    .await
-    .unwrap();
+    publish_from_empty(&first, &target, &p).await;
     let second = Fixture::new(0);
     let odd = NewEntry {
         leaf_hash: leaf_hash(b"only in the second"),
@@ -501,18 +500,8 @@ async fn an_s3_bucket_gets_the_tiles_with_cache_headers() {
     moto.create_bucket("tiles").await;
     let f = Fixture::new(0);
     let target = moto.target("s3://tiles/daylight/log");
-    let store: Arc<dyn LogStore> = f.store.clone();
     let p = grow(&f, 600);
-    publish(
-        &store,
-        &target,
-        TreeSize(0),
-        p.checkpoint.size,
-        &p.bytes,
-        &info(&f, p.checkpoint.size),
-    )
-    .await
-    .unwrap();
+    publish_from_empty(&f, &target, &p).await;
     assert_eq!(check_complete(&f, &target).await, TreeSize(600));
     // Path-style URLs, as a CDN in front of the bucket would fetch them.
     let http = reqwest::Client::new();

@@ -349,3 +349,30 @@ where
     }
     (tree, tiles.len())
 }
+
+/// Waits (at most 60 s) until the checkpoint `read` gives (None while there
+/// is none) covers entry `index`; that checkpoint, opened with `key`.
+pub async fn wait_covering<F, Fut>(
+    key: &daylight_core::VerifierKey,
+    index: u64,
+    read: F,
+) -> daylight_core::SignedCheckpoint
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Option<Vec<u8>>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(b) = read().await {
+            let cp = daylight_core::SignedCheckpoint::open(&b, key).unwrap();
+            if cp.checkpoint.size.get() > index {
+                return cp;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no published checkpoint covers entry {index}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
