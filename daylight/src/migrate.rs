@@ -163,7 +163,7 @@ fn copy(source: &SqliteStore, dir: &Path, url: &str, database_file: &Path) -> Re
     }
 
     // The copy must derive the root the old log signed.
-    let root = tree_hash(size, &StoreHashes(&target))?;
+    let root = tree_hash(size, &StoreHashes::new(&target))?;
     if root != signed.checkpoint.root {
         bail!(
             "the copy's root {root} differs from the signed root {}: nothing was switched over",

@@ -161,8 +161,9 @@ async fn tile(State(s): State<AppState>, Path(path): Path<String>) -> Result<Res
                         t.path()
                     )));
                 }
-                let data = read_tile_data(t, &StoreHashes(s.store.as_ref()))
-                    .map_err(ApiError::internal)?;
+                let reader = StoreHashes::new(s.store.as_ref());
+                let data = read_tile_data(t, &reader)
+                    .map_err(|e| ApiError::storage(reader.store_error(e)))?;
                 Ok((data, t.is_full()))
             }
             TilePath::Entries(b) => {
@@ -348,8 +349,9 @@ async fn proof(State(s): State<AppState>, Path(index): Path<String>) -> Result<R
                 1,
             ));
         };
-        let path = inclusion_proof(index, p.checkpoint.size, &StoreHashes(store.as_ref()))
-            .map_err(ApiError::internal)?;
+        let reader = StoreHashes::new(store.as_ref());
+        let path = inclusion_proof(index, p.checkpoint.size, &reader)
+            .map_err(|e| ApiError::storage(reader.store_error(e)))?;
         Ok(TlogProof {
             extra: None,
             index,

@@ -240,7 +240,7 @@ fn read_objects(store: &dyn LogStore, tiles: &[Tile]) -> Result<Vec<Object>, Pub
         let cache = if tile.is_full() { IMMUTABLE } else { PARTIAL };
         out.push((
             tile.path(),
-            read_tile_data(tile, &StoreHashes(store))?,
+            read_tile_data(tile, &StoreHashes::new(store))?,
             cache,
         ));
         if tile.level == 0 {
@@ -410,7 +410,7 @@ async fn published_size(
             }
             Ok(Some(daylight_core::tree::tree_hash(
                 size,
-                &StoreHashes(s.as_ref()),
+                &StoreHashes::new(s.as_ref()),
             )?))
         },
     )

@@ -285,12 +285,41 @@ impl HashCache {
     }
 }
 
-/// Reads stored hashes through a store, for the core's tree functions.
-pub struct StoreHashes<'a>(pub &'a dyn LogStore);
+/// Reads stored hashes through a store, for the core's tree functions, and
+/// remembers whether a failure was one that waiting may cure (the core's
+/// tree errors carry only text).
+pub struct StoreHashes<'a> {
+    store: &'a dyn LogStore,
+    transient: std::cell::Cell<bool>,
+}
+
+impl<'a> StoreHashes<'a> {
+    /// Reads through `store`.
+    pub fn new(store: &'a dyn LogStore) -> StoreHashes<'a> {
+        StoreHashes {
+            store,
+            transient: std::cell::Cell::new(false),
+        }
+    }
+
+    /// A tree error from a function that read through this, as a store
+    /// error: [`StoreError::Unavailable`] when the store could not be
+    /// reached, so callers answer 503 rather than 500.
+    pub fn store_error(&self, e: TreeError) -> StoreError {
+        if self.transient.get() {
+            StoreError::Unavailable(e.to_string())
+        } else {
+            StoreError::Backend(e.to_string())
+        }
+    }
+}
 
 impl daylight_core::tree::HashReader for StoreHashes<'_> {
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, TreeError> {
-        Ok(self.0.read_hashes(indexes)?)
+        self.store.read_hashes(indexes).map_err(|e| {
+            self.transient.set(e.is_transient());
+            e.into()
+        })
     }
 }
 

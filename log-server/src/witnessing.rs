@@ -336,7 +336,7 @@ async fn ask(
 ) -> Result<NoteSignature, Failure> {
     let (s, new) = (store.clone(), target.size);
     let proof = blocking(move || {
-        consistency_proof(old, new, &StoreHashes(s.as_ref())).map_err(|e| e.to_string())
+        consistency_proof(old, new, &StoreHashes::new(s.as_ref())).map_err(|e| e.to_string())
     })
     .await
     .map_err(Failure::Other)?;

@@ -186,7 +186,7 @@ fn stored_hashes_match_the_reference_tree(b: &dyn Backend) {
             prefix.append(&entry(i).data);
         }
         assert_eq!(
-            tree_hash(TreeSize(size), &StoreHashes(store.as_ref())).unwrap(),
+            tree_hash(TreeSize(size), &StoreHashes::new(store.as_ref())).unwrap(),
             prefix.root()
         );
     }
@@ -323,7 +323,7 @@ fn concurrent_writers_never_share_an_index(b: &dyn Backend) {
         reference.append(&e.data);
     }
     assert_eq!(
-        tree_hash(TreeSize(size), &StoreHashes(store.as_ref())).unwrap(),
+        tree_hash(TreeSize(size), &StoreHashes::new(store.as_ref())).unwrap(),
         reference.root(),
         "the stored hashes are those of the entries in their stored order"
     );
@@ -341,7 +341,7 @@ fn everything_survives_a_reopen(b: &dyn Backend) {
     assert_eq!(store.size().unwrap(), TreeSize(200));
     assert_eq!(store.latest_checkpoint().unwrap(), checkpoint);
     assert_eq!(
-        tree_hash(TreeSize(200), &StoreHashes(store.as_ref())).unwrap(),
+        tree_hash(TreeSize(200), &StoreHashes::new(store.as_ref())).unwrap(),
         reference.root()
     );
     // And it grows from where it was.

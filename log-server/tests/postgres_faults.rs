@@ -137,6 +137,57 @@ async fn cut_connections_answer_503_and_the_log_reconnects() {
         "the one frontend sequences: {metrics}"
     );
 
+    // Reads too: a proof or tile read through a cut connection answers 503,
+    // never 500, and the next ones succeed.
+    let (last, _) = acked.last().unwrap().clone();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = http
+            .get(format!("{}/api/v1/entries/{last}/proof", log.url()))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 200 {
+            break;
+        }
+        assert_eq!(
+            r.status(),
+            503,
+            "before the cut is felt: {}",
+            r.text().await.unwrap()
+        );
+        assert!(Instant::now() < deadline, "no proof for {last}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(cut_connections(&schema) > 0);
+    let mut statuses = Vec::new();
+    for path in [
+        "/api/v1/entries/1/proof",
+        "/tile/0/000.p/2",
+        "/tile/0/000.p/3",
+        "/api/v1/entries/2/proof",
+    ]
+    .iter()
+    .cycle()
+    .take(12)
+    {
+        let r = http
+            .get(format!("{}{path}", log.url()))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 503),
+        "reads after a cut: {statuses:?}"
+    );
+    assert!(
+        statuses.contains(&503),
+        "the cut was not felt by reads: {statuses:?}"
+    );
+    assert_eq!(statuses.last(), Some(&200), "reads recover: {statuses:?}");
+
     // Every acknowledged entry is in the log with its bytes.
     let s = store.clone();
     let entries = tokio::task::spawn_blocking(move || s.entries(daylight_core::LeafIndex(0), 100))

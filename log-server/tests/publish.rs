@@ -97,7 +97,7 @@ async fn check_complete(f: &Fixture, target: &Target) -> TreeSize {
     let cp = Checkpoint::parse_text(note.text()).unwrap();
     // Every tile of the tree at that size, byte for byte as the store has it.
     for tile in new_tiles(TreeSize(0), cp.size) {
-        let want = read_tile_data(tile, &StoreHashes(f.store.as_ref())).unwrap();
+        let want = read_tile_data(tile, &StoreHashes::new(f.store.as_ref())).unwrap();
         let got = target.get(&tile.path()).await.unwrap();
         assert_eq!(got.as_deref(), Some(want.as_slice()), "{}", tile.path());
         if tile.level == 0 {

@@ -249,7 +249,7 @@ async fn duplicates_restart_and_consistency() {
             .checkpoint
     };
     let (o, n) = (open(&old_cp), open(&new_cp));
-    let proof = consistency_proof(o.size, n.size, &StoreHashes(store.as_ref())).unwrap();
+    let proof = consistency_proof(o.size, n.size, &StoreHashes::new(store.as_ref())).unwrap();
     verify_consistency(o.size, n.size, o.root, n.root, &proof).unwrap();
     assert_eq!(ws[0].size(), n.size, "the witness followed the log");
     log.stop().await.unwrap();
