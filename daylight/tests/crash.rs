@@ -70,37 +70,14 @@ async fn submitter(
     while !stop.load(Ordering::Relaxed) {
         let (rec, _) = reliability::request(&agency, &mut rng);
         let bytes = rec.to_bytes();
-        let mut acked_index = None;
-        let mut attempts = 0u32;
         // Bounded: the record is abandoned (not acknowledged) at the deadline.
-        while Instant::now() < deadline {
-            let u = url.lock().unwrap().clone();
-            attempts += 1;
-            let r = http
-                .post(format!("{u}/api/v1/entries"))
-                .header("content-type", "application/json")
-                .body(bytes.clone())
-                .send()
-                .await;
-            match r {
-                Ok(resp) if resp.status() == 200 => {
-                    let v: serde_json::Value = resp.json().await.unwrap_or_default();
-                    if let Some(i) = v["index"].as_u64() {
-                        acked_index = Some(i);
-                        break;
-                    }
-                }
-                Ok(resp) if resp.status().is_client_error() => {
-                    panic!(
-                        "a valid record was refused: {} {}",
-                        resp.status(),
-                        resp.text().await.unwrap_or_default()
-                    );
-                }
-                _ => tokio::time::sleep(Duration::from_millis(20)).await,
-            }
-        }
-        let Some(index) = acked_index else { return };
+        let acked = reliability::submit_until_acked(&http, &bytes, deadline, false, || {
+            url.lock().unwrap().clone()
+        })
+        .await;
+        let Some((index, attempts)) = acked else {
+            return;
+        };
         let mut s = seen.lock().unwrap();
         if attempts > 1 {
             s.repeats += 1;

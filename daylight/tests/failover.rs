@@ -73,34 +73,11 @@ async fn submitter(
     while !stop.load(Ordering::Relaxed) {
         let (rec, _) = reliability::request(&agency, &mut rng);
         let bytes = rec.to_bytes();
-        let mut acked = None;
-        while Instant::now() < deadline {
-            let url = &urls[rng.below(urls.len() as u64) as usize];
-            let r = http
-                .post(format!("{url}/api/v1/entries"))
-                .header("content-type", "application/json")
-                .body(bytes.clone())
-                .send()
-                .await;
-            match r {
-                Ok(resp) if resp.status() == 200 => {
-                    let v: serde_json::Value = resp.json().await.unwrap_or_default();
-                    if let Some(i) = v["index"].as_u64() {
-                        acked = Some(i);
-                        break;
-                    }
-                }
-                Ok(resp) if resp.status().is_client_error() && resp.status() != 408 => {
-                    panic!(
-                        "a valid record was refused: {} {}",
-                        resp.status(),
-                        resp.text().await.unwrap_or_default()
-                    );
-                }
-                _ => tokio::time::sleep(Duration::from_millis(20)).await,
-            }
-        }
-        let Some(index) = acked else { return };
+        let acked = reliability::submit_until_acked(&http, &bytes, deadline, true, || {
+            urls[rng.below(urls.len() as u64) as usize].clone()
+        })
+        .await;
+        let Some((index, _)) = acked else { return };
         let mut s = seen.lock().unwrap();
         if let Some(prev) = s.acked.insert(index, bytes.clone()) {
             assert_eq!(prev, bytes, "index {index} was given to two records");

@@ -376,3 +376,45 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Submits `bytes` until a log acknowledges it or `deadline` passes,
+/// retrying after connection errors, timeouts and 5xx (and 408 too when
+/// `retry_408`: a frontend paused mid-request) against the URL `pick` gives
+/// each attempt. A valid record refused with any other 4xx fails the test.
+/// The acknowledged index and the attempts it took, or None at the deadline.
+pub async fn submit_until_acked(
+    http: &reqwest::Client,
+    bytes: &[u8],
+    deadline: Instant,
+    retry_408: bool,
+    mut pick: impl FnMut() -> String,
+) -> Option<(u64, u32)> {
+    let mut attempts = 0u32;
+    while Instant::now() < deadline {
+        let url = pick();
+        attempts += 1;
+        let r = http
+            .post(format!("{url}/api/v1/entries"))
+            .header("content-type", "application/json")
+            .body(bytes.to_vec())
+            .send()
+            .await;
+        match r {
+            Ok(resp) if resp.status() == 200 => {
+                let v: serde_json::Value = resp.json().await.unwrap_or_default();
+                if let Some(i) = v["index"].as_u64() {
+                    return Some((i, attempts));
+                }
+            }
+            Ok(resp) if resp.status().is_client_error() && !(retry_408 && resp.status() == 408) => {
+                panic!(
+                    "a valid record was refused: {} {}",
+                    resp.status(),
+                    resp.text().await.unwrap_or_default()
+                );
+            }
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+    None
+}
