@@ -211,22 +211,33 @@ impl Target {
 
     /// The checkpoint the target holds, checked to be `origin`'s.
     pub async fn checkpoint(&self, origin: &str) -> Result<Option<Checkpoint>, PublishError> {
-        let Some(bytes) = self.get("checkpoint").await? else {
-            return Ok(None);
-        };
-        let foreign = |detail: String| PublishError::Foreign {
-            path: format!("{}/checkpoint", self.name),
-            detail,
-        };
-        let note = Note::parse(&bytes).map_err(|e| foreign(e.to_string()))?;
-        let checkpoint = Checkpoint::parse_text(note.text()).map_err(|e| foreign(e.to_string()))?;
+        match self.get("checkpoint").await? {
+            Some(bytes) => self.parse_checkpoint(&bytes, origin).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The checkpoint in `bytes` (read from this target), checked to be
+    /// `origin`'s.
+    fn parse_checkpoint(&self, bytes: &[u8], origin: &str) -> Result<Checkpoint, PublishError> {
+        let note = Note::parse(bytes).map_err(|e| self.foreign(e.to_string()))?;
+        let checkpoint =
+            Checkpoint::parse_text(note.text()).map_err(|e| self.foreign(e.to_string()))?;
         if checkpoint.origin != origin {
-            return Err(foreign(format!(
+            return Err(self.foreign(format!(
                 "it is the log {:?}'s, not {origin:?}'s",
                 checkpoint.origin
             )));
         }
-        Ok(Some(checkpoint))
+        Ok(checkpoint)
+    }
+
+    /// What is wrong with the checkpoint this target holds.
+    fn foreign(&self, detail: String) -> PublishError {
+        PublishError::Foreign {
+            path: format!("{}/checkpoint", self.name),
+            detail,
+        }
     }
 }
 
@@ -392,14 +403,10 @@ async fn published_size(
     let Some(bytes) = target.get("checkpoint").await? else {
         return Ok(TreeSize(0));
     };
-    let foreign = |detail: String| PublishError::Foreign {
-        path: format!("{}/checkpoint", target.name),
-        detail,
-    };
     // The origin first: the clearest message for a bucket of another log.
-    target.checkpoint(&log.origin).await?;
+    target.parse_checkpoint(&bytes, &log.origin)?;
     let cp = daylight_core::SignedCheckpoint::open(&bytes, &log.key)
-        .map_err(|e| foreign(format!("not signed by this log's key: {e}")))?
+        .map_err(|e| target.foreign(format!("not signed by this log's key: {e}")))?
         .checkpoint;
     let s = store.clone();
     let size = cp.size;
@@ -418,11 +425,11 @@ async fn published_size(
     .map_err(|e| StoreError::Backend(e.to_string()))??;
     match ours {
         Some(root) if root == cp.root => Ok(size),
-        Some(root) => Err(foreign(format!(
+        Some(root) => Err(target.foreign(format!(
             "its root for size {size} is {}, this log's is {root}: another history",
             cp.root
         ))),
-        None => Err(foreign(format!(
+        None => Err(target.foreign(format!(
             "it is for size {size}, beyond this log's entries: another history"
         ))),
     }
