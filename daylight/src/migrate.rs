@@ -47,10 +47,7 @@ pub fn migrate(dir: &Path, url: &str, database_file: &Path) -> Result<Migrated> 
     // Hold the sequencer lease for the whole copy, so no `log serve` can
     // start sequencing (and acknowledge entries the copy would miss).
     let me = daylight_log_server::leader::LeaseConfig::named("migrate").holder;
-    let dead = source
-        .lease_state()?
-        .map(|l| l.holder)
-        .filter(|h| daylight_log_server::leader::known_dead(h));
+    let dead = daylight_log_server::leader::dead_holder(&source)?;
     let Some(lease) = source.acquire_lease(&me, LEASE, dead.as_deref())? else {
         let holder = source.lease_state()?.map(|l| l.holder).unwrap_or_default();
         bail!(

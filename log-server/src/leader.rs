@@ -113,6 +113,16 @@ pub fn known_dead(holder: &str) -> bool {
         && !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// The lease's holder, if it is known dead (see [`known_dead`]): a previous
+/// process of this machine that died holding the lease (killed and
+/// restarted) need not be waited out.
+pub fn dead_holder(store: &dyn LogStore) -> Result<Option<String>, crate::store::StoreError> {
+    Ok(store
+        .lease_state()?
+        .map(|state| state.holder)
+        .filter(|h| known_dead(h)))
+}
+
 /// Starts the tasks of one term (witnessing, publication) under its lease;
 /// they stop when the receiver turns true.
 pub type TermTasks = Box<dyn Fn(Lease, watch::Receiver<bool>) -> Vec<JoinHandle<()>> + Send + Sync>;
@@ -153,14 +163,13 @@ pub async fn run(
         }
         let (s, holder, ttl) = (store.clone(), config.holder.clone(), config.ttl);
         let asked = Instant::now();
+        let holding = term.is_some();
         let acquired = tokio::task::spawn_blocking(move || {
-            // A previous process of this machine that died holding the lease
-            // (killed and restarted) is not waited out.
-            let dead = match s.lease_state()? {
-                Some(state) if state.holder != holder && known_dead(&state.holder) => {
-                    Some(state.holder)
-                }
-                _ => None,
+            // Renewing needs no look at the holder; taking over does.
+            let dead = if holding {
+                None
+            } else {
+                dead_holder(s.as_ref())?
             };
             s.acquire_lease(&holder, ttl, dead.as_deref())
         })
