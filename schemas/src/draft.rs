@@ -233,7 +233,8 @@ impl Draft {
 
     /// Turns the draft into a record signed by `key`, created at `created`:
     /// draws a fresh 32-byte salt from `rng` for each secret, replaces the
-    /// secrets by commitments, applies the context-free rules, and signs.
+    /// secrets by commitments, applies the context-free rules, and signs
+    /// for the log whose origin is `log`.
     /// Returns the record (the log entry; no secret in it) and the private
     /// opening (for the provider; never logged). The opening of a kind with
     /// no secrets is empty.
@@ -243,6 +244,7 @@ impl Draft {
     pub fn seal(
         &self,
         key: &SignerKey,
+        log: &str,
         created: DateTime<Utc>,
         rng: &mut dyn FnMut(&mut [u8]),
     ) -> Result<(SignedRecord, Opening), SchemaError> {
@@ -325,7 +327,7 @@ impl Draft {
             Draft::Registry(b) => Body::Registry(b.clone()),
         };
         let record = Record::new(created, body)?;
-        let signed = record.sign(key)?;
+        let signed = record.sign(key, log)?;
         let opening = Opening {
             version: 1,
             kind: signed.kind(),

@@ -28,7 +28,7 @@ pub enum SchemaError {
     #[error("missing field: {0}")]
     MissingField(String),
     /// `unknown_version`: a schema version this code does not speak.
-    #[error("unknown schema version {0} (this code speaks version 1)")]
+    #[error("unknown schema version {0} (this code speaks versions 1 and 2)")]
     UnknownVersion(String),
     /// `unknown_kind`: a record kind that does not exist.
     #[error("unknown record kind {0:?}")]
@@ -133,6 +133,25 @@ pub enum SchemaError {
     /// `bad_randomness`: the salt source gave an all-zero or repeated salt.
     #[error("the random source gave an all-zero or repeated salt")]
     BadRandomness,
+    /// `wrong_log`: the record is bound to another log (its `log` member
+    /// names another origin), so this log must not take or vouch for it.
+    #[error("record is for log {record_log:?}, not {log:?}")]
+    WrongLog {
+        /// The origin the record names.
+        record_log: String,
+        /// The origin of the log it was offered to.
+        log: String,
+    },
+    /// `unbound_record`: a version-1 record, which names no log; logs keep
+    /// the ones they hold but take no new ones (they could be replayed from
+    /// any other log).
+    #[error("version-1 records name no log and are no longer accepted; sign version {0}")]
+    UnboundRecord(u64),
+    /// `bad_registry_entry`: a registry entry whose fields do not fit its
+    /// action and role (a rotation without the key it replaces, a witness
+    /// without a URL, a log key added instead of rotated, ...).
+    #[error("bad registry entry: {0}")]
+    BadRegistryEntry(String),
 }
 
 impl SchemaError {
@@ -171,6 +190,9 @@ impl SchemaError {
             SchemaError::TargetNotInOpening => "target_not_in_opening",
             SchemaError::OpeningMismatch(_) => "opening_mismatch",
             SchemaError::BadRandomness => "bad_randomness",
+            SchemaError::WrongLog { .. } => "wrong_log",
+            SchemaError::UnboundRecord(_) => "unbound_record",
+            SchemaError::BadRegistryEntry(_) => "bad_registry_entry",
         }
     }
 
@@ -208,6 +230,9 @@ impl SchemaError {
         "target_not_in_opening",
         "opening_mismatch",
         "bad_randomness",
+        "wrong_log",
+        "unbound_record",
+        "bad_registry_entry",
     ];
 
     /// Maps a serde error to the variant it stands for. Our own deserializers
@@ -325,6 +350,12 @@ mod tests {
             SchemaError::TargetNotInOpening,
             SchemaError::OpeningMismatch(s()),
             SchemaError::BadRandomness,
+            SchemaError::WrongLog {
+                record_log: s(),
+                log: s(),
+            },
+            SchemaError::UnboundRecord(2),
+            SchemaError::BadRegistryEntry(s()),
         ];
         let codes: Vec<&str> = every.iter().map(SchemaError::code).collect();
         assert_eq!(codes, SchemaError::ALL_CODES);

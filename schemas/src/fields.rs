@@ -413,18 +413,19 @@ impl fmt::Display for Signer {
 // ---------------------------------------------------------------------------
 // Registered keys
 
-/// An Ed25519 signed-note verifier key (`name+keyid+base64`), as registered
-/// in the log for an agency, a provider or a court.
+/// A signed-note verifier key (`name+keyid+base64`), as registered in the
+/// log: Ed25519 (type 0x01) for an agency, a court, a provider or the log,
+/// cosignature/v1 (type 0x04) for a witness (the registry rules pair them).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegisteredKey(VerifierKey);
 
 impl RegisteredKey {
-    /// Accepts `key` if it is an Ed25519 note key (type 0x01) with a name
-    /// records can carry.
+    /// Accepts `key` if it is an Ed25519 note key (type 0x01) or a
+    /// cosignature/v1 key (type 0x04) with a name records can carry.
     pub fn new(key: VerifierKey) -> Result<RegisteredKey, SchemaError> {
-        if key.key_type() != KeyType::Ed25519 {
+        if !matches!(key.key_type(), KeyType::Ed25519 | KeyType::CosignatureV1) {
             return Err(SchemaError::BadKey(format!(
-                "{key} is not an Ed25519 note key (type 0x01)"
+                "{key} is neither an Ed25519 note key (type 0x01) nor a cosignature/v1 key (type 0x04)"
             )));
         }
         Name::new(key.name().as_str())?;
@@ -470,9 +471,9 @@ impl JsonSchema for RegisteredKey {
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "description": "A signed-note verifier key `<name>+<keyid hex8>+<base64(0x01 || Ed25519 public key)>`.",
+            "description": "A signed-note verifier key `<name>+<keyid hex8>+<base64(type || Ed25519 public key)>`: type 0x01 (Ed25519 note key) for agencies, courts, providers and the log, 0x04 (cosignature/v1) for witnesses.",
             "type": "string",
-            "pattern": "^[^\\s\\u0000-\\u001f\\u007f-\\u009f+]{1,128}\\+[0-9a-f]{8}\\+A[A-Za-z0-9+/]{43}$"
+            "pattern": "^[^\\s\\u0000-\\u001f\\u007f-\\u009f+]{1,128}\\+[0-9a-f]{8}\\+[AB][A-Za-z0-9+/]{43}$"
         })
     }
 }
@@ -1010,8 +1011,12 @@ closed_set!(
         Agency = "agency",
         /// A court: signs ratifications, extensions, disclosures.
         Court = "court",
+        /// The log itself: its checkpoint and registry key (changed only by `rotate`).
+        Log = "log",
         /// A provider: signs release receipts.
         Provider = "provider",
+        /// A witness the log asks to cosign (a cosignature/v1 key).
+        Witness = "witness",
     }
 );
 
@@ -1021,8 +1026,13 @@ closed_set!(
     {
         /// Registers the key for the role.
         Add = "add",
+        /// Sets how many witnesses must cosign a checkpoint (role `witness`).
+        Quorum = "quorum",
         /// Revokes the key (for the role): records it signs after this entry are refused.
         Revoke = "revoke",
+        /// Replaces `replaces` by `key` for the same identity: records the old
+        /// key signed before this entry stay valid, after it they are refused.
+        Rotate = "rotate",
     }
 );
 

@@ -34,12 +34,17 @@ struct SignedRecordDoc<B> {
     created: Timestamp,
     /// The record kind.
     kind: KindConst,
+    /// The origin of the log the record is for (version 2; a log refuses a
+    /// record naming another). Absent only in version-1 records, which
+    /// logs keep but no longer take.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    log: Option<crate::fields::Name>,
     /// Ed25519 signature over "daylight/record/v1\n" followed by the canonical encoding of the record without this member: 128 lower-case hex digits.
     signature: SignatureHex,
     /// The signing key.
     signer: Signer,
-    /// Schema version: 1.
-    version: VersionOne,
+    /// Schema version: 2 (with `log`), or 1 (without; read, never written).
+    version: Version,
 }
 
 struct KindConst;
@@ -69,8 +74,8 @@ impl JsonSchema for SignatureHex {
     }
 }
 
-struct VersionOne;
-impl JsonSchema for VersionOne {
+struct Version;
+impl JsonSchema for Version {
     fn schema_name() -> Cow<'static, str> {
         "Version".into()
     }
@@ -78,7 +83,7 @@ impl JsonSchema for VersionOne {
         true
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "const": 1 })
+        json_schema!({ "enum": [1, 2] })
     }
 }
 

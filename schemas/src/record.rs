@@ -19,8 +19,13 @@ use crate::fields::{
     SealReason, Signer, TargetId, TargetType, Text, Timestamp, WithdrawalReason,
 };
 
-/// The schema version this code writes and the only one it reads.
-pub const SCHEMA_VERSION: u64 = 1;
+/// The schema version this code writes: version 2 binds every record to
+/// one log (its `log` member, under the signature).
+pub const SCHEMA_VERSION: u64 = 2;
+
+/// The schema versions this code reads: version 1 (no `log` member) stays
+/// readable wherever a log holds entries of it.
+pub const SCHEMA_VERSIONS_READ: [u64; 2] = [1, 2];
 
 /// The largest record: the tlog-tiles entry limit, 65535 bytes.
 pub const MAX_RECORD_SIZE: usize = daylight_core::tile::MAX_ENTRY_SIZE;
@@ -35,8 +40,17 @@ pub const SIGNATURE_DOMAIN: &[u8] = b"daylight/record/v1\n";
 /// orders validated within 48 hours). A log or gate policy may be stricter.
 pub const MAX_RATIFY_HOURS: i64 = 48;
 
-/// The members of a signed record, in canonical (sorted) order.
-const TOP_FIELDS: [&str; 6] = ["body", "created", "kind", "signature", "signer", "version"];
+/// The members of a signed record, in canonical (sorted) order; version 1
+/// has all but `log`.
+const TOP_FIELDS: [&str; 7] = [
+    "body",
+    "created",
+    "kind",
+    "log",
+    "signature",
+    "signer",
+    "version",
+];
 
 // ---------------------------------------------------------------------------
 // Kinds
@@ -395,20 +409,64 @@ pub struct OutcomeBody {
     pub convictions: u32,
 }
 
-/// `registry`: the log operator adds or revokes a key for a role. Signed
-/// by the log's own key; the set of keys allowed to submit is itself in the log.
+/// `registry`: the log operator changes who may sign what. Signed by the
+/// log's own key (a log-key rotation by the key it replaces), so the set of
+/// keys allowed to submit, the log's key and its witnesses are in the log.
+///
+/// | action | role | fields |
+/// | --- | --- | --- |
+/// | `add` | agency, court, provider | `key` |
+/// | `add` | witness | `key` (cosignature/v1), `url` |
+/// | `revoke` | any but log | `key` |
+/// | `rotate` | agency, court, provider | `key` (new), `replaces` (old, same name) |
+/// | `rotate` | witness | `key` (new), `replaces` (old), `url` |
+/// | `rotate` | log | `key` (new), `replaces` (old, same name), `until` |
+/// | `quorum` | witness | `quorum` |
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryBody {
-    /// Add or revoke.
+    /// What the entry does.
     pub action: RegistryAction,
     /// The role the key has.
     pub role: Role,
-    /// The key, in verifier-key text form (`name+keyid+base64`, Ed25519).
-    pub key: RegisteredKey,
+    /// The key, in verifier-key text form (`name+keyid+base64`): Ed25519
+    /// for agencies, courts, providers and the log, cosignature/v1 for
+    /// witnesses. Absent only for `quorum`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<RegisteredKey>,
     /// The key holder's public name (an agency's, a court's, a provider's), if given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<Text>,
+    /// `rotate`: the key `key` replaces (same identity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<RegisteredKey>,
+    /// A witness's tlog-witness URL prefix (it serves `URL/add-checkpoint`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<Text>,
+    /// `quorum`: how many witnesses must cosign a checkpoint from this entry on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quorum: Option<u32>,
+    /// A log-key rotation's transition end: checkpoints carry the old key's
+    /// signature beside the new one's until then, and verifiers accept a
+    /// checkpoint signed by the old key alone only if witnessed before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Timestamp>,
+}
+
+impl RegistryBody {
+    /// A body with only its action and role set.
+    fn empty(action: RegistryAction, role: Role) -> RegistryBody {
+        RegistryBody {
+            action,
+            role,
+            key: None,
+            display_name: None,
+            replaces: None,
+            url: None,
+            quorum: None,
+            until: None,
+        }
+    }
 }
 
 /// The typed content of a record, one variant per [`Kind`].
@@ -593,7 +651,7 @@ fn validate(created: Timestamp, body: &Body) -> Result<(), SchemaError> {
                 });
             }
         }
-        Body::Ratification(_) | Body::Withdrawal(_) | Body::Registry(_) => {}
+        Body::Ratification(_) | Body::Withdrawal(_) => {}
         Body::Extension(b) => {
             if b.sealed_until <= created {
                 return Err(SchemaError::DatesOutOfOrder(format!(
@@ -616,6 +674,7 @@ fn validate(created: Timestamp, body: &Body) -> Result<(), SchemaError> {
                 )));
             }
         }
+        Body::Registry(b) => check_registry(created, b)?,
         Body::Outcome(b) => {
             if b.encryption_prevented_access && !b.encryption_encountered {
                 return Err(SchemaError::InconsistentOutcome(
@@ -628,6 +687,89 @@ fn validate(created: Timestamp, body: &Body) -> Result<(), SchemaError> {
                     b.incriminating_communications, b.communications_intercepted
                 )));
             }
+        }
+    }
+    Ok(())
+}
+
+/// The fields each registry action and role need, and no others (see
+/// [`RegistryBody`]).
+fn check_registry(created: Timestamp, b: &RegistryBody) -> Result<(), SchemaError> {
+    let bad = |why: String| Err(SchemaError::BadRegistryEntry(why));
+    let what = format!("{} {}", b.action, b.role);
+    let want_cosignature = b.role == Role::Witness;
+    for k in [&b.key, &b.replaces].into_iter().flatten() {
+        let is_cosignature = k.key().key_type() == KeyType::CosignatureV1;
+        if is_cosignature != want_cosignature {
+            return bad(format!(
+                "{what}: {} must be {}",
+                k.key(),
+                if want_cosignature {
+                    "a cosignature/v1 key (type 0x04)"
+                } else {
+                    "an Ed25519 note key (type 0x01)"
+                }
+            ));
+        }
+    }
+    let needs = |field: &str, present: bool, wanted: bool| -> Result<(), SchemaError> {
+        match (present, wanted) {
+            (false, true) => Err(SchemaError::BadRegistryEntry(format!(
+                "{what} needs {field}"
+            ))),
+            (true, false) => Err(SchemaError::BadRegistryEntry(format!(
+                "{what} takes no {field}"
+            ))),
+            _ => Ok(()),
+        }
+    };
+    let (key, replaces, url, quorum, until) = match (b.action, b.role) {
+        (RegistryAction::Quorum, Role::Witness) => (false, false, false, true, false),
+        (RegistryAction::Quorum, _) => return bad(format!("{what}: only witnesses have a quorum")),
+        (RegistryAction::Add | RegistryAction::Revoke, Role::Log) => {
+            return bad(format!(
+                "{what}: the log's key changes only by rotation, signed by the key it replaces"
+            ))
+        }
+        (RegistryAction::Add, Role::Witness) => (true, false, true, false, false),
+        (RegistryAction::Add | RegistryAction::Revoke, _) => (true, false, false, false, false),
+        (RegistryAction::Rotate, Role::Witness) => (true, true, true, false, false),
+        (RegistryAction::Rotate, Role::Log) => (true, true, false, false, true),
+        (RegistryAction::Rotate, _) => (true, true, false, false, false),
+    };
+    needs("key", b.key.is_some(), key)?;
+    needs("replaces", b.replaces.is_some(), replaces)?;
+    needs("url", b.url.is_some(), url)?;
+    needs("quorum", b.quorum.is_some(), quorum)?;
+    needs("until", b.until.is_some(), until)?;
+    if let (Some(new), Some(old)) = (&b.key, &b.replaces) {
+        if new.key() == old.key() {
+            return bad(format!("{what}: a key cannot replace itself"));
+        }
+        // An identity is its name: a rotation keeps it (a witness may be
+        // replaced by another witness altogether).
+        if b.role != Role::Witness && new.key().name() != old.key().name() {
+            return bad(format!(
+                "{what}: the new key is named {}, the old one {}; a rotation keeps the name",
+                new.key().name(),
+                old.key().name()
+            ));
+        }
+    }
+    if let Some(until) = b.until {
+        if until < created {
+            return Err(SchemaError::DatesOutOfOrder(format!(
+                "transition end {until} is before created {created}"
+            )));
+        }
+    }
+    if b.quorum == Some(0) {
+        return bad(format!("{what}: a quorum of 0 would publish unwitnessed checkpoints"));
+    }
+    if let Some(url) = &b.url {
+        let u = url.as_str();
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            return bad(format!("{what}: url {} is not an http(s) URL", clip(u)));
         }
     }
     Ok(())
@@ -770,10 +912,63 @@ impl Record {
         Record::new(
             created,
             Body::Registry(RegistryBody {
-                action,
-                role,
-                key: RegisteredKey::new(key.clone())?,
-                display_name: None,
+                key: Some(RegisteredKey::new(key.clone())?),
+                ..RegistryBody::empty(action, role)
+            }),
+        )
+    }
+
+    /// A registry record replacing `old` by `new` for `role` (same name;
+    /// to be signed by the log's key, or for [`Role::Log`] by `old`, with
+    /// `until` the end of the transition in which checkpoints carry both).
+    pub fn registry_rotate(
+        role: Role,
+        old: &VerifierKey,
+        new: &VerifierKey,
+        until: Option<DateTime<Utc>>,
+        created: DateTime<Utc>,
+    ) -> Result<Record, SchemaError> {
+        Record::new(
+            created,
+            Body::Registry(RegistryBody {
+                key: Some(RegisteredKey::new(new.clone())?),
+                replaces: Some(RegisteredKey::new(old.clone())?),
+                until: until.map(Timestamp::new).transpose()?,
+                ..RegistryBody::empty(RegistryAction::Rotate, role)
+            }),
+        )
+    }
+
+    /// A registry record adding witness `key` at `url`, or (with
+    /// `replaces`) putting it in the place of another witness.
+    pub fn registry_witness(
+        key: &VerifierKey,
+        url: &str,
+        replaces: Option<&VerifierKey>,
+        created: DateTime<Utc>,
+    ) -> Result<Record, SchemaError> {
+        let action = match replaces {
+            Some(_) => RegistryAction::Rotate,
+            None => RegistryAction::Add,
+        };
+        Record::new(
+            created,
+            Body::Registry(RegistryBody {
+                key: Some(RegisteredKey::new(key.clone())?),
+                replaces: replaces.map(|k| RegisteredKey::new(k.clone())).transpose()?,
+                url: Some(Text::new(url)?),
+                ..RegistryBody::empty(action, Role::Witness)
+            }),
+        )
+    }
+
+    /// A registry record setting the witness quorum to `quorum`.
+    pub fn registry_quorum(quorum: u32, created: DateTime<Utc>) -> Result<Record, SchemaError> {
+        Record::new(
+            created,
+            Body::Registry(RegistryBody {
+                quorum: Some(quorum),
+                ..RegistryBody::empty(RegistryAction::Quorum, Role::Witness)
             }),
         )
     }
@@ -811,9 +1006,22 @@ impl Record {
         &self.body
     }
 
-    /// Signs the record with `key` (an Ed25519 note key). Fails if the
-    /// encoded record would exceed [`MAX_RECORD_SIZE`].
-    pub fn sign(&self, key: &SignerKey) -> Result<SignedRecord, SchemaError> {
+    /// Signs the record with `key` (an Ed25519 note key) for the log whose
+    /// origin is `log` (schema version 2: the origin is under the signature,
+    /// so no other log takes the record). Fails if the encoded record would
+    /// exceed [`MAX_RECORD_SIZE`].
+    pub fn sign(&self, key: &SignerKey, log: &str) -> Result<SignedRecord, SchemaError> {
+        self.sign_for(key, Some(Name::new(log)?))
+    }
+
+    /// Signs a version-1 record, bound to no log. Logs no longer take new
+    /// ones (`unbound_record`); this exists so tests and tools can make the
+    /// entries older logs hold.
+    pub fn sign_version_1(&self, key: &SignerKey) -> Result<SignedRecord, SchemaError> {
+        self.sign_for(key, None)
+    }
+
+    fn sign_for(&self, key: &SignerKey, log: Option<Name>) -> Result<SignedRecord, SchemaError> {
         let vkey = key.verifier();
         if vkey.key_type() != KeyType::Ed25519 {
             return Err(SchemaError::BadKey(format!(
@@ -824,18 +1032,19 @@ impl Record {
             name: Name::new(vkey.name().as_str())?,
             key_id: vkey.id(),
         };
-        let unsigned = encode(self, &signer, None)?;
+        let unsigned = encode(self, &signer, log.as_ref(), None)?;
         let mut message = Vec::with_capacity(SIGNATURE_DOMAIN.len() + unsigned.bytes.len());
         message.extend_from_slice(SIGNATURE_DOMAIN);
         message.extend_from_slice(&unsigned.bytes);
         let signature = key.sign_raw(&message);
-        let encoded = encode(self, &signer, Some(&signature))?;
+        let encoded = encode(self, &signer, log.as_ref(), Some(&signature))?;
         if encoded.bytes.len() > MAX_RECORD_SIZE {
             return Err(SchemaError::TooLarge(encoded.bytes.len()));
         }
         Ok(SignedRecord {
             record: self.clone(),
             signer,
+            log,
             signature,
             bytes: encoded.bytes,
             sig_start: encoded.sig_start,
@@ -855,6 +1064,7 @@ struct Encoded {
 fn encode(
     record: &Record,
     signer: &Signer,
+    log: Option<&Name>,
     signature: Option<&[u8; 64]>,
 ) -> Result<Encoded, SchemaError> {
     let body = record
@@ -869,6 +1079,10 @@ fn encode(
     canonical::write_string(&record.created.to_string(), &mut out);
     out.extend_from_slice(b",\"kind\":");
     canonical::write_string(record.kind().as_str(), &mut out);
+    if let Some(log) = log {
+        out.extend_from_slice(b",\"log\":");
+        canonical::write_string(log.as_str(), &mut out);
+    }
     let sig_start = out.len();
     if let Some(sig) = signature {
         out.extend_from_slice(b",\"signature\":\"");
@@ -879,7 +1093,8 @@ fn encode(
     out.extend_from_slice(b",\"signer\":");
     canonical::write(&signer, &mut out).map_err(SchemaError::NonCanonical)?;
     out.extend_from_slice(b",\"version\":");
-    out.extend_from_slice(SCHEMA_VERSION.to_string().as_bytes());
+    let version = if log.is_some() { SCHEMA_VERSION } else { 1 };
+    out.extend_from_slice(version.to_string().as_bytes());
     out.push(b'}');
     Ok(Encoded {
         bytes: out,
@@ -900,6 +1115,8 @@ fn encode(
 pub struct SignedRecord {
     record: Record,
     signer: Signer,
+    /// The log the record is bound to (version 2); `None` for version 1.
+    log: Option<Name>,
     signature: [u8; 64],
     bytes: Vec<u8>,
     sig_start: usize,
@@ -919,8 +1136,10 @@ impl fmt::Debug for SignedRecord {
 
 impl SignedRecord {
     /// Parses untrusted bytes: at most 65535 bytes of canonical JSON, schema
-    /// version 1, a known kind, no unknown or missing fields, every field
-    /// well-formed, and the context-free rules. Does not check the signature.
+    /// version 2 (or 1, which has no `log` member), a known kind, no unknown
+    /// or missing fields, every field well-formed, and the context-free
+    /// rules. Does not check the signature, nor which log it is bound to
+    /// ([`SignedRecord::check_log`]).
     pub fn parse(bytes: &[u8]) -> Result<SignedRecord, SchemaError> {
         if bytes.len() > MAX_RECORD_SIZE {
             return Err(SchemaError::TooLarge(bytes.len()));
@@ -930,19 +1149,23 @@ impl SignedRecord {
         let Value::Object(mut map) = value else {
             return Err(SchemaError::Malformed("a record is a JSON object".into()));
         };
-        match map.get("version") {
+        let version = match map.get("version") {
             None => return Err(SchemaError::MissingField("version".into())),
             Some(Value::Number(n)) => {
                 // A non-integer is left to the canonical check below.
-                if let Some(v) = n.as_u64().filter(|v| *v != SCHEMA_VERSION) {
+                if let Some(v) = n
+                    .as_u64()
+                    .filter(|v| !SCHEMA_VERSIONS_READ.contains(v))
+                {
                     return Err(SchemaError::UnknownVersion(v.to_string()));
                 }
                 if let Some(v) = n.as_i64().filter(|v| *v < 0) {
                     return Err(SchemaError::UnknownVersion(v.to_string()));
                 }
+                n.as_u64().unwrap_or(SCHEMA_VERSION)
             }
             Some(_) => return Err(SchemaError::Malformed("version must be an integer".into())),
-        }
+        };
         let map_value = Value::Object(std::mem::take(&mut map));
         let canon = canonical::to_vec(&map_value).map_err(SchemaError::NonCanonical)?;
         if canon != bytes {
@@ -951,7 +1174,10 @@ impl SignedRecord {
         let Value::Object(mut map) = map_value else {
             return Err(SchemaError::Malformed("a record is a JSON object".into()));
         };
-        if let Some(k) = map.keys().find(|k| !TOP_FIELDS.contains(&k.as_str())) {
+        if let Some(k) = map
+            .keys()
+            .find(|k| !TOP_FIELDS.contains(&k.as_str()) || (version == 1 && *k == "log"))
+        {
             return Err(SchemaError::UnknownField(clip(k)));
         }
         let mut take = |name: &str| {
@@ -972,10 +1198,17 @@ impl SignedRecord {
         };
         let signer: Signer =
             serde_json::from_value(take("signer")?).map_err(|e| SchemaError::from_serde(&e))?;
+        let log = match version {
+            1 => None,
+            _ => Some(match take("log")? {
+                Value::String(s) => Name::new(&s)?,
+                _ => return Err(SchemaError::Malformed("log must be a string".into())),
+            }),
+        };
         let body = Body::from_value(kind, take("body")?)?;
         validate(created, &body)?;
         let record = Record { created, body };
-        let encoded = encode(&record, &signer, Some(&signature))?;
+        let encoded = encode(&record, &signer, log.as_ref(), Some(&signature))?;
         if encoded.bytes != bytes {
             return Err(SchemaError::NonCanonical(format!(
                 "{}; sets must be sorted and without repeats, and an absent optional field is omitted, not null",
@@ -985,6 +1218,7 @@ impl SignedRecord {
         Ok(SignedRecord {
             record,
             signer,
+            log,
             signature,
             bytes: encoded.bytes,
             sig_start: encoded.sig_start,
@@ -1006,6 +1240,44 @@ impl SignedRecord {
     /// records use to refer to it.
     pub fn leaf_hash(&self) -> Hash {
         leaf_hash(&self.bytes)
+    }
+
+    /// The schema version: 2, or 1 for a record bound to no log.
+    pub fn version(&self) -> u64 {
+        if self.log.is_some() {
+            SCHEMA_VERSION
+        } else {
+            1
+        }
+    }
+
+    /// The origin of the log the record is bound to (`None`: version 1).
+    pub fn log(&self) -> Option<&str> {
+        self.log.as_ref().map(Name::as_str)
+    }
+
+    /// Checks that the record may enter the log whose origin is `origin`:
+    /// it names that log (`wrong_log`) and is not a version-1 record,
+    /// which names none (`unbound_record`).
+    pub fn check_log(&self, origin: &str) -> Result<(), SchemaError> {
+        match self.log() {
+            None => Err(SchemaError::UnboundRecord(SCHEMA_VERSION)),
+            Some(l) if l != origin => Err(SchemaError::WrongLog {
+                record_log: l.to_string(),
+                log: origin.to_string(),
+            }),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Checks that a record read from the log with `origin` belongs there:
+    /// a version-2 record must name it; a version-1 record (from before
+    /// records were bound) is accepted as the log holds it.
+    pub fn check_held_by(&self, origin: &str) -> Result<(), SchemaError> {
+        match self.log() {
+            None => Ok(()),
+            Some(_) => self.check_log(origin),
+        }
     }
 
     /// The record (creation time and body).

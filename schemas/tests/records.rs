@@ -84,7 +84,7 @@ fn round_trip_every_kind() {
         // Re-signing the same content gives the same bytes (Ed25519 is deterministic).
         let again = Record::new(parsed.created(), parsed.body().clone())
             .unwrap()
-            .sign(&signer_for(kind))
+            .sign(&signer_for(kind), LOG)
             .unwrap();
         assert_eq!(again.to_bytes(), bytes, "{kind}");
         // The JSON value round-trips through the canonical writer.
@@ -223,7 +223,15 @@ fn noncanonical_encodings_are_refused() {
             // Move "body" to the end.
             let v = value_of(&record);
             let mut out = String::from("{");
-            for k in ["created", "kind", "signature", "signer", "version", "body"] {
+            for k in [
+                "created",
+                "kind",
+                "log",
+                "signature",
+                "signer",
+                "version",
+                "body",
+            ] {
                 if out.len() > 1 {
                     out.push(',');
                 }
@@ -273,12 +281,12 @@ fn noncanonical_encodings_are_refused() {
             ),
         ),
         (
-            "version as 1.0",
-            edit(&b, "\"version\":1}", "\"version\":1.0}"),
+            "version as 2.0",
+            edit(&b, "\"version\":2}", "\"version\":2.0}"),
         ),
         (
-            "version as 1e0",
-            edit(&b, "\"version\":1}", "\"version\":1e0}"),
+            "version as 2e0",
+            edit(&b, "\"version\":2}", "\"version\":2e0}"),
         ),
         (
             "count as 2.0",
@@ -370,7 +378,7 @@ fn unknown_fields_versions_and_kinds_are_refused() {
         "unknown_field"
     );
 
-    for missing in ["created", "body", "kind", "version"] {
+    for missing in ["created", "body", "kind", "log", "version"] {
         let mut m = v.clone();
         m.as_object_mut().unwrap().remove(missing);
         let err = SignedRecord::parse(&sign_value(m, &key)).unwrap_err();
@@ -388,7 +396,7 @@ fn unknown_fields_versions_and_kinds_are_refused() {
         SchemaError::MissingField("sealed_until".into())
     );
 
-    for version in [0, 2, 100] {
+    for version in [0, 3, 100] {
         let mut m = v.clone();
         m["version"] = Value::from(version);
         assert_eq!(
@@ -441,13 +449,13 @@ fn size_cap() {
         .map(|i| daylight_schemas::TargetId::new(&format!("acct:{i}")).unwrap())
         .collect();
     let err = Draft::Request(d.clone())
-        .seal(&agency(), created(), &mut rng("big"))
+        .seal(&agency(), LOG, created(), &mut rng("big"))
         .unwrap_err();
     assert_eq!(err.code(), "too_large");
     // ... while one that fits does, right up to the limit.
     d.targets.truncate(900);
     let (r, _) = Draft::Request(d)
-        .seal(&agency(), created(), &mut rng("big"))
+        .seal(&agency(), LOG, created(), &mut rng("big"))
         .unwrap();
     assert!(r.as_bytes().len() <= MAX_RECORD_SIZE && r.as_bytes().len() > 60_000);
     assert_eq!(SignedRecord::parse(r.as_bytes()).unwrap(), r);
@@ -500,7 +508,7 @@ fn openings_open_their_commitments_only() {
     // The same draft sealed again (fresh salts) is another record: the old
     // opening does not apply to it.
     let (_, draft) = examples().into_iter().next().unwrap();
-    let (again, again_opening) = draft.seal(&agency(), created(), &mut rng("again")).unwrap();
+    let (again, again_opening) = draft.seal(&agency(), LOG, created(), &mut rng("again")).unwrap();
     assert_ne!(again.to_bytes(), record.to_bytes());
     assert_eq!(
         code(opening.check(&again, "acct:4815162342")),
@@ -570,7 +578,7 @@ fn no_plaintext_target_in_signed_records() {
         .map(|i| daylight_schemas::TargetId::new(&format!("user-{:x}", i * 7919 + 13)).unwrap())
         .collect();
     let (r, o) = Draft::Request(d)
-        .seal(&agency(), created(), &mut rng("many"))
+        .seal(&agency(), LOG, created(), &mut rng("many"))
         .unwrap();
     let text = std::str::from_utf8(r.as_bytes()).unwrap();
     for t in &o.targets {
@@ -596,7 +604,7 @@ fn drafts_refuse_bad_input() {
     m["targets"] = serde_json::json!(["a", "a"]);
     let d = Draft::from_json(&m.to_string()).unwrap();
     assert_eq!(
-        code(d.seal(&agency(), created(), &mut rng("x"))),
+        code(d.seal(&agency(), LOG, created(), &mut rng("x"))),
         "bad_target"
     );
     let mut m = v.clone();
@@ -606,7 +614,7 @@ fn drafts_refuse_bad_input() {
     m["targets"] = serde_json::json!([]);
     let d = Draft::from_json(&m.to_string()).unwrap();
     assert_eq!(
-        code(d.seal(&agency(), created(), &mut rng("x"))),
+        code(d.seal(&agency(), LOG, created(), &mut rng("x"))),
         "no_targets"
     );
     let mut m = v.clone();
@@ -620,21 +628,21 @@ fn drafts_refuse_bad_input() {
     m["data_categories"] = serde_json::json!(["traffic", "content", "traffic"]);
     Draft::from_json(&m.to_string())
         .unwrap()
-        .seal(&agency(), created(), &mut rng("x"))
+        .seal(&agency(), LOG, created(), &mut rng("x"))
         .unwrap();
     // A broken salt source is caught.
     let d = Draft::from_json(&text).unwrap();
     assert_eq!(
-        code(d.seal(&agency(), created(), &mut |b: &mut [u8]| b.fill(0))),
+        code(d.seal(&agency(), LOG, created(), &mut |b: &mut [u8]| b.fill(0))),
         "bad_randomness"
     );
     assert_eq!(
-        code(d.seal(&agency(), created(), &mut |b: &mut [u8]| b.fill(7))),
+        code(d.seal(&agency(), LOG, created(), &mut |b: &mut [u8]| b.fill(7))),
         "bad_randomness"
     );
     // A cosignature key cannot sign records.
     let cosig = agency().with_key_type(KeyType::CosignatureV1);
-    assert_eq!(code(d.seal(&cosig, created(), &mut rng("x"))), "bad_key");
+    assert_eq!(code(d.seal(&cosig, LOG, created(), &mut rng("x"))), "bad_key");
 }
 
 #[test]
@@ -643,22 +651,22 @@ fn constructors_for_the_log_and_the_gate() {
     let ag = agency();
     let r = Record::registry_add(Role::Agency, ag.verifier(), created())
         .unwrap()
-        .sign(&log)
+        .sign(&log, LOG)
         .unwrap();
     let parsed = SignedRecord::parse(r.as_bytes()).unwrap();
     parsed.verify_signature(log.verifier()).unwrap();
     let Body::Registry(b) = parsed.body() else {
         panic!()
     };
-    assert_eq!(b.key.key(), ag.verifier());
+    assert_eq!(b.key.as_ref().unwrap().key(), ag.verifier());
     assert_eq!(b.role, Role::Agency);
     assert_eq!(b.action, daylight_schemas::RegistryAction::Add);
     let revoke = Record::registry_revoke(Role::Court, court().verifier(), created())
         .unwrap()
-        .sign(&log)
+        .sign(&log, LOG)
         .unwrap();
     assert_eq!(SignedRecord::parse(revoke.as_bytes()).unwrap(), revoke);
-    // A cosignature (witness) key is not a registrable key.
+    // A cosignature (witness) key is registrable only for a witness.
     let cosig = ag.with_key_type(KeyType::CosignatureV1);
     assert_eq!(
         code(Record::registry_add(
@@ -666,7 +674,7 @@ fn constructors_for_the_log_and_the_gate() {
             cosig.verifier(),
             created()
         )),
-        "bad_key"
+        "bad_registry_entry"
     );
 
     // The gate's release receipt for entry 7 of a request.
@@ -679,7 +687,7 @@ fn constructors_for_the_log_and_the_gate() {
         at("2026-08-03T10:00:01Z"),
     )
     .unwrap()
-    .sign(&provider())
+    .sign(&provider(), LOG)
     .unwrap();
     let parsed = SignedRecord::parse(rel.as_bytes()).unwrap();
     parsed.verify_signature(provider().verifier()).unwrap();
@@ -703,7 +711,7 @@ fn references_point_backwards_to_the_named_leaf() {
     };
     w.entry = EntryRef::new(LeafIndex(5), req_hash);
     let (rec, _) = Draft::Withdrawal(w)
-        .seal(&agency(), created(), &mut rng("w"))
+        .seal(&agency(), LOG, created(), &mut rng("w"))
         .unwrap();
     let lookup = |i: LeafIndex| {
         if i == LeafIndex(5) {
@@ -762,7 +770,7 @@ fn disclosures_check_against_their_entry() {
     good.check_against(&req).unwrap();
     let rec = Record::new(created(), Body::Disclosure(good.clone()))
         .unwrap()
-        .sign(&agency())
+        .sign(&agency(), LOG)
         .unwrap();
     assert_eq!(SignedRecord::parse(rec.as_bytes()).unwrap(), rec);
 
@@ -781,4 +789,112 @@ fn disclosures_check_against_their_entry() {
     assert_eq!(code(wrong_doc.check_against(&req)), "opening_mismatch");
     let (other, _) = sealed(Kind::Emergency);
     assert_eq!(code(good.check_against(&other)), "reference_hash_mismatch");
+}
+
+#[test]
+fn records_are_bound_to_one_log_and_version_1_stays_readable() {
+    let (record, _) = sealed(Kind::Request);
+    assert_eq!(record.version(), 2);
+    assert_eq!(record.log(), Some(LOG));
+    record.check_log(LOG).unwrap();
+    record.check_held_by(LOG).unwrap();
+    // Another log refuses it, with its code.
+    let err = record.check_log("other.example/log").unwrap_err();
+    assert_eq!(err.code(), "wrong_log");
+    assert_eq!(
+        record.check_held_by("other.example/log").unwrap_err().code(),
+        "wrong_log"
+    );
+    // The origin is under the signature: changing it breaks the signature.
+    let moved = edit(
+        record.as_bytes(),
+        &format!("\"log\":\"{LOG}\""),
+        "\"log\":\"other.example/log\"",
+    );
+    let moved = SignedRecord::parse(&moved).unwrap();
+    assert_eq!(
+        moved.verify_signature(agency().verifier()).unwrap_err().code(),
+        "bad_signature"
+    );
+
+    // Version 1: no log member; still parses and verifies, but no log takes a new one.
+    let v1 = record.record().sign_version_1(&agency()).unwrap();
+    assert_eq!(v1.version(), 1);
+    assert!(!String::from_utf8_lossy(v1.as_bytes()).contains("\"log\""));
+    assert!(String::from_utf8_lossy(v1.as_bytes()).ends_with("\"version\":1}"));
+    let parsed = SignedRecord::parse(v1.as_bytes()).unwrap();
+    parsed.verify_signature(agency().verifier()).unwrap();
+    assert_eq!(parsed.log(), None);
+    assert_eq!(parsed.check_log(LOG).unwrap_err().code(), "unbound_record");
+    parsed.check_held_by(LOG).unwrap();
+    // A version-1 record with a log member is not version 1.
+    let mut v = value_of(&v1);
+    v["log"] = Value::from(LOG);
+    assert_eq!(
+        code(SignedRecord::parse(&sign_value(v, &agency()))),
+        "unknown_field"
+    );
+}
+
+#[test]
+fn registry_entries_fit_their_action_and_role() {
+    let ag = agency();
+    let new_ag = key("agency.example", 11);
+    let other = court();
+    let witness = key("w1.example", 12).with_key_type(KeyType::CosignatureV1);
+    let t = created();
+    // A rotation keeps the name and names the old key.
+    let r = Record::registry_rotate(Role::Agency, ag.verifier(), new_ag.verifier(), None, t)
+        .unwrap()
+        .sign(&log_key(), LOG)
+        .unwrap();
+    SignedRecord::parse(r.as_bytes()).unwrap();
+    assert_eq!(
+        code(Record::registry_rotate(Role::Agency, ag.verifier(), other.verifier(), None, t)),
+        "bad_registry_entry"
+    );
+    assert_eq!(
+        code(Record::registry_rotate(Role::Agency, ag.verifier(), ag.verifier(), None, t)),
+        "bad_registry_entry"
+    );
+    // The log's key: rotated with a transition end, never added or revoked.
+    let log = log_key();
+    let new_log = key("log.example", 13);
+    let until = t + chrono::Duration::days(7);
+    Record::registry_rotate(Role::Log, log.verifier(), new_log.verifier(), Some(until), t).unwrap();
+    assert_eq!(
+        code(Record::registry_rotate(Role::Log, log.verifier(), new_log.verifier(), None, t)),
+        "bad_registry_entry"
+    );
+    assert_eq!(
+        code(Record::registry_add(Role::Log, new_log.verifier(), t)),
+        "bad_registry_entry"
+    );
+    assert_eq!(
+        code(Record::registry_rotate(
+            Role::Log,
+            log.verifier(),
+            new_log.verifier(),
+            Some(t - chrono::Duration::days(1)),
+            t
+        )),
+        "dates_out_of_order"
+    );
+    // Witnesses: cosignature keys with a URL; a quorum of at least one.
+    Record::registry_witness(witness.verifier(), "https://w1.example/", None, t).unwrap();
+    assert_eq!(
+        code(Record::registry_witness(witness.verifier(), "ftp://w1.example/", None, t)),
+        "bad_registry_entry"
+    );
+    assert_eq!(
+        code(Record::registry_witness(ag.verifier(), "https://w1.example/", None, t)),
+        "bad_registry_entry"
+    );
+    assert_eq!(
+        code(Record::registry_add(Role::Witness, witness.verifier(), t)),
+        "bad_registry_entry"
+    );
+    Record::registry_quorum(2, t).unwrap();
+    assert_eq!(code(Record::registry_quorum(0, t)), "bad_registry_entry");
+    Record::registry_revoke(Role::Witness, witness.verifier(), t).unwrap();
 }

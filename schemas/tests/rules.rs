@@ -214,7 +214,13 @@ fn cases() -> Vec<Case> {
             |v| v["body"]["reason"] = json!("bored"),
         ),
         case("unknown role", Registry, "unknown_code", |v| {
+            v["body"]["role"] = json!("auditor")
+        }),
+        case("witness with a note key", Registry, "bad_registry_entry", |v| {
             v["body"]["role"] = json!("witness")
+        }),
+        case("rotation without the old key", Registry, "bad_registry_entry", |v| {
+            v["body"]["action"] = json!("rotate")
         }),
         case("unknown registry action", Registry, "unknown_code", |v| {
             v["body"]["action"] = json!("suspend")
@@ -250,7 +256,7 @@ fn cases() -> Vec<Case> {
         case(
             "registry key of cosignature type",
             Registry,
-            "bad_key",
+            "bad_registry_entry",
             |v| {
                 let k = agency().with_key_type(KeyType::CosignatureV1);
                 v["body"]["key"] = json!(k.verifier().to_string());

@@ -41,6 +41,9 @@ pub fn signer_for(kind: Kind) -> SignerKey {
 }
 
 /// When the example records are created: fits every example's dates.
+/// The origin every test record is bound to.
+pub const LOG: &str = "log.example.org/daylight";
+
 pub fn created() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 8, 2, 9, 5, 0).unwrap()
 }
@@ -89,7 +92,7 @@ pub fn sealed_examples() -> Vec<(Kind, SignedRecord, Opening)> {
         .into_iter()
         .map(|(k, d)| {
             let mut r = rng(k.as_str());
-            let (rec, op) = d.seal(&signer_for(k), created(), &mut r).unwrap();
+            let (rec, op) = d.seal(&signer_for(k), LOG, created(), &mut r).unwrap();
             (k, rec, op)
         })
         .collect()
