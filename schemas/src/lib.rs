@@ -36,9 +36,15 @@
 //! Writing:
 //! - [`Record::registry_add`] / [`Record::registry_revoke`] (log operator),
 //!   [`Record::release`] (provider's gate), [`Record::new`] for any body;
-//!   then [`Record::sign`]`(&SignerKey) -> Result<SignedRecord, _>`.
-//! - [`Draft::from_json`] and [`Draft::seal`]`(&SignerKey, created, rng)
+//!   then [`Record::sign`]`(&SignerKey, log_origin) -> Result<SignedRecord, _>`
+//!   (schema version 2: bound to that log; [`SignedRecord::check_log`]).
+//! - [`Draft::from_json`] and [`Draft::seal`]`(&SignerKey, log_origin, created, rng)
 //!   -> (SignedRecord, Opening)` (agency).
+//!
+//! The registry (log server, auditor, gate, web view): [`Registry`]
+//! replays the log's registry entries in order (the chain of log keys, each
+//! identity's keys over time, the witness set and quorum) and answers
+//! [`Registry::signer_for`].
 //!
 //! Openings (gate, auditor):
 //! - [`Opening::from_json`], [`Opening::to_json`],
@@ -57,6 +63,7 @@ pub mod error;
 pub mod fields;
 pub mod json_schema;
 pub mod record;
+pub mod registry;
 
 pub use commitment::{DocumentOpening, Opening, TargetOpening};
 pub use draft::{Draft, EmergencyDraft, RatificationDraft, RequestDraft};
@@ -70,5 +77,6 @@ pub use record::{
     Authority, Body, DisclosedDocument, DisclosedTarget, DisclosureBody, EmergencyBody,
     ExtensionBody, Kind, OutcomeBody, Period, RatificationBody, Record, RegistryBody, ReleaseBody,
     RequestBody, SignedRecord, WithdrawalBody, WithheldTarget, MAX_RATIFY_HOURS, MAX_RECORD_SIZE,
-    SCHEMA_VERSION, SIGNATURE_DOMAIN,
+    SCHEMA_VERSION, SCHEMA_VERSIONS_READ, SIGNATURE_DOMAIN,
 };
+pub use registry::{LogKeyPeriod, Registration, Registry, RegistryError, SignerError};
