@@ -121,6 +121,7 @@ pub struct RatificationDraft {
 /// with no secrets take their record body's fields as they are.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)] // as `Body`: one value per draft, never in bulk
 pub enum Draft {
     /// A request draft.
     Request(RequestDraft),

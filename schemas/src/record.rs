@@ -471,6 +471,9 @@ impl RegistryBody {
 
 /// The typed content of a record, one variant per [`Kind`].
 #[derive(Clone, Debug, PartialEq, Eq)]
+// Bodies are parsed once per record and kept whole: boxing the larger
+// variants would add an allocation per record and buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Body {
     /// See [`RequestBody`].
     Request(RequestBody),
