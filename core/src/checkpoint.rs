@@ -130,15 +130,37 @@ impl SignedCheckpoint {
         note: Note,
         log_key: &VerifierKey,
     ) -> Result<SignedCheckpoint, CheckpointError> {
+        Self::open_note_any(note, &[log_key]).map(|(cp, _)| cp)
+    }
+
+    /// Parses a signed checkpoint signed by at least one of `log_keys` (the
+    /// keys of one log, named by its origin, as after a key rotation: the
+    /// log signs with the old and the new key during the transition).
+    /// Returns the checkpoint and which of the keys signed it; a signature
+    /// by any of them that fails refuses the note.
+    pub fn open_any(
+        bytes: &[u8],
+        log_keys: &[&VerifierKey],
+    ) -> Result<(SignedCheckpoint, Vec<usize>), CheckpointError> {
+        Self::open_note_any(Note::parse(bytes)?, log_keys)
+    }
+
+    fn open_note_any(
+        note: Note,
+        log_keys: &[&VerifierKey],
+    ) -> Result<(SignedCheckpoint, Vec<usize>), CheckpointError> {
         let checkpoint = Checkpoint::parse_text(note.text())?;
-        if checkpoint.origin != log_key.name().as_str() {
+        if let Some(k) = log_keys
+            .iter()
+            .find(|k| checkpoint.origin != k.name().as_str())
+        {
             return Err(CheckpointError::WrongOrigin {
-                expected: log_key.name().to_string(),
+                expected: k.name().to_string(),
                 got: checkpoint.origin,
             });
         }
-        note.verify(&[log_key])?;
-        Ok(SignedCheckpoint { checkpoint, note })
+        let signed_by = note.verify(log_keys)?.into_iter().map(|v| v.key).collect();
+        Ok((SignedCheckpoint { checkpoint, note }, signed_by))
     }
 }
 
@@ -185,6 +207,42 @@ mod tests {
             SignedCheckpoint::open(tampered.as_bytes(), key.verifier()),
             Err(CheckpointError::Note(NoteError::InvalidSignature { .. }))
         ));
+    }
+
+    #[test]
+    fn a_checkpoint_signed_by_two_keys_of_one_log_opens_under_either() {
+        let old = log_key();
+        let new = SignerKey::from_seed(
+            KeyName::new("log.example/daylight").unwrap(),
+            KeyType::Ed25519,
+            [8; 32],
+        );
+        let cp = Checkpoint::new("log.example/daylight", TreeSize(3), crate::hash::leaf_hash(b"r"));
+        let mut note = Note::new(&cp.to_text()).unwrap();
+        note.sign(&new, 0).unwrap();
+        note.sign(&old, 0).unwrap();
+        let bytes = note.to_bytes();
+        SignedCheckpoint::open(&bytes, old.verifier()).unwrap();
+        SignedCheckpoint::open(&bytes, new.verifier()).unwrap();
+        let (_, by) = SignedCheckpoint::open_any(&bytes, &[old.verifier(), new.verifier()]).unwrap();
+        assert_eq!(by, [1, 0]);
+        // A bad signature by either known key refuses the note.
+        let text = String::from_utf8(bytes).unwrap();
+        let last = text.trim_end().rsplit('\n').next().unwrap().to_string();
+        // A character well inside the signature bytes (past the key ID).
+        let mut flipped: Vec<char> = last.chars().collect();
+        let at = flipped.len() - 10;
+        flipped[at] = if flipped[at] == 'A' { 'B' } else { 'A' };
+        let flipped: String = flipped.into_iter().collect();
+        let tampered = text.replace(&last, &flipped);
+        assert!(SignedCheckpoint::open_any(tampered.as_bytes(), &[old.verifier(), new.verifier()]).is_err());
+        // A stranger's key alone opens nothing.
+        let stranger = SignerKey::from_seed(
+            KeyName::new("log.example/daylight").unwrap(),
+            KeyType::Ed25519,
+            [9; 32],
+        );
+        assert!(SignedCheckpoint::open(text.as_bytes(), stranger.verifier()).is_err());
     }
 
     #[test]

@@ -98,16 +98,22 @@ async fn submit(log: &str, key: &Path, draft: &Path, out: &Path, timeout: Durati
         // salt would be caught by the schemas crate's check.
         let _ = getrandom::getrandom(buf);
     };
-    let (record, opening) = draft.seal(&signer, chrono::Utc::now(), &mut rng)?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let policy = log_policy(&client, log).await?;
+    // The record is bound to this log: no other log will take it.
+    let origin = policy
+        .logs
+        .first()
+        .map(|l| l.key.name().to_string())
+        .ok_or_else(|| anyhow!("/api/v1/log names no log key"))?;
+    let (record, opening) = draft.seal(&signer, &origin, chrono::Utc::now(), &mut rng)?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     // The opening first: it is the only copy of the salts.
     write(out, "opening.json", opening.to_json().as_bytes())?;
     write(out, "entry", record.as_bytes())?;
 
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()?;
-    let policy = log_policy(&client, log).await?;
     let index = post_record(&client, log, record.as_bytes()).await?;
     let proof = wait_for_proof(&client, log, index, timeout).await?;
     verify(&record, &proof, &policy, index)?;

@@ -215,6 +215,16 @@ fn request_draft() -> Result<Draft> {
     Ok(Draft::from_json(&v.to_string())?)
 }
 
+/// The origin of the log at `log` (records are bound to it).
+async fn log_origin(log: &str) -> Result<String> {
+    let policy = crate::agency::log_policy(&reqwest::Client::new(), log.trim_end_matches('/')).await?;
+    policy
+        .logs
+        .first()
+        .map(|l| l.key.name().to_string())
+        .context("/api/v1/log names no log key")
+}
+
 async fn submit(
     log: String,
     key: PathBuf,
@@ -224,6 +234,7 @@ async fn submit(
 ) -> Result<()> {
     let signer = read_signer(&key)?;
     let verify_rate = tokio::task::spawn_blocking(ed25519_verify_rate).await?;
+    let origin = log_origin(&log).await?;
     eprintln!("signing {n} records...");
     let draft = request_draft()?;
     let mut rng = |buf: &mut [u8]| {
@@ -232,7 +243,7 @@ async fn submit(
     let records: Vec<Vec<u8>> = (0..n)
         .map(|_| {
             draft
-                .seal(&signer, chrono::Utc::now(), &mut rng)
+                .seal(&signer, &origin, chrono::Utc::now(), &mut rng)
                 .map(|(r, _)| r.to_bytes())
         })
         .collect::<Result<_, _>>()?;
@@ -638,6 +649,7 @@ fn fill_primary(
 /// Signs `drafts` (signer index, created, draft) on every core, in order.
 fn sign_all(
     keys: &[daylight_core::SignerKey],
+    origin: &str,
     drafts: Vec<(usize, chrono::DateTime<chrono::Utc>, serde_json::Value)>,
 ) -> Result<Vec<(daylight_schemas::SignedRecord, daylight_schemas::Opening)>> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -653,7 +665,7 @@ fn sign_all(
                     part.iter()
                         .map(|(k, created, d)| {
                             let key = keys.get(*k).context("no such bench key")?;
-                            Ok(Draft::from_json(&d.to_string())?.seal(key, *created, &mut rng)?)
+                            Ok(Draft::from_json(&d.to_string())?.seal(key, origin, *created, &mut rng)?)
                         })
                         .collect()
                 })
@@ -710,7 +722,7 @@ fn fill_records(dir: &std::path::Path, entries: u64) -> Result<()> {
             .collect();
         let who: Vec<(usize, chrono::DateTime<chrono::Utc>)> =
             first.iter().map(|(a, c, _)| (*a, *c)).collect();
-        let signed = sign_all(&keys, first)?;
+        let signed = sign_all(&keys, &origin, first)?;
         let mut follow = Vec::new();
         for (i, (rec, opening)) in signed.iter().enumerate() {
             if follow.len() as u64 >= k - np {
@@ -731,7 +743,7 @@ fn fill_records(dir: &std::path::Path, entries: u64) -> Result<()> {
             }
         }
         let follow_who: Vec<usize> = follow.iter().map(|f| f.0).collect();
-        let follow = sign_all(&keys, follow)?;
+        let follow = sign_all(&keys, &origin, follow)?;
         let batch: Vec<NewEntry> = signed
             .iter()
             .zip(who.iter().map(|w| w.0))

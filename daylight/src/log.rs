@@ -7,13 +7,13 @@ use anyhow::{bail, Context as _, Result};
 use clap::Subcommand;
 use daylight_core::{KeyType, VerifierKey};
 use daylight_log_server::admission::{Admission as _, RateLimit, RecordAdmission};
-use daylight_log_server::integrate::{append_record, integrate};
+use daylight_log_server::integrate::{append_record, integrate, LogKeys};
 use daylight_log_server::postgres::PostgresStore;
 use daylight_log_server::sequencer::BatchConfig;
 use daylight_log_server::server::LogServer;
 use daylight_log_server::sqlite::SqliteStore;
 use daylight_log_server::store::LogStore;
-use daylight_schemas::{Record, Role};
+use daylight_schemas::{Record, Registry, Role};
 
 use crate::key::{read_signer, write_secret, write_secret_text};
 use crate::serve_config::{LogFormat, Publication, ServeArgs, ServeSettings};
@@ -49,7 +49,35 @@ pub enum LogCommand {
     AddCourt(RegisterArgs),
     /// Revoke a registered key, in every role it has.
     Revoke(RegisterArgs),
-    /// Add a witness the log asks to cosign its checkpoints (restart `serve` to use it).
+    /// Replace an agency's, court's or provider's key by a new one with the
+    /// same name (a registry entry): records the old key signed before stay
+    /// valid, later ones are refused.
+    Rotate {
+        /// The log's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The registered key to retire, `name+keyid+base64`.
+        #[arg(long)]
+        old: String,
+        /// Its successor (same name), `name+keyid+base64`.
+        #[arg(long)]
+        new: String,
+    },
+    /// Rotate the log's own key: a new key in DIR/log.key, a registry entry
+    /// signed by the old key naming the new one, and checkpoints signed by
+    /// both until the transition ends, then by the new key alone.
+    RotateKey {
+        /// The log's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Days during which checkpoints carry the old key's signature too,
+        /// so witnesses and gates that know only the old key keep working
+        /// while their operators add the new one.
+        #[arg(long, default_value_t = 7)]
+        transition_days: u32,
+    },
+    /// Add a witness the log asks to cosign its checkpoints (a registry
+    /// entry; a running `serve` uses it from its next checkpoint).
     AddWitness {
         /// The log's directory.
         #[arg(long)]
@@ -60,6 +88,28 @@ pub enum LogCommand {
         /// The witness's tlog-witness URL prefix (it serves `URL/add-checkpoint`).
         #[arg(long)]
         url: String,
+        /// Put it in the place of this witness (`name+keyid+base64`)
+        /// instead of adding it beside the others.
+        #[arg(long, value_name = "VKEY")]
+        replaces: Option<String>,
+    },
+    /// Stop asking a witness to cosign (a registry entry; applies while serving).
+    RemoveWitness {
+        /// The log's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The witness's cosignature verifier key.
+        #[arg(long)]
+        vkey: String,
+    },
+    /// Set how many witnesses must cosign a checkpoint before it is
+    /// published (a registry entry; applies while serving).
+    SetQuorum {
+        /// The log's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Witness cosignatures needed, at least 1 and at most the number of witnesses.
+        quorum: u32,
     },
     /// Move a log kept in DIR/log.db into PostgreSQL (same origin, key and
     /// history): every entry is copied and integrated anew, and the copy
@@ -184,17 +234,46 @@ pub fn run(cmd: LogCommand) -> Result<()> {
         LogCommand::AddProvider(a) => register(&a, Role::Provider),
         LogCommand::AddCourt(a) => register(&a, Role::Court),
         LogCommand::Revoke(a) => revoke(&a),
-        LogCommand::AddWitness { dir, vkey, url } => {
-            let key = VerifierKey::parse(&vkey).context("--vkey")?;
-            if key.key_type() != KeyType::CosignatureV1 {
-                bail!("--vkey: a witness key must be a cosignature/v1 key (type 0x04), as `daylight witness init` prints");
-            }
-            let url = reqwest::Url::parse(&url).with_context(|| format!("--url {url:?}"))?;
-            open(&dir)?.add_witness(&key, url.as_str())?;
-            println!(
-                "witness {} added; restart `daylight log serve` to use it",
-                key.name()
+        LogCommand::Rotate { dir, old, new } => rotate(&dir, &old, &new),
+        LogCommand::RotateKey {
+            dir,
+            transition_days,
+        } => {
+            let (old, new, index, until) = rotate_log_key(&dir, transition_days)?;
+            println!("{new}");
+            eprintln!(
+                "rotated the log key at entry {index}: {old} is replaced by the key above; \
+                 checkpoints carry both signatures until {until}. Restart every \
+                 `daylight log serve`, then have witnesses (`daylight witness add-log --rotate`) \
+                 and providers (`daylight gate policy`) take the new key before then."
             );
+            Ok(())
+        }
+        LogCommand::AddWitness {
+            dir,
+            vkey,
+            url,
+            replaces,
+        } => {
+            let index = add_witness(&dir, &vkey, &url, replaces.as_deref())?;
+            println!(
+                "witness {} {} at entry {index}; a running `daylight log serve` asks it from its next checkpoint",
+                vkey.split('+').next().unwrap_or_default(),
+                if replaces.is_some() { "put in place" } else { "added" },
+            );
+            Ok(())
+        }
+        LogCommand::RemoveWitness { dir, vkey } => {
+            let index = remove_witness(&dir, &vkey)?;
+            println!(
+                "witness {} removed at entry {index}",
+                vkey.split('+').next().unwrap_or_default()
+            );
+            Ok(())
+        }
+        LogCommand::SetQuorum { dir, quorum } => {
+            let index = set_quorum(&dir, quorum)?;
+            println!("quorum set to {quorum} at entry {index}");
             Ok(())
         }
         LogCommand::Serve(args) => serve(&args.resolve()?),
@@ -263,9 +342,11 @@ fn parse_note_key(vkey: &str) -> Result<VerifierKey> {
 
 fn append_registry(dir: &Path, record: Record) -> Result<u64> {
     let store = open(dir)?;
-    let key = read_signer(&key_file(dir))?;
-    let signed = record.sign(&key)?;
-    Ok(append_record(store.as_ref(), &key, &signed, key.verifier())?.get())
+    let keys = log_keys(dir, store.as_ref())?;
+    let origin = keys.current().name().to_string();
+    let signed = record.sign(keys.current(), &origin)?;
+    let signer = keys.current().verifier().clone();
+    Ok(append_record(store.as_ref(), &keys, &signed, &signer)?.get())
 }
 
 /// The log's registry, read from its own registry entries.
@@ -275,6 +356,238 @@ fn registrations(dir: &Path) -> Result<RecordAdmission> {
     let admission = RecordAdmission::new(key.verifier().clone());
     admission.refresh(store.as_ref());
     Ok(admission)
+}
+
+/// The registry replayed from the log in `dir`.
+fn registry(dir: &Path) -> Result<Registry> {
+    registrations(dir)?
+        .with_registry(Registry::clone)
+        .context("reading the log's registry entries")
+}
+
+/// Where a rotated-out log key is kept (its transition still needs it).
+fn retired_key_file(dir: &Path, key: &VerifierKey) -> PathBuf {
+    dir.join(format!("log-{}.key", key.id()))
+}
+
+/// Where a new log key waits while its rotation entry is appended.
+fn next_key_file(dir: &Path) -> PathBuf {
+    dir.join("log.key.next")
+}
+
+/// The log's checkpoint keys: DIR/log.key, which must be the current key
+/// of the log's registry, and each rotated-out key still in its transition.
+/// Finishes a rotation interrupted after its entry was appended.
+pub fn log_keys(dir: &Path, store: &dyn LogStore) -> Result<LogKeys> {
+    let mut current = read_signer(&key_file(dir))?;
+    let admission = RecordAdmission::new(current.verifier().clone());
+    admission.refresh(store);
+    let reg = admission
+        .with_registry(Registry::clone)
+        .context("reading the log's registry entries")?;
+    if reg.log_key() != current.verifier() {
+        let next = next_key_file(dir);
+        match read_signer(&next) {
+            Ok(k) if k.verifier() == reg.log_key() => {
+                // The rotation entry was appended but the files were not
+                // switched: finish it.
+                std::fs::rename(&next, key_file(dir))
+                    .with_context(|| format!("finishing the rotation: {}", next.display()))?;
+                current = k;
+            }
+            _ => bail!(
+                "{} holds {}, but the log's registry says its key is {}: restore the right key file",
+                key_file(dir).display(),
+                current.verifier(),
+                reg.log_key()
+            ),
+        }
+    }
+    let now = chrono::Utc::now();
+    let mut retiring = Vec::new();
+    for period in reg.log_keys().iter().filter(|p| p.replaced_at.is_some()) {
+        let Some(until) = period.until.filter(|u| now < *u) else {
+            continue;
+        };
+        let file = retired_key_file(dir, &period.key);
+        match read_signer(&file) {
+            Ok(k) if k.verifier() == &period.key => retiring.push((k, until)),
+            _ => eprintln!(
+                "warning: {} is missing; checkpoints will not carry the old key {} until {until} as promised",
+                file.display(),
+                period.key
+            ),
+        }
+    }
+    Ok(LogKeys::new(current, retiring))
+}
+
+/// Rotates the log's key; returns the old and new keys, the rotation
+/// entry's index and the end of the transition.
+pub fn rotate_log_key(
+    dir: &Path,
+    transition_days: u32,
+) -> Result<(VerifierKey, VerifierKey, u64, chrono::DateTime<chrono::Utc>)> {
+    let store = open(dir)?;
+    let keys = log_keys(dir, store.as_ref())?;
+    let old = keys.current().clone();
+    let next = next_key_file(dir);
+    if next.exists() {
+        // Left by a rotation whose entry never made it into the log (a
+        // finished one was completed by log_keys above): never used.
+        std::fs::remove_file(&next).with_context(|| format!("removing {}", next.display()))?;
+    }
+    let new = crate::key::generate(old.name().as_str(), KeyType::Ed25519)?;
+    // Durable before the log names it: a log must never point to a key it lost.
+    write_secret(&next, &new)?;
+    let retired = retired_key_file(dir, old.verifier());
+    if !retired.exists() {
+        write_secret(&retired, &old)?;
+    }
+    let now = chrono::Utc::now();
+    let until = now + chrono::Duration::days(i64::from(transition_days));
+    let record = Record::registry_rotate(
+        Role::Log,
+        old.verifier(),
+        new.verifier(),
+        Some(until),
+        now,
+    )?;
+    let signed = record.sign(&old, old.name().as_str())?;
+    let both = LogKeys::new(new.clone(), vec![(old.clone(), until)]);
+    let index = append_record(store.as_ref(), &both, &signed, old.verifier())?.get();
+    std::fs::rename(&next, key_file(dir))
+        .with_context(|| format!("moving {} to {}", next.display(), key_file(dir).display()))?;
+    Ok((old.verifier().clone(), new.verifier().clone(), index, until))
+}
+
+fn rotate(dir: &Path, old: &str, new: &str) -> Result<()> {
+    let old = parse_note_key(old).context("--old")?;
+    let new = parse_note_key(new).context("--new")?;
+    let reg = registry(dir)?;
+    let roles: Vec<Role> = reg
+        .registrations()
+        .iter()
+        .filter(|r| r.key == old && r.revoked_at.is_none())
+        .map(|r| r.role)
+        .collect();
+    if roles.is_empty() {
+        bail!("--old: {} is not a registered, unrevoked key", old.name());
+    }
+    for role in roles {
+        let record = Record::registry_rotate(role, &old, &new, None, chrono::Utc::now())?;
+        let index = append_registry(dir, record)?;
+        println!(
+            "{} rotated as {role} at entry {index}: {}+{} replaces {}+{}",
+            old.name(),
+            new.name(),
+            new.id(),
+            old.name(),
+            old.id()
+        );
+    }
+    Ok(())
+}
+
+fn parse_witness_key(vkey: &str) -> Result<VerifierKey> {
+    let key = VerifierKey::parse(vkey).context("--vkey")?;
+    if key.key_type() != KeyType::CosignatureV1 {
+        bail!("--vkey: a witness key must be a cosignature/v1 key (type 0x04), as `daylight witness init` prints");
+    }
+    Ok(key)
+}
+
+/// The witnesses and quorum in force for the log in `dir`, with its
+/// registry; witnesses the log knew before they were registry entries are
+/// first written into the registry, so every later change is one.
+fn witness_state(dir: &Path) -> Result<(Vec<VerifierKey>, usize, Registry)> {
+    let store = open(dir)?;
+    let mut reg = registry(dir)?;
+    let registered: Vec<VerifierKey> = reg
+        .registrations()
+        .iter()
+        .filter(|r| r.role == Role::Witness)
+        .map(|r| r.key.clone())
+        .collect();
+    let mut legacy = false;
+    for w in store.witnesses()? {
+        if !registered.contains(&w.key) {
+            append_registry(
+                dir,
+                Record::registry_witness(&w.key, &w.url, None, chrono::Utc::now())?,
+            )?;
+            legacy = true;
+        }
+    }
+    if legacy {
+        reg = registry(dir)?;
+    }
+    let (set, quorum) = daylight_log_server::witnessing::effective_witnesses(
+        store.as_ref(),
+        Some(&reg),
+        store.meta()?.quorum,
+    )?;
+    Ok((set.into_iter().map(|w| w.key).collect(), quorum, reg))
+}
+
+fn add_witness(dir: &Path, vkey: &str, url: &str, replaces: Option<&str>) -> Result<u64> {
+    let key = parse_witness_key(vkey)?;
+    let url = reqwest::Url::parse(url).with_context(|| format!("--url {url:?}"))?;
+    let replaces = replaces
+        .map(|r| parse_witness_key(r).context("--replaces"))
+        .transpose()?;
+    let (set, _, _) = witness_state(dir)?;
+    if set.contains(&key) {
+        bail!("--vkey: {} is already a witness of this log", key.name());
+    }
+    if let Some(old) = &replaces {
+        if !set.contains(old) {
+            bail!("--replaces: {} is not a witness of this log", old.name());
+        }
+    }
+    let index = append_registry(
+        dir,
+        Record::registry_witness(&key, url.as_str(), replaces.as_ref(), chrono::Utc::now())?,
+    )?;
+    // The table keeps the size each witness last cosigned.
+    open(dir)?.add_witness(&key, url.as_str())?;
+    Ok(index)
+}
+
+fn remove_witness(dir: &Path, vkey: &str) -> Result<u64> {
+    let key = parse_witness_key(vkey)?;
+    let (set, quorum, _) = witness_state(dir)?;
+    if !set.contains(&key) {
+        bail!("--vkey: {} is not a witness of this log", key.name());
+    }
+    if set.len() - 1 < quorum {
+        bail!(
+            "removing {} would leave {} witnesses for a quorum of {quorum}: lower the quorum first (daylight log set-quorum)",
+            key.name(),
+            set.len() - 1
+        );
+    }
+    append_registry(
+        dir,
+        Record::registry_revoke(Role::Witness, &key, chrono::Utc::now())?,
+    )
+}
+
+fn set_quorum(dir: &Path, quorum: u32) -> Result<u64> {
+    if quorum == 0 {
+        bail!("a quorum of 0 would publish checkpoints no witness has cosigned");
+    }
+    let (set, now, _) = witness_state(dir)?;
+    if quorum as usize > set.len() {
+        bail!(
+            "a quorum of {quorum} needs at least {quorum} witnesses; the log has {} (add witnesses first)",
+            set.len()
+        );
+    }
+    if quorum as usize == now {
+        bail!("the quorum is already {quorum}");
+    }
+    append_registry(dir, Record::registry_quorum(quorum, chrono::Utc::now())?)
 }
 
 fn register(args: &RegisterArgs, role: Role) -> Result<()> {
@@ -330,7 +643,9 @@ pub fn log_server(
     name: Option<&str>,
 ) -> Result<LogServer> {
     let store = open(dir)?;
-    let key = read_signer(&key_file(dir))?;
+    let keys = log_keys(dir, store.as_ref())?;
+    let key = keys.current().clone();
+    let retiring = keys.retiring().to_vec();
     let mut admission = RecordAdmission::new(key.verifier().clone());
     if key_rate > 0.0 {
         admission = admission.with_rate_limit(RateLimit {
@@ -349,6 +664,7 @@ pub fn log_server(
         ),
         store,
         key,
+        retiring,
         admission: Arc::new(admission),
         batch: BatchConfig::default(),
         publish: publish.target()?,

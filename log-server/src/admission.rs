@@ -19,34 +19,35 @@ pub trait Admission: Send + Sync + 'static {
     fn describe(&self, data: &[u8]) -> serde_json::Value;
     /// The registered keys as JSON for `GET /api/v1/agencies`.
     fn registry_json(&self) -> serde_json::Value;
+    /// Checks again, inside the sequencer's commit, that each entry's signer
+    /// may still sign it with the log at `size` (a revocation may have been
+    /// appended since admission): one answer per entry, `Some(error)` for
+    /// an entry to refuse. The store's size check at commit makes the
+    /// answer hold for the batch it lets through.
+    fn recheck(
+        &self,
+        store: &dyn LogStore,
+        size: TreeSize,
+        entries: &[NewEntry],
+    ) -> Result<Vec<Option<ApiError>>, ApiError>;
+    /// The log's registry as last refreshed, if the rules keep one.
+    fn registry(&self) -> Option<Registry> {
+        None
+    }
 }
 
-use std::collections::BTreeMap;
 use std::sync::RwLock;
 
 use axum::http::StatusCode;
-use daylight_core::{LeafIndex, VerifierKey};
-use daylight_schemas::{Body, Kind, RegistryAction, Role, SchemaError, SignedRecord};
+use daylight_core::{LeafIndex, TreeSize, VerifierKey};
+use daylight_schemas::registry::{Registration, Registry, SignerError};
+use daylight_schemas::{Kind, RegistryAction, Role, SchemaError, SignedRecord};
 
-/// One registered key and its roles, as the log's registry entries say.
-#[derive(Clone, Debug)]
-pub struct Registration {
-    /// The key.
-    pub key: VerifierKey,
-    /// Its role.
-    pub role: Role,
-    /// The registry entry that added it.
-    pub added_at: LeafIndex,
-    /// The registry entry that revoked it, if any.
-    pub revoked_at: Option<LeafIndex>,
-}
+use crate::store::StoredEntry;
 
-#[derive(Default)]
 struct RegistryState {
-    /// By (key name, key ID, role).
-    keys: BTreeMap<(String, u32, &'static str), Registration>,
-    /// The next index to scan from.
-    next: u64,
+    /// The registry as of `next`: every registry entry before it applied.
+    registry: Registry,
     /// The log size when last scanned: a larger log may hold new registry entries.
     scanned_size: u64,
 }
@@ -54,8 +55,10 @@ struct RegistryState {
 /// Daylight's admission rules over the schemas crate's records, with the
 /// registry rebuilt from the log's own registry entries.
 pub struct RecordAdmission {
+    /// The log key the server signs with now; the registry's chain of log
+    /// keys starts from the first one (see [`first_log_key`]).
     log_key: VerifierKey,
-    registry: RwLock<RegistryState>,
+    registry: RwLock<Option<RegistryState>>,
     rate: Option<RateLimit>,
     buckets: std::sync::Mutex<std::collections::HashMap<String, Bucket>>,
 }
@@ -92,7 +95,7 @@ impl RecordAdmission {
     pub fn new(log_key: VerifierKey) -> RecordAdmission {
         RecordAdmission {
             log_key,
-            registry: RwLock::new(RegistryState::default()),
+            registry: RwLock::new(None),
             rate: None,
             buckets: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
@@ -141,85 +144,96 @@ impl RecordAdmission {
 
     /// The registration that lets `record`'s signer sign its kind now.
     fn signer_for(&self, record: &SignedRecord) -> Result<VerifierKey, ApiError> {
-        let signer = record.signer();
-        let kind = record.kind();
         let reg = self
             .registry
             .read()
             .map_err(|_| ApiError::internal("registry lock poisoned"))?;
-        let mut found_any = false;
-        for role in kind.signer_roles() {
-            let k = (signer.name.to_string(), signer.key_id.0, role.as_str());
-            if let Some(r) = reg.keys.get(&k) {
-                found_any = true;
-                if r.revoked_at.is_none() {
-                    return Ok(r.key.clone());
-                }
-            }
-        }
-        let who = format!("{}+{}", signer.name, signer.key_id);
-        if found_any {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "revoked_signer",
-                format!("{who} was revoked"),
+        let Some(state) = reg.as_ref() else {
+            return Err(ApiError::unavailable(
+                "registry_unavailable",
+                "the log could not read its registry yet",
+                1,
             ));
-        }
-        if reg
-            .keys
-            .keys()
-            .any(|(n, id, _)| *n == signer.name.to_string() && *id == signer.key_id.0)
-        {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "wrong_role",
-                format!("{who} is not registered for a role that may sign {kind} records"),
-            ));
-        }
-        Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unknown_signer",
-            format!("{who} is not a registered key"),
-        ))
-    }
-
-    fn apply(&self, reg: &mut RegistryState, index: LeafIndex, data: &[u8]) -> Result<(), String> {
-        let record = SignedRecord::parse(data).map_err(|e| e.to_string())?;
-        record
-            .verify_signature(&self.log_key)
-            .map_err(|e| format!("registry entry {index} not signed by the log: {e}"))?;
-        let Body::Registry(body) = record.body() else {
-            return Err(format!("entry {index} is not a registry record"));
         };
-        let key = body.key.key().clone();
-        let k = (key.name().to_string(), key.id().0, body.role.as_str());
-        match body.action {
-            RegistryAction::Add => {
-                reg.keys.insert(
-                    k,
-                    Registration {
-                        key,
-                        role: body.role,
-                        added_at: index,
-                        revoked_at: None,
-                    },
-                );
-            }
-            RegistryAction::Revoke => {
-                if let Some(r) = reg.keys.get_mut(&k) {
-                    r.revoked_at.get_or_insert(index);
-                }
-            }
-        }
-        Ok(())
+        state
+            .registry
+            .signer_for(record)
+            .map(|r| r.key.clone())
+            .map_err(signer_error)
     }
 
-    /// Every registration, in key order.
+    /// Every registration, in the order the registry entries made them.
     pub fn registrations(&self) -> Vec<Registration> {
-        self.registry
-            .read()
-            .map(|r| r.keys.values().cloned().collect())
+        self.with_registry(|r| r.registrations().to_vec())
             .unwrap_or_default()
+    }
+
+    /// Runs `f` on the registry as last refreshed (`None` before the first refresh).
+    pub fn with_registry<T>(&self, f: impl FnOnce(&Registry) -> T) -> Option<T> {
+        let reg = self.registry.read().ok()?;
+        reg.as_ref().map(|s| f(&s.registry))
+    }
+}
+
+/// The HTTP answer for a signer the registry does not let sign.
+fn signer_error(e: SignerError) -> ApiError {
+    let status = match e {
+        SignerError::Unknown(_) => StatusCode::UNAUTHORIZED,
+        SignerError::Revoked { .. } | SignerError::WrongRole { .. } => StatusCode::FORBIDDEN,
+    };
+    ApiError::new(status, e.code(), e.to_string())
+}
+
+/// The log key a registry chain starts from: the key the first log-key
+/// rotation replaced, or `current` if the key never rotated. The log trusts
+/// its own store for this; readers start from a key they already trust.
+pub fn first_log_key(current: &VerifierKey, registry_entries: &[StoredEntry]) -> VerifierKey {
+    registry_entries
+        .iter()
+        .filter_map(|e| SignedRecord::parse(&e.data).ok())
+        .find_map(|r| match r.body() {
+            daylight_schemas::Body::Registry(b)
+                if b.action == RegistryAction::Rotate && b.role == Role::Log =>
+            {
+                b.replaces.as_ref().map(|k| k.key().clone())
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| current.clone())
+}
+
+impl RecordAdmission {
+    /// Replays registry entries up to the log's current size; returns that size.
+    fn refresh_to(&self, store: &dyn LogStore) -> Result<u64, String> {
+        let mut reg = self
+            .registry
+            .write()
+            .map_err(|_| "registry lock poisoned".to_string())?;
+        let size = store.size().map_err(|e| e.to_string())?.get();
+        let from = reg.as_ref().map_or(0, |s| s.registry.next().get());
+        let entries = store
+            .entries_of_kind(Kind::Registry.as_str(), LeafIndex(from))
+            .map_err(|e| e.to_string())?;
+        let state = reg.get_or_insert_with(|| RegistryState {
+            registry: Registry::new(first_log_key(&self.log_key, &entries)),
+            scanned_size: 0,
+        });
+        for e in entries.iter().filter(|e| e.index.get() < size) {
+            let record = SignedRecord::parse(&e.data).map_err(|e| e.to_string());
+            if let Err(why) = record.and_then(|r| {
+                state
+                    .registry
+                    .apply(e.index, &r)
+                    .map_err(|e| e.to_string())
+            }) {
+                // The log only writes registry entries it signed itself.
+                tracing::error!("registry entry {}: {why}", e.index);
+                state.registry.seen_up_to(LeafIndex(e.index.get() + 1));
+            }
+        }
+        state.registry.seen_up_to(LeafIndex(size));
+        state.scanned_size = state.scanned_size.max(size);
+        Ok(size)
     }
 }
 
@@ -232,11 +246,14 @@ impl Admission for RecordAdmission {
         let stale = self
             .registry
             .read()
-            .map(|r| r.scanned_size < size.get())
+            .map(|r| r.as_ref().is_none_or(|s| s.scanned_size < size.get()))
             .unwrap_or(true);
         if stale {
             self.refresh(store);
         }
+        record
+            .check_log(self.log_key.name().as_str())
+            .map_err(schema_error)?;
         if record.kind() == Kind::Registry {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -270,31 +287,51 @@ impl Admission for RecordAdmission {
     }
 
     fn refresh(&self, store: &dyn LogStore) {
-        let Ok(mut reg) = self.registry.write() else {
-            return;
-        };
-        let size = match store.size() {
-            Ok(s) => s.get(),
-            Err(e) => {
-                tracing::error!("reloading the registry: {e}");
-                return;
-            }
-        };
-        let entries = match store.entries_of_kind(Kind::Registry.as_str(), LeafIndex(reg.next)) {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::error!("reloading the registry: {e}");
-                return;
-            }
-        };
-        for e in entries {
-            if let Err(why) = self.apply(&mut reg, e.index, &e.data) {
-                // The log only writes registry entries it signed itself.
-                tracing::error!("registry entry {}: {why}", e.index);
-            }
-            reg.next = e.index.get() + 1;
+        if let Err(e) = self.refresh_to(store) {
+            tracing::error!("reloading the registry: {e}");
         }
-        reg.scanned_size = reg.scanned_size.max(size);
+    }
+
+    fn recheck(
+        &self,
+        store: &dyn LogStore,
+        size: TreeSize,
+        entries: &[NewEntry],
+    ) -> Result<Vec<Option<ApiError>>, ApiError> {
+        let scanned = self.refresh_to(store).map_err(ApiError::internal)?;
+        if scanned != size.get() {
+            // The log grew since the caller read its size; the caller's
+            // commit will be refused by the store's size check anyway.
+            return Err(ApiError::unavailable(
+                "log_moved",
+                format!("the log grew from {size} to {scanned} during the check"),
+                1,
+            ));
+        }
+        let reg = self
+            .registry
+            .read()
+            .map_err(|_| ApiError::internal("registry lock poisoned"))?;
+        let Some(state) = reg.as_ref() else {
+            return Err(ApiError::internal("registry not loaded"));
+        };
+        Ok(entries
+            .iter()
+            .map(|e| {
+                let Ok(kind) = e.kind.parse::<Kind>() else {
+                    return Some(ApiError::internal(format!("unknown kind {:?}", e.kind)));
+                };
+                state
+                    .registry
+                    .may_sign(&e.signer, kind)
+                    .err()
+                    .map(signer_error)
+            })
+            .collect())
+    }
+
+    fn registry(&self) -> Option<Registry> {
+        self.with_registry(Registry::clone)
     }
 
     fn describe(&self, data: &[u8]) -> serde_json::Value {
@@ -305,6 +342,7 @@ impl Admission for RecordAdmission {
         let keys: Vec<serde_json::Value> = self
             .registrations()
             .into_iter()
+            .filter(|r| r.role != Role::Witness)
             .map(|r| {
                 serde_json::json!({
                     "vkey": r.key.to_string(),
@@ -312,6 +350,8 @@ impl Admission for RecordAdmission {
                     "role": r.role.as_str(),
                     "added_at": r.added_at.get(),
                     "revoked_at": r.revoked_at.map(|i| i.get()),
+                    "replaces": r.replaces.as_ref().map(|k| k.to_string()),
+                    "replaced_by": r.replaced_by.as_ref().map(|k| k.to_string()),
                 })
             })
             .collect();

@@ -209,9 +209,10 @@ async fn tile(State(s): State<AppState>, Path(path): Path<String>) -> Result<Res
 
 async fn log_info(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     let (store, key, quorum) = (s.store.clone(), s.log_key.clone(), s.quorum);
+    let rules = s.admission.clone();
     let size = s.published().map(|p| p.checkpoint.size.get()).unwrap_or(0);
     blocking(move || {
-        log_info_json(store.as_ref(), &key, quorum, size)
+        log_info_json(store.as_ref(), Some(rules.as_ref()), &key, quorum, size)
             .map(Json)
             .map_err(ApiError::storage)
     })
@@ -223,19 +224,41 @@ async fn log_info(State(s): State<AppState>) -> Result<Json<serde_json::Value>, 
 /// reader of a bucket alone finds what it needs at the same path.
 pub fn log_info_json(
     store: &dyn LogStore,
+    rules: Option<&dyn Admission>,
     key: &VerifierKey,
-    quorum: usize,
+    init_quorum: usize,
     size: u64,
 ) -> Result<serde_json::Value, crate::store::StoreError> {
     let meta = store.meta()?;
-    let witnesses: Vec<serde_json::Value> = store
-        .witnesses()?
+    let registry = rules.and_then(|r| r.registry());
+    let (set, quorum) =
+        crate::witnessing::effective_witnesses(store, registry.as_ref(), init_quorum)?;
+    let witnesses: Vec<serde_json::Value> = set
         .into_iter()
         .map(|w| serde_json::json!({ "vkey": w.key.to_string(), "url": w.url }))
         .collect();
+    let time = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let vkeys: Vec<serde_json::Value> = match &registry {
+        Some(reg) => reg
+            .log_keys()
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "vkey": p.key.to_string(),
+                    "from": p.from.map(|i| i.get()),
+                    "replaced_at": p.replaced_at.map(|i| i.get()),
+                    "until": p.until.map(time),
+                })
+            })
+            .collect(),
+        None => vec![serde_json::json!({
+            "vkey": key.to_string(), "from": null, "replaced_at": null, "until": null
+        })],
+    };
     Ok(serde_json::json!({
         "origin": meta.origin,
         "vkey": key.to_string(),
+        "vkeys": vkeys,
         "size": size,
         "quorum": quorum,
         "witnesses": witnesses,
@@ -281,6 +304,7 @@ async fn submit(
         }
     };
     let index = s.sequencer.submit(entry).await.map_err(|e| match e {
+        SequenceError::Refused(refusal) => refusal,
         SequenceError::QueueFull => ApiError::unavailable("queue_full", e.to_string(), 1),
         SequenceError::Stopped => ApiError::unavailable("shutting_down", e.to_string(), 5),
         SequenceError::LeaseLost | SequenceError::NotSequenced => {

@@ -6,9 +6,72 @@
 use daylight_core::tree::{
     stored_hash_count, stored_hashes_for_leaf, tree_hash, HashReader, TreeError,
 };
+use chrono::{DateTime, Utc};
+use daylight_core::note::{Note, NoteError};
 use daylight_core::{Checkpoint, Hash, LeafIndex, SignerKey, TreeSize};
 
 use crate::store::{Append, Lease, LogStore, NewEntry, StoreError};
+
+/// Whatever signs the log's checkpoints: one key, or [`LogKeys`] while a
+/// rotated-out key is in its transition.
+pub trait CheckpointSigner: Send + Sync {
+    /// The signed note of `checkpoint`.
+    fn sign_checkpoint(&self, checkpoint: &Checkpoint) -> Result<Note, NoteError>;
+}
+
+impl CheckpointSigner for SignerKey {
+    fn sign_checkpoint(&self, checkpoint: &Checkpoint) -> Result<Note, NoteError> {
+        checkpoint.sign(self)
+    }
+}
+
+/// The log's checkpoint keys: the current one, and rotated-out ones that
+/// keep signing beside it until their transition ends (so verifiers that
+/// know only the old key keep working while they learn the new one).
+#[derive(Debug)]
+pub struct LogKeys {
+    current: SignerKey,
+    retiring: Vec<(SignerKey, DateTime<Utc>)>,
+}
+
+impl LogKeys {
+    /// The current key, and each retiring key with the end of its transition.
+    pub fn new(current: SignerKey, retiring: Vec<(SignerKey, DateTime<Utc>)>) -> LogKeys {
+        LogKeys { current, retiring }
+    }
+
+    /// The key that signs registry entries and every checkpoint.
+    pub fn current(&self) -> &SignerKey {
+        &self.current
+    }
+
+    /// The rotated-out keys, each with the end of its transition.
+    pub fn retiring(&self) -> &[(SignerKey, DateTime<Utc>)] {
+        &self.retiring
+    }
+
+    /// The keys that sign a checkpoint at `now`, current first.
+    pub fn signing_at(&self, now: DateTime<Utc>) -> Vec<&SignerKey> {
+        std::iter::once(&self.current)
+            .chain(
+                self.retiring
+                    .iter()
+                    .filter(|(_, until)| now < *until)
+                    .map(|(k, _)| k),
+            )
+            .collect()
+    }
+}
+
+impl CheckpointSigner for LogKeys {
+    fn sign_checkpoint(&self, checkpoint: &Checkpoint) -> Result<Note, NoteError> {
+        let mut note = Note::new(&checkpoint.to_text())?;
+        for key in self.signing_at(Utc::now()) {
+            note.sign(key, 0)?;
+        }
+        Ok(note)
+    }
+}
 
 /// Why a batch was not integrated.
 #[derive(Debug, thiserror::Error)]
@@ -93,26 +156,36 @@ impl HashReader for Overlay<'_> {
 /// An empty batch signs a checkpoint for the current size.
 pub fn integrate(
     store: &dyn LogStore,
-    key: &SignerKey,
+    key: &dyn CheckpointSigner,
     origin: &str,
     entries: Vec<NewEntry>,
 ) -> Result<Integrated, IntegrateError> {
-    integrate_fenced(store, key, origin, entries, None, Vec::new())
+    integrate_fenced(store, key, origin, entries, None, Vec::new(), None)
 }
 
 /// [`integrate`] by a sequencer holding `fence`: the store refuses the batch
 /// if the lease moved on, and removes `settled` from the submission queue in
 /// the same transaction. A refused batch's signed checkpoint is dropped
-/// here: it is never stored, served or sent to a witness.
+/// here: it is never stored, served or sent to a witness. With `built_on`,
+/// the batch is refused (`SizeChanged`) unless the log still has that size,
+/// the one the caller checked the batch against.
 pub fn integrate_fenced(
     store: &dyn LogStore,
-    key: &SignerKey,
+    key: &dyn CheckpointSigner,
     origin: &str,
     entries: Vec<NewEntry>,
     fence: Option<Lease>,
     settled: Vec<Hash>,
+    built_on: Option<TreeSize>,
 ) -> Result<Integrated, IntegrateError> {
     let old = store.size()?;
+    if let Some(expected) = built_on.filter(|b| *b != old) {
+        return Err(StoreError::SizeChanged {
+            expected: expected.get(),
+            found: old.get(),
+        }
+        .into());
+    }
     let mut overlay = Overlay {
         store,
         base: stored_hash_count(old),
@@ -127,8 +200,8 @@ pub fn integrate_fenced(
     }
     let size = TreeSize(old.get() + entries.len() as u64);
     let root = tree_hash(size, &overlay).map_err(|e| overlay.error(e))?;
-    let checkpoint = Checkpoint::new(origin, size, root)
-        .sign(key)
+    let checkpoint = key
+        .sign_checkpoint(&Checkpoint::new(origin, size, root))
         .map_err(|e| IntegrateError::Sign(e.to_string()))?
         .to_bytes();
     store.append(Append {
@@ -151,7 +224,7 @@ pub fn integrate_fenced(
 /// entries, written offline by `daylight log` commands); returns its index.
 pub fn append_record(
     store: &dyn LogStore,
-    log_key: &SignerKey,
+    log_key: &dyn CheckpointSigner,
     record: &daylight_schemas::SignedRecord,
     signer: &daylight_core::VerifierKey,
 ) -> Result<LeafIndex, IntegrateError> {

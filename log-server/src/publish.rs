@@ -348,14 +348,37 @@ pub async fn publish_tiles(
 }
 
 /// What the publisher needs to know of the log.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct LogIdentity {
     /// The checkpoint origin.
     pub origin: String,
-    /// The log's verifier key.
+    /// The log's current verifier key.
     pub key: daylight_core::VerifierKey,
-    /// Cosignatures a published checkpoint carries.
+    /// The quorum the log was created with.
     pub quorum: usize,
+    /// The log's rules, whose registry gives its keys over time, its
+    /// witnesses and quorum now (`None`: `key` and `quorum` alone).
+    pub rules: Option<Arc<dyn crate::admission::Admission>>,
+}
+
+impl std::fmt::Debug for LogIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogIdentity")
+            .field("origin", &self.origin)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LogIdentity {
+    /// Every key the log has signed checkpoints with, oldest first.
+    fn keys(&self) -> Vec<daylight_core::VerifierKey> {
+        self.rules
+            .as_ref()
+            .and_then(|r| r.registry())
+            .map(|reg| reg.log_keys().iter().map(|p| p.key.clone()).collect())
+            .unwrap_or_else(|| vec![self.key.clone()])
+    }
 }
 
 /// The sequencer term a publisher works for: its checkpoint is written only
@@ -405,8 +428,11 @@ async fn published_size(
     };
     // The origin first: the clearest message for a bucket of another log.
     target.parse_checkpoint(&bytes, &log.origin)?;
-    let cp = daylight_core::SignedCheckpoint::open(&bytes, &log.key)
-        .map_err(|e| target.foreign(format!("not signed by this log's key: {e}")))?
+    let keys = log.keys();
+    let keys: Vec<&daylight_core::VerifierKey> = keys.iter().collect();
+    let cp = daylight_core::SignedCheckpoint::open_any(&bytes, &keys)
+        .map_err(|e| target.foreign(format!("not signed by this log's keys: {e}")))?
+        .0
         .checkpoint;
     let s = store.clone();
     let size = cp.size;
@@ -443,7 +469,7 @@ async fn info_for(
 ) -> Result<serde_json::Value, PublishError> {
     let (s, l) = (store.clone(), log.clone());
     Ok(tokio::task::spawn_blocking(move || {
-        crate::api::log_info_json(s.as_ref(), &l.key, l.quorum, size.get())
+        crate::api::log_info_json(s.as_ref(), l.rules.as_deref(), &l.key, l.quorum, size.get())
     })
     .await
     .map_err(|e| StoreError::Backend(e.to_string()))??)

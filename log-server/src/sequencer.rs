@@ -7,10 +7,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use daylight_core::{Hash, LeafIndex, SignerKey, TreeSize};
+use daylight_core::{Hash, LeafIndex, TreeSize};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::integrate::{integrate_fenced, IntegrateError};
+use crate::admission::Admission;
+use crate::integrate::{integrate_fenced, IntegrateError, LogKeys};
 use crate::metrics::Metrics;
 use crate::store::{Lease, LogStore, NewEntry, StoreError};
 
@@ -61,6 +62,10 @@ pub enum SequenceError {
     /// sequence it in time (no frontend holds the lease, or it is stuck).
     #[error("no frontend sequenced the entry within {QUEUE_WAIT:?}")]
     NotSequenced,
+    /// The admission rules, checked again at commit, refuse the entry (its
+    /// signer was revoked after it was admitted).
+    #[error("{}", .0.detail)]
+    Refused(crate::error::ApiError),
 }
 
 struct Pending {
@@ -109,7 +114,8 @@ pub const QUEUE_WAIT: Duration = Duration::from_secs(30);
 /// batch is written.
 pub fn start(
     store: Arc<dyn LogStore>,
-    key: SignerKey,
+    key: Arc<LogKeys>,
+    admission: Arc<dyn Admission>,
     origin: String,
     config: BatchConfig,
     metrics: Arc<Metrics>,
@@ -121,6 +127,7 @@ pub fn start(
         Shared {
             store,
             key,
+            admission,
             origin,
             metrics,
             latest,
@@ -136,7 +143,8 @@ pub fn start(
 #[derive(Clone)]
 struct Shared {
     store: Arc<dyn LogStore>,
-    key: SignerKey,
+    key: Arc<LogKeys>,
+    admission: Arc<dyn Admission>,
     origin: String,
     metrics: Arc<Metrics>,
     latest: watch::Sender<TreeSize>,
@@ -232,25 +240,35 @@ async fn lead(shared: &Shared, config: &BatchConfig, lease: Lease, batch: Vec<Pe
         .collect();
     let (sh, lease2) = (shared.clone(), lease);
     let result = tokio::task::spawn_blocking(move || {
-        sequence(sh.store.as_ref(), &sh.key, &sh.origin, entries, lease2)
+        sequence(
+            sh.store.as_ref(),
+            &sh.key,
+            sh.admission.as_ref(),
+            &sh.origin,
+            entries,
+            lease2,
+        )
     })
     .await
     .unwrap_or_else(|e| Err(SequenceError::Integration(e.to_string())));
     match result {
-        Ok((indexes, size, added)) => {
+        Ok(Sequenced {
+            indexes,
+            size,
+            added,
+        }) => {
             let m = &shared.metrics;
             m.batches.fetch_add(1, Ordering::Relaxed);
             m.entries.fetch_add(added, Ordering::Relaxed);
-            m.duplicates.fetch_add(
-                (indexes.len() as u64).saturating_sub(added),
-                Ordering::Relaxed,
-            );
+            let answered = indexes.iter().filter(|i| i.is_ok()).count() as u64;
+            m.duplicates
+                .fetch_add(answered.saturating_sub(added), Ordering::Relaxed);
             m.tree_size.store(size.get(), Ordering::Relaxed);
             m.integration.observe(oldest.elapsed());
             shared.latest.send_replace(size);
             // The first indexes are this frontend's own submissions.
             for (p, index) in batch.into_iter().zip(indexes) {
-                let _ = p.reply.send(Ok(index));
+                let _ = p.reply.send(index);
             }
         }
         Err(SequenceError::LeaseLost) => {
@@ -337,15 +355,29 @@ fn storage_error(e: StoreError) -> SequenceError {
     }
 }
 
+/// What a batch came to.
+struct Sequenced {
+    /// Per entry: its index, or why it was refused at commit.
+    indexes: Vec<Result<LeafIndex, SequenceError>>,
+    /// The tree size after the batch.
+    size: TreeSize,
+    /// How many entries the batch added.
+    added: u64,
+}
+
 /// Integrates a batch, answering each entry's index. Entries already in the
 /// log, or repeated within the batch, get the index they already have.
+/// Each new entry's signer is checked again against the registry at the
+/// exact size the batch is built on, and the store commits only on that
+/// size: no entry signed by a key revoked before it is ever integrated.
 fn sequence(
     store: &dyn LogStore,
-    key: &SignerKey,
+    key: &LogKeys,
+    admission: &dyn Admission,
     origin: &str,
     entries: Vec<NewEntry>,
     lease: Lease,
-) -> Result<(Vec<LeafIndex>, TreeSize, u64), SequenceError> {
+) -> Result<Sequenced, SequenceError> {
     let fail = |e: String| SequenceError::Integration(e);
     let storage = storage_error;
     // Every leaf of the batch leaves the queue with it (new ones and those
@@ -358,6 +390,7 @@ fn sequence(
         enum Slot {
             Existing(LeafIndex),
             New(usize),
+            Refused(crate::error::ApiError),
         }
         let mut slots = Vec::with_capacity(entries.len());
         let mut fresh: Vec<NewEntry> = Vec::new();
@@ -375,14 +408,53 @@ fn sequence(
                 fresh.push(e.clone());
             }
         }
+        let built_on = store.size().map_err(storage)?;
+        if !fresh.is_empty() {
+            let verdicts = match admission.recheck(store, built_on, &fresh) {
+                Ok(v) => v,
+                Err(e) if e.code == "log_moved" => continue,
+                Err(e) => return Err(fail(e.detail)),
+            };
+            if verdicts.iter().any(Option::is_some) {
+                // Renumber the survivors; the refused get their error.
+                let mut kept = Vec::with_capacity(fresh.len());
+                let mut new_pos = Vec::with_capacity(fresh.len());
+                for (e, verdict) in fresh.into_iter().zip(verdicts) {
+                    match verdict {
+                        None => {
+                            new_pos.push(Ok(kept.len()));
+                            kept.push(e);
+                        }
+                        Some(err) => new_pos.push(Err(err)),
+                    }
+                }
+                for slot in &mut slots {
+                    if let Slot::New(pos) = *slot {
+                        *slot = match &new_pos[pos] {
+                            Ok(p) => Slot::New(*p),
+                            Err(err) => Slot::Refused(err.clone()),
+                        };
+                    }
+                }
+                fresh = kept;
+            }
+        }
         let added = fresh.len() as u64;
-        // Nothing new: every entry is already in the log; drop any queued
-        // copies, which is safe for anyone to do.
+        // Nothing new: every entry is already in the log (or refused); drop
+        // any queued copies, which is safe for anyone to do.
         let (first, size) = if fresh.is_empty() {
             store.settle(&settled).map_err(storage)?;
-            (LeafIndex(0), store.size().map_err(storage)?)
+            (LeafIndex(0), built_on)
         } else {
-            match integrate_fenced(store, key, origin, fresh, Some(lease), settled.clone()) {
+            match integrate_fenced(
+                store,
+                key,
+                origin,
+                fresh,
+                Some(lease),
+                settled.clone(),
+                Some(built_on),
+            ) {
                 Ok(done) => (done.first, done.size),
                 Err(IntegrateError::Store(StoreError::SizeChanged { .. })) => continue,
                 Err(IntegrateError::Store(StoreError::LeaseLost(_))) => {
@@ -395,11 +467,16 @@ fn sequence(
         let indexes = slots
             .into_iter()
             .map(|s| match s {
-                Slot::Existing(i) => i,
-                Slot::New(pos) => LeafIndex(first.get() + pos as u64),
+                Slot::Existing(i) => Ok(i),
+                Slot::New(pos) => Ok(LeafIndex(first.get() + pos as u64)),
+                Slot::Refused(e) => Err(SequenceError::Refused(e)),
             })
             .collect();
-        return Ok((indexes, size, added));
+        return Ok(Sequenced {
+            indexes,
+            size,
+            added,
+        });
     }
     Err(fail("the log kept growing under the sequencer".into()))
 }

@@ -46,6 +46,9 @@ pub struct LogServer {
     pub store: Arc<dyn LogStore>,
     /// The log's signing key; its name must be the origin.
     pub key: SignerKey,
+    /// Log keys rotated out whose transition has not ended, each with its
+    /// end: checkpoints carry their signatures beside `key`'s until then.
+    pub retiring: Vec<(SignerKey, chrono::DateTime<chrono::Utc>)>,
     /// The submission rules.
     pub admission: Arc<dyn Admission>,
     /// Batching.
@@ -97,9 +100,14 @@ impl LogServer {
         let (stop_tx, stop_rx) = watch::channel(false);
 
         let (term_tx, term_rx) = watch::channel(None);
+        let keys = Arc::new(crate::integrate::LogKeys::new(
+            self.key.clone(),
+            self.retiring.clone(),
+        ));
         let (sequencer, sequencer_task) = sequencer::start(
             store.clone(),
-            self.key.clone(),
+            keys,
+            self.admission.clone(),
             meta.origin.clone(),
             self.batch,
             metrics.clone(),
@@ -112,6 +120,7 @@ impl LogServer {
                     origin: meta.origin.clone(),
                     key: self.key.verifier().clone(),
                     quorum: meta.quorum,
+                    rules: Some(self.admission.clone()),
                 };
                 // A missing bucket, a refused write or a foreign log's
                 // checkpoint: refuse to start, rather than serve a log
@@ -128,14 +137,27 @@ impl LogServer {
         // What the sequencing frontend runs besides the sequencer: witness
         // collection and publication, for as long as its term lasts.
         let start_term: leader::TermTasks = {
-            let (store, metrics, quorum) = (store.clone(), metrics.clone(), meta.quorum);
+            let (store, metrics) = (store.clone(), metrics.clone());
+            let source: crate::witnessing::WitnessSource = {
+                let (store, rules, init_quorum) =
+                    (store.clone(), self.admission.clone(), meta.quorum);
+                Arc::new(move || {
+                    rules.refresh(store.as_ref());
+                    crate::witnessing::effective_witnesses(
+                        store.as_ref(),
+                        rules.registry().as_ref(),
+                        init_quorum,
+                    )
+                    .map_err(|e| e.to_string())
+                })
+            };
             let (published_tx, published_rx) = (published_tx.clone(), published_rx.clone());
             let holder = lease.holder.clone();
             Box::new(move |term: Lease, stop: watch::Receiver<bool>| {
                 let mut tasks = vec![tokio::spawn({
                     let witnessing = witnessing::run(
                         store.clone(),
-                        quorum,
+                        source.clone(),
                         metrics.clone(),
                         latest_rx.clone(),
                         published_tx.clone(),

@@ -7,6 +7,11 @@
 //! busy log cannot starve the quorum. One task per witness sends the target
 //! with a consistency proof from the size that witness last cosigned. A
 //! witness that is down only slows its own task.
+//!
+//! The witness set and quorum are read again before each new target
+//! ([`WitnessSource`]): the log's registry entries change them while it
+//! serves, and each checkpoint is cosigned under the set that applied when
+//! it was signed.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -22,7 +27,46 @@ use daylight_core::{Checkpoint, Note, TreeSize};
 use tokio::sync::{mpsc, watch};
 
 use crate::metrics::Metrics;
-use crate::store::{LogStore, Published, StoreHashes, WitnessConfig};
+use crate::store::{LogStore, Published, StoreError, StoreHashes, WitnessConfig};
+use daylight_schemas::registry::Registry;
+use daylight_schemas::Role;
+
+/// Where witness collection learns the witness set and the quorum, asked
+/// again before each new checkpoint (called on a blocking thread).
+pub type WitnessSource =
+    Arc<dyn Fn() -> Result<(Vec<WitnessConfig>, usize), String> + Send + Sync>;
+
+/// The witnesses and quorum in force: those `daylight log add-witness`
+/// stored before witnesses became registry entries, then every witness
+/// registry entry in order (an entry for a key overrides its stored row; a
+/// removed witness is dropped), and the registry's last quorum if it set
+/// one, else `init_quorum` (the one the log was created with).
+pub fn effective_witnesses(
+    store: &dyn LogStore,
+    registry: Option<&Registry>,
+    init_quorum: usize,
+) -> Result<(Vec<WitnessConfig>, usize), StoreError> {
+    let stored = store.witnesses()?;
+    let Some(reg) = registry else {
+        return Ok((stored, init_quorum));
+    };
+    let mut set = stored.clone();
+    for r in reg.registrations().iter().filter(|r| r.role == Role::Witness) {
+        set.retain(|w| w.key != r.key);
+        if r.revoked_at.is_none() {
+            set.push(WitnessConfig {
+                key: r.key.clone(),
+                url: r.url.clone().unwrap_or_default(),
+                known_size: stored
+                    .iter()
+                    .find(|w| w.key == r.key)
+                    .map_or(TreeSize(0), |w| w.known_size),
+            });
+        }
+    }
+    let quorum = reg.quorum().map_or(init_quorum, |q| q as usize);
+    Ok((set, quorum))
+}
 
 /// How often the newest checkpoint is cosigned again when the log is idle, so
 /// that cosignature timestamps (which gates check for freshness) stay recent.
@@ -83,42 +127,23 @@ fn load_target(store: &Arc<dyn LogStore>) -> Result<Option<Arc<Target>>, String>
 /// published checkpoint.
 pub async fn run(
     store: Arc<dyn LogStore>,
-    quorum: usize,
+    source: WitnessSource,
     metrics: Arc<Metrics>,
     mut latest: watch::Receiver<TreeSize>,
     published: watch::Sender<Option<Arc<Published>>>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), String> {
-    // Retried: a term that starts while the database blinks must still
-    // collect cosignatures once it answers.
-    let witnesses = loop {
-        let s = store.clone();
-        match blocking(move || s.witnesses().map_err(|e| e.to_string())).await {
-            Ok(w) => break w,
-            Err(e) => {
-                if store_failed(&e, &mut shutdown).await {
-                    return Ok(());
-                }
-            }
-        }
-    };
     let client = reqwest::Client::builder()
         .timeout(WITNESS_TIMEOUT)
         .build()
         .map_err(|e| e.to_string())?;
-    let (target_tx, target_rx) = watch::channel::<Option<Arc<Target>>>(None);
     let (report_tx, mut reports) = mpsc::channel::<(usize, Report)>(64);
-    for (i, w) in witnesses.iter().enumerate() {
-        tokio::spawn(witness_task(
-            i,
-            w.clone(),
-            store.clone(),
-            client.clone(),
-            target_rx.clone(),
-            report_tx.clone(),
-            metrics.clone(),
-        ));
-    }
+    // One task per witness of the set in force; replaced when it changes.
+    let mut witnesses: Vec<WitnessConfig> = Vec::new();
+    let mut quorum = 0usize;
+    let mut tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+    let mut target_tx = watch::channel::<Option<Arc<Target>>>(None).0;
+    let mut loaded = false;
 
     let mut done = published.borrow().as_ref().map(|p| p.checkpoint.size);
     let mut collected: Vec<(usize, NoteSignature)> = Vec::new();
@@ -145,7 +170,46 @@ pub async fn run(
                 }
             };
             if let Some(t) = next {
-                if done.is_none_or(|d| t.size > d) || std::mem::take(&mut refresh) {
+                if done.is_none_or(|d| t.size > d) || std::mem::take(&mut refresh) || !loaded {
+                    // Retried: a term that starts while the database blinks
+                    // must still collect cosignatures once it answers.
+                    let src = source.clone();
+                    let (set, q) = match blocking(move || src()).await {
+                        Ok(v) => v,
+                        Err(e) => {
+                            if store_failed(&e, &mut shutdown).await {
+                                return Ok(());
+                            }
+                            continue;
+                        }
+                    };
+                    loaded = true;
+                    quorum = q;
+                    let same = set.len() == witnesses.len()
+                        && set
+                            .iter()
+                            .zip(&witnesses)
+                            .all(|(a, b)| a.key == b.key && a.url == b.url);
+                    if !same || tasks.is_empty() {
+                        for t in tasks.drain(..) {
+                            t.abort();
+                        }
+                        let (tx, rx) = watch::channel::<Option<Arc<Target>>>(None);
+                        target_tx = tx;
+                        for (i, w) in set.iter().enumerate() {
+                            tasks.push(tokio::spawn(witness_task(
+                                i,
+                                w.clone(),
+                                store.clone(),
+                                client.clone(),
+                                rx.clone(),
+                                report_tx.clone(),
+                                metrics.clone(),
+                            )));
+                        }
+                        tracing::info!(witnesses = set.len(), quorum, "witness set in force");
+                        witnesses = set;
+                    }
                     round += 1;
                     let t = Arc::new(Target {
                         size: t.size,

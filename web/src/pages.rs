@@ -693,7 +693,21 @@ fn body_rows(body: &Body, s: &Summary) -> Vec<Row> {
         Body::Registry(b) => {
             rows.push(("Action", html! { (b.action.as_str()) }));
             rows.push(("Role", html! { (b.role.as_str()) }));
-            rows.push(("Key", html! { code.key { (b.key.key().to_string()) } }));
+            if let Some(k) = &b.key {
+                rows.push(("Key", html! { code.key { (k.key().to_string()) } }));
+            }
+            if let Some(k) = &b.replaces {
+                rows.push(("Replaces", html! { code.key { (k.key().to_string()) } }));
+            }
+            if let Some(u) = &b.until {
+                rows.push(("Old key signs until", html! { (u.to_string()) }));
+            }
+            if let Some(u) = &b.url {
+                rows.push(("Witness URL", html! { (u) }));
+            }
+            if let Some(q) = b.quorum {
+                rows.push(("Quorum", html! { (q) }));
+            }
             if let Some(n) = &b.display_name {
                 rows.push(("Public name", html! { (n) }));
             }

@@ -225,7 +225,7 @@ async fn submit(
     let mut rng = |buf: &mut [u8]| {
         let _ = getrandom::getrandom(buf);
     };
-    let (record, opening) = draft.seal(key, created, &mut rng)?;
+    let (record, opening) = draft.seal(key, ORIGIN, created, &mut rng)?;
     let index = crate::agency::post_record(client, url, record.as_bytes())
         .await
         .context("a sample record")?;
