@@ -5,10 +5,13 @@ use std::fmt;
 
 use chrono::{DateTime, TimeZone as _, Utc};
 use daylight_core::checkpoint::Checkpoint;
-use daylight_core::tlog_proof::{TlogProof, TlogProofError};
-use daylight_core::{Hash, LeafIndex, Note, TreeSize};
+use daylight_core::cosignature::verify_cosignatures;
+use daylight_core::proof::verify_inclusion;
+use daylight_core::tlog_proof::TlogProof;
+use daylight_core::{leaf_hash, Hash, LeafIndex, Note, TreeSize, VerifierKey};
 use daylight_schemas::{Kind, Opening, SchemaError, SignedRecord};
 
+use crate::later::Later;
 use crate::policy::Policy;
 
 /// How far ahead of `now` a witness cosignature's timestamp may be (clock
@@ -28,13 +31,16 @@ pub enum ReasonCode {
     BundleMalformed,
     /// `unknown_log`: the checkpoint's origin is not a log of the policy.
     UnknownLog,
-    /// `log_signature_invalid`: no valid signature by the policy's key for that log
+    /// `log_signature_invalid`: no valid signature by a policy key for that log
     /// (missing, wrong key, or a signature that does not verify).
     LogSignatureInvalid,
     /// `cosignature_invalid`: a cosignature line by a policy witness does not verify.
     CosignatureInvalid,
     /// `quorum_not_met`: the valid cosignatures by policy witnesses do not satisfy its quorum.
     QuorumNotMet,
+    /// `log_key_retired`: the checkpoint is signed only by rotated-out log keys
+    /// (`daylight-log-key-until`) and the quorum did not cosign it before their end.
+    LogKeyRetired,
     /// `checkpoint_too_old`: the newest valid cosignature is older than `daylight-max-age`.
     CheckpointTooOld,
     /// `checkpoint_in_future`: the newest valid cosignature is dated more than
@@ -45,6 +51,8 @@ pub enum ReasonCode {
     NotIncluded,
     /// `record_malformed`: the entry is not a canonical, valid Daylight record.
     RecordMalformed,
+    /// `wrong_log`: a version-2 record bound to another log than the checkpoint's origin.
+    WrongLog,
     /// `kind_not_authorising`: the record is not a `request` or an `emergency`.
     KindNotAuthorising,
     /// `untrusted_signer`: the record's signer is not a `daylight-agency` key of the policy.
@@ -53,8 +61,23 @@ pub enum ReasonCode {
     RecordSignatureInvalid,
     /// `emergency_not_allowed`: an emergency, and the policy says `daylight-emergencies deny`.
     EmergencyNotAllowed,
-    /// `emergency_deadline_passed`: an emergency whose ratify-by deadline has passed.
+    /// `emergency_deadline_passed`: an emergency whose ratify-by deadline has passed, and no
+    /// ratification was presented.
     EmergencyDeadlinePassed,
+    /// `ratification_unproven`: the ratification bundle fails a check the main bundle must
+    /// pass (proof, checkpoint, log signature, quorum, freshness, inclusion, record, log binding).
+    RatificationUnproven,
+    /// `ratification_wrong_kind`: the ratification bundle's entry is not a `ratification`.
+    RatificationWrongKind,
+    /// `ratification_not_by_court`: the ratification is not validly signed by a `daylight-court`
+    /// key of the policy.
+    RatificationNotByCourt,
+    /// `ratification_wrong_emergency`: the ratification decides on another entry (index or
+    /// leaf hash), or is in another log.
+    RatificationWrongEmergency,
+    /// `ratification_denied`: the court denied the emergency (a presented ratification, or
+    /// one in the mirror).
+    RatificationDenied,
     /// `provider_not_configured`: the policy names no provider (`daylight-provider`).
     ProviderNotConfigured,
     /// `wrong_provider`: the record is addressed to another provider.
@@ -63,6 +86,27 @@ pub enum ReasonCode {
     NotYetValid,
     /// `expired`: now is at or after the record's `valid_until`.
     Expired,
+    /// `mirror_missing`: the policy requires a mirror (`daylight-mirror required`) and none
+    /// was given, or the mirror given could not be read.
+    MirrorMissing,
+    /// `mirror_invalid`: the mirror's checkpoint fails the policy (log key, witnesses,
+    /// quorum), its entries do not give its root, or its registry does not replay.
+    MirrorInvalid,
+    /// `mirror_stale`: the mirror's newest witness cosignature is older than its maximum age.
+    MirrorStale,
+    /// `mirror_behind`: the mirror does not reach the entry's index yet.
+    MirrorBehind,
+    /// `mirror_mismatch`: the mirror holds another entry at that index, or is of another log.
+    MirrorMismatch,
+    /// `withdrawn`: a withdrawal entry in the mirror refers to this entry.
+    Withdrawn,
+    /// `agency_revoked`: the mirror's registry revokes the signer's key.
+    AgencyRevoked,
+    /// `agency_key_replaced`: the signer's key had been rotated out before this entry was logged.
+    AgencyKeyReplaced,
+    /// `agency_not_registered`: the mirror's registry never registered the signer's key as an
+    /// agency before this entry.
+    AgencyNotRegistered,
     /// `opening_malformed`: the opening file does not parse.
     OpeningMalformed,
     /// `opening_mismatch`: the opening is for another entry, or the target's opening
@@ -74,25 +118,41 @@ pub enum ReasonCode {
 
 impl ReasonCode {
     /// Every code, in the order the checks run.
-    pub const ALL: [ReasonCode; 21] = [
+    pub const ALL: [ReasonCode; 37] = [
         ReasonCode::BundleMalformed,
         ReasonCode::UnknownLog,
         ReasonCode::LogSignatureInvalid,
         ReasonCode::CosignatureInvalid,
         ReasonCode::QuorumNotMet,
+        ReasonCode::LogKeyRetired,
         ReasonCode::CheckpointTooOld,
         ReasonCode::CheckpointInFuture,
         ReasonCode::NotIncluded,
         ReasonCode::RecordMalformed,
+        ReasonCode::WrongLog,
         ReasonCode::KindNotAuthorising,
         ReasonCode::UntrustedSigner,
         ReasonCode::RecordSignatureInvalid,
         ReasonCode::EmergencyNotAllowed,
         ReasonCode::EmergencyDeadlinePassed,
+        ReasonCode::RatificationUnproven,
+        ReasonCode::RatificationWrongKind,
+        ReasonCode::RatificationNotByCourt,
+        ReasonCode::RatificationWrongEmergency,
+        ReasonCode::RatificationDenied,
         ReasonCode::ProviderNotConfigured,
         ReasonCode::WrongProvider,
         ReasonCode::NotYetValid,
         ReasonCode::Expired,
+        ReasonCode::MirrorMissing,
+        ReasonCode::MirrorInvalid,
+        ReasonCode::MirrorStale,
+        ReasonCode::MirrorBehind,
+        ReasonCode::MirrorMismatch,
+        ReasonCode::Withdrawn,
+        ReasonCode::AgencyRevoked,
+        ReasonCode::AgencyKeyReplaced,
+        ReasonCode::AgencyNotRegistered,
         ReasonCode::OpeningMalformed,
         ReasonCode::OpeningMismatch,
         ReasonCode::TargetNotInOpening,
@@ -106,19 +166,35 @@ impl ReasonCode {
             ReasonCode::LogSignatureInvalid => "log_signature_invalid",
             ReasonCode::CosignatureInvalid => "cosignature_invalid",
             ReasonCode::QuorumNotMet => "quorum_not_met",
+            ReasonCode::LogKeyRetired => "log_key_retired",
             ReasonCode::CheckpointTooOld => "checkpoint_too_old",
             ReasonCode::CheckpointInFuture => "checkpoint_in_future",
             ReasonCode::NotIncluded => "not_included",
             ReasonCode::RecordMalformed => "record_malformed",
+            ReasonCode::WrongLog => "wrong_log",
             ReasonCode::KindNotAuthorising => "kind_not_authorising",
             ReasonCode::UntrustedSigner => "untrusted_signer",
             ReasonCode::RecordSignatureInvalid => "record_signature_invalid",
             ReasonCode::EmergencyNotAllowed => "emergency_not_allowed",
             ReasonCode::EmergencyDeadlinePassed => "emergency_deadline_passed",
+            ReasonCode::RatificationUnproven => "ratification_unproven",
+            ReasonCode::RatificationWrongKind => "ratification_wrong_kind",
+            ReasonCode::RatificationNotByCourt => "ratification_not_by_court",
+            ReasonCode::RatificationWrongEmergency => "ratification_wrong_emergency",
+            ReasonCode::RatificationDenied => "ratification_denied",
             ReasonCode::ProviderNotConfigured => "provider_not_configured",
             ReasonCode::WrongProvider => "wrong_provider",
             ReasonCode::NotYetValid => "not_yet_valid",
             ReasonCode::Expired => "expired",
+            ReasonCode::MirrorMissing => "mirror_missing",
+            ReasonCode::MirrorInvalid => "mirror_invalid",
+            ReasonCode::MirrorStale => "mirror_stale",
+            ReasonCode::MirrorBehind => "mirror_behind",
+            ReasonCode::MirrorMismatch => "mirror_mismatch",
+            ReasonCode::Withdrawn => "withdrawn",
+            ReasonCode::AgencyRevoked => "agency_revoked",
+            ReasonCode::AgencyKeyReplaced => "agency_key_replaced",
+            ReasonCode::AgencyNotRegistered => "agency_not_registered",
             ReasonCode::OpeningMalformed => "opening_malformed",
             ReasonCode::OpeningMismatch => "opening_mismatch",
             ReasonCode::TargetNotInOpening => "target_not_in_opening",
@@ -143,7 +219,7 @@ pub struct Denied {
 }
 
 impl Denied {
-    fn new(reason: ReasonCode, detail: impl Into<String>) -> Denied {
+    pub(crate) fn new(reason: ReasonCode, detail: impl Into<String>) -> Denied {
         // One line, always: details quote outside data.
         let detail: String = detail.into();
         let detail = detail.replace(['\n', '\r'], " ");
@@ -183,6 +259,12 @@ pub struct Allowed {
     pub cosignatures: usize,
     /// The newest of their timestamps.
     pub newest_cosignature: DateTime<Utc>,
+    /// An emergency past its deadline: the index of the court's ratification
+    /// that allowed it (a ratification presented otherwise is checked too).
+    pub ratification: Option<LeafIndex>,
+    /// With a mirror: the size of its verified checkpoint, up to which no
+    /// withdrawal, revocation or denial stands against the entry.
+    pub mirror_size: Option<TreeSize>,
 }
 
 impl fmt::Display for Allowed {
@@ -211,12 +293,26 @@ impl fmt::Display for Allowed {
             self.checkpoint_size,
             self.cosignatures,
             time(&self.newest_cosignature)
-        )
+        )?;
+        if let Some(r) = self.ratification {
+            write!(f, "; ratified by entry {r}")?;
+        }
+        if let Some(m) = self.mirror_size {
+            write!(
+                f,
+                "; mirror size {m}: not withdrawn, signer in good standing"
+            )?;
+        }
+        Ok(())
     }
 }
 
 /// The gate's answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
+// One decision per release request, returned by value and matched on by
+// callers: boxing the allowed details would change every caller's pattern
+// for a few hundred bytes of stack.
+#[allow(clippy::large_enum_variant)]
 pub enum Decision {
     /// Every check passed.
     Allow(Allowed),
@@ -294,7 +390,8 @@ pub fn parse_opening(bytes: &[u8]) -> Result<Opening, Denied> {
 /// - `now`: the current time (the library reads no clock).
 ///
 /// Every check fails closed with its own [`ReasonCode`]; nothing here panics
-/// on any input, does I/O, or keeps state.
+/// on any input, does I/O, or keeps state. The same as [`decide_later`]
+/// with nothing later: no ratification, no mirror.
 pub fn decide(
     policy: &Policy,
     entry: &[u8],
@@ -302,14 +399,29 @@ pub fn decide(
     opening: Option<(&Opening, &str)>,
     now: DateTime<Utc>,
 ) -> Decision {
-    check(policy, entry, proof, opening, now).into()
+    decide_later(policy, entry, proof, opening, &Later::default(), now)
 }
 
-fn deny<T>(reason: ReasonCode, detail: impl Into<String>) -> Result<T, Denied> {
+/// [`decide`], also weighing what the log holds after the entry: a court's
+/// ratification of an emergency (a second bundle) and the provider's own
+/// verified mirror of the log (withdrawals, the registry, denials). The
+/// caller reads them; the decision stays pure.
+pub fn decide_later(
+    policy: &Policy,
+    entry: &[u8],
+    proof: &[u8],
+    opening: Option<(&Opening, &str)>,
+    later: &Later<'_>,
+    now: DateTime<Utc>,
+) -> Decision {
+    check(policy, entry, proof, opening, later, now).into()
+}
+
+pub(crate) fn deny<T>(reason: ReasonCode, detail: impl Into<String>) -> Result<T, Denied> {
     Err(Denied::new(reason, detail))
 }
 
-fn time(t: DateTime<Utc>) -> String {
+pub(crate) fn time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
@@ -320,28 +432,36 @@ fn unix_time(secs: u64) -> String {
         .map_or_else(|| format!("{secs} (Unix time)"), time)
 }
 
-fn check(
+/// A checkpoint the policy believes: signed by a key of its log, cosigned
+/// by its quorum, fresh.
+pub(crate) struct Witnessed {
+    /// The checkpoint.
+    pub checkpoint: Checkpoint,
+    /// The valid cosignatures by policy witnesses.
+    pub cosignatures: usize,
+    /// The newest of their timestamps.
+    pub newest: DateTime<Utc>,
+}
+
+/// Verifies a signed checkpoint note under the policy, in the order of the
+/// reason codes: parse, known log, log signature (any of the log's keys;
+/// a rotated-out key alone only if the quorum cosigned before its end),
+/// cosignatures, quorum, freshness against `max_age`.
+pub(crate) fn verify_checkpoint(
     policy: &Policy,
-    entry: &[u8],
-    proof: &[u8],
-    opening: Option<(&Opening, &str)>,
+    bytes: &[u8],
+    max_age: u64,
     now: DateTime<Utc>,
-) -> Result<Allowed, Denied> {
+) -> Result<Witnessed, Denied> {
     use ReasonCode as R;
     let witnesses = policy.witness_policy();
-
-    // 1. The bundle and its checkpoint parse.
-    let bundle = TlogProof::parse(proof).or_else(|e| deny(R::BundleMalformed, e.to_string()))?;
-    let note = Note::parse(&bundle.checkpoint)
-        .or_else(|e| deny(R::BundleMalformed, format!("checkpoint: {e}")))?;
-    let origin = Checkpoint::parse_text(note.text())
-        .or_else(|e| deny(R::BundleMalformed, e.to_string()))?
-        .origin;
-    if !witnesses
-        .logs
-        .iter()
-        .any(|l| l.key.name().as_str() == origin)
-    {
+    let note =
+        Note::parse(bytes).or_else(|e| deny(R::BundleMalformed, format!("checkpoint: {e}")))?;
+    let checkpoint =
+        Checkpoint::parse_text(note.text()).or_else(|e| deny(R::BundleMalformed, e.to_string()))?;
+    let origin = &checkpoint.origin;
+    let keys = policy.log_keys(origin);
+    if keys.is_empty() {
         return deny(
             R::UnknownLog,
             format!("checkpoint origin {origin:?} is not a log of the policy"),
@@ -352,25 +472,59 @@ fn check(
         return deny(R::QuorumNotMet, "the policy requires no witnesses");
     }
 
-    // 2-5. Log signature, cosignatures, quorum, inclusion: the core's
-    // tlog-proof verification, in the spec's order.
-    let verified = bundle.verify(entry, witnesses).or_else(|e| match e {
-        TlogProofError::Malformed(_) => deny(R::BundleMalformed, e.to_string()),
-        TlogProofError::UnknownLog(_) => deny(R::UnknownLog, e.to_string()),
-        TlogProofError::Checkpoint(_) => deny(
+    // The log's signature: during a key rotation the log signs with both
+    // keys, so any one of the policy's keys for this origin will do; a
+    // signature line by one of them that does not verify refuses the note.
+    let refs: Vec<&VerifierKey> = keys.iter().map(|k| k.key).collect();
+    let signed = note.verify(&refs).or_else(|e| {
+        deny(
             R::LogSignatureInvalid,
             format!("checkpoint of {origin}: {e}"),
-        ),
-        TlogProofError::Cosignature(_) => deny(R::CosignatureInvalid, e.to_string()),
-        TlogProofError::QuorumNotMet { .. } => deny(R::QuorumNotMet, e.to_string()),
-        TlogProofError::Inclusion(_) => deny(
-            R::NotIncluded,
-            format!("entry at index {}: {e}", bundle.index),
-        ),
+        )
     })?;
 
-    // 6. Freshness: the newest cosignature by a policy witness.
-    let Some(newest) = verified.cosignatures.iter().map(|c| c.timestamp).max() else {
+    let cosignatures = verify_cosignatures(&note, &witnesses.witness_keys())
+        .or_else(|e| deny(R::CosignatureInvalid, format!("witness cosignature: {e}")))?;
+    if !witnesses.quorum_met(&cosignatures) {
+        return deny(
+            R::QuorumNotMet,
+            format!(
+                "witness quorum not met: {} valid cosignatures from known witnesses",
+                cosignatures.len()
+            ),
+        );
+    }
+
+    // Signed only by rotated-out keys: the witnesses must have seen it
+    // before the latest of their ends. After the end the old key may be
+    // anyone's; a witness cosigning now dates its cosignature now.
+    let current = signed.iter().any(|v| keys[v.key].until.is_none());
+    if !current {
+        let end = signed.iter().filter_map(|v| keys[v.key].until).max();
+        let Some(end) = end else {
+            return deny(R::LogSignatureInvalid, "no log key signed the checkpoint");
+        };
+        let end_secs = end.timestamp();
+        let before: Vec<_> = cosignatures
+            .iter()
+            .filter(|c| i64::try_from(c.timestamp).is_ok_and(|t| t < end_secs))
+            .cloned()
+            .collect();
+        if !witnesses.quorum_met(&before) {
+            return deny(
+                R::LogKeyRetired,
+                format!(
+                    "checkpoint of {origin} is signed only by a log key rotated out at {}, \
+                     and {} of its cosignatures predate that (the quorum is not met)",
+                    time(end),
+                    before.len()
+                ),
+            );
+        }
+    }
+
+    // Freshness: the newest cosignature by a policy witness.
+    let Some(newest) = cosignatures.iter().map(|c| c.timestamp).max() else {
         return deny(R::QuorumNotMet, "no cosignature by a policy witness");
     };
     let now_secs = i128::from(now.timestamp());
@@ -386,27 +540,101 @@ fn check(
             ),
         );
     }
-    if age > i128::from(policy.max_age()) {
+    if age > i128::from(max_age) {
         return deny(
             R::CheckpointTooOld,
             format!(
-                "newest cosignature is from {}, {age} s ago; the policy allows {} s",
+                "newest cosignature is from {}, {age} s ago; at most {max_age} s allowed",
                 unix_time(newest),
-                policy.max_age()
             ),
         );
     }
-    let newest_cosignature = i64::try_from(newest)
+    let newest = i64::try_from(newest)
         .ok()
         .and_then(|s| Utc.timestamp_opt(s, 0).single())
         .map_or_else(
             || deny(R::CheckpointInFuture, "cosignature time out of range"),
             Ok,
         )?;
+    Ok(Witnessed {
+        checkpoint,
+        cosignatures: cosignatures.len(),
+        newest,
+    })
+}
 
-    // 7. The record: canonical, valid, a kind that authorises access.
+/// A bundle whose entry is proven in a checkpoint the policy believes.
+pub(crate) struct Proven {
+    /// The entry's index.
+    pub index: LeafIndex,
+    /// The checkpoint and its witnesses.
+    pub witnessed: Witnessed,
+    /// The record, parsed and bound to the checkpoint's log (not yet
+    /// checked for kind or signer).
+    pub record: SignedRecord,
+}
+
+/// The checks every bundle passes, the main one and a ratification alike:
+/// the tlog-proof parses, its checkpoint is believed ([`verify_checkpoint`]),
+/// the entry is included at its index, and it is a valid record bound to
+/// that log.
+pub(crate) fn verify_bundle(
+    policy: &Policy,
+    entry: &[u8],
+    proof: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Proven, Denied> {
+    use ReasonCode as R;
+    let bundle = TlogProof::parse(proof).or_else(|e| deny(R::BundleMalformed, e.to_string()))?;
+    let witnessed = verify_checkpoint(policy, &bundle.checkpoint, policy.max_age(), now)?;
+    let cp = &witnessed.checkpoint;
+    verify_inclusion(
+        leaf_hash(entry),
+        bundle.index,
+        cp.size,
+        &bundle.proof,
+        cp.root,
+    )
+    .or_else(|e| {
+        deny(
+            R::NotIncluded,
+            format!("entry at index {}: inclusion proof: {e}", bundle.index),
+        )
+    })?;
     let record = SignedRecord::parse(entry)
         .or_else(|e| deny(R::RecordMalformed, format!("{e} ({})", e.code())))?;
+    // A version-2 record names its log under its signature: one signed for
+    // another log is not authorised here, whatever this log did with it.
+    record
+        .check_held_by(&cp.origin)
+        .or_else(|e| deny(R::WrongLog, format!("{e} ({})", e.code())))?;
+    Ok(Proven {
+        index: bundle.index,
+        witnessed,
+        record,
+    })
+}
+
+fn check(
+    policy: &Policy,
+    entry: &[u8],
+    proof: &[u8],
+    opening: Option<(&Opening, &str)>,
+    later: &Later<'_>,
+    now: DateTime<Utc>,
+) -> Result<Allowed, Denied> {
+    use ReasonCode as R;
+
+    // 1-8. The bundle: checkpoint, log key, witnesses, freshness, inclusion,
+    // a valid record bound to this log.
+    let Proven {
+        index,
+        witnessed,
+        record,
+    } = verify_bundle(policy, entry, proof, now)?;
+    let origin = witnessed.checkpoint.origin.clone();
+
+    // 9. A kind that authorises access.
     let kind = record.kind();
     if !matches!(kind, Kind::Request | Kind::Emergency) {
         return deny(
@@ -415,7 +643,7 @@ fn check(
         );
     }
 
-    // 8. Signed by an agency the policy trusts.
+    // 10. Signed by an agency the policy trusts.
     let signer = record.signer();
     let Some(agency) = policy.agencies().iter().find(|k| signer.is(k)) else {
         let court = policy.courts().iter().any(|k| signer.is(k));
@@ -438,8 +666,17 @@ fn check(
         )
     })?;
 
-    // 9. Emergencies: allowed by the policy, and before their deadline.
+    // 11. Emergencies: allowed by the policy, and before their deadline
+    // unless the court's ratification is presented. A presented
+    // ratification is checked whatever the kind: what is handed over must
+    // hold.
     let ratify_by = record.ratify_by();
+    let ratification = match later.ratification {
+        None => None,
+        Some((r_entry, r_proof)) => Some(crate::later::check_ratification(
+            policy, &record, index, &origin, r_entry, r_proof, now,
+        )?),
+    };
     if kind == Kind::Emergency {
         if !policy.emergencies_allowed() {
             return deny(
@@ -450,11 +687,12 @@ fn check(
         let Some(deadline) = ratify_by else {
             return deny(R::RecordMalformed, "an emergency without ratify_by");
         };
-        if now >= deadline {
+        if now >= deadline && ratification.is_none() {
             return deny(
                 R::EmergencyDeadlinePassed,
                 format!(
-                    "the emergency had to be ratified by {}; now is {}",
+                    "the emergency had to be ratified by {}; now is {}, and no ratification \
+                     was presented",
                     time(deadline),
                     time(now)
                 ),
@@ -462,7 +700,7 @@ fn check(
         }
     }
 
-    // 10. Addressed to this provider.
+    // 12. Addressed to this provider.
     let Some(me) = policy.provider() else {
         return deny(
             R::ProviderNotConfigured,
@@ -477,7 +715,7 @@ fn check(
         );
     }
 
-    // 11. Within the validity window [valid_from, valid_until).
+    // 13. Within the validity window [valid_from, valid_until).
     let (Some(valid_from), Some(valid_until)) = (record.valid_from(), record.valid_until()) else {
         return deny(R::RecordMalformed, "no validity window");
     };
@@ -494,7 +732,11 @@ fn check(
         );
     }
 
-    // 12. The target opens one of the commitments.
+    // 14. What came later, from the provider's own mirror of the log.
+    let mirror_size =
+        crate::later::check_mirror(policy, &later.mirror, &record, index, &origin, now)?;
+
+    // 15. The target opens one of the commitments.
     let target_position = match opening {
         None => None,
         Some((opening, target)) => Some(opening.check(&record, target).or_else(|e| match e {
@@ -507,7 +749,7 @@ fn check(
     };
 
     Ok(Allowed {
-        index: bundle.index,
+        index,
         leaf_hash: record.leaf_hash(),
         kind,
         agency: signer.to_string(),
@@ -518,8 +760,10 @@ fn check(
         target_count: record.target_count().unwrap_or(0),
         target_position,
         origin,
-        checkpoint_size: verified.checkpoint.size,
-        cosignatures: verified.cosignatures.len(),
-        newest_cosignature,
+        checkpoint_size: witnessed.checkpoint.size,
+        cosignatures: witnessed.cosignatures,
+        newest_cosignature: witnessed.newest,
+        ratification,
+        mirror_size,
     })
 }

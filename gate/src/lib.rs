@@ -28,10 +28,14 @@
 //! ```
 
 pub mod decision;
+pub mod later;
 pub mod policy;
 pub mod release;
 pub mod testkit;
 
-pub use decision::{decide, parse_opening, Allowed, Decision, Denied, ReasonCode, MAX_CLOCK_SKEW};
-pub use policy::{Policy, PolicyError};
+pub use decision::{
+    decide, decide_later, parse_opening, Allowed, Decision, Denied, ReasonCode, MAX_CLOCK_SKEW,
+};
+pub use later::{Later, MirrorBuilder, MirrorInput, MirrorView};
+pub use policy::{LogKey, Policy, PolicyError, RetiredLogKey};
 pub use release::{release_receipt, ReleaseError};

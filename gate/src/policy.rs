@@ -12,12 +12,15 @@
 //! daylight-provider <name>                this provider: the name of its registered key (at most once)
 //! daylight-max-age <seconds>              newest witness cosignature may be at most this old (exactly once)
 //! daylight-emergencies allow|deny         whether emergency entries are honoured (at most once; default deny)
+//! daylight-log-key-until <vkey> <time>    a rotated-out log key (also on a `log` line) and its transition end (RFC 3339)
+//! daylight-mirror required <seconds>      refuse without a verified mirror of the log at most this old (at most once)
 //! ```
 //!
 //! The C2SP lines are parsed by [`daylight_core::WitnessPolicy::parse_with`];
 //! the Daylight lines through its extension hook. Anything else is an error
 //! with its line number.
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use daylight_core::policy::WitnessPolicy;
 use daylight_core::{KeyName, KeyType, VerifierKey};
 
@@ -47,6 +50,31 @@ pub struct Policy {
     provider: Option<String>,
     max_age: u64,
     emergencies: bool,
+    retired: Vec<RetiredLogKey>,
+    mirror_max_age: Option<u64>,
+}
+
+/// A log key rotated out (a `daylight-log-key-until` line): the log signed
+/// checkpoints with it until `until`. A checkpoint signed by it alone is
+/// believed only if the witness quorum cosigned it before then; a stolen
+/// old key can sign new checkpoints, but honest witnesses date their
+/// cosignatures now, after the end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetiredLogKey {
+    /// The key (also listed on a `log` line).
+    pub key: VerifierKey,
+    /// The end of its transition period.
+    pub until: DateTime<Utc>,
+}
+
+/// One of a log's keys as the gate uses it: the key and, if rotated out,
+/// the end of its transition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogKey<'a> {
+    /// The key.
+    pub key: &'a VerifierKey,
+    /// `None` for a current key; the transition end for a rotated-out one.
+    pub until: Option<DateTime<Utc>>,
 }
 
 #[derive(Default)]
@@ -56,6 +84,14 @@ struct Extra {
     provider: Option<String>,
     max_age: Option<u64>,
     emergencies: Option<bool>,
+    retired: Vec<RetiredLogKey>,
+    mirror_max_age: Option<u64>,
+}
+
+fn seconds(text: &str, what: &str) -> Result<u64, String> {
+    daylight_core::types::parse_decimal(text)
+        .filter(|s| (1..=MAX_MAX_AGE).contains(s))
+        .ok_or_else(|| format!("{what} must be whole seconds, 1..={MAX_MAX_AGE}"))
 }
 
 impl Extra {
@@ -86,12 +122,28 @@ impl Extra {
                 if self.max_age.is_some() {
                     return Err("more than one daylight-max-age line".into());
                 }
-                let secs = daylight_core::types::parse_decimal(secs)
-                    .filter(|s| (1..=MAX_MAX_AGE).contains(s))
-                    .ok_or_else(|| {
-                        format!("daylight-max-age must be whole seconds, 1..={MAX_MAX_AGE}")
-                    })?;
-                self.max_age = Some(secs);
+                self.max_age = Some(seconds(secs, "daylight-max-age")?);
+            }
+            ["daylight-log-key-until", key, until] => {
+                let key = VerifierKey::parse(key).map_err(|e| e.to_string())?;
+                if key.key_type() != KeyType::Ed25519 {
+                    return Err("a log key must be an Ed25519 note key (type 0x01)".into());
+                }
+                if self.retired.iter().any(|r| r.key == key) {
+                    return Err("daylight-log-key-until repeated for one key".into());
+                }
+                let until = DateTime::parse_from_rfc3339(until)
+                    .map_err(|e| {
+                        format!("daylight-log-key-until: {until:?} is not an RFC 3339 time: {e}")
+                    })?
+                    .with_timezone(&Utc);
+                self.retired.push(RetiredLogKey { key, until });
+            }
+            ["daylight-mirror", "required", secs] => {
+                if self.mirror_max_age.is_some() {
+                    return Err("more than one daylight-mirror line".into());
+                }
+                self.mirror_max_age = Some(seconds(secs, "daylight-mirror's maximum age")?);
             }
             ["daylight-emergencies", value] => {
                 if self.emergencies.is_some() {
@@ -148,6 +200,19 @@ impl Policy {
         let Some(max_age) = extra.max_age else {
             return incomplete("no daylight-max-age line: say how old a checkpoint may be");
         };
+        // A retired key must be one of the log keys: the C2SP lines say which
+        // keys may sign, the Daylight line only narrows one of them. A key
+        // named only on the Daylight line would be invisible to C2SP tools.
+        if let Some(r) = extra
+            .retired
+            .iter()
+            .find(|r| !witnesses.logs.iter().any(|l| l.key == r.key))
+        {
+            return Err(PolicyError::Incomplete(format!(
+                "daylight-log-key-until {}: the key is on no log line",
+                r.key
+            )));
+        }
         Ok(Policy {
             witnesses,
             agencies: extra.agencies,
@@ -155,6 +220,8 @@ impl Policy {
             provider: extra.provider,
             max_age,
             emergencies: extra.emergencies.unwrap_or(false),
+            retired: extra.retired,
+            mirror_max_age: extra.mirror_max_age,
         })
     }
 
@@ -175,6 +242,16 @@ impl Policy {
             "daylight-emergencies {}\n",
             if self.emergencies { "allow" } else { "deny" }
         ));
+        for r in &self.retired {
+            out.push_str(&format!(
+                "daylight-log-key-until {} {}\n",
+                r.key,
+                r.until.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+            ));
+        }
+        if let Some(secs) = self.mirror_max_age {
+            out.push_str(&format!("daylight-mirror required {secs}\n"));
+        }
         out
     }
 
@@ -214,6 +291,42 @@ impl Policy {
     /// Whether emergency entries are honoured (before their ratify-by deadline).
     pub fn emergencies_allowed(&self) -> bool {
         self.emergencies
+    }
+
+    /// The keys of the log whose origin is `origin` (its `log` lines), each
+    /// with its transition end if a `daylight-log-key-until` line retires it.
+    /// Empty if the policy does not trust that log.
+    pub fn log_keys(&self, origin: &str) -> Vec<LogKey<'_>> {
+        self.witnesses
+            .logs
+            .iter()
+            .filter(|l| l.key.name().as_str() == origin)
+            .map(|l| LogKey {
+                key: &l.key,
+                until: self
+                    .retired
+                    .iter()
+                    .find(|r| r.key == l.key)
+                    .map(|r| r.until),
+            })
+            .collect()
+    }
+
+    /// The rotated-out log keys (`daylight-log-key-until` lines).
+    pub fn retired_log_keys(&self) -> &[RetiredLogKey] {
+        &self.retired
+    }
+
+    /// With `daylight-mirror required <seconds>`: the mirror is mandatory and
+    /// its newest witness cosignature may be at most this old.
+    pub fn mirror_required(&self) -> Option<u64> {
+        self.mirror_max_age
+    }
+
+    /// How old the mirror's newest witness cosignature may be: the
+    /// `daylight-mirror` line's age, else `daylight-max-age`.
+    pub fn mirror_max_age(&self) -> u64 {
+        self.mirror_max_age.unwrap_or(self.max_age)
     }
 }
 

@@ -29,6 +29,7 @@ pub enum ReleaseError {
 /// released at `now`: for one target if a target was checked, otherwise for
 /// all of the record's targets. `key` must be the provider's registered key:
 /// an Ed25519 note key named as the provider the request is addressed to.
+/// The receipt is bound to the log that holds the request (`allowed.origin`).
 pub fn release_receipt(
     allowed: &Allowed,
     key: &SignerKey,
@@ -54,5 +55,5 @@ pub fn release_receipt(
         None => allowed.target_count,
     };
     let entry = EntryRef::new(allowed.index, allowed.leaf_hash);
-    Ok(Record::release(entry, targets, now, now)?.sign(key)?)
+    Ok(Record::release(entry, targets, now, now)?.sign(key, &allowed.origin)?)
 }

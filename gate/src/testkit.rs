@@ -194,7 +194,7 @@ impl World {
             let len = n.len().min(buf.len());
             buf[..len].copy_from_slice(&n[..len]);
         };
-        let sealed = draft.seal(signer, created, &mut rng);
+        let sealed = draft.seal(signer, ORIGIN, created, &mut rng);
         self.salt = counter;
         sealed
     }

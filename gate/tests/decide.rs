@@ -441,7 +441,7 @@ fn record_malformed_kind_signer_and_signature() {
         now() - Duration::minutes(5),
     )
     .unwrap()
-    .sign(&w.provider)
+    .sign(&w.provider, daylight_gate::testkit::ORIGIN)
     .unwrap();
     let b = logged(&mut w, release.as_bytes(), good.opening.clone());
     denied(check(&policy, &b, None), ReasonCode::KindNotAuthorising);
