@@ -13,109 +13,106 @@ use serde::{Deserialize, Serialize};
 
 use crate::commitment::{commit_document, commit_target, DocumentOpening, Opening, TargetOpening};
 use crate::error::SchemaError;
-use crate::fields::{
-    Commitment, DataCategory, Decision, DocumentHash, EmergencyGround, EntryRef, Jurisdiction,
-    Name, Offence, Salt, TargetId, TargetType, Text, Timestamp,
-};
+use crate::fields::{Commitment, DocumentHash, Salt, TargetId};
 use crate::record::{
-    Authority, Body, DisclosureBody, EmergencyBody, ExtensionBody, Kind, OutcomeBody, Period,
-    RatificationBody, Record, RegistryBody, ReleaseBody, RequestBody, SignedRecord, WithdrawalBody,
+    Body, DisclosureBody, ExtensionBody, Kind, OutcomeBody, Record, RegistryBody, ReleaseBody,
+    SignedRecord, WithdrawalBody,
 };
+pub use crate::record::{EmergencyDraft, RatificationDraft, RequestDraft};
 
-/// A draft `request`: as [`RequestBody`] but with the target identifiers and
-/// the order document's SHA-256 in the clear, and no `target_count`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RequestDraft {
-    /// See [`RequestBody::jurisdiction`].
-    pub jurisdiction: Jurisdiction,
-    /// See [`RequestBody::legal_basis`].
-    pub legal_basis: Text,
-    /// See [`RequestBody::issuing_authority`].
-    pub issuing_authority: Authority,
-    /// See [`RequestBody::provider`].
-    pub provider: Name,
-    /// See [`RequestBody::data_categories`]; any order here, sorted when sealed.
-    #[schemars(length(min = 1))]
-    pub data_categories: BTreeSet<DataCategory>,
-    /// See [`RequestBody::offence`].
-    pub offence: Offence,
-    /// See [`RequestBody::target_type`].
-    pub target_type: TargetType,
-    /// The target identifiers in the clear, exactly as the provider knows them. Never logged.
-    #[schemars(length(min = 1))]
-    pub targets: Vec<TargetId>,
-    /// See [`RequestBody::valid_from`].
-    pub valid_from: Timestamp,
-    /// See [`RequestBody::valid_until`].
-    pub valid_until: Timestamp,
-    /// See [`RequestBody::sealed_until`].
-    pub sealed_until: Timestamp,
-    /// See [`RequestBody::case_reference`].
-    pub case_reference: Text,
-    /// SHA-256 of the order document (e.g. `sha256sum order.pdf`). Never logged: committed to.
-    pub order_document_sha256: DocumentHash,
-    /// See [`RequestBody::data_period`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data_period: Option<Period>,
-}
+/// Declares a record body and its draft from one list of fields (in
+/// `record.rs`), so that adding a field to a kind is one edit. The two
+/// differ only where a secret is in the clear (draft) or committed (record).
+/// Each field, with its doc comment and attributes, is one of:
+///
+/// - `name: Type,`: the same in both. The record's doc comment documents
+///   both; the draft's schema description is "See [`Body::name`]."
+/// - `name: Type => see "; more",`: the same, with more said for the draft.
+/// - `name: Type => none,`: the record's only (`target_count`).
+/// - `name: Type => { draft_name: DraftType },` (the draft field with its
+///   own doc comment and attributes): a secret, committed in the record and
+///   in the clear in the draft, in the same position.
+///
+/// The draft gets `into_body(self, ...)`, which takes the record-only and
+/// committed fields in field order and moves the others across.
+macro_rules! body_with_draft {
+    (
+        $(#[$($body_attr:tt)*])* pub struct $body:ident;
+        $(#[$($draft_attr:tt)*])* pub struct $draft:ident;
+        { $($fields:tt)* }
+    ) => {
+        $crate::draft::body_with_draft! { @field
+            [$body $draft [$(#[$($body_attr)*])*] [$(#[$($draft_attr)*])*]]
+            [] [] [] [] []
+            $($fields)*
+        }
+    };
+    // A secret: committed in the record, in the clear in the draft.
+    (@field $head:tt [$($b:tt)*] [$($d:tt)*] [$($moved:ident)*] [$($given:tt)*] [$($all:ident)*]
+        $(#[$($attr:tt)*])* $f:ident: $t:ty => { $(#[$($dattr:tt)*])* $df:ident: $dt:ty }, $($rest:tt)*
+    ) => {
+        $crate::draft::body_with_draft! { @field $head
+            [$($b)* $(#[$($attr)*])* pub $f: $t,]
+            [$($d)* $(#[$($dattr)*])* pub $df: $dt,]
+            [$($moved)*] [$($given)* $f: $t,] [$($all)* $f]
+            $($rest)*
+        }
+    };
+    // The record's only.
+    (@field $head:tt [$($b:tt)*] $d:tt $moved:tt [$($given:tt)*] [$($all:ident)*]
+        $(#[$($attr:tt)*])* $f:ident: $t:ty => none, $($rest:tt)*
+    ) => {
+        $crate::draft::body_with_draft! { @field $head
+            [$($b)* $(#[$($attr)*])* pub $f: $t,] $d $moved
+            [$($given)* $f: $t,] [$($all)* $f]
+            $($rest)*
+        }
+    };
+    // The same in both, with more said for the draft.
+    (@field [$body:ident $($h:tt)*] [$($b:tt)*] [$($d:tt)*] [$($moved:ident)*] $given:tt [$($all:ident)*]
+        $(#[$($attr:tt)*])* $f:ident: $t:ty => see $more:literal, $($rest:tt)*
+    ) => {
+        $crate::draft::body_with_draft! { @field [$body $($h)*]
+            [$($b)* $(#[$($attr)*])* pub $f: $t,]
+            [$($d)* $(#[$($attr)*])*
+                #[schemars(description = concat!("See [`", stringify!($body), "::", stringify!($f), "`]", $more))]
+                pub $f: $t,]
+            [$($moved)* $f] $given [$($all)* $f]
+            $($rest)*
+        }
+    };
+    // The same in both.
+    (@field $head:tt $b:tt $d:tt $moved:tt $given:tt $all:tt
+        $(#[$($attr:tt)*])* $f:ident: $t:ty, $($rest:tt)*
+    ) => {
+        $crate::draft::body_with_draft! { @field $head $b $d $moved $given $all
+            $(#[$($attr)*])* $f: $t => see ".", $($rest)*
+        }
+    };
+    (@field [$body:ident $draft:ident [$($body_attr:tt)*] [$($draft_attr:tt)*]]
+        [$($b:tt)*] [$($d:tt)*] [$($moved:ident)*] [$($given:tt)*] [$($all:ident)*]
+    ) => {
+        $($body_attr)*
+        #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $body { $($b)* }
 
-/// A draft `emergency`: as [`EmergencyBody`] with targets (and the written
-/// authorisation's SHA-256, if any) in the clear, and no `target_count`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EmergencyDraft {
-    /// See [`EmergencyBody::jurisdiction`].
-    pub jurisdiction: Jurisdiction,
-    /// See [`EmergencyBody::legal_basis`].
-    pub legal_basis: Text,
-    /// See [`EmergencyBody::issuing_authority`].
-    pub issuing_authority: Authority,
-    /// See [`EmergencyBody::provider`].
-    pub provider: Name,
-    /// See [`EmergencyBody::data_categories`]; any order here.
-    #[schemars(length(min = 1))]
-    pub data_categories: BTreeSet<DataCategory>,
-    /// See [`EmergencyBody::offence`].
-    pub offence: Offence,
-    /// See [`EmergencyBody::target_type`].
-    pub target_type: TargetType,
-    /// The target identifiers in the clear. Never logged.
-    #[schemars(length(min = 1))]
-    pub targets: Vec<TargetId>,
-    /// See [`EmergencyBody::valid_from`].
-    pub valid_from: Timestamp,
-    /// See [`EmergencyBody::valid_until`].
-    pub valid_until: Timestamp,
-    /// See [`EmergencyBody::sealed_until`].
-    pub sealed_until: Timestamp,
-    /// See [`EmergencyBody::case_reference`].
-    pub case_reference: Text,
-    /// See [`EmergencyBody::ground`].
-    pub ground: EmergencyGround,
-    /// See [`EmergencyBody::ratify_by`].
-    pub ratify_by: Timestamp,
-    /// SHA-256 of the written emergency authorisation, if any. Never logged.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order_document_sha256: Option<DocumentHash>,
-    /// See [`EmergencyBody::data_period`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data_period: Option<Period>,
-}
+        $($draft_attr)*
+        #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $draft { $($d)* }
 
-/// A draft `ratification`: as [`RatificationBody`] with the court order's SHA-256 in the clear.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RatificationDraft {
-    /// See [`RatificationBody::emergency`].
-    pub emergency: EntryRef,
-    /// See [`RatificationBody::decision`].
-    pub decision: Decision,
-    /// See [`RatificationBody::case_reference`].
-    pub case_reference: Text,
-    /// SHA-256 of the court's order. Never logged: committed to.
-    pub order_document_sha256: DocumentHash,
+        impl $draft {
+            /// The record body: this draft's fields, with the record's own
+            /// and the committed ones given.
+            pub(crate) fn into_body(self, $($given)*) -> $body {
+                let $draft { $($moved,)* .. } = self;
+                $body { $($all),* }
+            }
+        }
+    };
 }
+pub(crate) use body_with_draft;
 
 /// A human-writable draft of any kind: `{"kind": "...", ...fields}`. Kinds
 /// with no secrets take their record body's fields as they are.
@@ -261,23 +258,8 @@ impl Draft {
                 let (order_document, doc) = commit_doc(&d.order_document_sha256, &mut salts)?;
                 target_openings = openings;
                 doc_opening = Some(doc);
-                Body::Request(RequestBody {
-                    jurisdiction: d.jurisdiction.clone(),
-                    legal_basis: d.legal_basis.clone(),
-                    issuing_authority: d.issuing_authority.clone(),
-                    provider: d.provider.clone(),
-                    data_categories: d.data_categories.clone(),
-                    offence: d.offence,
-                    target_type: d.target_type,
-                    target_count: count(&targets)?,
-                    targets,
-                    valid_from: d.valid_from,
-                    valid_until: d.valid_until,
-                    sealed_until: d.sealed_until,
-                    case_reference: d.case_reference.clone(),
-                    order_document,
-                    data_period: d.data_period,
-                })
+                let target_count = count(&targets)?;
+                Body::Request(d.clone().into_body(target_count, targets, order_document))
             }
             Draft::Emergency(d) => {
                 let (targets, openings) = commit_targets(&d.targets, &mut salts)?;
@@ -290,35 +272,13 @@ impl Draft {
                     }
                     None => None,
                 };
-                Body::Emergency(EmergencyBody {
-                    jurisdiction: d.jurisdiction.clone(),
-                    legal_basis: d.legal_basis.clone(),
-                    issuing_authority: d.issuing_authority.clone(),
-                    provider: d.provider.clone(),
-                    data_categories: d.data_categories.clone(),
-                    offence: d.offence,
-                    target_type: d.target_type,
-                    target_count: count(&targets)?,
-                    targets,
-                    valid_from: d.valid_from,
-                    valid_until: d.valid_until,
-                    sealed_until: d.sealed_until,
-                    case_reference: d.case_reference.clone(),
-                    ground: d.ground,
-                    ratify_by: d.ratify_by,
-                    order_document,
-                    data_period: d.data_period,
-                })
+                let target_count = count(&targets)?;
+                Body::Emergency(d.clone().into_body(target_count, targets, order_document))
             }
             Draft::Ratification(d) => {
                 let (order_document, doc) = commit_doc(&d.order_document_sha256, &mut salts)?;
                 doc_opening = Some(doc);
-                Body::Ratification(RatificationBody {
-                    emergency: d.emergency,
-                    decision: d.decision,
-                    case_reference: d.case_reference.clone(),
-                    order_document,
-                })
+                Body::Ratification(d.clone().into_body(order_document))
             }
             Draft::Extension(b) => Body::Extension(b.clone()),
             Draft::Disclosure(b) => Body::Disclosure(b.clone()),

@@ -193,104 +193,133 @@ pub struct Period {
     pub until: Timestamp,
 }
 
-/// `request`: an authority asks a provider for exceptional access under an
-/// order. Signed by the agency's registered key (the record's signer).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RequestBody {
-    /// Where the order was issued: ISO 3166-1 alpha-2, optionally with a subdivision (`US-NY`).
-    pub jurisdiction: Jurisdiction,
-    /// The legal basis: statute or section the order rests on (`18 U.S.C. 2518`).
-    pub legal_basis: Text,
-    /// The court or authority that issued the order.
-    pub issuing_authority: Authority,
-    /// The provider asked: the name of its registered key. The gate checks it is itself.
-    pub provider: Name,
-    /// What data is asked for: a non-empty set, sorted by name, no repeats.
-    #[schemars(length(min = 1))]
-    pub data_categories: BTreeSet<DataCategory>,
-    /// The most serious offence under investigation.
-    pub offence: Offence,
-    /// What the targets are.
-    pub target_type: TargetType,
-    /// How many targets: equals the number of `targets` commitments.
-    pub target_count: u32,
-    /// One commitment per target identifier (never the identifier itself).
-    #[schemars(length(min = 1))]
-    pub targets: Vec<Commitment>,
-    /// Access is authorised from this time.
-    pub valid_from: Timestamp,
-    /// Access is authorised until this time; after the record's creation.
-    pub valid_until: Timestamp,
-    /// The order's details stay sealed until this time; not before `valid_until`.
-    pub sealed_until: Timestamp,
-    /// The agency's or court's case reference.
-    pub case_reference: Text,
-    /// Commitment to the SHA-256 of the order document.
-    pub order_document: Commitment,
-    /// The period the data asked for covers (historical data), if not the validity window.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data_period: Option<Period>,
+crate::draft::body_with_draft! {
+    /// `request`: an authority asks a provider for exceptional access under an
+    /// order. Signed by the agency's registered key (the record's signer).
+    pub struct RequestBody;
+    /// A draft `request`: as [`RequestBody`] but with the target identifiers and
+    /// the order document's SHA-256 in the clear, and no `target_count`.
+    pub struct RequestDraft;
+    {
+        /// Where the order was issued: ISO 3166-1 alpha-2, optionally with a subdivision (`US-NY`).
+        jurisdiction: Jurisdiction,
+        /// The legal basis: statute or section the order rests on (`18 U.S.C. 2518`).
+        legal_basis: Text,
+        /// The court or authority that issued the order.
+        issuing_authority: Authority,
+        /// The provider asked: the name of its registered key. The gate checks it is itself.
+        provider: Name,
+        /// What data is asked for: a non-empty set, sorted by name, no repeats.
+        #[schemars(length(min = 1))]
+        data_categories: BTreeSet<DataCategory> => see "; any order here, sorted when sealed.",
+        /// The most serious offence under investigation.
+        offence: Offence,
+        /// What the targets are.
+        target_type: TargetType,
+        /// How many targets: equals the number of `targets` commitments.
+        target_count: u32 => none,
+        /// One commitment per target identifier (never the identifier itself).
+        #[schemars(length(min = 1))]
+        targets: Vec<Commitment> => {
+            /// The target identifiers in the clear, exactly as the provider knows them. Never logged.
+            #[schemars(length(min = 1))]
+            targets: Vec<TargetId>
+        },
+        /// Access is authorised from this time.
+        valid_from: Timestamp,
+        /// Access is authorised until this time; after the record's creation.
+        valid_until: Timestamp,
+        /// The order's details stay sealed until this time; not before `valid_until`.
+        sealed_until: Timestamp,
+        /// The agency's or court's case reference.
+        case_reference: Text,
+        /// Commitment to the SHA-256 of the order document.
+        order_document: Commitment => {
+            /// SHA-256 of the order document (e.g. `sha256sum order.pdf`). Never logged: committed to.
+            order_document_sha256: DocumentHash
+        },
+        /// The period the data asked for covers (historical data), if not the validity window.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        data_period: Option<Period>,
+    }
 }
 
-/// `emergency`: exceptional access before a court order, which a court must
-/// ratify by `ratify_by`. Signed by the agency.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EmergencyBody {
-    /// Where: ISO 3166-1 alpha-2, optionally with a subdivision.
-    pub jurisdiction: Jurisdiction,
-    /// The legal basis for emergency access.
-    pub legal_basis: Text,
-    /// Who authorised the emergency access (often a prosecutor or the agency itself).
-    pub issuing_authority: Authority,
-    /// The provider asked: the name of its registered key.
-    pub provider: Name,
-    /// What data is asked for: a non-empty set, sorted by name, no repeats.
-    #[schemars(length(min = 1))]
-    pub data_categories: BTreeSet<DataCategory>,
-    /// The most serious offence under investigation.
-    pub offence: Offence,
-    /// What the targets are.
-    pub target_type: TargetType,
-    /// How many targets: equals the number of `targets` commitments.
-    pub target_count: u32,
-    /// One commitment per target identifier.
-    #[schemars(length(min = 1))]
-    pub targets: Vec<Commitment>,
-    /// Access is authorised from this time.
-    pub valid_from: Timestamp,
-    /// Access is authorised until this time (if ratified); after the record's creation.
-    pub valid_until: Timestamp,
-    /// Details stay sealed until this time; not before `valid_until`.
-    pub sealed_until: Timestamp,
-    /// The agency's case reference.
-    pub case_reference: Text,
-    /// Why access could not wait for a court.
-    pub ground: EmergencyGround,
-    /// A court must ratify by this time: after creation, at most 48 hours after it.
-    pub ratify_by: Timestamp,
-    /// Commitment to the SHA-256 of the written emergency authorisation, if there is one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order_document: Option<Commitment>,
-    /// The period the data asked for covers, if not the validity window.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data_period: Option<Period>,
+crate::draft::body_with_draft! {
+    /// `emergency`: exceptional access before a court order, which a court must
+    /// ratify by `ratify_by`. Signed by the agency.
+    pub struct EmergencyBody;
+    /// A draft `emergency`: as [`EmergencyBody`] with targets (and the written
+    /// authorisation's SHA-256, if any) in the clear, and no `target_count`.
+    pub struct EmergencyDraft;
+    {
+        /// Where: ISO 3166-1 alpha-2, optionally with a subdivision.
+        jurisdiction: Jurisdiction,
+        /// The legal basis for emergency access.
+        legal_basis: Text,
+        /// Who authorised the emergency access (often a prosecutor or the agency itself).
+        issuing_authority: Authority,
+        /// The provider asked: the name of its registered key.
+        provider: Name,
+        /// What data is asked for: a non-empty set, sorted by name, no repeats.
+        #[schemars(length(min = 1))]
+        data_categories: BTreeSet<DataCategory> => see "; any order here.",
+        /// The most serious offence under investigation.
+        offence: Offence,
+        /// What the targets are.
+        target_type: TargetType,
+        /// How many targets: equals the number of `targets` commitments.
+        target_count: u32 => none,
+        /// One commitment per target identifier.
+        #[schemars(length(min = 1))]
+        targets: Vec<Commitment> => {
+            /// The target identifiers in the clear. Never logged.
+            #[schemars(length(min = 1))]
+            targets: Vec<TargetId>
+        },
+        /// Access is authorised from this time.
+        valid_from: Timestamp,
+        /// Access is authorised until this time (if ratified); after the record's creation.
+        valid_until: Timestamp,
+        /// Details stay sealed until this time; not before `valid_until`.
+        sealed_until: Timestamp,
+        /// The agency's case reference.
+        case_reference: Text,
+        /// Why access could not wait for a court.
+        ground: EmergencyGround,
+        /// A court must ratify by this time: after creation, at most 48 hours after it.
+        ratify_by: Timestamp,
+        /// Commitment to the SHA-256 of the written emergency authorisation, if there is one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        order_document: Option<Commitment> => {
+            /// SHA-256 of the written emergency authorisation, if any. Never logged.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            order_document_sha256: Option<DocumentHash>
+        },
+        /// The period the data asked for covers, if not the validity window.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        data_period: Option<Period>,
+    }
 }
 
-/// `ratification`: a court's decision on an earlier emergency entry. Signed
-/// by the court's registered key.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RatificationBody {
-    /// The emergency entry decided on.
-    pub emergency: EntryRef,
-    /// Granted or denied (Wiretap Report: order granted or denied).
-    pub decision: Decision,
-    /// The court's case reference.
-    pub case_reference: Text,
-    /// Commitment to the SHA-256 of the court's order.
-    pub order_document: Commitment,
+crate::draft::body_with_draft! {
+    /// `ratification`: a court's decision on an earlier emergency entry. Signed
+    /// by the court's registered key.
+    pub struct RatificationBody;
+    /// A draft `ratification`: as [`RatificationBody`] with the court order's SHA-256 in the clear.
+    pub struct RatificationDraft;
+    {
+        /// The emergency entry decided on.
+        emergency: EntryRef,
+        /// Granted or denied (Wiretap Report: order granted or denied).
+        decision: Decision,
+        /// The court's case reference.
+        case_reference: Text,
+        /// Commitment to the SHA-256 of the court's order.
+        order_document: Commitment => {
+            /// SHA-256 of the court's order. Never logged: committed to.
+            order_document_sha256: DocumentHash
+        },
+    }
 }
 
 /// `extension`: a court extends an entry's sealed-until date. Signed by the court.
