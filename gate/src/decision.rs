@@ -767,3 +767,223 @@ fn check(
         mirror_size,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    //! Records bound to their log, and log keys rotated out (the checks of
+    //! [`verify_checkpoint`] and [`verify_bundle`]).
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::testkit::{World, ORIGIN, PROVIDER, TARGET};
+    use chrono::Duration;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 8, 10, 12, 0, 0).unwrap()
+    }
+
+    fn secs(t: DateTime<Utc>) -> u64 {
+        t.timestamp() as u64
+    }
+
+    #[track_caller]
+    fn denied(d: Decision, reason: ReasonCode) {
+        assert_eq!(d.reason(), Some(reason), "{d}");
+    }
+
+    /// Logs `record` after some filler; a proof cosigned by witnesses 0 and 1 at `t`.
+    fn logged(w: &mut World, entry: &[u8], t: u64) -> (Vec<u8>, Vec<u8>) {
+        w.append_filler(2);
+        let index = w.append(entry);
+        (entry.to_vec(), w.proof(index, &[(0, t), (1, t)]))
+    }
+
+    #[test]
+    fn a_record_for_another_log_is_refused_and_version_1_is_accepted() {
+        let mut w = World::new();
+        let policy = w.policy();
+        let created = now() - Duration::hours(1);
+        let draft = World::request_draft(PROVIDER, created);
+        let agency = w.agency.clone();
+        let t = secs(now()) - 60;
+
+        // Sealed for another log, logged (by a careless or hostile log) in this one.
+        let (other, opening) = w
+            .seal_for(&draft, &agency, "other-log.example", created)
+            .unwrap();
+        let (entry, proof) = logged(&mut w, other.as_bytes(), t);
+        let d = decide(&policy, &entry, &proof, Some((&opening, TARGET)), now());
+        assert!(d.to_string().contains("other-log.example"), "{d}");
+        denied(d, ReasonCode::WrongLog);
+
+        // The same record for this log is allowed.
+        let (mine, opening) = w.seal(&draft, &agency, created).unwrap();
+        assert_eq!(mine.log(), Some(ORIGIN));
+        let (entry, proof) = logged(&mut w, mine.as_bytes(), t);
+        let d = decide(&policy, &entry, &proof, Some((&opening, TARGET)), now());
+        assert!(d.is_allow(), "{d}");
+
+        // Version 1 (bound to no log, from before binding) is read as the log holds it.
+        let v1 = mine.record().sign_version_1(&agency).unwrap();
+        assert_eq!(v1.version(), 1);
+        let (entry, proof) = logged(&mut w, v1.as_bytes(), t);
+        // (The opening names the version-2 entry, so the decision is on the request.)
+        let d = decide(&policy, &entry, &proof, None, now());
+        assert!(d.is_allow(), "{d}");
+    }
+
+    /// The world's policy with both log keys, the old one retired at `until`.
+    fn rotated_policy(w: &World, until: Option<DateTime<Utc>>, old: bool, new: bool) -> Policy {
+        let base = w.policy_text(2, true);
+        let mut text = String::new();
+        for line in base.lines() {
+            if line.starts_with("log ") {
+                if old {
+                    text.push_str(&format!("log {}\n", w.log.verifier()));
+                }
+                if new {
+                    text.push_str(&format!("log {}\n", w.log2.verifier()));
+                }
+            } else {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+        if let Some(u) = until {
+            text.push_str(&format!(
+                "daylight-log-key-until {} {}\n",
+                w.log.verifier(),
+                u.to_rfc3339()
+            ));
+        }
+        let p = Policy::parse(&text).unwrap();
+        assert_eq!(Policy::parse(&p.to_text()).unwrap(), p);
+        p
+    }
+
+    fn request(w: &mut World, cosigned: DateTime<Utc>) -> crate::testkit::Bundle {
+        let created = now() - Duration::hours(2);
+        w.bundle(
+            &World::request_draft(PROVIDER, created),
+            created,
+            secs(cosigned),
+        )
+        .unwrap()
+    }
+
+    fn decide_bundle(p: &Policy, b: &crate::testkit::Bundle) -> Decision {
+        decide(p, &b.entry, &b.proof, Some((&b.opening, TARGET)), now())
+    }
+
+    #[test]
+    fn a_rotated_out_log_key_is_believed_only_for_checkpoints_witnessed_before_its_end() {
+        // Signed by the old key alone, cosigned ten minutes ago.
+        let mut w = World::new();
+        let b = request(&mut w, now() - Duration::minutes(10));
+
+        // The old key's end is after the cosignatures: allowed.
+        let p = rotated_policy(&w, Some(now() - Duration::minutes(5)), true, true);
+        let d = decide_bundle(&p, &b);
+        assert!(d.is_allow(), "{d}");
+        // The end is before them: a stolen old key could have signed it.
+        let p = rotated_policy(&w, Some(now() - Duration::minutes(15)), true, true);
+        let d = decide_bundle(&p, &b);
+        assert!(d.to_string().contains("rotated out"), "{d}");
+        denied(d, ReasonCode::LogKeyRetired);
+        // Exactly at the end: not before it.
+        let p = rotated_policy(&w, Some(now() - Duration::minutes(10)), true, true);
+        denied(decide_bundle(&p, &b), ReasonCode::LogKeyRetired);
+        // One witness before the end, one after: the quorum (2) is not met before it.
+        let proof = w.proof(b.index, &[(0, secs(now()) - 900), (1, secs(now()) - 60)]);
+        let mixed = crate::testkit::Bundle { proof, ..b.clone() };
+        let p = rotated_policy(&w, Some(now() - Duration::minutes(5)), true, true);
+        denied(decide_bundle(&p, &mixed), ReasonCode::LogKeyRetired);
+        // A policy that knows only the new key refuses the old key's checkpoint.
+        let p = rotated_policy(&w, None, false, true);
+        denied(decide_bundle(&p, &b), ReasonCode::LogSignatureInvalid);
+    }
+
+    #[test]
+    fn a_checkpoint_signed_by_both_keys_opens_under_either() {
+        let mut w = World::new();
+        w.checkpoint_keys = vec![w.log.clone(), w.log2.clone()];
+        let b = request(&mut w, now() - Duration::minutes(1));
+        for (old, new) in [(true, false), (false, true), (true, true)] {
+            let p = rotated_policy(&w, None, old, new);
+            let d = decide_bundle(&p, &b);
+            assert!(d.is_allow(), "old {old} new {new}: {d}");
+        }
+        // The old key retired long ago: the new key's signature carries it.
+        let p = rotated_policy(&w, Some(now() - Duration::days(30)), true, true);
+        assert!(decide_bundle(&p, &b).is_allow());
+        // ... but a policy that knows only the retired key does not.
+        let p = rotated_policy(&w, Some(now() - Duration::days(30)), true, false);
+        denied(decide_bundle(&p, &b), ReasonCode::LogKeyRetired);
+
+        // Tampered: the new key's signature line broken. A policy that knows
+        // the new key refuses the note; one that knows only the old key
+        // ignores a line by a key it does not know (C2SP signed-note rules).
+        let text = String::from_utf8(b.proof.clone()).unwrap();
+        let name = format!("\u{2014} {ORIGIN} ");
+        let lines: Vec<&str> = text.lines().filter(|l| l.starts_with(&name)).collect();
+        assert_eq!(lines.len(), 2);
+        let second = lines[1];
+        let mut broken: Vec<char> = second.chars().collect();
+        let at = broken.len() - 5;
+        broken[at] = if broken[at] == 'A' { 'B' } else { 'A' };
+        let broken: String = broken.into_iter().collect();
+        let tampered = crate::testkit::Bundle {
+            proof: text.replace(second, &broken).into_bytes(),
+            ..b.clone()
+        };
+        denied(
+            decide_bundle(&rotated_policy(&w, None, false, true), &tampered),
+            ReasonCode::LogSignatureInvalid,
+        );
+        denied(
+            decide_bundle(&rotated_policy(&w, None, true, true), &tampered),
+            ReasonCode::LogSignatureInvalid,
+        );
+        assert!(decide_bundle(&rotated_policy(&w, None, true, false), &tampered).is_allow());
+    }
+
+    #[test]
+    fn retired_key_lines_are_checked() {
+        let w = World::new();
+        let base = w.policy_text(2, true);
+        let old = w.log.verifier();
+        for bad in [
+            // The key must be on a log line.
+            format!(
+                "{base}daylight-log-key-until {} 2026-08-01T00:00:00Z\n",
+                w.log2.verifier()
+            ),
+            format!("{base}daylight-log-key-until {old} yesterday\n"),
+            format!("{base}daylight-log-key-until {old}\n"),
+            format!(
+                "{base}daylight-log-key-until {old} 2026-08-01T00:00:00Z\n\
+                 daylight-log-key-until {old} 2026-09-01T00:00:00Z\n"
+            ),
+            format!(
+                "{base}daylight-log-key-until {} 2026-08-01T00:00:00Z\n",
+                w.witnesses[0].verifier()
+            ),
+            format!("{base}daylight-mirror required 0\n"),
+            format!("{base}daylight-mirror optional 60\n"),
+            format!("{base}daylight-mirror required 60\ndaylight-mirror required 60\n"),
+        ] {
+            assert!(Policy::parse(&bad).is_err(), "accepted:\n{bad}");
+        }
+        let p = Policy::parse(&format!(
+            "{base}daylight-log-key-until {old} 2026-08-01T02:00:00+02:00\ndaylight-mirror required 600\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            p.retired_log_keys()[0].until,
+            Utc.with_ymd_and_hms(2026, 8, 1, 0, 0, 0).unwrap()
+        );
+        assert_eq!(p.mirror_required(), Some(600));
+        assert_eq!(p.mirror_max_age(), 600);
+        assert_eq!(Policy::parse(&p.to_text()).unwrap(), p);
+        assert_eq!(w.policy().mirror_max_age(), 3600);
+    }
+}

@@ -5,13 +5,16 @@
 //!
 //! Never use these keys for anything real: their seeds are public.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration, Utc};
 use daylight_core::tree::{inclusion_proof, tree_hash, MemoryTree};
 use daylight_core::{
-    leaf_hash, Checkpoint, KeyName, KeyType, LeafIndex, SignerKey, TlogProof, TreeSize,
+    leaf_hash, Checkpoint, Hash, KeyName, KeyType, LeafIndex, SignerKey, TlogProof, TreeSize,
 };
-use daylight_schemas::{Draft, Opening, SchemaError, SignedRecord};
+use daylight_schemas::{Draft, Opening, Record, Role, SchemaError, SignedRecord};
 
+use crate::later::{MirrorBuilder, MirrorView};
 use crate::policy::Policy;
 
 pub mod fuzz;
@@ -63,8 +66,16 @@ pub struct World {
     pub court: SignerKey,
     /// The provider's key (named [`PROVIDER`]).
     pub provider: SignerKey,
+    /// The log's next key, for rotations (also named [`ORIGIN`]).
+    pub log2: SignerKey,
+    /// The keys that sign checkpoints (default: [`World::log`] alone; during
+    /// a rotation's transition both `log` and `log2`).
+    pub checkpoint_keys: Vec<SignerKey>,
     /// The log's tree.
     pub tree: MemoryTree,
+    /// The bytes of every entry that is not filler (filler at index `i` is
+    /// `i` as 8 big-endian bytes).
+    entries: BTreeMap<u64, Vec<u8>>,
     salt: u64,
 }
 
@@ -77,8 +88,11 @@ impl Default for World {
 impl World {
     /// A world with an empty log.
     pub fn new() -> World {
+        let log = key(ORIGIN, KeyType::Ed25519, 1);
         World {
-            log: key(ORIGIN, KeyType::Ed25519, 1),
+            checkpoint_keys: vec![log.clone()],
+            log,
+            log2: key(ORIGIN, KeyType::Ed25519, 2),
             witnesses: (0..3u8)
                 .map(|i| {
                     key(
@@ -92,6 +106,7 @@ impl World {
             court: key("court.example", KeyType::Ed25519, 21),
             provider: key(PROVIDER, KeyType::Ed25519, 22),
             tree: MemoryTree::new(),
+            entries: BTreeMap::new(),
             salt: 0,
         }
     }
@@ -179,11 +194,24 @@ impl World {
         Draft::from_json(text).expect("the test draft parses")
     }
 
-    /// Seals `draft` with `signer` at `created`, with distinct salts from a counter.
+    /// Seals `draft` with `signer` at `created` for this log, with distinct
+    /// salts from a counter.
     pub fn seal(
         &mut self,
         draft: &Draft,
         signer: &SignerKey,
+        created: DateTime<Utc>,
+    ) -> Result<(SignedRecord, Opening), SchemaError> {
+        self.seal_for(draft, signer, ORIGIN, created)
+    }
+
+    /// As [`World::seal`], bound to the log `origin` (another log's, to test
+    /// that a record signed for one log authorises nothing in another).
+    pub fn seal_for(
+        &mut self,
+        draft: &Draft,
+        signer: &SignerKey,
+        origin: &str,
         created: DateTime<Utc>,
     ) -> Result<(SignedRecord, Opening), SchemaError> {
         let mut counter = self.salt;
@@ -194,14 +222,86 @@ impl World {
             let len = n.len().min(buf.len());
             buf[..len].copy_from_slice(&n[..len]);
         };
-        let sealed = draft.seal(signer, ORIGIN, created, &mut rng);
+        let sealed = draft.seal(signer, origin, created, &mut rng);
         self.salt = counter;
         sealed
     }
 
     /// Appends an entry to the log's tree.
     pub fn append(&mut self, entry: &[u8]) -> LeafIndex {
-        self.tree.append(entry)
+        let index = self.tree.append(entry);
+        self.entries.insert(index.0, entry.to_vec());
+        index
+    }
+
+    /// The bytes of the entry at `index` (filler included).
+    pub fn entry(&self, index: u64) -> Vec<u8> {
+        self.entries
+            .get(&index)
+            .cloned()
+            .unwrap_or_else(|| index.to_be_bytes().to_vec())
+    }
+
+    /// Signs `record` with `key` for this log and appends it.
+    pub fn log_record(
+        &mut self,
+        record: &Record,
+        key: &SignerKey,
+    ) -> Result<(LeafIndex, SignedRecord), SchemaError> {
+        let signed = record.sign(key, ORIGIN)?;
+        Ok((self.append(signed.as_bytes()), signed))
+    }
+
+    /// Registers the agency, the court and the provider in the log's own
+    /// registry (entries signed by the log's key), as `daylight log
+    /// add-agency` and friends do.
+    pub fn register_parties(&mut self, created: DateTime<Utc>) -> Result<(), SchemaError> {
+        let log = self.log.clone();
+        for (role, k) in [
+            (Role::Agency, self.agency.verifier().clone()),
+            (Role::Court, self.court.verifier().clone()),
+            (Role::Provider, self.provider.verifier().clone()),
+        ] {
+            self.log_record(&Record::registry_add(role, &k, created)?, &log)?;
+        }
+        Ok(())
+    }
+
+    /// A ratification draft deciding (`"granted"` or `"denied"`) on the
+    /// entry at `index` with leaf hash `leaf`.
+    pub fn ratification_draft(index: LeafIndex, leaf: Hash, decision: &str) -> Draft {
+        Self::draft_json(&format!(
+            r#"{{"kind": "ratification", "emergency": {{"index": {index}, "leaf_hash": "{}"}},
+            "decision": "{decision}", "case_reference": "AG Tiergarten 351 Gs 88/26",
+            "order_document_sha256": "9dd7385194b0ad0261b34104583c61d8c4179fd9ea64c07e17946e5c3e3a0410"}}"#,
+            leaf.to_hex()
+        ))
+    }
+
+    /// A withdrawal draft for the entry at `index` with leaf hash `leaf`.
+    pub fn withdrawal_draft(index: LeafIndex, leaf: Hash) -> Draft {
+        Self::draft_json(&format!(
+            r#"{{"kind": "withdrawal", "entry": {{"index": {index}, "leaf_hash": "{}"}},
+            "reason": "no_longer_needed"}}"#,
+            leaf.to_hex()
+        ))
+    }
+
+    /// The signed checkpoint at the current size, signed by
+    /// [`World::checkpoint_keys`] and cosigned by the witnesses given as
+    /// (position, Unix timestamp).
+    pub fn checkpoint(&self, cosigners: &[(usize, u64)]) -> Vec<u8> {
+        self.checkpoint_note(self.tree.size(), cosigners, &[])
+    }
+
+    /// The provider's mirror of this log as the gate sees it: every entry,
+    /// the leaf hashes at `asked`, and the checkpoint cosigned by `cosigners`.
+    pub fn mirror(&self, asked: &[LeafIndex], cosigners: &[(usize, u64)]) -> MirrorView {
+        let mut b = MirrorBuilder::new(asked);
+        for i in 0..self.tree.size().get() {
+            b.push(&self.entry(i));
+        }
+        b.finish(self.checkpoint(cosigners))
     }
 
     /// Appends `n` filler leaves (for large trees).
@@ -237,14 +337,32 @@ impl World {
         cosigners: &[(usize, u64)],
         strangers: &[(&SignerKey, u64)],
     ) -> Vec<u8> {
+        TlogProof {
+            extra: None,
+            index,
+            proof: inclusion_proof(index, size, &self.tree).unwrap_or_default(),
+            checkpoint: self.checkpoint_note(size, cosigners, strangers),
+        }
+        .to_bytes()
+    }
+
+    fn checkpoint_note(
+        &self,
+        size: TreeSize,
+        cosigners: &[(usize, u64)],
+        strangers: &[(&SignerKey, u64)],
+    ) -> Vec<u8> {
         // The tree holds every hash it is asked for; the checkpoint text is
         // generated and valid; the witness positions are the caller's.
         #[allow(clippy::expect_used)]
         let root = tree_hash(size, &self.tree).expect("in-memory tree");
         #[allow(clippy::expect_used)]
-        let mut note = Checkpoint::new(ORIGIN, size, root)
-            .sign(&self.log)
+        let mut note = daylight_core::Note::new(&Checkpoint::new(ORIGIN, size, root).to_text())
             .expect("checkpoint note");
+        for k in &self.checkpoint_keys {
+            #[allow(clippy::expect_used)]
+            note.sign(k, 0).expect("log signature");
+        }
         for &(w, t) in cosigners {
             #[allow(clippy::expect_used)]
             note.sign(&self.witnesses[w], t).expect("cosign");
@@ -253,13 +371,7 @@ impl World {
             #[allow(clippy::expect_used)]
             note.sign(k, t).expect("cosign");
         }
-        TlogProof {
-            extra: None,
-            index,
-            proof: inclusion_proof(index, size, &self.tree).unwrap_or_default(),
-            checkpoint: note.to_bytes(),
-        }
-        .to_bytes()
+        note.to_bytes()
     }
 
     /// Seals `draft` by the agency at `created`, appends it after a few
@@ -272,7 +384,19 @@ impl World {
         cosigned: u64,
     ) -> Result<Bundle, SchemaError> {
         let agency = self.agency.clone();
-        let (record, opening) = self.seal(draft, &agency, created)?;
+        self.bundle_by(draft, &agency, created, cosigned)
+    }
+
+    /// As [`World::bundle`], sealed by `signer` (a court's ratification, an
+    /// agency's rotated key).
+    pub fn bundle_by(
+        &mut self,
+        draft: &Draft,
+        signer: &SignerKey,
+        created: DateTime<Utc>,
+        cosigned: u64,
+    ) -> Result<Bundle, SchemaError> {
+        let (record, opening) = self.seal(draft, signer, created)?;
         self.append_filler(3);
         let index = self.append(record.as_bytes());
         self.append_filler(2);
