@@ -223,6 +223,11 @@ pub struct FindingsReport {
     pub witnesses: Vec<WitnessInfo>,
     /// The rule thresholds in effect.
     pub rules: serde_json::Value,
+    /// The log's keys, each identity's keys and the witness sets over time,
+    /// from the registry entries of the newest verified tree (this run's, or
+    /// the last one kept if this run verified none). `null` before any.
+    #[serde(default)]
+    pub history: Option<crate::history::History>,
 }
 
 /// Sorts findings into their stable order: category, severity, id, entries.

@@ -15,6 +15,7 @@
 //! documented in `auditor/README.md`.
 
 pub mod findings;
+pub mod history;
 pub mod mirror;
 pub mod progress;
 pub mod report;
@@ -113,11 +114,22 @@ impl AuditOptions {
 #[derive(Clone, Debug, Deserialize)]
 struct LogMeta {
     origin: String,
+    /// The current key.
     vkey: String,
+    /// Every key of the log, oldest first (a log that never rotated, or an
+    /// older server, may leave it out). Claims only: the auditor confirms
+    /// each from the log's own rotation entries.
+    #[serde(default)]
+    vkeys: Vec<LogKeyMeta>,
     #[serde(default)]
     quorum: usize,
     #[serde(default)]
     witnesses: Vec<WitnessMeta>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct LogKeyMeta {
+    vkey: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -208,22 +220,43 @@ pub async fn audit(opts: &AuditOptions) -> Result<(FindingsReport, RunStats), Au
     let mut stats = RunStats::default();
     let mut findings: Vec<Finding> = Vec::new();
 
-    // The log's identity, pinned on first use.
+    // The log's identity, pinned on first use: its origin and its oldest
+    // key, where the chain of keys starts.
     let meta: LogMeta = serde_json::from_slice(&http.get("/api/v1/log").await?)
         .map_err(|e| AuditError::Metadata(format!("/api/v1/log: {e}")))?;
-    let log_key = VerifierKey::parse(&meta.vkey)
+    let served_key = VerifierKey::parse(&meta.vkey)
         .map_err(|e| AuditError::Metadata(format!("log key {:?}: {e}", meta.vkey)))?;
+    let served_first = meta
+        .vkeys
+        .first()
+        .map_or(meta.vkey.as_str(), |k| k.vkey.as_str())
+        .to_owned();
     let pinned = match dir.pinned()? {
         Some(p) => p,
         None => {
             let p = mirror::PinnedLog {
                 url: http.base.clone(),
                 origin: meta.origin.clone(),
-                vkey: meta.vkey.clone(),
+                vkey: served_first.clone(),
             };
             dir.pin(&p)?;
             p
         }
+    };
+    let pinned_key = VerifierKey::parse(&pinned.vkey)
+        .map_err(|e| AuditError::Corrupt(format!("log.json key: {e}")))?;
+    // The chain of log keys confirmed by the entries verified so far.
+    let kept_history = dir.history()?;
+    let kept_chain: Vec<(VerifierKey, Option<u64>)> = match &kept_history {
+        None => vec![(pinned_key.clone(), None)],
+        Some(h) => match h.log_key_chain() {
+            Some(c) if c.first().map(|(k, _)| k) == Some(&pinned_key) => c,
+            _ => {
+                return Err(AuditError::Corrupt(
+                    "history.json: the log keys do not start at the pinned key".into(),
+                ))
+            }
+        },
     };
     let mut ctx = Ctx {
         opts,
@@ -236,32 +269,49 @@ pub async fn audit(opts: &AuditOptions) -> Result<(FindingsReport, RunStats), Au
         verified: None,
         served: None,
         witnesses: Vec::new(),
+        history: kept_history.clone(),
     };
-    if pinned.vkey != meta.vkey || pinned.origin != meta.origin {
+    // Another origin, or a first key other than the pinned one while the
+    // key the log presents is none the entries led to: not a rotation the
+    // log recorded, but another log (or a lost key replaced in place).
+    let known = kept_chain.iter().any(|(k, _)| *k == served_key);
+    if pinned.origin != meta.origin || (served_first != pinned.vkey && !known) {
         findings.push(
             Finding::new(
                 "log_key_changed",
                 Category::Integrity,
                 Severity::Critical,
                 format!(
-                    "the log now presents key {} (origin {}); pinned: {} (origin {})",
-                    meta.vkey, meta.origin, pinned.vkey, pinned.origin
+                    "the log now presents key {} (first key {}, origin {}); pinned: {} (origin {})",
+                    meta.vkey, served_first, meta.origin, pinned.vkey, pinned.origin
                 ),
                 KEY_CHANGED,
                 vec![],
             )
-            .with_details(json!({ "pinned": pinned.vkey, "served": meta.vkey })),
+            .with_details(
+                json!({ "pinned": pinned.vkey, "served": meta.vkey, "served_first": served_first }),
+            ),
         );
         return finish(&mut ctx, findings, &stats, 0);
     }
     let origin = meta.origin.clone();
-    let witness_keys: Vec<VerifierKey> = meta
+    let meta_witnesses: Vec<VerifierKey> = meta
         .witnesses
         .iter()
         .filter_map(|w| VerifierKey::parse(&w.vkey).ok())
         .filter(|k| k.key_type() == KeyType::CosignatureV1)
         .collect();
-    let witness_refs: Vec<&VerifierKey> = witness_keys.iter().collect();
+    // Keys the checkpoint may be opened with for now: the confirmed chain
+    // and the keys the log claims. A claimed key counts only once the
+    // entries confirm it (checked after the replay, below).
+    let mut candidates: Vec<VerifierKey> = kept_chain.iter().map(|(k, _)| k.clone()).collect();
+    for text in meta.vkeys.iter().map(|k| &k.vkey).chain([&meta.vkey]) {
+        if let Ok(k) = VerifierKey::parse(text) {
+            if k.name().as_str() == origin && !candidates.contains(&k) {
+                candidates.push(k);
+            }
+        }
+    }
 
     // What was verified before.
     let state = dir.state()?;
@@ -289,63 +339,59 @@ pub async fn audit(opts: &AuditOptions) -> Result<(FindingsReport, RunStats), Au
     // The log's checkpoint.
     let cp_bytes = http.get("/checkpoint").await?;
     let cp_file = dir.keep_checkpoint(&cp_bytes, &format!("{}/checkpoint", http.base))?;
-    let signed = match SignedCheckpoint::open(&cp_bytes, &log_key) {
-        Ok(s) => s,
+    let candidate_refs: Vec<&VerifierKey> = candidates.iter().collect();
+    let (signed, signers) = match SignedCheckpoint::open_any(&cp_bytes, &candidate_refs) {
+        Ok((s, by)) => {
+            let signers: Vec<VerifierKey> = by.iter().map(|&i| candidates[i].clone()).collect();
+            (s, signers)
+        }
         Err(e) => {
             findings.push(
                 Finding::new(
                     "checkpoint_bad_signature",
                     Category::Integrity,
                     Severity::Critical,
-                    format!("the log's checkpoint does not open with its key: {e}"),
+                    format!("the log's checkpoint does not open with any of its keys: {e}"),
                     BAD_CHECKPOINT,
                     vec![],
                 )
-                .with_evidence(vec![cp_file]),
+                .with_evidence(vec![cp_file])
+                .with_details(json!({
+                    "keys": candidates.iter().map(VerifierKey::to_string).collect::<Vec<_>>(),
+                })),
             );
             return finish(&mut ctx, findings, &stats, 0);
         }
     };
     let (new_size, new_root) = (signed.checkpoint.size.get(), signed.checkpoint.root);
-    let cosigned = match verify_cosignatures(&signed.note, &witness_refs) {
-        Ok(c) => c.len(),
-        Err(e) => {
-            findings.push(
-                Finding::new(
-                    "cosignature_invalid",
-                    Category::Integrity,
-                    Severity::Critical,
-                    format!("checkpoint of size {new_size}: {e}"),
-                    BAD_COSIGNATURE,
-                    vec![],
-                )
-                .with_evidence(vec![cp_file.clone()]),
-            );
-            0
-        }
+    let meta_keys = Keys {
+        log: kept_chain.iter().map(|(k, _)| k.clone()).collect(),
+        witnesses: meta_witnesses.clone(),
+        witness_urls: Vec::new(),
     };
-    ctx.served = Some(findings::CheckpointInfo {
-        size: new_size,
-        root: new_root.to_base64(),
-        file: cp_file.clone(),
-        cosignatures: cosigned,
-    });
-    if cosigned < meta.quorum {
-        findings.push(Finding::new(
-            "checkpoint_below_quorum",
-            Category::Rule,
-            Severity::High,
-            format!(
-                "checkpoint of size {new_size} has {cosigned} valid cosignatures; the log's quorum is {}",
-                meta.quorum
-            ),
-            BELOW_QUORUM,
-            vec![],
-        ));
-    }
 
     // Consistency with what was kept, before fetching anything.
     if new_size < old_size || (new_size == old_size && new_root != old_root) {
+        // The kept chain covers this size: the checkpoint must carry the
+        // key it names, or it is not the log's statement at all.
+        if let Some(f) = check_checkpoint_key(new_size, &signers, &kept_chain, &cp_file) {
+            findings.push(f);
+            return finish(&mut ctx, findings, &stats, 0);
+        }
+        let cosigned = count_cosignatures(
+            &signed.note,
+            &meta_witnesses,
+            meta.quorum,
+            new_size,
+            &cp_file,
+            &mut findings,
+        );
+        ctx.served = Some(findings::CheckpointInfo {
+            size: new_size,
+            root: new_root.to_base64(),
+            file: cp_file.clone(),
+            cosignatures: cosigned,
+        });
         findings.push(
             Finding::new(
                 "checkpoint_inconsistent",
@@ -366,16 +412,7 @@ pub async fn audit(opts: &AuditOptions) -> Result<(FindingsReport, RunStats), Au
             })),
         );
         let trusted = (old_size > 0).then_some((old_size, old_root));
-        compare_witnesses(
-            &mut ctx,
-            &http,
-            &origin,
-            &log_key,
-            &witness_refs,
-            trusted,
-            &mut findings,
-        )
-        .await?;
+        compare_witnesses(&mut ctx, &http, &origin, &meta_keys, trusted, &mut findings).await?;
         return finish(&mut ctx, findings, &stats, 0);
     }
 
@@ -390,7 +427,7 @@ pub async fn audit(opts: &AuditOptions) -> Result<(FindingsReport, RunStats), Au
     // Verify the tree and every entry (CPU-bound, off the async threads).
     let verified = {
         let dir = dir.clone();
-        let log_key = log_key.clone();
+        let log_key = pinned_key.clone();
         let opts = opts.clone();
         let tiles = tiles.clone();
         tokio::task::spawn_blocking(move || {
@@ -409,11 +446,68 @@ pub async fn audit(opts: &AuditOptions) -> Result<(FindingsReport, RunStats), Au
     };
     stats.entries = verified.entries;
     stats.signatures = verified.signatures;
-    let tree_ok = verified.findings.iter().all(|f| !f.is_integrity());
+    let mut tree_ok = verified.findings.iter().all(|f| !f.is_integrity());
     findings.extend(verified.findings);
 
+    // The registry replayed from the entries below the new size says which
+    // log key signs this checkpoint, which witnesses cosign it and how many
+    // must.
+    let (keys, quorum) = match &verified.registry {
+        Some(reg) => {
+            let chain = history::chain_of(reg.log_keys());
+            if let Some(f) = check_checkpoint_key(new_size, &signers, &chain, &cp_file) {
+                findings.push(f);
+                tree_ok = false;
+            }
+            let at = daylight_core::LeafIndex(new_size);
+            let mut witnesses = meta_witnesses.clone();
+            let mut witness_urls = Vec::new();
+            for r in reg.registrations() {
+                if r.role == daylight_schemas::Role::Witness && r.active_at(at) {
+                    if r.key.key_type() == KeyType::CosignatureV1 && !witnesses.contains(&r.key) {
+                        witnesses.push(r.key.clone());
+                    }
+                    witness_urls.extend(r.url.clone());
+                }
+            }
+            let quorum = reg
+                .quorum_changes()
+                .iter()
+                .rev()
+                .find(|q| q.at.0 < new_size)
+                .map_or(meta.quorum, |q| q.quorum as usize);
+            let keys = Keys {
+                log: chain.into_iter().map(|(k, _)| k).collect(),
+                witnesses,
+                witness_urls,
+            };
+            (keys, quorum)
+        }
+        None => (meta_keys, meta.quorum),
+    };
+    let cosigned = count_cosignatures(
+        &signed.note,
+        &keys.witnesses,
+        quorum,
+        new_size,
+        &cp_file,
+        &mut findings,
+    );
+    ctx.served = Some(findings::CheckpointInfo {
+        size: new_size,
+        root: new_root.to_base64(),
+        file: cp_file.clone(),
+        cosignatures: cosigned,
+    });
+
     if tree_ok {
-        // The new checkpoint is proven: it becomes the kept state.
+        // The new checkpoint is proven: it becomes the kept state, the
+        // history first so that a kept history always covers the kept size.
+        if let Some(reg) = &verified.registry {
+            let h = history::History::of(reg, new_size);
+            dir.save_history(&h)?;
+            ctx.history = Some(h);
+        }
         dir.write("checkpoint", &cp_bytes)?;
         dir.save_state(&MirrorState {
             size: new_size,
@@ -433,16 +527,7 @@ pub async fn audit(opts: &AuditOptions) -> Result<(FindingsReport, RunStats), Au
     } else {
         (old_size > 0).then_some((old_size, old_root))
     };
-    compare_witnesses(
-        &mut ctx,
-        &http,
-        &origin,
-        &log_key,
-        &witness_refs,
-        trusted,
-        &mut findings,
-    )
-    .await?;
+    compare_witnesses(&mut ctx, &http, &origin, &keys, trusted, &mut findings).await?;
 
     // Rules.
     let mut rule_findings = rules::apply(&opts.rules, &verified.facts, opts.now);
@@ -459,6 +544,119 @@ struct Ctx<'a> {
     verified: Option<findings::CheckpointInfo>,
     served: Option<findings::CheckpointInfo>,
     witnesses: Vec<findings::WitnessInfo>,
+    history: Option<history::History>,
+}
+
+/// The keys a checkpoint is checked with: the log's chain (confirmed by its
+/// entries), the witnesses (the log's list and the registry's set for the
+/// checkpoint) and the registry's witness URLs.
+struct Keys {
+    log: Vec<VerifierKey>,
+    witnesses: Vec<VerifierKey>,
+    witness_urls: Vec<String>,
+}
+
+const KEY_NOT_CURRENT: &str = "The checkpoint is not signed by the log key that its own entries make current at its size: a checkpoint of size N must carry the signature of the key current after the registry entries below N (a rotated-out key may sign beside it during its transition, never alone past its rotation, and a new key not before the rotation entry is in the tree).";
+
+/// Checks that a checkpoint of `size`, whose log signatures by `signers`
+/// verified, carries the signature of the key `chain` makes current at that
+/// size; a finding if not (`checkpoint_bad_signature` when no signer is in
+/// the chain at all, `checkpoint_log_key_not_current` otherwise).
+fn check_checkpoint_key(
+    size: u64,
+    signers: &[VerifierKey],
+    chain: &[(VerifierKey, Option<u64>)],
+    file: &str,
+) -> Option<Finding> {
+    let required = history::key_for_size(chain, size)?;
+    if signers.contains(required) {
+        return None;
+    }
+    let in_chain: Vec<String> = signers
+        .iter()
+        .filter(|s| chain.iter().any(|(k, _)| k == *s))
+        .map(VerifierKey::to_string)
+        .collect();
+    let signed_by: Vec<String> = signers.iter().map(VerifierKey::to_string).collect();
+    let details = json!({
+        "size": size,
+        "signed_by": signed_by,
+        "required": required.to_string(),
+        "chain": chain.iter().map(|(k, from)| json!({ "vkey": k.to_string(), "from": from })).collect::<Vec<_>>(),
+    });
+    let finding = if in_chain.is_empty() {
+        Finding::new(
+            "checkpoint_bad_signature",
+            Category::Integrity,
+            Severity::Critical,
+            format!(
+                "the checkpoint of size {size} is signed only by {}, which is not in the log's chain of keys",
+                signed_by.join(", ")
+            ),
+            BAD_CHECKPOINT,
+            vec![],
+        )
+    } else {
+        Finding::new(
+            "checkpoint_log_key_not_current",
+            Category::Integrity,
+            Severity::Critical,
+            format!(
+                "the checkpoint of size {size} is signed by {}, not by {required}, the log key its entries make current at that size",
+                in_chain.join(", ")
+            ),
+            KEY_NOT_CURRENT,
+            vec![],
+        )
+    };
+    Some(
+        finding
+            .with_evidence(vec![file.to_owned()])
+            .with_details(details),
+    )
+}
+
+/// Counts the valid cosignatures of `note` by `witnesses`; a finding if a
+/// line by one of them does not verify, or if they are fewer than `quorum`.
+fn count_cosignatures(
+    note: &daylight_core::Note,
+    witnesses: &[VerifierKey],
+    quorum: usize,
+    size: u64,
+    file: &str,
+    findings: &mut Vec<Finding>,
+) -> usize {
+    let refs: Vec<&VerifierKey> = witnesses.iter().collect();
+    let cosigned = match verify_cosignatures(note, &refs) {
+        Ok(c) => c.len(),
+        Err(e) => {
+            findings.push(
+                Finding::new(
+                    "cosignature_invalid",
+                    Category::Integrity,
+                    Severity::Critical,
+                    format!("checkpoint of size {size}: {e}"),
+                    BAD_COSIGNATURE,
+                    vec![],
+                )
+                .with_evidence(vec![file.to_owned()]),
+            );
+            0
+        }
+    };
+    if cosigned < quorum {
+        findings.push(Finding::new(
+            "checkpoint_below_quorum",
+            Category::Rule,
+            Severity::High,
+            format!(
+                "checkpoint of size {size} has {cosigned} valid cosignatures; the log's quorum is {quorum}"
+            ),
+            BELOW_QUORUM,
+            vec![],
+        ));
+    }
+    cosigned
 }
 
 fn finish(
@@ -484,6 +682,7 @@ fn finish(
         findings,
         witnesses: std::mem::take(&mut ctx.witnesses),
         rules: serde_json::to_value(&ctx.opts.rules).unwrap_or_default(),
+        history: ctx.history.clone(),
     };
     let text = serde_json::to_vec_pretty(&report)
         .map_err(|e| AuditError::Io(format!("findings.json: {e}")))?;
@@ -562,6 +761,8 @@ async fn fetch_all(
 
 struct Verified {
     findings: Vec<Finding>,
+    /// The registry replayed from every entry (`None`: the tree was refused).
+    registry: Option<daylight_schemas::Registry>,
     facts: Vec<verify::Fact>,
     frontier: Frontier,
     entries: u64,
@@ -574,6 +775,7 @@ impl Verified {
     fn refused(findings: Vec<Finding>, frontier: Frontier) -> Verified {
         Verified {
             findings,
+            registry: None,
             facts: Vec::new(),
             frontier,
             entries: 0,
@@ -767,6 +969,7 @@ fn verify_tree(
     findings.append(&mut ev.findings);
     Ok(Verified {
         findings,
+        registry: Some(ev.registry().clone()),
         entries: ev.len(),
         signatures: ev.signatures_checked,
         facts: std::mem::take(&mut ev.facts),
@@ -780,11 +983,12 @@ async fn compare_witnesses(
     ctx: &mut Ctx<'_>,
     http: &Http,
     origin: &str,
-    log_key: &VerifierKey,
-    witness_keys: &[&VerifierKey],
+    keys: &Keys,
     trusted: Option<(u64, Hash)>,
     findings: &mut Vec<Finding>,
 ) -> Result<(), AuditError> {
+    let log_keys: Vec<&VerifierKey> = keys.log.iter().collect();
+    let witness_keys: Vec<&VerifierKey> = keys.witnesses.iter().collect();
     let mut urls: Vec<String> = Vec::new();
     let meta_urls = ctx.opts.witnesses.clone();
     // Witnesses the log lists come first (from /api/v1/log, fetched again
@@ -794,6 +998,7 @@ async fn compare_witnesses(
             urls.extend(meta.witnesses.into_iter().filter_map(|w| w.url));
         }
     }
+    urls.extend(keys.witness_urls.iter().cloned());
     urls.extend(meta_urls);
     let mut seen = std::collections::BTreeSet::new();
     urls.retain(|u| seen.insert(u.trim_end_matches('/').to_owned()));
@@ -833,8 +1038,10 @@ async fn compare_witnesses(
         };
         let file = ctx.dir.keep_checkpoint(&bytes, &monitor)?;
         info.file = Some(file.clone());
-        let signed = match SignedCheckpoint::open(&bytes, log_key) {
-            Ok(s) => s,
+        // Any key of the log's confirmed chain: a witness may hold an older
+        // checkpoint, signed by a key since rotated out.
+        let signed = match SignedCheckpoint::open_any(&bytes, &log_keys) {
+            Ok((s, _)) => s,
             Err(e) => {
                 info.status = "invalid".into();
                 findings.push(
@@ -854,7 +1061,7 @@ async fn compare_witnesses(
                 continue;
             }
         };
-        if let Err(e) = verify_cosignatures(&signed.note, witness_keys) {
+        if let Err(e) = verify_cosignatures(&signed.note, &witness_keys) {
             findings.push(
                 Finding::new(
                     "witness_checkpoint_invalid",

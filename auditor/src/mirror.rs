@@ -129,6 +129,24 @@ impl AuditDir {
         self.write("log.json", &text)
     }
 
+    /// The key and witness-set history kept for the verified size, if any.
+    pub fn history(&self) -> Result<Option<crate::history::History>, AuditError> {
+        match self.read("history.json")? {
+            None => Ok(None),
+            Some(d) => serde_json::from_slice(&d)
+                .map(Some)
+                .map_err(|e| AuditError::Corrupt(format!("history.json: {e}"))),
+        }
+    }
+
+    /// Keeps the history (written before `state.json`, so that a kept
+    /// history always covers at least the kept size).
+    pub fn save_history(&self, history: &crate::history::History) -> Result<(), AuditError> {
+        let text = serde_json::to_vec_pretty(history)
+            .map_err(|e| AuditError::Corrupt(format!("history.json: {e}")))?;
+        self.write("history.json", &text)
+    }
+
     /// Keeps a signed checkpoint as evidence under `checkpoints/`, named by
     /// its size (if it parses) and the hash of its bytes; logs where it
     /// came from in `checkpoints/seen.jsonl`. Returns the relative path.

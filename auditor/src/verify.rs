@@ -9,8 +9,11 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use daylight_core::{Hash, VerifierKey};
-use daylight_schemas::{Body, Decision, Kind, RegistryAction, Role, SchemaError, SignedRecord};
+use daylight_core::{Hash, LeafIndex, VerifierKey};
+use daylight_schemas::{
+    Body, Decision, Kind, Registry, RegistryAction, RegistryError, Role, SchemaError, SignedRecord,
+    SignerError,
+};
 use serde_json::json;
 
 use crate::findings::{Category, Finding, Severity};
@@ -127,12 +130,6 @@ pub struct Fact {
     pub body: FactBody,
 }
 
-#[derive(Clone, Debug)]
-struct Registration {
-    key: VerifierKey,
-    revoked_at: Option<u64>,
-}
-
 /// A pending signature check.
 struct SigJob {
     index: u64,
@@ -141,10 +138,10 @@ struct SigJob {
 }
 
 /// Walks the log's entries in order, keeping the registry as the log's own
-/// registry entries define it at each point.
+/// registry entries define it at each point (one [`Registry`] model, shared
+/// with the log server, the gate and the web view).
 pub struct EntryVerifier {
-    log_key: VerifierKey,
-    registry: HashMap<(String, u32, Role), Registration>,
+    registry: Registry,
     /// Leaf hashes of every entry seen, by index (for references).
     leaf_hashes: Vec<Hash>,
     /// Kinds of every entry seen (`None` if it did not parse).
@@ -165,15 +162,20 @@ const UNKNOWN_SIGNER: &str = "The entry is signed by a key that the log's own re
 const WRONG_ROLE: &str = "The entry's signer is registered, but not for a role allowed to sign this kind of record (requests by agencies, ratifications and extensions by courts, releases by providers, registry entries by the log).";
 const BAD_REFERENCE: &str = "The entry refers to an earlier entry by index and leaf hash, but no earlier entry has that index and hash.";
 const BAD_SIGNATURE: &str = "The entry's signature does not verify under the key the log's registry lists for its signer: the log holds a record its signer did not sign.";
-const SIGNER_REVOKED: &str = "The entry is signed by a key that the log's registry had already revoked when the entry was added. Revoked keys may no longer submit.";
+const SIGNER_REVOKED: &str = "The entry is signed by a key that the log's registry had already revoked or rotated out when the entry was added. Records a key signed before its revocation or rotation stay valid; after it, the key may no longer submit.";
+const WRONG_LOG: &str = "The entry is a version-2 record bound to another log (its signed `log` member names another origin). A record is meant for the one log it names; a log must refuse records for others.";
+const REGISTRY_NOT_BY_LOG: &str = "A registry entry does not verify under the log key current at its place in the log (after a rotation, only the new key may sign registry entries). Only the log writes its registry, so the log (or whoever holds a retired key) broke its own rules.";
+const KEY_CHANGE_NOT_BY_OLD_KEY: &str = "A change of the log's own key is not signed by the key it replaces, or replaces a key that is not the current one. A reader follows the log's keys only through changes the old key signed; this one breaks the chain.";
+const REGISTRY_INCONSISTENT: &str = "A registry entry does not fit the registry before it (revoking or rotating a key that is not registered and unrevoked, adding one twice, a rotation or quorum without its fields). Only the log writes its registry, so the log broke its own rules.";
 
 impl EntryVerifier {
-    /// A verifier for the log whose registry entries `log_key` signs;
-    /// signatures are checked for entries from `verify_from` on.
+    /// A verifier for the log whose first key is `log_key` (the key the
+    /// auditor trusts; later keys come only from rotation entries it signed);
+    /// entry signatures are checked for entries from `verify_from` on
+    /// (registry entries always, to follow the chain of log keys).
     pub fn new(log_key: VerifierKey, verify_from: u64, threads: usize) -> EntryVerifier {
         EntryVerifier {
-            log_key,
-            registry: HashMap::new(),
+            registry: Registry::new(log_key),
             leaf_hashes: Vec::new(),
             kinds: Vec::new(),
             verify_from,
@@ -192,6 +194,11 @@ impl EntryVerifier {
     /// Whether no entry has been processed.
     pub fn is_empty(&self) -> bool {
         self.leaf_hashes.is_empty()
+    }
+
+    /// The registry as replayed from the entries processed so far.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     /// Processes the next entries (in log order, starting at [`len`](Self::len)),
@@ -247,22 +254,35 @@ impl EntryVerifier {
         let kind = record.kind();
         let signer = record.signer().clone();
         let key = if kind.signed_by_log() {
-            if signer.is(&self.log_key) {
-                Some(self.log_key.clone())
-            } else {
-                self.findings.push(Finding::new(
-                    "entry_wrong_role",
-                    Category::Entry,
-                    Severity::Critical,
-                    format!("registry entry {index} is signed by {signer}, not by the log's key"),
-                    WRONG_ROLE,
-                    vec![index],
-                ));
-                None
+            // The registry verifies it under the log key current here.
+            if index >= self.verify_from {
+                self.signatures_checked += 1;
             }
+            if let Err(e) = self.registry.apply(LeafIndex(index), &record) {
+                self.registry_finding(index, &record, &e);
+            }
+            None
         } else {
+            if let Err(e) = record.check_held_by(self.registry.origin()) {
+                self.findings.push(
+                    Finding::new(
+                        "entry_wrong_log",
+                        Category::Entry,
+                        Severity::Critical,
+                        format!("entry {index} ({kind}) is bound to another log: {e}"),
+                        WRONG_LOG,
+                        vec![index],
+                    )
+                    .with_details(json!({
+                        "record_log": record.log(),
+                        "log": self.registry.origin(),
+                        "error_code": e.code(),
+                    })),
+                );
+            }
             self.resolve_signer(index, &record)
         };
+        self.registry.seen_up_to(LeafIndex(index + 1));
 
         // References: backwards, to an existing entry with that leaf hash.
         let mut refs_ok = HashMap::new();
@@ -354,29 +374,7 @@ impl EntryVerifier {
                 arrests: b.arrests,
                 convictions: b.convictions,
             })),
-            Body::Registry(b) => {
-                if key.is_some() {
-                    let reg_key = b.key.key().clone();
-                    let k = (reg_key.name().to_string(), reg_key.id().0, b.role);
-                    match b.action {
-                        RegistryAction::Add => {
-                            self.registry.insert(
-                                k,
-                                Registration {
-                                    key: reg_key,
-                                    revoked_at: None,
-                                },
-                            );
-                        }
-                        RegistryAction::Revoke => {
-                            if let Some(r) = self.registry.get_mut(&k) {
-                                r.revoked_at.get_or_insert(index);
-                            }
-                        }
-                    }
-                }
-                FactBody::Registry
-            }
+            Body::Registry(_) => FactBody::Registry,
         };
         self.facts.push(Fact {
             index,
@@ -388,66 +386,115 @@ impl EntryVerifier {
         key.map(|key| SigJob { index, key, record })
     }
 
+    /// A registry entry the registry refused: the log wrote into its own
+    /// registry what it may not, an integrity failure.
+    fn registry_finding(&mut self, index: u64, record: &SignedRecord, e: &RegistryError) {
+        let log_rotation = matches!(
+            record.body(),
+            Body::Registry(b) if b.role == Role::Log && b.action == RegistryAction::Rotate
+        );
+        let (id, why) = match e {
+            // A change of the log's key that the current (old) key did not
+            // sign, or that replaces another key: the chain breaks here.
+            RegistryError::WrongLogKey { .. } | RegistryError::NotSignedByLog { .. }
+                if log_rotation =>
+            {
+                ("log_key_change_not_by_old_key", KEY_CHANGE_NOT_BY_OLD_KEY)
+            }
+            RegistryError::NotSignedByLog { .. } => {
+                ("registry_not_signed_by_log", REGISTRY_NOT_BY_LOG)
+            }
+            RegistryError::WrongLogKey { .. } => {
+                ("log_key_change_not_by_old_key", KEY_CHANGE_NOT_BY_OLD_KEY)
+            }
+            RegistryError::Inconsistent { .. } | RegistryError::NotRegistry(_) => {
+                ("registry_inconsistent", REGISTRY_INCONSISTENT)
+            }
+        };
+        self.findings.push(
+            Finding::new(
+                id,
+                Category::Integrity,
+                Severity::Critical,
+                format!("registry entry {index}: {e}"),
+                why,
+                vec![index],
+            )
+            .with_details(json!({
+                "entry": index,
+                "error_code": e.code(),
+                "signer": record.signer().to_string(),
+                "log_key": self.registry.log_key().to_string(),
+            })),
+        );
+    }
+
     /// The key that may sign this entry here, with findings for revoked,
     /// wrong-role and unknown signers.
     fn resolve_signer(&mut self, index: u64, record: &SignedRecord) -> Option<VerifierKey> {
         let signer = record.signer();
         let kind = record.kind();
-        let name = signer.name.to_string();
-        let mut revoked = None;
-        for role in kind.signer_roles() {
-            if let Some(r) = self.registry.get(&(name.clone(), signer.key_id.0, *role)) {
-                match r.revoked_at {
-                    None => return Some(r.key.clone()),
-                    Some(at) => revoked = Some((r.key.clone(), at, *role)),
-                }
+        let err = match self.registry.signer_for(record) {
+            Ok(r) => return Some(r.key.clone()),
+            Err(e) => e,
+        };
+        match &err {
+            SignerError::Revoked { role, at, how, .. } => {
+                let at = at.0;
+                // Its registration, to check the signature under it: the
+                // key did sign, but too late.
+                let registration = self.registry.registrations().iter().find(|r| {
+                    r.role == *role && r.revoked_at == Some(LeafIndex(at)) && signer.is(&r.key)
+                });
+                self.findings.push(
+                    Finding::new(
+                        "signer_revoked",
+                        Category::Rule,
+                        Severity::High,
+                        format!(
+                            "entry {index} ({kind}) is signed by {signer}, whose {role} key was {how} at entry {at}",
+                            role = role.as_str()
+                        ),
+                        SIGNER_REVOKED,
+                        vec![at, index],
+                    )
+                    .with_details(json!({
+                        "signer": signer.to_string(),
+                        "revoked_at": at,
+                        "role": role.as_str(),
+                        "replaced_by": registration.and_then(|r| r.replaced_by.as_ref()).map(|k| k.to_string()),
+                    })),
+                );
+                registration.map(|r| r.key.clone())
+            }
+            SignerError::WrongRole { .. } | SignerError::Unknown(_) => {
+                let (id, title, why) = if matches!(err, SignerError::WrongRole { .. }) {
+                    (
+                        "entry_wrong_role",
+                        format!("entry {index} ({kind}) is signed by {signer}, which is not registered for a role that may sign {kind} records"),
+                        WRONG_ROLE,
+                    )
+                } else {
+                    (
+                        "entry_unknown_signer",
+                        format!("entry {index} ({kind}) is signed by {signer}, which the log's registry does not list"),
+                        UNKNOWN_SIGNER,
+                    )
+                };
+                self.findings.push(
+                    Finding::new(
+                        id,
+                        Category::Entry,
+                        Severity::Critical,
+                        title,
+                        why,
+                        vec![index],
+                    )
+                    .with_details(json!({ "signer": signer.to_string() })),
+                );
+                None
             }
         }
-        if let Some((key, at, role)) = revoked {
-            self.findings.push(
-                Finding::new(
-                    "signer_revoked",
-                    Category::Rule,
-                    Severity::High,
-                    format!(
-                        "entry {index} ({kind}) is signed by {signer}, whose {role} key was revoked at entry {at}"
-                    ),
-                    SIGNER_REVOKED,
-                    vec![at, index],
-                )
-                .with_details(json!({ "signer": signer.to_string(), "revoked_at": at, "role": role.as_str() })),
-            );
-            return Some(key);
-        }
-        let registered_elsewhere = self
-            .registry
-            .keys()
-            .any(|(n, id, _)| *n == name && *id == signer.key_id.0);
-        let (id, title, why) = if registered_elsewhere {
-            (
-                "entry_wrong_role",
-                format!("entry {index} ({kind}) is signed by {signer}, which is not registered for a role that may sign {kind} records"),
-                WRONG_ROLE,
-            )
-        } else {
-            (
-                "entry_unknown_signer",
-                format!("entry {index} ({kind}) is signed by {signer}, which the log's registry does not list"),
-                UNKNOWN_SIGNER,
-            )
-        };
-        self.findings.push(
-            Finding::new(
-                id,
-                Category::Entry,
-                Severity::Critical,
-                title,
-                why,
-                vec![index],
-            )
-            .with_details(json!({ "signer": signer.to_string() })),
-        );
-        None
     }
 
     /// The kind of an entry already processed.

@@ -9,19 +9,9 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Utc};
 use common::*;
-use daylight_auditor::{
-    audit, AuditError, AuditOptions, FindingsReport, ProgressMode, Rules, Status,
-};
+use daylight_auditor::{audit, AuditError, FindingsReport, Rules, Status};
 use daylight_core::tree::MemoryTree;
 use daylight_schemas::Role;
-
-fn options(url: &str, dir: &std::path::Path, now: DateTime<Utc>) -> AuditOptions {
-    let mut o = AuditOptions::new(url, dir);
-    o.now = now;
-    o.progress = ProgressMode::Off;
-    o.threads = 2;
-    o
-}
 
 /// Serves `e` as an honest log cosigned by its witness, which also serves
 /// its monitoring endpoint on the same server; audits once at `now`.
@@ -44,22 +34,6 @@ async fn audit_entries(
     opts.witnesses = vec![server.url()];
     let (report, _) = audit(&opts).await.unwrap();
     (report, server, dir)
-}
-
-fn ids(r: &FindingsReport) -> BTreeSet<String> {
-    r.findings
-        .iter()
-        .filter(|f| f.counts() || f.is_integrity())
-        .map(|f| f.id.clone())
-        .collect()
-}
-
-fn with_id<'a>(r: &'a FindingsReport, id: &str) -> Vec<&'a daylight_auditor::Finding> {
-    r.findings.iter().filter(|f| f.id == id).collect()
-}
-
-fn set(ids: &[&str]) -> BTreeSet<String> {
-    ids.iter().map(|s| s.to_string()).collect()
 }
 
 /// A log with every kind of entry, all within the rules.

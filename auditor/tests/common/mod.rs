@@ -12,6 +12,7 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use daylight_auditor::{AuditOptions, FindingsReport, ProgressMode};
 use daylight_core::tile::{encode_entry_bundle, new_tiles, read_tile_data, TILE_WIDTH};
 use daylight_core::tree::MemoryTree;
 use daylight_core::witness_protocol::checkpoint_path;
@@ -65,6 +66,9 @@ impl Actors {
 pub struct Entries {
     pub records: Vec<SignedRecord>,
     pub actors: Actors,
+    /// The log key that signs registry entries now (the first key until a
+    /// rotation).
+    pub log_key: SignerKey,
     counter: u8,
 }
 
@@ -72,9 +76,11 @@ impl Entries {
     /// A log whose registry lists the agencies, the court and the provider.
     pub fn new() -> Entries {
         let actors = Actors::new();
+        let log_key = actors.log.clone();
         let mut e = Entries {
             records: Vec::new(),
             actors,
+            log_key,
             counter: 0,
         };
         let reg = [
@@ -86,7 +92,7 @@ impl Entries {
         for (role, k) in reg {
             let r = Record::registry_add(role, &k, t0() - Duration::days(30))
                 .unwrap()
-                .sign(&e.actors.log)
+                .sign(&e.actors.log, ORIGIN)
                 .unwrap();
             e.records.push(r);
         }
@@ -118,6 +124,12 @@ impl Entries {
         created: DateTime<Utc>,
         case: &str,
     ) -> EntryRef {
+        let r = self.request_record(created, case);
+        self.push(r.sign(agency, ORIGIN).unwrap())
+    }
+
+    /// The unsigned record [`Entries::request_by`] signs.
+    pub fn request_record(&mut self, created: DateTime<Utc>, case: &str) -> Record {
         let targets = vec![self.commitment(), self.commitment()];
         let body = RequestBody {
             jurisdiction: Jurisdiction::new("US-NY").unwrap(),
@@ -139,11 +151,7 @@ impl Entries {
             order_document: self.commitment(),
             data_period: None,
         };
-        let r = Record::new(created, Body::Request(body))
-            .unwrap()
-            .sign(agency)
-            .unwrap();
-        self.push(r)
+        Record::new(created, Body::Request(body)).unwrap()
     }
 
     pub fn request(&mut self, created: DateTime<Utc>, case: &str) -> EntryRef {
@@ -177,7 +185,7 @@ impl Entries {
         };
         let r = Record::new(created, Body::Emergency(body))
             .unwrap()
-            .sign(agency)
+            .sign(agency, ORIGIN)
             .unwrap();
         self.push(r)
     }
@@ -200,7 +208,7 @@ impl Entries {
         };
         let r = Record::new(created, Body::Ratification(body))
             .unwrap()
-            .sign(&self.actors.court)
+            .sign(&self.actors.court, ORIGIN)
             .unwrap();
         self.push(r)
     }
@@ -218,7 +226,7 @@ impl Entries {
         };
         let r = Record::new(created, Body::Extension(body))
             .unwrap()
-            .sign(&self.actors.court)
+            .sign(&self.actors.court, ORIGIN)
             .unwrap();
         self.push(r)
     }
@@ -233,7 +241,7 @@ impl Entries {
         };
         let r = Record::new(created, Body::Disclosure(body))
             .unwrap()
-            .sign(&self.actors.agency)
+            .sign(&self.actors.agency, ORIGIN)
             .unwrap();
         self.push(r)
     }
@@ -246,7 +254,7 @@ impl Entries {
         };
         let r = Record::new(at, Body::Release(body))
             .unwrap()
-            .sign(&self.actors.provider)
+            .sign(&self.actors.provider, ORIGIN)
             .unwrap();
         self.push(r)
     }
@@ -258,7 +266,7 @@ impl Entries {
         };
         let r = Record::new(created, Body::Withdrawal(body))
             .unwrap()
-            .sign(&self.actors.agency)
+            .sign(&self.actors.agency, ORIGIN)
             .unwrap();
         self.push(r)
     }
@@ -266,9 +274,62 @@ impl Entries {
     pub fn revoke(&mut self, role: Role, k: &SignerKey, created: DateTime<Utc>) -> EntryRef {
         let r = Record::registry_revoke(role, k.verifier(), created)
             .unwrap()
-            .sign(&self.actors.log)
+            .sign(&self.log_key, ORIGIN)
             .unwrap();
         self.push(r)
+    }
+
+    /// A registry entry signed by the current log key.
+    pub fn registry(&mut self, r: Record) -> EntryRef {
+        let signed = r.sign(&self.log_key, ORIGIN).unwrap();
+        self.push(signed)
+    }
+
+    /// Rotates the log's key to `new`, signed by `signer` (the current key
+    /// for an honest log), with the transition ending at `until`.
+    pub fn rotate_log_key_signed_by(
+        &mut self,
+        new: &SignerKey,
+        signer: &SignerKey,
+        until: DateTime<Utc>,
+        created: DateTime<Utc>,
+    ) -> EntryRef {
+        let r = Record::registry_rotate(
+            Role::Log,
+            self.log_key.verifier(),
+            new.verifier(),
+            Some(until),
+            created,
+        )
+        .unwrap()
+        .sign(signer, ORIGIN)
+        .unwrap();
+        self.log_key = new.clone();
+        self.push(r)
+    }
+
+    /// An honest log-key rotation: signed by the current key.
+    pub fn rotate_log_key(
+        &mut self,
+        new: &SignerKey,
+        until: DateTime<Utc>,
+        created: DateTime<Utc>,
+    ) -> EntryRef {
+        let old = self.log_key.clone();
+        self.rotate_log_key_signed_by(new, &old, until, created)
+    }
+
+    /// Rotates an agency, court or provider key (signed by the log).
+    pub fn rotate(
+        &mut self,
+        role: Role,
+        old: &SignerKey,
+        new: &SignerKey,
+        created: DateTime<Utc>,
+    ) -> EntryRef {
+        let r =
+            Record::registry_rotate(role, old.verifier(), new.verifier(), None, created).unwrap();
+        self.registry(r)
     }
 
     pub fn bytes(&self) -> Vec<Vec<u8>> {
@@ -283,6 +344,18 @@ pub fn log_files(
     size: u64,
     log: &SignerKey,
     witness: Option<&SignerKey>,
+) -> HashMap<String, Vec<u8>> {
+    log_files_keys(entries, size, &[log], witness, &[log])
+}
+
+/// As [`log_files`], with the checkpoint signed by every key of `signers`
+/// and /api/v1/log listing `vkeys` (oldest first; the last is `vkey`).
+pub fn log_files_keys(
+    entries: &[Vec<u8>],
+    size: u64,
+    signers: &[&SignerKey],
+    witness: Option<&SignerKey>,
+    vkeys: &[&SignerKey],
 ) -> HashMap<String, Vec<u8>> {
     let mut files = HashMap::new();
     let mut tree = MemoryTree::new();
@@ -308,7 +381,7 @@ pub fn log_files(
         files.insert(format!("/{}", coord.path()), bundle);
         start = end;
     }
-    files.insert("/checkpoint".into(), checkpoint(&tree, log, witness));
+    files.insert("/checkpoint".into(), checkpoint_by(&tree, signers, witness));
     let witnesses: Vec<serde_json::Value> = witness
         .iter()
         .map(|w| serde_json::json!({ "vkey": w.verifier().to_string(), "url": null }))
@@ -317,7 +390,16 @@ pub fn log_files(
         "/api/v1/log".into(),
         serde_json::to_vec(&serde_json::json!({
             "origin": ORIGIN,
-            "vkey": log.verifier().to_string(),
+            "vkey": vkeys.last().unwrap().verifier().to_string(),
+            "vkeys": vkeys
+                .iter()
+                .map(|k| serde_json::json!({
+                    "vkey": k.verifier().to_string(),
+                    "from": null,
+                    "replaced_at": null,
+                    "until": null,
+                }))
+                .collect::<Vec<_>>(),
             "size": size,
             "quorum": witnesses.len(),
             "witnesses": witnesses,
@@ -329,12 +411,59 @@ pub fn log_files(
 
 /// A checkpoint of `tree`, signed by `log`, cosigned by `witness`.
 pub fn checkpoint(tree: &MemoryTree, log: &SignerKey, witness: Option<&SignerKey>) -> Vec<u8> {
+    checkpoint_by(tree, &[log], witness)
+}
+
+/// A checkpoint of `tree`, signed by each of `logs`, cosigned by `witness`.
+pub fn checkpoint_by(
+    tree: &MemoryTree,
+    logs: &[&SignerKey],
+    witness: Option<&SignerKey>,
+) -> Vec<u8> {
     let cp = Checkpoint::new(ORIGIN, tree.size(), tree.root());
-    let mut note = cp.sign(log).unwrap();
+    let mut note = daylight_core::Note::new(&cp.to_text()).unwrap();
+    for log in logs {
+        note.sign(log, 0).unwrap();
+    }
     if let Some(w) = witness {
         note.sign(w, 1_780_000_000).unwrap();
     }
     note.to_bytes()
+}
+
+/// The tree of the first `size` entries.
+pub fn tree_of(entries: &[Vec<u8>], size: u64) -> MemoryTree {
+    let mut tree = MemoryTree::new();
+    for e in &entries[..size as usize] {
+        tree.append(e);
+    }
+    tree
+}
+
+/// Audit options for tests: no progress, two threads, rules at `now`.
+pub fn options(url: &str, dir: &std::path::Path, now: DateTime<Utc>) -> AuditOptions {
+    let mut o = AuditOptions::new(url, dir);
+    o.now = now;
+    o.progress = ProgressMode::Off;
+    o.threads = 2;
+    o
+}
+
+/// The ids of the findings that count (or are integrity failures).
+pub fn ids(r: &FindingsReport) -> BTreeSet<String> {
+    r.findings
+        .iter()
+        .filter(|f| f.counts() || f.is_integrity())
+        .map(|f| f.id.clone())
+        .collect()
+}
+
+pub fn with_id<'a>(r: &'a FindingsReport, id: &str) -> Vec<&'a daylight_auditor::Finding> {
+    r.findings.iter().filter(|f| f.id == id).collect()
+}
+
+pub fn set(ids: &[&str]) -> BTreeSet<String> {
+    ids.iter().map(|s| s.to_string()).collect()
 }
 
 /// The monitoring path of a witness for the test log.
