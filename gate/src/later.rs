@@ -449,3 +449,417 @@ fn signer_standing(
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::testkit::{Bundle, World, PROVIDER, TARGET};
+    use crate::{decide_later, Decision};
+    use chrono::{Duration, TimeZone as _};
+    use daylight_schemas::Record;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 8, 10, 12, 0, 0).unwrap()
+    }
+
+    fn fresh() -> u64 {
+        now().timestamp() as u64 - 60
+    }
+
+    const ALL3: fn(u64) -> [(usize, u64); 3] = |t| [(0, t), (1, t), (2, t)];
+
+    #[track_caller]
+    fn denied(d: Decision, reason: ReasonCode) {
+        match &d {
+            Decision::Deny { reason: r, detail } => {
+                assert_eq!(*r, reason, "{d}");
+                assert!(!detail.is_empty() && !detail.contains('\n'), "{d}");
+            }
+            Decision::Allow(_) => panic!("expected DENY {reason}, got {d}"),
+        }
+    }
+
+    fn run(p: &Policy, b: &Bundle, later: &Later<'_>) -> Decision {
+        decide_later(
+            p,
+            &b.entry,
+            &b.proof,
+            Some((&b.opening, TARGET)),
+            later,
+            now(),
+        )
+    }
+
+    /// An emergency created 30 hours ago: its 24-hour deadline has passed.
+    fn late_emergency(w: &mut World) -> Bundle {
+        let created = now() - Duration::hours(30);
+        w.bundle(&World::emergency_draft(PROVIDER, created), created, fresh())
+            .unwrap()
+    }
+
+    fn ratification(w: &mut World, of: &Bundle, decision: &str, by: &str) -> Bundle {
+        let draft =
+            World::ratification_draft(of.index, daylight_core::leaf_hash(&of.entry), decision);
+        let signer = match by {
+            "court" => w.court.clone(),
+            _ => w.agency.clone(),
+        };
+        w.bundle_by(&draft, &signer, now() - Duration::hours(2), fresh())
+            .unwrap()
+    }
+
+    fn with(r: &Bundle) -> Later<'_> {
+        Later {
+            ratification: Some((&r.entry, &r.proof)),
+            ..Later::default()
+        }
+    }
+
+    #[test]
+    fn an_emergency_past_its_deadline_needs_the_courts_ratification() {
+        let mut w = World::new();
+        let p = w.policy();
+        let e = late_emergency(&mut w);
+        denied(
+            run(&p, &e, &Later::default()),
+            ReasonCode::EmergencyDeadlinePassed,
+        );
+        let r = ratification(&mut w, &e, "granted", "court");
+        let Decision::Allow(a) = run(&p, &e, &with(&r)) else {
+            panic!("{}", run(&p, &e, &with(&r)));
+        };
+        assert_eq!(a.ratification, Some(r.index));
+        assert!(Decision::Allow(a)
+            .to_string()
+            .contains(&format!("ratified by entry {}", r.index)));
+
+        // Signed by the agency, not a court.
+        let by_agency = ratification(&mut w, &e, "granted", "agency");
+        denied(
+            run(&p, &e, &with(&by_agency)),
+            ReasonCode::RatificationNotByCourt,
+        );
+        // A court key the policy does not list.
+        let text = w.policy_text(2, true);
+        let court_line = format!("daylight-court {}\n", w.court.verifier());
+        let no_court = Policy::parse(&text.replace(&court_line, "")).unwrap();
+        denied(
+            run(&no_court, &e, &with(&r)),
+            ReasonCode::RatificationNotByCourt,
+        );
+        // For another emergency.
+        let other = late_emergency(&mut w);
+        let r_other = ratification(&mut w, &other, "granted", "court");
+        denied(
+            run(&p, &e, &with(&r_other)),
+            ReasonCode::RatificationWrongEmergency,
+        );
+        // Denied by the court: refused even before the deadline.
+        let denial = ratification(&mut w, &e, "denied", "court");
+        denied(run(&p, &e, &with(&denial)), ReasonCode::RatificationDenied);
+        let created = now() - Duration::hours(1);
+        let early = w
+            .bundle(&World::emergency_draft(PROVIDER, created), created, fresh())
+            .unwrap();
+        assert!(run(&p, &early, &Later::default()).is_allow());
+        let early_denial = ratification(&mut w, &early, "denied", "court");
+        denied(
+            run(&p, &early, &with(&early_denial)),
+            ReasonCode::RatificationDenied,
+        );
+        // Not a ratification at all (the emergency itself, presented again).
+        denied(run(&p, &e, &with(&e)), ReasonCode::RatificationWrongKind);
+
+        // A broken proof: one byte of an inclusion hash, the checkpoint's
+        // log signature, a stale checkpoint, someone else's entry bytes.
+        let mut broken = r.proof.clone();
+        let at = broken.iter().position(|&c| c == b'\n').unwrap() + 1;
+        let at = at + broken[at..].iter().position(|&c| c == b'\n').unwrap() + 3;
+        broken[at] = if broken[at] == b'A' { b'B' } else { b'A' };
+        let bad = Bundle {
+            proof: broken,
+            ..r.clone()
+        };
+        let d = run(&p, &e, &with(&bad));
+        assert!(d.to_string().contains("not_included"), "{d}");
+        denied(d, ReasonCode::RatificationUnproven);
+        let stale = Bundle {
+            proof: w.proof(r.index, &ALL3(now().timestamp() as u64 - 7200)),
+            ..r.clone()
+        };
+        let d = run(&p, &e, &with(&stale));
+        assert!(d.to_string().contains("checkpoint_too_old"), "{d}");
+        denied(d, ReasonCode::RatificationUnproven);
+        let swapped = Bundle {
+            entry: denial.entry.clone(),
+            ..r.clone()
+        };
+        denied(
+            run(&p, &e, &with(&swapped)),
+            ReasonCode::RatificationUnproven,
+        );
+        let mut w2 = World::new();
+        w2.log = w2.log2.clone();
+        w2.checkpoint_keys = vec![w2.log2.clone()];
+        let forged = ratification(&mut w2, &e, "granted", "court");
+        let d = run(&p, &e, &with(&forged));
+        assert!(d.to_string().contains("log_signature_invalid"), "{d}");
+        denied(d, ReasonCode::RatificationUnproven);
+    }
+
+    /// A world whose registry lists the agency, court and provider.
+    fn registered() -> World {
+        let mut w = World::new();
+        w.register_parties(now() - Duration::days(10)).unwrap();
+        w
+    }
+
+    fn request(w: &mut World) -> Bundle {
+        let created = now() - Duration::hours(1);
+        w.bundle(&World::request_draft(PROVIDER, created), created, fresh())
+            .unwrap()
+    }
+
+    fn mirrored(view: &MirrorView) -> Later<'_> {
+        Later {
+            mirror: MirrorInput::View(view),
+            ..Later::default()
+        }
+    }
+
+    fn required(w: &World, secs: u64) -> Policy {
+        Policy::parse(&format!(
+            "{}daylight-mirror required {secs}\n",
+            w.policy_text(2, true)
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_mirror_that_is_missing_stale_or_invalid_is_a_refusal() {
+        let mut w = registered();
+        let b = request(&mut w);
+        let p = w.policy();
+        let view = w.mirror(&[b.index], &ALL3(fresh()));
+        let Decision::Allow(a) = run(&p, &b, &mirrored(&view)) else {
+            panic!("{}", run(&p, &b, &mirrored(&view)));
+        };
+        assert_eq!(a.mirror_size, Some(w.tree.size()));
+        assert!(Decision::Allow(a).to_string().contains("not withdrawn"));
+
+        // No mirror: as before, unless the policy requires one.
+        assert!(run(&p, &b, &Later::default()).is_allow());
+        let req = required(&w, 600);
+        denied(run(&req, &b, &Later::default()), ReasonCode::MirrorMissing);
+        let unreadable = Later {
+            mirror: MirrorInput::Unavailable("no verified mirror in /x"),
+            ..Later::default()
+        };
+        denied(run(&p, &b, &unreadable), ReasonCode::MirrorMissing);
+        assert!(run(&req, &b, &mirrored(&view)).is_allow());
+
+        // Stale: older than the policy's max age (3600 s), or than the mirror line's.
+        let old = w.mirror(&[b.index], &ALL3(now().timestamp() as u64 - 7200));
+        denied(run(&p, &b, &mirrored(&old)), ReasonCode::MirrorStale);
+        let twenty = w.mirror(&[b.index], &ALL3(now().timestamp() as u64 - 1200));
+        assert!(run(&p, &b, &mirrored(&twenty)).is_allow());
+        denied(run(&req, &b, &mirrored(&twenty)), ReasonCode::MirrorStale);
+
+        // Behind: the mirror stopped before the entry.
+        let mut early = registered();
+        let early_view = early.mirror(&[], &ALL3(fresh()));
+        let eb = request(&mut early);
+        denied(
+            run(&p, &eb, &mirrored(&early_view)),
+            ReasonCode::MirrorBehind,
+        );
+
+        // Invalid: entries that do not give the checkpoint's root (one
+        // dropped), a checkpoint below quorum or by another key.
+        let mut dropped = view.clone();
+        dropped.size -= 1;
+        denied(run(&p, &b, &mirrored(&dropped)), ReasonCode::MirrorInvalid);
+        let mut root = view.clone();
+        root.root = daylight_core::leaf_hash(b"other");
+        denied(run(&p, &b, &mirrored(&root)), ReasonCode::MirrorInvalid);
+        let one = w.mirror(&[b.index], &[(0, fresh())]);
+        denied(run(&p, &b, &mirrored(&one)), ReasonCode::MirrorInvalid);
+        let mut forged = view.clone();
+        let mut impostor = World::new();
+        impostor.checkpoint_keys = vec![impostor.log2.clone()];
+        impostor.tree = w.tree.clone();
+        forged.checkpoint = impostor.checkpoint(&ALL3(fresh()));
+        denied(run(&p, &b, &mirrored(&forged)), ReasonCode::MirrorInvalid);
+        let mut junk = view.clone();
+        junk.entries
+            .push((LeafIndex(view.size - 1), b"registry junk".to_vec()));
+        denied(run(&p, &b, &mirrored(&junk)), ReasonCode::MirrorInvalid);
+    }
+
+    #[test]
+    fn a_mirror_that_disagrees_with_the_bundle_is_a_refusal() {
+        // The same log key showed the provider's mirror another entry at
+        // that index: a split view.
+        let mut w = registered();
+        let b = request(&mut w);
+        let mut other = registered();
+        let created = now() - Duration::hours(3);
+        other
+            .bundle(&World::request_draft(PROVIDER, created), created, fresh())
+            .unwrap();
+        let view = other.mirror(&[b.index], &ALL3(fresh()));
+        let d = run(&w.policy(), &b, &mirrored(&view));
+        assert!(d.to_string().contains("two histories"), "{d}");
+        denied(d, ReasonCode::MirrorMismatch);
+        // A view that did not record the index asked about.
+        let blind = w.mirror(&[], &ALL3(fresh()));
+        denied(
+            run(&w.policy(), &b, &mirrored(&blind)),
+            ReasonCode::MirrorMismatch,
+        );
+    }
+
+    #[test]
+    fn withdrawals_revocations_and_rotations_in_the_mirror() {
+        let p = World::new().policy();
+        let t = now() - Duration::minutes(30);
+        let leaf = |b: &Bundle| daylight_core::leaf_hash(&b.entry);
+
+        // Withdrawn by the agency after it was logged.
+        let mut w = registered();
+        let b = request(&mut w);
+        let agency = w.agency.clone();
+        let (r, _) = w
+            .seal(&World::withdrawal_draft(b.index, leaf(&b)), &agency, t)
+            .unwrap();
+        let at = w.append(r.as_bytes());
+        let d = run(&p, &b, &mirrored(&w.mirror(&[b.index], &ALL3(fresh()))));
+        assert!(
+            d.to_string().contains(&format!("withdrawn by entry {at}")),
+            "{d}"
+        );
+        denied(d, ReasonCode::Withdrawn);
+        // A withdrawal of another entry does not touch this one.
+        let mut w = registered();
+        let b = request(&mut w);
+        let b2 = request(&mut w);
+        let (r, _) = w
+            .seal(&World::withdrawal_draft(b2.index, leaf(&b2)), &agency, t)
+            .unwrap();
+        w.append(r.as_bytes());
+        assert!(run(&p, &b, &mirrored(&w.mirror(&[b.index], &ALL3(fresh())))).is_allow());
+
+        // The agency's key revoked after the request was logged.
+        let mut w = registered();
+        let b = request(&mut w);
+        let log = w.log.clone();
+        let revoke = Record::registry_revoke(Role::Agency, agency.verifier(), t).unwrap();
+        w.log_record(&revoke, &log).unwrap();
+        denied(
+            run(&p, &b, &mirrored(&w.mirror(&[b.index], &ALL3(fresh())))),
+            ReasonCode::AgencyRevoked,
+        );
+
+        // Rotated after the request: the old key's request stays valid.
+        let mut w = registered();
+        let b = request(&mut w);
+        // The agency's next key: same name (same identity), another key.
+        let new = daylight_core::SignerKey::from_seed(
+            agency.name().clone(),
+            daylight_core::KeyType::Ed25519,
+            [77; 32],
+        );
+        let rotate =
+            Record::registry_rotate(Role::Agency, agency.verifier(), new.verifier(), None, t)
+                .unwrap();
+        w.log_record(&rotate, &log).unwrap();
+        let view = w.mirror(&[b.index], &ALL3(fresh()));
+        assert!(run(&p, &b, &mirrored(&view)).is_allow());
+        // ... but a request signed with the old key after the rotation is refused.
+        let late = request(&mut w);
+        let view = w.mirror(&[late.index], &ALL3(fresh()));
+        let d = run(&p, &late, &mirrored(&view));
+        assert!(d.to_string().contains("replaced by agency.example+"), "{d}");
+        denied(d, ReasonCode::AgencyKeyReplaced);
+
+        // Never registered in the log's registry.
+        let mut w = World::new();
+        let b = request(&mut w);
+        denied(
+            run(&p, &b, &mirrored(&w.mirror(&[b.index], &ALL3(fresh())))),
+            ReasonCode::AgencyNotRegistered,
+        );
+
+        // A registry entry not signed by the log: the mirror is broken.
+        let mut w = registered();
+        let court = Record::registry_add(Role::Court, w.log2.verifier(), t).unwrap();
+        let stranger = w.agency.clone();
+        w.log_record(&court, &stranger).unwrap();
+        let b = request(&mut w);
+        denied(
+            run(&p, &b, &mirrored(&w.mirror(&[b.index], &ALL3(fresh())))),
+            ReasonCode::MirrorInvalid,
+        );
+    }
+
+    #[test]
+    fn the_registry_replays_across_a_log_key_rotation_and_a_denial_in_the_mirror_stops_an_emergency(
+    ) {
+        let t = now() - Duration::days(1);
+        let mut w = registered();
+        let (old, new) = (w.log.clone(), w.log2.clone());
+        let until = now() + Duration::days(7);
+        let rotate =
+            Record::registry_rotate(Role::Log, old.verifier(), new.verifier(), Some(until), t)
+                .unwrap();
+        w.log_record(&rotate, &old).unwrap();
+        // After the rotation the new key signs the registry, and both keys
+        // sign checkpoints during the transition.
+        let revoke_court = Record::registry_revoke(Role::Court, w.court.verifier(), t).unwrap();
+        w.log_record(&revoke_court, &new).unwrap();
+        w.checkpoint_keys = vec![old.clone(), new.clone()];
+        let e = {
+            let created = now() - Duration::hours(1);
+            w.bundle(&World::emergency_draft(PROVIDER, created), created, fresh())
+                .unwrap()
+        };
+        let text = w.policy_text(2, true).replace(
+            &format!("log {}\n", old.verifier()),
+            &format!(
+                "log {}\nlog {}\ndaylight-log-key-until {} {}\n",
+                old.verifier(),
+                new.verifier(),
+                old.verifier(),
+                until.to_rfc3339()
+            ),
+        );
+        let p = Policy::parse(&text).unwrap();
+        let view = w.mirror(&[e.index], &ALL3(fresh()));
+        assert!(run(&p, &e, &mirrored(&view)).is_allow());
+        // A policy with only the new key cannot replay the registry from its start.
+        let only_new = Policy::parse(&w.policy_text(2, true).replace(
+            &format!("log {}\n", old.verifier()),
+            &format!("log {}\n", new.verifier()),
+        ))
+        .unwrap();
+        let d = run(&only_new, &e, &mirrored(&view));
+        assert!(d.to_string().contains("registry"), "{d}");
+        denied(d, ReasonCode::MirrorInvalid);
+
+        // The court denies the emergency; the mirror shows it.
+        let court = w.court.clone();
+        let (denial, _) = w
+            .seal(
+                &World::ratification_draft(e.index, daylight_core::leaf_hash(&e.entry), "denied"),
+                &court,
+                now() - Duration::minutes(10),
+            )
+            .unwrap();
+        w.append(denial.as_bytes());
+        denied(
+            run(&p, &e, &mirrored(&w.mirror(&[e.index], &ALL3(fresh())))),
+            ReasonCode::RatificationDenied,
+        );
+    }
+}
