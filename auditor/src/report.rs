@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
+use crate::history::History;
 use crate::mirror::AuditDir;
 use crate::verify::{EntryVerifier, Fact, FactBody};
 use crate::AuditError;
@@ -61,6 +62,9 @@ pub struct TransparencyReport {
     /// Outcome totals (latest outcome per authorisation; amended ones replaced),
     /// in the terms of the US Wiretap Report.
     pub outcomes: BTreeMap<String, Count>,
+    /// The log's keys, each identity's keys and the witness sets over time,
+    /// from the log's registry entries.
+    pub history: History,
 }
 
 impl TransparencyReport {
@@ -249,8 +253,59 @@ impl TransparencyReport {
             }
             s.push('\n');
         }
+        s.push_str(&history_markdown(&self.history));
         s
     }
+}
+
+/// A table cell: `-` for nothing, pipes escaped.
+fn cell<T: ToString>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| v.to_string().replace('|', "\\|"))
+}
+
+/// The history as Markdown tables (entries are leaf indexes of the log).
+fn history_markdown(h: &History) -> String {
+    let mut s = String::from(
+        "## Log keys\n\nA checkpoint of size N is signed by the key current after the registry entries below N; a replaced key may sign beside the new one until its transition ends.\n\n| key | from entry | replaced at | transition until |\n| --- | --- | --- | --- |\n",
+    );
+    for k in &h.log_keys {
+        s.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            k.vkey,
+            k.from.map_or_else(|| "first".to_owned(), |f| f.to_string()),
+            cell(k.replaced_at),
+            cell(k.until.as_deref()),
+        ));
+    }
+    s.push_str("\n## Keys of each identity\n\nRecords a key signed before it was revoked or replaced stay valid; after, they are findings.\n\n| identity | role | key | added at | revoked or replaced at | replaced by |\n| --- | --- | --- | ---: | --- | --- |\n");
+    for i in &h.identities {
+        for k in &i.keys {
+            s.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} |\n",
+                cell(Some(&i.name)),
+                i.role,
+                k.vkey,
+                k.added_at,
+                cell(k.revoked_at),
+                cell(k.replaced_by.as_deref()),
+            ));
+        }
+    }
+    s.push_str("\n## Witness sets\n\nEach row applies to checkpoints that include its entry.\n\n| from entry | quorum | witnesses |\n| ---: | --- | --- |\n");
+    for w in &h.witness_sets {
+        s.push_str(&format!(
+            "| {} | {} | {} |\n",
+            w.from,
+            cell(w.quorum),
+            if w.witnesses.is_empty() {
+                "none".to_owned()
+            } else {
+                w.witnesses.join(", ")
+            },
+        ));
+    }
+    s.push('\n');
+    s
 }
 
 /// Builds the report from the audit directory's verified mirror and writes
@@ -281,7 +336,8 @@ pub fn write_report(dir: &AuditDir) -> Result<TransparencyReport, AuditError> {
             .collect();
         ev.push_batch(&entries, &hashes);
     }
-    let report = TransparencyReport::from_facts(&pinned.origin, state.size, &ev.facts);
+    let mut report = TransparencyReport::from_facts(&pinned.origin, state.size, &ev.facts);
+    report.history = History::of(ev.registry(), state.size);
     let json = serde_json::to_vec_pretty(&report)
         .map_err(|e| AuditError::Io(format!("report.json: {e}")))?;
     dir.write("report/report.json", &json)?;
