@@ -220,12 +220,9 @@ impl RecordAdmission {
         });
         for e in entries.iter().filter(|e| e.index.get() < size) {
             let record = SignedRecord::parse(&e.data).map_err(|e| e.to_string());
-            if let Err(why) = record.and_then(|r| {
-                state
-                    .registry
-                    .apply(e.index, &r)
-                    .map_err(|e| e.to_string())
-            }) {
+            if let Err(why) =
+                record.and_then(|r| state.registry.apply(e.index, &r).map_err(|e| e.to_string()))
+            {
                 // The log only writes registry entries it signed itself.
                 tracing::error!("registry entry {}: {why}", e.index);
                 state.registry.seen_up_to(LeafIndex(e.index.get() + 1));

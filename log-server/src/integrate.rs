@@ -3,11 +3,11 @@
 //! by the offline `daylight log` commands alike, so there is one way to grow
 //! the log.
 
+use chrono::{DateTime, Utc};
+use daylight_core::note::{Note, NoteError};
 use daylight_core::tree::{
     stored_hash_count, stored_hashes_for_leaf, tree_hash, HashReader, TreeError,
 };
-use chrono::{DateTime, Utc};
-use daylight_core::note::{Note, NoteError};
 use daylight_core::{Checkpoint, Hash, LeafIndex, SignerKey, TreeSize};
 
 use crate::store::{Append, Lease, LogStore, NewEntry, StoreError};

@@ -113,41 +113,30 @@ pub const QUEUE_WAIT: Duration = Duration::from_secs(30);
 /// index. It stops once every [`Sequencer`] handle is dropped and the last
 /// batch is written.
 pub fn start(
-    store: Arc<dyn LogStore>,
-    key: Arc<LogKeys>,
-    admission: Arc<dyn Admission>,
-    origin: String,
+    log: Shared,
     config: BatchConfig,
-    metrics: Arc<Metrics>,
-    latest: watch::Sender<TreeSize>,
     term: watch::Receiver<Option<Lease>>,
 ) -> (Sequencer, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(config.queue.max(1));
-    let task = tokio::spawn(run(
-        Shared {
-            store,
-            key,
-            admission,
-            origin,
-            metrics,
-            latest,
-        },
-        config,
-        term,
-        rx,
-    ));
+    let task = tokio::spawn(run(log, config, term, rx));
     (Sequencer { tx }, task)
 }
 
-/// What every batch needs.
+/// What every batch needs: the log it writes, how, and whom it tells.
 #[derive(Clone)]
-struct Shared {
-    store: Arc<dyn LogStore>,
-    key: Arc<LogKeys>,
-    admission: Arc<dyn Admission>,
-    origin: String,
-    metrics: Arc<Metrics>,
-    latest: watch::Sender<TreeSize>,
+pub struct Shared {
+    /// The log's state.
+    pub store: Arc<dyn LogStore>,
+    /// The keys that sign its checkpoints.
+    pub key: Arc<LogKeys>,
+    /// The rules, checked again at commit.
+    pub admission: Arc<dyn Admission>,
+    /// The log's origin.
+    pub origin: String,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Told the new size after each batch.
+    pub latest: watch::Sender<TreeSize>,
 }
 
 async fn run(

@@ -105,13 +105,15 @@ impl LogServer {
             self.retiring.clone(),
         ));
         let (sequencer, sequencer_task) = sequencer::start(
-            store.clone(),
-            keys,
-            self.admission.clone(),
-            meta.origin.clone(),
+            sequencer::Shared {
+                store: store.clone(),
+                key: keys,
+                admission: self.admission.clone(),
+                origin: meta.origin.clone(),
+                metrics: metrics.clone(),
+                latest: latest_tx,
+            },
             self.batch,
-            metrics.clone(),
-            latest_tx,
             term_rx,
         );
         let target = match self.publish {

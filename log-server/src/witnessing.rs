@@ -33,8 +33,7 @@ use daylight_schemas::Role;
 
 /// Where witness collection learns the witness set and the quorum, asked
 /// again before each new checkpoint (called on a blocking thread).
-pub type WitnessSource =
-    Arc<dyn Fn() -> Result<(Vec<WitnessConfig>, usize), String> + Send + Sync>;
+pub type WitnessSource = Arc<dyn Fn() -> Result<(Vec<WitnessConfig>, usize), String> + Send + Sync>;
 
 /// The witnesses and quorum in force: those `daylight log add-witness`
 /// stored before witnesses became registry entries, then every witness
@@ -51,7 +50,11 @@ pub fn effective_witnesses(
         return Ok((stored, init_quorum));
     };
     let mut set = stored.clone();
-    for r in reg.registrations().iter().filter(|r| r.role == Role::Witness) {
+    for r in reg
+        .registrations()
+        .iter()
+        .filter(|r| r.role == Role::Witness)
+    {
         set.retain(|w| w.key != r.key);
         if r.revoked_at.is_none() {
             set.push(WitnessConfig {
@@ -138,11 +141,20 @@ pub async fn run(
         .build()
         .map_err(|e| e.to_string())?;
     let (report_tx, mut reports) = mpsc::channel::<(usize, Report)>(64);
-    // One task per witness of the set in force; replaced when it changes.
-    let mut witnesses: Vec<WitnessConfig> = Vec::new();
-    let mut quorum = 0usize;
-    let mut tasks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
-    let mut target_tx = watch::channel::<Option<Arc<Target>>>(None).0;
+    let mut crew = Crew {
+        source,
+        store: store.clone(),
+        client,
+        reports: report_tx,
+        metrics: metrics.clone(),
+        witnesses: Vec::new(),
+        quorum: 0,
+        tasks: Vec::new(),
+        target_tx: watch::channel(None).0,
+    };
+    // Whether to look for a new witness set while a target waits: after
+    // each integration (the registry may have changed), and at the start.
+    let mut check_set = true;
     let mut loaded = false;
 
     let mut done = published.borrow().as_ref().map(|p| p.checkpoint.size);
@@ -151,13 +163,30 @@ pub async fn run(
     let mut refresh_at = tokio::time::Instant::now() + REFRESH_COSIGNATURES;
     let mut refresh = false;
     loop {
-        // A new target only once the current one is published (or there is none).
-        let current = target_tx.borrow().clone();
-        let settled = match (&current, done) {
+        // A new target only once the current one is published (or there is
+        // none), or when the witness set changed under a waiting target
+        // (its witnesses may never answer: a replaced or broken set).
+        let current = crew.target_tx.borrow().clone();
+        let mut settled = match (&current, done) {
             (None, _) => true,
             (Some(t), Some(d)) => d >= t.size,
             (Some(_), None) => false,
         };
+        let mut set_changed = false;
+        if !settled && std::mem::take(&mut check_set) {
+            match crew.reload().await {
+                Ok(changed) => {
+                    set_changed = changed;
+                    settled = changed;
+                }
+                Err(e) => {
+                    if store_failed(&e, &mut shutdown).await {
+                        return Ok(());
+                    }
+                    continue;
+                }
+            }
+        }
         if settled {
             let s = store.clone();
             let next = match blocking(move || load_target(&s)).await {
@@ -170,46 +199,24 @@ pub async fn run(
                 }
             };
             if let Some(t) = next {
-                if done.is_none_or(|d| t.size > d) || std::mem::take(&mut refresh) || !loaded {
-                    // Retried: a term that starts while the database blinks
-                    // must still collect cosignatures once it answers.
-                    let src = source.clone();
-                    let (set, q) = match blocking(move || src()).await {
-                        Ok(v) => v,
-                        Err(e) => {
+                if done.is_none_or(|d| t.size > d)
+                    || std::mem::take(&mut refresh)
+                    || set_changed
+                    || !loaded
+                {
+                    // The set in force for this checkpoint. Retried: a term
+                    // that starts while the database blinks must still
+                    // collect cosignatures once it answers.
+                    if !set_changed {
+                        if let Err(e) = crew.reload().await {
                             if store_failed(&e, &mut shutdown).await {
                                 return Ok(());
                             }
                             continue;
                         }
-                    };
-                    loaded = true;
-                    quorum = q;
-                    let same = set.len() == witnesses.len()
-                        && set
-                            .iter()
-                            .zip(&witnesses)
-                            .all(|(a, b)| a.key == b.key && a.url == b.url);
-                    if !same || tasks.is_empty() {
-                        for t in tasks.drain(..) {
-                            t.abort();
-                        }
-                        let (tx, rx) = watch::channel::<Option<Arc<Target>>>(None);
-                        target_tx = tx;
-                        for (i, w) in set.iter().enumerate() {
-                            tasks.push(tokio::spawn(witness_task(
-                                i,
-                                w.clone(),
-                                store.clone(),
-                                client.clone(),
-                                rx.clone(),
-                                report_tx.clone(),
-                                metrics.clone(),
-                            )));
-                        }
-                        tracing::info!(witnesses = set.len(), quorum, "witness set in force");
-                        witnesses = set;
                     }
+                    loaded = true;
+                    let (witnesses, quorum) = (&crew.witnesses, crew.quorum);
                     round += 1;
                     let t = Arc::new(Target {
                         size: t.size,
@@ -234,14 +241,14 @@ pub async fn run(
                         continue;
                     }
                     collected.clear();
-                    target_tx.send_replace(Some(t));
+                    crew.target_tx.send_replace(Some(t));
                     continue;
                 }
             }
         }
         tokio::select! {
             _ = shutdown.changed() => return Ok(()),
-            _ = tokio::time::sleep_until(refresh_at), if settled && quorum > 0 => {
+            _ = tokio::time::sleep_until(refresh_at), if settled && crew.quorum > 0 => {
                 refresh = true;
                 refresh_at = tokio::time::Instant::now() + REFRESH_COSIGNATURES;
             }
@@ -249,21 +256,22 @@ pub async fn run(
                 if changed.is_err() {
                     return Ok(());
                 }
+                check_set = true;
             }
             Some((i, report)) = reports.recv() => {
                 let Report::Cosigned { round, signature } = report;
-                let Some(t) = target_tx.borrow().clone() else { continue };
+                let Some(t) = crew.target_tx.borrow().clone() else { continue };
                 if round != t.round || collected.iter().any(|(j, _)| *j == i) {
                     continue;
                 }
                 collected.push((i, signature));
                 // Publish at quorum, and again as late cosignatures arrive.
-                if collected.len() >= quorum {
+                if collected.len() >= crew.quorum {
                     let sigs: Vec<NoteSignature> = collected.iter().map(|(_, s)| s.clone()).collect();
                     if let Err(e) = publish(&store, &t, &sigs, &metrics, &published).await {
                         // Ask the witnesses anew once the store works again.
                         collected.clear();
-                        target_tx.send_replace(None);
+                        crew.target_tx.send_replace(None);
                         if store_failed(&e, &mut shutdown).await {
                             return Ok(());
                         }
@@ -274,6 +282,58 @@ pub async fn run(
                 }
             }
         }
+    }
+}
+
+/// The witness tasks of the set in force, replaced when the set changes.
+struct Crew {
+    source: WitnessSource,
+    store: Arc<dyn LogStore>,
+    client: reqwest::Client,
+    reports: mpsc::Sender<(usize, Report)>,
+    metrics: Arc<Metrics>,
+    witnesses: Vec<WitnessConfig>,
+    quorum: usize,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The target the current tasks work on; a new set gets a new channel.
+    target_tx: watch::Sender<Option<Arc<Target>>>,
+}
+
+impl Crew {
+    /// Reads the set and quorum in force; restarts the tasks if the set
+    /// changed. Returns whether it did.
+    async fn reload(&mut self) -> Result<bool, String> {
+        let source = self.source.clone();
+        let (set, quorum) = blocking(move || source()).await?;
+        self.quorum = quorum;
+        let same = set.len() == self.witnesses.len()
+            && set
+                .iter()
+                .zip(&self.witnesses)
+                .all(|(a, b)| a.key == b.key && a.url == b.url);
+        if same && !self.tasks.is_empty() {
+            return Ok(false);
+        }
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+        let (tx, rx) = watch::channel::<Option<Arc<Target>>>(None);
+        self.target_tx = tx;
+        for (i, w) in set.iter().enumerate() {
+            self.tasks.push(tokio::spawn(witness_task(
+                i,
+                w.clone(),
+                self.store.clone(),
+                self.client.clone(),
+                rx.clone(),
+                self.reports.clone(),
+                self.metrics.clone(),
+            )));
+        }
+        tracing::info!(witnesses = set.len(), quorum, "witness set in force");
+        let changed = !self.witnesses.is_empty() || !set.is_empty();
+        self.witnesses = set;
+        Ok(changed)
     }
 }
 

@@ -391,6 +391,7 @@ fn the_lease_is_exclusive_and_fences_an_old_holder(b: &dyn Backend) {
         vec![entry(1)],
         Some(a),
         vec![],
+        None,
     );
     assert!(
         matches!(refused, Err(IntegrateError::Store(StoreError::LeaseLost(t))) if t == a.token),
@@ -408,6 +409,7 @@ fn the_lease_is_exclusive_and_fences_an_old_holder(b: &dyn Backend) {
         vec![entry(1)],
         Some(forged),
         vec![],
+        None,
     );
     assert!(
         matches!(refused, Err(IntegrateError::Store(StoreError::LeaseLost(t))) if t == forged.token),
@@ -420,6 +422,7 @@ fn the_lease_is_exclusive_and_fences_an_old_holder(b: &dyn Backend) {
         vec![entry(1)],
         Some(b_lease),
         vec![],
+        None,
     )
     .unwrap();
     assert_eq!(done.size, TreeSize(1));
@@ -491,6 +494,7 @@ fn queued_entries_wait_until_a_batch_settles_them(b: &dyn Backend) {
         vec![entry(3), entry(1)],
         None,
         settled,
+        None,
     )
     .unwrap();
     let left = store.queued(10).unwrap();

@@ -56,7 +56,7 @@ async fn cut_connections_answer_503_and_the_log_reconnects() {
             integrate(&store, &log_key, ORIGIN, vec![]).unwrap();
             let reg = Record::registry_add(Role::Agency, agency.verifier(), chrono::Utc::now())
                 .unwrap()
-                .sign(&log_key)
+                .sign(&log_key, ORIGIN)
                 .unwrap();
             append_record(&store, &log_key, &reg, log_key.verifier()).unwrap();
             Arc::new(store) as Arc<dyn LogStore>
@@ -67,6 +67,7 @@ async fn cut_connections_answer_503_and_the_log_reconnects() {
     let log = LogServer {
         store: store.clone(),
         key: log_key.clone(),
+        retiring: Vec::new(),
         admission: Arc::new(RecordAdmission::new(log_key.verifier().clone())),
         batch: BatchConfig::default(),
         extra: None,

@@ -56,8 +56,14 @@ fn grow(f: &Fixture, size: u64) -> Arc<Published> {
 }
 
 fn info(f: &Fixture, size: TreeSize) -> serde_json::Value {
-    daylight_log_server::api::log_info_json(f.store.as_ref(), f.log_key.verifier(), 0, size.get())
-        .unwrap()
+    daylight_log_server::api::log_info_json(
+        f.store.as_ref(),
+        None,
+        f.log_key.verifier(),
+        0,
+        size.get(),
+    )
+    .unwrap()
 }
 
 /// Publishes the fixture's log up to `p` into an empty target.
@@ -359,6 +365,7 @@ async fn a_failing_bucket_never_shows_a_checkpoint_before_its_tiles_and_recovers
             origin: common::ORIGIN.into(),
             key: f.log_key.verifier().clone(),
             quorum: 0,
+            rules: None,
         },
         None,
         published_rx,

@@ -7,9 +7,9 @@ mod common;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{request, Fixture, Mode, TestWitness};
+use common::{client, post, published, request, Fixture, Mode, TestWitness};
 use daylight_core::policy::WitnessPolicy;
 use daylight_core::proof::verify_consistency;
 use daylight_core::tile::{
@@ -22,45 +22,6 @@ use daylight_core::{
 use daylight_log_server::sequencer::BatchConfig;
 use daylight_log_server::store::{LogStore, StoreHashes};
 use serde_json::Value;
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
-}
-
-async fn post(c: &reqwest::Client, url: &str, body: Vec<u8>) -> (u16, Value) {
-    let r = c
-        .post(format!("{url}/api/v1/entries"))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
-/// Waits (bounded) until the published checkpoint covers `size` entries.
-async fn published(c: &reqwest::Client, url: &str, size: u64) -> Vec<u8> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let r = c.get(format!("{url}/checkpoint")).send().await.unwrap();
-        if r.status() == 200 {
-            let bytes = r.bytes().await.unwrap().to_vec();
-            let note = Note::parse(&bytes).unwrap();
-            if Checkpoint::parse_text(note.text()).unwrap().size.get() >= size {
-                return bytes;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no checkpoint of size {size} published in time"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 async fn witnesses(f: &Fixture, modes: &[Mode]) -> Vec<TestWitness> {
     let mut out = Vec::new();
@@ -418,7 +379,7 @@ async fn every_refusal_has_its_status_and_json_error() {
         chrono::Utc::now(),
     )
     .unwrap()
-    .sign(&f.log_key)
+    .sign(&f.log_key, common::ORIGIN)
     .unwrap();
     let (s, b) = post(&c, &url, reg.to_bytes()).await;
     check(s, &b, 403, "registry_by_operator");
@@ -432,9 +393,14 @@ async fn every_refusal_has_its_status_and_json_error() {
         let mut v: Value = serde_json::from_str(&text).unwrap();
         v["entry"]["index"] = Value::from(1_000_000u64);
         let d = daylight_schemas::Draft::from_json(&v.to_string()).unwrap();
-        d.seal(&f.agency, chrono::Utc::now(), &mut common::test_random)
-            .unwrap()
-            .0
+        d.seal(
+            &f.agency,
+            common::ORIGIN,
+            chrono::Utc::now(),
+            &mut common::test_random,
+        )
+        .unwrap()
+        .0
     };
     let (s, b) = post(&c, &url, withdrawal.to_bytes()).await;
     assert_eq!(s, 422, "{b}");

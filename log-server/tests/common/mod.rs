@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing;
 use axum::Router;
 use daylight_core::proof::verify_consistency;
 use daylight_core::witness_protocol::{format_size_body, AddCheckpoint, TLOG_SIZE_CONTENT_TYPE};
@@ -63,7 +63,7 @@ impl Fixture {
     pub fn register(&self, role: Role, key: &VerifierKey) -> u64 {
         let rec = Record::registry_add(role, key, chrono::Utc::now())
             .unwrap()
-            .sign(&self.log_key)
+            .sign(&self.log_key, ORIGIN)
             .unwrap();
         append_record(
             self.store.as_ref(),
@@ -75,10 +75,10 @@ impl Fixture {
         .get()
     }
 
-    pub fn revoke(&self, role: Role, key: &VerifierKey) {
+    pub fn revoke(&self, role: Role, key: &VerifierKey) -> u64 {
         let rec = Record::registry_revoke(role, key, chrono::Utc::now())
             .unwrap()
-            .sign(&self.log_key)
+            .sign(&self.log_key, ORIGIN)
             .unwrap();
         append_record(
             self.store.as_ref(),
@@ -86,7 +86,8 @@ impl Fixture {
             &rec,
             self.log_key.verifier(),
         )
-        .unwrap();
+        .unwrap()
+        .get()
     }
 
     pub fn add_witness(&self, w: &TestWitness) {
@@ -115,6 +116,7 @@ impl Fixture {
         LogServer {
             store,
             key: self.log_key.clone(),
+            retiring: Vec::new(),
             admission: Arc::new(admission),
             batch,
             extra: None,
@@ -131,12 +133,57 @@ impl Fixture {
         LogServer {
             store: self.store.clone(),
             key: self.log_key.clone(),
+            retiring: Vec::new(),
             admission: Arc::new(RecordAdmission::new(self.log_key.verifier().clone())),
             batch,
             extra: None,
             publish: None,
             lease: None,
         }
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+pub async fn post(c: &reqwest::Client, url: &str, body: Vec<u8>) -> (u16, serde_json::Value) {
+    let r = c
+        .post(format!("{url}/api/v1/entries"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// Waits (bounded) until the published checkpoint covers `size` entries.
+pub async fn published(c: &reqwest::Client, url: &str, size: u64) -> Vec<u8> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let r = c.get(format!("{url}/checkpoint")).send().await.unwrap();
+        if r.status() == 200 {
+            let bytes = r.bytes().await.unwrap().to_vec();
+            let note = daylight_core::Note::parse(&bytes).unwrap();
+            if daylight_core::Checkpoint::parse_text(note.text())
+                .unwrap()
+                .size
+                .get()
+                >= size
+            {
+                return bytes;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint of size {size} published in time"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 
@@ -165,7 +212,7 @@ pub fn request(agency: &SignerKey) -> SignedRecord {
     v["valid_until"] = fmt(now + day * 30).into();
     v["sealed_until"] = fmt(now + day * 365).into();
     let draft = Draft::from_json(&v.to_string()).unwrap();
-    draft.seal(agency, now, &mut test_random).unwrap().0
+    draft.seal(agency, ORIGIN, now, &mut test_random).unwrap().0
 }
 
 /// Test randomness: distinct bytes on every call, no OS dependency.
@@ -223,7 +270,7 @@ impl TestWitness {
             conflicts: AtomicUsize::new(0),
         });
         let app = Router::new()
-            .route("/add-checkpoint", post(add_checkpoint))
+            .route("/add-checkpoint", routing::post(add_checkpoint))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
