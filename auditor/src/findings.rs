@@ -277,6 +277,20 @@ impl FindingsReport {
         } else {
             s.push_str("verified tree: none yet\n");
         }
+        if let Some(h) = &self.history {
+            if let Some(current) = h.log_keys.last() {
+                if h.log_keys.len() > 1 {
+                    s.push_str(&format!(
+                        "log keys: {} over time; current {} since entry {}\n",
+                        h.log_keys.len(),
+                        current.vkey,
+                        current
+                            .from
+                            .map_or_else(|| "0".to_owned(), |f| f.to_string())
+                    ));
+                }
+            }
+        }
         for w in &self.witnesses {
             s.push_str(&format!(
                 "witness {}: {}{}\n",

@@ -58,6 +58,14 @@ async fn the_chain_of_log_keys_is_followed_from_rotation_entries() {
         let files = log_files_keys(&bytes, n, &signers, None, &[&old, &new]);
         let (rep, _s) = audit_files(files, dir.path(), now).await;
         assert_eq!(rep.status, Status::Clean, "{}", rep.summary());
+        assert!(
+            rep.summary().contains(&format!(
+                "log keys: 2 over time; current {} since entry {r}",
+                new.verifier()
+            )),
+            "{}",
+            rep.summary()
+        );
         // The chain starts at the oldest key, pinned on first use.
         let pinned: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.path().join("log.json")).unwrap()).unwrap();
