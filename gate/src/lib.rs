@@ -4,6 +4,9 @@
 //! agency's opening and the target asked about, and the current time,
 //! [`decide`] answers [`Decision::Allow`] (with what was allowed) or
 //! [`Decision::Deny`] with a stable [`ReasonCode`]. Every check fails closed.
+//! [`decide_later`] also weighs what the log holds after the entry: a
+//! court's ratification (a second bundle) and the provider's verified
+//! mirror ([`MirrorView`]: withdrawals, the registry, courts' denials).
 //!
 //! The crate does no I/O, reads no clock, draws no randomness and keeps no
 //! state: it can run inside a provider's HSM wrapper. `gate/README.md` has a

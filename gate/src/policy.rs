@@ -8,7 +8,7 @@
 //! group <name> all|any|<k> <member>...    C2SP: k of the members (witnesses or earlier groups)
 //! quorum <name>                           C2SP: what must have cosigned (`none` is refused)
 //! daylight-agency <vkey>                  an agency key whose requests the gate honours (one or more)
-//! daylight-court <vkey>                   a court key (ratifications, extensions; kept for review)
+//! daylight-court <vkey>                   a court key: its ratifications let emergencies past their deadline through
 //! daylight-provider <name>                this provider: the name of its registered key (at most once)
 //! daylight-max-age <seconds>              newest witness cosignature may be at most this old (exactly once)
 //! daylight-emergencies allow|deny         whether emergency entries are honoured (at most once; default deny)
@@ -272,8 +272,8 @@ impl Policy {
         &self.agencies
     }
 
-    /// The court keys listed (the gate decides on single entries and does not
-    /// use them yet; they are kept so a reviewed policy round-trips).
+    /// The court keys whose ratifications the gate accepts for an emergency
+    /// past its deadline.
     pub fn courts(&self) -> &[VerifierKey] {
         &self.courts
     }
