@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use daylight_log_server::admission::{Admission as _, RecordAdmission};
 use anyhow::{bail, Context as _, Result};
 use daylight_core::tree::tree_hash;
 use daylight_core::{leaf_hash, Checkpoint, LeafIndex, Note, SignedCheckpoint, TreeSize};
@@ -234,7 +235,16 @@ pub fn publish(
         let s = store.clone();
         let size = p.checkpoint.size;
         let info = tokio::task::spawn_blocking(move || {
-            daylight_log_server::api::log_info_json(s.as_ref(), &key, meta.quorum, size.get())
+            // The registry gives the log's keys over time and its witnesses now.
+            let rules = RecordAdmission::new(key.clone());
+            rules.refresh(s.as_ref());
+            daylight_log_server::api::log_info_json(
+                s.as_ref(),
+                Some(&rules),
+                &key,
+                meta.quorum,
+                size.get(),
+            )
         })
         .await??;
         let round =

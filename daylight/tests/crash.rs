@@ -61,6 +61,7 @@ fn client() -> reqwest::Client {
 async fn submitter(
     url: Arc<Mutex<String>>,
     agency: daylight_core::SignerKey,
+    origin: String,
     mut rng: Rng,
     seen: Arc<Mutex<Seen>>,
     stop: Arc<AtomicBool>,
@@ -68,7 +69,7 @@ async fn submitter(
 ) {
     let http = client();
     while !stop.load(Ordering::Relaxed) {
-        let (rec, _) = reliability::request(&agency, &mut rng);
+        let (rec, _) = reliability::request(&agency, &origin, &mut rng);
         let bytes = rec.to_bytes();
         // Bounded: the record is abandoned (not acknowledged) at the deadline.
         let acked = reliability::submit_until_acked(&http, &bytes, deadline, false, || {
@@ -216,6 +217,7 @@ async fn run(quorum: usize, log_kills: usize, witness_kills: usize) -> Report {
         tasks.push(tokio::spawn(submitter(
             log_url.clone(),
             log.agency.clone(),
+            origin.clone(),
             Rng(rng.next()),
             seen.clone(),
             stop.clone(),

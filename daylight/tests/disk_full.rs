@@ -69,7 +69,7 @@ fn a_full_disk_refuses_clearly_loses_nothing_and_recovers() {
     let url = format!("http://{addr}");
 
     // Records signed in memory, outside the small filesystem.
-    let mut records = common::Records::new(&agency_key, tmp.path());
+    let mut records = common::Records::new(&agency_key, "full.test/log", tmp.path());
     let mut record = || records.next();
 
     let mut acknowledged = Vec::new();

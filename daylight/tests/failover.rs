@@ -64,6 +64,7 @@ struct Seen {
 async fn submitter(
     urls: Arc<Vec<String>>,
     agency: SignerKey,
+    origin: String,
     mut rng: Rng,
     seen: Arc<Mutex<Seen>>,
     stop: Arc<AtomicBool>,
@@ -71,7 +72,7 @@ async fn submitter(
 ) {
     let http = client();
     while !stop.load(Ordering::Relaxed) {
-        let (rec, _) = reliability::request(&agency, &mut rng);
+        let (rec, _) = reliability::request(&agency, &origin, &mut rng);
         let bytes = rec.to_bytes();
         let acked = reliability::submit_until_acked(&http, &bytes, deadline, true, || {
             urls[rng.below(urls.len() as u64) as usize].clone()
@@ -341,6 +342,7 @@ async fn the_sequencer_fails_over_without_losing_or_forking() {
         tasks.push(tokio::spawn(submitter(
             urls.clone(),
             w.agency.clone(),
+            w.origin.clone(),
             Rng(rng.next()),
             seen.clone(),
             stop.clone(),

@@ -294,7 +294,7 @@ fn a_filesystem_turned_read_only_under_the_server_refuses_clearly_and_loses_noth
     let server_log = tmp.path().join("serve.log");
     let _show = ShowOnPanic(server_log.clone());
     let mut server = Some(serve(d, &addr, &server_log));
-    let mut records = Records::new(&agency_key, tmp.path());
+    let mut records = Records::new(&agency_key, "ro.test/log", tmp.path());
 
     // Healthy: 20 records, each acknowledged.
     let mut acked: HashMap<u64, Vec<u8>> = HashMap::new();

@@ -268,12 +268,13 @@ pub struct Records {
     signer: daylight_core::SignerKey,
     draft: daylight_schemas::Draft,
     seed: u64,
+    origin: String,
 }
 
 impl Records {
-    /// Records signed by the key in `agency_key`; the draft is written to
-    /// `scratch`.
-    pub fn new(agency_key: &Path, scratch: &Path) -> Records {
+    /// Records signed by the key in `agency_key` for the log `origin`; the
+    /// draft is written to `scratch`.
+    pub fn new(agency_key: &Path, origin: &str, scratch: &Path) -> Records {
         let signer =
             daylight_core::SignerKey::parse(std::fs::read_to_string(agency_key).unwrap().trim())
                 .unwrap();
@@ -283,6 +284,7 @@ impl Records {
         .unwrap();
         Records {
             signer,
+            origin: origin.to_string(),
             draft,
             seed: 0,
         }
@@ -299,7 +301,7 @@ impl Records {
             }
         };
         self.draft
-            .seal(&self.signer, chrono::Utc::now(), &mut rng)
+            .seal(&self.signer, &self.origin, chrono::Utc::now(), &mut rng)
             .unwrap()
             .0
             .to_bytes()

@@ -196,11 +196,12 @@ pub fn request_draft(targets: &[String]) -> Draft {
     Draft::from_json(&v.to_string()).unwrap()
 }
 
-/// A fresh signed request (random salts and target: unique bytes).
-pub fn request(agency: &SignerKey, rng: &mut Rng) -> (SignedRecord, Opening) {
+/// A fresh signed request for the log `origin` (random salts and target:
+/// unique bytes).
+pub fn request(agency: &SignerKey, origin: &str, rng: &mut Rng) -> (SignedRecord, Opening) {
     let target = format!("acct:{}", rng.next());
     request_draft(&[target])
-        .seal(agency, chrono::Utc::now(), &mut |b| rng.fill(b))
+        .seal(agency, origin, chrono::Utc::now(), &mut |b| rng.fill(b))
         .unwrap()
 }
 
