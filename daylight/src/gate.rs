@@ -6,7 +6,12 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::{Args, Subcommand};
-use daylight_gate::{decide, parse_opening, release_receipt, Decision, Policy};
+use daylight_core::tile::{parse_entry_bundle, BundleCoord, TILE_WIDTH};
+use daylight_core::{LeafIndex, TlogProof};
+use daylight_gate::{
+    decide_later, parse_opening, release_receipt, Decision, Later, MirrorBuilder, MirrorInput,
+    MirrorView, Policy,
+};
 
 use crate::key::read_signer;
 
@@ -85,6 +90,19 @@ pub struct VerifyArgs {
     /// answer is `DENY release_not_logged` and no receipt is kept.
     #[arg(long, requires = "release_key")]
     submit: Option<String>,
+    /// An emergency past its ratify-by deadline: the court's ratification
+    /// entry (exact record bytes), verified like the main bundle.
+    #[arg(long, requires = "ratification_proof")]
+    ratification_entry: Option<PathBuf>,
+    /// The C2SP tlog-proof of the ratification entry.
+    #[arg(long, requires = "ratification_entry")]
+    ratification_proof: Option<PathBuf>,
+    /// The provider's verified mirror of the log (`daylight audit --follow
+    /// --dir DIR`): refuse entries withdrawn, denied by a court, or signed by
+    /// a key the log's registry revoked. A mirror that cannot be read is a
+    /// refusal.
+    #[arg(long)]
+    mirror: Option<PathBuf>,
 }
 
 /// Runs a gate command. `verify` ends the process with its own exit code.
@@ -163,12 +181,34 @@ fn verify(args: &VerifyArgs, vault: Option<&[u8; 32]>) -> Outcome {
             }
         },
     };
+    // The mirror is outside data too: one that cannot be read is a refusal
+    // (mirror_missing), never a usage error that a caller might retry without it.
+    let mirror: Option<Result<MirrorView, String>> = args.mirror.as_deref().map(|dir| {
+        // The leaf the gate must compare: the bundle's index. A proof that
+        // does not parse is refused by the decision itself.
+        let asked: Vec<LeafIndex> = TlogProof::parse(&inputs.proof)
+            .map(|p| vec![p.index])
+            .unwrap_or_default();
+        read_mirror(dir, &asked).map_err(|e| format!("{e:#}"))
+    });
+    let later = Later {
+        ratification: inputs
+            .ratification
+            .as_ref()
+            .map(|(e, p)| (e.as_slice(), p.as_slice())),
+        mirror: match &mirror {
+            None => MirrorInput::None,
+            Some(Ok(view)) => MirrorInput::View(view),
+            Some(Err(why)) => MirrorInput::Unavailable(why),
+        },
+    };
     let now = chrono::Utc::now();
-    let decision = decide(
+    let decision = decide_later(
         &inputs.policy,
         &inputs.entry,
         &inputs.proof,
         opening.as_ref().zip(args.target.as_deref()),
+        &later,
         now,
     );
     let Decision::Allow(allowed) = &decision else {
@@ -263,6 +303,8 @@ struct Inputs {
     entry: Vec<u8>,
     proof: Vec<u8>,
     opening: Option<Vec<u8>>,
+    /// The ratification bundle: entry bytes, proof.
+    ratification: Option<(Vec<u8>, Vec<u8>)>,
     release_key: Option<daylight_core::SignerKey>,
 }
 
@@ -291,9 +333,64 @@ impl Inputs {
             entry: read(&args.entry)?,
             proof: read(&args.proof)?,
             opening: args.opening.as_deref().map(read).transpose()?,
+            ratification: match (&args.ratification_entry, &args.ratification_proof) {
+                (Some(e), Some(p)) => Some((read(e)?, read(p)?)),
+                _ => None,
+            },
             release_key: args.release_key.as_deref().map(read_signer).transpose()?,
         })
     }
+}
+
+/// Reads the verified mirror `daylight audit` keeps in `dir`: the state it
+/// last verified (size, and the kept checkpoint for exactly that size, so a
+/// sync running meanwhile cannot pair one size's entries with another's
+/// checkpoint) and every entry up to that size, from the entry bundles.
+/// The gate re-derives the root from the entries and checks the checkpoint
+/// under the policy; nothing here is trusted beyond being read.
+fn read_mirror(dir: &Path, asked: &[LeafIndex]) -> Result<MirrorView> {
+    let rerun = || {
+        format!(
+            "no verified mirror in {}: run `daylight audit --follow --dir {}`",
+            dir.display(),
+            dir.display()
+        )
+    };
+    let state_path = dir.join("state.json");
+    let state: daylight_auditor::MirrorState = match std::fs::read(&state_path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .with_context(|| format!("{}: damaged", state_path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!("{}", rerun()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", state_path.display())),
+    };
+    if state.size == 0 {
+        bail!("{}", rerun());
+    }
+    // The kept checkpoint for that state; `DIR/checkpoint` is the same bytes
+    // but is rewritten before state.json, so it may be one sync ahead.
+    let kept = if state.checkpoint.is_empty() || state.checkpoint.contains("..") {
+        "checkpoint".to_owned()
+    } else {
+        state.checkpoint.clone()
+    };
+    let checkpoint = read(&dir.join(&kept))?;
+    let mut builder = MirrorBuilder::new(asked);
+    for b in 0..state.size.div_ceil(TILE_WIDTH) {
+        let width = (state.size - b * TILE_WIDTH).min(TILE_WIDTH);
+        let coord = BundleCoord {
+            index: b,
+            // At most TILE_WIDTH (256).
+            width: u16::try_from(width).unwrap_or(u16::MAX),
+        };
+        let path = dir.join(coord.path());
+        let data = read(&path)?;
+        let entries = parse_entry_bundle(&data, coord.width)
+            .with_context(|| format!("{}: not an entry bundle", path.display()))?;
+        for e in entries {
+            builder.push(e);
+        }
+    }
+    Ok(builder.finish(checkpoint))
 }
 
 fn write_new(path: &Path, data: &[u8]) -> Result<()> {
@@ -365,6 +462,7 @@ pub(crate) async fn starting_policy(
         chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
     );
     out.push_str(&witnesses.to_text());
+    out.push_str(&older_log_keys(&client, log).await?);
     let mut providers = Vec::new();
     for k in keys {
         if !k["revoked_at"].is_null() {
@@ -410,7 +508,66 @@ pub(crate) async fn starting_policy(
         "# The newest witness cosignature may be at most this many seconds old.\n\
          daylight-max-age {max_age}\n\
          # Emergency entries (before their ratify-by deadline): allow or deny.\n\
-         daylight-emergencies deny\n"
+         daylight-emergencies deny\n\
+         # To refuse without a fresh verified mirror (daylight audit --follow), at most\n\
+         # this many seconds old, and pass --mirror DIR to gate verify:\n\
+         # daylight-mirror required 3600\n"
     ));
+    Ok(out)
+}
+
+/// The log's rotated-out keys from `GET /api/v1/log`'s `vkeys` (oldest
+/// first; absent from logs that never rotated): a `log` line each, and a
+/// `daylight-log-key-until` line with its transition end. The current key
+/// (`vkey`) is already in the C2SP part.
+async fn older_log_keys(client: &reqwest::Client, log: &str) -> Result<String> {
+    let info: serde_json::Value = client
+        .get(format!("{log}/api/v1/log"))
+        .send()
+        .await
+        .with_context(|| format!("reaching {log}"))?
+        .error_for_status()?
+        .json()
+        .await
+        .context("reading /api/v1/log")?;
+    let current = info["vkey"].as_str().unwrap_or_default();
+    let Some(keys) = info.get("vkeys").and_then(|v| v.as_array()) else {
+        return Ok(String::new());
+    };
+    let mut out = String::new();
+    for k in keys {
+        let Some(text) = k["vkey"].as_str() else {
+            continue;
+        };
+        if text == current {
+            continue;
+        }
+        let key = daylight_core::VerifierKey::parse(text)
+            .with_context(|| format!("/api/v1/log vkeys: {text:?}"))?;
+        let at = k["replaced_at"]
+            .as_u64()
+            .map(|i| format!(" at entry {i}"))
+            .unwrap_or_default();
+        // A rotated-out key is believed only up to its end; without one the
+        // gate could not bound it, so it is left out (checkpoints it alone
+        // signed are refused).
+        let Some(until) = k["until"].as_str() else {
+            out.push_str(&format!(
+                "# log key {key} was rotated out{at} with no transition end; not trusted
+"
+            ));
+            continue;
+        };
+        let until = chrono::DateTime::parse_from_rfc3339(until)
+            .with_context(|| format!("/api/v1/log vkeys: until {until:?}"))?
+            .with_timezone(&chrono::Utc);
+        out.push_str(&format!(
+            "# an earlier log key, rotated out{at}: believed for checkpoints witnessed before its end
+             log {key} {log}
+             daylight-log-key-until {key} {}
+",
+            until.format("%Y-%m-%dT%H:%M:%SZ")
+        ));
+    }
     Ok(out)
 }
