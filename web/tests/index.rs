@@ -203,7 +203,7 @@ fn generate(w: &mut World, n: usize, now: DateTime<Utc>, seed: u64) {
             now,
         )
         .unwrap()
-        .sign(&w.log_key)
+        .sign(&w.log_key, ORIGIN)
         .unwrap();
         let lk = w.log_key.clone();
         w.add(&lk, r, registry(&lk.name().to_string()));

@@ -47,7 +47,7 @@ impl Log {
         for (role, k) in [(Role::Agency, &agency), (Role::Court, &court)] {
             let r = Record::registry_add(role, k.verifier(), Utc::now())
                 .unwrap()
-                .sign(&log_key)
+                .sign(&log_key, ORIGIN)
                 .unwrap();
             add(&r, &log_key);
         }
@@ -104,6 +104,7 @@ impl Log {
         let running = LogServer {
             store: store.clone(),
             key: log_key.clone(),
+            retiring: vec![],
             admission: Arc::new(RecordAdmission::new(log_key.verifier().clone())),
             batch: BatchConfig::default(),
             extra: Some(web),

@@ -43,7 +43,7 @@ pub fn fmt(t: DateTime<Utc>) -> String {
 pub fn seal(key: &SignerKey, v: serde_json::Value, created: DateTime<Utc>) -> SignedRecord {
     Draft::from_json(&v.to_string())
         .unwrap()
-        .seal(key, created, &mut random)
+        .seal(key, ORIGIN, created, &mut random)
         .unwrap()
         .0
 }
