@@ -88,6 +88,11 @@ pub struct AuditOptions {
     /// Stop (as an interruption would) after this many downloads of tiles
     /// and bundles; for tests of resumption.
     pub max_fetches: Option<usize>,
+    /// The log's first key (verifier-key text), obtained out of band: the
+    /// chain of log keys starts there instead of at the oldest key the log
+    /// itself presents on the first run. A directory pinned to another key
+    /// refuses to run.
+    pub trusted_key: Option<String>,
 }
 
 impl AuditOptions {
@@ -106,6 +111,7 @@ impl AuditOptions {
             concurrency: 16,
             progress: ProgressMode::Auto,
             max_fetches: None,
+            trusted_key: None,
         }
     }
 }
@@ -231,13 +237,36 @@ pub async fn audit(opts: &AuditOptions) -> Result<(FindingsReport, RunStats), Au
         .first()
         .map_or(meta.vkey.as_str(), |k| k.vkey.as_str())
         .to_owned();
+    let trusted = match &opts.trusted_key {
+        Some(t) => Some(
+            VerifierKey::parse(t)
+                .map_err(|e| AuditError::Metadata(format!("trusted log key {t:?}: {e}")))?,
+        ),
+        None => None,
+    };
     let pinned = match dir.pinned()? {
-        Some(p) => p,
+        Some(p) => {
+            if let Some(t) = &trusted {
+                if VerifierKey::parse(&p.vkey).ok().as_ref() != Some(t) {
+                    return Err(AuditError::Metadata(format!(
+                        "the audit directory is pinned to log key {}, not {t}",
+                        p.vkey
+                    )));
+                }
+            }
+            p
+        }
         None => {
             let p = mirror::PinnedLog {
                 url: http.base.clone(),
-                origin: meta.origin.clone(),
-                vkey: served_first.clone(),
+                // A key obtained out of band names its log: its origin is
+                // the key's name, whatever the log says.
+                origin: trusted
+                    .as_ref()
+                    .map_or_else(|| meta.origin.clone(), |t| t.name().to_string()),
+                vkey: trusted
+                    .as_ref()
+                    .map_or_else(|| served_first.clone(), VerifierKey::to_string),
             };
             dir.pin(&p)?;
             p

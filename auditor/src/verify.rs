@@ -142,6 +142,10 @@ struct SigJob {
 /// with the log server, the gate and the web view).
 pub struct EntryVerifier {
     registry: Registry,
+    /// What the registry said of each (signer, kind) since it last changed:
+    /// `Registry::signer_for` scans every registration, and most entries
+    /// come from a few keys between rare registry entries.
+    signers: HashMap<(String, u32, Kind), Result<VerifierKey, SignerError>>,
     /// Leaf hashes of every entry seen, by index (for references).
     leaf_hashes: Vec<Hash>,
     /// Kinds of every entry seen (`None` if it did not parse).
@@ -176,6 +180,7 @@ impl EntryVerifier {
     pub fn new(log_key: VerifierKey, verify_from: u64, threads: usize) -> EntryVerifier {
         EntryVerifier {
             registry: Registry::new(log_key),
+            signers: HashMap::new(),
             leaf_hashes: Vec::new(),
             kinds: Vec::new(),
             verify_from,
@@ -258,8 +263,9 @@ impl EntryVerifier {
             if index >= self.verify_from {
                 self.signatures_checked += 1;
             }
-            if let Err(e) = self.registry.apply(LeafIndex(index), &record) {
-                self.registry_finding(index, &record, &e);
+            match self.registry.apply(LeafIndex(index), &record) {
+                Ok(()) => self.signers.clear(),
+                Err(e) => self.registry_finding(index, &record, &e),
             }
             None
         } else {
@@ -434,8 +440,17 @@ impl EntryVerifier {
     fn resolve_signer(&mut self, index: u64, record: &SignedRecord) -> Option<VerifierKey> {
         let signer = record.signer();
         let kind = record.kind();
-        let err = match self.registry.signer_for(record) {
-            Ok(r) => return Some(r.key.clone()),
+        let cache_key = (signer.name.to_string(), signer.key_id.0, kind);
+        let known = match self.signers.get(&cache_key) {
+            Some(known) => known.clone(),
+            None => {
+                let known = self.registry.signer_for(record).map(|r| r.key.clone());
+                self.signers.insert(cache_key, known.clone());
+                known
+            }
+        };
+        let err = match known {
+            Ok(key) => return Some(key),
             Err(e) => e,
         };
         match &err {

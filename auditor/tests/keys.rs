@@ -459,3 +459,49 @@ async fn the_report_lists_key_and_witness_set_history() {
     let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
     assert_eq!(v["history"]["log_keys"][1]["from"], r);
 }
+
+#[tokio::test]
+async fn a_first_key_obtained_out_of_band_is_where_the_chain_starts() {
+    let (e, _r) = rotated();
+    let bytes = e.bytes();
+    let n = bytes.len() as u64;
+    let (old, new) = (e.actors.log.clone(), log2());
+    let now = t0() + Duration::days(3);
+    let files = log_files_keys(&bytes, n, &[&new], None, &[&old, &new]);
+    let server = StaticServer::start(files).await;
+
+    // The right first key: followed to the current one.
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(&server.url(), dir.path(), now);
+    opts.trusted_key = Some(old.verifier().to_string());
+    let (rep, _) = audit(&opts).await.unwrap();
+    assert_eq!(rep.status, Status::Clean, "{}", rep.summary());
+
+    // A directory pinned to one key refuses another.
+    opts.trusted_key = Some(new.verifier().to_string());
+    let err = audit(&opts).await.unwrap_err();
+    assert!(err.to_string().contains("pinned to log key"), "{err}");
+
+    // Trusting a key the log's entries never lead from: the log's own
+    // first key is not it, on the very first run.
+    let stranger = key(ORIGIN, KeyType::Ed25519, 77);
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(&server.url(), dir.path(), now);
+    opts.trusted_key = Some(stranger.verifier().to_string());
+    let (rep, _) = audit(&opts).await.unwrap();
+    assert_eq!(ids(&rep), set(&["log_key_changed"]), "{}", rep.summary());
+    assert_eq!(rep.exit_code, 2);
+
+    // The new key as the first: the log presents another first key, and
+    // the new key is reached from no rotation the auditor has replayed.
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(&server.url(), dir.path(), now);
+    opts.trusted_key = Some(new.verifier().to_string());
+    let (rep, _) = audit(&opts).await.unwrap();
+    assert_eq!(rep.exit_code, 2, "{}", rep.summary());
+    assert!(
+        ids(&rep).contains("registry_not_signed_by_log"),
+        "{}",
+        rep.summary()
+    );
+}

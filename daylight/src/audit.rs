@@ -23,6 +23,12 @@ pub struct AuditArgs {
     /// The audit directory: mirror, kept checkpoints, evidence, findings.json.
     #[arg(long, required = true)]
     dir: Option<PathBuf>,
+    /// The log's first key (`name+keyid+base64`), obtained out of band: the
+    /// chain of log keys starts there instead of at the oldest key the log
+    /// presents on the first run (trust on first use). A directory pinned to
+    /// another key refuses to run.
+    #[arg(long = "log-key")]
+    log_key: Option<String>,
     /// A witness's monitoring URL prefix to compare checkpoints with (besides
     /// the witnesses the log lists); repeatable.
     #[arg(long = "witness")]
@@ -91,6 +97,7 @@ fn audit_command(args: AuditArgs) -> Result<u8> {
     };
     let mut opts = AuditOptions::new(&log, dir);
     opts.witnesses = args.witnesses;
+    opts.trusted_key = args.log_key;
     opts.progress = ProgressMode::Auto;
     if let Some(t) = args.threads {
         opts.threads = t.max(1);
