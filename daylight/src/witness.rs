@@ -35,6 +35,10 @@ pub enum WitnessCommand {
         /// The log's Ed25519 verifier key, `name+keyid+base64`.
         #[arg(long)]
         vkey: String,
+        /// The log is known already and rotated its key: take `--vkey` in
+        /// place of the old one (restart `witness serve` to use it).
+        #[arg(long)]
+        rotate: bool,
     },
     /// Serve the C2SP tlog-witness protocol (POST /add-checkpoint) until Ctrl-C.
     Serve {
@@ -54,7 +58,21 @@ pub fn run(cmd: WitnessCommand) -> Result<()> {
             println!("{}", init(&dir, &name)?);
             Ok(())
         }
-        WitnessCommand::AddLog { dir, origin, vkey } => {
+        WitnessCommand::AddLog {
+            dir,
+            origin,
+            vkey,
+            rotate: true,
+        } => {
+            let key = VerifierKey::parse(&vkey).with_context(|| format!("--vkey {vkey:?}"))?;
+            let mut conn = store::open(&dir.join(DB_FILE))?;
+            store::rotate_log_key(&mut conn, &origin, &key)?;
+            println!("log {origin} now signs with {vkey}; restart `daylight witness serve` to use it");
+            Ok(())
+        }
+        WitnessCommand::AddLog {
+            dir, origin, vkey, ..
+        } => {
             match add_log(&dir, &origin, &vkey)? {
                 AddLog::Added => println!("added log {origin} with key {vkey}"),
                 AddLog::AlreadyKnown => println!("log {origin} was already known with key {vkey}"),

@@ -37,6 +37,9 @@ pub enum StoreError {
     /// The key cannot sign checkpoints.
     #[error("the log key must be an Ed25519 note key (type 0x01), not {0:?}")]
     WrongKeyType(KeyType),
+    /// No log with that origin is known.
+    #[error("no log {0:?} is known here (add it with `daylight witness add-log`)")]
+    UnknownOrigin(String),
     /// The origin is known with another key.
     #[error("log {origin:?} is already known with key {vkey}")]
     OriginTaken {
@@ -205,6 +208,29 @@ pub fn add_log(
     )?;
     tx.commit()?;
     Ok(AddLog::Added)
+}
+
+/// Replaces the key a known log signs with (the log rotated its key: during
+/// the log's transition its checkpoints carry both signatures, so either
+/// key works until then). The log's cosigned state is kept: consistency
+/// with what was cosigned under the old key still binds it.
+pub fn rotate_log_key(
+    conn: &mut Connection,
+    origin: &str,
+    vkey: &VerifierKey,
+) -> Result<(), StoreError> {
+    check_origin(origin)?;
+    if vkey.key_type() != KeyType::Ed25519 {
+        return Err(StoreError::WrongKeyType(vkey.key_type()));
+    }
+    let changed = conn.execute(
+        "UPDATE logs SET vkey = ?2 WHERE origin = ?1",
+        params![origin, vkey.to_string()],
+    )?;
+    if changed == 0 {
+        return Err(StoreError::UnknownOrigin(origin.to_owned()));
+    }
+    Ok(())
 }
 
 const COLUMNS: &str = "origin, vkey, size, root, checkpoint, cosigned_at";

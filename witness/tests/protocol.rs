@@ -645,3 +645,34 @@ fn a_zero_clock_is_refused() {
     assert!(matches!(err, WitnessError::Clock));
     assert_eq!(record(&w, ORIGIN).size, TreeSize(0));
 }
+
+#[test]
+fn a_rotated_log_key_replaces_the_old_one_and_the_state_still_binds() {
+    let log = TestLog::new(ORIGIN, 1, 60);
+    // The same log (same entries) after its key rotated.
+    let mut rotated = TestLog::new(ORIGIN, 1, 60);
+    rotated.key = TestLog::new(ORIGIN, 2, 0).key;
+    assert_ne!(rotated.vkey(), log.vkey());
+    let tw = TestWitness::new(&[&log]);
+    tw.open().add_checkpoint(&log.request(0, 20), NOW).unwrap();
+    let mut conn = store::open(&tw.db()).unwrap();
+    store::rotate_log_key(&mut conn, ORIGIN, rotated.vkey()).unwrap();
+    assert!(matches!(
+        store::rotate_log_key(&mut conn, "unknown.test", rotated.vkey()),
+        Err(StoreError::UnknownOrigin(_))
+    ));
+    let w = tw.open();
+    // Signed by the old key alone: no longer the log's.
+    assert_eq!(status(w.add_checkpoint(&log.request(20, 40), NOW + 1)), 403);
+    let answer = w.add_checkpoint(&rotated.request(20, 40), NOW + 2).unwrap();
+    assert_cosigns(&w, &answer, &rotated.checkpoint_at(40), NOW + 2);
+    // What was cosigned under the old key still binds: a fork is refused.
+    let mut fork = TestLog::new(ORIGIN, 2, 0);
+    for i in 0..40u64 {
+        fork.tree.append(format!("other {i}").as_bytes());
+    }
+    assert_eq!(
+        status(w.add_checkpoint(&fork.request(40, 40), NOW + 3)),
+        422
+    );
+}
