@@ -217,7 +217,8 @@ fn request_draft() -> Result<Draft> {
 
 /// The origin of the log at `log` (records are bound to it).
 async fn log_origin(log: &str) -> Result<String> {
-    let policy = crate::agency::log_policy(&reqwest::Client::new(), log.trim_end_matches('/')).await?;
+    let policy =
+        crate::agency::log_policy(&reqwest::Client::new(), log.trim_end_matches('/')).await?;
     policy
         .logs
         .first()
@@ -665,7 +666,8 @@ fn sign_all(
                     part.iter()
                         .map(|(k, created, d)| {
                             let key = keys.get(*k).context("no such bench key")?;
-                            Ok(Draft::from_json(&d.to_string())?.seal(key, origin, *created, &mut rng)?)
+                            Ok(Draft::from_json(&d.to_string())?
+                                .seal(key, origin, *created, &mut rng)?)
                         })
                         .collect()
                 })

@@ -562,10 +562,9 @@ async fn older_log_keys(client: &reqwest::Client, log: &str) -> Result<String> {
             .with_context(|| format!("/api/v1/log vkeys: until {until:?}"))?
             .with_timezone(&chrono::Utc);
         out.push_str(&format!(
-            "# an earlier log key, rotated out{at}: believed for checkpoints witnessed before its end
-             log {key} {log}
-             daylight-log-key-until {key} {}
-",
+            "# an earlier log key, rotated out{at}: believed for checkpoints witnessed before its end\n\
+             log {key} {log}\n\
+             daylight-log-key-until {key} {}\n",
             until.format("%Y-%m-%dT%H:%M:%SZ")
         ));
     }

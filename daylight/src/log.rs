@@ -446,13 +446,8 @@ pub fn rotate_log_key(
     }
     let now = chrono::Utc::now();
     let until = now + chrono::Duration::days(i64::from(transition_days));
-    let record = Record::registry_rotate(
-        Role::Log,
-        old.verifier(),
-        new.verifier(),
-        Some(until),
-        now,
-    )?;
+    let record =
+        Record::registry_rotate(Role::Log, old.verifier(), new.verifier(), Some(until), now)?;
     let signed = record.sign(&old, old.name().as_str())?;
     let both = LogKeys::new(new.clone(), vec![(old.clone(), until)]);
     let index = append_record(store.as_ref(), &both, &signed, old.verifier())?.get();

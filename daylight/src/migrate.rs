@@ -9,10 +9,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use daylight_log_server::admission::{Admission as _, RecordAdmission};
 use anyhow::{bail, Context as _, Result};
 use daylight_core::tree::tree_hash;
 use daylight_core::{leaf_hash, Checkpoint, LeafIndex, Note, SignedCheckpoint, TreeSize};
+use daylight_log_server::admission::{Admission as _, RecordAdmission};
 use daylight_log_server::integrate::integrate;
 use daylight_log_server::postgres::PostgresStore;
 use daylight_log_server::sqlite::SqliteStore;

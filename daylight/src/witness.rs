@@ -67,7 +67,9 @@ pub fn run(cmd: WitnessCommand) -> Result<()> {
             let key = VerifierKey::parse(&vkey).with_context(|| format!("--vkey {vkey:?}"))?;
             let mut conn = store::open(&dir.join(DB_FILE))?;
             store::rotate_log_key(&mut conn, &origin, &key)?;
-            println!("log {origin} now signs with {vkey}; restart `daylight witness serve` to use it");
+            println!(
+                "log {origin} now signs with {vkey}; restart `daylight witness serve` to use it"
+            );
             Ok(())
         }
         WitnessCommand::AddLog {

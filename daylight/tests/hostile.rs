@@ -210,13 +210,19 @@ async fn hostile_input_is_refused_and_nothing_is_stored() {
             good.to_bytes(),
         ),
         ("signed by a revoked key", "application/json", {
-            reliability::request(&revoked, &log.origin, &mut rng).0.to_bytes()
+            reliability::request(&revoked, &log.origin, &mut rng)
+                .0
+                .to_bytes()
         }),
         ("signed by an unknown key", "application/json", {
-            reliability::request(&unknown, &log.origin, &mut rng).0.to_bytes()
+            reliability::request(&unknown, &log.origin, &mut rng)
+                .0
+                .to_bytes()
         }),
         ("tampered signature", "application/json", {
-            let fresh = reliability::request(&log.agency, &log.origin, &mut rng).0.to_bytes();
+            let fresh = reliability::request(&log.agency, &log.origin, &mut rng)
+                .0
+                .to_bytes();
             let text = String::from_utf8(fresh).unwrap();
             // Change one character of a public field the signature covers.
             text.replacen("26-MJ-0412", "26-MJ-0413", 1).into_bytes()

@@ -79,7 +79,9 @@ async fn no_plaintext_secret_reaches_the_log() {
             .map(|_| format!("user-secret-{}@mail.example", rng.next()))
             .collect();
         let (rec, _) = reliability::request_draft(&targets)
-            .seal(&log.agency, &log.origin, chrono::Utc::now(), &mut |b| rng.fill(b))
+            .seal(&log.agency, &log.origin, chrono::Utc::now(), &mut |b| {
+                rng.fill(b)
+            })
             .unwrap();
         let r = http
             .post(format!("{url}/api/v1/entries"))

@@ -109,6 +109,13 @@ impl SignerError {
     }
 }
 
+fn how_revoked(r: &Registration) -> String {
+    match &r.replaced_by {
+        Some(k) => format!("replaced by {}+{}", k.name(), k.id()),
+        None => "revoked".to_string(),
+    }
+}
+
 /// One key registered for one role, and what became of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Registration {
@@ -176,6 +183,8 @@ pub struct Registry {
     log_keys: Vec<LogKeyPeriod>,
     keys: Vec<Registration>,
     quorums: Vec<QuorumChange>,
+    /// Positions in `keys` by the key's text form, for [`Registry::may_sign`].
+    by_text: std::collections::HashMap<String, Vec<usize>>,
     /// The first index not yet replayed.
     next: LeafIndex,
 }
@@ -194,6 +203,7 @@ impl Registry {
             }],
             keys: Vec::new(),
             quorums: Vec::new(),
+            by_text: std::collections::HashMap::new(),
             next: LeafIndex(0),
         }
     }
@@ -287,15 +297,11 @@ impl Registry {
             }
         }
         if let Some((r, at)) = revoked {
-            let how = match &r.replaced_by {
-                Some(k) => format!("replaced by {}+{}", k.name(), k.id()),
-                None => "revoked".to_string(),
-            };
             return Err(SignerError::Revoked {
                 who,
                 role: r.role,
                 at,
-                how,
+                how: how_revoked(r),
             });
         }
         if self.keys.iter().any(|r| mine(&r)) {
@@ -305,6 +311,39 @@ impl Registry {
             });
         }
         Err(SignerError::Unknown(who))
+    }
+
+    /// Whether the key written `vkey` (verifier-key text) may sign `kind`
+    /// now: the check a sequencer repeats at commit without parsing the
+    /// record again.
+    pub fn may_sign(&self, vkey: &str, kind: crate::Kind) -> Result<(), SignerError> {
+        let mine = self.by_text.get(vkey).map_or(&[][..], Vec::as_slice);
+        let mut revoked = None;
+        for &pos in mine {
+            let r = &self.keys[pos];
+            if kind.signer_roles().contains(&r.role) {
+                match r.revoked_at {
+                    None => return Ok(()),
+                    Some(at) => revoked = Some((r, at)),
+                }
+            }
+        }
+        if let Some((r, at)) = revoked {
+            return Err(SignerError::Revoked {
+                who: format!("{}+{}", r.key.name(), r.key.id()),
+                role: r.role,
+                at,
+                how: how_revoked(r),
+            });
+        }
+        if mine.is_empty() {
+            Err(SignerError::Unknown(vkey.to_string()))
+        } else {
+            Err(SignerError::WrongRole {
+                who: vkey.to_string(),
+                kind: kind.to_string(),
+            })
+        }
     }
 
     /// Replays the registry entry at `index` (entries must come in index
@@ -377,7 +416,7 @@ impl Registry {
                 if self.active(&key, role).is_some() {
                     return Err(inconsistent(format!("{key} is already registered as {role}")));
                 }
-                self.keys.push(Registration {
+                self.push(Registration {
                     key,
                     role,
                     added_at: index,
@@ -411,7 +450,7 @@ impl Registry {
                 let display_name = self.keys[pos].display_name.clone();
                 self.keys[pos].revoked_at = Some(index);
                 self.keys[pos].replaced_by = Some(new.clone());
-                self.keys.push(Registration {
+                self.push(Registration {
                     key: new,
                     role,
                     added_at: index,
@@ -428,6 +467,14 @@ impl Registry {
             }
         }
         Ok(())
+    }
+
+    fn push(&mut self, r: Registration) {
+        self.by_text
+            .entry(r.key.to_string())
+            .or_default()
+            .push(self.keys.len());
+        self.keys.push(r);
     }
 
     /// The position of `key`'s unrevoked registration for `role`.
