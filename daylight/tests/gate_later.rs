@@ -525,6 +525,11 @@ fn gate_policy_lists_every_log_key_with_its_end() {
     let new = keys.iter().find(|k| k.key == w.log2.verifier()).unwrap();
     assert_eq!(new.until, None);
     assert!(printed.contains("# daylight-mirror required"), "{printed}");
+    // Every line starts at its keyword (a reviewer reads this file).
+    assert!(
+        printed.lines().all(|l| !l.starts_with([' ', '\t'])),
+        "{printed}"
+    );
 
     // A log that never rotated (no vkeys): its one key, as before.
     let url = fake_log(base.to_string(), agencies);
