@@ -1,6 +1,6 @@
 //! Plain-language names for the codes records use.
 
-use daylight_schemas::Kind;
+use daylight_schemas::{Kind, RegistryAction, Role};
 
 /// A kind, in words.
 pub fn kind(k: Kind) -> &'static str {
@@ -28,7 +28,7 @@ pub fn kind_explained(k: Kind) -> &'static str {
         Kind::Release => "The provider recorded that it released access for an earlier request.",
         Kind::Withdrawal => "The agency withdrew an earlier entry.",
         Kind::Outcome => "The agency reported what an authorisation led to (data obtained, arrests, convictions).",
-        Kind::Registry => "The log operator registered or revoked a key that may sign entries.",
+        Kind::Registry => "The log operator changed who may sign entries (registered, revoked or replaced a key), changed the log's own key, or changed the witnesses or how many must cosign.",
     }
 }
 
@@ -59,5 +59,26 @@ pub fn issuer(code: &str) -> &'static str {
         "executive" => "a minister or other executive authority",
         "prosecutor" => "a public prosecutor",
         _ => "other",
+    }
+}
+
+/// A registered key's role, in words.
+pub fn role(r: Role) -> &'static str {
+    match r {
+        Role::Agency => "agency",
+        Role::Court => "court",
+        Role::Provider => "provider",
+        Role::Log => "the log itself",
+        Role::Witness => "witness",
+    }
+}
+
+/// A registry action, in words.
+pub fn action(a: RegistryAction) -> &'static str {
+    match a {
+        RegistryAction::Add => "key added",
+        RegistryAction::Revoke => "key revoked",
+        RegistryAction::Rotate => "key replaced",
+        RegistryAction::Quorum => "witness quorum set",
     }
 }

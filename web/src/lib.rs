@@ -16,10 +16,17 @@
 //! Routes: `/` (overview and charts), `/entries` (filtered, paginated list,
 //! filters as GET parameters), `/entries.csv` and `/entries.json` (the whole
 //! filtered list), `/entries/{index}` (one entry, its timeline and the
-//! in-browser check), `/witnesses`, `/findings`, `/static/...`.
+//! in-browser check), `/keys` (every agency's, court's and provider's keys
+//! over time, and the log's), `/keys/{name}` (one identity's keys),
+//! `/witnesses` (the witnesses now and the witness sets over time),
+//! `/findings`, `/static/...`.
+//!
+//! - [`history`]: key and witness-set history, from the log's registry
+//!   entries replayed with the schemas crate's `Registry`.
 
 pub mod charts;
 pub mod filter;
+pub mod history;
 pub mod index;
 pub mod labels;
 pub mod pages;
@@ -37,9 +44,11 @@ use axum::Router;
 use chrono::{DateTime, TimeZone, Utc};
 use daylight_core::{Checkpoint, LeafIndex, Note, VerifierKey};
 use daylight_log_server::store::LogStore;
+use daylight_log_server::witnessing::effective_witnesses;
 use daylight_schemas::{Kind, SignedRecord};
 
 use crate::filter::Filter;
+use crate::history::{RegistryCache, Replayed};
 use crate::index::{Coverage, Index, IndexError, Summary, EXPORT_LIMIT};
 use crate::pages::{LogView, PublishedView, WitnessView};
 
@@ -79,6 +88,7 @@ struct Inner {
     cfg: WebState,
     index: Index,
     first_seen: Mutex<Option<(u64, DateTime<Utc>)>>,
+    registry: Mutex<RegistryCache>,
 }
 
 /// A page request reads missing entries into the index itself when at
@@ -101,6 +111,7 @@ pub fn router(state: WebState) -> Result<Router, IndexError> {
         cfg: state,
         index,
         first_seen: Mutex::new(None),
+        registry: Mutex::new(RegistryCache::default()),
     });
     let weak = Arc::downgrade(&inner);
     let _ = std::thread::Builder::new()
@@ -112,6 +123,8 @@ pub fn router(state: WebState) -> Result<Router, IndexError> {
         .route("/entries.csv", get(entries_csv))
         .route("/entries.json", get(entries_json))
         .route("/entries/{index}", get(entry))
+        .route("/keys", get(keys))
+        .route("/keys/{name}", get(identity))
         .route("/witnesses", get(witnesses))
         .route("/findings", get(findings))
         .route("/static/style.css", get(style))
@@ -195,11 +208,25 @@ impl Inner {
         Ok(c)
     }
 
+    /// The log's registry, replayed up to the log's size.
+    fn registry(&self) -> Result<Replayed, PageError> {
+        let mut cache = lock(&self.registry);
+        let replayed = cache
+            .catch_up(self.cfg.store.as_ref(), &self.cfg.log_key)
+            .map_err(internal)?;
+        Ok(replayed.clone())
+    }
+
     fn log_view(&self) -> Result<LogView, PageError> {
         let store = &self.cfg.store;
         let meta = store.meta().map_err(internal)?;
         let size = store.size().map_err(internal)?.get();
-        let configured = store.witnesses().map_err(internal)?;
+        let replayed = self.registry()?;
+        // The set the log asks now: stored witnesses, then the registry's changes.
+        let (configured, quorum) =
+            effective_witnesses(store.as_ref(), Some(&replayed.registry), meta.quorum)
+                .map_err(internal)?;
+        let stored = store.witnesses().map_err(internal)?;
         let mut published = None;
         let mut stamps: Vec<Option<DateTime<Utc>>> = vec![None; configured.len()];
         if let Some(bytes) = store.published_checkpoint().map_err(internal)? {
@@ -248,10 +275,13 @@ impl Inner {
         Ok(LogView {
             origin: meta.origin,
             log_key: self.cfg.log_key.to_string(),
-            quorum: meta.quorum,
+            quorum,
             size,
             published,
             witnesses,
+            log_keys: replayed.registry.log_keys().to_vec(),
+            witness_sets: history::witness_sets(&replayed.registry, &stored, meta.quorum),
+            problems: replayed.problems,
         })
     }
 }
@@ -512,6 +542,37 @@ async fn entry(
 
 async fn witnesses(State(s): State<Shared>) -> Result<Response, PageError> {
     blocking(move || Ok(html(pages::witnesses(&s.log_view()?, Utc::now())))).await
+}
+
+async fn keys(State(s): State<Shared>) -> Result<Response, PageError> {
+    blocking(move || {
+        let log = s.log_view()?;
+        let replayed = s.registry()?;
+        let list = history::identities(&replayed.registry);
+        Ok(html(pages::keys(&log, &list, Utc::now())))
+    })
+    .await
+}
+
+async fn identity(
+    State(s): State<Shared>,
+    UrlPath(name): UrlPath<String>,
+) -> Result<Response, PageError> {
+    blocking(move || {
+        let origin = s.cfg.store.meta().map_err(internal)?.origin == name;
+        let replayed = s.registry()?;
+        match history::identity(&replayed.registry, &name) {
+            Some(who) => Ok(html(pages::identity(&who))),
+            // The log's own keys are not registrations: they have their
+            // own table on the keys page.
+            None if origin => Ok(axum::response::Redirect::to("/keys#log-keys").into_response()),
+            None => Err(PageError(
+                StatusCode::NOT_FOUND,
+                format!("The log's registry names no key {name:?}."),
+            )),
+        }
+    })
+    .await
 }
 
 async fn findings(State(s): State<Shared>) -> Result<Response, PageError> {

@@ -1,10 +1,15 @@
 //! The pages, as maud templates.
 
 use chrono::{DateTime, Utc};
-use daylight_schemas::{Body, Commitment, EntryRef, Kind, Period, SignedRecord, Timestamp};
+use daylight_core::VerifierKey;
+use daylight_schemas::{
+    Body, Commitment, EntryRef, Kind, LogKeyPeriod, Period, Registration, RegistryAction,
+    RegistryBody, Role, SignedRecord, Timestamp,
+};
 use maud::{html, Markup, DOCTYPE};
 
 use crate::filter::Filter;
+use crate::history::{Identity, WitnessChange, WitnessSet};
 use crate::index::{Coverage, Summary, Total};
 use crate::labels;
 use crate::status::Status;
@@ -21,8 +26,14 @@ pub struct LogView {
     pub size: u64,
     /// The newest published checkpoint.
     pub published: Option<PublishedView>,
-    /// The witnesses.
+    /// The witnesses the log asks now.
     pub witnesses: Vec<WitnessView>,
+    /// The log's keys over time, oldest first (from its registry).
+    pub log_keys: Vec<LogKeyPeriod>,
+    /// The witness sets and quorums over time, oldest first.
+    pub witness_sets: Vec<WitnessSet>,
+    /// Registry entries the registry refused, with why.
+    pub problems: Vec<(u64, String)>,
 }
 
 /// The newest published checkpoint.
@@ -62,6 +73,7 @@ pub fn layout(title: &str, current: &str, body: Markup) -> Markup {
     let nav = [
         ("/", "Overview"),
         ("/entries", "Entries"),
+        ("/keys", "Keys"),
         ("/witnesses", "Witnesses"),
         ("/findings", "Findings"),
     ];
@@ -690,30 +702,114 @@ fn body_rows(body: &Body, s: &Summary) -> Vec<Row> {
             rows.push(("Arrests", html! { (b.arrests) }));
             rows.push(("Convictions", html! { (b.convictions) }));
         }
-        Body::Registry(b) => {
-            rows.push(("Action", html! { (b.action.as_str()) }));
-            rows.push(("Role", html! { (b.role.as_str()) }));
-            if let Some(k) = &b.key {
-                rows.push(("Key", html! { code.key { (k.key().to_string()) } }));
-            }
-            if let Some(k) = &b.replaces {
-                rows.push(("Replaces", html! { code.key { (k.key().to_string()) } }));
-            }
-            if let Some(u) = &b.until {
-                rows.push(("Old key signs until", html! { (u.to_string()) }));
-            }
-            if let Some(u) = &b.url {
-                rows.push(("Witness URL", html! { (u) }));
-            }
-            if let Some(q) = b.quorum {
-                rows.push(("Quorum", html! { (q) }));
-            }
-            if let Some(n) = &b.display_name {
-                rows.push(("Public name", html! { (n) }));
-            }
-        }
+        Body::Registry(b) => registry_rows(&mut rows, b),
     }
     rows
+}
+
+/// A key's short form: its name and key ID.
+fn key_short(k: &VerifierKey) -> String {
+    format!("{}+{}", k.name(), k.id())
+}
+
+/// `name` as one URL path segment.
+fn path_segment(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The page of the identity whose keys carry `name`.
+fn identity_href(name: &str) -> String {
+    format!("/keys/{}", path_segment(name))
+}
+
+/// A key as a link to its identity's page, with its full text to copy.
+fn key_link(k: &VerifierKey) -> Markup {
+    html! {
+        a href=(identity_href(k.name().as_str())) { (key_short(k)) }
+        br; code.key { (k.to_string()) }
+    }
+}
+
+/// One sentence saying what a registry entry did, and what it means for
+/// the entries around it.
+fn registry_sentence(b: &RegistryBody) -> Markup {
+    let key = b.key.as_ref().map(|k| k.key());
+    let old = b.replaces.as_ref().map(|k| k.key());
+    let name = |k: Option<&VerifierKey>| k.map(|k| k.name().to_string()).unwrap_or_default();
+    let role = labels::role(b.role);
+    match (b.action, b.role) {
+        (RegistryAction::Quorum, _) => html! {
+            "From this entry on, a checkpoint is published only once "
+            strong { (b.quorum.unwrap_or_default()) } " witnesses have cosigned it."
+        },
+        (RegistryAction::Add, Role::Witness) => html! {
+            "The log added the witness " strong { (name(key)) } ": from this entry on it is asked to cosign checkpoints, and its cosignatures count towards the quorum."
+        },
+        (RegistryAction::Revoke, Role::Witness) => html! {
+            "The log removed the witness " strong { (name(key)) } ": from this entry on its cosignatures no longer count."
+        },
+        (RegistryAction::Rotate, Role::Witness) => html! {
+            "The witness " strong { (name(key)) } " took the place of " strong { (name(old)) } " from this entry on."
+        },
+        (RegistryAction::Rotate, Role::Log) => html! {
+            "The log changed its own key. The old key signed this entry, vouching for the new one; "
+            @match &b.until {
+                Some(u) => { "checkpoints carry both keys' signatures until " (ts(u)) ", then only the new key's." }
+                None => { "from this entry on, checkpoints carry the new key's signature." }
+            }
+        },
+        (RegistryAction::Add, _) => html! {
+            "The log registered a key for the " (role) " " strong { (name(key)) } ": records it signs after this entry are accepted."
+        },
+        (RegistryAction::Revoke, _) => html! {
+            "The log revoked a key of the " (role) " " strong { (name(key)) } ": records it signs after this entry are refused; those logged before stay valid."
+        },
+        (RegistryAction::Rotate, _) => html! {
+            "The log replaced a key of the " (role) " " strong { (name(key)) } " by a new one: records signed by the old key before this entry stay valid; after it, only the new key is accepted."
+        },
+    }
+}
+
+/// A registry entry's fields, each in words.
+fn registry_rows(rows: &mut Vec<Row>, b: &RegistryBody) {
+    rows.push(("What it did", registry_sentence(b)));
+    rows.push((
+        "Action",
+        html! { (labels::action(b.action)) " " small { "(" code { (b.action.as_str()) } ")" } },
+    ));
+    if b.action != RegistryAction::Quorum {
+        rows.push(("Role", html! { (labels::role(b.role)) }));
+    }
+    let new_label = if b.action == RegistryAction::Rotate {
+        "New key"
+    } else {
+        "Key"
+    };
+    if let Some(k) = &b.key {
+        rows.push((new_label, key_link(k.key())));
+    }
+    if let Some(k) = &b.replaces {
+        rows.push(("Replaced key", key_link(k.key())));
+    }
+    if let Some(u) = &b.until {
+        rows.push(("Old key signs checkpoints until", ts(u)));
+    }
+    if let Some(u) = &b.url {
+        rows.push(("Witness URL", html! { code { (u) } }));
+    }
+    if let Some(q) = b.quorum {
+        rows.push(("Witnesses that must cosign", html! { (q) }));
+    }
+    if let Some(n) = &b.display_name {
+        rows.push(("Public name", html! { (n) }));
+    }
 }
 
 fn targets(list: &[Commitment]) -> Markup {
@@ -873,6 +969,9 @@ pub fn witnesses(log: &LogView, now: DateTime<Utc>) -> Markup {
         (checkpoint_block(log, now))
         h2 { "The log's own key" }
         p { code.key { (log.log_key) } }
+        @if log.log_keys.len() > 1 {
+            p { "The log has changed its key; its keys over time are listed on the " a href="/keys#log-keys" { "keys page" } "." }
+        }
         @if log.witnesses.is_empty() {
             p { "This log has no witnesses configured: its checkpoints are signed by the log alone." }
         } @else {
@@ -892,12 +991,257 @@ pub fn witnesses(log: &LogView, now: DateTime<Utc>) -> Markup {
                 }
             }
         }
+        section aria-labelledby="witness-sets-h" {
+            h2 id="witness-sets-h" { "Witness sets over time" }
+            p {
+                "Every change to the witnesses or to how many must cosign is itself an entry in the log, "
+                "so anyone can tell which witnesses a checkpoint needed. Each row is the set in force from that entry on."
+            }
+            (problems_note(&log.problems))
+            (witness_sets_table(&log.witness_sets))
+        }
         @if let Some(p) = &log.published {
             h2 { "The newest checkpoint, as served" }
             pre.note-text { (p.note) }
         }
     };
     layout("Witnesses", "/witnesses", body)
+}
+
+/// A note listing registry entries the log's registry refused: the log
+/// writes only entries it signed, so each one is an integrity problem.
+fn problems_note(problems: &[(u64, String)]) -> Markup {
+    html! {
+        @if !problems.is_empty() {
+            div.problems role="alert" {
+                p { "Some of the log's registry entries break its own rules and are left out of the history below (an auditor reports these as integrity failures):" }
+                ul { @for (i, why) in problems { li { (entry_link(*i)) ": " (why) } } }
+            }
+        }
+    }
+}
+
+/// An entry link, or `empty` when there is no entry.
+fn maybe_entry(i: Option<u64>, empty: &str) -> Markup {
+    match i {
+        Some(i) => entry_link(i),
+        None => html! { (empty) },
+    }
+}
+
+/// What became of a registered key: in use, revoked, or replaced.
+fn key_fate(r: &Registration) -> Markup {
+    match (&r.revoked_at, &r.replaced_by) {
+        (None, _) => html! { span.badge.k-current { "in use" } },
+        (Some(_), Some(new)) => html! {
+            span.badge.k-ended { "replaced" } " by "
+            a href=(identity_href(new.name().as_str())) { (key_short(new)) }
+        },
+        (Some(_), None) => html! { span.badge.k-revoked { "revoked" } },
+    }
+}
+
+/// One identity's keys over time, oldest first.
+pub fn key_history_table(who: &Identity) -> Markup {
+    html! {
+        div.table-wrap {
+            table.history.key-history data-identity=(who.name) {
+                caption.visually-hidden { "Keys of " (who.name) ", oldest first" }
+                thead {
+                    tr {
+                        th scope="col" { "Key" }
+                        th scope="col" { "Role" }
+                        th scope="col" { "Added by entry" }
+                        th scope="col" { "Ended by entry" }
+                        th scope="col" { "Now" }
+                    }
+                }
+                tbody {
+                    @for r in &who.keys {
+                        tr data-key=(r.key.to_string()) {
+                            td data-label="Key" {
+                                strong { "key ID " (r.key.id()) }
+                                br; code.key { (r.key.to_string()) }
+                            }
+                            td data-label="Role" { (labels::role(r.role)) }
+                            td data-label="Added by entry" {
+                                (entry_link(r.added_at.get()))
+                                @if let Some(old) = &r.replaces { br; small { "replacing key ID " (old.id()) } }
+                            }
+                            td data-label="Ended by entry" { (maybe_entry(r.revoked_at.map(|i| i.get()), "none")) }
+                            td data-label="Now" { (key_fate(r)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The log's keys over time, oldest first.
+pub fn log_keys_table(keys: &[LogKeyPeriod], now: DateTime<Utc>) -> Markup {
+    html! {
+        div.table-wrap {
+            table.history.log-keys {
+                caption.visually-hidden { "The log's keys, oldest first" }
+                thead {
+                    tr {
+                        th scope="col" { "Key" }
+                        th scope="col" { "In use from" }
+                        th scope="col" { "Replaced by entry" }
+                        th scope="col" { "Still signs checkpoints until" }
+                        th scope="col" { "Now" }
+                    }
+                }
+                tbody {
+                    @for k in keys {
+                        tr data-key=(k.key.to_string()) {
+                            td data-label="Key" { strong { "key ID " (k.key.id()) } br; code.key { (k.key.to_string()) } }
+                            td data-label="In use from" { (maybe_entry(k.from.map(|i| i.get()), "the start")) }
+                            td data-label="Replaced by entry" { (maybe_entry(k.replaced_at.map(|i| i.get()), "not replaced")) }
+                            td data-label="Still signs checkpoints until" {
+                                @match k.until { Some(u) => (when(u)), None => "" }
+                            }
+                            td data-label="Now" {
+                                @if k.replaced_at.is_none() {
+                                    span.badge.k-current { "current" }
+                                } @else if k.signs_at(now) {
+                                    span.badge.k-ended { "in transition" }
+                                } @else {
+                                    span.badge.k-ended { "retired" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn witness_change(c: &WitnessChange) -> Markup {
+    match c {
+        WitnessChange::Added(k) => html! { "added " strong { (key_short(k)) } },
+        WitnessChange::Replaced { new, old } => {
+            html! { strong { (key_short(new)) } " replaced " (key_short(old)) }
+        }
+        WitnessChange::Removed(k) => html! { "removed " strong { (key_short(k)) } },
+        WitnessChange::Quorum(q) => html! { "quorum set to " strong { (q) } },
+    }
+}
+
+/// The witness sets over time, oldest first.
+pub fn witness_sets_table(sets: &[WitnessSet]) -> Markup {
+    html! {
+        div.table-wrap {
+            table.history.witness-sets {
+                caption.visually-hidden { "Witness sets, oldest first" }
+                thead {
+                    tr {
+                        th scope="col" { "From entry" }
+                        th scope="col" { "Change" }
+                        th scope="col" { "Witnesses" }
+                        th scope="col" { "Must cosign" }
+                    }
+                }
+                tbody {
+                    @for w in sets {
+                        tr data-from=(w.from.map_or("start".to_owned(), |i| i.to_string())) {
+                            td data-label="From entry" { (maybe_entry(w.from, "the start")) }
+                            td data-label="Change" {
+                                @match &w.change {
+                                    Some(c) => (witness_change(c)),
+                                    None => "as the log was set up",
+                                }
+                            }
+                            td data-label="Witnesses" {
+                                @if w.witnesses.is_empty() {
+                                    "none"
+                                } @else {
+                                    ul.inline {
+                                        @for m in &w.witnesses {
+                                            li { (key_short(&m.key)) " " small { (m.url) } }
+                                        }
+                                    }
+                                }
+                            }
+                            td data-label="Must cosign" { (w.quorum) " of " (w.witnesses.len()) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The keys page: every agency, court and provider with its keys over
+/// time, and the log's own keys.
+pub fn keys(log: &LogView, identities: &[Identity], now: DateTime<Utc>) -> Markup {
+    let body = html! {
+        h1 { "Keys" }
+        p.lede {
+            "Only registered keys may sign entries. Every change of key (a new agency, court or provider, a revoked key, "
+            "a key replaced by a new one, a change of the log's own key) is itself an entry in the log, signed by the log. "
+            "Entries signed by a key before it was revoked or replaced stay valid; the log refuses any signed by it afterwards."
+        }
+        (problems_note(&log.problems))
+        section aria-labelledby="identities-h" {
+            h2 id="identities-h" { "Agencies, courts and providers" }
+            @if identities.is_empty() {
+                p { "No agency, court or provider is registered yet." }
+            }
+            @for who in identities {
+                section.identity id=(format!("id-{}", path_segment(&who.name))) {
+                    h3 {
+                        a href=(identity_href(&who.name)) { (who.name) }
+                        @if let Some(d) = &who.display_name { " " small { "(" (d) ")" } }
+                    }
+                    p {
+                        @for (i, r) in who.roles.iter().enumerate() { @if i > 0 { ", " } (labels::role(*r)) }
+                        ". " (who.keys.len()) @if who.keys.len() == 1 { " key" } @else { " keys" }
+                        @if !who.active() { "; none in use now" }
+                        "."
+                    }
+                    (key_history_table(who))
+                }
+            }
+        }
+        section id="log-keys" aria-labelledby="log-keys-h" {
+            h2 id="log-keys-h" { "The log's own keys" }
+            p {
+                "The log signs its checkpoints and registry entries with its own key. When it changes key, the old key signs the "
+                "entry naming the new one, so a reader who trusts the first key can follow the chain. During a transition, "
+                "checkpoints carry both keys' signatures."
+            }
+            (log_keys_table(&log.log_keys, now))
+        }
+        p { "The witnesses and how many must cosign, over time, are on the " a href="/witnesses#witness-sets-h" { "witnesses page" } "." }
+    };
+    layout("Keys", "/keys", body)
+}
+
+/// One identity's page: its keys over time and a link to what it signed.
+pub fn identity(who: &Identity) -> Markup {
+    let title = format!("Keys of {}", who.name);
+    let signs = who
+        .roles
+        .iter()
+        .any(|r| matches!(r, Role::Agency | Role::Court | Role::Provider));
+    let body = html! {
+        h1 { (title) }
+        p.lede {
+            @if let Some(d) = &who.display_name { (d) ". " }
+            "Registered as "
+            @for (i, r) in who.roles.iter().enumerate() { @if i > 0 { ", " } (labels::role(*r)) }
+            ". Each key below was added, and perhaps revoked or replaced, by an entry in the log."
+        }
+        @if signs {
+            p { a href=(format!("/entries{}", crate::filter::encode_query(&[("agency", who.name.clone())]))) { "Entries signed by " (who.name) } }
+        }
+        (key_history_table(who))
+        p { a href="/keys" { "Every registered key" } }
+    };
+    layout(&title, "/keys", body)
 }
 
 /// The findings page.
