@@ -147,10 +147,12 @@ describe("web view in chromium", () => {
     const home = await open("/");
     assert.match(await home.textContent("h1"), /Lawful-access requests/);
     assert.ok((await home.locator("figure.chart svg").count()) >= 2, "charts");
-    assert.equal(await home.textContent("dl.facts div:first-child dd"), "6");
+    // Three registry entries (agency, court, witness) and four submissions.
+    assert.equal(await home.textContent("dl.facts div:first-child dd"), "7");
     await shot(home, "home");
     for (const [url, h1] of [
       ["/entries", "Entries"],
+      ["/keys", "Keys"],
       ["/witnesses", "Witnesses"],
       ["/findings", "Auditor findings"],
       [`/entries/${idx.emergency}`, `Entry ${idx.emergency}: Emergency request`],
@@ -164,9 +166,24 @@ describe("web view in chromium", () => {
     await home.close();
   });
 
+  test("the keys page shows each identity's key history and the log's keys", async () => {
+    const page = await open("/keys");
+    const agency = page.locator('table.key-history[data-identity="agency.example"] tbody tr');
+    assert.equal(await agency.count(), 1);
+    assert.match(await agency.first().textContent(), /in use/);
+    assert.equal(await page.locator('table.key-history[data-identity="court.example"] tbody tr').count(), 1);
+    assert.equal(await page.locator("table.log-keys tbody tr").count(), 1);
+    assert.match(await page.locator("table.log-keys tbody tr").textContent(), /current/);
+    // The identity's own page, from its heading.
+    await Promise.all([page.waitForNavigation(), page.click('a[href="/keys/agency.example"]')]);
+    assert.equal((await page.textContent("h1")).trim(), "Keys of agency.example");
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  });
+
   test("filters narrow the list and give a linkable URL", async () => {
     const page = await open("/entries");
-    assert.equal(await rowCount(page), 6);
+    assert.equal(await rowCount(page), 7);
     await page.click("details.filters summary");
     await page.check("input[name=kind][value=request]");
     await page.selectOption("#f-jurisdiction", "DE");

@@ -972,6 +972,7 @@ pub fn witnesses(log: &LogView, now: DateTime<Utc>) -> Markup {
         @if log.log_keys.len() > 1 {
             p { "The log has changed its key; its keys over time are listed on the " a href="/keys#log-keys" { "keys page" } "." }
         }
+        h2 { "The witnesses now" }
         @if log.witnesses.is_empty() {
             p { "This log has no witnesses configured: its checkpoints are signed by the log alone." }
         } @else {
@@ -1165,7 +1166,11 @@ pub fn witness_sets_table(sets: &[WitnessSet]) -> Markup {
                                     }
                                 }
                             }
-                            td data-label="Must cosign" { (w.quorum) " of " (w.witnesses.len()) }
+                            td data-label="Must cosign" {
+                                (w.quorum) " of " (w.witnesses.len())
+                                // No checkpoint can be published while this holds.
+                                @if w.quorum > w.witnesses.len() { br; small { "(cannot be met)" } }
+                            }
                         }
                     }
                 }
@@ -1197,9 +1202,10 @@ pub fn keys(log: &LogView, identities: &[Identity], now: DateTime<Utc>) -> Marku
                         @if let Some(d) = &who.display_name { " " small { "(" (d) ")" } }
                     }
                     p {
+                        "Registered as "
                         @for (i, r) in who.roles.iter().enumerate() { @if i > 0 { ", " } (labels::role(*r)) }
-                        ". " (who.keys.len()) @if who.keys.len() == 1 { " key" } @else { " keys" }
-                        @if !who.active() { "; none in use now" }
+                        "; " (who.keys.len()) @if who.keys.len() == 1 { " key" } @else { " keys" } " so far"
+                        @if !who.active() { ", none in use now" }
                         "."
                     }
                     (key_history_table(who))
