@@ -1385,6 +1385,14 @@ mod tests {
     }
 
     #[test]
+    fn identity_links_keep_names_in_one_path_segment() {
+        assert_eq!(identity_href("agency.example"), "/keys/agency.example");
+        // A log's origin has a slash; other bytes a key name may hold too.
+        assert_eq!(identity_href("log.example/e2e"), "/keys/log.example%2Fe2e");
+        assert_eq!(identity_href("a?b#c%d"), "/keys/a%3Fb%23c%25d");
+    }
+
+    #[test]
     fn a_partial_index_is_announced() {
         let page = entries(
             Coverage {
