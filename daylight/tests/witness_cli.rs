@@ -340,7 +340,8 @@ fn the_log_server_collects_a_quorum_from_two_daylight_witnesses() {
         "--out",
         &p("out"),
     ]));
-    assert_eq!(index, "1", "entry 0 is the registry entry");
+    // Entry 0 registers the agency, entries 1 and 2 the two witnesses.
+    assert_eq!(index, "3", "after the three registry entries");
 
     // The bundle's checkpoint carries both witnesses' cosignatures.
     let entry = std::fs::read(p("out/entry")).unwrap();
