@@ -217,14 +217,19 @@ mod tests {
             KeyType::Ed25519,
             [8; 32],
         );
-        let cp = Checkpoint::new("log.example/daylight", TreeSize(3), crate::hash::leaf_hash(b"r"));
+        let cp = Checkpoint::new(
+            "log.example/daylight",
+            TreeSize(3),
+            crate::hash::leaf_hash(b"r"),
+        );
         let mut note = Note::new(&cp.to_text()).unwrap();
         note.sign(&new, 0).unwrap();
         note.sign(&old, 0).unwrap();
         let bytes = note.to_bytes();
         SignedCheckpoint::open(&bytes, old.verifier()).unwrap();
         SignedCheckpoint::open(&bytes, new.verifier()).unwrap();
-        let (_, by) = SignedCheckpoint::open_any(&bytes, &[old.verifier(), new.verifier()]).unwrap();
+        let (_, by) =
+            SignedCheckpoint::open_any(&bytes, &[old.verifier(), new.verifier()]).unwrap();
         assert_eq!(by, [1, 0]);
         // A bad signature by either known key refuses the note.
         let text = String::from_utf8(bytes).unwrap();
@@ -235,7 +240,10 @@ mod tests {
         flipped[at] = if flipped[at] == 'A' { 'B' } else { 'A' };
         let flipped: String = flipped.into_iter().collect();
         let tampered = text.replace(&last, &flipped);
-        assert!(SignedCheckpoint::open_any(tampered.as_bytes(), &[old.verifier(), new.verifier()]).is_err());
+        assert!(
+            SignedCheckpoint::open_any(tampered.as_bytes(), &[old.verifier(), new.verifier()])
+                .is_err()
+        );
         // A stranger's key alone opens nothing.
         let stranger = SignerKey::from_seed(
             KeyName::new("log.example/daylight").unwrap(),

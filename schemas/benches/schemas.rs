@@ -36,7 +36,9 @@ fn sample() -> (SignerKey, SignedRecord) {
         b.fill(n);
     };
     let created = Utc.with_ymd_and_hms(2026, 7, 1, 12, 0, 0).unwrap();
-    let (record, _) = draft.seal(&key, "log.example/daylight", created, &mut rng).unwrap();
+    let (record, _) = draft
+        .seal(&key, "log.example/daylight", created, &mut rng)
+        .unwrap();
     (key, record)
 }
 

@@ -796,7 +796,9 @@ fn check_registry(created: Timestamp, b: &RegistryBody) -> Result<(), SchemaErro
         }
     }
     if b.quorum == Some(0) {
-        return bad(format!("{what}: a quorum of 0 would publish unwitnessed checkpoints"));
+        return bad(format!(
+            "{what}: a quorum of 0 would publish unwitnessed checkpoints"
+        ));
     }
     if let Some(url) = &b.url {
         let u = url.as_str();
@@ -987,7 +989,9 @@ impl Record {
             created,
             Body::Registry(RegistryBody {
                 key: Some(RegisteredKey::new(key.clone())?),
-                replaces: replaces.map(|k| RegisteredKey::new(k.clone())).transpose()?,
+                replaces: replaces
+                    .map(|k| RegisteredKey::new(k.clone()))
+                    .transpose()?,
                 url: Some(Text::new(url)?),
                 ..RegistryBody::empty(action, Role::Witness)
             }),
@@ -1185,10 +1189,7 @@ impl SignedRecord {
             None => return Err(SchemaError::MissingField("version".into())),
             Some(Value::Number(n)) => {
                 // A non-integer is left to the canonical check below.
-                if let Some(v) = n
-                    .as_u64()
-                    .filter(|v| !SCHEMA_VERSIONS_READ.contains(v))
-                {
+                if let Some(v) = n.as_u64().filter(|v| !SCHEMA_VERSIONS_READ.contains(v)) {
                     return Err(SchemaError::UnknownVersion(v.to_string()));
                 }
                 if let Some(v) = n.as_i64().filter(|v| *v < 0) {

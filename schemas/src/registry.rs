@@ -414,7 +414,9 @@ impl Registry {
             (RegistryAction::Add, role) => {
                 let key = key.ok_or_else(|| inconsistent("add without a key".into()))?;
                 if self.active(&key, role).is_some() {
-                    return Err(inconsistent(format!("{key} is already registered as {role}")));
+                    return Err(inconsistent(format!(
+                        "{key} is already registered as {role}"
+                    )));
                 }
                 self.push(Registration {
                     key,
@@ -445,7 +447,9 @@ impl Registry {
                     ))
                 })?;
                 if self.active(&new, role).is_some() {
-                    return Err(inconsistent(format!("{new} is already registered as {role}")));
+                    return Err(inconsistent(format!(
+                        "{new} is already registered as {role}"
+                    )));
                 }
                 let display_name = self.keys[pos].display_name.clone();
                 self.keys[pos].revoked_at = Some(index);
@@ -544,8 +548,8 @@ mod tests {
         assert_eq!(reg.checkpoint_keys(t()).len(), 2);
         assert_eq!(reg.checkpoint_keys(until).len(), 1);
         // After the rotation the old log key signs nothing.
-        let late = Record::registry_add(Role::Court, key("court.example", 5).verifier(), t())
-            .unwrap();
+        let late =
+            Record::registry_add(Role::Court, key("court.example", 5).verifier(), t()).unwrap();
         let err = reg
             .clone()
             .apply(LeafIndex(2), &late.sign(&log, ORIGIN).unwrap())
@@ -594,7 +598,10 @@ mod tests {
         };
         let err = reg.signer_for(&withdrawal(&agency)).unwrap_err();
         assert_eq!(err.code(), "revoked_signer");
-        assert!(err.to_string().contains("replaced by agency.example+"), "{err}");
+        assert!(
+            err.to_string().contains("replaced by agency.example+"),
+            "{err}"
+        );
         assert_eq!(
             reg.signer_for(&withdrawal(&agency2)).unwrap().key,
             *agency2.verifier()
@@ -615,7 +622,10 @@ mod tests {
             "registry_inconsistent"
         );
         let unknown = withdrawal(&key("stranger.example", 8));
-        assert_eq!(reg.signer_for(&unknown).unwrap_err().code(), "unknown_signer");
+        assert_eq!(
+            reg.signer_for(&unknown).unwrap_err().code(),
+            "unknown_signer"
+        );
     }
 
     #[test]
@@ -627,8 +637,13 @@ mod tests {
         let entries = [
             Record::registry_witness(w1.verifier(), "https://w1.example/", None, t()).unwrap(),
             Record::registry_quorum(1, t()).unwrap(),
-            Record::registry_witness(w2.verifier(), "https://w2.example/", Some(w1.verifier()), t())
-                .unwrap(),
+            Record::registry_witness(
+                w2.verifier(),
+                "https://w2.example/",
+                Some(w1.verifier()),
+                t(),
+            )
+            .unwrap(),
         ];
         for (i, r) in entries.iter().enumerate() {
             reg.apply(LeafIndex(i as u64), &r.sign(&log, ORIGIN).unwrap())
@@ -637,7 +652,10 @@ mod tests {
         let now: Vec<_> = reg.witnesses().iter().map(|r| r.key.clone()).collect();
         assert_eq!(now, [w2.verifier().clone()]);
         assert_eq!(reg.quorum(), Some(1));
-        assert_eq!(reg.witnesses()[0].url.as_deref(), Some("https://w2.example/"));
+        assert_eq!(
+            reg.witnesses()[0].url.as_deref(),
+            Some("https://w2.example/")
+        );
         let remove = Record::registry_revoke(Role::Witness, w2.verifier(), t())
             .unwrap()
             .sign(&log, ORIGIN)

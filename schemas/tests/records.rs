@@ -508,7 +508,9 @@ fn openings_open_their_commitments_only() {
     // The same draft sealed again (fresh salts) is another record: the old
     // opening does not apply to it.
     let (_, draft) = examples().into_iter().next().unwrap();
-    let (again, again_opening) = draft.seal(&agency(), LOG, created(), &mut rng("again")).unwrap();
+    let (again, again_opening) = draft
+        .seal(&agency(), LOG, created(), &mut rng("again"))
+        .unwrap();
     assert_ne!(again.to_bytes(), record.to_bytes());
     assert_eq!(
         code(opening.check(&again, "acct:4815162342")),
@@ -642,7 +644,10 @@ fn drafts_refuse_bad_input() {
     );
     // A cosignature key cannot sign records.
     let cosig = agency().with_key_type(KeyType::CosignatureV1);
-    assert_eq!(code(d.seal(&cosig, LOG, created(), &mut rng("x"))), "bad_key");
+    assert_eq!(
+        code(d.seal(&cosig, LOG, created(), &mut rng("x"))),
+        "bad_key"
+    );
 }
 
 #[test]
@@ -802,7 +807,10 @@ fn records_are_bound_to_one_log_and_version_1_stays_readable() {
     let err = record.check_log("other.example/log").unwrap_err();
     assert_eq!(err.code(), "wrong_log");
     assert_eq!(
-        record.check_held_by("other.example/log").unwrap_err().code(),
+        record
+            .check_held_by("other.example/log")
+            .unwrap_err()
+            .code(),
         "wrong_log"
     );
     // The origin is under the signature: changing it breaks the signature.
@@ -813,7 +821,10 @@ fn records_are_bound_to_one_log_and_version_1_stays_readable() {
     );
     let moved = SignedRecord::parse(&moved).unwrap();
     assert_eq!(
-        moved.verify_signature(agency().verifier()).unwrap_err().code(),
+        moved
+            .verify_signature(agency().verifier())
+            .unwrap_err()
+            .code(),
         "bad_signature"
     );
 
@@ -850,20 +861,45 @@ fn registry_entries_fit_their_action_and_role() {
         .unwrap();
     SignedRecord::parse(r.as_bytes()).unwrap();
     assert_eq!(
-        code(Record::registry_rotate(Role::Agency, ag.verifier(), other.verifier(), None, t)),
+        code(Record::registry_rotate(
+            Role::Agency,
+            ag.verifier(),
+            other.verifier(),
+            None,
+            t
+        )),
         "bad_registry_entry"
     );
     assert_eq!(
-        code(Record::registry_rotate(Role::Agency, ag.verifier(), ag.verifier(), None, t)),
+        code(Record::registry_rotate(
+            Role::Agency,
+            ag.verifier(),
+            ag.verifier(),
+            None,
+            t
+        )),
         "bad_registry_entry"
     );
     // The log's key: rotated with a transition end, never added or revoked.
     let log = log_key();
     let new_log = key("log.example", 13);
     let until = t + chrono::Duration::days(7);
-    Record::registry_rotate(Role::Log, log.verifier(), new_log.verifier(), Some(until), t).unwrap();
+    Record::registry_rotate(
+        Role::Log,
+        log.verifier(),
+        new_log.verifier(),
+        Some(until),
+        t,
+    )
+    .unwrap();
     assert_eq!(
-        code(Record::registry_rotate(Role::Log, log.verifier(), new_log.verifier(), None, t)),
+        code(Record::registry_rotate(
+            Role::Log,
+            log.verifier(),
+            new_log.verifier(),
+            None,
+            t
+        )),
         "bad_registry_entry"
     );
     assert_eq!(
@@ -883,11 +919,21 @@ fn registry_entries_fit_their_action_and_role() {
     // Witnesses: cosignature keys with a URL; a quorum of at least one.
     Record::registry_witness(witness.verifier(), "https://w1.example/", None, t).unwrap();
     assert_eq!(
-        code(Record::registry_witness(witness.verifier(), "ftp://w1.example/", None, t)),
+        code(Record::registry_witness(
+            witness.verifier(),
+            "ftp://w1.example/",
+            None,
+            t
+        )),
         "bad_registry_entry"
     );
     assert_eq!(
-        code(Record::registry_witness(ag.verifier(), "https://w1.example/", None, t)),
+        code(Record::registry_witness(
+            ag.verifier(),
+            "https://w1.example/",
+            None,
+            t
+        )),
         "bad_registry_entry"
     );
     assert_eq!(

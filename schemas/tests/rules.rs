@@ -216,12 +216,18 @@ fn cases() -> Vec<Case> {
         case("unknown role", Registry, "unknown_code", |v| {
             v["body"]["role"] = json!("auditor")
         }),
-        case("witness with a note key", Registry, "bad_registry_entry", |v| {
-            v["body"]["role"] = json!("witness")
-        }),
-        case("rotation without the old key", Registry, "bad_registry_entry", |v| {
-            v["body"]["action"] = json!("rotate")
-        }),
+        case(
+            "witness with a note key",
+            Registry,
+            "bad_registry_entry",
+            |v| v["body"]["role"] = json!("witness"),
+        ),
+        case(
+            "rotation without the old key",
+            Registry,
+            "bad_registry_entry",
+            |v| v["body"]["action"] = json!("rotate"),
+        ),
         case("unknown registry action", Registry, "unknown_code", |v| {
             v["body"]["action"] = json!("suspend")
         }),
