@@ -58,17 +58,36 @@ pub fn run(cmd: AgencyCommand) -> Result<()> {
     }
 }
 
-/// The log's published identity, from `GET /api/v1/log`.
-pub async fn log_policy(client: &reqwest::Client, log: &str) -> Result<WitnessPolicy> {
-    let info: serde_json::Value = client
-        .get(format!("{log}/api/v1/log"))
+/// `GET {log}{path}` as JSON (`path` from the root, e.g. `/api/v1/log`).
+pub async fn get_json(
+    client: &reqwest::Client,
+    log: &str,
+    path: &str,
+) -> Result<serde_json::Value> {
+    client
+        .get(format!("{log}{path}"))
         .send()
         .await
         .with_context(|| format!("reaching {log}"))?
         .error_for_status()?
         .json()
         .await
-        .context("reading /api/v1/log")?;
+        .with_context(|| format!("reading {path}"))
+}
+
+/// The origin of the log `policy` trusts (its log key's name): what
+/// records for that log are bound to.
+pub fn policy_origin(policy: &WitnessPolicy) -> Result<String> {
+    policy
+        .logs
+        .first()
+        .map(|l| l.key.name().to_string())
+        .ok_or_else(|| anyhow!("/api/v1/log names no log key"))
+}
+
+/// The log's published identity, from `GET /api/v1/log`.
+pub async fn log_policy(client: &reqwest::Client, log: &str) -> Result<WitnessPolicy> {
+    let info = get_json(client, log, "/api/v1/log").await?;
     let field = |name: &str| {
         info.get(name)
             .ok_or_else(|| anyhow!("/api/v1/log has no {name}"))
@@ -103,11 +122,7 @@ async fn submit(log: &str, key: &Path, draft: &Path, out: &Path, timeout: Durati
         .build()?;
     let policy = log_policy(&client, log).await?;
     // The record is bound to this log: no other log will take it.
-    let origin = policy
-        .logs
-        .first()
-        .map(|l| l.key.name().to_string())
-        .ok_or_else(|| anyhow!("/api/v1/log names no log key"))?;
+    let origin = policy_origin(&policy)?;
     let (record, opening) = draft.seal(&signer, &origin, chrono::Utc::now(), &mut rng)?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     // The opening first: it is the only copy of the salts.

@@ -217,13 +217,9 @@ fn request_draft() -> Result<Draft> {
 
 /// The origin of the log at `log` (records are bound to it).
 async fn log_origin(log: &str) -> Result<String> {
-    let policy =
-        crate::agency::log_policy(&reqwest::Client::new(), log.trim_end_matches('/')).await?;
-    policy
-        .logs
-        .first()
-        .map(|l| l.key.name().to_string())
-        .context("/api/v1/log names no log key")
+    let client = reqwest::Client::new();
+    let policy = crate::agency::log_policy(&client, log.trim_end_matches('/')).await?;
+    crate::agency::policy_origin(&policy)
 }
 
 async fn submit(

@@ -437,15 +437,7 @@ pub(crate) async fn starting_policy(
             g.name = "witnesses".into();
         }
     }
-    let registry: serde_json::Value = client
-        .get(format!("{log}/api/v1/agencies"))
-        .send()
-        .await
-        .with_context(|| format!("reaching {log}"))?
-        .error_for_status()?
-        .json()
-        .await
-        .context("reading /api/v1/agencies")?;
+    let registry = crate::agency::get_json(&client, log, "/api/v1/agencies").await?;
     let keys = registry["keys"]
         .as_array()
         .ok_or_else(|| anyhow!("/api/v1/agencies has no keys list"))?;
@@ -521,15 +513,7 @@ pub(crate) async fn starting_policy(
 /// `daylight-log-key-until` line with its transition end. The current key
 /// (`vkey`) is already in the C2SP part.
 async fn older_log_keys(client: &reqwest::Client, log: &str) -> Result<String> {
-    let info: serde_json::Value = client
-        .get(format!("{log}/api/v1/log"))
-        .send()
-        .await
-        .with_context(|| format!("reaching {log}"))?
-        .error_for_status()?
-        .json()
-        .await
-        .context("reading /api/v1/log")?;
+    let info = crate::agency::get_json(client, log, "/api/v1/log").await?;
     let current = info["vkey"].as_str().unwrap_or_default();
     let Some(keys) = info.get("vkeys").and_then(|v| v.as_array()) else {
         return Ok(String::new());

@@ -23,9 +23,15 @@ use crate::record::{
 /// The `$id` prefix of the generated schemas.
 pub const SCHEMA_ID_BASE: &str = "https://daylight.invalid/schemas/v1/";
 
-/// A signed record of one kind, for schema generation only.
+/// A signed record of one kind, for schema generation only. Version 2
+/// requires `log`; version 1 has none.
 #[derive(JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend(
+    "if" = {"properties": {"version": {"const": 2}}},
+    "then" = {"required": ["log"]},
+    "else" = {"not": {"required": ["log"]}}
+))]
 #[allow(dead_code)]
 struct SignedRecordDoc<B> {
     /// The kind-specific content.
