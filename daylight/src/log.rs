@@ -7,7 +7,7 @@ use anyhow::{bail, Context as _, Result};
 use clap::Subcommand;
 use daylight_core::{KeyType, VerifierKey};
 use daylight_log_server::admission::{Admission as _, RateLimit, RecordAdmission};
-use daylight_log_server::integrate::{append_record, integrate, LogKeys};
+use daylight_log_server::integrate::{append_registry_entry, integrate, IntegrateError, LogKeys};
 use daylight_log_server::postgres::PostgresStore;
 use daylight_log_server::sequencer::BatchConfig;
 use daylight_log_server::server::LogServer;
@@ -217,8 +217,31 @@ pub fn open(dir: &Path) -> Result<Arc<dyn LogStore>> {
     opened.with_context(|| format!("opening the log in {}", dir.display()))
 }
 
+impl LogCommand {
+    /// The log directory of a command that writes registry entries or key
+    /// files (it runs under the directory's lock).
+    fn writes_registry(&self) -> Option<&Path> {
+        match self {
+            LogCommand::AddAgency(a)
+            | LogCommand::AddProvider(a)
+            | LogCommand::AddCourt(a)
+            | LogCommand::Revoke(a) => Some(&a.dir),
+            LogCommand::Rotate { dir, .. }
+            | LogCommand::RotateKey { dir, .. }
+            | LogCommand::AddWitness { dir, .. }
+            | LogCommand::RemoveWitness { dir, .. }
+            | LogCommand::SetQuorum { dir, .. } => Some(dir),
+            LogCommand::Init { .. } | LogCommand::Migrate { .. } | LogCommand::Serve(_) => None,
+        }
+    }
+}
+
 /// Runs a log command.
 pub fn run(cmd: LogCommand) -> Result<()> {
+    let _lock = match cmd.writes_registry() {
+        Some(dir) => Some(lock(dir)?),
+        None => None,
+    };
     match cmd {
         LogCommand::Init {
             dir,
@@ -243,9 +266,10 @@ pub fn run(cmd: LogCommand) -> Result<()> {
             println!("{new}");
             eprintln!(
                 "rotated the log key at entry {index}: {old} is replaced by the key above; \
-                 checkpoints carry both signatures until {until}. Restart every \
-                 `daylight log serve`, then have witnesses (`daylight witness add-log --rotate`) \
-                 and providers (`daylight gate policy`) take the new key before then."
+                 checkpoints carry both signatures until {until}. A running `daylight log serve` \
+                 loads the new key itself (copy log.key and the old key file to other frontends); \
+                 have witnesses (`daylight witness add-log --rotate`) and providers \
+                 (`daylight gate policy`) take the new key before then."
             );
             Ok(())
         }
@@ -340,13 +364,55 @@ fn parse_note_key(vkey: &str) -> Result<VerifierKey> {
     Ok(key)
 }
 
+/// Takes the log directory's lock (`DIR/log.lock`) for a command that
+/// writes registry entries or key files: two operators (or two runs of
+/// `rotate-key`) never interleave. Held until the returned file is dropped.
+fn lock(dir: &Path) -> Result<std::fs::File> {
+    if !key_file(dir).exists() {
+        bail!("{} holds no log (no log.key)", dir.display());
+    }
+    let path = dir.join("log.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    #[cfg(unix)]
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+        .with_context(|| format!("locking {}", path.display()))?;
+    Ok(file)
+}
+
 fn append_registry(dir: &Path, record: Record) -> Result<u64> {
     let store = open(dir)?;
     let keys = log_keys(dir, store.as_ref())?;
-    let origin = keys.current().name().to_string();
-    let signed = record.sign(keys.current(), &origin)?;
+    let signed = record.sign(keys.current(), keys.current().name().as_str())?;
     let signer = keys.current().verifier().clone();
-    Ok(append_record(store.as_ref(), &keys, &signed, &signer)?.get())
+    append_checked(store.as_ref(), &keys, &signed, &signer)
+}
+
+/// Appends a registry entry only where the log's registry accepts it (a
+/// rotation to a key already registered, a change racing another
+/// operator's: refused here, never written for readers to trip over).
+fn append_checked(
+    store: &dyn LogStore,
+    keys: &LogKeys,
+    signed: &daylight_schemas::SignedRecord,
+    signer: &VerifierKey,
+) -> Result<u64> {
+    // The registry's chain starts from the log key before this entry: the
+    // signer (a rotation is signed by the key it replaces).
+    let rules = RecordAdmission::new(signer.clone());
+    let index = append_registry_entry(store, keys, signed, signer, || {
+        rules.refresh(store);
+        rules.with_registry(Registry::clone).ok_or_else(|| {
+            IntegrateError::Store(daylight_log_server::store::StoreError::Backend(
+                "the log's registry entries could not be read".into(),
+            ))
+        })
+    })?;
+    Ok(index.get())
 }
 
 /// The log's registry, read from its own registry entries.
@@ -406,10 +472,20 @@ pub fn log_keys(dir: &Path, store: &dyn LogStore) -> Result<LogKeys> {
     let now = chrono::Utc::now();
     let mut retiring = Vec::new();
     for period in reg.log_keys().iter().filter(|p| p.replaced_at.is_some()) {
+        let file = retired_key_file(dir, &period.key);
         let Some(until) = period.until.filter(|u| now < *u) else {
+            // Its transition is over: the key signs nothing any more, and a
+            // key rotated out because it leaked should not stay on disk.
+            if file.exists() {
+                std::fs::remove_file(&file)
+                    .with_context(|| format!("removing the retired key {}", file.display()))?;
+                eprintln!(
+                    "removed {}: the old log key's transition ended",
+                    file.display()
+                );
+            }
             continue;
         };
-        let file = retired_key_file(dir, &period.key);
         match read_signer(&file) {
             Ok(k) if k.verifier() == &period.key => retiring.push((k, until)),
             _ => eprintln!(
@@ -450,9 +526,19 @@ pub fn rotate_log_key(
         Record::registry_rotate(Role::Log, old.verifier(), new.verifier(), Some(until), now)?;
     let signed = record.sign(&old, old.name().as_str())?;
     let both = LogKeys::new(new.clone(), vec![(old.clone(), until)]);
-    let index = append_record(store.as_ref(), &both, &signed, old.verifier())?.get();
-    std::fs::rename(&next, key_file(dir))
-        .with_context(|| format!("moving {} to {}", next.display(), key_file(dir).display()))?;
+    let index = append_checked(store.as_ref(), &both, &signed, old.verifier())?;
+    match std::fs::rename(&next, key_file(dir)) {
+        Ok(()) => {}
+        // A server reloading its keys meanwhile finished the switch itself.
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && read_signer(&key_file(dir))?.verifier() == new.verifier() => {}
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!("moving {} to {}", next.display(), key_file(dir).display())
+            })
+        }
+    }
     Ok((old.verifier().clone(), new.verifier().clone(), index, until))
 }
 
@@ -641,6 +727,10 @@ pub fn log_server(
     let keys = log_keys(dir, store.as_ref())?;
     let key = keys.current().clone();
     let retiring = keys.retiring().to_vec();
+    let reload_keys: daylight_log_server::integrate::KeySource = {
+        let (dir, store) = (dir.to_path_buf(), store.clone());
+        Arc::new(move || log_keys(&dir, store.as_ref()).map_err(|e| format!("{e:#}")))
+    };
     let mut admission = RecordAdmission::new(key.verifier().clone());
     if key_rate > 0.0 {
         admission = admission.with_rate_limit(RateLimit {
@@ -660,6 +750,7 @@ pub fn log_server(
         store,
         key,
         retiring,
+        reload_keys: Some(reload_keys),
         admission: Arc::new(admission),
         batch: BatchConfig::default(),
         publish: publish.target()?,

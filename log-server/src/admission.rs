@@ -34,6 +34,15 @@ pub trait Admission: Send + Sync + 'static {
     fn registry(&self) -> Option<Registry> {
         None
     }
+    /// Whether the rules keep a registry (then `registry()` being `None`
+    /// means it could not be read yet, not that there is none).
+    fn keeps_registry(&self) -> bool {
+        false
+    }
+    /// The log key the registry says is current, if the rules keep one.
+    fn log_key(&self) -> Option<VerifierKey> {
+        None
+    }
 }
 
 use std::sync::RwLock;
@@ -329,6 +338,14 @@ impl Admission for RecordAdmission {
 
     fn registry(&self) -> Option<Registry> {
         self.with_registry(Registry::clone)
+    }
+
+    fn keeps_registry(&self) -> bool {
+        true
+    }
+
+    fn log_key(&self) -> Option<VerifierKey> {
+        self.with_registry(|r| r.log_key().clone())
     }
 
     fn describe(&self, data: &[u8]) -> serde_json::Value {

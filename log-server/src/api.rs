@@ -255,9 +255,12 @@ pub fn log_info_json(
             "vkey": key.to_string(), "from": null, "replaced_at": null, "until": null
         })],
     };
+    // The registry's word on the current key: a frontend not yet restarted
+    // after a rotation must not advertise the old one.
+    let current = registry.as_ref().map_or(key, |r| r.log_key());
     Ok(serde_json::json!({
         "origin": meta.origin,
-        "vkey": key.to_string(),
+        "vkey": current.to_string(),
         "vkeys": vkeys,
         "size": size,
         "quorum": quorum,

@@ -73,6 +73,72 @@ impl CheckpointSigner for LogKeys {
     }
 }
 
+/// Where a running log finds its checkpoint keys again after a rotation
+/// (the binary reads its key directory).
+pub type KeySource = std::sync::Arc<dyn Fn() -> Result<LogKeys, String> + Send + Sync>;
+
+/// The keys a running log signs with, reloaded when its registry names a
+/// log key they do not have as current (a `log rotate-key` while serving).
+pub struct KeyRing {
+    keys: std::sync::RwLock<std::sync::Arc<LogKeys>>,
+    reload: Option<KeySource>,
+}
+
+impl KeyRing {
+    /// `keys` now; `reload` to find them again after a rotation.
+    pub fn new(keys: LogKeys, reload: Option<KeySource>) -> KeyRing {
+        KeyRing {
+            keys: std::sync::RwLock::new(std::sync::Arc::new(keys)),
+            reload,
+        }
+    }
+
+    /// The keys to sign with for a log whose registry says its key is
+    /// `current`: the ones held if they agree, else reloaded. If they still
+    /// disagree the caller must not sign: a checkpoint without the log's
+    /// current key would be a finding for every auditor.
+    pub fn for_log_key(
+        &self,
+        current: &daylight_core::VerifierKey,
+    ) -> Result<std::sync::Arc<LogKeys>, String> {
+        let held = self
+            .keys
+            .read()
+            .map_err(|_| "key lock poisoned".to_string())?
+            .clone();
+        if held.current().verifier() == current {
+            return Ok(held);
+        }
+        let Some(reload) = &self.reload else {
+            return Err(format!(
+                "the log's key is now {current} but this server signs with {}; restart it",
+                held.current().verifier()
+            ));
+        };
+        let fresh = std::sync::Arc::new(reload()?);
+        if fresh.current().verifier() != current {
+            return Err(format!(
+                "the log's key is now {current} but its key files hold {}",
+                fresh.current().verifier()
+            ));
+        }
+        tracing::info!(key = %current, "log key reloaded after a rotation");
+        *self
+            .keys
+            .write()
+            .map_err(|_| "key lock poisoned".to_string())? = fresh.clone();
+        Ok(fresh)
+    }
+
+    /// The keys held now.
+    pub fn current(&self) -> Result<std::sync::Arc<LogKeys>, String> {
+        self.keys
+            .read()
+            .map(|k| k.clone())
+            .map_err(|_| "key lock poisoned".to_string())
+    }
+}
+
 /// Why a batch was not integrated.
 #[derive(Debug, thiserror::Error)]
 pub enum IntegrateError {
@@ -85,6 +151,12 @@ pub enum IntegrateError {
     /// Signing the checkpoint failed.
     #[error("signing the checkpoint: {0}")]
     Sign(String),
+    /// The log's registry would refuse the registry entry here.
+    #[error("the log's registry refuses this entry: {0}")]
+    Registry(#[from] daylight_schemas::RegistryError),
+    /// The log kept growing while a registry entry waited for its turn.
+    #[error("the log kept growing; try again")]
+    Busy,
 }
 
 /// What an integration produced.
@@ -218,6 +290,46 @@ pub fn integrate_fenced(
         root,
         checkpoint,
     })
+}
+
+/// Appends a registry entry at the end of the log, only if the log's
+/// registry accepts it there: `registry` must be replayed up to the log's
+/// current size; the entry is applied to a copy first and integrated only
+/// at that size (retried a few times while a serving sequencer grows the
+/// log). Returns its index.
+pub fn append_registry_entry(
+    store: &dyn LogStore,
+    keys: &dyn CheckpointSigner,
+    record: &daylight_schemas::SignedRecord,
+    signer: &daylight_core::VerifierKey,
+    mut registry: impl FnMut() -> Result<daylight_schemas::Registry, IntegrateError>,
+) -> Result<LeafIndex, IntegrateError> {
+    let origin = store.meta()?.origin;
+    for _ in 0..10 {
+        let reg = registry()?;
+        let at = reg.next();
+        reg.clone().apply(at, record)?;
+        let entry = NewEntry {
+            leaf_hash: record.leaf_hash(),
+            data: record.to_bytes(),
+            kind: record.kind().to_string(),
+            signer: signer.to_string(),
+        };
+        match integrate_fenced(
+            store,
+            keys,
+            &origin,
+            vec![entry],
+            None,
+            Vec::new(),
+            Some(TreeSize(at.get())),
+        ) {
+            Ok(done) => return Ok(done.first),
+            Err(IntegrateError::Store(StoreError::SizeChanged { .. })) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(IntegrateError::Busy)
 }
 
 /// Appends one record signed by `signer` (for the operator's registry

@@ -11,7 +11,7 @@ use daylight_core::{Hash, LeafIndex, TreeSize};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::admission::Admission;
-use crate::integrate::{integrate_fenced, IntegrateError, LogKeys};
+use crate::integrate::{integrate_fenced, IntegrateError, KeyRing};
 use crate::metrics::Metrics;
 use crate::store::{Lease, LogStore, NewEntry, StoreError};
 
@@ -128,7 +128,7 @@ pub struct Shared {
     /// The log's state.
     pub store: Arc<dyn LogStore>,
     /// The keys that sign its checkpoints.
-    pub key: Arc<LogKeys>,
+    pub key: Arc<KeyRing>,
     /// The rules, checked again at commit.
     pub admission: Arc<dyn Admission>,
     /// The log's origin.
@@ -361,7 +361,7 @@ struct Sequenced {
 /// size: no entry signed by a key revoked before it is ever integrated.
 fn sequence(
     store: &dyn LogStore,
-    key: &LogKeys,
+    key: &KeyRing,
     admission: &dyn Admission,
     origin: &str,
     entries: Vec<NewEntry>,
@@ -428,6 +428,19 @@ fn sequence(
                 fresh = kept;
             }
         }
+        // The log's current key must sign: after a rotation while serving,
+        // the new key is loaded or nothing is signed.
+        let keys = match admission.log_key() {
+            Some(current) => key.for_log_key(&current),
+            None => key.current(),
+        }
+        .map_err(|why| {
+            SequenceError::Refused(crate::error::ApiError::unavailable(
+                "log_key_unavailable",
+                why,
+                5,
+            ))
+        })?;
         let added = fresh.len() as u64;
         // Nothing new: every entry is already in the log (or refused); drop
         // any queued copies, which is safe for anyone to do.
@@ -437,7 +450,7 @@ fn sequence(
         } else {
             match integrate_fenced(
                 store,
-                key,
+                keys.as_ref(),
                 origin,
                 fresh,
                 Some(lease),

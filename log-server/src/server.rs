@@ -49,6 +49,9 @@ pub struct LogServer {
     /// Log keys rotated out whose transition has not ended, each with its
     /// end: checkpoints carry their signatures beside `key`'s until then.
     pub retiring: Vec<(SignerKey, chrono::DateTime<chrono::Utc>)>,
+    /// Where to find the keys again when the log's registry names a new
+    /// log key while serving (`None`: refuse to sign until restarted).
+    pub reload_keys: Option<crate::integrate::KeySource>,
     /// The submission rules.
     pub admission: Arc<dyn Admission>,
     /// Batching.
@@ -100,9 +103,9 @@ impl LogServer {
         let (stop_tx, stop_rx) = watch::channel(false);
 
         let (term_tx, term_rx) = watch::channel(None);
-        let keys = Arc::new(crate::integrate::LogKeys::new(
-            self.key.clone(),
-            self.retiring.clone(),
+        let keys = Arc::new(crate::integrate::KeyRing::new(
+            crate::integrate::LogKeys::new(self.key.clone(), self.retiring.clone()),
+            self.reload_keys.clone(),
         ));
         let (sequencer, sequencer_task) = sequencer::start(
             sequencer::Shared {
@@ -145,9 +148,16 @@ impl LogServer {
                     (store.clone(), self.admission.clone(), meta.quorum);
                 Arc::new(move || {
                     rules.refresh(store.as_ref());
+                    let registry = rules.registry();
+                    if registry.is_none() && rules.keeps_registry() {
+                        // Never fall back to the witnesses and quorum the
+                        // log started with: the registry may have removed
+                        // some and raised the quorum.
+                        return Err("the log's registry could not be read".to_string());
+                    }
                     crate::witnessing::effective_witnesses(
                         store.as_ref(),
-                        rules.registry().as_ref(),
+                        registry.as_ref(),
                         init_quorum,
                     )
                     .map_err(|e| e.to_string())

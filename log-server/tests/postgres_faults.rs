@@ -68,6 +68,7 @@ async fn cut_connections_answer_503_and_the_log_reconnects() {
         store: store.clone(),
         key: log_key.clone(),
         retiring: Vec::new(),
+        reload_keys: None,
         admission: Arc::new(RecordAdmission::new(log_key.verifier().clone())),
         batch: BatchConfig::default(),
         extra: None,

@@ -369,3 +369,65 @@ async fn a_rotated_agency_key_is_refused_and_its_successor_accepted() {
     assert_eq!(keys[1]["replaces"], f.agency.verifier().to_string());
     log.stop().await.unwrap();
 }
+
+/// `log rotate-key` while the log serves: the sequencer sees the registry
+/// name a new log key and reloads its keys (or, with nowhere to reload
+/// from, refuses to sign rather than sign without the log's current key).
+#[tokio::test]
+async fn a_serving_log_takes_its_new_key_or_refuses_to_sign() {
+    for reloadable in [true, false] {
+        let f = Fixture::new(0);
+        let new_key = key(ORIGIN, KeyType::Ed25519, 78);
+        let until = chrono::Utc::now() + chrono::Duration::days(7);
+        let mut server = f.server(BatchConfig::default());
+        if reloadable {
+            let (old, new) = (f.log_key.clone(), new_key.clone());
+            server.reload_keys = Some(Arc::new(move || {
+                Ok(LogKeys::new(new.clone(), vec![(old.clone(), until)]))
+            }));
+        }
+        let log = server.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let c = client();
+        let (s, _) = post(&c, &log.url(), request(&f.agency).to_bytes()).await;
+        assert_eq!(s, 200);
+        // The operator rotates the log's key behind the server's back.
+        let rotation = Record::registry_rotate(
+            Role::Log,
+            f.log_key.verifier(),
+            new_key.verifier(),
+            Some(until),
+            chrono::Utc::now(),
+        )
+        .unwrap()
+        .sign(&f.log_key, ORIGIN)
+        .unwrap();
+        let both = LogKeys::new(new_key.clone(), vec![(f.log_key.clone(), until)]);
+        append_record(f.store.as_ref(), &both, &rotation, f.log_key.verifier()).unwrap();
+        let (s, b) = post(&c, &log.url(), request(&f.agency).to_bytes()).await;
+        if reloadable {
+            assert_eq!(s, 200, "{b}");
+            let size = f.store.size().unwrap().get();
+            let cp = published(&c, &log.url(), size).await;
+            SignedCheckpoint::open(&cp, new_key.verifier()).unwrap();
+            SignedCheckpoint::open(&cp, f.log_key.verifier()).unwrap();
+        } else {
+            assert_eq!(
+                (s, b["error"].as_str()),
+                (503, Some("log_key_unavailable")),
+                "{b}"
+            );
+            assert!(b["detail"].as_str().unwrap().contains("restart"), "{b}");
+        }
+        // Either way /api/v1/log names the registry's current key.
+        let info: serde_json::Value = c
+            .get(format!("{}/api/v1/log", log.url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(info["vkey"], new_key.verifier().to_string(), "{info}");
+        log.stop().await.unwrap();
+    }
+}

@@ -109,6 +109,41 @@ impl SignerError {
     }
 }
 
+/// Which of `mine` (one key's registrations) lets it sign `kind` now, or
+/// why none does.
+fn standing<'a>(
+    mine: &[&'a Registration],
+    kind: crate::Kind,
+    who: &str,
+) -> Result<&'a Registration, SignerError> {
+    let mut revoked = None;
+    for r in mine
+        .iter()
+        .filter(|r| kind.signer_roles().contains(&r.role))
+    {
+        match r.revoked_at {
+            None => return Ok(r),
+            Some(at) => revoked = Some((*r, at)),
+        }
+    }
+    if let Some((r, at)) = revoked {
+        return Err(SignerError::Revoked {
+            who: format!("{}+{}", r.key.name(), r.key.id()),
+            role: r.role,
+            at,
+            how: how_revoked(r),
+        });
+    }
+    if mine.is_empty() {
+        Err(SignerError::Unknown(who.to_string()))
+    } else {
+        Err(SignerError::WrongRole {
+            who: who.to_string(),
+            kind: kind.to_string(),
+        })
+    }
+}
+
 fn how_revoked(r: &Registration) -> String {
     match &r.replaced_by {
         Some(k) => format!("replaced by {}+{}", k.name(), k.id()),
@@ -284,66 +319,22 @@ impl Registry {
     /// every entry replayed so far).
     pub fn signer_for(&self, record: &SignedRecord) -> Result<&Registration, SignerError> {
         let signer = record.signer();
-        let kind = record.kind();
-        let who = signer.to_string();
-        let mine = |r: &&Registration| signer.is(&r.key);
-        let mut revoked = None;
-        for role in kind.signer_roles() {
-            for r in self.keys.iter().filter(mine).filter(|r| r.role == *role) {
-                match r.revoked_at {
-                    None => return Ok(r),
-                    Some(at) => revoked = Some((r, at)),
-                }
-            }
-        }
-        if let Some((r, at)) = revoked {
-            return Err(SignerError::Revoked {
-                who,
-                role: r.role,
-                at,
-                how: how_revoked(r),
-            });
-        }
-        if self.keys.iter().any(|r| mine(&r)) {
-            return Err(SignerError::WrongRole {
-                who,
-                kind: kind.to_string(),
-            });
-        }
-        Err(SignerError::Unknown(who))
+        let mine: Vec<&Registration> = self.keys.iter().filter(|r| signer.is(&r.key)).collect();
+        standing(&mine, record.kind(), &signer.to_string())
     }
 
     /// Whether the key written `vkey` (verifier-key text) may sign `kind`
     /// now: the check a sequencer repeats at commit without parsing the
     /// record again.
     pub fn may_sign(&self, vkey: &str, kind: crate::Kind) -> Result<(), SignerError> {
-        let mine = self.by_text.get(vkey).map_or(&[][..], Vec::as_slice);
-        let mut revoked = None;
-        for &pos in mine {
-            let r = &self.keys[pos];
-            if kind.signer_roles().contains(&r.role) {
-                match r.revoked_at {
-                    None => return Ok(()),
-                    Some(at) => revoked = Some((r, at)),
-                }
-            }
-        }
-        if let Some((r, at)) = revoked {
-            return Err(SignerError::Revoked {
-                who: format!("{}+{}", r.key.name(), r.key.id()),
-                role: r.role,
-                at,
-                how: how_revoked(r),
-            });
-        }
-        if mine.is_empty() {
-            Err(SignerError::Unknown(vkey.to_string()))
-        } else {
-            Err(SignerError::WrongRole {
-                who: vkey.to_string(),
-                kind: kind.to_string(),
-            })
-        }
+        let mine: Vec<&Registration> = self
+            .by_text
+            .get(vkey)
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .map(|&pos| &self.keys[pos])
+            .collect();
+        standing(&mine, kind, vkey).map(|_| ())
     }
 
     /// Replays the registry entry at `index` (entries must come in index

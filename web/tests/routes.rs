@@ -105,6 +105,7 @@ impl Log {
             store: store.clone(),
             key: log_key.clone(),
             retiring: vec![],
+            reload_keys: None,
             admission: Arc::new(RecordAdmission::new(log_key.verifier().clone())),
             batch: BatchConfig::default(),
             extra: Some(web),

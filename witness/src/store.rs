@@ -37,6 +37,14 @@ pub enum StoreError {
     /// The key cannot sign checkpoints.
     #[error("the log key must be an Ed25519 note key (type 0x01), not {0:?}")]
     WrongKeyType(KeyType),
+    /// A rotated log key with another name than the key it replaces.
+    #[error("the log's key {old} cannot be replaced by {new}: a log's keys keep its name")]
+    KeyNameChanged {
+        /// The key known now.
+        old: String,
+        /// The key offered.
+        new: String,
+    },
     /// No log with that origin is known.
     #[error("no log {0:?} is known here (add it with `daylight witness add-log`)")]
     UnknownOrigin(String),
@@ -223,13 +231,28 @@ pub fn rotate_log_key(
     if vkey.key_type() != KeyType::Ed25519 {
         return Err(StoreError::WrongKeyType(vkey.key_type()));
     }
-    let changed = conn.execute(
+    let known: Option<String> = conn
+        .query_row("SELECT vkey FROM logs WHERE origin = ?1", [origin], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let Some(known) = known else {
+        return Err(StoreError::UnknownOrigin(origin.to_owned()));
+    };
+    let known = VerifierKey::parse(&known)
+        .map_err(|e| StoreError::Corrupt(format!("log {origin:?}: verifier key: {e}")))?;
+    // A log's keys all carry its name (Daylight: the origin); another name
+    // is another log's key, not this one's successor.
+    if known.name() != vkey.name() {
+        return Err(StoreError::KeyNameChanged {
+            old: known.to_string(),
+            new: vkey.to_string(),
+        });
+    }
+    conn.execute(
         "UPDATE logs SET vkey = ?2 WHERE origin = ?1",
         params![origin, vkey.to_string()],
     )?;
-    if changed == 0 {
-        return Err(StoreError::UnknownOrigin(origin.to_owned()));
-    }
     Ok(())
 }
 

@@ -661,6 +661,12 @@ fn a_rotated_log_key_replaces_the_old_one_and_the_state_still_binds() {
         store::rotate_log_key(&mut conn, "unknown.test", rotated.vkey()),
         Err(StoreError::UnknownOrigin(_))
     ));
+    // Another log's key is not this log's successor.
+    let stranger = TestLog::new("other.test/log", 3, 0);
+    assert!(matches!(
+        store::rotate_log_key(&mut conn, ORIGIN, stranger.vkey()),
+        Err(StoreError::KeyNameChanged { .. })
+    ));
     let w = tw.open();
     // Signed by the old key alone: no longer the log's.
     assert_eq!(status(w.add_checkpoint(&log.request(20, 40), NOW + 1)), 403);
