@@ -184,11 +184,13 @@ fn verify(args: &VerifyArgs, vault: Option<&[u8; 32]>) -> Outcome {
     // The mirror is outside data too: one that cannot be read is a refusal
     // (mirror_missing), never a usage error that a caller might retry without it.
     let mirror: Option<Result<MirrorView, String>> = args.mirror.as_deref().map(|dir| {
-        // The leaf the gate must compare: the bundle's index. A proof that
-        // does not parse is refused by the decision itself.
-        let asked: Vec<LeafIndex> = TlogProof::parse(&inputs.proof)
-            .map(|p| vec![p.index])
-            .unwrap_or_default();
+        // The leaves the gate must compare: the bundle's index and the
+        // ratification's. A proof that does not parse is refused by the
+        // decision itself.
+        let asked: Vec<LeafIndex> = std::iter::once(inputs.proof.as_slice())
+            .chain(inputs.ratification.as_ref().map(|(_, p)| p.as_slice()))
+            .filter_map(|p| TlogProof::parse(p).ok().map(|p| p.index))
+            .collect();
         read_mirror(dir, &asked).map_err(|e| format!("{e:#}"))
     });
     let later = Later {

@@ -456,6 +456,126 @@ fn the_mirror_refuses_what_came_later_and_must_be_there_and_fresh() {
     );
 }
 
+/// With `--mirror`, a presented ratification must be in the mirror too
+/// (the CLI asks the mirror for its leaf), and the log's registry must
+/// stand behind its court: registered, not rotated out before it, never
+/// revoked.
+#[test]
+fn a_ratification_with_a_mirror_needs_its_court_in_good_standing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let t0 = Utc::now() - Duration::days(10);
+    let created = Utc::now() - Duration::hours(30);
+    let made = Utc::now() - Duration::hours(2);
+    let recent = Utc::now() - Duration::minutes(5);
+    let mirror = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+
+    // A registered world, an emergency past its deadline, the court's
+    // ratification (logged after the deadline: it still counts).
+    let world = || {
+        let mut w = World::new();
+        w.register_parties(t0).unwrap();
+        let e = w
+            .bundle(&World::emergency_draft(PROVIDER, created), created, fresh())
+            .unwrap();
+        (w, e)
+    };
+    let ratify = |w: &mut World, e: &Bundle| {
+        let court = w.court.clone();
+        w.bundle_by(
+            &World::ratification_draft(e.index, leaf_hash(&e.entry), "granted"),
+            &court,
+            made,
+            fresh(),
+        )
+        .unwrap()
+    };
+    let (mut w, e) = world();
+    std::fs::write(dir.join("policy"), w.policy_text(2, true)).unwrap();
+    write_bundle(dir, "emergency", &e);
+    write_mirror(&w, &dir.join("before"), fresh());
+    let r = ratify(&mut w, &e);
+    write_bundle(dir, "ratification", &r);
+    write_mirror(&w, &dir.join("held"), fresh());
+    let (log, court) = (w.log.clone(), w.court.clone());
+
+    let run = |ratification: &str, m: &str| {
+        let (re, rp) = (
+            dir.join(format!("{ratification}.entry")),
+            dir.join(format!("{ratification}.proof")),
+        );
+        verify(
+            dir,
+            "policy",
+            "emergency",
+            &[
+                "--ratification-entry",
+                re.to_str().unwrap(),
+                "--ratification-proof",
+                rp.to_str().unwrap(),
+                "--mirror",
+                &mirror(m),
+            ],
+        )
+    };
+    let line = answer(&run("ratification", "held"), 0, "ALLOW emergency ");
+    assert!(
+        line.contains(&format!("ratified by entry {}", r.index)),
+        "{line}"
+    );
+    assert!(line.contains("court in good standing"), "{line}");
+    // The mirror does not reach the ratification yet.
+    let line = answer(&run("ratification", "before"), 1, "DENY mirror_behind: ");
+    assert!(line.contains("ratification"), "{line}");
+
+    // The court's key revoked after the ratification.
+    let revoke = Record::registry_revoke(Role::Court, court.verifier(), recent).unwrap();
+    let mut revoked = w;
+    revoked.log_record(&revoke, &log).unwrap();
+    write_mirror(&revoked, &dir.join("court-revoked"), fresh());
+    answer(
+        &run("ratification", "court-revoked"),
+        1,
+        "DENY court_revoked: ",
+    );
+
+    // The court's key rotated out before the ratification, which the old
+    // key signed anyway.
+    let (mut rotated, e2) = world();
+    assert_eq!(e2.entry, e.entry);
+    let next = daylight_core::SignerKey::from_seed(
+        court.name().clone(),
+        daylight_core::KeyType::Ed25519,
+        [98; 32],
+    );
+    let rotate =
+        Record::registry_rotate(Role::Court, court.verifier(), next.verifier(), None, recent)
+            .unwrap();
+    rotated.log_record(&rotate, &log).unwrap();
+    let r2 = ratify(&mut rotated, &e2);
+    write_bundle(dir, "after-rotation", &r2);
+    write_mirror(&rotated, &dir.join("court-rotated"), fresh());
+    answer(
+        &run("after-rotation", "court-rotated"),
+        1,
+        "DENY court_key_replaced: ",
+    );
+    // ... and a split view: the provider's mirror holds another entry at the
+    // ratification's index.
+    let (mut split, _) = world();
+    let court2 = split.court.clone();
+    split
+        .bundle_by(
+            &World::ratification_draft(e.index, leaf_hash(&e.entry), "granted"),
+            &court2,
+            made - Duration::minutes(1),
+            fresh(),
+        )
+        .unwrap();
+    write_mirror(&split, &dir.join("split"), fresh());
+    answer(&run("ratification", "split"), 1, "DENY mirror_mismatch: ");
+}
+
 /// Serves canned JSON for `/api/v1/log` and `/api/v1/agencies`, one
 /// connection at a time, until the test ends.
 fn fake_log(log_json: String, agencies_json: String) -> String {

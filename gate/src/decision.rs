@@ -94,9 +94,11 @@ pub enum ReasonCode {
     MirrorInvalid,
     /// `mirror_stale`: the mirror's newest witness cosignature is older than its maximum age.
     MirrorStale,
-    /// `mirror_behind`: the mirror does not reach the entry's index yet.
+    /// `mirror_behind`: the mirror does not reach the entry's index yet (or the presented
+    /// ratification's).
     MirrorBehind,
-    /// `mirror_mismatch`: the mirror holds another entry at that index, or is of another log.
+    /// `mirror_mismatch`: the mirror holds another entry at the entry's index (or at the
+    /// presented ratification's), or is of another log.
     MirrorMismatch,
     /// `withdrawn`: a withdrawal entry in the mirror refers to this entry.
     Withdrawn,
@@ -107,6 +109,15 @@ pub enum ReasonCode {
     /// `agency_not_registered`: the mirror's registry never registered the signer's key as an
     /// agency before this entry.
     AgencyNotRegistered,
+    /// `court_revoked`: the mirror's registry revokes the key that signed the presented
+    /// ratification, before or after the ratification was logged.
+    CourtRevoked,
+    /// `court_key_replaced`: the key that signed the presented ratification had been rotated
+    /// out before the ratification was logged.
+    CourtKeyReplaced,
+    /// `court_not_registered`: the mirror's registry never registered the key that signed the
+    /// presented ratification as a court key before the ratification.
+    CourtNotRegistered,
     /// `opening_malformed`: the opening file does not parse.
     OpeningMalformed,
     /// `opening_mismatch`: the opening is for another entry, or the target's opening
@@ -118,7 +129,7 @@ pub enum ReasonCode {
 
 impl ReasonCode {
     /// Every code, in the order the checks run.
-    pub const ALL: [ReasonCode; 37] = [
+    pub const ALL: [ReasonCode; 40] = [
         ReasonCode::BundleMalformed,
         ReasonCode::UnknownLog,
         ReasonCode::LogSignatureInvalid,
@@ -153,6 +164,9 @@ impl ReasonCode {
         ReasonCode::AgencyRevoked,
         ReasonCode::AgencyKeyReplaced,
         ReasonCode::AgencyNotRegistered,
+        ReasonCode::CourtRevoked,
+        ReasonCode::CourtKeyReplaced,
+        ReasonCode::CourtNotRegistered,
         ReasonCode::OpeningMalformed,
         ReasonCode::OpeningMismatch,
         ReasonCode::TargetNotInOpening,
@@ -195,6 +209,9 @@ impl ReasonCode {
             ReasonCode::AgencyRevoked => "agency_revoked",
             ReasonCode::AgencyKeyReplaced => "agency_key_replaced",
             ReasonCode::AgencyNotRegistered => "agency_not_registered",
+            ReasonCode::CourtRevoked => "court_revoked",
+            ReasonCode::CourtKeyReplaced => "court_key_replaced",
+            ReasonCode::CourtNotRegistered => "court_not_registered",
             ReasonCode::OpeningMalformed => "opening_malformed",
             ReasonCode::OpeningMismatch => "opening_mismatch",
             ReasonCode::TargetNotInOpening => "target_not_in_opening",
@@ -302,6 +319,9 @@ impl fmt::Display for Allowed {
                 f,
                 "; mirror size {m}: not withdrawn, signer in good standing"
             )?;
+            if self.ratification.is_some() {
+                f.write_str(", ratification held, court in good standing")?;
+            }
         }
         Ok(())
     }
@@ -732,9 +752,17 @@ fn check(
         );
     }
 
-    // 14. What came later, from the provider's own mirror of the log.
-    let mirror_size =
-        crate::later::check_mirror(policy, &later.mirror, &record, index, &origin, now)?;
+    // 14. What came later, from the provider's own mirror of the log: the
+    // entry, and the presented ratification, as the provider's copy holds them.
+    let mirror_size = crate::later::check_mirror(
+        policy,
+        &later.mirror,
+        &record,
+        index,
+        ratification.as_ref(),
+        &origin,
+        now,
+    )?;
 
     // 15. The target opens one of the commitments.
     let target_position = match opening {
@@ -763,7 +791,7 @@ fn check(
         checkpoint_size: witnessed.checkpoint.size,
         cosignatures: witnessed.cosignatures,
         newest_cosignature: witnessed.newest,
-        ratification,
+        ratification: ratification.map(|r| r.index),
         mirror_size,
     })
 }

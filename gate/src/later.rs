@@ -57,7 +57,8 @@ pub struct MirrorView {
     pub size: u64,
     /// The RFC 6962 root of those entries.
     pub root: Hash,
-    /// Leaf hashes at the indices asked about (the bundle's).
+    /// Leaf hashes at the indices asked about (the bundle's, and a presented
+    /// ratification's).
     pub leaves: BTreeMap<u64, Hash>,
     /// Entries that may be registry, withdrawal or ratification records
     /// (a superset: kept by a byte search, parsed by the gate), in index order.
@@ -87,7 +88,8 @@ fn may_matter(entry: &[u8]) -> bool {
 }
 
 impl MirrorBuilder {
-    /// A builder that records the leaf hashes at `asked` (the bundle's index).
+    /// A builder that records the leaf hashes at `asked` (the bundle's index,
+    /// and a presented ratification's).
     pub fn new(asked: &[LeafIndex]) -> MirrorBuilder {
         MirrorBuilder {
             asked: asked.iter().map(|i| i.0).collect(),
@@ -141,8 +143,18 @@ impl MirrorBuilder {
     }
 }
 
+/// A presented ratification that passed its checks: where the log holds it,
+/// and the record (the mirror check compares both with the provider's copy).
+#[derive(Clone, Debug)]
+pub(crate) struct Ratified {
+    /// The ratification's index in the log.
+    pub(crate) index: LeafIndex,
+    /// The ratification record.
+    pub(crate) record: SignedRecord,
+}
+
 /// Checks a presented ratification of the emergency `emergency` at
-/// `index` in the log `origin`; returns the ratification's index.
+/// `index` in the log `origin`.
 pub(crate) fn check_ratification(
     policy: &Policy,
     emergency: &SignedRecord,
@@ -151,7 +163,7 @@ pub(crate) fn check_ratification(
     entry: &[u8],
     proof: &[u8],
     now: DateTime<Utc>,
-) -> Result<LeafIndex, Denied> {
+) -> Result<Ratified, Denied> {
     use ReasonCode as R;
     // Exactly the main bundle's checks, each failure under one code whose
     // detail names the underlying check.
@@ -213,15 +225,21 @@ pub(crate) fn check_ratification(
             ),
         );
     }
-    Ok(proven.index)
+    Ok(Ratified {
+        index: proven.index,
+        record: proven.record,
+    })
 }
 
-/// The mirror check: returns the mirror's size if one was consulted.
+/// The mirror check: returns the mirror's size if one was consulted. With a
+/// presented `ratification`, the mirror must hold it too, and the log's
+/// registry must stand behind its court as behind the entry's agency.
 pub(crate) fn check_mirror(
     policy: &Policy,
     mirror: &MirrorInput<'_>,
     record: &SignedRecord,
     index: LeafIndex,
+    ratification: Option<&Ratified>,
     origin: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<TreeSize>, Denied> {
@@ -276,34 +294,16 @@ pub(crate) fn check_mirror(
             ),
         );
     }
-    if index.0 >= cp.size.0 {
-        return deny(
-            R::MirrorBehind,
-            format!(
-                "the mirror holds {} entries, not yet entry {index}; sync it (daylight audit --follow)",
-                cp.size
-            ),
-        );
-    }
     let leaf = record.leaf_hash();
-    match view.leaves.get(&index.0) {
-        Some(h) if *h == leaf => {}
-        Some(h) => {
-            return deny(
-                R::MirrorMismatch,
-                format!(
-                    "the mirror holds leaf {} at index {index}, the bundle {}: the log showed two histories",
-                    h.to_hex(),
-                    leaf.to_hex()
-                ),
-            )
-        }
-        None => {
-            return deny(
-                R::MirrorMismatch,
-                format!("the mirror view records no leaf at index {index}"),
-            )
-        }
+    holds(view, cp.size, index, &leaf, "entry")?;
+    if let Some(r) = ratification {
+        holds(
+            view,
+            cp.size,
+            r.index,
+            &r.record.leaf_hash(),
+            "ratification",
+        )?;
     }
 
     // The later entries, parsed.
@@ -356,10 +356,51 @@ pub(crate) fn check_mirror(
         }
     }
 
-    // The signer's standing in the log's own registry.
+    // The signers' standing in the log's own registry: the agency's at the
+    // entry, the court's at the ratification.
     let registry = replay(policy, origin, &records)?;
-    signer_standing(&registry, record, index)?;
+    signer_standing(&registry, Role::Agency, record, index)?;
+    if let Some(r) = ratification {
+        signer_standing(&registry, Role::Court, &r.record, r.index)?;
+    }
     Ok(Some(cp.size))
+}
+
+/// Whether the mirror (of `size` entries) holds the leaf `leaf` at `index`:
+/// not yet (`mirror_behind`), or another one (`mirror_mismatch`: the log
+/// showed the provider and the agency two histories). `what` names the
+/// entry in the detail.
+fn holds(
+    view: &MirrorView,
+    size: TreeSize,
+    index: LeafIndex,
+    leaf: &Hash,
+    what: &str,
+) -> Result<(), Denied> {
+    use ReasonCode as R;
+    if index.0 >= size.0 {
+        return deny(
+            R::MirrorBehind,
+            format!(
+                "the mirror holds {size} entries, not yet the {what} at {index}; sync it (daylight audit --follow)"
+            ),
+        );
+    }
+    match view.leaves.get(&index.0) {
+        Some(h) if h == leaf => Ok(()),
+        Some(h) => deny(
+            R::MirrorMismatch,
+            format!(
+                "the mirror holds leaf {} at index {index}, the {what}'s bundle {}: the log showed two histories",
+                h.to_hex(),
+                leaf.to_hex()
+            ),
+        ),
+        None => deny(
+            R::MirrorMismatch,
+            format!("the mirror view records no leaf at index {index} (the {what})"),
+        ),
+    }
 }
 
 /// Replays the mirror's registry entries. The chain of log keys starts at
@@ -395,56 +436,88 @@ fn replay(
     )
 }
 
-/// Whether the registry still stands behind the record's signer: it was an
-/// agency key when the entry was logged, and has not been revoked since. A
-/// rotation after the entry keeps it valid (same identity, new key); a
-/// revocation at any time refuses it (a revoked key may have been stolen).
+/// The refusal codes for a signer's standing in one role.
+struct StandingCodes {
+    revoked: ReasonCode,
+    replaced: ReasonCode,
+    not_registered: ReasonCode,
+}
+
+fn standing_codes(role: Role) -> Option<StandingCodes> {
+    use ReasonCode as R;
+    match role {
+        Role::Agency => Some(StandingCodes {
+            revoked: R::AgencyRevoked,
+            replaced: R::AgencyKeyReplaced,
+            not_registered: R::AgencyNotRegistered,
+        }),
+        Role::Court => Some(StandingCodes {
+            revoked: R::CourtRevoked,
+            replaced: R::CourtKeyReplaced,
+            not_registered: R::CourtNotRegistered,
+        }),
+        _ => None,
+    }
+}
+
+/// Whether the registry still stands behind the record's signer in `role`
+/// (an agency for a request, a court for a ratification): it was a key of
+/// that role when the record was logged at `index`, and has not been revoked
+/// since. A rotation after the record keeps it valid (same identity, new
+/// key); a revocation at any time refuses it (a revoked key may have been
+/// stolen).
 fn signer_standing(
     registry: &Registry,
+    role: Role,
     record: &SignedRecord,
     index: LeafIndex,
 ) -> Result<(), Denied> {
-    use ReasonCode as R;
+    let Some(codes) = standing_codes(role) else {
+        return deny(
+            ReasonCode::MirrorInvalid,
+            format!("the gate does not weigh a {role} signer's standing"),
+        );
+    };
     let signer = record.signer();
     let mine: Vec<_> = registry
         .registrations()
         .iter()
-        .filter(|r| r.role == Role::Agency && signer.is(&r.key))
+        .filter(|r| r.role == role && signer.is(&r.key))
         .collect();
     if let Some(r) = mine.iter().find(|r| r.active_at(index)) {
         return match (r.revoked_at, &r.replaced_by) {
             (Some(at), None) => deny(
-                R::AgencyRevoked,
-                format!("{signer} was revoked at entry {at}, after this entry ({index})"),
+                codes.revoked,
+                format!("{role} key {signer} was revoked at entry {at}, after entry {index}"),
             ),
             // Not revoked, or rotated out after the entry: in good standing.
             _ => Ok(()),
         };
     }
-    // Never an agency key at the entry's index: the log should have refused it.
+    // Never a key of that role at the entry's index: the log should have refused it.
     match mine.iter().find(|r| r.added_at < index) {
         Some(r) => match (&r.replaced_by, r.revoked_at) {
             (Some(new), Some(at)) => deny(
-                R::AgencyKeyReplaced,
+                codes.replaced,
                 format!(
-                    "{signer} was replaced by {}+{} at entry {at}, before this entry ({index})",
+                    "{role} key {signer} was replaced by {}+{} at entry {at}, before entry {index}",
                     new.name(),
                     new.id()
                 ),
             ),
             (None, Some(at)) => deny(
-                R::AgencyRevoked,
-                format!("{signer} was revoked at entry {at}, before this entry ({index})"),
+                codes.revoked,
+                format!("{role} key {signer} was revoked at entry {at}, before entry {index}"),
             ),
             _ => deny(
-                R::AgencyNotRegistered,
-                format!("{signer} was not an agency key at entry {index}"),
+                codes.not_registered,
+                format!("{signer} was not a {role} key at entry {index}"),
             ),
         },
         None => deny(
-            R::AgencyNotRegistered,
+            codes.not_registered,
             format!(
-                "the log's registry (up to the mirror's size) has no agency key {signer} registered before entry {index}"
+                "the log's registry (up to the mirror's size) has no {role} key {signer} registered before entry {index}"
             ),
         ),
     }
@@ -800,6 +873,185 @@ mod tests {
         denied(
             run(&p, &b, &mirrored(&w.mirror(&[b.index], &ALL3(fresh())))),
             ReasonCode::MirrorInvalid,
+        );
+    }
+
+    fn ratified_and_mirrored<'a>(r: &'a Bundle, view: &'a MirrorView) -> Later<'a> {
+        Later {
+            ratification: Some((&r.entry, &r.proof)),
+            mirror: MirrorInput::View(view),
+        }
+    }
+
+    /// A registered world with an emergency past its deadline and the
+    /// court's granted ratification, logged after the deadline.
+    fn ratified_world() -> (World, Bundle, Bundle) {
+        let mut w = registered();
+        let e = late_emergency(&mut w);
+        let r = ratification(&mut w, &e, "granted", "court");
+        (w, e, r)
+    }
+
+    #[test]
+    fn a_mirror_must_hold_the_ratification_and_stand_behind_its_court() {
+        let p = World::new().policy();
+        let late =
+            |w: &World, e: &Bundle, r: &Bundle| w.mirror(&[e.index, r.index], &ALL3(fresh()));
+
+        // Held, by a registered court in good standing: allowed, even though
+        // the court ratified after the emergency's deadline (it still counts).
+        let (w, e, r) = ratified_world();
+        let deadline = now() - Duration::hours(6);
+        let created = SignedRecord::parse(&r.entry).unwrap().created();
+        assert!(created > deadline, "the ratification is late");
+        let view = late(&w, &e, &r);
+        let d = run(&p, &e, &ratified_and_mirrored(&r, &view));
+        let Decision::Allow(a) = &d else {
+            panic!("{d}")
+        };
+        assert_eq!(a.ratification, Some(r.index));
+        assert!(d.to_string().contains("court in good standing"), "{d}");
+
+        // The mirror stops before the ratification.
+        let mut w = registered();
+        let e = late_emergency(&mut w);
+        let before = w.mirror(&[e.index], &ALL3(fresh()));
+        let r = ratification(&mut w, &e, "granted", "court");
+        let d = run(&p, &e, &ratified_and_mirrored(&r, &before));
+        assert!(d.to_string().contains("ratification"), "{d}");
+        denied(d, ReasonCode::MirrorBehind);
+        // A view that did not record the ratification's index.
+        let blind = w.mirror(&[e.index], &ALL3(fresh()));
+        denied(
+            run(&p, &e, &ratified_and_mirrored(&r, &blind)),
+            ReasonCode::MirrorMismatch,
+        );
+
+        // A split view: the same log key showed the provider's mirror
+        // another entry at the ratification's index.
+        let (_, e, r) = ratified_world();
+        let mut other = registered();
+        let e2 = late_emergency(&mut other);
+        assert_eq!((e2.index, &e2.entry), (e.index, &e.entry));
+        let court = other.court.clone();
+        let r2 = other
+            .bundle_by(
+                &World::ratification_draft(e.index, daylight_core::leaf_hash(&e.entry), "granted"),
+                &court,
+                now() - Duration::hours(3),
+                fresh(),
+            )
+            .unwrap();
+        assert_eq!(r2.index, r.index);
+        assert_ne!(r2.entry, r.entry);
+        let split = late(&other, &e, &r);
+        let d = run(&p, &e, &ratified_and_mirrored(&r, &split));
+        assert!(d.to_string().contains("two histories"), "{d}");
+        denied(d, ReasonCode::MirrorMismatch);
+        // ... while the other history's own ratification is held there.
+        assert!(run(&p, &e, &ratified_and_mirrored(&r2, &split)).is_allow());
+    }
+
+    #[test]
+    fn a_revoked_rotated_or_unregistered_court_key_is_refused_with_a_mirror() {
+        let p = World::new().policy();
+        let t = now() - Duration::minutes(30);
+        let view =
+            |w: &World, e: &Bundle, r: &Bundle| w.mirror(&[e.index, r.index], &ALL3(fresh()));
+
+        // Revoked after the ratification was logged: a revoked key may have
+        // been stolen, so what it signed no longer opens anything.
+        let (mut w, e, r) = ratified_world();
+        let (log, court) = (w.log.clone(), w.court.clone());
+        // Without a mirror the gate cannot know.
+        assert!(run(&p, &e, &with(&r)).is_allow());
+        let revoke = Record::registry_revoke(Role::Court, court.verifier(), t).unwrap();
+        let (at, _) = w.log_record(&revoke, &log).unwrap();
+        let d = run(&p, &e, &ratified_and_mirrored(&r, &view(&w, &e, &r)));
+        assert!(
+            d.to_string()
+                .contains(&format!("revoked at entry {at}, after")),
+            "{d}"
+        );
+        denied(d, ReasonCode::CourtRevoked);
+
+        // Revoked before the ratification (the log should have refused it).
+        let mut w = registered();
+        let e = late_emergency(&mut w);
+        w.log_record(&revoke, &log).unwrap();
+        let r = ratification(&mut w, &e, "granted", "court");
+        let d = run(&p, &e, &ratified_and_mirrored(&r, &view(&w, &e, &r)));
+        assert!(d.to_string().contains("before"), "{d}");
+        denied(d, ReasonCode::CourtRevoked);
+
+        // Rotated out before the ratification: the old key is refused ...
+        let new = daylight_core::SignerKey::from_seed(
+            court.name().clone(),
+            daylight_core::KeyType::Ed25519,
+            [78; 32],
+        );
+        let rotate =
+            Record::registry_rotate(Role::Court, court.verifier(), new.verifier(), None, t)
+                .unwrap();
+        let mut w = registered();
+        let e = late_emergency(&mut w);
+        w.log_record(&rotate, &log).unwrap();
+        let r = ratification(&mut w, &e, "granted", "court");
+        let d = run(&p, &e, &ratified_and_mirrored(&r, &view(&w, &e, &r)));
+        assert!(d.to_string().contains("replaced by court.example+"), "{d}");
+        denied(d, ReasonCode::CourtKeyReplaced);
+        // ... and the new key, listed in the policy, stands.
+        let r_new = w
+            .bundle_by(
+                &World::ratification_draft(e.index, daylight_core::leaf_hash(&e.entry), "granted"),
+                &new,
+                now() - Duration::hours(1),
+                fresh(),
+            )
+            .unwrap();
+        let both = Policy::parse(&format!(
+            "{}daylight-court {}\n",
+            w.policy_text(2, true),
+            new.verifier()
+        ))
+        .unwrap();
+        let v = view(&w, &e, &r_new);
+        assert!(run(&both, &e, &ratified_and_mirrored(&r_new, &v)).is_allow());
+
+        // Rotated after the ratification: it stays valid (same court, new key).
+        let (mut w, e, r) = ratified_world();
+        w.log_record(&rotate, &log).unwrap();
+        assert!(run(&p, &e, &ratified_and_mirrored(&r, &view(&w, &e, &r))).is_allow());
+
+        // Never registered as a court: not at all, or only in another role.
+        let mut w = World::new();
+        let agency = Record::registry_add(Role::Agency, w.agency.verifier(), t).unwrap();
+        w.log_record(&agency, &log).unwrap();
+        let as_provider = Record::registry_add(Role::Provider, court.verifier(), t).unwrap();
+        let e = late_emergency(&mut w);
+        let r = ratification(&mut w, &e, "granted", "court");
+        let d = run(&p, &e, &ratified_and_mirrored(&r, &view(&w, &e, &r)));
+        assert!(d.to_string().contains("no court key"), "{d}");
+        denied(d, ReasonCode::CourtNotRegistered);
+        let mut w = World::new();
+        w.log_record(&agency, &log).unwrap();
+        w.log_record(&as_provider, &log).unwrap();
+        let e = late_emergency(&mut w);
+        let r = ratification(&mut w, &e, "granted", "court");
+        denied(
+            run(&p, &e, &ratified_and_mirrored(&r, &view(&w, &e, &r))),
+            ReasonCode::CourtNotRegistered,
+        );
+        // The agency's standing is still checked first.
+        let mut w = registered();
+        let e = late_emergency(&mut w);
+        let r = ratification(&mut w, &e, "granted", "court");
+        let revoke_agency = Record::registry_revoke(Role::Agency, w.agency.verifier(), t).unwrap();
+        w.log_record(&revoke_agency, &log).unwrap();
+        w.log_record(&revoke, &log).unwrap();
+        denied(
+            run(&p, &e, &ratified_and_mirrored(&r, &view(&w, &e, &r))),
+            ReasonCode::AgencyRevoked,
         );
     }
 
