@@ -96,6 +96,7 @@ pub const RULE_IDS: &[&str] = &[
     "repeated_seal_extensions",
     "order_splitting",
     "signer_revoked",
+    "entry_unbound_after_binding",
 ];
 
 const EMERGENCY_UNRATIFIED: &str = "An emergency request gives access before a court has decided. A court must ratify (or deny) it by its ratify_by deadline; this one has no ratification logged by then.";
@@ -110,8 +111,9 @@ const DISCLOSURE_OVERDUE: &str = "The entry's sealed-until date (as extended by 
 const SEAL_EXTENSIONS: &str = "The seal of one entry was extended many times. Repeated extensions keep a request secret indefinitely, one step at a time.";
 const ORDER_SPLITTING: &str = "Many requests with the same case reference were logged by one agency on one day. Splitting one order into many small ones can hide its true scope.";
 
-/// Applies the rules at time `now`; returns the findings (signer_revoked is
-/// found during entry verification and only filtered here).
+/// Applies the rules at time `now`; returns the findings (signer_revoked and
+/// entry_unbound_after_binding are found during entry verification and only
+/// filtered here).
 pub fn apply(rules: &Rules, facts: &[Fact], now: DateTime<Utc>) -> Vec<Finding> {
     let mut out = Vec::new();
     let access: HashMap<u64, (&Fact, &Access)> = facts

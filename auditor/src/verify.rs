@@ -152,6 +152,9 @@ pub struct EntryVerifier {
     kinds: Vec<Option<Kind>>,
     /// Entries from this index on get their signatures checked.
     verify_from: u64,
+    /// The first version-2 (log-bound) entry: from it on the log refuses
+    /// version-1 records, so a later one is `entry_unbound_after_binding`.
+    first_bound: Option<u64>,
     threads: usize,
     /// Findings so far.
     pub findings: Vec<Finding>,
@@ -168,6 +171,7 @@ const BAD_REFERENCE: &str = "The entry refers to an earlier entry by index and l
 const BAD_SIGNATURE: &str = "The entry's signature does not verify under the key the log's registry lists for its signer: the log holds a record its signer did not sign.";
 const SIGNER_REVOKED: &str = "The entry is signed by a key that the log's registry had already revoked or rotated out when the entry was added. Records a key signed before its revocation or rotation stay valid; after it, the key may no longer submit.";
 const WRONG_LOG: &str = "The entry is a version-2 record bound to another log (its signed `log` member names another origin). A record is meant for the one log it names; a log must refuse records for others.";
+const UNBOUND_AFTER_BINDING: &str = "The entry is a version-1 record (bound to no log), logged after the log's first version-2 record. Since it binds records to itself the log refuses new version-1 records, so it broke its own rule, or replays unbound records signed for another log. Version-1 entries from before the first version-2 one are read as the log holds them.";
 const REGISTRY_NOT_BY_LOG: &str = "A registry entry does not verify under the log key current at its place in the log (after a rotation, only the new key may sign registry entries). Only the log writes its registry, so the log (or whoever holds a retired key) broke its own rules.";
 const KEY_CHANGE_NOT_BY_OLD_KEY: &str = "A change of the log's own key is not signed by the key it replaces, or replaces a key that is not the current one. A reader follows the log's keys only through changes the old key signed; this one breaks the chain.";
 const REGISTRY_INCONSISTENT: &str = "A registry entry does not fit the registry before it (revoking or rotating a key that is not registered and unrevoked, adding one twice, a rotation or quorum without its fields). Only the log writes its registry, so the log broke its own rules.";
@@ -184,6 +188,7 @@ impl EntryVerifier {
             leaf_hashes: Vec::new(),
             kinds: Vec::new(),
             verify_from,
+            first_bound: None,
             threads: threads.max(1),
             findings: Vec::new(),
             facts: Vec::new(),
@@ -258,6 +263,7 @@ impl EntryVerifier {
     fn admit(&mut self, index: u64, record: SignedRecord) -> Option<SigJob> {
         let kind = record.kind();
         let signer = record.signer().clone();
+        self.check_binding(index, &record);
         let key = if kind.signed_by_log() {
             // The registry verifies it under the log key current here.
             if index >= self.verify_from {
@@ -437,6 +443,35 @@ impl EntryVerifier {
 
     /// The key that may sign this entry here, with findings for revoked,
     /// wrong-role and unknown signers.
+    /// Version-1 records are read as the log holds them, but only from
+    /// before the log began binding records to itself (its first version-2
+    /// entry, of any kind): after it, the log refuses them.
+    fn check_binding(&mut self, index: u64, record: &SignedRecord) {
+        match (record.version(), self.first_bound) {
+            (1, Some(first)) => self.findings.push(
+                Finding::new(
+                    "entry_unbound_after_binding",
+                    Category::Rule,
+                    Severity::High,
+                    format!(
+                        "entry {index} ({}) is a version-1 record, bound to no log, logged after the log's first version-2 entry {first}",
+                        record.kind()
+                    ),
+                    UNBOUND_AFTER_BINDING,
+                    vec![first, index],
+                )
+                .with_details(json!({
+                    "version": 1,
+                    "first_bound_entry": first,
+                    "signer": record.signer().to_string(),
+                })),
+            ),
+            (1, None) => {}
+            (_, None) => self.first_bound = Some(index),
+            (_, Some(_)) => {}
+        }
+    }
+
     fn resolve_signer(&mut self, index: u64, record: &SignedRecord) -> Option<VerifierKey> {
         let signer = record.signer();
         let kind = record.kind();

@@ -259,9 +259,22 @@ async fn a_registry_entry_by_a_rotated_out_log_key_is_an_integrity_failure() {
     assert!(h.is_none(), "nothing verified, nothing kept: {h:?}");
 }
 
+/// A log from before records were bound: its registry entries are
+/// version 1, signed by the log's key.
+fn unbound_log() -> Entries {
+    let mut e = Entries::new();
+    let log = e.actors.log.clone();
+    for r in &mut e.records {
+        *r = r.record().sign_version_1(&log).unwrap();
+        assert_eq!(r.version(), 1);
+    }
+    e
+}
+
 #[tokio::test]
 async fn records_for_another_log_are_findings_version_1_records_are_not() {
-    let mut e = Entries::new();
+    // Version-1 records before the log's first version-2 one.
+    let mut e = unbound_log();
     let agency = e.actors.agency.clone();
     let v1 = e.request_record(t0(), "v1");
     let v1 = e.push(v1.sign_version_1(&agency).unwrap());
@@ -278,6 +291,69 @@ async fn records_for_another_log_are_findings_version_1_records_are_not() {
     assert_eq!(f.entries, vec![other.index.0]);
     assert_eq!(f.details["record_log"], "other.test/daylight");
     assert!(!f.entries.contains(&v1.index.0));
+}
+
+#[tokio::test]
+async fn a_version_1_record_after_the_first_version_2_one_is_a_finding() {
+    // Before binding: version-1 registry entries and a version-1 request,
+    // then the log binds (its first version-2 entry), then clean v2 entries.
+    let mut e = unbound_log();
+    let (agency, log) = (e.actors.agency.clone(), e.actors.log.clone());
+    let v1 = e.request_record(t0(), "v1 before");
+    let before = e.push(v1.sign_version_1(&agency).unwrap());
+    let first = e.request(t0() + Duration::hours(1), "first bound");
+    e.request(t0() + Duration::hours(2), "bound");
+    let bytes = e.bytes();
+    let dir = tempfile::tempdir().unwrap();
+    let files = log_files(&bytes, bytes.len() as u64, &e.actors.log, None);
+    let (rep, _s) = audit_files(files, dir.path(), t0() + Duration::days(1)).await;
+    assert_eq!(rep.status, Status::Clean, "{}", rep.summary());
+
+    // After it: a version-1 request (replayed from elsewhere, or let in by
+    // a log that broke its rule) and a version-1 registry entry.
+    let v1 = e.request_record(t0() + Duration::hours(3), "v1 after");
+    let after = e.push(v1.sign_version_1(&agency).unwrap());
+    let court2 = key("court2.test", KeyType::Ed25519, 23);
+    let reg = Record::registry_add(Role::Court, court2.verifier(), t0() + Duration::hours(4))
+        .unwrap()
+        .sign_version_1(&log)
+        .unwrap();
+    let reg = e.push(reg);
+    e.request(t0() + Duration::hours(5), "bound again");
+    let bytes = e.bytes();
+    let dir = tempfile::tempdir().unwrap();
+    let files = log_files(&bytes, bytes.len() as u64, &e.actors.log, None);
+    let (rep, _s) = audit_files(files, dir.path(), t0() + Duration::days(1)).await;
+    assert_eq!(
+        ids(&rep),
+        set(&["entry_unbound_after_binding"]),
+        "{}",
+        rep.summary()
+    );
+    assert_eq!(rep.exit_code, 1);
+    let found = with_id(&rep, "entry_unbound_after_binding");
+    assert_eq!(found.len(), 2, "{}", rep.summary());
+    for (f, at) in found.iter().zip([after.index.0, reg.index.0]) {
+        assert_eq!(f.entries, vec![first.index.0, at]);
+        assert_eq!(f.category, daylight_auditor::Category::Rule);
+        assert_eq!(f.severity, daylight_auditor::Severity::High);
+        assert_eq!(f.details["first_bound_entry"], first.index.0);
+        assert!(f.title.contains(&format!("entry {at} ")), "{}", f.title);
+    }
+    let signer = e.records[after.index.0 as usize].signer().to_string();
+    assert_eq!(found[0].details["signer"], signer);
+    assert!(!found.iter().any(|f| f.entries.contains(&before.index.0)));
+
+    // A rule like the others: a rules file may disable it.
+    let dir = tempfile::tempdir().unwrap();
+    let server =
+        StaticServer::start(log_files(&bytes, bytes.len() as u64, &e.actors.log, None)).await;
+    let mut o = options(&server.url(), dir.path(), t0() + Duration::days(1));
+    o.rules =
+        daylight_auditor::Rules::from_json(r#"{"disabled": ["entry_unbound_after_binding"]}"#)
+            .unwrap();
+    let (rep, _) = audit(&o).await.unwrap();
+    assert_eq!(rep.status, Status::Clean, "{}", rep.summary());
 }
 
 #[tokio::test]
