@@ -239,7 +239,7 @@ impl LogCommand {
 /// Runs a log command.
 pub fn run(cmd: LogCommand) -> Result<()> {
     let _lock = match cmd.writes_registry() {
-        Some(dir) => Some(lock(dir)?),
+        Some(dir) => lock(dir)?,
         None => None,
     };
     match cmd {
@@ -367,9 +367,10 @@ fn parse_note_key(vkey: &str) -> Result<VerifierKey> {
 /// Takes the log directory's lock (`DIR/log.lock`) for a command that
 /// writes registry entries or key files: two operators (or two runs of
 /// `rotate-key`) never interleave. Held until the returned file is dropped.
-fn lock(dir: &Path) -> Result<std::fs::File> {
+fn lock(dir: &Path) -> Result<Option<std::fs::File>> {
     if !key_file(dir).exists() {
-        bail!("{} holds no log (no log.key)", dir.display());
+        // No log here: the command itself says so, in its own words.
+        return Ok(None);
     }
     let path = dir.join("log.lock");
     let file = std::fs::OpenOptions::new()
@@ -381,7 +382,7 @@ fn lock(dir: &Path) -> Result<std::fs::File> {
     #[cfg(unix)]
     rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
         .with_context(|| format!("locking {}", path.display()))?;
-    Ok(file)
+    Ok(Some(file))
 }
 
 fn append_registry(dir: &Path, record: Record) -> Result<u64> {
