@@ -407,20 +407,13 @@ pub async fn audit(opts: &AuditOptions) -> Result<(FindingsReport, RunStats), Au
             findings.push(f);
             return finish(&mut ctx, findings, &stats, 0);
         }
-        let cosigned = count_cosignatures(
-            &signed.note,
+        ctx.served = Some(served_checkpoint(
+            &signed,
             &meta_witnesses,
             meta.quorum,
-            new_size,
             &cp_file,
             &mut findings,
-        );
-        ctx.served = Some(findings::CheckpointInfo {
-            size: new_size,
-            root: new_root.to_base64(),
-            file: cp_file.clone(),
-            cosignatures: cosigned,
-        });
+        ));
         findings.push(
             Finding::new(
                 "checkpoint_inconsistent",
@@ -514,20 +507,8 @@ pub async fn audit(opts: &AuditOptions) -> Result<(FindingsReport, RunStats), Au
         }
         None => (meta_keys, meta.quorum),
     };
-    let cosigned = count_cosignatures(
-        &signed.note,
-        &keys.witnesses,
-        quorum,
-        new_size,
-        &cp_file,
-        &mut findings,
-    );
-    ctx.served = Some(findings::CheckpointInfo {
-        size: new_size,
-        root: new_root.to_base64(),
-        file: cp_file.clone(),
-        cosignatures: cosigned,
-    });
+    let served = served_checkpoint(&signed, &keys.witnesses, quorum, &cp_file, &mut findings);
+    ctx.served = Some(served.clone());
 
     if tree_ok {
         // The new checkpoint is proven: it becomes the kept state, the
@@ -544,12 +525,8 @@ pub async fn audit(opts: &AuditOptions) -> Result<(FindingsReport, RunStats), Au
             frontier: verified.frontier.to_state(),
             checkpoint: cp_file.clone(),
         })?;
-        ctx.verified = Some(findings::CheckpointInfo {
-            size: new_size,
-            root: new_root.to_base64(),
-            file: cp_file.clone(),
-            cosignatures: cosigned,
-        });
+        // The served checkpoint, now proven.
+        ctx.verified = Some(served);
     }
     let trusted = if tree_ok {
         Some((new_size, new_root))
@@ -643,6 +620,25 @@ fn check_checkpoint_key(
             .with_evidence(vec![file.to_owned()])
             .with_details(details),
     )
+}
+
+/// The served checkpoint `signed` (kept in `file`) as the report shows it,
+/// with its valid cosignatures by `witnesses` counted against `quorum`
+/// (findings for invalid ones or too few).
+fn served_checkpoint(
+    signed: &SignedCheckpoint,
+    witnesses: &[VerifierKey],
+    quorum: usize,
+    file: &str,
+    findings: &mut Vec<Finding>,
+) -> findings::CheckpointInfo {
+    let size = signed.checkpoint.size.get();
+    findings::CheckpointInfo {
+        size,
+        root: signed.checkpoint.root.to_base64(),
+        file: file.to_owned(),
+        cosignatures: count_cosignatures(&signed.note, witnesses, quorum, size, file, findings),
+    }
 }
 
 /// Counts the valid cosignatures of `note` by `witnesses`; a finding if a
