@@ -12,11 +12,9 @@ use std::time::{Duration, Instant};
 
 use common::{key, request, ORIGIN};
 use daylight_core::KeyType;
-use daylight_log_server::admission::RecordAdmission;
 use daylight_log_server::integrate::{append_record, integrate};
 use daylight_log_server::postgres::{PostgresStore, ScratchSchema};
 use daylight_log_server::sequencer::BatchConfig;
-use daylight_log_server::server::LogServer;
 use daylight_log_server::store::LogStore;
 use daylight_schemas::{Record, Role};
 
@@ -64,36 +62,14 @@ async fn cut_connections_answer_503_and_the_log_reconnects() {
         .await
         .unwrap()
     };
-    let log = LogServer {
-        store: store.clone(),
-        key: log_key.clone(),
-        retiring: Vec::new(),
-        reload_keys: None,
-        admission: Arc::new(RecordAdmission::new(log_key.verifier().clone())),
-        batch: BatchConfig::default(),
-        extra: None,
-        publish: None,
-        lease: None,
-    }
-    .spawn("127.0.0.1:0".parse().unwrap())
-    .await
-    .unwrap();
+    let log = common::log_server(store.clone(), &log_key, BatchConfig::default())
+        .spawn("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
     let http = reqwest::Client::new();
     let submit = |body: Vec<u8>| {
         let (http, url) = (http.clone(), log.url());
-        async move {
-            let r = http
-                .post(format!("{url}/api/v1/entries"))
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            let status = r.status().as_u16();
-            let retry = r.headers().get("retry-after").is_some();
-            let v: serde_json::Value = r.json().await.unwrap();
-            (status, retry, v)
-        }
+        async move { common::post_retry(&http, &url, body).await }
     };
     let mut acked = Vec::new();
     for _ in 0..5 {

@@ -10,8 +10,9 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{client, key, post, published, request, Fixture, Mode, TestWitness, ORIGIN};
-use daylight_core::{KeyType, LeafIndex, SignedCheckpoint, TreeSize};
+use chrono::{DateTime, Utc};
+use common::{client, get_json, key, post, published, request, Fixture, Mode, TestWitness, ORIGIN};
+use daylight_core::{KeyType, LeafIndex, SignedCheckpoint, SignerKey, TreeSize};
 use daylight_log_server::integrate::{append_record, CheckpointSigner, LogKeys};
 use daylight_log_server::sequencer::BatchConfig;
 use daylight_log_server::store::LogStore;
@@ -217,14 +218,7 @@ async fn witness_set_and_quorum_change_while_serving() {
     let size = f.store.size().unwrap().get();
     let cp = String::from_utf8(published(&c, &log.url(), size).await).unwrap();
     assert!(cp.contains("w1.test") && cp.contains("w2.test"), "{cp}");
-    let info: serde_json::Value = c
-        .get(format!("{}/api/v1/log", log.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info = get_json(&c, &format!("{}/api/v1/log", log.url())).await;
     assert_eq!(info["quorum"], 2, "{info}");
     let vkeys: Vec<&str> = info["witnesses"]
         .as_array()
@@ -238,11 +232,10 @@ async fn witness_set_and_quorum_change_while_serving() {
     log.stop().await.unwrap();
 }
 
-#[tokio::test]
-async fn after_a_log_key_rotation_checkpoints_carry_both_keys_until_the_transition_ends() {
-    let f = Fixture::new(0);
-    let new_key = key(ORIGIN, KeyType::Ed25519, 77);
-    let until = chrono::Utc::now() + chrono::Duration::days(7);
+/// Appends the registry entry (signed by the old key) that rotates the
+/// fixture's log key to `new_key`, the old key signing beside it until
+/// `until`: the keys the log signs with from then on.
+fn rotate_log_key(f: &Fixture, new_key: &SignerKey, until: DateTime<Utc>) -> LogKeys {
     let rotation = Record::registry_rotate(
         Role::Log,
         f.log_key.verifier(),
@@ -255,6 +248,15 @@ async fn after_a_log_key_rotation_checkpoints_carry_both_keys_until_the_transiti
     .unwrap();
     let both = LogKeys::new(new_key.clone(), vec![(f.log_key.clone(), until)]);
     append_record(f.store.as_ref(), &both, &rotation, f.log_key.verifier()).unwrap();
+    both
+}
+
+#[tokio::test]
+async fn after_a_log_key_rotation_checkpoints_carry_both_keys_until_the_transition_ends() {
+    let f = Fixture::new(0);
+    let new_key = key(ORIGIN, KeyType::Ed25519, 77);
+    let until = chrono::Utc::now() + chrono::Duration::days(7);
+    let both = rotate_log_key(&f, &new_key, until);
     // A registry entry after the rotation must be signed by the new key:
     // the old key's is not the log's any more.
     let stale = Record::registry_add(
@@ -278,24 +280,10 @@ async fn after_a_log_key_rotation_checkpoints_carry_both_keys_until_the_transiti
     // Either key opens it: verifiers that know only one keep working.
     SignedCheckpoint::open(&cp, f.log_key.verifier()).unwrap();
     SignedCheckpoint::open(&cp, new_key.verifier()).unwrap();
-    let agencies: serde_json::Value = c
-        .get(format!("{}/api/v1/agencies", log.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let agencies = get_json(&c, &format!("{}/api/v1/agencies", log.url())).await;
     // The court entry signed by the retired key did not register it.
     assert!(!agencies.to_string().contains("court.test"), "{agencies}");
-    let info: serde_json::Value = c
-        .get(format!("{}/api/v1/log", log.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info = get_json(&c, &format!("{}/api/v1/log", log.url())).await;
     assert_eq!(info["vkey"], new_key.verifier().to_string(), "{info}");
     let vkeys = info["vkeys"].as_array().unwrap();
     assert_eq!(vkeys.len(), 2, "{info}");
@@ -355,14 +343,7 @@ async fn a_rotated_agency_key_is_refused_and_its_successor_accepted() {
     let (s, b) = post(&c, &log.url(), request(&new_agency).to_bytes()).await;
     assert_eq!(s, 200, "{b}");
     assert!(b["index"].as_u64().unwrap() > at.get());
-    let agencies: serde_json::Value = c
-        .get(format!("{}/api/v1/agencies", log.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let agencies = get_json(&c, &format!("{}/api/v1/agencies", log.url())).await;
     let keys = agencies["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 2, "{agencies}");
     assert_eq!(keys[0]["replaced_by"], new_agency.verifier().to_string());
@@ -391,18 +372,7 @@ async fn a_serving_log_takes_its_new_key_or_refuses_to_sign() {
         let (s, _) = post(&c, &log.url(), request(&f.agency).to_bytes()).await;
         assert_eq!(s, 200);
         // The operator rotates the log's key behind the server's back.
-        let rotation = Record::registry_rotate(
-            Role::Log,
-            f.log_key.verifier(),
-            new_key.verifier(),
-            Some(until),
-            chrono::Utc::now(),
-        )
-        .unwrap()
-        .sign(&f.log_key, ORIGIN)
-        .unwrap();
-        let both = LogKeys::new(new_key.clone(), vec![(f.log_key.clone(), until)]);
-        append_record(f.store.as_ref(), &both, &rotation, f.log_key.verifier()).unwrap();
+        rotate_log_key(&f, &new_key, until);
         let (s, b) = post(&c, &log.url(), request(&f.agency).to_bytes()).await;
         if reloadable {
             assert_eq!(s, 200, "{b}");
@@ -419,14 +389,7 @@ async fn a_serving_log_takes_its_new_key_or_refuses_to_sign() {
             assert!(b["detail"].as_str().unwrap().contains("restart"), "{b}");
         }
         // Either way /api/v1/log names the registry's current key.
-        let info: serde_json::Value = c
-            .get(format!("{}/api/v1/log", log.url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let info = get_json(&c, &format!("{}/api/v1/log", log.url())).await;
         assert_eq!(info["vkey"], new_key.verifier().to_string(), "{info}");
         log.stop().await.unwrap();
     }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{client, post, published, request, Fixture, Mode, TestWitness};
+use common::{client, post, post_retry, published, request, Fixture, Mode, TestWitness};
 use daylight_core::policy::WitnessPolicy;
 use daylight_core::proof::verify_consistency;
 use daylight_core::tile::{
@@ -709,16 +709,9 @@ async fn a_full_queue_answers_503_with_retry_after() {
         async move { post(&c, &url, r).await }
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let r = c
-        .post(format!("{url}/api/v1/entries"))
-        .header("content-type", "application/json")
-        .body(request(&f.agency).to_bytes())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 503);
-    assert!(r.headers().contains_key("retry-after"));
-    let body: Value = r.json().await.unwrap();
+    let (status, retry, body) = post_retry(&c, &url, request(&f.agency).to_bytes()).await;
+    assert_eq!(status, 503);
+    assert!(retry);
     assert_eq!(body["error"], "queue_full");
     assert_eq!(first.await.unwrap().0, 200);
     assert_eq!(second.await.unwrap().0, 200);
@@ -744,16 +737,9 @@ async fn a_flooding_key_gets_429_and_others_do_not() {
         assert_eq!(post(&c, &url, request(&f.agency).to_bytes()).await.0, 200);
     }
     let size = f.store.size().unwrap();
-    let r = c
-        .post(format!("{url}/api/v1/entries"))
-        .header("content-type", "application/json")
-        .body(request(&f.agency).to_bytes())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 429);
-    assert!(r.headers().contains_key("retry-after"));
-    let body: Value = r.json().await.unwrap();
+    let (status, retry, body) = post_retry(&c, &url, request(&f.agency).to_bytes()).await;
+    assert_eq!(status, 429);
+    assert!(retry);
     assert_eq!(body["error"], "rate_limited");
     assert_eq!(f.store.size().unwrap(), size, "nothing stored");
     // Another agency has its own budget.

@@ -114,15 +114,8 @@ impl Fixture {
         admission: RecordAdmission,
     ) -> RunningLog {
         LogServer {
-            store,
-            key: self.log_key.clone(),
-            retiring: Vec::new(),
-            reload_keys: None,
             admission: Arc::new(admission),
-            batch,
-            extra: None,
-            publish: None,
-            lease: None,
+            ..log_server(store, &self.log_key, batch)
         }
         .spawn("127.0.0.1:0".parse().unwrap())
         .await
@@ -131,17 +124,7 @@ impl Fixture {
 
     /// The log's server, not yet started, to adjust before `spawn`.
     pub fn server(&self, batch: BatchConfig) -> LogServer {
-        LogServer {
-            store: self.store.clone(),
-            key: self.log_key.clone(),
-            retiring: Vec::new(),
-            reload_keys: None,
-            admission: Arc::new(RecordAdmission::new(self.log_key.verifier().clone())),
-            batch,
-            extra: None,
-            publish: None,
-            lease: None,
-        }
+        log_server(self.store.clone(), &self.log_key, batch)
     }
 }
 
@@ -152,7 +135,35 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// A server for the log in `store`, signing with `key` alone and admitting
+/// the records of its registry; nothing else configured.
+pub fn log_server(store: Arc<dyn LogStore>, key: &SignerKey, batch: BatchConfig) -> LogServer {
+    LogServer {
+        store,
+        key: key.clone(),
+        retiring: Vec::new(),
+        reload_keys: None,
+        admission: Arc::new(RecordAdmission::new(key.verifier().clone())),
+        batch,
+        extra: None,
+        publish: None,
+        lease: None,
+    }
+}
+
+/// POSTs `body` to `{url}/api/v1/entries`: the status and the JSON body
+/// (`null` if the body is not JSON).
 pub async fn post(c: &reqwest::Client, url: &str, body: Vec<u8>) -> (u16, serde_json::Value) {
+    let (status, _, v) = post_retry(c, url, body).await;
+    (status, v)
+}
+
+/// [`post`], also telling whether the answer carried `Retry-After`.
+pub async fn post_retry(
+    c: &reqwest::Client,
+    url: &str,
+    body: Vec<u8>,
+) -> (u16, bool, serde_json::Value) {
     let r = c
         .post(format!("{url}/api/v1/entries"))
         .header("content-type", "application/json")
@@ -161,7 +172,19 @@ pub async fn post(c: &reqwest::Client, url: &str, body: Vec<u8>) -> (u16, serde_
         .await
         .unwrap();
     let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    let retry = r.headers().contains_key("retry-after");
+    (
+        status,
+        retry,
+        r.json().await.unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// GETs `url` (a full URL): its JSON body, after asserting a 200.
+pub async fn get_json(c: &reqwest::Client, url: &str) -> serde_json::Value {
+    let r = c.get(url).send().await.unwrap();
+    assert_eq!(r.status(), 200, "GET {url}");
+    r.json().await.unwrap()
 }
 
 /// Waits (bounded) until the published checkpoint covers `size` entries.
