@@ -18,7 +18,7 @@ use daylight_schemas::{Draft, Opening, SignedRecord};
 use serde_json::Value;
 
 use crate::key::{generate, read_signer, write_secret};
-use sample::{Rng, AGENCIES, PROVIDER};
+use sample::{Rng, PROFILES, PROVIDER};
 
 /// How old (seconds) the newest cosignature on a bundle may be in the demo policy.
 const POLICY_MAX_AGE: u64 = 24 * 3600;
@@ -94,8 +94,6 @@ impl Layout {
     }
 }
 
-const COURTS: &[&str] = &["courts-us.example", "courts-eu.example"];
-
 fn witness_addr(listen: SocketAddr, i: usize) -> SocketAddr {
     SocketAddr::new(listen.ip(), listen.port() + 1 + i as u16)
 }
@@ -168,9 +166,11 @@ async fn demo(args: DemoArgs) -> Result<()> {
 fn create(l: &Layout, listen: SocketAddr) -> Result<()> {
     std::fs::create_dir_all(l.keys())
         .with_context(|| format!("creating {}", l.keys().display()))?;
-    let mut names: Vec<&str> = AGENCIES.iter().map(|a| a.name).collect();
-    names.extend(COURTS);
-    names.push(PROVIDER);
+    let names: Vec<&str> = sample::agencies()
+        .map(|a| a.key)
+        .chain(sample::courts().map(|c| c.key))
+        .chain([PROVIDER])
+        .collect();
     for name in &names {
         write_secret(&l.key(name), &generate(name, KeyType::Ed25519)?)?;
     }
@@ -181,17 +181,17 @@ fn create(l: &Layout, listen: SocketAddr) -> Result<()> {
         crate::witness::add_log(&l.witness(i), ORIGIN, &log_vkey.to_string())?;
         store.add_witness(&vkey, &format!("http://{}", witness_addr(listen, i)))?;
     }
-    for a in AGENCIES {
+    for a in sample::agencies() {
         crate::log::register_key(
             &l.log(),
-            &read_signer(&l.key(a.name))?.verifier().to_string(),
+            &read_signer(&l.key(a.key))?.verifier().to_string(),
             daylight_schemas::Role::Agency,
         )?;
     }
-    for c in COURTS {
+    for c in sample::courts() {
         crate::log::register_key(
             &l.log(),
-            &read_signer(&l.key(c))?.verifier().to_string(),
+            &read_signer(&l.key(c.key))?.verifier().to_string(),
             daylight_schemas::Role::Court,
         )?;
     }
@@ -237,119 +237,62 @@ async fn submit(
     Ok((index, record, opening))
 }
 
-struct Follow {
-    at: DateTime<Utc>,
-    signer: String,
-    draft: Value,
+/// A follow-up record waiting for its time: its plan and the entry it refers to.
+struct Pending<'a> {
+    follow: &'a sample::Follow,
+    entry: Value,
+    opening: std::rc::Rc<Opening>,
 }
 
 async fn seed(l: &Layout, client: &reqwest::Client, url: &str, n: usize) -> Result<()> {
     let now = Utc::now();
-    let mut rng = Rng::new(0xda11_9117);
-    let mut keys: HashMap<String, SignerKey> = HashMap::new();
-    for name in AGENCIES
-        .iter()
-        .map(|a| a.name)
-        .chain(COURTS.iter().copied())
+    let history = sample::history(&mut Rng::new(0xda11_9117), n, now);
+    let mut keys: HashMap<&str, SignerKey> = HashMap::new();
+    for name in sample::agencies()
+        .map(|a| a.key)
+        .chain(sample::courts().map(|c| c.key))
         .chain([PROVIDER])
     {
-        keys.insert(name.to_owned(), read_signer(&l.key(name))?);
+        keys.insert(name, read_signer(&l.key(name))?);
     }
     let key = |name: &str| keys.get(name).ok_or_else(|| anyhow!("no demo key {name}"));
-    let mut pending: Vec<Follow> = Vec::new();
-    let mut broke_release = false;
-    let mut broke_emergency = false;
-    let mut broke_disclosure = false;
+    // Follow-ups wait here until their entry is logged and their time has come.
+    let mut pending: Vec<Pending> = Vec::new();
     let mut submitted = 0usize;
-    for i in 0..n {
-        let p = sample::primary(&mut rng, i, n, now);
+    let send = |f: Pending| {
+        let draft = f.follow.draft(f.entry, &f.opening);
+        let signer = key(f.follow.signer);
+        let at = f.follow.at;
+        async move {
+            submit(l, client, url, signer?, &draft?, at)
+                .await
+                .map(|_| ())
+        }
+    };
+    for p in &history {
         // Follow-ups due before this record go first, in time order.
-        pending.sort_by_key(|f| f.at);
-        while pending.first().is_some_and(|f| f.at <= p.created) {
-            let f = pending.remove(0);
-            submit(l, client, url, key(&f.signer)?, &f.draft, f.at).await?;
+        pending.sort_by_key(|f| f.follow.at);
+        while pending.first().is_some_and(|f| f.follow.at <= p.created) {
+            send(pending.remove(0)).await?;
             submitted += 1;
         }
-        let agency = AGENCIES[p.agency].name;
-        let court = if AGENCIES[p.agency].jurisdiction.starts_with("US") {
-            COURTS[0]
-        } else {
-            COURTS[1]
-        };
         let (index, record, opening) =
-            submit(l, client, url, key(agency)?, &p.draft, p.created).await?;
+            submit(l, client, url, key(p.agency.key)?, &p.draft, p.created).await?;
         submitted += 1;
         if submitted % 50 == 0 {
             eprintln!("demo: {submitted} records");
         }
-        let r = sample::entry_ref(index, &record.leaf_hash().to_hex());
-        let valid_until = record.valid_until().unwrap_or(p.created);
-        let sealed_until = record.sealed_until().unwrap_or(valid_until);
-        if p.emergency {
-            // One emergency is never ratified, on purpose.
-            if !broke_emergency && i > n / 2 {
-                broke_emergency = true;
-            } else {
-                pending.push(Follow {
-                    at: p.created + chrono::Duration::hours(20),
-                    signer: court.into(),
-                    draft: sample::ratification(
-                        r.clone(),
-                        p.draft["case_reference"].as_str().unwrap_or("X"),
-                        &mut rng,
-                    ),
-                });
-            }
-        }
-        if p.to_demo_provider && !rng.chance(0.1) {
-            // One release names more targets than were authorised, on purpose.
-            let mut k = p.targets.len();
-            if !broke_release && i > n / 3 {
-                broke_release = true;
-                k += 2;
-            }
-            pending.push(Follow {
-                at: p.created + chrono::Duration::hours(6),
-                signer: PROVIDER.into(),
-                draft: sample::release(r.clone(), k, p.created + chrono::Duration::hours(5)),
-            });
-        } else if rng.chance(0.05) {
-            pending.push(Follow {
-                at: p.created + chrono::Duration::days(2),
-                signer: agency.into(),
-                draft: sample::withdrawal(r.clone()),
-            });
-            continue;
-        }
-        if valid_until < now && rng.chance(0.6) {
-            pending.push(Follow {
-                at: valid_until + chrono::Duration::days(20),
-                signer: agency.into(),
-                draft: sample::outcome(r.clone(), &mut rng),
-            });
-        }
-        if sealed_until < now {
-            if rng.chance(0.15) && sealed_until - chrono::Duration::days(7) > p.created {
-                pending.push(Follow {
-                    at: sealed_until - chrono::Duration::days(7),
-                    signer: court.into(),
-                    draft: sample::extension(r.clone(), sealed_until + chrono::Duration::days(365)),
-                });
-            } else if !broke_disclosure && !p.emergency {
-                // One overdue disclosure is left undone, on purpose.
-                broke_disclosure = true;
-            } else {
-                pending.push(Follow {
-                    at: sealed_until + chrono::Duration::days(3),
-                    signer: agency.into(),
-                    draft: sample::disclosure(r.clone(), &opening)?,
-                });
-            }
-        }
+        let entry = sample::entry_ref(index, &record.leaf_hash().to_hex());
+        let opening = std::rc::Rc::new(opening);
+        pending.extend(p.follows.iter().map(|follow| Pending {
+            follow,
+            entry: entry.clone(),
+            opening: opening.clone(),
+        }));
     }
-    pending.sort_by_key(|f| f.at);
-    for f in pending.into_iter().filter(|f| f.at <= now) {
-        submit(l, client, url, key(&f.signer)?, &f.draft, f.at).await?;
+    pending.sort_by_key(|f| f.follow.at);
+    for f in pending {
+        send(f).await?;
         submitted += 1;
     }
     eprintln!("demo: {submitted} sample records in the log");
@@ -366,18 +309,18 @@ async fn bundle(l: &Layout, client: &reqwest::Client, url: &str) -> Result<u64> 
     } else {
         std::fs::create_dir_all(&dir)?;
         let now = Utc::now();
-        let (draft, targets) = current_request(now.timestamp() as u64, now);
-        let key = read_signer(&l.key(AGENCIES[0].name))?;
-        let (index, record, opening) = submit(l, client, url, &key, &draft, now).await?;
+        let p = sample::current_request(now.timestamp() as u64, now);
+        let key = read_signer(&l.key(p.agency.key))?;
+        let (index, record, opening) = submit(l, client, url, &key, &p.draft, now).await?;
         std::fs::write(dir.join("entry"), record.as_bytes())?;
         std::fs::write(dir.join("opening.json"), opening.to_json())?;
-        std::fs::write(dir.join("target"), format!("{}\n", targets[0]))?;
+        std::fs::write(dir.join("target"), format!("{}\n", p.targets[0]))?;
         std::fs::write(&index_file, format!("{index}\n"))?;
         index
     };
     // A draft to try `agency submit` with, dated around today.
     std::fs::create_dir_all(l.drafts())?;
-    let (draft, _) = current_request(7, Utc::now());
+    let draft = sample::current_request(7, Utc::now()).draft;
     std::fs::write(
         l.drafts().join("request.json"),
         serde_json::to_string_pretty(&draft)?,
@@ -398,26 +341,6 @@ async fn bundle(l: &Layout, client: &reqwest::Client, url: &str) -> Result<u64> 
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-/// A valid request to the demo provider whose window is open now; its targets.
-fn current_request(seed: u64, now: DateTime<Utc>) -> (Value, Vec<String>) {
-    let mut p = sample::primary(&mut Rng::new(seed), 0, 1, now);
-    let fmt = sample::ts;
-    p.draft["kind"] = "request".into();
-    p.draft["provider"] = PROVIDER.into();
-    p.draft["valid_from"] = fmt(now - chrono::Duration::hours(1)).into();
-    p.draft["valid_until"] = fmt(now + chrono::Duration::days(30)).into();
-    p.draft["sealed_until"] = fmt(now + chrono::Duration::days(365)).into();
-    if let Some(o) = p.draft.as_object_mut() {
-        o.remove("ground");
-        o.remove("ratify_by");
-    }
-    p.draft["issuing_authority"] =
-        serde_json::json!({ "name": AGENCIES[0].court, "type": "court" });
-    p.draft["order_document_sha256"] =
-        "e150b12b36a887da8b38ee40d0dd46bdabfb71520b59476de35d931676d65fae".into();
-    (p.draft, p.targets)
 }
 
 fn print_guide(
@@ -444,8 +367,10 @@ fn print_guide(
     println!("\nKeys:");
     println!("  log             {}", vkey(&l.log().join("log.key")));
     println!("  provider        {}", vkey(&l.key(PROVIDER)));
-    for a in AGENCIES {
-        println!("  agency          {}", vkey(&l.key(a.name)));
+    for p in PROFILES {
+        for a in p.agencies {
+            println!("  agency {:<8} {}", p.jurisdiction, vkey(&l.key(a.key)));
+        }
     }
     println!("\nTry:");
     println!("  # the provider's gate on the ready bundle (entry {bundle_index}): ALLOW");
@@ -455,7 +380,7 @@ fn print_guide(
     println!("  # audit the whole log");
     println!("  {exe} audit --log {url} --dir {d}/my-audit");
     println!("  # submit your own request as an agency");
-    println!("  {exe} agency submit --log {url} --key {d}/keys/{}.key --draft {d}/drafts/request.json --out {d}/my-bundle", AGENCIES[0].name);
+    println!("  {exe} agency submit --log {url} --key {d}/keys/{}.key --draft {d}/drafts/request.json --out {d}/my-bundle", PROFILES[0].agencies[0].key);
     match audit {
         Ok(summary) => println!("\nAuditor:\n{summary}"),
         Err(e) => println!("\nAuditor: could not run: {e:#}"),
