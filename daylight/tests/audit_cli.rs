@@ -8,19 +8,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{daylight, ok, request_draft, serve_log as serve};
-
-fn draft(dir: &Path, case: &str) -> String {
-    request_draft(dir, &format!("draft-{case}.json"), |v| {
-        v["case_reference"] = case.into();
-    })
-}
-
-fn submit(url: &str, key: &str, draft: &str, out: &str) -> String {
-    ok(&daylight(&[
-        "agency", "submit", "--log", url, "--key", key, "--draft", draft, "--out", out,
-    ]))
-}
+use common::{daylight, new_log_with_agency, ok, serve_log as serve, submit_case};
 
 fn findings(dir: &str) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(Path::new(dir).join("findings.json")).unwrap()).unwrap()
@@ -30,41 +18,11 @@ fn findings(dir: &str) -> serde_json::Value {
 fn audit_a_real_log_then_catch_a_fork() {
     let tmp = tempfile::tempdir().unwrap();
     let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_owned();
-    let agency = ok(&daylight(&[
-        "key",
-        "generate",
-        "--name",
-        "agency.test",
-        "--out",
-        &p("agency.key"),
-    ]));
-    ok(&daylight(&[
-        "log",
-        "init",
-        "--dir",
-        &p("log"),
-        "--origin",
-        "log.test/audit",
-        "--quorum",
-        "0",
-    ]));
-    ok(&daylight(&[
-        "log",
-        "add-agency",
-        "--dir",
-        &p("log"),
-        "--vkey",
-        &agency,
-    ]));
+    new_log_with_agency(&p("log"), "log.test/audit", "0", &p("agency.key"));
     {
         let (_server, url) = serve(&p("log"));
         for case in ["A-1", "A-2", "A-3"] {
-            submit(
-                &url,
-                &p("agency.key"),
-                &draft(tmp.path(), case),
-                &p(&format!("out-{case}")),
-            );
+            submit_case(&url, &p("agency.key"), tmp.path(), case);
         }
 
         // Clean: exit 0, findings.json, a summary on stdout.
@@ -140,12 +98,7 @@ fn audit_a_real_log_then_catch_a_fork() {
     // entry at the same size. The auditor saw one; the other is exit 2.
     copy_dir(&p("log"), &p("fork"));
     let (server, url) = serve(&p("log"));
-    submit(
-        &url,
-        &p("agency.key"),
-        &draft(tmp.path(), "B-1"),
-        &p("out-b1"),
-    );
+    submit_case(&url, &p("agency.key"), tmp.path(), "B-1");
     let out = daylight(&["audit", "--log", &url, "--dir", &p("audit")]);
     assert_eq!(
         out.status.code(),
@@ -155,12 +108,7 @@ fn audit_a_real_log_then_catch_a_fork() {
     );
     drop(server);
     let (_fork, fork_url) = serve(&p("fork"));
-    submit(
-        &fork_url,
-        &p("agency.key"),
-        &draft(tmp.path(), "B-2"),
-        &p("out-b2"),
-    );
+    submit_case(&fork_url, &p("agency.key"), tmp.path(), "B-2");
     let out = daylight(&["audit", "--log", &fork_url, "--dir", &p("audit")]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{stdout}");

@@ -10,29 +10,10 @@ mod common;
 
 use std::path::Path;
 
-use common::{daylight, ok, request_draft, serve_log as serve};
+use common::{daylight, generate_key, new_log_and_agency, ok, serve_log as serve, submit_case};
 
 fn findings(dir: &str) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(Path::new(dir).join("findings.json")).unwrap()).unwrap()
-}
-
-fn submit(url: &str, key: &str, tmp: &Path, case: &str) {
-    let draft = request_draft(tmp, &format!("draft-{case}.json"), |v| {
-        v["case_reference"] = case.into();
-    });
-    let out = tmp.join(format!("out-{case}"));
-    ok(&daylight(&[
-        "agency",
-        "submit",
-        "--log",
-        url,
-        "--key",
-        key,
-        "--draft",
-        &draft,
-        "--out",
-        out.to_str().unwrap(),
-    ]));
 }
 
 /// Audits; asserts the exit code; returns findings.json.
@@ -52,36 +33,10 @@ fn audit(url: &str, dir: &str, code: i32) -> serde_json::Value {
 fn audit_follows_log_and_agency_key_rotations() {
     let tmp = tempfile::tempdir().unwrap();
     let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_owned();
-    let agency = ok(&daylight(&[
-        "key",
-        "generate",
-        "--name",
-        "agency.test",
-        "--out",
-        &p("agency.key"),
-    ]));
-    let first = ok(&daylight(&[
-        "log",
-        "init",
-        "--dir",
-        &p("log"),
-        "--origin",
-        "log.test/keys",
-        "--quorum",
-        "0",
-    ]));
-    let first = first.trim().to_owned();
-    ok(&daylight(&[
-        "log",
-        "add-agency",
-        "--dir",
-        &p("log"),
-        "--vkey",
-        &agency,
-    ]));
+    let (first, agency) = new_log_and_agency(&p("log"), "log.test/keys", "0", &p("agency.key"));
     {
         let (_server, url) = serve(&p("log"));
-        submit(&url, &p("agency.key"), tmp.path(), "K-1");
+        submit_case(&url, &p("agency.key"), tmp.path(), "K-1");
         let f = audit(&url, &p("audit"), 0);
         assert_eq!(f["history"]["log_keys"].as_array().unwrap().len(), 1);
     }
@@ -95,14 +50,7 @@ fn audit_follows_log_and_agency_key_rotations() {
         "--transition-days",
         "7",
     ]));
-    let agency2 = ok(&daylight(&[
-        "key",
-        "generate",
-        "--name",
-        "agency.test",
-        "--out",
-        &p("agency2.key"),
-    ]));
+    let agency2 = generate_key("agency.test", &p("agency2.key"));
     ok(&daylight(&[
         "log",
         "rotate",
@@ -115,7 +63,7 @@ fn audit_follows_log_and_agency_key_rotations() {
     ]));
     {
         let (_server, url) = serve(&p("log"));
-        submit(&url, &p("agency2.key"), tmp.path(), "K-2");
+        submit_case(&url, &p("agency2.key"), tmp.path(), "K-2");
         // During the transition the log signs with both keys.
         let (status, cp) = common::http_get(&format!("{url}/checkpoint"));
         assert_eq!(status, 200);
@@ -158,7 +106,7 @@ fn audit_follows_log_and_agency_key_rotations() {
     ]));
     {
         let (_server, url) = serve(&p("log"));
-        submit(&url, &p("agency2.key"), tmp.path(), "K-3");
+        submit_case(&url, &p("agency2.key"), tmp.path(), "K-3");
         for dir in ["audit", "fresh"] {
             let f = audit(&url, &p(dir), 0);
             assert_eq!(

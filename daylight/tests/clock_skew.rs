@@ -11,7 +11,10 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use common::{daylight, free_port, new_log_with_agency, ok, request_draft, wait_ready, Server};
+use common::{
+    agency_submit, daylight, free_port, gate_policy, new_log_with_agency, ok, request_draft,
+    serve_log, wait_ready, Server,
+};
 
 /// libfaketime's preload library, or None (and the test is skipped unless it
 /// is required). The library is preloaded into the witness directly rather
@@ -81,37 +84,12 @@ fn gate_answer(faketime: &str, skew: &str, max_age: &str) -> String {
         "--url",
         &format!("http://{waddr}"),
     ]));
-    let laddr = format!("127.0.0.1:{}", free_port());
-    let _log = common::spawn(&["log", "serve", "--dir", &p("log"), "--listen", &laddr]);
-    wait_ready(&laddr);
-    let url = format!("http://{laddr}");
+    let (_log, url) = serve_log(&p("log"));
     let draft = request_draft(tmp.path(), "draft.json", |v| {
         v["provider"] = "messenger.example".into()
     });
-    ok(&daylight(&[
-        "agency",
-        "submit",
-        "--log",
-        &url,
-        "--key",
-        &p("agency.key"),
-        "--draft",
-        &draft,
-        "--out",
-        &p("b"),
-        "--timeout",
-        "60",
-    ]));
-    let policy = ok(&daylight(&[
-        "gate",
-        "policy",
-        "--log",
-        &url,
-        "--provider",
-        "messenger.example",
-        "--max-age",
-        max_age,
-    ]));
+    agency_submit(&url, &p("agency.key"), &draft, &p("b"));
+    let policy = gate_policy(&url, "messenger.example", &["--max-age", max_age]);
     std::fs::write(p("policy"), format!("{policy}\n")).unwrap();
     let o = daylight(&[
         "gate",

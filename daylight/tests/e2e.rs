@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{daylight, free_port, ok, request_draft, wait_ready};
+use common::{daylight, free_port, generate_key, ok, request_draft, wait_ready};
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_daylight")
@@ -109,22 +109,8 @@ fn world(database: Option<&str>) -> World {
         log: Proc(None),
         witnesses: (0..3).map(|_| Proc(None)).collect(),
     };
-    let agency = ok(&daylight(&[
-        "key",
-        "generate",
-        "--name",
-        "agency.test",
-        "--out",
-        &w.p("agency.key"),
-    ]));
-    let provider = ok(&daylight(&[
-        "key",
-        "generate",
-        "--name",
-        "messenger.example",
-        "--out",
-        &w.p("provider.key"),
-    ]));
+    let agency = generate_key("agency.test", &w.p("agency.key"));
+    let provider = generate_key("messenger.example", &w.p("provider.key"));
     let log_dir = w.p("log");
     let mut init = vec![
         "log",

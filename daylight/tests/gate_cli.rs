@@ -10,9 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{
-    daylight, free_port, ok, serve_witness_for, spawn as start, wait_ready, write_key, Server,
-};
+use common::{daylight, free_port, gate_policy, request_draft, witnessed_log, write_key, Server};
 
 use chrono::Utc;
 use daylight_gate::testkit::{World, OTHER_TARGET, PROVIDER, TARGET};
@@ -523,96 +521,18 @@ fn demo_vault_hands_out_a_targets_key_only_on_allow() {
 fn end_to_end_through_a_witnessed_log() {
     let tmp = tempfile::tempdir().unwrap();
     let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_owned();
-    let origin = "log.test/gate";
-    let log_vkey = ok(&daylight(&[
-        "log",
-        "init",
-        "--dir",
-        &p("log"),
-        "--origin",
-        origin,
-        "--quorum",
-        "2",
-    ]));
-    let agency = key(tmp.path(), "agency.test", "note");
-    let provider = key(tmp.path(), "messenger.example", "note");
-    ok(&daylight(&[
-        "log",
-        "add-agency",
-        "--dir",
-        &p("log"),
-        "--vkey",
-        &agency,
-    ]));
-    ok(&daylight(&[
-        "log",
-        "add-provider",
-        "--dir",
-        &p("log"),
-        "--vkey",
-        &provider,
-    ]));
-    let mut servers = Vec::new();
-    for name in ["w1", "w2"] {
-        let (server, _, _) = serve_witness_for(
-            &p(name),
-            &format!("witness.test/{name}"),
-            &p("log"),
-            origin,
-            &log_vkey,
-        );
-        servers.push(server);
-    }
-    let log_addr = format!("127.0.0.1:{}", free_port());
-    servers.push(start(&[
-        "log",
-        "serve",
-        "--dir",
-        &p("log"),
-        "--listen",
-        &log_addr,
-    ]));
-    wait_ready(&log_addr);
-    let url = format!("http://{log_addr}");
+    let log = witnessed_log(tmp.path(), "log.test/gate", true);
+    let url = log.url.clone();
 
     // The agency: a request to messenger.example, valid now.
-    let example = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../schemas/examples/request.json"
-    ))
-    .unwrap();
-    let mut draft: serde_json::Value = serde_json::from_str(&example).unwrap();
-    let now = Utc::now();
-    let fmt = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    draft["valid_from"] = fmt(now - chrono::Duration::days(1)).into();
-    draft["valid_until"] = fmt(now + chrono::Duration::days(30)).into();
-    draft["sealed_until"] = fmt(now + chrono::Duration::days(365)).into();
-    let target = draft["targets"][0].as_str().unwrap().to_owned();
-    std::fs::write(p("draft.json"), draft.to_string()).unwrap();
-    let index = ok(&daylight(&[
-        "agency",
-        "submit",
-        "--log",
-        &url,
-        "--key",
-        &p("agency.test.key"),
-        "--draft",
-        &p("draft.json"),
-        "--out",
-        &p("bundle"),
-        "--timeout",
-        "60",
-    ]));
+    let mut target = String::new();
+    let draft = request_draft(tmp.path(), "draft.json", |v| {
+        target = v["targets"][0].as_str().unwrap().to_owned();
+    });
+    let index = common::agency_submit(&url, &p("agency.key"), &draft, &p("bundle"));
 
     // The provider: a policy from the log, then the offline decision.
-    let policy = ok(&daylight(&[
-        "gate",
-        "policy",
-        "--log",
-        &url,
-        "--provider",
-        "messenger.example",
-    ]));
+    let policy = gate_policy(&url, "messenger.example", &[]);
     std::fs::write(p("policy"), format!("{policy}\n")).unwrap();
     let verify = |target: &str, extra: &[&str]| {
         let (policy, entry, proof, opening) = (
@@ -656,7 +576,7 @@ fn end_to_end_through_a_witnessed_log() {
             &target,
             &[
                 "--release-key",
-                &p("messenger.example.key"),
+                &p("provider.key"),
                 "--release-out",
                 &p("release.json"),
                 "--submit",
@@ -674,5 +594,5 @@ fn end_to_end_through_a_witnessed_log() {
         .parse()
         .unwrap();
     assert!(logged > index.parse::<u64>().unwrap(), "{line}");
-    drop(servers);
+    drop(log);
 }

@@ -8,131 +8,32 @@
 
 mod common;
 
-use std::path::Path;
-
-use chrono::Utc;
-use common::{daylight, free_port, ok, serve_witness_for, spawn, wait_ready};
+use common::{daylight, gate_policy, request_draft, witnessed_log};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8(b.to_vec()).unwrap()
-}
-
-fn key(dir: &Path, name: &str) -> String {
-    let file = dir.join(format!("{name}.key"));
-    ok(&daylight(&[
-        "key",
-        "generate",
-        "--name",
-        name,
-        "--out",
-        file.to_str().unwrap(),
-    ]))
-    .trim()
-    .to_owned()
 }
 
 #[test]
 fn a_withdrawal_reaches_the_gate_through_the_providers_mirror() {
     let tmp = tempfile::tempdir().unwrap();
     let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_owned();
-    let origin = "log.test/mirror";
-    let log_vkey = ok(&daylight(&[
-        "log",
-        "init",
-        "--dir",
-        &p("log"),
-        "--origin",
-        origin,
-        "--quorum",
-        "2",
-    ]))
-    .trim()
-    .to_owned();
-    let agency = key(tmp.path(), "agency.test");
-    let provider = key(tmp.path(), "messenger.example");
-    ok(&daylight(&[
-        "log",
-        "add-agency",
-        "--dir",
-        &p("log"),
-        "--vkey",
-        &agency,
-    ]));
-    ok(&daylight(&[
-        "log",
-        "add-provider",
-        "--dir",
-        &p("log"),
-        "--vkey",
-        &provider,
-    ]));
-    let mut servers = Vec::new();
-    for name in ["w1", "w2"] {
-        let (server, _, _) = serve_witness_for(
-            &p(name),
-            &format!("witness.test/{name}"),
-            &p("log"),
-            origin,
-            &log_vkey,
-        );
-        servers.push(server);
-    }
-    let addr = format!("127.0.0.1:{}", free_port());
-    servers.push(spawn(&[
-        "log",
-        "serve",
-        "--dir",
-        &p("log"),
-        "--listen",
-        &addr,
-    ]));
-    wait_ready(&addr);
-    let url = format!("http://{addr}");
+    let log = witnessed_log(tmp.path(), "log.test/mirror", true);
+    let url = log.url.clone();
 
     // The agency's request.
-    let example = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../schemas/examples/request.json"
-    ))
-    .unwrap();
-    let mut draft: serde_json::Value = serde_json::from_str(&example).unwrap();
-    let now = Utc::now();
-    let fmt = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    draft["valid_from"] = fmt(now - chrono::Duration::days(1)).into();
-    draft["valid_until"] = fmt(now + chrono::Duration::days(30)).into();
-    draft["sealed_until"] = fmt(now + chrono::Duration::days(365)).into();
-    draft["provider"] = "messenger.example".into();
-    std::fs::write(p("draft.json"), draft.to_string()).unwrap();
+    request_draft(tmp.path(), "draft.json", |v| {
+        v["provider"] = "messenger.example".into();
+    });
     let submit = |draft: &str, out: &str| {
-        ok(&daylight(&[
-            "agency",
-            "submit",
-            "--log",
-            &url,
-            "--key",
-            &p("agency.test.key"),
-            "--draft",
-            &p(draft),
-            "--out",
-            &p(out),
-            "--timeout",
-            "60",
-        ]))
-        .trim()
-        .parse::<u64>()
-        .unwrap()
+        common::agency_submit(&url, &p("agency.key"), &p(draft), &p(out))
+            .parse::<u64>()
+            .unwrap()
     };
     let index = submit("draft.json", "bundle");
 
     // The provider: a policy that requires a mirror at most an hour old.
-    let policy = ok(&daylight(&[
-        "gate",
-        "policy",
-        "--log",
-        &url,
-        "--provider",
-        "messenger.example",
-    ]));
+    let policy = gate_policy(&url, "messenger.example", &[]);
     std::fs::write(
         p("policy"),
         format!("{policy}\ndaylight-mirror required 3600\n"),

@@ -8,7 +8,9 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{daylight, fails, free_port, ok, request_draft, wait_ready, Server};
+use common::{
+    agency_submit, daylight, fails, free_port, generate_key, ok, request_draft, wait_ready, Server,
+};
 
 #[test]
 fn init_register_serve_submit_revoke() {
@@ -29,14 +31,7 @@ fn init_register_serve_submit_revoke_on_postgres() {
 fn init_register_serve_submit_revoke_on(database: Option<&str>) {
     let tmp = tempfile::tempdir().unwrap();
     let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_owned();
-    let agency_vkey = ok(&daylight(&[
-        "key",
-        "generate",
-        "--name",
-        "agency.test",
-        "--out",
-        &p("agency.key"),
-    ]));
+    let agency_vkey = generate_key("agency.test", &p("agency.key"));
 
     let log_dir = p("log");
     let mut init = vec![
@@ -151,18 +146,7 @@ fn init_register_serve_submit_revoke_on(database: Option<&str>) {
     wait_ready(&url);
 
     let draft = request_draft(tmp.path(), "draft.json", |_| {});
-    let index = ok(&daylight(&[
-        "agency",
-        "submit",
-        "--log",
-        &url,
-        "--key",
-        &p("agency.key"),
-        "--draft",
-        &draft,
-        "--out",
-        &p("out"),
-    ]));
+    let index = agency_submit(&url, &p("agency.key"), &draft, &p("out"));
     assert_eq!(index, "1", "entry 0 is the registry entry");
     let entry = std::fs::read(p("out/entry")).unwrap();
     let record = daylight_schemas::SignedRecord::parse(&entry).unwrap();

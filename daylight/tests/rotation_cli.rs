@@ -8,31 +8,23 @@
 
 mod common;
 
-use common::{daylight, fails, ok, request_draft, serve_log, serve_witness_for};
+use common::{
+    daylight, fails, generate_key, ok, request_draft, serve_log, serve_witness_for, submit_request,
+};
 use daylight_core::{SignedCheckpoint, TlogProof, VerifierKey};
 
 const ORIGIN: &str = "rotation.test/log";
 
 /// `daylight agency submit` with `key`; the proof's checkpoint bytes.
 fn submit(url: &str, key: &str, tmp: &std::path::Path, name: &str) -> Vec<u8> {
-    let draft = request_draft(tmp, &format!("{name}.json"), |_| {});
-    let out = tmp.join(name);
-    ok(&daylight(&[
-        "agency",
-        "submit",
-        "--log",
-        url,
-        "--key",
-        key,
-        "--draft",
-        &draft,
-        "--out",
-        out.to_str().unwrap(),
-        "--timeout",
-        "60",
-    ]));
+    let out = submit_request(url, key, tmp, name, |_| {});
     let proof = TlogProof::parse(&std::fs::read(out.join("proof")).unwrap()).unwrap();
     proof.checkpoint
+}
+
+/// `daylight log rotate` of the agency key `old` to `new` in the log `log`.
+fn rotate(log: &str, old: &str, new: &str) -> std::process::Output {
+    daylight(&["log", "rotate", "--dir", log, "--old", old, "--new", new])
 }
 
 #[test]
@@ -102,25 +94,13 @@ fn an_operator_rotates_keys_and_changes_witnesses_while_the_log_serves() {
 
     // The agency's key: rotated; the old one is refused from then on.
     let new_agency = path("agency2.key");
-    let new_agency_vkey = ok(&daylight(&[
-        "key",
-        "generate",
-        "--name",
-        "agency.test",
-        "--out",
-        &new_agency,
-    ]));
+    let new_agency_vkey = generate_key("agency.test", &new_agency);
     let old_agency_vkey = ok(&daylight(&["key", "public", "--key", &agency_key]));
-    ok(&daylight(&[
-        "log",
-        "rotate",
-        "--dir",
+    ok(&rotate(
         &log,
-        "--old",
         old_agency_vkey.trim(),
-        "--new",
         new_agency_vkey.trim(),
-    ]));
+    ));
     let draft = request_draft(tmp.path(), "refused.json", |_| {});
     let err = fails(&daylight(&[
         "agency",
@@ -140,14 +120,7 @@ fn an_operator_rotates_keys_and_changes_witnesses_while_the_log_serves() {
     // written (the registry would refuse it): a second key of the agency,
     // registered beside the first, cannot also become its successor.
     let spare = path("agency3.key");
-    let spare_vkey = ok(&daylight(&[
-        "key",
-        "generate",
-        "--name",
-        "agency.test",
-        "--out",
-        &spare,
-    ]));
+    let spare_vkey = generate_key("agency.test", &spare);
     ok(&daylight(&[
         "log",
         "add-agency",
@@ -157,40 +130,15 @@ fn an_operator_rotates_keys_and_changes_witnesses_while_the_log_serves() {
         spare_vkey.trim(),
     ]));
     let before = common::http_get(&format!("{url}/api/v1/agencies")).1;
-    let err = fails(&daylight(&[
-        "log",
-        "rotate",
-        "--dir",
-        &log,
-        "--old",
-        new_agency_vkey.trim(),
-        "--new",
-        spare_vkey.trim(),
-    ]));
+    let err = fails(&rotate(&log, new_agency_vkey.trim(), spare_vkey.trim()));
     assert!(err.contains("already registered"), "{err}");
     assert_eq!(
         common::http_get(&format!("{url}/api/v1/agencies")).1,
         before
     );
     // A rotation to a key with another name is refused.
-    let stranger = ok(&daylight(&[
-        "key",
-        "generate",
-        "--name",
-        "other.test",
-        "--out",
-        &path("o.key"),
-    ]));
-    let err = fails(&daylight(&[
-        "log",
-        "rotate",
-        "--dir",
-        &log,
-        "--old",
-        new_agency_vkey.trim(),
-        "--new",
-        stranger.trim(),
-    ]));
+    let stranger = generate_key("other.test", &path("o.key"));
+    let err = fails(&rotate(&log, new_agency_vkey.trim(), stranger.trim()));
     assert!(err.contains("keeps the name"), "{err}");
 
     // The auditor follows it all and finds nothing wrong.
@@ -265,14 +213,7 @@ fn an_interrupted_key_rotation_is_finished_by_the_next_command() {
     assert_eq!(public("log.key").trim(), old_vkey);
     // Any command that needs the keys finishes the rotation.
     let court_key = tmp.path().join("court.key");
-    let court = ok(&daylight(&[
-        "key",
-        "generate",
-        "--name",
-        "court.test",
-        "--out",
-        court_key.to_str().unwrap(),
-    ]));
+    let court = generate_key("court.test", court_key.to_str().unwrap());
     ok(&daylight(&[
         "log",
         "add-court",
@@ -285,14 +226,7 @@ fn an_interrupted_key_rotation_is_finished_by_the_next_command() {
     assert_eq!(public("log.key").trim(), new_vkey.trim());
     // A key file that is neither the registry's key nor a pending one is refused.
     let stranger = tmp.path().join("stranger.key");
-    ok(&daylight(&[
-        "key",
-        "generate",
-        "--name",
-        ORIGIN,
-        "--out",
-        stranger.to_str().unwrap(),
-    ]));
+    generate_key(ORIGIN, stranger.to_str().unwrap());
     std::fs::remove_file(log.join("log.key")).unwrap();
     std::fs::copy(&stranger, log.join("log.key")).unwrap();
     let err = fails(&daylight(&[

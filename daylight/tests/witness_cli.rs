@@ -12,14 +12,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{
-    daylight, free_port, http_get, ok, request_draft, serve_witness_for, spawn as start, stderr,
-    stdout, wait_ready,
-};
-
-fn free_addr() -> String {
-    format!("127.0.0.1:{}", free_port())
-}
+use common::{agency_submit, daylight, http_get, request_draft, stderr, stdout, witnessed_log};
 
 fn get(addr: &str, path: &str) -> (u16, Vec<u8>) {
     http_get(&format!("http://{addr}{path}"))
@@ -277,69 +270,23 @@ fn serve_cosigns_and_stops_on_sigint() {
     assert_eq!(logs[0].root, tree.root());
 }
 
-/// A child process killed when dropped, so a failed test leaves no server.
+/// A log with quorum 2 collects both cosignatures from two `daylight witness
+/// serve` processes, and each witness serves what it cosigned.
 #[test]
 fn the_log_server_collects_a_quorum_from_two_daylight_witnesses() {
     let tmp = tempfile::tempdir().unwrap();
     let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_owned();
     let origin = "log.test/witnessed";
-    let log_vkey = ok(&daylight(&[
-        "log",
-        "init",
-        "--dir",
-        &p("log"),
-        "--origin",
-        origin,
-        "--quorum",
-        "2",
-    ]));
-    let agency_vkey = ok(&daylight(&[
-        "key",
-        "generate",
-        "--name",
-        "agency.test",
-        "--out",
-        &p("agency.key"),
-    ]));
-    ok(&daylight(&[
-        "log",
-        "add-agency",
-        "--dir",
-        &p("log"),
-        "--vkey",
-        &agency_vkey,
-    ]));
-
-    let mut witnesses = Vec::new();
-    let mut servers = Vec::new();
-    for name in ["w1", "w2"] {
-        let (server, vkey, addr) = serve_witness_for(
-            &p(name),
-            &format!("witness.test/{name}"),
-            &p("log"),
-            origin,
-            &log_vkey,
-        );
-        servers.push(server);
-        witnesses.push((VerifierKey::parse(&vkey).unwrap(), addr));
-    }
-    let log_addr = free_addr();
-    let _log = start(&["log", "serve", "--dir", &p("log"), "--listen", &log_addr]);
-    wait_ready(&log_addr);
+    let log = witnessed_log(tmp.path(), origin, false);
+    let log_vkey = log.vkey.clone();
+    let witnesses: Vec<(VerifierKey, String)> = log
+        .witnesses
+        .iter()
+        .map(|(vkey, addr)| (VerifierKey::parse(vkey).unwrap(), addr.clone()))
+        .collect();
 
     let draft = draft(tmp.path());
-    let index = ok(&daylight(&[
-        "agency",
-        "submit",
-        "--log",
-        &format!("http://{log_addr}"),
-        "--key",
-        &p("agency.key"),
-        "--draft",
-        &draft,
-        "--out",
-        &p("out"),
-    ]));
+    let index = agency_submit(&log.url, &p("agency.key"), &draft, &p("out"));
     // Entry 0 registers the agency, entries 1 and 2 the two witnesses.
     assert_eq!(index, "3", "after the three registry entries");
 

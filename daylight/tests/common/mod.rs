@@ -216,26 +216,7 @@ pub fn serve_witness_for(
 /// `daylight log init` of a log in `log_dir` with an agency key written to
 /// `agency_key` and registered: the log's verifier key.
 pub fn new_log_with_agency(log_dir: &str, origin: &str, quorum: &str, agency_key: &str) -> String {
-    let agency = ok(&daylight(&[
-        "key",
-        "generate",
-        "--name",
-        "agency.test",
-        "--out",
-        agency_key,
-    ]));
-    let log_vkey = ok(&daylight(&[
-        "log", "init", "--dir", log_dir, "--origin", origin, "--quorum", quorum,
-    ]));
-    ok(&daylight(&[
-        "log",
-        "add-agency",
-        "--dir",
-        log_dir,
-        "--vkey",
-        &agency,
-    ]));
-    log_vkey
+    new_log_and_agency(log_dir, origin, quorum, agency_key).0
 }
 
 /// POSTs `body` to `{url}/api/v1/entries` as `application/json` (20 s
@@ -306,4 +287,130 @@ impl Records {
             .0
             .to_bytes()
     }
+}
+
+/// `daylight key generate --name NAME --out OUT`: the new verifier key.
+pub fn generate_key(name: &str, out: &str) -> String {
+    ok(&daylight(&[
+        "key", "generate", "--name", name, "--out", out,
+    ]))
+}
+
+/// `daylight log init` of a log in `log_dir` with an agency key (named
+/// `agency.test`) written to `agency_key` and registered: the log's and the
+/// agency's verifier keys.
+pub fn new_log_and_agency(
+    log_dir: &str,
+    origin: &str,
+    quorum: &str,
+    agency_key: &str,
+) -> (String, String) {
+    let agency = generate_key("agency.test", agency_key);
+    let log_vkey = ok(&daylight(&[
+        "log", "init", "--dir", log_dir, "--origin", origin, "--quorum", quorum,
+    ]));
+    ok(&daylight(&[
+        "log",
+        "add-agency",
+        "--dir",
+        log_dir,
+        "--vkey",
+        &agency,
+    ]));
+    (log_vkey, agency)
+}
+
+/// `daylight agency submit` of the draft file `draft` to the log at `url`,
+/// signed with the key file `key`, the bundle written to the directory
+/// `out` (the command's default 60 s wait for a cosigned checkpoint):
+/// the entry's index as printed.
+pub fn agency_submit(url: &str, key: &str, draft: &str, out: &str) -> String {
+    ok(&daylight(&[
+        "agency", "submit", "--log", url, "--key", key, "--draft", draft, "--out", out,
+    ]))
+}
+
+/// The example request draft (see [`request_draft`], changed by `edit`)
+/// written to `dir/NAME.json` and submitted with [`agency_submit`]; the
+/// bundle's directory, `dir/NAME`.
+pub fn submit_request(
+    url: &str,
+    key: &str,
+    dir: &Path,
+    name: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> std::path::PathBuf {
+    let draft = request_draft(dir, &format!("{name}.json"), edit);
+    let out = dir.join(name);
+    agency_submit(url, key, &draft, out.to_str().unwrap());
+    out
+}
+
+/// `daylight gate policy --log URL --provider PROVIDER` with `extra`
+/// arguments: the policy text.
+pub fn gate_policy(url: &str, provider: &str, extra: &[&str]) -> String {
+    let mut args = vec!["gate", "policy", "--log", url, "--provider", provider];
+    args.extend_from_slice(extra);
+    ok(&daylight(&args))
+}
+
+/// A log serving on a free port, with two witnesses serving too (quorum 2).
+/// Dropping it stops them all.
+pub struct WitnessedLog {
+    /// The witnesses' and the log's processes.
+    pub servers: Vec<Server>,
+    /// The log's URL, `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The log's verifier key.
+    pub vkey: String,
+    /// Each witness's verifier key and address (`127.0.0.1:PORT`).
+    pub witnesses: Vec<(String, String)>,
+}
+
+/// Under `dir`: a log in `log` for `origin` with quorum 2, the agency
+/// `agency.test` (key file `agency.key`) registered, then the provider
+/// `messenger.example` (key file `provider.key`) if `provider`, then the
+/// witnesses `witness.test/w1` and `witness.test/w2` (directories `w1`,
+/// `w2`); all serving.
+pub fn witnessed_log(dir: &Path, origin: &str, provider: bool) -> WitnessedLog {
+    let p = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    let (vkey, _) = new_log_and_agency(&p("log"), origin, "2", &p("agency.key"));
+    if provider {
+        let provider = generate_key("messenger.example", &p("provider.key"));
+        ok(&daylight(&[
+            "log",
+            "add-provider",
+            "--dir",
+            &p("log"),
+            "--vkey",
+            &provider,
+        ]));
+    }
+    let mut servers = Vec::new();
+    let mut witnesses = Vec::new();
+    for name in ["w1", "w2"] {
+        let (server, wvkey, addr) = serve_witness_for(
+            &p(name),
+            &format!("witness.test/{name}"),
+            &p("log"),
+            origin,
+            &vkey,
+        );
+        servers.push(server);
+        witnesses.push((wvkey, addr));
+    }
+    let (server, url) = serve_log(&p("log"));
+    servers.push(server);
+    WitnessedLog {
+        servers,
+        url,
+        vkey,
+        witnesses,
+    }
+}
+
+/// [`submit_request`] of the example request with `case` as its case
+/// reference, under the name `case`; the bundle's directory.
+pub fn submit_case(url: &str, key: &str, dir: &Path, case: &str) -> std::path::PathBuf {
+    submit_request(url, key, dir, case, |v| v["case_reference"] = case.into())
 }
