@@ -29,10 +29,65 @@ pub struct Filter {
     pub emergency: Option<bool>,
     /// Has this status.
     pub status: Option<Status>,
+    /// Outcome reports only: the latest on its authorisation (`Some(true)`),
+    /// or one a later report on the same authorisation replaced.
+    pub latest: Option<bool>,
+    /// Outcome reports only: what they say of encryption.
+    pub encryption: Option<Encryption>,
+    /// Outcome reports only: whether they say data was obtained.
+    pub data_obtained: Option<bool>,
     /// Page, from 1.
     pub page: usize,
     /// Entries per page.
     pub per_page: usize,
+}
+
+/// What an outcome report says of encryption (the `encryption` parameter).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encryption {
+    /// Encryption was encountered (whether or not it prevented access).
+    Encountered,
+    /// Encryption kept the plain text out of reach.
+    Prevented,
+    /// Encryption was encountered but did not prevent access.
+    Overcome,
+    /// No encryption was encountered.
+    None,
+}
+
+impl Encryption {
+    /// Every value, in the order forms offer them.
+    pub const ALL: [Encryption; 4] = [
+        Encryption::Encountered,
+        Encryption::Prevented,
+        Encryption::Overcome,
+        Encryption::None,
+    ];
+
+    /// The code used in URLs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Encryption::Encountered => "encountered",
+            Encryption::Prevented => "prevented",
+            Encryption::Overcome => "overcome",
+            Encryption::None => "none",
+        }
+    }
+
+    /// Plain-language label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Encryption::Encountered => "encryption encountered",
+            Encryption::Prevented => "encryption prevented access",
+            Encryption::Overcome => "encryption encountered, access not prevented",
+            Encryption::None => "no encryption encountered",
+        }
+    }
+
+    /// Parses a code.
+    pub fn parse(s: &str) -> Option<Encryption> {
+        Encryption::ALL.into_iter().find(|x| x.as_str() == s)
+    }
 }
 
 /// Entries per page unless asked otherwise.
@@ -93,6 +148,25 @@ impl Filter {
                     "any" => f.emergency = None,
                     _ => problems.push(format!("emergency: {v:?} is not yes, no or any")),
                 },
+                "outcome" => match v {
+                    "latest" => f.latest = Some(true),
+                    "replaced" => f.latest = Some(false),
+                    "any" => f.latest = None,
+                    _ => problems.push(format!("outcome: {v:?} is not latest, replaced or any")),
+                },
+                "encryption" => match Encryption::parse(v) {
+                    Some(e) => f.encryption = Some(e),
+                    None if v == "any" => f.encryption = None,
+                    None => problems.push(format!(
+                        "encryption: {v:?} is not encountered, prevented, overcome or none"
+                    )),
+                },
+                "data_obtained" => match v {
+                    "yes" | "true" | "1" => f.data_obtained = Some(true),
+                    "no" | "false" | "0" => f.data_obtained = Some(false),
+                    "any" => f.data_obtained = None,
+                    _ => problems.push(format!("data_obtained: {v:?} is not yes, no or any")),
+                },
                 "status" => match Status::parse(v) {
                     Some(s) => f.status = Some(s),
                     None => problems.push(format!("unknown status {v:?}")),
@@ -142,6 +216,15 @@ impl Filter {
         if let Some(s) = self.status {
             out.push(("status", s.as_str().to_owned()));
         }
+        if let Some(l) = self.latest {
+            out.push(("outcome", if l { "latest" } else { "replaced" }.to_owned()));
+        }
+        if let Some(e) = self.encryption {
+            out.push(("encryption", e.as_str().to_owned()));
+        }
+        if let Some(d) = self.data_obtained {
+            out.push(("data_obtained", if d { "yes" } else { "no" }.to_owned()));
+        }
         if self.per_page != DEFAULT_PER_PAGE {
             out.push(("per_page", self.per_page.to_string()));
         }
@@ -155,6 +238,12 @@ impl Filter {
             pairs.push(("page", p.to_string()));
         }
         encode_query(&pairs)
+    }
+
+    /// Whether the set of matches can change when later entries arrive
+    /// (not only grow): statuses, and which outcome report is the latest.
+    pub fn changes_with_later_entries(&self) -> bool {
+        self.status.is_some() || self.latest.is_some()
     }
 
     /// Whether any filter is set.

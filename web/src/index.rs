@@ -25,7 +25,7 @@ use daylight_schemas::{Body, DataCategory, Decision, Kind, SignedRecord};
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension as _};
 
-use crate::filter::Filter;
+use crate::filter::{Encryption, Filter};
 use crate::pages::HomeStats;
 use crate::status::{flags, Facts, Status, StatusSet};
 
@@ -33,7 +33,7 @@ use crate::status::{flags, Facts, Status, StatusSet};
 const CHUNK: u64 = 2048;
 
 /// Bumped whenever the tables change; an index of another version is rebuilt.
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 /// The most rows an export returns (the newest matches).
 pub const EXPORT_LIMIT: usize = 100_000;
@@ -74,7 +74,8 @@ pub struct Summary {
     pub created: Option<DateTime<Utc>>,
     /// The signer's key name.
     pub signer: String,
-    /// Jurisdiction (requests and emergencies).
+    /// Jurisdiction (requests and emergencies; for an outcome report read
+    /// from the index, that of the authorisation it reports on).
     pub jurisdiction: Option<String>,
     /// Legal basis (requests and emergencies).
     pub legal_basis: Option<String>,
@@ -98,6 +99,53 @@ pub struct Summary {
     pub flags: u8,
     /// Leaf hash, hex.
     pub leaf_hash: String,
+    /// What an outcome report says (outcome reports only).
+    pub outcome: Option<OutcomeFacts>,
+}
+
+/// What an outcome report says, as lists and counts filter on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutcomeFacts {
+    /// Whether any data was obtained.
+    pub data_obtained: bool,
+    /// Whether encryption was encountered.
+    pub encryption_encountered: bool,
+    /// Whether encryption kept the plain text out of reach.
+    pub encryption_prevented_access: bool,
+    /// Whether it is the latest report on its authorisation: a later
+    /// outcome report on the same authorisation replaces it (as the
+    /// auditor's report counts them). `true` for a report read alone.
+    pub latest: bool,
+}
+
+/// The bits of [`OutcomeFacts`] in the index's `outcome` column (NULL for
+/// entries that are no outcome report, so no outcome condition matches them).
+mod outcome_bits {
+    pub const DATA_OBTAINED: i64 = 1;
+    pub const ENCOUNTERED: i64 = 2;
+    pub const PREVENTED: i64 = 4;
+    pub const LATEST: i64 = 8;
+}
+
+impl OutcomeFacts {
+    fn bits(self) -> i64 {
+        use outcome_bits::*;
+        let b = |x: bool, bit: i64| if x { bit } else { 0 };
+        b(self.data_obtained, DATA_OBTAINED)
+            | b(self.encryption_encountered, ENCOUNTERED)
+            | b(self.encryption_prevented_access, PREVENTED)
+            | b(self.latest, LATEST)
+    }
+
+    fn from_bits(bits: i64) -> OutcomeFacts {
+        use outcome_bits::*;
+        OutcomeFacts {
+            data_obtained: bits & DATA_OBTAINED != 0,
+            encryption_encountered: bits & ENCOUNTERED != 0,
+            encryption_prevented_access: bits & PREVENTED != 0,
+            latest: bits & LATEST != 0,
+        }
+    }
 }
 
 impl Summary {
@@ -119,6 +167,7 @@ impl Summary {
             references: Vec::new(),
             flags: 0,
             leaf_hash,
+            outcome: None,
         };
         let Ok(r) = SignedRecord::parse(data) else {
             return s;
@@ -143,6 +192,15 @@ impl Summary {
             }
             Body::Ratification(b) => {
                 s.decision = Some(b.decision);
+                None
+            }
+            Body::Outcome(b) => {
+                s.outcome = Some(OutcomeFacts {
+                    data_obtained: b.data_obtained,
+                    encryption_encountered: b.encryption_encountered,
+                    encryption_prevented_access: b.encryption_prevented_access,
+                    latest: true,
+                });
                 None
             }
             _ => None,
@@ -246,6 +304,10 @@ struct CachedCount {
     total: Total,
 }
 
+/// A count of matches made in a year (`None`: no creation time) in a
+/// country (`None`: no jurisdiction).
+pub type YearCountryCount = (Option<i32>, Option<String>, u64);
+
 /// A number of matches: exact, or a lower bound where counting stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Total {
@@ -287,7 +349,8 @@ CREATE TABLE IF NOT EXISTS entries(
     flags INTEGER NOT NULL,
     refs TEXT NOT NULL,
     leaf_hash TEXT NOT NULL,
-    statuses INTEGER NOT NULL DEFAULT 0
+    statuses INTEGER NOT NULL DEFAULT 0,
+    outcome INTEGER
 );
 CREATE INDEX IF NOT EXISTS entries_kind ON entries(kind);
 CREATE INDEX IF NOT EXISTS entries_signer ON entries(signer);
@@ -332,7 +395,7 @@ const TABLES: [&str; 8] = [
 
 /// The columns a [`Summary`] is read from, in [`summary_of_row`] order.
 const SUMMARY_COLUMNS: &str = "idx, kind, created, signer, jurisdiction, legal_basis, provider, \
-     categories, sealed_until, sealed_in_force, ratify_by, decision, refs, flags, leaf_hash";
+     categories, sealed_until, sealed_in_force, ratify_by, decision, refs, flags, leaf_hash, outcome";
 
 fn summary_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Summary> {
     let refs: String = r.get(12)?;
@@ -352,6 +415,7 @@ fn summary_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Summary> {
         references: refs.split(';').filter_map(|x| x.parse().ok()).collect(),
         flags: u8::try_from(r.get::<_, i64>(13)?).unwrap_or(0),
         leaf_hash: r.get(14)?,
+        outcome: r.get::<_, Option<i64>>(15)?.map(OutcomeFacts::from_bits),
     })
 }
 
@@ -519,6 +583,27 @@ impl Condition {
                 "kind = '{}'",
                 if e { "emergency" } else { "request" }
             ));
+        }
+        // Outcome conditions: the column is NULL for other entries, and a
+        // comparison with NULL is never true, so they match outcome reports only.
+        let bits = |mask: i64, want: i64| format!("outcome & {mask} = {want}");
+        {
+            use outcome_bits::*;
+            if let Some(l) = f.latest {
+                terms.push(bits(LATEST, if l { LATEST } else { 0 }));
+            }
+            match f.encryption {
+                Some(Encryption::Encountered) => terms.push(bits(ENCOUNTERED, ENCOUNTERED)),
+                Some(Encryption::Prevented) => terms.push(bits(PREVENTED, PREVENTED)),
+                Some(Encryption::Overcome) => {
+                    terms.push(bits(ENCOUNTERED | PREVENTED, ENCOUNTERED))
+                }
+                Some(Encryption::None) => terms.push(bits(ENCOUNTERED, 0)),
+                None => {}
+            }
+            if let Some(d) = f.data_obtained {
+                terms.push(bits(DATA_OBTAINED, if d { DATA_OBTAINED } else { 0 }));
+            }
         }
         let (from, order) = match f.status {
             Some(st) => {
@@ -809,7 +894,7 @@ impl Index {
             Some((at_size, t)) if at_size == size => t,
             // Rows never change once indexed but for their statuses:
             // without a status, only new entries need counting.
-            Some((at_size, t)) if filter.status.is_none() && at_size < size => {
+            Some((at_size, t)) if !filter.changes_with_later_entries() && at_size < size => {
                 if t.at_least {
                     t
                 } else {
@@ -877,6 +962,32 @@ impl Index {
         };
         let mut st = r.prepare_cached(&sql)?;
         let rows = st.query_map(bind.as_slice(), summary_of_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The matches of `filter` counted per year of creation (UTC) and
+    /// country (the jurisdiction's part before `-`), with the same
+    /// condition as [`Index::count`], so each count is the total of the
+    /// list the filter with that year and country gives.
+    pub fn per_year_and_country(
+        &self,
+        filter: &Filter,
+    ) -> Result<Vec<YearCountryCount>, IndexError> {
+        let r = self.reader()?;
+        let cond = Condition::of(filter);
+        let sql = format!(
+            "SELECT CAST(strftime('%Y', created, 'unixepoch') AS INTEGER) AS y, country, count(*) \
+             FROM {} WHERE {} GROUP BY y, country ORDER BY y, country",
+            cond.from, cond.sql
+        );
+        let mut st = r.prepare_cached(&sql)?;
+        let rows = st.query_map(cond.bind().as_slice(), |r| {
+            Ok((
+                r.get::<_, Option<i32>>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+            ))
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -1040,6 +1151,11 @@ impl Index {
         let released = of(Status::Released);
         let auths = totals[kind_pos(Kind::Request)].1 + totals[kind_pos(Kind::Emergency)].1;
         let releases = totals[kind_pos(Kind::Release)].1;
+        drop(r);
+        // The headline counts the going-dark page's lists, with the same count.
+        let (reported, prevented) = crate::going_dark::headline_metrics();
+        let outcomes_reported = self.count(&reported.filter(None, None), None)?.n;
+        let outcomes_prevented = self.count(&prevented.filter(None, None), None)?.n;
         Ok(HomeStats {
             totals,
             months,
@@ -1056,6 +1172,8 @@ impl Index {
             authorisations: auths,
             released,
             releases,
+            outcomes_reported,
+            outcomes_prevented,
         })
     }
 }
@@ -1083,11 +1201,36 @@ fn add(tx: &rusqlite::Transaction<'_>, s: &Summary, tick: i64) -> rusqlite::Resu
     let month = s.created.map(month_key);
     let refs: Vec<String> = s.references.iter().map(u64::to_string).collect();
     let categories = s.categories.iter().fold(0, |m, c| m | category_bit(c));
+    // An outcome report is about the authorisation it names first: it is
+    // counted in that authorisation's jurisdiction, and it replaces the
+    // earlier reports on it.
+    let reported_on = s
+        .outcome
+        .and(s.references.first().copied())
+        .and_then(|t| i64::try_from(t).ok())
+        .filter(|&t| t < idx);
+    let jurisdiction = match reported_on {
+        Some(t) => tx
+            .prepare_cached(
+                "SELECT jurisdiction FROM entries WHERE idx = ?1 AND kind IN ('request', 'emergency')",
+            )?
+            .query_row([t], |r| r.get::<_, Option<String>>(0))
+            .optional()?
+            .flatten(),
+        None => s.jurisdiction.clone(),
+    };
+    if let Some(t) = reported_on {
+        tx.prepare_cached(
+            "UPDATE entries SET outcome = outcome & ~?1 WHERE kind = 'outcome' \
+             AND idx IN (SELECT source FROM refs WHERE target = ?2)",
+        )?
+        .execute([outcome_bits::LATEST, t])?;
+    }
     tx.prepare_cached(
         "INSERT INTO entries(idx, kind, created, day, month, signer, jurisdiction, country, \
          legal_basis, legal_lower, provider, categories, sealed_until, sealed_in_force, ratify_by, \
-         decision, flags, refs, leaf_hash) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, 0, ?17, ?18)",
+         decision, flags, refs, leaf_hash, outcome) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, 0, ?17, ?18, ?19)",
     )?
     .execute(params![
         idx,
@@ -1096,8 +1239,8 @@ fn add(tx: &rusqlite::Transaction<'_>, s: &Summary, tick: i64) -> rusqlite::Resu
         s.created.map(|c| epoch_day(c.date_naive())),
         month,
         s.signer,
-        s.jurisdiction,
-        s.jurisdiction
+        jurisdiction,
+        jurisdiction
             .as_deref()
             .map(|j| j.split('-').next().unwrap_or(j)),
         s.legal_basis,
@@ -1110,6 +1253,7 @@ fn add(tx: &rusqlite::Transaction<'_>, s: &Summary, tick: i64) -> rusqlite::Resu
         s.decision.map(Decision::as_str),
         refs.join(";"),
         s.leaf_hash,
+        s.outcome.map(OutcomeFacts::bits),
     ])?;
     if let (Some(kind), Some(month)) = (s.kind, month) {
         tx.prepare_cached(

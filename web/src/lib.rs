@@ -19,13 +19,20 @@
 //! in-browser check), `/keys` (every agency's, court's and provider's keys
 //! over time, and the log's), `/keys/{name}` (one identity's keys),
 //! `/witnesses` (the witnesses now and the witness sets over time),
-//! `/findings`, `/static/...`.
+//! `/findings`, `/static/...`; `/entries.atom` (any list as an Atom feed,
+//! see [`feed`]), `/agencies/{name}` (one agency's figures, see
+//! [`agency`]), `/going-dark` with `.csv` and `.json` (the outcome
+//! reports' encryption figures per year and jurisdiction, see
+//! [`going_dark`]).
 //!
 //! - [`history`]: key and witness-set history, from the log's registry
 //!   entries replayed with the schemas crate's `Registry`.
 
+pub mod agency;
 pub mod charts;
+pub mod feed;
 pub mod filter;
+pub mod going_dark;
 pub mod history;
 pub mod index;
 pub mod labels;
@@ -37,7 +44,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -122,6 +129,11 @@ pub fn router(state: WebState) -> Result<Router, IndexError> {
         .route("/entries", get(entries))
         .route("/entries.csv", get(entries_csv))
         .route("/entries.json", get(entries_json))
+        .route("/entries.atom", get(entries_atom))
+        .route("/agencies/{name}", get(agency_page))
+        .route("/going-dark", get(going_dark_page))
+        .route("/going-dark.csv", get(going_dark_csv))
+        .route("/going-dark.json", get(going_dark_json))
         .route("/entries/{index}", get(entry))
         .route("/keys", get(keys))
         .route("/keys/{name}", get(identity))
@@ -488,6 +500,142 @@ async fn entries_json(
             "entries": export_rows(&matches, now),
         });
         Ok(axum::Json(body).into_response())
+    })
+    .await
+}
+
+/// `scheme://host` of a request, for the absolute links feeds need: the
+/// Host header if it is a plain host name (and port), and https only when
+/// a proxy in front says so.
+fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+        })
+        .unwrap_or("localhost");
+    let https = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|p| p.eq_ignore_ascii_case("https"));
+    format!("{}://{host}", if https { "https" } else { "http" })
+}
+
+async fn entries_atom(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    blocking(move || {
+        let (mut filter, _) = Filter::parse(&q);
+        // A feed is always the newest matches: pages do not apply.
+        filter.page = 1;
+        filter.per_page = filter::DEFAULT_PER_PAGE;
+        s.fresh()?;
+        let now = s.index.ticked_at().map_err(internal)?;
+        let rows = s
+            .index
+            .matches(&filter, 0, feed::FEED_LIMIT)
+            .map_err(internal)?;
+        let origin = s.cfg.store.meta().map_err(internal)?.origin;
+        let base = base_url(&headers);
+        let body = feed::atom(
+            &feed::FeedMeta {
+                origin: &origin,
+                filter: &filter,
+                base: &base,
+                now,
+            },
+            &rows,
+        );
+        Ok((
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(feed::CONTENT_TYPE),
+                ),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            ],
+            body,
+        )
+            .into_response())
+    })
+    .await
+}
+
+async fn agency_page(
+    State(s): State<Shared>,
+    UrlPath(name): UrlPath<String>,
+) -> Result<Response, PageError> {
+    blocking(move || {
+        let c = s.fresh()?;
+        let now = s.index.ticked_at().map_err(internal)?;
+        let replayed = s.registry()?;
+        let who = history::identity(&replayed.registry, &name);
+        let (all, _) = Filter::parse(&[("agency".to_owned(), name.clone())]);
+        let signed = s.index.count(&all, None).map_err(internal)?.n;
+        if who.is_none() && signed == 0 {
+            return Err(PageError(
+                StatusCode::NOT_FOUND,
+                format!("No entry in the log is signed by {name:?}, and its registry names no such key."),
+            ));
+        }
+        let view = agency::AgencyView {
+            figures: agency::figures(&s.index, &name).map_err(internal)?,
+            recent: s
+                .index
+                .matches(&all, 0, agency::RECENT)
+                .map_err(internal)?,
+            signed,
+            registered: who.is_some(),
+            display_name: who.and_then(|w| w.display_name),
+            name,
+        };
+        Ok(html(agency::page(&view, c, now)))
+    })
+    .await
+}
+
+impl Inner {
+    fn going_dark(&self) -> Result<going_dark::GoingDark, PageError> {
+        self.fresh()?;
+        going_dark::compute(&self.index).map_err(internal)
+    }
+}
+
+async fn going_dark_page(State(s): State<Shared>) -> Result<Response, PageError> {
+    blocking(move || Ok(html(going_dark::page(&s.going_dark()?)))).await
+}
+
+async fn going_dark_csv(State(s): State<Shared>) -> Result<Response, PageError> {
+    blocking(move || {
+        let g = s.going_dark()?;
+        Ok((
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/csv; charset=utf-8"),
+                ),
+                (
+                    header::CONTENT_DISPOSITION,
+                    HeaderValue::from_static("attachment; filename=\"daylight-going-dark.csv\""),
+                ),
+            ],
+            going_dark::csv(&g),
+        )
+            .into_response())
+    })
+    .await
+}
+
+async fn going_dark_json(State(s): State<Shared>) -> Result<Response, PageError> {
+    blocking(move || {
+        let g = s.going_dark()?;
+        let origin = s.cfg.store.meta().map_err(internal)?.origin;
+        Ok(axum::Json(going_dark::json(&g, &origin)).into_response())
     })
     .await
 }

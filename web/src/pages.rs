@@ -70,9 +70,16 @@ fn css_version() -> &'static str {
 
 /// The page frame.
 pub fn layout(title: &str, current: &str, body: Markup) -> Markup {
+    layout_with_feed(title, current, None, body)
+}
+
+/// The page frame, announcing the Atom feed at `feed` (if any) to
+/// browsers and feed readers.
+pub fn layout_with_feed(title: &str, current: &str, feed: Option<&str>, body: Markup) -> Markup {
     let nav = [
         ("/", "Overview"),
         ("/entries", "Entries"),
+        ("/going-dark", "Going dark"),
         ("/keys", "Keys"),
         ("/witnesses", "Witnesses"),
         ("/findings", "Findings"),
@@ -85,6 +92,9 @@ pub fn layout(title: &str, current: &str, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Daylight" }
                 link rel="stylesheet" href=(format!("/static/style.css?v={}", css_version()));
+                @if let Some(f) = feed {
+                    link rel="alternate" type="application/atom+xml" title=(format!("{title} (Atom feed)")) href=(f);
+                }
             }
             body {
                 a.skip href="#main" { "Skip to content" }
@@ -142,7 +152,7 @@ pub fn ago(now: DateTime<Utc>, t: DateTime<Utc>) -> String {
     format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
 }
 
-fn status_badges(statuses: &[Status]) -> Markup {
+pub(crate) fn status_badges(statuses: &[Status]) -> Markup {
     html! {
         @for s in statuses {
             span class=(format!("badge st-{}", s.as_str())) { (s.label()) }
@@ -151,7 +161,7 @@ fn status_badges(statuses: &[Status]) -> Markup {
     }
 }
 
-fn entry_link(i: u64) -> Markup {
+pub(crate) fn entry_link(i: u64) -> Markup {
     html! { a href=(format!("/entries/{i}")) { "#" (i) } }
 }
 
@@ -182,6 +192,10 @@ pub struct HomeStats {
     pub released: u64,
     /// Release entries.
     pub releases: u64,
+    /// Outcome reports (the latest per authorisation).
+    pub outcomes_reported: u64,
+    /// Of those, the ones saying encryption prevented access.
+    pub outcomes_prevented: u64,
 }
 
 fn checkpoint_block(log: &LogView, now: DateTime<Utc>) -> Markup {
@@ -274,6 +288,15 @@ pub fn home(log: &LogView, stats: &HomeStats, coverage: Coverage, now: DateTime<
             "and check for yourself that what you see is in the log."
         }
         (coverage_note(coverage))
+        @let (reported, prevented) = crate::going_dark::headline_metrics();
+        p.headline id="going-dark-headline" {
+            "Going dark? Of "
+            a href=(reported.href(None, None)) { strong { (stats.outcomes_reported) } }
+            " outcomes reported in this log, "
+            a href=(prevented.href(None, None)) { strong { (stats.outcomes_prevented) } }
+            " say encryption prevented access. "
+            a href="/going-dark" { "Per year and jurisdiction, beside the official figures" }
+        }
         section aria-labelledby="state-h" {
             h2 id="state-h" { "The log now" }
             dl.facts {
@@ -439,6 +462,31 @@ pub fn entries(
                         }
                     }
                     div.field {
+                        label for="f-outcome" { "Outcome reports" }
+                        select id="f-outcome" name="outcome" {
+                            option value="" { "any" }
+                            option value="latest" selected[filter.latest == Some(true)] { "latest report per request" }
+                            option value="replaced" selected[filter.latest == Some(false)] { "replaced by a later report" }
+                        }
+                    }
+                    div.field {
+                        label for="f-encryption" { "Encryption (outcome reports)" }
+                        select id="f-encryption" name="encryption" {
+                            option value="" { "any" }
+                            @for e in crate::filter::Encryption::ALL {
+                                option value=(e.as_str()) selected[filter.encryption == Some(e)] { (e.label()) }
+                            }
+                        }
+                    }
+                    div.field {
+                        label for="f-data" { "Data obtained (outcome reports)" }
+                        select id="f-data" name="data_obtained" {
+                            option value="" { "any" }
+                            option value="yes" selected[filter.data_obtained == Some(true)] { "yes" }
+                            option value="no" selected[filter.data_obtained == Some(false)] { "no" }
+                        }
+                    }
+                    div.field {
                         label for="f-status" { "Status" }
                         select id="f-status" name="status" {
                             option value="" { "any" }
@@ -462,7 +510,9 @@ pub fn entries(
             @if !filter.is_empty() { " (filtered)" }
             ". Download: "
             a href=(format!("/entries.csv{q}")) { "CSV" } ", "
-            a href=(format!("/entries.json{q}")) { "JSON" } "."
+            a href=(format!("/entries.json{q}")) { "JSON" } ". "
+            a.feed id="feed-link" href=(format!("/entries.atom{q}")) type="application/atom+xml" { "Subscribe (Atom feed)" }
+            " to this list."
         }
         @if shown.is_empty() {
             p { "No entries on this page." }
@@ -488,7 +538,7 @@ pub fn entries(
                                 td { @match s.kind { Some(k) => (labels::kind(k)), None => "unreadable" }
                                      @if !s.references.is_empty() { br; small { "about " @for (i, r) in s.references.iter().enumerate() { @if i > 0 { ", " } (entry_link(*r)) } } } }
                                 td { @if let Some(c) = s.created { (when(c)) } }
-                                td { (s.signer) }
+                                td { (signer_link(s)) }
                                 td { (s.jurisdiction.clone().unwrap_or_default()) }
                                 td { (s.provider.clone().unwrap_or_default()) }
                                 td { (status_badges(&s.statuses(now))) }
@@ -514,7 +564,26 @@ pub fn entries(
             }
         }
     };
-    layout("Entries", "/entries", body)
+    layout_with_feed(
+        "Entries",
+        "/entries",
+        Some(&format!("/entries.atom{q}")),
+        body,
+    )
+}
+
+/// The signer of `s`, linked to its agency page (entries agencies sign)
+/// or its keys (entries courts, providers and the log sign).
+fn signer_link(s: &Summary) -> Markup {
+    if s.signer.is_empty() {
+        return html! {};
+    }
+    let href = if crate::feed::signed_by_agency(s.kind) {
+        crate::agency::href(&s.signer)
+    } else {
+        identity_href(&s.signer)
+    };
+    html! { a href=(href) { (s.signer) } }
 }
 
 fn commitment(c: &Commitment) -> Markup {
@@ -713,7 +782,7 @@ fn key_short(k: &VerifierKey) -> String {
 }
 
 /// `name` as one URL path segment.
-fn path_segment(name: &str) -> String {
+pub(crate) fn path_segment(name: &str) -> String {
     name.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
@@ -725,7 +794,7 @@ fn path_segment(name: &str) -> String {
 }
 
 /// The page of the identity whose keys carry `name`.
-fn identity_href(name: &str) -> String {
+pub(crate) fn identity_href(name: &str) -> String {
     format!("/keys/{}", path_segment(name))
 }
 
@@ -846,7 +915,7 @@ pub fn timeline(s: &Summary, referrers: &[u64]) -> Vec<(u64, &'static str)> {
 
 /// A note while the web index has not read the whole log yet (after a
 /// first start on a long log).
-fn coverage_note(c: Coverage) -> Markup {
+pub(crate) fn coverage_note(c: Coverage) -> Markup {
     html! {
         @if !c.complete() {
             p.note role="status" {
@@ -882,7 +951,7 @@ pub fn entry(
                 div { dt { "Position in the log" } dd { (i) } }
                 @if let Some(r) = record {
                     div { dt { "Created" } dd { (when(r.created())) } }
-                    div { dt { "Signed by" } dd { (r.signer().name) " " small { "(key ID " (r.signer().key_id) ")" } } }
+                    div { dt { "Signed by" } dd { (signer_link(s)) " " small { "(key ID " (r.signer().key_id) ")" } } }
                     @for (label, value) in body_rows(r.body(), s) {
                         div { dt { (label) } dd { (value) } }
                     }
@@ -1201,6 +1270,9 @@ pub fn keys(log: &LogView, identities: &[Identity], now: DateTime<Utc>) -> Marku
                         a href=(identity_href(&who.name)) { (who.name) }
                         @if let Some(d) = &who.display_name { " " small { "(" (d) ")" } }
                     }
+                    @if who.roles.contains(&Role::Agency) {
+                        p { a.agency-page href=(crate::agency::href(&who.name)) { "Agency page: its requests, ratifications, disclosures and outcomes" } }
+                    }
                     p {
                         "Registered as "
                         @for (i, r) in who.roles.iter().enumerate() { @if i > 0 { ", " } (labels::role(*r)) }
@@ -1243,6 +1315,9 @@ pub fn identity(who: &Identity) -> Markup {
         }
         @if signs {
             p { a href=(format!("/entries{}", crate::filter::encode_query(&[("agency", who.name.clone())]))) { "Entries signed by " (who.name) } }
+        }
+        @if who.roles.contains(&Role::Agency) {
+            p { a.agency-page href=(crate::agency::href(&who.name)) { "Agency page: its requests, ratifications, disclosures and outcomes" } }
         }
         (key_history_table(who))
         p { a href="/keys" { "Every registered key" } }
