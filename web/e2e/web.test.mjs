@@ -101,6 +101,12 @@ before(async () => {
   );
   const em = await (await fetch(`${base}/api/v1/entries/${idx.emergency}`)).json();
   idx.ratification = await submit(p("court.key"), draft("ratification", { emergency: { index: idx.emergency, leaf_hash: em.leaf_hash } }));
+  // An outcome report on the US request: encryption kept the data out of reach.
+  const us = await (await fetch(`${base}/api/v1/entries/${idx.us}`)).json();
+  idx.outcome = await submit(
+    p("agency.key"),
+    draft("outcome", { entry: { index: idx.us, leaf_hash: us.leaf_hash }, data_obtained: false, encryption_encountered: true, encryption_prevented_access: true }),
+  );
 
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "daylight-chromium-"));
   browser = await chromium.launchPersistentContext(dataDir, {
@@ -147,14 +153,16 @@ describe("web view in chromium", () => {
     const home = await open("/");
     assert.match(await home.textContent("h1"), /Lawful-access requests/);
     assert.ok((await home.locator("figure.chart svg").count()) >= 2, "charts");
-    // Three registry entries (agency, court, witness) and four submissions.
-    assert.equal(await home.textContent("dl.facts div:first-child dd"), "7");
+    // Three registry entries (agency, court, witness) and five submissions.
+    assert.equal(await home.textContent("dl.facts div:first-child dd"), "8");
     await shot(home, "home");
     for (const [url, h1] of [
       ["/entries", "Entries"],
       ["/keys", "Keys"],
       ["/witnesses", "Witnesses"],
       ["/findings", "Auditor findings"],
+      ["/going-dark", "Going dark: what the log's outcome reports say"],
+      ["/agencies/agency.example", "Agency agency.example"],
       [`/entries/${idx.emergency}`, `Entry ${idx.emergency}: Emergency request`],
     ]) {
       const page = await open(url);
@@ -183,7 +191,7 @@ describe("web view in chromium", () => {
 
   test("filters narrow the list and give a linkable URL", async () => {
     const page = await open("/entries");
-    assert.equal(await rowCount(page), 7);
+    assert.equal(await rowCount(page), 8);
     await page.click("details.filters summary");
     await page.check("input[name=kind][value=request]");
     await page.selectOption("#f-jurisdiction", "DE");
@@ -198,6 +206,75 @@ describe("web view in chromium", () => {
     const status = await open("/entries?status=ratified");
     assert.equal(await rowCount(status), 1);
     await Promise.all([page.close(), again.close(), status.close()]);
+  });
+
+  test("every list offers its Atom feed, with its filters", async () => {
+    const page = await open("/entries?kind=request");
+    const feed = "/entries.atom?kind=request";
+    assert.equal(await page.getAttribute('head link[rel=alternate][type="application/atom+xml"]', "href"), feed);
+    const link = page.locator("#feed-link");
+    assert.ok(await link.isVisible(), "the feed link is visible");
+    assert.equal(await link.getAttribute("href"), feed);
+    const resp = await page.request.get(`${base}${feed}`);
+    assert.equal(resp.status(), 200);
+    assert.equal(resp.headers()["content-type"], "application/atom+xml; charset=utf-8");
+    const xml = await resp.text();
+    // The browser's own XML parser reads it as Atom: two requests, newest first.
+    const entries = await page.evaluate((text) => {
+      const doc = new DOMParser().parseFromString(text, "application/xml");
+      if (doc.querySelector("parsererror")) return null;
+      const ns = "http://www.w3.org/2005/Atom";
+      return [...doc.getElementsByTagNameNS(ns, "entry")].map((e) => e.getElementsByTagNameNS(ns, "link")[0].getAttribute("href"));
+    }, xml);
+    assert.deepEqual(entries, [`${base}/entries/${idx.de}`, `${base}/entries/${idx.us}`]);
+    await page.close();
+  });
+
+  test("the going-dark page renders its table, and the home headline links to it", async () => {
+    const home = await open("/");
+    const headline = home.locator("#going-dark-headline");
+    assert.match(await headline.textContent(), /Of 1 outcomes reported in this log, 1 say encryption prevented access/);
+    await Promise.all([home.waitForNavigation(), headline.locator('a[href="/going-dark"]').click()]);
+    assert.equal(new URL(home.url()).pathname, "/going-dark");
+    assert.match(await home.textContent("h1"), /Going dark/);
+    const table = home.locator("#going-dark-table");
+    assert.ok(await table.isVisible());
+    // A row for the jurisdiction, one for the year, one for all years.
+    const year = String(new Date().getUTCFullYear());
+    assert.equal(await table.locator(`tbody tr[data-year="${year}"][data-jurisdiction="US"]`).count(), 1);
+    const total = table.locator('tbody tr[data-year="all"][data-jurisdiction="all"]');
+    assert.equal(await total.locator('a[data-metric="requests"]').textContent(), "3");
+    const prevented = total.locator('a[data-metric="encryption_prevented_access"]');
+    assert.equal(await prevented.textContent(), "1");
+    // Others' figures stand beside, marked as claims.
+    assert.ok((await home.locator("#claims-table tbody tr").count()) >= 5);
+    assert.match(await home.textContent("#claims-h"), /claims this log cannot check/);
+    await shot(home, "going-dark");
+    // The number leads to the entry it counts.
+    await Promise.all([home.waitForNavigation(), prevented.click()]);
+    assert.equal(await rowCount(home), 1);
+    assert.equal(await home.textContent("#match-count"), "1");
+    assert.equal(await home.getAttribute("table.entries tbody tr td a", "href"), `/entries/${idx.outcome}`);
+    assert.deepEqual(home.errors, []);
+    await home.close();
+  });
+
+  test("an agency's page, from the list, counts its requests and ratifications", async () => {
+    const page = await open("/entries?kind=emergency");
+    await Promise.all([page.waitForNavigation(), page.click('table.entries a[href="/agencies/agency.example"]')]);
+    assert.equal((await page.textContent("h1")).trim(), "Agency agency.example");
+    const figure = (key) => page.textContent(`#agency-figures tr[data-figure="${key}"] a`);
+    assert.equal(await figure("requests"), "2");
+    assert.equal(await figure("emergencies"), "1");
+    assert.equal(await figure("ratified"), "1");
+    assert.equal(await figure("encryption_prevented_access"), "1");
+    assert.match(await page.textContent("#ratification-rate"), /ratified 1 of its 1 emergency requests \(100%\)/);
+    assert.equal(
+      await page.getAttribute('head link[rel=alternate][type="application/atom+xml"]', "href"),
+      "/entries.atom?agency=agency.example",
+    );
+    await shot(page, "agency");
+    await page.close();
   });
 
   async function verify(url, setup) {
