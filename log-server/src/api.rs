@@ -16,6 +16,9 @@ use daylight_core::{LeafIndex, TlogProof, VerifierKey};
 use crate::admission::Admission;
 use crate::error::{ApiError, STORAGE_RETRY_AFTER};
 use crate::metrics::Metrics;
+use crate::openapi::{
+    Agencies, EntryView, ErrorBody, LogInfo, LogKeyPeriod, Submitted, WitnessInfo, TILE_INDEX,
+};
 use crate::sequencer::{SequenceError, Sequencer};
 use crate::store::{LogStore, Published, StoreHashes};
 
@@ -100,6 +103,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/entries/{index}/proof", get(proof))
         .route("/api/v1/agencies", get(agencies))
         .route("/metrics", get(metrics))
+        .route(
+            crate::openapi::OPENAPI_PATH,
+            get(crate::openapi::openapi_json),
+        )
+        // axum matches whole segments: `{file}` is `{kind}.json`.
+        .route("/api/v1/schemas/{file}", get(crate::openapi::schema_file))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(state)
@@ -133,7 +142,15 @@ impl AppState {
     }
 }
 
-async fn checkpoint(State(s): State<AppState>) -> Result<Response, ApiError> {
+/// The newest checkpoint cosigned by the witness quorum.
+#[utoipa::path(
+    get, path = "/checkpoint", tag = "tiles",
+    responses(
+        (status = 200, description = "The checkpoint as a signed note: the log's signature and the witnesses' cosignatures", body = String, content_type = "text/plain; charset=utf-8"),
+        (status = 503, description = "No checkpoint cosigned by the quorum yet (`no_checkpoint`)", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    )
+)]
+pub(crate) async fn checkpoint(State(s): State<AppState>) -> Result<Response, ApiError> {
     let p = s.published().ok_or_else(|| {
         ApiError::unavailable(
             "no_checkpoint",
@@ -144,7 +161,25 @@ async fn checkpoint(State(s): State<AppState>) -> Result<Response, ApiError> {
     Ok(text(p.bytes.clone(), "no-cache, max-age=1"))
 }
 
-async fn tile(State(s): State<AppState>, Path(path): Path<String>) -> Result<Response, ApiError> {
+/// A full hash tile (the route also serves partial tiles and entry bundles,
+/// documented as their own path templates).
+#[utoipa::path(
+    get, path = "/tile/{L}/{N}", tag = "tiles",
+    params(
+        ("L" = u8, Path, maximum = 63, example = 0, description = "Tile level, 0..=63"),
+        ("N" = String, Path, pattern = "^[0-9]{3}$", example = "000", description = TILE_INDEX),
+    ),
+    responses(
+        (status = 200, description = "256 hashes of 32 bytes; immutable", body = [u8], content_type = "application/octet-stream"),
+        (status = 400, description = "Not a tile path (`bad_tile_path`)", body = ErrorBody),
+        (status = 404, description = "Not (yet) in the tree", body = ErrorBody),
+        (status = 503, description = "Storage unavailable (`storage_unavailable`)", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    )
+)]
+pub(crate) async fn tile(
+    State(s): State<AppState>,
+    Path(path): Path<String>,
+) -> Result<Response, ApiError> {
     let parsed = TilePath::parse(&format!("tile/{path}"))
         .map_err(|e| ApiError::bad_request("bad_tile_path", e.to_string()))?;
     let data = blocking(move || {
@@ -207,12 +242,20 @@ async fn tile(State(s): State<AppState>, Path(path): Path<String>) -> Result<Res
         .into_response())
 }
 
-async fn log_info(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+/// What a reader needs to know about the log.
+#[utoipa::path(
+    get, path = "/api/v1/log", tag = "api",
+    responses(
+        (status = 200, description = "Origin, keys, published size, quorum and witnesses", body = LogInfo),
+        (status = 503, description = "Storage unavailable (`storage_unavailable`)", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    )
+)]
+pub(crate) async fn log_info(State(s): State<AppState>) -> Result<Json<LogInfo>, ApiError> {
     let (store, key, quorum) = (s.store.clone(), s.log_key.clone(), s.quorum);
     let rules = s.admission.clone();
     let size = s.published().map(|p| p.checkpoint.size.get()).unwrap_or(0);
     blocking(move || {
-        log_info_json(store.as_ref(), Some(rules.as_ref()), &key, quorum, size)
+        log_info_document(store.as_ref(), Some(rules.as_ref()), &key, quorum, size)
             .map(Json)
             .map_err(ApiError::storage)
     })
@@ -229,50 +272,87 @@ pub fn log_info_json(
     init_quorum: usize,
     size: u64,
 ) -> Result<serde_json::Value, crate::store::StoreError> {
+    let info = log_info_document(store, rules, key, init_quorum, size)?;
+    // Only strings, numbers and lists: serialising cannot fail.
+    Ok(serde_json::to_value(info).unwrap_or(serde_json::Value::Null))
+}
+
+/// [`log_info_json`] as its typed document.
+pub fn log_info_document(
+    store: &dyn LogStore,
+    rules: Option<&dyn Admission>,
+    key: &VerifierKey,
+    init_quorum: usize,
+    size: u64,
+) -> Result<LogInfo, crate::store::StoreError> {
     let meta = store.meta()?;
     let registry = rules.and_then(|r| r.registry());
     let (set, quorum) =
         crate::witnessing::effective_witnesses(store, registry.as_ref(), init_quorum)?;
-    let witnesses: Vec<serde_json::Value> = set
+    let witnesses: Vec<WitnessInfo> = set
         .into_iter()
-        .map(|w| serde_json::json!({ "vkey": w.key.to_string(), "url": w.url }))
+        .map(|w| WitnessInfo {
+            url: w.url,
+            vkey: w.key.to_string(),
+        })
         .collect();
     let time = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    let vkeys: Vec<serde_json::Value> = match &registry {
+    let vkeys: Vec<LogKeyPeriod> = match &registry {
         Some(reg) => reg
             .log_keys()
             .iter()
-            .map(|p| {
-                serde_json::json!({
-                    "vkey": p.key.to_string(),
-                    "from": p.from.map(|i| i.get()),
-                    "replaced_at": p.replaced_at.map(|i| i.get()),
-                    "until": p.until.map(time),
-                })
+            .map(|p| LogKeyPeriod {
+                from: p.from.map(|i| i.get()),
+                replaced_at: p.replaced_at.map(|i| i.get()),
+                until: p.until.map(time),
+                vkey: p.key.to_string(),
             })
             .collect(),
-        None => vec![serde_json::json!({
-            "vkey": key.to_string(), "from": null, "replaced_at": null, "until": null
-        })],
+        None => vec![LogKeyPeriod {
+            from: None,
+            replaced_at: None,
+            until: None,
+            vkey: key.to_string(),
+        }],
     };
     // The registry's word on the current key: a frontend not yet restarted
     // after a rotation must not advertise the old one.
     let current = registry.as_ref().map_or(key, |r| r.log_key());
-    Ok(serde_json::json!({
-        "origin": meta.origin,
-        "vkey": current.to_string(),
-        "vkeys": vkeys,
-        "size": size,
-        "quorum": quorum,
-        "witnesses": witnesses,
-    }))
+    Ok(LogInfo {
+        origin: meta.origin,
+        quorum: quorum as u64,
+        size,
+        vkey: current.to_string(),
+        vkeys,
+        witnesses,
+    })
 }
 
-async fn submit(
+/// Submits a signed record.
+#[utoipa::path(
+    post, path = "/api/v1/entries", tag = "api",
+    request_body(
+        content = crate::openapi::Record, content_type = "application/json",
+        description = "A signed record, at most 65535 bytes (`application/octet-stream` is also taken, or no content type). Registry records are written by the operator, not here."
+    ),
+    responses(
+        (status = 200, description = "Logged: its index (the same record again answers the same index)", body = Submitted),
+        (status = 400, description = "Not a record: malformed JSON, not canonical, unknown kind, bad field (`bad_json`, `not_canonical`, ...)", body = ErrorBody),
+        (status = 401, description = "The signer is not a registered key (`unknown_signer`)", body = ErrorBody),
+        (status = 403, description = "Bad signature, a revoked key or one of the wrong role, or a registry record", body = ErrorBody),
+        (status = 408, description = "The body did not arrive in time (`body_timeout`)", body = ErrorBody),
+        (status = 413, description = "Larger than 65535 bytes (`too_large`)", body = ErrorBody),
+        (status = 415, description = "Neither JSON nor octets (`unsupported_media_type`)", body = ErrorBody),
+        (status = 422, description = "Well-formed but refused by the log's rules: another log's record, dates out of order, a reference to a missing or wrong entry, ...", body = ErrorBody),
+        (status = 429, description = "The signer's key is over its rate (`rate_limited`)", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait"))),
+        (status = 503, description = "Cannot take it now: `queue_full`, `shutting_down`, `not_sequenced`, `storage_unavailable`, `log_key_unavailable`", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    )
+)]
+pub(crate) async fn submit(
     State(s): State<AppState>,
     headers: HeaderMap,
     body: axum::body::Body,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Submitted>, ApiError> {
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or_default();
         if !ct.starts_with("application/json") && !ct.starts_with("application/octet-stream") {
@@ -326,7 +406,7 @@ async fn submit(
             )
         }
     })?;
-    Ok(Json(serde_json::json!({ "index": index.get() })))
+    Ok(Json(Submitted { index: index.get() }))
 }
 
 fn parse_index(text: &str) -> Result<LeafIndex, ApiError> {
@@ -337,27 +417,58 @@ fn parse_index(text: &str) -> Result<LeafIndex, ApiError> {
         })
 }
 
-async fn entry(
+/// One logged record.
+#[utoipa::path(
+    get, path = "/api/v1/entries/{index}", tag = "api",
+    params(("index" = u64, Path, example = 0, description = "Entry index, decimal without leading zeros")),
+    responses(
+        (status = 200, description = "The record with its index and leaf hash", body = EntryView),
+        (status = 400, description = "Not an entry index (`bad_index`)", body = ErrorBody),
+        (status = 404, description = "No such entry", body = ErrorBody),
+        (status = 503, description = "Storage unavailable (`storage_unavailable`)", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    )
+)]
+pub(crate) async fn entry(
     State(s): State<AppState>,
     Path(index): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<EntryView>, ApiError> {
     let index = parse_index(&index)?;
     let (store, admission) = (s.store.clone(), s.admission.clone());
     blocking(move || {
+        let missing = || ApiError::not_found(format!("no entry {index}"));
+        // Past the tree's end first: the stores cannot even look up an index
+        // beyond their integer range (2^63 and up), and answered 500.
+        if !store.size().map_err(ApiError::storage)?.contains(index) {
+            return Err(missing());
+        }
         let e = store
             .entry(index)
             .map_err(ApiError::storage)?
-            .ok_or_else(|| ApiError::not_found(format!("no entry {index}")))?;
-        Ok(Json(serde_json::json!({
-            "index": index.get(),
-            "leaf_hash": e.leaf_hash.to_hex(),
-            "record": admission.describe(&e.data),
-        })))
+            .ok_or_else(missing)?;
+        Ok(Json(EntryView {
+            index: index.get(),
+            leaf_hash: e.leaf_hash.to_hex(),
+            record: admission.describe(&e.data),
+        }))
     })
     .await
 }
 
-async fn proof(State(s): State<AppState>, Path(index): Path<String>) -> Result<Response, ApiError> {
+/// A C2SP tlog-proof of one entry against the newest published checkpoint.
+#[utoipa::path(
+    get, path = "/api/v1/entries/{index}/proof", tag = "api",
+    params(("index" = u64, Path, example = 0, description = "Entry index, decimal without leading zeros")),
+    responses(
+        (status = 200, description = "C2SP tlog-proof: index, inclusion path and the cosigned checkpoint", body = String, content_type = "text/plain; charset=utf-8"),
+        (status = 400, description = "Not an entry index (`bad_index`)", body = ErrorBody),
+        (status = 404, description = "No such entry", body = ErrorBody),
+        (status = 503, description = "Not yet in a checkpoint cosigned by the quorum (`not_yet_published`), or storage unavailable", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    )
+)]
+pub(crate) async fn proof(
+    State(s): State<AppState>,
+    Path(index): Path<String>,
+) -> Result<Response, ApiError> {
     let index = parse_index(&index)?;
     let (store, published) = (s.store.clone(), s.published());
     let body = blocking(move || {
@@ -391,11 +502,22 @@ async fn proof(State(s): State<AppState>, Path(index): Path<String>) -> Result<R
     Ok(text(body, "no-cache"))
 }
 
-async fn agencies(State(s): State<AppState>) -> Json<serde_json::Value> {
+/// The registered keys (agencies, courts, providers, the log's), from the
+/// log's own registry entries.
+#[utoipa::path(
+    get, path = "/api/v1/agencies", tag = "api",
+    responses((status = 200, description = "Every registered key but the witnesses'", body = Agencies))
+)]
+pub(crate) async fn agencies(State(s): State<AppState>) -> Json<serde_json::Value> {
     Json(s.admission.registry_json())
 }
 
-async fn metrics(State(s): State<AppState>) -> Response {
+/// Counters for Prometheus.
+#[utoipa::path(
+    get, path = "/metrics", tag = "meta",
+    responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain; version=0.0.4"))
+)]
+pub(crate) async fn metrics(State(s): State<AppState>) -> Response {
     (
         [(
             header::CONTENT_TYPE,

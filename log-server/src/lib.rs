@@ -10,7 +10,8 @@
 //! - [`witnessing`]: collecting witness cosignatures, publishing checkpoints.
 //! - [`publish`]: writing tiles, bundles and checkpoints to a bucket or directory.
 //! - [`admission`]: which records may enter the log (registry, signatures, rules).
-//! - [`api`]: the HTTP routes; [`server`]: running it all.
+//! - [`api`]: the HTTP routes; [`openapi`]: their OpenAPI 3.1 document;
+//!   [`server`]: running it all.
 
 pub mod admission;
 pub mod api;
@@ -18,6 +19,7 @@ pub mod error;
 pub mod integrate;
 pub mod leader;
 pub mod metrics;
+pub mod openapi;
 pub mod postgres;
 pub mod publish;
 pub mod sequencer;
