@@ -280,3 +280,49 @@ pub fn urlencode(s: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(pairs: &[(&str, &str)]) -> (Filter, Vec<String>) {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Filter::parse(&pairs)
+    }
+
+    #[test]
+    fn outcome_filters_round_trip_and_bad_values_are_reported() {
+        let (f, problems) = parse(&[
+            ("data_obtained", "no"),
+            ("encryption", "prevented"),
+            ("outcome", "latest"),
+            ("kind", "outcome"),
+        ]);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(f.latest, Some(true));
+        assert_eq!(f.encryption, Some(Encryption::Prevented));
+        assert_eq!(f.data_obtained, Some(false));
+        assert!(f.changes_with_later_entries());
+        // Canonical order, and parsing the URL gives the same filter.
+        let q = f.query(None);
+        assert_eq!(
+            q,
+            "?kind=outcome&outcome=latest&encryption=prevented&data_obtained=no"
+        );
+        let back: Vec<(&str, &str)> = q[1..]
+            .split('&')
+            .map(|kv| kv.split_once('=').unwrap())
+            .collect();
+        assert_eq!(parse(&back).0, f);
+        let (f, problems) = parse(&[
+            ("outcome", "newest"),
+            ("encryption", "maybe"),
+            ("data_obtained", "perhaps"),
+        ]);
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(f.is_empty() && !f.changes_with_later_entries());
+    }
+}

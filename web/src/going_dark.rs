@@ -130,7 +130,7 @@ impl Row {
 pub struct GoingDark {
     /// The rows.
     pub rows: Vec<Row>,
-    /// When the statuses counted are from (the index's last tick).
+    /// When it was counted (the index's last tick then).
     pub as_of: DateTime<Utc>,
 }
 
@@ -380,7 +380,7 @@ pub fn page(g: &GoingDark) -> Markup {
             h2 id="log-figures-h" { "From this log" }
             p {
                 "Year: the year the entries were made (UTC). An outcome report counts in the jurisdiction of the request it reports on; "
-                "where an agency reported on one request more than once, only its latest report counts. Statuses as of "
+                "where an agency reported on one request more than once, only its latest report counts. Counted "
                 (crate::pages::when(g.as_of)) ". Download: "
                 a href="/going-dark.csv" { "CSV" } ", " a href="/going-dark.json" { "JSON" } "."
             }

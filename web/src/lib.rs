@@ -96,6 +96,10 @@ struct Inner {
     index: Index,
     first_seen: Mutex<Option<(u64, DateTime<Utc>)>>,
     registry: Mutex<RegistryCache>,
+    /// The going-dark table and the entries indexed when it was counted:
+    /// its counts change only with new entries (the one status it counts,
+    /// released, does not depend on the time).
+    going_dark: Mutex<Option<(u64, Arc<going_dark::GoingDark>)>>,
 }
 
 /// A page request reads missing entries into the index itself when at
@@ -119,6 +123,7 @@ pub fn router(state: WebState) -> Result<Router, IndexError> {
         index,
         first_seen: Mutex::new(None),
         registry: Mutex::new(RegistryCache::default()),
+        going_dark: Mutex::new(None),
     });
     let weak = Arc::downgrade(&inner);
     let _ = std::thread::Builder::new()
@@ -600,14 +605,21 @@ async fn agency_page(
 }
 
 impl Inner {
-    fn going_dark(&self) -> Result<going_dark::GoingDark, PageError> {
-        self.fresh()?;
-        going_dark::compute(&self.index).map_err(internal)
+    fn going_dark(&self) -> Result<Arc<going_dark::GoingDark>, PageError> {
+        let indexed = self.fresh()?.indexed;
+        if let Some((n, g)) = lock(&self.going_dark).as_ref() {
+            if *n == indexed {
+                return Ok(g.clone());
+            }
+        }
+        let g = Arc::new(going_dark::compute(&self.index).map_err(internal)?);
+        *lock(&self.going_dark) = Some((indexed, g.clone()));
+        Ok(g)
     }
 }
 
 async fn going_dark_page(State(s): State<Shared>) -> Result<Response, PageError> {
-    blocking(move || Ok(html(going_dark::page(&s.going_dark()?)))).await
+    blocking(move || Ok(html(going_dark::page(&*s.going_dark()?)))).await
 }
 
 async fn going_dark_csv(State(s): State<Shared>) -> Result<Response, PageError> {

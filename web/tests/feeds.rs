@@ -71,6 +71,9 @@ struct Outcome {
 
 struct Log {
     _dir: tempfile::TempDir,
+    store: Arc<SqliteStore>,
+    log_key: SignerKey,
+    agencies: [SignerKey; 2],
     running: RunningLog,
     http: reqwest::Client,
     auths: Vec<Auth>,
@@ -226,6 +229,9 @@ impl Log {
         .unwrap();
         Log {
             _dir: dir,
+            store,
+            log_key,
+            agencies,
             running,
             http: reqwest::Client::new(),
             auths,
@@ -636,4 +642,37 @@ async fn going_dark_numbers_are_the_totals_of_their_lists() {
         "{headline}"
     );
     assert!(headline.contains("href=\"/going-dark\""), "{headline}");
+
+    // A new report counts at once (the table is counted again for new entries).
+    let fresh = log
+        .auths
+        .iter()
+        .enumerate()
+        .find(|(i, _)| !log.outcomes.iter().any(|o| o.on == *i))
+        .map(|(_, a)| a.clone())
+        .unwrap();
+    let signer = log
+        .agencies
+        .iter()
+        .find(|k| k.name().as_str() == fresh.agency)
+        .unwrap();
+    let mut v = example("outcome");
+    v["entry"] = entry_ref(&fresh.record, fresh.index);
+    v["encryption_encountered"] = true.into();
+    v["encryption_prevented_access"] = true.into();
+    let r = seal(signer, v, Utc::now());
+    append_record(log.store.as_ref(), &log.log_key, &r, signer.verifier()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&log.ok("/going-dark.json", "application/json").await).unwrap();
+    let total = json["rows"].as_array().unwrap().last().unwrap();
+    assert_eq!(
+        total["encryption_prevented_access"]["count"]
+            .as_u64()
+            .unwrap(),
+        count(&|o| o.prevented) + 1
+    );
+    assert_eq!(
+        total["outcomes_reported"]["count"].as_u64().unwrap(),
+        latest.len() as u64 + 1
+    );
 }
