@@ -141,12 +141,13 @@ pub async fn get_json(
 
 /// The error for a log that could not be asked anything.
 fn unreachable_log(log: &str, err: &reqwest::Error) -> anyhow::Error {
+    if err.is_builder() {
+        return anyhow!("--log {log:?} is not a URL: write it as http://HOST:PORT");
+    }
     let why = if err.is_connect() {
         "nothing answers there"
     } else if err.is_timeout() {
         "it did not answer in time"
-    } else if err.is_builder() {
-        "that is not a URL (write it as http://HOST:PORT)"
     } else {
         "the request failed"
     };

@@ -128,7 +128,7 @@ fn audit_command(args: AuditArgs) -> Result<u8> {
                     return Ok(3);
                 }
             };
-            let (report, _) = result?;
+            let (report, _) = result.map_err(|e| explain(e, &opts.log_url))?;
             print!("{}", report.summary());
             println!("findings: {}", opts.dir.join("findings.json").display());
             let _ = std::io::stdout().flush();
@@ -144,4 +144,15 @@ fn audit_command(args: AuditArgs) -> Result<u8> {
             }
         }
     })
+}
+
+/// An audit that could not start, with what to check: a log that does not
+/// answer its first request is most likely not there.
+fn explain(err: daylight_auditor::AuditError, log: &str) -> anyhow::Error {
+    match &err {
+        daylight_auditor::AuditError::Fetch { url, .. } if url.ends_with("/api/v1/log") => {
+            anyhow::anyhow!("{err}; is a Daylight log serving at {log}? check --log")
+        }
+        _ => err.into(),
+    }
 }

@@ -157,7 +157,14 @@ impl From<Outcome> for i32 {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+    std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => anyhow!(
+            "{} does not exist: check the path (a policy comes from `daylight gate policy`, \
+             a bundle's entry, proof and opening.json from `daylight agency submit`)",
+            path.display()
+        ),
+        _ => anyhow!("reading {}: {e}", path.display()),
+    })
 }
 
 /// Decides; on ALLOW prints the line and, with a vault secret, the target's

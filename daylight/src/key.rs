@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use clap::{Subcommand, ValueEnum};
-use daylight_core::{KeyName, KeyType, SignerKey};
+use daylight_core::{KeyName, KeyType, SignerKey, VerifierKey};
 
 /// Key commands.
 #[derive(Subcommand)]
@@ -87,9 +87,18 @@ pub fn write_secret_text(path: &Path, text: &str) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt as _;
         options.mode(0o600);
     }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("creating secret file {}", path.display()))?;
+    let mut file = options.open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => anyhow::anyhow!(
+            "{} already exists: a key file is never overwritten; choose another --out \
+             (delete the old file only if nothing uses its key)",
+            path.display()
+        ),
+        std::io::ErrorKind::NotFound => anyhow::anyhow!(
+            "creating secret file {}: its directory does not exist; create it first",
+            path.display()
+        ),
+        _ => anyhow::anyhow!("creating secret file {}: {e}", path.display()),
+    })?;
     writeln!(file, "{text}")
         .and_then(|()| file.sync_all())
         .with_context(|| format!("writing secret file {}", path.display()))?;
@@ -116,8 +125,7 @@ pub fn read_signer(path: &Path) -> Result<SignerKey> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        let meta = std::fs::metadata(path)
-            .with_context(|| format!("reading key file {}", path.display()))?;
+        let meta = std::fs::metadata(path).map_err(|e| missing_key(path, &e))?;
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             anyhow::bail!(
@@ -126,7 +134,55 @@ pub fn read_signer(path: &Path) -> Result<SignerKey> {
             );
         }
     }
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading key file {}", path.display()))?;
-    SignerKey::parse(text.trim()).with_context(|| format!("key file {}", path.display()))
+    let text = std::fs::read_to_string(path).map_err(|e| missing_key(path, &e))?;
+    SignerKey::parse(text.trim()).map_err(|e| {
+        if VerifierKey::parse(text.trim()).is_ok() {
+            anyhow::anyhow!(
+                "{} holds a verifier (public) key, which cannot sign: pass the signer key file \
+                 that `daylight key generate --out` wrote",
+                path.display()
+            )
+        } else {
+            anyhow::anyhow!(
+                "{} is not a signer key file ({e}): signer keys start with PRIVATE+KEY+ and come \
+                 from `daylight key generate`",
+                path.display()
+            )
+        }
+    })
+}
+
+/// The error for a key file that cannot be read, saying how to make one.
+fn missing_key(path: &Path, err: &std::io::Error) -> anyhow::Error {
+    if err.kind() == std::io::ErrorKind::NotFound {
+        anyhow::anyhow!(
+            "no key file at {}: create one with `daylight key generate --name NAME --out {}`, \
+             or check the path",
+            path.display(),
+            path.display()
+        )
+    } else {
+        anyhow::anyhow!("reading key file {}: {err}", path.display())
+    }
+}
+
+/// What a verifier key looks like, for errors about one.
+pub const VKEY_FORM: &str = "a verifier key is NAME+KEYID+BASE64 on one line, as \
+     `daylight key generate` or `daylight key public --key FILE` prints";
+
+/// The error for a server that cannot listen on `addr`.
+pub fn listen_error(addr: std::net::SocketAddr, err: std::io::Error) -> anyhow::Error {
+    match err.kind() {
+        std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
+            "cannot listen on {addr}: something else is already listening there (an earlier \
+             `daylight log serve`, `witness serve` or `demo`?); stop it or choose another --listen"
+        ),
+        std::io::ErrorKind::AddrNotAvailable => anyhow::anyhow!(
+            "cannot listen on {addr}: this machine has no such address; use 127.0.0.1 or one of its own"
+        ),
+        std::io::ErrorKind::PermissionDenied => anyhow::anyhow!(
+            "cannot listen on {addr}: ports below 1024 need privileges; choose a port above 1024"
+        ),
+        _ => anyhow::anyhow!("cannot listen on {addr}: {err}"),
+    }
 }

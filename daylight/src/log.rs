@@ -210,7 +210,17 @@ fn database_url(dir: &Path) -> Result<Option<String>> {
 /// Opens the log in `dir`: its PostgreSQL database if `dir` names one, else
 /// `dir/log.db`.
 pub fn open(dir: &Path) -> Result<Arc<dyn LogStore>> {
-    let opened: Result<Arc<dyn LogStore>, _> = match database_url(dir)? {
+    let url = database_url(dir)?;
+    if url.is_none() && !db(dir).exists() {
+        bail!(
+            "no log database in {} ({}): create the log with `daylight log init --dir {} \
+             --origin ORIGIN`, or check --dir",
+            dir.display(),
+            db(dir).display(),
+            dir.display()
+        );
+    }
+    let opened: Result<Arc<dyn LogStore>, _> = match url {
         Some(url) => PostgresStore::open(&url).map(|s| Arc::new(s) as Arc<dyn LogStore>),
         None => SqliteStore::open(&db(dir)).map(|s| Arc::new(s) as Arc<dyn LogStore>),
     };
@@ -338,7 +348,12 @@ pub fn init(
 ) -> Result<VerifierKey> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     if db(dir).exists() || key_file(dir).exists() || database_file(dir).exists() {
-        bail!("{} already holds a log", dir.display());
+        bail!(
+            "{} already holds a log: choose another --dir, or use that log \
+             (`daylight log serve --dir {}`)",
+            dir.display(),
+            dir.display()
+        );
     }
     let key = crate::key::generate(origin, KeyType::Ed25519).context("--origin")?;
     let store: Arc<dyn LogStore> = match database {
@@ -357,9 +372,14 @@ pub fn init(
 }
 
 fn parse_note_key(vkey: &str) -> Result<VerifierKey> {
-    let key = VerifierKey::parse(vkey).context("--vkey")?;
+    let key = VerifierKey::parse(vkey).map_err(|e| {
+        anyhow::anyhow!(
+            "{vkey:?} is not a verifier key ({e}); {}",
+            crate::key::VKEY_FORM
+        )
+    })?;
     if key.key_type() != KeyType::Ed25519 {
-        bail!("--vkey: agencies, providers and courts sign with Ed25519 note keys (type 0x01)");
+        bail!("agencies, providers and courts sign with Ed25519 note keys (type 0x01), as `daylight key generate` makes; a witness's key goes to `log add-witness`");
     }
     Ok(key)
 }
@@ -572,7 +592,12 @@ fn rotate(dir: &Path, old: &str, new: &str) -> Result<()> {
 }
 
 fn parse_witness_key(vkey: &str) -> Result<VerifierKey> {
-    let key = VerifierKey::parse(vkey).context("--vkey")?;
+    let key = VerifierKey::parse(vkey).map_err(|e| {
+        anyhow::anyhow!(
+            "--vkey {vkey:?} is not a verifier key ({e}); {}",
+            crate::key::VKEY_FORM
+        )
+    })?;
     if key.key_type() != KeyType::CosignatureV1 {
         bail!("--vkey: a witness key must be a cosignature/v1 key (type 0x04), as `daylight witness init` prints");
     }
@@ -681,7 +706,7 @@ fn register(args: &RegisterArgs, role: Role) -> Result<()> {
 
 /// Registers `vkey` for `role` in the log in `dir`; returns the entry's index.
 pub fn register_key(dir: &Path, vkey: &str, role: Role) -> Result<u64> {
-    let key = parse_note_key(vkey)?;
+    let key = parse_note_key(vkey).context("--vkey")?;
     let admission = registrations(dir)?;
     if admission
         .registrations()
@@ -694,7 +719,7 @@ pub fn register_key(dir: &Path, vkey: &str, role: Role) -> Result<u64> {
 }
 
 fn revoke(args: &RegisterArgs) -> Result<()> {
-    let key = parse_note_key(&args.vkey)?;
+    let key = parse_note_key(&args.vkey).context("--vkey")?;
     let admission = registrations(&args.dir)?;
     let roles: Vec<Role> = admission
         .registrations()
@@ -771,7 +796,7 @@ fn serve(settings: &ServeSettings) -> Result<()> {
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .with_context(|| format!("listening on {listen}"))?;
+            .map_err(|e| crate::key::listen_error(listen, e))?;
         // In JSON mode stderr is for the aggregator: only structured lines.
         let text = settings.log_format == LogFormat::Text;
         if text {

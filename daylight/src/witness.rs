@@ -64,7 +64,12 @@ pub fn run(cmd: WitnessCommand) -> Result<()> {
             vkey,
             rotate: true,
         } => {
-            let key = VerifierKey::parse(&vkey).with_context(|| format!("--vkey {vkey:?}"))?;
+            let key = VerifierKey::parse(&vkey).map_err(|e| {
+                anyhow::anyhow!(
+                    "--vkey {vkey:?} is not a verifier key ({e}); {}",
+                    crate::key::VKEY_FORM
+                )
+            })?;
             let mut conn = store::open(&dir.join(DB_FILE))?;
             store::rotate_log_key(&mut conn, &origin, &key)?;
             println!(
@@ -107,7 +112,19 @@ pub fn init(dir: &Path, name: &str) -> Result<VerifierKey> {
 
 /// Lets the witness in `dir` cosign the log `origin` with key `vkey`.
 pub fn add_log(dir: &Path, origin: &str, vkey: &str) -> Result<AddLog> {
-    let key = VerifierKey::parse(vkey).with_context(|| format!("--vkey {vkey:?}"))?;
+    let key = VerifierKey::parse(vkey).map_err(|e| {
+        anyhow::anyhow!(
+            "--vkey {vkey:?} is not a verifier key ({e}); the log's key is what `daylight log init` printed"
+        )
+    })?;
+    if !dir.join(DB_FILE).exists() {
+        bail!(
+            "no witness in {} (no {}): create one with `daylight witness init --dir {} --name NAME`",
+            dir.display(),
+            dir.join(DB_FILE).display(),
+            dir.display()
+        );
+    }
     let mut conn = store::open(&dir.join(DB_FILE))?;
     Ok(store::add_log(&mut conn, origin, &key, unix_now())?)
 }
@@ -149,6 +166,15 @@ pub async fn spawn(dir: &Path, addr: SocketAddr) -> Result<RunningWitness> {
 }
 
 fn serve(dir: &Path, listen: SocketAddr) -> Result<()> {
+    if !dir.join(DB_FILE).exists() {
+        bail!(
+            "no witness in {} (no {}): create one with `daylight witness init --dir {} --name NAME`, \
+             or check --dir",
+            dir.display(),
+            dir.join(DB_FILE).display(),
+            dir.display()
+        );
+    }
     let signer = read_signer(&dir.join(KEY_FILE))?;
     let witness = Witness::open(&dir.join(DB_FILE), signer)?;
     let logs = witness.logs()?;
@@ -156,7 +182,7 @@ fn serve(dir: &Path, listen: SocketAddr) -> Result<()> {
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .with_context(|| format!("listening on {listen}"))?;
+            .map_err(|e| crate::key::listen_error(listen, e))?;
         let addr = listener.local_addr()?;
         eprintln!(
             "daylight witness: {} serving C2SP tlog-witness on http://{addr}/add-checkpoint",
