@@ -52,7 +52,10 @@ fn every_example_seals_parses_and_validates() {
     let mut want: BTreeSet<String> = Kind::ALL.iter().map(|k| format!("{k}.json")).collect();
     // The note saying these are fixed fixtures, not drafts to submit today.
     want.insert("README.md".into());
-    assert_eq!(files, want, "one example draft per kind and its README, nothing else");
+    assert_eq!(
+        files, want,
+        "one example draft per kind and its README, nothing else"
+    );
     for (kind, record, opening) in sealed_examples() {
         assert_eq!(record.kind(), kind);
         let parsed = SignedRecord::parse(record.as_bytes()).unwrap();
