@@ -9,7 +9,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    agency_submit, daylight, fails, free_port, generate_key, ok, request_draft, wait_ready, Server,
+    agency_submit, daylight, fails, free_port, generate_key, ok, request_draft, submit_output,
+    wait_ready, Server,
 };
 
 #[test]
@@ -176,18 +177,7 @@ fn init_register_serve_submit_revoke_on(database: Option<&str>) {
         "--vkey",
         &agency_vkey,
     ]));
-    let err = fails(&daylight(&[
-        "agency",
-        "submit",
-        "--log",
-        &url,
-        "--key",
-        &p("agency.key"),
-        "--draft",
-        &draft,
-        "--out",
-        &p("out2"),
-    ]));
+    let err = fails(&submit_output(&url, &p("agency.key"), &draft, &p("out2")));
     assert!(err.contains("revoked_signer"), "{err}");
 
     // Ctrl-C: a graceful stop.

@@ -9,7 +9,8 @@
 mod common;
 
 use common::{
-    daylight, fails, generate_key, ok, request_draft, serve_log, serve_witness_for, submit_request,
+    daylight, fails, generate_key, ok, request_draft, serve_log, serve_witness_for, submit_output,
+    submit_request,
 };
 use daylight_core::{SignedCheckpoint, TlogProof, VerifierKey};
 
@@ -102,18 +103,7 @@ fn an_operator_rotates_keys_and_changes_witnesses_while_the_log_serves() {
         new_agency_vkey.trim(),
     ));
     let draft = request_draft(tmp.path(), "refused.json", |_| {});
-    let err = fails(&daylight(&[
-        "agency",
-        "submit",
-        "--log",
-        &url,
-        "--key",
-        &agency_key,
-        "--draft",
-        &draft,
-        "--out",
-        &path("refused"),
-    ]));
+    let err = fails(&submit_output(&url, &agency_key, &draft, &path("refused")));
     assert!(err.contains("revoked_signer"), "{err}");
     submit(&url, &new_agency, tmp.path(), "fourth");
     // A rotation to a key already registered is refused before anything is

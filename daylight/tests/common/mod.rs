@@ -325,9 +325,14 @@ pub fn new_log_and_agency(
 /// `out` (the command's default 60 s wait for a cosigned checkpoint):
 /// the entry's index as printed.
 pub fn agency_submit(url: &str, key: &str, draft: &str, out: &str) -> String {
-    ok(&daylight(&[
+    ok(&submit_output(url, key, draft, out))
+}
+
+/// The run of [`agency_submit`], for a test that expects it to fail.
+pub fn submit_output(url: &str, key: &str, draft: &str, out: &str) -> Output {
+    daylight(&[
         "agency", "submit", "--log", url, "--key", key, "--draft", draft, "--out", out,
-    ]))
+    ])
 }
 
 /// The example request draft (see [`request_draft`], changed by `edit`)
