@@ -109,6 +109,18 @@ pub enum FactBody {
         /// The entry withdrawn.
         entry: Option<u64>,
     },
+    /// A provider's refusal on content.
+    Refusal {
+        /// The entry refused.
+        entry: Option<u64>,
+        /// The reason code.
+        reason: &'static str,
+    },
+    /// A provider's published content lines.
+    Policy {
+        /// The lines as published.
+        lines: Vec<String>,
+    },
     /// An outcome report.
     Outcome(Box<Outcome>),
     /// A registry change.
@@ -374,6 +386,13 @@ impl EntryVerifier {
             },
             Body::Withdrawal(b) => FactBody::Withdrawal {
                 entry: valid(&b.entry),
+            },
+            Body::Refusal(b) => FactBody::Refusal {
+                entry: valid(&b.entry),
+                reason: b.reason.as_str(),
+            },
+            Body::Policy(b) => FactBody::Policy {
+                lines: b.lines.iter().map(|l| l.as_str().to_string()).collect(),
             },
             Body::Outcome(b) => FactBody::Outcome(Box::new(Outcome {
                 entry: valid(&b.entry),

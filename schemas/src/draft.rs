@@ -17,7 +17,7 @@ use crate::fields::{Commitment, DocumentHash, Salt, TargetId};
 use crate::fields::{EntryRef, Timestamp};
 use crate::record::{
     Body, DisclosedDocument, DisclosedTarget, DisclosureBody, ExtensionBody, Kind, OutcomeBody,
-    Record, RegistryBody, ReleaseBody, SignedRecord, WithdrawalBody,
+    PolicyBody, Record, RefusalBody, RegistryBody, ReleaseBody, SignedRecord, WithdrawalBody,
 };
 pub use crate::record::{EmergencyDraft, RatificationDraft, RequestDraft};
 
@@ -139,6 +139,10 @@ pub enum Draft {
     Outcome(OutcomeBody),
     /// A registry change: the body as is.
     Registry(RegistryBody),
+    /// A provider's refusal: the body as is.
+    Refusal(RefusalBody),
+    /// A provider's published content lines: the body as is.
+    Policy(PolicyBody),
 }
 
 /// Draws salts, refusing an all-zero or repeated one (a broken source).
@@ -227,6 +231,8 @@ impl Draft {
             Draft::Withdrawal(_) => Kind::Withdrawal,
             Draft::Outcome(_) => Kind::Outcome,
             Draft::Registry(_) => Kind::Registry,
+            Draft::Refusal(_) => Kind::Refusal,
+            Draft::Policy(_) => Kind::Policy,
         }
     }
 
@@ -287,6 +293,8 @@ impl Draft {
             Draft::Withdrawal(b) => Body::Withdrawal(b.clone()),
             Draft::Outcome(b) => Body::Outcome(b.clone()),
             Draft::Registry(b) => Body::Registry(b.clone()),
+            Draft::Refusal(b) => Body::Refusal(b.clone()),
+            Draft::Policy(b) => Body::Policy(b.clone()),
         };
         let record = Record::new(created, body)?;
         let signed = record.sign(key, log)?;
@@ -449,6 +457,21 @@ impl Draft {
                 "arrests": 1,
                 "convictions": 0,
             }),
+            Kind::Refusal => json!({
+                "kind": "refusal",
+                "entry": reference,
+                "reason": "jurisdiction_not_allowed",
+                "refused_at": at(minute)?,
+            }),
+            Kind::Policy => json!({
+                "kind": "policy",
+                "lines": [
+                    "daylight-issuers allow court",
+                    "daylight-categories deny device_unlock",
+                    "daylight-max-targets 5",
+                    "daylight-max-validity-days 90",
+                ],
+            }),
             Kind::Registry => {
                 return Err(SchemaError::WrongKind(
                     "registry entries are the log operator's: `daylight log add-agency`, \
@@ -510,7 +533,10 @@ impl Draft {
     /// The earlier entries this draft refers to, in field order.
     pub fn references(&self) -> Vec<EntryRef> {
         match self {
-            Draft::Request(_) | Draft::Emergency(_) | Draft::Registry(_) => Vec::new(),
+            Draft::Request(_) | Draft::Emergency(_) | Draft::Registry(_) | Draft::Policy(_) => {
+                Vec::new()
+            }
+            Draft::Refusal(b) => vec![b.entry],
             Draft::Ratification(d) => vec![d.emergency],
             Draft::Extension(b) => vec![b.entry],
             Draft::Disclosure(b) => vec![b.entry],
@@ -617,7 +643,10 @@ mod tests {
     }
 
     fn kind_refers(kind: Kind) -> bool {
-        !matches!(kind, Kind::Request | Kind::Emergency | Kind::Registry)
+        !matches!(
+            kind,
+            Kind::Request | Kind::Emergency | Kind::Registry | Kind::Policy
+        )
     }
 
     #[test]

@@ -152,6 +152,10 @@ pub enum SchemaError {
     /// without a URL, a log key added instead of rotated, ...).
     #[error("bad registry entry: {0}")]
     BadRegistryEntry(String),
+    /// `bad_policy_line`: a published policy with no lines, too many, or a
+    /// line that is not a content line.
+    #[error("bad policy line: {0}")]
+    BadPolicyLine(String),
 }
 
 impl SchemaError {
@@ -193,6 +197,7 @@ impl SchemaError {
             SchemaError::WrongLog { .. } => "wrong_log",
             SchemaError::UnboundRecord(_) => "unbound_record",
             SchemaError::BadRegistryEntry(_) => "bad_registry_entry",
+            SchemaError::BadPolicyLine(_) => "bad_policy_line",
         }
     }
 
@@ -233,6 +238,7 @@ impl SchemaError {
         "wrong_log",
         "unbound_record",
         "bad_registry_entry",
+        "bad_policy_line",
     ];
 
     /// Maps a serde error to the variant it stands for. Our own deserializers
@@ -356,6 +362,7 @@ mod tests {
             },
             SchemaError::UnboundRecord(2),
             SchemaError::BadRegistryEntry(s()),
+            SchemaError::BadPolicyLine(s()),
         ];
         let codes: Vec<&str> = every.iter().map(SchemaError::code).collect();
         assert_eq!(codes, SchemaError::ALL_CODES);

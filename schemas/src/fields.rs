@@ -1021,6 +1021,30 @@ closed_set!(
 );
 
 closed_set!(
+    /// Why a provider refused a request on its content (the gate's content
+    /// lines; `schemas::content_policy`).
+    RefusalReason, "unknown_code", "refusal reason",
+    {
+        /// It asks for a data category the provider does not release.
+        CategoryNotAllowed = "category_not_allowed",
+        /// It asks for a data category the provider refuses.
+        CategoryDenied = "category_denied",
+        /// It was issued by a type of authority the provider does not accept.
+        IssuerNotAllowed = "issuer_not_allowed",
+        /// It comes from a jurisdiction the provider refuses.
+        JurisdictionDenied = "jurisdiction_denied",
+        /// It comes from a jurisdiction the provider does not serve.
+        JurisdictionNotAllowed = "jurisdiction_not_allowed",
+        /// It is for an offence the provider does not release for.
+        OffenceNotAllowed = "offence_not_allowed",
+        /// It names more targets than the provider takes per request.
+        TooManyTargets = "too_many_targets",
+        /// Its validity window is longer than the provider allows.
+        ValidityTooLong = "validity_too_long",
+    }
+);
+
+closed_set!(
     /// What a registry entry does.
     RegistryAction, "unknown_code", "registry action",
     {

@@ -16,8 +16,8 @@ use crate::commitment::Opening;
 use crate::draft::Draft;
 use crate::fields::{Signer, Timestamp};
 use crate::record::{
-    DisclosureBody, EmergencyBody, ExtensionBody, Kind, OutcomeBody, RatificationBody,
-    RegistryBody, ReleaseBody, RequestBody, WithdrawalBody,
+    DisclosureBody, EmergencyBody, ExtensionBody, Kind, OutcomeBody, PolicyBody, RatificationBody,
+    RefusalBody, RegistryBody, ReleaseBody, RequestBody, WithdrawalBody,
 };
 
 /// The `$id` prefix of the generated schemas.
@@ -142,7 +142,9 @@ pub fn generate() -> Vec<(String, String)> {
         (Kind::Release, record_schema::<ReleaseBody>(Kind::Release, "The provider's receipt that it released access for an entry; signed by the provider.")),
         (Kind::Withdrawal, record_schema::<WithdrawalBody>(Kind::Withdrawal, "The agency withdraws an entry it made; signed by the agency.")),
         (Kind::Outcome, record_schema::<OutcomeBody>(Kind::Outcome, "What an authorisation led to, in the terms of the US Wiretap Report; signed by the agency.")),
-        (Kind::Registry, record_schema::<RegistryBody>(Kind::Registry, "The log operator adds or revokes an agency, provider or court key; signed by the log's key.")),
+        (Kind::Registry, record_schema::<RegistryBody>(Kind::Registry, "The log operator changes who may sign what (keys added, revoked or rotated, witnesses, quorum); signed by the log's key.")),
+        (Kind::Refusal, record_schema::<RefusalBody>(Kind::Refusal, "The provider refused access for a request or emergency on its content, with a stable reason; signed by the provider.")),
+        (Kind::Policy, record_schema::<PolicyBody>(Kind::Policy, "The provider publishes the content lines its gate enforces; signed by the provider.")),
     ];
     let mut out: Vec<(String, Value)> = kinds
         .into_iter()

@@ -58,6 +58,7 @@
 
 pub mod canonical;
 pub mod commitment;
+pub mod content_policy;
 pub mod draft;
 pub mod error;
 pub mod fields;
@@ -70,13 +71,13 @@ pub use draft::{Draft, EmergencyDraft, RatificationDraft, RequestDraft};
 pub use error::SchemaError;
 pub use fields::{
     Commitment, DataCategory, Decision, DocumentHash, EmergencyGround, EntryRef, IssuerType,
-    Jurisdiction, Name, Offence, RegisteredKey, RegistryAction, Role, Salt, SealReason, Signer,
-    TargetId, TargetType, Text, Timestamp, WithdrawalReason,
+    Jurisdiction, Name, Offence, RefusalReason, RegisteredKey, RegistryAction, Role, Salt,
+    SealReason, Signer, TargetId, TargetType, Text, Timestamp, WithdrawalReason,
 };
 pub use record::{
     Authority, Body, DisclosedDocument, DisclosedTarget, DisclosureBody, EmergencyBody,
-    ExtensionBody, Kind, OutcomeBody, Period, RatificationBody, Record, RegistryBody, ReleaseBody,
-    RequestBody, SignedRecord, WithdrawalBody, WithheldTarget, MAX_RATIFY_HOURS, MAX_RECORD_SIZE,
-    SCHEMA_VERSION, SCHEMA_VERSIONS_READ, SIGNATURE_DOMAIN,
+    ExtensionBody, Kind, OutcomeBody, Period, PolicyBody, RatificationBody, Record, RefusalBody,
+    RegistryBody, ReleaseBody, RequestBody, SignedRecord, WithdrawalBody, WithheldTarget,
+    MAX_RATIFY_HOURS, MAX_RECORD_SIZE, SCHEMA_VERSION, SCHEMA_VERSIONS_READ, SIGNATURE_DOMAIN,
 };
 pub use registry::{LogKeyPeriod, Registration, Registry, RegistryError, SignerError};

@@ -15,8 +15,9 @@ use crate::canonical;
 use crate::error::{clip, SchemaError};
 use crate::fields::{
     parse_signature_hex, Commitment, DataCategory, Decision, DocumentHash, EmergencyGround,
-    EntryRef, IssuerType, Jurisdiction, Name, Offence, RegisteredKey, RegistryAction, Role, Salt,
-    SealReason, Signer, TargetId, TargetType, Text, Timestamp, WithdrawalReason,
+    EntryRef, IssuerType, Jurisdiction, Name, Offence, RefusalReason, RegisteredKey,
+    RegistryAction, Role, Salt, SealReason, Signer, TargetId, TargetType, Text, Timestamp,
+    WithdrawalReason,
 };
 
 /// The schema version this code writes: version 2 binds every record to
@@ -34,6 +35,9 @@ pub const MAX_RECORD_SIZE: usize = daylight_core::tile::MAX_ENTRY_SIZE;
 /// prefix followed by the canonical encoding of the record without its
 /// `signature` member.
 pub const SIGNATURE_DOMAIN: &[u8] = b"daylight/record/v1\n";
+
+/// The most content lines a published `policy` record holds.
+pub const MAX_POLICY_LINES: usize = 200;
 
 /// The longest an emergency may wait for its court ratification: 48 hours
 /// after the emergency record is created (EU 2023/1543 Art. 4(5): emergency
@@ -77,11 +81,15 @@ pub enum Kind {
     Outcome,
     /// `registry`: the log operator adds or revokes a key for a role.
     Registry,
+    /// `refusal`: the provider's receipt that it refused an entry on its content.
+    Refusal,
+    /// `policy`: the provider publishes the content lines it enforces.
+    Policy,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Request,
         Kind::Emergency,
         Kind::Ratification,
@@ -91,6 +99,8 @@ impl Kind {
         Kind::Withdrawal,
         Kind::Outcome,
         Kind::Registry,
+        Kind::Refusal,
+        Kind::Policy,
     ];
 
     /// The stable lower-case name.
@@ -105,6 +115,8 @@ impl Kind {
             Kind::Withdrawal => "withdrawal",
             Kind::Outcome => "outcome",
             Kind::Registry => "registry",
+            Kind::Refusal => "refusal",
+            Kind::Policy => "policy",
         }
     }
 
@@ -115,7 +127,7 @@ impl Kind {
             Kind::Request | Kind::Emergency | Kind::Withdrawal | Kind::Outcome => &[Role::Agency],
             Kind::Ratification | Kind::Extension => &[Role::Court],
             Kind::Disclosure => &[Role::Agency, Role::Court],
-            Kind::Release => &[Role::Provider],
+            Kind::Release | Kind::Refusal | Kind::Policy => &[Role::Provider],
             Kind::Registry => &[],
         }
     }
@@ -399,6 +411,31 @@ pub struct ReleaseBody {
     pub released_at: Timestamp,
 }
 
+/// `refusal`: the provider refused access for a request or emergency on
+/// its content (its standards: jurisdiction, issuer, categories, offence,
+/// targets, validity). Signed by the provider's registered key; names the
+/// entry and the reason, nothing secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefusalBody {
+    /// The request or emergency entry refused.
+    pub entry: EntryRef,
+    /// Why, as a stable code.
+    pub reason: RefusalReason,
+    /// When it was refused; not after this record's creation.
+    pub refused_at: Timestamp,
+}
+
+/// `policy`: a provider publishes the content lines its gate enforces (see
+/// `schemas::content_policy`), so anyone can check its releases and
+/// refusals against its own stated standards. The newest one is in force.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyBody {
+    /// The content lines, one per item, in the gate's policy syntax.
+    pub lines: Vec<Text>,
+}
+
 /// `withdrawal`: the agency withdraws an entry it made.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -522,6 +559,10 @@ pub enum Body {
     Outcome(OutcomeBody),
     /// See [`RegistryBody`].
     Registry(RegistryBody),
+    /// See [`RefusalBody`].
+    Refusal(RefusalBody),
+    /// See [`PolicyBody`].
+    Policy(PolicyBody),
 }
 
 impl Body {
@@ -537,17 +578,22 @@ impl Body {
             Body::Withdrawal(_) => Kind::Withdrawal,
             Body::Outcome(_) => Kind::Outcome,
             Body::Registry(_) => Kind::Registry,
+            Body::Refusal(_) => Kind::Refusal,
+            Body::Policy(_) => Kind::Policy,
         }
     }
 
     /// The earlier entries this body refers to, in field order.
     pub fn references(&self) -> Vec<EntryRef> {
         match self {
-            Body::Request(_) | Body::Emergency(_) | Body::Registry(_) => Vec::new(),
+            Body::Request(_) | Body::Emergency(_) | Body::Registry(_) | Body::Policy(_) => {
+                Vec::new()
+            }
             Body::Ratification(b) => vec![b.emergency],
             Body::Extension(b) => vec![b.entry],
             Body::Disclosure(b) => vec![b.entry],
             Body::Release(b) => vec![b.entry],
+            Body::Refusal(b) => vec![b.entry],
             Body::Withdrawal(b) => vec![b.entry],
             Body::Outcome(b) => std::iter::once(b.entry).chain(b.amends).collect(),
         }
@@ -619,6 +665,8 @@ impl Body {
             Body::Withdrawal(b) => serde_json::to_value(b),
             Body::Outcome(b) => serde_json::to_value(b),
             Body::Registry(b) => serde_json::to_value(b),
+            Body::Refusal(b) => serde_json::to_value(b),
+            Body::Policy(b) => serde_json::to_value(b),
         }
     }
 
@@ -636,6 +684,8 @@ impl Body {
             Kind::Withdrawal => Body::Withdrawal(de(v)?),
             Kind::Outcome => Body::Outcome(de(v)?),
             Kind::Registry => Body::Registry(de(v)?),
+            Kind::Refusal => Body::Refusal(de(v)?),
+            Kind::Policy => Body::Policy(de(v)?),
         })
     }
 }
@@ -707,6 +757,26 @@ fn validate(created: Timestamp, body: &Body) -> Result<(), SchemaError> {
             }
         }
         Body::Registry(b) => check_registry(created, b)?,
+        Body::Refusal(b) => {
+            if b.refused_at > created {
+                return Err(SchemaError::DatesOutOfOrder(format!(
+                    "refused_at {} is after created {created}",
+                    b.refused_at
+                )));
+            }
+        }
+        Body::Policy(b) => {
+            if b.lines.is_empty() || b.lines.len() > MAX_POLICY_LINES {
+                return Err(SchemaError::BadPolicyLine(format!(
+                    "a policy has 1 to {MAX_POLICY_LINES} content lines, not {}",
+                    b.lines.len()
+                )));
+            }
+            for line in &b.lines {
+                crate::content_policy::ContentLine::parse(line.as_str())
+                    .map_err(|e| SchemaError::BadPolicyLine(format!("{:?}: {e}", line.as_str())))?;
+            }
+        }
         Body::Outcome(b) => {
             if b.encryption_prevented_access && !b.encryption_encountered {
                 return Err(SchemaError::InconsistentOutcome(

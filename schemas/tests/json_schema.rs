@@ -64,7 +64,11 @@ fn json_schemas_are_current() {
         .into_iter()
         .map(|(n, s)| (n, s.into_bytes()))
         .collect();
-    assert_eq!(files.len(), 11);
+    assert_eq!(
+        files.len(),
+        13,
+        "a schema per kind, the draft and the opening"
+    );
     for (name, text) in &files {
         let v: serde_json::Value = serde_json::from_slice(text).unwrap();
         assert_eq!(

@@ -34,7 +34,9 @@ fn kind_names_are_stable() {
             "release",
             "withdrawal",
             "outcome",
-            "registry"
+            "registry",
+            "refusal",
+            "policy"
         ]
     );
     for k in Kind::ALL {

@@ -26,6 +26,8 @@ fn body_from(kind: Kind, v: Value) -> Result<Body, serde_json::Error> {
         Kind::Withdrawal => Body::Withdrawal(f(v)?),
         Kind::Outcome => Body::Outcome(f(v)?),
         Kind::Registry => Body::Registry(f(v)?),
+        Kind::Refusal => Body::Refusal(f(v)?),
+        Kind::Policy => Body::Policy(f(v)?),
     })
 }
 
@@ -227,6 +229,30 @@ fn cases() -> Vec<Case> {
             Registry,
             "bad_registry_entry",
             |v| v["body"]["action"] = json!("rotate"),
+        ),
+        case("unknown refusal reason", Refusal, "unknown_code", |v| {
+            v["body"]["reason"] = json!("we_dislike_it")
+        }),
+        case(
+            "refused after created",
+            Refusal,
+            "dates_out_of_order",
+            |v| v["body"]["refused_at"] = json!("2099-01-01T00:00:00Z"),
+        ),
+        case("policy without lines", Policy, "bad_policy_line", |v| {
+            v["body"]["lines"] = json!([])
+        }),
+        case(
+            "policy line that is not a content line",
+            Policy,
+            "bad_policy_line",
+            |v| v["body"]["lines"] = json!(["witness w k"]),
+        ),
+        case(
+            "policy line that does not parse",
+            Policy,
+            "bad_policy_line",
+            |v| v["body"]["lines"] = json!(["daylight-max-targets 0"]),
         ),
         case("unknown registry action", Registry, "unknown_code", |v| {
             v["body"]["action"] = json!("suspend")

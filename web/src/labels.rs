@@ -14,6 +14,8 @@ pub fn kind(k: Kind) -> &'static str {
         Kind::Withdrawal => "Withdrawal",
         Kind::Outcome => "Outcome report",
         Kind::Registry => "Key registry change",
+        Kind::Refusal => "Refusal by provider",
+        Kind::Policy => "Provider's published standards",
     }
 }
 
@@ -29,6 +31,8 @@ pub fn kind_explained(k: Kind) -> &'static str {
         Kind::Withdrawal => "The agency withdrew an earlier entry.",
         Kind::Outcome => "The agency reported what an authorisation led to (data obtained, arrests, convictions).",
         Kind::Registry => "The log operator changed who may sign entries (registered, revoked or replaced a key), changed the log's own key, or changed the witnesses or how many must cosign.",
+        Kind::Refusal => "The provider refused an earlier request because of what it asked (its jurisdiction, issuer, data, offence, number of targets or duration), and said why.",
+        Kind::Policy => "The provider published the standards its escrow gate enforces on what requests may ask.",
     }
 }
 

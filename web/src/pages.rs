@@ -740,6 +740,17 @@ fn body_rows(body: &Body, s: &Summary) -> Vec<Row> {
             rows.push(("Targets released", html! { (b.targets_released) }));
             rows.push(("Released at", ts(&b.released_at)));
         }
+        Body::Refusal(b) => {
+            rows.push(("Access refused for", eref(&b.entry)));
+            rows.push(("Reason", html! { (labels::words(b.reason.as_str())) }));
+            rows.push(("Refused at", ts(&b.refused_at)));
+        }
+        Body::Policy(b) => {
+            rows.push((
+                "Standards",
+                html! { ul { @for l in &b.lines { li { code { (l.as_str()) } } } } },
+            ));
+        }
         Body::Withdrawal(b) => {
             rows.push(("Entry withdrawn", eref(&b.entry)));
             rows.push(("Reason", html! { (labels::words(b.reason.as_str())) }));

@@ -35,7 +35,7 @@ pub fn signer_for(kind: Kind) -> SignerKey {
             agency()
         }
         Kind::Ratification | Kind::Extension => court(),
-        Kind::Release => provider(),
+        Kind::Release | Kind::Refusal | Kind::Policy => provider(),
         Kind::Registry => log_key(),
     }
 }
