@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{daylight, free_port, http_get, serve_log};
+use common::{daylight, http_get, serve_log};
 use serde_json::Value;
 
 /// What each jurisdiction's records may cite and be issued by, written out
@@ -59,7 +59,8 @@ fn the_demo_logs_coherent_records_and_a_ready_bundle() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("demo");
     let d = d.to_str().unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
+    // The demo listens here and runs its witnesses on the next three ports.
+    let listen = format!("127.0.0.1:{}", common::free_port_run(4));
     let o = daylight(&[
         "demo",
         "--dir",

@@ -57,6 +57,22 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The first of `n` consecutive ports that are all free right now on
+/// 127.0.0.1 (the demo binds its listen port and the next three).
+pub fn free_port_run(n: u16) -> u16 {
+    for _ in 0..200 {
+        let first = free_port();
+        let held: Vec<_> = (0..n)
+            .map_while(|i| first.checked_add(i))
+            .map_while(|p| std::net::TcpListener::bind(("127.0.0.1", p)).ok())
+            .collect();
+        if held.len() == usize::from(n) {
+            return first;
+        }
+    }
+    panic!("no run of {n} free ports found");
+}
+
 /// Waits (at most 20 s) until something accepts connections at `addr`
 /// (`host:port`, with or without `http://`).
 pub fn wait_ready(addr: &str) {
