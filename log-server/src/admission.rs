@@ -50,7 +50,7 @@ use std::sync::RwLock;
 use axum::http::StatusCode;
 use daylight_core::{LeafIndex, TreeSize, VerifierKey};
 use daylight_schemas::registry::{Registration, Registry, SignerError};
-use daylight_schemas::{Kind, RegistryAction, Role, SchemaError, SignedRecord};
+use daylight_schemas::{Body, Kind, RegistryAction, Role, SchemaError, SignedRecord};
 
 use crate::store::StoredEntry;
 
@@ -193,6 +193,61 @@ fn signer_error(e: SignerError) -> ApiError {
     ApiError::new(status, e.code(), e.to_string())
 }
 
+/// A provider's answer to a request (a release or a refusal) must name a
+/// request or emergency (`reference_not_authorising`, 422) addressed to
+/// the provider that signed the answer (`wrong_provider`, 403): a receipt
+/// for anything else would make the log's counts of releases and refusals
+/// say what did not happen. `referenced` holds the entries the record's
+/// references name, already checked to exist with the named leaf hash.
+fn check_provider_answer(
+    record: &SignedRecord,
+    referenced: &[StoredEntry],
+) -> Result<(), ApiError> {
+    let (what, entry) = match record.body() {
+        Body::Release(b) => ("release", &b.entry),
+        Body::Refusal(b) => ("refusal", &b.entry),
+        _ => return Ok(()),
+    };
+    let index = entry.index;
+    let Some(stored) = referenced.iter().find(|e| e.index == index) else {
+        // check_references found it; not finding it here is a bug.
+        return Err(ApiError::internal(format!(
+            "the {what}'s entry {index} was not kept"
+        )));
+    };
+    // An entry the log holds but cannot read as a record (written under
+    // older rules) authorises nothing.
+    let target = SignedRecord::parse(&stored.data).ok();
+    let target = match target {
+        Some(t) if matches!(t.kind(), Kind::Request | Kind::Emergency) => t,
+        other => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "reference_not_authorising",
+                format!(
+                    "a {what} must name a request or emergency entry; entry {index} is {}",
+                    other.map_or_else(
+                        || "not a readable record".to_owned(),
+                        |t| format!("a {} record", t.kind())
+                    )
+                ),
+            ))
+        }
+    };
+    let signer = record.signer().name.as_str();
+    match target.provider() {
+        Some(provider) if provider == signer => Ok(()),
+        addressed => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "wrong_provider",
+            format!(
+                "entry {index} is addressed to {}, not to {signer}: only the addressed provider may log a {what} for it",
+                addressed.unwrap_or("no provider")
+            ),
+        )),
+    }
+}
+
 /// The log key a registry chain starts from: the key the first log-key
 /// rotation replaced, or `current` if the key never rotated. The log trusts
 /// its own store for this; readers start from a key they already trust.
@@ -272,9 +327,16 @@ impl Admission for RecordAdmission {
         // Only after the signature: forged records cannot drain a key's budget.
         self.take_token(&key.to_string())?;
         let mut lookup_failed = None;
+        // The entries the references name, kept from the leaf-hash check so
+        // the authorisation check below does not read them again.
+        let mut referenced = Vec::new();
         record
             .check_references(LeafIndex(size.get()), |i| match store.entry(i) {
-                Ok(e) => e.map(|e| e.leaf_hash),
+                Ok(e) => e.map(|e| {
+                    let hash = e.leaf_hash;
+                    referenced.push(e);
+                    hash
+                }),
                 Err(err) => {
                     lookup_failed = Some(err);
                     None
@@ -284,6 +346,7 @@ impl Admission for RecordAdmission {
                 Some(err) => ApiError::storage(err),
                 None => schema_error(e),
             })?;
+        check_provider_answer(&record, &referenced)?;
         Ok(NewEntry {
             leaf_hash: record.leaf_hash(),
             data: bytes.to_vec(),
