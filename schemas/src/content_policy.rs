@@ -219,15 +219,19 @@ impl ContentLine {
         self.agency.as_deref().is_none_or(|a| a == agency)
     }
 
-    /// Checks a request or emergency against this line.
+    /// Checks a request or emergency against this line (anything else passes).
     pub fn check(&self, record: &SignedRecord) -> Result<(), ContentRefusal> {
-        let Some(a) = Access::of(record) else {
-            return Ok(());
-        };
+        RequestContent::of(record).map_or(Ok(()), |c| self.check_content(&c))
+    }
+
+    /// Checks what a request or emergency asks against this line: the one
+    /// evaluation, for those who hold the fields rather than the record
+    /// (the auditor keeps them from the log's entries).
+    pub fn check_content(&self, a: &RequestContent) -> Result<(), ContentRefusal> {
         let refuse = |reason: RefusalReason, detail: String| Err(ContentRefusal { reason, detail });
         match &self.rule {
             Rule::AllowJurisdictions(codes) => {
-                if !codes.iter().any(|c| covers(c, a.jurisdiction)) {
+                if !codes.iter().any(|c| covers(c, &a.jurisdiction)) {
                     return refuse(
                         RefusalReason::JurisdictionNotAllowed,
                         format!(
@@ -238,7 +242,7 @@ impl ContentLine {
                 }
             }
             Rule::DenyJurisdictions(codes) => {
-                if let Some(c) = codes.iter().find(|c| covers(c, a.jurisdiction)) {
+                if let Some(c) = codes.iter().find(|c| covers(c, &a.jurisdiction)) {
                     return refuse(
                         RefusalReason::JurisdictionDenied,
                         format!(
@@ -353,22 +357,36 @@ fn covers(policy: &Jurisdiction, request: &Jurisdiction) -> bool {
     p == r || (!p.contains('-') && r.split('-').next() == Some(p.as_str()))
 }
 
-/// The fields of a request or emergency the rules look at.
-struct Access<'a> {
-    jurisdiction: &'a Jurisdiction,
-    issuer: IssuerType,
-    categories: Vec<DataCategory>,
-    offence: Offence,
-    targets: u32,
-    valid_from: chrono::DateTime<chrono::Utc>,
-    valid_until: chrono::DateTime<chrono::Utc>,
+/// What the content lines look at in a request or emergency.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestContent {
+    /// Where it was issued.
+    pub jurisdiction: Jurisdiction,
+    /// The issuing authority's type.
+    pub issuer: IssuerType,
+    /// The data categories asked for.
+    pub categories: Vec<DataCategory>,
+    /// The offence.
+    pub offence: Offence,
+    /// How many targets.
+    pub targets: u32,
+    /// Start of the validity window.
+    pub valid_from: chrono::DateTime<chrono::Utc>,
+    /// End of the validity window.
+    pub valid_until: chrono::DateTime<chrono::Utc>,
 }
 
-impl<'a> Access<'a> {
-    fn of(record: &'a SignedRecord) -> Option<Access<'a>> {
-        match record.body() {
-            Body::Request(b) => Some(Access {
-                jurisdiction: &b.jurisdiction,
+impl RequestContent {
+    /// The content of a request or emergency record; `None` for other kinds.
+    pub fn of(record: &SignedRecord) -> Option<RequestContent> {
+        RequestContent::of_body(record.body())
+    }
+
+    /// The content of a request or emergency body; `None` for other kinds.
+    pub fn of_body(body: &Body) -> Option<RequestContent> {
+        match body {
+            Body::Request(b) => Some(RequestContent {
+                jurisdiction: b.jurisdiction.clone(),
                 issuer: b.issuing_authority.issuer_type,
                 categories: b.data_categories.iter().copied().collect(),
                 offence: b.offence,
@@ -376,8 +394,8 @@ impl<'a> Access<'a> {
                 valid_from: b.valid_from.get(),
                 valid_until: b.valid_until.get(),
             }),
-            Body::Emergency(b) => Some(Access {
-                jurisdiction: &b.jurisdiction,
+            Body::Emergency(b) => Some(RequestContent {
+                jurisdiction: b.jurisdiction.clone(),
                 issuer: b.issuing_authority.issuer_type,
                 categories: b.data_categories.iter().copied().collect(),
                 offence: b.offence,
@@ -401,10 +419,19 @@ impl ContentPolicy {
     /// Checks a request or emergency signed by `agency` (its key name)
     /// against every line that applies to it; the first refusal, in line order.
     pub fn check(&self, record: &SignedRecord, agency: &str) -> Result<(), ContentRefusal> {
+        RequestContent::of(record).map_or(Ok(()), |c| self.check_content(&c, agency))
+    }
+
+    /// [`ContentPolicy::check`] on a request's content rather than its record.
+    pub fn check_content(
+        &self,
+        content: &RequestContent,
+        agency: &str,
+    ) -> Result<(), ContentRefusal> {
         self.lines
             .iter()
             .filter(|l| l.applies_to(agency))
-            .try_for_each(|l| l.check(record))
+            .try_for_each(|l| l.check_content(content))
     }
 
     /// Parses content lines, one per line; blank lines and `#` comments are
@@ -463,6 +490,40 @@ mod tests {
         assert_eq!(
             ContentLine::parse_words(&["witness", "w", "k"]).unwrap(),
             None
+        );
+    }
+
+    #[test]
+    fn content_is_checked_by_the_lines_that_apply_to_its_agency() {
+        let t = chrono::DateTime::from_timestamp(1_780_000_000, 0).unwrap();
+        let content = RequestContent {
+            jurisdiction: Jurisdiction::new("US-CA").unwrap(),
+            issuer: IssuerType::Court,
+            categories: vec![DataCategory::Content],
+            offence: Offence::Homicide,
+            targets: 6,
+            valid_from: t,
+            valid_until: t + chrono::Duration::days(30),
+        };
+        let policy = ContentPolicy::parse(
+            "daylight-jurisdictions allow US\ndaylight-max-targets 5 for strict.example\n",
+        )
+        .unwrap();
+        assert_eq!(policy.check_content(&content, "lenient.example"), Ok(()));
+        let refused = policy
+            .check_content(&content, "strict.example")
+            .unwrap_err();
+        assert_eq!(refused.reason, RefusalReason::TooManyTargets);
+        let abroad = RequestContent {
+            jurisdiction: Jurisdiction::new("GB").unwrap(),
+            ..content
+        };
+        assert_eq!(
+            policy
+                .check_content(&abroad, "lenient.example")
+                .unwrap_err()
+                .reason,
+            RefusalReason::JurisdictionNotAllowed
         );
     }
 
