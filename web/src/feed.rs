@@ -202,6 +202,19 @@ fn entry_summary(s: &Summary, now: DateTime<Utc>) -> String {
             parts.push("A later outcome report on the same authorisation replaces it.".into());
         }
     }
+    if let Some(r) = s.reason {
+        parts.push(format!(
+            "Refused: {} ({}).",
+            labels::refusal_reason(r),
+            r.as_str()
+        ));
+    }
+    if let Some(a) = &s.request_agency {
+        parts.push(format!("Agency that asked: {a}."));
+    }
+    if !s.policy.is_empty() {
+        parts.push(format!("Standards: {}.", s.policy.join("; ")));
+    }
     let statuses: Vec<&str> = s.statuses(now).iter().map(|x| x.label()).collect();
     if !statuses.is_empty() {
         parts.push(format!("Status: {}.", statuses.join(", ")));

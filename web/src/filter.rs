@@ -2,7 +2,7 @@
 //! written back into stable URLs. The index turns them into SQL.
 
 use chrono::NaiveDate;
-use daylight_schemas::Kind;
+use daylight_schemas::{Kind, RefusalReason};
 
 use crate::status::Status;
 
@@ -17,8 +17,13 @@ pub struct Filter {
     pub jurisdiction: Option<String>,
     /// Legal basis: case-insensitive substring.
     pub legal_basis: Option<String>,
-    /// Provider key name (exact).
+    /// Provider key name (exact): the provider a request is addressed to,
+    /// or the provider that signed a refusal or a published policy.
     pub provider: Option<String>,
+    /// Refusals only: the agency (key name) whose request was refused.
+    pub request_agency: Option<String>,
+    /// Refusals only: the reason.
+    pub reason: Option<RefusalReason>,
     /// Data categories (any of).
     pub categories: Vec<String>,
     /// Created on or after this day (UTC).
@@ -125,6 +130,12 @@ impl Filter {
                 "jurisdiction" => f.jurisdiction = nonempty(v).map(|s| s.to_uppercase()),
                 "legal_basis" => f.legal_basis = nonempty(v),
                 "provider" => f.provider = nonempty(v),
+                "request_agency" => f.request_agency = nonempty(v),
+                "reason" => match v.parse::<RefusalReason>() {
+                    Ok(r) => f.reason = Some(r),
+                    Err(_) if v == "any" => f.reason = None,
+                    Err(_) => problems.push(format!("unknown refusal reason {v:?}")),
+                },
                 "category" => {
                     if daylight_schemas::DataCategory::ALL
                         .iter()
@@ -198,9 +209,13 @@ impl Filter {
             }
         };
         opt(&mut out, "agency", &self.agency);
+        opt(&mut out, "request_agency", &self.request_agency);
         opt(&mut out, "jurisdiction", &self.jurisdiction);
         opt(&mut out, "legal_basis", &self.legal_basis);
         opt(&mut out, "provider", &self.provider);
+        if let Some(r) = self.reason {
+            out.push(("reason", r.as_str().to_owned()));
+        }
         for c in &self.categories {
             out.push(("category", c.clone()));
         }

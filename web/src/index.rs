@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
 use daylight_core::LeafIndex;
 use daylight_log_server::store::{LogStore, StoreError};
-use daylight_schemas::{Body, DataCategory, Decision, Kind, SignedRecord};
+use daylight_schemas::{Body, DataCategory, Decision, Kind, RefusalReason, SignedRecord};
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension as _};
 
@@ -33,7 +33,7 @@ use crate::status::{flags, Facts, Status, StatusSet};
 const CHUNK: u64 = 2048;
 
 /// Bumped whenever the tables change; an index of another version is rebuilt.
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
 
 /// The most rows an export returns (the newest matches).
 pub const EXPORT_LIMIT: usize = 100_000;
@@ -74,12 +74,13 @@ pub struct Summary {
     pub created: Option<DateTime<Utc>>,
     /// The signer's key name.
     pub signer: String,
-    /// Jurisdiction (requests and emergencies; for an outcome report read
-    /// from the index, that of the authorisation it reports on).
+    /// Jurisdiction (requests and emergencies; for an outcome report or a
+    /// refusal read from the index, that of the authorisation it is about).
     pub jurisdiction: Option<String>,
     /// Legal basis (requests and emergencies).
     pub legal_basis: Option<String>,
-    /// The provider asked (requests and emergencies).
+    /// The provider asked (requests and emergencies), or the provider that
+    /// signed it (refusals and published policies).
     pub provider: Option<String>,
     /// Data categories asked for (requests and emergencies), in
     /// [`DataCategory::ALL`] order.
@@ -101,6 +102,13 @@ pub struct Summary {
     pub leaf_hash: String,
     /// What an outcome report says (outcome reports only).
     pub outcome: Option<OutcomeFacts>,
+    /// Why the provider refused (refusals only).
+    pub reason: Option<RefusalReason>,
+    /// The agency that signed the request a refusal is about (refusals
+    /// read from the index).
+    pub request_agency: Option<String>,
+    /// The content lines a provider published (policies only).
+    pub policy: Vec<String>,
 }
 
 /// What an outcome report says, as lists and counts filter on it.
@@ -168,6 +176,9 @@ impl Summary {
             flags: 0,
             leaf_hash,
             outcome: None,
+            reason: None,
+            request_agency: None,
+            policy: Vec::new(),
         };
         let Ok(r) = SignedRecord::parse(data) else {
             return s;
@@ -192,6 +203,16 @@ impl Summary {
             }
             Body::Ratification(b) => {
                 s.decision = Some(b.decision);
+                None
+            }
+            Body::Refusal(b) => {
+                s.reason = Some(b.reason);
+                s.provider = Some(s.signer.clone());
+                None
+            }
+            Body::Policy(b) => {
+                s.policy = b.lines.iter().map(|l| l.as_str().to_owned()).collect();
+                s.provider = Some(s.signer.clone());
                 None
             }
             Body::Outcome(b) => {
@@ -308,6 +329,39 @@ struct CachedCount {
 /// country (`None`: no jurisdiction).
 pub type YearCountryCount = (Option<i32>, Option<String>, u64);
 
+/// Counts per group: the group's values (in the order asked) and the count.
+pub type GroupCount = (Vec<Option<String>>, u64);
+
+/// A value [`Index::grouped`] counts by, each the value of a list filter,
+/// so that a group's count is the total of the list with that filter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Group {
+    /// The year the entry was made (UTC): the `from` and `to` filters over
+    /// that year.
+    Year,
+    /// The country of its jurisdiction (the part before `-`): the
+    /// `jurisdiction` filter with a country.
+    Country,
+    /// The agency that signed the request a refusal is about: `request_agency`.
+    RequestAgency,
+    /// A refusal's reason: `reason`.
+    Reason,
+    /// The provider: `provider`.
+    Provider,
+}
+
+impl Group {
+    fn sql(self) -> &'static str {
+        match self {
+            Group::Year => "CAST(strftime('%Y', created, 'unixepoch') AS TEXT)",
+            Group::Country => "country",
+            Group::RequestAgency => "request_agency",
+            Group::Reason => "reason",
+            Group::Provider => "provider",
+        }
+    }
+}
+
 /// A number of matches: exact, or a lower bound where counting stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Total {
@@ -350,7 +404,10 @@ CREATE TABLE IF NOT EXISTS entries(
     refs TEXT NOT NULL,
     leaf_hash TEXT NOT NULL,
     statuses INTEGER NOT NULL DEFAULT 0,
-    outcome INTEGER
+    outcome INTEGER,
+    reason TEXT,
+    request_agency TEXT,
+    policy TEXT
 );
 CREATE INDEX IF NOT EXISTS entries_kind ON entries(kind);
 CREATE INDEX IF NOT EXISTS entries_signer ON entries(signer);
@@ -395,7 +452,8 @@ const TABLES: [&str; 8] = [
 
 /// The columns a [`Summary`] is read from, in [`summary_of_row`] order.
 const SUMMARY_COLUMNS: &str = "idx, kind, created, signer, jurisdiction, legal_basis, provider, \
-     categories, sealed_until, sealed_in_force, ratify_by, decision, refs, flags, leaf_hash, outcome";
+     categories, sealed_until, sealed_in_force, ratify_by, decision, refs, flags, leaf_hash, outcome, \
+     reason, request_agency, policy";
 
 fn summary_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Summary> {
     let refs: String = r.get(12)?;
@@ -416,6 +474,12 @@ fn summary_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Summary> {
         flags: u8::try_from(r.get::<_, i64>(13)?).unwrap_or(0),
         leaf_hash: r.get(14)?,
         outcome: r.get::<_, Option<i64>>(15)?.map(OutcomeFacts::from_bits),
+        reason: r.get::<_, Option<String>>(16)?.and_then(|x| x.parse().ok()),
+        request_agency: r.get(17)?,
+        policy: r
+            .get::<_, Option<String>>(18)?
+            .map(|p| p.lines().map(str::to_owned).collect())
+            .unwrap_or_default(),
     })
 }
 
@@ -564,6 +628,14 @@ impl Condition {
         if let Some(p) = &f.provider {
             terms.push("provider = :provider".into());
             params.push((":provider", text(p)));
+        }
+        if let Some(r) = f.reason {
+            terms.push("reason = :reason".into());
+            params.push((":reason", text(r.as_str())));
+        }
+        if let Some(a) = &f.request_agency {
+            terms.push("request_agency = :request_agency".into());
+            params.push((":request_agency", text(a)));
         }
         if !f.categories.is_empty() {
             let mask = f.categories.iter().fold(0, |m, c| m | category_bit(c));
@@ -991,6 +1063,35 @@ impl Index {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The matches of `filter` counted per value of each of `by` (`None`:
+    /// the entry has no such value), with the same condition as
+    /// [`Index::count`]: a count is the total of the list the filter gives
+    /// with those values added (see [`Group`]).
+    pub fn grouped(&self, filter: &Filter, by: &[Group]) -> Result<Vec<GroupCount>, IndexError> {
+        let r = self.reader()?;
+        let cond = Condition::of(filter);
+        let cols: Vec<&str> = by.iter().map(|g| g.sql()).collect();
+        let keys = if cols.is_empty() {
+            "'all'".to_owned()
+        } else {
+            cols.join(", ")
+        };
+        let sql = format!(
+            "SELECT {keys}, count(*) FROM {} WHERE {} GROUP BY {keys} ORDER BY {keys}",
+            cond.from, cond.sql
+        );
+        let mut st = r.prepare_cached(&sql)?;
+        let n = by.len().max(1);
+        let rows = st.query_map(cond.bind().as_slice(), |row| {
+            let mut key = Vec::with_capacity(by.len());
+            for i in 0..by.len() {
+                key.push(row.get::<_, Option<String>>(i)?);
+            }
+            Ok((key, u64::try_from(row.get::<_, i64>(n)?).unwrap_or(0)))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Lists count up to `n` matches instead of [`LIST_COUNT_LIMIT`] (for
     /// tests of long lists on short logs).
     pub fn with_list_limit(mut self, n: u64) -> Index {
@@ -1201,24 +1302,31 @@ fn add(tx: &rusqlite::Transaction<'_>, s: &Summary, tick: i64) -> rusqlite::Resu
     let month = s.created.map(month_key);
     let refs: Vec<String> = s.references.iter().map(u64::to_string).collect();
     let categories = s.categories.iter().fold(0, |m, c| m | category_bit(c));
-    // An outcome report is about the authorisation it names first: it is
-    // counted in that authorisation's jurisdiction, and it replaces the
-    // earlier reports on it.
-    let reported_on = s
-        .outcome
-        .and(s.references.first().copied())
+    // An outcome report and a refusal are about the authorisation they
+    // name first: they are counted in that authorisation's jurisdiction (a
+    // refusal also under the agency that asked), and an outcome report
+    // replaces the earlier reports on it.
+    let about = s
+        .references
+        .first()
+        .copied()
+        .filter(|_| s.outcome.is_some() || s.reason.is_some())
         .and_then(|t| i64::try_from(t).ok())
         .filter(|&t| t < idx);
-    let jurisdiction = match reported_on {
+    let reported_on = about.filter(|_| s.outcome.is_some());
+    let (jurisdiction, request_agency) = match about {
         Some(t) => tx
             .prepare_cached(
-                "SELECT jurisdiction FROM entries WHERE idx = ?1 AND kind IN ('request', 'emergency')",
+                "SELECT jurisdiction, signer FROM entries WHERE idx = ?1 AND kind IN ('request', 'emergency')",
             )?
-            .query_row([t], |r| r.get::<_, Option<String>>(0))
+            .query_row([t], |r| {
+                Ok((r.get::<_, Option<String>>(0)?, r.get::<_, String>(1)?))
+            })
             .optional()?
-            .flatten(),
-        None => s.jurisdiction.clone(),
+            .map_or((None, None), |(j, a)| (j, Some(a))),
+        None => (s.jurisdiction.clone(), None),
     };
+    let request_agency = request_agency.filter(|_| s.reason.is_some());
     if let Some(t) = reported_on {
         tx.prepare_cached(
             "UPDATE entries SET outcome = outcome & ~?1 WHERE kind = 'outcome' \
@@ -1229,8 +1337,9 @@ fn add(tx: &rusqlite::Transaction<'_>, s: &Summary, tick: i64) -> rusqlite::Resu
     tx.prepare_cached(
         "INSERT INTO entries(idx, kind, created, day, month, signer, jurisdiction, country, \
          legal_basis, legal_lower, provider, categories, sealed_until, sealed_in_force, ratify_by, \
-         decision, flags, refs, leaf_hash, outcome) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, 0, ?17, ?18, ?19)",
+         decision, flags, refs, leaf_hash, outcome, reason, request_agency, policy) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, 0, ?17, ?18, ?19, \
+         ?20, ?21, ?22)",
     )?
     .execute(params![
         idx,
@@ -1254,6 +1363,9 @@ fn add(tx: &rusqlite::Transaction<'_>, s: &Summary, tick: i64) -> rusqlite::Resu
         refs.join(";"),
         s.leaf_hash,
         s.outcome.map(OutcomeFacts::bits),
+        s.reason.map(RefusalReason::as_str),
+        request_agency,
+        (s.kind == Some(Kind::Policy)).then(|| s.policy.join("\n")),
     ])?;
     if let (Some(kind), Some(month)) = (s.kind, month) {
         tx.prepare_cached(

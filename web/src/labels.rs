@@ -1,6 +1,7 @@
 //! Plain-language names for the codes records use.
 
-use daylight_schemas::{Kind, RegistryAction, Role};
+use daylight_schemas::content_policy::{ContentLine, Rule};
+use daylight_schemas::{Kind, RefusalReason, RegistryAction, Role};
 
 /// A kind, in words.
 pub fn kind(k: Kind) -> &'static str {
@@ -84,5 +85,75 @@ pub fn action(a: RegistryAction) -> &'static str {
         RegistryAction::Revoke => "key revoked",
         RegistryAction::Rotate => "key replaced",
         RegistryAction::Quorum => "witness quorum set",
+    }
+}
+
+/// A refusal reason, in a few words.
+pub fn refusal_reason(r: RefusalReason) -> &'static str {
+    match r {
+        RefusalReason::CategoryNotAllowed => "data category not released",
+        RefusalReason::CategoryDenied => "data category refused",
+        RefusalReason::IssuerNotAllowed => "issuer not accepted",
+        RefusalReason::JurisdictionDenied => "jurisdiction refused",
+        RefusalReason::JurisdictionNotAllowed => "jurisdiction not served",
+        RefusalReason::OffenceNotAllowed => "offence not accepted",
+        RefusalReason::TooManyTargets => "too many targets",
+        RefusalReason::ValidityTooLong => "valid for too long",
+    }
+}
+
+/// A refusal reason, in a sentence.
+pub fn refusal_reason_explained(r: RefusalReason) -> &'static str {
+    match r {
+        RefusalReason::CategoryNotAllowed => "The request asked for a kind of data the provider's standards do not allow it to release.",
+        RefusalReason::CategoryDenied => "The request asked for a kind of data the provider's standards say it never releases.",
+        RefusalReason::IssuerNotAllowed => "The order was issued by a type of authority the provider does not accept (for example, not by a court).",
+        RefusalReason::JurisdictionDenied => "The request came from a jurisdiction the provider refuses.",
+        RefusalReason::JurisdictionNotAllowed => "The request came from a jurisdiction the provider does not serve.",
+        RefusalReason::OffenceNotAllowed => "The request was for an offence the provider does not release data for.",
+        RefusalReason::TooManyTargets => "The request named more targets than the provider takes in one request.",
+        RefusalReason::ValidityTooLong => "The request asked for access over a longer period than the provider allows.",
+    }
+}
+
+fn list<T: std::fmt::Display>(items: &[T], word: impl Fn(&str) -> String) -> String {
+    items
+        .iter()
+        .map(|x| word(&x.to_string()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A content line of a provider's standards, in a sentence.
+pub fn content_line(line: &ContentLine) -> String {
+    let plain = |c: &str| c.to_owned();
+    let text = match &line.rule {
+        Rule::AllowJurisdictions(j) => format!(
+            "Only requests from these jurisdictions: {} (a country covers its regions).",
+            list(j, plain)
+        ),
+        Rule::DenyJurisdictions(j) => format!(
+            "Never requests from these jurisdictions: {} (a country covers its regions).",
+            list(j, plain)
+        ),
+        Rule::AllowIssuers(t) => format!(
+            "Only orders issued by {}.",
+            list(t, |c| issuer(c).to_owned())
+        ),
+        Rule::AllowCategories(c) => format!(
+            "Only requests for these kinds of data: {}.",
+            list(c, |c| category(c).to_owned())
+        ),
+        Rule::DenyCategories(c) => format!(
+            "Never requests for these kinds of data: {}.",
+            list(c, |c| category(c).to_owned())
+        ),
+        Rule::AllowOffences(o) => format!("Only for these offences: {}.", list(o, words)),
+        Rule::MaxTargets(n) => format!("At most {n} targets per request."),
+        Rule::MaxValidityDays(n) => format!("Access for at most {n} days per request."),
+    };
+    match &line.agency {
+        Some(a) => format!("For requests signed by {a}: {text}"),
+        None => text,
     }
 }

@@ -23,7 +23,10 @@
 //! see [`feed`]), `/agencies/{name}` (one agency's figures, see
 //! [`agency`]), `/going-dark` with `.csv` and `.json` (the outcome
 //! reports' encryption figures per year and jurisdiction, see
-//! [`going_dark`]).
+//! [`going_dark`]); `/refusals` (providers' refusals per year and
+//! jurisdiction and per provider, each with its reasons, see
+//! [`refusals`]), `/providers/{name}` (a provider's published standards
+//! now and over time, its refusals and releases, see [`providers`]).
 //!
 //! - [`history`]: key and witness-set history, from the log's registry
 //!   entries replayed with the schemas crate's `Registry`.
@@ -37,6 +40,8 @@ pub mod history;
 pub mod index;
 pub mod labels;
 pub mod pages;
+pub mod providers;
+pub mod refusals;
 pub mod status;
 
 use std::path::{Path, PathBuf};
@@ -139,6 +144,8 @@ pub fn router(state: WebState) -> Result<Router, IndexError> {
         .route("/going-dark", get(going_dark_page))
         .route("/going-dark.csv", get(going_dark_csv))
         .route("/going-dark.json", get(going_dark_json))
+        .route("/refusals", get(refusals_page))
+        .route("/providers/{name}", get(provider_page))
         .route("/entries/{index}", get(entry))
         .route("/keys", get(keys))
         .route("/keys/{name}", get(identity))
@@ -340,7 +347,8 @@ async fn home(State(s): State<Shared>) -> Result<Response, PageError> {
         let now = Utc::now();
         // Counters kept as entries are indexed: cheap to read every time.
         let stats = s.index.stats().map_err(internal)?;
-        Ok(html(pages::home(&log, &stats, c, now)))
+        let refusals = refusals::overview(&s.index, now).map_err(internal)?;
+        Ok(html(pages::home(&log, &stats, &refusals, c, now)))
     })
     .await
 }
@@ -388,6 +396,8 @@ struct ExportRow<'a> {
     sealed_until: Option<String>,
     references: &'a [u64],
     leaf_hash: &'a str,
+    refusal_reason: Option<&'static str>,
+    request_agency: Option<&'a str>,
 }
 
 fn export_rows(matches: &[Summary], now: DateTime<Utc>) -> Vec<ExportRow<'_>> {
@@ -408,6 +418,8 @@ fn export_rows(matches: &[Summary], now: DateTime<Utc>) -> Vec<ExportRow<'_>> {
             sealed_until: s.sealed_in_force.or(s.sealed_until).map(t),
             references: &s.references,
             leaf_hash: &s.leaf_hash,
+            refusal_reason: s.reason.map(daylight_schemas::RefusalReason::as_str),
+            request_agency: s.request_agency.as_deref(),
         })
         .collect()
 }
@@ -435,7 +447,7 @@ async fn entries_csv(
         let (filter, _) = Filter::parse(&q);
         let (total, matches) = s.export(&filter)?;
         let now = s.index.ticked_at().map_err(internal)?;
-        let mut out = String::from("index,kind,created,signer,jurisdiction,legal_basis,provider,data_categories,emergency,status,sealed_until,references,leaf_hash\r\n");
+        let mut out = String::from("index,kind,created,signer,jurisdiction,legal_basis,provider,data_categories,emergency,status,sealed_until,references,leaf_hash,refusal_reason,request_agency\r\n");
         for r in export_rows(&matches, now) {
             let refs: Vec<String> = r.references.iter().map(u64::to_string).collect();
             let cells = [
@@ -452,6 +464,8 @@ async fn entries_csv(
                 r.sealed_until.unwrap_or_default(),
                 refs.join(";"),
                 r.leaf_hash.to_owned(),
+                r.refusal_reason.unwrap_or_default().to_owned(),
+                r.request_agency.unwrap_or_default().to_owned(),
             ];
             let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
             out.push_str(&line.join(","));
@@ -648,6 +662,46 @@ async fn going_dark_json(State(s): State<Shared>) -> Result<Response, PageError>
         let g = s.going_dark()?;
         let origin = s.cfg.store.meta().map_err(internal)?.origin;
         Ok(axum::Json(going_dark::json(&g, &origin)).into_response())
+    })
+    .await
+}
+
+async fn refusals_page(State(s): State<Shared>) -> Result<Response, PageError> {
+    blocking(move || {
+        let c = s.fresh()?;
+        let t = refusals::table(&s.index).map_err(internal)?;
+        Ok(html(refusals::page(&t, c)))
+    })
+    .await
+}
+
+async fn provider_page(
+    State(s): State<Shared>,
+    UrlPath(name): UrlPath<String>,
+) -> Result<Response, PageError> {
+    blocking(move || {
+        let c = s.fresh()?;
+        let replayed = s.registry()?;
+        let who = history::identity(&replayed.registry, &name);
+        let view = providers::ProviderView::read(
+            &s.index,
+            &name,
+            who.as_ref().and_then(|w| w.display_name.clone()),
+            who.is_some(),
+        )
+        .map_err(internal)?;
+        let provider = who
+            .as_ref()
+            .is_some_and(|w| w.roles.contains(&daylight_schemas::Role::Provider));
+        // Refusals, releases and policies are signed by providers only.
+        let acted = view.refusals.0 + view.releases.0 > 0 || !view.policies.is_empty();
+        if !provider && !acted {
+            return Err(PageError(
+                StatusCode::NOT_FOUND,
+                format!("The log's registry names no provider {name:?}, and no refusal, release or policy is signed by it."),
+            ));
+        }
+        Ok(html(providers::page(&view, c)))
     })
     .await
 }

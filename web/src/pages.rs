@@ -80,6 +80,7 @@ pub fn layout_with_feed(title: &str, current: &str, feed: Option<&str>, body: Ma
         ("/", "Overview"),
         ("/entries", "Entries"),
         ("/going-dark", "Going dark"),
+        ("/refusals", "Refusals"),
         ("/keys", "Keys"),
         ("/witnesses", "Witnesses"),
         ("/findings", "Findings"),
@@ -249,7 +250,13 @@ fn series(label: &str, colour: &'static str, values: &[u64]) -> crate::charts::S
 }
 
 /// The overview.
-pub fn home(log: &LogView, stats: &HomeStats, coverage: Coverage, now: DateTime<Utc>) -> Markup {
+pub fn home(
+    log: &LogView,
+    stats: &HomeStats,
+    refusals: &crate::refusals::Overview,
+    coverage: Coverage,
+    now: DateTime<Utc>,
+) -> Markup {
     let series: Vec<crate::charts::Series> = stats
         .per_month
         .iter()
@@ -322,6 +329,7 @@ pub fn home(log: &LogView, stats: &HomeStats, coverage: Coverage, now: DateTime<
                 p { a href="/witnesses" { "Witness keys and details" } }
             }
         }
+        (crate::refusals::home_section(refusals))
         section aria-labelledby="totals-h" {
             h2 id="totals-h" { "Entries by kind" }
             table.totals {
@@ -432,6 +440,16 @@ pub fn entries(
                     (select("f-agency", "agency", "Agency (signer)", &choices.agencies, &filter.agency))
                     (select("f-jurisdiction", "jurisdiction", "Jurisdiction", &choices.jurisdictions, &filter.jurisdiction))
                     (select("f-provider", "provider", "Provider", &choices.providers, &filter.provider))
+                    (select("f-request-agency", "request_agency", "Agency refused (refusals)", &choices.agencies, &filter.request_agency))
+                    div.field {
+                        label for="f-reason" { "Refusal reason" }
+                        select id="f-reason" name="reason" {
+                            option value="" { "any" }
+                            @for r in daylight_schemas::RefusalReason::ALL {
+                                option value=(r.as_str()) selected[filter.reason == Some(*r)] { (labels::refusal_reason(*r)) }
+                            }
+                        }
+                    }
                     div.field {
                         label for="f-legal" { "Legal basis contains" }
                         input id="f-legal" type="text" name="legal_basis" value=(filter.legal_basis.clone().unwrap_or_default());
@@ -541,7 +559,7 @@ pub fn entries(
                                 td { (signer_link(s)) }
                                 td { (s.jurisdiction.clone().unwrap_or_default()) }
                                 td { (s.provider.clone().unwrap_or_default()) }
-                                td { (status_badges(&s.statuses(now))) }
+                                td { (status_badges(&s.statuses(now))) (reason_badge(s)) }
                             }
                         }
                     }
@@ -580,10 +598,35 @@ fn signer_link(s: &Summary) -> Markup {
     }
     let href = if crate::feed::signed_by_agency(s.kind) {
         crate::agency::href(&s.signer)
+    } else if signed_by_provider(s.kind) {
+        crate::providers::href(&s.signer)
     } else {
         identity_href(&s.signer)
     };
     html! { a href=(href) { (s.signer) } }
+}
+
+/// The kinds whose signer is a provider, whose page is `/providers/NAME`.
+pub fn signed_by_provider(kind: Option<Kind>) -> bool {
+    matches!(kind, Some(Kind::Release | Kind::Refusal | Kind::Policy))
+}
+
+/// A published policy line with what it means.
+pub(crate) fn policy_line(text: &str) -> Markup {
+    let meaning = match daylight_schemas::content_policy::ContentLine::parse(text) {
+        Ok(l) => labels::content_line(&l),
+        Err(e) => format!("This view cannot read the line: {e}."),
+    };
+    html! { code { (text) } br; span.meaning { (meaning) } }
+}
+
+/// A refusal's reason, as a badge.
+fn reason_badge(s: &Summary) -> Markup {
+    html! {
+        @if let Some(r) = s.reason {
+            span.badge.st-refused title=(labels::refusal_reason_explained(r)) { "refused: " (labels::refusal_reason(r)) }
+        }
+    }
 }
 
 fn commitment(c: &Commitment) -> Markup {
@@ -742,13 +785,32 @@ fn body_rows(body: &Body, s: &Summary) -> Vec<Row> {
         }
         Body::Refusal(b) => {
             rows.push(("Access refused for", eref(&b.entry)));
-            rows.push(("Reason", html! { (labels::words(b.reason.as_str())) }));
+            if let Some(j) = &s.jurisdiction {
+                rows.push(("Jurisdiction of the request", html! { (j) }));
+            }
+            if let Some(a) = &s.request_agency {
+                rows.push((
+                    "Agency that asked",
+                    html! { a href=(crate::agency::href(a)) { (a) } },
+                ));
+            }
+            rows.push((
+                "Reason",
+                html! {
+                    (labels::refusal_reason(b.reason)) " " small { "(" code { (b.reason.as_str()) } ")" }
+                    br; (labels::refusal_reason_explained(b.reason))
+                },
+            ));
             rows.push(("Refused at", ts(&b.refused_at)));
         }
         Body::Policy(b) => {
             rows.push((
                 "Standards",
-                html! { ul { @for l in &b.lines { li { code { (l.as_str()) } } } } },
+                html! { ol.policy-lines { @for l in &b.lines { li { (policy_line(l.as_str())) } } } },
+            ));
+            rows.push((
+                "All its standards",
+                html! { a href=(crate::providers::href(&s.signer)) { "The provider's page: its standards now and over time" } },
             ));
         }
         Body::Withdrawal(b) => {
@@ -987,6 +1049,10 @@ pub fn entry(
                             (e.kind.map(labels::kind).unwrap_or("unreadable"))
                             @if let Some(c) = e.created { ", " (when(c)) }
                             @if let Some(d) = e.decision { " (" (d.as_str()) ")" }
+                            @if *t != i && !e.signer.is_empty() { ", by " (signer_link(e)) }
+                            @if let Some(r) = e.reason {
+                                ": " strong.refusal-reason { (labels::refusal_reason(r)) } " (" (labels::refusal_reason_explained(r)) ")"
+                            }
                         }
                         " " small { "(" (why) ")" }
                     }
@@ -1284,6 +1350,9 @@ pub fn keys(log: &LogView, identities: &[Identity], now: DateTime<Utc>) -> Marku
                     @if who.roles.contains(&Role::Agency) {
                         p { a.agency-page href=(crate::agency::href(&who.name)) { "Agency page: its requests, ratifications, disclosures and outcomes" } }
                     }
+                    @if who.roles.contains(&Role::Provider) {
+                        p { a.provider-page href=(crate::providers::href(&who.name)) { "Provider page: its published standards, refusals and releases" } }
+                    }
                     p {
                         "Registered as "
                         @for (i, r) in who.roles.iter().enumerate() { @if i > 0 { ", " } (labels::role(*r)) }
@@ -1329,6 +1398,9 @@ pub fn identity(who: &Identity) -> Markup {
         }
         @if who.roles.contains(&Role::Agency) {
             p { a.agency-page href=(crate::agency::href(&who.name)) { "Agency page: its requests, ratifications, disclosures and outcomes" } }
+        }
+        @if who.roles.contains(&Role::Provider) {
+            p { a.provider-page href=(crate::providers::href(&who.name)) { "Provider page: its published standards, refusals and releases" } }
         }
         (key_history_table(who))
         p { a href="/keys" { "Every registered key" } }

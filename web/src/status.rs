@@ -24,11 +24,14 @@ pub enum Status {
     Released,
     /// The agency withdrew it.
     Withdrawn,
+    /// The provider logged a refusal of it (on its content: jurisdiction,
+    /// issuer, data, offence, targets or duration).
+    Refused,
 }
 
 impl Status {
     /// Every status.
-    pub const ALL: [Status; 9] = [
+    pub const ALL: [Status; 10] = [
         Status::Sealed,
         Status::Disclosed,
         Status::Overdue,
@@ -38,6 +41,7 @@ impl Status {
         Status::AwaitingRatification,
         Status::Released,
         Status::Withdrawn,
+        Status::Refused,
     ];
 
     /// The code used in URLs and exports.
@@ -52,6 +56,7 @@ impl Status {
             Status::AwaitingRatification => "awaiting_ratification",
             Status::Released => "released",
             Status::Withdrawn => "withdrawn",
+            Status::Refused => "refused",
         }
     }
 
@@ -67,6 +72,7 @@ impl Status {
             Status::AwaitingRatification => "awaiting ratification",
             Status::Released => "access released",
             Status::Withdrawn => "withdrawn",
+            Status::Refused => "refused by the provider",
         }
     }
 
@@ -131,8 +137,10 @@ pub mod flags {
     pub const GRANTED: u8 = 8;
     /// A ratification denied it.
     pub const DENIED: u8 = 16;
+    /// A provider's refusal refers to it.
+    pub const REFUSAL: u8 = 32;
     /// One past the largest combination.
-    pub const END: u8 = 32;
+    pub const END: u8 = 64;
 
     /// The bit a referring entry of this kind (and decision) sets.
     pub fn of(
@@ -144,6 +152,7 @@ pub mod flags {
             (Some(Kind::Disclosure), _) => DISCLOSURE,
             (Some(Kind::Withdrawal), _) => WITHDRAWAL,
             (Some(Kind::Release), _) => RELEASE,
+            (Some(Kind::Refusal), _) => REFUSAL,
             (_, Some(Decision::Granted)) => GRANTED,
             (_, Some(Decision::Denied)) => DENIED,
             _ => 0,
@@ -206,6 +215,9 @@ impl Facts {
         }
         if has(flags::RELEASE) {
             out.insert(Status::Released);
+        }
+        if has(flags::REFUSAL) {
+            out.insert(Status::Refused);
         }
         if emergency {
             if has(flags::GRANTED) {
@@ -276,6 +288,10 @@ mod tests {
             vec![Sealed, Released, Withdrawn]
         );
         assert_eq!(
+            facts(Kind::Request, flags::REFUSAL, Some(false), None),
+            vec![Sealed, Refused]
+        );
+        assert_eq!(
             facts(Kind::Emergency, 0, Some(false), Some(false)),
             vec![Sealed, AwaitingRatification]
         );
@@ -313,7 +329,7 @@ mod tests {
     #[test]
     fn every_authorisation_combination_is_listed_once() {
         let all: Vec<Facts> = Facts::all_authorisations().collect();
-        assert_eq!(all.len(), 2 * 32 * 3 * 3);
+        assert_eq!(all.len(), 2 * 64 * 3 * 3);
         let unique: std::collections::HashSet<Facts> = all.iter().copied().collect();
         assert_eq!(unique.len(), all.len());
     }
