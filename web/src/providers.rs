@@ -187,17 +187,17 @@ pub fn page(v: &ProviderView, coverage: Coverage) -> Markup {
                 tbody {
                     tr data-figure="refusals" {
                         th scope="row" { "Requests refused" }
-                        td.num { a href=(v.refusals.1) { (v.refusals.0) } }
+                        td.num { a href=(v.refusals.1) data-count="refusals" { (v.refusals.0) } }
                     }
                     @for (r, n, h) in &v.by_reason {
                         tr data-figure=(format!("reason-{}", r.as_str())) {
                             th scope="row" { "Refused: " (labels::refusal_reason(*r)) }
-                            td.num { a href=(h) { (n) } }
+                            td.num { a href=(h) data-count=(r.as_str()) { (n) } }
                         }
                     }
                     tr data-figure="releases" {
                         th scope="row" { "Releases of access" }
-                        td.num { a href=(v.releases.1) { (v.releases.0) } }
+                        td.num { a href=(v.releases.1) data-count="releases" { (v.releases.0) } }
                     }
                 }
             }
