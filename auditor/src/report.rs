@@ -59,6 +59,17 @@ pub struct TransparencyReport {
     pub targets_authorised: Count,
     /// Targets released, over all release receipts.
     pub targets_released: Count,
+    /// Refusals (by the provider a request or emergency is addressed to,
+    /// naming it), counted per refusal entry.
+    pub refusals: Count,
+    /// Refusals per jurisdiction of the request refused.
+    pub refusals_by_jurisdiction: BTreeMap<String, Count>,
+    /// Refusals per agency (the refused request's signing key name).
+    pub refusals_by_agency: BTreeMap<String, Count>,
+    /// Refusals per reason code.
+    pub refusals_by_reason: BTreeMap<String, Count>,
+    /// Refusals per provider (the refusal's signing key name).
+    pub refusals_by_provider: BTreeMap<String, Count>,
     /// Outcome totals (latest outcome per authorisation; amended ones replaced),
     /// in the terms of the US Wiretap Report.
     pub outcomes: BTreeMap<String, Count>,
@@ -127,6 +138,28 @@ impl TransparencyReport {
                     }
                     r.targets_released.add(f.index, u64::from(*targets));
                 }
+                FactBody::Refusal {
+                    entry: Some(e),
+                    reason,
+                } => {
+                    // Only refusals the log should have taken: of a request
+                    // or emergency, by its provider (the rest are findings).
+                    let Some((af, a)) = facts_by_index(facts, *e).and_then(|af| match &af.body {
+                        FactBody::Access(a) if a.provider == f.signer => Some((af, a)),
+                        _ => None,
+                    }) else {
+                        continue;
+                    };
+                    r.refusals.add(f.index, 1);
+                    for (map, key) in [
+                        (&mut r.refusals_by_jurisdiction, a.jurisdiction.as_str()),
+                        (&mut r.refusals_by_agency, af.signer.as_str()),
+                        (&mut r.refusals_by_reason, reason),
+                        (&mut r.refusals_by_provider, f.signer.as_str()),
+                    ] {
+                        map.entry(key.to_owned()).or_default().add(f.index, 1);
+                    }
+                }
                 FactBody::Outcome(o) => {
                     if let Some(e) = o.entry {
                         // Later entries replace earlier ones (amendments).
@@ -187,6 +220,10 @@ impl TransparencyReport {
             ("offence", &self.by_offence),
             ("month", &self.by_month),
             ("outcome", &self.outcomes),
+            ("refusal_jurisdiction", &self.refusals_by_jurisdiction),
+            ("refusal_agency", &self.refusals_by_agency),
+            ("refusal_reason", &self.refusals_by_reason),
+            ("refusal_provider", &self.refusals_by_provider),
         ]
     }
 
@@ -196,6 +233,7 @@ impl TransparencyReport {
             ("authorisations_released", &self.authorisations_released),
             ("targets_authorised", &self.targets_authorised),
             ("targets_released", &self.targets_released),
+            ("refusals", &self.refusals),
         ]
     }
 
@@ -233,12 +271,13 @@ impl TransparencyReport {
         );
         let authorisations: u64 = self.by_agency.values().map(|c| c.count).sum();
         s.push_str(&format!(
-            "- Authorisations (requests and emergencies): {authorisations}\n- Emergencies: {} ({:.1}% of authorisations)\n- Authorisations with a release receipt: {}\n- Targets authorised: {}; targets released: {}\n\n",
+            "- Authorisations (requests and emergencies): {authorisations}\n- Emergencies: {} ({:.1}% of authorisations)\n- Authorisations with a release receipt: {}\n- Targets authorised: {}; targets released: {}\n- Refusals by the addressed provider: {}\n\n",
             self.emergencies.count,
             self.emergency_share * 100.0,
             self.authorisations_released.count,
             self.targets_authorised.count,
-            self.targets_released.count
+            self.targets_released.count,
+            self.refusals.count
         ));
         for (table, map) in self.tables() {
             if map.is_empty() {
@@ -255,6 +294,18 @@ impl TransparencyReport {
         }
         s.push_str(&history_markdown(&self.history));
         s
+    }
+}
+
+/// The fact at leaf index `index` (facts are kept one per entry, in order;
+/// a gap would come from a mirror that is not whole, so search then).
+fn facts_by_index(facts: &[Fact], index: u64) -> Option<&Fact> {
+    match facts.get(index as usize) {
+        Some(f) if f.index == index => Some(f),
+        _ => facts
+            .binary_search_by_key(&index, |f| f.index)
+            .ok()
+            .map(|i| &facts[i]),
     }
 }
 

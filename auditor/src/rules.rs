@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::findings::{Category, Finding, Severity};
 use crate::verify::{Access, Fact, FactBody};
+use daylight_schemas::content_policy::{ContentLine, ContentPolicy};
 
 /// Thresholds for the rules. Unknown fields are refused, so a typo in a
 /// rules file is an error rather than a silently ignored threshold.
@@ -97,6 +98,10 @@ pub const RULE_IDS: &[&str] = &[
     "order_splitting",
     "signer_revoked",
     "entry_unbound_after_binding",
+    "released_and_refused",
+    "release_against_published_policy",
+    "refusal_without_authorisation",
+    "refusal_unsupported_by_policy",
 ];
 
 const EMERGENCY_UNRATIFIED: &str = "An emergency request gives access before a court has decided. A court must ratify (or deny) it by its ratify_by deadline; this one has no ratification logged by then.";
@@ -107,6 +112,10 @@ const RELEASE_WINDOW: &str =
 const RELEASE_TARGETS: &str = "A provider released access for more targets than the request or emergency it names authorised.";
 const RELEASE_WITHDRAWN: &str =
     "A provider released access for an entry after the agency had withdrawn it.";
+const RELEASED_AND_REFUSED: &str = "The provider logged both a release and a refusal for the same request or emergency. One of the two does not say what happened: either access was given after all, or the refusal is counted while the data went out.";
+const RELEASE_AGAINST_POLICY: &str = "The provider released access for a request or emergency that its own policy, as it last published it in the log before the release, refuses. The release contradicts the provider's stated standards.";
+const REFUSAL_UNAUTHORISED: &str = "A provider logged a refusal of an entry that is not a request or emergency addressed to that provider. Refusals are counted per jurisdiction and agency; one for another provider's request, or for no request at all, distorts the counts.";
+const REFUSAL_UNSUPPORTED: &str = "The provider refused a request or emergency for a reason that no line of its own published policy gives for that request. Either the published policy does not state the provider's real standards, or the reason logged is not the real one.";
 const DISCLOSURE_OVERDUE: &str = "The entry's sealed-until date (as extended by courts) has passed, but no disclosure entry opens it or states why it stays sealed.";
 const SEAL_EXTENSIONS: &str = "The seal of one entry was extended many times. Repeated extensions keep a request secret indefinitely, one step at a time.";
 const ORDER_SPLITTING: &str = "Many requests with the same case reference were logged by one agency on one day. Splitting one order into many small ones can hide its true scope.";
@@ -402,6 +411,8 @@ pub fn apply(rules: &Rules, facts: &[Fact], now: DateTime<Utc>) -> Vec<Finding> 
         }
     }
 
+    provider_answers(rules, facts, &access, &mut out);
+
     // disclosure_overdue and repeated_seal_extensions
     for f in facts {
         let Some((_, a)) = access.get(&f.index) else {
@@ -506,4 +517,214 @@ pub fn apply(rules: &Rules, facts: &[Fact], now: DateTime<Utc>) -> Vec<Finding> 
         }
     }
     out
+}
+
+/// A provider's published policy: its entry and the content lines read from
+/// it (a line that does not parse is left out; the log checks each line when
+/// it admits the entry, so there should be none).
+struct Published<'a> {
+    fact: &'a Fact,
+    policy: ContentPolicy,
+}
+
+/// The rules over a provider's releases and refusals: released_and_refused,
+/// release_against_published_policy, refusal_without_authorisation and
+/// refusal_unsupported_by_policy.
+fn provider_answers(
+    rules: &Rules,
+    facts: &[Fact],
+    access: &HashMap<u64, (&Fact, &Access)>,
+    out: &mut Vec<Finding>,
+) {
+    // Each provider's published policies, in log order.
+    let mut policies: HashMap<&str, Vec<Published>> = HashMap::new();
+    for f in facts {
+        if let FactBody::Policy { lines } = &f.body {
+            let policy = ContentPolicy {
+                lines: lines
+                    .iter()
+                    .filter_map(|l| ContentLine::parse(l).ok())
+                    .collect(),
+            };
+            policies
+                .entry(f.signer.as_str())
+                .or_default()
+                .push(Published { fact: f, policy });
+        }
+    }
+    // The provider's newest policy logged before entry `before`.
+    let policy_before = |provider: &str, before: u64| {
+        policies
+            .get(provider)
+            .and_then(|ps| ps.iter().rev().find(|p| p.fact.index < before))
+    };
+    // The request or emergency a provider's answer names, if it is
+    // addressed to that provider (the others are findings of their own).
+    let addressed = |entry: &Option<u64>, provider: &str| {
+        entry
+            .and_then(|e| access.get(&e))
+            .filter(|(_, a)| a.provider == provider)
+            .copied()
+    };
+
+    // Per request: the releases and refusals by the addressed provider.
+    let mut answers: BTreeMap<u64, (Vec<u64>, Vec<u64>)> = BTreeMap::new();
+    for f in facts {
+        match &f.body {
+            FactBody::Release { entry, .. } => {
+                let Some((af, a)) = addressed(entry, &f.signer) else {
+                    continue;
+                };
+                answers.entry(af.index).or_default().0.push(f.index);
+                if !rules.on("release_against_published_policy") {
+                    continue;
+                }
+                let Some(p) = policy_before(&f.signer, f.index) else {
+                    continue;
+                };
+                if let Err(refusal) = p.policy.check_content(&a.content, &af.signer) {
+                    out.push(
+                        Finding::new(
+                            "release_against_published_policy",
+                            Category::Rule,
+                            Severity::High,
+                            format!(
+                                "release {} by {} is for entry {}, which its policy at entry {} refuses ({}: {})",
+                                f.index,
+                                f.signer,
+                                af.index,
+                                p.fact.index,
+                                refusal.reason.as_str(),
+                                refusal.detail
+                            ),
+                            RELEASE_AGAINST_POLICY,
+                            vec![p.fact.index, af.index, f.index],
+                        )
+                        .with_details(json!({
+                            "provider": f.signer,
+                            "agency": af.signer,
+                            "policy": p.fact.index,
+                            "reason": refusal.reason.as_str(),
+                            "detail": refusal.detail,
+                        })),
+                    );
+                }
+            }
+            FactBody::Refusal { entry, reason } => {
+                let Some((af, a)) = addressed(entry, &f.signer) else {
+                    if rules.on("refusal_without_authorisation") {
+                        let target = entry.and_then(|e| access.get(&e));
+                        let why = match (entry, target) {
+                            (None, _) => "names no valid entry".to_owned(),
+                            (Some(e), None) => {
+                                format!("names entry {e}, which is not a request or emergency")
+                            }
+                            (Some(e), Some((_, a))) => format!(
+                                "names entry {e}, which is addressed to {}, not to {}",
+                                a.provider, f.signer
+                            ),
+                        };
+                        let mut entries = vec![f.index];
+                        entries.extend(*entry);
+                        out.push(
+                            Finding::new(
+                                "refusal_without_authorisation",
+                                Category::Rule,
+                                Severity::High,
+                                format!("refusal {} by {} {why}", f.index, f.signer),
+                                REFUSAL_UNAUTHORISED,
+                                entries,
+                            )
+                            .with_details(json!({
+                                "provider": f.signer,
+                                "addressed_to": target.map(|(_, a)| a.provider.clone()),
+                            })),
+                        );
+                    }
+                    continue;
+                };
+                answers.entry(af.index).or_default().1.push(f.index);
+                if !rules.on("refusal_unsupported_by_policy") {
+                    continue;
+                }
+                let Some(p) = policy_before(&f.signer, f.index) else {
+                    continue;
+                };
+                // Supported if any line that applies gives this reason, not
+                // only the first refusing one: a request may break several.
+                let supported = p
+                    .policy
+                    .lines
+                    .iter()
+                    .filter(|l| l.applies_to(&af.signer))
+                    .filter_map(|l| l.check_content(&a.content).err())
+                    .any(|r| r.reason.as_str() == *reason);
+                if !supported {
+                    out.push(
+                        Finding::new(
+                            "refusal_unsupported_by_policy",
+                            Category::Rule,
+                            Severity::Low,
+                            format!(
+                                "refusal {} by {} of entry {} gives {reason}, which no line of its policy at entry {} gives for it",
+                                f.index, f.signer, af.index, p.fact.index
+                            ),
+                            REFUSAL_UNSUPPORTED,
+                            vec![p.fact.index, af.index, f.index],
+                        )
+                        .with_details(json!({
+                            "provider": f.signer,
+                            "agency": af.signer,
+                            "policy": p.fact.index,
+                            "reason": reason,
+                        })),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    if rules.on("released_and_refused") {
+        for (request, (releases, refusals)) in answers {
+            if releases.is_empty() || refusals.is_empty() {
+                continue;
+            }
+            let provider = access
+                .get(&request)
+                .map(|(_, a)| a.provider.clone())
+                .unwrap_or_default();
+            let mut entries = vec![request];
+            entries.extend(&releases);
+            entries.extend(&refusals);
+            out.push(
+                Finding::new(
+                    "released_and_refused",
+                    Category::Rule,
+                    Severity::High,
+                    format!(
+                        "entry {request} was both released (entry {}) and refused (entry {}) by {provider}",
+                        list(&releases),
+                        list(&refusals)
+                    ),
+                    RELEASED_AND_REFUSED,
+                    entries,
+                )
+                .with_details(json!({
+                    "provider": provider,
+                    "releases": releases,
+                    "refusals": refusals,
+                })),
+            );
+        }
+    }
+}
+
+/// Indexes as `1, 2, 3`.
+fn list(indexes: &[u64]) -> String {
+    indexes
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use daylight_core::{Hash, LeafIndex, VerifierKey};
+use daylight_schemas::content_policy::RequestContent;
 use daylight_schemas::{
     Body, Decision, Kind, Registry, RegistryAction, RegistryError, Role, SchemaError, SignedRecord,
     SignerError,
@@ -45,6 +46,11 @@ pub struct Access {
     pub sealed_until: DateTime<Utc>,
     /// An emergency's ratification deadline.
     pub ratify_by: Option<DateTime<Utc>>,
+    /// What a provider's content lines look at (jurisdiction, issuer type,
+    /// categories, offence, targets, validity), to check releases and
+    /// refusals against its published policy with the schemas crate's one
+    /// evaluation.
+    pub content: RequestContent,
 }
 
 /// An outcome's numbers (US Wiretap Report terms).
@@ -353,6 +359,7 @@ impl EntryVerifier {
                 valid_until: b.valid_until.get(),
                 sealed_until: b.sealed_until.get(),
                 ratify_by: None,
+                content: RequestContent::of_request(b),
             })),
             Body::Emergency(b) => FactBody::Access(Box::new(Access {
                 emergency: true,
@@ -367,6 +374,7 @@ impl EntryVerifier {
                 valid_until: b.valid_until.get(),
                 sealed_until: b.sealed_until.get(),
                 ratify_by: Some(b.ratify_by.get()),
+                content: RequestContent::of_emergency(b),
             })),
             Body::Ratification(b) => FactBody::Ratification {
                 emergency: valid(&b.emergency),

@@ -7,34 +7,11 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use common::*;
 use daylight_auditor::{audit, AuditError, FindingsReport, Rules, Status};
 use daylight_core::tree::MemoryTree;
 use daylight_schemas::Role;
-
-/// Serves `e` as an honest log cosigned by its witness, which also serves
-/// its monitoring endpoint on the same server; audits once at `now`.
-async fn audit_entries(
-    e: &Entries,
-    now: DateTime<Utc>,
-) -> (FindingsReport, StaticServer, tempfile::TempDir) {
-    let bytes = e.bytes();
-    let mut files = log_files(
-        &bytes,
-        bytes.len() as u64,
-        &e.actors.log,
-        Some(&e.actors.witness),
-    );
-    let cp = files["/checkpoint"].clone();
-    files.insert(witness_path(), cp);
-    let server = StaticServer::start(files).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut opts = options(&server.url(), dir.path(), now);
-    opts.witnesses = vec![server.url()];
-    let (report, _) = audit(&opts).await.unwrap();
-    (report, server, dir)
-}
 
 /// A log with every kind of entry, all within the rules.
 fn clean_entries() -> Entries {

@@ -21,7 +21,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::fields::{DataCategory, IssuerType, Jurisdiction, Offence, RefusalReason};
-use crate::record::{Body, SignedRecord};
+use crate::record::{Body, EmergencyBody, RequestBody, SignedRecord};
 
 /// The longest validity window a line may name: ten years, in days.
 pub const MAX_VALIDITY_DAYS: u32 = 3660;
@@ -385,25 +385,35 @@ impl RequestContent {
     /// The content of a request or emergency body; `None` for other kinds.
     pub fn of_body(body: &Body) -> Option<RequestContent> {
         match body {
-            Body::Request(b) => Some(RequestContent {
-                jurisdiction: b.jurisdiction.clone(),
-                issuer: b.issuing_authority.issuer_type,
-                categories: b.data_categories.iter().copied().collect(),
-                offence: b.offence,
-                targets: b.target_count,
-                valid_from: b.valid_from.get(),
-                valid_until: b.valid_until.get(),
-            }),
-            Body::Emergency(b) => Some(RequestContent {
-                jurisdiction: b.jurisdiction.clone(),
-                issuer: b.issuing_authority.issuer_type,
-                categories: b.data_categories.iter().copied().collect(),
-                offence: b.offence,
-                targets: b.target_count,
-                valid_from: b.valid_from.get(),
-                valid_until: b.valid_until.get(),
-            }),
+            Body::Request(b) => Some(RequestContent::of_request(b)),
+            Body::Emergency(b) => Some(RequestContent::of_emergency(b)),
             _ => None,
+        }
+    }
+
+    /// The content of a request.
+    pub fn of_request(b: &RequestBody) -> RequestContent {
+        RequestContent {
+            jurisdiction: b.jurisdiction.clone(),
+            issuer: b.issuing_authority.issuer_type,
+            categories: b.data_categories.iter().copied().collect(),
+            offence: b.offence,
+            targets: b.target_count,
+            valid_from: b.valid_from.get(),
+            valid_until: b.valid_until.get(),
+        }
+    }
+
+    /// The content of an emergency.
+    pub fn of_emergency(b: &EmergencyBody) -> RequestContent {
+        RequestContent {
+            jurisdiction: b.jurisdiction.clone(),
+            issuer: b.issuing_authority.issuer_type,
+            categories: b.data_categories.iter().copied().collect(),
+            offence: b.offence,
+            targets: b.target_count,
+            valid_from: b.valid_from.get(),
+            valid_until: b.valid_until.get(),
         }
     }
 }

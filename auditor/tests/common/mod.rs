@@ -19,9 +19,9 @@ use daylight_core::witness_protocol::checkpoint_path;
 use daylight_core::{Checkpoint, KeyName, KeyType, LeafIndex, SignerKey, TreeSize};
 use daylight_schemas::{
     Authority, Body, Commitment, DataCategory, Decision, DisclosureBody, EmergencyBody,
-    EmergencyGround, EntryRef, ExtensionBody, IssuerType, Jurisdiction, Name, Offence,
-    RatificationBody, Record, ReleaseBody, RequestBody, Role, SealReason, SignedRecord, TargetType,
-    Text, Timestamp, WithdrawalBody, WithdrawalReason,
+    EmergencyGround, EntryRef, ExtensionBody, IssuerType, Jurisdiction, Name, Offence, PolicyBody,
+    RatificationBody, Record, RefusalBody, RefusalReason, ReleaseBody, RequestBody, Role,
+    SealReason, SignedRecord, TargetType, Text, Timestamp, WithdrawalBody, WithdrawalReason,
 };
 
 pub const ORIGIN: &str = "log.test/daylight";
@@ -259,6 +259,44 @@ impl Entries {
         self.push(r)
     }
 
+    /// A refusal of `e` for `reason`, signed by `provider`.
+    pub fn refusal_by(
+        &mut self,
+        provider: &SignerKey,
+        e: EntryRef,
+        reason: RefusalReason,
+        at: DateTime<Utc>,
+    ) -> EntryRef {
+        let body = RefusalBody {
+            entry: e,
+            reason,
+            refused_at: ts(at),
+        };
+        let r = Record::new(at, Body::Refusal(body))
+            .unwrap()
+            .sign(provider, ORIGIN)
+            .unwrap();
+        self.push(r)
+    }
+
+    /// A refusal of `e` by the provider it is addressed to.
+    pub fn refusal(&mut self, e: EntryRef, reason: RefusalReason, at: DateTime<Utc>) -> EntryRef {
+        let p = self.actors.provider.clone();
+        self.refusal_by(&p, e, reason, at)
+    }
+
+    /// The provider publishes `lines` as its policy.
+    pub fn policy(&mut self, lines: &[&str], at: DateTime<Utc>) -> EntryRef {
+        let body = PolicyBody {
+            lines: lines.iter().map(|l| Text::new(l).unwrap()).collect(),
+        };
+        let r = Record::new(at, Body::Policy(body))
+            .unwrap()
+            .sign(&self.actors.provider, ORIGIN)
+            .unwrap();
+        self.push(r)
+    }
+
     pub fn withdrawal(&mut self, e: EntryRef, created: DateTime<Utc>) -> EntryRef {
         let body = WithdrawalBody {
             entry: e,
@@ -447,6 +485,29 @@ pub fn options(url: &str, dir: &std::path::Path, now: DateTime<Utc>) -> AuditOpt
     o.progress = ProgressMode::Off;
     o.threads = 2;
     o
+}
+
+/// Serves `e` as an honest log cosigned by its witness, which also serves
+/// its monitoring endpoint on the same server; audits once at `now`.
+pub async fn audit_entries(
+    e: &Entries,
+    now: DateTime<Utc>,
+) -> (FindingsReport, StaticServer, tempfile::TempDir) {
+    let bytes = e.bytes();
+    let mut files = log_files(
+        &bytes,
+        bytes.len() as u64,
+        &e.actors.log,
+        Some(&e.actors.witness),
+    );
+    let cp = files["/checkpoint"].clone();
+    files.insert(witness_path(), cp);
+    let server = StaticServer::start(files).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(&server.url(), dir.path(), now);
+    opts.witnesses = vec![server.url()];
+    let (report, _) = daylight_auditor::audit(&opts).await.unwrap();
+    (report, server, dir)
 }
 
 /// The ids of the findings that count (or are integrity failures).
