@@ -1,16 +1,17 @@
 //! `daylight gate`: the provider's offline release decision (`verify`), a
-//! starting policy from a live log (`policy`), and release receipts.
+//! starting policy from a live log (`policy`), release and refusal
+//! receipts, and the provider's published standards (`publish-policy`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _, Result};
-use clap::{Args, Subcommand};
+use clap::{ArgGroup, Args, Subcommand};
 use daylight_core::tile::{parse_entry_bundle, BundleCoord, TILE_WIDTH};
 use daylight_core::{LeafIndex, TlogProof};
 use daylight_gate::{
-    decide_later, parse_opening, release_receipt, Decision, Later, MirrorBuilder, MirrorInput,
-    MirrorView, Policy,
+    decide_later, parse_opening, policy_record, refusal_receipt, release_receipt, Decision, Later,
+    MirrorBuilder, MirrorInput, MirrorView, Policy,
 };
 
 use crate::key::read_signer;
@@ -30,6 +31,20 @@ pub enum GateCommand {
         /// How old, in seconds, the newest witness cosignature may be.
         #[arg(long, default_value_t = 86_400)]
         max_age: u64,
+    },
+    /// Publish the policy's content lines (what a request may ask; only
+    /// those) as a `policy` record signed by the provider's key, appended to
+    /// the log; prints the entry's index.
+    PublishPolicy {
+        /// The gate policy file whose content lines to publish.
+        #[arg(long)]
+        policy: PathBuf,
+        /// The provider's key file (its registered key).
+        #[arg(long)]
+        key: PathBuf,
+        /// The log's base URL, e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        log: String,
     },
     /// Decide offline whether a bundle allows release: exit 0 and one `ALLOW ...`
     /// line, exit 1 and one `DENY <reason-code>: ...` line, exit 2 for usage
@@ -61,6 +76,7 @@ const VAULT_DOMAIN: &[u8] = b"daylight/demo-vault/v1\n";
 
 /// Arguments of `daylight gate verify`.
 #[derive(Args)]
+#[command(group(ArgGroup::new("receipt").args(["release_key", "refusal_key"]).multiple(true)))]
 pub struct VerifyArgs {
     /// The gate policy file (see gate/README.md).
     #[arg(long)]
@@ -86,9 +102,19 @@ pub struct VerifyArgs {
     /// Where to write the release receipt (never over an existing file).
     #[arg(long, requires = "release_key")]
     release_out: Option<PathBuf>,
-    /// Also append the receipt to the log at this URL; if that fails the
-    /// answer is `DENY release_not_logged` and no receipt is kept.
-    #[arg(long, requires = "release_key")]
+    /// On a DENY for the request's content (a policy content line), sign a
+    /// `refusal` record naming the entry and the reason with this provider
+    /// key file. Other refusals are never logged.
+    #[arg(long, requires = "refusal_out")]
+    refusal_key: Option<PathBuf>,
+    /// Where to write the refusal record (never over an existing file).
+    #[arg(long, requires = "refusal_key")]
+    refusal_out: Option<PathBuf>,
+    /// Also append the receipt (release or refusal) to the log at this URL.
+    /// A release receipt the log does not accept makes the answer `DENY
+    /// release_not_logged` and is removed; a refusal the log does not accept
+    /// is kept, and the DENY line says so.
+    #[arg(long, requires = "receipt")]
     submit: Option<String>,
     /// An emergency past its ratify-by deadline: the court's ratification
     /// entry (exact record bytes), verified like the main bundle.
@@ -119,6 +145,11 @@ pub fn run(cmd: GateCommand) -> Result<()> {
             if let Err(e) = Policy::parse(&text) {
                 eprintln!("daylight: warning: edit this policy before use: {e}");
             }
+            Ok(())
+        }
+        GateCommand::PublishPolicy { policy, key, log } => {
+            let index = publish_policy(&policy, &key, &log)?;
+            println!("{index}");
             Ok(())
         }
         GateCommand::VaultInit { vault } => {
@@ -221,7 +252,19 @@ fn verify(args: &VerifyArgs, vault: Option<&[u8; 32]>) -> Outcome {
         now,
     );
     let Decision::Allow(allowed) = &decision else {
-        println!("{decision}");
+        let mut line = decision.to_string();
+        if let (Some(refused), Some(key), Some(out)) =
+            (decision.refused(), &inputs.refusal_key, &args.refusal_out)
+        {
+            match log_refusal(refused, key, out, args.submit.as_deref(), now) {
+                Ok(said) => line.push_str(&said),
+                Err(e) => {
+                    eprintln!("daylight: {e:#}");
+                    return Outcome::Usage;
+                }
+            }
+        }
+        println!("{line}");
         return Outcome::Deny;
     };
     let mut line = decision.to_string();
@@ -239,7 +282,7 @@ fn verify(args: &VerifyArgs, vault: Option<&[u8; 32]>) -> Outcome {
         }
         line.push_str(&format!("; release receipt {}", out.display()));
         if let Some(log) = &args.submit {
-            match submit(log, receipt.as_bytes()) {
+            match submit(log, receipt.as_bytes(), "the release receipt") {
                 Ok(index) => line.push_str(&format!(" logged at index {index}")),
                 Err(e) => {
                     // No release without its public receipt: take it back.
@@ -256,6 +299,54 @@ fn verify(args: &VerifyArgs, vault: Option<&[u8; 32]>) -> Outcome {
         println!("{}", escrowed_key(secret, target));
     }
     Outcome::Allow
+}
+
+/// Signs the refusal, writes it to `out` and, with `log`, submits it: the
+/// words the DENY line ends with. A refusal the log does not take is kept
+/// (the DENY stands either way; the file can be submitted again).
+fn log_refusal(
+    refused: &daylight_gate::Refused,
+    key: &daylight_core::SignerKey,
+    out: &Path,
+    log: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<String> {
+    let record = refusal_receipt(refused, key, now)?;
+    write_new(out, record.as_bytes())?;
+    let mut said = format!("; refusal receipt {}", out.display());
+    if let Some(log) = log {
+        match submit(log, record.as_bytes(), "the refusal") {
+            Ok(index) => said.push_str(&format!(" logged at index {index}")),
+            Err(e) => {
+                let detail = format!("{e:#}").replace(['\n', '\r'], " ");
+                said.push_str(&format!(" not logged: {detail}"));
+            }
+        }
+    }
+    Ok(said)
+}
+
+/// `gate publish-policy`: the policy's content lines as a `policy` record
+/// signed by `key`, bound to and appended to the log at `log`; its index.
+fn publish_policy(policy: &Path, key: &Path, log: &str) -> Result<u64> {
+    let text = String::from_utf8(read(policy)?)
+        .with_context(|| format!("policy {}: not UTF-8", policy.display()))?;
+    let policy = Policy::parse(&text).with_context(|| format!("policy {}", policy.display()))?;
+    let key = read_signer(key)?;
+    let log = log.trim_end_matches('/');
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let origin = runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        let info = crate::agency::get_json(&client, log, "/api/v1/log").await?;
+        info["origin"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow!("{log}/api/v1/log names no origin"))
+    })?;
+    let record = policy_record(&policy, &key, &origin, chrono::Utc::now())?;
+    submit(log, record.as_bytes(), "the policy")
 }
 
 fn vault_init(dir: &Path) -> Result<()> {
@@ -315,6 +406,7 @@ struct Inputs {
     /// The ratification bundle: entry bytes, proof.
     ratification: Option<(Vec<u8>, Vec<u8>)>,
     release_key: Option<daylight_core::SignerKey>,
+    refusal_key: Option<daylight_core::SignerKey>,
 }
 
 impl Inputs {
@@ -332,7 +424,7 @@ impl Inputs {
                 args.policy.display()
             );
         }
-        if let Some(out) = &args.release_out {
+        for out in [&args.release_out, &args.refusal_out].into_iter().flatten() {
             if out.exists() {
                 bail!("{} exists; a receipt is never overwritten", out.display());
             }
@@ -347,6 +439,7 @@ impl Inputs {
                 _ => None,
             },
             release_key: args.release_key.as_deref().map(read_signer).transpose()?,
+            refusal_key: args.refusal_key.as_deref().map(read_signer).transpose()?,
         })
     }
 }
@@ -413,8 +506,8 @@ fn write_new(path: &Path, data: &[u8]) -> Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
-/// Appends a record to the log; returns its index.
-fn submit(log: &str, record: &[u8]) -> Result<u64> {
+/// Appends a record (`what`, for messages) to the log; returns its index.
+fn submit(log: &str, record: &[u8], what: &str) -> Result<u64> {
     let log = log.trim_end_matches('/');
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
@@ -423,9 +516,35 @@ fn submit(log: &str, record: &[u8]) -> Result<u64> {
             .build()?;
         crate::agency::post_record(&client, log, record)
             .await
-            .context("submitting the release receipt")
+            .with_context(|| format!("submitting {what}"))
     })
 }
+
+/// The conservative starting set of content lines `gate policy` writes:
+/// what a request may ask, each line with what it does. Refusals by these
+/// lines can be logged (`gate verify --refusal-key`) and the lines
+/// published (`gate publish-policy`).
+pub(crate) const STARTING_CONTENT: &str = "\
+# What a request may ask (content lines, gate/README.md). A request one of them
+# refuses is DENY <reason>; `gate verify --refusal-key` logs that refusal, and
+# `gate publish-policy` publishes these lines. Add `for AGENCY` (an agency key's
+# name) to a line to apply it to that agency only.
+# Only orders issued by a court (emergencies are often issued by a prosecutor or
+# the police: add those types if you allow emergencies).
+daylight-issuers allow court
+# Never unlock devices.
+daylight-categories deny device_unlock
+# At most 5 targets per request.
+daylight-max-targets 5
+# A request may authorise access for at most 90 days.
+daylight-max-validity-days 90
+# Only requests from these jurisdictions (a country covers its subdivisions):
+# daylight-jurisdictions allow US GB DE
+# Never requests from these jurisdictions:
+# daylight-jurisdictions deny <CODE>...
+# Only for these offences (e.g. those of EU 2023/1543 Art. 5(4)):
+# daylight-offences allow terrorism homicide kidnapping child_sexual_abuse
+";
 
 /// A policy for the log at `log`, from its published identity and registry.
 pub(crate) async fn starting_policy(
@@ -514,6 +633,7 @@ pub(crate) async fn starting_policy(
          # this many seconds old, and pass --mirror DIR to gate verify:\n\
          # daylight-mirror required 3600\n"
     ));
+    out.push_str(STARTING_CONTENT);
     Ok(out)
 }
 

@@ -149,14 +149,14 @@ fn allow_deny_and_usage_exit_codes() {
             "gate", "verify", "--policy", &policy, "--entry", &missing, "--proof", &proof,
         ]),
         2,
-        "daylight: reading ",
+        &format!("daylight: {missing} does not exist: "),
     );
     one_line(
         &daylight(&[
             "gate", "verify", "--policy", &missing, "--entry", &entry, "--proof", &proof,
         ]),
         2,
-        "daylight: reading ",
+        &format!("daylight: {missing} does not exist: "),
     );
     std::fs::write(f.path("policy.bad"), "log nonsense\nquorum none\n").unwrap();
     one_line(
@@ -176,7 +176,7 @@ fn allow_deny_and_usage_exit_codes() {
     one_line(
         &f.verify(&["--opening", &missing, "--target", TARGET]),
         2,
-        "daylight: reading ",
+        &format!("daylight: {missing} does not exist: "),
     );
     // A policy without a provider needs --provider.
     let policy_text = std::fs::read_to_string(&policy).unwrap();

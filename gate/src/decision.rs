@@ -9,7 +9,7 @@ use daylight_core::cosignature::verify_cosignatures;
 use daylight_core::proof::verify_inclusion;
 use daylight_core::tlog_proof::TlogProof;
 use daylight_core::{leaf_hash, Hash, LeafIndex, Note, TreeSize, VerifierKey};
-use daylight_schemas::{Kind, Opening, SchemaError, SignedRecord};
+use daylight_schemas::{Kind, Opening, RefusalReason, SchemaError, SignedRecord};
 
 use crate::later::Later;
 use crate::policy::Policy;
@@ -125,11 +125,33 @@ pub enum ReasonCode {
     OpeningMismatch,
     /// `target_not_in_opening`: the target asked about is not in the opening.
     TargetNotInOpening,
+    /// `jurisdiction_not_allowed` (content): a `daylight-jurisdictions allow` line does not
+    /// cover the request's jurisdiction.
+    JurisdictionNotAllowed,
+    /// `jurisdiction_denied` (content): a `daylight-jurisdictions deny` line covers the
+    /// request's jurisdiction.
+    JurisdictionDenied,
+    /// `issuer_not_allowed` (content): the issuing authority's type is not on a
+    /// `daylight-issuers allow` line.
+    IssuerNotAllowed,
+    /// `category_not_allowed` (content): a data category asked for is not on a
+    /// `daylight-categories allow` line.
+    CategoryNotAllowed,
+    /// `category_denied` (content): a data category asked for is on a
+    /// `daylight-categories deny` line.
+    CategoryDenied,
+    /// `offence_not_allowed` (content): the offence is not on a `daylight-offences allow` line.
+    OffenceNotAllowed,
+    /// `too_many_targets` (content): more targets than `daylight-max-targets`.
+    TooManyTargets,
+    /// `validity_too_long` (content): a validity window longer than
+    /// `daylight-max-validity-days`.
+    ValidityTooLong,
 }
 
 impl ReasonCode {
     /// Every code, in the order the checks run.
-    pub const ALL: [ReasonCode; 40] = [
+    pub const ALL: [ReasonCode; 48] = [
         ReasonCode::BundleMalformed,
         ReasonCode::UnknownLog,
         ReasonCode::LogSignatureInvalid,
@@ -170,6 +192,14 @@ impl ReasonCode {
         ReasonCode::OpeningMalformed,
         ReasonCode::OpeningMismatch,
         ReasonCode::TargetNotInOpening,
+        ReasonCode::JurisdictionNotAllowed,
+        ReasonCode::JurisdictionDenied,
+        ReasonCode::IssuerNotAllowed,
+        ReasonCode::CategoryNotAllowed,
+        ReasonCode::CategoryDenied,
+        ReasonCode::OffenceNotAllowed,
+        ReasonCode::TooManyTargets,
+        ReasonCode::ValidityTooLong,
     ];
 
     /// The stable code.
@@ -215,7 +245,49 @@ impl ReasonCode {
             ReasonCode::OpeningMalformed => "opening_malformed",
             ReasonCode::OpeningMismatch => "opening_mismatch",
             ReasonCode::TargetNotInOpening => "target_not_in_opening",
+            // The content codes are the schemas crate's refusal reasons'
+            // (a test holds them equal), so a DENY line and the refusal
+            // record it leads to say the same word.
+            ReasonCode::JurisdictionNotAllowed => "jurisdiction_not_allowed",
+            ReasonCode::JurisdictionDenied => "jurisdiction_denied",
+            ReasonCode::IssuerNotAllowed => "issuer_not_allowed",
+            ReasonCode::CategoryNotAllowed => "category_not_allowed",
+            ReasonCode::CategoryDenied => "category_denied",
+            ReasonCode::OffenceNotAllowed => "offence_not_allowed",
+            ReasonCode::TooManyTargets => "too_many_targets",
+            ReasonCode::ValidityTooLong => "validity_too_long",
         }
+    }
+
+    /// The code of a refusal on content (a provider's standards).
+    pub fn from_refusal(reason: RefusalReason) -> ReasonCode {
+        match reason {
+            RefusalReason::JurisdictionNotAllowed => ReasonCode::JurisdictionNotAllowed,
+            RefusalReason::JurisdictionDenied => ReasonCode::JurisdictionDenied,
+            RefusalReason::IssuerNotAllowed => ReasonCode::IssuerNotAllowed,
+            RefusalReason::CategoryNotAllowed => ReasonCode::CategoryNotAllowed,
+            RefusalReason::CategoryDenied => ReasonCode::CategoryDenied,
+            RefusalReason::OffenceNotAllowed => ReasonCode::OffenceNotAllowed,
+            RefusalReason::TooManyTargets => ReasonCode::TooManyTargets,
+            RefusalReason::ValidityTooLong => ReasonCode::ValidityTooLong,
+        }
+    }
+
+    /// For a refusal on content, the reason a `refusal` record carries;
+    /// `None` for every other code (a broken bundle is not a refusal of a
+    /// request, and is never logged as one).
+    pub fn refusal_reason(self) -> Option<RefusalReason> {
+        Some(match self {
+            ReasonCode::JurisdictionNotAllowed => RefusalReason::JurisdictionNotAllowed,
+            ReasonCode::JurisdictionDenied => RefusalReason::JurisdictionDenied,
+            ReasonCode::IssuerNotAllowed => RefusalReason::IssuerNotAllowed,
+            ReasonCode::CategoryNotAllowed => RefusalReason::CategoryNotAllowed,
+            ReasonCode::CategoryDenied => RefusalReason::CategoryDenied,
+            ReasonCode::OffenceNotAllowed => RefusalReason::OffenceNotAllowed,
+            ReasonCode::TooManyTargets => RefusalReason::TooManyTargets,
+            ReasonCode::ValidityTooLong => RefusalReason::ValidityTooLong,
+            _ => return None,
+        })
     }
 }
 
@@ -233,6 +305,10 @@ pub struct Denied {
     pub reason: ReasonCode,
     /// What failed, for a person (one line; may change between versions).
     pub detail: String,
+    /// A refusal on content: what a `refusal` record names. `None` for
+    /// every other refusal. Boxed: a refusal travels through every check's
+    /// `Result`, and this is rare.
+    pub refused: Option<Box<Refused>>,
 }
 
 impl Denied {
@@ -240,8 +316,33 @@ impl Denied {
         // One line, always: details quote outside data.
         let detail: String = detail.into();
         let detail = detail.replace(['\n', '\r'], " ");
-        Denied { reason, detail }
+        Denied {
+            reason,
+            detail,
+            refused: None,
+        }
     }
+}
+
+/// A request or emergency refused on its content, after every other check
+/// passed: an authentic, logged, valid request addressed to this provider
+/// that the provider's standards (its policy's content lines) refuse. What
+/// the provider's `refusal` record names ([`crate::refusal_receipt`]):
+/// nothing secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refused {
+    /// The entry's index in the log.
+    pub index: LeafIndex,
+    /// The entry's leaf hash.
+    pub leaf_hash: Hash,
+    /// The stable reason.
+    pub reason: RefusalReason,
+    /// The agency that signed it, as `name+keyid`.
+    pub agency: String,
+    /// The provider it is addressed to (this provider).
+    pub provider: String,
+    /// The log that holds it (the checkpoint's origin).
+    pub origin: String,
 }
 
 /// What the gate allowed: the entry, who asked, for whom, until when, and
@@ -342,6 +443,9 @@ pub enum Decision {
         reason: ReasonCode,
         /// What failed, in words.
         detail: String,
+        /// A refusal on content: the entry and reason a `refusal` record
+        /// names ([`crate::refusal_receipt`]); `None` for every other code.
+        refused: Option<Box<Refused>>,
     },
 }
 
@@ -350,7 +454,15 @@ impl Decision {
     pub fn into_result(self) -> Result<Allowed, Denied> {
         match self {
             Decision::Allow(a) => Ok(a),
-            Decision::Deny { reason, detail } => Err(Denied { reason, detail }),
+            Decision::Deny {
+                reason,
+                detail,
+                refused,
+            } => Err(Denied {
+                reason,
+                detail,
+                refused,
+            }),
         }
     }
 
@@ -366,13 +478,30 @@ impl Decision {
             Decision::Deny { reason, .. } => Some(*reason),
         }
     }
+
+    /// A refusal on content: what the provider's `refusal` record names.
+    /// `None` for an allow and for every other refusal.
+    pub fn refused(&self) -> Option<&Refused> {
+        match self {
+            Decision::Deny { refused, .. } => refused.as_deref(),
+            Decision::Allow(_) => None,
+        }
+    }
 }
 
 impl From<Result<Allowed, Denied>> for Decision {
     fn from(r: Result<Allowed, Denied>) -> Decision {
         match r {
             Ok(a) => Decision::Allow(a),
-            Err(Denied { reason, detail }) => Decision::Deny { reason, detail },
+            Err(Denied {
+                reason,
+                detail,
+                refused,
+            }) => Decision::Deny {
+                reason,
+                detail,
+                refused,
+            },
         }
     }
 }
@@ -382,7 +511,7 @@ impl fmt::Display for Decision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Decision::Allow(a) => write!(f, "ALLOW {a}"),
-            Decision::Deny { reason, detail } => write!(f, "DENY {reason}: {detail}"),
+            Decision::Deny { reason, detail, .. } => write!(f, "DENY {reason}: {detail}"),
         }
     }
 }
@@ -775,6 +904,23 @@ fn check(
             e => deny(R::OpeningMismatch, e.to_string()),
         })?),
     };
+
+    // 16. What the request asks: the policy's content lines that apply to
+    // its agency (by key name), in order. Last, so that only an authentic,
+    // logged, valid request addressed to this provider is refused on its
+    // content: that refusal, and only that, may be logged as one.
+    if let Err(refusal) = policy.content().check(&record, signer.key_name().as_str()) {
+        let mut denied = Denied::new(ReasonCode::from_refusal(refusal.reason), refusal.detail);
+        denied.refused = Some(Box::new(Refused {
+            index,
+            leaf_hash: record.leaf_hash(),
+            reason: refusal.reason,
+            agency: signer.to_string(),
+            provider: provider.to_owned(),
+            origin,
+        }));
+        return Err(denied);
+    }
 
     Ok(Allowed {
         index,

@@ -545,7 +545,9 @@ mod tests {
     #[track_caller]
     fn denied(d: Decision, reason: ReasonCode) {
         match &d {
-            Decision::Deny { reason: r, detail } => {
+            Decision::Deny {
+                reason: r, detail, ..
+            } => {
                 assert_eq!(*r, reason, "{d}");
                 assert!(!detail.is_empty() && !detail.contains('\n'), "{d}");
             }

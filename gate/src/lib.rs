@@ -37,8 +37,9 @@ pub mod release;
 pub mod testkit;
 
 pub use decision::{
-    decide, decide_later, parse_opening, Allowed, Decision, Denied, ReasonCode, MAX_CLOCK_SKEW,
+    decide, decide_later, parse_opening, Allowed, Decision, Denied, ReasonCode, Refused,
+    MAX_CLOCK_SKEW,
 };
 pub use later::{Later, MirrorBuilder, MirrorInput, MirrorView};
 pub use policy::{LogKey, Policy, PolicyError, RetiredLogKey};
-pub use release::{release_receipt, ReleaseError};
+pub use release::{policy_record, refusal_receipt, release_receipt, ReleaseError};

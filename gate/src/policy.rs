@@ -16,6 +16,20 @@
 //! daylight-mirror required <seconds>      refuse without a verified mirror of the log at most this old (at most once)
 //! ```
 //!
+//! And the content lines of [`daylight_schemas::content_policy`], any
+//! number, kept in order: what a request may ask (jurisdictions, issuing
+//! authorities, data categories, offences, targets, validity), for every
+//! agency or, ending `for AGENCY`, for the agency with that key name.
+//!
+//! ```text
+//! daylight-jurisdictions allow|deny CODE... [for AGENCY]
+//! daylight-issuers allow TYPE... [for AGENCY]
+//! daylight-categories allow|deny CATEGORY... [for AGENCY]
+//! daylight-offences allow OFFENCE... [for AGENCY]
+//! daylight-max-targets N [for AGENCY]
+//! daylight-max-validity-days N [for AGENCY]
+//! ```
+//!
 //! The C2SP lines are parsed by [`daylight_core::WitnessPolicy::parse_with`];
 //! the Daylight lines through its extension hook. Anything else is an error
 //! with its line number.
@@ -23,6 +37,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use daylight_core::policy::WitnessPolicy;
 use daylight_core::{KeyName, KeyType, VerifierKey};
+use daylight_schemas::content_policy::{ContentLine, ContentPolicy};
 
 /// The largest `daylight-max-age`: ten years, in seconds.
 pub const MAX_MAX_AGE: u64 = 10 * 366 * 24 * 3600;
@@ -52,6 +67,7 @@ pub struct Policy {
     emergencies: bool,
     retired: Vec<RetiredLogKey>,
     mirror_max_age: Option<u64>,
+    content: ContentPolicy,
 }
 
 /// A log key rotated out (a `daylight-log-key-until` line): the log signed
@@ -86,6 +102,7 @@ struct Extra {
     emergencies: Option<bool>,
     retired: Vec<RetiredLogKey>,
     mirror_max_age: Option<u64>,
+    content: Vec<ContentLine>,
 }
 
 fn seconds(text: &str, what: &str) -> Result<u64, String> {
@@ -96,6 +113,16 @@ fn seconds(text: &str, what: &str) -> Result<u64, String> {
 
 impl Extra {
     fn line(&mut self, words: &[&str]) -> Result<bool, String> {
+        // Content lines: one parser, the schemas crate's, shared with the
+        // auditor and the web view, so the gate enforces exactly what a
+        // published `policy` record says.
+        if let Some(line) = ContentLine::parse_words(words).map_err(|e| e.to_string())? {
+            if let Some(agency) = &line.agency {
+                KeyName::new(agency).map_err(|e| format!("for {agency}: {e}"))?;
+            }
+            self.content.push(line);
+            return Ok(true);
+        }
         match words {
             ["daylight-agency", key] => {
                 let key = note_key(key)?;
@@ -213,6 +240,19 @@ impl Policy {
                 r.key
             )));
         }
+        // A `for AGENCY` line naming no agency of the policy is a typo or a
+        // leftover: it would restrict nobody, silently. Refused, so that the
+        // provider's stated standard is the one enforced.
+        if let Some(line) = extra.content.iter().find(|l| {
+            l.agency
+                .as_deref()
+                .is_some_and(|a| !extra.agencies.iter().any(|k| k.name().as_str() == a))
+        }) {
+            return Err(PolicyError::Incomplete(format!(
+                "{line}: no daylight-agency key is named {}",
+                line.agency.as_deref().unwrap_or_default()
+            )));
+        }
         Ok(Policy {
             witnesses,
             agencies: extra.agencies,
@@ -222,6 +262,9 @@ impl Policy {
             emergencies: extra.emergencies.unwrap_or(false),
             retired: extra.retired,
             mirror_max_age: extra.mirror_max_age,
+            content: ContentPolicy {
+                lines: extra.content,
+            },
         })
     }
 
@@ -251,6 +294,9 @@ impl Policy {
         }
         if let Some(secs) = self.mirror_max_age {
             out.push_str(&format!("daylight-mirror required {secs}\n"));
+        }
+        for line in &self.content.lines {
+            out.push_str(&format!("{line}\n"));
         }
         out
     }
@@ -321,6 +367,13 @@ impl Policy {
     /// its newest witness cosignature may be at most this old.
     pub fn mirror_required(&self) -> Option<u64> {
         self.mirror_max_age
+    }
+
+    /// The content lines (what a request may ask), in the order written:
+    /// checked after every other check, the first refusal in line order
+    /// is the answer.
+    pub fn content(&self) -> &ContentPolicy {
+        &self.content
     }
 
     /// How old the mirror's newest witness cosignature may be: the

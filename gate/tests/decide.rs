@@ -45,7 +45,9 @@ fn check(policy: &Policy, b: &Bundle, target: Option<&str>) -> Decision {
 #[track_caller]
 fn denied(d: Decision, reason: ReasonCode) {
     match &d {
-        Decision::Deny { reason: r, detail } => {
+        Decision::Deny {
+            reason: r, detail, ..
+        } => {
             assert_eq!(*r, reason, "{d}");
             assert!(!detail.is_empty() && !detail.contains('\n'), "{d}");
         }
