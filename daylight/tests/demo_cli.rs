@@ -1,8 +1,10 @@
 //! `daylight demo` end to end, as a user runs it: its log holds only
 //! coherent records (each request's statute, court and agency belong to its
 //! jurisdiction; follow-ups are signed by a court of the same jurisdiction,
-//! the same agency or the addressed provider), the auditor finds only the
-//! rule breaks the demo makes on purpose, and the ready bundle passes the gate.
+//! the same agency or the addressed provider), each provider publishes its
+//! standards and refuses exactly the requests they refuse (and releases none
+//! of those), the auditor finds only the rule breaks the demo makes on
+//! purpose, and the ready bundle passes the gate.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -45,6 +47,44 @@ fn jurisdiction_fits(j: &str, legal_basis: &str, authority: &str, kind: &str) ->
     };
     statutes.iter().any(|s| legal_basis.starts_with(s))
         && (kind != "court" || courts.iter().any(|c| authority.starts_with(c)))
+}
+
+/// Why the content lines `policy` refuse a request `body` (its reason
+/// code), if they do. Written out here for the lines the demo publishes,
+/// independently of the schemas crate's rules; any other line fails the test.
+fn refused_by(policy: &[String], body: &Value) -> Option<&'static str> {
+    let day = |f: &str| {
+        chrono::DateTime::parse_from_rfc3339(body[f].as_str().unwrap())
+            .unwrap()
+            .timestamp()
+    };
+    for line in policy {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let refused = match words.as_slice() {
+            ["daylight-jurisdictions", "deny", codes @ ..] => {
+                let j = body["jurisdiction"].as_str().unwrap();
+                codes
+                    .iter()
+                    .any(|c| j == *c || j.starts_with(&format!("{c}-")))
+                    .then_some("jurisdiction_denied")
+            }
+            ["daylight-issuers", "allow", types @ ..] => {
+                let t = body["issuing_authority"]["type"].as_str().unwrap();
+                (!types.contains(&t)).then_some("issuer_not_allowed")
+            }
+            ["daylight-max-targets", n] => (body["target_count"].as_u64().unwrap()
+                > n.parse::<u64>().unwrap())
+            .then_some("too_many_targets"),
+            ["daylight-max-validity-days", n] => ((day("valid_until") - day("valid_from"))
+                > n.parse::<i64>().unwrap() * 86_400)
+                .then_some("validity_too_long"),
+            _ => panic!("the demo publishes a line this test does not know: {line}"),
+        };
+        if refused.is_some() {
+            return refused;
+        }
+    }
+    None
 }
 
 /// Whether a key name belongs to jurisdiction `j` (the demo names keys
@@ -131,6 +171,12 @@ fn the_demo_logs_coherent_records_and_a_ready_bundle() {
         .map(|i| get(&format!("/api/v1/entries/{i}"))["record"].clone())
         .collect();
     let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    // Each provider's published standards, in log order: (index, lines).
+    let mut standards = std::collections::BTreeMap::<String, Vec<(usize, Vec<String>)>>::new();
+    // The entries refused and released, and why refused.
+    let mut refused = std::collections::BTreeMap::<u64, String>::new();
+    let mut released = std::collections::BTreeSet::<u64>::new();
+    let providers = ["messenger.example", "cloud.example", "devices.example"];
     for (i, r) in records.iter().enumerate() {
         let kind = r["kind"].as_str().unwrap_or("");
         let signer = r["signer"]["name"].as_str().unwrap_or("");
@@ -161,7 +207,41 @@ fn the_demo_logs_coherent_records_and_a_ready_bundle() {
             "outcome" | "withdrawal" | "disclosure" => {
                 referred("entry")["signer"]["name"] == signer
             }
-            "release" => referred("entry")["body"]["provider"] == signer,
+            "release" | "refusal" => {
+                let e = referred("entry");
+                let index = b["entry"]["index"].as_u64().unwrap();
+                // What the provider's standards in force here say of the request.
+                let in_force = standards
+                    .get(signer)
+                    .and_then(|v| v.last())
+                    .map(|(_, lines)| lines.clone())
+                    .unwrap_or_default();
+                let verdict = refused_by(&in_force, &e["body"]);
+                if kind == "release" {
+                    assert_eq!(
+                        verdict, None,
+                        "entry {i} releases a request its provider's standards refuse: {e}"
+                    );
+                    released.insert(index);
+                } else {
+                    assert_eq!(verdict, b["reason"].as_str(), "entry {i}: {r}");
+                    refused.insert(index, b["reason"].as_str().unwrap().to_owned());
+                }
+                e["body"]["provider"] == signer
+            }
+            "policy" => {
+                let lines = b["lines"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|l| l.as_str().unwrap().to_owned())
+                    .collect();
+                standards
+                    .entry(signer.to_owned())
+                    .or_default()
+                    .push((i, lines));
+                providers.contains(&signer)
+            }
             _ => continue,
         };
         assert!(ok, "entry {i} is not coherent: {r}");
@@ -173,7 +253,36 @@ fn the_demo_logs_coherent_records_and_a_ready_bundle() {
         "release",
         "outcome",
         "disclosure",
+        "policy",
+        "refusal",
     ] {
         assert!(seen.contains_key(k), "no {k} in the demo log: {seen:?}");
     }
+
+    // Every provider published its standards before the first request.
+    let first_request = records
+        .iter()
+        .position(|r| r["kind"] == "request" || r["kind"] == "emergency")
+        .unwrap();
+    for p in providers {
+        let versions = standards
+            .get(p)
+            .unwrap_or_else(|| panic!("{p} published no standards"));
+        assert!(versions[0].0 < first_request, "{p}'s standards come late");
+    }
+    // One provider revised its standards later: every old line kept, more added.
+    let revised: Vec<_> = standards.values().filter(|v| v.len() > 1).collect();
+    assert_eq!(revised.len(), 1, "{standards:?}");
+    let (old, new) = (&revised[0][0], &revised[0][1]);
+    let created = |i: usize| records[i]["created"].as_str().unwrap().to_owned();
+    assert!(new.0 > old.0 && created(new.0) > created(old.0));
+    assert!(old.1.iter().all(|l| new.1.contains(l)) && new.1.len() > old.1.len());
+
+    // No request is both refused and released; every refusal is one of the
+    // standards' reasons (checked above against the lines in force).
+    assert!(
+        refused.keys().all(|i| !released.contains(i)),
+        "refused and released: {refused:?} {released:?}"
+    );
+    assert!(!refused.is_empty());
 }

@@ -14,11 +14,11 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use chrono::{DateTime, Utc};
 use daylight_core::{KeyType, SignerKey};
 use daylight_log_server::server::RunningLog;
-use daylight_schemas::{Draft, Opening, SignedRecord};
+use daylight_schemas::{Body, Draft, Opening, PolicyBody, Record, SignedRecord, Text};
 use serde_json::Value;
 
 use crate::key::{generate, read_signer, write_secret};
-use sample::{Rng, PROFILES, PROVIDER};
+use sample::{Rng, PROFILES, PROVIDER, PROVIDERS};
 
 /// How old (seconds) the newest cosignature on a bundle may be in the demo policy.
 const POLICY_MAX_AGE: u64 = 24 * 3600;
@@ -169,7 +169,7 @@ fn create(l: &Layout, listen: SocketAddr) -> Result<()> {
     let names: Vec<&str> = sample::agencies()
         .map(|a| a.key)
         .chain(sample::courts().map(|c| c.key))
-        .chain([PROVIDER])
+        .chain(PROVIDERS.iter().copied())
         .collect();
     for name in &names {
         write_secret(&l.key(name), &generate(name, KeyType::Ed25519)?)?;
@@ -195,11 +195,13 @@ fn create(l: &Layout, listen: SocketAddr) -> Result<()> {
             daylight_schemas::Role::Court,
         )?;
     }
-    crate::log::register_key(
-        &l.log(),
-        &read_signer(&l.key(PROVIDER))?.verifier().to_string(),
-        daylight_schemas::Role::Provider,
-    )?;
+    for p in PROVIDERS {
+        crate::log::register_key(
+            &l.log(),
+            &read_signer(&l.key(p))?.verifier().to_string(),
+            daylight_schemas::Role::Provider,
+        )?;
+    }
     Ok(())
 }
 
@@ -244,58 +246,140 @@ struct Pending<'a> {
     opening: std::rc::Rc<Opening>,
 }
 
-async fn seed(l: &Layout, client: &reqwest::Client, url: &str, n: usize) -> Result<()> {
-    let now = Utc::now();
-    let history = sample::history(&mut Rng::new(0xda11_9117), n, now);
-    let mut keys: HashMap<&str, SignerKey> = HashMap::new();
-    for name in sample::agencies()
-        .map(|a| a.key)
-        .chain(sample::courts().map(|c| c.key))
-        .chain([PROVIDER])
-    {
-        keys.insert(name, read_signer(&l.key(name))?);
+/// Submits the planned history in time order: the providers' published
+/// standards, the primary records and their follow-ups.
+struct Seeder<'a> {
+    l: &'a Layout,
+    client: &'a reqwest::Client,
+    url: &'a str,
+    keys: HashMap<&'static str, SignerKey>,
+    /// The providers' standards, oldest first, and how many are logged.
+    published: &'a [sample::Published],
+    next_policy: usize,
+    /// Follow-ups wait here until their entry is logged and their time has come.
+    pending: Vec<Pending<'a>>,
+    submitted: usize,
+}
+
+impl<'a> Seeder<'a> {
+    fn key(&self, name: &str) -> Result<&SignerKey> {
+        self.keys
+            .get(name)
+            .ok_or_else(|| anyhow!("no demo key {name}"))
     }
-    let key = |name: &str| keys.get(name).ok_or_else(|| anyhow!("no demo key {name}"));
-    // Follow-ups wait here until their entry is logged and their time has come.
-    let mut pending: Vec<Pending> = Vec::new();
-    let mut submitted = 0usize;
-    let send = |f: Pending| {
-        let draft = f.follow.draft(f.entry, &f.opening);
-        let signer = key(f.follow.signer);
-        let at = f.follow.at;
-        async move {
-            submit(l, client, url, signer?, &draft?, at)
-                .await
-                .map(|_| ())
+
+    fn count(&mut self) {
+        self.submitted += 1;
+        if self.submitted % 50 == 0 {
+            eprintln!("demo: {} records", self.submitted);
         }
-    };
-    for p in &history {
-        // Follow-ups due before this record go first, in time order.
-        pending.sort_by_key(|f| f.follow.at);
-        while pending.first().is_some_and(|f| f.follow.at <= p.created) {
-            send(pending.remove(0)).await?;
-            submitted += 1;
+    }
+
+    /// Submits the standards and follow-ups due by `until` (all: `None`),
+    /// in time order; a policy goes before a follow-up of the same second,
+    /// which was decided under it.
+    async fn catch_up(&mut self, until: Option<DateTime<Utc>>) -> Result<()> {
+        loop {
+            let due = |t: DateTime<Utc>| until.is_none_or(|u| t <= u);
+            let policy = self.published.get(self.next_policy).filter(|p| due(p.at));
+            let follow = self.pending.first().filter(|f| due(f.follow.at));
+            match (policy, follow) {
+                (Some(p), f) if f.is_none_or(|f| p.at <= f.follow.at) => {
+                    self.publish(p).await?;
+                    self.next_policy += 1;
+                }
+                (_, Some(_)) => {
+                    let f = self.pending.remove(0);
+                    let draft = f.follow.draft(f.entry, &f.opening)?;
+                    let key = self.key(f.follow.signer)?;
+                    submit(self.l, self.client, self.url, key, &draft, f.follow.at).await?;
+                }
+                _ => return Ok(()),
+            }
+            self.count();
         }
-        let (index, record, opening) =
-            submit(l, client, url, key(p.agency.key)?, &p.draft, p.created).await?;
-        submitted += 1;
-        if submitted % 50 == 0 {
-            eprintln!("demo: {submitted} records");
+    }
+
+    /// A provider publishes its standards: a `policy` entry signed by its
+    /// registered key.
+    async fn publish(&self, p: &sample::Published) -> Result<u64> {
+        let lines = p
+            .lines
+            .iter()
+            .map(|line| Text::new(line))
+            .collect::<Result<Vec<_>, _>>()?;
+        let record = Record::new(p.at, Body::Policy(PolicyBody { lines }))?
+            .sign(self.key(p.provider)?, ORIGIN)?;
+        crate::agency::post_record(self.client, self.url, record.as_bytes())
+            .await
+            .with_context(|| format!("{}'s standards", p.provider))
+    }
+
+    /// Submits a primary record and plans its follow-ups; checks that its
+    /// provider's gate, given the record as logged, decides as planned.
+    async fn primary(&mut self, p: &'a sample::Primary) -> Result<()> {
+        let (index, record, opening) = submit(
+            self.l,
+            self.client,
+            self.url,
+            self.key(p.agency.key)?,
+            &p.draft,
+            p.created,
+        )
+        .await?;
+        self.count();
+        let answer_at = p.created + chrono::Duration::hours(sample::ANSWER_AFTER_HOURS);
+        let decided =
+            sample::gate_check(self.published, p.provider, answer_at, &record, p.agency.key)
+                .err()
+                .map(|r| r.reason);
+        if decided != p.refused {
+            bail!(
+                "entry {index}: {}'s gate decides {decided:?}, the plan said {:?}",
+                p.provider,
+                p.refused
+            );
         }
         let entry = sample::entry_ref(index, &record.leaf_hash().to_hex());
         let opening = std::rc::Rc::new(opening);
-        pending.extend(p.follows.iter().map(|follow| Pending {
+        self.pending.extend(p.follows.iter().map(|follow| Pending {
             follow,
             entry: entry.clone(),
             opening: opening.clone(),
         }));
+        self.pending.sort_by_key(|f| f.follow.at);
+        Ok(())
     }
-    pending.sort_by_key(|f| f.follow.at);
-    for f in pending {
-        send(f).await?;
-        submitted += 1;
+}
+
+async fn seed(l: &Layout, client: &reqwest::Client, url: &str, n: usize) -> Result<()> {
+    let now = Utc::now();
+    let history = sample::history(&mut Rng::new(0xda11_9117), n, now)?;
+    let published = sample::published(now)?;
+    let mut keys = HashMap::new();
+    for name in sample::agencies()
+        .map(|a| a.key)
+        .chain(sample::courts().map(|c| c.key))
+        .chain(PROVIDERS.iter().copied())
+    {
+        keys.insert(name, read_signer(&l.key(name))?);
     }
-    eprintln!("demo: {submitted} sample records in the log");
+    let mut s = Seeder {
+        l,
+        client,
+        url,
+        keys,
+        published: &published,
+        next_policy: 0,
+        pending: Vec::new(),
+        submitted: 0,
+    };
+    for p in &history {
+        s.catch_up(Some(p.created)).await?;
+        s.primary(p).await?;
+    }
+    s.catch_up(None).await?;
+    eprintln!("demo: {} sample records in the log", s.submitted);
     Ok(())
 }
 
@@ -366,10 +450,20 @@ fn print_guide(
     }
     println!("\nKeys:");
     println!("  log             {}", vkey(&l.log().join("log.key")));
-    println!("  provider        {}", vkey(&l.key(PROVIDER)));
+    for p in PROVIDERS {
+        println!("  provider        {}", vkey(&l.key(p)));
+    }
     for p in PROFILES {
         for a in p.agencies {
             println!("  agency {:<8} {}", p.jurisdiction, vkey(&l.key(a.key)));
+        }
+    }
+    println!("\nProviders' standards (published in the log; refusals follow them):");
+    if let Ok(published) = sample::published(Utc::now()) {
+        for p in PROVIDERS {
+            if let Some(s) = sample::in_force(&published, p, Utc::now()) {
+                println!("  {p:<18} {}", s.lines.join("; "));
+            }
         }
     }
     println!("\nTry:");

@@ -15,6 +15,8 @@
 //! under the reserved `.example` domain and marked "sample".
 
 use chrono::{DateTime, Duration, Utc};
+use daylight_schemas::content_policy::{ContentPolicy, ContentRefusal};
+use daylight_schemas::{RefusalReason, SignedRecord};
 use serde_json::{json, Value};
 
 /// A small deterministic generator, so every demo shows the same history.
@@ -169,6 +171,10 @@ pub const PROVIDER: &str = "messenger.example";
 pub const OTHER_PROVIDER: &str = "cloud.example";
 /// A device maker: the one asked to unlock devices.
 pub const DEVICE_PROVIDER: &str = "devices.example";
+
+/// Every provider: each has a registered key, publishes its standards and
+/// answers the requests addressed to it.
+pub const PROVIDERS: &[&str] = &[PROVIDER, OTHER_PROVIDER, DEVICE_PROVIDER];
 
 /// The providers an ask can be addressed to: a messenger or a cloud holds
 /// accounts; only a device maker can unlock a device.
@@ -677,6 +683,145 @@ impl Agency {
 }
 
 // ---------------------------------------------------------------------------
+// The providers' standards
+
+/// A version of a provider's standards: the content lines its gate enforces
+/// (`daylight_schemas::content_policy`) and publishes as a `policy` entry.
+/// Each is in force from its publication until the provider's next one.
+pub struct Standards {
+    /// The provider (its registered key's name) that publishes and enforces them.
+    pub provider: &'static str,
+    /// Published this many days before the end of the history.
+    pub days_before_now: i64,
+    /// The content lines, in the gate's policy syntax.
+    pub lines: &'static [&'static str],
+}
+
+/// The providers' standards. They differ, so that the log's refusals say
+/// something about the providers as well as about the requests. These are
+/// sample stances for sample providers, not any real company's policy.
+pub const STANDARDS: &[Standards] = &[
+    // The messenger answers no order from GB: the stance of the messengers
+    // that said in 2023 they would rather leave the UK than weaken end-to-end
+    // encryption for the Online Safety Bill or a technical capability notice
+    // under the Investigatory Powers Act 2016 (s.253). GB is the demo's
+    // largest jurisdiction after the US (15% of requests), so these refusals
+    // show on the overview and in the per-jurisdiction counts.
+    Standards {
+        provider: PROVIDER,
+        days_before_now: 366,
+        lines: &["daylight-jurisdictions deny GB"],
+    },
+    // The cloud takes only orders a court issued: no executive warrant (GB,
+    // IPA s.19), no prosecutor's order (DE StPO § 100j, FR CPP art. 77-1-1),
+    // and no emergency access an agency, minister or prosecutor authorised
+    // before a court ratified it.
+    Standards {
+        provider: OTHER_PROVIDER,
+        days_before_now: 366,
+        lines: &["daylight-issuers allow court"],
+    },
+    // The device maker unlocks at most two devices per order: an order for
+    // more is sent back to be split, so a court names each device.
+    Standards {
+        provider: DEVICE_PROVIDER,
+        days_before_now: 366,
+        lines: &["daylight-max-targets 2"],
+    },
+    // Five months before the end the messenger tightens its standards: an
+    // order runs at most 60 days (a US Title III order of 30 days, renewed
+    // once), so a German § 100a order (90 days) or a French art. 100 order
+    // (four months) must come back for renewal. The web view shows both
+    // versions; refusals for validity_too_long start here.
+    Standards {
+        provider: PROVIDER,
+        days_before_now: 150,
+        lines: &[
+            "daylight-jurisdictions deny GB",
+            "daylight-max-validity-days 60",
+        ],
+    },
+];
+
+/// One version of a provider's standards, dated and parsed.
+pub struct Published {
+    /// The provider.
+    pub provider: &'static str,
+    /// When it is published (the `policy` entry's creation).
+    pub at: DateTime<Utc>,
+    /// The lines as the `policy` entry carries them.
+    pub lines: &'static [&'static str],
+    /// The lines as the gate reads them.
+    pub policy: ContentPolicy,
+}
+
+/// The providers' standards over the year before `now`, oldest first.
+pub fn published(now: DateTime<Utc>) -> anyhow::Result<Vec<Published>> {
+    let mut out = STANDARDS
+        .iter()
+        .map(|s| {
+            let policy = ContentPolicy::parse(&s.lines.join("\n"))
+                .map_err(|e| anyhow::anyhow!("{}'s sample standards: {e}", s.provider))?;
+            Ok(Published {
+                provider: s.provider,
+                at: now - Duration::days(s.days_before_now),
+                lines: s.lines,
+                policy,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    out.sort_by_key(|p| p.at);
+    Ok(out)
+}
+
+/// The standards `provider` holds at `at`: its newest published by then.
+pub fn in_force<'a>(
+    published: &'a [Published],
+    provider: &str,
+    at: DateTime<Utc>,
+) -> Option<&'a Published> {
+    published
+        .iter()
+        .filter(|p| p.provider == provider && p.at <= at)
+        .max_by_key(|p| p.at)
+}
+
+/// What `provider`'s gate answers at `at` to a request signed by `agency`:
+/// the check of the standards then in force (none published: no content
+/// rule refuses).
+pub fn gate_check(
+    published: &[Published],
+    provider: &str,
+    at: DateTime<Utc>,
+    request: &SignedRecord,
+    agency: &str,
+) -> Result<(), ContentRefusal> {
+    in_force(published, provider, at).map_or(Ok(()), |p| p.policy.check(request, agency))
+}
+
+/// A primary draft sealed as `agency` would seal it, for the gate check
+/// before it is logged: a key made up under the agency's name (the content
+/// rules read the body, not the signature or the commitments) and salts
+/// from a fixed stream (the schema refuses repeated ones).
+pub(crate) fn sealed(
+    draft: &Value,
+    agency: &str,
+    created: DateTime<Utc>,
+) -> anyhow::Result<SignedRecord> {
+    let key = daylight_core::SignerKey::from_seed(
+        daylight_core::KeyName::new(agency)?,
+        daylight_core::KeyType::Ed25519,
+        [0x5a; 32],
+    );
+    let draft = daylight_schemas::Draft::from_json(&draft.to_string())?;
+    let mut salts = Rng::new(0x5a17);
+    let (record, _) = draft.seal(&key, crate::demo::ORIGIN, created, &mut |b: &mut [u8]| {
+        b.iter_mut().for_each(|x| *x = salts.next() as u8)
+    })?;
+    Ok(record)
+}
+
+// ---------------------------------------------------------------------------
 // Records
 
 /// A time as records write it: RFC 3339, whole seconds, `Z`.
@@ -700,8 +845,12 @@ pub struct Primary {
     pub created: DateTime<Utc>,
     /// Targets named.
     pub targets: Vec<String>,
-    /// Addressed to the demo provider.
-    pub to_demo_provider: bool,
+    /// The provider it is addressed to.
+    pub provider: &'static str,
+    /// Why the provider refuses it, as its gate decides when it answers
+    /// ([`ANSWER_AFTER_HOURS`] after the request); `None`: its standards allow
+    /// it. Decided in [`history`], whether or not the answer is due by `now`.
+    pub refused: Option<RefusalReason>,
     /// An emergency request.
     pub emergency: bool,
     /// The records that follow it, in no particular order.
@@ -888,7 +1037,8 @@ fn compose(
         court,
         created,
         targets,
-        to_demo_provider: provider == PROVIDER,
+        provider,
+        refused: None,
         emergency,
         follows: Vec::new(),
     }
@@ -913,9 +1063,32 @@ pub fn current_request(seed: u64, now: DateTime<Utc>) -> Primary {
     p
 }
 
+/// How long after a request its provider answers it (a release or a refusal).
+pub const ANSWER_AFTER_HOURS: i64 = 6;
+
+/// The share of requests a provider's standards allow that it releases
+/// (the rest are neither released nor refused in the log: still being
+/// handled, or answered outside it).
+pub const RELEASE_SHARE: f64 = 0.9;
+
 /// The demo's history: `n` requests and emergencies over the year before
 /// `now`, each with the records that follow it (only those due by `now`).
-pub fn history(rng: &mut Rng, n: usize, now: DateTime<Utc>) -> Vec<Primary> {
+///
+/// Each provider answers a request as its gate would, by the standards in
+/// force when it answers ([`published`]): a request they refuse gets a
+/// `refusal` by the provider and never a release; one they allow is released
+/// with [`RELEASE_SHARE`], as only the messenger's were before the providers
+/// had standards. So releases are now 90% of the allowed requests to any
+/// provider rather than 90% of the messenger's (63% of all requests): about
+/// 19% of all requests are refused (11% the messenger's GB refusals, 2% its
+/// later validity cap, 3% the cloud's issuer rule, 3% the device maker's
+/// target cap) and about 73% released (Apple, H2 2017: data provided for 80%
+/// of US device requests). Withdrawals (5%) are drawn among the requests not
+/// released, refused ones included (about 1% of all; 2% before, when only
+/// the messenger released), and a refused request has no outcome report
+/// (nothing came through).
+pub fn history(rng: &mut Rng, n: usize, now: DateTime<Utc>) -> anyhow::Result<Vec<Primary>> {
+    let published = published(now)?;
     let mut broke_release = false;
     let mut broke_emergency = false;
     let mut broke_disclosure = false;
@@ -943,17 +1116,31 @@ pub fn history(rng: &mut Rng, n: usize, now: DateTime<Utc>) -> Vec<Primary> {
             }
         }
         let mut withdrawn = false;
-        if p.to_demo_provider && !rng.chance(0.1) {
-            // One release names more targets than were authorised, on purpose.
+        let answer_at = p.created + Duration::hours(ANSWER_AFTER_HOURS);
+        let request = sealed(&p.draft, p.agency.key, p.created)?;
+        p.refused = gate_check(&published, p.provider, answer_at, &request, p.agency.key)
+            .err()
+            .map(|r| r.reason);
+        if let Some(reason) = p.refused {
+            follows.push(Follow {
+                at: answer_at,
+                signer: p.provider,
+                what: draft(refusal(Value::Null, reason, answer_at - Duration::hours(1))),
+            });
+        }
+        if p.refused.is_none() && rng.chance(RELEASE_SHARE) {
+            // One release names more targets than were authorised, on purpose:
+            // by the messenger, whose standards cap no targets, so that the
+            // break is only that one (not also a release against its policy).
             let mut k = p.targets.len();
-            if !broke_release && i > n / 3 {
+            if !broke_release && i > n / 3 && p.provider == PROVIDER {
                 broke_release = true;
                 k += 2;
             }
             follows.push(Follow {
-                at: p.created + Duration::hours(6),
-                signer: PROVIDER,
-                what: draft(release(Value::Null, k, p.created + Duration::hours(5))),
+                at: answer_at,
+                signer: p.provider,
+                what: draft(release(Value::Null, k, answer_at - Duration::hours(1))),
             });
         } else if rng.chance(0.05) {
             follows.push(Follow {
@@ -964,7 +1151,7 @@ pub fn history(rng: &mut Rng, n: usize, now: DateTime<Utc>) -> Vec<Primary> {
             withdrawn = true;
         }
         if !withdrawn {
-            if valid_until < now && rng.chance(0.6) {
+            if p.refused.is_none() && valid_until < now && rng.chance(0.6) {
                 let readable = reads_communications(&p.draft);
                 follows.push(Follow {
                     at: valid_until + Duration::days(20),
@@ -995,7 +1182,7 @@ pub fn history(rng: &mut Rng, n: usize, now: DateTime<Utc>) -> Vec<Primary> {
         p.follows = follows;
         out.push(p);
     }
-    out
+    Ok(out)
 }
 
 fn parse_ts(v: &Value) -> Option<DateTime<Utc>> {
@@ -1034,6 +1221,11 @@ pub fn ratification(emergency: Value, case: &str, rng: &mut Rng) -> Value {
 /// The provider's release receipt.
 pub fn release(entry: Value, targets: usize, at: DateTime<Utc>) -> Value {
     json!({ "kind": "release", "entry": entry, "targets_released": targets, "released_at": ts(at) })
+}
+
+/// The provider's refusal, on its standards.
+pub fn refusal(entry: Value, reason: RefusalReason, at: DateTime<Utc>) -> Value {
+    json!({ "kind": "refusal", "entry": entry, "reason": reason.as_str(), "refused_at": ts(at) })
 }
 
 /// Wiretap Report 2023 (federal and state): encryption met in 472 of 2,101
