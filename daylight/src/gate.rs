@@ -20,7 +20,8 @@ use crate::key::read_signer;
 #[derive(Subcommand)]
 pub enum GateCommand {
     /// Print a starting policy for a log (its key, witnesses, quorum, agencies
-    /// and courts), for review before use.
+    /// and courts, and a conservative, commented set of content lines), for
+    /// review before use.
     Policy {
         /// The log's base URL, e.g. http://127.0.0.1:8080.
         #[arg(long)]
