@@ -124,6 +124,14 @@ fn list<T: std::fmt::Display>(items: &[T], word: impl Fn(&str) -> String) -> Str
         .join(", ")
 }
 
+fn plural(n: u32) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
 /// A content line of a provider's standards, in a sentence.
 pub fn content_line(line: &ContentLine) -> String {
     let plain = |c: &str| c.to_owned();
@@ -149,8 +157,10 @@ pub fn content_line(line: &ContentLine) -> String {
             list(c, |c| category(c).to_owned())
         ),
         Rule::AllowOffences(o) => format!("Only for these offences: {}.", list(o, words)),
-        Rule::MaxTargets(n) => format!("At most {n} targets per request."),
-        Rule::MaxValidityDays(n) => format!("Access for at most {n} days per request."),
+        Rule::MaxTargets(n) => format!("At most {n} target{} per request.", plural(*n)),
+        Rule::MaxValidityDays(n) => {
+            format!("Access for at most {n} day{} per request.", plural(*n))
+        }
     };
     match &line.agency {
         Some(a) => format!("For requests signed by {a}: {text}"),

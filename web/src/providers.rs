@@ -162,7 +162,7 @@ pub fn page(v: &ProviderView, coverage: Coverage) -> Markup {
                             (entry_link(p.entry.index))
                             @if let Some(c) = p.entry.created { ", " (when(c)) }
                             @if i == 0 { " " span.badge.k-current { "in force" } }
-                            ": " (p.entry.policy.len()) " lines"
+                            ": " (p.entry.policy.len()) @if p.entry.policy.len() == 1 { " line" } @else { " lines" }
                             @if i + 1 < v.policies.len() {
                                 @if p.added.is_empty() && p.removed.is_empty() {
                                     " (unchanged)"
