@@ -309,6 +309,31 @@ mod tests {
     }
 
     #[test]
+    fn refusal_filters_round_trip_and_bad_values_are_reported() {
+        let (f, problems) = parse(&[
+            ("reason", "jurisdiction_denied"),
+            ("request_agency", "agency.test"),
+            ("kind", "refusal"),
+            ("jurisdiction", "de"),
+        ]);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(f.reason, Some(RefusalReason::JurisdictionDenied));
+        let q = f.query(None);
+        assert_eq!(
+            q,
+            "?kind=refusal&request_agency=agency.test&jurisdiction=DE&reason=jurisdiction_denied"
+        );
+        let back: Vec<(&str, &str)> = q[1..]
+            .split('&')
+            .map(|kv| kv.split_once('=').unwrap())
+            .collect();
+        assert_eq!(parse(&back).0, f);
+        let (f, problems) = parse(&[("reason", "because")]);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(f.is_empty());
+    }
+
+    #[test]
     fn outcome_filters_round_trip_and_bad_values_are_reported() {
         let (f, problems) = parse(&[
             ("data_obtained", "no"),
