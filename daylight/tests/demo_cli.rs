@@ -107,8 +107,10 @@ fn the_demo_logs_coherent_records_and_a_ready_bundle() {
         d,
         "--listen",
         &listen,
+        // The default: a smaller history missed an undisclosed withdrawn
+        // request the auditor reports (about 4 s).
         "--requests",
-        "80",
+        "300",
         "--no-serve",
     ]);
     let out = String::from_utf8_lossy(&o.stdout);
@@ -158,6 +160,28 @@ fn the_demo_logs_coherent_records_and_a_ready_bundle() {
         String::from_utf8_lossy(&g.stdout),
         String::from_utf8_lossy(&g.stderr)
     );
+
+    // The provider's gate holds its published standards: the GB request is
+    // refused for its jurisdiction.
+    let target = std::fs::read_to_string(format!("{d}/bundle-refused/target")).unwrap();
+    let bundle = |f: &str| format!("{d}/bundle-refused/{f}");
+    let g = daylight(&[
+        "gate",
+        "verify",
+        "--policy",
+        &format!("{d}/provider/policy"),
+        "--entry",
+        &bundle("entry"),
+        "--proof",
+        &bundle("proof"),
+        "--opening",
+        &bundle("opening.json"),
+        "--target",
+        target.trim(),
+    ]);
+    let line = String::from_utf8_lossy(&g.stdout);
+    assert_eq!(g.status.code(), Some(1), "{line}");
+    assert!(line.starts_with("DENY jurisdiction_denied: "), "{line}");
 
     // Every record in the log agrees with itself and with what it refers to.
     let (_server, url) = serve_log(&format!("{d}/log"));

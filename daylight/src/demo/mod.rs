@@ -86,6 +86,10 @@ impl Layout {
     fn bundle(&self) -> PathBuf {
         self.root.join("bundle")
     }
+    /// A current request the demo provider's standards refuse.
+    fn refused_bundle(&self) -> PathBuf {
+        self.root.join("bundle-refused")
+    }
     fn provider(&self) -> PathBuf {
         self.root.join("provider")
     }
@@ -132,8 +136,22 @@ async fn demo(args: DemoArgs) -> Result<()> {
     if fresh {
         seed(&l, &client, &url, args.requests).await?;
     }
-    let bundle_index = bundle(&l, &client, &url).await?;
-    let policy = crate::gate::starting_policy(&url, Some(PROVIDER), POLICY_MAX_AGE).await?;
+    let bundle_index = bundle(&l, &client, &url, &l.bundle(), |seed, now| {
+        sample::current_request(seed, now)
+    })
+    .await?;
+    // A draft to try `agency submit` with, dated around today.
+    std::fs::create_dir_all(l.drafts())?;
+    let draft = sample::current_request(7, Utc::now()).draft;
+    std::fs::write(
+        l.drafts().join("request.json"),
+        serde_json::to_string_pretty(&draft)?,
+    )?;
+    let refused_index = bundle(&l, &client, &url, &l.refused_bundle(), |seed, now| {
+        sample::current_refused_request(seed, now)
+    })
+    .await?;
+    let policy = gate_policy(&url).await?;
     std::fs::create_dir_all(l.provider())?;
     std::fs::write(l.provider().join("policy"), policy)?;
     let audit = run_auditor(&url, &l.root.join("audit")).await;
@@ -148,7 +166,7 @@ async fn demo(args: DemoArgs) -> Result<()> {
         &l,
         &url,
         &witnesses.iter().map(|w| w.url()).collect::<Vec<_>>(),
-        bundle_index,
+        (bundle_index, refused_index),
         &audit,
     );
     if !args.no_serve {
@@ -161,6 +179,29 @@ async fn demo(args: DemoArgs) -> Result<()> {
         w.stop().await?;
     }
     Ok(())
+}
+
+/// The demo provider's gate policy: the starting policy for the log, with
+/// the provider's own standards, as it published them, in place of the
+/// generic starting set of content lines; so its gate refuses what its
+/// published standards refuse, and nothing else.
+async fn gate_policy(url: &str) -> Result<String> {
+    let policy = crate::gate::starting_policy(url, Some(PROVIDER), POLICY_MAX_AGE).await?;
+    if !policy.contains(crate::gate::STARTING_CONTENT) {
+        bail!("the starting policy no longer ends with the starting content lines");
+    }
+    let published = sample::published(Utc::now())?;
+    let standards = sample::in_force(&published, PROVIDER, Utc::now())
+        .ok_or_else(|| anyhow!("{PROVIDER} publishes no standards"))?;
+    let mut own = format!(
+        "# What a request may ask: {PROVIDER}'s standards, as published in the log\n\
+         # (its newest policy entry). A request they refuse is DENY <reason>.\n"
+    );
+    for line in standards.lines {
+        own.push_str(line);
+        own.push('\n');
+    }
+    Ok(policy.replace(crate::gate::STARTING_CONTENT, &own))
 }
 
 fn create(l: &Layout, listen: SocketAddr) -> Result<()> {
@@ -383,17 +424,23 @@ async fn seed(l: &Layout, client: &reqwest::Client, url: &str, n: usize) -> Resu
     Ok(())
 }
 
-/// A valid, current request to the demo provider, submitted now, with its
-/// bundle in DIR/bundle; on a resumed run, only the proof is refreshed.
-async fn bundle(l: &Layout, client: &reqwest::Client, url: &str) -> Result<u64> {
-    let dir = l.bundle();
+/// A valid, current request to the demo provider (`make(seed, now)`),
+/// submitted now, with its bundle in `dir`; on a resumed run, only the proof
+/// is refreshed.
+async fn bundle(
+    l: &Layout,
+    client: &reqwest::Client,
+    url: &str,
+    dir: &Path,
+    make: impl FnOnce(u64, DateTime<Utc>) -> sample::Primary,
+) -> Result<u64> {
     let index_file = dir.join("index");
     let index = if let Ok(text) = std::fs::read_to_string(&index_file) {
         text.trim().parse().context("bundle/index")?
     } else {
-        std::fs::create_dir_all(&dir)?;
+        std::fs::create_dir_all(dir)?;
         let now = Utc::now();
-        let p = sample::current_request(now.timestamp() as u64, now);
+        let p = make(now.timestamp() as u64, now);
         let key = read_signer(&l.key(p.agency.key))?;
         let (index, record, opening) = submit(l, client, url, &key, &p.draft, now).await?;
         std::fs::write(dir.join("entry"), record.as_bytes())?;
@@ -402,13 +449,6 @@ async fn bundle(l: &Layout, client: &reqwest::Client, url: &str) -> Result<u64> 
         std::fs::write(&index_file, format!("{index}\n"))?;
         index
     };
-    // A draft to try `agency submit` with, dated around today.
-    std::fs::create_dir_all(l.drafts())?;
-    let draft = sample::current_request(7, Utc::now()).draft;
-    std::fs::write(
-        l.drafts().join("request.json"),
-        serde_json::to_string_pretty(&draft)?,
-    )?;
     // A fresh proof against the newest cosigned checkpoint.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
@@ -431,7 +471,7 @@ fn print_guide(
     l: &Layout,
     url: &str,
     witnesses: &[String],
-    bundle_index: u64,
+    (bundle_index, refused_index): (u64, u64),
     audit: &Result<String>,
 ) {
     let d = l.root.display();
@@ -471,6 +511,8 @@ fn print_guide(
     println!("  {exe} gate verify --policy {d}/provider/policy --entry {d}/bundle/entry --proof {d}/bundle/proof --opening {d}/bundle/opening.json --target \"$(cat {d}/bundle/target)\"");
     println!("  # the same with another target: DENY");
     println!("  {exe} gate verify --policy {d}/provider/policy --entry {d}/bundle/entry --proof {d}/bundle/proof --opening {d}/bundle/opening.json --target acct:0000000000");
+    println!("  # a GB request to the provider (entry {refused_index}): DENY jurisdiction_denied, by its published standards; add --refusal-key {d}/keys/{PROVIDER}.key --refusal-out {d}/refusal.json --submit {url} to log the refusal");
+    println!("  {exe} gate verify --policy {d}/provider/policy --entry {d}/bundle-refused/entry --proof {d}/bundle-refused/proof --opening {d}/bundle-refused/opening.json --target \"$(cat {d}/bundle-refused/target)\"");
     println!("  # audit the whole log");
     println!("  {exe} audit --log {url} --dir {d}/my-audit");
     println!("  # submit your own request as an agency");

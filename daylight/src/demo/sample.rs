@@ -1047,7 +1047,12 @@ fn compose(
 /// A valid request to the demo provider from the first profile's first
 /// agency whose window is open at `now`.
 pub fn current_request(seed: u64, now: DateTime<Utc>) -> Primary {
-    let profile = &PROFILES[0];
+    current(&PROFILES[0], seed, now)
+}
+
+/// A request to the demo provider from `profile`'s first agency, valid from
+/// an hour before `now` for 30 days.
+fn current(profile: &'static Profile, seed: u64, now: DateTime<Utc>) -> Primary {
     let mut p = compose(
         &mut Rng::new(seed),
         profile,
@@ -1070,6 +1075,17 @@ pub const ANSWER_AFTER_HOURS: i64 = 6;
 /// (the rest are neither released nor refused in the log: still being
 /// handled, or answered outside it).
 pub const RELEASE_SHARE: f64 = 0.9;
+
+/// A valid request to the demo provider whose window is open at `now`, from
+/// the GB profile's first agency: the provider's standards refuse it
+/// (`jurisdiction_denied`), so its gate answers DENY.
+pub fn current_refused_request(seed: u64, now: DateTime<Utc>) -> Primary {
+    let profile = PROFILES
+        .iter()
+        .find(|p| p.jurisdiction == "GB")
+        .unwrap_or(&PROFILES[0]);
+    current(profile, seed, now)
+}
 
 /// The demo's history: `n` requests and emergencies over the year before
 /// `now`, each with the records that follow it (only those due by `now`).
@@ -1150,32 +1166,34 @@ pub fn history(rng: &mut Rng, n: usize, now: DateTime<Utc>) -> anyhow::Result<Ve
             });
             withdrawn = true;
         }
-        if !withdrawn {
-            if p.refused.is_none() && valid_until < now && rng.chance(0.6) {
-                let readable = reads_communications(&p.draft);
+        // A withdrawn or refused request produced nothing to report.
+        if !withdrawn && p.refused.is_none() && valid_until < now && rng.chance(0.6) {
+            let readable = reads_communications(&p.draft);
+            follows.push(Follow {
+                at: valid_until + Duration::days(20),
+                signer: p.agency.key,
+                what: draft(outcome(Value::Null, readable, rng)),
+            });
+        }
+        // Every request is disclosed when its seal ends, withdrawn or
+        // refused ones too: what was asked stays public (the auditor reports
+        // any sealed entry left undisclosed, withdrawn or not).
+        if sealed_until < now {
+            if !withdrawn && rng.chance(0.15) && sealed_until - Duration::days(7) > p.created {
                 follows.push(Follow {
-                    at: valid_until + Duration::days(20),
-                    signer: p.agency.key,
-                    what: draft(outcome(Value::Null, readable, rng)),
+                    at: sealed_until - Duration::days(7),
+                    signer: p.court.key,
+                    what: draft(extension(Value::Null, sealed_until + Duration::days(365))),
                 });
-            }
-            if sealed_until < now {
-                if rng.chance(0.15) && sealed_until - Duration::days(7) > p.created {
-                    follows.push(Follow {
-                        at: sealed_until - Duration::days(7),
-                        signer: p.court.key,
-                        what: draft(extension(Value::Null, sealed_until + Duration::days(365))),
-                    });
-                } else if !broke_disclosure && !p.emergency {
-                    // One overdue disclosure is left undone, on purpose.
-                    broke_disclosure = true;
-                } else {
-                    follows.push(Follow {
-                        at: sealed_until + Duration::days(3),
-                        signer: p.agency.key,
-                        what: FollowKind::Disclosure,
-                    });
-                }
+            } else if !broke_disclosure && !p.emergency {
+                // One overdue disclosure is left undone, on purpose.
+                broke_disclosure = true;
+            } else {
+                follows.push(Follow {
+                    at: sealed_until + Duration::days(3),
+                    signer: p.agency.key,
+                    what: FollowKind::Disclosure,
+                });
             }
         }
         follows.retain(|f| f.at <= now);

@@ -175,6 +175,27 @@ fn every_sample_record_agrees_with_its_jurisdiction() {
 }
 
 #[test]
+fn every_seal_that_ended_is_disclosed_but_one() {
+    for seed in [0xda11_9117, 1, 2, 3] {
+        let history = history(&mut Rng::new(seed), 2000, now()).unwrap();
+        let undisclosed: Vec<&Primary> = history
+            .iter()
+            .filter(|p| {
+                let sealed = parse_ts(&p.draft["sealed_until"]).unwrap();
+                let extended = p.follows.iter().any(|f| f.kind() == "extension");
+                // The auditor allows 30 days' grace.
+                sealed + Duration::days(30) < now()
+                    && !extended
+                    && !p.follows.iter().any(|f| f.kind() == "disclosure")
+            })
+            .collect();
+        // Only the deliberate one, withdrawn and refused requests included.
+        assert_eq!(undisclosed.len(), 1, "seed {seed}");
+        assert!(!undisclosed[0].emergency);
+    }
+}
+
+#[test]
 fn the_checker_refuses_the_mix_the_issue_reported() {
     // A GB request under the Investigatory Powers Act issued by a U.S. court.
     let mut p = primary(&mut Rng::new(5), 0, 1, now());
@@ -256,6 +277,21 @@ fn the_ready_request_is_coherent_and_current() {
         gate_check(&published, PROVIDER, now(), &record, p.agency.key),
         Ok(())
     );
+}
+
+#[test]
+fn the_ready_refused_request_is_coherent_and_refused_by_the_provider() {
+    let p = current_refused_request(7, now());
+    assert_eq!(incoherence(&p.draft, p.agency.key), None, "{}", p.draft);
+    assert_eq!(
+        (p.draft["provider"].as_str(), p.draft["kind"].as_str()),
+        (Some(PROVIDER), Some("request"))
+    );
+    assert!(parse_ts(&p.draft["valid_until"]).unwrap() > now());
+    let published = published(now()).unwrap();
+    let record = sealed(&p.draft, p.agency.key, now()).unwrap();
+    let refusal = gate_check(&published, PROVIDER, now(), &record, p.agency.key).unwrap_err();
+    assert_eq!(refusal.reason, RefusalReason::JurisdictionDenied);
 }
 
 #[test]
