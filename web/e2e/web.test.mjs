@@ -9,59 +9,15 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
-import net from "node:net";
-import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { daylight, freePort, harness, hours, iso, rowCount, shot } from "./common.mjs";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const BIN = process.env.DAYLIGHT_BIN || path.resolve(here, "../../target/debug/daylight");
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const EXAMPLES = path.resolve(here, "../../schemas/examples");
-const SHOTS = process.env.SCREENSHOTS;
-
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "daylight-web-e2e-"));
-const p = (name) => path.join(tmp, name);
-const daylight = (...args) => execFileSync(BIN, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
-  });
-}
-
-const iso = (d) => d.toISOString().replace(/\.\d{3}Z$/, "Z");
-const hours = (n) => new Date(Date.now() + n * 3600 * 1000);
-
-function draft(name, changes) {
-  const v = { ...JSON.parse(fs.readFileSync(path.join(EXAMPLES, `${name}.json`), "utf8")), ...changes };
-  const file = p(`${name}-${Math.random().toString(16).slice(2)}.json`);
-  fs.writeFileSync(file, JSON.stringify(v));
-  return file;
-}
-
-let server;
-let witness;
+const h = harness("daylight-web-e2e-");
+const { p, draft, submit, open } = h;
 let base;
-let browser;
 const idx = {};
-
-async function submit(key, file) {
-  const out = p(`bundle-${Math.random().toString(16).slice(2)}`);
-  const text = daylight("agency", "submit", "--log", base, "--key", key, "--draft", file, "--out", out);
-  const n = Number(text.split(/\s+/).filter((w) => /^\d+$/.test(w)).pop());
-  assert.ok(Number.isInteger(n), `agency submit printed ${text}`);
-  return n;
-}
 
 before(async () => {
   const agencyKey = daylight("key", "generate", "--name", "agency.example", "--out", p("agency.key"));
@@ -73,25 +29,9 @@ before(async () => {
   const witnessKey = daylight("witness", "init", "--dir", p("witness"), "--name", "witness.example");
   daylight("witness", "add-log", "--dir", p("witness"), "--origin", "log.example/e2e", "--vkey", logKey);
   const wport = await freePort();
-  witness = spawn(BIN, ["witness", "serve", "--dir", p("witness"), "--listen", `127.0.0.1:${wport}`], { stdio: "ignore" });
+  h.spawn(["witness", "serve", "--dir", p("witness"), "--listen", `127.0.0.1:${wport}`], { stdio: "ignore" });
   daylight("log", "add-witness", "--dir", p("log"), "--vkey", witnessKey, "--url", `http://127.0.0.1:${wport}`);
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  server = spawn(BIN, ["log", "serve", "--dir", p("log"), "--listen", `127.0.0.1:${port}`, "--publish-dir", p("public")], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let stderr = "";
-  server.stderr.on("data", (d) => (stderr += d));
-  const deadline = Date.now() + 20000;
-  for (;;) {
-    try {
-      if ((await fetch(`${base}/api/v1/log`)).ok) break;
-    } catch {
-      /* not up yet */
-    }
-    if (Date.now() > deadline) throw new Error(`log did not start: ${stderr}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  base = await h.serveLog(p("log"), "--publish-dir", p("public"));
   const window = { valid_from: iso(hours(-24)), valid_until: iso(hours(24 * 30)), sealed_until: iso(hours(24 * 365)) };
   idx.us = await submit(p("agency.key"), draft("request", window));
   idx.de = await submit(p("agency.key"), draft("request", { ...window, jurisdiction: "DE", provider: "cloud.example", data_categories: ["subscriber"] }));
@@ -108,45 +48,10 @@ before(async () => {
     draft("outcome", { entry: { index: idx.us, leaf_hash: us.leaf_hash }, data_obtained: false, encryption_encountered: true, encryption_prevented_access: true }),
   );
 
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "daylight-chromium-"));
-  browser = await chromium.launchPersistentContext(dataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-    viewport: { width: 1200, height: 900 },
-  });
+  await h.launchBrowser();
 });
 
-after(async () => {
-  await browser?.close();
-  for (const child of [server, witness]) {
-    if (!child) continue;
-    child.kill("SIGINT");
-    await new Promise((r) => (child.exitCode !== null ? r() : child.on("exit", r)));
-  }
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
-
-async function open(url) {
-  const page = await browser.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  const resp = await page.goto(`${base}${url}`);
-  assert.equal(resp.status(), 200, url);
-  page.errors = errors;
-  return page;
-}
-
-async function shot(page, name) {
-  if (!SHOTS) return;
-  fs.mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
-  await page.setViewportSize({ width: 390, height: 844 });
-  await page.screenshot({ path: path.join(SHOTS, `${name}-phone.png`), fullPage: true });
-  await page.setViewportSize({ width: 1200, height: 900 });
-}
-
-const rowCount = (page) => page.locator("table.entries tbody tr").count();
+after(() => h.close());
 
 describe("web view in chromium", () => {
   test("every page renders", async () => {
