@@ -19,33 +19,16 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike as _, Duration, TimeZone, Utc};
-use common::{entry_ref, example, fmt, key, seal, ORIGIN};
+use common::{
+    append, entry_ref, example, fmt, get, key, new_log, register, seal, serve, Rng, ORIGIN,
+};
 use daylight_core::SignerKey;
-use daylight_log_server::admission::RecordAdmission;
-use daylight_log_server::integrate::{append_record, integrate};
-use daylight_log_server::sequencer::BatchConfig;
-use daylight_log_server::server::{LogServer, RunningLog};
+use daylight_log_server::integrate::append_record;
+use daylight_log_server::server::RunningLog;
 use daylight_log_server::sqlite::SqliteStore;
-use daylight_schemas::{Record, Role, SignedRecord};
-use daylight_web::{router, WebState};
+use daylight_schemas::{Role, SignedRecord};
 
 const HOSTILE: &str = "<script>alert(\"x\")</script> & ]]> 'q' \u{FFFD}";
-
-/// splitmix64: the same log on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// What the test knows of an authorisation.
 #[derive(Clone)]
@@ -88,30 +71,21 @@ const JURISDICTIONS: [(&str, &str); 4] =
 
 impl Log {
     async fn start() -> Log {
-        let dir = tempfile::tempdir().unwrap();
-        let log_key = key(ORIGIN, 1);
-        let store = Arc::new(SqliteStore::create(&dir.path().join("log.db"), ORIGIN, 0).unwrap());
-        integrate(store.as_ref(), &log_key, ORIGIN, vec![]).unwrap();
+        let (dir, log_key, store) = new_log();
         let agencies = [key("agency-a.test", 2), key("agency-b.test", 3)];
         let court = key("court.test", 4);
         let provider = key("provider.test", 5);
-        let add = |r: &SignedRecord, signer: &SignerKey| {
-            append_record(store.as_ref(), &log_key, r, signer.verifier())
-                .unwrap()
-                .get()
-        };
-        for (role, k) in [
-            (Role::Agency, &agencies[0]),
-            (Role::Agency, &agencies[1]),
-            (Role::Court, &court),
-            (Role::Provider, &provider),
-        ] {
-            let r = Record::registry_add(role, k.verifier(), Utc::now())
-                .unwrap()
-                .sign(&log_key, ORIGIN)
-                .unwrap();
-            add(&r, &log_key);
-        }
+        let add = |r: &SignedRecord, signer: &SignerKey| append(&store, &log_key, r, signer);
+        register(
+            &store,
+            &log_key,
+            &[
+                (Role::Agency, &agencies[0]),
+                (Role::Agency, &agencies[1]),
+                (Role::Court, &court),
+                (Role::Provider, &provider),
+            ],
+        );
         let mut rng = Rng(19);
         let start = Utc.with_ymd_and_hms(2023, 1, 1, 0, 0, 0).unwrap();
         let span = (Utc.with_ymd_and_hms(2025, 6, 30, 0, 0, 0).unwrap() - start).num_seconds();
@@ -206,27 +180,7 @@ impl Log {
                 }
             }
         }
-        let web = router(WebState {
-            store: store.clone(),
-            log_key: log_key.verifier().clone(),
-            findings: None,
-            index: dir.path().join("web-index.db"),
-        })
-        .unwrap();
-        let running = LogServer {
-            store: store.clone(),
-            key: log_key.clone(),
-            retiring: vec![],
-            reload_keys: None,
-            admission: Arc::new(RecordAdmission::new(log_key.verifier().clone())),
-            batch: BatchConfig::default(),
-            extra: Some(web),
-            publish: None,
-            lease: None,
-        }
-        .spawn("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+        let running = serve(&store, &log_key, dir.path(), None).await;
         Log {
             _dir: dir,
             store,
@@ -246,14 +200,7 @@ impl Log {
     }
 
     async fn get(&self, path: &str) -> (u16, String, String) {
-        let r = self.http.get(self.url(path)).send().await.unwrap();
-        let status = r.status().as_u16();
-        let ct = r
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        (status, ct, r.text().await.unwrap())
+        get(&self.http, &self.url(path)).await
     }
 
     async fn ok(&self, path: &str, content_type: &str) -> String {

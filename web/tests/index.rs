@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Duration as Days, TimeZone, Utc};
-use common::{entry_ref, example, fmt, key, seal, ORIGIN};
+use common::{entry_ref, example, fmt, key, seal, Rng, ORIGIN};
 use daylight_core::SignerKey;
 use daylight_log_server::integrate::{append_record, integrate};
 use daylight_log_server::sqlite::SqliteStore;
@@ -95,27 +95,6 @@ impl Expect {
                 .is_none_or(|e| auth && (self.kind == Some(Kind::Emergency)) == e)
             && f.status
                 .is_none_or(|s| self.facts(now).statuses().contains(s))
-    }
-}
-
-/// splitmix64: the generator's choices, the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
-        &v[usize::try_from(self.below(v.len() as u64)).unwrap()]
     }
 }
 

@@ -17,37 +17,15 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use chrono::{DateTime, Datelike as _, Duration, TimeZone, Utc};
-use common::{example, fmt, key, seal, ORIGIN};
+use common::{append, example, fmt, key, new_log, register, seal, serve, Rng, ORIGIN};
 use daylight_core::{LeafIndex, SignerKey};
-use daylight_log_server::admission::RecordAdmission;
-use daylight_log_server::integrate::{append_record, integrate};
-use daylight_log_server::sequencer::BatchConfig;
-use daylight_log_server::server::{LogServer, RunningLog};
-use daylight_log_server::sqlite::SqliteStore;
+use daylight_log_server::server::RunningLog;
 use daylight_schemas::{
     Body, EntryRef, PolicyBody, Record, RefusalBody, RefusalReason, Role, SignedRecord, Text,
     Timestamp,
 };
-use daylight_web::{router, WebState};
-
-/// splitmix64: the same log on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 const JURISDICTIONS: [(&str, &str); 5] = [
     ("US-NY", "US"),
@@ -99,29 +77,20 @@ fn secs(t: DateTime<Utc>) -> DateTime<Utc> {
 
 impl Log {
     async fn start() -> Log {
-        let dir = tempfile::tempdir().unwrap();
-        let log_key = key(ORIGIN, 1);
-        let store = Arc::new(SqliteStore::create(&dir.path().join("log.db"), ORIGIN, 0).unwrap());
-        integrate(store.as_ref(), &log_key, ORIGIN, vec![]).unwrap();
+        let (dir, log_key, store) = new_log();
         let agencies = [key("agency-a.test", 2), key("agency-b.test", 3)];
         let providers = [key("provider-a.test", 4), key("provider-b.test", 5)];
-        let add = |r: &SignedRecord, signer: &SignerKey| {
-            append_record(store.as_ref(), &log_key, r, signer.verifier())
-                .unwrap()
-                .get()
-        };
-        for (role, k) in [
-            (Role::Agency, &agencies[0]),
-            (Role::Agency, &agencies[1]),
-            (Role::Provider, &providers[0]),
-            (Role::Provider, &providers[1]),
-        ] {
-            let r = Record::registry_add(role, k.verifier(), Utc::now())
-                .unwrap()
-                .sign(&log_key, ORIGIN)
-                .unwrap();
-            add(&r, &log_key);
-        }
+        let add = |r: &SignedRecord, signer: &SignerKey| append(&store, &log_key, r, signer);
+        register(
+            &store,
+            &log_key,
+            &[
+                (Role::Agency, &agencies[0]),
+                (Role::Agency, &agencies[1]),
+                (Role::Provider, &providers[0]),
+                (Role::Provider, &providers[1]),
+            ],
+        );
         let provider_record = |p: &SignerKey, created: DateTime<Utc>, body: Body| {
             Record::new(secs(created), body)
                 .unwrap()
@@ -201,27 +170,7 @@ impl Log {
                 });
             }
         }
-        let web = router(WebState {
-            store: store.clone(),
-            log_key: log_key.verifier().clone(),
-            findings: None,
-            index: dir.path().join("web-index.db"),
-        })
-        .unwrap();
-        let running = LogServer {
-            store: store.clone(),
-            key: log_key.clone(),
-            retiring: vec![],
-            reload_keys: None,
-            admission: Arc::new(RecordAdmission::new(log_key.verifier().clone())),
-            batch: BatchConfig::default(),
-            extra: Some(web),
-            publish: None,
-            lease: None,
-        }
-        .spawn("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+        let running = serve(&store, &log_key, dir.path(), None).await;
         Log {
             _dir: dir,
             running,

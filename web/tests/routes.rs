@@ -8,17 +8,14 @@ use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
 use daylight_core::SignerKey;
-use daylight_log_server::admission::RecordAdmission;
-use daylight_log_server::integrate::{append_record, integrate};
-use daylight_log_server::sequencer::BatchConfig;
-use daylight_log_server::server::{LogServer, RunningLog};
+use daylight_log_server::integrate::append_record;
+use daylight_log_server::server::RunningLog;
 use daylight_log_server::sqlite::SqliteStore;
-use daylight_schemas::{Record, Role, SignedRecord};
-use daylight_web::{router, WebState};
+use daylight_schemas::{Role, SignedRecord};
 
 mod common;
 
-use common::{entry_ref, example, fmt, key, seal, ORIGIN};
+use common::{append, entry_ref, example, fmt, get, key, new_log, register, seal, serve, ORIGIN};
 
 struct Log {
     store: Arc<SqliteStore>,
@@ -33,24 +30,15 @@ impl Log {
     /// sealed until 2024-06 (overdue); 4: emergency DE; 5: ratification of 4
     /// (granted); 6: withdrawal of 2.
     async fn start() -> Log {
-        let dir = tempfile::tempdir().unwrap();
-        let log_key = key(ORIGIN, 1);
-        let store = Arc::new(SqliteStore::create(&dir.path().join("log.db"), ORIGIN, 0).unwrap());
-        integrate(store.as_ref(), &log_key, ORIGIN, vec![]).unwrap();
+        let (dir, log_key, store) = new_log();
         let agency = key("agency.test", 2);
         let court = key("court.test", 3);
-        let add = |r: &SignedRecord, signer: &SignerKey| {
-            append_record(store.as_ref(), &log_key, r, signer.verifier())
-                .unwrap()
-                .get()
-        };
-        for (role, k) in [(Role::Agency, &agency), (Role::Court, &court)] {
-            let r = Record::registry_add(role, k.verifier(), Utc::now())
-                .unwrap()
-                .sign(&log_key, ORIGIN)
-                .unwrap();
-            add(&r, &log_key);
-        }
+        let add = |r: &SignedRecord, signer: &SignerKey| append(&store, &log_key, r, signer);
+        register(
+            &store,
+            &log_key,
+            &[(Role::Agency, &agency), (Role::Court, &court)],
+        );
         let now = Utc::now();
         let mut req = example("request");
         req["valid_from"] = fmt(now - Duration::days(1)).into();
@@ -94,27 +82,7 @@ impl Log {
             r#"{"findings":[{"rule":"disclosure_overdue","entries":[3],"detail":"sealed-until passed without a disclosure"}]}"#,
         )
         .unwrap();
-        let web = router(WebState {
-            store: store.clone(),
-            log_key: log_key.verifier().clone(),
-            findings: Some(findings),
-            index: dir.path().join("web-index.db"),
-        })
-        .unwrap();
-        let running = LogServer {
-            store: store.clone(),
-            key: log_key.clone(),
-            retiring: vec![],
-            reload_keys: None,
-            admission: Arc::new(RecordAdmission::new(log_key.verifier().clone())),
-            batch: BatchConfig::default(),
-            extra: Some(web),
-            publish: None,
-            lease: None,
-        }
-        .spawn("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
+        let running = serve(&store, &log_key, dir.path(), Some(findings)).await;
         Log {
             store,
             _dir: dir,
@@ -124,19 +92,7 @@ impl Log {
     }
 
     async fn get(&self, path: &str) -> (u16, String, String) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.running.url()))
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        let ct = r
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        (status, ct, r.text().await.unwrap())
+        get(&self.http, &format!("{}{path}", self.running.url())).await
     }
 
     async fn page(&self, path: &str) -> String {
