@@ -100,11 +100,29 @@ fn mode<'a, 'b>(
     }
 }
 
-fn number(word: &str, what: &str, max: u32) -> Result<u32, ContentLineError> {
+/// `allow`, then the values (`what`, for the error).
+fn allow_only<'a, 'b>(
+    first: &str,
+    args: &'a [&'b str],
+    what: &str,
+) -> Result<&'a [&'b str], ContentLineError> {
+    match args.split_first() {
+        Some((&"allow", vals)) => Ok(vals),
+        _ => Err(ContentLineError(format!(
+            "{first} takes `allow` and {what}"
+        ))),
+    }
+}
+
+/// One whole number from 1 to `max`.
+fn number(first: &str, args: &[&str], max: u32) -> Result<u32, ContentLineError> {
+    let [word] = args else {
+        return Err(ContentLineError(format!("{first} takes one number")));
+    };
     match word.parse::<u32>() {
         Ok(n) if n >= 1 && n <= max => Ok(n),
         _ => Err(ContentLineError(format!(
-            "{what} must be a whole number from 1 to {max}, not {word:?}"
+            "{first} must be a whole number from 1 to {max}, not {word:?}"
         ))),
     }
 }
@@ -158,14 +176,10 @@ impl ContentLine {
                     Rule::DenyJurisdictions(codes)
                 }
             }
-            "daylight-issuers" => match args.split_first() {
-                Some((&"allow", vals)) => Rule::AllowIssuers(list(vals, "issuer type")?),
-                _ => {
-                    return Err(ContentLineError(
-                        "daylight-issuers takes `allow` and issuer types".into(),
-                    ))
-                }
-            },
+            "daylight-issuers" => Rule::AllowIssuers(list(
+                allow_only(first, args, "issuer types")?,
+                "issuer type",
+            )?),
             "daylight-categories" => {
                 let (allow, vals) = mode(first, args)?;
                 let cats = list(vals, "data category")?;
@@ -175,34 +189,11 @@ impl ContentLine {
                     Rule::DenyCategories(cats)
                 }
             }
-            "daylight-offences" => match args.split_first() {
-                Some((&"allow", vals)) => Rule::AllowOffences(list(vals, "offence")?),
-                _ => {
-                    return Err(ContentLineError(
-                        "daylight-offences takes `allow` and offence codes".into(),
-                    ))
-                }
-            },
-            "daylight-max-targets" => match args {
-                [n] => Rule::MaxTargets(number(n, "daylight-max-targets", 10_000)?),
-                _ => {
-                    return Err(ContentLineError(
-                        "daylight-max-targets takes one number".into(),
-                    ))
-                }
-            },
-            _ => match args {
-                [n] => Rule::MaxValidityDays(number(
-                    n,
-                    "daylight-max-validity-days",
-                    MAX_VALIDITY_DAYS,
-                )?),
-                _ => {
-                    return Err(ContentLineError(
-                        "daylight-max-validity-days takes one number".into(),
-                    ))
-                }
-            },
+            "daylight-offences" => {
+                Rule::AllowOffences(list(allow_only(first, args, "offence codes")?, "offence")?)
+            }
+            "daylight-max-targets" => Rule::MaxTargets(number(first, args, 10_000)?),
+            _ => Rule::MaxValidityDays(number(first, args, MAX_VALIDITY_DAYS)?),
         };
         Ok(Some(ContentLine { rule, agency }))
     }
@@ -318,16 +309,9 @@ impl ContentLine {
 
 impl fmt::Display for ContentLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let codes = |v: &[String]| v.join(" ");
         let text = match &self.rule {
-            Rule::AllowJurisdictions(c) => format!(
-                "daylight-jurisdictions allow {}",
-                codes(&c.iter().map(ToString::to_string).collect::<Vec<_>>())
-            ),
-            Rule::DenyJurisdictions(c) => format!(
-                "daylight-jurisdictions deny {}",
-                codes(&c.iter().map(ToString::to_string).collect::<Vec<_>>())
-            ),
+            Rule::AllowJurisdictions(c) => format!("daylight-jurisdictions allow {}", join(c)),
+            Rule::DenyJurisdictions(c) => format!("daylight-jurisdictions deny {}", join(c)),
             Rule::AllowIssuers(t) => format!("daylight-issuers allow {}", join(t)),
             Rule::AllowCategories(c) => format!("daylight-categories allow {}", join(c)),
             Rule::DenyCategories(c) => format!("daylight-categories deny {}", join(c)),
@@ -376,6 +360,22 @@ pub struct RequestContent {
     pub valid_until: chrono::DateTime<chrono::Utc>,
 }
 
+/// The content of a request or emergency body: the two kinds hold these
+/// fields under the same names.
+macro_rules! request_content {
+    ($b:expr) => {
+        RequestContent {
+            jurisdiction: $b.jurisdiction.clone(),
+            issuer: $b.issuing_authority.issuer_type,
+            categories: $b.data_categories.iter().copied().collect(),
+            offence: $b.offence,
+            targets: $b.target_count,
+            valid_from: $b.valid_from.get(),
+            valid_until: $b.valid_until.get(),
+        }
+    };
+}
+
 impl RequestContent {
     /// The content of a request or emergency record; `None` for other kinds.
     pub fn of(record: &SignedRecord) -> Option<RequestContent> {
@@ -393,28 +393,12 @@ impl RequestContent {
 
     /// The content of a request.
     pub fn of_request(b: &RequestBody) -> RequestContent {
-        RequestContent {
-            jurisdiction: b.jurisdiction.clone(),
-            issuer: b.issuing_authority.issuer_type,
-            categories: b.data_categories.iter().copied().collect(),
-            offence: b.offence,
-            targets: b.target_count,
-            valid_from: b.valid_from.get(),
-            valid_until: b.valid_until.get(),
-        }
+        request_content!(b)
     }
 
     /// The content of an emergency.
     pub fn of_emergency(b: &EmergencyBody) -> RequestContent {
-        RequestContent {
-            jurisdiction: b.jurisdiction.clone(),
-            issuer: b.issuing_authority.issuer_type,
-            categories: b.data_categories.iter().copied().collect(),
-            offence: b.offence,
-            targets: b.target_count,
-            valid_from: b.valid_from.get(),
-            valid_until: b.valid_until.get(),
-        }
+        request_content!(b)
     }
 }
 
