@@ -9,7 +9,11 @@ mod common;
 
 use std::path::Path;
 
-use common::{daylight, fails, free_port, ok, serve_log};
+use common::{daylight, fails, free_port, ok, serve_log, submit_output};
+
+/// A log address where nothing is meant to answer (port 9, discard): each
+/// submission to it here is refused for its draft.
+const NOWHERE: &str = "http://127.0.0.1:9";
 
 fn p(path: &Path) -> &str {
     path.to_str().unwrap()
@@ -47,18 +51,8 @@ fn a_stale_draft_says_to_write_a_fresh_one() {
         env!("CARGO_MANIFEST_DIR"),
         "/../schemas/examples/request.json"
     );
-    let o = daylight(&[
-        "agency",
-        "submit",
-        "--log",
-        "http://127.0.0.1:9",
-        "--key",
-        &key,
-        "--draft",
-        stale,
-        "--out",
-        p(&dir.path().join("b")),
-    ]);
+    let out = dir.path().join("b");
+    let o = submit_output(NOWHERE, &key, stale, p(&out));
     says(
         &o,
         &[
@@ -72,18 +66,7 @@ fn a_stale_draft_says_to_write_a_fresh_one() {
         serde_json::from_str(&ok(&daylight(&["agency", "draft", "emergency"]))).unwrap();
     v["ratify_by"] = "2026-01-02T00:00:00Z".into();
     std::fs::write(&emergency, v.to_string()).unwrap();
-    let o = daylight(&[
-        "agency",
-        "submit",
-        "--log",
-        "http://127.0.0.1:9",
-        "--key",
-        &key,
-        "--draft",
-        p(&emergency),
-        "--out",
-        p(&dir.path().join("b")),
-    ]);
+    let o = submit_output(NOWHERE, &key, p(&emergency), p(&out));
     says(
         &o,
         &[
@@ -97,20 +80,8 @@ fn a_stale_draft_says_to_write_a_fresh_one() {
 fn drafts_that_cannot_be_submitted_say_why() {
     let dir = tempfile::tempdir().unwrap();
     let (key, _) = agency_key(dir.path(), "agency.example");
-    let submit = |draft: &str| {
-        daylight(&[
-            "agency",
-            "submit",
-            "--log",
-            "http://127.0.0.1:9",
-            "--key",
-            &key,
-            "--draft",
-            draft,
-            "--out",
-            p(&dir.path().join("b")),
-        ])
-    };
+    let out = dir.path().join("b");
+    let submit = |draft: &str| submit_output(NOWHERE, &key, draft, p(&out));
     let missing = dir.path().join("nothing.json");
     says(
         &submit(p(&missing)),
@@ -190,20 +161,8 @@ fn a_log_that_is_not_there_or_refuses_says_what_to_check() {
         "--out",
         p(&draft),
     ]));
-    let submit = |log: &str, key: &str| {
-        daylight(&[
-            "agency",
-            "submit",
-            "--log",
-            log,
-            "--key",
-            key,
-            "--draft",
-            p(&draft),
-            "--out",
-            p(&dir.path().join("b")),
-        ])
-    };
+    let out = dir.path().join("b");
+    let submit = |log: &str, key: &str| submit_output(log, key, p(&draft), p(&out));
     let nowhere = format!("http://127.0.0.1:{}", free_port());
     says(
         &submit(&nowhere, &key),
@@ -282,25 +241,18 @@ fn log_and_witness_directories_say_how_to_create_them() {
         &["no log database in", "daylight log init --dir"],
     );
     let log = dir.path().join("log");
-    ok(&daylight(&[
-        "log",
-        "init",
-        "--dir",
-        p(&log),
-        "--origin",
-        "log.example.org/e",
-    ]));
-    says(
-        &daylight(&[
+    let init = || {
+        daylight(&[
             "log",
             "init",
             "--dir",
             p(&log),
             "--origin",
             "log.example.org/e",
-        ]),
-        &["already holds a log: choose another --dir"],
-    );
+        ])
+    };
+    ok(&init());
+    says(&init(), &["already holds a log: choose another --dir"]);
     says(
         &daylight(&[
             "log",
