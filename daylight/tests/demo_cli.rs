@@ -138,22 +138,27 @@ fn the_demo_logs_coherent_records_and_a_ready_bundle() {
     }
 
     // The printed gate command allows the ready bundle.
-    let target = std::fs::read_to_string(format!("{d}/bundle/target")).unwrap();
-    let bundle = |f: &str| format!("{d}/bundle/{f}");
-    let g = daylight(&[
-        "gate",
-        "verify",
-        "--policy",
-        &format!("{d}/provider/policy"),
-        "--entry",
-        &bundle("entry"),
-        "--proof",
-        &bundle("proof"),
-        "--opening",
-        &bundle("opening.json"),
-        "--target",
-        target.trim(),
-    ]);
+    // `daylight gate verify` of the demo's bundle in `{d}/NAME`, by the
+    // provider's policy, for the target the bundle names.
+    let gate_verify = |name: &str| {
+        let bundle = |f: &str| format!("{d}/{name}/{f}");
+        let target = std::fs::read_to_string(bundle("target")).unwrap();
+        daylight(&[
+            "gate",
+            "verify",
+            "--policy",
+            &format!("{d}/provider/policy"),
+            "--entry",
+            &bundle("entry"),
+            "--proof",
+            &bundle("proof"),
+            "--opening",
+            &bundle("opening.json"),
+            "--target",
+            target.trim(),
+        ])
+    };
+    let g = gate_verify("bundle");
     assert!(
         g.status.success(),
         "{}{}",
@@ -163,22 +168,7 @@ fn the_demo_logs_coherent_records_and_a_ready_bundle() {
 
     // The provider's gate holds its published standards: the GB request is
     // refused for its jurisdiction.
-    let target = std::fs::read_to_string(format!("{d}/bundle-refused/target")).unwrap();
-    let bundle = |f: &str| format!("{d}/bundle-refused/{f}");
-    let g = daylight(&[
-        "gate",
-        "verify",
-        "--policy",
-        &format!("{d}/provider/policy"),
-        "--entry",
-        &bundle("entry"),
-        "--proof",
-        &bundle("proof"),
-        "--opening",
-        &bundle("opening.json"),
-        "--target",
-        target.trim(),
-    ]);
+    let g = gate_verify("bundle-refused");
     let line = String::from_utf8_lossy(&g.stdout);
     assert_eq!(g.status.code(), Some(1), "{line}");
     assert!(line.starts_with("DENY jurisdiction_denied: "), "{line}");
