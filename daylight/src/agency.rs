@@ -22,33 +22,7 @@ pub enum AgencyCommand {
     /// Kinds that refer to an earlier entry take it from --entry with
     /// --leaf-hash, --log or --opening; without them the reference is a
     /// placeholder to replace (`agency submit` refuses it).
-    Draft {
-        /// The kind of record: request, emergency, ratification, extension,
-        /// disclosure, release, withdrawal or outcome.
-        kind: String,
-        /// Write the draft here (never over an existing file) instead of to
-        /// standard output.
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// The index of the earlier entry the draft refers to (the number
-        /// `agency submit` printed).
-        #[arg(long)]
-        entry: Option<u64>,
-        /// That entry's leaf hash (64 hex digits); or give --log or --opening.
-        #[arg(long, value_name = "HEX")]
-        leaf_hash: Option<String>,
-        /// Ask this log for the leaf hash of --entry.
-        #[arg(long, value_name = "URL")]
-        log: Option<String>,
-        /// The earlier entry's opening file (`bundle/opening.json`): gives
-        /// its leaf hash, and a disclosure opens every commitment in it.
-        #[arg(long, value_name = "FILE")]
-        opening: Option<PathBuf>,
-        /// The provider a request or emergency is addressed to (its
-        /// registered key's name).
-        #[arg(long, default_value = daylight_schemas::draft::EXAMPLE_PROVIDER)]
-        provider: String,
-    },
+    Draft(DraftArgs),
     /// Sign a draft, submit it, wait for a cosigned checkpoint, write the bundle.
     Submit {
         /// The log's base URL, e.g. http://127.0.0.1:8080.
@@ -72,23 +46,7 @@ pub enum AgencyCommand {
 /// Runs an agency command.
 pub fn run(cmd: AgencyCommand) -> Result<()> {
     match cmd {
-        AgencyCommand::Draft {
-            kind,
-            out,
-            entry,
-            leaf_hash,
-            log,
-            opening,
-            provider,
-        } => draft(DraftArgs {
-            kind,
-            out,
-            entry,
-            leaf_hash,
-            log,
-            opening,
-            provider,
-        }),
+        AgencyCommand::Draft(args) => draft(args),
         AgencyCommand::Submit {
             log,
             key,
@@ -382,13 +340,33 @@ fn write(dir: &Path, name: &str, data: &[u8]) -> Result<()> {
 }
 
 /// What `agency draft` was asked for.
-struct DraftArgs {
+/// The arguments of `agency draft`.
+#[derive(clap::Args)]
+pub struct DraftArgs {
+    /// The kind of record: request, emergency, ratification, extension,
+    /// disclosure, release, withdrawal or outcome.
     kind: String,
+    /// Write the draft here (never over an existing file) instead of to
+    /// standard output.
+    #[arg(long)]
     out: Option<PathBuf>,
+    /// The index of the earlier entry the draft refers to (the number
+    /// `agency submit` printed).
+    #[arg(long)]
     entry: Option<u64>,
+    /// That entry's leaf hash (64 hex digits); or give --log or --opening.
+    #[arg(long, value_name = "HEX")]
     leaf_hash: Option<String>,
+    /// Ask this log for the leaf hash of --entry.
+    #[arg(long, value_name = "URL")]
     log: Option<String>,
+    /// The earlier entry's opening file (`bundle/opening.json`): gives
+    /// its leaf hash, and a disclosure opens every commitment in it.
+    #[arg(long, value_name = "FILE")]
     opening: Option<PathBuf>,
+    /// The provider a request or emergency is addressed to (its
+    /// registered key's name).
+    #[arg(long, default_value = daylight_schemas::draft::EXAMPLE_PROVIDER)]
     provider: String,
 }
 
