@@ -80,8 +80,10 @@ fn content_lines_refuse_and_refusals_and_policies_reach_the_log() {
         ContentLine::parse(l.trim_start_matches("# ")).unwrap();
     }
     std::fs::write(p("policy"), &starting).unwrap();
-    let verify = |policy: &str, extra: &[&str]| {
-        let (policy, entry, proof) = (p(policy), p("bundle/entry"), p("bundle/proof"));
+    // `gate verify` of the bundle's entry with `proof` (a file in tmp):
+    // exit code, standard output and error.
+    let verify_with = |policy: &str, proof: &str, extra: &[&str]| {
+        let (policy, entry, proof) = (p(policy), p("bundle/entry"), p(proof));
         let mut args = vec![
             "gate", "verify", "--policy", &policy, "--entry", &entry, "--proof", &proof,
         ];
@@ -89,6 +91,7 @@ fn content_lines_refuse_and_refusals_and_policies_reach_the_log() {
         let o = daylight(&args);
         (o.status.code(), text(&o.stdout), text(&o.stderr))
     };
+    let verify = |policy: &str, extra: &[&str]| verify_with(policy, "bundle/proof", extra);
     let (code, line, err) = verify("policy", &[]);
     assert_eq!(code, Some(0), "{line} {err}");
     assert!(line.starts_with("ALLOW request "), "{line}");
@@ -107,29 +110,22 @@ fn content_lines_refuse_and_refusals_and_policies_reach_the_log() {
     // A non-content refusal writes no refusal record.
     let provider_key = p("provider.key");
     let refusal = p("refusal.json");
+    let log_refusal = [
+        "--refusal-key",
+        provider_key.as_str(),
+        "--refusal-out",
+        refusal.as_str(),
+        "--submit",
+        url.as_str(),
+    ];
     let broken = p("broken.proof");
     let mut proof = std::fs::read(&proof_file).unwrap();
     let last = proof.len() - 10;
     proof[last] ^= 1;
     std::fs::write(&broken, proof).unwrap();
-    let o = daylight(&[
-        "gate",
-        "verify",
-        "--policy",
-        &p("strict"),
-        "--entry",
-        &p("bundle/entry"),
-        "--proof",
-        &broken,
-        "--refusal-key",
-        &provider_key,
-        "--refusal-out",
-        &refusal,
-        "--submit",
-        &url,
-    ]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
-    assert!(!text(&o.stdout).starts_with("DENY jurisdiction_denied"));
+    let (code, line, _) = verify_with("strict", "broken.proof", &log_refusal);
+    assert_eq!(code, Some(1), "{line}");
+    assert!(!line.starts_with("DENY jurisdiction_denied"));
     assert!(!Path::new(&refusal).exists());
 
     // The agency's key cannot sign a refusal: usage error, nothing written.
@@ -142,17 +138,7 @@ fn content_lines_refuse_and_refusals_and_policies_reach_the_log() {
     assert!(!Path::new(&refusal).exists());
 
     // The refusal, signed by the provider and submitted: the log takes it.
-    let (code, line, err) = verify(
-        "strict",
-        &[
-            "--refusal-key",
-            &provider_key,
-            "--refusal-out",
-            &refusal,
-            "--submit",
-            &url,
-        ],
-    );
+    let (code, line, err) = verify("strict", &log_refusal);
     assert_eq!(code, Some(1), "{line} {err}");
     assert!(line.starts_with("DENY jurisdiction_denied: "), "{line}");
     let logged: u64 = line
@@ -192,16 +178,19 @@ fn content_lines_refuse_and_refusals_and_policies_reach_the_log() {
 
     // The provider publishes its standards: a `policy` entry holding the
     // content lines only.
-    let o = daylight(&[
-        "gate",
-        "publish-policy",
-        "--policy",
-        &p("strict"),
-        "--key",
-        &provider_key,
-        "--log",
-        &url,
-    ]);
+    let publish = |policy: &str, key: &str| {
+        daylight(&[
+            "gate",
+            "publish-policy",
+            "--policy",
+            &p(policy),
+            "--key",
+            &p(key),
+            "--log",
+            &url,
+        ])
+    };
+    let o = publish("strict", "provider.key");
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     let published: u64 = text(&o.stdout).trim().parse().unwrap();
     assert!(published > logged);
@@ -224,16 +213,7 @@ fn content_lines_refuse_and_refusals_and_policies_reach_the_log() {
         ("bare", "provider.key", "no content lines"),
         ("strict", "agency.key", "policy key "),
     ] {
-        let o = daylight(&[
-            "gate",
-            "publish-policy",
-            "--policy",
-            &p(policy),
-            "--key",
-            &p(key),
-            "--log",
-            &url,
-        ]);
+        let o = publish(policy, key);
         assert_ne!(o.status.code(), Some(0));
         assert!(text(&o.stderr).contains(says), "{}", text(&o.stderr));
     }
