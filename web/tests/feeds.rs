@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Datelike as _, Duration, TimeZone, Utc};
 use common::{
-    append, entry_ref, example, fmt, get, key, new_log, register, seal, serve, Rng, ORIGIN,
+    append, attr, entry_ref, example, fmt, get, key, new_log, register, seal, serve, Rng, ORIGIN,
 };
 use daylight_core::SignerKey;
 use daylight_log_server::integrate::append_record;
@@ -246,20 +246,6 @@ impl Log {
         }
         last.into_values().collect()
     }
-}
-
-/// `&amp;` back to `&` in an attribute taken from the HTML.
-fn unescape(s: &str) -> String {
-    s.replace("&amp;", "&")
-        .replace("&quot;", "\"")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-}
-
-/// The value of attribute `name` in the tag text `tag`.
-fn attr(tag: &str, name: &str) -> Option<String> {
-    let at = tag.find(&format!(" {name}=\""))? + name.len() + 3;
-    Some(unescape(&tag[at..at + tag[at..].find('"')?]))
 }
 
 #[tokio::test]

@@ -19,7 +19,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Datelike as _, Duration, TimeZone, Utc};
-use common::{append, example, fmt, key, new_log, register, seal, serve, Rng, ORIGIN};
+use common::{append, attr, example, fmt, key, new_log, register, seal, serve, Rng, ORIGIN};
 use daylight_core::{LeafIndex, SignerKey};
 use daylight_log_server::server::RunningLog;
 use daylight_schemas::{
@@ -216,18 +216,6 @@ impl Log {
     fn count(&self, keep: impl Fn(&Refusal) -> bool) -> u64 {
         self.refusals.iter().filter(|r| keep(r)).count() as u64
     }
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&amp;", "&")
-        .replace("&quot;", "\"")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-}
-
-fn attr(tag: &str, name: &str) -> Option<String> {
-    let at = tag.find(&format!(" {name}=\""))? + name.len() + 3;
-    Some(unescape(&tag[at..at + tag[at..].find('"')?]))
 }
 
 /// The part of `page` from the element with this id to the end of its table.

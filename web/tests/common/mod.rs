@@ -84,6 +84,20 @@ impl Rng {
     }
 }
 
+/// `&amp;` back to `&` in an attribute taken from the HTML.
+pub fn unescape(s: &str) -> String {
+    s.replace("&amp;", "&")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+}
+
+/// The value of attribute `name` in the tag text `tag`.
+pub fn attr(tag: &str, name: &str) -> Option<String> {
+    let at = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+    Some(unescape(&tag[at..at + tag[at..].find('"')?]))
+}
+
 /// A new, empty log of origin [`ORIGIN`] (no witnesses) in a temporary
 /// folder, and its key (seed 1).
 pub fn new_log() -> (tempfile::TempDir, SignerKey, Arc<SqliteStore>) {
