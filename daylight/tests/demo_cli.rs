@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{daylight, http_get, serve_log};
+use common::{daylight, gate_verify, http_get, serve_log};
 use serde_json::Value;
 
 /// What each jurisdiction's records may cite and be issued by, written out
@@ -143,20 +143,14 @@ fn the_demo_logs_coherent_records_and_a_ready_bundle() {
     let gate_verify = |name: &str| {
         let bundle = |f: &str| format!("{d}/{name}/{f}");
         let target = std::fs::read_to_string(bundle("target")).unwrap();
-        daylight(&[
-            "gate",
-            "verify",
-            "--policy",
+        gate_verify(
             &format!("{d}/provider/policy"),
-            "--entry",
             &bundle("entry"),
-            "--proof",
             &bundle("proof"),
-            "--opening",
             &bundle("opening.json"),
-            "--target",
             target.trim(),
-        ])
+            &[],
+        )
     };
     let g = gate_verify("bundle");
     assert!(

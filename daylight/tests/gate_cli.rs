@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{daylight, free_port, gate_policy, request_draft, witnessed_log, write_key, Server};
+use common::{
+    daylight, free_port, gate_policy, gate_verify, request_draft, witnessed_log, write_key, Server,
+};
 
 use chrono::Utc;
 use daylight_gate::testkit::{World, OTHER_TARGET, PROVIDER, TARGET};
@@ -541,22 +543,7 @@ fn end_to_end_through_a_witnessed_log() {
             p("bundle/proof"),
             p("bundle/opening.json"),
         );
-        let mut args = vec![
-            "gate",
-            "verify",
-            "--policy",
-            &policy,
-            "--entry",
-            &entry,
-            "--proof",
-            &proof,
-            "--opening",
-            &opening,
-            "--target",
-            target,
-        ];
-        args.extend_from_slice(extra);
-        daylight(&args)
+        gate_verify(&policy, &entry, &proof, &opening, target, extra)
     };
     let line = one_line(&verify(&target, &[]), 0, "ALLOW request ");
     assert!(

@@ -8,10 +8,12 @@
 // Test code: a panic is how a failed expectation is reported.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use chrono::{Duration, Utc};
 use daylight_core::tile::{encode_entry_bundle, BundleCoord, TILE_WIDTH};
@@ -20,14 +22,7 @@ use daylight_gate::testkit::{Bundle, World, PROVIDER, TARGET};
 use daylight_gate::Policy;
 use daylight_schemas::{Record, Role};
 
-/// Runs the real `daylight` binary to completion. (Not `common::daylight`:
-/// this file needs nothing else from there, and stays independent of it.)
-fn daylight(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_daylight"))
-        .args(args)
-        .output()
-        .expect("run daylight")
-}
+use common::{daylight, gate_verify};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8(b.to_vec()).unwrap()
@@ -105,22 +100,7 @@ fn verify(dir: &Path, policy: &str, name: &str, extra: &[&str]) -> Output {
         p(format!("{name}.proof")),
         p(format!("{name}.opening")),
     );
-    let mut args = vec![
-        "gate",
-        "verify",
-        "--policy",
-        &policy,
-        "--entry",
-        &entry,
-        "--proof",
-        &proof,
-        "--opening",
-        &opening,
-        "--target",
-        TARGET,
-    ];
-    args.extend_from_slice(extra);
-    daylight(&args)
+    gate_verify(&policy, &entry, &proof, &opening, TARGET, extra)
 }
 
 #[test]

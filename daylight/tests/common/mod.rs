@@ -435,3 +435,31 @@ pub fn witnessed_log(dir: &Path, origin: &str, provider: bool) -> WitnessedLog {
 pub fn submit_case(url: &str, key: &str, dir: &Path, case: &str) -> std::path::PathBuf {
     submit_request(url, key, dir, case, |v| v["case_reference"] = case.into())
 }
+
+/// `daylight gate verify` of a bundle (entry, proof, opening files) by the
+/// policy file, for `target`, with `extra` arguments.
+pub fn gate_verify(
+    policy: &str,
+    entry: &str,
+    proof: &str,
+    opening: &str,
+    target: &str,
+    extra: &[&str],
+) -> Output {
+    let mut args = vec![
+        "gate",
+        "verify",
+        "--policy",
+        policy,
+        "--entry",
+        entry,
+        "--proof",
+        proof,
+        "--opening",
+        opening,
+        "--target",
+        target,
+    ];
+    args.extend_from_slice(extra);
+    daylight(&args)
+}
