@@ -544,15 +544,7 @@ mod tests {
 
     #[track_caller]
     fn denied(d: Decision, reason: ReasonCode) {
-        match &d {
-            Decision::Deny {
-                reason: r, detail, ..
-            } => {
-                assert_eq!(*r, reason, "{d}");
-                assert!(!detail.is_empty() && !detail.contains('\n'), "{d}");
-            }
-            Decision::Allow(_) => panic!("expected DENY {reason}, got {d}"),
-        }
+        crate::testkit::assert_denied(&d, reason);
     }
 
     fn run(p: &Policy, b: &Bundle, later: &Later<'_>) -> Decision {

@@ -19,6 +19,21 @@ use crate::policy::Policy;
 
 pub mod fuzz;
 
+/// Asserts that `d` is a DENY for `reason` with a one-line, non-empty
+/// detail (panics, naming the decision, otherwise).
+#[track_caller]
+pub fn assert_denied(d: &crate::Decision, reason: crate::ReasonCode) {
+    match d {
+        crate::Decision::Deny {
+            reason: r, detail, ..
+        } => {
+            assert_eq!(*r, reason, "{d}");
+            assert!(!detail.is_empty() && !detail.contains('\n'), "{d}");
+        }
+        crate::Decision::Allow(_) => panic!("expected DENY {reason}, got {d}"),
+    }
+}
+
 /// The test log's origin.
 pub const ORIGIN: &str = "log.daylight.example";
 /// The test provider's name (its key's name).

@@ -44,15 +44,7 @@ fn check(policy: &Policy, b: &Bundle, target: Option<&str>) -> Decision {
 
 #[track_caller]
 fn denied(d: Decision, reason: ReasonCode) {
-    match &d {
-        Decision::Deny {
-            reason: r, detail, ..
-        } => {
-            assert_eq!(*r, reason, "{d}");
-            assert!(!detail.is_empty() && !detail.contains('\n'), "{d}");
-        }
-        Decision::Allow(_) => panic!("expected DENY {reason}, got {d}"),
-    }
+    daylight_gate::testkit::assert_denied(&d, reason);
 }
 
 #[test]
