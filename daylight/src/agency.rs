@@ -297,7 +297,21 @@ fn refusal_hint(code: &str) -> &'static str {
         "dates_out_of_order" | "sealed_before_valid_until" | "emergency_deadline_too_long" => {
             "fix the dates in the draft, or write a fresh one with `daylight agency draft KIND`"
         }
-        "rate_limited" | "queue_full" | "storage_unavailable" => "wait a moment and submit again",
+        "reference_not_authorising" => {
+            "a release or refusal answers a request or emergency: point the draft's `entry` at one \
+             (`daylight agency draft KIND --log URL --entry INDEX`)"
+        }
+        "wrong_provider" => {
+            "only the provider the request is addressed to may answer it: sign with that provider's key"
+        }
+        "wrong_agency" => "only the agency that made a request may withdraw it: sign with its key",
+        "wrong_log" | "unbound_record" => {
+            "records are bound to one log: seal the draft again for this log (`daylight agency submit` \
+             does that from the draft itself)"
+        }
+        "rate_limited" | "queue_full" | "storage_unavailable" | "log_key_unavailable" => {
+            "wait a moment and submit again"
+        }
         _ => "",
     }
 }
@@ -514,4 +528,31 @@ fn http_client() -> Result<reqwest::Client> {
         .timeout(Duration::from_secs(30))
         .build()
         .context("setting up the HTTP client")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refusal_hint;
+
+    #[test]
+    fn refusals_a_person_can_act_on_have_a_hint() {
+        for code in [
+            "unknown_signer",
+            "revoked_signer",
+            "wrong_role",
+            "reference_unknown",
+            "reference_not_authorising",
+            "wrong_provider",
+            "wrong_agency",
+            "wrong_log",
+            "unbound_record",
+            "dates_out_of_order",
+            "rate_limited",
+            "log_key_unavailable",
+        ] {
+            assert!(!refusal_hint(code).is_empty(), "{code}");
+        }
+        // A code whose detail says it all gets none.
+        assert!(refusal_hint("bad_signature").is_empty());
+    }
 }

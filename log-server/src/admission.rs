@@ -197,7 +197,8 @@ fn signer_error(e: SignerError) -> ApiError {
 /// request or emergency (`reference_not_authorising`, 422) addressed to
 /// the provider that signed the answer (`wrong_provider`, 403): a receipt
 /// for anything else would make the log's counts of releases and refusals
-/// say what did not happen. `referenced` holds the entries the record's
+/// say what did not happen. A withdrawal must name a request or emergency
+/// made by the same agency (`wrong_agency`, 403). `referenced` holds the entries the record's
 /// references name, already checked to exist with the named leaf hash.
 fn check_provider_answer(
     record: &SignedRecord,
@@ -206,6 +207,7 @@ fn check_provider_answer(
     let (what, entry) = match record.body() {
         Body::Release(b) => ("release", &b.entry),
         Body::Refusal(b) => ("refusal", &b.entry),
+        Body::Withdrawal(b) => ("withdrawal", &b.entry),
         _ => return Ok(()),
     };
     let index = entry.index;
@@ -235,6 +237,22 @@ fn check_provider_answer(
         }
     };
     let signer = record.signer().name.as_str();
+    if record.kind() == Kind::Withdrawal {
+        // Only the agency that made a request may take it back (an identity
+        // is its key name, so a rotated key still can): another agency's
+        // withdrawal would make every provider's gate refuse the request.
+        let made_by = target.signer().name.as_str();
+        if made_by != signer {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "wrong_agency",
+                format!(
+                    "entry {index} was made by {made_by}, not by {signer}: only the agency that made a request may withdraw it"
+                ),
+            ));
+        }
+        return Ok(());
+    }
     match target.provider() {
         Some(provider) if provider == signer => Ok(()),
         addressed => Err(ApiError::new(

@@ -140,3 +140,49 @@ async fn provider_answers_must_name_an_authorisation_addressed_to_the_signer() {
 fn request_of(f: &Fixture) -> SignedRecord {
     request(&f.agency)
 }
+
+/// A withdrawal takes back a request or emergency of the agency that made
+/// it: another agency's withdrawal (which would make every gate with a
+/// mirror refuse the request) and a withdrawal of a registry entry are
+/// refused, each with its code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawal_names_a_request_of_the_same_agency() {
+    let f = Fixture::new(0);
+    let rival = key("rival-agency.example", KeyType::Ed25519, 9);
+    f.register(Role::Agency, &rival.verifier().clone());
+    let registry_entry = {
+        let e = f.store.entry(LeafIndex(0)).unwrap().unwrap();
+        EntryRef {
+            index: e.index,
+            leaf_hash: e.leaf_hash,
+        }
+    };
+    let log = f.start(BatchConfig::default()).await;
+    let (c, url) = (client(), log.url());
+    let request = logged(&c, &url, &request(&f.agency)).await;
+    let withdraw = |agency: &SignerKey, entry: EntryRef| {
+        Record::new(
+            Utc::now(),
+            Body::Withdrawal(WithdrawalBody {
+                entry,
+                reason: WithdrawalReason::NoLongerNeeded,
+            }),
+        )
+        .unwrap()
+        .sign(agency, ORIGIN)
+        .unwrap()
+    };
+    let size = f.store.size().unwrap();
+    assert_eq!(
+        submit(&c, &url, &withdraw(&rival, request)).await,
+        (403, "wrong_agency".to_owned())
+    );
+    assert_eq!(
+        submit(&c, &url, &withdraw(&f.agency, registry_entry)).await,
+        (422, "reference_not_authorising".to_owned())
+    );
+    assert_eq!(f.store.size().unwrap(), size, "nothing refused was stored");
+    let (status, v) = post(&c, &url, withdraw(&f.agency, request).to_bytes()).await;
+    assert_eq!(status, 200, "{v}");
+    log.stop().await.unwrap();
+}
