@@ -102,14 +102,7 @@ async fn cut_connections_answer_503_and_the_log_reconnects() {
         }
     }
     assert!(saw_503, "the cut was never noticed (the test cut nothing)");
-    let metrics = http
-        .get(format!("{}/metrics", log.url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::metrics(&http, &log.url()).await;
     assert!(
         metrics.contains("daylight_sequencer_leader 1"),
         "the one frontend sequences: {metrics}"

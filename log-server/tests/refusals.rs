@@ -67,13 +67,7 @@ async fn provider_answers_must_name_an_authorisation_addressed_to_the_signer() {
     let other = key("other-provider.example", KeyType::Ed25519, 8);
     f.register(Role::Provider, &provider.verifier().clone());
     f.register(Role::Provider, &other.verifier().clone());
-    let registry_entry = {
-        let e = f.store.entry(LeafIndex(0)).unwrap().unwrap();
-        EntryRef {
-            index: e.index,
-            leaf_hash: e.leaf_hash,
-        }
-    };
+    let registry_entry = registry_entry(&f);
     let log = f.start(BatchConfig::default()).await;
     let (c, url) = (client(), log.url());
 
@@ -86,16 +80,7 @@ async fn provider_answers_must_name_an_authorisation_addressed_to_the_signer() {
         .0;
     let emergency = logged(&c, &url, &emergency).await;
     let withdrawn = logged(&c, &url, &request_of(&f)).await;
-    let withdrawal = Record::new(
-        Utc::now(),
-        Body::Withdrawal(WithdrawalBody {
-            entry: withdrawn,
-            reason: WithdrawalReason::IssuedInError,
-        }),
-    )
-    .unwrap()
-    .sign(&f.agency, ORIGIN)
-    .unwrap();
+    let withdrawal = withdrawal(&f.agency, withdrawn, WithdrawalReason::IssuedInError);
     let withdrawal = logged(&c, &url, &withdrawal).await;
     let unknown = EntryRef {
         index: LeafIndex(10_000),
@@ -136,6 +121,26 @@ async fn provider_answers_must_name_an_authorisation_addressed_to_the_signer() {
     log.stop().await.unwrap();
 }
 
+/// The fixture's first entry (its agency's registry entry).
+fn registry_entry(f: &Fixture) -> EntryRef {
+    let e = f.store.entry(LeafIndex(0)).unwrap().unwrap();
+    EntryRef {
+        index: e.index,
+        leaf_hash: e.leaf_hash,
+    }
+}
+
+/// `agency`'s withdrawal of `entry`, signed for this log.
+fn withdrawal(agency: &SignerKey, entry: EntryRef, reason: WithdrawalReason) -> SignedRecord {
+    Record::new(
+        Utc::now(),
+        Body::Withdrawal(WithdrawalBody { entry, reason }),
+    )
+    .unwrap()
+    .sign(agency, ORIGIN)
+    .unwrap()
+}
+
 /// Another fresh request by the fixture's agency.
 fn request_of(f: &Fixture) -> SignedRecord {
     request(&f.agency)
@@ -150,27 +155,12 @@ async fn a_withdrawal_names_a_request_of_the_same_agency() {
     let f = Fixture::new(0);
     let rival = key("rival-agency.example", KeyType::Ed25519, 9);
     f.register(Role::Agency, &rival.verifier().clone());
-    let registry_entry = {
-        let e = f.store.entry(LeafIndex(0)).unwrap().unwrap();
-        EntryRef {
-            index: e.index,
-            leaf_hash: e.leaf_hash,
-        }
-    };
+    let registry_entry = registry_entry(&f);
     let log = f.start(BatchConfig::default()).await;
     let (c, url) = (client(), log.url());
     let request = logged(&c, &url, &request(&f.agency)).await;
     let withdraw = |agency: &SignerKey, entry: EntryRef| {
-        Record::new(
-            Utc::now(),
-            Body::Withdrawal(WithdrawalBody {
-                entry,
-                reason: WithdrawalReason::NoLongerNeeded,
-            }),
-        )
-        .unwrap()
-        .sign(agency, ORIGIN)
-        .unwrap()
+        withdrawal(agency, entry, WithdrawalReason::NoLongerNeeded)
     };
     let size = f.store.size().unwrap();
     assert_eq!(

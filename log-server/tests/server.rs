@@ -269,14 +269,7 @@ async fn witness_faults_do_not_stop_the_log_and_bad_cosignatures_are_not_kept() 
         "a bad cosignature is not kept: {names:?}"
     );
     assert!(ws[1].requests() >= 1 && ws[3].requests() >= 1);
-    let metrics = c
-        .get(format!("{}/metrics", log.url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::metrics(&c, &log.url()).await;
     let failures: u64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("daylight_witness_failures_total "))

@@ -187,6 +187,17 @@ pub async fn get_json(c: &reqwest::Client, url: &str) -> serde_json::Value {
     r.json().await.unwrap()
 }
 
+/// The log's Prometheus text (`GET {url}/metrics`).
+pub async fn metrics(c: &reqwest::Client, url: &str) -> String {
+    c.get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// Waits (bounded) until the published checkpoint covers `size` entries.
 pub async fn published(c: &reqwest::Client, url: &str, size: u64) -> Vec<u8> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
