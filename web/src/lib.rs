@@ -42,7 +42,7 @@ pub mod labels;
 pub mod pages;
 pub mod providers;
 pub mod refusals;
-pub mod status;
+pub use daylight_ledger::status;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};

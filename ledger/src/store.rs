@@ -1,0 +1,994 @@
+//! The ledger's SQLite file: one row of facts per entry, the links between
+//! entries, the registry and policy records, the statuses as memberships,
+//! the counters the overview reads, and what readers concluded (findings).
+//!
+//! Writes go through a [`Batch`] (one transaction): each entry is added in
+//! log order; what it says about earlier entries (a withdrawal, a
+//! ratification, an extension) updates their rows and statuses in the same
+//! transaction. Counters are summed in memory and written at commit.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use daylight_core::Hash;
+use daylight_schemas::{Decision, EntryRef, Kind, RefusalReason, SignedRecord};
+use rusqlite::types::Value;
+use rusqlite::{params, Connection, OptionalExtension as _};
+
+use crate::status::{flags, Facts, Status, StatusSet};
+use crate::summary::{
+    categories_of, category_bit, epoch_day, month_key, outcome_bits, OutcomeFacts,
+    OutcomeNumbers, Summary,
+};
+
+/// Bumped whenever the tables change; a ledger of another version is rebuilt.
+pub const SCHEMA_VERSION: i64 = 8;
+
+/// Why the ledger could not answer or write.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// The ledger's database failed.
+    #[error("ledger database: {0}")]
+    Db(#[from] rusqlite::Error),
+    /// A damaged ledger file could not be removed to make it again.
+    #[error("removing the damaged ledger {}: {source}", path.display())]
+    Remove {
+        /// The file.
+        path: PathBuf,
+        /// Why it could not be removed.
+        source: std::io::Error,
+    },
+    /// Entries must be added in log order, each once.
+    #[error("entry {got} added out of order: the ledger holds {size} entries")]
+    OutOfOrder {
+        /// The index given.
+        got: u64,
+        /// The ledger's size.
+        size: u64,
+    },
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value NOT NULL);
+CREATE TABLE IF NOT EXISTS entries(
+    idx INTEGER PRIMARY KEY,
+    kind TEXT,
+    version INTEGER NOT NULL,
+    created INTEGER,
+    day INTEGER,
+    month INTEGER,
+    signer TEXT NOT NULL,
+    jurisdiction TEXT,
+    country TEXT,
+    legal_basis TEXT,
+    legal_lower TEXT,
+    provider TEXT,
+    categories INTEGER NOT NULL,
+    sealed_until INTEGER,
+    sealed_in_force INTEGER,
+    ratify_by INTEGER,
+    decision TEXT,
+    flags INTEGER NOT NULL,
+    refs TEXT NOT NULL,
+    about INTEGER,
+    amends INTEGER,
+    root INTEGER,
+    leaf_hash BLOB NOT NULL,
+    statuses INTEGER NOT NULL DEFAULT 0,
+    outcome INTEGER,
+    numbers TEXT,
+    reason TEXT,
+    request_agency TEXT,
+    policy TEXT,
+    case_reference TEXT,
+    offence TEXT,
+    issuer TEXT,
+    target_count INTEGER,
+    valid_from INTEGER,
+    valid_until INTEGER,
+    released_at INTEGER,
+    targets_released INTEGER
+);
+CREATE INDEX IF NOT EXISTS entries_kind ON entries(kind);
+CREATE INDEX IF NOT EXISTS entries_signer ON entries(signer);
+CREATE INDEX IF NOT EXISTS entries_provider ON entries(provider);
+CREATE INDEX IF NOT EXISTS entries_jurisdiction ON entries(jurisdiction);
+CREATE INDEX IF NOT EXISTS entries_country ON entries(country);
+CREATE INDEX IF NOT EXISTS entries_day ON entries(day, categories);
+CREATE INDEX IF NOT EXISTS entries_sealed ON entries(sealed_in_force)
+    WHERE sealed_in_force IS NOT NULL;
+CREATE INDEX IF NOT EXISTS entries_ratify ON entries(ratify_by)
+    WHERE ratify_by IS NOT NULL;
+CREATE INDEX IF NOT EXISTS entries_root ON entries(root) WHERE root IS NOT NULL;
+CREATE INDEX IF NOT EXISTS entries_case ON entries(case_reference, signer, day)
+    WHERE case_reference IS NOT NULL;
+CREATE INDEX IF NOT EXISTS entries_emergencies ON entries(signer, created)
+    WHERE kind = 'emergency';
+CREATE TABLE IF NOT EXISTS status_members(
+    status INTEGER NOT NULL, entry INTEGER NOT NULL, PRIMARY KEY(status, entry)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS refs(
+    target INTEGER NOT NULL, source INTEGER NOT NULL, PRIMARY KEY(target, source)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS records(idx INTEGER PRIMARY KEY, kind TEXT NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS names(
+    field TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY(field, value)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS monthly(
+    kind TEXT NOT NULL, month INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY(kind, month)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS monthly_status(
+    month INTEGER NOT NULL, status INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY(month, status)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS per_agency(
+    signer TEXT PRIMARY KEY, n INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS findings(
+    subject TEXT NOT NULL, seq INTEGER NOT NULL, sort TEXT NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY(subject, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS findings_sort ON findings(sort);
+";
+
+const TABLES: [&str; 10] = [
+    "entries",
+    "status_members",
+    "monthly_status",
+    "refs",
+    "records",
+    "names",
+    "monthly",
+    "per_agency",
+    "findings",
+    "meta",
+];
+
+/// The columns a [`Summary`] is read from, in [`summary_of_row`] order.
+pub const SUMMARY_COLUMNS: &str = "idx, kind, created, signer, jurisdiction, legal_basis, provider, \
+     categories, sealed_until, sealed_in_force, ratify_by, decision, refs, flags, leaf_hash, outcome, \
+     reason, request_agency, policy, version, about, amends, root, numbers, case_reference, offence, \
+     issuer, target_count, valid_from, valid_until, released_at, targets_released";
+
+fn time(secs: Option<i64>) -> Option<DateTime<Utc>> {
+    secs.and_then(|s| DateTime::from_timestamp(s, 0))
+}
+
+fn index_of(v: Option<i64>) -> Option<u64> {
+    v.and_then(|x| u64::try_from(x).ok())
+}
+
+fn sql_index(i: u64) -> i64 {
+    i64::try_from(i).unwrap_or(i64::MAX)
+}
+
+/// A static code from a stored text, if it is one of `all`.
+fn code_of(text: Option<String>, all: &[&'static str]) -> Option<&'static str> {
+    let t = text?;
+    all.iter().copied().find(|c| *c == t)
+}
+
+/// One row of [`SUMMARY_COLUMNS`] as a [`Summary`].
+pub fn summary_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Summary> {
+    use daylight_schemas::{IssuerType, Offence};
+    let refs: String = r.get(12)?;
+    let hash: Vec<u8> = r.get(14)?;
+    let offences: Vec<&'static str> = Offence::ALL.iter().map(|o| o.as_str()).collect();
+    let issuers: Vec<&'static str> = IssuerType::ALL.iter().map(|o| o.as_str()).collect();
+    Ok(Summary {
+        index: index_of(r.get(0)?).unwrap_or(0),
+        kind: r.get::<_, Option<String>>(1)?.and_then(|k| k.parse().ok()),
+        created: time(r.get(2)?),
+        signer: r.get(3)?,
+        jurisdiction: r.get(4)?,
+        legal_basis: r.get(5)?,
+        provider: r.get(6)?,
+        categories: categories_of(r.get(7)?),
+        sealed_until: time(r.get(8)?),
+        sealed_in_force: time(r.get(9)?),
+        ratify_by: time(r.get(10)?),
+        decision: r.get::<_, Option<String>>(11)?.and_then(|d| d.parse().ok()),
+        references: refs.split(';').filter_map(|x| x.parse().ok()).collect(),
+        flags: u8::try_from(r.get::<_, i64>(13)?).unwrap_or(0),
+        leaf_hash: <[u8; 32]>::try_from(hash.as_slice())
+            .map(Hash)
+            .unwrap_or(Hash([0; 32])),
+        outcome: r.get::<_, Option<i64>>(15)?.map(OutcomeFacts::from_bits),
+        reason: r.get::<_, Option<String>>(16)?.and_then(|x| x.parse().ok()),
+        request_agency: r.get(17)?,
+        policy: r
+            .get::<_, Option<String>>(18)?
+            .map(|p| p.lines().map(str::to_owned).collect())
+            .unwrap_or_default(),
+        version: u64::try_from(r.get::<_, i64>(19)?).unwrap_or(0),
+        about: index_of(r.get(20)?),
+        amends: index_of(r.get(21)?),
+        root: index_of(r.get(22)?),
+        outcome_numbers: r
+            .get::<_, Option<String>>(23)?
+            .and_then(|t| OutcomeNumbers::from_text(&t)),
+        case_reference: r.get(24)?,
+        offence: code_of(r.get(25)?, &offences),
+        issuer: code_of(r.get(26)?, &issuers),
+        target_count: r
+            .get::<_, Option<i64>>(27)?
+            .and_then(|x| u32::try_from(x).ok()),
+        valid_from: time(r.get(28)?),
+        valid_until: time(r.get(29)?),
+        released_at: time(r.get(30)?),
+        targets_released: r
+            .get::<_, Option<i64>>(31)?
+            .and_then(|x| u32::try_from(x).ok()),
+    })
+}
+
+/// Opens a connection to a ledger file with the settings every user shares.
+pub fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    // Derived data: a lost tail after a crash is read again from the log
+    // (web view) or from the verified mirror (auditor), so writes need not
+    // wait for the disk.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "cache_size", -16_000)?;
+    Ok(conn)
+}
+
+/// Entries held (0 to `size - 1`).
+pub fn size_of(conn: &Connection) -> rusqlite::Result<u64> {
+    let n: i64 = conn.query_row("SELECT coalesce(max(idx) + 1, 0) FROM entries", [], |r| {
+        r.get(0)
+    })?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// The time (Unix seconds) the stored statuses are for.
+pub fn ticked(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT value FROM meta WHERE key = 'tick'", [], |r| {
+        r.get(0)
+    })
+}
+
+/// A status's number in `status_members` and `monthly_status`.
+pub fn status_code(st: Status) -> i64 {
+    i64::from(st.number())
+}
+
+/// The derived state of one log (see the crate documentation).
+pub struct Ledger {
+    path: PathBuf,
+    conn: Connection,
+}
+
+impl Ledger {
+    /// Opens (or creates) the ledger at `path` for the log with this
+    /// origin. A ledger of another schema version or another log is
+    /// emptied; a file SQLite cannot use (damaged, not a database) is
+    /// deleted and made again, since everything in it is derived.
+    pub fn open(path: &Path, origin: &str) -> Result<Ledger, LedgerError> {
+        match Self::open_file(path, origin) {
+            Err(LedgerError::Db(e))
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+                ) =>
+            {
+                tracing::warn!("ledger {}: {e}; making it again", path.display());
+                remove_files(path)?;
+                Self::open_file(path, origin)
+            }
+            other => other,
+        }
+    }
+
+    fn open_file(path: &Path, origin: &str) -> Result<Ledger, LedgerError> {
+        let conn = open_conn(path)?;
+        conn.execute_batch(SCHEMA)?;
+        let meta = |key: &str| -> rusqlite::Result<Option<Value>> {
+            conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+        };
+        let same = meta("version")? == Some(Value::Integer(SCHEMA_VERSION))
+            && meta("origin")? == Some(Value::Text(origin.to_owned()));
+        if !same {
+            // Tables and indexes of another version go entirely.
+            for t in TABLES {
+                conn.execute(&format!("DROP TABLE IF EXISTS {t}"), [])?;
+            }
+            conn.execute_batch(SCHEMA)?;
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES ('version', ?1), ('origin', ?2), ('tick', ?3)",
+                params![SCHEMA_VERSION, origin, Utc::now().timestamp()],
+            )?;
+        }
+        Ok(Ledger {
+            path: path.to_owned(),
+            conn,
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The writer's connection, for readers that query the tables directly
+    /// (the web view's filters).
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Entries held (0 to `size - 1`).
+    pub fn size(&self) -> Result<u64, LedgerError> {
+        Ok(size_of(&self.conn)?)
+    }
+
+    /// Empties the ledger of entries and findings (its version, origin and
+    /// tick stay).
+    pub fn clear(&self) -> Result<(), LedgerError> {
+        for t in TABLES.iter().filter(|&&t| t != "meta") {
+            self.conn.execute(&format!("DELETE FROM {t}"), [])?;
+        }
+        self.conn.execute(
+            "DELETE FROM meta WHERE key NOT IN ('version', 'origin', 'tick')",
+            [],
+        )?;
+        Ok(())
+    }
+
+    /// Starts a transaction that adds entries (from [`Ledger::size`] on).
+    pub fn batch(&mut self) -> Result<Batch<'_>, LedgerError> {
+        let tx = self.conn.transaction()?;
+        let tick = ticked(&tx)?;
+        let size = size_of(&tx)?;
+        Ok(Batch {
+            tx,
+            tick,
+            size,
+            monthly: HashMap::new(),
+            per_agency: HashMap::new(),
+            names: BTreeSet::new(),
+        })
+    }
+
+    /// When the stored statuses were last brought up to date.
+    pub fn ticked_at(&self) -> Result<DateTime<Utc>, LedgerError> {
+        Ok(time(Some(ticked(&self.conn)?)).unwrap_or_default())
+    }
+
+    /// Brings the stored statuses up to `now`: the entries whose
+    /// sealed-until or ratification deadline lies between the last tick and
+    /// `now` get their statuses again. Time may also go back (tests, a
+    /// clock set back): the same entries are read either way.
+    pub fn tick(&mut self, now: DateTime<Utc>) -> Result<(), LedgerError> {
+        let now = now.timestamp();
+        let last = ticked(&self.conn)?;
+        if last == now {
+            return Ok(());
+        }
+        let (lo, hi) = (last.min(now), last.max(now));
+        let tx = self.conn.transaction()?;
+        let moved: Vec<i64> = {
+            let mut st = tx.prepare_cached(
+                "SELECT idx FROM entries WHERE sealed_in_force BETWEEN ?1 AND ?2 \
+                 UNION SELECT idx FROM entries WHERE ratify_by BETWEEN ?1 AND ?2",
+            )?;
+            let rows = st.query_map([lo, hi], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        tx.execute("UPDATE meta SET value = ?1 WHERE key = 'tick'", [now])?;
+        for idx in moved {
+            restatus(&tx, idx, now)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The entry at `index`, if held.
+    pub fn get(&self, index: u64) -> Result<Option<Summary>, LedgerError> {
+        get(&self.conn, index)
+    }
+
+    /// The entries that refer to `index` with a valid reference, in order.
+    pub fn referrers(&self, index: u64) -> Result<Vec<u64>, LedgerError> {
+        referrers(&self.conn, index)
+    }
+
+    /// Every entry whose story is that of an authorisation in `lo..=hi`
+    /// (itself and the entries about it, [`Summary::root`]), by root then
+    /// index.
+    pub fn stories(&self, lo: u64, hi: u64) -> Result<Vec<Summary>, LedgerError> {
+        self.query(
+            &format!(
+                "SELECT {SUMMARY_COLUMNS} FROM entries WHERE root BETWEEN ?1 AND ?2 ORDER BY root, idx"
+            ),
+            &[&sql_index(lo), &sql_index(hi)],
+        )
+    }
+
+    /// Entries by index range `lo..hi`.
+    pub fn range(&self, lo: u64, hi: u64) -> Result<Vec<Summary>, LedgerError> {
+        self.query(
+            &format!("SELECT {SUMMARY_COLUMNS} FROM entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx"),
+            &[&sql_index(lo), &sql_index(hi)],
+        )
+    }
+
+    /// Every entry of `kind`, in log order.
+    pub fn of_kind(&self, kind: Kind) -> Result<Vec<Summary>, LedgerError> {
+        self.query(
+            &format!("SELECT {SUMMARY_COLUMNS} FROM entries WHERE kind = ?1 ORDER BY idx"),
+            &[&kind.as_str()],
+        )
+    }
+
+    /// Every emergency signed by `agency`, in log order.
+    pub fn emergencies_of(&self, agency: &str) -> Result<Vec<Summary>, LedgerError> {
+        self.query(
+            &format!(
+                "SELECT {SUMMARY_COLUMNS} FROM entries INDEXED BY entries_emergencies \
+                 WHERE kind = 'emergency' AND signer = ?1 ORDER BY idx"
+            ),
+            &[&agency],
+        )
+    }
+
+    /// The requests and emergencies signed by `agency` with this case
+    /// reference, made on the UTC day `day` (days since 1970-01-01).
+    pub fn case_on_day(
+        &self,
+        agency: &str,
+        case_reference: &str,
+        day: i64,
+    ) -> Result<Vec<Summary>, LedgerError> {
+        self.query(
+            &format!(
+                "SELECT {SUMMARY_COLUMNS} FROM entries \
+                 WHERE case_reference = ?1 AND signer = ?2 AND day = ?3 ORDER BY idx"
+            ),
+            &[&case_reference, &agency, &day],
+        )
+    }
+
+    /// Authorisations whose sealed-until in force or ratification deadline
+    /// lies in `lo..=hi` (Unix seconds).
+    pub fn deadlines_between(&self, lo: i64, hi: i64) -> Result<Vec<u64>, LedgerError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT idx FROM entries WHERE sealed_in_force BETWEEN ?1 AND ?2 \
+             UNION SELECT idx FROM entries WHERE ratify_by BETWEEN ?1 AND ?2 ORDER BY 1",
+        )?;
+        let rows = st.query_map([lo, hi], |r| r.get::<_, i64>(0))?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.extend(u64::try_from(r?).ok());
+        }
+        Ok(out)
+    }
+
+    /// The kept records of `kind` (registry entries and policies are
+    /// kept whole), in log order: (index, bytes).
+    pub fn records(&self, kind: Kind) -> Result<Vec<(u64, Vec<u8>)>, LedgerError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT idx, data FROM records WHERE kind = ?1 ORDER BY idx")?;
+        let rows = st.query_map([kind.as_str()], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (i, d) = r?;
+            out.extend(u64::try_from(i).ok().map(|i| (i, d)));
+        }
+        Ok(out)
+    }
+
+    /// A value a reader keeps with the ledger (see [`Batch::set_meta`]).
+    pub fn meta(&self, key: &str) -> Result<Option<String>, LedgerError> {
+        meta(&self.conn, key)
+    }
+
+    /// Every finding kept, in sort order: (subject, body).
+    pub fn for_each_finding(
+        &self,
+        mut f: impl FnMut(&str, &str) -> Result<(), LedgerError>,
+    ) -> Result<u64, LedgerError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT subject, body FROM findings ORDER BY sort, subject, seq")?;
+        let mut rows = st.query([])?;
+        let mut n = 0;
+        while let Some(r) = rows.next()? {
+            let subject: String = r.get(0)?;
+            let body: String = r.get(1)?;
+            f(&subject, &body)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Starts a transaction that only replaces findings and metadata (no
+    /// entries): the rules' updates.
+    pub fn findings_batch(&mut self) -> Result<Batch<'_>, LedgerError> {
+        self.batch()
+    }
+
+    fn query(
+        &self,
+        sql: &str,
+        params: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<Summary>, LedgerError> {
+        let mut st = self.conn.prepare_cached(sql)?;
+        let rows = st.query_map(params, summary_of_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+fn remove_files(path: &Path) -> Result<(), LedgerError> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        match std::fs::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(LedgerError::Remove {
+                    path: p.into(),
+                    source: e,
+                })
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn meta(conn: &Connection, key: &str) -> Result<Option<String>, LedgerError> {
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| {
+            r.get::<_, Value>(0)
+        })
+        .optional()?
+        .map(|v| match v {
+            Value::Text(t) => t,
+            Value::Integer(i) => i.to_string(),
+            Value::Real(f) => f.to_string(),
+            _ => String::new(),
+        }))
+}
+
+fn get(conn: &Connection, index: u64) -> Result<Option<Summary>, LedgerError> {
+    let Ok(i) = i64::try_from(index) else {
+        return Ok(None);
+    };
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM entries WHERE idx = ?1"
+        ))?
+        .query_row([i], summary_of_row)
+        .optional()?)
+}
+
+fn referrers(conn: &Connection, index: u64) -> Result<Vec<u64>, LedgerError> {
+    let Ok(i) = i64::try_from(index) else {
+        return Ok(Vec::new());
+    };
+    let mut st = conn.prepare_cached("SELECT source FROM refs WHERE target = ?1 ORDER BY source")?;
+    let rows = st.query_map([i], |r| r.get::<_, i64>(0))?;
+    let mut out = Vec::new();
+    for x in rows {
+        out.extend(u64::try_from(x?).ok());
+    }
+    Ok(out)
+}
+
+/// What adding one entry found wrong with it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Added {
+    /// References that name no earlier entry with that leaf hash.
+    pub bad_references: Vec<EntryRef>,
+}
+
+/// One transaction of additions (see the module documentation). Dropped
+/// without [`Batch::commit`], it changes nothing.
+pub struct Batch<'a> {
+    tx: rusqlite::Transaction<'a>,
+    tick: i64,
+    size: u64,
+    monthly: HashMap<(&'static str, i64), i64>,
+    per_agency: HashMap<String, i64>,
+    names: BTreeSet<(&'static str, String)>,
+}
+
+/// What the rows of an entry's first valid reference say of it.
+struct Target {
+    kind: Option<String>,
+    root: Option<i64>,
+    jurisdiction: Option<String>,
+    signer: String,
+}
+
+impl Batch<'_> {
+    /// Entries held, counting those added in this batch.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The leaf hash of entry `index`, if held (this batch's too).
+    pub fn leaf_hash(&self, index: u64) -> Result<Option<Hash>, LedgerError> {
+        let Ok(i) = i64::try_from(index) else {
+            return Ok(None);
+        };
+        let h: Option<Vec<u8>> = self
+            .tx
+            .prepare_cached("SELECT leaf_hash FROM entries WHERE idx = ?1")?
+            .query_row([i], |r| r.get(0))
+            .optional()?;
+        Ok(h.and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok().map(Hash)))
+    }
+
+    /// Adds the next entry: its bytes, and the record they parse as (`None`:
+    /// they do not). Returns what was wrong with its references.
+    pub fn add(
+        &mut self,
+        index: u64,
+        data: &[u8],
+        record: Option<&SignedRecord>,
+    ) -> Result<Added, LedgerError> {
+        if index != self.size {
+            return Err(LedgerError::OutOfOrder {
+                got: index,
+                size: self.size,
+            });
+        }
+        let (mut s, refs) = match record {
+            Some(r) => (Summary::of_record(index, r), r.references()),
+            None => (
+                Summary::unreadable(index, daylight_core::leaf_hash(data)),
+                Vec::new(),
+            ),
+        };
+        let mut added = Added::default();
+        let mut valid = Vec::with_capacity(refs.len());
+        for r in &refs {
+            let ok = r.index.get() < index && self.leaf_hash(r.index.get())? == Some(r.leaf_hash);
+            if !ok {
+                added.bad_references.push(r.clone());
+            }
+            valid.push(ok);
+        }
+        s.about = refs.first().filter(|_| valid[0]).map(|r| r.index.get());
+        s.amends = refs
+            .get(1)
+            .filter(|_| valid.get(1) == Some(&true) && s.kind == Some(Kind::Outcome))
+            .map(|r| r.index.get());
+        self.insert(&mut s, &refs, &valid)?;
+        if matches!(s.kind, Some(Kind::Registry | Kind::Policy)) {
+            self.tx
+                .prepare_cached("INSERT INTO records(idx, kind, data) VALUES (?1, ?2, ?3)")?
+                .execute(params![sql_index(index), s.kind_name(), data])?;
+        }
+        self.size += 1;
+        Ok(added)
+    }
+
+    /// Adds the next entry from its bytes alone (parsed here).
+    pub fn add_bytes(&mut self, index: u64, data: &[u8]) -> Result<Added, LedgerError> {
+        let record = SignedRecord::parse(data).ok();
+        self.add(index, data, record.as_ref())
+    }
+
+    fn target(&self, t: i64) -> Result<Option<Target>, LedgerError> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT kind, root, jurisdiction, signer FROM entries WHERE idx = ?1")?
+            .query_row([t], |r| {
+                Ok(Target {
+                    kind: r.get(0)?,
+                    root: r.get(1)?,
+                    jurisdiction: r.get(2)?,
+                    signer: r.get(3)?,
+                })
+            })
+            .optional()?)
+    }
+
+    /// Writes one entry's row, and what it says about the entries it refers to.
+    fn insert(&mut self, s: &mut Summary, refs: &[EntryRef], valid: &[bool]) -> Result<(), LedgerError> {
+        let idx = sql_index(s.index);
+        let secs = |t: Option<DateTime<Utc>>| t.map(|t| t.timestamp());
+        let month = s.created.map(month_key);
+        let categories = s.categories.iter().fold(0, |m, c| m | category_bit(c));
+        let about = s.about.map(sql_index);
+        let target = match about {
+            Some(t) => self.target(t)?,
+            None => None,
+        };
+        let target_is_auth = target
+            .as_ref()
+            .is_some_and(|t| matches!(t.kind.as_deref(), Some("request" | "emergency")));
+        // The story it belongs to: an authorisation's own, or that of the
+        // entry it is about.
+        s.root = if s.is_authorisation() {
+            Some(s.index)
+        } else {
+            target
+                .as_ref()
+                .and_then(|t| t.root)
+                .and_then(|r| u64::try_from(r).ok())
+        };
+        // An outcome report and a refusal are about the authorisation they
+        // name first: they are counted in that authorisation's
+        // jurisdiction (a refusal also under the agency that asked), and an
+        // outcome report replaces the earlier reports on it.
+        let counted_under = (s.outcome.is_some() || s.reason.is_some()) && target_is_auth;
+        if counted_under {
+            if let Some(t) = &target {
+                s.jurisdiction = t.jurisdiction.clone();
+                if s.reason.is_some() {
+                    s.request_agency = Some(t.signer.clone());
+                }
+            }
+        } else if s.outcome.is_some() || s.reason.is_some() {
+            s.jurisdiction = None;
+        }
+        if let (Some(t), true) = (about, s.outcome.is_some() && target_is_auth) {
+            self.tx
+                .prepare_cached(
+                    "UPDATE entries SET outcome = outcome & ~?1 WHERE kind = 'outcome' \
+                     AND idx IN (SELECT source FROM refs WHERE target = ?2)",
+                )?
+                .execute([outcome_bits::LATEST, t])?;
+        }
+        let refs_text: Vec<String> = s.references.iter().map(u64::to_string).collect();
+        self.tx
+            .prepare_cached(
+                "INSERT INTO entries(idx, kind, version, created, day, month, signer, jurisdiction, \
+                 country, legal_basis, legal_lower, provider, categories, sealed_until, \
+                 sealed_in_force, ratify_by, decision, flags, refs, about, amends, root, leaf_hash, \
+                 outcome, numbers, reason, request_agency, policy, case_reference, offence, issuer, \
+                 target_count, valid_from, valid_until, released_at, targets_released) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+                 0, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, \
+                 ?34, ?35)",
+            )?
+            .execute(params![
+                idx,
+                s.kind.map(Kind::as_str),
+                i64::try_from(s.version).unwrap_or(0),
+                secs(s.created),
+                s.created.map(|c| epoch_day(c.date_naive())),
+                month,
+                s.signer,
+                s.jurisdiction,
+                s.jurisdiction
+                    .as_deref()
+                    .map(|j| j.split('-').next().unwrap_or(j)),
+                s.legal_basis,
+                s.legal_basis.as_deref().map(str::to_lowercase),
+                s.provider,
+                categories,
+                secs(s.sealed_until),
+                secs(s.sealed_in_force),
+                secs(s.ratify_by),
+                s.decision.map(Decision::as_str),
+                refs_text.join(";"),
+                about,
+                s.amends.map(sql_index),
+                s.root.map(sql_index),
+                &s.leaf_hash.0[..],
+                s.outcome.map(OutcomeFacts::bits),
+                s.outcome_numbers.map(OutcomeNumbers::to_text),
+                s.reason.map(RefusalReason::as_str),
+                s.request_agency,
+                (s.kind == Some(Kind::Policy)).then(|| s.policy.join("\n")),
+                s.case_reference,
+                s.offence,
+                s.issuer,
+                s.target_count,
+                secs(s.valid_from),
+                secs(s.valid_until),
+                secs(s.released_at),
+                s.targets_released,
+            ])?;
+        if let (Some(kind), Some(month)) = (s.kind, month) {
+            *self.monthly.entry((kind.as_str(), month)).or_default() += 1;
+        }
+        if s.is_authorisation() {
+            *self.per_agency.entry(s.signer.clone()).or_default() += 1;
+            self.names.insert(("agency", s.signer.clone()));
+        }
+        if let Some(j) = &s.jurisdiction {
+            self.names.insert(("jurisdiction", j.clone()));
+            self.names
+                .insert(("jurisdiction", j.split('-').next().unwrap_or(j).to_owned()));
+        }
+        if let Some(p) = &s.provider {
+            self.names.insert(("provider", p.clone()));
+        }
+        let bit = flags::of(s.kind, s.decision);
+        let extends = (s.kind == Some(Kind::Extension))
+            .then(|| secs(s.sealed_until))
+            .flatten();
+        for (r, ok) in refs.iter().zip(valid) {
+            // Only valid references: an earlier entry with that leaf hash.
+            if !ok {
+                continue;
+            }
+            let target = sql_index(r.index.get());
+            self.tx
+                .prepare_cached("INSERT OR IGNORE INTO refs(target, source) VALUES (?1, ?2)")?
+                .execute([target, idx])?;
+            if bit != 0 {
+                self.tx
+                    .prepare_cached("UPDATE entries SET flags = flags | ?1 WHERE idx = ?2")?
+                    .execute(params![bit, target])?;
+            }
+            if let Some(until) = extends {
+                self.tx
+                    .prepare_cached(
+                        "UPDATE entries SET sealed_in_force = max(sealed_in_force, ?1) \
+                         WHERE idx = ?2 AND sealed_in_force IS NOT NULL",
+                    )?
+                    .execute([until, target])?;
+            }
+            if bit != 0 || extends.is_some() {
+                restatus(&self.tx, target, self.tick)?;
+            }
+        }
+        if s.is_authorisation() {
+            // A new authorisation has no later entries yet: its statuses
+            // come from its own dates.
+            let new = Facts::at(
+                s.kind,
+                0,
+                s.sealed_in_force,
+                s.ratify_by,
+                time(Some(self.tick)).unwrap_or_default(),
+            )
+            .statuses();
+            set_statuses(&self.tx, idx, month, StatusSet::default(), new)?;
+        }
+        Ok(())
+    }
+
+    /// Keeps a value with the ledger, in this transaction (a reader's own
+    /// progress, such as the auditor's rules).
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), LedgerError> {
+        self.tx
+            .prepare_cached("INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)")?
+            .execute([key, value])?;
+        Ok(())
+    }
+
+    /// Replaces the findings about `subject` with `findings`: (sort key,
+    /// body) each.
+    pub fn set_findings(
+        &self,
+        subject: &str,
+        findings: &[(String, String)],
+    ) -> Result<(), LedgerError> {
+        self.tx
+            .prepare_cached("DELETE FROM findings WHERE subject = ?1")?
+            .execute([subject])?;
+        let mut st = self.tx.prepare_cached(
+            "INSERT INTO findings(subject, seq, sort, body) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for (seq, (sort, body)) in findings.iter().enumerate() {
+            st.execute(params![subject, i64::try_from(seq).unwrap_or(0), sort, body])?;
+        }
+        Ok(())
+    }
+
+    /// Removes every finding whose subject starts with `prefix`.
+    pub fn clear_findings(&self, prefix: &str) -> Result<(), LedgerError> {
+        self.tx
+            .prepare_cached("DELETE FROM findings WHERE substr(subject, 1, length(?1)) = ?1")?
+            .execute([prefix])?;
+        Ok(())
+    }
+
+    /// Writes the counters summed in memory and commits.
+    pub fn commit(self) -> Result<(), LedgerError> {
+        {
+            let mut st = self.tx.prepare_cached(
+                "INSERT INTO monthly(kind, month, n) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT(kind, month) DO UPDATE SET n = n + excluded.n",
+            )?;
+            let sorted: BTreeMap<_, _> = self.monthly.iter().collect();
+            for ((kind, month), n) in sorted {
+                st.execute(params![kind, month, n])?;
+            }
+            let mut st = self.tx.prepare_cached(
+                "INSERT INTO per_agency(signer, n) VALUES (?1, ?2) \
+                 ON CONFLICT(signer) DO UPDATE SET n = n + excluded.n",
+            )?;
+            for (signer, n) in &self.per_agency {
+                st.execute(params![signer, n])?;
+            }
+            let mut st = self
+                .tx
+                .prepare_cached("INSERT OR IGNORE INTO names(field, value) VALUES (?1, ?2)")?;
+            for (field, value) in &self.names {
+                st.execute(params![field, value])?;
+            }
+        }
+        self.tx.commit()?;
+        Ok(())
+    }
+}
+
+/// Recomputes entry `idx`'s statuses at `at` (with the one status
+/// function) and updates its memberships.
+fn restatus(tx: &rusqlite::Transaction<'_>, idx: i64, at: i64) -> rusqlite::Result<()> {
+    let row = tx
+        .prepare_cached(
+            "SELECT kind, flags, sealed_in_force, ratify_by, statuses, month FROM entries WHERE idx = ?1",
+        )?
+        .query_row([idx], |r| {
+            Ok((
+                r.get::<_, Option<String>>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Option<i64>>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, Option<i64>>(5)?,
+            ))
+        })
+        .optional()?;
+    let Some((kind, flags, sealed, ratify, old, month)) = row else {
+        return Ok(());
+    };
+    let new = Facts::at(
+        kind.and_then(|k| k.parse().ok()),
+        u8::try_from(flags).unwrap_or(0),
+        time(sealed),
+        time(ratify),
+        DateTime::from_timestamp(at, 0).unwrap_or_default(),
+    )
+    .statuses();
+    let old = StatusSet::from_bits(u16::try_from(old).unwrap_or(0));
+    set_statuses(tx, idx, month, old, new)
+}
+
+/// Moves entry `idx` (made in `month`) from statuses `old` to `new`: its
+/// memberships, the per-month counts and its row.
+fn set_statuses(
+    tx: &rusqlite::Transaction<'_>,
+    idx: i64,
+    month: Option<i64>,
+    old: StatusSet,
+    new: StatusSet,
+) -> rusqlite::Result<()> {
+    if new == old {
+        return Ok(());
+    }
+    let month = month.unwrap_or(i64::MIN);
+    for st in Status::ALL {
+        let code = status_code(st);
+        match (old.contains(st), new.contains(st)) {
+            (false, true) => {
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO status_members(status, entry) VALUES (?1, ?2)",
+                )?
+                .execute([code, idx])?;
+                tx.prepare_cached(
+                    "INSERT INTO monthly_status(month, status, n) VALUES (?1, ?2, 1) \
+                     ON CONFLICT(month, status) DO UPDATE SET n = n + 1",
+                )?
+                .execute([month, code])?;
+            }
+            (true, false) => {
+                tx.prepare_cached("DELETE FROM status_members WHERE status = ?1 AND entry = ?2")?
+                    .execute([code, idx])?;
+                tx.prepare_cached(
+                    "UPDATE monthly_status SET n = n - 1 WHERE month = ?1 AND status = ?2",
+                )?
+                .execute([month, code])?;
+            }
+            _ => {}
+        }
+    }
+    tx.prepare_cached("UPDATE entries SET statuses = ?1 WHERE idx = ?2")?
+        .execute([i64::from(new.bits()), idx])?;
+    Ok(())
+}
