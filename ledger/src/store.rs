@@ -40,6 +40,9 @@ pub enum LedgerError {
         /// Why it could not be removed.
         source: std::io::Error,
     },
+    /// The file cannot be read as this log's ledger.
+    #[error("ledger: {0}")]
+    Unusable(String),
     /// Entries must be added in log order, each once.
     #[error("entry {got} added out of order: the ledger holds {size} entries")]
     OutOfOrder {
@@ -281,6 +284,42 @@ impl Ledger {
             }
             other => other,
         }
+    }
+
+    /// Opens an existing ledger without changing it (a reader on the same
+    /// machine as its writer, such as the gate reading the auditor's): no
+    /// schema is created, and a ledger of another schema version, or
+    /// another log than `origin`, is an error rather than emptied.
+    pub fn read_only(path: &Path, origin: &str) -> Result<Ledger, LedgerError> {
+        use rusqlite::OpenFlags;
+        if !path.exists() {
+            return Err(LedgerError::Unusable(format!("{} does not exist", path.display())));
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        let version = meta(&conn, "version")?;
+        if version.as_deref() != Some(SCHEMA_VERSION.to_string().as_str()) {
+            return Err(LedgerError::Unusable(format!(
+                "{} has schema version {}, this program reads {SCHEMA_VERSION}",
+                path.display(),
+                version.as_deref().unwrap_or("none")
+            )));
+        }
+        let theirs = meta(&conn, "origin")?;
+        if theirs.as_deref() != Some(origin) {
+            return Err(LedgerError::Unusable(format!(
+                "{} is the ledger of {}, not of {origin}",
+                path.display(),
+                theirs.as_deref().unwrap_or("no log")
+            )));
+        }
+        Ok(Ledger {
+            path: path.to_owned(),
+            conn,
+        })
     }
 
     fn open_file(path: &Path, origin: &str) -> Result<Ledger, LedgerError> {
