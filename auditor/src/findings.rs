@@ -108,6 +108,20 @@ impl Finding {
         self
     }
 
+    /// A text whose order is [`sort_findings`]' order (category, severity,
+    /// id, entries, title), for findings kept sorted in the ledger.
+    pub fn sort_key(&self) -> String {
+        let entries: Vec<String> = self.entries.iter().map(|e| format!("{e:020}")).collect();
+        format!(
+            "{}{}\u{1f}{}\u{1f}{}\u{1f}{}",
+            self.category as u8,
+            self.severity as u8,
+            self.id,
+            entries.join(","),
+            self.title
+        )
+    }
+
     /// Whether it makes the audit fail with exit code 2.
     pub fn is_integrity(&self) -> bool {
         self.category == Category::Integrity
@@ -228,6 +242,85 @@ pub struct FindingsReport {
     /// the last one kept if this run verified none). `null` before any.
     #[serde(default)]
     pub history: Option<crate::history::History>,
+    /// How many findings there are in all (`findings` holds the first
+    /// [`Tally::KEPT`] of them in memory; `findings.json` holds every one).
+    #[serde(skip, default)]
+    pub findings_total: u64,
+}
+
+/// The findings of a run as they are written, counted as they pass: the
+/// counts and status need every finding, the report in memory only the
+/// first [`Tally::KEPT`].
+pub struct Tally<W: std::io::Write> {
+    out: W,
+    /// Findings written.
+    pub total: u64,
+    /// Counts per severity.
+    pub counts: BTreeMap<String, usize>,
+    /// The first findings, in order.
+    pub kept: Vec<Finding>,
+    integrity: bool,
+    counting: bool,
+}
+
+impl<W: std::io::Write> Tally<W> {
+    /// Findings a report keeps in memory; `findings.json` has them all.
+    pub const KEPT: usize = 10_000;
+
+    /// A tally writing the findings' JSON array items to `out`.
+    pub fn new(out: W) -> Tally<W> {
+        Tally {
+            out,
+            total: 0,
+            counts: count_by_severity(&[]),
+            kept: Vec::new(),
+            integrity: false,
+            counting: false,
+        }
+    }
+
+    /// Writes and counts the next finding.
+    pub fn add(&mut self, f: Finding) -> std::io::Result<()> {
+        let text = serde_json::to_string_pretty(&f).map_err(std::io::Error::other)?;
+        if self.total > 0 {
+            self.out.write_all(b",\n")?;
+        }
+        for (i, line) in text.lines().enumerate() {
+            if i > 0 {
+                self.out.write_all(b"\n")?;
+            }
+            self.out.write_all(b"    ")?;
+            self.out.write_all(line.as_bytes())?;
+        }
+        self.total += 1;
+        *self
+            .counts
+            .entry(f.severity.as_str().to_owned())
+            .or_default() += 1;
+        self.integrity |= f.is_integrity();
+        self.counting |= f.counts();
+        if self.kept.len() < Self::KEPT {
+            self.kept.push(f);
+        }
+        Ok(())
+    }
+
+    /// The status of everything added.
+    pub fn status(&self) -> Status {
+        if self.integrity {
+            Status::IntegrityFailure
+        } else if self.counting {
+            Status::Findings
+        } else {
+            Status::Clean
+        }
+    }
+
+    /// The writer back, flushed.
+    pub fn into_inner(mut self) -> std::io::Result<W> {
+        self.out.flush()?;
+        Ok(self.out)
+    }
 }
 
 /// Sorts findings into their stable order: category, severity, id, entries.
@@ -332,10 +425,11 @@ impl FindingsReport {
                 entries
             ));
         }
-        if self.findings.len() > MAX_LINES {
+        let total = self.findings_total.max(self.findings.len() as u64);
+        if total > MAX_LINES as u64 {
             s.push_str(&format!(
                 "  ... and {} more in findings.json\n",
-                self.findings.len() - MAX_LINES
+                total - MAX_LINES as u64
             ));
         }
         s

@@ -16,6 +16,7 @@
 
 pub mod findings;
 pub mod history;
+pub mod incremental;
 pub mod mirror;
 pub mod progress;
 pub mod report;
@@ -33,6 +34,7 @@ use daylight_core::tile::{new_tiles, parse_entry_bundle, BundleCoord, Tile, Tile
 use daylight_core::tree::{consistency_proof, stored_hash_index, tree_hash, HashReader};
 use daylight_core::witness_protocol::checkpoint_path;
 use daylight_core::{leaf_hash, Hash, KeyType, SignedCheckpoint, TreeSize, VerifierKey};
+use daylight_ledger::{Ledger, LedgerError};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -61,6 +63,9 @@ pub enum AuditError {
     /// The audit directory's state is damaged.
     #[error("audit directory state is damaged: {0}")]
     Corrupt(String),
+    /// The ledger (`DIR/ledger.db`) failed.
+    #[error("audit directory ledger: {0}")]
+    Ledger(#[from] LedgerError),
     /// Stopped on purpose (the fetch limit was reached); the next run resumes.
     #[error("interrupted after {0} downloads; run again to resume")]
     Interrupted(usize),
@@ -287,8 +292,12 @@ pub async fn audit(opts: &AuditOptions) -> Result<(FindingsReport, RunStats), Au
             }
         },
     };
+    // The derived state of the verified entries, kept between runs.
+    let ledger = Ledger::open(&dir.join(LEDGER_FILE), &pinned.origin)?;
     let mut ctx = Ctx {
         opts,
+        ledger: Some(ledger),
+        with_kept: false,
         dir: &dir,
         log: findings::LogInfo {
             url: http.base.clone(),
@@ -452,23 +461,34 @@ pub async fn audit(opts: &AuditOptions) -> Result<(FindingsReport, RunStats), Au
         let log_key = pinned_key.clone();
         let opts = opts.clone();
         let tiles = tiles.clone();
-        tokio::task::spawn_blocking(move || {
-            verify_tree(
+        let mut ledger = ctx
+            .ledger
+            .take()
+            .ok_or_else(|| AuditError::Io("ledger in use".into()))?;
+        let signers = signers.clone();
+        let cp_file = cp_file.clone();
+        let (ledger, verified) = tokio::task::spawn_blocking(move || {
+            let v = verify_tree(
                 &dir,
                 &opts,
+                &mut ledger,
                 &log_key,
                 (old_size, old_root),
                 (new_size, new_root),
                 frontier,
                 &tiles,
-            )
+                (&signers, &cp_file),
+            );
+            (ledger, v)
         })
         .await
-        .map_err(|e| AuditError::Io(format!("verification task: {e}")))??
+        .map_err(|e| AuditError::Io(format!("verification task: {e}")))?;
+        ctx.ledger = Some(ledger);
+        verified?
     };
     stats.entries = verified.entries;
     stats.signatures = verified.signatures;
-    let mut tree_ok = verified.findings.iter().all(|f| !f.is_integrity());
+    let tree_ok = verified.committed;
     findings.extend(verified.findings);
 
     // The registry replayed from the entries below the new size says which
@@ -477,10 +497,6 @@ pub async fn audit(opts: &AuditOptions) -> Result<(FindingsReport, RunStats), Au
     let (keys, quorum) = match &verified.registry {
         Some(reg) => {
             let chain = history::chain_of(reg.log_keys());
-            if let Some(f) = check_checkpoint_key(new_size, &signers, &chain, &cp_file) {
-                findings.push(f);
-                tree_ok = false;
-            }
             let at = daylight_core::LeafIndex(new_size);
             let mut witnesses = meta_witnesses.clone();
             let mut witness_urls = Vec::new();
@@ -535,16 +551,35 @@ pub async fn audit(opts: &AuditOptions) -> Result<(FindingsReport, RunStats), Au
     };
     compare_witnesses(&mut ctx, &http, &origin, &keys, trusted, &mut findings).await?;
 
-    // Rules.
-    let mut rule_findings = rules::apply(&opts.rules, &verified.facts, opts.now);
-    findings.append(&mut rule_findings);
-    findings.retain(|f| !opts.rules.disabled.contains(&f.id));
+    // Rules, over what changed since the last run; their findings are kept
+    // in the ledger with the verification's.
+    if let Some(mut ledger) = ctx.ledger.take() {
+        let (rules, now) = (opts.rules.clone(), opts.now);
+        let (ledger, updated) = tokio::task::spawn_blocking(move || {
+            let u = incremental::update(&mut ledger, &rules, now);
+            (ledger, u)
+        })
+        .await
+        .map_err(|e| AuditError::Io(format!("rules task: {e}")))?;
+        ctx.ledger = Some(ledger);
+        updated?;
+        ctx.with_kept = true;
+    }
     let new_entries = if tree_ok { new_size - old_size } else { 0 };
     finish(&mut ctx, findings, &stats, new_entries)
 }
 
+/// The ledger in the audit directory: the verified entries' derived state
+/// and the findings kept between runs (see `daylight_ledger`).
+pub const LEDGER_FILE: &str = "ledger.db";
+
 struct Ctx<'a> {
     opts: &'a AuditOptions,
+    /// Taken while a blocking task works on it.
+    ledger: Option<Ledger>,
+    /// Whether the run got to the rules, so the ledger's kept findings
+    /// (entries' and rules') belong in its report.
+    with_kept: bool,
     dir: &'a AuditDir,
     log: findings::LogInfo,
     verified: Option<findings::CheckpointInfo>,
@@ -684,14 +719,42 @@ fn count_cosignatures(
     cosigned
 }
 
+/// Writes `findings.json`: this run's findings merged, in order, with those
+/// the ledger keeps (the entries' and the rules', once the run got that
+/// far), streamed so memory does not grow with their number. The report
+/// returned holds the first [`findings::Tally::KEPT`] of them.
 fn finish(
     ctx: &mut Ctx<'_>,
     mut findings: Vec<Finding>,
-    _stats: &RunStats,
+    stats: &RunStats,
     entries_new: u64,
 ) -> Result<(FindingsReport, RunStats), AuditError> {
+    let disabled = &ctx.opts.rules.disabled;
+    findings.retain(|f| !disabled.contains(&f.id));
     findings::sort_findings(&mut findings);
-    let status = Status::of(&findings);
+    let io = |what: &str, e: std::io::Error| AuditError::Io(format!("{what}: {e}"));
+    let part_path = ctx.dir.join("findings.json.part");
+    let part = std::fs::File::create(&part_path).map_err(|e| io("findings.json.part", e))?;
+    let mut tally = findings::Tally::new(std::io::BufWriter::new(part));
+    let mut run = findings.into_iter().peekable();
+    if let (Some(ledger), true) = (&ctx.ledger, ctx.with_kept) {
+        ledger.for_each_finding(|_, body| -> Result<(), AuditError> {
+            let f: Finding = serde_json::from_str(body)
+                .map_err(|e| AuditError::Corrupt(format!("a kept finding: {e}")))?;
+            if disabled.contains(&f.id) {
+                return Ok(());
+            }
+            let key = f.sort_key();
+            while let Some(r) = run.next_if(|r| r.sort_key() <= key) {
+                tally.add(r).map_err(|e| io("findings.json.part", e))?;
+            }
+            tally.add(f).map_err(|e| io("findings.json.part", e))
+        })?;
+    }
+    for r in run {
+        tally.add(r).map_err(|e| io("findings.json.part", e))?;
+    }
+    let status = tally.status();
     let report = FindingsReport {
         schema: findings::FINDINGS_SCHEMA.to_owned(),
         generated_at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
@@ -703,16 +766,58 @@ fn finish(
         served_checkpoint: ctx.served.clone(),
         entries_audited: ctx.verified.as_ref().map(|c| c.size).unwrap_or(0),
         entries_new,
-        counts: findings::count_by_severity(&findings),
-        findings,
+        counts: tally.counts.clone(),
+        findings: Vec::new(),
         witnesses: std::mem::take(&mut ctx.witnesses),
         rules: serde_json::to_value(&ctx.opts.rules).unwrap_or_default(),
         history: ctx.history.clone(),
+        findings_total: tally.total,
     };
-    let text = serde_json::to_vec_pretty(&report)
+    // The document with an empty list, then the list spliced in.
+    let text = serde_json::to_string_pretty(&report)
         .map_err(|e| AuditError::Io(format!("findings.json: {e}")))?;
-    ctx.dir.write("findings.json", &text)?;
-    Ok((report, _stats.clone()))
+    const EMPTY: &str = "\"findings\": []";
+    let at = text
+        .find(EMPTY)
+        .ok_or_else(|| AuditError::Io("findings.json: no findings member".into()))?;
+    let total = tally.total;
+    let kept = std::mem::take(&mut tally.kept);
+    drop(
+        tally
+            .into_inner()
+            .map_err(|e| io("findings.json.part", e))?,
+    );
+    let tmp_path = ctx.dir.join("findings.json.tmp");
+    {
+        use std::io::Write as _;
+        let mut out = std::io::BufWriter::new(
+            std::fs::File::create(&tmp_path).map_err(|e| io("findings.json.tmp", e))?,
+        );
+        let write = |out: &mut std::io::BufWriter<std::fs::File>, b: &[u8]| {
+            out.write_all(b).map_err(|e| io("findings.json.tmp", e))
+        };
+        write(&mut out, text[..at].as_bytes())?;
+        if total == 0 {
+            write(&mut out, EMPTY.as_bytes())?;
+        } else {
+            write(&mut out, b"\"findings\": [\n")?;
+            let mut part =
+                std::fs::File::open(&part_path).map_err(|e| io("findings.json.part", e))?;
+            std::io::copy(&mut part, &mut out).map_err(|e| io("findings.json.tmp", e))?;
+            write(&mut out, b"\n  ]")?;
+        }
+        write(&mut out, text[at + EMPTY.len()..].as_bytes())?;
+        let file = out
+            .into_inner()
+            .map_err(|e| io("findings.json.tmp", e.into_error()))?;
+        file.sync_all().map_err(|e| io("findings.json.tmp", e))?;
+    }
+    std::fs::rename(&tmp_path, ctx.dir.join("findings.json"))
+        .map_err(|e| io("findings.json", e))?;
+    let _ = std::fs::remove_file(&part_path);
+    let mut report = report;
+    report.findings = kept;
+    Ok((report, stats.clone()))
 }
 
 /// The entry bundles holding entries `old..new` (whole bundles).
@@ -785,10 +890,14 @@ async fn fetch_all(
 }
 
 struct Verified {
+    /// This run's findings that the ledger does not keep: the tree's, and
+    /// the entries' when they were not committed.
     findings: Vec<Finding>,
     /// The registry replayed from every entry (`None`: the tree was refused).
     registry: Option<daylight_schemas::Registry>,
-    facts: Vec<verify::Fact>,
+    /// Whether the new entries were committed to the ledger: the tree, the
+    /// checkpoint's key and every entry's signature verified.
+    committed: bool,
     frontier: Frontier,
     entries: u64,
     signatures: u64,
@@ -801,7 +910,7 @@ impl Verified {
         Verified {
             findings,
             registry: None,
-            facts: Vec::new(),
+            committed: false,
             frontier,
             entries: 0,
             signatures: 0,
@@ -814,22 +923,38 @@ const STEP_BUNDLES: u64 = 16;
 
 /// Authenticates the new tiles and bundles against the new checkpoint,
 /// proves it extends the old one, re-derives the root from the entries,
-/// and verifies every entry.
+/// verifies every new entry and adds it to the ledger, and checks that the
+/// checkpoint (opened by `signers`, kept in `cp_file`) carries the key its
+/// entries make current. The ledger's additions are committed only if all
+/// of it holds, so the ledger always holds exactly the kept state's entries.
+#[allow(clippy::too_many_arguments)]
 fn verify_tree(
     dir: &AuditDir,
     opts: &AuditOptions,
+    ledger: &mut Ledger,
     log_key: &VerifierKey,
     old: (u64, Hash),
     new: (u64, Hash),
     mut frontier: Frontier,
     tiles: &[Tile],
+    checkpoint: (&[VerifierKey], &str),
 ) -> Result<Verified, AuditError> {
     let (old_size, old_root) = old;
     let (new_size, new_root) = new;
     let mut findings = Vec::new();
     let local = mirror::LocalTiles::new(dir);
     let reader = TileHashReader::new(TreeSize(new_size), new_root, &local);
-    let mut ev = verify::EntryVerifier::new(log_key.clone(), old_size, opts.threads);
+    // The ledger holds the kept state's entries; one that holds more (its
+    // state file was not written) or that is new (a directory from before
+    // it, or deleted) is made again from the mirror's entries, which are
+    // on disk: only entries from the kept size on have their signatures
+    // checked again, as before.
+    if ledger.size()? > old_size {
+        ledger.clear()?;
+    }
+    let start = ledger.size()?;
+    let mut ev = verify::EntryVerifier::resume(log_key.clone(), ledger, old_size, opts.threads)?;
+    let mut batch = ledger.batch()?;
     let new_paths = || -> Vec<String> {
         let mut p: Vec<String> = tiles.iter().map(Tile::path).collect();
         p.extend(
@@ -902,8 +1027,9 @@ fn verify_tree(
 
     let w = daylight_core::tile::TILE_WIDTH;
     let total_bundles = new_size.div_ceil(w);
-    let mut progress = progress::Progress::start(opts.progress, "verifying entries", new_size);
-    let mut b = 0;
+    let mut progress =
+        progress::Progress::start(opts.progress, "verifying entries", new_size - start);
+    let mut b = start / w;
     while b < total_bundles {
         let end = (b + STEP_BUNDLES).min(total_bundles);
         let mut datas = Vec::new();
@@ -973,8 +1099,11 @@ fn verify_tree(
                 }
             }
         }
-        ev.push_batch(&entries, &hashes);
-        progress.inc(entries.len() as u64);
+        // Entries the ledger already holds (the start of the first bundle).
+        let skip = usize::try_from(start.saturating_sub(first)).unwrap_or(usize::MAX);
+        let fresh = entries.get(skip..).unwrap_or(&[]);
+        ev.push_batch(&mut batch, fresh)?;
+        progress.inc(fresh.len() as u64);
         b = end;
     }
     progress.finish();
@@ -991,13 +1120,39 @@ fn verify_tree(
             vec![],
         );
     }
-    findings.append(&mut ev.findings);
+    // The checkpoint must carry the key its own entries make current.
+    let (signers, cp_file) = checkpoint;
+    let chain = history::chain_of(ev.registry().log_keys());
+    findings.extend(check_checkpoint_key(new_size, signers, &chain, cp_file));
+    let committed = findings
+        .iter()
+        .chain(&ev.findings)
+        .all(|f| !f.is_integrity());
+    if committed {
+        // The entries' findings are kept with them, under their first entry.
+        let mut by_entry: std::collections::BTreeMap<u64, Vec<(String, String)>> =
+            Default::default();
+        for f in ev.findings.drain(..) {
+            let at = f.entries.first().copied().unwrap_or(0);
+            let body =
+                serde_json::to_string(&f).map_err(|e| AuditError::Io(format!("finding: {e}")))?;
+            by_entry.entry(at).or_default().push((f.sort_key(), body));
+        }
+        for (at, rows) in by_entry {
+            // Appended: an entry's subject may already hold findings of
+            // an earlier run about a later entry naming it.
+            batch.add_findings(&format!("entry:{at:012}"), &rows)?;
+        }
+        batch.commit()?;
+    } else {
+        findings.append(&mut ev.findings);
+    }
     Ok(Verified {
         findings,
         registry: Some(ev.registry().clone()),
-        entries: ev.len(),
+        committed,
+        entries: ev.len().saturating_sub(start),
         signatures: ev.signatures_checked,
-        facts: std::mem::take(&mut ev.facts),
         frontier,
     })
 }

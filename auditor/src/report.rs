@@ -9,6 +9,7 @@ use crate::history::History;
 use crate::mirror::AuditDir;
 use crate::verify::{EntryVerifier, Fact, FactBody};
 use crate::AuditError;
+use daylight_ledger::Ledger;
 
 /// One counted value and the entries it counts.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -368,26 +369,25 @@ pub fn write_report(dir: &AuditDir) -> Result<TransparencyReport, AuditError> {
     let state = dir.state()?;
     let key = daylight_core::VerifierKey::parse(&pinned.vkey)
         .map_err(|e| AuditError::Corrupt(format!("log.json key: {e}")))?;
-    // Signatures were verified when the mirror was; here only the facts.
-    let mut ev = EntryVerifier::new(key, state.size, 1);
-    let w = daylight_core::tile::TILE_WIDTH;
-    for b in 0..state.size.div_ceil(w) {
-        let coord = daylight_core::tile::BundleCoord {
-            index: b,
-            width: (state.size - b * w).min(w) as u16,
-        };
-        let data = dir
-            .read(&coord.path())?
-            .ok_or_else(|| AuditError::Corrupt(format!("{} is missing", coord.path())))?;
-        let entries = daylight_core::tile::parse_entry_bundle(&data, coord.width)
-            .map_err(|e| AuditError::Corrupt(format!("{}: {e}", coord.path())))?;
-        let hashes: Vec<_> = entries
-            .iter()
-            .map(|e| daylight_core::leaf_hash(e))
-            .collect();
-        ev.push_batch(&entries, &hashes);
+    // The verified entries' facts, from the ledger the audit keeps (no
+    // entry is read or verified again here).
+    let ledger = Ledger::open(&dir.join(crate::LEDGER_FILE), &pinned.origin)?;
+    if ledger.size()? != state.size {
+        return Err(AuditError::Corrupt(format!(
+            "the ledger holds {} entries, the verified state {}: run `daylight audit` again",
+            ledger.size()?,
+            state.size
+        )));
     }
-    let mut report = TransparencyReport::from_facts(&pinned.origin, state.size, &ev.facts);
+    let mut facts = Vec::new();
+    let mut lo = 0;
+    while lo < state.size {
+        let hi = (lo + 65_536).min(state.size);
+        facts.extend(ledger.range(lo, hi)?.iter().filter_map(Fact::of));
+        lo = hi;
+    }
+    let mut report = TransparencyReport::from_facts(&pinned.origin, state.size, &facts);
+    let ev = EntryVerifier::resume(key, &ledger, state.size, 1)?;
     report.history = History::of(ev.registry(), state.size);
     let json = serde_json::to_vec_pretty(&report)
         .map_err(|e| AuditError::Io(format!("report.json: {e}")))?;

@@ -80,7 +80,8 @@ impl Rules {
         Ok(rules)
     }
 
-    fn on(&self, id: &str) -> bool {
+    /// Whether rule `id` runs.
+    pub fn on(&self, id: &str) -> bool {
         !self.disabled.iter().any(|d| d == id)
     }
 }
@@ -221,61 +222,17 @@ pub fn apply(rules: &Rules, facts: &[Fact], now: DateTime<Utc>) -> Vec<Finding> 
 
     // emergency_spike
     if rules.on("emergency_spike") {
-        let window = Duration::days(rules.emergency_spike_window_days);
-        let mut by_agency: BTreeMap<&str, Vec<&Fact>> = BTreeMap::new();
+        let mut by_agency: BTreeMap<&str, Vec<(DateTime<Utc>, u64)>> = BTreeMap::new();
         for f in facts {
             if matches!(&f.body, FactBody::Access(a) if a.emergency) {
-                by_agency.entry(&f.signer).or_default().push(f);
+                by_agency
+                    .entry(&f.signer)
+                    .or_default()
+                    .push((f.created, f.index));
             }
         }
         for (agency, mut list) in by_agency {
-            list.sort_by_key(|f| (f.created, f.index));
-            let mut start = 0;
-            let mut i = 0;
-            while i < list.len() {
-                while list[i].created - list[start].created >= window {
-                    start += 1;
-                }
-                if i + 1 - start > rules.emergency_spike_max {
-                    // Extend to the whole burst: every emergency within a
-                    // window of the first one.
-                    let mut end = i;
-                    while end + 1 < list.len()
-                        && list[end + 1].created - list[start].created < window
-                    {
-                        end += 1;
-                    }
-                    let burst = &list[start..=end];
-                    out.push(
-                        Finding::new(
-                            "emergency_spike",
-                            Category::Rule,
-                            Severity::Medium,
-                            format!(
-                                "{agency} logged {} emergency requests within {} days from {} (threshold {})",
-                                burst.len(),
-                                rules.emergency_spike_window_days,
-                                fmt(list[start].created),
-                                rules.emergency_spike_max
-                            ),
-                            EMERGENCY_SPIKE,
-                            burst.iter().map(|f| f.index).collect(),
-                        )
-                        .with_details(json!({
-                            "agency": agency,
-                            "count": burst.len(),
-                            "window_days": rules.emergency_spike_window_days,
-                            "threshold": rules.emergency_spike_max,
-                            "from": fmt(list[start].created),
-                        })),
-                    );
-                    // Continue after this burst.
-                    i = end + 1;
-                    start = i;
-                    continue;
-                }
-                i += 1;
-            }
+            out.extend(spikes(rules, agency, &mut list));
         }
     }
 
@@ -515,6 +472,65 @@ pub fn apply(rules: &Rules, facts: &[Fact], now: DateTime<Utc>) -> Vec<Finding> 
                 );
             }
         }
+    }
+    out
+}
+
+/// The emergency_spike rule over one agency's emergencies, given as
+/// (created, index) each: every burst of more than the threshold within one
+/// window. Needs only those two values, so a reader can hand it an
+/// agency's whole history without loading the records.
+pub fn spikes(rules: &Rules, agency: &str, list: &mut [(DateTime<Utc>, u64)]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if !rules.on("emergency_spike") {
+        return out;
+    }
+    let fmt = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let window = Duration::days(rules.emergency_spike_window_days);
+    list.sort_unstable();
+    let mut start = 0;
+    let mut i = 0;
+    while i < list.len() {
+        while list[i].0 - list[start].0 >= window {
+            start += 1;
+        }
+        if i + 1 - start > rules.emergency_spike_max {
+            // Extend to the whole burst: every emergency within a window of
+            // the first one.
+            let mut end = i;
+            while end + 1 < list.len() && list[end + 1].0 - list[start].0 < window {
+                end += 1;
+            }
+            let burst = &list[start..=end];
+            out.push(
+                Finding::new(
+                    "emergency_spike",
+                    Category::Rule,
+                    Severity::Medium,
+                    format!(
+                        "{agency} logged {} emergency requests within {} days from {} (threshold {})",
+                        burst.len(),
+                        rules.emergency_spike_window_days,
+                        fmt(list[start].0),
+                        rules.emergency_spike_max
+                    ),
+                    EMERGENCY_SPIKE,
+                    burst.iter().map(|(_, i)| *i).collect(),
+                )
+                .with_details(json!({
+                    "agency": agency,
+                    "count": burst.len(),
+                    "window_days": rules.emergency_spike_window_days,
+                    "threshold": rules.emergency_spike_max,
+                    "from": fmt(list[start].0),
+                })),
+            );
+            // Continue after this burst.
+            i = end + 1;
+            start = i;
+            continue;
+        }
+        i += 1;
     }
     out
 }

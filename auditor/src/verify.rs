@@ -9,7 +9,8 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use daylight_core::{Hash, LeafIndex, VerifierKey};
+use daylight_core::{LeafIndex, VerifierKey};
+use daylight_ledger::{Batch, Ledger, LedgerError, Summary};
 use daylight_schemas::content_policy::RequestContent;
 use daylight_schemas::{
     Body, Decision, Kind, Registry, RegistryAction, RegistryError, Role, SchemaError, SignedRecord,
@@ -148,6 +149,102 @@ pub struct Fact {
     pub body: FactBody,
 }
 
+impl Fact {
+    /// The fact the rules read of an entry the ledger holds (`None` for an
+    /// entry that is not a record). References are the ledger's valid ones.
+    pub fn of(s: &Summary) -> Option<Fact> {
+        let kind = s.kind?;
+        let access = || -> Option<Box<Access>> {
+            Some(Box::new(Access {
+                emergency: kind == Kind::Emergency,
+                provider: s.provider.clone()?,
+                case_reference: s.case_reference.clone()?,
+                jurisdiction: s.jurisdiction.clone()?,
+                legal_basis: s.legal_basis.clone()?,
+                offence: s.offence?,
+                categories: s.categories.clone(),
+                target_count: s.target_count?,
+                valid_from: s.valid_from?,
+                valid_until: s.valid_until?,
+                sealed_until: s.sealed_until?,
+                ratify_by: s.ratify_by,
+                content: s.content()?,
+            }))
+        };
+        let body = match kind {
+            Kind::Request | Kind::Emergency => FactBody::Access(access()?),
+            Kind::Ratification => FactBody::Ratification {
+                emergency: s.about,
+                granted: s.decision == Some(Decision::Granted),
+            },
+            Kind::Extension => FactBody::Extension {
+                entry: s.about,
+                sealed_until: s.sealed_until?,
+            },
+            Kind::Disclosure => FactBody::Disclosure { entry: s.about },
+            Kind::Release => FactBody::Release {
+                entry: s.about,
+                targets: s.targets_released?,
+                released_at: s.released_at?,
+            },
+            Kind::Withdrawal => FactBody::Withdrawal { entry: s.about },
+            Kind::Refusal => FactBody::Refusal {
+                entry: s.about,
+                reason: s.reason?.as_str(),
+            },
+            Kind::Policy => FactBody::Policy {
+                lines: s.policy.clone(),
+            },
+            Kind::Outcome => {
+                let o = s.outcome?;
+                let n = s.outcome_numbers?;
+                FactBody::Outcome(Box::new(Outcome {
+                    entry: s.about,
+                    amends: s.amends,
+                    encryption_encountered: o.encryption_encountered,
+                    encryption_prevented_access: o.encryption_prevented_access,
+                    communications_intercepted: n.communications_intercepted,
+                    incriminating_communications: n.incriminating_communications,
+                    persons_intercepted: n.persons_intercepted,
+                    arrests: n.arrests,
+                    convictions: n.convictions,
+                }))
+            }
+            Kind::Registry => FactBody::Registry,
+        };
+        Some(Fact {
+            index: s.index,
+            kind,
+            signer: s.signer.clone(),
+            created: s.created?,
+            body,
+        })
+    }
+}
+
+/// The ledger key under which the first log-bound entry is noted.
+const FIRST_BOUND: &str = "auditor.first_bound";
+
+/// Verifies `entries` (a whole log, from index 0) into a ledger in memory;
+/// returns their facts, in order, and the verification findings. For
+/// tests and tools over small logs.
+pub fn facts_of(
+    log_key: VerifierKey,
+    entries: &[&[u8]],
+) -> Result<(Vec<Fact>, Vec<Finding>), LedgerError> {
+    let mut ledger = Ledger::open(std::path::Path::new(":memory:"), "")?;
+    let mut v = EntryVerifier::new(log_key, 0, 1);
+    let mut batch = ledger.batch()?;
+    v.push_batch(&mut batch, entries)?;
+    batch.commit()?;
+    let facts = ledger
+        .range(0, v.len())?
+        .iter()
+        .filter_map(Fact::of)
+        .collect();
+    Ok((facts, v.findings))
+}
+
 /// A pending signature check.
 struct SigJob {
     index: u64,
@@ -164,10 +261,8 @@ pub struct EntryVerifier {
     /// `Registry::signer_for` scans every registration, and most entries
     /// come from a few keys between rare registry entries.
     signers: HashMap<(String, u32, Kind), Result<VerifierKey, SignerError>>,
-    /// Leaf hashes of every entry seen, by index (for references).
-    leaf_hashes: Vec<Hash>,
-    /// Kinds of every entry seen (`None` if it did not parse).
-    kinds: Vec<Option<Kind>>,
+    /// The next entry's index.
+    next: u64,
     /// Entries from this index on get their signatures checked.
     verify_from: u64,
     /// The first version-2 (log-bound) entry: from it on the log refuses
@@ -176,8 +271,6 @@ pub struct EntryVerifier {
     threads: usize,
     /// Findings so far.
     pub findings: Vec<Finding>,
-    /// Facts so far.
-    pub facts: Vec<Fact>,
     /// Signatures checked.
     pub signatures_checked: u64,
 }
@@ -203,25 +296,49 @@ impl EntryVerifier {
         EntryVerifier {
             registry: Registry::new(log_key),
             signers: HashMap::new(),
-            leaf_hashes: Vec::new(),
-            kinds: Vec::new(),
+            next: 0,
             verify_from,
             first_bound: None,
             threads: threads.max(1),
             findings: Vec::new(),
-            facts: Vec::new(),
             signatures_checked: 0,
         }
     }
 
-    /// How many entries have been processed.
+    /// A verifier that goes on after the entries `ledger` holds: the
+    /// registry is replayed from the registry records it keeps (registry
+    /// entries are few, so this costs nothing like reading the log), and
+    /// the first log-bound entry is the one it noted.
+    pub fn resume(
+        log_key: VerifierKey,
+        ledger: &Ledger,
+        verify_from: u64,
+        threads: usize,
+    ) -> Result<EntryVerifier, LedgerError> {
+        let mut v = EntryVerifier::new(log_key, verify_from, threads);
+        for (index, bytes) in ledger.records(Kind::Registry)? {
+            // Refused registry entries were findings when first read; the
+            // registry stays as it was then, as it does now.
+            if let Ok(record) = SignedRecord::parse(&bytes) {
+                let _ = v.registry.apply(LeafIndex(index), &record);
+            }
+        }
+        v.next = ledger.size()?;
+        v.registry.seen_up_to(LeafIndex(v.next));
+        v.first_bound = ledger
+            .meta(FIRST_BOUND)?
+            .and_then(|t| t.parse::<u64>().ok());
+        Ok(v)
+    }
+
+    /// How many entries have been processed (the ledger's size).
     pub fn len(&self) -> u64 {
-        self.leaf_hashes.len() as u64
+        self.next
     }
 
     /// Whether no entry has been processed.
     pub fn is_empty(&self) -> bool {
-        self.leaf_hashes.is_empty()
+        self.next == 0
     }
 
     /// The registry as replayed from the entries processed so far.
@@ -229,18 +346,23 @@ impl EntryVerifier {
         &self.registry
     }
 
-    /// Processes the next entries (in log order, starting at [`len`](Self::len)),
-    /// given with their leaf hashes.
-    pub fn push_batch(&mut self, entries: &[&[u8]], hashes: &[Hash]) {
+    /// Processes the next entries (in log order, starting at [`len`](Self::len))
+    /// and adds them to the ledger `batch`, which checks their references.
+    pub fn push_batch(
+        &mut self,
+        batch: &mut Batch<'_>,
+        entries: &[&[u8]],
+    ) -> Result<(), LedgerError> {
         let first = self.len();
         let parsed = parse_parallel(entries, self.threads);
         let mut jobs = Vec::new();
-        for (offset, (result, hash)) in parsed.into_iter().zip(hashes).enumerate() {
+        let bound_before = self.first_bound;
+        for (offset, (result, data)) in parsed.into_iter().zip(entries).enumerate() {
             let index = first + offset as u64;
-            self.leaf_hashes.push(*hash);
+            self.next = index + 1;
             match result {
                 Err(e) => {
-                    self.kinds.push(None);
+                    batch.add(index, data, None)?;
                     self.findings.push(
                         Finding::new(
                             "entry_malformed",
@@ -254,13 +376,19 @@ impl EntryVerifier {
                     );
                 }
                 Ok(record) => {
-                    self.kinds.push(Some(record.kind()));
+                    let added = batch.add(index, data, Some(&record))?;
+                    self.bad_references(index, &added.bad_references);
                     if let Some(job) = self.admit(index, record) {
                         if index >= self.verify_from {
                             jobs.push(job);
                         }
                     }
                 }
+            }
+        }
+        if self.first_bound != bound_before {
+            if let Some(first) = self.first_bound {
+                batch.set_meta(FIRST_BOUND, &first.to_string())?;
             }
         }
         self.signatures_checked += jobs.len() as u64;
@@ -274,13 +402,34 @@ impl EntryVerifier {
                 vec![index],
             ));
         }
+        Ok(())
     }
 
-    /// Registry and reference checks for one parsed entry; returns its
-    /// signature check, and records its fact.
+    /// Findings for references that name no earlier entry with that leaf
+    /// hash (the ledger decides which are valid).
+    fn bad_references(&mut self, index: u64, bad: &[daylight_schemas::EntryRef]) {
+        for r in bad {
+            self.findings.push(
+                Finding::new(
+                    "entry_bad_reference",
+                    Category::Entry,
+                    Severity::High,
+                    format!(
+                        "entry {index} refers to entry {} with a leaf hash no earlier entry has",
+                        r.index.0
+                    ),
+                    BAD_REFERENCE,
+                    vec![index],
+                )
+                .with_details(json!({ "reference": r.index.0, "leaf_hash": r.leaf_hash.to_hex() })),
+            );
+        }
+    }
+
+    /// Registry and binding checks for one parsed entry; returns its
+    /// signature check.
     fn admit(&mut self, index: u64, record: SignedRecord) -> Option<SigJob> {
         let kind = record.kind();
-        let signer = record.signer().clone();
         self.check_binding(index, &record);
         let key = if kind.signed_by_log() {
             // The registry verifies it under the log key current here.
@@ -313,115 +462,6 @@ impl EntryVerifier {
             self.resolve_signer(index, &record)
         };
         self.registry.seen_up_to(LeafIndex(index + 1));
-
-        // References: backwards, to an existing entry with that leaf hash.
-        let mut refs_ok = HashMap::new();
-        for r in record.references() {
-            let ok =
-                r.index.0 < index && self.leaf_hashes.get(r.index.0 as usize) == Some(&r.leaf_hash);
-            if !ok {
-                self.findings.push(
-                    Finding::new(
-                        "entry_bad_reference",
-                        Category::Entry,
-                        Severity::High,
-                        format!(
-                            "entry {index} refers to entry {} with a leaf hash no earlier entry has",
-                            r.index.0
-                        ),
-                        BAD_REFERENCE,
-                        vec![index],
-                    )
-                    .with_details(json!({ "reference": r.index.0, "leaf_hash": r.leaf_hash.to_hex() })),
-                );
-            }
-            refs_ok.insert(r.index.0, ok);
-        }
-        let valid = |e: &daylight_schemas::EntryRef| {
-            refs_ok
-                .get(&e.index.0)
-                .copied()
-                .unwrap_or(false)
-                .then_some(e.index.0)
-        };
-
-        let body = match record.body() {
-            Body::Request(b) => FactBody::Access(Box::new(Access {
-                emergency: false,
-                provider: b.provider.to_string(),
-                case_reference: b.case_reference.to_string(),
-                jurisdiction: b.jurisdiction.to_string(),
-                legal_basis: b.legal_basis.to_string(),
-                offence: b.offence.as_str(),
-                categories: b.data_categories.iter().map(|c| c.as_str()).collect(),
-                target_count: b.target_count,
-                valid_from: b.valid_from.get(),
-                valid_until: b.valid_until.get(),
-                sealed_until: b.sealed_until.get(),
-                ratify_by: None,
-                content: RequestContent::of_request(b),
-            })),
-            Body::Emergency(b) => FactBody::Access(Box::new(Access {
-                emergency: true,
-                provider: b.provider.to_string(),
-                case_reference: b.case_reference.to_string(),
-                jurisdiction: b.jurisdiction.to_string(),
-                legal_basis: b.legal_basis.to_string(),
-                offence: b.offence.as_str(),
-                categories: b.data_categories.iter().map(|c| c.as_str()).collect(),
-                target_count: b.target_count,
-                valid_from: b.valid_from.get(),
-                valid_until: b.valid_until.get(),
-                sealed_until: b.sealed_until.get(),
-                ratify_by: Some(b.ratify_by.get()),
-                content: RequestContent::of_emergency(b),
-            })),
-            Body::Ratification(b) => FactBody::Ratification {
-                emergency: valid(&b.emergency),
-                granted: b.decision == Decision::Granted,
-            },
-            Body::Extension(b) => FactBody::Extension {
-                entry: valid(&b.entry),
-                sealed_until: b.sealed_until.get(),
-            },
-            Body::Disclosure(b) => FactBody::Disclosure {
-                entry: valid(&b.entry),
-            },
-            Body::Release(b) => FactBody::Release {
-                entry: valid(&b.entry),
-                targets: b.targets_released,
-                released_at: b.released_at.get(),
-            },
-            Body::Withdrawal(b) => FactBody::Withdrawal {
-                entry: valid(&b.entry),
-            },
-            Body::Refusal(b) => FactBody::Refusal {
-                entry: valid(&b.entry),
-                reason: b.reason.as_str(),
-            },
-            Body::Policy(b) => FactBody::Policy {
-                lines: b.lines.iter().map(|l| l.as_str().to_string()).collect(),
-            },
-            Body::Outcome(b) => FactBody::Outcome(Box::new(Outcome {
-                entry: valid(&b.entry),
-                amends: b.amends.as_ref().and_then(valid),
-                encryption_encountered: b.encryption_encountered,
-                encryption_prevented_access: b.encryption_prevented_access,
-                communications_intercepted: b.communications_intercepted,
-                incriminating_communications: b.incriminating_communications,
-                persons_intercepted: b.persons_intercepted,
-                arrests: b.arrests,
-                convictions: b.convictions,
-            })),
-            Body::Registry(_) => FactBody::Registry,
-        };
-        self.facts.push(Fact {
-            index,
-            kind,
-            signer: signer.name.to_string(),
-            created: record.created(),
-            body,
-        });
         key.map(|key| SigJob { index, key, record })
     }
 
@@ -572,11 +612,6 @@ impl EntryVerifier {
                 None
             }
         }
-    }
-
-    /// The kind of an entry already processed.
-    pub fn kind_of(&self, index: u64) -> Option<Kind> {
-        self.kinds.get(index as usize).copied().flatten()
     }
 }
 

@@ -12,7 +12,7 @@ use chrono::Duration;
 use common::*;
 use daylight_auditor::report::TransparencyReport;
 use daylight_auditor::rules::{self, Rules};
-use daylight_auditor::verify::{EntryVerifier, Fact};
+use daylight_auditor::verify::Fact;
 use daylight_auditor::{Finding, Severity, Status};
 use daylight_core::{KeyType, LeafIndex};
 use daylight_schemas::{EntryRef, Record, RefusalReason, Role};
@@ -21,11 +21,10 @@ use daylight_schemas::{EntryRef, Record, RefusalReason, Role};
 fn facts(e: &Entries) -> Vec<Fact> {
     let bytes = e.bytes();
     let entries: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
-    let hashes: Vec<_> = bytes.iter().map(|b| daylight_core::leaf_hash(b)).collect();
-    let mut v = EntryVerifier::new(e.actors.log.verifier().clone(), 0, 1);
-    v.push_batch(&entries, &hashes);
-    assert!(v.findings.is_empty(), "{:?}", v.findings);
-    v.facts
+    let (facts, findings) =
+        daylight_auditor::verify::facts_of(e.actors.log.verifier().clone(), &entries).unwrap();
+    assert!(findings.is_empty(), "{findings:?}");
+    facts
 }
 
 /// The findings of rule `id` over `e`'s entries (at a time nothing else is due).

@@ -19,8 +19,8 @@ use rusqlite::{params, Connection, OptionalExtension as _};
 
 use crate::status::{flags, Facts, Status, StatusSet};
 use crate::summary::{
-    categories_of, category_bit, epoch_day, month_key, outcome_bits, OutcomeFacts,
-    OutcomeNumbers, Summary,
+    categories_of, category_bit, epoch_day, month_key, outcome_bits, OutcomeFacts, OutcomeNumbers,
+    Summary,
 };
 
 /// Bumped whenever the tables change; a ledger of another version is rebuilt.
@@ -293,7 +293,10 @@ impl Ledger {
     pub fn read_only(path: &Path, origin: &str) -> Result<Ledger, LedgerError> {
         use rusqlite::OpenFlags;
         if !path.exists() {
-            return Err(LedgerError::Unusable(format!("{} does not exist", path.display())));
+            return Err(LedgerError::Unusable(format!(
+                "{} does not exist",
+                path.display()
+            )));
         }
         let conn = Connection::open_with_flags(
             path,
@@ -450,7 +453,9 @@ impl Ledger {
     /// Entries by index range `lo..hi`.
     pub fn range(&self, lo: u64, hi: u64) -> Result<Vec<Summary>, LedgerError> {
         self.query(
-            &format!("SELECT {SUMMARY_COLUMNS} FROM entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx"),
+            &format!(
+                "SELECT {SUMMARY_COLUMNS} FROM entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx"
+            ),
             &[&sql_index(lo), &sql_index(hi)],
         )
     }
@@ -472,6 +477,49 @@ impl Ledger {
             ),
             &[&agency],
         )
+    }
+
+    /// When each emergency signed by `agency` was made, with its index
+    /// (all of them, from the index that covers exactly this).
+    pub fn emergency_times(&self, agency: &str) -> Result<Vec<(DateTime<Utc>, u64)>, LedgerError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT created, idx FROM entries INDEXED BY entries_emergencies \
+             WHERE kind = 'emergency' AND signer = ?1",
+        )?;
+        let rows = st.query_map([agency], |r| {
+            Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (t, i) = r?;
+            if let (Some(t), Some(i)) = (time(t), u64::try_from(i).ok()) {
+                out.push((t, i));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The agencies that signed at least one emergency.
+    pub fn emergency_agencies(&self) -> Result<Vec<String>, LedgerError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT DISTINCT signer FROM entries INDEXED BY entries_emergencies \
+             WHERE kind = 'emergency' ORDER BY signer",
+        )?;
+        let rows = st.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every (agency, case reference, day) with more than `max`
+    /// authorisations.
+    pub fn crowded_cases(&self, max: usize) -> Result<Vec<(String, String, i64)>, LedgerError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT signer, case_reference, day FROM entries WHERE case_reference IS NOT NULL \
+             GROUP BY case_reference, signer, day HAVING count(*) > ?1",
+        )?;
+        let rows = st.query_map([i64::try_from(max).unwrap_or(i64::MAX)], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get::<_, Option<i64>>(2)?.unwrap_or(0)))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The requests and emergencies signed by `agency` with this case
@@ -529,18 +577,20 @@ impl Ledger {
     }
 
     /// Every finding kept, in sort order: (subject, body).
-    pub fn for_each_finding(
+    pub fn for_each_finding<E: From<LedgerError>>(
         &self,
-        mut f: impl FnMut(&str, &str) -> Result<(), LedgerError>,
-    ) -> Result<u64, LedgerError> {
+        mut f: impl FnMut(&str, &str) -> Result<(), E>,
+    ) -> Result<u64, E> {
+        let db = |e: rusqlite::Error| E::from(LedgerError::Db(e));
         let mut st = self
             .conn
-            .prepare_cached("SELECT subject, body FROM findings ORDER BY sort, subject, seq")?;
-        let mut rows = st.query([])?;
+            .prepare_cached("SELECT subject, body FROM findings ORDER BY sort, subject, seq")
+            .map_err(db)?;
+        let mut rows = st.query([]).map_err(db)?;
         let mut n = 0;
-        while let Some(r) = rows.next()? {
-            let subject: String = r.get(0)?;
-            let body: String = r.get(1)?;
+        while let Some(r) = rows.next().map_err(db)? {
+            let subject: String = r.get(0).map_err(db)?;
+            let body: String = r.get(1).map_err(db)?;
             f(&subject, &body)?;
             n += 1;
         }
@@ -611,7 +661,8 @@ fn referrers(conn: &Connection, index: u64) -> Result<Vec<u64>, LedgerError> {
     let Ok(i) = i64::try_from(index) else {
         return Ok(Vec::new());
     };
-    let mut st = conn.prepare_cached("SELECT source FROM refs WHERE target = ?1 ORDER BY source")?;
+    let mut st =
+        conn.prepare_cached("SELECT source FROM refs WHERE target = ?1 ORDER BY source")?;
     let rows = st.query_map([i], |r| r.get::<_, i64>(0))?;
     let mut out = Vec::new();
     for x in rows {
@@ -691,7 +742,7 @@ impl Batch<'_> {
         for r in &refs {
             let ok = r.index.get() < index && self.leaf_hash(r.index.get())? == Some(r.leaf_hash);
             if !ok {
-                added.bad_references.push(r.clone());
+                added.bad_references.push(*r);
             }
             valid.push(ok);
         }
@@ -732,7 +783,12 @@ impl Batch<'_> {
     }
 
     /// Writes one entry's row, and what it says about the entries it refers to.
-    fn insert(&mut self, s: &mut Summary, refs: &[EntryRef], valid: &[bool]) -> Result<(), LedgerError> {
+    fn insert(
+        &mut self,
+        s: &mut Summary,
+        refs: &[EntryRef],
+        valid: &[bool],
+    ) -> Result<(), LedgerError> {
         let idx = sql_index(s.index);
         let secs = |t: Option<DateTime<Utc>>| t.map(|t| t.timestamp());
         let month = s.created.map(month_key);
@@ -913,7 +969,31 @@ impl Batch<'_> {
             "INSERT INTO findings(subject, seq, sort, body) VALUES (?1, ?2, ?3, ?4)",
         )?;
         for (seq, (sort, body)) in findings.iter().enumerate() {
-            st.execute(params![subject, i64::try_from(seq).unwrap_or(0), sort, body])?;
+            st.execute(params![
+                subject,
+                i64::try_from(seq).unwrap_or(0),
+                sort,
+                body
+            ])?;
+        }
+        Ok(())
+    }
+
+    /// Adds `findings` to those about `subject`: (sort key, body) each.
+    pub fn add_findings(
+        &self,
+        subject: &str,
+        findings: &[(String, String)],
+    ) -> Result<(), LedgerError> {
+        let next: i64 = self
+            .tx
+            .prepare_cached("SELECT coalesce(max(seq) + 1, 0) FROM findings WHERE subject = ?1")?
+            .query_row([subject], |r| r.get(0))?;
+        let mut st = self.tx.prepare_cached(
+            "INSERT INTO findings(subject, seq, sort, body) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for (seq, (sort, body)) in (next..).zip(findings) {
+            st.execute(params![subject, seq, sort, body])?;
         }
         Ok(())
     }
