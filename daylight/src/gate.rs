@@ -2,17 +2,23 @@
 //! starting policy from a live log (`policy`), release and refusal
 //! receipts, and the provider's published standards (`publish-policy`).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::{ArgGroup, Args, Subcommand};
-use daylight_core::tile::{parse_entry_bundle, BundleCoord, TILE_WIDTH};
-use daylight_core::{LeafIndex, TlogProof};
+use daylight_auditor::mirror::LocalTiles;
+use daylight_auditor::AuditDir;
+use daylight_core::tile::{parse_entry_bundle, BundleCoord, TileHashReader, TILE_WIDTH};
+use daylight_core::tree::{stored_hash_index, HashReader as _, TreeError};
+use daylight_core::{Hash, LeafIndex, TlogProof, TreeSize};
 use daylight_gate::{
     decide_later, parse_opening, policy_record, refusal_receipt, release_receipt, Decision, Later,
-    MirrorBuilder, MirrorInput, MirrorView, Policy,
+    MirrorInput, MirrorView, Policy,
 };
+use daylight_ledger::Ledger;
+use daylight_schemas::Kind;
 
 use crate::key::read_signer;
 
@@ -125,9 +131,9 @@ pub struct VerifyArgs {
     #[arg(long, requires = "ratification_entry")]
     ratification_proof: Option<PathBuf>,
     /// The provider's verified mirror of the log (`daylight audit --follow
-    /// --dir DIR`): refuse entries withdrawn, denied by a court, or signed by
-    /// a key the log's registry revoked. A mirror that cannot be read is a
-    /// refusal.
+    /// --dir DIR`, read through its ledger `DIR/ledger.db`): refuse entries
+    /// withdrawn, denied by a court, or signed by a key the log's registry
+    /// revoked. A mirror that cannot be read is a refusal.
     #[arg(long)]
     mirror: Option<PathBuf>,
 }
@@ -222,7 +228,7 @@ fn verify(args: &VerifyArgs, vault: Option<&[u8; 32]>) -> Outcome {
     };
     // The mirror is outside data too: one that cannot be read is a refusal
     // (mirror_missing), never a usage error that a caller might retry without it.
-    let mirror: Option<Result<MirrorView, String>> = args.mirror.as_deref().map(|dir| {
+    let mirror: Option<Result<MirrorView, MirrorFault>> = args.mirror.as_deref().map(|dir| {
         // The leaves the gate must compare: the bundle's index and the
         // ratification's. A proof that does not parse is refused by the
         // decision itself.
@@ -230,7 +236,7 @@ fn verify(args: &VerifyArgs, vault: Option<&[u8; 32]>) -> Outcome {
             .chain(inputs.ratification.as_ref().map(|(_, p)| p.as_slice()))
             .filter_map(|p| TlogProof::parse(p).ok().map(|p| p.index))
             .collect();
-        read_mirror(dir, &asked).map_err(|e| format!("{e:#}"))
+        read_mirror(dir, &asked)
     });
     let later = Later {
         ratification: inputs
@@ -240,7 +246,8 @@ fn verify(args: &VerifyArgs, vault: Option<&[u8; 32]>) -> Outcome {
         mirror: match &mirror {
             None => MirrorInput::None,
             Some(Ok(view)) => MirrorInput::View(view),
-            Some(Err(why)) => MirrorInput::Unavailable(why),
+            Some(Err(MirrorFault::Missing(why))) => MirrorInput::Unavailable(why),
+            Some(Err(MirrorFault::Invalid(why))) => MirrorInput::Invalid(why),
         },
     };
     let now = chrono::Utc::now();
@@ -445,30 +452,69 @@ impl Inputs {
     }
 }
 
-/// Reads the verified mirror `daylight audit` keeps in `dir`: the state it
-/// last verified (size, and the kept checkpoint for exactly that size, so a
-/// sync running meanwhile cannot pair one size's entries with another's
-/// checkpoint) and every entry up to that size, from the entry bundles.
-/// The gate re-derives the root from the entries and checks the checkpoint
-/// under the policy; nothing here is trusted beyond being read.
-fn read_mirror(dir: &Path, asked: &[LeafIndex]) -> Result<MirrorView> {
-    let rerun = || {
-        format!(
-            "no verified mirror in {}: run `daylight audit --follow --dir {}`",
-            dir.display(),
+/// Why a mirror directory gave no [`MirrorView`].
+#[derive(Debug)]
+enum MirrorFault {
+    /// It cannot be read (nothing verified yet, no ledger, a file missing
+    /// or damaged): `mirror_missing`.
+    Missing(String),
+    /// It was read and does not hold together (its tiles do not give the
+    /// root it verified): `mirror_invalid`.
+    Invalid(String),
+}
+
+impl From<anyhow::Error> for MirrorFault {
+    fn from(e: anyhow::Error) -> MirrorFault {
+        MirrorFault::Missing(format!("{e:#}"))
+    }
+}
+
+/// Reads what the gate needs from the verified mirror `daylight audit
+/// --follow` keeps in `dir`, without reading the whole log: O(log n + k)
+/// for k registry records and entries about the ones asked.
+///
+/// - `state.json`: the size and root the auditor last verified, and the
+///   checkpoint kept for exactly that size (so a sync running meanwhile
+///   cannot pair one size with another's checkpoint);
+/// - `ledger.db`, the auditor's ledger (committed before `state.json`, so
+///   it may hold more; only entries below the size are used): the
+///   registry's records (kept whole) and the withdrawals and ratifications
+///   that refer to an index asked, whose bytes come from the entry
+///   bundles;
+/// - the leaf hashes at the indices asked and at each of those entries,
+///   from the mirror's tiles, authenticated against that root.
+///
+/// The gate checks the checkpoint under the policy, the size and root
+/// against it, and each entry's bytes against its authenticated leaf.
+fn read_mirror(dir: &Path, asked: &[LeafIndex]) -> Result<MirrorView, MirrorFault> {
+    let rerun = |why: String| {
+        MirrorFault::Missing(format!(
+            "{why}: run `daylight audit --follow --dir {}`",
             dir.display()
-        )
+        ))
+    };
+    let unverified = || rerun(format!("no verified mirror in {}", dir.display()));
+    let file = |path: &Path| -> Result<Vec<u8>, MirrorFault> {
+        match std::fs::read(path) {
+            Ok(data) => Ok(data),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(rerun(format!("{} is missing", path.display())))
+            }
+            Err(e) => Err(rerun(format!("reading {}: {e}", path.display()))),
+        }
     };
     let state_path = dir.join("state.json");
-    let state: daylight_auditor::MirrorState = match std::fs::read(&state_path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .with_context(|| format!("{}: damaged", state_path.display()))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!("{}", rerun()),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", state_path.display())),
-    };
-    if state.size == 0 {
-        bail!("{}", rerun());
+    if !state_path.exists() {
+        return Err(unverified());
     }
+    let state: daylight_auditor::MirrorState = serde_json::from_slice(&file(&state_path)?)
+        .with_context(|| format!("{}: damaged", state_path.display()))?;
+    if state.size == 0 {
+        return Err(unverified());
+    }
+    let size = state.size;
+    let root = Hash::from_base64(&state.root)
+        .ok_or_else(|| anyhow!("{}: damaged (its root)", state_path.display()))?;
     // The kept checkpoint for that state; `DIR/checkpoint` is the same bytes
     // but is rewritten before state.json, so it may be one sync ahead.
     let kept = if state.checkpoint.is_empty() || state.checkpoint.contains("..") {
@@ -476,24 +522,106 @@ fn read_mirror(dir: &Path, asked: &[LeafIndex]) -> Result<MirrorView> {
     } else {
         state.checkpoint.clone()
     };
-    let checkpoint = read(&dir.join(&kept))?;
-    let mut builder = MirrorBuilder::new(asked);
-    for b in 0..state.size.div_ceil(TILE_WIDTH) {
-        let width = (state.size - b * TILE_WIDTH).min(TILE_WIDTH);
-        let coord = BundleCoord {
-            index: b,
-            // At most TILE_WIDTH (256).
-            width: u16::try_from(width).unwrap_or(u16::MAX),
-        };
-        let path = dir.join(coord.path());
-        let data = read(&path)?;
-        let entries = parse_entry_bundle(&data, coord.width)
-            .with_context(|| format!("{}: not an entry bundle", path.display()))?;
-        for e in entries {
-            builder.push(e);
+    let checkpoint = file(&dir.join(&kept))?;
+    let audit = AuditDir::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+    let Some(pinned) = audit
+        .pinned()
+        .with_context(|| format!("reading {}", dir.join("log.json").display()))?
+    else {
+        return Err(unverified());
+    };
+
+    // Which entries to read, from the ledger, as of one commit (a read
+    // transaction: the auditor may write, or rebuild it, meanwhile).
+    let ledger = Ledger::read_only(&dir.join("ledger.db"), &pinned.origin)
+        .map_err(|e| rerun(format!("no usable ledger in {} ({e})", dir.display())))?;
+    let snapshot = ledger
+        .conn()
+        .unchecked_transaction()
+        .context("reading the mirror's ledger")?;
+    let held = ledger.size().context("reading the mirror's ledger")?;
+    if held < size {
+        return Err(rerun(format!(
+            "the ledger in {} holds {held} entries, the mirror verified {size}",
+            dir.display()
+        )));
+    }
+    let asked: BTreeSet<u64> = asked.iter().map(|i| i.0).filter(|&i| i < size).collect();
+    let mut entries: BTreeMap<u64, Vec<u8>> = ledger
+        .records(Kind::Registry)
+        .context("reading the mirror's ledger")?
+        .into_iter()
+        .filter(|(i, _)| *i < size)
+        .collect();
+    let mut in_bundles = BTreeSet::new();
+    for &i in &asked {
+        for j in ledger.referrers(i).context("reading the mirror's ledger")? {
+            if j >= size || entries.contains_key(&j) {
+                continue;
+            }
+            // An entry the ledger lists without its row is read too: the
+            // gate parses it (the safe side).
+            let about = ledger.get(j).context("reading the mirror's ledger")?;
+            if about.is_none_or(|s| matches!(s.kind, Some(Kind::Withdrawal | Kind::Ratification))) {
+                in_bundles.insert(j);
+            }
         }
     }
-    Ok(builder.finish(checkpoint))
+    drop(snapshot);
+
+    // Their bytes, from the entry bundles (each read once).
+    let mut bundle: Option<(BundleCoord, Vec<u8>)> = None;
+    for i in in_bundles {
+        let coord = BundleCoord {
+            index: i / TILE_WIDTH,
+            // At most TILE_WIDTH (256).
+            width: u16::try_from((size - i / TILE_WIDTH * TILE_WIDTH).min(TILE_WIDTH))
+                .unwrap_or(u16::MAX),
+        };
+        let path = dir.join(coord.path());
+        let data = match bundle.take() {
+            Some((c, data)) if c == coord => data,
+            _ => file(&path)?,
+        };
+        let list = parse_entry_bundle(&data, coord.width)
+            .with_context(|| format!("{}: not an entry bundle", path.display()))?;
+        // Within the bundle: i % TILE_WIDTH < width.
+        let at = usize::try_from(i % TILE_WIDTH).unwrap_or(usize::MAX);
+        let entry = list
+            .get(at)
+            .ok_or_else(|| anyhow!("{}: no entry {i}", path.display()))?;
+        entries.insert(i, entry.to_vec());
+        bundle = Some((coord, data));
+    }
+
+    // The leaves, from the tiles, authenticated against the verified root.
+    let wanted: Vec<u64> = asked
+        .iter()
+        .chain(entries.keys())
+        .copied()
+        .collect::<BTreeSet<u64>>()
+        .into_iter()
+        .collect();
+    let tiles = LocalTiles::new(&audit);
+    let reader = TileHashReader::new(TreeSize(size), root, &tiles);
+    let stored: Vec<u64> = wanted.iter().map(|&i| stored_hash_index(0, i)).collect();
+    let hashes = reader.read_hashes(&stored).map_err(|e| match e {
+        TreeError::Storage(_) => rerun(format!("the tiles in {}: {e}", dir.display())),
+        _ => MirrorFault::Invalid(format!(
+            "the tiles in {} are not those of the tree it verified (size {size}): {e}",
+            dir.display()
+        )),
+    })?;
+    Ok(MirrorView {
+        checkpoint,
+        size,
+        root,
+        leaves: wanted.into_iter().zip(hashes).collect(),
+        entries: entries
+            .into_iter()
+            .map(|(i, bytes)| (LeafIndex(i), bytes))
+            .collect(),
+    })
 }
 
 fn write_new(path: &Path, data: &[u8]) -> Result<()> {

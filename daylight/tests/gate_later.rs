@@ -12,14 +12,17 @@ mod common;
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use chrono::{Duration, Utc};
-use daylight_core::tile::{encode_entry_bundle, BundleCoord, TILE_WIDTH};
-use daylight_core::{leaf_hash, LeafIndex};
-use daylight_gate::testkit::{Bundle, World, PROVIDER, TARGET};
+use daylight_core::tile::{
+    encode_entry_bundle, new_tiles, read_tile_data, BundleCoord, Tile, TILE_WIDTH,
+};
+use daylight_core::{leaf_hash, LeafIndex, TreeSize};
+use daylight_gate::testkit::{Bundle, World, ORIGIN, PROVIDER, TARGET};
 use daylight_gate::Policy;
+use daylight_ledger::Ledger;
 use daylight_schemas::{Record, Role};
 
 use common::{daylight, gate_verify};
@@ -55,8 +58,15 @@ fn write_bundle(dir: &Path, name: &str, b: &Bundle) {
 }
 
 /// Lays the world's log out as `daylight audit` keeps its mirror: the
-/// entry bundles, the kept checkpoint and `state.json` naming it.
+/// entry bundles, the hash tiles, the kept checkpoint, `state.json` naming
+/// it, the pinned log and the ledger of every entry.
 fn write_mirror(w: &World, dir: &Path, cosigned: u64) {
+    write_files(w, dir, cosigned);
+    write_ledger(w, dir, ORIGIN, w.tree.size().get());
+}
+
+/// [`write_mirror`] without the ledger.
+fn write_files(w: &World, dir: &Path, cosigned: u64) {
     let size = w.tree.size().get();
     for b in 0..size.div_ceil(TILE_WIDTH) {
         let width = (size - b * TILE_WIDTH).min(TILE_WIDTH);
@@ -72,11 +82,26 @@ fn write_mirror(w: &World, dir: &Path, cosigned: u64) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, data).unwrap();
     }
+    for t in new_tiles(TreeSize(0), w.tree.size()) {
+        let path = dir.join(t.path());
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, read_tile_data(t, &w.tree).unwrap()).unwrap();
+    }
     let checkpoint = w.checkpoint(&all3(cosigned));
     let kept = format!("checkpoints/{size}-0011223344556677.checkpoint");
     std::fs::create_dir_all(dir.join("checkpoints")).unwrap();
     std::fs::write(dir.join(&kept), &checkpoint).unwrap();
     std::fs::write(dir.join("checkpoint"), &checkpoint).unwrap();
+    let pinned = daylight_auditor::mirror::PinnedLog {
+        url: "http://127.0.0.1:9".into(),
+        origin: ORIGIN.into(),
+        vkey: w.log.verifier().to_string(),
+    };
+    std::fs::write(
+        dir.join("log.json"),
+        serde_json::to_vec_pretty(&pinned).unwrap(),
+    )
+    .unwrap();
     let state = daylight_auditor::MirrorState {
         size,
         root: daylight_core::tree::tree_hash(w.tree.size(), &w.tree)
@@ -90,6 +115,36 @@ fn write_mirror(w: &World, dir: &Path, cosigned: u64) {
         serde_json::to_vec_pretty(&state).unwrap(),
     )
     .unwrap();
+}
+
+/// The auditor's ledger of the world's first `size` entries, for the log
+/// `origin`, at `DIR/ledger.db`.
+fn write_ledger(w: &World, dir: &Path, origin: &str, size: u64) {
+    let mut ledger = Ledger::open(&dir.join("ledger.db"), origin).unwrap();
+    let mut batch = ledger.batch().unwrap();
+    for i in 0..size {
+        batch.add_bytes(i, &w.entry(i)).unwrap();
+    }
+    batch.commit().unwrap();
+}
+
+/// The level-0 tile of a world's first 256 entries, in the mirror `dir`.
+fn first_tile(w: &World, dir: &Path) -> PathBuf {
+    let width = w.tree.size().get().min(TILE_WIDTH) as u16;
+    dir.join(
+        Tile {
+            level: 0,
+            index: 0,
+            width,
+        }
+        .path(),
+    )
+}
+
+/// The entry bundle of a world's first 256 entries, in the mirror `dir`.
+fn first_bundle(w: &World, dir: &Path) -> PathBuf {
+    let width = w.tree.size().get().min(TILE_WIDTH) as u16;
+    dir.join(BundleCoord { index: 0, width }.path())
 }
 
 fn verify(dir: &Path, policy: &str, name: &str, extra: &[&str]) -> Output {
@@ -266,7 +321,7 @@ fn the_mirror_refuses_what_came_later_and_must_be_there_and_fresh() {
     answer(&verify(dir, "policy", "request", &[]), 0, "ALLOW request ");
 
     // Required and missing: no --mirror, an empty directory, a directory
-    // the follower never finished (a bundle file gone).
+    // the follower never finished (a tile gone).
     answer(
         &verify(dir, "policy.required", "request", &[]),
         1,
@@ -280,16 +335,7 @@ fn the_mirror_refuses_what_came_later_and_must_be_there_and_fresh() {
     );
     assert!(line.contains("daylight audit --follow"), "{line}");
     write_mirror(&w, &dir.join("holed"), fresh());
-    std::fs::remove_file(
-        dir.join("holed").join(
-            BundleCoord {
-                index: 0,
-                width: w.tree.size().get() as u16,
-            }
-            .path(),
-        ),
-    )
-    .unwrap();
+    std::fs::remove_file(first_tile(&w, &dir.join("holed"))).unwrap();
     answer(
         &verify(dir, "policy", "request", &["--mirror", &mirror("holed")]),
         1,
@@ -309,15 +355,9 @@ fn the_mirror_refuses_what_came_later_and_must_be_there_and_fresh() {
         "DENY mirror_stale: ",
     );
 
-    // Tampered: one byte of an entry in the mirror changed.
+    // Tampered: one byte of a leaf hash in the mirror's tiles changed.
     write_mirror(&w, &dir.join("tampered"), fresh());
-    let path = dir.join("tampered").join(
-        BundleCoord {
-            index: 0,
-            width: w.tree.size().get() as u16,
-        }
-        .path(),
-    );
+    let path = first_tile(&w, &dir.join("tampered"));
     let mut data = std::fs::read(&path).unwrap();
     let at = data.len() / 2;
     data[at] ^= 1;
@@ -434,6 +474,85 @@ fn the_mirror_refuses_what_came_later_and_must_be_there_and_fresh() {
         1,
         "DENY agency_key_replaced: ",
     );
+}
+
+/// `gate verify --mirror` reads the mirror through the auditor's ledger
+/// (`DIR/ledger.db`): the withdrawal it points to, checked against the
+/// leaf the tiles authenticate; nothing the ledger holds beyond the
+/// verified size; and a ledger missing, of another log or behind the
+/// verified size is refused.
+#[test]
+fn the_mirror_is_read_through_its_ledger_and_checked_against_its_tiles() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut w = World::new();
+    w.register_parties(Utc::now() - Duration::days(10)).unwrap();
+    std::fs::write(dir.join("policy"), w.policy_text(2, false)).unwrap();
+    let created = Utc::now() - Duration::hours(1);
+    let b = w
+        .bundle(&World::request_draft(PROVIDER, created), created, fresh())
+        .unwrap();
+    write_bundle(dir, "request", &b);
+    // Verified before the agency withdrew the request.
+    write_files(&w, &dir.join("ahead"), fresh());
+    let agency = w.agency.clone();
+    let (withdrawal, _) = w
+        .seal(
+            &World::withdrawal_draft(b.index, leaf_hash(&b.entry)),
+            &agency,
+            Utc::now() - Duration::minutes(5),
+        )
+        .unwrap();
+    let at = w.append(withdrawal.as_bytes());
+    let run = |m: &str| {
+        let m = dir.join(m);
+        verify(dir, "policy", "request", &["--mirror", m.to_str().unwrap()])
+    };
+
+    // The withdrawal, found through the ledger.
+    write_mirror(&w, &dir.join("withdrawn"), fresh());
+    let line = answer(&run("withdrawn"), 1, "DENY withdrawn: ");
+    assert!(line.contains(&format!("withdrawn by entry {at}")), "{line}");
+
+    // The ledger already holds the withdrawal, the verified state not yet
+    // (the auditor commits its ledger first): beyond the size, not read.
+    write_ledger(&w, &dir.join("ahead"), ORIGIN, w.tree.size().get());
+    answer(&run("ahead"), 0, "ALLOW request ");
+
+    // No ledger: refused, saying how to make one.
+    write_files(&w, &dir.join("no-ledger"), fresh());
+    let line = answer(&run("no-ledger"), 1, "DENY mirror_missing: ");
+    assert!(line.contains("ledger.db"), "{line}");
+    assert!(line.contains("daylight audit --follow --dir"), "{line}");
+    // Another log's ledger.
+    write_files(&w, &dir.join("other-log"), fresh());
+    write_ledger(&w, &dir.join("other-log"), "other.example/log", at.0 + 1);
+    let line = answer(&run("other-log"), 1, "DENY mirror_missing: ");
+    assert!(line.contains("other.example/log"), "{line}");
+    // A ledger behind the verified size (the auditor rebuilding it).
+    write_files(&w, &dir.join("behind"), fresh());
+    write_ledger(&w, &dir.join("behind"), ORIGIN, at.0);
+    let line = answer(&run("behind"), 1, "DENY mirror_missing: ");
+    assert!(line.contains(&format!("holds {} entries", at.0)), "{line}");
+
+    // One byte of the withdrawal the ledger points to changed in its
+    // bundle: not the leaf the tiles authenticate at its index.
+    write_mirror(&w, &dir.join("flipped"), fresh());
+    let path = first_bundle(&w, &dir.join("flipped"));
+    let mut data = std::fs::read(&path).unwrap();
+    let len = withdrawal.as_bytes().len();
+    let pos = data
+        .windows(len)
+        .position(|x| x == withdrawal.as_bytes())
+        .unwrap();
+    data[pos + len / 2] ^= 1;
+    std::fs::write(&path, data).unwrap();
+    let line = answer(&run("flipped"), 1, "DENY mirror_invalid: ");
+    assert!(line.contains(&format!("mirror entry {at} ")), "{line}");
+    // Its bundle gone: the mirror cannot be read.
+    write_mirror(&w, &dir.join("no-bundle"), fresh());
+    std::fs::remove_file(first_bundle(&w, &dir.join("no-bundle"))).unwrap();
+    answer(&run("no-bundle"), 1, "DENY mirror_missing: ");
 }
 
 /// With `--mirror`, a presented ratification must be in the mirror too

@@ -90,7 +90,9 @@ pub enum ReasonCode {
     /// was given, or the mirror given could not be read.
     MirrorMissing,
     /// `mirror_invalid`: the mirror's checkpoint fails the policy (log key, witnesses,
-    /// quorum), its entries do not give its root, or its registry does not replay.
+    /// quorum), the size and root it verified are not the checkpoint's, its tiles do not
+    /// give that root, an entry it holds is not the leaf at its index, or its registry
+    /// does not replay.
     MirrorInvalid,
     /// `mirror_stale`: the mirror's newest witness cosignature is older than its maximum age.
     MirrorStale,

@@ -5,14 +5,28 @@
 //!
 //! The caller reads these (the CLI reads `daylight audit --follow`'s
 //! directory); the checks here are pure, like the rest of the gate. A
-//! [`MirrorView`] is built with a [`MirrorBuilder`] fed every entry of the
-//! mirror in order: it keeps the few entries the gate needs and re-derives
-//! the tree's root, so the gate knows the view is the whole verified tree.
+//! [`MirrorView`] is not the whole log: it holds the size and root the
+//! auditor verified, the leaf hashes the decision compares, and the few
+//! entries that can change it (the registry, and the withdrawals and
+//! ratifications of the entries asked about), so a decision reads O(log n +
+//! k) of the mirror, not all of it. What stands behind each part:
+//!
+//! - the tree: `daylight audit` verified every entry and the tree before it
+//!   recorded the size and root; the mirror check holds them equal to the
+//!   mirror's signed checkpoint (log key, witnesses, freshness);
+//! - the leaves: the caller reads them from the mirror's tiles,
+//!   authenticated against that root, and every entry the view holds must
+//!   be the leaf the tiles give at its index (checked here);
+//! - which entries: the auditor's ledger (`daylight-ledger`) says which
+//!   entries refer to the one asked about and where the registry is. The
+//!   absence of a withdrawal or a denial is the ledger's word, which the
+//!   provider's own auditor wrote from the entries it verified; the bytes
+//!   of every entry the ledger points to are checked as above.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use daylight_core::{leaf_hash, node_hash, Hash, LeafIndex, TreeSize, VerifierKey};
+use daylight_core::{leaf_hash, Hash, LeafIndex, TreeSize, VerifierKey};
 use daylight_schemas::registry::Registry;
 use daylight_schemas::{Body, Decision, Kind, Role, SignedRecord};
 
@@ -37,110 +51,44 @@ pub enum MirrorInput<'a> {
     /// No mirror was given: refused only if the policy requires one.
     #[default]
     None,
-    /// A mirror was asked for but could not be read (no verified state yet,
-    /// damaged files): always refused, with this explanation.
+    /// A mirror was asked for but could not be read (no verified state or
+    /// ledger yet, files missing or damaged): always refused
+    /// (`mirror_missing`), with this explanation.
     Unavailable(&'a str),
+    /// A mirror was read but does not hold together (its tiles do not give
+    /// the root it verified): always refused (`mirror_invalid`), with this
+    /// explanation.
+    Invalid(&'a str),
     /// The mirror's content.
     View(&'a MirrorView),
 }
 
 /// What the gate needs from a mirror of the log: its verified checkpoint,
-/// the tree size and root its entries give, the leaf hashes at the indices
-/// asked about, and the entries that can change a decision later
-/// (registry, withdrawal, ratification), with their indices.
+/// the tree size and root it verified, the leaf hashes the decision
+/// compares, and the entries that can change a decision later (registry,
+/// withdrawal, ratification), with their indices.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MirrorView {
     /// The mirror's verified signed checkpoint, with its cosignatures (the
     /// auditor's `DIR/checkpoint`). Its witnesses date the view.
     pub checkpoint: Vec<u8>,
-    /// How many entries were read.
+    /// The tree size the mirror verified (the auditor's `state.json`); it
+    /// must be the checkpoint's.
     pub size: u64,
-    /// The RFC 6962 root of those entries.
+    /// That tree's RFC 6962 root, as the mirror recorded it; it must be the
+    /// checkpoint's.
     pub root: Hash,
-    /// Leaf hashes at the indices asked about (the bundle's, and a presented
-    /// ratification's).
+    /// Leaf hashes of that tree, authenticated against `root` by the caller
+    /// (the mirror's tiles): at the indices asked about (the bundle's, and
+    /// a presented ratification's) and at the index of every entry in
+    /// `entries`.
     pub leaves: BTreeMap<u64, Hash>,
     /// Entries that may be registry, withdrawal or ratification records
-    /// (a superset: kept by a byte search, parsed by the gate), in index order.
+    /// (the CLI gives every registry record and the withdrawals and
+    /// ratifications that refer to an index asked about, as the auditor's
+    /// ledger lists them; the gate parses them), in index order. Each must
+    /// be the leaf `leaves` holds at its index.
     pub entries: Vec<(LeafIndex, Vec<u8>)>,
-}
-
-/// Builds a [`MirrorView`] from every entry of a mirror, in index order,
-/// keeping only what the gate needs (memory stays small whatever the size).
-#[derive(Clone, Debug, Default)]
-pub struct MirrorBuilder {
-    asked: Vec<u64>,
-    size: u64,
-    /// Roots of the perfect subtrees of the tree so far, left to right.
-    frontier: Vec<Hash>,
-    leaves: BTreeMap<u64, Hash>,
-    entries: Vec<(LeafIndex, Vec<u8>)>,
-}
-
-/// Whether `entry` might be a record the mirror check reads. A byte search
-/// and not a parse: cheap for millions of entries, and a false positive only
-/// costs a parse.
-fn may_matter(entry: &[u8]) -> bool {
-    const WORDS: [&[u8]; 3] = [b"registry", b"withdrawal", b"ratification"];
-    WORDS
-        .iter()
-        .any(|w| entry.windows(w.len()).any(|win| win == *w))
-}
-
-impl MirrorBuilder {
-    /// A builder that records the leaf hashes at `asked` (the bundle's index,
-    /// and a presented ratification's).
-    pub fn new(asked: &[LeafIndex]) -> MirrorBuilder {
-        MirrorBuilder {
-            asked: asked.iter().map(|i| i.0).collect(),
-            ..MirrorBuilder::default()
-        }
-    }
-
-    /// Adds the next entry of the mirror.
-    pub fn push(&mut self, entry: &[u8]) {
-        let index = self.size;
-        let leaf = leaf_hash(entry);
-        if self.asked.contains(&index) {
-            self.leaves.insert(index, leaf);
-        }
-        if may_matter(entry) {
-            self.entries.push((LeafIndex(index), entry.to_vec()));
-        }
-        // Compact range: merge while the subtree to the left is complete.
-        let mut h = leaf;
-        let mut s = self.size;
-        while s & 1 == 1 {
-            let Some(left) = self.frontier.pop() else {
-                break;
-            };
-            h = node_hash(&left, &h);
-            s >>= 1;
-        }
-        self.frontier.push(h);
-        self.size += 1;
-    }
-
-    /// How many entries were pushed.
-    pub fn size(&self) -> u64 {
-        self.size
-    }
-
-    /// The view, with the mirror's signed checkpoint.
-    pub fn finish(self, checkpoint: Vec<u8>) -> MirrorView {
-        let mut iter = self.frontier.iter().rev();
-        let root = match iter.next() {
-            None => Hash::empty_tree(),
-            Some(last) => iter.fold(*last, |acc, h| node_hash(h, &acc)),
-        };
-        MirrorView {
-            checkpoint,
-            size: self.size,
-            root,
-            leaves: self.leaves,
-            entries: self.entries,
-        }
-    }
 }
 
 /// A presented ratification that passed its checks: where the log holds it,
@@ -231,9 +179,13 @@ pub(crate) fn check_ratification(
     })
 }
 
-/// The mirror check: returns the mirror's size if one was consulted. With a
-/// presented `ratification`, the mirror must hold it too, and the log's
-/// registry must stand behind its court as behind the entry's agency.
+/// The mirror check: returns the mirror's size if one was consulted. The
+/// view's size and root must be its signed checkpoint's (the tree the
+/// auditor verified), its leaf at `index` the entry's, and each entry it
+/// holds the leaf it authenticates at that index; then its withdrawals,
+/// denials and registry are weighed. With a presented `ratification`, the
+/// mirror must hold it too, and the log's registry must stand behind its
+/// court as behind the entry's agency.
 pub(crate) fn check_mirror(
     policy: &Policy,
     mirror: &MirrorInput<'_>,
@@ -255,6 +207,7 @@ pub(crate) fn check_mirror(
             }
         }
         MirrorInput::Unavailable(why) => return deny(R::MirrorMissing, *why),
+        MirrorInput::Invalid(why) => return deny(R::MirrorInvalid, *why),
         MirrorInput::View(v) => v,
     };
 
@@ -286,7 +239,7 @@ pub(crate) fn check_mirror(
         return deny(
             R::MirrorInvalid,
             format!(
-                "the mirror's entries give size {} root {}; its checkpoint says size {} root {}",
+                "the mirror verified size {} root {}; its checkpoint says size {} root {}",
                 view.size,
                 view.root.to_base64(),
                 cp.size,
@@ -306,7 +259,8 @@ pub(crate) fn check_mirror(
         )?;
     }
 
-    // The later entries, parsed.
+    // The later entries: each the leaf the tiles authenticate at its
+    // index (so the bytes the ledger pointed to are the log's), parsed.
     let mut records = Vec::new();
     let mut last = None;
     for (i, bytes) in &view.entries {
@@ -317,6 +271,12 @@ pub(crate) fn check_mirror(
             );
         }
         last = Some(*i);
+        if view.leaves.get(&i.0) != Some(&leaf_hash(bytes)) {
+            return deny(
+                R::MirrorInvalid,
+                format!("mirror entry {i} is not the leaf the mirror's tiles give at its index"),
+            );
+        }
         let r = SignedRecord::parse(bytes).or_else(|e| {
             deny(
                 R::MirrorInvalid,
@@ -742,8 +702,9 @@ mod tests {
             ReasonCode::MirrorBehind,
         );
 
-        // Invalid: entries that do not give the checkpoint's root (one
-        // dropped), a checkpoint below quorum or by another key.
+        // Invalid: a size or root that is not the checkpoint's (one entry
+        // dropped, another root), a checkpoint below quorum or by another
+        // key, an entry that is not the leaf at its index.
         let mut dropped = view.clone();
         dropped.size -= 1;
         denied(run(&p, &b, &mirrored(&dropped)), ReasonCode::MirrorInvalid);
@@ -762,6 +723,26 @@ mod tests {
         junk.entries
             .push((LeafIndex(view.size - 1), b"registry junk".to_vec()));
         denied(run(&p, &b, &mirrored(&junk)), ReasonCode::MirrorInvalid);
+        // An entry whose bytes are not the leaf authenticated at its index
+        // (one byte of a registry record changed).
+        let mut flipped = view.clone();
+        let (at, bytes) = &mut flipped.entries[0];
+        let at = *at;
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 1;
+        let d = run(&p, &b, &mirrored(&flipped));
+        assert!(
+            d.to_string()
+                .contains(&format!("mirror entry {at} is not the leaf")),
+            "{d}"
+        );
+        denied(d, ReasonCode::MirrorInvalid);
+        // A mirror the caller read and found not to hold together.
+        let invalid = Later {
+            mirror: MirrorInput::Invalid("tiles do not give the verified root"),
+            ..Later::default()
+        };
+        denied(run(&p, &b, &invalid), ReasonCode::MirrorInvalid);
     }
 
     #[test]
@@ -915,7 +896,9 @@ mod tests {
         assert!(d.to_string().contains("ratification"), "{d}");
         denied(d, ReasonCode::MirrorBehind);
         // A view that did not record the ratification's index.
-        let blind = w.mirror(&[e.index], &ALL3(fresh()));
+        let mut blind = w.mirror(&[e.index], &ALL3(fresh()));
+        blind.leaves.remove(&r.index.0);
+        blind.entries.retain(|(i, _)| *i != r.index);
         denied(
             run(&p, &e, &ratified_and_mirrored(&r, &blind)),
             ReasonCode::MirrorMismatch,

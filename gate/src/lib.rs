@@ -40,6 +40,6 @@ pub use decision::{
     decide, decide_later, parse_opening, Allowed, Decision, Denied, ReasonCode, Refused,
     MAX_CLOCK_SKEW,
 };
-pub use later::{Later, MirrorBuilder, MirrorInput, MirrorView};
+pub use later::{Later, MirrorInput, MirrorView};
 pub use policy::{LogKey, Policy, PolicyError, RetiredLogKey};
 pub use release::{policy_record, refusal_receipt, release_receipt, ReleaseError};

@@ -12,9 +12,9 @@ use daylight_core::tree::{inclusion_proof, tree_hash, MemoryTree};
 use daylight_core::{
     leaf_hash, Checkpoint, Hash, KeyName, KeyType, LeafIndex, SignerKey, TlogProof, TreeSize,
 };
-use daylight_schemas::{Draft, Opening, Record, Role, SchemaError, SignedRecord};
+use daylight_schemas::{Draft, Kind, Opening, Record, Role, SchemaError, SignedRecord};
 
-use crate::later::{MirrorBuilder, MirrorView};
+use crate::later::MirrorView;
 use crate::policy::Policy;
 
 pub mod fuzz;
@@ -309,14 +309,44 @@ impl World {
         self.checkpoint_note(self.tree.size(), cosigners, &[])
     }
 
-    /// The provider's mirror of this log as the gate sees it: every entry,
-    /// the leaf hashes at `asked`, and the checkpoint cosigned by `cosigners`.
+    /// The provider's mirror of this log as the gate sees it: the tree's
+    /// size and root, the checkpoint cosigned by `cosigners`, every
+    /// registry, withdrawal and ratification entry (a superset of what the
+    /// CLI reads from the auditor's ledger: the check weighs only those
+    /// about the entry), and the leaf hashes at `asked` (those in the tree)
+    /// and at those entries.
     pub fn mirror(&self, asked: &[LeafIndex], cosigners: &[(usize, u64)]) -> MirrorView {
-        let mut b = MirrorBuilder::new(asked);
-        for i in 0..self.tree.size().get() {
-            b.push(&self.entry(i));
+        let size = self.tree.size();
+        let entries: Vec<(LeafIndex, Vec<u8>)> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| {
+                SignedRecord::parse(e).is_ok_and(|r| {
+                    matches!(
+                        r.kind(),
+                        Kind::Registry | Kind::Withdrawal | Kind::Ratification
+                    )
+                })
+            })
+            .map(|(&i, e)| (LeafIndex(i), e.clone()))
+            .collect();
+        let leaves = asked
+            .iter()
+            .map(|i| i.0)
+            .filter(|&i| i < size.get())
+            .chain(entries.iter().map(|(i, _)| i.0))
+            .map(|i| (i, leaf_hash(&self.entry(i))))
+            .collect();
+        // The tree holds every hash it is asked for.
+        #[allow(clippy::expect_used)]
+        let root = tree_hash(size, &self.tree).expect("in-memory tree");
+        MirrorView {
+            checkpoint: self.checkpoint(cosigners),
+            size: size.get(),
+            root,
+            leaves,
+            entries,
         }
-        b.finish(self.checkpoint(cosigners))
     }
 
     /// Appends `n` filler leaves (for large trees).
