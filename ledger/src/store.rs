@@ -517,7 +517,11 @@ impl Ledger {
              GROUP BY case_reference, signer, day HAVING count(*) > ?1",
         )?;
         let rows = st.query_map([i64::try_from(max).unwrap_or(i64::MAX)], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get::<_, Option<i64>>(2)?.unwrap_or(0)))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get::<_, Option<i64>>(2)?.unwrap_or(0),
+            ))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -830,7 +834,7 @@ impl Batch<'_> {
             self.tx
                 .prepare_cached(
                     "UPDATE entries SET outcome = outcome & ~?1 WHERE kind = 'outcome' \
-                     AND idx IN (SELECT source FROM refs WHERE target = ?2)",
+                     AND idx IN (SELECT source FROM refs WHERE target = ?2) AND about = ?2",
                 )?
                 .execute([outcome_bits::LATEST, t])?;
         }
