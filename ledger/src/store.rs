@@ -327,7 +327,14 @@ impl Ledger {
 
     fn open_file(path: &Path, origin: &str) -> Result<Ledger, LedgerError> {
         let conn = open_conn(path)?;
-        conn.execute_batch(SCHEMA)?;
+        // The version is read before this version's tables are made: their
+        // indexes cannot be made over another version's tables (a column
+        // they name may be missing there, as in the web view's index of
+        // version 7, which this file replaces).
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value NOT NULL)",
+            [],
+        )?;
         let meta = |key: &str| -> rusqlite::Result<Option<Value>> {
             conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
                 .optional()
@@ -344,6 +351,8 @@ impl Ledger {
                 "INSERT INTO meta(key, value) VALUES ('version', ?1), ('origin', ?2), ('tick', ?3)",
                 params![SCHEMA_VERSION, origin, Utc::now().timestamp()],
             )?;
+        } else {
+            conn.execute_batch(SCHEMA)?;
         }
         Ok(Ledger {
             path: path.to_owned(),

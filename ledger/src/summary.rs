@@ -288,7 +288,11 @@ impl Summary {
         }
         if let Some(c) = content {
             s.jurisdiction = Some(c.jurisdiction.to_string());
-            s.categories = categories_of(c.categories.iter().fold(0, |m, c| m | category_bit(c.as_str())));
+            s.categories = categories_of(
+                c.categories
+                    .iter()
+                    .fold(0, |m, c| m | category_bit(c.as_str())),
+            );
             s.offence = Some(c.offence.as_str());
             s.issuer = Some(c.issuer.as_str());
             s.target_count = Some(c.targets);

@@ -129,10 +129,15 @@ pub fn entry_id(origin: &str, s: &Summary) -> String {
                 host.to_ascii_lowercase(),
                 c.format("%Y-%m-%d"),
                 s.index,
-                s.leaf_hash
+                s.leaf_hash_hex()
             )
         }
-        _ => uuid_urn(&["daylight entry", origin, &s.index.to_string(), &s.leaf_hash]),
+        _ => uuid_urn(&[
+            "daylight entry",
+            origin,
+            &s.index.to_string(),
+            &s.leaf_hash_hex(),
+        ]),
     }
 }
 
@@ -219,7 +224,7 @@ fn entry_summary(s: &Summary, now: DateTime<Utc>) -> String {
     if !statuses.is_empty() {
         parts.push(format!("Status: {}.", statuses.join(", ")));
     }
-    parts.push(format!("Leaf hash {}.", s.leaf_hash));
+    parts.push(format!("Leaf hash {}.", s.leaf_hash_hex()));
     parts.join(" ")
 }
 
@@ -359,7 +364,8 @@ mod tests {
 
     #[test]
     fn ids_are_tags_under_the_origin_or_stable_urns() {
-        let mut s = Summary::of(12, b"x", "ab".repeat(32));
+        let mut s = Summary::of(12, b"x");
+        s.leaf_hash = daylight_core::Hash([0xab; 32]);
         s.created = DateTime::from_timestamp(1_700_000_000, 0);
         assert_eq!(
             entry_id("log.example/e2e", &s),

@@ -395,7 +395,7 @@ struct ExportRow<'a> {
     status: Vec<&'static str>,
     sealed_until: Option<String>,
     references: &'a [u64],
-    leaf_hash: &'a str,
+    leaf_hash: String,
     refusal_reason: Option<&'static str>,
     request_agency: Option<&'a str>,
 }
@@ -417,7 +417,7 @@ fn export_rows(matches: &[Summary], now: DateTime<Utc>) -> Vec<ExportRow<'_>> {
             status: s.statuses(now).iter().map(|x| x.as_str()).collect(),
             sealed_until: s.sealed_in_force.or(s.sealed_until).map(t),
             references: &s.references,
-            leaf_hash: &s.leaf_hash,
+            leaf_hash: s.leaf_hash_hex(),
             refusal_reason: s.reason.map(daylight_schemas::RefusalReason::as_str),
             request_agency: s.request_agency.as_deref(),
         })
@@ -463,7 +463,7 @@ async fn entries_csv(
                 r.status.join(";"),
                 r.sealed_until.unwrap_or_default(),
                 refs.join(";"),
-                r.leaf_hash.to_owned(),
+                r.leaf_hash,
                 r.refusal_reason.unwrap_or_default().to_owned(),
                 r.request_agency.unwrap_or_default().to_owned(),
             ];
@@ -730,7 +730,7 @@ async fn entry(
         // entry's own facts, without what later entries say of it.
         let summary = match s.index.get(i).map_err(internal)? {
             Some(x) => x,
-            None => Summary::of(i, &stored.data, stored.leaf_hash.to_hex()),
+            None => Summary::of(i, &stored.data),
         };
         let record = SignedRecord::parse(&stored.data).ok();
         let referrers = s.index.referrers(i).map_err(internal)?;

@@ -1031,7 +1031,7 @@ pub fn entry(
                 } @else {
                     div { dt { "Content" } dd { "This entry's bytes are not a readable record." } }
                 }
-                div { dt { "Leaf hash" } dd { code.hash id="leaf-hash" { (s.leaf_hash) } } }
+                div { dt { "Leaf hash" } dd { code.hash id="leaf-hash" { (s.leaf_hash_hex()) } } }
             }
             p {
                 "Raw: " a href=(format!("/api/v1/entries/{i}")) { "record as JSON" }
@@ -1060,7 +1060,7 @@ pub fn entry(
             }
         }
         section id="verify" aria-labelledby="verify-h"
-            data-index=(i) data-leaf-hash=(s.leaf_hash) data-quorum=(log.quorum) {
+            data-index=(i) data-leaf-hash=(s.leaf_hash_hex()) data-quorum=(log.quorum) {
             h2 id="verify-h" { "Verify in your browser" }
             p {
                 "Your browser can check this entry itself, without trusting this server: it downloads the log's newest "
@@ -1481,7 +1481,7 @@ mod tests {
         let (mut filter, _) = Filter::parse(&[("kind".into(), "request".into())]);
         filter.per_page = 2;
         filter.page = page;
-        let s = crate::index::Summary::of(7, b"not a record", "00".repeat(32));
+        let s = crate::index::Summary::of(7, b"not a record");
         let shown = vec![s; shown];
         let choices = Choices {
             agencies: vec![],

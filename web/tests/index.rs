@@ -676,3 +676,33 @@ fn a_partial_catch_up_says_how_far_it_got() {
     let c = idx.catch_up(&w.store, Duration::from_secs(60)).unwrap();
     assert!(c.complete());
 }
+
+#[test]
+fn an_index_of_the_former_schema_is_rebuilt() {
+    let now = now();
+    let mut w = World::new(ORIGIN);
+    generate(&mut w, 20, now, 41);
+    // The web view's own index file from before the ledger (version 7):
+    // its `entries` table lacks columns the ledger's indexes name.
+    {
+        let c = rusqlite::Connection::open(&w.index_path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE meta(key TEXT PRIMARY KEY, value NOT NULL);
+             CREATE TABLE entries(idx INTEGER PRIMARY KEY, kind TEXT, created INTEGER,
+                 signer TEXT NOT NULL, leaf_hash TEXT NOT NULL);
+             CREATE INDEX entries_kind ON entries(kind);
+             INSERT INTO entries VALUES (0, 'request', 0, 'agency-a.test', 'ab');",
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO meta(key, value) VALUES ('version', 7), ('origin', ?1), ('tick', 0)",
+            [ORIGIN],
+        )
+        .unwrap();
+    }
+    let idx = w.index();
+    assert_eq!(idx.coverage(&w.store).unwrap().indexed, 0);
+    let c = idx.catch_up(&w.store, Duration::from_secs(60)).unwrap();
+    assert_eq!(c.indexed, w.model.len() as u64);
+    check(&idx, &w.model, &filter(&[("kind", "request")]), now);
+}
