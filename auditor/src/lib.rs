@@ -796,7 +796,7 @@ fn finish(
         let write = |out: &mut std::io::BufWriter<std::fs::File>, b: &[u8]| {
             out.write_all(b).map_err(|e| io("findings.json.tmp", e))
         };
-        write(&mut out, text[..at].as_bytes())?;
+        write(&mut out, &text.as_bytes()[..at])?;
         if total == 0 {
             write(&mut out, EMPTY.as_bytes())?;
         } else {
@@ -806,7 +806,7 @@ fn finish(
             std::io::copy(&mut part, &mut out).map_err(|e| io("findings.json.tmp", e))?;
             write(&mut out, b"\n  ]")?;
         }
-        write(&mut out, text[at + EMPTY.len()..].as_bytes())?;
+        write(&mut out, &text.as_bytes()[at + EMPTY.len()..])?;
         let file = out
             .into_inner()
             .map_err(|e| io("findings.json.tmp", e.into_error()))?;
@@ -1102,7 +1102,7 @@ fn verify_tree(
         // Entries the ledger already holds (the start of the first bundle).
         let skip = usize::try_from(start.saturating_sub(first)).unwrap_or(usize::MAX);
         let fresh = entries.get(skip..).unwrap_or(&[]);
-        ev.push_batch(&mut batch, fresh)?;
+        ev.push_batch(&mut batch, fresh, hashes.get(skip..).unwrap_or(&[]))?;
         progress.inc(fresh.len() as u64);
         b = end;
     }

@@ -235,7 +235,11 @@ pub fn facts_of(
     let mut ledger = Ledger::open(std::path::Path::new(":memory:"), "")?;
     let mut v = EntryVerifier::new(log_key, 0, 1);
     let mut batch = ledger.batch()?;
-    v.push_batch(&mut batch, entries)?;
+    let hashes: Vec<_> = entries
+        .iter()
+        .map(|e| daylight_core::leaf_hash(e))
+        .collect();
+    v.push_batch(&mut batch, entries, &hashes)?;
     batch.commit()?;
     let facts = ledger
         .range(0, v.len())?
@@ -346,23 +350,27 @@ impl EntryVerifier {
         &self.registry
     }
 
-    /// Processes the next entries (in log order, starting at [`len`](Self::len))
-    /// and adds them to the ledger `batch`, which checks their references.
+    /// Processes the next entries (in log order, starting at [`len`](Self::len)),
+    /// given with their leaf hashes, and adds them to the ledger `batch`,
+    /// which checks their references.
     pub fn push_batch(
         &mut self,
         batch: &mut Batch<'_>,
         entries: &[&[u8]],
+        hashes: &[daylight_core::Hash],
     ) -> Result<(), LedgerError> {
         let first = self.len();
         let parsed = parse_parallel(entries, self.threads);
         let mut jobs = Vec::new();
         let bound_before = self.first_bound;
-        for (offset, (result, data)) in parsed.into_iter().zip(entries).enumerate() {
+        for (offset, ((result, data), hash)) in
+            parsed.into_iter().zip(entries).zip(hashes).enumerate()
+        {
             let index = first + offset as u64;
             self.next = index + 1;
             match result {
                 Err(e) => {
-                    batch.add(index, data, None)?;
+                    batch.add_hashed(index, data, *hash, None)?;
                     self.findings.push(
                         Finding::new(
                             "entry_malformed",
@@ -376,7 +384,7 @@ impl EntryVerifier {
                     );
                 }
                 Ok(record) => {
-                    let added = batch.add(index, data, Some(&record))?;
+                    let added = batch.add_hashed(index, data, *hash, Some(&record))?;
                     self.bad_references(index, &added.bad_references);
                     if let Some(job) = self.admit(index, record) {
                         if index >= self.verify_from {

@@ -533,7 +533,7 @@ fn read_mirror(dir: &Path, asked: &[LeafIndex]) -> Result<MirrorView, MirrorFaul
 
     // Which entries to read, from the ledger, as of one commit (a read
     // transaction: the auditor may write, or rebuild it, meanwhile).
-    let ledger = Ledger::read_only(&dir.join("ledger.db"), &pinned.origin)
+    let ledger = Ledger::read_only(&dir.join(daylight_auditor::LEDGER_FILE), &pinned.origin)
         .map_err(|e| rerun(format!("no usable ledger in {} ({e})", dir.display())))?;
     let snapshot = ledger
         .conn()

@@ -101,6 +101,11 @@ impl StatusSet {
         self.0 |= Self::bit(s);
     }
 
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
     /// Whether `s` is in the set.
     pub fn contains(self, s: Status) -> bool {
         self.0 & Self::bit(s) != 0

@@ -401,6 +401,7 @@ impl Ledger {
             monthly: HashMap::new(),
             per_agency: HashMap::new(),
             names: BTreeSet::new(),
+            month_status: HashMap::new(),
         })
     }
 
@@ -700,6 +701,8 @@ pub struct Batch<'a> {
     monthly: HashMap<(&'static str, i64), i64>,
     per_agency: HashMap<String, i64>,
     names: BTreeSet<(&'static str, String)>,
+    /// New authorisations per (month, status).
+    month_status: HashMap<(i64, i64), i64>,
 }
 
 /// What the rows of an entry's first valid reference say of it.
@@ -737,6 +740,17 @@ impl Batch<'_> {
         data: &[u8],
         record: Option<&SignedRecord>,
     ) -> Result<Added, LedgerError> {
+        self.add_hashed(index, data, daylight_core::leaf_hash(data), record)
+    }
+
+    /// [`Batch::add`] with the bytes' leaf hash, already computed.
+    pub fn add_hashed(
+        &mut self,
+        index: u64,
+        data: &[u8],
+        leaf_hash: Hash,
+        record: Option<&SignedRecord>,
+    ) -> Result<Added, LedgerError> {
         if index != self.size {
             return Err(LedgerError::OutOfOrder {
                 got: index,
@@ -744,11 +758,8 @@ impl Batch<'_> {
             });
         }
         let (mut s, refs) = match record {
-            Some(r) => (Summary::of_record(index, r), r.references()),
-            None => (
-                Summary::unreadable(index, daylight_core::leaf_hash(data)),
-                Vec::new(),
-            ),
+            Some(r) => (Summary::of_parsed(index, r, leaf_hash), r.references()),
+            None => (Summary::unreadable(index, leaf_hash), Vec::new()),
         };
         let mut added = Added::default();
         let mut valid = Vec::with_capacity(refs.len());
@@ -848,16 +859,30 @@ impl Batch<'_> {
                 .execute([outcome_bits::LATEST, t])?;
         }
         let refs_text: Vec<String> = s.references.iter().map(u64::to_string).collect();
+        // A new authorisation has no later entries yet: its statuses come
+        // from its own dates.
+        let statuses = if s.is_authorisation() {
+            Facts::at(
+                s.kind,
+                0,
+                s.sealed_in_force,
+                s.ratify_by,
+                time(Some(self.tick)).unwrap_or_default(),
+            )
+            .statuses()
+        } else {
+            StatusSet::default()
+        };
         self.tx
             .prepare_cached(
                 "INSERT INTO entries(idx, kind, version, created, day, month, signer, jurisdiction, \
                  country, legal_basis, legal_lower, provider, categories, sealed_until, \
                  sealed_in_force, ratify_by, decision, flags, refs, about, amends, root, leaf_hash, \
                  outcome, numbers, reason, request_agency, policy, case_reference, offence, issuer, \
-                 target_count, valid_from, valid_until, released_at, targets_released) \
+                 target_count, valid_from, valid_until, released_at, targets_released, statuses) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
                  0, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, \
-                 ?34, ?35)",
+                 ?34, ?35, ?36)",
             )?
             .execute(params![
                 idx,
@@ -897,6 +922,7 @@ impl Batch<'_> {
                 secs(s.valid_until),
                 secs(s.released_at),
                 s.targets_released,
+                i64::from(statuses.bits()),
             ])?;
         if let (Some(kind), Some(month)) = (s.kind, month) {
             *self.monthly.entry((kind.as_str(), month)).or_default() += 1;
@@ -943,18 +969,17 @@ impl Batch<'_> {
                 restatus(&self.tx, target, self.tick)?;
             }
         }
-        if s.is_authorisation() {
-            // A new authorisation has no later entries yet: its statuses
-            // come from its own dates.
-            let new = Facts::at(
-                s.kind,
-                0,
-                s.sealed_in_force,
-                s.ratify_by,
-                time(Some(self.tick)).unwrap_or_default(),
-            )
-            .statuses();
-            set_statuses(&self.tx, idx, month, StatusSet::default(), new)?;
+        if !statuses.is_empty() {
+            let mut st = self.tx.prepare_cached(
+                "INSERT OR IGNORE INTO status_members(status, entry) VALUES (?1, ?2)",
+            )?;
+            for status in statuses.to_vec() {
+                st.execute([status_code(status), idx])?;
+                *self
+                    .month_status
+                    .entry((month.unwrap_or(i64::MIN), status_code(status)))
+                    .or_default() += 1;
+            }
         }
         Ok(())
     }
@@ -1037,6 +1062,14 @@ impl Batch<'_> {
             for (signer, n) in &self.per_agency {
                 st.execute(params![signer, n])?;
             }
+            let mut st = self.tx.prepare_cached(
+                "INSERT INTO monthly_status(month, status, n) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT(month, status) DO UPDATE SET n = n + excluded.n",
+            )?;
+            let sorted: BTreeMap<_, _> = self.month_status.iter().collect();
+            for ((month, status), n) in sorted {
+                st.execute(params![month, status, n])?;
+            }
             let mut st = self
                 .tx
                 .prepare_cached("INSERT OR IGNORE INTO names(field, value) VALUES (?1, ?2)")?;
@@ -1112,8 +1145,11 @@ fn set_statuses(
             (true, false) => {
                 tx.prepare_cached("DELETE FROM status_members WHERE status = ?1 AND entry = ?2")?
                     .execute([code, idx])?;
+                // An upsert: the row of an authorisation added in this
+                // batch is only written at commit (the sums add up then).
                 tx.prepare_cached(
-                    "UPDATE monthly_status SET n = n - 1 WHERE month = ?1 AND status = ?2",
+                    "INSERT INTO monthly_status(month, status, n) VALUES (?1, ?2, -1) \
+                     ON CONFLICT(month, status) DO UPDATE SET n = n - 1",
                 )?
                 .execute([month, code])?;
             }

@@ -230,14 +230,20 @@ impl Summary {
     /// ledger adds it).
     pub fn of(index: u64, data: &[u8]) -> Summary {
         match SignedRecord::parse(data) {
-            Ok(r) => Summary::of_record(index, &r),
+            Ok(r) => Summary::of_parsed(index, &r, daylight_core::leaf_hash(data)),
             Err(_) => Summary::unreadable(index, daylight_core::leaf_hash(data)),
         }
     }
 
     /// The summary of entry `index`, the parsed `record`.
     pub fn of_record(index: u64, r: &SignedRecord) -> Summary {
-        let mut s = Summary::unreadable(index, r.leaf_hash());
+        Summary::of_parsed(index, r, r.leaf_hash())
+    }
+
+    /// [`Summary::of_record`] when the leaf hash is known (the bytes' hash):
+    /// [`SignedRecord::leaf_hash`] encodes the record again to hash it.
+    pub fn of_parsed(index: u64, r: &SignedRecord, leaf_hash: Hash) -> Summary {
+        let mut s = Summary::unreadable(index, leaf_hash);
         s.kind = Some(r.kind());
         s.version = r.version();
         s.created = Some(r.created());

@@ -391,7 +391,8 @@ impl Index {
             for e in &entries {
                 // References that name no earlier entry with their leaf
                 // hash are not followed; the auditor reports them.
-                batch.add_bytes(e.index.get(), &e.data)?;
+                let record = daylight_schemas::SignedRecord::parse(&e.data).ok();
+                batch.add_hashed(e.index.get(), &e.data, e.leaf_hash, record.as_ref())?;
             }
             batch.commit()?;
             done = next;
