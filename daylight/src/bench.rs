@@ -91,6 +91,21 @@ pub enum BenchCommand {
         #[arg(long)]
         server_pid: Option<u32>,
     },
+    /// Audits a log into DIR (empty: the whole log from nothing; an earlier
+    /// audit's: one `--follow` poll) beside this machine's Ed25519 batch
+    /// verification rate on the same threads, measured in the same run:
+    /// entries/s, their ratio to that limit, and this process's peak memory.
+    Audit {
+        /// The log's base URL.
+        #[arg(long)]
+        log: String,
+        /// The audit directory.
+        #[arg(long)]
+        dir: std::path::PathBuf,
+        /// Threads for the audit and for the limit.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
 }
 
 /// Runs a bench command.
@@ -154,7 +169,85 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 server_pid,
             ))
         }
+        BenchCommand::Audit { log, dir, threads } => audit(&log, &dir, threads.max(1)),
     }
+}
+
+/// Ed25519 signatures per second that `threads` threads verify in batches
+/// of 64 (as the auditor does), messages the size of a record, measured now.
+fn ed25519_batch_rate(threads: usize) -> f64 {
+    const BATCH: usize = 64;
+    let keys: Vec<ed25519_dalek::SigningKey> = (0..4u8)
+        .map(|i| ed25519_dalek::SigningKey::from_bytes(&[i + 1; 32]))
+        .collect();
+    let msgs: Vec<Vec<u8>> = (0..BATCH).map(|i| vec![i as u8; 700]).collect();
+    let sigs: Vec<ed25519_dalek::Signature> = msgs
+        .iter()
+        .enumerate()
+        .map(|(i, m)| keys[i % 4].sign(m))
+        .collect();
+    let vks: Vec<ed25519_dalek::VerifyingKey> =
+        (0..BATCH).map(|i| keys[i % 4].verifying_key()).collect();
+    let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
+    let start = Instant::now();
+    let total: u64 = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut n = 0u64;
+                    while start.elapsed() < Duration::from_secs(2) {
+                        let ok =
+                            ed25519_dalek::verify_batch(std::hint::black_box(&refs), &sigs, &vks);
+                        assert!(ok.is_ok(), "the benchmark's own signatures verify");
+                        n += BATCH as u64;
+                    }
+                    n
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+    });
+    total as f64 / start.elapsed().as_secs_f64()
+}
+
+/// This process's peak resident memory (VmHWM), in MB.
+fn peak_memory_mb() -> Result<f64> {
+    let status =
+        std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmHWM in /proc/self/status")?;
+    Ok(kb / 1024.0)
+}
+
+/// `bench audit`: see [`BenchCommand::Audit`].
+fn audit(log: &str, dir: &std::path::Path, threads: usize) -> Result<()> {
+    let limit = ed25519_batch_rate(threads);
+    let mut opts = daylight_auditor::AuditOptions::new(log, dir);
+    opts.threads = threads;
+    let rt = tokio::runtime::Runtime::new()?;
+    let start = Instant::now();
+    let (report, stats) = rt
+        .block_on(daylight_auditor::audit(&opts))
+        .with_context(|| format!("auditing {log}"))?;
+    let secs = start.elapsed().as_secs_f64();
+    let rate = stats.entries as f64 / secs;
+    println!(
+        "log: {} entries; {} new this run, {} tiles and bundles fetched",
+        report.entries_audited, stats.entries, stats.fetched
+    );
+    println!(
+        "audit: {secs:.2} s, {rate:.0} entries/s, {} findings ({:?})",
+        report.findings_total, report.status
+    );
+    println!(
+        "limit: Ed25519 batch verification on {threads} threads, same run: {limit:.0} signatures/s"
+    );
+    println!("ratio: {:.3}", rate / limit);
+    println!("peak memory (VmHWM): {:.1} MB", peak_memory_mb()?);
+    Ok(())
 }
 
 /// Raw single-core Ed25519 verifications per second, measured now.
