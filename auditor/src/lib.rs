@@ -954,124 +954,42 @@ fn verify_tree(
     }
     let start = ledger.size()?;
     let mut ev = verify::EntryVerifier::resume(log_key.clone(), ledger, old_size, opts.threads)?;
-    let mut batch = ledger.batch()?;
-    let new_paths = || -> Vec<String> {
-        let mut p: Vec<String> = tiles.iter().map(Tile::path).collect();
-        p.extend(
-            bundles_between(old_size, new_size)
-                .iter()
-                .map(BundleCoord::path),
-        );
-        p
-    };
-    let mut fail = |dir: &AuditDir, id: &str, title: String, entries: Vec<u64>| {
-        let evidence = dir
-            .quarantine(&format!("{id}-{new_size}"), &new_paths())
-            .unwrap_or_default();
-        findings.push(
-            Finding::new(
-                id,
-                Category::Integrity,
-                Severity::Critical,
-                title,
-                TILE_MISMATCH,
-                entries,
-            )
-            .with_evidence(evidence)
-            .with_details(json!({ "size": new_size, "root": new_root.to_base64() })),
-        );
-    };
+    // One thread writes the ledger while this one reads and verifies.
+    std::thread::scope(|scope| {
+        let (to_writer, from_reader) = std::sync::mpsc::sync_channel(2);
+        let writer = scope.spawn(move || write_ledger(ledger, from_reader));
+        let mut batch = WriterSink { to: to_writer };
+        let new_paths = || -> Vec<String> {
+            let mut p: Vec<String> = tiles.iter().map(Tile::path).collect();
+            p.extend(
+                bundles_between(old_size, new_size)
+                    .iter()
+                    .map(BundleCoord::path),
+            );
+            p
+        };
+        let mut fail = |dir: &AuditDir, id: &str, title: String, entries: Vec<u64>| {
+            let evidence = dir
+                .quarantine(&format!("{id}-{new_size}"), &new_paths())
+                .unwrap_or_default();
+            findings.push(
+                Finding::new(
+                    id,
+                    Category::Integrity,
+                    Severity::Critical,
+                    title,
+                    TILE_MISMATCH,
+                    entries,
+                )
+                .with_evidence(evidence)
+                .with_details(json!({ "size": new_size, "root": new_root.to_base64() })),
+            );
+        };
 
-    // The old tree is a prefix of the new one.
-    if old_size > 0 && old_size < new_size {
-        let proof = consistency_proof(TreeSize(old_size), TreeSize(new_size), &reader);
-        match proof {
-            Err(e) => {
-                fail(
-                    dir,
-                    "tile_mismatch",
-                    format!("tiles for size {new_size}: {e}"),
-                    vec![],
-                );
-                return Ok(Verified::refused(findings, frontier));
-            }
-            Ok(proof) => {
-                if let Err(e) = verify_consistency(
-                    TreeSize(old_size),
-                    TreeSize(new_size),
-                    old_root,
-                    new_root,
-                    &proof,
-                ) {
-                    findings.push(
-                        Finding::new(
-                            "checkpoint_inconsistent",
-                            Category::Integrity,
-                            Severity::Critical,
-                            format!(
-                                "size {new_size} does not extend the kept size {old_size}: {e}"
-                            ),
-                            INCONSISTENT,
-                            vec![],
-                        )
-                        .with_details(json!({
-                            "kept": { "size": old_size, "root": old_root.to_base64() },
-                            "served": { "size": new_size, "root": new_root.to_base64() },
-                        })),
-                    );
-                    return Ok(Verified::refused(findings, frontier));
-                }
-            }
-        }
-    }
-
-    let w = daylight_core::tile::TILE_WIDTH;
-    let total_bundles = new_size.div_ceil(w);
-    let mut progress =
-        progress::Progress::start(opts.progress, "verifying entries", new_size - start);
-    let mut b = start / w;
-    while b < total_bundles {
-        let end = (b + STEP_BUNDLES).min(total_bundles);
-        let mut datas = Vec::new();
-        for i in b..end {
-            let coord = BundleCoord {
-                index: i,
-                width: (new_size - i * w).min(w) as u16,
-            };
-            match dir.read(&coord.path())? {
-                Some(d) => datas.push((coord, d)),
-                None => {
-                    return Err(AuditError::Corrupt(format!(
-                        "{} is missing from the mirror",
-                        coord.path()
-                    )))
-                }
-            }
-        }
-        let mut entries: Vec<&[u8]> = Vec::new();
-        for (coord, data) in &datas {
-            match parse_entry_bundle(data, coord.width) {
-                Ok(e) => entries.extend(e),
-                Err(e) => {
-                    let first = coord.index * w;
-                    fail(
-                        dir,
-                        "bundle_mismatch",
-                        format!("entry bundle {}: {e}", coord.path()),
-                        vec![first],
-                    );
-                    return Ok(Verified::refused(findings, frontier));
-                }
-            }
-        }
-        let first = b * w;
-        let hashes: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
-        // New entries: their leaf hashes must be the authenticated level-0 hashes.
-        let new_from = old_size.max(first);
-        let last = first + entries.len() as u64;
-        if new_from < last {
-            let indexes: Vec<u64> = (new_from..last).map(|i| stored_hash_index(0, i)).collect();
-            match reader.read_hashes(&indexes) {
+        // The old tree is a prefix of the new one.
+        if old_size > 0 && old_size < new_size {
+            let proof = consistency_proof(TreeSize(old_size), TreeSize(new_size), &reader);
+            match proof {
                 Err(e) => {
                     fail(
                         dir,
@@ -1081,80 +999,261 @@ fn verify_tree(
                     );
                     return Ok(Verified::refused(findings, frontier));
                 }
-                Ok(auth) => {
-                    let skip = (new_from - first) as usize;
-                    if let Some(pos) = auth.iter().zip(&hashes[skip..]).position(|(a, h)| a != h) {
-                        let index = new_from + pos as u64;
-                        fail(
-                            dir,
-                            "bundle_mismatch",
-                            format!("entry {index} does not hash to its leaf in the signed tree"),
-                            vec![index],
+                Ok(proof) => {
+                    if let Err(e) = verify_consistency(
+                        TreeSize(old_size),
+                        TreeSize(new_size),
+                        old_root,
+                        new_root,
+                        &proof,
+                    ) {
+                        findings.push(
+                            Finding::new(
+                                "checkpoint_inconsistent",
+                                Category::Integrity,
+                                Severity::Critical,
+                                format!(
+                                    "size {new_size} does not extend the kept size {old_size}: {e}"
+                                ),
+                                INCONSISTENT,
+                                vec![],
+                            )
+                            .with_details(json!({
+                                "kept": { "size": old_size, "root": old_root.to_base64() },
+                                "served": { "size": new_size, "root": new_root.to_base64() },
+                            })),
                         );
                         return Ok(Verified::refused(findings, frontier));
-                    }
-                    for h in &hashes[skip..] {
-                        frontier.push(*h);
                     }
                 }
             }
         }
-        // Entries the ledger already holds (the start of the first bundle).
-        let skip = usize::try_from(start.saturating_sub(first)).unwrap_or(usize::MAX);
-        let fresh = entries.get(skip..).unwrap_or(&[]);
-        ev.push_batch(&mut batch, fresh, hashes.get(skip..).unwrap_or(&[]))?;
-        progress.inc(fresh.len() as u64);
-        b = end;
-    }
-    progress.finish();
-    if frontier.size() != new_size || frontier.root() != new_root {
-        fail(
-            dir,
-            "root_mismatch",
-            format!(
-                "the entries give root {} for size {}, the checkpoint says {}",
-                frontier.root().to_base64(),
-                frontier.size(),
-                new_root.to_base64()
-            ),
-            vec![],
-        );
-    }
-    // The checkpoint must carry the key its own entries make current.
-    let (signers, cp_file) = checkpoint;
-    let chain = history::chain_of(ev.registry().log_keys());
-    findings.extend(check_checkpoint_key(new_size, signers, &chain, cp_file));
-    let committed = findings
-        .iter()
-        .chain(&ev.findings)
-        .all(|f| !f.is_integrity());
-    if committed {
-        // The entries' findings are kept with them, under their first entry.
-        let mut by_entry: std::collections::BTreeMap<u64, Vec<(String, String)>> =
-            Default::default();
-        for f in ev.findings.drain(..) {
-            let at = f.entries.first().copied().unwrap_or(0);
-            let body =
-                serde_json::to_string(&f).map_err(|e| AuditError::Io(format!("finding: {e}")))?;
-            by_entry.entry(at).or_default().push((f.sort_key(), body));
+
+        let w = daylight_core::tile::TILE_WIDTH;
+        let total_bundles = new_size.div_ceil(w);
+        let mut progress =
+            progress::Progress::start(opts.progress, "verifying entries", new_size - start);
+        let mut b = start / w;
+        while b < total_bundles {
+            let end = (b + STEP_BUNDLES).min(total_bundles);
+            let mut datas = Vec::new();
+            for i in b..end {
+                let coord = BundleCoord {
+                    index: i,
+                    width: (new_size - i * w).min(w) as u16,
+                };
+                match dir.read(&coord.path())? {
+                    Some(d) => datas.push((coord, d)),
+                    None => {
+                        return Err(AuditError::Corrupt(format!(
+                            "{} is missing from the mirror",
+                            coord.path()
+                        )))
+                    }
+                }
+            }
+            let mut entries: Vec<&[u8]> = Vec::new();
+            for (coord, data) in &datas {
+                match parse_entry_bundle(data, coord.width) {
+                    Ok(e) => entries.extend(e),
+                    Err(e) => {
+                        let first = coord.index * w;
+                        fail(
+                            dir,
+                            "bundle_mismatch",
+                            format!("entry bundle {}: {e}", coord.path()),
+                            vec![first],
+                        );
+                        return Ok(Verified::refused(findings, frontier));
+                    }
+                }
+            }
+            let first = b * w;
+            let hashes: Vec<Hash> = verify::par_map(&entries, opts.threads, |e| leaf_hash(e));
+            // New entries: their leaf hashes must be the authenticated level-0 hashes.
+            let new_from = old_size.max(first);
+            let last = first + entries.len() as u64;
+            if new_from < last {
+                let indexes: Vec<u64> = (new_from..last).map(|i| stored_hash_index(0, i)).collect();
+                match reader.read_hashes(&indexes) {
+                    Err(e) => {
+                        fail(
+                            dir,
+                            "tile_mismatch",
+                            format!("tiles for size {new_size}: {e}"),
+                            vec![],
+                        );
+                        return Ok(Verified::refused(findings, frontier));
+                    }
+                    Ok(auth) => {
+                        let skip = (new_from - first) as usize;
+                        if let Some(pos) =
+                            auth.iter().zip(&hashes[skip..]).position(|(a, h)| a != h)
+                        {
+                            let index = new_from + pos as u64;
+                            fail(
+                                dir,
+                                "bundle_mismatch",
+                                format!(
+                                    "entry {index} does not hash to its leaf in the signed tree"
+                                ),
+                                vec![index],
+                            );
+                            return Ok(Verified::refused(findings, frontier));
+                        }
+                        for h in &hashes[skip..] {
+                            frontier.push(*h);
+                        }
+                    }
+                }
+            }
+            // Entries the ledger already holds (the start of the first bundle).
+            let skip = usize::try_from(start.saturating_sub(first)).unwrap_or(usize::MAX);
+            let fresh = entries.get(skip..).unwrap_or(&[]);
+            ev.push_batch(&mut batch, fresh, hashes.get(skip..).unwrap_or(&[]))?;
+            progress.inc(fresh.len() as u64);
+            b = end;
         }
-        for (at, rows) in by_entry {
-            // Appended: an entry's subject may already hold findings of
-            // an earlier run about a later entry naming it.
-            batch.add_findings(&format!("entry:{at:012}"), &rows)?;
+        progress.finish();
+        if frontier.size() != new_size || frontier.root() != new_root {
+            fail(
+                dir,
+                "root_mismatch",
+                format!(
+                    "the entries give root {} for size {}, the checkpoint says {}",
+                    frontier.root().to_base64(),
+                    frontier.size(),
+                    new_root.to_base64()
+                ),
+                vec![],
+            );
         }
-        batch.commit()?;
-    } else {
-        findings.append(&mut ev.findings);
-    }
-    Ok(Verified {
-        findings,
-        registry: Some(ev.registry().clone()),
-        committed,
-        entries: ev.len().saturating_sub(start),
-        signatures: ev.signatures_checked,
-        frontier,
+        // The checkpoint must carry the key its own entries make current.
+        let (signers, cp_file) = checkpoint;
+        let chain = history::chain_of(ev.registry().log_keys());
+        findings.extend(check_checkpoint_key(new_size, signers, &chain, cp_file));
+        let committed = findings
+            .iter()
+            .chain(&ev.findings)
+            .all(|f| !f.is_integrity());
+        // The references the writer found bad, now that it has every entry.
+        let (reply, answers) = std::sync::mpsc::channel();
+        let answered = batch.to.send(ToWriter::Answers(reply)).is_ok();
+        match answers.recv() {
+            Ok(list) if answered => {
+                for (index, added) in list {
+                    ev.bad_references(index, &added.bad_references);
+                }
+            }
+            _ => return Err(writer_failed(writer)),
+        }
+        if committed {
+            // The entries' findings are kept with them, under their first entry.
+            let mut by_entry: std::collections::BTreeMap<u64, Vec<(String, String)>> =
+                Default::default();
+            for f in ev.findings.drain(..) {
+                let at = f.entries.first().copied().unwrap_or(0);
+                let body = serde_json::to_string(&f)
+                    .map_err(|e| AuditError::Io(format!("finding: {e}")))?;
+                by_entry.entry(at).or_default().push((f.sort_key(), body));
+            }
+            if batch.to.send(ToWriter::Commit(by_entry)).is_err() {
+                return Err(writer_failed(writer));
+            }
+            drop(batch);
+            match writer.join() {
+                Ok(Ok(true)) => {}
+                Ok(Ok(false)) => return Err(AuditError::Io("the ledger was not committed".into())),
+                Ok(Err(e)) => return Err(e.into()),
+                Err(_) => return Err(AuditError::Io("the ledger writer panicked".into())),
+            }
+        } else {
+            findings.append(&mut ev.findings);
+        }
+        Ok(Verified {
+            findings,
+            registry: Some(ev.registry().clone()),
+            committed,
+            entries: ev.len().saturating_sub(start),
+            signatures: ev.signatures_checked,
+            frontier,
+        })
     })
+}
+
+/// What the verifying thread sends the ledger's writer.
+enum ToWriter {
+    /// Entries to add, in order.
+    Entries(Vec<daylight_ledger::Prepared>),
+    /// A value to keep.
+    Meta(String, String),
+    /// Send back the additions whose references were bad.
+    Answers(std::sync::mpsc::Sender<Vec<(u64, daylight_ledger::Added)>>),
+    /// Keep these findings (per first entry) and commit.
+    Commit(std::collections::BTreeMap<u64, Vec<(String, String)>>),
+}
+
+/// The verifying thread's side of the writer.
+struct WriterSink {
+    to: std::sync::mpsc::SyncSender<ToWriter>,
+}
+
+impl verify::EntrySink for WriterSink {
+    fn add(
+        &mut self,
+        entries: Vec<daylight_ledger::Prepared>,
+    ) -> Result<Vec<(u64, daylight_ledger::Added)>, LedgerError> {
+        self.to
+            .send(ToWriter::Entries(entries))
+            .map_err(|_| LedgerError::Unusable("the ledger writer stopped".into()))?;
+        Ok(Vec::new())
+    }
+
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<(), LedgerError> {
+        self.to
+            .send(ToWriter::Meta(key.to_owned(), value.to_owned()))
+            .map_err(|_| LedgerError::Unusable("the ledger writer stopped".into()))
+    }
+}
+
+/// The ledger's writer: adds what it is sent in one transaction, committed
+/// only when told to (if the sender goes first, nothing is written).
+/// Returns whether it committed.
+fn write_ledger(
+    ledger: &mut Ledger,
+    from: std::sync::mpsc::Receiver<ToWriter>,
+) -> Result<bool, LedgerError> {
+    let mut batch = ledger.batch()?;
+    let mut answers = Vec::new();
+    for msg in from {
+        match msg {
+            ToWriter::Entries(v) => answers.extend(verify::EntrySink::add(&mut batch, v)?),
+            ToWriter::Meta(k, v) => batch.set_meta(&k, &v)?,
+            ToWriter::Answers(reply) => {
+                let _ = reply.send(std::mem::take(&mut answers));
+            }
+            ToWriter::Commit(findings) => {
+                for (at, rows) in findings {
+                    // Appended: an entry's subject may already hold findings
+                    // of an earlier run about a later entry naming it.
+                    batch.add_findings(&format!("entry:{at:012}"), &rows)?;
+                }
+                batch.commit()?;
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// Why the writer stopped, once the verifying side could not reach it.
+fn writer_failed(
+    writer: std::thread::ScopedJoinHandle<'_, Result<bool, LedgerError>>,
+) -> AuditError {
+    match writer.join() {
+        Ok(Err(e)) => e.into(),
+        _ => AuditError::Io("the ledger writer stopped".into()),
+    }
 }
 
 /// Fetches every witness's latest checkpoint for the log and checks it

@@ -10,11 +10,10 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use daylight_core::{LeafIndex, VerifierKey};
-use daylight_ledger::{Batch, Ledger, LedgerError, Summary};
+use daylight_ledger::{Added, Batch, Ledger, LedgerError, Prepared, Summary};
 use daylight_schemas::content_policy::RequestContent;
 use daylight_schemas::{
-    Body, Decision, Kind, Registry, RegistryAction, RegistryError, Role, SchemaError, SignedRecord,
-    SignerError,
+    Body, Decision, Kind, Registry, RegistryAction, RegistryError, Role, SignedRecord, SignerError,
 };
 use serde_json::json;
 
@@ -222,6 +221,35 @@ impl Fact {
     }
 }
 
+/// Where [`EntryVerifier::push_batch`] puts the entries it read: a ledger
+/// [`Batch`] (which answers each entry's bad references at once), or a
+/// writer on another thread (which answers at the end).
+pub trait EntrySink {
+    /// Adds entries, in order; returns the additions answered now, with
+    /// their entries' indexes.
+    fn add(&mut self, entries: Vec<Prepared>) -> Result<Vec<(u64, Added)>, LedgerError>;
+    /// Keeps a value with the ledger.
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<(), LedgerError>;
+}
+
+impl EntrySink for Batch<'_> {
+    fn add(&mut self, entries: Vec<Prepared>) -> Result<Vec<(u64, Added)>, LedgerError> {
+        let mut out = Vec::new();
+        for p in entries {
+            let index = p.index();
+            let added = self.add_prepared(p)?;
+            if added != Added::default() {
+                out.push((index, added));
+            }
+        }
+        Ok(out)
+    }
+
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<(), LedgerError> {
+        Batch::set_meta(self, key, value)
+    }
+}
+
 /// The ledger key under which the first log-bound entry is noted.
 const FIRST_BOUND: &str = "auditor.first_bound";
 
@@ -351,26 +379,37 @@ impl EntryVerifier {
     }
 
     /// Processes the next entries (in log order, starting at [`len`](Self::len)),
-    /// given with their leaf hashes, and adds them to the ledger `batch`,
-    /// which checks their references.
+    /// given with their leaf hashes, and adds them to the ledger through
+    /// `sink`, which checks their references (see [`EntryVerifier::bad_references`]
+    /// for a sink that answers later).
     pub fn push_batch(
         &mut self,
-        batch: &mut Batch<'_>,
+        sink: &mut dyn EntrySink,
         entries: &[&[u8]],
         hashes: &[daylight_core::Hash],
     ) -> Result<(), LedgerError> {
         let first = self.len();
-        let parsed = parse_parallel(entries, self.threads);
+        // Parsing and what the ledger reads of each record, on every thread.
+        let items: Vec<(u64, &[u8], daylight_core::Hash)> = entries
+            .iter()
+            .zip(hashes)
+            .enumerate()
+            .map(|(k, (d, h))| (first + k as u64, *d, *h))
+            .collect();
+        let parsed = par_map(&items, self.threads, |(index, data, hash)| {
+            let record = SignedRecord::parse(data);
+            let prepared = Prepared::new(*index, data, *hash, record.as_ref().ok());
+            (record, prepared)
+        });
         let mut jobs = Vec::new();
         let bound_before = self.first_bound;
-        for (offset, ((result, data), hash)) in
-            parsed.into_iter().zip(entries).zip(hashes).enumerate()
-        {
-            let index = first + offset as u64;
+        let mut prepared = Vec::with_capacity(parsed.len());
+        for (result, p) in parsed {
+            let index = p.index();
             self.next = index + 1;
+            prepared.push(p);
             match result {
                 Err(e) => {
-                    batch.add_hashed(index, data, *hash, None)?;
                     self.findings.push(
                         Finding::new(
                             "entry_malformed",
@@ -384,8 +423,6 @@ impl EntryVerifier {
                     );
                 }
                 Ok(record) => {
-                    let added = batch.add_hashed(index, data, *hash, Some(&record))?;
-                    self.bad_references(index, &added.bad_references);
                     if let Some(job) = self.admit(index, record) {
                         if index >= self.verify_from {
                             jobs.push(job);
@@ -394,9 +431,12 @@ impl EntryVerifier {
                 }
             }
         }
+        for (index, added) in sink.add(prepared)? {
+            self.bad_references(index, &added.bad_references);
+        }
         if self.first_bound != bound_before {
             if let Some(first) = self.first_bound {
-                batch.set_meta(FIRST_BOUND, &first.to_string())?;
+                sink.set_meta(FIRST_BOUND, &first.to_string())?;
             }
         }
         self.signatures_checked += jobs.len() as u64;
@@ -414,8 +454,10 @@ impl EntryVerifier {
     }
 
     /// Findings for references that name no earlier entry with that leaf
-    /// hash (the ledger decides which are valid).
-    fn bad_references(&mut self, index: u64, bad: &[daylight_schemas::EntryRef]) {
+    /// hash (the ledger decides which are valid); called by
+    /// [`EntryVerifier::push_batch`] with what its sink answered, or later
+    /// with what a sink that writes on another thread found.
+    pub fn bad_references(&mut self, index: u64, bad: &[daylight_schemas::EntryRef]) {
         for r in bad {
             self.findings.push(
                 Finding::new(
@@ -623,23 +665,29 @@ impl EntryVerifier {
     }
 }
 
-fn parse_parallel(entries: &[&[u8]], threads: usize) -> Vec<Result<SignedRecord, SchemaError>> {
-    if threads <= 1 || entries.len() < 64 {
-        return entries.iter().map(|e| SignedRecord::parse(e)).collect();
+/// `f` over `items` on `threads` threads (one if few), results in order.
+pub fn par_map<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    if threads <= 1 || items.len() < 64 {
+        return items.iter().map(&f).collect();
     }
-    let chunk = entries.len().div_ceil(threads);
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
     std::thread::scope(|s| {
-        let handles: Vec<_> = entries
+        let handles: Vec<_> = items
             .chunks(chunk)
-            .map(|c| s.spawn(move || c.iter().map(|e| SignedRecord::parse(e)).collect::<Vec<_>>()))
+            .map(|c| s.spawn(move || c.iter().map(f).collect::<Vec<_>>()))
             .collect();
-        let mut out = Vec::with_capacity(entries.len());
-        for (h, c) in handles.into_iter().zip(entries.chunks(chunk)) {
+        let mut out = Vec::with_capacity(items.len());
+        for (h, c) in handles.into_iter().zip(items.chunks(chunk)) {
             match h.join() {
                 Ok(v) => out.extend(v),
-                // A panic in parsing is a bug; parse that chunk again here
-                // so it surfaces on this thread.
-                Err(_) => out.extend(c.iter().map(|e| SignedRecord::parse(e))),
+                // A panic is a bug; do that chunk again here so it
+                // surfaces on this thread.
+                Err(_) => out.extend(c.iter().map(f)),
             }
         }
         out

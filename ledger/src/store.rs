@@ -692,6 +692,51 @@ pub struct Added {
     pub bad_references: Vec<EntryRef>,
 }
 
+/// An entry read from its record, ready for [`Batch::add_prepared`]: the
+/// part of adding that needs no database, so a reader can do it on other
+/// threads while one writes.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    summary: Summary,
+    refs: Vec<EntryRef>,
+    /// The bytes of a registry or policy record, kept whole.
+    kept: Option<Vec<u8>>,
+}
+
+impl Prepared {
+    /// Entry `index`: its bytes, their leaf hash, and the record they parse
+    /// as (`None`: they do not).
+    pub fn new(
+        index: u64,
+        data: &[u8],
+        leaf_hash: Hash,
+        record: Option<&SignedRecord>,
+    ) -> Prepared {
+        match record {
+            Some(r) => {
+                let summary = Summary::of_parsed(index, r, leaf_hash);
+                let kept = matches!(summary.kind, Some(Kind::Registry | Kind::Policy))
+                    .then(|| data.to_vec());
+                Prepared {
+                    summary,
+                    refs: r.references(),
+                    kept,
+                }
+            }
+            None => Prepared {
+                summary: Summary::unreadable(index, leaf_hash),
+                refs: Vec::new(),
+                kept: None,
+            },
+        }
+    }
+
+    /// The entry's index.
+    pub fn index(&self) -> u64 {
+        self.summary.index
+    }
+}
+
 /// One transaction of additions (see the module documentation). Dropped
 /// without [`Batch::commit`], it changes nothing.
 pub struct Batch<'a> {
@@ -751,16 +796,24 @@ impl Batch<'_> {
         leaf_hash: Hash,
         record: Option<&SignedRecord>,
     ) -> Result<Added, LedgerError> {
+        self.add_prepared(Prepared::new(index, data, leaf_hash, record))
+    }
+
+    /// Adds the next entry, read from its record beforehand (see
+    /// [`Prepared`]): what is left is the SQL.
+    pub fn add_prepared(&mut self, p: Prepared) -> Result<Added, LedgerError> {
+        let Prepared {
+            summary: mut s,
+            refs,
+            kept,
+        } = p;
+        let index = s.index;
         if index != self.size {
             return Err(LedgerError::OutOfOrder {
                 got: index,
                 size: self.size,
             });
         }
-        let (mut s, refs) = match record {
-            Some(r) => (Summary::of_parsed(index, r, leaf_hash), r.references()),
-            None => (Summary::unreadable(index, leaf_hash), Vec::new()),
-        };
         let mut added = Added::default();
         let mut valid = Vec::with_capacity(refs.len());
         for r in &refs {
@@ -776,7 +829,7 @@ impl Batch<'_> {
             .filter(|_| valid.get(1) == Some(&true) && s.kind == Some(Kind::Outcome))
             .map(|r| r.index.get());
         self.insert(&mut s, &refs, &valid)?;
-        if matches!(s.kind, Some(Kind::Registry | Kind::Policy)) {
+        if let Some(data) = kept {
             self.tx
                 .prepare_cached("INSERT INTO records(idx, kind, data) VALUES (?1, ?2, ?3)")?
                 .execute(params![sql_index(index), s.kind_name(), data])?;
