@@ -122,6 +122,22 @@ impl Finding {
         )
     }
 
+    /// The finding as `findings.json` lists it: pretty JSON, each line
+    /// indented by four spaces. The ledger keeps findings in this form, so a
+    /// run writes them out without reading them as values again.
+    pub fn rendered(&self) -> String {
+        let text = serde_json::to_string_pretty(self).unwrap_or_default();
+        let mut out = String::with_capacity(text.len() + 64);
+        for (i, line) in text.lines().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            out.push_str("    ");
+            out.push_str(line);
+        }
+        out
+    }
+
     /// Whether it makes the audit fail with exit code 2.
     pub fn is_integrity(&self) -> bool {
         self.category == Category::Integrity
@@ -281,27 +297,38 @@ impl<W: std::io::Write> Tally<W> {
 
     /// Writes and counts the next finding.
     pub fn add(&mut self, f: Finding) -> std::io::Result<()> {
-        let text = serde_json::to_string_pretty(&f).map_err(std::io::Error::other)?;
-        if self.total > 0 {
-            self.out.write_all(b",\n")?;
-        }
-        for (i, line) in text.lines().enumerate() {
-            if i > 0 {
-                self.out.write_all(b"\n")?;
-            }
-            self.out.write_all(b"    ")?;
-            self.out.write_all(line.as_bytes())?;
-        }
-        self.total += 1;
-        *self
-            .counts
-            .entry(f.severity.as_str().to_owned())
-            .or_default() += 1;
-        self.integrity |= f.is_integrity();
-        self.counting |= f.counts();
+        let (key, text) = (f.sort_key(), f.rendered());
+        self.write(&key, &text)?;
         if self.kept.len() < Self::KEPT {
             self.kept.push(f);
         }
+        Ok(())
+    }
+
+    /// Writes and counts the next finding, given as its sort key and
+    /// [`Finding::rendered`] text (as the ledger keeps it): counted from the
+    /// key, read as a value only if the report keeps it in memory.
+    pub fn add_rendered(&mut self, key: &str, text: &str) -> std::io::Result<()> {
+        self.write(key, text)?;
+        if self.kept.len() < Self::KEPT {
+            let f: Finding = serde_json::from_str(text).map_err(std::io::Error::other)?;
+            self.kept.push(f);
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, key: &str, text: &str) -> std::io::Result<()> {
+        let (category, severity, _) = SortKey::parse(key).ok_or_else(|| {
+            std::io::Error::other(format!("a kept finding's sort key is damaged: {key:?}"))
+        })?;
+        if self.total > 0 {
+            self.out.write_all(b",\n")?;
+        }
+        self.out.write_all(text.as_bytes())?;
+        self.total += 1;
+        *self.counts.entry(severity.as_str().to_owned()).or_default() += 1;
+        self.integrity |= category == Category::Integrity;
+        self.counting |= severity != Severity::Info && category != Category::Notice;
         Ok(())
     }
 
@@ -320,6 +347,33 @@ impl<W: std::io::Write> Tally<W> {
     pub fn into_inner(mut self) -> std::io::Result<W> {
         self.out.flush()?;
         Ok(self.out)
+    }
+}
+
+/// What a [`Finding::sort_key`] says: category, severity and id.
+pub struct SortKey;
+
+impl SortKey {
+    /// The category, severity and id a sort key starts with.
+    pub fn parse(key: &str) -> Option<(Category, Severity, &str)> {
+        let mut chars = key.chars();
+        let category = match chars.next()? {
+            '0' => Category::Integrity,
+            '1' => Category::Entry,
+            '2' => Category::Rule,
+            '3' => Category::Notice,
+            _ => return None,
+        };
+        let severity = match chars.next()? {
+            '0' => Severity::Critical,
+            '1' => Severity::High,
+            '2' => Severity::Medium,
+            '3' => Severity::Low,
+            '4' => Severity::Info,
+            _ => return None,
+        };
+        let id = key.get(3..)?.split('\u{1f}').next()?;
+        Some((category, severity, id))
     }
 }
 
@@ -433,5 +487,83 @@ impl FindingsReport {
             ));
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sort_key_says_category_severity_and_id() {
+        for (category, severity) in [
+            (Category::Integrity, Severity::Critical),
+            (Category::Entry, Severity::High),
+            (Category::Rule, Severity::Medium),
+            (Category::Rule, Severity::Low),
+            (Category::Notice, Severity::Info),
+        ] {
+            let f = Finding::new("some_id", category, severity, "t".into(), "e", vec![3, 1]);
+            assert_eq!(
+                SortKey::parse(&f.sort_key()),
+                Some((category, severity, "some_id"))
+            );
+            // What the ledger keeps reads back as the same finding.
+            let back: Finding = serde_json::from_str(&f.rendered()).unwrap();
+            assert_eq!(back, f);
+        }
+        assert_eq!(SortKey::parse("9\u{1f}x"), None);
+        assert_eq!(SortKey::parse(""), None);
+    }
+
+    #[test]
+    fn sort_keys_order_as_sort_findings_does() {
+        let mut fs = vec![
+            Finding::new(
+                "b",
+                Category::Rule,
+                Severity::High,
+                "x".into(),
+                "",
+                vec![10],
+            ),
+            Finding::new(
+                "a",
+                Category::Rule,
+                Severity::High,
+                "x".into(),
+                "",
+                vec![9, 10],
+            ),
+            Finding::new("a", Category::Rule, Severity::High, "x".into(), "", vec![9]),
+            Finding::new(
+                "z",
+                Category::Integrity,
+                Severity::Critical,
+                "x".into(),
+                "",
+                vec![],
+            ),
+            Finding::new(
+                "a",
+                Category::Rule,
+                Severity::Medium,
+                "x".into(),
+                "",
+                vec![1],
+            ),
+            Finding::new(
+                "a",
+                Category::Rule,
+                Severity::High,
+                "y".into(),
+                "",
+                vec![100],
+            ),
+        ];
+        let mut by_key = fs.clone();
+        by_key.sort_by_key(Finding::sort_key);
+        sort_findings(&mut fs);
+        assert_eq!(fs, by_key);
     }
 }

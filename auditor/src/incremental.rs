@@ -273,7 +273,7 @@ impl Sink {
         for (subject, findings) in self.pending.drain(..) {
             let rows: Vec<(String, String)> = findings
                 .iter()
-                .map(|f| (f.sort_key(), serde_json::to_string(f).unwrap_or_default()))
+                .map(|f| (f.sort_key(), f.rendered()))
                 .collect();
             batch.set_findings(&subject, &rows)?;
         }

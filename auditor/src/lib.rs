@@ -293,7 +293,11 @@ pub async fn audit(opts: &AuditOptions) -> Result<(FindingsReport, RunStats), Au
         },
     };
     // The derived state of the verified entries, kept between runs.
-    let ledger = Ledger::open(&dir.join(LEDGER_FILE), &pinned.origin)?;
+    let ledger = Ledger::open_for(
+        &dir.join(LEDGER_FILE),
+        &pinned.origin,
+        daylight_ledger::Use::Rules,
+    )?;
     let mut ctx = Ctx {
         opts,
         ledger: Some(ledger),
@@ -738,17 +742,17 @@ fn finish(
     let mut tally = findings::Tally::new(std::io::BufWriter::new(part));
     let mut run = findings.into_iter().peekable();
     if let (Some(ledger), true) = (&ctx.ledger, ctx.with_kept) {
-        ledger.for_each_finding(|_, body| -> Result<(), AuditError> {
-            let f: Finding = serde_json::from_str(body)
-                .map_err(|e| AuditError::Corrupt(format!("a kept finding: {e}")))?;
-            if disabled.contains(&f.id) {
+        ledger.for_each_finding(|_, key, body| -> Result<(), AuditError> {
+            let id = findings::SortKey::parse(key).map(|(_, _, id)| id);
+            if id.is_some_and(|id| disabled.iter().any(|d| d == id)) {
                 return Ok(());
             }
-            let key = f.sort_key();
-            while let Some(r) = run.next_if(|r| r.sort_key() <= key) {
+            while let Some(r) = run.next_if(|r| r.sort_key().as_str() <= key) {
                 tally.add(r).map_err(|e| io("findings.json.part", e))?;
             }
-            tally.add(f).map_err(|e| io("findings.json.part", e))
+            tally
+                .add_rendered(key, body)
+                .map_err(|e| io("findings.json.part", e))
         })?;
     }
     for r in run {

@@ -371,7 +371,11 @@ pub fn write_report(dir: &AuditDir) -> Result<TransparencyReport, AuditError> {
         .map_err(|e| AuditError::Corrupt(format!("log.json key: {e}")))?;
     // The verified entries' facts, from the ledger the audit keeps (no
     // entry is read or verified again here).
-    let ledger = Ledger::open(&dir.join(crate::LEDGER_FILE), &pinned.origin)?;
+    let ledger = Ledger::open_for(
+        &dir.join(crate::LEDGER_FILE),
+        &pinned.origin,
+        daylight_ledger::Use::Rules,
+    )?;
     if ledger.size()? != state.size {
         return Err(AuditError::Corrupt(format!(
             "the ledger holds {} entries, the verified state {}: run `daylight audit` again",

@@ -35,5 +35,5 @@ pub mod store;
 pub mod summary;
 
 pub use status::{Facts, Status, StatusSet};
-pub use store::{Added, Batch, Ledger, LedgerError, Prepared};
+pub use store::{Added, Batch, Ledger, LedgerError, Prepared, Use};
 pub use summary::{OutcomeFacts, OutcomeNumbers, Summary};

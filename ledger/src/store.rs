@@ -95,11 +95,6 @@ CREATE TABLE IF NOT EXISTS entries(
     targets_released INTEGER
 );
 CREATE INDEX IF NOT EXISTS entries_kind ON entries(kind);
-CREATE INDEX IF NOT EXISTS entries_signer ON entries(signer);
-CREATE INDEX IF NOT EXISTS entries_provider ON entries(provider);
-CREATE INDEX IF NOT EXISTS entries_jurisdiction ON entries(jurisdiction);
-CREATE INDEX IF NOT EXISTS entries_country ON entries(country);
-CREATE INDEX IF NOT EXISTS entries_day ON entries(day, categories);
 CREATE INDEX IF NOT EXISTS entries_sealed ON entries(sealed_in_force)
     WHERE sealed_in_force IS NOT NULL;
 CREATE INDEX IF NOT EXISTS entries_ratify ON entries(ratify_by)
@@ -134,6 +129,26 @@ CREATE TABLE IF NOT EXISTS findings(
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS findings_sort ON findings(sort);
 ";
+
+/// The indexes lists filter on (the web view's); a ledger only the rules
+/// read (the auditor's) goes without them: each costs every insert.
+const FILTER_INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS entries_signer ON entries(signer);
+CREATE INDEX IF NOT EXISTS entries_provider ON entries(provider);
+CREATE INDEX IF NOT EXISTS entries_jurisdiction ON entries(jurisdiction);
+CREATE INDEX IF NOT EXISTS entries_country ON entries(country);
+CREATE INDEX IF NOT EXISTS entries_day ON entries(day, categories);
+";
+
+/// What a ledger is opened for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Use {
+    /// Lists and filters over every field (the web view): every index.
+    Filters,
+    /// The rules and the gate (the auditor): only the indexes they read,
+    /// and a larger page cache for its long transactions.
+    Rules,
+}
 
 const TABLES: [&str; 10] = [
     "entries",
@@ -271,7 +286,13 @@ impl Ledger {
     /// emptied; a file SQLite cannot use (damaged, not a database) is
     /// deleted and made again, since everything in it is derived.
     pub fn open(path: &Path, origin: &str) -> Result<Ledger, LedgerError> {
-        match Self::open_file(path, origin) {
+        Self::open_for(path, origin, Use::Filters)
+    }
+
+    /// [`Ledger::open`] for a use: [`Use::Rules`] leaves out the indexes
+    /// only lists need.
+    pub fn open_for(path: &Path, origin: &str, usage: Use) -> Result<Ledger, LedgerError> {
+        match Self::open_file(path, origin, usage) {
             Err(LedgerError::Db(e))
                 if matches!(
                     e.sqlite_error_code(),
@@ -280,7 +301,7 @@ impl Ledger {
             {
                 tracing::warn!("ledger {}: {e}; making it again", path.display());
                 remove_files(path)?;
-                Self::open_file(path, origin)
+                Self::open_file(path, origin, usage)
             }
             other => other,
         }
@@ -325,7 +346,7 @@ impl Ledger {
         })
     }
 
-    fn open_file(path: &Path, origin: &str) -> Result<Ledger, LedgerError> {
+    fn open_file(path: &Path, origin: &str, usage: Use) -> Result<Ledger, LedgerError> {
         let conn = open_conn(path)?;
         // The version is read before this version's tables are made: their
         // indexes cannot be made over another version's tables (a column
@@ -353,6 +374,12 @@ impl Ledger {
             )?;
         } else {
             conn.execute_batch(SCHEMA)?;
+        }
+        match usage {
+            Use::Filters => conn.execute_batch(FILTER_INDEXES)?,
+            // A run adds millions of entries in one transaction: index
+            // pages stay in memory rather than being read back.
+            Use::Rules => conn.pragma_update(None, "cache_size", -65_536)?,
         }
         Ok(Ledger {
             path: path.to_owned(),
@@ -590,22 +617,23 @@ impl Ledger {
         meta(&self.conn, key)
     }
 
-    /// Every finding kept, in sort order: (subject, body).
+    /// Every finding kept, in sort order: (subject, sort key, body).
     pub fn for_each_finding<E: From<LedgerError>>(
         &self,
-        mut f: impl FnMut(&str, &str) -> Result<(), E>,
+        mut f: impl FnMut(&str, &str, &str) -> Result<(), E>,
     ) -> Result<u64, E> {
         let db = |e: rusqlite::Error| E::from(LedgerError::Db(e));
         let mut st = self
             .conn
-            .prepare_cached("SELECT subject, body FROM findings ORDER BY sort, subject, seq")
+            .prepare_cached("SELECT subject, sort, body FROM findings ORDER BY sort, subject, seq")
             .map_err(db)?;
         let mut rows = st.query([]).map_err(db)?;
         let mut n = 0;
         while let Some(r) = rows.next().map_err(db)? {
             let subject: String = r.get(0).map_err(db)?;
-            let body: String = r.get(1).map_err(db)?;
-            f(&subject, &body)?;
+            let sort: String = r.get(1).map_err(db)?;
+            let body: String = r.get(2).map_err(db)?;
+            f(&subject, &sort, &body)?;
             n += 1;
         }
         Ok(n)

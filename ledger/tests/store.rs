@@ -499,7 +499,7 @@ fn entries_are_added_in_order_and_a_dropped_batch_changes_nothing() {
     assert_eq!(log.ledger.meta("progress").unwrap(), None);
     assert_eq!(
         log.ledger
-            .for_each_finding(|_, _| Ok::<(), LedgerError>(()))
+            .for_each_finding(|_, _, _| Ok::<(), LedgerError>(()))
             .unwrap(),
         0
     );
@@ -628,7 +628,7 @@ fn a_commit_persists_and_another_origin_or_version_empties_the_ledger() {
     );
     assert_eq!(
         ledger
-            .for_each_finding(|_, _| Ok::<(), LedgerError>(()))
+            .for_each_finding(|_, _, _| Ok::<(), LedgerError>(()))
             .unwrap(),
         0
     );
@@ -700,7 +700,7 @@ fn clear_empties_entries_and_findings_but_keeps_the_log_and_tick() {
     assert!(log.ledger.records(Kind::Policy).unwrap().is_empty());
     assert_eq!(
         log.ledger
-            .for_each_finding(|_, _| Ok::<(), LedgerError>(()))
+            .for_each_finding(|_, _, _| Ok::<(), LedgerError>(()))
             .unwrap(),
         0
     );
@@ -1925,7 +1925,7 @@ fn an_entry_reads_back_as_its_summary() {
 fn findings(ledger: &Ledger) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let n = ledger
-        .for_each_finding(|s, b| {
+        .for_each_finding(|s, _, b| {
             out.push((s.to_owned(), b.to_owned()));
             Ok::<(), LedgerError>(())
         })
@@ -2082,7 +2082,7 @@ fn findings_are_replaced_by_subject_and_cleared_by_prefix() {
     let mut seen = Vec::new();
     let err = log
         .ledger
-        .for_each_finding(|_, body| {
+        .for_each_finding(|_, _, body| {
             seen.push(body.to_owned());
             if body == "two" {
                 return Err(LedgerError::Unusable("stop".into()));
