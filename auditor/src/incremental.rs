@@ -229,17 +229,19 @@ impl Changes {
             }
             lo = hi;
         }
-        // Deadlines the clock passed, either way, widened by the longest
-        // grace (a superset: a story read again finds what it found).
-        let grace = rules
-            .ratification_grace_hours
-            .max(rules.disclosure_grace_days.saturating_mul(24))
-            .saturating_mul(3600);
+        // The stories whose deadline (with its grace) the clock passed,
+        // either way: ratify-by plus the ratification grace, sealed-until
+        // in force plus the disclosure grace.
         let now_s = now.timestamp();
         if last_now != now_s {
             let (a, b) = (last_now.min(now_s), last_now.max(now_s));
+            let hours = |h: i64| h.saturating_mul(3600);
+            let ratify = hours(rules.ratification_grace_hours);
+            let sealed = hours(rules.disclosure_grace_days.saturating_mul(24));
             c.roots
-                .extend(ledger.deadlines_between(a.saturating_sub(grace), b)?);
+                .extend(ledger.ratify_between(a.saturating_sub(ratify), b.saturating_sub(ratify))?);
+            c.roots
+                .extend(ledger.sealed_between(a.saturating_sub(sealed), b.saturating_sub(sealed))?);
         }
         Ok(c)
     }

@@ -391,11 +391,14 @@ pub fn apply(rules: &Rules, facts: &[Fact], now: DateTime<Utc>) -> Vec<Finding> 
                         Category::Rule,
                         Severity::Medium,
                         format!(
-                            "entry {} by {} was sealed until {}; no disclosure {} days on",
+                            // No count of days since: a finding says the same
+                            // thing until a later entry changes it, so kept
+                            // findings need not be rewritten as time passes.
+                            "entry {} by {} was sealed until {}; no disclosure within the {}-day grace",
                             f.index,
                             f.signer,
                             fmt(sealed),
-                            (now - sealed).num_days()
+                            rules.disclosure_grace_days
                         ),
                         DISCLOSURE_OVERDUE,
                         entries,

@@ -595,6 +595,36 @@ impl Ledger {
         Ok(out)
     }
 
+    /// Authorisations whose sealed-until in force lies in `lo..=hi` (Unix
+    /// seconds).
+    pub fn sealed_between(&self, lo: i64, hi: i64) -> Result<Vec<u64>, LedgerError> {
+        self.indexes(
+            "SELECT idx FROM entries WHERE sealed_in_force BETWEEN ?1 AND ?2 ORDER BY 1",
+            lo,
+            hi,
+        )
+    }
+
+    /// Emergencies whose ratification deadline lies in `lo..=hi` (Unix
+    /// seconds).
+    pub fn ratify_between(&self, lo: i64, hi: i64) -> Result<Vec<u64>, LedgerError> {
+        self.indexes(
+            "SELECT idx FROM entries WHERE ratify_by BETWEEN ?1 AND ?2 ORDER BY 1",
+            lo,
+            hi,
+        )
+    }
+
+    fn indexes(&self, sql: &str, lo: i64, hi: i64) -> Result<Vec<u64>, LedgerError> {
+        let mut st = self.conn.prepare_cached(sql)?;
+        let rows = st.query_map([lo, hi], |r| r.get::<_, i64>(0))?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.extend(u64::try_from(r?).ok());
+        }
+        Ok(out)
+    }
+
     /// The kept records of `kind` (registry entries and policies are
     /// kept whole), in log order: (index, bytes).
     pub fn records(&self, kind: Kind) -> Result<Vec<(u64, Vec<u8>)>, LedgerError> {
