@@ -321,9 +321,8 @@ impl<W: std::io::Write> Tally<W> {
         let (category, severity, _) = SortKey::parse(key).ok_or_else(|| {
             std::io::Error::other(format!("a kept finding's sort key is damaged: {key:?}"))
         })?;
-        if self.total > 0 {
-            self.out.write_all(b",\n")?;
-        }
+        self.out
+            .write_all(if self.total > 0 { b",\n" } else { b"\n" })?;
         self.out.write_all(text.as_bytes())?;
         self.total += 1;
         *self.counts.entry(severity.as_str().to_owned()).or_default() += 1;

@@ -204,6 +204,9 @@ pub struct RunStats {
     pub entries: u64,
     /// Signatures verified.
     pub signatures: u64,
+    /// Time spent writing `findings.json` (it grows with the findings, not
+    /// with what is new).
+    pub findings_write: Duration,
 }
 
 const BAD_CHECKPOINT: &str = "The checkpoint the log serves is not validly signed by the log's key. Either the log's key changed or someone tampered with the checkpoint.";
@@ -725,21 +728,26 @@ fn count_cosignatures(
 
 /// Writes `findings.json`: this run's findings merged, in order, with those
 /// the ledger keeps (the entries' and the rules', once the run got that
-/// far), streamed so memory does not grow with their number. The report
-/// returned holds the first [`findings::Tally::KEPT`] of them.
+/// far), streamed in one pass so memory does not grow with their number:
+/// the `findings` member comes first and the members that count them
+/// after it (JSON members have no order). The report returned holds the
+/// first [`findings::Tally::KEPT`] of them.
 fn finish(
     ctx: &mut Ctx<'_>,
     mut findings: Vec<Finding>,
     stats: &RunStats,
     entries_new: u64,
 ) -> Result<(FindingsReport, RunStats), AuditError> {
+    use std::io::Write as _;
+    let started = std::time::Instant::now();
     let disabled = &ctx.opts.rules.disabled;
     findings.retain(|f| !disabled.contains(&f.id));
     findings::sort_findings(&mut findings);
-    let io = |what: &str, e: std::io::Error| AuditError::Io(format!("{what}: {e}"));
-    let part_path = ctx.dir.join("findings.json.part");
-    let part = std::fs::File::create(&part_path).map_err(|e| io("findings.json.part", e))?;
-    let mut tally = findings::Tally::new(std::io::BufWriter::new(part));
+    let io = |e: std::io::Error| AuditError::Io(format!("findings.json: {e}"));
+    let tmp_path = ctx.dir.join("findings.json.tmp");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp_path).map_err(io)?);
+    out.write_all(b"{\n  \"findings\": [").map_err(io)?;
+    let mut tally = findings::Tally::new(out);
     let mut run = findings.into_iter().peekable();
     if let (Some(ledger), true) = (&ctx.ledger, ctx.with_kept) {
         ledger.for_each_finding(|_, key, body| -> Result<(), AuditError> {
@@ -748,18 +756,16 @@ fn finish(
                 return Ok(());
             }
             while let Some(r) = run.next_if(|r| r.sort_key().as_str() <= key) {
-                tally.add(r).map_err(|e| io("findings.json.part", e))?;
+                tally.add(r).map_err(io)?;
             }
-            tally
-                .add_rendered(key, body)
-                .map_err(|e| io("findings.json.part", e))
+            tally.add_rendered(key, body).map_err(io)
         })?;
     }
     for r in run {
-        tally.add(r).map_err(|e| io("findings.json.part", e))?;
+        tally.add(r).map_err(io)?;
     }
     let status = tally.status();
-    let report = FindingsReport {
+    let mut report = FindingsReport {
         schema: findings::FINDINGS_SCHEMA.to_owned(),
         generated_at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
         now: ctx.opts.now.to_rfc3339_opts(SecondsFormat::Secs, true),
@@ -777,51 +783,27 @@ fn finish(
         history: ctx.history.clone(),
         findings_total: tally.total,
     };
-    // The document with an empty list, then the list spliced in.
-    let text = serde_json::to_string_pretty(&report)
-        .map_err(|e| AuditError::Io(format!("findings.json: {e}")))?;
-    const EMPTY: &str = "\"findings\": []";
-    let at = text
-        .find(EMPTY)
-        .ok_or_else(|| AuditError::Io("findings.json: no findings member".into()))?;
-    let total = tally.total;
-    let kept = std::mem::take(&mut tally.kept);
-    drop(
-        tally
-            .into_inner()
-            .map_err(|e| io("findings.json.part", e))?,
-    );
-    let tmp_path = ctx.dir.join("findings.json.tmp");
-    {
-        use std::io::Write as _;
-        let mut out = std::io::BufWriter::new(
-            std::fs::File::create(&tmp_path).map_err(|e| io("findings.json.tmp", e))?,
-        );
-        let write = |out: &mut std::io::BufWriter<std::fs::File>, b: &[u8]| {
-            out.write_all(b).map_err(|e| io("findings.json.tmp", e))
-        };
-        write(&mut out, &text.as_bytes()[..at])?;
-        if total == 0 {
-            write(&mut out, EMPTY.as_bytes())?;
-        } else {
-            write(&mut out, b"\"findings\": [\n")?;
-            let mut part =
-                std::fs::File::open(&part_path).map_err(|e| io("findings.json.part", e))?;
-            std::io::copy(&mut part, &mut out).map_err(|e| io("findings.json.tmp", e))?;
-            write(&mut out, b"\n  ]")?;
-        }
-        write(&mut out, &text.as_bytes()[at + EMPTY.len()..])?;
-        let file = out
-            .into_inner()
-            .map_err(|e| io("findings.json.tmp", e.into_error()))?;
-        file.sync_all().map_err(|e| io("findings.json.tmp", e))?;
+    // The other members, as an object without its opening brace.
+    let mut rest =
+        serde_json::to_value(&report).map_err(|e| AuditError::Io(format!("findings.json: {e}")))?;
+    if let Some(map) = rest.as_object_mut() {
+        map.remove("findings");
     }
-    std::fs::rename(&tmp_path, ctx.dir.join("findings.json"))
-        .map_err(|e| io("findings.json", e))?;
-    let _ = std::fs::remove_file(&part_path);
-    let mut report = report;
-    report.findings = kept;
-    Ok((report, stats.clone()))
+    let rest = serde_json::to_string_pretty(&rest)
+        .map_err(|e| AuditError::Io(format!("findings.json: {e}")))?;
+    let total = tally.total;
+    report.findings = std::mem::take(&mut tally.kept);
+    let mut out = tally.into_inner().map_err(io)?;
+    out.write_all(if total == 0 { b"],\n" } else { b"\n  ],\n" })
+        .map_err(io)?;
+    out.write_all(rest.strip_prefix("{\n").unwrap_or(&rest).as_bytes())
+        .map_err(io)?;
+    let file = out.into_inner().map_err(|e| io(e.into_error()))?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&tmp_path, ctx.dir.join("findings.json")).map_err(io)?;
+    let mut stats = stats.clone();
+    stats.findings_write = started.elapsed();
+    Ok((report, stats))
 }
 
 /// The entry bundles holding entries `old..new` (whole bundles).

@@ -246,6 +246,12 @@ fn audit(log: &str, dir: &std::path::Path, threads: usize) -> Result<()> {
         "limit: Ed25519 batch verification on {threads} threads, same run: {limit:.0} signatures/s"
     );
     println!("ratio: {:.3}", rate / limit);
+    let write = stats.findings_write.as_secs_f64();
+    println!(
+        "of which writing findings.json ({} findings): {write:.2} s; the rest: {:.2} s",
+        report.findings_total,
+        secs - write
+    );
     println!("peak memory (VmHWM): {:.1} MB", peak_memory_mb()?);
     Ok(())
 }
