@@ -107,10 +107,8 @@ pub fn update(
                 }
                 lo = hi + 1;
             }
-            for kind in [Kind::Release, Kind::Refusal] {
-                for s in ledger.of_kind(kind)?.iter().filter(|s| s.root.is_none()) {
-                    sink.push(ledger, evaluate_orphan(&story_rules, s, now))?;
-                }
+            for s in &ledger.orphan_answers()? {
+                sink.push(ledger, evaluate_orphan(&story_rules, s, now))?;
             }
             let cases = if rules.on("order_splitting") {
                 ledger.crowded_cases(rules.order_splitting_max_per_day)?

@@ -1056,8 +1056,11 @@ fn verify_tree(
             }
             let first = b * w;
             let hashes: Vec<Hash> = verify::par_map(&entries, opts.threads, |e| leaf_hash(e));
-            // New entries: their leaf hashes must be the authenticated level-0 hashes.
-            let new_from = old_size.max(first);
+            // Every entry read (the new ones, and those below the kept size
+            // when the ledger is made again from the mirror's files): its
+            // leaf hash must be the authenticated level-0 hash, so nothing
+            // enters the ledger that the signed tree does not hold.
+            let new_from = start.max(first);
             let last = first + entries.len() as u64;
             if new_from < last {
                 let indexes: Vec<u64> = (new_from..last).map(|i| stored_hash_index(0, i)).collect();
@@ -1087,8 +1090,10 @@ fn verify_tree(
                             );
                             return Ok(Verified::refused(findings, frontier));
                         }
-                        for h in &hashes[skip..] {
-                            frontier.push(*h);
+                        for (i, h) in (first..).zip(&hashes).skip(skip) {
+                            if i >= old_size {
+                                frontier.push(*h);
+                            }
                         }
                     }
                 }

@@ -553,6 +553,14 @@ fn read_mirror(dir: &Path, asked: &[LeafIndex]) -> Result<MirrorView, MirrorFaul
         .into_iter()
         .filter(|(i, _)| *i < size)
         .collect();
+    // The ledger's leaf at each index asked and at its last verified entry:
+    // checked below against the authenticated tiles, so a ledger of another
+    // history (or damaged) is refused rather than trusted.
+    let mut ledger_leaves = BTreeMap::new();
+    for i in asked.iter().copied().chain(size.checked_sub(1)) {
+        let s = ledger.get(i).context("reading the mirror's ledger")?;
+        ledger_leaves.insert(i, s.map(|s| s.leaf_hash));
+    }
     let mut in_bundles = BTreeSet::new();
     for &i in &asked {
         for j in ledger.referrers(i).context("reading the mirror's ledger")? {
@@ -598,6 +606,7 @@ fn read_mirror(dir: &Path, asked: &[LeafIndex]) -> Result<MirrorView, MirrorFaul
     let wanted: Vec<u64> = asked
         .iter()
         .chain(entries.keys())
+        .chain(ledger_leaves.keys())
         .copied()
         .collect::<BTreeSet<u64>>()
         .into_iter()
@@ -612,11 +621,20 @@ fn read_mirror(dir: &Path, asked: &[LeafIndex]) -> Result<MirrorView, MirrorFaul
             dir.display()
         )),
     })?;
+    let leaves: BTreeMap<u64, Hash> = wanted.into_iter().zip(hashes).collect();
+    for (i, held) in &ledger_leaves {
+        if held.as_ref() != leaves.get(i) {
+            return Err(MirrorFault::Invalid(format!(
+                "the ledger in {} does not hold the verified tree's entry {i}",
+                dir.display()
+            )));
+        }
+    }
     Ok(MirrorView {
         checkpoint,
         size,
         root,
-        leaves: wanted.into_iter().zip(hashes).collect(),
+        leaves: leaves.into_iter().collect(),
         entries: entries
             .into_iter()
             .map(|(i, bytes)| (LeafIndex(i), bytes))

@@ -553,6 +553,30 @@ fn the_mirror_is_read_through_its_ledger_and_checked_against_its_tiles() {
     write_mirror(&w, &dir.join("no-bundle"), fresh());
     std::fs::remove_file(first_bundle(&w, &dir.join("no-bundle"))).unwrap();
     answer(&run("no-bundle"), 1, "DENY mirror_missing: ");
+
+    // A ledger of another history: at the entry asked for it holds other
+    // bytes than the tree the tiles authenticate (so it could not be
+    // trusted to say that nothing withdrew it).
+    write_files(&w, &dir.join("other-history"), fresh());
+    let mut ledger = Ledger::open(&dir.join("other-history/ledger.db"), ORIGIN).unwrap();
+    let mut batch = ledger.batch().unwrap();
+    for i in 0..=at.0 {
+        let bytes = if i == b.index.0 {
+            b"not the request".to_vec()
+        } else {
+            w.entry(i)
+        };
+        batch.add_bytes(i, &bytes).unwrap();
+    }
+    batch.commit().unwrap();
+    let line = answer(&run("other-history"), 1, "DENY mirror_invalid: ");
+    assert!(
+        line.contains(&format!(
+            "does not hold the verified tree's entry {}",
+            b.index.0
+        )),
+        "{line}"
+    );
 }
 
 /// With `--mirror`, a presented ratification must be in the mirror too

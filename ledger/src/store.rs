@@ -405,14 +405,18 @@ impl Ledger {
 
     /// Empties the ledger of entries and findings (its version, origin and
     /// tick stay).
-    pub fn clear(&self) -> Result<(), LedgerError> {
+    pub fn clear(&mut self) -> Result<(), LedgerError> {
+        // One transaction: a ledger left half cleared would hold records or
+        // findings of entries it no longer has.
+        let tx = self.conn.transaction()?;
         for t in TABLES.iter().filter(|&&t| t != "meta") {
-            self.conn.execute(&format!("DELETE FROM {t}"), [])?;
+            tx.execute(&format!("DELETE FROM {t}"), [])?;
         }
-        self.conn.execute(
+        tx.execute(
             "DELETE FROM meta WHERE key NOT IN ('version', 'origin', 'tick')",
             [],
         )?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -502,6 +506,18 @@ impl Ledger {
         self.query(
             &format!("SELECT {SUMMARY_COLUMNS} FROM entries WHERE kind = ?1 ORDER BY idx"),
             &[&kind.as_str()],
+        )
+    }
+
+    /// The releases and refusals that name no authorisation (no story), in
+    /// log order.
+    pub fn orphan_answers(&self) -> Result<Vec<Summary>, LedgerError> {
+        self.query(
+            &format!(
+                "SELECT {SUMMARY_COLUMNS} FROM entries \
+                 WHERE kind IN ('release', 'refusal') AND root IS NULL ORDER BY idx"
+            ),
+            &[],
         )
     }
 
