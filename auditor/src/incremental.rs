@@ -29,20 +29,10 @@ use crate::findings::Finding;
 use crate::rules::{self, Rules};
 use crate::verify::Fact;
 
-/// The rules that read one authorisation's story.
-const STORY_RULES: &[&str] = &[
-    "emergency_unratified",
-    "release_without_authorisation",
-    "release_outside_window",
-    "release_excess_targets",
-    "release_after_withdrawal",
-    "disclosure_overdue",
-    "repeated_seal_extensions",
-    "released_and_refused",
-    "release_against_published_policy",
-    "refusal_without_authorisation",
-    "refusal_unsupported_by_policy",
-];
+/// The rules that read more than one story: each has its own subjects
+/// (an agency's emergencies, an agency's case on a day); every other rule
+/// `rules::apply` runs reads one authorisation's story.
+const GROUP_RULES: &[&str] = &["emergency_spike", "order_splitting"];
 
 /// Ledger keys of the rules' progress.
 const RULES_KEY: &str = "auditor.rules";
@@ -80,7 +70,7 @@ pub fn update(
         .iter()
         .filter_map(Fact::of)
         .collect();
-    let story_rules = only(rules, STORY_RULES);
+    let story_rules = without(rules, GROUP_RULES);
     let mut sink = Sink::default();
 
     let changed = match (done, last_now, same_rules) {
@@ -156,7 +146,14 @@ pub fn update(
             )
         }
     };
-    let split_rules = only(rules, &["order_splitting"]);
+    let split_rules = without(
+        rules,
+        &rules::RULE_IDS
+            .iter()
+            .copied()
+            .filter(|id| *id != "order_splitting")
+            .collect::<Vec<_>>(),
+    );
     for agency in agencies {
         out.groups += 1;
         let mut times = ledger.emergency_times(&agency)?;
@@ -283,15 +280,10 @@ impl Sink {
     }
 }
 
-/// `rules` with every rule but `ids` off.
-fn only(rules: &Rules, ids: &[&str]) -> Rules {
+/// `rules` with the rules `ids` off as well.
+fn without(rules: &Rules, ids: &[&str]) -> Rules {
     let mut r = rules.clone();
-    r.disabled.extend(
-        rules::RULE_IDS
-            .iter()
-            .filter(|id| !ids.contains(id))
-            .map(|id| (*id).to_owned()),
-    );
+    r.disabled.extend(ids.iter().map(|id| (*id).to_owned()));
     r
 }
 

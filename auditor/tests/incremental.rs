@@ -79,6 +79,13 @@ fn found(r: &FindingsReport) -> BTreeSet<String> {
         .collect()
 }
 
+/// Deletes the audit directory's ledger (its file and SQLite's beside it).
+fn remove_ledger(dir: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(dir.join(format!("ledger.db{suffix}")));
+    }
+}
+
 /// Serves the first `size` entries of `e`, cosigned, with the witness's copy.
 fn serve(server: &StaticServer, e: &Entries, size: u64) {
     let bytes = e.bytes();
@@ -206,9 +213,7 @@ async fn a_lost_ledger_is_made_again_from_the_mirror() {
     serve(&server, &e, e.len());
     let first = run(&server, dir.path(), now, &rules).await;
     assert_eq!(first.status, Status::Findings);
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(dir.path().join(format!("ledger.db{suffix}")));
-    }
+    remove_ledger(dir.path());
     std::fs::write(dir.path().join("ledger.db"), b"not a database").unwrap();
     let again = run(&server, dir.path(), now, &rules).await;
     assert_eq!(found(&again), found(&first));
@@ -232,9 +237,7 @@ async fn a_ledger_made_again_from_tampered_files_is_refused() {
     // The ledger goes, and a byte of the mirror's first bundle changes (in
     // a record's text, so it still parses as a bundle): the files below
     // the kept size are read again, and must still hash to the signed tree.
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(dir.path().join(format!("ledger.db{suffix}")));
-    }
+    remove_ledger(dir.path());
     let bundle = dir.path().join("tile/entries/000");
     let mut bytes = std::fs::read(&bundle).unwrap();
     let at = bytes.windows(7).position(|w| w == b"request").unwrap();
