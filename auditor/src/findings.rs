@@ -51,6 +51,18 @@ pub enum Category {
     Notice,
 }
 
+impl Category {
+    /// Whether a finding of it makes the audit fail with exit code 2.
+    pub fn is_integrity(self) -> bool {
+        self == Category::Integrity
+    }
+}
+
+/// Whether a finding of `category` and `severity` counts towards exit code 1.
+fn counts(category: Category, severity: Severity) -> bool {
+    severity != Severity::Info && category != Category::Notice
+}
+
 /// One finding.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
@@ -140,12 +152,12 @@ impl Finding {
 
     /// Whether it makes the audit fail with exit code 2.
     pub fn is_integrity(&self) -> bool {
-        self.category == Category::Integrity
+        self.category.is_integrity()
     }
 
     /// Whether it counts towards exit code 1.
     pub fn counts(&self) -> bool {
-        self.severity != Severity::Info && self.category != Category::Notice
+        counts(self.category, self.severity)
     }
 }
 
@@ -171,11 +183,12 @@ impl Status {
         }
     }
 
-    /// From a set of findings.
-    pub fn of(findings: &[Finding]) -> Status {
-        if findings.iter().any(Finding::is_integrity) {
+    /// From what the findings hold: an integrity failure, and any that
+    /// counts towards exit code 1.
+    pub fn of(integrity: bool, counting: bool) -> Status {
+        if integrity {
             Status::IntegrityFailure
-        } else if findings.iter().any(Finding::counts) {
+        } else if counting {
             Status::Findings
         } else {
             Status::Clean
@@ -326,20 +339,14 @@ impl<W: std::io::Write> Tally<W> {
         self.out.write_all(text.as_bytes())?;
         self.total += 1;
         *self.counts.entry(severity.as_str().to_owned()).or_default() += 1;
-        self.integrity |= category == Category::Integrity;
-        self.counting |= severity != Severity::Info && category != Category::Notice;
+        self.integrity |= category.is_integrity();
+        self.counting |= counts(category, severity);
         Ok(())
     }
 
     /// The status of everything added.
     pub fn status(&self) -> Status {
-        if self.integrity {
-            Status::IntegrityFailure
-        } else if self.counting {
-            Status::Findings
-        } else {
-            Status::Clean
-        }
+        Status::of(self.integrity, self.counting)
     }
 
     /// The writer back, flushed.

@@ -79,6 +79,32 @@ fn found(r: &FindingsReport) -> BTreeSet<String> {
         .collect()
 }
 
+/// `busy_log()`'s first `size` entries served, and audited once at `now`
+/// with the default rules into a new directory.
+struct Audited {
+    e: Entries,
+    server: StaticServer,
+    dir: tempfile::TempDir,
+    rules: Rules,
+    first: FindingsReport,
+}
+
+async fn audited(size: Option<u64>, now: DateTime<Utc>) -> Audited {
+    let e = busy_log();
+    let server = StaticServer::start(Default::default()).await;
+    let rules = Rules::default();
+    let dir = tempfile::tempdir().unwrap();
+    serve(&server, &e, size.unwrap_or_else(|| e.len()));
+    let first = run(&server, dir.path(), now, &rules).await;
+    Audited {
+        e,
+        server,
+        dir,
+        rules,
+        first,
+    }
+}
+
 /// Deletes the audit directory's ledger (its file and SQLite's beside it).
 fn remove_ledger(dir: &std::path::Path) {
     for suffix in ["", "-wal", "-shm"] {
@@ -177,13 +203,14 @@ async fn growing_log_and_moving_clock_find_what_one_audit_finds() {
 
 #[tokio::test]
 async fn a_run_reads_only_the_bundles_of_new_entries() {
-    let e = busy_log();
-    let server = StaticServer::start(Default::default()).await;
-    let rules = Rules::default();
-    let dir = tempfile::tempdir().unwrap();
     let now = t0() + Duration::days(2);
-    serve(&server, &e, 256);
-    let first = run(&server, dir.path(), now, &rules).await;
+    let Audited {
+        e,
+        server,
+        dir,
+        rules,
+        first,
+    } = audited(Some(256), now).await;
     assert_eq!(first.entries_audited, 256);
     // The first bundle leaves the mirror: a run that needed it would fail.
     let full = dir.path().join("tile/entries/000");
@@ -205,13 +232,14 @@ async fn a_run_reads_only_the_bundles_of_new_entries() {
 
 #[tokio::test]
 async fn a_lost_ledger_is_made_again_from_the_mirror() {
-    let e = busy_log();
-    let server = StaticServer::start(Default::default()).await;
-    let rules = Rules::default();
-    let dir = tempfile::tempdir().unwrap();
     let now = t0() + Duration::days(200);
-    serve(&server, &e, e.len());
-    let first = run(&server, dir.path(), now, &rules).await;
+    let Audited {
+        server,
+        dir,
+        rules,
+        first,
+        ..
+    } = audited(None, now).await;
     assert_eq!(first.status, Status::Findings);
     remove_ledger(dir.path());
     std::fs::write(dir.path().join("ledger.db"), b"not a database").unwrap();
@@ -226,13 +254,14 @@ async fn a_lost_ledger_is_made_again_from_the_mirror() {
 
 #[tokio::test]
 async fn a_ledger_made_again_from_tampered_files_is_refused() {
-    let e = busy_log();
-    let server = StaticServer::start(Default::default()).await;
-    let rules = Rules::default();
-    let dir = tempfile::tempdir().unwrap();
     let now = t0() + Duration::days(2);
-    serve(&server, &e, 256);
-    let first = run(&server, dir.path(), now, &rules).await;
+    let Audited {
+        server,
+        dir,
+        rules,
+        first,
+        ..
+    } = audited(Some(256), now).await;
     assert_ne!(first.status, Status::IntegrityFailure);
     // The ledger goes, and a byte of the mirror's first bundle changes (in
     // a record's text, so it still parses as a bundle): the files below

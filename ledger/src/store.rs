@@ -453,17 +453,10 @@ impl Ledger {
         }
         let (lo, hi) = (last.min(now), last.max(now));
         let tx = self.conn.transaction()?;
-        let moved: Vec<i64> = {
-            let mut st = tx.prepare_cached(
-                "SELECT idx FROM entries WHERE sealed_in_force BETWEEN ?1 AND ?2 \
-                 UNION SELECT idx FROM entries WHERE ratify_by BETWEEN ?1 AND ?2",
-            )?;
-            let rows = st.query_map([lo, hi], |r| r.get(0))?;
-            rows.collect::<Result<_, _>>()?
-        };
+        let moved = deadlines_between(&tx, lo, hi)?;
         tx.execute("UPDATE meta SET value = ?1 WHERE key = 'tick'", [now])?;
         for idx in moved {
-            restatus(&tx, idx, now)?;
+            restatus(&tx, sql_index(idx), now)?;
         }
         tx.commit()?;
         Ok(())
@@ -518,17 +511,6 @@ impl Ledger {
                  WHERE kind IN ('release', 'refusal') AND root IS NULL ORDER BY idx"
             ),
             &[],
-        )
-    }
-
-    /// Every emergency signed by `agency`, in log order.
-    pub fn emergencies_of(&self, agency: &str) -> Result<Vec<Summary>, LedgerError> {
-        self.query(
-            &format!(
-                "SELECT {SUMMARY_COLUMNS} FROM entries INDEXED BY entries_emergencies \
-                 WHERE kind = 'emergency' AND signer = ?1 ORDER BY idx"
-            ),
-            &[&agency],
         )
     }
 
@@ -599,16 +581,7 @@ impl Ledger {
     /// Authorisations whose sealed-until in force or ratification deadline
     /// lies in `lo..=hi` (Unix seconds).
     pub fn deadlines_between(&self, lo: i64, hi: i64) -> Result<Vec<u64>, LedgerError> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT idx FROM entries WHERE sealed_in_force BETWEEN ?1 AND ?2 \
-             UNION SELECT idx FROM entries WHERE ratify_by BETWEEN ?1 AND ?2 ORDER BY 1",
-        )?;
-        let rows = st.query_map([lo, hi], |r| r.get::<_, i64>(0))?;
-        let mut out = Vec::new();
-        for r in rows {
-            out.extend(u64::try_from(r?).ok());
-        }
-        Ok(out)
+        Ok(deadlines_between(&self.conn, lo, hi)?)
     }
 
     /// Authorisations whose sealed-until in force lies in `lo..=hi` (Unix
@@ -700,6 +673,22 @@ impl Ledger {
         let rows = st.query_map(params, summary_of_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// Entries whose sealed-until in force or ratification deadline lies in
+/// `lo..=hi` (Unix seconds), in index order: the ones a clock moving
+/// between those times changes.
+fn deadlines_between(conn: &Connection, lo: i64, hi: i64) -> rusqlite::Result<Vec<u64>> {
+    let mut st = conn.prepare_cached(
+        "SELECT idx FROM entries WHERE sealed_in_force BETWEEN ?1 AND ?2 \
+         UNION SELECT idx FROM entries WHERE ratify_by BETWEEN ?1 AND ?2 ORDER BY 1",
+    )?;
+    let rows = st.query_map([lo, hi], |r| r.get::<_, i64>(0))?;
+    let mut out = Vec::new();
+    for r in rows {
+        out.extend(u64::try_from(r?).ok());
+    }
+    Ok(out)
 }
 
 fn remove_files(path: &Path) -> Result<(), LedgerError> {
