@@ -289,10 +289,10 @@ struct SigJob {
 /// with the log server, the gate and the web view).
 pub struct EntryVerifier {
     registry: Registry,
-    /// What the registry said of each (signer, kind) since it last changed:
-    /// `Registry::signer_for` scans every registration, and most entries
-    /// come from a few keys between rare registry entries.
-    signers: HashMap<(String, u32, Kind), Result<VerifierKey, SignerError>>,
+    /// What the registry said of each (signer, kind, roles allowed) since it
+    /// last changed: `Registry::signer_for` scans every registration, and
+    /// most entries come from a few keys between rare registry entries.
+    signers: HashMap<(String, u32, Kind, &'static [Role]), Result<VerifierKey, SignerError>>,
     /// The next entry's index.
     next: u64,
     /// Entries from this index on get their signatures checked.
@@ -592,7 +592,14 @@ impl EntryVerifier {
     fn resolve_signer(&mut self, index: u64, record: &SignedRecord) -> Option<VerifierKey> {
         let signer = record.signer();
         let kind = record.kind();
-        let cache_key = (signer.name.to_string(), signer.key_id.0, kind);
+        // A release's roles depend on its body (a custodian's share or a
+        // provider's release), so they are part of the key.
+        let cache_key = (
+            signer.name.to_string(),
+            signer.key_id.0,
+            kind,
+            record.body().signer_roles(),
+        );
         let known = match self.signers.get(&cache_key) {
             Some(known) => known.clone(),
             None => {

@@ -201,6 +201,13 @@ impl VerifierKey {
         &self.key
     }
 
+    /// This key as an X25519 public key (the birational map from Edwards to
+    /// Montgomery form), to seal data to whoever holds the signer key
+    /// ([`SignerKey::x25519_secret`]).
+    pub fn x25519_public(&self) -> [u8; 32] {
+        self.key.to_montgomery().to_bytes()
+    }
+
     /// Verifies a note signature's bytes (without the key ID) over a note's text.
     /// Cosignature keys check the cosignature/v1 message built from the text.
     pub fn verify(&self, text: &str, signature: &[u8]) -> bool {
@@ -329,6 +336,16 @@ impl SignerKey {
     /// The key name.
     pub fn name(&self) -> &KeyName {
         &self.verifier.name
+    }
+
+    /// The X25519 secret that matches this key's public key under the
+    /// Ed25519-to-X25519 map ([`VerifierKey::x25519_public`]): the clamped
+    /// scalar of the Ed25519 key (as libsodium's
+    /// `crypto_sign_ed25519_sk_to_curve25519` and age's ssh-ed25519
+    /// recipients). Lets a registered key receive HPKE-sealed data without
+    /// a second key to register.
+    pub fn x25519_secret(&self) -> [u8; 32] {
+        self.signing.to_scalar_bytes()
     }
 
     /// Raw Ed25519 signature of `message`.

@@ -28,6 +28,7 @@ fn answer(kind: Kind, provider: &SignerKey, entry: EntryRef) -> SignedRecord {
             entry,
             targets_released: 1,
             released_at: at,
+            share: None,
         }),
         Kind::Refusal => Body::Refusal(RefusalBody {
             entry,

@@ -653,6 +653,15 @@ hex32!(
     "A commitment's 32-byte salt, 64 lower-case hex digits."
 );
 hex32!(
+    /// The check value of an escrowed key under threshold custody: SHA-256
+    /// over a domain string and the key (`daylight-custody`). It names the
+    /// key in custodians' receipts without revealing it, and tells whoever
+    /// reconstructs the key whether the shares were right.
+    KeyCheck,
+    "KeyCheck",
+    "An escrowed key's check value: SHA-256(\"daylight/escrow-key-check/v1\\n\" || key), 64 lower-case hex digits."
+);
+hex32!(
     /// The SHA-256 of a document (an order), as the agency computed it.
     DocumentHash,
     "DocumentHash",
@@ -1013,6 +1022,9 @@ closed_set!(
         Court = "court",
         /// The log itself: its checkpoint and registry key (changed only by `rotate`).
         Log = "log",
+        /// A custodian: holds one share of each escrowed key and signs
+        /// receipts for the shares it releases (threshold custody).
+        Custodian = "custodian",
         /// A provider: signs release receipts.
         Provider = "provider",
         /// A witness the log asks to cosign (a cosignature/v1 key).

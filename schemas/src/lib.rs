@@ -71,13 +71,13 @@ pub use draft::{Draft, EmergencyDraft, RatificationDraft, RequestDraft};
 pub use error::SchemaError;
 pub use fields::{
     Commitment, DataCategory, Decision, DocumentHash, EmergencyGround, EntryRef, IssuerType,
-    Jurisdiction, Name, Offence, RefusalReason, RegisteredKey, RegistryAction, Role, Salt,
-    SealReason, Signer, TargetId, TargetType, Text, Timestamp, WithdrawalReason,
+    Jurisdiction, KeyCheck, Name, Offence, RefusalReason, RegisteredKey, RegistryAction, Role,
+    Salt, SealReason, Signer, TargetId, TargetType, Text, Timestamp, WithdrawalReason,
 };
 pub use record::{
     Authority, Body, DisclosedDocument, DisclosedTarget, DisclosureBody, EmergencyBody,
     ExtensionBody, Kind, OutcomeBody, Period, PolicyBody, RatificationBody, Record, RefusalBody,
-    RegistryBody, ReleaseBody, RequestBody, SignedRecord, WithdrawalBody, WithheldTarget,
+    RegistryBody, ReleaseBody, RequestBody, ShareRef, SignedRecord, WithdrawalBody, WithheldTarget,
     MAX_RATIFY_HOURS, MAX_RECORD_SIZE, SCHEMA_VERSION, SCHEMA_VERSIONS_READ, SIGNATURE_DOMAIN,
 };
 pub use registry::{LogKeyPeriod, Registration, Registry, RegistryError, SignerError};

@@ -15,7 +15,7 @@ use crate::canonical;
 use crate::error::{clip, SchemaError};
 use crate::fields::{
     parse_signature_hex, Commitment, DataCategory, Decision, DocumentHash, EmergencyGround,
-    EntryRef, IssuerType, Jurisdiction, Name, Offence, RefusalReason, RegisteredKey,
+    EntryRef, IssuerType, Jurisdiction, KeyCheck, Name, Offence, RefusalReason, RegisteredKey,
     RegistryAction, Role, Salt, SealReason, Signer, TargetId, TargetType, Text, Timestamp,
     WithdrawalReason,
 };
@@ -127,7 +127,8 @@ impl Kind {
             Kind::Request | Kind::Emergency | Kind::Withdrawal | Kind::Outcome => &[Role::Agency],
             Kind::Ratification | Kind::Extension => &[Role::Court],
             Kind::Disclosure => &[Role::Agency, Role::Court],
-            Kind::Release | Kind::Refusal | Kind::Policy => &[Role::Provider],
+            Kind::Release => &[Role::Provider, Role::Custodian],
+            Kind::Refusal | Kind::Policy => &[Role::Provider],
             Kind::Registry => &[],
         }
     }
@@ -399,16 +400,57 @@ pub struct DisclosureBody {
 }
 
 /// `release`: the provider's receipt: it released access for an entry, for
-/// some number of targets, at a time. Signed by the provider's registered key.
+/// some number of targets, at a time. Signed by the provider's registered
+/// key; or, under threshold custody, a custodian's receipt for the one share
+/// of one target's escrowed key it released (`share` set, signed by the
+/// custodian's registered key).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseBody {
     /// The request or emergency entry acted on.
     pub entry: EntryRef,
-    /// How many targets access was released for (at least 1).
+    /// How many targets access was released for (at least 1; exactly 1
+    /// for a custodian's share).
     pub targets_released: u32,
     /// When it was released; not after this record's creation.
     pub released_at: Timestamp,
+    /// A custodian's receipt: the share it released.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<ShareRef>,
+}
+
+/// The share a custodian released: which escrowed key (by its check
+/// value), which of its shares, and the split (k of n).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShareRef {
+    /// The escrowed key's check value.
+    pub key: KeyCheck,
+    /// The share's index (its x coordinate), 1 to `shares`.
+    pub index: u8,
+    /// How many shares reconstruct the key (k, at least 2).
+    pub threshold: u8,
+    /// How many shares the key was split into (n, at least `threshold`).
+    pub shares: u8,
+}
+
+impl ShareRef {
+    /// Checks the numbers: 2 <= threshold <= shares, 1 <= index <= shares.
+    pub fn check(&self) -> Result<(), SchemaError> {
+        if self.threshold < 2 || self.threshold > self.shares {
+            return Err(SchemaError::Malformed(format!(
+                "share threshold {} of {} shares: need 2 <= threshold <= shares",
+                self.threshold, self.shares
+            )));
+        }
+        if self.index == 0 || self.index > self.shares {
+            return Err(SchemaError::Malformed(format!(
+                "share index {} of {} shares: need 1 <= index <= shares",
+                self.index, self.shares
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// `refusal`: the provider refused access for a request or emergency on
@@ -566,6 +608,17 @@ pub enum Body {
 }
 
 impl Body {
+    /// The roles whose registered keys may sign this body: its kind's
+    /// ([`Kind::signer_roles`]), narrowed for a release: a custodian signs
+    /// a share's release, a provider any other.
+    pub fn signer_roles(&self) -> &'static [Role] {
+        match self {
+            Body::Release(b) if b.share.is_some() => &[Role::Custodian],
+            Body::Release(_) => &[Role::Provider],
+            other => other.kind().signer_roles(),
+        }
+    }
+
     /// The kind.
     pub fn kind(&self) -> Kind {
         match self {
@@ -748,6 +801,15 @@ fn validate(created: Timestamp, body: &Body) -> Result<(), SchemaError> {
                 return Err(SchemaError::NoTargets(
                     "a release is for at least one target".into(),
                 ));
+            }
+            if let Some(share) = &b.share {
+                share.check()?;
+                if b.targets_released != 1 {
+                    return Err(SchemaError::Malformed(format!(
+                        "a custodian's share release is for one target's key, not {}",
+                        b.targets_released
+                    )));
+                }
             }
             if b.released_at > created {
                 return Err(SchemaError::DatesOutOfOrder(format!(
@@ -1093,6 +1155,27 @@ impl Record {
                 entry,
                 targets_released,
                 released_at: Timestamp::new(released_at)?,
+                share: None,
+            }),
+        )
+    }
+
+    /// A custodian's receipt for `entry`: it released `share` of one
+    /// target's escrowed key at `released_at` (to be signed by the
+    /// custodian's key).
+    pub fn share_release(
+        entry: EntryRef,
+        share: ShareRef,
+        released_at: DateTime<Utc>,
+        created: DateTime<Utc>,
+    ) -> Result<Record, SchemaError> {
+        Record::new(
+            created,
+            Body::Release(ReleaseBody {
+                entry,
+                targets_released: 1,
+                released_at: Timestamp::new(released_at)?,
+                share: Some(share),
             }),
         )
     }

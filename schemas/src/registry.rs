@@ -109,18 +109,16 @@ impl SignerError {
     }
 }
 
-/// Which of `mine` (one key's registrations) lets it sign `kind` now, or
-/// why none does.
+/// Which of `mine` (one key's registrations) lets it sign `kind` (in one of
+/// `roles`) now, or why none does.
 fn standing<'a>(
     mine: &[&'a Registration],
     kind: crate::Kind,
+    roles: &[Role],
     who: &str,
 ) -> Result<&'a Registration, SignerError> {
     let mut revoked = None;
-    for r in mine
-        .iter()
-        .filter(|r| kind.signer_roles().contains(&r.role))
-    {
+    for r in mine.iter().filter(|r| roles.contains(&r.role)) {
         match r.revoked_at {
             None => return Ok(r),
             Some(at) => revoked = Some((*r, at)),
@@ -320,7 +318,12 @@ impl Registry {
     pub fn signer_for(&self, record: &SignedRecord) -> Result<&Registration, SignerError> {
         let signer = record.signer();
         let mine: Vec<&Registration> = self.keys.iter().filter(|r| signer.is(&r.key)).collect();
-        standing(&mine, record.kind(), &signer.to_string())
+        standing(
+            &mine,
+            record.kind(),
+            record.body().signer_roles(),
+            &signer.to_string(),
+        )
     }
 
     /// Whether the key written `vkey` (verifier-key text) may sign `kind`
@@ -334,7 +337,7 @@ impl Registry {
             .iter()
             .map(|&pos| &self.keys[pos])
             .collect();
-        standing(&mine, kind, vkey).map(|_| ())
+        standing(&mine, kind, kind.signer_roles(), vkey).map(|_| ())
     }
 
     /// Replays the registry entry at `index` (entries must come in index
@@ -496,6 +499,72 @@ mod tests {
 
     fn t() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn a_share_release_is_a_custodians_and_a_plain_release_a_providers() {
+        let log = key(ORIGIN, 1);
+        let provider = key("provider.example", 5);
+        let custodian = key("custodian.example", 6);
+        let mut reg = Registry::new(log.verifier().clone());
+        for (i, (role, k)) in [(Role::Provider, &provider), (Role::Custodian, &custodian)]
+            .into_iter()
+            .enumerate()
+        {
+            let add = Record::registry_add(role, k.verifier(), t())
+                .unwrap()
+                .sign(&log, ORIGIN)
+                .unwrap();
+            reg.apply(LeafIndex(i as u64), &add).unwrap();
+        }
+        let entry = crate::EntryRef {
+            index: LeafIndex(0),
+            leaf_hash: daylight_core::Hash([1; 32]),
+        };
+        let share = crate::ShareRef {
+            key: crate::KeyCheck([2; 32]),
+            index: 1,
+            threshold: 2,
+            shares: 3,
+        };
+        let plain = Record::release(entry, 1, t(), t()).unwrap();
+        let of_share = Record::share_release(entry, share, t(), t()).unwrap();
+        let role_of = |r: &Record, k: &SignerKey| {
+            reg.signer_for(&r.clone().sign(k, ORIGIN).unwrap())
+                .map(|r| r.role)
+                .map_err(|e| e.code())
+        };
+        assert_eq!(role_of(&plain, &provider), Ok(Role::Provider));
+        assert_eq!(role_of(&plain, &custodian), Err("wrong_role"));
+        assert_eq!(role_of(&of_share, &custodian), Ok(Role::Custodian));
+        assert_eq!(role_of(&of_share, &provider), Err("wrong_role"));
+    }
+
+    #[test]
+    fn share_numbers_are_checked() {
+        let entry = crate::EntryRef {
+            index: LeafIndex(0),
+            leaf_hash: daylight_core::Hash([1; 32]),
+        };
+        let ok = crate::ShareRef {
+            key: crate::KeyCheck([2; 32]),
+            index: 3,
+            threshold: 2,
+            shares: 3,
+        };
+        assert!(Record::share_release(entry, ok, t(), t()).is_ok());
+        for (index, threshold, shares) in [(0, 2, 3), (4, 2, 3), (1, 1, 3), (1, 4, 3), (1, 0, 0)] {
+            let bad = crate::ShareRef {
+                index,
+                threshold,
+                shares,
+                ..ok
+            };
+            assert!(
+                Record::share_release(entry, bad, t(), t()).is_err(),
+                "{index} {threshold} {shares}"
+            );
+        }
     }
 
     #[test]

@@ -73,6 +73,7 @@ pub fn role(r: Role) -> &'static str {
         Role::Agency => "agency",
         Role::Court => "court",
         Role::Provider => "provider",
+        Role::Custodian => "custodian",
         Role::Log => "the log itself",
         Role::Witness => "witness",
     }

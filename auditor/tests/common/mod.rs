@@ -251,6 +251,7 @@ impl Entries {
             entry: e,
             targets_released: targets,
             released_at: ts(at),
+            share: None,
         };
         let r = Record::new(at, Body::Release(body))
             .unwrap()
