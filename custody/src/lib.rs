@@ -20,14 +20,18 @@
 //! - [`seal`]: a share sealed with HPKE (RFC 9180) to an Ed25519 note key
 //!   (the agency's registered key, or a custodian's for a deposit), bound to
 //!   what it was released for.
+//! - [`deposit`]: a share sealed to a custodian and signed by its depositor
+//!   (the provider), as `daylight escrow split` hands it over.
 //!
 //! No I/O: the only thing read from outside is the system random source
 //! (new keys, share polynomials, HPKE's ephemeral keys).
 
+pub mod deposit;
 pub mod key;
 pub mod seal;
 pub mod share;
 
+pub use deposit::Deposit;
 pub use key::{key_check, EscrowKey, Slot};
 pub use seal::{open, seal, Context, Sealed};
 pub use share::{recover, split, Share};
@@ -81,6 +85,12 @@ pub enum CustodyError {
     /// recipient, another release, or changed bytes.
     #[error("the sealed share does not open: wrong key, another release, or changed bytes")]
     DoesNotOpen,
+    /// A deposit by a key the custodian does not take shares from.
+    #[error("{0} is not a depositor of this custodian")]
+    UnknownDepositor(String),
+    /// A deposit whose signature does not verify under its depositor's key.
+    #[error("the deposit's signature by {0} does not verify")]
+    BadSignature(String),
     /// The system random source failed.
     #[error("the system random source failed: {0}")]
     Random(String),

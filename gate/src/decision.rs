@@ -766,6 +766,49 @@ pub(crate) fn verify_bundle(
     })
 }
 
+/// Any entry proven public: what [`verify_entry`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Included {
+    /// The entry's index.
+    pub index: LeafIndex,
+    /// The log that holds it (the checkpoint's origin).
+    pub origin: String,
+    /// The size of the checkpoint that includes it.
+    pub checkpoint_size: TreeSize,
+    /// How many policy witnesses validly cosigned that checkpoint.
+    pub cosignatures: usize,
+    /// The record, parsed (canonical, valid, bound to that log).
+    pub record: SignedRecord,
+}
+
+/// Verifies that `entry` (any record: a custodian's receipt, a provider's
+/// release, ...) is public under `policy`, offline: `proof` is a C2SP
+/// tlog-proof whose checkpoint the policy believes (log key, witness
+/// quorum, freshness, exactly as for a request), which includes these exact
+/// bytes at its index, and the bytes are a valid record bound to that log.
+/// Nothing is checked about the record's kind, signer or content: that is
+/// the caller's. The same checks, in the same order and with the same
+/// reason codes, as the first steps of [`decide`].
+pub fn verify_entry(
+    policy: &Policy,
+    entry: &[u8],
+    proof: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Included, Denied> {
+    let Proven {
+        index,
+        witnessed,
+        record,
+    } = verify_bundle(policy, entry, proof, now)?;
+    Ok(Included {
+        index,
+        origin: witnessed.checkpoint.origin,
+        checkpoint_size: witnessed.checkpoint.size,
+        cosignatures: witnessed.cosignatures,
+        record,
+    })
+}
+
 fn check(
     policy: &Policy,
     entry: &[u8],

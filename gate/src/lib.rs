@@ -37,8 +37,8 @@ pub mod release;
 pub mod testkit;
 
 pub use decision::{
-    decide, decide_later, parse_opening, Allowed, Decision, Denied, ReasonCode, Refused,
-    MAX_CLOCK_SKEW,
+    decide, decide_later, parse_opening, verify_entry, Allowed, Decision, Denied, Included,
+    ReasonCode, Refused, MAX_CLOCK_SKEW,
 };
 pub use later::{Later, MirrorInput, MirrorView};
 pub use policy::{LogKey, Policy, PolicyError, RetiredLogKey};

@@ -195,7 +195,9 @@ fn signer_error(e: SignerError) -> ApiError {
 
 /// A provider's answer to a request (a release or a refusal) must name a
 /// request or emergency (`reference_not_authorising`, 422) addressed to
-/// the provider that signed the answer (`wrong_provider`, 403): a receipt
+/// the provider that signed the answer (`wrong_provider`, 403; a
+/// custodian's share release names a request or emergency too, but any
+/// registered custodian may sign it): a receipt
 /// for anything else would make the log's counts of releases and refusals
 /// say what did not happen. A withdrawal must name a request or emergency
 /// made by the same agency (`wrong_agency`, 403). `referenced` holds the entries the record's
@@ -251,6 +253,12 @@ fn check_provider_answer(
                 ),
             ));
         }
+        return Ok(());
+    }
+    if matches!(record.body(), Body::Release(b) if b.share.is_some()) {
+        // A custodian's receipt for the share it released (threshold
+        // custody): the registry already required a custodian's key, and
+        // custodians are not the provider the request is addressed to.
         return Ok(());
     }
     match target.provider() {
