@@ -16,7 +16,9 @@
 //!   registry at any point without reading the log;
 //! - the statuses ([`Status`]), decided by one function
 //!   ([`status::Facts::statuses`]) when an entry is added, when a later
-//!   entry speaks of it, and when [`Ledger::tick`] passes its dates;
+//!   entry speaks of it, and when [`Ledger::tick`] passes its dates (under
+//!   threshold custody, whether custodians' share releases put a key
+//!   together is decided by [`custody::assembled`], also one function);
 //! - the counters an overview or a report reads (per kind and month, per
 //!   agency, statuses per month);
 //! - what readers concluded (the auditor's findings), with the entries,
@@ -30,6 +32,7 @@
 //! between runs, the transparency report) and `daylight gate verify
 //! --mirror` (the entries that speak of the one a release is asked for).
 
+pub mod custody;
 pub mod status;
 pub mod store;
 pub mod summary;

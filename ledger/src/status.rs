@@ -20,7 +20,9 @@ pub enum Status {
     Unratified,
     /// An emergency still within its ratification deadline.
     AwaitingRatification,
-    /// The provider logged a release for it.
+    /// The provider logged a release for it, or (threshold custody)
+    /// custodians logged the release of enough shares of one of its keys
+    /// to put that key together.
     Released,
     /// The agency withdrew it.
     Withdrawn,
@@ -144,10 +146,15 @@ pub mod flags {
     pub const DENIED: u8 = 16;
     /// A provider's refusal refers to it.
     pub const REFUSAL: u8 = 32;
+    /// Custodians' share releases for it put one of its keys together: at
+    /// least k shares of one key and split, with distinct indices, from
+    /// distinct custodians ([`crate::custody::assembled`]).
+    pub const SHARES: u8 = 64;
     /// One past the largest combination.
-    pub const END: u8 = 64;
+    pub const END: u8 = 128;
 
-    /// The bit a referring entry of this kind (and decision) sets.
+    /// The bit a referring entry of this kind (and decision) sets. A
+    /// custodian's share release sets none ([`crate::Summary::flag_bit`]).
     pub fn of(
         kind: Option<daylight_schemas::Kind>,
         decision: Option<daylight_schemas::Decision>,
@@ -218,7 +225,9 @@ impl Facts {
         if has(flags::WITHDRAWAL) {
             out.insert(Status::Withdrawn);
         }
-        if has(flags::RELEASE) {
+        // Access exists once the provider released it, or once enough
+        // custodians released shares of one key for whoever holds them.
+        if has(flags::RELEASE) || has(flags::SHARES) {
             out.insert(Status::Released);
         }
         if has(flags::REFUSAL) {
@@ -296,6 +305,11 @@ mod tests {
             facts(Kind::Request, flags::REFUSAL, Some(false), None),
             vec![Sealed, Refused]
         );
+        // Custodians' shares of one key released it as the provider would.
+        assert_eq!(
+            facts(Kind::Request, flags::SHARES, Some(false), None),
+            vec![Sealed, Released]
+        );
         assert_eq!(
             facts(Kind::Emergency, 0, Some(false), Some(false)),
             vec![Sealed, AwaitingRatification]
@@ -318,7 +332,7 @@ mod tests {
             vec![Ratified]
         );
         for k in [Kind::Registry, Kind::Release, Kind::Disclosure] {
-            assert!(facts(k, 31, Some(true), Some(true)).is_empty());
+            assert!(facts(k, flags::END - 1, Some(true), Some(true)).is_empty());
         }
         assert!(Facts {
             kind: None,
@@ -334,7 +348,7 @@ mod tests {
     #[test]
     fn every_authorisation_combination_is_listed_once() {
         let all: Vec<Facts> = Facts::all_authorisations().collect();
-        assert_eq!(all.len(), 2 * 64 * 3 * 3);
+        assert_eq!(all.len(), 2 * 128 * 3 * 3);
         let unique: std::collections::HashSet<Facts> = all.iter().copied().collect();
         assert_eq!(unique.len(), all.len());
     }

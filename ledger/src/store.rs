@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use daylight_core::Hash;
-use daylight_schemas::{Decision, EntryRef, Kind, RefusalReason, SignedRecord};
+use daylight_schemas::{Decision, EntryRef, KeyCheck, Kind, RefusalReason, ShareRef, SignedRecord};
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension as _};
 
@@ -24,7 +24,7 @@ use crate::summary::{
 };
 
 /// Bumped whenever the tables change; a ledger of another version is rebuilt.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// Why the ledger could not answer or write.
 #[derive(Debug, thiserror::Error)]
@@ -92,7 +92,11 @@ CREATE TABLE IF NOT EXISTS entries(
     valid_from INTEGER,
     valid_until INTEGER,
     released_at INTEGER,
-    targets_released INTEGER
+    targets_released INTEGER,
+    share_key BLOB,
+    share_index INTEGER,
+    share_threshold INTEGER,
+    share_count INTEGER
 );
 CREATE INDEX IF NOT EXISTS entries_kind ON entries(kind);
 CREATE INDEX IF NOT EXISTS entries_sealed ON entries(sealed_in_force)
@@ -104,6 +108,8 @@ CREATE INDEX IF NOT EXISTS entries_case ON entries(case_reference, signer, day)
     WHERE case_reference IS NOT NULL;
 CREATE INDEX IF NOT EXISTS entries_emergencies ON entries(signer, created)
     WHERE kind = 'emergency';
+CREATE INDEX IF NOT EXISTS entries_share ON entries(share_key)
+    WHERE share_key IS NOT NULL;
 CREATE TABLE IF NOT EXISTS status_members(
     status INTEGER NOT NULL, entry INTEGER NOT NULL, PRIMARY KEY(status, entry)
 ) WITHOUT ROWID;
@@ -167,7 +173,8 @@ const TABLES: [&str; 10] = [
 pub const SUMMARY_COLUMNS: &str = "idx, kind, created, signer, jurisdiction, legal_basis, provider, \
      categories, sealed_until, sealed_in_force, ratify_by, decision, refs, flags, leaf_hash, outcome, \
      reason, request_agency, policy, version, about, amends, root, numbers, case_reference, offence, \
-     issuer, target_count, valid_from, valid_until, released_at, targets_released";
+     issuer, target_count, valid_from, valid_until, released_at, targets_released, share_key, \
+     share_index, share_threshold, share_count";
 
 fn time(secs: Option<i64>) -> Option<DateTime<Utc>> {
     secs.and_then(|s| DateTime::from_timestamp(s, 0))
@@ -238,7 +245,27 @@ pub fn summary_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Summary> {
         targets_released: r
             .get::<_, Option<i64>>(31)?
             .and_then(|x| u32::try_from(x).ok()),
+        share: share_of_row(r, 32)?,
     })
+}
+
+/// The share named by the four share columns from `at` on (key, index,
+/// threshold, shares), if the row is a custodian's share release.
+fn share_of_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Option<ShareRef>> {
+    let key: Option<Vec<u8>> = r.get(at)?;
+    let small = |i: usize| -> rusqlite::Result<Option<u8>> {
+        Ok(r.get::<_, Option<i64>>(at + i)?
+            .and_then(|x| u8::try_from(x).ok()))
+    };
+    let (index, threshold, shares) = (small(1)?, small(2)?, small(3)?);
+    Ok((|| {
+        Some(ShareRef {
+            key: KeyCheck(<[u8; 32]>::try_from(key?.as_slice()).ok()?),
+            index: index?,
+            threshold: threshold?,
+            shares: shares?,
+        })
+    })())
 }
 
 /// Opens a connection to a ledger file with the settings every user shares.
@@ -512,6 +539,32 @@ impl Ledger {
             ),
             &[],
         )
+    }
+
+    /// Every custodian's share release naming the escrowed key `key`, in
+    /// log order (whatever authorisation it names).
+    pub fn shares_of_key(&self, key: &KeyCheck) -> Result<Vec<Summary>, LedgerError> {
+        self.query(
+            &format!(
+                "SELECT {SUMMARY_COLUMNS} FROM entries INDEXED BY entries_share \
+                 WHERE share_key = ?1 ORDER BY idx"
+            ),
+            &[&&key.0[..]],
+        )
+    }
+
+    /// Every escrowed key some custodian's share release names, in order.
+    pub fn share_keys(&self) -> Result<Vec<KeyCheck>, LedgerError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT DISTINCT share_key FROM entries INDEXED BY entries_share \
+             WHERE share_key IS NOT NULL ORDER BY share_key",
+        )?;
+        let rows = st.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+        let mut out = Vec::new();
+        for k in rows {
+            out.extend(<[u8; 32]>::try_from(k?.as_slice()).ok().map(KeyCheck));
+        }
+        Ok(out)
     }
 
     /// When each emergency signed by `agency` was made, with its index
@@ -995,10 +1048,11 @@ impl Batch<'_> {
                  country, legal_basis, legal_lower, provider, categories, sealed_until, \
                  sealed_in_force, ratify_by, decision, flags, refs, about, amends, root, leaf_hash, \
                  outcome, numbers, reason, request_agency, policy, case_reference, offence, issuer, \
-                 target_count, valid_from, valid_until, released_at, targets_released, statuses) \
+                 target_count, valid_from, valid_until, released_at, targets_released, statuses, \
+                 share_key, share_index, share_threshold, share_count) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
                  0, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, \
-                 ?34, ?35, ?36)",
+                 ?34, ?35, ?36, ?37, ?38, ?39, ?40)",
             )?
             .execute(params![
                 idx,
@@ -1039,6 +1093,10 @@ impl Batch<'_> {
                 secs(s.released_at),
                 s.targets_released,
                 i64::from(statuses.bits()),
+                s.share.map(|x| x.key.0.to_vec()),
+                s.share.map(|x| x.index),
+                s.share.map(|x| x.threshold),
+                s.share.map(|x| x.shares),
             ])?;
         if let (Some(kind), Some(month)) = (s.kind, month) {
             *self.monthly.entry((kind.as_str(), month)).or_default() += 1;
@@ -1055,7 +1113,7 @@ impl Batch<'_> {
         if let Some(p) = &s.provider {
             self.names.insert(("provider", p.clone()));
         }
-        let bit = flags::of(s.kind, s.decision);
+        let bit = s.flag_bit();
         let extends = (s.kind == Some(Kind::Extension))
             .then(|| secs(s.sealed_until))
             .flatten();
@@ -1085,6 +1143,16 @@ impl Batch<'_> {
                 restatus(&self.tx, target, self.tick)?;
             }
         }
+        // A custodian's share of a key of the authorisation it names: the
+        // authorisation is released once its shares put that key together.
+        if let (Some(share), Some(t), true) = (s.share, about, target_is_auth) {
+            if self.key_assembled(t, &share.key)? {
+                self.tx
+                    .prepare_cached("UPDATE entries SET flags = flags | ?1 WHERE idx = ?2")?
+                    .execute(params![flags::SHARES, t])?;
+                restatus(&self.tx, t, self.tick)?;
+            }
+        }
         if !statuses.is_empty() {
             let mut st = self.tx.prepare_cached(
                 "INSERT OR IGNORE INTO status_members(status, entry) VALUES (?1, ?2)",
@@ -1098,6 +1166,18 @@ impl Batch<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Whether the custodians' share releases naming authorisation `auth`
+    /// (this batch's too) put the key `key` together.
+    fn key_assembled(&self, auth: i64, key: &KeyCheck) -> Result<bool, LedgerError> {
+        let mut st = self.tx.prepare_cached(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM entries \
+             WHERE share_key = ?1 AND root = ?2 AND about = ?2 AND kind = 'release'"
+        ))?;
+        let rows = st.query_map(params![&key.0[..], auth], summary_of_row)?;
+        let receipts: Vec<Summary> = rows.collect::<Result<_, _>>()?;
+        Ok(crate::custody::assembled(&crate::custody::receipts(&receipts)).contains(key))
     }
 
     /// Keeps a value with the ledger, in this transaction (a reader's own

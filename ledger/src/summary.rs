@@ -5,7 +5,7 @@ use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
 use daylight_core::Hash;
 use daylight_schemas::content_policy::RequestContent;
 use daylight_schemas::{
-    Body, DataCategory, Decision, IssuerType, Jurisdiction, Kind, Offence, RefusalReason,
+    Body, DataCategory, Decision, IssuerType, Jurisdiction, Kind, Offence, RefusalReason, ShareRef,
     SignedRecord,
 };
 
@@ -91,6 +91,11 @@ pub struct Summary {
     pub released_at: Option<DateTime<Utc>>,
     /// Targets released (releases).
     pub targets_released: Option<u32>,
+    /// The share a custodian released (a custodian's share release under
+    /// threshold custody; `None` for a provider's release). Only a
+    /// registered custodian may sign a release with a share, only a
+    /// provider one without, so this also tells the signer's role.
+    pub share: Option<ShareRef>,
 }
 
 /// What an outcome report says, as lists and counts filter on it.
@@ -222,6 +227,7 @@ impl Summary {
             valid_until: None,
             released_at: None,
             targets_released: None,
+            share: None,
         }
     }
 
@@ -266,6 +272,7 @@ impl Summary {
             Body::Release(b) => {
                 s.released_at = Some(b.released_at.get());
                 s.targets_released = Some(b.targets_released);
+                s.share = b.share;
             }
             Body::Refusal(b) => {
                 s.reason = Some(b.reason);
@@ -314,6 +321,25 @@ impl Summary {
     /// Whether this is an authorisation (a request or an emergency).
     pub fn is_authorisation(&self) -> bool {
         matches!(self.kind, Some(Kind::Request | Kind::Emergency))
+    }
+
+    /// Whether this is a custodian's release of one key share (threshold
+    /// custody), not a provider's release of access.
+    pub fn is_share_release(&self) -> bool {
+        self.kind == Some(Kind::Release) && self.share.is_some()
+    }
+
+    /// The [`crate::status::flags`] bit this entry sets on the entries it
+    /// validly refers to. A custodian's share release sets none of its
+    /// own: one share gives no access, so it counts only once enough
+    /// shares of one key are logged ([`crate::status::flags::SHARES`],
+    /// which the ledger sets from all of them).
+    pub fn flag_bit(&self) -> u8 {
+        if self.is_share_release() {
+            0
+        } else {
+            crate::status::flags::of(self.kind, self.decision)
+        }
     }
 
     /// The kind's name, or `unreadable`.

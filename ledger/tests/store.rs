@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
 use daylight_core::{Hash, KeyName, KeyType, SignerKey};
+use daylight_ledger::custody;
 use daylight_ledger::status::flags;
 use daylight_ledger::store::status_code;
 use daylight_ledger::summary::{epoch_day, month_key};
@@ -20,7 +21,7 @@ use daylight_ledger::{
     Added, Facts, Ledger, LedgerError, OutcomeFacts, OutcomeNumbers, Status, StatusSet, Summary,
 };
 use daylight_schemas::{
-    Decision, Draft, EntryRef, Kind, Record, RefusalReason, Role, SignedRecord,
+    Decision, Draft, EntryRef, KeyCheck, Kind, Record, RefusalReason, Role, ShareRef, SignedRecord,
 };
 use rusqlite::types::Value as Sql;
 use serde_json::{json, Value};
@@ -211,6 +212,39 @@ fn release(created: DateTime<Utc>, entry: Value) -> SignedRecord {
         }),
         created,
     )
+}
+
+/// Three custodians of the escrowed keys (threshold custody).
+fn custodians() -> [SignerKey; 3] {
+    [
+        key("custodian-a.example", 31),
+        key("custodian-b.example", 32),
+        key("custodian-c.example", 33),
+    ]
+}
+
+/// `custodian`'s receipt for releasing `share` for `entry`.
+fn share_release(
+    custodian: &SignerKey,
+    created: DateTime<Utc>,
+    entry: Value,
+    share: ShareRef,
+) -> SignedRecord {
+    let entry: EntryRef = serde_json::from_value(entry).unwrap();
+    Record::share_release(entry, share, created - secs(60), created)
+        .unwrap()
+        .sign(custodian, ORIGIN)
+        .unwrap()
+}
+
+/// Share `index` of a 2-of-3 split of the key with check value `[key; 32]`.
+fn share(key: u8, index: u8) -> ShareRef {
+    ShareRef {
+        key: KeyCheck([key; 32]),
+        index,
+        threshold: 2,
+        shares: 3,
+    }
 }
 
 fn withdrawal(signer: &SignerKey, created: DateTime<Utc>, entry: Value) -> SignedRecord {
@@ -1143,6 +1177,71 @@ fn withdrawals_releases_and_refusals_add_their_statuses() {
     log.push(&withdrawal(&agency(), t0 + days(61), log.at(r)));
     assert_eq!(log.get(r).flags, flags::WITHDRAWAL);
     assert_eq!(log.stored(r), Vec::<Status>::new());
+    check_statuses(&log.ledger);
+}
+
+#[test]
+fn custodians_shares_release_a_request_only_once_they_put_a_key_together() {
+    let mut log = Log::new();
+    let t0 = t(T0);
+    log.tick(t0);
+    let [a, b, c] = custodians();
+    let q = log.push(&request(&agency(), t0, t0 + days(60), "US-NY", "Q"));
+    let other = log.push(&request(&agency(), t0, t0 + days(60), "US-NY", "O"));
+    let sealed = vec![Status::Sealed];
+    let released = vec![Status::Sealed, Status::Released];
+    // One share, the same share again, another custodian naming the same
+    // index, a share of another key, a share of another split of the key,
+    // and the second share of the key released for another request: none
+    // puts the key together for q.
+    let s1 = log.push(&share_release(&a, t0 + secs(1), log.at(q), share(1, 1)));
+    assert_eq!(log.stored(q), sealed);
+    assert_eq!(log.get(q).flags, 0, "one share is no release");
+    log.push(&share_release(&a, t0 + secs(2), log.at(q), share(1, 1)));
+    log.push(&share_release(&b, t0 + secs(3), log.at(q), share(1, 1)));
+    log.push(&share_release(&b, t0 + secs(4), log.at(q), share(2, 2)));
+    let other_split = ShareRef {
+        shares: 4,
+        ..share(1, 3)
+    };
+    log.push(&share_release(&c, t0 + secs(5), log.at(q), other_split));
+    log.push(&share_release(&c, t0 + secs(6), log.at(other), share(1, 3)));
+    assert_eq!(log.stored(q), sealed);
+    assert_eq!(log.stored(other), sealed);
+    assert_eq!(log.get(q).flags, 0);
+    // The second share of the key, from another custodian: released.
+    let s2 = log.push(&share_release(&c, t0 + secs(7), log.at(q), share(1, 3)));
+    assert_eq!(log.stored(q), released);
+    assert_eq!(log.get(q).flags, flags::SHARES);
+    check_statuses(&log.ledger);
+    // A share release reads back with its share, and sets no bit of its own.
+    let got = log.get(s1);
+    assert_eq!(got.share, Some(share(1, 1)));
+    assert!(got.is_share_release() && got.flag_bit() == 0);
+    assert_eq!(got.root, Some(q));
+    assert!(!log.get(q).is_share_release());
+    // The queries by key.
+    let of_key = log.ledger.shares_of_key(&KeyCheck([1; 32])).unwrap();
+    assert_eq!(of_key.first().map(|s| s.index), Some(s1));
+    assert_eq!(of_key.last().map(|s| s.index), Some(s2));
+    assert_eq!(of_key.len(), 6);
+    assert_eq!(
+        log.ledger.share_keys().unwrap(),
+        vec![KeyCheck([1; 32]), KeyCheck([2; 32])]
+    );
+    // Shares naming an entry that is not an authorisation give it nothing.
+    let [x, y, _] = custodians();
+    log.push(&share_release(&x, t0 + secs(8), log.at(s1), share(3, 1)));
+    log.push(&share_release(&y, t0 + secs(9), log.at(s1), share(3, 2)));
+    assert_eq!(log.get(s1).flags, 0);
+    assert_eq!(log.stored(s1), Vec::<Status>::new());
+    // What was written stays after reopening; a provider's release of
+    // `other` sets its own bit as before.
+    log.push(&release(t0 + secs(10), log.at(other)));
+    assert_eq!(log.get(other).flags, flags::RELEASE);
+    let reopened = Ledger::open(&log.path, ORIGIN).unwrap();
+    assert_eq!(reopened.get(q).unwrap().unwrap().flags, flags::SHARES);
+    assert_eq!(reopened.get(s2).unwrap().unwrap().share, Some(share(1, 3)));
     check_statuses(&log.ledger);
 }
 
@@ -2187,7 +2286,7 @@ impl Model {
                 }
             }
         }
-        let bit = flags::of(s.kind, s.decision);
+        let bit = s.flag_bit();
         for (r, ok) in refs.iter().zip(&valid) {
             if !ok {
                 continue;
@@ -2202,9 +2301,26 @@ impl Model {
                 }
             }
         }
+        // The model's custody: over every receipt for this authorisation
+        // and key, whole (the ledger decides it receipt by receipt).
+        let custody = s
+            .share
+            .filter(|_| s.is_share_release())
+            .zip(about_auth.map(|a| a.index));
         self.bytes.push(bytes);
         self.records.push(record);
         self.summaries.push(s);
+        if let Some((share, a)) = custody {
+            let receipts: Vec<Summary> = self
+                .summaries
+                .iter()
+                .filter(|x| x.about == Some(a) && x.share.is_some_and(|y| y.key == share.key))
+                .cloned()
+                .collect();
+            if custody::assembled(&custody::receipts(&receipts)).contains(&share.key) {
+                self.summaries[usize::try_from(a).unwrap()].flags |= flags::SHARES;
+            }
+        }
     }
 }
 
@@ -2296,7 +2412,27 @@ fn generate(rng: &mut Rng, m: &Model, now: DateTime<Utc>) -> Vec<u8> {
         }
         51..=59 => {
             let t = target(rng, None);
-            release(now, reference(rng, m, t))
+            if rng.chance(50) {
+                // Mostly for the first few authorisations, so that shares
+                // of one key meet in one story.
+                let t = match auths.get(..auths.len().min(3)) {
+                    Some(few) if !few.is_empty() && rng.chance(70) => rng.pick(few),
+                    _ => t,
+                };
+                // A custodian's share: three custodians, two keys, two
+                // splits, any index, so that some keys come together.
+                let split = if rng.chance(80) { (2, 3) } else { (2, 4) };
+                let share = ShareRef {
+                    key: KeyCheck([1 + u8::try_from(rng.below(2)).unwrap(); 32]),
+                    index: 1 + u8::try_from(rng.below(3)).unwrap(),
+                    threshold: split.0,
+                    shares: split.1,
+                };
+                let c = custodians()[usize::try_from(rng.below(3)).unwrap()].clone();
+                share_release(&c, now, reference(rng, m, t), share)
+            } else {
+                release(now, reference(rng, m, t))
+            }
         }
         60..=67 => {
             let t = target(rng, None);
@@ -2625,7 +2761,7 @@ fn a_generated_log_matches_the_model_at_every_tick() {
 
 #[test]
 fn every_status_is_reached_in_a_generated_log() {
-    let mut rng = Rng(7);
+    let mut rng = Rng(8);
     let t0 = t(T0);
     let mut log = Log::new();
     let mut m = Model::default();
@@ -2649,4 +2785,15 @@ fn every_status_is_reached_in_a_generated_log() {
         }
     }
     assert_eq!(reached, Status::ALL.into_iter().collect::<BTreeSet<_>>());
+    // Custodians' shares alone released some authorisation, and some
+    // shares were logged for authorisations they did not release.
+    let flags_of = |s: &Summary| s.flags & (flags::SHARES | flags::RELEASE);
+    assert!(m.summaries.iter().any(|s| flags_of(s) == flags::SHARES));
+    assert!(m.summaries.iter().any(|s| {
+        s.is_authorisation()
+            && s.flags & flags::SHARES == 0
+            && m.summaries
+                .iter()
+                .any(|r| r.is_share_release() && r.about == Some(s.index))
+    }));
 }
