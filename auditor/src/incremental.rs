@@ -14,7 +14,12 @@
 //! - an agency's emergencies (`rule:s:`, emergency_spike): when it logs a
 //!   new one;
 //! - an agency's case on one day (`rule:o:`, order_splitting): when it logs
-//!   another authorisation for it.
+//!   another authorisation for it;
+//! - an escrowed key under threshold custody (`rule:k:`,
+//!   custody_share_conflict: every custodian's receipt for that key, from
+//!   every authorisation): when a custodian logs another receipt for it.
+//!   (custody_below_threshold reads one story: a new receipt joins the
+//!   story of the authorisation it names, which is evaluated again.)
 //!
 //! Other rules thresholds than the last run's, or a first run, recompute
 //! everything (in bounded chunks).
@@ -23,16 +28,21 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use daylight_ledger::{Ledger, LedgerError, Summary};
-use daylight_schemas::Kind;
+use daylight_schemas::{KeyCheck, Kind};
 
 use crate::findings::Finding;
 use crate::rules::{self, Rules};
 use crate::verify::Fact;
 
 /// The rules that read more than one story: each has its own subjects
-/// (an agency's emergencies, an agency's case on a day); every other rule
-/// `rules::apply` runs reads one authorisation's story.
-const GROUP_RULES: &[&str] = &["emergency_spike", "order_splitting"];
+/// (an agency's emergencies, an agency's case on a day, an escrowed key's
+/// receipts); every other rule `rules::apply` runs reads one
+/// authorisation's story.
+const GROUP_RULES: &[&str] = &[
+    "emergency_spike",
+    "order_splitting",
+    "custody_share_conflict",
+];
 
 /// Ledger keys of the rules' progress.
 const RULES_KEY: &str = "auditor.rules";
@@ -49,7 +59,7 @@ pub struct Updated {
     pub full: bool,
     /// Stories evaluated.
     pub stories: u64,
-    /// Agencies and cases evaluated.
+    /// Agencies, cases and escrowed keys evaluated.
     pub groups: u64,
 }
 
@@ -77,7 +87,7 @@ pub fn update(
         (Some(d), Some(t), true) if d <= size => Some((d, t)),
         _ => None,
     };
-    let (agencies, cases) = match changed {
+    let (agencies, cases, keys) = match changed {
         None => {
             // Everything, story chunk by story chunk (the kept rule
             // findings go first, in their own transaction: if this run
@@ -105,7 +115,12 @@ pub fn update(
             } else {
                 Vec::new()
             };
-            (ledger.emergency_agencies()?, cases)
+            let keys = if rules.on("custody_share_conflict") {
+                ledger.share_keys()?
+            } else {
+                Vec::new()
+            };
+            (ledger.emergency_agencies()?, cases, keys)
         }
         Some((done, last_now)) => {
             let changes = Changes::since(ledger, rules, done, last_now, now)?;
@@ -143,17 +158,12 @@ pub fn update(
             (
                 changes.agencies.into_iter().collect(),
                 changes.cases.into_iter().collect(),
+                changes.keys.into_iter().collect(),
             )
         }
     };
-    let split_rules = without(
-        rules,
-        &rules::RULE_IDS
-            .iter()
-            .copied()
-            .filter(|id| *id != "order_splitting")
-            .collect::<Vec<_>>(),
-    );
+    let split_rules = only(rules, "order_splitting");
+    let conflict_rules = only(rules, "custody_share_conflict");
     for agency in agencies {
         out.groups += 1;
         let mut times = ledger.emergency_times(&agency)?;
@@ -170,6 +180,16 @@ pub fn update(
         let f = rules::apply(&split_rules, &facts, now);
         sink.push(ledger, (case_subject(&agency, &case, day), f))?;
     }
+    for key in keys {
+        out.groups += 1;
+        let facts: Vec<Fact> = ledger
+            .shares_of_key(&key)?
+            .iter()
+            .filter_map(Fact::of)
+            .collect();
+        let f = rules::apply(&conflict_rules, &facts, now);
+        sink.push(ledger, (format!("rule:k:{}", key.to_hex()), f))?;
+    }
     sink.flush(ledger)?;
     let batch = ledger.findings_batch()?;
     batch.set_meta(RULES_KEY, &rules_text)?;
@@ -181,14 +201,15 @@ pub fn update(
 
 /// What changed since the rules last ran: the stories new entries joined
 /// or whose deadlines the clock passed, the new releases and refusals that
-/// name no authorisation, the agencies with new emergencies and the cases
-/// with new authorisations.
+/// name no authorisation, the agencies with new emergencies, the cases
+/// with new authorisations and the escrowed keys with new share receipts.
 #[derive(Default)]
 struct Changes {
     roots: BTreeSet<u64>,
     orphans: Vec<Summary>,
     agencies: BTreeSet<String>,
     cases: BTreeSet<(String, String, i64)>,
+    keys: BTreeSet<KeyCheck>,
 }
 
 impl Changes {
@@ -214,6 +235,9 @@ impl Changes {
                 }
                 if s.kind == Some(Kind::Emergency) {
                     c.agencies.insert(s.signer.clone());
+                }
+                if let (Some(share), true) = (s.share, s.is_share_release()) {
+                    c.keys.insert(share.key);
                 }
                 if let (Some(case), Some(created), true) =
                     (&s.case_reference, s.created, s.is_authorisation())
@@ -278,6 +302,18 @@ impl Sink {
         self.findings = 0;
         Ok(())
     }
+}
+
+/// `rules` with every rule but `id` off (a group's own rule).
+fn only(rules: &Rules, id: &str) -> Rules {
+    without(
+        rules,
+        &rules::RULE_IDS
+            .iter()
+            .copied()
+            .filter(|x| *x != id)
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// `rules` with the rules `ids` off as well.

@@ -9,6 +9,7 @@ use crate::history::History;
 use crate::mirror::AuditDir;
 use crate::verify::{EntryVerifier, Fact, FactBody};
 use crate::AuditError;
+use daylight_ledger::custody::{self, Receipt};
 use daylight_ledger::Ledger;
 
 /// One counted value and the entries it counts.
@@ -54,12 +55,17 @@ pub struct TransparencyReport {
     pub emergencies: Count,
     /// Emergencies over all authorisations (0 if none).
     pub emergency_share: f64,
-    /// Authorisations with at least one release receipt.
+    /// Authorisations released: with at least one provider's release
+    /// receipt, or (threshold custody) custodians' share receipts that put
+    /// one of its keys together (the ledger's "released" status).
     pub authorisations_released: Count,
     /// Targets authorised, over all authorisations.
     pub targets_authorised: Count,
-    /// Targets released, over all release receipts.
+    /// Targets released, over all providers' release receipts.
     pub targets_released: Count,
+    /// Custodians' receipts for the release of one share of a key
+    /// (threshold custody), counted apart from the providers' releases.
+    pub share_releases: Count,
     /// Refusals (by the provider a request or emergency is addressed to,
     /// naming it), counted per refusal entry.
     pub refusals: Count,
@@ -89,6 +95,8 @@ impl TransparencyReport {
         };
         let mut authorisations = 0u64;
         let mut released: HashMap<u64, ()> = HashMap::new();
+        // Custodians' share receipts per entry named.
+        let mut receipts: BTreeMap<u64, Vec<Receipt<'_>>> = BTreeMap::new();
         let mut latest_outcome: BTreeMap<u64, &Fact> = BTreeMap::new();
         for f in facts {
             r.kinds
@@ -132,13 +140,26 @@ impl TransparencyReport {
                 FactBody::Release {
                     entry: Some(e),
                     targets,
+                    share,
                     ..
-                } => {
-                    if released.insert(*e, ()).is_none() {
-                        r.authorisations_released.add(*e, 1);
+                } => match share {
+                    // A custodian's share: one share gives no access; its
+                    // authorisation counts as released once shares put a
+                    // key together (below).
+                    Some(s) => {
+                        r.share_releases.add(f.index, 1);
+                        receipts.entry(*e).or_default().push(Receipt {
+                            custodian: &f.signer,
+                            share: *s,
+                        });
                     }
-                    r.targets_released.add(f.index, u64::from(*targets));
-                }
+                    None => {
+                        if released.insert(*e, ()).is_none() {
+                            r.authorisations_released.add(*e, 1);
+                        }
+                        r.targets_released.add(f.index, u64::from(*targets));
+                    }
+                },
                 FactBody::Refusal {
                     entry: Some(e),
                     reason,
@@ -168,6 +189,11 @@ impl TransparencyReport {
                     }
                 }
                 _ => {}
+            }
+        }
+        for (e, rs) in &receipts {
+            if !custody::assembled(rs).is_empty() && released.insert(*e, ()).is_none() {
+                r.authorisations_released.add(*e, 1);
             }
         }
         r.authorisations_released.entries.sort_unstable();
@@ -234,6 +260,7 @@ impl TransparencyReport {
             ("authorisations_released", &self.authorisations_released),
             ("targets_authorised", &self.targets_authorised),
             ("targets_released", &self.targets_released),
+            ("share_releases", &self.share_releases),
             ("refusals", &self.refusals),
         ]
     }
@@ -272,12 +299,13 @@ impl TransparencyReport {
         );
         let authorisations: u64 = self.by_agency.values().map(|c| c.count).sum();
         s.push_str(&format!(
-            "- Authorisations (requests and emergencies): {authorisations}\n- Emergencies: {} ({:.1}% of authorisations)\n- Authorisations with a release receipt: {}\n- Targets authorised: {}; targets released: {}\n- Refusals by the addressed provider: {}\n\n",
+            "- Authorisations (requests and emergencies): {authorisations}\n- Emergencies: {} ({:.1}% of authorisations)\n- Authorisations released (a provider's receipt, or custodians' shares that put a key together): {}\n- Targets authorised: {}; targets released by providers: {}\n- Custodians' share receipts: {}\n- Refusals by the addressed provider: {}\n\n",
             self.emergencies.count,
             self.emergency_share * 100.0,
             self.authorisations_released.count,
             self.targets_authorised.count,
             self.targets_released.count,
+            self.share_releases.count,
             self.refusals.count
         ));
         for (table, map) in self.tables() {

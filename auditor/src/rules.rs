@@ -1,7 +1,7 @@
 //! The accountability rules over verified entries. Thresholds come from a
 //! JSON rules file ([`Rules`]); every field has a default.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -9,7 +9,9 @@ use serde_json::json;
 
 use crate::findings::{Category, Finding, Severity};
 use crate::verify::{Access, Fact, FactBody};
+use daylight_ledger::custody::{self, Receipt};
 use daylight_schemas::content_policy::{ContentLine, ContentPolicy};
+use daylight_schemas::{KeyCheck, ShareRef};
 
 /// Thresholds for the rules. Unknown fields are refused, so a typo in a
 /// rules file is an error rather than a silently ignored threshold.
@@ -103,16 +105,20 @@ pub const RULE_IDS: &[&str] = &[
     "release_against_published_policy",
     "refusal_without_authorisation",
     "refusal_unsupported_by_policy",
+    "custody_below_threshold",
+    "custody_share_conflict",
 ];
 
 const EMERGENCY_UNRATIFIED: &str = "An emergency request gives access before a court has decided. A court must ratify (or deny) it by its ratify_by deadline; this one has no ratification logged by then.";
 const EMERGENCY_SPIKE: &str = "One agency logged many more emergency requests than usual within a short window. Emergency access skips prior court review, so a burst of them deserves scrutiny.";
-const RELEASE_UNAUTHORISED: &str = "A provider logged that it released access, but the entry it names is not a request or emergency addressed to that provider, or a court had denied the emergency before the release.";
+const RELEASE_UNAUTHORISED: &str = "A provider logged that it released access, but the entry it names is not a request or emergency addressed to that provider, or a court had denied the emergency before the release. Under threshold custody, a custodian logged the release of its share of a key for an entry that is not a request or emergency, or that a court had denied before the release (that only a registered custodian signs a share's release is checked with the entry's signature).";
 const RELEASE_WINDOW: &str =
-    "A provider released access outside the validity window of the request or emergency it names.";
-const RELEASE_TARGETS: &str = "A provider released access for more targets than the request or emergency it names authorised.";
+    "A provider released access, or a custodian released its share of a key, outside the validity window of the request or emergency it names.";
+const RELEASE_TARGETS: &str = "A provider released access for more targets than the request or emergency it names authorised, or custodians released shares of more distinct keys for it (one key per target) than it authorised targets.";
 const RELEASE_WITHDRAWN: &str =
-    "A provider released access for an entry after the agency had withdrawn it.";
+    "A provider released access, or a custodian released its share of a key, for an entry after the agency had withdrawn it.";
+const CUSTODY_BELOW_THRESHOLD: &str = "Under threshold custody, a target's escrowed key exists again only once k of its n custodians have each logged the release of their share (k shares of one key, with distinct indices, from distinct custodians). Custodians logged shares for this request, so its keys are in custody; yet the provider logged a release of access for more targets than the custodians' receipts logged before it put keys together. A key was used without the receipts that make every use public.";
+const CUSTODY_SHARE_CONFLICT: &str = "Custodians' receipts for one escrowed key must describe one split: the same threshold and number of shares, and each share held by one custodian. Receipts that name different splits, or two custodians that each released the same share, leave the log unable to say how many custodians a release of the key really took.";
 const RELEASED_AND_REFUSED: &str = "The provider logged both a release and a refusal for the same request or emergency. One of the two does not say what happened: either access was given after all, or the refusal is counted while the data went out.";
 const RELEASE_AGAINST_POLICY: &str = "The provider released access for a request or emergency that its own policy, as it last published it in the log before the release, refuses. The release contradicts the provider's stated standards.";
 const REFUSAL_UNAUTHORISED: &str = "A provider logged a refusal of an entry that is not a request or emergency addressed to that provider. Refusals are counted per jurisdiction and agency; one for another provider's request, or for no request at all, distorts the counts.";
@@ -236,43 +242,70 @@ pub fn apply(rules: &Rules, facts: &[Fact], now: DateTime<Utc>) -> Vec<Finding> 
         }
     }
 
-    // Releases.
+    // Releases: a provider's release of access, or a custodian's release of
+    // one share of a target's escrowed key (threshold custody). Each must
+    // name an authorisation that allowed it, within its window, before any
+    // withdrawal.
     let grace = Duration::hours(rules.release_window_grace_hours);
+    // Per authorisation, the custodians' share receipts naming it.
+    let mut shares: BTreeMap<u64, Vec<(&Fact, ShareRef)>> = BTreeMap::new();
     for f in facts {
         let FactBody::Release {
             entry,
             targets,
             released_at,
+            share,
         } = &f.body
         else {
             continue;
+        };
+        // Who released what, in the findings' words and details.
+        let (who, role) = match share {
+            Some(_) => (
+                format!("share release {} by custodian {}", f.index, f.signer),
+                "custodian",
+            ),
+            None => (format!("release {} by {}", f.index, f.signer), "provider"),
         };
         let target = entry.and_then(|e| access.get(&e));
         let Some((af, a)) = target else {
             if rules.on("release_without_authorisation") {
                 let mut entries = vec![f.index];
                 entries.extend(*entry);
-                out.push(Finding::new(
-                    "release_without_authorisation",
-                    Category::Rule,
-                    Severity::Critical,
-                    match entry {
-                        Some(e) => format!("release {} by {} names entry {e}, which is not a request or emergency", f.index, f.signer),
-                        None => format!("release {} by {} names no valid entry", f.index, f.signer),
-                    },
-                    RELEASE_UNAUTHORISED,
-                    entries,
-                ).with_details(json!({ "provider": f.signer })));
+                out.push(
+                    Finding::new(
+                        "release_without_authorisation",
+                        Category::Rule,
+                        Severity::Critical,
+                        match entry {
+                            Some(e) => {
+                                format!(
+                                    "{who} names entry {e}, which is not a request or emergency"
+                                )
+                            }
+                            None => format!("{who} names no valid entry"),
+                        },
+                        RELEASE_UNAUTHORISED,
+                        entries,
+                    )
+                    .with_details(json!({ role: f.signer })),
+                );
             }
             continue;
         };
+        if let Some(s) = share {
+            shares.entry(af.index).or_default().push((f, *s));
+        }
         if rules.on("release_without_authorisation") {
             let denied_before = ratifications.get(&af.index).and_then(|rs| {
                 rs.iter()
                     .find(|(r, granted)| !granted && r.created <= *released_at)
                     .map(|(r, _)| r.index)
             });
-            let why = if a.provider != f.signer {
+            // A provider releases only what is addressed to it; a custodian
+            // holds shares of keys escrowed with any provider, so any
+            // request or emergency allows its share.
+            let why = if share.is_none() && a.provider != f.signer {
                 Some(format!(
                     "is addressed to {}, not to the releasing provider {}",
                     a.provider, f.signer
@@ -288,11 +321,11 @@ pub fn apply(rules: &Rules, facts: &[Fact], now: DateTime<Utc>) -> Vec<Finding> 
                         "release_without_authorisation",
                         Category::Rule,
                         Severity::Critical,
-                        format!("release {} names entry {}, which {why}", f.index, af.index),
+                        format!("{who} names entry {}, which {why}", af.index),
                         RELEASE_UNAUTHORISED,
                         entries,
                     )
-                    .with_details(json!({ "provider": f.signer, "addressed_to": a.provider })),
+                    .with_details(json!({ role: f.signer, "addressed_to": a.provider })),
                 );
             }
         }
@@ -305,8 +338,7 @@ pub fn apply(rules: &Rules, facts: &[Fact], now: DateTime<Utc>) -> Vec<Finding> 
                     Category::Rule,
                     Severity::High,
                     format!(
-                        "release {} at {} is outside entry {}'s window {} to {}",
-                        f.index,
+                        "{who} at {} is outside entry {}'s window {} to {}",
                         fmt(*released_at),
                         af.index,
                         fmt(a.valid_from),
@@ -316,6 +348,7 @@ pub fn apply(rules: &Rules, facts: &[Fact], now: DateTime<Utc>) -> Vec<Finding> 
                     vec![f.index, af.index],
                 )
                 .with_details(json!({
+                    role: f.signer,
                     "released_at": fmt(*released_at),
                     "valid_from": fmt(a.valid_from),
                     "valid_until": fmt(a.valid_until),
@@ -323,15 +356,17 @@ pub fn apply(rules: &Rules, facts: &[Fact], now: DateTime<Utc>) -> Vec<Finding> 
                 })),
             );
         }
-        if rules.on("release_excess_targets") && *targets > a.target_count {
+        // A share is one target's: custodians' shares are counted per
+        // authorisation, by distinct keys, below.
+        if rules.on("release_excess_targets") && share.is_none() && *targets > a.target_count {
             out.push(
                 Finding::new(
                     "release_excess_targets",
                     Category::Rule,
                     Severity::High,
                     format!(
-                        "release {} is for {targets} targets; entry {} authorised {}",
-                        f.index, af.index, a.target_count
+                        "{who} is for {targets} targets; entry {} authorised {}",
+                        af.index, a.target_count
                     ),
                     RELEASE_TARGETS,
                     vec![f.index, af.index],
@@ -352,8 +387,7 @@ pub fn apply(rules: &Rules, facts: &[Fact], now: DateTime<Utc>) -> Vec<Finding> 
                         Category::Rule,
                         Severity::High,
                         format!(
-                            "release {} at {} is for entry {}, withdrawn at entry {} ({})",
-                            f.index,
+                            "{who} at {} is for entry {}, withdrawn at entry {} ({})",
                             fmt(*released_at),
                             af.index,
                             w.index,
@@ -362,12 +396,49 @@ pub fn apply(rules: &Rules, facts: &[Fact], now: DateTime<Utc>) -> Vec<Finding> 
                         RELEASE_WITHDRAWN,
                         vec![f.index, af.index, w.index],
                     )
-                    .with_details(json!({ "withdrawal": w.index })),
+                    .with_details(json!({ role: f.signer, "withdrawal": w.index })),
                 );
             }
         }
     }
-
+    if rules.on("release_excess_targets") {
+        for (auth, receipts) in &shares {
+            let Some((af, a)) = access.get(auth) else {
+                continue;
+            };
+            let keys: BTreeSet<KeyCheck> = receipts.iter().map(|(_, s)| s.key).collect();
+            if keys.len() <= a.target_count as usize {
+                continue;
+            }
+            let mut entries = vec![af.index];
+            entries.extend(receipts.iter().map(|(f, _)| f.index));
+            out.push(
+                Finding::new(
+                    "release_excess_targets",
+                    Category::Rule,
+                    Severity::High,
+                    format!(
+                        "custodians released shares of {} distinct keys for entry {}, which authorised {} targets",
+                        keys.len(),
+                        af.index,
+                        a.target_count
+                    ),
+                    RELEASE_TARGETS,
+                    entries,
+                )
+                .with_details(json!({
+                    "keys": keys.iter().map(KeyCheck::to_hex).collect::<Vec<_>>(),
+                    "target_count": a.target_count,
+                })),
+            );
+        }
+    }
+    if rules.on("custody_below_threshold") {
+        custody_below_threshold(facts, &access, &shares, &mut out);
+    }
+    if rules.on("custody_share_conflict") {
+        custody_share_conflict(facts, &mut out);
+    }
     provider_answers(rules, facts, &access, &mut out);
 
     // disclosure_overdue and repeated_seal_extensions
@@ -590,7 +661,11 @@ fn provider_answers(
     let mut answers: BTreeMap<u64, (Vec<u64>, Vec<u64>)> = BTreeMap::new();
     for f in facts {
         match &f.body {
-            FactBody::Release { entry, .. } => {
+            // A custodian's share is not the provider's answer, even when
+            // the provider holds a share under the same name.
+            FactBody::Release {
+                entry, share: None, ..
+            } => {
                 let Some((af, a)) = addressed(entry, &f.signer) else {
                     continue;
                 };
@@ -746,4 +821,148 @@ fn list(indexes: &[u64]) -> String {
         .map(u64::to_string)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// custody_below_threshold: a provider's release of an authorisation for
+/// which custodians logged share receipts (custody is in use for it) is
+/// for more targets than the receipts logged before it put keys together.
+fn custody_below_threshold(
+    facts: &[Fact],
+    access: &HashMap<u64, (&Fact, &Access)>,
+    shares: &BTreeMap<u64, Vec<(&Fact, ShareRef)>>,
+    out: &mut Vec<Finding>,
+) {
+    for f in facts {
+        let FactBody::Release {
+            entry: Some(e),
+            targets,
+            share: None,
+            ..
+        } = &f.body
+        else {
+            continue;
+        };
+        let (Some(receipts), Some((af, _))) = (shares.get(e), access.get(e)) else {
+            continue;
+        };
+        // Only shares logged before the provider's receipt can have given
+        // it the keys: a custodian logs its receipt before it answers.
+        let (before, after): (Vec<_>, Vec<_>) =
+            receipts.iter().partition(|(r, _)| r.index < f.index);
+        let keys = custody::assembled(
+            &before
+                .iter()
+                .map(|(r, s)| Receipt {
+                    custodian: &r.signer,
+                    share: *s,
+                })
+                .collect::<Vec<_>>(),
+        );
+        if keys.len() >= *targets as usize {
+            continue;
+        }
+        let mut entries = vec![f.index, af.index];
+        entries.extend(receipts.iter().map(|(r, _)| r.index));
+        out.push(
+            Finding::new(
+                "custody_below_threshold",
+                Category::Rule,
+                Severity::Critical,
+                format!(
+                    "release {} by {} is for {targets} target(s) of entry {}, but the custodians' share receipts logged before it put together {} key(s)",
+                    f.index,
+                    f.signer,
+                    af.index,
+                    keys.len()
+                ),
+                CUSTODY_BELOW_THRESHOLD,
+                entries,
+            )
+            .with_details(json!({
+                "provider": f.signer,
+                "targets_released": targets,
+                "keys_put_together": keys.iter().map(KeyCheck::to_hex).collect::<Vec<_>>(),
+                "receipts_before": before.iter().map(|(r, _)| r.index).collect::<Vec<_>>(),
+                "receipts_after": after.iter().map(|(r, _)| r.index).collect::<Vec<_>>(),
+            })),
+        );
+    }
+}
+
+/// custody_share_conflict: the receipts for one escrowed key (from every
+/// authorisation they name) disagree on the split, or two custodians
+/// released the same share of it.
+fn custody_share_conflict(facts: &[Fact], out: &mut Vec<Finding>) {
+    let mut by_key: BTreeMap<KeyCheck, Vec<(&Fact, ShareRef)>> = BTreeMap::new();
+    for f in facts {
+        if let FactBody::Release { share: Some(s), .. } = &f.body {
+            by_key.entry(s.key).or_default().push((f, *s));
+        }
+    }
+    for (key, receipts) in by_key {
+        let hex = key.to_hex();
+        let short = &hex[..16];
+        let mut splits: BTreeMap<(u8, u8), Vec<u64>> = BTreeMap::new();
+        let mut holders: BTreeMap<u8, BTreeMap<&str, Vec<u64>>> = BTreeMap::new();
+        for (f, s) in &receipts {
+            splits
+                .entry((s.threshold, s.shares))
+                .or_default()
+                .push(f.index);
+            holders
+                .entry(s.index)
+                .or_default()
+                .entry(f.signer.as_str())
+                .or_default()
+                .push(f.index);
+        }
+        if splits.len() > 1 {
+            let said: Vec<String> = splits
+                .iter()
+                .map(|((k, n), at)| format!("{k} of {n} (entry {})", list(at)))
+                .collect();
+            out.push(
+                Finding::new(
+                    "custody_share_conflict",
+                    Category::Rule,
+                    Severity::High,
+                    format!(
+                        "receipts for key {short}… name {} different splits: {}",
+                        splits.len(),
+                        said.join("; ")
+                    ),
+                    CUSTODY_SHARE_CONFLICT,
+                    splits.values().flatten().copied().collect(),
+                )
+                .with_details(json!({
+                    "key": hex,
+                    "splits": splits
+                        .iter()
+                        .map(|((k, n), at)| json!({ "threshold": k, "shares": n, "receipts": at }))
+                        .collect::<Vec<_>>(),
+                })),
+            );
+        }
+        for (index, by) in holders.iter().filter(|(_, by)| by.len() > 1) {
+            let names: Vec<&str> = by.keys().copied().collect();
+            out.push(
+                Finding::new(
+                    "custody_share_conflict",
+                    Category::Rule,
+                    Severity::High,
+                    format!(
+                        "custodians {} each released share {index} of key {short}…",
+                        names.join(", ")
+                    ),
+                    CUSTODY_SHARE_CONFLICT,
+                    by.values().flatten().copied().collect(),
+                )
+                .with_details(json!({
+                    "key": hex,
+                    "index": index,
+                    "custodians": by,
+                })),
+            );
+        }
+    }
 }

@@ -13,7 +13,8 @@ use daylight_core::{LeafIndex, VerifierKey};
 use daylight_ledger::{Added, Batch, Ledger, LedgerError, Prepared, Summary};
 use daylight_schemas::content_policy::RequestContent;
 use daylight_schemas::{
-    Body, Decision, Kind, Registry, RegistryAction, RegistryError, Role, SignedRecord, SignerError,
+    Body, Decision, Kind, Registry, RegistryAction, RegistryError, Role, ShareRef, SignedRecord,
+    SignerError,
 };
 use serde_json::json;
 
@@ -101,14 +102,17 @@ pub enum FactBody {
         /// The entry disclosed.
         entry: Option<u64>,
     },
-    /// A provider's release receipt.
+    /// A provider's release receipt, or a custodian's for one share of a
+    /// key (threshold custody).
     Release {
         /// The entry acted on.
         entry: Option<u64>,
-        /// Targets released.
+        /// Targets released (1 for a share).
         targets: u32,
         /// When.
         released_at: DateTime<Utc>,
+        /// The share a custodian released; `None` for a provider's release.
+        share: Option<ShareRef>,
     },
     /// A withdrawal.
     Withdrawal {
@@ -185,6 +189,7 @@ impl Fact {
                 entry: s.about,
                 targets: s.targets_released?,
                 released_at: s.released_at?,
+                share: s.share,
             },
             Kind::Withdrawal => FactBody::Withdrawal { entry: s.about },
             Kind::Refusal => FactBody::Refusal {
@@ -277,6 +282,10 @@ pub fn facts_of(
     Ok((facts, v.findings))
 }
 
+/// What the registry is asked of an entry's signer: its key name and key
+/// ID, the entry's kind, and the roles its body allows.
+type SignerAsked = (String, u32, Kind, &'static [Role]);
+
 /// A pending signature check.
 struct SigJob {
     index: u64,
@@ -292,7 +301,7 @@ pub struct EntryVerifier {
     /// What the registry said of each (signer, kind, roles allowed) since it
     /// last changed: `Registry::signer_for` scans every registration, and
     /// most entries come from a few keys between rare registry entries.
-    signers: HashMap<(String, u32, Kind, &'static [Role]), Result<VerifierKey, SignerError>>,
+    signers: HashMap<SignerAsked, Result<VerifierKey, SignerError>>,
     /// The next entry's index.
     next: u64,
     /// Entries from this index on get their signatures checked.

@@ -10,7 +10,8 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, Utc};
 use common::*;
-use daylight_auditor::{audit, FindingsReport, Rules, Status};
+use common::{found_text as found, run_audit as run, serve_log as serve};
+use daylight_auditor::{FindingsReport, Rules, Status};
 use daylight_schemas::RefusalReason;
 
 /// A log that breaks most rules, some only once later entries or the clock
@@ -69,16 +70,6 @@ fn busy_log() -> Entries {
     e
 }
 
-/// What a report says, comparable across runs: every finding's id,
-/// entries, title and details.
-fn found(r: &FindingsReport) -> BTreeSet<String> {
-    r.findings
-        .iter()
-        .filter(|f| f.id != "witness_unreachable")
-        .map(|f| format!("{} {:?} {} {}", f.id, f.entries, f.title, f.details))
-        .collect()
-}
-
 /// `busy_log()`'s first `size` entries served, and audited once at `now`
 /// with the default rules into a new directory.
 struct Audited {
@@ -110,27 +101,6 @@ fn remove_ledger(dir: &std::path::Path) {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(dir.join(format!("ledger.db{suffix}")));
     }
-}
-
-/// Serves the first `size` entries of `e`, cosigned, with the witness's copy.
-fn serve(server: &StaticServer, e: &Entries, size: u64) {
-    let bytes = e.bytes();
-    let mut files = log_files(&bytes, size, &e.actors.log, Some(&e.actors.witness));
-    let cp = files["/checkpoint"].clone();
-    files.insert(witness_path(), cp);
-    server.replace_all(files);
-}
-
-async fn run(
-    server: &StaticServer,
-    dir: &std::path::Path,
-    now: DateTime<Utc>,
-    rules: &Rules,
-) -> FindingsReport {
-    let mut opts = options(&server.url(), dir, now);
-    opts.witnesses = vec![server.url()];
-    opts.rules = rules.clone();
-    audit(&opts).await.unwrap().0
 }
 
 #[tokio::test]

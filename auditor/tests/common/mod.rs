@@ -21,7 +21,8 @@ use daylight_schemas::{
     Authority, Body, Commitment, DataCategory, Decision, DisclosureBody, EmergencyBody,
     EmergencyGround, EntryRef, ExtensionBody, IssuerType, Jurisdiction, Name, Offence, PolicyBody,
     RatificationBody, Record, RefusalBody, RefusalReason, ReleaseBody, RequestBody, Role,
-    SealReason, SignedRecord, TargetType, Text, Timestamp, WithdrawalBody, WithdrawalReason,
+    SealReason, ShareRef, SignedRecord, TargetType, Text, Timestamp, WithdrawalBody,
+    WithdrawalReason,
 };
 
 pub const ORIGIN: &str = "log.test/daylight";
@@ -47,6 +48,9 @@ pub struct Actors {
     pub court: SignerKey,
     pub provider: SignerKey,
     pub witness: SignerKey,
+    /// Three custodians of escrowed keys (threshold custody), registered
+    /// by [`Entries::with_custodians`] only.
+    pub custodians: [SignerKey; 3],
 }
 
 impl Actors {
@@ -58,6 +62,11 @@ impl Actors {
             court: key("court.test", KeyType::Ed25519, 4),
             provider: key("messenger.example", KeyType::Ed25519, 5),
             witness: key("witness.test", KeyType::CosignatureV1, 6),
+            custodians: [
+                key("custodian-a.test", KeyType::Ed25519, 7),
+                key("custodian-b.test", KeyType::Ed25519, 8),
+                key("custodian-c.test", KeyType::Ed25519, 9),
+            ],
         }
     }
 }
@@ -97,6 +106,48 @@ impl Entries {
             e.records.push(r);
         }
         e
+    }
+
+    /// [`Entries::new`] with the three custodians registered too.
+    pub fn with_custodians() -> Entries {
+        let mut e = Entries::new();
+        for c in e.actors.custodians.clone() {
+            e.register(Role::Custodian, &c);
+        }
+        e
+    }
+
+    /// Registers `k` for `role` (signed by the log's current key).
+    pub fn register(&mut self, role: Role, k: &SignerKey) -> EntryRef {
+        let r = Record::registry_add(role, k.verifier(), t0() - Duration::days(30)).unwrap();
+        self.registry(r)
+    }
+
+    /// `custodian`'s receipt for releasing `share` for `e` at `at`.
+    pub fn share_release_by(
+        &mut self,
+        custodian: &SignerKey,
+        e: EntryRef,
+        share: ShareRef,
+        at: DateTime<Utc>,
+    ) -> EntryRef {
+        let r = Record::share_release(e, share, at, at)
+            .unwrap()
+            .sign(custodian, ORIGIN)
+            .unwrap();
+        self.push(r)
+    }
+
+    /// Custodian `c`'s (0, 1 or 2) receipt for releasing `share` for `e`.
+    pub fn share_release(
+        &mut self,
+        c: usize,
+        e: EntryRef,
+        share: ShareRef,
+        at: DateTime<Utc>,
+    ) -> EntryRef {
+        let k = self.actors.custodians[c].clone();
+        self.share_release_by(&k, e, share, at)
     }
 
     pub fn push(&mut self, r: SignedRecord) -> EntryRef {
@@ -509,6 +560,39 @@ pub async fn audit_entries(
     opts.witnesses = vec![server.url()];
     let (report, _) = daylight_auditor::audit(&opts).await.unwrap();
     (report, server, dir)
+}
+
+/// Serves the first `size` entries of `e` on `server`, cosigned, with the
+/// witness's copy.
+pub fn serve_log(server: &StaticServer, e: &Entries, size: u64) {
+    let bytes = e.bytes();
+    let mut files = log_files(&bytes, size, &e.actors.log, Some(&e.actors.witness));
+    let cp = files["/checkpoint"].clone();
+    files.insert(witness_path(), cp);
+    server.replace_all(files);
+}
+
+/// Audits what `server` serves into `dir` at `now` under `rules`.
+pub async fn run_audit(
+    server: &StaticServer,
+    dir: &std::path::Path,
+    now: DateTime<Utc>,
+    rules: &daylight_auditor::Rules,
+) -> FindingsReport {
+    let mut opts = options(&server.url(), dir, now);
+    opts.witnesses = vec![server.url()];
+    opts.rules = rules.clone();
+    daylight_auditor::audit(&opts).await.unwrap().0
+}
+
+/// What a report says, comparable across runs: every finding's id,
+/// entries, title and details (the witness's reachability aside).
+pub fn found_text(r: &FindingsReport) -> BTreeSet<String> {
+    r.findings
+        .iter()
+        .filter(|f| f.id != "witness_unreachable")
+        .map(|f| format!("{} {:?} {} {}", f.id, f.entries, f.title, f.details))
+        .collect()
 }
 
 /// The ids of the findings that count (or are integrity failures).
