@@ -69,7 +69,8 @@ pub const FIGURES: [Figure; 14] = [
     },
     Figure {
         key: "released",
-        label: "Requests with access released by the provider",
+        label:
+            "Requests with access released (by the provider, or by enough custodians' key shares)",
         pairs: &[AUTHS[0], AUTHS[1], ("status", "released")],
     },
     Figure {
@@ -227,7 +228,7 @@ pub fn page(v: &AgencyView, coverage: Coverage, now: DateTime<Utc>) -> Markup {
                     @for s in &v.recent {
                         li {
                             (entry_link(s.index)) " "
-                            (s.kind.map(labels::kind).unwrap_or("unreadable"))
+                            (labels::entry_kind(s).unwrap_or("unreadable"))
                             @if let Some(c) = s.created { ", " (when(c)) }
                             @if let Some(j) = &s.jurisdiction { ", " (j) }
                             " " (status_badges(&s.statuses(now)))

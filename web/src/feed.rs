@@ -148,7 +148,7 @@ pub fn feed_id(origin: &str, filter: &Filter) -> String {
 
 /// One line naming what the entry is.
 fn entry_title(s: &Summary) -> String {
-    let kind = s.kind.map(labels::kind).unwrap_or("Unreadable entry");
+    let kind = labels::entry_kind(s).unwrap_or("Unreadable entry");
     let mut t = format!("#{} {kind}", s.index);
     if !s.signer.is_empty() {
         t.push_str(&format!(" by {}", s.signer));
@@ -168,8 +168,8 @@ fn entry_title(s: &Summary) -> String {
 /// The entry's public fields, as plain text.
 fn entry_summary(s: &Summary, now: DateTime<Utc>) -> String {
     let mut parts: Vec<String> = Vec::new();
-    if let Some(k) = s.kind {
-        parts.push(labels::kind_explained(k).to_owned());
+    if let Some(k) = labels::entry_explained(s) {
+        parts.push(k.to_owned());
     } else {
         parts.push("This entry's bytes are not a readable record.".to_owned());
     }

@@ -41,6 +41,9 @@ pub struct Filter {
     pub encryption: Option<Encryption>,
     /// Outcome reports only: whether they say data was obtained.
     pub data_obtained: Option<bool>,
+    /// Releases only: a provider's release of access, or a custodian's
+    /// release of one key share (threshold custody).
+    pub release: Option<Releaser>,
     /// Page, from 1.
     pub page: usize,
     /// Entries per page.
@@ -92,6 +95,26 @@ impl Encryption {
     /// Parses a code.
     pub fn parse(s: &str) -> Option<Encryption> {
         Encryption::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// Who signed a release (the `release` parameter): a provider releases
+/// access, a custodian one share of a target's escrowed key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Releaser {
+    /// A provider's release of access.
+    Provider,
+    /// A custodian's release of one key share.
+    Custodian,
+}
+
+impl Releaser {
+    /// The code used in URLs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Releaser::Provider => "provider",
+            Releaser::Custodian => "custodian",
+        }
     }
 }
 
@@ -178,6 +201,12 @@ impl Filter {
                     "any" => f.data_obtained = None,
                     _ => problems.push(format!("data_obtained: {v:?} is not yes, no or any")),
                 },
+                "release" => match v {
+                    "provider" => f.release = Some(Releaser::Provider),
+                    "custodian" => f.release = Some(Releaser::Custodian),
+                    "any" => f.release = None,
+                    _ => problems.push(format!("release: {v:?} is not provider, custodian or any")),
+                },
                 "status" => match Status::parse(v) {
                     Some(s) => f.status = Some(s),
                     None => problems.push(format!("unknown status {v:?}")),
@@ -239,6 +268,9 @@ impl Filter {
         }
         if let Some(d) = self.data_obtained {
             out.push(("data_obtained", if d { "yes" } else { "no" }.to_owned()));
+        }
+        if let Some(r) = self.release {
+            out.push(("release", r.as_str().to_owned()));
         }
         if self.per_page != DEFAULT_PER_PAGE {
             out.push(("per_page", self.per_page.to_string()));

@@ -71,7 +71,7 @@ pub const METRICS: [Metric; 6] = [
     Metric {
         key: "access_released",
         label: "Access released",
-        explain: "Of those requests, the ones for which the provider logged a release of access.",
+        explain: "Of those requests, the ones for which the provider logged a release of access, or for which enough custodians logged the release of their shares of a key to put it together (threshold custody).",
         pairs: &[AUTH, EMERG, ("status", "released")],
     },
     Metric {

@@ -100,12 +100,15 @@ impl Identity {
 
 /// Whether `role` belongs to an identity that signs records (not the log
 /// itself, not a witness: those have their own histories).
-fn signs_records(role: Role) -> bool {
-    matches!(role, Role::Agency | Role::Court | Role::Provider)
+pub(crate) fn signs_records(role: Role) -> bool {
+    matches!(
+        role,
+        Role::Agency | Role::Court | Role::Provider | Role::Custodian
+    )
 }
 
-/// Every agency, court and provider, in the order first registered, each
-/// with its keys over time.
+/// Every agency, court, provider and custodian, in the order first
+/// registered, each with its keys over time.
 pub fn identities(reg: &Registry) -> Vec<Identity> {
     let mut out: Vec<Identity> = Vec::new();
     for r in reg.registrations().iter().filter(|r| signs_records(r.role)) {

@@ -35,7 +35,7 @@ use daylight_schemas::Kind;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension as _};
 
-use crate::filter::{Encryption, Filter};
+use crate::filter::{Encryption, Filter, Releaser};
 use crate::pages::HomeStats;
 use crate::status::Status;
 
@@ -245,6 +245,15 @@ impl Condition {
             if let Some(d) = f.data_obtained {
                 terms.push(bits(DATA_OBTAINED, if d { DATA_OBTAINED } else { 0 }));
             }
+        }
+        // Who released: the share columns are set for custodians' shares
+        // only, so a provider's release is a release without them.
+        match f.release {
+            Some(Releaser::Provider) => terms.push("kind = 'release' AND share_key IS NULL".into()),
+            Some(Releaser::Custodian) => {
+                terms.push("kind = 'release' AND share_key IS NOT NULL".into())
+            }
+            None => {}
         }
         let (from, order) = match f.status {
             Some(st) => {
@@ -747,8 +756,18 @@ impl Index {
         let unratified = of(Status::Unratified);
         let released = of(Status::Released);
         let auths = totals[kind_pos(Kind::Request)].1 + totals[kind_pos(Kind::Emergency)].1;
-        let releases = totals[kind_pos(Kind::Release)].1;
         drop(r);
+        // Release entries are providers' releases of access and
+        // custodians' key shares: counted apart, as the lists they link to.
+        let releases_by = |who: &str| -> Result<u64, IndexError> {
+            let pairs = [
+                ("kind".to_owned(), "release".to_owned()),
+                ("release".to_owned(), who.to_owned()),
+            ];
+            Ok(self.count(&Filter::parse(&pairs).0, None)?.n)
+        };
+        let releases = releases_by(Releaser::Provider.as_str())?;
+        let share_releases = releases_by(Releaser::Custodian.as_str())?;
         // The headline counts the going-dark page's lists, with the same count.
         let (reported, prevented) = crate::going_dark::headline_metrics();
         let outcomes_reported = self.count(&reported.filter(None, None), None)?.n;
@@ -769,6 +788,7 @@ impl Index {
             authorisations: auths,
             released,
             releases,
+            share_releases,
             outcomes_reported,
             outcomes_prevented,
         })

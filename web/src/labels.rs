@@ -37,6 +37,39 @@ pub fn kind_explained(k: Kind) -> &'static str {
     }
 }
 
+/// What a custodian's share release is (threshold custody): the label of
+/// a `release` entry that names a share.
+pub const SHARE_RELEASE: &str = "Share released by custodian";
+
+/// One sentence on what a custodian's share release means.
+pub const SHARE_RELEASE_EXPLAINED: &str = "A custodian recorded that it released its share of one target's escrowed key for an earlier request, after its own gate allowed the request. One share reveals nothing: the key exists again only once enough custodians (the threshold) have each released and logged theirs.";
+
+/// What an entry is, in words: its kind's label ([`kind`]), or for a
+/// custodian's share release its own ([`SHARE_RELEASE`]): a share is not
+/// the provider's release of access. `None` for an unreadable entry.
+pub fn entry_kind(s: &daylight_ledger::Summary) -> Option<&'static str> {
+    if s.is_share_release() {
+        Some(SHARE_RELEASE)
+    } else {
+        s.kind.map(kind)
+    }
+}
+
+/// One sentence on what an entry means ([`kind_explained`], or
+/// [`SHARE_RELEASE_EXPLAINED`]).
+pub fn entry_explained(s: &daylight_ledger::Summary) -> Option<&'static str> {
+    if s.is_share_release() {
+        Some(SHARE_RELEASE_EXPLAINED)
+    } else {
+        s.kind.map(kind_explained)
+    }
+}
+
+/// A custodian's share, in words: "share 2 of a 2-of-3 key".
+pub fn share(s: &daylight_schemas::ShareRef) -> String {
+    format!("share {} of a {}-of-{} key", s.index, s.threshold, s.shares)
+}
+
 /// A data category, in words.
 pub fn category(c: &str) -> &'static str {
     match c {

@@ -1,9 +1,12 @@
 //! The pages, as maud templates.
 
+use std::collections::{BTreeSet, HashMap};
+
 use chrono::{DateTime, Utc};
 use daylight_core::VerifierKey;
+use daylight_ledger::custody;
 use daylight_schemas::{
-    Body, Commitment, EntryRef, Kind, LogKeyPeriod, Period, Registration, RegistryAction,
+    Body, Commitment, EntryRef, KeyCheck, Kind, LogKeyPeriod, Period, Registration, RegistryAction,
     RegistryBody, Role, SignedRecord, Timestamp,
 };
 use maud::{html, Markup, DOCTYPE};
@@ -189,10 +192,14 @@ pub struct HomeStats {
     pub unratified: u64,
     /// Authorisations, and those with a logged release.
     pub authorisations: u64,
-    /// Authorisations with at least one release.
+    /// Authorisations released: by a provider's release, or by
+    /// custodians' shares that put one of its keys together.
     pub released: u64,
-    /// Release entries.
+    /// Providers' release entries (releases of access).
     pub releases: u64,
+    /// Custodians' share release entries (threshold custody), counted
+    /// apart: one share is no release of access.
+    pub share_releases: u64,
     /// Outcome reports (the latest per authorisation).
     pub outcomes_reported: u64,
     /// Of those, the ones saying encryption prevented access.
@@ -311,7 +318,14 @@ pub fn home(
                 div { dt { "Witnesses" } dd { (log.witnesses.len()) " (" (log.quorum) " must cosign)" } }
                 div { dt { "Disclosures overdue" } dd { a href="/entries?status=overdue" { (stats.overdue) } } }
                 div { dt { "Emergencies not ratified in time" } dd { a href="/entries?status=unratified" { (stats.unratified) } } }
-                div { dt { "Authorisations with a release" } dd { (stats.released) " of " (stats.authorisations) " (" (stats.releases) " release entries)" } }
+                div { dt { "Authorisations with a release" } dd {
+                    (stats.released) " of " (stats.authorisations) " ("
+                    a href="/entries?kind=release&release=provider" { (stats.releases) " releases by providers" }
+                    @if stats.share_releases > 0 {
+                        ", " a href="/entries?kind=release&release=custodian" { (stats.share_releases) " key shares released by custodians" }
+                    }
+                    ")"
+                } }
             }
             (checkpoint_block(log, now))
             @if !log.witnesses.is_empty() {
@@ -505,6 +519,14 @@ pub fn entries(
                         }
                     }
                     div.field {
+                        label for="f-release" { "Releases by" }
+                        select id="f-release" name="release" {
+                            option value="" { "any" }
+                            option value="provider" selected[filter.release == Some(crate::filter::Releaser::Provider)] { "providers (access)" }
+                            option value="custodian" selected[filter.release == Some(crate::filter::Releaser::Custodian)] { "custodians (one key share each)" }
+                        }
+                    }
+                    div.field {
                         label for="f-status" { "Status" }
                         select id="f-status" name="status" {
                             option value="" { "any" }
@@ -553,7 +575,7 @@ pub fn entries(
                         @for s in shown {
                             tr {
                                 td { (entry_link(s.index)) }
-                                td { @match s.kind { Some(k) => (labels::kind(k)), None => "unreadable" }
+                                td { (labels::entry_kind(s).unwrap_or("unreadable"))
                                      @if !s.references.is_empty() { br; small { "about " @for (i, r) in s.references.iter().enumerate() { @if i > 0 { ", " } (entry_link(*r)) } } } }
                                 td { @if let Some(c) = s.created { (when(c)) } }
                                 td { (signer_link(s)) }
@@ -598,7 +620,7 @@ fn signer_link(s: &Summary) -> Markup {
     }
     let href = if crate::feed::signed_by_agency(s.kind) {
         crate::agency::href(&s.signer)
-    } else if signed_by_provider(s.kind) {
+    } else if signed_by_provider(s.kind) && !s.is_share_release() {
         crate::providers::href(&s.signer)
     } else {
         identity_href(&s.signer)
@@ -606,7 +628,8 @@ fn signer_link(s: &Summary) -> Markup {
     html! { a href=(href) { (s.signer) } }
 }
 
-/// The kinds whose signer is a provider, whose page is `/providers/NAME`.
+/// The kinds whose signer is a provider, whose page is `/providers/NAME`
+/// (but for a release naming a share, which a custodian signs).
 pub fn signed_by_provider(kind: Option<Kind>) -> bool {
     matches!(kind, Some(Kind::Release | Kind::Refusal | Kind::Policy))
 }
@@ -778,11 +801,22 @@ fn body_rows(body: &Body, s: &Summary) -> Vec<Row> {
                 ));
             }
         }
-        Body::Release(b) => {
-            rows.push(("Access released for", eref(&b.entry)));
-            rows.push(("Targets released", html! { (b.targets_released) }));
-            rows.push(("Released at", ts(&b.released_at)));
-        }
+        Body::Release(b) => match &b.share {
+            Some(share) => {
+                rows.push(("Share released for", eref(&b.entry)));
+                rows.push(("Share", html! { (labels::share(share)) }));
+                rows.push((
+                    "Escrowed key (its check value)",
+                    html! { code.hash { (share.key.to_hex()) } },
+                ));
+                rows.push(("Released at", ts(&b.released_at)));
+            }
+            None => {
+                rows.push(("Access released for", eref(&b.entry)));
+                rows.push(("Targets released", html! { (b.targets_released) }));
+                rows.push(("Released at", ts(&b.released_at)));
+            }
+        },
         Body::Refusal(b) => {
             rows.push(("Access refused for", eref(&b.entry)));
             if let Some(j) = &s.jurisdiction {
@@ -986,6 +1020,45 @@ pub fn timeline(s: &Summary, referrers: &[u64]) -> Vec<(u64, &'static str)> {
     steps
 }
 
+/// The keys each step of a timeline puts together under threshold
+/// custody, by step: at the custodian's share release that completes a
+/// key's threshold for the request it names (decided by the ledger's one
+/// function, [`custody::assembled`]), that key.
+fn keys_put_together(
+    timeline: &[(u64, &'static str, Option<Summary>)],
+) -> HashMap<u64, Vec<KeyCheck>> {
+    let mut receipts: Vec<Summary> = Vec::new();
+    let mut done: BTreeSet<(Option<u64>, KeyCheck)> = BTreeSet::new();
+    let mut out: HashMap<u64, Vec<KeyCheck>> = HashMap::new();
+    // The timeline is in log order: each key is put together at one step.
+    for (t, _, e) in timeline {
+        let Some(e) = e.as_ref().filter(|e| e.is_share_release()) else {
+            continue;
+        };
+        receipts.push(e.clone());
+        let same: Vec<Summary> = receipts
+            .iter()
+            .filter(|r| r.about == e.about)
+            .cloned()
+            .collect();
+        for key in custody::assembled(&custody::receipts(&same)) {
+            if done.insert((e.about, key)) {
+                out.entry(*t).or_default().push(key);
+            }
+        }
+    }
+    out
+}
+
+/// The first 16 hex digits of a key's check value: enough to tell keys
+/// apart on a page (the entry's own page has all 64).
+fn short_key(k: &KeyCheck) -> String {
+    let mut hex = k.to_hex();
+    hex.truncate(16);
+    hex.push('…');
+    hex
+}
+
 /// A note while the web index has not read the whole log yet (after a
 /// first start on a long log).
 pub(crate) fn coverage_note(c: Coverage) -> Markup {
@@ -1012,11 +1085,12 @@ pub fn entry(
     let witness_keys: Vec<&str> = log.witnesses.iter().map(|w| w.key.as_str()).collect();
     let title = format!(
         "Entry {i}: {}",
-        s.kind.map(labels::kind).unwrap_or("unreadable")
+        labels::entry_kind(s).unwrap_or("unreadable")
     );
+    let together = keys_put_together(timeline);
     let body = html! {
         h1 { (title) }
-        @if let Some(k) = s.kind { p.lede { (labels::kind_explained(k)) } }
+        @if let Some(k) = labels::entry_explained(s) { p.lede { (k) } }
         @if !statuses.is_empty() { p { "Status: " (status_badges(&statuses)) } }
         section aria-labelledby="fields-h" {
             h2 id="fields-h" { "What the entry says" }
@@ -1045,7 +1119,18 @@ pub fn entry(
                     li class=(if *t == i { "current" } else { "" }) {
                         @if *t == i { strong { "#" (t) } } @else { (entry_link(*t)) }
                         " "
-                        @if let Some(e) = e {
+                        @if let (Some(e), Some(share)) = (e, e.as_ref().and_then(|e| e.share)) {
+                            (labels::SHARE_RELEASE) ": custodian " (signer_link(e)) " released "
+                            (labels::share(&share)) " (key " code.hash { (short_key(&share.key)) } ")"
+                            @if let Some(r) = e.released_at { ", at " (when(r)) }
+                            @for key in together.get(t).into_iter().flatten() {
+                                br;
+                                strong.key-together {
+                                    "With this share, " (share.threshold) " custodians have released shares of key "
+                                    code.hash { (short_key(key)) } " for this request: the key could be put together."
+                                }
+                            }
+                        } @else if let Some(e) = e {
                             (e.kind.map(labels::kind).unwrap_or("unreadable"))
                             @if let Some(c) = e.created { ", " (when(c)) }
                             @if let Some(d) = e.decision { " (" (d.as_str()) ")" }
@@ -1337,9 +1422,9 @@ pub fn keys(log: &LogView, identities: &[Identity], now: DateTime<Utc>) -> Marku
         }
         (problems_note(&log.problems))
         section aria-labelledby="identities-h" {
-            h2 id="identities-h" { "Agencies, courts and providers" }
+            h2 id="identities-h" { "Agencies, courts, providers and custodians" }
             @if identities.is_empty() {
-                p { "No agency, court or provider is registered yet." }
+                p { "No agency, court, provider or custodian is registered yet." }
             }
             @for who in identities {
                 section.identity id=(format!("id-{}", path_segment(&who.name))) {
@@ -1381,10 +1466,7 @@ pub fn keys(log: &LogView, identities: &[Identity], now: DateTime<Utc>) -> Marku
 /// One identity's page: its keys over time and a link to what it signed.
 pub fn identity(who: &Identity) -> Markup {
     let title = format!("Keys of {}", who.name);
-    let signs = who
-        .roles
-        .iter()
-        .any(|r| matches!(r, Role::Agency | Role::Court | Role::Provider));
+    let signs = who.roles.iter().any(|r| crate::history::signs_records(*r));
     let body = html! {
         h1 { (title) }
         p.lede {
@@ -1401,6 +1483,15 @@ pub fn identity(who: &Identity) -> Markup {
         }
         @if who.roles.contains(&Role::Provider) {
             p { a.provider-page href=(crate::providers::href(&who.name)) { "Provider page: its published standards, refusals and releases" } }
+        }
+        @if who.roles.contains(&Role::Custodian) {
+            p.custodian {
+                "As a custodian it holds one share of each escrowed key it was given: a key exists again only once enough "
+                "custodians (the key's threshold) have each checked a request and logged the release of their share. "
+                a href=(format!("/entries{}", crate::filter::encode_query(&[("kind", "release".to_owned()), ("release", "custodian".to_owned()), ("agency", who.name.clone())]))) {
+                    "The shares it released"
+                }
+            }
         }
         (key_history_table(who))
         p { a href="/keys" { "Every registered key" } }

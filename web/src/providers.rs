@@ -45,7 +45,8 @@ pub struct ProviderView {
     pub refusals: (u64, String),
     /// Its refusals per reason, most first, each with its list.
     pub by_reason: Vec<(RefusalReason, u64, String)>,
-    /// Its release entries, and their list.
+    /// Its releases of access, and their list (not custodians' key shares,
+    /// even one the provider holds under its own name).
     pub releases: (u64, String),
     /// Entries it signed, and their list.
     pub signed: (u64, String),
@@ -109,7 +110,16 @@ impl ProviderView {
         }
         Ok(ProviderView {
             refusals: counted(index, &[("kind", "refusal".into()), ("provider", n())])?,
-            releases: counted(index, &[("kind", "release".into()), ("agency", n())])?,
+            // A custodian's share under the provider's name is not a
+            // release of access by the provider.
+            releases: counted(
+                index,
+                &[
+                    ("kind", "release".into()),
+                    ("release", "provider".into()),
+                    ("agency", n()),
+                ],
+            )?,
             signed: counted(index, &[("agency", n())])?,
             by_reason,
             policies,

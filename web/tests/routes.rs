@@ -363,7 +363,7 @@ async fn list_follows_a_growing_log() {
     let this_month = now.format("%Y-%m").to_string();
     assert_eq!(table_row(chart(&home, "releases"), &this_month), vec![1, 2]);
     assert!(
-        home.contains("<dd>1 of 4 (1 release entries)</dd>"),
+        home.contains("1 of 4 (<a href=\"/entries?kind=release&amp;release=provider\">1 releases by providers</a>)</dd>"),
         "{home}"
     );
     assert_eq!(log.listed("?status=released").await, vec![7]);
