@@ -22,7 +22,7 @@ pub enum LogError {
         why: String,
     },
     /// The log answered with a refusal (its `{"error", "detail"}` body).
-    #[error("the log refused it ({}): {code} {detail}", status_text(*status))]
+    #[error("the log refused the record ({}): {code} {detail}", status_text(*status))]
     Refused {
         /// The HTTP status.
         status: u16,

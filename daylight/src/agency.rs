@@ -8,6 +8,7 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use clap::Subcommand;
 use daylight_core::policy::WitnessPolicy;
 use daylight_core::{Hash, LeafIndex, TlogProof, VerifierKey};
+use daylight_custodian::{HttpLog, LogClient as _, LogError, WaitError};
 use daylight_schemas::{Draft, EntryRef, Kind, Opening, SignedRecord};
 
 use crate::key::read_signer;
@@ -250,29 +251,18 @@ fn stale(draft: &Draft, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
 }
 
 /// Submits signed record bytes to the log at `log`; returns the index it
-/// answers, or the log's refusal as an error naming its code.
+/// answers, or the log's refusal as an error naming its code and what to do.
 pub(crate) async fn post_record(client: &reqwest::Client, log: &str, record: &[u8]) -> Result<u64> {
-    let resp = client
-        .post(format!("{log}/api/v1/entries"))
-        .header("content-type", "application/json")
-        .body(record.to_vec())
-        .send()
+    HttpLog::new(client.clone(), log)
+        .submit(record)
         .await
-        .with_context(|| format!("submitting to {log}"))?;
-    let status = resp.status();
-    let body: serde_json::Value = resp.json().await.unwrap_or_default();
-    if !status.is_success() {
-        let code = body["error"].as_str().unwrap_or("?");
-        let hint = refusal_hint(code);
-        bail!(
-            "the log refused the record ({status}): {code} {}{}{hint}",
-            body["detail"].as_str().unwrap_or(""),
-            if hint.is_empty() { "" } else { "; " },
-        );
-    }
-    body["index"]
-        .as_u64()
-        .ok_or_else(|| anyhow!("the log answered without an index"))
+        .map_err(|e| match &e {
+            LogError::Refused { code, .. } => {
+                let hint = refusal_hint(code);
+                anyhow!("{e}{}{hint}", if hint.is_empty() { "" } else { "; " })
+            }
+            _ => anyhow!("submitting to {log}: {e}"),
+        })
 }
 
 /// What to do about a refusal, by the log's error code ("" if the detail
@@ -322,19 +312,18 @@ async fn wait_for_proof(
     index: u64,
     timeout: Duration,
 ) -> Result<Vec<u8>> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let resp = client
-            .get(format!("{log}/api/v1/entries/{index}/proof"))
-            .send()
-            .await?;
-        match resp.status().as_u16() {
-            200 => return Ok(resp.bytes().await?.to_vec()),
-            503 if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(200)).await,
-            503 => bail!("entry {index} is in the log but no cosigned checkpoint covers it after {timeout:?}; retry with a longer --timeout"),
-            code => bail!("fetching the proof of entry {index}: HTTP {code}"),
-        }
-    }
+    let log = HttpLog::new(client.clone(), log);
+    // Any proof will do here: `verify` checks it against the log's
+    // published witnesses afterwards.
+    daylight_custodian::wait_for_proof(&log, index, timeout, |p| Ok(p.to_vec()))
+        .await
+        .map_err(|e| match e {
+            WaitError::Timeout { .. } => anyhow!(
+                "entry {index} is in the log but no cosigned checkpoint covers it after \
+                 {timeout:?}; retry with a longer --timeout"
+            ),
+            WaitError::Log(e) => anyhow!("fetching the proof of entry {index}: {e}"),
+        })
 }
 
 fn verify(record: &SignedRecord, proof: &[u8], policy: &WitnessPolicy, index: u64) -> Result<()> {

@@ -47,6 +47,9 @@ pub enum LogCommand {
     AddProvider(RegisterArgs),
     /// Register a court key (it signs ratifications and extensions).
     AddCourt(RegisterArgs),
+    /// Register a custodian key (threshold custody: it holds shares of
+    /// escrowed keys and signs receipts for the shares it releases).
+    AddCustodian(RegisterArgs),
     /// Revoke a registered key, in every role it has.
     Revoke(RegisterArgs),
     /// Replace an agency's, court's or provider's key by a new one with the
@@ -235,6 +238,7 @@ impl LogCommand {
             LogCommand::AddAgency(a)
             | LogCommand::AddProvider(a)
             | LogCommand::AddCourt(a)
+            | LogCommand::AddCustodian(a)
             | LogCommand::Revoke(a) => Some(&a.dir),
             LogCommand::Rotate { dir, .. }
             | LogCommand::RotateKey { dir, .. }
@@ -266,6 +270,7 @@ pub fn run(cmd: LogCommand) -> Result<()> {
         LogCommand::AddAgency(a) => register(&a, Role::Agency),
         LogCommand::AddProvider(a) => register(&a, Role::Provider),
         LogCommand::AddCourt(a) => register(&a, Role::Court),
+        LogCommand::AddCustodian(a) => register(&a, Role::Custodian),
         LogCommand::Revoke(a) => revoke(&a),
         LogCommand::Rotate { dir, old, new } => rotate(&dir, &old, &new),
         LogCommand::RotateKey {
@@ -379,7 +384,7 @@ fn parse_note_key(vkey: &str) -> Result<VerifierKey> {
         )
     })?;
     if key.key_type() != KeyType::Ed25519 {
-        bail!("agencies, providers and courts sign with Ed25519 note keys (type 0x01), as `daylight key generate` makes; a witness's key goes to `log add-witness`");
+        bail!("agencies, providers, courts and custodians sign with Ed25519 note keys (type 0x01), as `daylight key generate` makes; a witness's key goes to `log add-witness`");
     }
     Ok(key)
 }

@@ -3,7 +3,9 @@
 mod agency;
 mod audit;
 mod bench;
+mod custodian;
 mod demo;
+mod escrow;
 mod gate;
 mod key;
 mod log;
@@ -46,6 +48,15 @@ enum Command {
     /// Run a C2SP tlog-witness that cosigns logs' checkpoints.
     #[command(subcommand)]
     Witness(witness::WitnessCommand),
+    /// Threshold custody: a custodian holding one share of each escrowed
+    /// key, released only for a verified request after its own receipt is
+    /// in the log.
+    #[command(subcommand)]
+    Custodian(custodian::CustodianCommand),
+    /// Threshold custody: split a key among custodians, recover it for a
+    /// request bundle.
+    #[command(subcommand)]
+    Escrow(escrow::EscrowCommand),
     /// Mirror and verify a log, apply the rules, write DIR/findings.json
     /// (exit 0 clean, 1 findings, 2 integrity failure).
     Audit(audit::AuditArgs),
@@ -58,6 +69,7 @@ fn main() -> ExitCode {
         cli.command,
         Command::Log(log::LogCommand::Serve { .. })
             | Command::Witness(witness::WitnessCommand::Serve { .. })
+            | Command::Custodian(custodian::CustodianCommand::Serve { .. })
     );
     let format = match &cli.command {
         Command::Log(log::LogCommand::Serve(args)) => match args.resolve() {
@@ -78,6 +90,8 @@ fn main() -> ExitCode {
         Command::Bench(cmd) => bench::run(cmd),
         Command::Demo(args) => demo::run(args),
         Command::Witness(cmd) => witness::run(cmd),
+        Command::Custodian(cmd) => custodian::run(cmd),
+        Command::Escrow(cmd) => escrow::run(cmd),
         Command::Audit(args) => audit::run(args),
     };
     match result {

@@ -207,7 +207,7 @@ fn serve(dir: &Path, listen: SocketAddr) -> Result<()> {
 }
 
 /// Ctrl-C, or SIGTERM on Unix (what service managers send).
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             // No handler: never shut down on this branch.
