@@ -16,7 +16,7 @@ use common::*;
 use daylight_core::{leaf_hash, LeafIndex};
 use daylight_custodian::testing::Faults;
 use daylight_custody::{open, Context, Sealed};
-use daylight_gate::testkit::{World, OTHER_TARGET, PROVIDER, TARGET};
+use daylight_gate::testkit::{World, OTHER_TARGET, TARGET};
 use daylight_gate::{decide, parse_opening, Decision};
 use daylight_schemas::{Body, SignedRecord};
 
@@ -375,5 +375,4 @@ async fn malformed_bodies_are_refused_as_json() {
         "{v}"
     );
     assert!(h.log.submitted().is_empty());
-    let _ = PROVIDER;
 }
