@@ -181,28 +181,84 @@ fn open(dir: &Path, receipt_timeout: Duration) -> Result<Custodian> {
     )?)
 }
 
-fn serve(dir: &Path, listen: SocketAddr, receipt_timeout: Duration) -> Result<()> {
+/// A custodian serving in the background (the demo runs three).
+pub struct RunningCustodian {
+    addr: SocketAddr,
+    info: daylight_custodian::Info,
+    label: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningCustodian {
+    /// Its base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops it gracefully (requests under way finish) and waits.
+    pub async fn stop(self) -> Result<()> {
+        let _ = self.stop.send(());
+        self.task.await.context("custodian task")??;
+        Ok(())
+    }
+}
+
+/// Serves the custodian in `dir` on `addr` in the background.
+pub async fn spawn(
+    dir: &Path,
+    addr: SocketAddr,
+    receipt_timeout: Duration,
+) -> Result<RunningCustodian> {
     let custodian = Arc::new(open(dir, receipt_timeout)?);
     let info = custodian.info()?;
+    let label = custodian.label().to_owned();
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| crate::key::listen_error(addr, e))?;
+    let addr = listener.local_addr()?;
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(daylight_custodian::http::serve(
+        listener,
+        custodian,
+        async {
+            let _ = rx.await;
+        },
+    ));
+    Ok(RunningCustodian {
+        addr,
+        info,
+        label,
+        stop,
+        task,
+    })
+}
+
+fn serve(dir: &Path, listen: SocketAddr, receipt_timeout: Duration) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|e| crate::key::listen_error(listen, e))?;
-        let addr = listener.local_addr()?;
+        let running = spawn(dir, listen, receipt_timeout).await?;
         eprintln!(
-            "daylight custodian: {} serving on http://{addr} (shares of {}'s keys: {}; receipts to {})",
-            custodian.label(),
-            info.provider,
-            info.shares,
-            info.log
+            "daylight custodian: {} serving on {} (shares of {}'s keys: {}; receipts to {})",
+            running.label,
+            running.url(),
+            running.info.provider,
+            running.info.shares,
+            running.info.log
         );
-        daylight_custodian::http::serve(listener, custodian, async {
-            crate::witness::shutdown_signal().await;
+        let mut running = running;
+        let signalled = tokio::select! {
+            () = crate::witness::shutdown_signal() => true,
+            // The server ended by itself: an error to report.
+            ended = &mut running.task => {
+                ended.context("custodian task")?.context("serving")?;
+                false
+            }
+        };
+        if signalled {
             eprintln!("daylight custodian: shutting down");
-        })
-        .await
-        .context("serving")?;
+            running.stop().await?;
+        }
         Ok(())
     })
 }

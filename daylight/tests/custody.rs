@@ -271,6 +271,27 @@ fn two_of_three_custodians_recover_the_key_and_one_alone_cannot() {
         "{err}"
     );
     assert!(!alone.exists());
+
+    // SIGTERM (what service managers send) stops a custodian cleanly.
+    let mut server = custodians[0].server.take().unwrap();
+    let pid = server.0.id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the custodian did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
 }
 
 #[test]
