@@ -52,7 +52,7 @@ pub enum CustodianCommand {
         listen: SocketAddr,
         /// How long a release waits for the log to prove its receipt, in
         /// seconds (then 504, and nothing is released).
-        #[arg(long, default_value_t = 60)]
+        #[arg(long, default_value_t = daylight_custodian::DEFAULT_RECEIPT_TIMEOUT.as_secs())]
         receipt_timeout: u64,
     },
 }
