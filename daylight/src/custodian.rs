@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::Subcommand;
-use daylight_core::{KeyType, VerifierKey};
+use daylight_core::{KeyType, SignerKey, VerifierKey};
 use daylight_custodian::config::{depositor_key, CONFIG_FILE, DB_FILE, KEY_FILE, POLICY_FILE};
 use daylight_custodian::{Config, Custodian, HttpLog, Settings, Store};
 use daylight_gate::Policy;
@@ -98,10 +98,30 @@ fn read_policy(path: &Path) -> Result<(String, Policy)> {
     Ok((text, policy))
 }
 
-/// Creates a custodian in `dir`; returns its verifier key.
+/// Creates a custodian in `dir` with a new key named `name`; returns its
+/// verifier key.
 pub fn init(
     dir: &Path,
     name: &str,
+    policy: &Path,
+    log: &str,
+    depositors: &[String],
+) -> Result<VerifierKey> {
+    init_with_key(
+        dir,
+        generate(name, KeyType::Ed25519)?,
+        policy,
+        log,
+        depositors,
+    )
+}
+
+/// Creates a custodian in `dir` that signs with `signer` (the demo
+/// registers its custodians' keys before the log serves); returns its
+/// verifier key.
+pub fn init_with_key(
+    dir: &Path,
+    signer: SignerKey,
     policy: &Path,
     log: &str,
     depositors: &[String],
@@ -130,7 +150,6 @@ pub fn init(
         log: log.trim_end_matches('/').to_owned(),
         depositors,
     };
-    let signer = generate(name, KeyType::Ed25519)?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     write_secret(&dir.join(KEY_FILE), &signer)?;
     let write = |file: &str, data: &str| {

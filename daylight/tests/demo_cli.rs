@@ -4,13 +4,15 @@
 //! the same agency or the addressed provider), each provider publishes its
 //! standards and refuses exactly the requests they refuse (and releases none
 //! of those), the auditor finds only the rule breaks the demo makes on
-//! purpose, and the ready bundle passes the gate.
+//! purpose, the ready bundle passes the gate, and the recovery command it
+//! prints gets the bundle's target key back from two of its three
+//! custodians, each of which logged its receipt.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use common::{daylight, gate_verify, http_get, serve_log};
+use common::{daylight, gate_verify, http_get, serve_log, spawn};
 use serde_json::Value;
 
 /// What each jurisdiction's records may cite and be issued by, written out
@@ -99,8 +101,10 @@ fn the_demo_logs_coherent_records_and_a_ready_bundle() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("demo");
     let d = d.to_str().unwrap();
-    // The demo listens here and runs its witnesses on the next three ports.
-    let listen = format!("127.0.0.1:{}", common::free_port_run(4));
+    // The demo listens here and runs its witnesses on the next three ports
+    // and its custodians on the three after them.
+    let first_port = common::free_port_run(7);
+    let listen = format!("127.0.0.1:{first_port}");
     let o = daylight(&[
         "demo",
         "--dir",
@@ -293,4 +297,67 @@ fn the_demo_logs_coherent_records_and_a_ready_bundle() {
         "refused and released: {refused:?} {released:?}"
     );
     assert!(!refused.is_empty());
+
+    // Threshold custody: the demo split the bundle's target key among its
+    // custodians and logged nothing for it yet. Served again, the printed
+    // recovery command gets the key back.
+    let shares_before = records
+        .iter()
+        .filter(|r| !r["body"]["share"].is_null())
+        .count();
+    assert_eq!(shares_before, 0, "a share was released before anyone asked");
+    let recover: Vec<String> = out
+        .lines()
+        .find(|l| l.contains(" escrow recover "))
+        .unwrap_or_else(|| panic!("no recovery command in the guide: {out}"))
+        .split_whitespace()
+        .skip(1)
+        .map(str::to_owned)
+        .collect();
+    drop(_server);
+    let _demo = spawn(&["demo", "--dir", d, "--listen", &listen]);
+    let last_custodian = format!("127.0.0.1:{}", first_port + 6);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while std::net::TcpStream::connect(&last_custodian).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the resumed demo's custodians never listened"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let args: Vec<&str> = recover.iter().map(String::as_str).collect();
+    let o = daylight(&args);
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let escrowed = std::fs::read_to_string(format!("{d}/provider/escrowed.key")).unwrap();
+    assert_eq!(
+        said.lines().last().unwrap_or(""),
+        escrowed.trim(),
+        "recovery gave another key: {said}"
+    );
+    // Two custodians' receipts for the bundle's entry are in the log now.
+    let url = format!("http://{listen}");
+    let bundle_index: u64 = std::fs::read_to_string(format!("{d}/bundle/index"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let (_, body) = http_get(&format!("{url}/api/v1/log"));
+    let size = serde_json::from_slice::<Value>(&body).unwrap()["size"]
+        .as_u64()
+        .unwrap();
+    let mut custodians = std::collections::BTreeSet::new();
+    for i in records.len() as u64..size {
+        let (_, body) = http_get(&format!("{url}/api/v1/entries/{i}"));
+        let r = serde_json::from_slice::<Value>(&body).unwrap()["record"].clone();
+        if r["kind"] == "release" && r["body"]["entry"]["index"] == bundle_index {
+            assert_eq!(r["body"]["share"]["threshold"], 2, "{r}");
+            custodians.insert(r["signer"]["name"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(custodians.len(), 2, "receipts by {custodians:?}");
 }

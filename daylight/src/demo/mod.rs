@@ -1,7 +1,8 @@
 //! `daylight demo`: the whole system on one machine, over real HTTP: a log
 //! with its web view, three witnesses (quorum 2), agencies, courts and a
 //! provider with keys, a year of sample records, a provider policy and a
-//! ready bundle, and the auditor's findings.
+//! ready bundle, three custodians holding the bundle's target key 2 of 3,
+//! and the auditor's findings.
 
 pub(crate) mod sample;
 
@@ -46,13 +47,24 @@ async fn run_auditor(url: &str, dir: &Path) -> Result<String> {
 /// The demo's log origin.
 pub const ORIGIN: &str = "demo.daylight.example/log";
 
+/// The demo's custodians: the provider's own, an oversight body's and a
+/// court registry's; any two of them release a key.
+pub const CUSTODIANS: [&str; 3] = [
+    "custody.messenger.example",
+    "custody.oversight.example",
+    "custody.court-registry.example",
+];
+/// How many custodians' shares put a key together.
+const CUSTODY_THRESHOLD: u8 = 2;
+
 /// Demo options.
 #[derive(clap::Args)]
 pub struct DemoArgs {
     /// Where the demo keeps its state; a second run on the same DIR resumes.
     #[arg(long, default_value = "daylight-demo")]
     dir: PathBuf,
-    /// The log and web view; the witnesses take the next three ports.
+    /// The log and web view; the witnesses take the next three ports, the
+    /// custodians the three after them.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// Sample requests to create on the first run (follow-up records come on top).
@@ -96,10 +108,23 @@ impl Layout {
     fn drafts(&self) -> PathBuf {
         self.root.join("drafts")
     }
+    fn custodian(&self, i: usize) -> PathBuf {
+        self.root.join(format!("custodian-{}", i + 1))
+    }
+    /// The bundle target's key as the provider's key system holds it
+    /// (standing in for the device's or account's own key): the split's
+    /// input, and what a recovery must give back.
+    fn escrowed_key(&self) -> PathBuf {
+        self.provider().join("escrowed.key")
+    }
 }
 
 fn witness_addr(listen: SocketAddr, i: usize) -> SocketAddr {
     SocketAddr::new(listen.ip(), listen.port() + 1 + i as u16)
+}
+
+fn custodian_addr(listen: SocketAddr, i: usize) -> SocketAddr {
+    SocketAddr::new(listen.ip(), listen.port() + 4 + i as u16)
 }
 
 /// Runs the demo.
@@ -154,6 +179,7 @@ async fn demo(args: DemoArgs) -> Result<()> {
     let policy = gate_policy(&url).await?;
     std::fs::create_dir_all(l.provider())?;
     std::fs::write(l.provider().join("policy"), policy)?;
+    let custodians = custody(&l, &url, args.listen).await?;
     let audit = run_auditor(&url, &l.root.join("audit")).await;
     // The web view shows the findings file it finds in the log's directory.
     let findings = l.root.join("audit").join("findings.json");
@@ -166,6 +192,7 @@ async fn demo(args: DemoArgs) -> Result<()> {
         &l,
         &url,
         &witnesses.iter().map(|w| w.url()).collect::<Vec<_>>(),
+        &custodians.iter().map(|c| c.url()).collect::<Vec<_>>(),
         (bundle_index, refused_index),
         &audit,
     );
@@ -173,6 +200,9 @@ async fn demo(args: DemoArgs) -> Result<()> {
         eprintln!("demo: serving until Ctrl-C");
         let _ = tokio::signal::ctrl_c().await;
         eprintln!("demo: stopping");
+    }
+    for c in custodians {
+        c.stop().await?;
     }
     log.stop().await?;
     for w in witnesses {
@@ -243,7 +273,81 @@ fn create(l: &Layout, listen: SocketAddr) -> Result<()> {
             daylight_schemas::Role::Provider,
         )?;
     }
+    // The custodians' keys are registered now, while nothing else writes to
+    // the log; their directories follow once the provider's policy exists.
+    for name in CUSTODIANS {
+        let key = generate(name, KeyType::Ed25519)?;
+        write_secret(&l.key(name), &key)?;
+        crate::log::register_key(
+            &l.log(),
+            &key.verifier().to_string(),
+            daylight_schemas::Role::Custodian,
+        )?;
+    }
     Ok(())
+}
+
+/// Threshold custody of the ready bundle's target key: the three
+/// custodians (created on the first run, each with the provider's policy
+/// and the provider as its one depositor) serve on the ports after the
+/// witnesses, and on the first run the provider splits the key 2 of 3
+/// among them with `daylight escrow split`, as its own process.
+async fn custody(
+    l: &Layout,
+    url: &str,
+    listen: SocketAddr,
+) -> Result<Vec<crate::custodian::RunningCustodian>> {
+    if !l.key(CUSTODIANS[0]).exists() {
+        bail!(
+            "{} was made before the demo had custodians (no {}): start a fresh demo with another --dir",
+            l.root.display(),
+            l.key(CUSTODIANS[0]).display()
+        );
+    }
+    let provider = read_signer(&l.key(PROVIDER))?.verifier().to_string();
+    let mut running = Vec::new();
+    for (i, name) in CUSTODIANS.iter().enumerate() {
+        let dir = l.custodian(i);
+        if !dir.join(daylight_custodian::config::CONFIG_FILE).exists() {
+            crate::custodian::init_with_key(
+                &dir,
+                read_signer(&l.key(name))?,
+                &l.provider().join("policy"),
+                url,
+                std::slice::from_ref(&provider),
+            )?;
+        }
+        let timeout = daylight_custodian::DEFAULT_RECEIPT_TIMEOUT;
+        running.push(crate::custodian::spawn(&dir, custodian_addr(listen, i), timeout).await?);
+    }
+    if !l.escrowed_key().exists() {
+        eprintln!("demo: splitting the bundle's target key 2 of 3 among the custodians");
+        let target = std::fs::read_to_string(l.bundle().join("target"))
+            .context("reading the bundle's target")?;
+        let exe = std::env::current_exe().context("finding the daylight binary")?;
+        let mut split = tokio::process::Command::new(exe);
+        split
+            .args(["escrow", "split", "--provider-key"])
+            .arg(l.key(PROVIDER))
+            .args(["--target", target.trim(), "--threshold"])
+            .arg(CUSTODY_THRESHOLD.to_string())
+            .args(["--generate", "--key-out"])
+            .arg(l.escrowed_key());
+        for c in &running {
+            split.args(["--custodian", &c.url()]);
+        }
+        let out = split
+            .output()
+            .await
+            .context("running daylight escrow split")?;
+        if !out.status.success() {
+            bail!(
+                "daylight escrow split failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+    }
+    Ok(running)
 }
 
 async fn spawn_log(l: &Layout, listen: SocketAddr) -> Result<RunningLog> {
@@ -471,6 +575,7 @@ fn print_guide(
     l: &Layout,
     url: &str,
     witnesses: &[String],
+    custodians: &[String],
     (bundle_index, refused_index): (u64, u64),
     audit: &Result<String>,
 ) {
@@ -488,10 +593,16 @@ fn print_guide(
     for (i, w) in witnesses.iter().enumerate() {
         println!("  witness {}       {w}/logs", i + 1);
     }
+    for (c, name) in custodians.iter().zip(CUSTODIANS) {
+        println!("  custodian       {c}/api/v1/custodian  ({name})");
+    }
     println!("\nKeys:");
     println!("  log             {}", vkey(&l.log().join("log.key")));
     for p in PROVIDERS {
         println!("  provider        {}", vkey(&l.key(p)));
+    }
+    for c in CUSTODIANS {
+        println!("  custodian       {}", vkey(&l.key(c)));
     }
     for p in PROFILES {
         for a in p.agencies {
@@ -513,6 +624,19 @@ fn print_guide(
     println!("  {exe} gate verify --policy {d}/provider/policy --entry {d}/bundle/entry --proof {d}/bundle/proof --opening {d}/bundle/opening.json --target acct:0000000000");
     println!("  # a GB request to the provider (entry {refused_index}): DENY jurisdiction_denied, by its published standards; add --refusal-key {d}/keys/{PROVIDER}.key --refusal-out {d}/refusal.json --submit {url} to log the refusal");
     println!("  {exe} gate verify --policy {d}/provider/policy --entry {d}/bundle-refused/entry --proof {d}/bundle-refused/proof --opening {d}/bundle-refused/opening.json --target \"$(cat {d}/bundle-refused/target)\"");
+    let agency = std::fs::read(l.bundle().join("entry"))
+        .ok()
+        .and_then(|e| SignedRecord::parse(&e).ok())
+        .map(|r| r.signer().name.to_string())
+        .unwrap_or_default();
+    let asked = custodians
+        .iter()
+        .map(|c| format!(" --custodian {c}"))
+        .collect::<String>();
+    println!("  # threshold custody: the bundle's target key exists only as shares with three custodians; any {CUSTODY_THRESHOLD} put it together, each after its own gate allowed the request and its own receipt is in the log (stop one custodian and it still works; with one left it fails)");
+    println!(
+        "  {exe} escrow recover --bundle {d}/bundle --key {d}/keys/{agency}.key --log {url}{asked}"
+    );
     println!("  # audit the whole log");
     println!("  {exe} audit --log {url} --dir {d}/my-audit");
     println!("  # submit your own request as an agency");
