@@ -7,6 +7,9 @@
 //! - A custodian killed (SIGKILL) while its receipt waits for a cosigned
 //!   checkpoint (the witnesses are stopped) released nothing; restarted, it
 //!   answers with the same receipt, logged once.
+//! - Every custodian denies every tampered bundle (a flipped bit in the
+//!   entry, another index, the cosignatures dropped, a changed salt,
+//!   another target) with the gate's 403, and nothing reaches the log.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -383,4 +386,134 @@ fn a_custodian_killed_mid_release_answers_again_with_the_same_receipt() {
         .filter(|&i| record(&log.url, i)["signer"]["name"] == "custodian-a.test")
         .count();
     assert_eq!(by_a, 1, "{out}");
+}
+
+/// A copy of the bundle in `dir/name` with `edit` applied to it.
+fn tampered(dir: &Path, name: &str, edit: impl FnOnce(&Path)) -> std::path::PathBuf {
+    let to = dir.join(name);
+    std::fs::create_dir_all(&to).unwrap();
+    for f in ["entry", "proof", "opening.json", "target"] {
+        std::fs::copy(dir.join("case-1").join(f), to.join(f)).unwrap();
+    }
+    edit(&to);
+    to
+}
+
+/// The log's size, from its API.
+fn log_size(url: &str) -> u64 {
+    let (_, body) = http_get(&format!("{url}/api/v1/log"));
+    serde_json::from_slice::<serde_json::Value>(&body).unwrap()["size"]
+        .as_u64()
+        .unwrap()
+}
+
+#[test]
+fn every_custodian_denies_every_tampered_bundle_and_logs_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (log, custodians, _bundle) = world(dir, 3);
+    let key_out = dir.join("escrow.key");
+    ok(&split(
+        dir,
+        &custodians,
+        "2",
+        &["--generate", "--key-out", key_out.to_str().unwrap()],
+    ));
+    let urls: Vec<String> = custodians.iter().map(Custodian::url).collect();
+    let rewrite = |file: &Path, f: &dyn Fn(String) -> String| {
+        let text = std::fs::read_to_string(file).unwrap();
+        let changed = f(text.clone());
+        assert_ne!(
+            changed,
+            text,
+            "the tamper changed nothing in {}",
+            file.display()
+        );
+        std::fs::write(file, changed).unwrap();
+    };
+    let cases: Vec<(&str, std::path::PathBuf)> = vec![
+        (
+            "a flipped bit in the entry",
+            tampered(dir, "flipped-entry", |b| {
+                let mut e = std::fs::read(b.join("entry")).unwrap();
+                let mid = e.len() / 2;
+                e[mid] ^= 0x01;
+                std::fs::write(b.join("entry"), e).unwrap();
+            }),
+        ),
+        (
+            "another index in the proof",
+            tampered(dir, "wrong-index", |b| {
+                rewrite(&b.join("proof"), &|t| {
+                    t.lines()
+                        .map(|l| match l.strip_prefix("index ") {
+                            Some(i) => format!("index {}", i.parse::<u64>().unwrap() + 1),
+                            None => l.to_owned(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                        + "\n"
+                })
+            }),
+        ),
+        (
+            "the witnesses' cosignatures dropped",
+            tampered(dir, "no-cosignatures", |b| {
+                rewrite(&b.join("proof"), &|t| {
+                    t.lines()
+                        .filter(|l| !l.starts_with("— ") || l.starts_with(&format!("— {ORIGIN} ")))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                        + "\n"
+                })
+            }),
+        ),
+        (
+            "a changed salt in the opening",
+            tampered(dir, "wrong-salt", |b| {
+                rewrite(&b.join("opening.json"), &|t| {
+                    let mut v: serde_json::Value = serde_json::from_str(&t).unwrap();
+                    let salt = v["targets"][0]["salt"].as_str().unwrap().to_owned();
+                    let flipped = if salt.starts_with('0') { "1" } else { "0" };
+                    v["targets"][0]["salt"] = format!("{flipped}{}", &salt[1..]).into();
+                    v.to_string()
+                })
+            }),
+        ),
+        (
+            "another target",
+            tampered(dir, "other-target", |b| {
+                rewrite(&b.join("target"), &|t| format!("{}-other\n", t.trim()))
+            }),
+        ),
+    ];
+    let before = log_size(&log.url);
+    let agency = dir.join("agency.key");
+    for (what, bundle) in &cases {
+        let mut args = vec![
+            "escrow",
+            "recover",
+            "--bundle",
+            bundle.to_str().unwrap(),
+            "--key",
+            agency.to_str().unwrap(),
+            "--log",
+            &log.url,
+        ];
+        for u in &urls {
+            args.extend(["--custodian", u.as_str()]);
+        }
+        let err = fails(&daylight(&args));
+        for u in &urls {
+            assert!(
+                err.contains(&format!("{u}: refused (403 denied ")),
+                "{what}: custodian {u} did not deny it: {err}"
+            );
+        }
+    }
+    assert_eq!(
+        log_size(&log.url),
+        before,
+        "a denied release logged something"
+    );
 }
