@@ -498,8 +498,9 @@ fn the_web_view_and_the_auditor_agree_on_every_entry() {
     let p = |x: &Path| x.to_str().unwrap().to_owned();
 
     // The demo's log, witnesses and keys: it listens on `port` and runs its
-    // witnesses on the next three, as its log remembers them.
-    let port = free_port_run(4);
+    // witnesses on the next three, as its log remembers them, and its
+    // custodians on the three after them.
+    let port = free_port_run(7);
     let o = daylight(&[
         "demo",
         "--dir",
