@@ -18,8 +18,10 @@
 //! - an escrowed key under threshold custody (`rule:k:`,
 //!   custody_share_conflict: every custodian's receipt for that key, from
 //!   every authorisation): when a custodian logs another receipt for it.
-//!   (custody_below_threshold reads one story: a new receipt joins the
-//!   story of the authorisation it names, which is evaluated again.)
+//!   (custody_below_threshold and custody_released_refused read one story:
+//!   a new receipt, like a new refusal, joins the story of the
+//!   authorisation it names, which is evaluated again with every receipt
+//!   and refusal already in it, whichever came first.)
 //!
 //! Other rules thresholds than the last run's, or a first run, recompute
 //! everything (in bounded chunks).

@@ -107,6 +107,7 @@ pub const RULE_IDS: &[&str] = &[
     "refusal_unsupported_by_policy",
     "custody_below_threshold",
     "custody_share_conflict",
+    "custody_released_refused",
 ];
 
 const EMERGENCY_UNRATIFIED: &str = "An emergency request gives access before a court has decided. A court must ratify (or deny) it by its ratify_by deadline; this one has no ratification logged by then.";
@@ -119,6 +120,7 @@ const RELEASE_WITHDRAWN: &str =
     "A provider released access, or a custodian released its share of a key, for an entry after the agency had withdrawn it.";
 const CUSTODY_BELOW_THRESHOLD: &str = "Under threshold custody, a target's escrowed key exists again only once k of its n custodians have each logged the release of their share (k shares of one key, with distinct indices, from distinct custodians). Custodians logged shares for this request, so its keys are in custody; yet the provider logged a release of access for more targets than the custodians' receipts logged before it put keys together. A key was used without the receipts that make every use public.";
 const CUSTODY_SHARE_CONFLICT: &str = "Custodians' receipts for one escrowed key must describe one split: the same threshold and number of shares, and each share held by one custodian. Receipts that name different splits, or two custodians that each released the same share, leave the log unable to say how many custodians a release of the key really took.";
+const CUSTODY_RELEASED_REFUSED: &str = "Under threshold custody, the provider refused a request or emergency on its content, yet the custodians logged releases of enough shares (k shares of one key, with distinct indices, from distinct custodians) to put one of its keys together again. The data's key went out although the provider's standards refused the request: either the custodians released against the refusal, or the refusal is counted while the data was opened. The order of the two does not matter: both stand in the log.";
 const RELEASED_AND_REFUSED: &str = "The provider logged both a release and a refusal for the same request or emergency. One of the two does not say what happened: either access was given after all, or the refusal is counted while the data went out.";
 const RELEASE_AGAINST_POLICY: &str = "The provider released access for a request or emergency that its own policy, as it last published it in the log before the release, refuses. The release contradicts the provider's stated standards.";
 const REFUSAL_UNAUTHORISED: &str = "A provider logged a refusal of an entry that is not a request or emergency addressed to that provider. Refusals are counted per jurisdiction and agency; one for another provider's request, or for no request at all, distorts the counts.";
@@ -439,7 +441,10 @@ pub fn apply(rules: &Rules, facts: &[Fact], now: DateTime<Utc>) -> Vec<Finding> 
     if rules.on("custody_share_conflict") {
         custody_share_conflict(facts, &mut out);
     }
-    provider_answers(rules, facts, &access, &mut out);
+    let answers = provider_answers(rules, facts, &access, &mut out);
+    if rules.on("custody_released_refused") {
+        custody_released_refused(&access, &answers, &shares, &mut out);
+    }
 
     // disclosure_overdue and repeated_seal_extensions
     for f in facts {
@@ -617,15 +622,24 @@ struct Published<'a> {
     policy: ContentPolicy,
 }
 
+/// Per request or emergency: the releases and the refusals (their leaf
+/// indexes, in log order) by the provider it is addressed to.
+#[derive(Default)]
+struct Answers {
+    releases: Vec<u64>,
+    refusals: Vec<u64>,
+}
+
 /// The rules over a provider's releases and refusals: released_and_refused,
 /// release_against_published_policy, refusal_without_authorisation and
-/// refusal_unsupported_by_policy.
+/// refusal_unsupported_by_policy. Returns the provider's answers per
+/// request, for the rules that compare them with custodians' receipts.
 fn provider_answers(
     rules: &Rules,
     facts: &[Fact],
     access: &HashMap<u64, (&Fact, &Access)>,
     out: &mut Vec<Finding>,
-) {
+) -> BTreeMap<u64, Answers> {
     // Each provider's published policies, in log order.
     let mut policies: HashMap<&str, Vec<Published>> = HashMap::new();
     for f in facts {
@@ -658,7 +672,7 @@ fn provider_answers(
     };
 
     // Per request: the releases and refusals by the addressed provider.
-    let mut answers: BTreeMap<u64, (Vec<u64>, Vec<u64>)> = BTreeMap::new();
+    let mut answers: BTreeMap<u64, Answers> = BTreeMap::new();
     for f in facts {
         match &f.body {
             // A custodian's share is not the provider's answer, even when
@@ -669,7 +683,7 @@ fn provider_answers(
                 let Some((af, a)) = addressed(entry, &f.signer) else {
                     continue;
                 };
-                answers.entry(af.index).or_default().0.push(f.index);
+                answers.entry(af.index).or_default().releases.push(f.index);
                 if !rules.on("release_against_published_policy") {
                     continue;
                 }
@@ -737,7 +751,7 @@ fn provider_answers(
                     }
                     continue;
                 };
-                answers.entry(af.index).or_default().1.push(f.index);
+                answers.entry(af.index).or_default().refusals.push(f.index);
                 if !rules.on("refusal_unsupported_by_policy") {
                     continue;
                 }
@@ -780,17 +794,17 @@ fn provider_answers(
     }
 
     if rules.on("released_and_refused") {
-        for (request, (releases, refusals)) in answers {
+        for (request, Answers { releases, refusals }) in &answers {
             if releases.is_empty() || refusals.is_empty() {
                 continue;
             }
             let provider = access
-                .get(&request)
+                .get(request)
                 .map(|(_, a)| a.provider.clone())
                 .unwrap_or_default();
-            let mut entries = vec![request];
-            entries.extend(&releases);
-            entries.extend(&refusals);
+            let mut entries = vec![*request];
+            entries.extend(releases);
+            entries.extend(refusals);
             out.push(
                 Finding::new(
                     "released_and_refused",
@@ -798,8 +812,8 @@ fn provider_answers(
                     Severity::High,
                     format!(
                         "entry {request} was both released (entry {}) and refused (entry {}) by {provider}",
-                        list(&releases),
-                        list(&refusals)
+                        list(releases),
+                        list(refusals)
                     ),
                     RELEASED_AND_REFUSED,
                     entries,
@@ -812,6 +826,7 @@ fn provider_answers(
             );
         }
     }
+    answers
 }
 
 /// Indexes as `1, 2, 3`.
@@ -821,6 +836,92 @@ fn list(indexes: &[u64]) -> String {
         .map(u64::to_string)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The first 16 hex digits of a key's check value, as titles name it.
+fn short(hex: &str) -> &str {
+    hex.get(..16).unwrap_or(hex)
+}
+
+/// Share receipts (each custodian's release entry and the share it names)
+/// as the custody module reads them.
+fn as_receipts<'a>(
+    receipts: impl IntoIterator<Item = &'a (&'a Fact, ShareRef)>,
+) -> Vec<Receipt<'a>> {
+    receipts
+        .into_iter()
+        .map(|(r, s)| Receipt {
+            custodian: &r.signer,
+            share: *s,
+        })
+        .collect()
+}
+
+/// custody_released_refused: the provider a request or emergency is
+/// addressed to refused it, and custodians' share receipts for it (logged
+/// before or after the refusal) put one of its keys together, as
+/// [`custody::assembled`] decides for the ledger. One share, or any k-1,
+/// is not flagged: no key went out.
+fn custody_released_refused(
+    access: &HashMap<u64, (&Fact, &Access)>,
+    answers: &BTreeMap<u64, Answers>,
+    shares: &BTreeMap<u64, Vec<(&Fact, ShareRef)>>,
+    out: &mut Vec<Finding>,
+) {
+    for (request, Answers { refusals, .. }) in answers {
+        let (Some(receipts), Some((af, a))) = (shares.get(request), access.get(request)) else {
+            continue;
+        };
+        if refusals.is_empty() {
+            continue;
+        }
+        let keys = custody::assembled(&as_receipts(receipts));
+        if keys.is_empty() {
+            continue;
+        }
+        // The receipts of the keys put together, and who signed them.
+        let used: Vec<&(&Fact, ShareRef)> = receipts
+            .iter()
+            .filter(|(_, s)| keys.contains(&s.key))
+            .collect();
+        let custodians: BTreeSet<&str> = used.iter().map(|(r, _)| r.signer.as_str()).collect();
+        let custodians: Vec<&str> = custodians.into_iter().collect();
+        let indexes: Vec<u64> = used.iter().map(|(r, _)| r.index).collect();
+        let hexes: Vec<String> = keys.iter().map(KeyCheck::to_hex).collect();
+        let mut entries = vec![af.index];
+        entries.extend(refusals);
+        entries.extend(&indexes);
+        out.push(
+            Finding::new(
+                "custody_released_refused",
+                Category::Rule,
+                Severity::High,
+                format!(
+                    "entry {} was refused by {} (entry {}), yet custodians {} released shares (entry {}) that put together {} of its key(s): {}",
+                    af.index,
+                    a.provider,
+                    list(refusals),
+                    custodians.join(", "),
+                    list(&indexes),
+                    keys.len(),
+                    hexes
+                        .iter()
+                        .map(|h| format!("{}…", short(h)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                CUSTODY_RELEASED_REFUSED,
+                entries,
+            )
+            .with_details(json!({
+                "provider": a.provider,
+                "refusals": refusals,
+                "custodians": custodians,
+                "receipts": indexes,
+                "keys_put_together": hexes,
+            })),
+        );
+    }
 }
 
 /// custody_below_threshold: a provider's release of an authorisation for
@@ -849,15 +950,7 @@ fn custody_below_threshold(
         // it the keys: a custodian logs its receipt before it answers.
         let (before, after): (Vec<_>, Vec<_>) =
             receipts.iter().partition(|(r, _)| r.index < f.index);
-        let keys = custody::assembled(
-            &before
-                .iter()
-                .map(|(r, s)| Receipt {
-                    custodian: &r.signer,
-                    share: *s,
-                })
-                .collect::<Vec<_>>(),
-        );
+        let keys = custody::assembled(&as_receipts(before.iter().copied()));
         if keys.len() >= *targets as usize {
             continue;
         }
@@ -901,7 +994,7 @@ fn custody_share_conflict(facts: &[Fact], out: &mut Vec<Finding>) {
     }
     for (key, receipts) in by_key {
         let hex = key.to_hex();
-        let short = &hex[..16];
+        let short = short(&hex);
         let mut splits: BTreeMap<(u8, u8), Vec<u64>> = BTreeMap::new();
         let mut holders: BTreeMap<u8, BTreeMap<&str, Vec<u64>>> = BTreeMap::new();
         for (f, s) in &receipts {

@@ -1,8 +1,8 @@
 //! The rules under threshold custody: custodians' share receipts for the
-//! release rules, custody_below_threshold and custody_share_conflict, each
-//! on its case and never on an honest 2-of-3 release; the report's counts;
-//! and a log with custody audited as it grows, run after run, finding what
-//! one fresh audit finds. Logs are real signed records, verified as a full
+//! release rules, custody_below_threshold, custody_share_conflict and
+//! custody_released_refused, each on its case and never on an honest 2-of-3
+//! release; the report's counts; and logs with custody audited as they
+//! grow, run after run, finding what one fresh audit finds. Logs are real signed records, verified as a full
 //! audit verifies them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -30,6 +30,7 @@ const RELEASE_RULES: &[&str] = &[
     "release_against_published_policy",
     "custody_below_threshold",
     "custody_share_conflict",
+    "custody_released_refused",
 ];
 
 /// Share `index` of key `key` (its check value `[key; 32]`), split 2 of 3.
@@ -334,13 +335,130 @@ fn a_custodian_under_the_providers_name_is_not_the_provider() {
         t0() + Duration::hours(1),
     );
     e.share_release_by(&own, r, share(1, 1), t0() + Duration::hours(2));
-    for id in ["released_and_refused", "release_against_published_policy"] {
+    // Nor is its one share, below the threshold, a key put together.
+    for id in [
+        "released_and_refused",
+        "release_against_published_policy",
+        "custody_released_refused",
+    ] {
         assert!(found(&e, id).is_empty(), "{id}");
     }
     // The same as a provider's release is both.
     e.release(r, 1, t0() + Duration::hours(3));
     for id in ["released_and_refused", "release_against_published_policy"] {
         assert_eq!(found(&e, id).len(), 1, "{id}");
+    }
+    assert!(found(&e, "custody_released_refused").is_empty());
+}
+
+#[test]
+fn a_key_put_together_for_a_refused_request() {
+    let at = |m: i64| t0() + Duration::minutes(m);
+    let mut e = Entries::with_custodians();
+    // Refused, then k shares of its key.
+    let first = e.request(t0(), "case refused first");
+    let refusal = e.refusal(first, RefusalReason::JurisdictionDenied, at(1));
+    let a = e.share_release(0, first, share(1, 1), at(2));
+    let b = e.share_release(1, first, share(1, 2), at(3));
+    // k shares, then the refusal: both stand in the log all the same.
+    let last = e.request(t0(), "case refused last");
+    let c = e.share_release(1, last, share(2, 2), at(1));
+    let d = e.share_release(2, last, share(2, 3), at(2));
+    let late = e.refusal(last, RefusalReason::TooManyTargets, at(3));
+    // Refused, and k-1 shares: no key went out.
+    let one = e.request(t0(), "case one share");
+    e.refusal(one, RefusalReason::JurisdictionDenied, at(1));
+    e.share_release(0, one, share(3, 1), at(2));
+    // k shares and no refusal: released as custody intends.
+    let kept = e.request(t0(), "case not refused");
+    e.share_release(0, kept, share(4, 1), at(1));
+    e.share_release(2, kept, share(4, 3), at(2));
+    honest(&mut e);
+
+    let f = found(&e, "custody_released_refused");
+    assert_eq!(f.len(), 2, "{f:?}");
+    assert_eq!(f[0].entries, idx(&[first, refusal, a, b]));
+    assert_eq!(f[0].severity, Severity::High);
+    assert!(
+        f[0].title.contains("refused by messenger.example")
+            && f[0]
+                .title
+                .contains("custodians custodian-a.test, custodian-b.test"),
+        "{}",
+        f[0].title
+    );
+    assert_eq!(f[0].details["provider"], "messenger.example");
+    assert_eq!(
+        f[0].details["custodians"],
+        serde_json::json!(["custodian-a.test", "custodian-b.test"])
+    );
+    assert_eq!(
+        f[0].details["receipts"],
+        serde_json::json!([a.index.0, b.index.0])
+    );
+    assert_eq!(
+        f[0].details["refusals"],
+        serde_json::json!([refusal.index.0])
+    );
+    assert_eq!(
+        f[0].details["keys_put_together"],
+        serde_json::json!([KeyCheck([1; 32]).to_hex()])
+    );
+    assert_eq!(f[1].entries, idx(&[last, c, d, late]));
+    assert!(
+        f[1].title
+            .contains("custodians custodian-b.test, custodian-c.test"),
+        "{}",
+        f[1].title
+    );
+    // No provider answered both ways: its own rule stays quiet.
+    assert!(found(&e, "released_and_refused").is_empty());
+    // Off when disabled.
+    let off = Rules {
+        disabled: vec!["custody_released_refused".into()],
+        ..Rules::default()
+    };
+    let quiet = rules::apply(&off, &facts(&e), t0() + Duration::days(1));
+    assert!(quiet.iter().all(|f| f.id != "custody_released_refused"));
+}
+
+#[tokio::test]
+async fn a_refused_request_whose_key_is_put_together_is_found_run_after_run() {
+    let at = |m: i64| t0() + Duration::minutes(m);
+    let mut e = Entries::with_custodians();
+    let refused = e.request(t0(), "case refused first");
+    e.refusal(refused, RefusalReason::JurisdictionDenied, at(1));
+    let start = e.len();
+    e.share_release(0, refused, share(1, 1), at(2));
+    e.share_release(1, refused, share(1, 2), at(3));
+    let shared = e.request(t0(), "case refused last");
+    e.share_release(1, shared, share(2, 2), at(4));
+    e.share_release(2, shared, share(2, 3), at(5));
+    e.refusal(shared, RefusalReason::TooManyTargets, at(6));
+    // Per size: how many requests are refused with a key put together
+    // (a receipt joins the first story at each of its steps, the refusal
+    // the second story at its last).
+    let steps = [
+        (start, 0),
+        (start + 1, 0),
+        (start + 2, 1),
+        (start + 5, 1),
+        (start + 6, 2),
+    ];
+    assert_eq!(e.len(), start + 6);
+    let server = StaticServer::start(Default::default()).await;
+    let rules = Rules::default();
+    let now = t0() + Duration::days(1);
+    let inc = tempfile::tempdir().unwrap();
+    for (size, expected) in steps {
+        serve_log(&server, &e, size);
+        let a = run_audit(&server, inc.path(), now, &rules).await;
+        let fresh = tempfile::tempdir().unwrap();
+        let b = run_audit(&server, fresh.path(), now, &rules).await;
+        assert_eq!(found_text(&a), found_text(&b), "at size {size}");
+        assert_eq!(a.counts, b.counts);
+        let f = with_id(&a, "custody_released_refused");
+        assert_eq!(f.len(), expected, "at size {size}: {}", a.summary());
     }
 }
 
@@ -376,7 +494,7 @@ fn the_report_counts_shares_apart_from_releases() {
 /// A log whose custody findings appear only as later entries arrive: a
 /// second key's share (too many keys), a provider's release short of keys,
 /// a second custodian claiming a share in another story, a share out of
-/// its window.
+/// its window, a refusal of a request whose key custodians put together.
 fn custody_log() -> Entries {
     let mut e = Entries::with_custodians();
     let at = |h: i64| t0() + Duration::hours(h);
@@ -392,9 +510,13 @@ fn custody_log() -> Entries {
     let other = e.request(t0(), "case other");
     e.share_release(2, other, share(6, 1), at(6));
     e.share_release(1, other, share(8, 2), t0() + Duration::days(40));
+    let refused = e.request(t0(), "case refused");
+    e.share_release(0, refused, share(9, 1), at(7));
+    e.share_release(2, refused, share(9, 3), at(7));
     for i in 0..40 {
         e.request(t0() + Duration::minutes(i), &format!("case {i}"));
     }
+    e.refusal(refused, RefusalReason::JurisdictionDenied, at(8));
     e
 }
 
@@ -425,6 +547,7 @@ async fn a_growing_log_with_custody_finds_what_one_audit_finds() {
         "custody_below_threshold",
         "custody_share_conflict",
         "release_outside_window",
+        "custody_released_refused",
     ] {
         assert!(seen.contains(id), "{id} never found: {seen:?}");
     }
