@@ -162,7 +162,16 @@ pub async fn log_policy(client: &reqwest::Client, log: &str) -> Result<WitnessPo
     Ok(WitnessPolicy::k_of_n(vkey, witnesses, quorum))
 }
 
-async fn submit(log: &str, key: &Path, draft: &Path, out: &Path, timeout: Duration) -> Result<u64> {
+/// `agency submit`: signs the draft, submits it, waits for a cosigned
+/// checkpoint and writes the bundle (`entry`, `proof`, `opening.json`) to
+/// `out`; the entry's index.
+pub(crate) async fn submit(
+    log: &str,
+    key: &Path,
+    draft: &Path,
+    out: &Path,
+    timeout: Duration,
+) -> Result<u64> {
     let log = log.trim_end_matches('/');
     let signer = read_signer(key)?;
     let draft_path = draft;

@@ -108,7 +108,7 @@ pub fn run(cmd: EscrowCommand) -> Result<()> {
 }
 
 /// An HTTP client whose timeout covers a custodian's wait for its receipt.
-fn client() -> Result<reqwest::Client> {
+pub(crate) fn client() -> Result<reqwest::Client> {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(180))
         .build()
@@ -192,20 +192,63 @@ async fn split_command(args: &SplitArgs) -> Result<()> {
         );
     }
 
-    // Every custodian first: who it is, that it holds shares for this
-    // provider, and that no two are the same, before anything is deposited.
     let client = client()?;
-    let mut keys = Vec::with_capacity(n);
-    for (i, url) in args.custodians.iter().enumerate() {
-        let (info, vkey) = custodian_info(&client, url).await?;
-        if info.provider != provider_name {
+    let keys = check_custodians(
+        &client,
+        &args.custodians,
+        &provider_name,
+        &args.custodian_vkeys,
+    )
+    .await?;
+
+    let key = match (&args.key, &args.key_out) {
+        (Some(file), _) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading the key {}", file.display()))?;
+            EscrowKey::from_hex(&text)
+                .map_err(|e| anyhow!("{}: {e}; it must hold 64 hex digits", file.display()))?
+        }
+        (None, Some(out)) => {
+            let key = EscrowKey::generate()?;
+            // Written before any share leaves: a key whose shares are out
+            // must never exist nowhere else.
+            write_secret_text(out, &key.to_hex())?;
+            key
+        }
+        (None, None) => bail!("give --key FILE, or --generate --key-out FILE"),
+    };
+    deposit_shares(
+        &client,
+        &key,
+        &provider,
+        &args.target,
+        args.threshold,
+        (&args.custodians, &keys),
+        |line| println!("{line}"),
+    )
+    .await
+}
+
+/// Asks every custodian at `urls` who it is before anything is deposited:
+/// that it holds shares for `provider`, answers with its pinned key (`pins`,
+/// in the same order, if any) and is not given twice. Their keys, in order.
+pub(crate) async fn check_custodians(
+    client: &reqwest::Client,
+    urls: &[String],
+    provider: &str,
+    pins: &[String],
+) -> Result<Vec<VerifierKey>> {
+    let mut keys = Vec::with_capacity(urls.len());
+    for (i, url) in urls.iter().enumerate() {
+        let (info, vkey) = custodian_info(client, url).await?;
+        if info.provider != provider {
             bail!(
-                "the custodian at {url} holds shares for {:?}, not for {provider_name:?} (the \
+                "the custodian at {url} holds shares for {:?}, not for {provider:?} (the \
                  --provider-key's name): it would never find this share",
                 info.provider
             );
         }
-        if let Some(pin) = args.custodian_vkeys.get(i) {
+        if let Some(pin) = pins.get(i) {
             let pin = VerifierKey::parse(pin.trim())
                 .map_err(|e| anyhow!("--custodian-vkey {pin:?}: {e}; {}", crate::key::VKEY_FORM))?;
             if pin != vkey {
@@ -224,34 +267,36 @@ async fn split_command(args: &SplitArgs) -> Result<()> {
         }
         keys.push(vkey);
     }
+    Ok(keys)
+}
 
-    let key = match (&args.key, &args.key_out) {
-        (Some(file), _) => {
-            let text = std::fs::read_to_string(file)
-                .with_context(|| format!("reading the key {}", file.display()))?;
-            EscrowKey::from_hex(&text)
-                .map_err(|e| anyhow!("{}: {e}; it must hold 64 hex digits", file.display()))?
-        }
-        (None, Some(out)) => {
-            let key = EscrowKey::generate()?;
-            // Written before any share leaves: a key whose shares are out
-            // must never exist nowhere else.
-            write_secret_text(out, &key.to_hex())?;
-            key
-        }
-        (None, None) => bail!("give --key FILE, or --generate --key-out FILE"),
-    };
-
+/// Splits `key` for `target` `threshold` of n among the custodians (their
+/// URLs and their keys from [`check_custodians`]) and deposits share i with
+/// the i-th, signed by `provider`; `say` gets the key's check value, then a
+/// line for each share deposited. Stops at the first refusal, saying what
+/// was deposited before.
+pub(crate) async fn deposit_shares(
+    client: &reqwest::Client,
+    key: &EscrowKey,
+    provider: &SignerKey,
+    target: &str,
+    threshold: u8,
+    (urls, keys): (&[String], &[VerifierKey]),
+    mut say: impl FnMut(String),
+) -> Result<()> {
+    let n = keys.len();
+    let shares =
+        u8::try_from(n).map_err(|_| anyhow!("{n} custodians: at most 255 shares per key"))?;
     let parts = split(
-        &key,
-        Slot::of(&provider_name, &args.target),
-        args.threshold,
+        key,
+        Slot::of(provider.name().as_str(), target),
+        threshold,
         shares,
     )?;
-    println!("key check {}", key.check());
+    say(format!("key check {}", key.check()));
     let mut done: Vec<String> = Vec::new();
-    for ((share, vkey), url) in parts.iter().zip(&keys).zip(&args.custodians) {
-        let said = deposit_one(&client, url, share, vkey, &provider)
+    for ((share, vkey), url) in parts.iter().zip(keys).zip(urls) {
+        let said = deposit_one(client, url, share, vkey, provider)
             .await
             .map_err(|e| {
                 let before = if done.is_empty() {
@@ -261,12 +306,11 @@ async fn split_command(args: &SplitArgs) -> Result<()> {
                 };
                 anyhow!("{e}; {before}")
             })?;
-        println!(
-            "share {} of {shares} (threshold {}) -> {} at {url}: {said}",
+        say(format!(
+            "share {} of {shares} (threshold {threshold}) -> {} at {url}: {said}",
             share.reference.index,
-            args.threshold,
             Signer::of(vkey)
-        );
+        ));
         done.push(format!("share {} at {url}", share.reference.index));
     }
     Ok(())
@@ -301,17 +345,26 @@ async fn deposit_one(
 }
 
 /// The request a bundle holds, as the custodians' sealed boxes name it.
-struct Request {
-    entry: Vec<u8>,
-    proof: String,
-    opening: serde_json::Value,
-    target: String,
-    origin: String,
-    index: u64,
-    leaf_hash: daylight_core::Hash,
+pub(crate) struct Request {
+    /// The entry's exact bytes.
+    pub(crate) entry: Vec<u8>,
+    /// Its C2SP tlog-proof.
+    pub(crate) proof: String,
+    /// The agency's opening, as JSON.
+    pub(crate) opening: serde_json::Value,
+    /// The target whose key is asked for.
+    pub(crate) target: String,
+    /// The log's origin (from the proof's checkpoint).
+    pub(crate) origin: String,
+    /// The entry's index.
+    pub(crate) index: u64,
+    /// The entry's leaf hash.
+    pub(crate) leaf_hash: daylight_core::Hash,
 }
 
-fn read_bundle(dir: &Path, target: Option<&str>) -> Result<Request> {
+/// Reads the bundle in `dir` (`entry`, `proof`, `opening.json`, and
+/// `target` unless `target` is given).
+pub(crate) fn read_bundle(dir: &Path, target: Option<&str>) -> Result<Request> {
     let read = |name: &str| {
         let path = dir.join(name);
         std::fs::read(&path).map_err(|e| {
@@ -350,10 +403,13 @@ fn read_bundle(dir: &Path, target: Option<&str>) -> Result<Request> {
 }
 
 /// One custodian's share, checked.
-struct Answer {
-    custodian: String,
-    share: Share,
-    receipt: u64,
+pub(crate) struct Answer {
+    /// The custodian, `name+keyid`.
+    pub(crate) custodian: String,
+    /// Its share, opened.
+    pub(crate) share: Share,
+    /// Its receipt's index in the log.
+    pub(crate) receipt: u64,
 }
 
 /// Asks the custodian at `url` for its share, opens it with the agency's
@@ -365,6 +421,23 @@ async fn release_from(
     req: &Request,
     agency: &SignerKey,
 ) -> Result<Answer> {
+    let released = ask_release(client, url, req).await?;
+    let share = open_share(&released, req, agency)?;
+    check_receipt(client, log, &released, req).await?;
+    Ok(Answer {
+        custodian: released.custodian,
+        share,
+        receipt: released.receipt.index,
+    })
+}
+
+/// `POST /api/v1/release` of the request to the custodian at `url`: its
+/// answer, or its refusal as an error.
+pub(crate) async fn ask_release(
+    client: &reqwest::Client,
+    url: &str,
+    req: &Request,
+) -> Result<Released> {
     let body = serde_json::json!({
         "entry": BASE64.encode(&req.entry),
         "proof": req.proof,
@@ -376,51 +449,46 @@ async fn release_from(
     if status != 200 {
         bail!("refused ({})", refusal(status, &answer));
     }
-    let released: Released = serde_json::from_value(answer)
-        .map_err(|e| anyhow!("answered something that is not a release: {e}"))?;
+    serde_json::from_value(answer)
+        .map_err(|e| anyhow!("answered something that is not a release: {e}"))
+}
+
+/// What a custodian's sealed share for `req` is bound to: the request and
+/// the custodian (`name+keyid`).
+pub(crate) fn release_context(req: &Request, custodian: &str) -> Context {
+    Context::Release {
+        origin: req.origin.clone(),
+        index: req.index,
+        leaf_hash: req.leaf_hash.to_hex(),
+        custodian: custodian.to_owned(),
+    }
+}
+
+/// Opens a released share with the agency's key, for this request and
+/// custodian; it must be the share the custodian says it released.
+pub(crate) fn open_share(released: &Released, req: &Request, agency: &SignerKey) -> Result<Share> {
     let share = open(
         &released.sealed,
         agency,
-        &Context::Release {
-            origin: req.origin.clone(),
-            index: req.index,
-            leaf_hash: req.leaf_hash.to_hex(),
-            custodian: released.custodian.clone(),
-        },
+        &release_context(req, &released.custodian),
     )
     .map_err(|e| anyhow!("its share does not open with the agency's key: {e}"))?;
     if share.reference != released.share {
         bail!("the share it sealed is not the share it says it released");
     }
-    check_receipt(client, log, &released, req).await?;
-    Ok(Answer {
-        custodian: released.custodian,
-        share,
-        receipt: released.receipt.index,
-    })
+    Ok(share)
 }
 
 /// The receipt a custodian names must be in the log: a share release
 /// signed by that custodian, for this request, naming the same share.
-async fn check_receipt(
+pub(crate) async fn check_receipt(
     client: &reqwest::Client,
     log: &str,
     released: &Released,
     req: &Request,
 ) -> Result<()> {
     let index = released.receipt.index;
-    let view = crate::agency::get_json(client, log, &format!("/api/v1/entries/{index}"))
-        .await
-        .with_context(|| format!("its receipt (entry {index}) is not in the log"))?;
-    let mut bytes = Vec::new();
-    daylight_schemas::canonical::write(&view["record"], &mut bytes)
-        .map_err(|e| anyhow!("the log's entry {index} is not a record: {e}"))?;
-    let leaf = leaf_hash(&bytes).to_hex();
-    if view["leaf_hash"].as_str() != Some(leaf.as_str()) || leaf != released.receipt.leaf_hash {
-        bail!("the log's entry {index} is not the receipt it names (leaf hash differs)");
-    }
-    let record = SignedRecord::parse(&bytes)
-        .map_err(|e| anyhow!("the log's entry {index} is not a valid record: {e}"))?;
+    let record = fetch_receipt(client, log, released).await?;
     if record.signer().to_string() != released.custodian {
         bail!(
             "entry {index} is signed by {}, not by the custodian {}",
@@ -444,21 +512,74 @@ async fn check_receipt(
     }
 }
 
+/// The receipt a custodian names, from the log: the log's entry at its
+/// index, whose canonical bytes must hash to the leaf hash the log and the
+/// custodian give.
+pub(crate) async fn fetch_receipt(
+    client: &reqwest::Client,
+    log: &str,
+    released: &Released,
+) -> Result<SignedRecord> {
+    let index = released.receipt.index;
+    let view = crate::agency::get_json(client, log, &format!("/api/v1/entries/{index}"))
+        .await
+        .with_context(|| format!("its receipt (entry {index}) is not in the log"))?;
+    let mut bytes = Vec::new();
+    daylight_schemas::canonical::write(&view["record"], &mut bytes)
+        .map_err(|e| anyhow!("the log's entry {index} is not a record: {e}"))?;
+    let leaf = leaf_hash(&bytes).to_hex();
+    if view["leaf_hash"].as_str() != Some(leaf.as_str()) || leaf != released.receipt.leaf_hash {
+        bail!("the log's entry {index} is not the receipt it names (leaf hash differs)");
+    }
+    SignedRecord::parse(&bytes)
+        .map_err(|e| anyhow!("the log's entry {index} is not a valid record: {e}"))
+}
+
 async fn recover_command(args: &RecoverArgs) -> Result<()> {
     let req = read_bundle(&args.bundle, args.target.as_deref())?;
     let agency = read_signer(&args.key)?;
-    let log = args.log.trim_end_matches('/');
     let client = client()?;
+    let (key, answers) = recover_key(&client, &args.custodians, &args.log, &req, &agency).await?;
+    for (a, url) in &answers {
+        let r = &a.share.reference;
+        println!(
+            "share {} of {} (threshold {}) from {} at {url}: receipt at index {}",
+            r.index, r.shares, r.threshold, a.custodian, a.receipt
+        );
+    }
+    match &args.out {
+        Some(out) => {
+            write_secret_text(out, &key.to_hex())?;
+            println!("key {} written to {}", key.check(), out.display());
+        }
+        None => println!("{}", key.to_hex()),
+    }
+    Ok(())
+}
+
+/// Asks the custodians at `urls` in turn for their shares of the request's
+/// target key until k (the first share's threshold) answered, each from a
+/// different custodian with a different share, opened and its receipt
+/// checked in the log at `log`; puts the key together. The key and who
+/// answered; fewer than k is an error saying who refused and why.
+pub(crate) async fn recover_key<'a>(
+    client: &reqwest::Client,
+    urls: &'a [String],
+    log: &str,
+    req: &Request,
+    agency: &SignerKey,
+) -> Result<(EscrowKey, Vec<(Answer, &'a str)>)> {
+    let log = log.trim_end_matches('/');
     let mut answers: Vec<(Answer, &str)> = Vec::new();
     let mut refused: Vec<String> = Vec::new();
-    for url in &args.custodians {
+    for url in urls {
         let need = answers.first().map_or(usize::MAX, |(a, _)| {
             usize::from(a.share.reference.threshold)
         });
         if answers.len() >= need {
             break;
         }
-        match release_from(&client, url, log, &req, &agency).await {
+        match release_from(client, url, log, req, agency).await {
             Ok(a) => {
                 let same = answers.iter().any(|(b, _)| {
                     b.custodian == a.custodian || b.share.reference.index == a.share.reference.index
@@ -493,19 +614,5 @@ async fn recover_command(args: &RecoverArgs) -> Result<()> {
         };
         anyhow!("cannot recover the key: {e} ({answered}{refused})")
     })?;
-    for (a, url) in &answers {
-        let r = &a.share.reference;
-        println!(
-            "share {} of {} (threshold {}) from {} at {url}: receipt at index {}",
-            r.index, r.shares, r.threshold, a.custodian, a.receipt
-        );
-    }
-    match &args.out {
-        Some(out) => {
-            write_secret_text(out, &key.to_hex())?;
-            println!("key {} written to {}", key.check(), out.display());
-        }
-        None => println!("{}", key.to_hex()),
-    }
-    Ok(())
+    Ok((key, answers))
 }
