@@ -3,6 +3,7 @@
 //! - [`hash`]: RFC 6962 leaf and node hashing.
 //! - [`tree`]: the Merkle tree over stored hashes, proofs generated from storage.
 //! - [`proof`]: inclusion and consistency proof verification.
+//! - [`subtree`]: subtrees `[start, end)` and their consistency proofs (MTC draft).
 //! - [`tile`]: C2SP tlog-tiles paths, hash tiles, entry bundles, authenticated reads.
 //! - [`note`]: C2SP signed notes and the key text formats.
 //! - [`checkpoint`], [`cosignature`]: C2SP tlog-checkpoint and tlog-cosignature.
@@ -17,6 +18,7 @@ pub mod hash;
 pub mod note;
 pub mod policy;
 pub mod proof;
+pub mod subtree;
 pub mod tile;
 pub mod tlog_proof;
 pub mod tree;
@@ -27,5 +29,6 @@ pub use checkpoint::{Checkpoint, CheckpointError, SignedCheckpoint};
 pub use hash::{leaf_hash, node_hash, Hash};
 pub use note::{KeyId, KeyName, KeyType, Note, NoteError, SignerKey, VerifierKey};
 pub use policy::WitnessPolicy;
+pub use subtree::Subtree;
 pub use tlog_proof::{TlogProof, TlogProofError};
 pub use types::{LeafIndex, TreeSize};

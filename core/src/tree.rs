@@ -124,7 +124,7 @@ fn left_siblings(index: LeafIndex) -> impl Iterator<Item = u64> {
 }
 
 /// The largest power of two strictly less than `n` (n >= 2): RFC 9162's split point.
-fn split_point(n: u64) -> u64 {
+pub(crate) fn split_point(n: u64) -> u64 {
     debug_assert!(n >= 2);
     1 << (63 - (n - 1).leading_zeros())
 }
@@ -135,7 +135,7 @@ fn largest_pow2_at_most(n: u64) -> u64 {
 }
 
 /// A half-open range of leaves whose Merkle tree hash a proof needs.
-type Range = (u64, u64);
+pub(crate) type Range = (u64, u64);
 
 /// The stored hashes that make up MTH(D[lo:hi]) for a range produced by RFC
 /// 9162's recursive splits: complete subtrees, largest first.
@@ -161,7 +161,10 @@ fn range_parts(lo: u64, hi: u64) -> usize {
 }
 
 /// Computes MTH for each range with one call to the reader.
-fn range_hashes(ranges: &[Range], reader: &impl HashReader) -> Result<Vec<Hash>, TreeError> {
+pub(crate) fn range_hashes(
+    ranges: &[Range],
+    reader: &impl HashReader,
+) -> Result<Vec<Hash>, TreeError> {
     let mut indexes = Vec::new();
     for &(lo, hi) in ranges {
         range_indexes(lo, hi, &mut indexes);
