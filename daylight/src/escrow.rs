@@ -557,11 +557,17 @@ async fn recover_command(args: &RecoverArgs) -> Result<()> {
     Ok(())
 }
 
-/// Asks the custodians at `urls` in turn for their shares of the request's
-/// target key until k (the first share's threshold) answered, each from a
-/// different custodian with a different share, opened and its receipt
-/// checked in the log at `log`; puts the key together. The key and who
-/// answered; fewer than k is an error saying who refused and why.
+/// Asks the custodians at `urls`, in order, for their shares of the
+/// request's target key until k (the first share's threshold) answered,
+/// each from a different custodian with a different share, opened and its
+/// receipt checked in the log at `log`; puts the key together. The key and
+/// who answered; fewer than k is an error saying who refused and why.
+///
+/// Custodians are asked in waves, each wave at once: as many as shares are
+/// still missing (two at first: no split has a threshold below 2). A
+/// release waits for the log to prove the custodian's receipt, so asking
+/// one after another would add those waits up; asking more than are
+/// missing would release, and log, shares nobody needs.
 pub(crate) async fn recover_key<'a>(
     client: &reqwest::Client,
     urls: &'a [String],
@@ -572,28 +578,39 @@ pub(crate) async fn recover_key<'a>(
     let log = log.trim_end_matches('/');
     let mut answers: Vec<(Answer, &str)> = Vec::new();
     let mut refused: Vec<String> = Vec::new();
-    for url in urls {
-        let need = answers.first().map_or(usize::MAX, |(a, _)| {
-            usize::from(a.share.reference.threshold)
-        });
-        if answers.len() >= need {
+    let mut asked = 0;
+    loop {
+        let need = answers
+            .first()
+            .map_or(2, |(a, _)| usize::from(a.share.reference.threshold));
+        if answers.len() >= need || asked == urls.len() {
             break;
         }
-        match release_from(client, url, log, req, agency).await {
-            Ok(a) => {
-                let same = answers.iter().any(|(b, _)| {
-                    b.custodian == a.custodian || b.share.reference.index == a.share.reference.index
-                });
-                if same {
-                    refused.push(format!(
-                        "{url}: {} answered already (or its share {} did)",
-                        a.custodian, a.share.reference.index
-                    ));
-                } else {
-                    answers.push((a, url));
+        let wave = &urls[asked..urls.len().min(asked + need - answers.len())];
+        asked += wave.len();
+        let results = futures::future::join_all(
+            wave.iter()
+                .map(|url| release_from(client, url, log, req, agency)),
+        )
+        .await;
+        for (url, result) in wave.iter().zip(results) {
+            match result {
+                Ok(a) => {
+                    let same = answers.iter().any(|(b, _)| {
+                        b.custodian == a.custodian
+                            || b.share.reference.index == a.share.reference.index
+                    });
+                    if same {
+                        refused.push(format!(
+                            "{url}: {} answered already (or its share {} did)",
+                            a.custodian, a.share.reference.index
+                        ));
+                    } else {
+                        answers.push((a, url));
+                    }
                 }
+                Err(e) => refused.push(format!("{url}: {e:#}")),
             }
-            Err(e) => refused.push(format!("{url}: {e:#}")),
         }
     }
     let shares: Vec<Share> = answers.iter().map(|(a, _)| a.share.clone()).collect();
