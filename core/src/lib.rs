@@ -6,6 +6,7 @@
 //! - [`subtree`]: subtrees `[start, end)` and their consistency proofs (MTC draft).
 //! - [`tile`]: C2SP tlog-tiles paths, hash tiles, entry bundles, authenticated reads.
 //! - [`note`]: C2SP signed notes and the key text formats.
+//! - [`log_list`]: the witness network's `logs/v0` log-list format.
 //! - [`checkpoint`], [`cosignature`]: C2SP tlog-checkpoint and tlog-cosignature.
 //! - [`policy`], [`tlog_proof`]: C2SP tlog-policy and tlog-proof.
 //! - [`witness_protocol`]: C2SP tlog-witness request and answer bodies.
@@ -15,6 +16,7 @@
 pub mod checkpoint;
 pub mod cosignature;
 pub mod hash;
+pub mod log_list;
 pub mod note;
 pub mod policy;
 pub mod proof;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
 use clap::Subcommand;
+use daylight_core::log_list::{ListedLog, LogList, Problem};
 use daylight_core::{KeyType, VerifierKey};
 use daylight_log_server::admission::{Admission as _, RateLimit, RecordAdmission};
 use daylight_log_server::integrate::{append_registry_entry, integrate, IntegrateError, LogKeys};
@@ -130,7 +131,39 @@ pub enum LogCommand {
     },
     /// Serve the log, its API and the web view.
     Serve(ServeArgs),
+    /// Print the log as a witness-network `logs/v0` log list (the header and
+    /// this log's entry), for other operators' witnesses: they add it with
+    /// `daylight witness add-log --log-list FILE`, or put the entry in their
+    /// own list.
+    #[command(
+        after_help = "The entry is the log's current key (after `log rotate-key`, the \
+        new one), an `origin` line only if the origin is not the key's name (never, for a log \
+        made by `daylight log init`), `qpd` and `contact`. Format: \
+        https://witness-network.org/log-list-format/"
+    )]
+    Describe {
+        /// The log's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The add-checkpoint requests a day the log may send each witness,
+        /// in [1, 2^31). The default, 86400, is one a second: the log asks
+        /// each witness once per new checkpoint (and every 10 minutes when
+        /// idle), so a log that checkpoints less often can declare less.
+        #[arg(long, default_value_t = DEFAULT_QPD)]
+        qpd: u32,
+        /// How witness operators reach the log's operator (an email address,
+        /// a URL). Without it the entry says `contact unset` and a reminder
+        /// goes to stderr: the witness network wants a real one.
+        #[arg(long)]
+        contact: Option<String>,
+    },
 }
+
+/// `log describe`'s default `qpd`: one add-checkpoint request a second.
+pub const DEFAULT_QPD: u32 = 86_400;
+
+/// `log describe`'s `contact` when none is given.
+pub const UNSET_CONTACT: &str = "unset";
 
 /// Where `log migrate` publishes the moved log's tiles.
 #[derive(clap::Args, Clone, Debug, Default)]
@@ -245,7 +278,10 @@ impl LogCommand {
             | LogCommand::AddWitness { dir, .. }
             | LogCommand::RemoveWitness { dir, .. }
             | LogCommand::SetQuorum { dir, .. } => Some(dir),
-            LogCommand::Init { .. } | LogCommand::Migrate { .. } | LogCommand::Serve(_) => None,
+            LogCommand::Init { .. }
+            | LogCommand::Migrate { .. }
+            | LogCommand::Serve(_)
+            | LogCommand::Describe { .. } => None,
         }
     }
 }
@@ -316,6 +352,17 @@ pub fn run(cmd: LogCommand) -> Result<()> {
             Ok(())
         }
         LogCommand::Serve(args) => serve(&args.resolve()?),
+        LogCommand::Describe { dir, qpd, contact } => {
+            let list = describe(&dir, qpd, contact.as_deref().unwrap_or(UNSET_CONTACT))?;
+            if contact.is_none() {
+                eprintln!(
+                    "note: no --contact: the entry says `contact {UNSET_CONTACT}`; give witness \
+                     operators a way to reach you (an email address, a URL)"
+                );
+            }
+            print!("{list}");
+            Ok(())
+        }
         LogCommand::Migrate {
             dir,
             database,
@@ -374,6 +421,25 @@ pub fn init(
     // The empty tree's checkpoint, so witnesses and clients have a start.
     integrate(store.as_ref(), &key, origin, Vec::new())?;
     Ok(key.verifier().clone())
+}
+
+/// The log in `dir` as a `logs/v0` list: its current key, its origin, `qpd`
+/// and `contact`.
+pub fn describe(dir: &Path, qpd: u32, contact: &str) -> Result<String> {
+    let origin = open(dir)?.meta()?.origin;
+    let vkey = registry(dir)?.log_key().clone();
+    let log = ListedLog {
+        vkey,
+        origin,
+        qpd,
+        contact: contact.to_owned(),
+    };
+    log.check().map_err(|problem| match problem {
+        Problem::BadQpd { .. } => anyhow::anyhow!("--qpd: {problem}"),
+        Problem::BadContact(_) => anyhow::anyhow!("--contact: {problem}"),
+        other => anyhow::anyhow!("the log in {} cannot be listed: {other}", dir.display()),
+    })?;
+    Ok(LogList { logs: vec![log] }.to_text()?)
 }
 
 fn parse_note_key(vkey: &str) -> Result<VerifierKey> {

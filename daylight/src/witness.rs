@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
 use clap::Subcommand;
+use daylight_core::log_list::LogList;
 use daylight_core::witness_protocol::checkpoint_path;
 use daylight_core::{KeyType, VerifierKey};
-use daylight_witness::{store, AddLog, Witness, DB_FILE, KEY_FILE};
+use daylight_witness::{store, AddLog, StoreError, Witness, DB_FILE, KEY_FILE};
 
 use crate::key::{generate, read_signer, write_secret};
 
@@ -24,21 +25,37 @@ pub enum WitnessCommand {
         #[arg(long)]
         name: String,
     },
-    /// Let the witness cosign a log's checkpoints (a running `serve` picks it up).
+    /// Let the witness cosign a log's checkpoints (a running `serve` picks it up):
+    /// one log by `--origin` and `--vkey`, or every log of a `--log-list`.
+    #[command(after_help = "A log list is the witness network's `logs/v0` format \
+        (https://witness-network.org/log-list-format/), as `daylight log describe` prints it:\n\n\
+        \x20 logs/v0\n\
+        \x20 vkey log.example.org/daylight+8a5c27f3+AQ...\n\
+        \x20 qpd 86400\n\
+        \x20 contact ops@log.example.org\n\n\
+        The whole list is checked first (an error names its line); then each log is added \
+        and reported on its own line. A log already known with the same key is left as it \
+        is; one whose origin is known with another key is refused (take a rotated key with \
+        `--origin ORIGIN --vkey NEW --rotate`), the others are still added, and the command \
+        fails at the end.")]
     AddLog {
         /// The witness's directory.
         #[arg(long)]
         dir: PathBuf,
         /// The log's checkpoint origin (first line of its checkpoints).
-        #[arg(long)]
-        origin: String,
+        #[arg(long, required_unless_present = "log_list", requires = "vkey")]
+        origin: Option<String>,
         /// The log's Ed25519 verifier key, `name+keyid+base64`.
-        #[arg(long)]
-        vkey: String,
+        #[arg(long, required_unless_present = "log_list", requires = "origin")]
+        vkey: Option<String>,
         /// The log is known already and rotated its key: take `--vkey` in
         /// place of the old one (restart `witness serve` to use it).
-        #[arg(long)]
+        #[arg(long, requires = "origin")]
         rotate: bool,
+        /// Add every log of this file, a witness-network `logs/v0` log list
+        /// (instead of `--origin` and `--vkey`).
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["origin", "vkey", "rotate"])]
+        log_list: Option<PathBuf>,
     },
     /// Serve the C2SP tlog-witness protocol (POST /add-checkpoint) until Ctrl-C.
     Serve {
@@ -60,9 +77,15 @@ pub fn run(cmd: WitnessCommand) -> Result<()> {
         }
         WitnessCommand::AddLog {
             dir,
-            origin,
-            vkey,
+            log_list: Some(file),
+            ..
+        } => add_log_list(&dir, &file),
+        WitnessCommand::AddLog {
+            dir,
+            origin: Some(origin),
+            vkey: Some(vkey),
             rotate: true,
+            ..
         } => {
             let key = VerifierKey::parse(&vkey).map_err(|e| {
                 anyhow::anyhow!(
@@ -78,13 +101,17 @@ pub fn run(cmd: WitnessCommand) -> Result<()> {
             Ok(())
         }
         WitnessCommand::AddLog {
-            dir, origin, vkey, ..
+            dir,
+            origin: Some(origin),
+            vkey: Some(vkey),
+            ..
         } => {
-            match add_log(&dir, &origin, &vkey)? {
-                AddLog::Added => println!("added log {origin} with key {vkey}"),
-                AddLog::AlreadyKnown => println!("log {origin} was already known with key {vkey}"),
-            }
+            println!("{}", added(&origin, &vkey, add_log(&dir, &origin, &vkey)?));
             Ok(())
+        }
+        // Unreachable: clap requires --log-list or both --origin and --vkey.
+        WitnessCommand::AddLog { .. } => {
+            bail!("give --log-list FILE, or --origin ORIGIN and --vkey VKEY")
         }
         WitnessCommand::Serve { dir, listen } => serve(&dir, listen),
     }
@@ -117,16 +144,73 @@ pub fn add_log(dir: &Path, origin: &str, vkey: &str) -> Result<AddLog> {
             "--vkey {vkey:?} is not a verifier key ({e}); the log's key is what `daylight log init` printed"
         )
     })?;
-    if !dir.join(DB_FILE).exists() {
+    let mut conn = store::open(&witness_db(dir)?)?;
+    Ok(store::add_log(&mut conn, origin, &key, unix_now())?)
+}
+
+/// What `add-log` reports for one log.
+fn added(origin: &str, vkey: &impl std::fmt::Display, outcome: AddLog) -> String {
+    match outcome {
+        AddLog::Added => format!("added log {origin} with key {vkey}"),
+        AddLog::AlreadyKnown => format!("log {origin} was already known with key {vkey}"),
+    }
+}
+
+/// `add-log --log-list FILE`: reads and checks the whole `logs/v0` list,
+/// then adds each log as [`add_log`] does, one line each. A log whose
+/// origin is known with another key is reported and skipped; the others are
+/// still added, and the command fails at the end.
+fn add_log_list(dir: &Path, file: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("--log-list: reading {}", file.display()))?;
+    let list = LogList::parse(&text).with_context(|| {
+        format!(
+            "--log-list {}: not a witness-network logs/v0 list",
+            file.display()
+        )
+    })?;
+    let mut conn = store::open(&witness_db(dir)?)?;
+    let mut refused = 0;
+    for log in &list.logs {
+        match store::add_log(&mut conn, &log.origin, &log.vkey, unix_now()) {
+            Ok(outcome) => println!("{}", added(&log.origin, &log.vkey, outcome)),
+            Err(e @ StoreError::OriginTaken { .. }) => {
+                refused += 1;
+                println!(
+                    "refused log {}: {e}; to take the list's key {} run `daylight witness add-log \
+                     --dir {} --origin {} --vkey {} --rotate`",
+                    log.origin,
+                    log.vkey,
+                    dir.display(),
+                    log.origin,
+                    log.vkey
+                );
+            }
+            Err(e) => return Err(e).with_context(|| format!("adding log {}", log.origin)),
+        }
+    }
+    if refused > 0 {
+        bail!(
+            "{refused} of the {} logs in {} refused: known here with another key (see above)",
+            list.logs.len(),
+            file.display()
+        );
+    }
+    Ok(())
+}
+
+/// The witness database in `dir`, or the error that says how to create one.
+fn witness_db(dir: &Path) -> Result<PathBuf> {
+    let db = dir.join(DB_FILE);
+    if !db.exists() {
         bail!(
             "no witness in {} (no {}): create one with `daylight witness init --dir {} --name NAME`",
             dir.display(),
-            dir.join(DB_FILE).display(),
+            db.display(),
             dir.display()
         );
     }
-    let mut conn = store::open(&dir.join(DB_FILE))?;
-    Ok(store::add_log(&mut conn, origin, &key, unix_now())?)
+    Ok(db)
 }
 
 /// A witness serving in the background (the demo runs three).

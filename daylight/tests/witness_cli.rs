@@ -314,3 +314,244 @@ fn the_log_server_collects_a_quorum_from_two_daylight_witnesses() {
         assert!(cp.size.get() >= 2, "size {}", cp.size);
     }
 }
+
+/// `daylight log describe` prints the log as a witness-network `logs/v0`
+/// list; `daylight witness add-log --log-list` takes it (and lists with
+/// other logs), then the witness lists the log in `GET /logs` and cosigns
+/// its checkpoints. Every refusal is one line and a non-zero exit.
+#[test]
+fn a_described_log_is_added_from_its_log_list_and_cosigned() {
+    use daylight_core::log_list::{ListedLog, LogList};
+    use daylight_core::witness_protocol::checkpoint_path;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_owned();
+    let origin = "log.test/described";
+    let log_vkey = common::ok(&daylight(&[
+        "log",
+        "init",
+        "--dir",
+        &p("log"),
+        "--origin",
+        origin,
+    ]));
+
+    // describe: the header and the log's entry, read back by the parser.
+    let described = common::ok(&daylight(&[
+        "log",
+        "describe",
+        "--dir",
+        &p("log"),
+        "--qpd",
+        "1440",
+        "--contact",
+        "ops (at) log.test | https://log.test/#contact",
+    ]));
+    assert!(described.starts_with("logs/v0\n"), "{described}");
+    let list = LogList::parse(&described).unwrap();
+    assert_eq!(list.logs.len(), 1);
+    let entry = &list.logs[0];
+    assert_eq!(entry.vkey.to_string(), log_vkey);
+    assert_eq!(entry.origin, origin);
+    assert_eq!(entry.qpd, 1440);
+    assert_eq!(
+        entry.contact,
+        "ops (at) log.test | https://log.test/#contact"
+    );
+    // The origin is the key's name: no origin line.
+    assert!(!described.contains("\norigin "), "{described}");
+    // Defaults: one request a second, contact unset (with a reminder).
+    let o = daylight(&["log", "describe", "--dir", &p("log")]);
+    let text = common::ok(&o);
+    assert!(text.ends_with("qpd 86400\ncontact unset"), "{text}");
+    assert!(stderr(&o).contains("--contact"), "{}", stderr(&o));
+    // describe's refusals.
+    let e = common::fails(&daylight(&[
+        "log",
+        "describe",
+        "--dir",
+        &p("log"),
+        "--qpd",
+        "0",
+    ]));
+    assert!(e.contains("--qpd") && e.contains("at least 1"), "{e}");
+    let e = common::fails(&daylight(&[
+        "log",
+        "describe",
+        "--dir",
+        &p("log"),
+        "--qpd",
+        "2147483648",
+    ]));
+    assert!(e.contains("below 2^31"), "{e}");
+    let e = common::fails(&daylight(&[
+        "log",
+        "describe",
+        "--dir",
+        &p("log"),
+        "--contact",
+        " ",
+    ]));
+    assert!(e.contains("--contact"), "{e}");
+    let e = common::fails(&daylight(&["log", "describe", "--dir", &p("nolog")]));
+    assert!(e.contains("daylight log init"), "{e}");
+
+    // add-log --log-list: the described log and another, one line each.
+    let other = SignerKey::from_seed(
+        KeyName::new("log.test/other").unwrap(),
+        KeyType::Ed25519,
+        [7; 32],
+    );
+    let listed = |origin: &str, vkey: &VerifierKey| ListedLog {
+        vkey: vkey.clone(),
+        origin: origin.to_owned(),
+        qpd: 24,
+        contact: "someone else".to_owned(),
+    };
+    let two = format!(
+        "{described}\n{}",
+        LogList {
+            logs: vec![listed("log.test/other", other.verifier())]
+        }
+        .to_text()
+        .unwrap()
+        .replace("logs/v0\n", "")
+    );
+    std::fs::write(p("two.list"), &two).unwrap();
+    let witness_vkey = init(&tmp.path().join("w"), "witness.test/w1");
+    let add = |list: &str| {
+        daylight(&[
+            "witness",
+            "add-log",
+            "--dir",
+            &p("w"),
+            "--log-list",
+            &p(list),
+        ])
+    };
+    let out = common::ok(&add("two.list"));
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            format!("added log {origin} with key {log_vkey}"),
+            format!("added log log.test/other with key {}", other.verifier()),
+        ],
+        "{out}"
+    );
+    // Again: nothing changes, still one line each, success.
+    let out = common::ok(&add("two.list"));
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(out.lines().all(|l| l.contains("already known")), "{out}");
+
+    // A list naming a known origin with another key: that log is refused
+    // (one line on stdout), the other is added, and the command fails in
+    // one line.
+    let impostor = SignerKey::from_seed(KeyName::new(origin).unwrap(), KeyType::Ed25519, [8; 32]);
+    let third = SignerKey::from_seed(
+        KeyName::new("log.test/third").unwrap(),
+        KeyType::Ed25519,
+        [9; 32],
+    );
+    let conflict = LogList {
+        logs: vec![
+            listed(origin, impostor.verifier()),
+            listed("log.test/third", third.verifier()),
+        ],
+    };
+    std::fs::write(p("conflict.list"), conflict.to_text().unwrap()).unwrap();
+    let o = add("conflict.list");
+    let e = common::fails(&o);
+    assert!(e.contains("1 of the 2 logs"), "{e}");
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].starts_with(&format!("refused log {origin}: ")) && lines[0].contains("--rotate"),
+        "{out}"
+    );
+    assert!(lines[1].starts_with("added log log.test/third"), "{out}");
+
+    // Malformed lists: one line naming the line, nothing added.
+    let bad_qpd = described.replace("qpd 1440", "qpd 01440");
+    let cosignature_key = described.replace(&log_vkey, &witness_vkey.to_string());
+    for (name, text, needles) in [
+        (
+            "no-header.list",
+            described.replace("logs/v0\n", ""),
+            vec!["line 2", "logs/v0"],
+        ),
+        ("qpd.list", bad_qpd, vec!["line 4", "leading zero"]),
+        ("key.list", cosignature_key, vec!["line 3", "type 0x04"]),
+        (
+            "keyword.list",
+            described.replace("qpd", "url https://x\nqpd"),
+            vec!["line 4", "unknown keyword \"url\""],
+        ),
+    ] {
+        std::fs::write(p(name), text).unwrap();
+        let e = common::fails(&add(name));
+        for needle in needles {
+            assert!(e.contains(needle), "{name}: {e:?} lacks {needle:?}");
+        }
+    }
+    let e = common::fails(&add("missing.list"));
+    assert!(e.contains("missing.list"), "{e}");
+    // --log-list with --origin: a usage error.
+    let o = daylight(&[
+        "witness",
+        "add-log",
+        "--dir",
+        &p("w"),
+        "--log-list",
+        &p("two.list"),
+        "--origin",
+        origin,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+
+    // The witness serves and the log asks it: it lists the log and cosigns.
+    let addr = format!("127.0.0.1:{}", common::free_port());
+    let _witness = common::spawn(&["witness", "serve", "--dir", &p("w"), "--listen", &addr]);
+    common::wait_ready(&addr);
+    let (status, body) = get(&addr, "/logs");
+    assert_eq!(status, 200);
+    let logs: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap();
+    let origins: Vec<&str> = logs.iter().filter_map(|l| l["origin"].as_str()).collect();
+    assert_eq!(origins.len(), 3, "{origins:?}");
+    for o in [origin, "log.test/other", "log.test/third"] {
+        assert!(origins.contains(&o), "{origins:?}");
+    }
+    common::ok(&daylight(&[
+        "log",
+        "add-witness",
+        "--dir",
+        &p("log"),
+        "--vkey",
+        &witness_vkey.to_string(),
+        "--url",
+        &format!("http://{addr}"),
+    ]));
+    let (_log, _url) = common::serve_log(&p("log"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let body = loop {
+        let (status, body) = get(&addr, &checkpoint_path(origin));
+        if status == 200 {
+            break body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the witness never cosigned the described log ({status})"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let note = Note::parse(&body).unwrap();
+    note.verify(&[&VerifierKey::parse(&log_vkey).unwrap()])
+        .unwrap();
+    let cosigs = daylight_core::cosignature::verify_cosignatures(&note, &[&witness_vkey]).unwrap();
+    assert_eq!(cosigs.len(), 1);
+    let (_, body) = get(&addr, "/logs");
+    let logs: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap();
+    let ours = logs.iter().find(|l| l["origin"] == origin).unwrap();
+    assert!(ours["size"].as_u64().unwrap() >= 1, "{ours}");
+    assert!(ours["cosigned_at"].is_u64(), "{ours}");
+}
