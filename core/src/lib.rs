@@ -10,12 +10,14 @@
 //! - [`checkpoint`], [`cosignature`]: C2SP tlog-checkpoint and tlog-cosignature.
 //! - [`policy`], [`tlog_proof`]: C2SP tlog-policy and tlog-proof.
 //! - [`witness_protocol`]: C2SP tlog-witness request and answer bodies.
+//! - [`mirror_protocol`]: C2SP tlog-mirror add-entries bodies and mirror-info.
 //!
 //! No I/O, no clocks, no randomness: callers pass those in.
 
 pub mod checkpoint;
 pub mod cosignature;
 pub mod hash;
+pub mod mirror_protocol;
 pub mod log_list;
 pub mod note;
 pub mod policy;

@@ -150,6 +150,13 @@ impl Subtree {
         Ok(Subtree { start, end })
     }
 
+    /// A subtree the caller knows is valid (a 256-aligned package range):
+    /// no error path for what cannot fail.
+    pub(crate) fn from_valid(start: u64, end: u64) -> Subtree {
+        debug_assert!(Subtree::new(LeafIndex(start), TreeSize(end)).is_ok());
+        Subtree { start, end }
+    }
+
     /// The first leaf.
     pub fn start(&self) -> LeafIndex {
         LeafIndex(self.start)
