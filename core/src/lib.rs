@@ -17,8 +17,8 @@
 pub mod checkpoint;
 pub mod cosignature;
 pub mod hash;
-pub mod mirror_protocol;
 pub mod log_list;
+pub mod mirror_protocol;
 pub mod note;
 pub mod policy;
 pub mod proof;
