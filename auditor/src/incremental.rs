@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use daylight_ledger::{Ledger, LedgerError, Summary};
-use daylight_schemas::{KeyCheck, Kind};
+use daylight_schemas::{KeyTag, Kind};
 
 use crate::findings::Finding;
 use crate::rules::{self, Rules};
@@ -211,7 +211,7 @@ struct Changes {
     orphans: Vec<Summary>,
     agencies: BTreeSet<String>,
     cases: BTreeSet<(String, String, i64)>,
-    keys: BTreeSet<KeyCheck>,
+    keys: BTreeSet<KeyTag>,
 }
 
 impl Changes {

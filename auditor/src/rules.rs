@@ -11,7 +11,7 @@ use crate::findings::{Category, Finding, Severity};
 use crate::verify::{Access, Fact, FactBody};
 use daylight_ledger::custody::{self, Receipt};
 use daylight_schemas::content_policy::{ContentLine, ContentPolicy};
-use daylight_schemas::{KeyCheck, ShareRef};
+use daylight_schemas::{KeyTag, ShareRef};
 
 /// Thresholds for the rules. Unknown fields are refused, so a typo in a
 /// rules file is an error rather than a silently ignored threshold.
@@ -408,7 +408,7 @@ pub fn apply(rules: &Rules, facts: &[Fact], now: DateTime<Utc>) -> Vec<Finding> 
             let Some((af, a)) = access.get(auth) else {
                 continue;
             };
-            let keys: BTreeSet<KeyCheck> = receipts.iter().map(|(_, s)| s.key).collect();
+            let keys: BTreeSet<KeyTag> = receipts.iter().map(|(_, s)| s.key).collect();
             if keys.len() <= a.target_count as usize {
                 continue;
             }
@@ -429,7 +429,7 @@ pub fn apply(rules: &Rules, facts: &[Fact], now: DateTime<Utc>) -> Vec<Finding> 
                     entries,
                 )
                 .with_details(json!({
-                    "keys": keys.iter().map(KeyCheck::to_hex).collect::<Vec<_>>(),
+                    "keys": keys.iter().map(KeyTag::to_hex).collect::<Vec<_>>(),
                     "target_count": a.target_count,
                 })),
             );
@@ -838,7 +838,7 @@ fn list(indexes: &[u64]) -> String {
         .join(", ")
 }
 
-/// The first 16 hex digits of a key's check value, as titles name it.
+/// The first 16 hex digits of a key's tag (as receipts name it), as titles name it.
 fn short(hex: &str) -> &str {
     hex.get(..16).unwrap_or(hex)
 }
@@ -887,7 +887,7 @@ fn custody_released_refused(
         let custodians: BTreeSet<&str> = used.iter().map(|(r, _)| r.signer.as_str()).collect();
         let custodians: Vec<&str> = custodians.into_iter().collect();
         let indexes: Vec<u64> = used.iter().map(|(r, _)| r.index).collect();
-        let hexes: Vec<String> = keys.iter().map(KeyCheck::to_hex).collect();
+        let hexes: Vec<String> = keys.iter().map(KeyTag::to_hex).collect();
         let mut entries = vec![af.index];
         entries.extend(refusals);
         entries.extend(&indexes);
@@ -974,7 +974,7 @@ fn custody_below_threshold(
             .with_details(json!({
                 "provider": f.signer,
                 "targets_released": targets,
-                "keys_put_together": keys.iter().map(KeyCheck::to_hex).collect::<Vec<_>>(),
+                "keys_put_together": keys.iter().map(KeyTag::to_hex).collect::<Vec<_>>(),
                 "receipts_before": before.iter().map(|(r, _)| r.index).collect::<Vec<_>>(),
                 "receipts_after": after.iter().map(|(r, _)| r.index).collect::<Vec<_>>(),
             })),
@@ -986,7 +986,7 @@ fn custody_below_threshold(
 /// authorisation they name) disagree on the split, or two custodians
 /// released the same share of it.
 fn custody_share_conflict(facts: &[Fact], out: &mut Vec<Finding>) {
-    let mut by_key: BTreeMap<KeyCheck, Vec<(&Fact, ShareRef)>> = BTreeMap::new();
+    let mut by_key: BTreeMap<KeyTag, Vec<(&Fact, ShareRef)>> = BTreeMap::new();
     for f in facts {
         if let FactBody::Release { share: Some(s), .. } = &f.body {
             by_key.entry(s.key).or_default().push((f, *s));

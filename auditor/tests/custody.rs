@@ -18,7 +18,7 @@ use daylight_auditor::rules::{self, Rules};
 use daylight_auditor::verify::Fact;
 use daylight_auditor::{Finding, Severity, Status};
 use daylight_core::KeyType;
-use daylight_schemas::{EntryRef, KeyCheck, RefusalReason, Role, ShareRef};
+use daylight_schemas::{EntryRef, KeyTag, RefusalReason, Role, ShareRef};
 
 /// Every rule over releases and custody.
 const RELEASE_RULES: &[&str] = &[
@@ -36,7 +36,7 @@ const RELEASE_RULES: &[&str] = &[
 /// Share `index` of key `key` (its check value `[key; 32]`), split 2 of 3.
 fn share(key: u8, index: u8) -> ShareRef {
     ShareRef {
-        key: KeyCheck([key; 32]),
+        key: KeyTag([key; 32]),
         index,
         threshold: 2,
         shares: 3,
@@ -310,7 +310,7 @@ fn receipts_that_disagree_on_the_split_or_the_holder_of_a_share() {
     assert_eq!(f.len(), 2, "{f:?}");
     let split = f.iter().find(|f| f.title.contains("splits")).unwrap();
     assert_eq!(split.entries, idx(&[a, b]));
-    assert_eq!(split.details["key"], KeyCheck([1; 32]).to_hex());
+    assert_eq!(split.details["key"], KeyTag([1; 32]).to_hex());
     let holder = f.iter().find(|f| f.title.contains("share 3")).unwrap();
     assert_eq!(holder.entries, idx(&[c, d]));
     assert!(
@@ -402,7 +402,7 @@ fn a_key_put_together_for_a_refused_request() {
     );
     assert_eq!(
         f[0].details["keys_put_together"],
-        serde_json::json!([KeyCheck([1; 32]).to_hex()])
+        serde_json::json!([KeyTag([1; 32]).to_hex()])
     );
     assert_eq!(f[1].entries, idx(&[last, c, d, late]));
     assert!(

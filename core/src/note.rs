@@ -339,8 +339,9 @@ impl SignerKey {
     }
 
     /// The X25519 secret that matches this key's public key under the
-    /// Ed25519-to-X25519 map ([`VerifierKey::x25519_public`]): the clamped
-    /// scalar of the Ed25519 key (as libsodium's
+    /// Ed25519-to-X25519 map ([`VerifierKey::x25519_public`]): the first
+    /// half of SHA-512 of the seed, the bytes Ed25519 clamps into its
+    /// scalar (X25519 clamps them the same way when it uses them; as libsodium's
     /// `crypto_sign_ed25519_sk_to_curve25519` and age's ssh-ed25519
     /// recipients). Lets a registered key receive HPKE-sealed data without
     /// a second key to register.

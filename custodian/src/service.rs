@@ -180,10 +180,13 @@ impl Custodian {
         })?;
 
         let request_leaf = allowed.leaf_hash.to_hex();
+        // The receipt names the key by its tag for this request: its check
+        // value would link every request about the same target.
+        let named = share.reference.for_receipt(&allowed.leaf_hash);
         let receipt = self.store.receipt(&request_leaf, &slot, || {
             let record = Record::share_release(
                 EntryRef::new(allowed.index, allowed.leaf_hash),
-                share.reference,
+                named,
                 now,
                 now,
             )
@@ -224,6 +227,7 @@ impl Custodian {
                 index: allowed.index.0,
                 leaf_hash: request_leaf,
                 custodian: self.label.clone(),
+                slot: slot.to_hex(),
             },
         )?;
         tracing::info!(
@@ -239,7 +243,7 @@ impl Custodian {
                 index,
                 leaf_hash: leaf_hash(&receipt).to_hex(),
             },
-            share: share.reference,
+            share: named,
             sealed,
         })
     }

@@ -40,6 +40,11 @@ fn opened(
             index: index.0,
             leaf_hash: leaf.into(),
             custodian: h.custodian.label().into(),
+            slot: daylight_custody::Slot::of(
+                daylight_gate::testkit::PROVIDER,
+                daylight_gate::testkit::TARGET,
+            )
+            .to_hex(),
         },
     )
     .unwrap()
@@ -56,10 +61,17 @@ async fn a_release_is_logged_and_proven_first_and_repeats_the_same_receipt() {
     assert_eq!(status, 200, "{first}");
     assert_eq!(first["custodian"], h.custodian.label());
     assert_eq!(opened(&h, &first, b.index, &leaf), shares[0]);
+    // The answer and the receipt name the key by its tag for this request,
+    // never by its check value (which would link requests about one target).
+    let named = shares[0].reference.for_receipt(&leaf_hash(&b.entry));
     assert_eq!(
         serde_json::from_value::<daylight_schemas::ShareRef>(first["share"].clone()).unwrap(),
-        shares[0].reference
+        named
     );
+    assert_ne!(named.key.0, shares[0].reference.key.0);
+    assert!(!first
+        .to_string()
+        .contains(&shares[0].reference.key.to_hex()));
     // Never the share in clear.
     assert!(!first.to_string().contains(&hex::encode(shares[0].value)));
 
@@ -76,7 +88,7 @@ async fn a_release_is_logged_and_proven_first_and_repeats_the_same_receipt() {
         (r.entry.index, r.entry.leaf_hash),
         (b.index, leaf_hash(&b.entry))
     );
-    assert_eq!(r.share, Some(shares[0].reference));
+    assert_eq!(r.share, Some(named));
     let index = first["receipt"]["index"].as_u64().unwrap();
     assert_eq!(h.log.world().entry(index), submitted[0]);
     assert_eq!(
@@ -93,6 +105,32 @@ async fn a_release_is_logged_and_proven_first_and_repeats_the_same_receipt() {
         assert_eq!(opened(&h, &again, b.index, &leaf), shares[0]);
     }
     assert_eq!(h.log.submitted().len(), 1);
+}
+
+#[tokio::test]
+async fn receipts_for_two_requests_about_one_target_cannot_be_linked() {
+    // The same target's key, asked for by two requests: the agency gets the
+    // same share (same key check inside), but the public receipts name the
+    // key by different tags, and neither shows the check value.
+    let h = harness(WAIT).await;
+    let (_, shares) = h.deposit_share(0).await;
+    let mut tags = Vec::new();
+    for _ in 0..2 {
+        let b = h.bundle();
+        let leaf = leaf_hash(&b.entry).to_hex();
+        let (status, body) = h.release_bundle(&b).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(opened(&h, &body, b.index, &leaf), shares[0]);
+        let named: daylight_schemas::ShareRef =
+            serde_json::from_value(body["share"].clone()).unwrap();
+        assert_ne!(named.key.0, shares[0].reference.key.0);
+        tags.push(named.key);
+    }
+    assert_ne!(tags[0], tags[1], "two requests' receipts share a tag");
+    for receipt in h.log.submitted() {
+        let text = String::from_utf8_lossy(&receipt).into_owned();
+        assert!(!text.contains(&shares[0].reference.key.to_hex()), "{text}");
+    }
 }
 
 #[tokio::test]

@@ -5,7 +5,8 @@
 //! of which put it together again ([`share::recover`]); each goes to an
 //! independent custodian, which hands its share out only after its own gate
 //! allowed the request and its own `release` receipt, naming the share
-//! ([`ShareRef`](daylight_schemas::ShareRef)), is in the log. So a key
+//! ([`ShareRef`](daylight_schemas::ShareRef): the key by its tag for the
+//! request, [`ShareOf::for_receipt`]), is in the log. So a key
 //! exists again only once `k` custodians each logged a public, witnessed
 //! receipt.
 //!
@@ -34,7 +35,7 @@ pub mod share;
 pub use deposit::Deposit;
 pub use key::{key_check, EscrowKey, Slot};
 pub use seal::{open, seal, Context, Sealed};
-pub use share::{recover, split, Share};
+pub use share::{recover, split, Share, ShareOf};
 
 /// Why a custody operation failed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]

@@ -31,7 +31,8 @@ const INFO: &[u8] = b"daylight/custody-share/v1";
 pub enum Context {
     /// A custodian released its share for a request: the log's origin, the
     /// request's index and leaf hash (hex), the custodian's key
-    /// (`name+keyid`).
+    /// (`name+keyid`) and the slot (provider and target) of the key, so a
+    /// share released for one target cannot pass for another's.
     Release {
         /// The log's origin.
         origin: String,
@@ -41,6 +42,8 @@ pub enum Context {
         leaf_hash: String,
         /// The custodian, as `name+keyid`.
         custodian: String,
+        /// The key's slot, hex.
+        slot: String,
     },
     /// A provider deposited a share with a custodian: the custodian's key
     /// (`name+keyid`) and the depositor's.
@@ -61,8 +64,9 @@ impl Context {
                 index,
                 leaf_hash,
                 custodian,
+                slot,
             } => format!(
-                "daylight/custody-release/v1\n{origin}\n{index}\n{leaf_hash}\n{custodian}\n"
+                "daylight/custody-release/v1\n{origin}\n{index}\n{leaf_hash}\n{custodian}\n{slot}\n"
             ),
             Context::Deposit {
                 custodian,
@@ -105,7 +109,16 @@ pub fn seal(share: &Share, to: &VerifierKey, context: &Context) -> Result<Sealed
             &context.aad(),
             &mut rng,
         )
-        .map_err(|e| CustodyError::Random(e.to_string()))?;
+        // A recipient key whose X25519 form is of low order fails the DH
+        // step: the key is at fault, not the random source.
+        .map_err(|e| match e {
+            hpke::HpkeError::EncapError => CustodyError::NotEd25519(format!(
+                "{}+{}: unusable for X25519 ({e})",
+                to.name(),
+                to.id()
+            )),
+            other => CustodyError::Random(other.to_string()),
+        })?;
     Ok(Sealed {
         enc: BASE64.encode(enc.to_bytes()),
         ciphertext: BASE64.encode(ciphertext),
@@ -158,6 +171,7 @@ mod tests {
             index: 7,
             leaf_hash: "ab".repeat(32),
             custodian: "custodian-a+01020304".into(),
+            slot: Slot::of("p", "t").to_hex(),
         }
     }
 
@@ -179,41 +193,42 @@ mod tests {
             open(&sealed, &other, &context()),
             Err(CustodyError::DoesNotOpen)
         );
-        // Another release (index, leaf, custodian, origin each).
-        let Context::Release {
-            origin,
-            index,
-            leaf_hash,
-            custodian,
-        } = context()
-        else {
+        // Another release (origin, index, leaf, custodian, slot each).
+        let base = context();
+        let with = |f: &dyn Fn(&mut Context)| {
+            let mut c = base.clone();
+            f(&mut c);
+            c
+        };
+        let Context::Release { custodian, .. } = base.clone() else {
             unreachable!()
         };
         for changed in [
-            Context::Release {
-                origin: origin.clone() + "x",
-                index,
-                leaf_hash: leaf_hash.clone(),
-                custodian: custodian.clone(),
-            },
-            Context::Release {
-                origin: origin.clone(),
-                index: index + 1,
-                leaf_hash: leaf_hash.clone(),
-                custodian: custodian.clone(),
-            },
-            Context::Release {
-                origin: origin.clone(),
-                index,
-                leaf_hash: "cd".repeat(32),
-                custodian: custodian.clone(),
-            },
-            Context::Release {
-                origin: origin.clone(),
-                index,
-                leaf_hash: leaf_hash.clone(),
-                custodian: "custodian-b+01020304".into(),
-            },
+            with(&|c| {
+                if let Context::Release { origin, .. } = c {
+                    origin.push('x');
+                }
+            }),
+            with(&|c| {
+                if let Context::Release { index, .. } = c {
+                    *index += 1;
+                }
+            }),
+            with(&|c| {
+                if let Context::Release { leaf_hash, .. } = c {
+                    *leaf_hash = "cd".repeat(32);
+                }
+            }),
+            with(&|c| {
+                if let Context::Release { custodian, .. } = c {
+                    *custodian = "custodian-b+01020304".into();
+                }
+            }),
+            with(&|c| {
+                if let Context::Release { slot, .. } = c {
+                    *slot = Slot::of("p", "u").to_hex();
+                }
+            }),
             Context::Deposit {
                 custodian: custodian.clone(),
                 depositor: "p+00000000".into(),

@@ -3,11 +3,62 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use daylight_schemas::{KeyCheck, ShareRef};
+use daylight_core::Hash;
+use daylight_schemas::{KeyCheck, KeyTag, ShareRef};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
 
 use crate::key::{EscrowKey, Slot};
 use crate::CustodyError;
+
+/// Domain separation for [`ShareOf::for_receipt`].
+const TAG_DOMAIN: &[u8] = b"daylight/escrow-key-tag/v1\n";
+
+/// What a share is of: the key (its check value) and the split, as the
+/// share, the custodian and whoever puts the key together know it. Public
+/// receipts name it through [`ShareOf::for_receipt`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShareOf {
+    /// The escrowed key's check value.
+    pub key: KeyCheck,
+    /// The share's index (its x coordinate), 1 to `shares`.
+    pub index: u8,
+    /// How many shares reconstruct the key (k).
+    pub threshold: u8,
+    /// How many shares the key was split into (n).
+    pub shares: u8,
+}
+
+impl ShareOf {
+    /// What a custodian's receipt for the request with leaf hash
+    /// `request` names: the key by its tag for that request (SHA-256 over
+    /// a domain string, the check value and the request's leaf hash), not
+    /// by its check value, so receipts for different requests about one
+    /// target cannot be linked, while one request's receipts of one key
+    /// share a tag.
+    pub fn for_receipt(&self, request: &Hash) -> ShareRef {
+        let mut h = Sha256::new();
+        h.update(TAG_DOMAIN);
+        h.update(self.key.0);
+        h.update(request.0);
+        ShareRef {
+            key: KeyTag(h.finalize().into()),
+            index: self.index,
+            threshold: self.threshold,
+            shares: self.shares,
+        }
+    }
+
+    /// Checks the numbers: 2 <= threshold <= shares, 1 <= index <= shares.
+    pub fn check(&self) -> Result<(), CustodyError> {
+        self.for_receipt(&Hash([0; 32]))
+            .check()
+            .map_err(|e| CustodyError::Malformed {
+                what: "share",
+                why: e.to_string(),
+            })
+    }
+}
 
 /// One share of one escrowed key: the point `(index, value)` of a random
 /// polynomial of degree `threshold - 1` per key byte (GF(2^8)), with what
@@ -19,8 +70,8 @@ use crate::CustodyError;
 pub struct Share {
     /// The custodian's slot for the key (provider and target, hashed).
     pub slot: Slot,
-    /// Which key, the numbers of the split: what a receipt names.
-    pub reference: ShareRef,
+    /// Which key, the numbers of the split.
+    pub reference: ShareOf,
     /// The polynomials' values at `index`.
     pub value: [u8; 32],
 }
@@ -41,13 +92,13 @@ impl TryFrom<WireShare> for Share {
     type Error = CustodyError;
     fn try_from(w: WireShare) -> Result<Share, CustodyError> {
         let malformed = |why: String| CustodyError::Malformed { what: "share", why };
-        let reference = ShareRef {
+        let reference = ShareOf {
             key: w.key,
             index: w.index,
             threshold: w.threshold,
             shares: w.shares,
         };
-        reference.check().map_err(|e| malformed(e.to_string()))?;
+        reference.check()?;
         let value = hex::decode(&w.value).map_err(|e| malformed(format!("value: {e}")))?;
         let value: [u8; 32] = value
             .try_into()
@@ -132,7 +183,7 @@ pub fn split(
             })?;
             Ok(Share {
                 slot,
-                reference: ShareRef {
+                reference: ShareOf {
                     key: check,
                     index,
                     threshold,
@@ -167,10 +218,7 @@ pub fn recover(shares: &[Share]) -> Result<EscrowKey, CustodyError> {
                 a.threshold, a.shares, b.threshold, b.shares
             )));
         }
-        b.check().map_err(|e| CustodyError::Malformed {
-            what: "share",
-            why: e.to_string(),
-        })?;
+        b.check()?;
         if !seen.insert(b.index) {
             return Err(CustodyError::DuplicateIndex(b.index));
         }

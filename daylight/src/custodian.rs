@@ -151,6 +151,9 @@ pub fn init_with_key(
         depositors,
     };
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // The database holds the shares: owner only, the directory too (SQLite
+    // gives its -wal and -shm files the database's mode).
+    owner_only(dir, 0o700)?;
     write_secret(&dir.join(KEY_FILE), &signer)?;
     let write = |file: &str, data: &str| {
         let path = dir.join(file);
@@ -159,7 +162,15 @@ pub fn init_with_key(
     write(POLICY_FILE, &text)?;
     write(CONFIG_FILE, &config.to_toml())?;
     Store::open(&dir.join(DB_FILE))?;
+    owner_only(&dir.join(DB_FILE), 0o600)?;
     Ok(signer.verifier().clone())
+}
+
+/// Sets `path`'s mode to `mode` (owner-only).
+fn owner_only(path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("making {} owner-only", path.display()))
 }
 
 /// The custodian in `dir`, its log over HTTP.

@@ -86,7 +86,8 @@ pub struct RecoverArgs {
     /// request): shares are sealed to it.
     #[arg(long, value_name = "FILE")]
     key: PathBuf,
-    /// A custodian's base URL; repeat for each. Asked in turn until enough
+    /// A custodian's base URL; repeat for each. Asked in order, in waves
+    /// of as many as shares are missing, each wave at once, until enough
     /// shares are held.
     #[arg(long = "custodian", value_name = "URL", required = true)]
     custodians: Vec<String>,
@@ -360,6 +361,9 @@ pub(crate) struct Request {
     pub(crate) index: u64,
     /// The entry's leaf hash.
     pub(crate) leaf_hash: daylight_core::Hash,
+    /// The key's slot with its custodians: the provider the request is
+    /// addressed to, and the target.
+    pub(crate) slot: Slot,
 }
 
 /// Reads the bundle in `dir` (`entry`, `proof`, `opening.json`, and
@@ -386,6 +390,14 @@ pub(crate) fn read_bundle(dir: &Path, target: Option<&str>) -> Result<Request> {
             .trim()
             .to_owned(),
     };
+    let record = SignedRecord::parse(&entry).context("the bundle's entry")?;
+    let provider = record.provider().ok_or_else(|| {
+        anyhow!(
+            "the bundle's entry is a {}, not a request or emergency to a provider",
+            record.kind()
+        )
+    })?;
+    let slot = Slot::of(provider, &target);
     let parsed = TlogProof::parse(proof.as_bytes()).context("the bundle's proof")?;
     let note = Note::parse(&parsed.checkpoint).context("the bundle's checkpoint")?;
     let origin = Checkpoint::parse_text(note.text())
@@ -399,6 +411,7 @@ pub(crate) fn read_bundle(dir: &Path, target: Option<&str>) -> Result<Request> {
         opening,
         target,
         origin,
+        slot,
     })
 }
 
@@ -461,6 +474,7 @@ pub(crate) fn release_context(req: &Request, custodian: &str) -> Context {
         index: req.index,
         leaf_hash: req.leaf_hash.to_hex(),
         custodian: custodian.to_owned(),
+        slot: req.slot.to_hex(),
     }
 }
 
@@ -473,8 +487,13 @@ pub(crate) fn open_share(released: &Released, req: &Request, agency: &SignerKey)
         &release_context(req, &released.custodian),
     )
     .map_err(|e| anyhow!("its share does not open with the agency's key: {e}"))?;
-    if share.reference != released.share {
+    if share.reference.for_receipt(&req.leaf_hash) != released.share {
         bail!("the share it sealed is not the share it says it released");
+    }
+    // The context binds the slot already; a share that names another
+    // target's slot inside is refused all the same.
+    if share.slot != req.slot {
+        bail!("the share it sealed is for another target's key");
     }
     Ok(share)
 }

@@ -82,6 +82,14 @@ fn world(dir: &Path, n: usize) -> (WitnessedLog, Vec<Custodian>, std::path::Path
             "--depositor",
             &provider_vkey,
         ]));
+        // The shares are readable by the custodian's owner only.
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = |f: &str| std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&cdir), 0o700, "{cdir}");
+            assert_eq!(mode(&format!("{cdir}/custodian.db")), 0o600);
+            assert_eq!(mode(&format!("{cdir}/custodian.key")), 0o600);
+        }
         ok(&daylight(&[
             "log",
             "add-custodian",

@@ -3,7 +3,7 @@
 //!
 //! Under threshold custody each escrowed key is split k of n among
 //! custodians; each custodian logs a `release` receipt naming the share it
-//! released ([`ShareRef`]: the key's check value, the share's index, k and
+//! released ([`ShareRef`]: the key's tag for the request, the share's index, k and
 //! n). A key exists again only once k shares with distinct indices are out,
 //! and since each custodian holds one share, they must come from k distinct
 //! custodians. This module decides that, in one place: the ledger's
@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use daylight_schemas::{KeyCheck, ShareRef};
+use daylight_schemas::{KeyTag, ShareRef};
 
 use crate::Summary;
 
@@ -96,15 +96,15 @@ fn augment(
 /// receipts naming one split (k of n) give at least k usable shares
 /// ([`usable`]). Receipts of one key that name different splits are not
 /// combined: shares of different splits do not make one key.
-pub fn assembled(receipts: &[Receipt<'_>]) -> Vec<KeyCheck> {
-    let mut by_split: BTreeMap<(KeyCheck, u8, u8), Vec<Receipt<'_>>> = BTreeMap::new();
+pub fn assembled(receipts: &[Receipt<'_>]) -> Vec<KeyTag> {
+    let mut by_split: BTreeMap<(KeyTag, u8, u8), Vec<Receipt<'_>>> = BTreeMap::new();
     for r in receipts {
         by_split
             .entry((r.share.key, r.share.threshold, r.share.shares))
             .or_default()
             .push(*r);
     }
-    let mut out: Vec<KeyCheck> = by_split
+    let mut out: Vec<KeyTag> = by_split
         .into_iter()
         .filter(|((_, k, _), rs)| usable(rs) >= usize::from(*k))
         .map(|((key, _, _), _)| key)
@@ -119,7 +119,7 @@ mod tests {
 
     fn share(key: u8, index: u8, threshold: u8, shares: u8) -> ShareRef {
         ShareRef {
-            key: KeyCheck([key; 32]),
+            key: KeyTag([key; 32]),
             index,
             threshold,
             shares,
@@ -136,7 +136,7 @@ mod tests {
         assert_eq!(usable(&one), 1);
         assert!(assembled(&one).is_empty());
         let two = [r("a", share(1, 1, 2, 3)), r("b", share(1, 2, 2, 3))];
-        assert_eq!(assembled(&two), vec![KeyCheck([1; 32])]);
+        assert_eq!(assembled(&two), vec![KeyTag([1; 32])]);
     }
 
     #[test]
@@ -178,6 +178,6 @@ mod tests {
             r("b", share(2, 2, 2, 3)),
             r("c", share(2, 3, 2, 3)),
         ];
-        assert_eq!(assembled(&keys), vec![KeyCheck([2; 32])]);
+        assert_eq!(assembled(&keys), vec![KeyTag([2; 32])]);
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use daylight_core::Hash;
-use daylight_schemas::{Decision, EntryRef, KeyCheck, Kind, RefusalReason, ShareRef, SignedRecord};
+use daylight_schemas::{Decision, EntryRef, KeyTag, Kind, RefusalReason, ShareRef, SignedRecord};
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension as _};
 
@@ -260,7 +260,7 @@ fn share_of_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Option<Sha
     let (index, threshold, shares) = (small(1)?, small(2)?, small(3)?);
     Ok((|| {
         Some(ShareRef {
-            key: KeyCheck(<[u8; 32]>::try_from(key?.as_slice()).ok()?),
+            key: KeyTag(<[u8; 32]>::try_from(key?.as_slice()).ok()?),
             index: index?,
             threshold: threshold?,
             shares: shares?,
@@ -543,7 +543,7 @@ impl Ledger {
 
     /// Every custodian's share release naming the escrowed key `key`, in
     /// log order (whatever authorisation it names).
-    pub fn shares_of_key(&self, key: &KeyCheck) -> Result<Vec<Summary>, LedgerError> {
+    pub fn shares_of_key(&self, key: &KeyTag) -> Result<Vec<Summary>, LedgerError> {
         self.query(
             &format!(
                 "SELECT {SUMMARY_COLUMNS} FROM entries INDEXED BY entries_share \
@@ -554,7 +554,7 @@ impl Ledger {
     }
 
     /// Every escrowed key some custodian's share release names, in order.
-    pub fn share_keys(&self) -> Result<Vec<KeyCheck>, LedgerError> {
+    pub fn share_keys(&self) -> Result<Vec<KeyTag>, LedgerError> {
         let mut st = self.conn.prepare_cached(
             "SELECT DISTINCT share_key FROM entries INDEXED BY entries_share \
              WHERE share_key IS NOT NULL ORDER BY share_key",
@@ -562,7 +562,7 @@ impl Ledger {
         let rows = st.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
         let mut out = Vec::new();
         for k in rows {
-            out.extend(<[u8; 32]>::try_from(k?.as_slice()).ok().map(KeyCheck));
+            out.extend(<[u8; 32]>::try_from(k?.as_slice()).ok().map(KeyTag));
         }
         Ok(out)
     }
@@ -1170,7 +1170,7 @@ impl Batch<'_> {
 
     /// Whether the custodians' share releases naming authorisation `auth`
     /// (this batch's too) put the key `key` together.
-    fn key_assembled(&self, auth: i64, key: &KeyCheck) -> Result<bool, LedgerError> {
+    fn key_assembled(&self, auth: i64, key: &KeyTag) -> Result<bool, LedgerError> {
         let mut st = self.tx.prepare_cached(&format!(
             "SELECT {SUMMARY_COLUMNS} FROM entries \
              WHERE share_key = ?1 AND root = ?2 AND about = ?2 AND kind = 'release'"

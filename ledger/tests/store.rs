@@ -21,7 +21,7 @@ use daylight_ledger::{
     Added, Facts, Ledger, LedgerError, OutcomeFacts, OutcomeNumbers, Status, StatusSet, Summary,
 };
 use daylight_schemas::{
-    Decision, Draft, EntryRef, KeyCheck, Kind, Record, RefusalReason, Role, ShareRef, SignedRecord,
+    Decision, Draft, EntryRef, KeyTag, Kind, Record, RefusalReason, Role, ShareRef, SignedRecord,
 };
 use rusqlite::types::Value as Sql;
 use serde_json::{json, Value};
@@ -240,7 +240,7 @@ fn share_release(
 /// Share `index` of a 2-of-3 split of the key with check value `[key; 32]`.
 fn share(key: u8, index: u8) -> ShareRef {
     ShareRef {
-        key: KeyCheck([key; 32]),
+        key: KeyTag([key; 32]),
         index,
         threshold: 2,
         shares: 3,
@@ -1221,13 +1221,13 @@ fn custodians_shares_release_a_request_only_once_they_put_a_key_together() {
     assert_eq!(got.root, Some(q));
     assert!(!log.get(q).is_share_release());
     // The queries by key.
-    let of_key = log.ledger.shares_of_key(&KeyCheck([1; 32])).unwrap();
+    let of_key = log.ledger.shares_of_key(&KeyTag([1; 32])).unwrap();
     assert_eq!(of_key.first().map(|s| s.index), Some(s1));
     assert_eq!(of_key.last().map(|s| s.index), Some(s2));
     assert_eq!(of_key.len(), 6);
     assert_eq!(
         log.ledger.share_keys().unwrap(),
-        vec![KeyCheck([1; 32]), KeyCheck([2; 32])]
+        vec![KeyTag([1; 32]), KeyTag([2; 32])]
     );
     // Shares naming an entry that is not an authorisation give it nothing.
     let [x, y, _] = custodians();
@@ -2423,7 +2423,7 @@ fn generate(rng: &mut Rng, m: &Model, now: DateTime<Utc>) -> Vec<u8> {
                 // splits, any index, so that some keys come together.
                 let split = if rng.chance(80) { (2, 3) } else { (2, 4) };
                 let share = ShareRef {
-                    key: KeyCheck([1 + u8::try_from(rng.below(2)).unwrap(); 32]),
+                    key: KeyTag([1 + u8::try_from(rng.below(2)).unwrap(); 32]),
                     index: 1 + u8::try_from(rng.below(3)).unwrap(),
                     threshold: split.0,
                     shares: split.1,

@@ -662,6 +662,16 @@ hex32!(
     "An escrowed key's check value: SHA-256(\"daylight/escrow-key-check/v1\\n\" || key), 64 lower-case hex digits."
 );
 hex32!(
+    /// An escrowed key's tag for one request, as a custodian's public
+    /// receipt names it: SHA-256 over a domain string, the key's check
+    /// value and the request's leaf hash (`daylight-custody`). The receipts
+    /// of one key for one request share it; receipts for other requests
+    /// about the same target do not, so the log does not link them.
+    KeyTag,
+    "KeyTag",
+    "An escrowed key's tag for one request: SHA-256(\"daylight/escrow-key-tag/v1\\n\" || key check || request leaf hash), 64 lower-case hex digits."
+);
+hex32!(
     /// The SHA-256 of a document (an order), as the agency computed it.
     DocumentHash,
     "DocumentHash",

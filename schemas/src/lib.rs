@@ -71,8 +71,8 @@ pub use draft::{Draft, EmergencyDraft, RatificationDraft, RequestDraft};
 pub use error::SchemaError;
 pub use fields::{
     Commitment, DataCategory, Decision, DocumentHash, EmergencyGround, EntryRef, IssuerType,
-    Jurisdiction, KeyCheck, Name, Offence, RefusalReason, RegisteredKey, RegistryAction, Role,
-    Salt, SealReason, Signer, TargetId, TargetType, Text, Timestamp, WithdrawalReason,
+    Jurisdiction, KeyCheck, KeyTag, Name, Offence, RefusalReason, RegisteredKey, RegistryAction,
+    Role, Salt, SealReason, Signer, TargetId, TargetType, Text, Timestamp, WithdrawalReason,
 };
 pub use record::{
     Authority, Body, DisclosedDocument, DisclosedTarget, DisclosureBody, EmergencyBody,

@@ -15,7 +15,7 @@ use crate::canonical;
 use crate::error::{clip, SchemaError};
 use crate::fields::{
     parse_signature_hex, Commitment, DataCategory, Decision, DocumentHash, EmergencyGround,
-    EntryRef, IssuerType, Jurisdiction, KeyCheck, Name, Offence, RefusalReason, RegisteredKey,
+    EntryRef, IssuerType, Jurisdiction, KeyTag, Name, Offence, RefusalReason, RegisteredKey,
     RegistryAction, Role, Salt, SealReason, Signer, TargetId, TargetType, Text, Timestamp,
     WithdrawalReason,
 };
@@ -419,13 +419,14 @@ pub struct ReleaseBody {
     pub share: Option<ShareRef>,
 }
 
-/// The share a custodian released: which escrowed key (by its check
-/// value), which of its shares, and the split (k of n).
+/// The share a custodian released: which escrowed key (by its tag for this
+/// request, never its check value, which would link every request about
+/// the same target), which of its shares, and the split (k of n).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShareRef {
-    /// The escrowed key's check value.
-    pub key: KeyCheck,
+    /// The escrowed key's tag for the request the receipt names.
+    pub key: KeyTag,
     /// The share's index (its x coordinate), 1 to `shares`.
     pub index: u8,
     /// How many shares reconstruct the key (k, at least 2).

@@ -522,7 +522,7 @@ mod tests {
             leaf_hash: daylight_core::Hash([1; 32]),
         };
         let share = crate::ShareRef {
-            key: crate::KeyCheck([2; 32]),
+            key: crate::KeyTag([2; 32]),
             index: 1,
             threshold: 2,
             shares: 3,
@@ -547,7 +547,7 @@ mod tests {
             leaf_hash: daylight_core::Hash([1; 32]),
         };
         let ok = crate::ShareRef {
-            key: crate::KeyCheck([2; 32]),
+            key: crate::KeyTag([2; 32]),
             index: 3,
             threshold: 2,
             shares: 3,

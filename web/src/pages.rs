@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use daylight_core::VerifierKey;
 use daylight_ledger::custody;
 use daylight_schemas::{
-    Body, Commitment, EntryRef, KeyCheck, Kind, LogKeyPeriod, Period, Registration, RegistryAction,
+    Body, Commitment, EntryRef, KeyTag, Kind, LogKeyPeriod, Period, Registration, RegistryAction,
     RegistryBody, Role, SignedRecord, Timestamp,
 };
 use maud::{html, Markup, DOCTYPE};
@@ -806,7 +806,7 @@ fn body_rows(body: &Body, s: &Summary) -> Vec<Row> {
                 rows.push(("Share released for", eref(&b.entry)));
                 rows.push(("Share", html! { (labels::share(share)) }));
                 rows.push((
-                    "Escrowed key (its check value)",
+                    "Escrowed key (its tag for this request)",
                     html! { code.hash { (share.key.to_hex()) } },
                 ));
                 rows.push(("Released at", ts(&b.released_at)));
@@ -1026,10 +1026,10 @@ pub fn timeline(s: &Summary, referrers: &[u64]) -> Vec<(u64, &'static str)> {
 /// function, [`custody::assembled`]), that key.
 fn keys_put_together(
     timeline: &[(u64, &'static str, Option<Summary>)],
-) -> HashMap<u64, Vec<KeyCheck>> {
+) -> HashMap<u64, Vec<KeyTag>> {
     let mut receipts: Vec<Summary> = Vec::new();
-    let mut done: BTreeSet<(Option<u64>, KeyCheck)> = BTreeSet::new();
-    let mut out: HashMap<u64, Vec<KeyCheck>> = HashMap::new();
+    let mut done: BTreeSet<(Option<u64>, KeyTag)> = BTreeSet::new();
+    let mut out: HashMap<u64, Vec<KeyTag>> = HashMap::new();
     // The timeline is in log order: each key is put together at one step.
     for (t, _, e) in timeline {
         let Some(e) = e.as_ref().filter(|e| e.is_share_release()) else {
@@ -1050,9 +1050,9 @@ fn keys_put_together(
     out
 }
 
-/// The first 16 hex digits of a key's check value: enough to tell keys
+/// The first 16 hex digits of a key's tag: enough to tell keys
 /// apart on a page (the entry's own page has all 64).
-fn short_key(k: &KeyCheck) -> String {
+fn short_key(k: &KeyTag) -> String {
     let mut hex = k.to_hex();
     hex.truncate(16);
     hex.push('…');

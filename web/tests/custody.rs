@@ -21,7 +21,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::{append, example, fmt, key, new_log, register, seal, serve, ORIGIN};
 use daylight_core::{LeafIndex, SignerKey};
 use daylight_log_server::server::RunningLog;
-use daylight_schemas::{EntryRef, KeyCheck, Record, Role, ShareRef, SignedRecord};
+use daylight_schemas::{EntryRef, KeyTag, Record, Role, ShareRef, SignedRecord};
 
 /// The log and what the test knows of it.
 struct Site {
@@ -42,7 +42,7 @@ struct Site {
 
 fn share(key: u8, index: u8) -> ShareRef {
     ShareRef {
-        key: KeyCheck([key; 32]),
+        key: KeyTag([key; 32]),
         index,
         threshold: 2,
         shares: 3,
@@ -154,7 +154,7 @@ impl Site {
 
 /// The first 16 hex digits of key `[k; 32]`, as pages shorten it.
 fn short(k: u8) -> String {
-    format!("{}…", &KeyCheck([k; 32]).to_hex()[..16])
+    format!("{}…", &KeyTag([k; 32]).to_hex()[..16])
 }
 
 /// The timeline section of an entry page.
@@ -230,7 +230,7 @@ async fn a_share_release_reads_as_a_custodians() {
     );
     assert!(page.contains("One share reveals nothing"), "{page}");
     assert!(page.contains("<dt>Share</dt><dd>share 2 of a 2-of-3 key</dd>"));
-    assert!(page.contains(&KeyCheck([1; 32]).to_hex()));
+    assert!(page.contains(&KeyTag([1; 32]).to_hex()));
     assert!(page.contains("<a href=\"/keys/custodian-b.test\">custodian-b.test</a>"));
     assert!(!page.contains("Targets released"));
     // Signed by the provider's name as a custodian: still its keys page.

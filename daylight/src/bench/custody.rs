@@ -67,7 +67,7 @@ struct World {
     log: daylight_log_server::server::RunningLog,
     witnesses: Vec<crate::witness::RunningWitness>,
     custodians: Vec<crate::custodian::RunningCustodian>,
-    /// The custodians' URLs, in order (a recovery asks them in turn).
+    /// The custodians' URLs, in order (a recovery asks them in waves).
     urls: Vec<String>,
     /// The gate policies of the two custodians that answer first.
     policies: Vec<Policy>,
