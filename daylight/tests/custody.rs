@@ -407,6 +407,12 @@ fn tampered(dir: &Path, name: &str, edit: impl FnOnce(&Path)) -> std::path::Path
     to
 }
 
+/// `text` with each line replaced by what `f` makes of it (`None` drops
+/// it), newline-terminated.
+fn each_line(text: &str, f: impl Fn(&str) -> Option<String>) -> String {
+    text.lines().filter_map(f).map(|l| l + "\n").collect()
+}
+
 /// The log's size, from its API.
 fn log_size(url: &str) -> u64 {
     let (_, body) = http_get(&format!("{url}/api/v1/log"));
@@ -453,14 +459,10 @@ fn every_custodian_denies_every_tampered_bundle_and_logs_nothing() {
             "another index in the proof",
             tampered(dir, "wrong-index", |b| {
                 rewrite(&b.join("proof"), &|t| {
-                    t.lines()
-                        .map(|l| match l.strip_prefix("index ") {
-                            Some(i) => format!("index {}", i.parse::<u64>().unwrap() + 1),
-                            None => l.to_owned(),
-                        })
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                        + "\n"
+                    each_line(&t, |l| match l.strip_prefix("index ") {
+                        Some(i) => Some(format!("index {}", i.parse::<u64>().unwrap() + 1)),
+                        None => Some(l.to_owned()),
+                    })
                 })
             }),
         ),
@@ -468,11 +470,11 @@ fn every_custodian_denies_every_tampered_bundle_and_logs_nothing() {
             "the witnesses' cosignatures dropped",
             tampered(dir, "no-cosignatures", |b| {
                 rewrite(&b.join("proof"), &|t| {
-                    t.lines()
-                        .filter(|l| !l.starts_with("— ") || l.starts_with(&format!("— {ORIGIN} ")))
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                        + "\n"
+                    each_line(&t, |l| {
+                        let witness =
+                            l.starts_with("— ") && !l.starts_with(&format!("— {ORIGIN} "));
+                        (!witness).then(|| l.to_owned())
+                    })
                 })
             }),
         ),
