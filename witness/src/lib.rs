@@ -14,4 +14,6 @@ pub mod witness;
 
 pub use server::{router, serve};
 pub use store::{AddLog, LogRecord, StoreError, DB_FILE, KEY_FILE};
-pub use witness::{Witness, WitnessError};
+pub use witness::{
+    check_add_checkpoint, signed_note, CheckedCheckpoint, LogView, Witness, WitnessError,
+};

@@ -236,51 +236,24 @@ impl Witness {
     }
 
     fn check_and_cosign(&self, body: &[u8], now: u64) -> Result<Vec<u8>, WitnessError> {
-        let req = AddCheckpoint::parse(body)?;
-        let note =
-            Note::parse(&req.checkpoint).map_err(|e| WitnessError::BadCheckpoint(e.to_string()))?;
-        let cp = Checkpoint::parse_text(note.text())
-            .map_err(|e| WitnessError::BadCheckpoint(e.to_string()))?;
-        let state = self
-            .log_state(&cp.origin)?
-            .ok_or_else(|| WitnessError::UnknownOrigin(cp.origin.clone()))?;
-        let verified = note
-            .verify(&[&state.vkey])
-            .map_err(WitnessError::Signature)?;
-        if req.old > cp.size {
-            return Err(WitnessError::OldAfterSize {
-                old: req.old,
-                size: cp.size,
-            });
-        }
-        if cp.size.get() > i64::MAX as u64 {
-            return Err(WitnessError::SizeTooLarge(cp.size));
-        }
-        if req.old != state.size {
-            return Err(WitnessError::Conflict {
-                old: req.old,
-                latest: state.size,
-            });
-        }
-        if cp.size.get() == 0 && cp.root != Hash::empty_tree() {
-            return Err(WitnessError::EmptyTreeRoot);
-        }
-        if req.old.get() == 0 {
-            if !req.proof.is_empty() {
-                return Err(WitnessError::ProofFromEmpty(req.proof.len()));
-            }
-        } else if req.old == cp.size && cp.root != state.root {
-            return Err(WitnessError::SameSizeDifferentRoot { size: cp.size });
-        } else {
-            verify_consistency(req.old, cp.size, state.root, cp.root, &req.proof).map_err(
-                |reason| WitnessError::Inconsistent {
-                    old: req.old,
-                    size: cp.size,
-                    reason,
-                },
-            )?;
-        }
-
+        let mut known = None;
+        let checked = check_add_checkpoint(body, |origin| {
+            let state = self.log_state(origin)?;
+            known = state.clone();
+            Ok(state.map(|s| LogView {
+                vkey: s.vkey.clone(),
+                size: s.size,
+                root: s.root,
+            }))
+        })?;
+        let CheckedCheckpoint {
+            note,
+            checkpoint: cp,
+            old,
+            log_signatures,
+        } = checked;
+        let state = known.ok_or_else(|| WitnessError::UnknownOrigin(cp.origin.clone()))?;
+        let req_old = old;
         if now == 0 {
             return Err(WitnessError::Clock);
         }
@@ -288,10 +261,11 @@ impl Witness {
         // clock steps back.
         let timestamp = now.max(state.cosigned_at);
         let cosignature = self.inner.signer.sign_note_text(note.text(), timestamp);
-        let stored = stored_note(
-            &note,
-            verified.into_iter().map(|v| v.signature),
-            &cosignature,
+        let stored = signed_note(
+            note.text(),
+            log_signatures
+                .into_iter()
+                .chain(std::iter::once(cosignature.clone())),
         )?;
         let new_state = Arc::new(LogState {
             vkey: state.vkey.clone(),
@@ -302,7 +276,7 @@ impl Witness {
         self.commit(
             Advance {
                 origin: cp.origin.clone(),
-                old: req.old,
+                old: req_old,
                 old_root: state.root,
                 size: cp.size,
                 root: cp.root,
@@ -311,7 +285,7 @@ impl Witness {
             },
             new_state,
         )?;
-        tracing::info!(origin = %cp.origin, old = %req.old, size = %cp.size, "cosigned");
+        tracing::info!(origin = %cp.origin, old = %req_old, size = %cp.size, "cosigned");
         Ok(format_cosignatures(&[cosignature]))
     }
 
@@ -381,19 +355,104 @@ impl Witness {
     }
 }
 
-/// The checkpoint as a monitor should see it: the log's verified signatures
-/// and our cosignature (other lines in the request are dropped).
-fn stored_note(
-    note: &Note,
-    log_signatures: impl Iterator<Item = NoteSignature>,
-    cosignature: &NoteSignature,
+/// What a log's entry in a witness (or a mirror's pending state) holds,
+/// as [`check_add_checkpoint`] needs it.
+#[derive(Clone, Debug)]
+pub struct LogView {
+    /// The key the log signs with.
+    pub vkey: VerifierKey,
+    /// The size of the latest accepted checkpoint (0 if none).
+    pub size: TreeSize,
+    /// Its root (the empty tree's if none).
+    pub root: Hash,
+}
+
+/// An add-checkpoint request that passed every check of C2SP tlog-witness.
+#[derive(Clone, Debug)]
+pub struct CheckedCheckpoint {
+    /// The checkpoint note as sent.
+    pub note: Note,
+    /// Its parsed text.
+    pub checkpoint: Checkpoint,
+    /// The request's old size (equal to the known size).
+    pub old: TreeSize,
+    /// The log's signatures that verified (others, such as witnesses'
+    /// cosignatures, are dropped).
+    pub log_signatures: Vec<NoteSignature>,
+}
+
+/// The checks of C2SP tlog-witness `add-checkpoint`, shared by the witness
+/// and the mirror (whose pending checkpoint plays the cosigned one's part):
+/// parse, find the log (`lookup` by origin, `None` if unknown: 404), verify
+/// the log's signature (403), old size not after the size (400), old size
+/// equal to the known size (409), empty-tree root, proof from 0, same size
+/// with another root and the consistency proof (422). Changes nothing.
+pub fn check_add_checkpoint(
+    body: &[u8],
+    lookup: impl FnOnce(&str) -> Result<Option<LogView>, WitnessError>,
+) -> Result<CheckedCheckpoint, WitnessError> {
+    let req = AddCheckpoint::parse(body)?;
+    let note =
+        Note::parse(&req.checkpoint).map_err(|e| WitnessError::BadCheckpoint(e.to_string()))?;
+    let cp = Checkpoint::parse_text(note.text())
+        .map_err(|e| WitnessError::BadCheckpoint(e.to_string()))?;
+    let state =
+        lookup(&cp.origin)?.ok_or_else(|| WitnessError::UnknownOrigin(cp.origin.clone()))?;
+    let verified = note
+        .verify(&[&state.vkey])
+        .map_err(WitnessError::Signature)?;
+    if req.old > cp.size {
+        return Err(WitnessError::OldAfterSize {
+            old: req.old,
+            size: cp.size,
+        });
+    }
+    if cp.size.get() > i64::MAX as u64 {
+        return Err(WitnessError::SizeTooLarge(cp.size));
+    }
+    if req.old != state.size {
+        return Err(WitnessError::Conflict {
+            old: req.old,
+            latest: state.size,
+        });
+    }
+    if cp.size.get() == 0 && cp.root != Hash::empty_tree() {
+        return Err(WitnessError::EmptyTreeRoot);
+    }
+    if req.old.get() == 0 {
+        if !req.proof.is_empty() {
+            return Err(WitnessError::ProofFromEmpty(req.proof.len()));
+        }
+    } else if req.old == cp.size && cp.root != state.root {
+        return Err(WitnessError::SameSizeDifferentRoot { size: cp.size });
+    } else {
+        verify_consistency(req.old, cp.size, state.root, cp.root, &req.proof).map_err(
+            |reason| WitnessError::Inconsistent {
+                old: req.old,
+                size: cp.size,
+                reason,
+            },
+        )?;
+    }
+    Ok(CheckedCheckpoint {
+        log_signatures: verified.into_iter().map(|v| v.signature).collect(),
+        note,
+        checkpoint: cp,
+        old: req.old,
+    })
+}
+
+/// The note `text` with exactly `signatures`: the checkpoint as a monitor
+/// should see it (the log's verified signatures and a cosigner's).
+pub fn signed_note(
+    text: &str,
+    signatures: impl IntoIterator<Item = NoteSignature>,
 ) -> Result<Vec<u8>, WitnessError> {
     let bad = |e: NoteError| WitnessError::BadCheckpoint(e.to_string());
-    let mut out = Note::new(note.text()).map_err(bad)?;
-    for sig in log_signatures {
+    let mut out = Note::new(text).map_err(bad)?;
+    for sig in signatures {
         out.add_signature(sig).map_err(bad)?;
     }
-    out.add_signature(cosignature.clone()).map_err(bad)?;
     Ok(out.to_bytes())
 }
 
