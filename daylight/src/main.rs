@@ -10,6 +10,7 @@ mod gate;
 mod key;
 mod log;
 mod migrate;
+mod mirror;
 mod serve_config;
 mod witness;
 
@@ -48,6 +49,9 @@ enum Command {
     /// Run a C2SP tlog-witness that cosigns logs' checkpoints.
     #[command(subcommand)]
     Witness(witness::WitnessCommand),
+    /// Run a C2SP tlog-mirror that stores logs' entries and cosigns what it holds.
+    #[command(subcommand)]
+    Mirror(mirror::MirrorCommand),
     /// Threshold custody: a custodian holding one share of each escrowed
     /// key, released only for a verified request after its own receipt is
     /// in the log.
@@ -69,6 +73,7 @@ fn main() -> ExitCode {
         cli.command,
         Command::Log(log::LogCommand::Serve { .. })
             | Command::Witness(witness::WitnessCommand::Serve { .. })
+            | Command::Mirror(mirror::MirrorCommand::Serve { .. })
             | Command::Custodian(custodian::CustodianCommand::Serve { .. })
     );
     let format = match &cli.command {
@@ -90,6 +95,7 @@ fn main() -> ExitCode {
         Command::Bench(cmd) => bench::run(cmd),
         Command::Demo(args) => demo::run(args),
         Command::Witness(cmd) => witness::run(cmd),
+        Command::Mirror(cmd) => mirror::run(cmd),
         Command::Custodian(cmd) => custodian::run(cmd),
         Command::Escrow(cmd) => escrow::run(cmd),
         Command::Audit(args) => audit::run(args),
