@@ -54,6 +54,9 @@ pub enum MirrorError {
     /// was saved.
     #[error("malformed add-entries body: {0}")]
     Malformed(#[from] MirrorProtocolError),
+    /// The gzip-encoded body does not decode.
+    #[error("the body's gzip encoding is corrupt: {0}")]
+    BadEncoding(String),
     /// A package's subtree consistency proof failed: nothing of it stored.
     #[error("package refused: {0}")]
     Proof(#[from] PackageVerifyError),
@@ -76,7 +79,7 @@ impl MirrorError {
             MirrorError::UnknownOrigin(_) => 404,
             MirrorError::NoPendingCheckpoint(_) | MirrorError::Proof(_) => 422,
             MirrorError::Conflict { .. } => 409,
-            MirrorError::Malformed(_) => 400,
+            MirrorError::Malformed(_) | MirrorError::BadEncoding(_) => 400,
             MirrorError::NotACosignatureKey | MirrorError::Clock | MirrorError::Storage(_) => 500,
         }
     }

@@ -10,6 +10,7 @@
 //! | `GET /logs` | JSON: the mirror's key and every mirrored log's state |
 
 use std::future::Future;
+use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -119,10 +120,33 @@ async fn add_checkpoint(State(mirror): State<Arc<Mirror>>, body: Bytes) -> Respo
     }
 }
 
+/// How an add-entries body is encoded on the wire.
+enum Decoder {
+    /// As is.
+    Identity,
+    /// `Content-Encoding: gzip`, decoded as it arrives.
+    Gzip(Box<flate2::write::GzDecoder<Vec<u8>>>),
+}
+
+impl Decoder {
+    /// The decoded bytes of `data`, the next piece of the body.
+    fn decode(&mut self, data: &[u8]) -> Result<Vec<u8>, MirrorError> {
+        match self {
+            Decoder::Identity => Ok(data.to_vec()),
+            Decoder::Gzip(gz) => {
+                gz.write_all(data)
+                    .and_then(|()| gz.flush())
+                    .map_err(|e| MirrorError::BadEncoding(e.to_string()))?;
+                Ok(std::mem::take(gz.get_mut()))
+            }
+        }
+    }
+}
+
 /// Whether the request's headers allow an add-entries body: the spec's
-/// content type (else `415`, as Sunlight), and no content encoding (gzip
-/// is not supported yet: `415`). The error is the `415` reason.
-fn check_entries_headers(headers: &HeaderMap) -> Result<(), &'static str> {
+/// content type (else `415`, as Sunlight), and no content encoding or gzip
+/// (others: `415`). The error is the `415` reason.
+fn check_entries_headers(headers: &HeaderMap) -> Result<Decoder, &'static str> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -131,29 +155,40 @@ fn check_entries_headers(headers: &HeaderMap) -> Result<(), &'static str> {
     if !essence.eq_ignore_ascii_case(ADD_ENTRIES_CONTENT_TYPE) {
         return Err("add-entries takes Content-Type: application/octet-stream\n");
     }
-    if let Some(enc) = headers.get(header::CONTENT_ENCODING) {
-        if !enc.as_bytes().eq_ignore_ascii_case(b"identity") {
-            return Err("this mirror does not support Content-Encoding on add-entries yet\n");
-        }
+    match headers.get(header::CONTENT_ENCODING).map(|v| v.as_bytes()) {
+        None => Ok(Decoder::Identity),
+        Some(enc) if enc.eq_ignore_ascii_case(b"identity") => Ok(Decoder::Identity),
+        Some(enc) if enc.eq_ignore_ascii_case(b"gzip") => Ok(Decoder::Gzip(Box::new(
+            flate2::write::GzDecoder::new(Vec::new()),
+        ))),
+        Some(_) => Err("add-entries takes Content-Encoding gzip or none\n"),
     }
-    Ok(())
 }
 
 async fn add_entries(State(mirror): State<Arc<Mirror>>, request: Request) -> Response {
-    if let Err(why) = check_entries_headers(request.headers()) {
-        return text(StatusCode::UNSUPPORTED_MEDIA_TYPE, why);
-    }
-    match upload(&mirror, request.into_body()).await {
-        Ok(response) => response,
-        Err(e) => refusal(&e),
-    }
+    let mut response = match check_entries_headers(request.headers()) {
+        Err(why) => text(StatusCode::UNSUPPORTED_MEDIA_TYPE, why),
+        Ok(decoder) => match upload(&mirror, decoder, request.into_body()).await {
+            Ok(response) => response,
+            Err(e) => refusal(&e),
+        },
+    };
+    // The spec: mirrors SHOULD say which encodings they take.
+    response
+        .headers_mut()
+        .insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+    response
 }
 
 /// Reads the body as it arrives: the header is checked as soon as it is in
 /// (errors answer before the body is read), each package is verified and
 /// stored before the next is parsed. A body that breaks off (the client
 /// went away, a cut) ends like a short one.
-async fn upload(mirror: &Arc<Mirror>, mut body: Body) -> Result<Response, MirrorError> {
+async fn upload(
+    mirror: &Arc<Mirror>,
+    mut decoder: Decoder,
+    mut body: Body,
+) -> Result<Response, MirrorError> {
     let mut parser = AddEntriesParser::new();
     let mut upload: Option<Upload> = None;
     let mut saved = 0u64;
@@ -177,7 +212,7 @@ async fn upload(mirror: &Arc<Mirror>, mut body: Body) -> Result<Response, Mirror
         match body.frame().await {
             Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data() {
-                    parser.push(&data);
+                    parser.push(&decoder.decode(&data)?);
                 }
             }
             Some(Err(e)) => {

@@ -524,3 +524,48 @@ async fn add_entries_statuses() {
     assert_eq!(a.status, 409);
     assert_eq!(info(&a).next_entry, LeafIndex(600));
 }
+
+async fn post_encoded(addr: &str, encoding: &str, body: Vec<u8>) -> (u16, Option<String>) {
+    let r = reqwest::Client::new()
+        .post(format!("http://{addr}/add-entries"))
+        .header("content-type", "application/octet-stream")
+        .header("content-encoding", encoding)
+        .body(body)
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .unwrap();
+    let accept = r
+        .headers()
+        .get("accept-encoding")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (r.status().as_u16(), accept)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_bodies_are_decoded_as_they_stream() {
+    use std::io::Write as _;
+    let log = TestLog::new(600);
+    let (addr, _dir) = start_mirror(&log).await;
+    assert_eq!(
+        checkpoint_req(&addr, log.add_checkpoint(0, 600))
+            .await
+            .status,
+        200
+    );
+
+    // Another encoding: 415, and the answer says gzip is taken.
+    let (status, accept) = post_encoded(&addr, "br", log.add_entries(0, 600, |_, _| {})).await;
+    assert_eq!(status, 415);
+    assert_eq!(accept.as_deref(), Some("gzip"));
+    // Not gzip at all: 400.
+    let (status, _) = post_encoded(&addr, "gzip", b"not gzip at all".repeat(10)).await;
+    assert_eq!(status, 400);
+
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&log.add_entries(0, 600, |_, _| {})).unwrap();
+    let (status, accept) = post_encoded(&addr, "gzip", gz.finish().unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(accept.as_deref(), Some("gzip"));
+    check_served(&addr, &log, 600).await;
+}
