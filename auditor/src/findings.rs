@@ -235,6 +235,25 @@ pub struct WitnessInfo {
     pub file: Option<String>,
 }
 
+/// What one C2SP tlog-mirror of the log held (`--mirror`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MirrorInfo {
+    /// Its monitoring prefix for the log (`MIRROR/<hex sha256(origin)>`).
+    pub url: String,
+    /// `consistent`, `behind`, `ahead`, `split_view`, `content_mismatch`,
+    /// `unreachable`, `no_checkpoint`, `invalid` or `unverified`.
+    pub status: String,
+    /// Size of the mirror's checkpoint, if any.
+    pub size: Option<u64>,
+    /// Root of that checkpoint (base64), if any.
+    pub root: Option<String>,
+    /// Where that checkpoint is kept, if fetched.
+    pub file: Option<String>,
+    /// Tiles and entry bundles fetched from the mirror and compared with
+    /// the verified tree in this run.
+    pub compared: usize,
+}
+
 /// The whole `findings.json` document.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FindingsReport {
@@ -264,6 +283,9 @@ pub struct FindingsReport {
     pub findings: Vec<Finding>,
     /// What each witness said.
     pub witnesses: Vec<WitnessInfo>,
+    /// What each mirror held (`--mirror`).
+    #[serde(default)]
+    pub mirrors: Vec<MirrorInfo>,
     /// The rule thresholds in effect.
     pub rules: serde_json::Value,
     /// The log's keys, each identity's keys and the witness sets over time,
@@ -450,6 +472,14 @@ impl FindingsReport {
                 w.url,
                 w.status,
                 w.size.map(|n| format!(" (size {n})")).unwrap_or_default()
+            ));
+        }
+        for m in &self.mirrors {
+            s.push_str(&format!(
+                "mirror {}: {}{}\n",
+                m.url,
+                m.status,
+                m.size.map(|n| format!(" (size {n})")).unwrap_or_default()
             ));
         }
         let counts: Vec<String> = self

@@ -72,7 +72,7 @@ pub fn update(
     now: DateTime<Utc>,
 ) -> Result<Updated, LedgerError> {
     let size = ledger.size()?;
-    let rules_text = serde_json::to_string(rules).unwrap_or_default();
+    let rules_text = serde_json::to_string(&rules.for_entries()).unwrap_or_default();
     let done: Option<u64> = ledger.meta(SIZE_KEY)?.and_then(|t| t.parse().ok());
     let last_now: Option<i64> = ledger.meta(NOW_KEY)?.and_then(|t| t.parse().ok());
     let same_rules = ledger.meta(RULES_KEY)?.as_deref() == Some(rules_text.as_str());

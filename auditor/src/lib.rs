@@ -18,6 +18,7 @@ pub mod findings;
 pub mod history;
 pub mod incremental;
 pub mod mirror;
+pub mod mirrors;
 pub mod progress;
 pub mod report;
 pub mod rules;
@@ -98,11 +99,19 @@ pub struct AuditOptions {
     /// itself presents on the first run. A directory pinned to another key
     /// refuses to run.
     pub trusted_key: Option<String>,
+    /// C2SP tlog-mirrors of the log to compare with it (monitoring prefix
+    /// URLs, `MIRROR/<hex sha256(origin)>`; a mirror's base URL gets the
+    /// prefix appended): see [`mirrors`].
+    pub mirrors: Vec<String>,
+    /// At most this many tiles and entry bundles fetched from each mirror
+    /// per run to compare with the verified tree (besides its checkpoint).
+    pub mirror_sample: usize,
 }
 
 impl AuditOptions {
-    /// Defaults for `log_url` and `dir`: no extra witnesses, default rules,
-    /// now, every core, 16 downloads at a time, automatic progress.
+    /// Defaults for `log_url` and `dir`: no extra witnesses, no mirrors,
+    /// default rules, now, every core, 16 downloads at a time, automatic
+    /// progress.
     pub fn new(log_url: &str, dir: impl Into<PathBuf>) -> AuditOptions {
         AuditOptions {
             log_url: log_url.trim_end_matches('/').to_owned(),
@@ -117,6 +126,8 @@ impl AuditOptions {
             progress: ProgressMode::Auto,
             max_fetches: None,
             trusted_key: None,
+            mirrors: Vec::new(),
+            mirror_sample: mirrors::DEFAULT_SAMPLE,
         }
     }
 }
@@ -236,8 +247,20 @@ pub async fn audit(opts: &AuditOptions) -> Result<(FindingsReport, RunStats), Au
 
     // The log's identity, pinned on first use: its origin and its oldest
     // key, where the chain of keys starts.
-    let meta: LogMeta = serde_json::from_slice(&http.get("/api/v1/log").await?)
-        .map_err(|e| AuditError::Metadata(format!("/api/v1/log: {e}")))?;
+    // A plain tlog-tiles prefix (a mirror's) serves no `/api/v1/log`: the
+    // identity then comes from the checkpoint and a key known otherwise.
+    let (meta, via_api) = match http.get("/api/v1/log").await {
+        Ok(bytes) => (
+            serde_json::from_slice::<LogMeta>(&bytes)
+                .map_err(|e| AuditError::Metadata(format!("/api/v1/log: {e}")))?,
+            true,
+        ),
+        Err(FetchError::Status(_, 404)) => (
+            meta_from_tiles(&http, &dir, opts.trusted_key.as_deref()).await?,
+            false,
+        ),
+        Err(e) => return Err(e.into()),
+    };
     let served_key = VerifierKey::parse(&meta.vkey)
         .map_err(|e| AuditError::Metadata(format!("log key {:?}: {e}", meta.vkey)))?;
     let served_first = meta
@@ -314,6 +337,7 @@ pub async fn audit(opts: &AuditOptions) -> Result<(FindingsReport, RunStats), Au
         verified: None,
         served: None,
         witnesses: Vec::new(),
+        mirrors: Vec::new(),
         history: kept_history.clone(),
     };
     // Another origin, or a first key other than the pinned one while the
@@ -451,6 +475,8 @@ pub async fn audit(opts: &AuditOptions) -> Result<(FindingsReport, RunStats), Au
         );
         let trusted = (old_size > 0).then_some((old_size, old_root));
         compare_witnesses(&mut ctx, &http, &origin, &meta_keys, trusted, &mut findings).await?;
+        mirrors::compare_mirrors(&mut ctx, &http, &origin, &meta_keys, trusted, &mut findings)
+            .await?;
         return finish(&mut ctx, findings, &stats, 0);
     }
 
@@ -515,12 +541,16 @@ pub async fn audit(opts: &AuditOptions) -> Result<(FindingsReport, RunStats), Au
                     witness_urls.extend(r.url.clone());
                 }
             }
+            // Through a mirror, the witnesses' cosignatures are gone (a
+            // tlog-mirror serves the log's signature and its own), so the
+            // quorum is not counted there.
             let quorum = reg
                 .quorum_changes()
                 .iter()
                 .rev()
                 .find(|q| q.at.0 < new_size)
                 .map_or(meta.quorum, |q| q.quorum as usize);
+            let quorum = if via_api { quorum } else { 0 };
             let keys = Keys {
                 log: chain.into_iter().map(|(k, _)| k).collect(),
                 witnesses,
@@ -557,6 +587,7 @@ pub async fn audit(opts: &AuditOptions) -> Result<(FindingsReport, RunStats), Au
         (old_size > 0).then_some((old_size, old_root))
     };
     compare_witnesses(&mut ctx, &http, &origin, &keys, trusted, &mut findings).await?;
+    mirrors::compare_mirrors(&mut ctx, &http, &origin, &keys, trusted, &mut findings).await?;
 
     // Rules, over what changed since the last run; their findings are kept
     // in the ledger with the verification's.
@@ -592,6 +623,7 @@ struct Ctx<'a> {
     verified: Option<findings::CheckpointInfo>,
     served: Option<findings::CheckpointInfo>,
     witnesses: Vec<findings::WitnessInfo>,
+    mirrors: Vec<findings::MirrorInfo>,
     history: Option<history::History>,
 }
 
@@ -779,6 +811,7 @@ fn finish(
         counts: tally.counts.clone(),
         findings: Vec::new(),
         witnesses: std::mem::take(&mut ctx.witnesses),
+        mirrors: std::mem::take(&mut ctx.mirrors),
         rules: serde_json::to_value(&ctx.opts.rules).unwrap_or_default(),
         history: ctx.history.clone(),
         findings_total: tally.total,
@@ -1368,20 +1401,13 @@ async fn compare_witnesses(
             }
             Verdict::Split(why) => {
                 info.status = "split_view".into();
-                let case = format!("evidence/split-view-{t_size}-{w_size}");
-                let mut evidence = vec![file.clone()];
-                if let Some(v) = &ctx.verified {
-                    if let Some(d) = ctx.dir.read(&v.file)? {
-                        ctx.dir.write(&format!("{case}/log.checkpoint"), &d)?;
-                        evidence.push(v.file.clone());
-                    }
-                }
-                ctx.dir
-                    .write(&format!("{case}/witness.checkpoint"), &bytes)?;
-                ctx.dir
-                    .write(&format!("{case}/witness-url.txt"), monitor.as_bytes())?;
-                evidence.push(format!("{case}/log.checkpoint"));
-                evidence.push(format!("{case}/witness.checkpoint"));
+                let evidence = keep_split_evidence(
+                    ctx,
+                    &format!("evidence/split-view-{t_size}-{w_size}"),
+                    "witness",
+                    (&file, &bytes),
+                    &monitor,
+                )?;
                 findings.push(
                     Finding::new(
                         "split_view",
@@ -1404,6 +1430,74 @@ async fn compare_witnesses(
         ctx.witnesses.push(info);
     }
     Ok(())
+}
+
+/// Keeps the evidence of a split view in `case` (a directory under
+/// `evidence/`): the verified checkpoint as `log.checkpoint`, the other
+/// party's checkpoint (`other`: kept file and bytes) as `<party>.checkpoint`
+/// and where it came from as `<party>-url.txt`. Returns the evidence paths:
+/// both kept checkpoint files and the copies.
+fn keep_split_evidence(
+    ctx: &Ctx<'_>,
+    case: &str,
+    party: &str,
+    other: (&str, &[u8]),
+    url: &str,
+) -> Result<Vec<String>, AuditError> {
+    let (file, bytes) = other;
+    let mut evidence = vec![file.to_owned()];
+    if let Some(v) = &ctx.verified {
+        if let Some(d) = ctx.dir.read(&v.file)? {
+            ctx.dir.write(&format!("{case}/log.checkpoint"), &d)?;
+            evidence.push(v.file.clone());
+        }
+    }
+    ctx.dir
+        .write(&format!("{case}/{party}.checkpoint"), bytes)?;
+    ctx.dir
+        .write(&format!("{case}/{party}-url.txt"), url.as_bytes())?;
+    evidence.push(format!("{case}/log.checkpoint"));
+    evidence.push(format!("{case}/{party}.checkpoint"));
+    Ok(evidence)
+}
+
+/// The log's identity for a base URL that serves no `/api/v1/log`: a plain
+/// tlog-tiles prefix, such as a C2SP tlog-mirror's monitoring prefix
+/// `MIRROR/<hex sha256(origin)>`. The origin is the served checkpoint's
+/// first line; the key is, in this order, `trusted` (`--log-key`), the key
+/// pinned in the audit directory, or the key the mirror lists for that
+/// origin in its `GET MIRROR/logs` (trust on first use of the mirror's
+/// word, as of the log's otherwise). No witnesses, no quorum: both come
+/// from the log's registry entries.
+async fn meta_from_tiles(
+    http: &Http,
+    dir: &AuditDir,
+    trusted: Option<&str>,
+) -> Result<LogMeta, AuditError> {
+    let url = format!("{}/checkpoint", http.base);
+    let cp = http.get("/checkpoint").await?;
+    let origin = daylight_core::Note::parse(&cp)
+        .ok()
+        .and_then(|n| daylight_core::Checkpoint::parse_text(n.text()).ok())
+        .map(|c| c.origin)
+        .ok_or_else(|| AuditError::Metadata(format!("{url} is not a signed checkpoint")))?;
+    let vkey = match (trusted, dir.pinned()?) {
+        (Some(t), _) => t.to_owned(),
+        (None, Some(p)) => p.vkey,
+        (None, None) => mirrors::listed_key(http, &origin).await.ok_or_else(|| {
+            AuditError::Metadata(format!(
+                "{} serves no /api/v1/log and lists no key for {origin}: give the log's key with --log-key",
+                http.base
+            ))
+        })?,
+    };
+    Ok(LogMeta {
+        origin,
+        vkey,
+        vkeys: Vec::new(),
+        quorum: 0,
+        witnesses: Vec::new(),
+    })
 }
 
 enum Verdict {

@@ -33,6 +33,13 @@ pub struct Rules {
     pub order_splitting_max_per_day: usize,
     /// Hours of tolerance around a validity window for a release's time.
     pub release_window_grace_hours: i64,
+    /// A mirror (`--mirror`) more than this many entries behind the
+    /// verified tree is `mirror_behind`.
+    pub mirror_max_lag_entries: u64,
+    /// A mirror behind the verified tree for more than this many hours
+    /// (since this audit directory first saw the log serve a checkpoint
+    /// larger than the mirror's) is `mirror_behind`.
+    pub mirror_max_lag_hours: i64,
     /// Rule identifiers to skip.
     pub disabled: Vec<String>,
 }
@@ -47,6 +54,8 @@ impl Default for Rules {
             max_seal_extensions: 2,
             order_splitting_max_per_day: 5,
             release_window_grace_hours: 0,
+            mirror_max_lag_entries: 1000,
+            mirror_max_lag_hours: 24,
             disabled: Vec::new(),
         }
     }
@@ -62,10 +71,11 @@ impl Rules {
     pub fn from_json(text: &str) -> Result<Rules, RulesError> {
         let rules: Rules = serde_json::from_str(text).map_err(|e| RulesError(e.to_string()))?;
         for id in &rules.disabled {
-            if !RULE_IDS.contains(&id.as_str()) {
+            if !RULE_IDS.contains(&id.as_str()) && !MIRROR_IDS.contains(&id.as_str()) {
                 return Err(RulesError(format!(
-                    "unknown rule {id:?} in disabled (known: {})",
-                    RULE_IDS.join(", ")
+                    "unknown rule {id:?} in disabled (known: {}, {})",
+                    RULE_IDS.join(", "),
+                    MIRROR_IDS.join(", ")
                 )));
             }
         }
@@ -73,6 +83,7 @@ impl Rules {
             rules.ratification_grace_hours,
             rules.disclosure_grace_days,
             rules.release_window_grace_hours,
+            rules.mirror_max_lag_hours,
         ];
         if nonneg.iter().any(|v| *v < 0) || rules.emergency_spike_window_days < 1 {
             return Err(RulesError(
@@ -86,7 +97,29 @@ impl Rules {
     pub fn on(&self, id: &str) -> bool {
         !self.disabled.iter().any(|d| d == id)
     }
+
+    /// These rules without the mirrors' settings (default thresholds, the
+    /// mirror ids not in `disabled`): what the rules over entries depend
+    /// on, so that changing a mirror setting does not make the next run
+    /// evaluate every entry again.
+    pub fn for_entries(&self) -> Rules {
+        let defaults = Rules::default();
+        let mut r = self.clone();
+        r.mirror_max_lag_entries = defaults.mirror_max_lag_entries;
+        r.mirror_max_lag_hours = defaults.mirror_max_lag_hours;
+        r.disabled.retain(|id| !MIRROR_IDS.contains(&id.as_str()));
+        r
+    }
 }
+
+/// The mirror findings that `disabled` may name (`--mirror`; the
+/// integrity finding `mirror_split_view` and the notice
+/// `mirror_unreachable` cannot be disabled).
+pub const MIRROR_IDS: &[&str] = &[
+    "mirror_behind",
+    "mirror_content_mismatch",
+    "mirror_checkpoint_invalid",
+];
 
 /// Every rule identifier.
 pub const RULE_IDS: &[&str] = &[

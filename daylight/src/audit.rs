@@ -17,7 +17,9 @@ use daylight_auditor::{audit, AuditDir, AuditOptions, ProgressMode, Rules, Statu
 pub struct AuditArgs {
     #[command(subcommand)]
     command: Option<AuditCommand>,
-    /// The log's base URL, e.g. http://127.0.0.1:8080.
+    /// The log's base URL, e.g. http://127.0.0.1:8080, or a mirror's
+    /// monitoring prefix for it, MIRROR/<hex sha256(origin)> (tiles only:
+    /// the key comes from --log-key, the directory, or the mirror's /logs).
     #[arg(long, required = true)]
     log: Option<String>,
     /// The audit directory: mirror, kept checkpoints, evidence, findings.json.
@@ -33,6 +35,11 @@ pub struct AuditArgs {
     /// the witnesses the log lists); repeatable.
     #[arg(long = "witness")]
     witnesses: Vec<String>,
+    /// A C2SP tlog-mirror of the log to compare with it once the log is
+    /// verified: its monitoring prefix MIRROR/<hex sha256(origin)> (or its
+    /// base URL); repeatable.
+    #[arg(long = "mirror")]
+    mirrors: Vec<String>,
     /// Keep polling for new checkpoints until Ctrl-C (or an integrity failure).
     #[arg(long)]
     follow: bool,
@@ -97,6 +104,7 @@ fn audit_command(args: AuditArgs) -> Result<u8> {
     };
     let mut opts = AuditOptions::new(&log, dir);
     opts.witnesses = args.witnesses;
+    opts.mirrors = args.mirrors;
     opts.trusted_key = args.log_key;
     opts.progress = ProgressMode::Auto;
     if let Some(t) = args.threads {
@@ -150,8 +158,12 @@ fn audit_command(args: AuditArgs) -> Result<u8> {
 /// answer its first request is most likely not there.
 fn explain(err: daylight_auditor::AuditError, log: &str) -> anyhow::Error {
     match &err {
-        daylight_auditor::AuditError::Fetch { url, .. } if url.ends_with("/api/v1/log") => {
-            anyhow::anyhow!("{err}; is a Daylight log serving at {log}? check --log")
+        daylight_auditor::AuditError::Fetch { url, .. }
+            if url.ends_with("/api/v1/log") || url.ends_with("/checkpoint") =>
+        {
+            anyhow::anyhow!(
+                "{err}; is a Daylight log (or a mirror's prefix for it) serving at {log}? check --log"
+            )
         }
         _ => err.into(),
     }

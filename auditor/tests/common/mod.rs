@@ -627,6 +627,7 @@ pub struct Served {
 pub struct StaticServer {
     pub addr: std::net::SocketAddr,
     pub served: Arc<Served>,
+    task: tokio::task::AbortHandle,
 }
 
 impl StaticServer {
@@ -638,8 +639,13 @@ impl StaticServer {
         let app = Router::new().fallback(serve).with_state(served.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        StaticServer { addr, served }
+        let task = tokio::spawn(async move { axum::serve(listener, app).await }).abort_handle();
+        StaticServer { addr, served, task }
+    }
+
+    /// Stops serving: new connections are refused.
+    pub fn stop(&self) {
+        self.task.abort();
     }
 
     pub fn url(&self) -> String {
