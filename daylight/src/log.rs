@@ -115,6 +115,30 @@ pub enum LogCommand {
         /// Witness cosignatures needed, at least 1 and at most the number of witnesses.
         quorum: u32,
     },
+    /// Add a C2SP tlog-mirror the log pushes its checkpoints and entries to
+    /// (kept in the log's database, not a registry entry: a running `serve`
+    /// pushes to it from its next checkpoint). Adding one again changes its URL.
+    AddMirror {
+        /// The log's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The mirror's cosignature/v1 verifier key, as `daylight mirror init` prints.
+        #[arg(long)]
+        vkey: String,
+        /// The mirror's submission prefix (it serves `URL/add-checkpoint` and `URL/add-entries`).
+        #[arg(long)]
+        url: String,
+    },
+    /// Set how many mirrors must cosign a checkpoint, besides the witness
+    /// quorum, before it is published (0, the default: mirrors are best
+    /// effort; applies from the next checkpoint while serving).
+    SetMirrorQuorum {
+        /// The log's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Mirror cosignatures needed, at most the number of mirrors.
+        quorum: u32,
+    },
     /// Move a log kept in DIR/log.db into PostgreSQL (same origin, key and
     /// history): every entry is copied and integrated anew, and the copy
     /// must reach the root the log signed before DIR switches to it.
@@ -279,6 +303,8 @@ impl LogCommand {
             | LogCommand::RemoveWitness { dir, .. }
             | LogCommand::SetQuorum { dir, .. } => Some(dir),
             LogCommand::Init { .. }
+            | LogCommand::AddMirror { .. }
+            | LogCommand::SetMirrorQuorum { .. }
             | LogCommand::Migrate { .. }
             | LogCommand::Serve(_)
             | LogCommand::Describe { .. } => None,
@@ -349,6 +375,24 @@ pub fn run(cmd: LogCommand) -> Result<()> {
         LogCommand::SetQuorum { dir, quorum } => {
             let index = set_quorum(&dir, quorum)?;
             println!("quorum set to {quorum} at entry {index}");
+            Ok(())
+        }
+        LogCommand::AddMirror { dir, vkey, url } => {
+            add_mirror(&dir, &vkey, &url)?;
+            println!(
+                "mirror {} added; a running `daylight log serve` pushes to it from its next checkpoint",
+                vkey.split('+').next().unwrap_or_default(),
+            );
+            Ok(())
+        }
+        LogCommand::SetMirrorQuorum { dir, quorum } => {
+            let store = open(&dir)?;
+            let mirrors = store.mirrors()?.mirrors.len();
+            if quorum as usize > mirrors {
+                bail!("a mirror quorum of {quorum} needs at least {quorum} mirrors; the log has {mirrors} (add mirrors first: daylight log add-mirror)");
+            }
+            store.set_mirror_quorum(quorum as usize)?;
+            println!("mirror quorum set to {quorum}");
             Ok(())
         }
         LogCommand::Serve(args) => serve(&args.resolve()?),
@@ -663,6 +707,12 @@ fn rotate(dir: &Path, old: &str, new: &str) -> Result<()> {
 }
 
 fn parse_witness_key(vkey: &str) -> Result<VerifierKey> {
+    parse_cosigner_key(vkey, "witness", "daylight witness init")
+}
+
+/// A `--vkey` that must be a cosignature/v1 key: a `role`'s, as `init`
+/// prints.
+fn parse_cosigner_key(vkey: &str, role: &str, init: &str) -> Result<VerifierKey> {
     let key = VerifierKey::parse(vkey).map_err(|e| {
         anyhow::anyhow!(
             "--vkey {vkey:?} is not a verifier key ({e}); {}",
@@ -670,9 +720,38 @@ fn parse_witness_key(vkey: &str) -> Result<VerifierKey> {
         )
     })?;
     if key.key_type() != KeyType::CosignatureV1 {
-        bail!("--vkey: a witness key must be a cosignature/v1 key (type 0x04), as `daylight witness init` prints");
+        bail!("--vkey: a {role} key must be a cosignature/v1 key (type 0x04), as `{init}` prints");
     }
     Ok(key)
+}
+
+/// Adds a mirror: a cosignature/v1 key that is no witness's (the
+/// cosignature/v1 message does not name the cosigner, so a key used by both
+/// would make a witness's cosignature a mirror's claim) and an http(s) URL.
+fn add_mirror(dir: &Path, vkey: &str, url: &str) -> Result<()> {
+    let key = parse_cosigner_key(vkey, "mirror", "daylight mirror init")?;
+    let url = reqwest::Url::parse(url).with_context(|| format!("--url {url:?}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        bail!("--url: a mirror is reached over http or https");
+    }
+    let store = open(dir)?;
+    let registered = registry(dir)?
+        .registrations()
+        .iter()
+        .filter(|r| r.role == Role::Witness)
+        .map(|r| r.key.public_key().to_bytes())
+        .collect::<Vec<_>>();
+    let stored = store.witnesses()?;
+    let public = key.public_key().to_bytes();
+    if registered.contains(&public)
+        || stored
+            .iter()
+            .any(|w| w.key.public_key().to_bytes() == public)
+    {
+        bail!("--vkey: this key is a witness's; a mirror needs its own key");
+    }
+    store.add_mirror(&key, url.as_str().trim_end_matches('/'))?;
+    Ok(())
 }
 
 /// The witnesses and quorum in force for the log in `dir`, with its

@@ -262,8 +262,8 @@ pub(crate) async fn log_info(State(s): State<AppState>) -> Result<Json<LogInfo>,
     .await
 }
 
-/// The `GET /api/v1/log` document: origin, key, published size, quorum and
-/// witnesses. The publisher writes the same document beside the tiles, so a
+/// The `GET /api/v1/log` document: origin, key, published size, quorum,
+/// witnesses, mirrors and mirror quorum. The publisher writes the same document beside the tiles, so a
 /// reader of a bucket alone finds what it needs at the same path.
 pub fn log_info_json(
     store: &dyn LogStore,
@@ -289,13 +289,13 @@ pub fn log_info_document(
     let registry = rules.and_then(|r| r.registry());
     let (set, quorum) =
         crate::witnessing::effective_witnesses(store, registry.as_ref(), init_quorum)?;
-    let witnesses: Vec<WitnessInfo> = set
-        .into_iter()
-        .map(|w| WitnessInfo {
-            url: w.url,
-            vkey: w.key.to_string(),
-        })
-        .collect();
+    let info = |w: crate::store::WitnessConfig| WitnessInfo {
+        url: w.url,
+        vkey: w.key.to_string(),
+    };
+    let witnesses: Vec<WitnessInfo> = set.into_iter().map(info).collect();
+    let mirror_set = store.mirrors()?;
+    let mirrors: Vec<WitnessInfo> = mirror_set.mirrors.into_iter().map(info).collect();
     let time = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let vkeys: Vec<LogKeyPeriod> = match &registry {
         Some(reg) => reg
@@ -325,6 +325,8 @@ pub fn log_info_document(
         vkey: current.to_string(),
         vkeys,
         witnesses,
+        mirrors,
+        mirror_quorum: mirror_set.quorum as u64,
     })
 }
 

@@ -50,6 +50,11 @@ pub struct Metrics {
     pub witness_latency: Timer,
     /// Witness requests that failed (timeouts, errors, bad cosignatures).
     pub witness_failures: AtomicU64,
+    /// Mirror pushes that ended in a verified cosignature (add-checkpoint,
+    /// then add-entries up to the checkpoint).
+    pub mirror_latency: Timer,
+    /// Mirror pushes that failed (timeouts, errors, bad cosignatures).
+    pub mirror_failures: AtomicU64,
     /// Checkpoints published with a quorum of cosignatures.
     pub published: AtomicU64,
     /// Current tree size.
@@ -139,6 +144,13 @@ impl Metrics {
             "daylight_witness_failures_total",
             "Witness requests that failed.",
             &self.witness_failures,
+            "counter",
+        );
+        counter(
+            &mut out,
+            "daylight_mirror_failures_total",
+            "Mirror pushes that failed.",
+            &self.mirror_failures,
             "counter",
         );
         counter(
@@ -240,6 +252,11 @@ impl Metrics {
             &mut out,
             "daylight_witness_seconds",
             "Witness add-checkpoint round trips.",
+        );
+        self.mirror_latency.write(
+            &mut out,
+            "daylight_mirror_seconds",
+            "Mirror pushes: add-checkpoint, then add-entries up to the cosignature.",
         );
         out
     }

@@ -117,6 +117,13 @@ pub struct ErrorBody {
 /// published tiles as `api/v1/log`).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct LogInfo {
+    /// Mirror cosignatures needed, besides the witness quorum, before a
+    /// checkpoint is published (0: mirrors are best effort).
+    pub mirror_quorum: u64,
+    /// The C2SP tlog-mirrors the log pushes to (`url` is the submission
+    /// prefix; the mirror serves the log's tiles under its monitoring
+    /// prefix at `/<hex sha256(origin)>/`).
+    pub mirrors: Vec<WitnessInfo>,
     /// The log's origin (its name in checkpoints and records).
     pub origin: String,
     /// Cosignatures needed before a checkpoint is published.
@@ -378,6 +385,11 @@ mod tests {
             error: "e".into(),
         });
         same(&LogInfo {
+            mirror_quorum: 0,
+            mirrors: vec![WitnessInfo {
+                url: "m".into(),
+                vkey: "v".into(),
+            }],
             origin: "o".into(),
             quorum: 1,
             size: 2,

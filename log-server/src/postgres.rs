@@ -23,8 +23,8 @@ use postgres::error::SqlState;
 use postgres::{Client, NoTls, Statement};
 
 use crate::store::{
-    Append, HashCache, Lease, LeaseState, LogMeta, LogStore, NewEntry, StoreError, StoredEntry,
-    WitnessConfig,
+    Append, HashCache, Lease, LeaseState, LogMeta, LogStore, MirrorSet, NewEntry, StoreError,
+    StoredEntry, WitnessConfig,
 };
 
 const READERS: usize = 4;
@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS witnesses (
     url TEXT NOT NULL,
     known_size BIGINT NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS mirrors (vkey TEXT PRIMARY KEY, url TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS lease (
     one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
     holder TEXT NOT NULL DEFAULT '',
@@ -584,6 +585,71 @@ impl LogStore for PostgresStore {
                 "INSERT INTO witnesses (vkey, url) VALUES ($1, $2)
                  ON CONFLICT (vkey) DO UPDATE SET url = excluded.url",
                 &[&key.to_string(), &url],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn mirrors(&self) -> Result<MirrorSet, StoreError> {
+        self.read(|c| {
+            let rows = match c
+                .client
+                .query("SELECT vkey, url FROM mirrors ORDER BY vkey", &[])
+            {
+                Ok(rows) => rows,
+                // A log created before mirrors: none yet (the first
+                // add_mirror creates the table).
+                Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => {
+                    return Ok(MirrorSet::default())
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let mirrors = rows
+                .iter()
+                .map(|r| {
+                    let vkey: String = r.try_get(0)?;
+                    Ok(WitnessConfig {
+                        key: VerifierKey::parse(&vkey)
+                            .map_err(|e| StoreError::Corrupt(format!("mirror key {vkey}: {e}")))?,
+                        url: r.try_get(1)?,
+                        known_size: TreeSize(0),
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let quorum = c
+                .client
+                .query_opt("SELECT value FROM meta WHERE key = 'mirror_quorum'", &[])?
+                .map(|r| -> Result<usize, StoreError> {
+                    let q: String = r.try_get(0)?;
+                    q.parse()
+                        .map_err(|_| StoreError::Corrupt("mirror_quorum is not a number".into()))
+                })
+                .transpose()?
+                .unwrap_or(0);
+            Ok(MirrorSet { mirrors, quorum })
+        })
+    }
+
+    fn add_mirror(&self, key: &VerifierKey, url: &str) -> Result<(), StoreError> {
+        self.write(|c| {
+            c.client.batch_execute(
+                "CREATE TABLE IF NOT EXISTS mirrors (vkey TEXT PRIMARY KEY, url TEXT NOT NULL)",
+            )?;
+            c.client.execute(
+                "INSERT INTO mirrors (vkey, url) VALUES ($1, $2)
+                 ON CONFLICT (vkey) DO UPDATE SET url = excluded.url",
+                &[&key.to_string(), &url],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn set_mirror_quorum(&self, quorum: usize) -> Result<(), StoreError> {
+        self.write(|c| {
+            c.client.execute(
+                "INSERT INTO meta (key, value) VALUES ('mirror_quorum', $1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                &[&quorum.to_string()],
             )?;
             Ok(())
         })

@@ -10,8 +10,8 @@ use daylight_core::{Hash, LeafIndex, TreeSize, VerifierKey};
 use rusqlite::{params, Connection, OptionalExtension as _};
 
 use crate::store::{
-    unix_ms, Append, HashCache, Lease, LeaseState, LogMeta, LogStore, NewEntry, StoreError,
-    StoredEntry, WitnessConfig,
+    unix_ms, Append, HashCache, Lease, LeaseState, LogMeta, LogStore, MirrorSet, NewEntry,
+    StoreError, StoredEntry, WitnessConfig,
 };
 
 const READERS: usize = 4;
@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS witnesses (
     url TEXT NOT NULL,
     known_size INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS mirrors (vkey TEXT PRIMARY KEY, url TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS lease (
     one INTEGER PRIMARY KEY CHECK (one = 1),
     holder TEXT NOT NULL,
@@ -398,6 +399,59 @@ impl LogStore for SqliteStore {
             c.execute(
                 "INSERT INTO witnesses (vkey, url) VALUES (?1, ?2) ON CONFLICT(vkey) DO UPDATE SET url = excluded.url",
                 params![key.to_string(), url],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn mirrors(&self) -> Result<MirrorSet, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT vkey, url FROM mirrors ORDER BY vkey")?;
+            let rows =
+                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let mirrors = rows
+                .map(|r| {
+                    let (vkey, url) = r?;
+                    Ok(WitnessConfig {
+                        key: VerifierKey::parse(&vkey)
+                            .map_err(|e| StoreError::Corrupt(format!("mirror key {vkey}: {e}")))?,
+                        url,
+                        known_size: TreeSize(0),
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let quorum = c
+                .query_row(
+                    "SELECT value FROM meta WHERE key = 'mirror_quorum'",
+                    [],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()?
+                .map(|q| {
+                    q.parse()
+                        .map_err(|_| StoreError::Corrupt("mirror_quorum is not a number".into()))
+                })
+                .transpose()?
+                .unwrap_or(0);
+            Ok(MirrorSet { mirrors, quorum })
+        })
+    }
+
+    fn add_mirror(&self, key: &VerifierKey, url: &str) -> Result<(), StoreError> {
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO mirrors (vkey, url) VALUES (?1, ?2) ON CONFLICT(vkey) DO UPDATE SET url = excluded.url",
+                params![key.to_string(), url],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn set_mirror_quorum(&self, quorum: usize) -> Result<(), StoreError> {
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES ('mirror_quorum', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [quorum.to_string()],
             )?;
             Ok(())
         })

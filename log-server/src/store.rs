@@ -152,6 +152,19 @@ pub struct WitnessConfig {
     pub known_size: TreeSize,
 }
 
+/// The mirrors the log pushes to (C2SP tlog-mirror) and how many of them
+/// must cosign a checkpoint before it is published.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MirrorSet {
+    /// Each mirror: its cosignature/v1 key and its submission prefix
+    /// (`POST {url}/add-checkpoint`, `POST {url}/add-entries`);
+    /// `known_size` is unused (a mirror's state is learnt from its answers).
+    pub mirrors: Vec<WitnessConfig>,
+    /// Mirror cosignatures needed besides the witness quorum (0: mirrors
+    /// are best effort, their cosignatures added as they come).
+    pub quorum: usize,
+}
+
 /// The log's fixed settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogMeta {
@@ -189,6 +202,12 @@ pub trait LogStore: Send + Sync + 'static {
     fn add_witness(&self, key: &VerifierKey, url: &str) -> Result<(), StoreError>;
     /// Remembers the size a witness last cosigned.
     fn set_witness_size(&self, key: &VerifierKey, size: TreeSize) -> Result<(), StoreError>;
+    /// The mirrors and the mirror quorum (none and 0 until set).
+    fn mirrors(&self) -> Result<MirrorSet, StoreError>;
+    /// Adds a mirror (or changes its URL).
+    fn add_mirror(&self, key: &VerifierKey, url: &str) -> Result<(), StoreError>;
+    /// Sets how many mirrors must cosign a checkpoint before it is published.
+    fn set_mirror_quorum(&self, quorum: usize) -> Result<(), StoreError>;
     /// Entries of one kind from `start` on, in order (the registry reload uses it).
     fn entries_of_kind(&self, kind: &str, start: LeafIndex)
         -> Result<Vec<StoredEntry>, StoreError>;

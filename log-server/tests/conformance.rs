@@ -222,6 +222,33 @@ fn publish_never_goes_back(b: &dyn Backend) {
     );
 }
 
+fn mirrors_are_kept(b: &dyn Backend) {
+    let store = b.create(ORIGIN, 1).unwrap();
+    assert_eq!(store.mirrors().unwrap(), Default::default());
+    let (m1, m2) = (witness_key("m1.test", 3), witness_key("m2.test", 4));
+    store.add_mirror(&m2, "http://m2.test").unwrap();
+    store.add_mirror(&m1, "http://m1.test").unwrap();
+    store.add_mirror(&m1, "http://m1.test/moved").unwrap();
+    store.set_mirror_quorum(2).unwrap();
+    store.set_mirror_quorum(1).unwrap();
+    let set = b.reopen().unwrap().mirrors().unwrap();
+    assert_eq!(set.quorum, 1);
+    let mut got: Vec<(String, String)> = set
+        .mirrors
+        .iter()
+        .map(|m| (m.key.to_string(), m.url.clone()))
+        .collect();
+    got.sort();
+    let mut want = vec![
+        (m1.to_string(), "http://m1.test/moved".to_string()),
+        (m2.to_string(), "http://m2.test".to_string()),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+    // Mirrors are not witnesses.
+    assert!(store.witnesses().unwrap().is_empty());
+}
+
 fn witnesses_are_kept(b: &dyn Backend) {
     let store = b.create(ORIGIN, 2).unwrap();
     let (w1, w2) = (witness_key("w1.test", 1), witness_key("w2.test", 2));
@@ -535,6 +562,7 @@ conformance!(
     checkpoints_follow_the_tree,
     publish_never_goes_back,
     witnesses_are_kept,
+    mirrors_are_kept,
     a_stale_append_is_refused_and_writes_nothing,
     a_failed_batch_writes_nothing,
     concurrent_writers_never_share_an_index,

@@ -556,6 +556,21 @@ impl LogStore for Faulty {
     ) -> Result<(), daylight_log_server::store::StoreError> {
         self.inner.add_witness(k, u)
     }
+    fn mirrors(
+        &self,
+    ) -> Result<daylight_log_server::store::MirrorSet, daylight_log_server::store::StoreError> {
+        self.inner.mirrors()
+    }
+    fn add_mirror(
+        &self,
+        k: &daylight_core::VerifierKey,
+        u: &str,
+    ) -> Result<(), daylight_log_server::store::StoreError> {
+        self.inner.add_mirror(k, u)
+    }
+    fn set_mirror_quorum(&self, q: usize) -> Result<(), daylight_log_server::store::StoreError> {
+        self.inner.set_mirror_quorum(q)
+    }
     fn set_witness_size(
         &self,
         k: &daylight_core::VerifierKey,
