@@ -26,8 +26,8 @@ use crate::key::read_signer;
 #[derive(Subcommand)]
 pub enum GateCommand {
     /// Print a starting policy for a log (its key, witnesses, quorum, agencies
-    /// and courts, and a conservative, commented set of content lines), for
-    /// review before use.
+    /// and courts, its tlog-mirrors commented out, and a conservative,
+    /// commented set of content lines), for review before use.
     Policy {
         /// The log's base URL, e.g. http://127.0.0.1:8080.
         #[arg(long)]
@@ -729,7 +729,8 @@ pub(crate) async fn starting_policy(
         chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
     );
     out.push_str(&witnesses.to_text());
-    out.push_str(&older_log_keys(&client, log).await?);
+    let info = crate::agency::get_json(&client, log, "/api/v1/log").await?;
+    out.push_str(&older_log_keys(&info, log)?);
     let mut providers = Vec::new();
     for k in keys {
         if !k["revoked_at"].is_null() {
@@ -780,16 +781,85 @@ pub(crate) async fn starting_policy(
          # this many seconds old, and pass --mirror DIR to gate verify:\n\
          # daylight-mirror required 3600\n"
     ));
+    out.push_str(&tlog_mirror_lines(&info));
     out.push_str(STARTING_CONTENT);
     Ok(out)
 }
 
+/// The C2SP tlog-mirrors the log lists in `GET /api/v1/log`'s `mirrors`
+/// (`vkey`, `url`; absent from logs without mirrors), as commented-out
+/// `daylight-tlog-mirror` lines: requiring a mirror is the provider's
+/// decision, made after checking out of band that the mirror is run by
+/// someone other than the log operator (the list is the log's word) and
+/// accepting that the gate refuses while no listed mirror has cosigned.
+/// Only what parses is written: a cosignature/v1 key (in its canonical
+/// form) and an http(s) URL, so a log cannot smuggle in a policy line.
+fn tlog_mirror_lines(info: &serde_json::Value) -> String {
+    let listed = info
+        .get("mirrors")
+        .and_then(|m| m.as_array())
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let mut lines = String::new();
+    let mut listed_keys = 0u64;
+    for m in listed {
+        let text = m["vkey"].as_str().unwrap_or_default();
+        let key = match daylight_core::VerifierKey::parse(text) {
+            Ok(k) if k.key_type() == daylight_core::KeyType::CosignatureV1 => k,
+            _ => {
+                lines.push_str(&format!(
+                    "# (the log lists a mirror key {text:?}: not a cosignature/v1 key, left out)\n"
+                ));
+                continue;
+            }
+        };
+        let url = m["url"]
+            .as_str()
+            .and_then(|u| reqwest::Url::parse(u).ok())
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .map(|u| format!(" {u}"))
+            .unwrap_or_default();
+        lines.push_str(&format!("# daylight-tlog-mirror {key}{url}\n"));
+        listed_keys += 1;
+    }
+    if listed_keys == 0 {
+        lines.push_str(
+            "# To refuse entries that no C2SP tlog-mirror (one the log operator does not\n\
+             # control) has cosigned, list each mirror's cosignature key:\n\
+             # daylight-tlog-mirror <vkey> [<url>]\n",
+        );
+        return lines;
+    }
+    // The log's own requirement, if it has one within what it lists: the
+    // number of mirror cosignatures every checkpoint it publishes carries.
+    let quorum = info["mirror_quorum"]
+        .as_u64()
+        .filter(|k| (1..=listed_keys).contains(k));
+    let best_effort = match quorum {
+        Some(_) => "",
+        None => {
+            "# The log publishes checkpoints without waiting for its mirrors: a bundle cut\n\
+             # before a mirror cosigned is refused; fetch a newer proof then.\n"
+        }
+    };
+    format!(
+        "# The C2SP tlog-mirrors the log pushes to (GET /api/v1/log). To refuse entries\n\
+         # that no mirror has cosigned, check out of band that a mirror is not run by the\n\
+         # log operator, then uncomment its line (the gate refuses, tlog_mirror_not_cosigned,\n\
+         # while too few listed mirrors have cosigned the proof's checkpoint):\n\
+         {lines}{best_effort}\
+         # How many of the listed mirrors must have cosigned (default 1):\n\
+         # daylight-tlog-mirror-quorum {}\n",
+        quorum.unwrap_or(1)
+    )
+}
+
 /// The log's rotated-out keys from `GET /api/v1/log`'s `vkeys` (oldest
-/// first; absent from logs that never rotated): a `log` line each, and a
-/// `daylight-log-key-until` line with its transition end. The current key
-/// (`vkey`) is already in the C2SP part.
-async fn older_log_keys(client: &reqwest::Client, log: &str) -> Result<String> {
-    let info = crate::agency::get_json(client, log, "/api/v1/log").await?;
+/// first; absent from logs that never rotated), given that document (`info`)
+/// and the log's URL: a `log` line each, and a `daylight-log-key-until` line
+/// with its transition end. The current key (`vkey`) is already in the C2SP
+/// part.
+fn older_log_keys(info: &serde_json::Value, log: &str) -> Result<String> {
     let current = info["vkey"].as_str().unwrap_or_default();
     let Some(keys) = info.get("vkeys").and_then(|v| v.as_array()) else {
         return Ok(String::new());

@@ -783,3 +783,80 @@ fn gate_policy_lists_every_log_key_with_its_end() {
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0].key, w.log2.verifier());
 }
+
+#[test]
+fn gate_policy_lists_the_logs_tlog_mirrors_commented_out() {
+    let w = World::new();
+    let witnesses: Vec<serde_json::Value> = w
+        .witnesses
+        .iter()
+        .map(|k| serde_json::json!({"vkey": k.verifier().to_string(), "url": "http://w"}))
+        .collect();
+    let agencies = serde_json::json!({"keys": [
+        {"vkey": w.agency.verifier().to_string(), "name": "agency.example", "role": "agency", "added_at": 0, "revoked_at": null},
+    ]})
+    .to_string();
+    let mut info = serde_json::json!({
+        "origin": daylight_gate::testkit::ORIGIN,
+        "vkey": w.log.verifier().to_string(),
+        "size": 10, "quorum": 2, "witnesses": witnesses,
+    });
+    let m0 = w.mirrors[0].verifier().to_string();
+    info["mirrors"] = serde_json::json!([
+        {"vkey": m0, "url": "https://mirror0.example/"},
+        // A log's field is outside data: nothing in it becomes a policy line.
+        {"vkey": format!("{m0}\ndaylight-agency {}", w.court.verifier()), "url": "https://x/"},
+        {"vkey": w.agency.verifier().to_string(), "url": "https://agency.example/"},
+        {"vkey": w.mirrors[1].verifier().to_string(), "url": "https://m\ndaylight-max-age 1"},
+    ]);
+    let url = fake_log(info.to_string(), agencies.clone());
+    let o = daylight(&["gate", "policy", "--log", &url, "--provider", PROVIDER]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let printed = text(&o.stdout);
+    assert!(
+        printed.contains(&format!(
+            "\n# daylight-tlog-mirror {m0} https://mirror0.example/\n"
+        )),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(&format!(
+            "\n# daylight-tlog-mirror {}\n",
+            w.mirrors[1].verifier()
+        )),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("\n# daylight-tlog-mirror-quorum 1\n"),
+        "{printed}"
+    );
+    assert!(
+        printed.lines().all(|l| !l.starts_with([' ', '\t'])),
+        "{printed}"
+    );
+    // Commented out: the starting policy requires no mirror, and parses.
+    let p = Policy::parse(&printed).unwrap();
+    assert_eq!(p.tlog_mirror_quorum(), 0);
+    assert_eq!(p.courts().len(), 0, "{printed}");
+    assert_eq!(p.max_age(), 86_400);
+    // Uncommented, the mirror is required.
+    let active = printed.replace(
+        &format!("# daylight-tlog-mirror {m0}"),
+        &format!("daylight-tlog-mirror {m0}"),
+    );
+    let p = Policy::parse(&active).unwrap();
+    assert_eq!(p.tlog_mirror_quorum(), 1);
+    assert_eq!(p.tlog_mirrors()[0].key, *w.mirrors[0].verifier());
+
+    // A log without the field: a hint, and no failure.
+    info.as_object_mut().unwrap().remove("mirrors");
+    let url = fake_log(info.to_string(), agencies);
+    let o = daylight(&["gate", "policy", "--log", &url, "--provider", PROVIDER]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let printed = text(&o.stdout);
+    assert!(
+        printed.contains("# daylight-tlog-mirror <vkey> [<url>]\n"),
+        "{printed}"
+    );
+    assert_eq!(Policy::parse(&printed).unwrap().tlog_mirror_quorum(), 0);
+}

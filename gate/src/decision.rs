@@ -1,6 +1,7 @@
 //! The release decision: every check in order, each failing closed with its
 //! own stable [`ReasonCode`].
 
+use std::collections::BTreeSet;
 use std::fmt;
 
 use chrono::{DateTime, TimeZone as _, Utc};
@@ -46,6 +47,10 @@ pub enum ReasonCode {
     /// `checkpoint_in_future`: the newest valid cosignature is dated more than
     /// [`MAX_CLOCK_SKEW`] seconds after now.
     CheckpointInFuture,
+    /// `tlog_mirror_not_cosigned`: fewer than `daylight-tlog-mirror-quorum` of the policy's
+    /// C2SP tlog-mirrors validly cosigned the checkpoint, or a cosignature line by one of
+    /// them does not verify (made over another checkpoint, or damaged).
+    TlogMirrorNotCosigned,
     /// `not_included`: the inclusion proof does not put exactly these entry bytes at
     /// that index under the checkpoint's root.
     NotIncluded,
@@ -153,7 +158,7 @@ pub enum ReasonCode {
 
 impl ReasonCode {
     /// Every code, in the order the checks run.
-    pub const ALL: [ReasonCode; 48] = [
+    pub const ALL: [ReasonCode; 49] = [
         ReasonCode::BundleMalformed,
         ReasonCode::UnknownLog,
         ReasonCode::LogSignatureInvalid,
@@ -162,6 +167,7 @@ impl ReasonCode {
         ReasonCode::LogKeyRetired,
         ReasonCode::CheckpointTooOld,
         ReasonCode::CheckpointInFuture,
+        ReasonCode::TlogMirrorNotCosigned,
         ReasonCode::NotIncluded,
         ReasonCode::RecordMalformed,
         ReasonCode::WrongLog,
@@ -215,6 +221,7 @@ impl ReasonCode {
             ReasonCode::LogKeyRetired => "log_key_retired",
             ReasonCode::CheckpointTooOld => "checkpoint_too_old",
             ReasonCode::CheckpointInFuture => "checkpoint_in_future",
+            ReasonCode::TlogMirrorNotCosigned => "tlog_mirror_not_cosigned",
             ReasonCode::NotIncluded => "not_included",
             ReasonCode::RecordMalformed => "record_malformed",
             ReasonCode::WrongLog => "wrong_log",
@@ -379,6 +386,9 @@ pub struct Allowed {
     pub cosignatures: usize,
     /// The newest of their timestamps.
     pub newest_cosignature: DateTime<Utc>,
+    /// How many of the policy's C2SP tlog-mirrors (`daylight-tlog-mirror`)
+    /// validly cosigned it (0 when the policy lists none).
+    pub tlog_mirror_cosignatures: usize,
     /// An emergency past its deadline: the index of the court's ratification
     /// that allowed it (a ratification presented otherwise is checked too).
     pub ratification: Option<LeafIndex>,
@@ -414,6 +424,13 @@ impl fmt::Display for Allowed {
             self.cosignatures,
             time(&self.newest_cosignature)
         )?;
+        if self.tlog_mirror_cosignatures > 0 {
+            write!(
+                f,
+                ", {} tlog-mirror cosignatures",
+                self.tlog_mirror_cosignatures
+            )?;
+        }
         if let Some(r) = self.ratification {
             write!(f, "; ratified by entry {r}")?;
         }
@@ -586,6 +603,8 @@ fn unix_time(secs: u64) -> String {
 /// A checkpoint the policy believes: signed by a key of its log, cosigned
 /// by its quorum, fresh.
 pub(crate) struct Witnessed {
+    /// The signed note that holds it (for the cosignatures weighed after).
+    pub note: Note,
     /// The checkpoint.
     pub checkpoint: Checkpoint,
     /// The valid cosignatures by policy witnesses.
@@ -708,6 +727,7 @@ pub(crate) fn verify_checkpoint(
             Ok,
         )?;
     Ok(Witnessed {
+        note,
         checkpoint,
         cosignatures: cosignatures.len(),
         newest,
@@ -720,15 +740,18 @@ pub(crate) struct Proven {
     pub index: LeafIndex,
     /// The checkpoint and its witnesses.
     pub witnessed: Witnessed,
+    /// How many of the policy's tlog-mirrors cosigned the checkpoint.
+    pub tlog_mirrors: usize,
     /// The record, parsed and bound to the checkpoint's log (not yet
     /// checked for kind or signer).
     pub record: SignedRecord,
 }
 
 /// The checks every bundle passes, the main one and a ratification alike:
-/// the tlog-proof parses, its checkpoint is believed ([`verify_checkpoint`]),
-/// the entry is included at its index, and it is a valid record bound to
-/// that log.
+/// the tlog-proof parses, its checkpoint is believed ([`verify_checkpoint`])
+/// and cosigned by the policy's tlog-mirrors ([`verify_tlog_mirrors`]), the
+/// entry is included at its index, and it is a valid record bound to that
+/// log.
 pub(crate) fn verify_bundle(
     policy: &Policy,
     entry: &[u8],
@@ -738,6 +761,7 @@ pub(crate) fn verify_bundle(
     use ReasonCode as R;
     let bundle = TlogProof::parse(proof).or_else(|e| deny(R::BundleMalformed, e.to_string()))?;
     let witnessed = verify_checkpoint(policy, &bundle.checkpoint, policy.max_age(), now)?;
+    let tlog_mirrors = verify_tlog_mirrors(policy, &witnessed)?;
     let cp = &witnessed.checkpoint;
     verify_inclusion(
         leaf_hash(entry),
@@ -762,8 +786,73 @@ pub(crate) fn verify_bundle(
     Ok(Proven {
         index: bundle.index,
         witnessed,
+        tlog_mirrors,
         record,
     })
+}
+
+/// The C2SP tlog-mirrors of the policy (`daylight-tlog-mirror`) on a
+/// believed checkpoint: at least [`Policy::tlog_mirror_quorum`] distinct
+/// mirrors must have validly cosigned it, each cosignature saying that the
+/// mirror durably stores, and serves, every entry up to the checkpoint, so
+/// the entry is readable somewhere the log operator does not control. The
+/// number of mirrors that did (0 when the policy lists none).
+///
+/// Verified exactly as witness cosignatures are (one function): lines by
+/// other keys never count, a line by a listed mirror that does not verify
+/// refuses (no honest mirror writes one; a cosignature cut from another
+/// checkpoint is one), a mirror that cosigned twice counts once. A mirror's
+/// key is never a witness's ([`Policy::parse`] refuses that), so no line
+/// counts for both quorums.
+///
+/// The mirrors' timestamps are not weighed: what a mirror's cosignature
+/// asserts (it holds entries `[0, size)`) does not go stale, whereas
+/// freshness (that the log was at this size recently, not showing an old
+/// view) is the witnesses' to vouch for and is checked on them. A mirror
+/// cosigns a checkpoint once it has its entries, and need not cosign it
+/// again while the log does not grow, so holding it to `daylight-max-age`
+/// would refuse every entry of a quiet log.
+fn verify_tlog_mirrors(policy: &Policy, witnessed: &Witnessed) -> Result<usize, Denied> {
+    use ReasonCode as R;
+    let mirrors = policy.tlog_mirrors();
+    if mirrors.is_empty() {
+        return Ok(0);
+    }
+    let cp = &witnessed.checkpoint;
+    let keys: Vec<&VerifierKey> = mirrors.iter().map(|m| &m.key).collect();
+    let cosigned = verify_cosignatures(&witnessed.note, &keys).or_else(|e| {
+        deny(
+            R::TlogMirrorNotCosigned,
+            format!(
+                "tlog-mirror cosignature on the checkpoint of {} size {}: {e}",
+                cp.origin, cp.size
+            ),
+        )
+    })?;
+    let by: BTreeSet<usize> = cosigned.iter().map(|c| c.witness).collect();
+    let quorum = policy.tlog_mirror_quorum();
+    if by.len() < quorum {
+        let missing: Vec<String> = keys
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !by.contains(i))
+            .map(|(_, k)| k.name().to_string())
+            .collect();
+        return deny(
+            R::TlogMirrorNotCosigned,
+            format!(
+                "the checkpoint of {} size {} is cosigned by {} of the policy's {} tlog-mirrors, \
+                 {quorum} required (not by {}): no mirror the policy names vouches that it \
+                 stores the entries",
+                cp.origin,
+                cp.size,
+                by.len(),
+                keys.len(),
+                missing.join(", ")
+            ),
+        );
+    }
+    Ok(by.len())
 }
 
 /// Any entry proven public: what [`verify_entry`] found.
@@ -777,6 +866,8 @@ pub struct Included {
     pub checkpoint_size: TreeSize,
     /// How many policy witnesses validly cosigned that checkpoint.
     pub cosignatures: usize,
+    /// How many of the policy's tlog-mirrors validly cosigned it.
+    pub tlog_mirror_cosignatures: usize,
     /// The record, parsed (canonical, valid, bound to that log).
     pub record: SignedRecord,
 }
@@ -784,8 +875,9 @@ pub struct Included {
 /// Verifies that `entry` (any record: a custodian's receipt, a provider's
 /// release, ...) is public under `policy`, offline: `proof` is a C2SP
 /// tlog-proof whose checkpoint the policy believes (log key, witness
-/// quorum, freshness, exactly as for a request), which includes these exact
-/// bytes at its index, and the bytes are a valid record bound to that log.
+/// quorum, freshness, the policy's tlog-mirrors, exactly as for a request),
+/// which includes these exact bytes at its index, and the bytes are a valid
+/// record bound to that log.
 /// Nothing is checked about the record's kind, signer or content: that is
 /// the caller's. The same checks, in the same order and with the same
 /// reason codes, as the first steps of [`decide`].
@@ -798,6 +890,7 @@ pub fn verify_entry(
     let Proven {
         index,
         witnessed,
+        tlog_mirrors,
         record,
     } = verify_bundle(policy, entry, proof, now)?;
     Ok(Included {
@@ -805,6 +898,7 @@ pub fn verify_entry(
         origin: witnessed.checkpoint.origin,
         checkpoint_size: witnessed.checkpoint.size,
         cosignatures: witnessed.cosignatures,
+        tlog_mirror_cosignatures: tlog_mirrors,
         record,
     })
 }
@@ -824,6 +918,7 @@ fn check(
     let Proven {
         index,
         witnessed,
+        tlog_mirrors,
         record,
     } = verify_bundle(policy, entry, proof, now)?;
     let origin = witnessed.checkpoint.origin.clone();
@@ -982,6 +1077,7 @@ fn check(
         checkpoint_size: witnessed.checkpoint.size,
         cosignatures: witnessed.cosignatures,
         newest_cosignature: witnessed.newest,
+        tlog_mirror_cosignatures: tlog_mirrors,
         ratification: ratification.map(|r| r.index),
         mirror_size,
     })

@@ -41,5 +41,5 @@ pub use decision::{
     ReasonCode, Refused, MAX_CLOCK_SKEW,
 };
 pub use later::{Later, MirrorInput, MirrorView};
-pub use policy::{LogKey, Policy, PolicyError, RetiredLogKey};
+pub use policy::{LogKey, Policy, PolicyError, RetiredLogKey, TlogMirror};
 pub use release::{policy_record, refusal_receipt, release_receipt, ReleaseError};

@@ -14,7 +14,14 @@
 //! daylight-emergencies allow|deny         whether emergency entries are honoured (at most once; default deny)
 //! daylight-log-key-until <vkey> <time>    a rotated-out log key (also on a `log` line) and its transition end (RFC 3339)
 //! daylight-mirror required <seconds>      refuse without a verified mirror of the log at most this old (at most once)
+//! daylight-tlog-mirror <vkey> [<url>]     a C2SP tlog-mirror's cosignature/v1 key: its cosignature is required (one or more)
+//! daylight-tlog-mirror-quorum <k>         how many of those mirrors must have cosigned (at most once; default 1)
 //! ```
+//!
+//! `daylight-mirror` is the provider's own verified copy of the log (read
+//! by `daylight gate verify --mirror`); `daylight-tlog-mirror` is a public
+//! C2SP tlog-mirror whose cosignature on the proof's checkpoint says it
+//! durably stores, and serves, every entry up to it.
 //!
 //! And the content lines of [`daylight_schemas::content_policy`], any
 //! number, kept in order: what a request may ask (jurisdictions, issuing
@@ -67,7 +74,21 @@ pub struct Policy {
     emergencies: bool,
     retired: Vec<RetiredLogKey>,
     mirror_max_age: Option<u64>,
+    tlog_mirrors: Vec<TlogMirror>,
+    tlog_mirror_quorum: Option<usize>,
     content: ContentPolicy,
+}
+
+/// A C2SP tlog-mirror the policy requires (a `daylight-tlog-mirror` line):
+/// its cosignature on a checkpoint says it has durably stored every entry
+/// up to that checkpoint and serves them, somewhere the log operator does
+/// not control.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlogMirror {
+    /// Its cosignature/v1 verifier key.
+    pub key: VerifierKey,
+    /// Its URL, if given (for people and tools; the gate does no I/O).
+    pub url: Option<String>,
 }
 
 /// A log key rotated out (a `daylight-log-key-until` line): the log signed
@@ -102,6 +123,8 @@ struct Extra {
     emergencies: Option<bool>,
     retired: Vec<RetiredLogKey>,
     mirror_max_age: Option<u64>,
+    tlog_mirrors: Vec<TlogMirror>,
+    tlog_mirror_quorum: Option<usize>,
     content: Vec<ContentLine>,
 }
 
@@ -172,6 +195,54 @@ impl Extra {
                 }
                 self.mirror_max_age = Some(seconds(secs, "daylight-mirror's maximum age")?);
             }
+            ["daylight-mirror", ..] => {
+                return Err(
+                    "expected: daylight-mirror required <seconds> (the provider's own \
+                     verified mirror, gate verify --mirror); a C2SP tlog-mirror's key goes on a \
+                     daylight-tlog-mirror line"
+                        .into(),
+                )
+            }
+            ["daylight-tlog-mirror", key, url @ ..] if url.len() <= 1 => {
+                let key =
+                    VerifierKey::parse(key).map_err(|e| format!("daylight-tlog-mirror: {e}"))?;
+                if key.key_type() != KeyType::CosignatureV1 {
+                    return Err(
+                        "daylight-tlog-mirror: a mirror key must be a cosignature/v1 \
+                         key (type 0x04): C2SP tlog-mirror cosigns like a witness"
+                            .into(),
+                    );
+                }
+                if self
+                    .tlog_mirrors
+                    .iter()
+                    .any(|m| same_cosigner(&m.key, &key))
+                {
+                    return Err(
+                        "daylight-tlog-mirror: key listed twice (the same public key, \
+                         or the same name and key ID)"
+                            .into(),
+                    );
+                }
+                self.tlog_mirrors.push(TlogMirror {
+                    key,
+                    url: url.first().map(|u| (*u).to_owned()),
+                });
+            }
+            ["daylight-tlog-mirror-quorum", k] => {
+                if self.tlog_mirror_quorum.is_some() {
+                    return Err("more than one daylight-tlog-mirror-quorum line".into());
+                }
+                let k = daylight_core::types::parse_decimal(k)
+                    .and_then(|k| usize::try_from(k).ok())
+                    .filter(|&k| k >= 1)
+                    .ok_or_else(|| {
+                        "daylight-tlog-mirror-quorum must be a whole number, at least 1 \
+                         (to require no mirror, list none)"
+                            .to_owned()
+                    })?;
+                self.tlog_mirror_quorum = Some(k);
+            }
             ["daylight-emergencies", value] => {
                 if self.emergencies.is_some() {
                     return Err("more than one daylight-emergencies line".into());
@@ -205,12 +276,57 @@ fn same_signer(a: &VerifierKey, b: &VerifierKey) -> bool {
     a.name() == b.name() && a.id() == b.id()
 }
 
+/// Whether one cosignature line could count for both keys: a line is matched
+/// to a key by name and key ID, and a cosignature/v1 signature does not sign
+/// the key's name, so the same public key under another name verifies it too.
+fn same_cosigner(a: &VerifierKey, b: &VerifierKey) -> bool {
+    a.public_key() == b.public_key() || same_signer(a, b)
+}
+
+/// The tlog-mirror lines against the rest: a quorum needs that many mirror
+/// keys, and no mirror key may be a witness's ([`same_cosigner`]: one
+/// signature would count for the witness quorum and for the mirrors' alike).
+fn check_tlog_mirrors(
+    witnesses: &WitnessPolicy,
+    mirrors: &[TlogMirror],
+    quorum: Option<usize>,
+) -> Result<(), PolicyError> {
+    let incomplete = |why: String| Err(PolicyError::Incomplete(why));
+    if let Some(k) = quorum {
+        if k > mirrors.len() {
+            return incomplete(format!(
+                "daylight-tlog-mirror-quorum {k}, but {} daylight-tlog-mirror key(s) listed: \
+                 no checkpoint could ever satisfy it",
+                mirrors.len()
+            ));
+        }
+    }
+    for m in mirrors {
+        if let Some(w) = witnesses
+            .witnesses
+            .iter()
+            .find(|w| same_cosigner(&w.key, &m.key))
+        {
+            return incomplete(format!(
+                "daylight-tlog-mirror {}: the same key (public key, or name and key ID) as the \
+                 witness {}; \
+                 one cosignature would count as both, so a mirror must have its own key",
+                m.key, w.name
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Policy {
     /// Parses a policy file (see the module documentation for the grammar).
     ///
     /// Refused: any line that does not parse; no `log` line; `quorum none`
     /// (the gate never releases without witnesses); no `daylight-agency`
-    /// line (nothing could ever be allowed); no `daylight-max-age` line.
+    /// line (nothing could ever be allowed); no `daylight-max-age` line; a
+    /// `daylight-tlog-mirror` key that is not a cosignature/v1 key, listed
+    /// twice, or also a witness's; a `daylight-tlog-mirror-quorum` of 0 or
+    /// above the number of mirror keys.
     pub fn parse(text: &str) -> Result<Policy, PolicyError> {
         let mut extra = Extra::default();
         let witnesses = WitnessPolicy::parse_with(text, |words| extra.line(words))?;
@@ -253,6 +369,7 @@ impl Policy {
                 line.agency.as_deref().unwrap_or_default()
             )));
         }
+        check_tlog_mirrors(&witnesses, &extra.tlog_mirrors, extra.tlog_mirror_quorum)?;
         Ok(Policy {
             witnesses,
             agencies: extra.agencies,
@@ -262,6 +379,8 @@ impl Policy {
             emergencies: extra.emergencies.unwrap_or(false),
             retired: extra.retired,
             mirror_max_age: extra.mirror_max_age,
+            tlog_mirrors: extra.tlog_mirrors,
+            tlog_mirror_quorum: extra.tlog_mirror_quorum,
             content: ContentPolicy {
                 lines: extra.content,
             },
@@ -294,6 +413,16 @@ impl Policy {
         }
         if let Some(secs) = self.mirror_max_age {
             out.push_str(&format!("daylight-mirror required {secs}\n"));
+        }
+        for m in &self.tlog_mirrors {
+            out.push_str(&format!("daylight-tlog-mirror {}", m.key));
+            if let Some(u) = &m.url {
+                out.push_str(&format!(" {u}"));
+            }
+            out.push('\n');
+        }
+        if let Some(k) = self.tlog_mirror_quorum {
+            out.push_str(&format!("daylight-tlog-mirror-quorum {k}\n"));
         }
         for line in &self.content.lines {
             out.push_str(&format!("{line}\n"));
@@ -369,6 +498,23 @@ impl Policy {
         self.mirror_max_age
     }
 
+    /// The C2SP tlog-mirrors whose cosignatures the proof's checkpoint must
+    /// carry (`daylight-tlog-mirror` lines), in policy order. Empty: none
+    /// required.
+    pub fn tlog_mirrors(&self) -> &[TlogMirror] {
+        &self.tlog_mirrors
+    }
+
+    /// How many distinct [`Policy::tlog_mirrors`] must have validly
+    /// cosigned the checkpoint: `daylight-tlog-mirror-quorum`, else 1 if
+    /// any mirror is listed, else 0.
+    pub fn tlog_mirror_quorum(&self) -> usize {
+        match self.tlog_mirror_quorum {
+            Some(k) => k,
+            None => usize::from(!self.tlog_mirrors.is_empty()),
+        }
+    }
+
     /// The content lines (what a request may ask), in the order written:
     /// checked after every other check, the first refusal in line order
     /// is the answer.
@@ -427,6 +573,124 @@ mod tests {
         p.set_provider("other.example").unwrap();
         assert_eq!(p.provider(), Some("other.example"));
         assert!(p.set_provider("two words").is_err());
+    }
+
+    #[test]
+    fn tlog_mirror_lines_parse_and_round_trip() {
+        let m1 = key("mirror1.example", KeyType::CosignatureV1, 6);
+        let m2 = key("mirror2.example", KeyType::CosignatureV1, 7);
+        // None listed: none required.
+        let p = Policy::parse(&base()).unwrap();
+        assert!(p.tlog_mirrors().is_empty());
+        assert_eq!(p.tlog_mirror_quorum(), 0);
+        // One, with its URL: a quorum of 1 by default.
+        let p = Policy::parse(&format!(
+            "{}daylight-tlog-mirror {m1} https://mirror1.example/\n",
+            base()
+        ))
+        .unwrap();
+        assert_eq!(p.tlog_mirrors().len(), 1);
+        assert_eq!(p.tlog_mirrors()[0].key, m1);
+        assert_eq!(
+            p.tlog_mirrors()[0].url.as_deref(),
+            Some("https://mirror1.example/")
+        );
+        assert_eq!(p.tlog_mirror_quorum(), 1);
+        assert_eq!(Policy::parse(&p.to_text()).unwrap(), p);
+        // Two of two; the quorum line may come first.
+        let p = Policy::parse(&format!(
+            "daylight-tlog-mirror-quorum 2\n{}daylight-tlog-mirror {m1}\ndaylight-tlog-mirror {m2}\n",
+            base()
+        ))
+        .unwrap();
+        assert_eq!(p.tlog_mirrors().len(), 2);
+        assert_eq!(p.tlog_mirrors()[1].url, None);
+        assert_eq!(p.tlog_mirror_quorum(), 2);
+        assert_eq!(Policy::parse(&p.to_text()).unwrap(), p);
+        // The provider's own mirror line is another line, kept as it was.
+        let p = Policy::parse(&format!(
+            "{}daylight-mirror required 600\ndaylight-tlog-mirror {m1}\n",
+            base()
+        ))
+        .unwrap();
+        assert_eq!(p.mirror_required(), Some(600));
+        assert_eq!(p.tlog_mirror_quorum(), 1);
+    }
+
+    #[test]
+    fn bad_tlog_mirror_lines_are_refused() {
+        let b = base();
+        let m1 = key("mirror1.example", KeyType::CosignatureV1, 6);
+        let m2 = key("mirror2.example", KeyType::CosignatureV1, 7);
+        let ed = key("mirror1.example", KeyType::Ed25519, 6);
+        let w1 = key("w1.example", KeyType::CosignatureV1, 2);
+        let w1_renamed = key("mirror9.example", KeyType::CosignatureV1, 2);
+        let m1_renamed = key("mirror9.example", KeyType::CosignatureV1, 6);
+        let err = |text: String| Policy::parse(&text).unwrap_err().to_string();
+        for (bad, why) in [
+            // Not a cosignature/v1 key, or not a key.
+            (format!("{b}daylight-tlog-mirror {ed}\n"), "cosignature/v1"),
+            (
+                format!("{b}daylight-tlog-mirror notakey\n"),
+                "daylight-tlog-mirror",
+            ),
+            (
+                format!("{b}daylight-tlog-mirror\n"),
+                "wrong number of arguments",
+            ),
+            (
+                format!("{b}daylight-tlog-mirror {m1} https://a https://b\n"),
+                "wrong number",
+            ),
+            // Listed twice.
+            (
+                format!("{b}daylight-tlog-mirror {m1}\ndaylight-tlog-mirror {m1} https://m\n"),
+                "twice",
+            ),
+            // A witness's key: one line would count for both quorums; also
+            // under another name (the signature does not sign the name).
+            (format!("{b}daylight-tlog-mirror {w1}\n"), "the witness A"),
+            (
+                format!("{b}daylight-tlog-mirror {w1_renamed}\n"),
+                "the witness A",
+            ),
+            (
+                format!("{b}daylight-tlog-mirror {m1}\ndaylight-tlog-mirror {m1_renamed}\n"),
+                "twice",
+            ),
+            // Quorums that could never be met, or that require nothing.
+            (
+                format!("{b}daylight-tlog-mirror {m1}\ndaylight-tlog-mirror-quorum 2\n"),
+                "1 daylight-tlog-mirror key",
+            ),
+            (
+                format!("{b}daylight-tlog-mirror-quorum 1\n"),
+                "0 daylight-tlog-mirror key",
+            ),
+            (
+                format!("{b}daylight-tlog-mirror {m1}\ndaylight-tlog-mirror-quorum 0\n"),
+                "at least 1",
+            ),
+            (
+                format!("{b}daylight-tlog-mirror {m1}\ndaylight-tlog-mirror-quorum one\n"),
+                "whole number",
+            ),
+            (
+                format!(
+                    "{b}daylight-tlog-mirror {m1}\ndaylight-tlog-mirror {m2}\n\
+                     daylight-tlog-mirror-quorum 1\ndaylight-tlog-mirror-quorum 2\n"
+                ),
+                "more than one daylight-tlog-mirror-quorum",
+            ),
+            // The provider's mirror line given a mirror key: pointed to the right line.
+            (
+                format!("{b}daylight-mirror {m1}\n"),
+                "daylight-tlog-mirror line",
+            ),
+        ] {
+            let e = err(bad.clone());
+            assert!(e.contains(why), "{e:?} lacks {why:?} for:\n{bad}");
+        }
     }
 
     #[test]

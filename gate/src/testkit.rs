@@ -1,7 +1,8 @@
 //! A self-contained Daylight world for tests, benchmarks and a provider's
-//! own integration tests: a log, three witnesses, an agency, a court and a
-//! provider with keys from fixed seeds, an in-memory tree, and helpers that
-//! seal drafts and cut proof bundles. No server, no clock, no randomness.
+//! own integration tests: a log, three witnesses, two C2SP tlog-mirrors, an
+//! agency, a court and a provider with keys from fixed seeds, an in-memory
+//! tree, and helpers that seal drafts and cut proof bundles. No server, no
+//! clock, no randomness.
 //!
 //! Never use these keys for anything real: their seeds are public.
 
@@ -75,6 +76,10 @@ pub struct World {
     pub log: SignerKey,
     /// Three witnesses' cosignature keys.
     pub witnesses: Vec<SignerKey>,
+    /// Two C2SP tlog-mirrors' cosignature keys (`mirror0.example`,
+    /// `mirror1.example`): in no policy unless [`World::tlog_mirror_lines`]
+    /// adds them; cosign with [`World::proof_with`].
+    pub mirrors: Vec<SignerKey>,
     /// The agency's key (named [`AGENCY`]).
     pub agency: SignerKey,
     /// A court's key.
@@ -117,6 +122,15 @@ impl World {
                     )
                 })
                 .collect(),
+            mirrors: (0..2u8)
+                .map(|i| {
+                    key(
+                        &format!("mirror{i}.example"),
+                        KeyType::CosignatureV1,
+                        30 + i,
+                    )
+                })
+                .collect(),
             agency: key(AGENCY, KeyType::Ed25519, 20),
             court: key("court.example", KeyType::Ed25519, 21),
             provider: key(PROVIDER, KeyType::Ed25519, 22),
@@ -147,6 +161,29 @@ impl World {
             self.court.verifier(),
             if emergencies { "allow" } else { "deny" }
         ));
+        out
+    }
+
+    /// Policy lines requiring the first `n` of [`World::mirrors`]
+    /// (`daylight-tlog-mirror`), and with `quorum` a
+    /// `daylight-tlog-mirror-quorum` line: to append to
+    /// [`World::policy_text`].
+    pub fn tlog_mirror_lines(&self, n: usize, quorum: Option<usize>) -> String {
+        let mut out: String = self
+            .mirrors
+            .iter()
+            .take(n)
+            .enumerate()
+            .map(|(i, m)| {
+                format!(
+                    "daylight-tlog-mirror {} https://mirror{i}.example/\n",
+                    m.verifier()
+                )
+            })
+            .collect();
+        if let Some(k) = quorum {
+            out.push_str(&format!("daylight-tlog-mirror-quorum {k}\n"));
+        }
         out
     }
 
