@@ -9,7 +9,10 @@
 //! from the entries, verifies every entry (canonical parse, validation,
 //! signature by a key the log's own registry lists at that point, for a
 //! role allowed to sign that kind), compares the witnesses' checkpoints
-//! for a split view, applies the [`rules`], and writes `findings.json`.
+//! for a split view, compares the log's C2SP tlog-mirrors ([`mirrors`]),
+//! applies the [`rules`], and writes `findings.json`. The log's base URL may
+//! itself be a mirror's monitoring prefix for it: only `checkpoint` and the
+//! tiles are needed.
 //!
 //! Layout of the audit directory, the findings schema and every rule are
 //! documented in `auditor/README.md`.

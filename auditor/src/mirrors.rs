@@ -21,9 +21,9 @@
 //!    each bundle's entries must hash to the verified leaves. A difference,
 //!    or a file the mirror does not serve below its own checkpoint, is
 //!    `mirror_content_mismatch`, with the mirror's file kept in
-//!    `evidence/mirror-content-<size>/`. A mirror ahead of the verified tree
-//!    is only checked for consistency (its files are compared once the
-//!    log's verified tree has caught up).
+//!    `evidence/mirror-content-<size>-<sha256(prefix)[..8] hex>/`. A
+//!    mirror ahead of the verified tree is only checked for consistency
+//!    (its files are compared once the log's verified tree has caught up).
 //! 4. A mirror behind the verified tree by more than the rules'
 //!    `mirror_max_lag_entries`, or for longer than `mirror_max_lag_hours`
 //!    (since this audit directory first saw the log serve a checkpoint
@@ -241,6 +241,15 @@ async fn compare_file(
     }
 }
 
+/// Where the files a mirror at `prefix` serves that differ from the
+/// verified tree of its `size` are kept: `evidence/mirror-content-<size>-<the
+/// first 8 bytes of sha256(prefix), hex>/`, so that two mirrors do not share it.
+fn content_case(prefix: &str, size: u64) -> String {
+    use sha2::{Digest as _, Sha256};
+    let tag = hex::encode(&Sha256::digest(prefix.as_bytes())[..8]);
+    format!("evidence/mirror-content-{size}-{tag}")
+}
+
 /// The earliest time this audit directory saw the log (at `log_url`) serve
 /// a checkpoint larger than `size` and not larger than `verified` (from
 /// `checkpoints/seen.jsonl`).
@@ -426,7 +435,7 @@ pub(crate) async fn compare_mirrors(
                     info.status = "content_mismatch".into();
                     let mut evidence = vec![file.clone()];
                     if let Some(d) = data {
-                        let rel = format!("evidence/mirror-content-{m_size}/{}", f.path());
+                        let rel = format!("{}/{}", content_case(&prefix, m_size), f.path());
                         ctx.dir.write(&rel, &d)?;
                         evidence.push(rel);
                     }

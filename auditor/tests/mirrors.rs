@@ -410,3 +410,40 @@ fn the_sample_is_bounded_and_keeps_the_edge() {
     // A small tree: everything.
     assert_eq!(sample(300, 64, 0).len(), 5);
 }
+
+#[test]
+fn a_mirror_is_named_by_its_prefix_or_its_base_url() {
+    use daylight_auditor::mirrors::mirror_prefix;
+    let hash = origin_hash(ORIGIN);
+    let want = format!("http://m.test:7390/{hash}");
+    for url in [
+        "http://m.test:7390".to_owned(),
+        "http://m.test:7390/".to_owned(),
+        want.clone(),
+        format!("{want}/"),
+        format!("http://m.test:7390/{}", hash.to_uppercase()),
+    ] {
+        assert_eq!(mirror_prefix(&url, ORIGIN).to_lowercase(), want, "{url}");
+    }
+    // A mirror under a path keeps it.
+    assert_eq!(
+        mirror_prefix("https://m.test/mirror", ORIGIN),
+        format!("https://m.test/mirror/{hash}")
+    );
+}
+
+#[test]
+fn mirror_settings_are_not_entry_rules() {
+    let rules = Rules::from_json(
+        r#"{"mirror_max_lag_entries": 5, "mirror_max_lag_hours": 1, "disabled": ["mirror_behind", "order_splitting"]}"#,
+    )
+    .unwrap();
+    let entries = rules.for_entries();
+    assert_eq!(entries.disabled, ["order_splitting"]);
+    assert_eq!(
+        entries,
+        Rules::from_json(r#"{"disabled": ["order_splitting"]}"#).unwrap()
+    );
+    assert!(Rules::from_json(r#"{"mirror_max_lag_hours": -1}"#).is_err());
+    assert!(Rules::from_json(r#"{"disabled": ["mirror_split_view"]}"#).is_err());
+}

@@ -40,6 +40,10 @@ pub struct AuditArgs {
     /// base URL); repeatable.
     #[arg(long = "mirror")]
     mirrors: Vec<String>,
+    /// At most this many tiles and entry bundles fetched from each mirror
+    /// per run and compared with the verified tree.
+    #[arg(long = "mirror-sample", default_value_t = daylight_auditor::mirrors::DEFAULT_SAMPLE)]
+    mirror_sample: usize,
     /// Keep polling for new checkpoints until Ctrl-C (or an integrity failure).
     #[arg(long)]
     follow: bool,
@@ -105,6 +109,7 @@ fn audit_command(args: AuditArgs) -> Result<u8> {
     let mut opts = AuditOptions::new(&log, dir);
     opts.witnesses = args.witnesses;
     opts.mirrors = args.mirrors;
+    opts.mirror_sample = args.mirror_sample;
     opts.trusted_key = args.log_key;
     opts.progress = ProgressMode::Auto;
     if let Some(t) = args.threads {
