@@ -797,6 +797,15 @@ fn add_witness(dir: &Path, vkey: &str, url: &str, replaces: Option<&str>) -> Res
     if set.contains(&key) {
         bail!("--vkey: {} is already a witness of this log", key.name());
     }
+    let public = key.public_key().to_bytes();
+    if open(dir)?
+        .mirrors()?
+        .mirrors
+        .iter()
+        .any(|m| m.key.public_key().to_bytes() == public)
+    {
+        bail!("--vkey: this key is a mirror's; a witness needs its own key");
+    }
     if let Some(old) = &replaces {
         if !set.contains(old) {
             bail!("--replaces: {} is not a witness of this log", old.name());

@@ -3,6 +3,7 @@
 //! processes. With `log set-mirror-quorum 1` every published checkpoint
 //! carries the mirror's cosignature; the log then stops serving, and
 //! `daylight audit` still verifies the whole log from the mirror alone.
+//! A key is either a witness's or a mirror's, never both.
 
 // Test code: a panic is how a failed expectation is reported.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -104,6 +105,17 @@ fn a_log_pushes_to_its_mirror_and_audits_read_the_mirror_once_the_log_is_gone() 
         "--dir",
         &p("log"),
         "2",
+    ]));
+    // Nor does a witness take a mirror's key.
+    fails(&daylight(&[
+        "log",
+        "add-witness",
+        "--dir",
+        &p("log"),
+        "--vkey",
+        &mirror_vkey,
+        "--url",
+        "http://127.0.0.1:9",
     ]));
     ok(&daylight(&[
         "log",

@@ -159,6 +159,27 @@ async fn the_log_pushes_to_its_mirror_and_publishes_its_cosignature() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_best_effort_mirror_cosignature_is_added_as_it_comes() {
+    // No witness quorum and no mirror quorum: published at once, then again
+    // with the mirror's cosignature.
+    let f = Fixture::new(0);
+    grow(&f, 300);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mirror_url = format!("http://{}", listener.local_addr().unwrap());
+    let _mirror_dir = start_mirror(&f, listener);
+    f.store
+        .add_mirror(mirror_key(9).verifier(), &mirror_url)
+        .unwrap();
+    let size = f.store.size().unwrap().get();
+    let log = f.start(BatchConfig::default()).await;
+    let c = client();
+    published_with(&c, &log.url(), size, &mirror_key(9)).await;
+    let info: Value = common::get_json(&c, &format!("{}/api/v1/log", log.url())).await;
+    assert_eq!(info["mirror_quorum"], 0);
+    log.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_mirror_quorum_nothing_is_published_while_the_mirror_is_down() {
     let f = Fixture::new(1);
     let _w = honest_witness(&f).await;
