@@ -101,9 +101,9 @@ fn the_demo_logs_coherent_records_and_a_ready_bundle() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("demo");
     let d = d.to_str().unwrap();
-    // The demo listens here and runs its witnesses on the next three ports
-    // and its custodians on the three after them.
-    let first_port = common::free_port_run(7);
+    // The demo listens here and runs its witnesses on the next three ports,
+    // its custodians on the three after them and its mirror after those.
+    let first_port = common::free_port_run(8);
     let listen = format!("127.0.0.1:{first_port}");
     let o = daylight(&[
         "demo",
@@ -171,6 +171,19 @@ fn the_demo_logs_coherent_records_and_a_ready_bundle() {
     assert_eq!(g.status.code(), Some(1), "{line}");
     assert!(line.starts_with("DENY jurisdiction_denied: "), "{line}");
 
+    // The provider requires the demo's C2SP tlog-mirror: the bundle's
+    // checkpoint carries its cosignature (the mirror's own copy is audited
+    // below, once the demo serves again).
+    let g = gate_verify("bundle");
+    let line = String::from_utf8_lossy(&g.stdout);
+    assert!(line.contains("1 tlog-mirror cosignatures"), "{line}");
+    let mirror = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("mirror "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|u| u.strip_suffix("/checkpoint"))
+        .unwrap_or_else(|| panic!("no mirror in the guide: {out}"))
+        .to_owned();
     // Every record in the log agrees with itself and with what it refers to.
     let (_server, url) = serve_log(&format!("{d}/log"));
     let get = |path: &str| -> Value {
@@ -360,4 +373,21 @@ fn the_demo_logs_coherent_records_and_a_ready_bundle() {
         }
     }
     assert_eq!(custodians.len(), 2, "receipts by {custodians:?}");
+
+    // The mirror's copy, read as tlog-tiles under its prefix, audits on its
+    // own (the auditor reads only the mirror's URL).
+    let audit = daylight(&[
+        "audit",
+        "--log",
+        &mirror,
+        "--dir",
+        &format!("{d}/mirror-audit"),
+    ]);
+    let summary = String::from_utf8_lossy(&audit.stdout);
+    assert!(
+        matches!(audit.status.code(), Some(0) | Some(1)),
+        "auditing the mirror: {summary}{}",
+        String::from_utf8_lossy(&audit.stderr)
+    );
+    assert!(summary.contains("verified tree: "), "{summary}");
 }

@@ -499,8 +499,8 @@ fn the_web_view_and_the_auditor_agree_on_every_entry() {
 
     // The demo's log, witnesses and keys: it listens on `port` and runs its
     // witnesses on the next three, as its log remembers them, and its
-    // custodians on the three after them.
-    let port = free_port_run(7);
+    // custodians on the three after them, its mirror after those.
+    let port = free_port_run(8);
     let o = daylight(&[
         "demo",
         "--dir",

@@ -2,7 +2,8 @@
 //! with its web view, three witnesses (quorum 2), agencies, courts and a
 //! provider with keys, a year of sample records, a provider policy and a
 //! ready bundle, three custodians holding the bundle's target key 2 of 3,
-//! and the auditor's findings.
+//! a C2SP tlog-mirror every published checkpoint waits for, and the
+//! auditor's findings.
 
 pub(crate) mod sample;
 
@@ -64,7 +65,7 @@ pub struct DemoArgs {
     #[arg(long, default_value = "daylight-demo")]
     dir: PathBuf,
     /// The log and web view; the witnesses take the next three ports, the
-    /// custodians the three after them.
+    /// custodians the three after them, the mirror the one after those.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// Sample requests to create on the first run (follow-up records come on top).
@@ -108,6 +109,9 @@ impl Layout {
     fn drafts(&self) -> PathBuf {
         self.root.join("drafts")
     }
+    fn mirror(&self) -> PathBuf {
+        self.root.join("mirror")
+    }
     fn custodian(&self, i: usize) -> PathBuf {
         self.root.join(format!("custodian-{}", i + 1))
     }
@@ -125,6 +129,44 @@ fn witness_addr(listen: SocketAddr, i: usize) -> SocketAddr {
 
 fn custodian_addr(listen: SocketAddr, i: usize) -> SocketAddr {
     SocketAddr::new(listen.ip(), listen.port() + 4 + i as u16)
+}
+
+fn mirror_addr(listen: SocketAddr) -> SocketAddr {
+    SocketAddr::new(listen.ip(), listen.port() + 7)
+}
+
+/// The demo's mirror, serving in the background.
+struct RunningMirror {
+    url: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningMirror {
+    /// Serves the mirror in `dir` on `addr`.
+    async fn spawn(dir: &Path, addr: SocketAddr) -> Result<RunningMirror> {
+        let signer = read_signer(&dir.join(daylight_mirror::KEY_FILE))?;
+        let mirror = daylight_mirror::Mirror::open(&dir.join(daylight_mirror::DB_FILE), signer)?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| crate::key::listen_error(addr, e))?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(daylight_mirror::serve(
+            listener,
+            std::sync::Arc::new(mirror),
+            async {
+                let _ = rx.await;
+            },
+        ));
+        Ok(RunningMirror { url, stop, task })
+    }
+
+    async fn stop(self) -> Result<()> {
+        let _ = self.stop.send(());
+        self.task.await.context("mirror task")??;
+        Ok(())
+    }
 }
 
 /// Runs the demo.
@@ -152,6 +194,12 @@ async fn demo(args: DemoArgs) -> Result<()> {
     for i in 0..3 {
         witnesses.push(crate::witness::spawn(&l.witness(i), witness_addr(args.listen, i)).await?);
     }
+    // A demo made before it had a mirror resumes without one.
+    let mirror = if l.mirror().join(daylight_mirror::DB_FILE).exists() {
+        Some(RunningMirror::spawn(&l.mirror(), mirror_addr(args.listen)).await?)
+    } else {
+        None
+    };
     let log = spawn_log(&l, args.listen).await?;
     let url = log.url();
     let client = reqwest::Client::builder()
@@ -192,6 +240,7 @@ async fn demo(args: DemoArgs) -> Result<()> {
         &l,
         &url,
         &witnesses.iter().map(|w| w.url()).collect::<Vec<_>>(),
+        mirror.as_ref().map(|m| m.url.as_str()),
         &custodians.iter().map(|c| c.url()).collect::<Vec<_>>(),
         (bundle_index, refused_index),
         &audit,
@@ -205,6 +254,9 @@ async fn demo(args: DemoArgs) -> Result<()> {
         c.stop().await?;
     }
     log.stop().await?;
+    if let Some(m) = mirror {
+        m.stop().await?;
+    }
     for w in witnesses {
         w.stop().await?;
     }
@@ -231,6 +283,12 @@ async fn gate_policy(url: &str) -> Result<String> {
         own.push_str(line);
         own.push('\n');
     }
+    // The demo's mirror is run by "someone else": the provider requires
+    // its cosignature, so a bundle proves the entry is readable there too.
+    let policy = policy.replace(
+        "\n# daylight-tlog-mirror mirror.demo.example+",
+        "\ndaylight-tlog-mirror mirror.demo.example+",
+    );
     Ok(policy.replace(crate::gate::STARTING_CONTENT, &own))
 }
 
@@ -247,6 +305,17 @@ fn create(l: &Layout, listen: SocketAddr) -> Result<()> {
     }
     let log_vkey = crate::log::init(&l.log(), ORIGIN, 2, None)?;
     let store = crate::log::open(&l.log())?;
+    // A C2SP tlog-mirror the log pushes to; every published checkpoint
+    // waits for its cosignature (mirror quorum 1), so every proof bundle
+    // shows the entries are readable where the log operator is not.
+    let mirror_vkey = crate::mirror::init(&l.mirror(), "mirror.demo.example")?;
+    {
+        let mut conn = daylight_mirror::store::open(&l.mirror().join(daylight_mirror::DB_FILE))?;
+        let now = Utc::now().timestamp().max(0) as u64;
+        daylight_mirror::store::add_log(&mut conn, ORIGIN, &log_vkey, now)?;
+    }
+    store.add_mirror(&mirror_vkey, &format!("http://{}", mirror_addr(listen)))?;
+    store.set_mirror_quorum(1)?;
     for i in 0..3 {
         let vkey = crate::witness::init(&l.witness(i), &format!("witness-{}.demo.example", i + 1))?;
         crate::witness::add_log(&l.witness(i), ORIGIN, &log_vkey.to_string())?;
@@ -575,6 +644,7 @@ fn print_guide(
     l: &Layout,
     url: &str,
     witnesses: &[String],
+    mirror: Option<&str>,
     custodians: &[String],
     (bundle_index, refused_index): (u64, u64),
     audit: &Result<String>,
@@ -592,6 +662,15 @@ fn print_guide(
     println!("  checkpoint      {url}/checkpoint");
     for (i, w) in witnesses.iter().enumerate() {
         println!("  witness {}       {w}/logs", i + 1);
+    }
+    let mirrored = mirror.map(|m| {
+        format!(
+            "{m}/{}",
+            daylight_core::witness_protocol::origin_hash(ORIGIN)
+        )
+    });
+    if let Some(m) = &mirrored {
+        println!("  mirror          {m}/checkpoint  (C2SP tlog-mirror of the log)");
     }
     for (c, name) in custodians.iter().zip(CUSTODIANS) {
         println!("  custodian       {c}/api/v1/custodian  ({name})");
@@ -639,6 +718,11 @@ fn print_guide(
     );
     println!("  # audit the whole log");
     println!("  {exe} audit --log {url} --dir {d}/my-audit");
+    if let Some(m) = &mirrored {
+        println!("  # the same from the mirror alone (stop the log first: the mirror still answers), or compare the log with it");
+        println!("  {exe} audit --log {m} --dir {d}/mirror-audit");
+        println!("  {exe} audit --log {url} --mirror {m} --dir {d}/my-audit");
+    }
     println!("  # submit your own request as an agency");
     println!("  {exe} agency submit --log {url} --key {d}/keys/{}.key --draft {d}/drafts/request.json --out {d}/my-bundle", PROFILES[0].agencies[0].key);
     match audit {
