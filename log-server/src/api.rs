@@ -246,7 +246,7 @@ pub(crate) async fn tile(
 #[utoipa::path(
     get, path = "/api/v1/log", tag = "api",
     responses(
-        (status = 200, description = "Origin, keys, published size, quorum and witnesses", body = LogInfo),
+        (status = 200, description = "Origin, keys, published size, quorum, witnesses, mirrors and mirror quorum", body = LogInfo),
         (status = 503, description = "Storage unavailable (`storage_unavailable`)", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait"))),
     )
 )]
