@@ -207,7 +207,13 @@ fn a_log_that_is_not_there_or_refuses_says_what_to_check() {
         p(&dir.path().join("audit")),
     ]);
     assert_eq!(o.status.code(), Some(3));
-    says(&o, &["is a Daylight log serving at", "check --log"]);
+    says(
+        &o,
+        &[
+            "is a Daylight log (or a mirror's prefix for it) serving at",
+            "check --log",
+        ],
+    );
 }
 
 #[test]
