@@ -1,9 +1,10 @@
 //! `daylight mirror`: create a C2SP tlog-mirror, tell it which logs to
-//! accept, serve it.
+//! accept (and which to follow by itself, pull mode), serve it.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use clap::Subcommand;
@@ -46,8 +47,27 @@ pub enum MirrorCommand {
         #[arg(long, value_name = "FILE", conflicts_with_all = ["origin", "vkey"])]
         log_list: Option<PathBuf>,
     },
+    /// Pull mode: make `serve` follow a mirrored log's tlog-tiles by itself
+    /// (for a log that does not push): poll URL/checkpoint, verify it and its
+    /// tiles, store the new entries and cosign as a push would. A running
+    /// `serve` picks it up when restarted.
+    Follow {
+        /// The mirror's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The log's origin (added with `add-log` first).
+        #[arg(long)]
+        origin: String,
+        /// The log's tlog-tiles prefix (URL/checkpoint, URL/tile/...).
+        #[arg(long, required_unless_present = "stop")]
+        url: Option<String>,
+        /// Stop following the log instead.
+        #[arg(long, conflicts_with = "url")]
+        stop: bool,
+    },
     /// Serve C2SP tlog-mirror (POST /add-checkpoint, POST /add-entries) and
-    /// the mirrored logs as tlog-tiles under /<sha256(origin)>/ until Ctrl-C.
+    /// the mirrored logs as tlog-tiles under /<sha256(origin)>/ until Ctrl-C;
+    /// poll the logs set with `follow`.
     Serve {
         /// The mirror's directory.
         #[arg(long)]
@@ -55,6 +75,10 @@ pub enum MirrorCommand {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:7390")]
         listen: SocketAddr,
+        /// Seconds between polls of a followed log (doubled after each
+        /// failed poll, up to 600).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+        poll_interval: u64,
     },
 }
 
@@ -90,7 +114,33 @@ pub fn run(cmd: MirrorCommand) -> Result<()> {
         MirrorCommand::AddLog { .. } => {
             bail!("give --log-list FILE, or --origin ORIGIN and --vkey VKEY")
         }
-        MirrorCommand::Serve { dir, listen } => serve(&dir, listen),
+        MirrorCommand::Follow {
+            dir,
+            origin,
+            url,
+            stop,
+        } => {
+            let url = if stop { None } else { url };
+            if let Some(url) = &url {
+                let parsed = reqwest::Url::parse(url)
+                    .map_err(|e| anyhow::anyhow!("--url {url:?} is not a URL: {e}"))?;
+                if !matches!(parsed.scheme(), "http" | "https") {
+                    bail!("--url {url:?} must be an http or https URL");
+                }
+            }
+            let conn = store::open(&mirror_db(&dir)?)?;
+            store::set_follow(&conn, &origin, url.as_deref())?;
+            match url {
+                Some(url) => println!("following log {origin} at {url}"),
+                None => println!("no longer following log {origin}"),
+            }
+            Ok(())
+        }
+        MirrorCommand::Serve {
+            dir,
+            listen,
+            poll_interval,
+        } => serve(&dir, listen, Duration::from_secs(poll_interval)),
     }
 }
 
@@ -165,7 +215,7 @@ fn mirror_db(dir: &Path) -> Result<PathBuf> {
     Ok(db)
 }
 
-fn serve(dir: &Path, listen: SocketAddr) -> Result<()> {
+fn serve(dir: &Path, listen: SocketAddr, poll_interval: Duration) -> Result<()> {
     let db = mirror_db(dir)?;
     let signer = read_signer(&dir.join(KEY_FILE))?;
     let mirror = Arc::new(Mirror::open(&db, signer)?);
@@ -189,12 +239,27 @@ fn serve(dir: &Path, listen: SocketAddr) -> Result<()> {
                 origin_hash(&log.origin)
             );
         }
+        for follow in mirror.follows()? {
+            eprintln!(
+                "daylight mirror: following log {} at {} every {}s",
+                follow.origin,
+                follow.url,
+                poll_interval.as_secs()
+            );
+        }
+        let following = mirror.clone();
+        let followers = tokio::spawn(async move {
+            if let Err(e) = daylight_mirror::follow::follow_all(following, poll_interval).await {
+                eprintln!("daylight mirror: not following any log: {e}");
+            }
+        });
         daylight_mirror::serve(listener, mirror, async {
             shutdown_signal().await;
             eprintln!("daylight mirror: shutting down");
         })
         .await
         .context("serving")?;
+        followers.abort();
         Ok(())
     })
 }

@@ -2,7 +2,8 @@
 //! real files: init, add-log, serve; a log pushes its checkpoint and
 //! entries; the server is SIGKILLed in the middle of an add-entries body,
 //! and, restarted, has cosigned nothing whose entries it does not hold and
-//! accepts the resumed upload.
+//! accepts the resumed upload. Pull mode: a second mirror follows the
+//! first one's tiles (`daylight mirror follow`) and cosigns what it fetched.
 
 // Test code: a panic is how a failed expectation is reported.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -118,8 +119,14 @@ fn state(addr: &str) -> serde_json::Value {
 }
 
 fn serve(dir: &str) -> (Server, String) {
+    serve_with(dir, &[])
+}
+
+fn serve_with(dir: &str, extra: &[&str]) -> (Server, String) {
     let addr = format!("127.0.0.1:{}", free_port());
-    let server = spawn(&["mirror", "serve", "--dir", dir, "--listen", &addr]);
+    let mut args = vec!["mirror", "serve", "--dir", dir, "--listen", &addr];
+    args.extend_from_slice(extra);
+    let server = spawn(&args);
     wait_ready(&addr);
     (server, addr)
 }
@@ -235,4 +242,109 @@ fn sigkill_mid_upload_cosigns_nothing_unheld_and_the_upload_resumes() {
     );
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     assert_eq!(served_size(&addr, &mirror), Some(600));
+}
+
+/// `daylight mirror init --dir DIR --name NAME` and `add-log` for the test
+/// log; the mirror's key.
+fn init_mirror(dir: &str, name: &str) -> VerifierKey {
+    let key = VerifierKey::parse(&ok(&daylight(&[
+        "mirror", "init", "--dir", dir, "--name", name,
+    ])))
+    .unwrap();
+    let vkey = log_key().verifier().to_string();
+    ok(&daylight(&[
+        "mirror", "add-log", "--dir", dir, "--origin", ORIGIN, "--vkey", &vkey,
+    ]));
+    key
+}
+
+/// Polls `cond` every 50 ms for at most 30 s.
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_mirror_follows_a_log_that_does_not_push() {
+    let tmp = tempfile::tempdir().unwrap();
+    let upstream_dir = tmp.path().join("upstream");
+    let upstream_dir = upstream_dir.to_str().unwrap();
+    let follower_dir = tmp.path().join("follower");
+    let follower_dir = follower_dir.to_str().unwrap();
+    // The followed "log" is another mirror's tlog-tiles prefix, pushed to
+    // here: it serves the log's signed checkpoint and its tiles only.
+    init_mirror(upstream_dir, "mirror.test/upstream");
+    let follower = init_mirror(follower_dir, "mirror.test/follower");
+    let (_upstream, up) = serve(upstream_dir);
+    let log = TestLog::new(900);
+    let push = |old: u64, size: u64| {
+        let (status, _) = request(
+            &up,
+            "POST",
+            "/add-checkpoint",
+            "text/plain",
+            &log.add_checkpoint(old, size),
+        );
+        assert_eq!(status, 200);
+        let body = log.add_entries(old, size);
+        let (status, body) = request(
+            &up,
+            "POST",
+            "/add-entries",
+            "application/octet-stream",
+            &body,
+        );
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    };
+    push(0, 600);
+
+    let url = format!("http://{up}/{}", origin_hash(ORIGIN));
+    // Refused: an unknown log, a URL that is not http(s).
+    fails(&daylight(&[
+        "mirror",
+        "follow",
+        "--dir",
+        follower_dir,
+        "--origin",
+        "other.test/log",
+        "--url",
+        &url,
+    ]));
+    fails(&daylight(&[
+        "mirror",
+        "follow",
+        "--dir",
+        follower_dir,
+        "--origin",
+        ORIGIN,
+        "--url",
+        "ftp://x/y",
+    ]));
+    ok(&daylight(&[
+        "mirror",
+        "follow",
+        "--dir",
+        follower_dir,
+        "--origin",
+        ORIGIN,
+        "--url",
+        &url,
+    ]));
+    let (_follower, addr) = serve_with(follower_dir, &["--poll-interval", "1"]);
+    wait_for("the follower cosigns 600", || {
+        served_size(&addr, &follower) == Some(600)
+    });
+    let st = state(&addr);
+    assert_eq!(st["next_entry"], 600);
+    assert_eq!(st["follow"]["url"], url.as_str());
+    assert!(st["follow"]["error"].is_null(), "{st}");
+
+    // The log grows; the follower catches up by itself.
+    push(600, 900);
+    wait_for("the follower cosigns 900", || {
+        served_size(&addr, &follower) == Some(900)
+    });
 }

@@ -9,15 +9,19 @@
 //! - [`mirror`]: [`Mirror`], the protocol's checks and state changes,
 //!   independent of HTTP.
 //! - [`server`]: the axum routes over a [`Mirror`].
+//! - [`follow`]: pull mode, the mirror following a log's tiles by itself
+//!   through the same checks and durable path as a push.
 //!
 //! The add-checkpoint checks are the witness's own
 //! ([`daylight_witness::check_add_checkpoint`]); the wire formats are in
 //! [`daylight_core::mirror_protocol`].
 
+pub mod follow;
 pub mod mirror;
 pub mod server;
 pub mod store;
 
+pub use follow::{FollowError, Polled};
 pub use mirror::{Mirror, MirrorError, Upload};
 pub use server::{router, serve};
-pub use store::{AddLog, LogRecord, StoreError, DB_FILE, KEY_FILE};
+pub use store::{AddLog, Follow, LogRecord, StoreError, DB_FILE, KEY_FILE};

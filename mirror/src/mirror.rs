@@ -388,6 +388,31 @@ impl Mirror {
         Ok(format_cosignatures(&[cosignature]))
     }
 
+    /// What the mirror holds for the log with `origin`.
+    pub fn log(&self, origin: &str) -> Result<Option<LogRecord>, MirrorError> {
+        Ok(store::log(&lock(&self.reader), origin)?)
+    }
+
+    /// Every log the mirror follows by itself ([`crate::follow`]).
+    pub fn follows(&self) -> Result<Vec<store::Follow>, MirrorError> {
+        Ok(store::follows(&lock(&self.reader))?)
+    }
+
+    /// Records how a poll of the followed log `origin` ended at `now`.
+    pub fn set_follow_status(
+        &self,
+        origin: &str,
+        error: Option<&str>,
+        now: u64,
+    ) -> Result<(), MirrorError> {
+        Ok(store::set_follow_status(
+            &lock(&self.writer),
+            origin,
+            error,
+            now,
+        )?)
+    }
+
     /// Every mirrored log.
     pub fn logs(&self) -> Result<Vec<LogRecord>, MirrorError> {
         Ok(store::logs(&lock(&self.reader))?)

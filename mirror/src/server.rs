@@ -7,7 +7,7 @@
 //! | `POST /add-entries` | C2SP tlog-mirror upload, read as it streams in |
 //! | `GET /<origin hash>/checkpoint` | the mirror checkpoint (log signature + mirror cosignature) |
 //! | `GET /<origin hash>/tile/...` | C2SP tlog-tiles hash tiles and entry bundles of the mirrored log |
-//! | `GET /logs` | JSON: the mirror's key and every mirrored log's state |
+//! | `GET /logs` | JSON: the mirror's key and every mirrored log's state (with `follow`: URL and last poll error, for a followed log) |
 
 use std::future::Future;
 use std::io::Write as _;
@@ -348,16 +348,37 @@ struct LogView {
     next_entry: u64,
     mirror_size: u64,
     cosigned_at: Option<u64>,
+    /// Pull mode: the log's tlog-tiles prefix the mirror follows, and how
+    /// the last poll went (absent for a log that only pushes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    follow: Option<FollowView>,
+}
+
+/// A followed log's poll state in `GET /logs`.
+#[derive(Serialize)]
+struct FollowView {
+    url: String,
+    /// Why the last poll failed; `null` when it succeeded.
+    error: Option<String>,
+    checked_at: Option<u64>,
 }
 
 async fn logs(State(mirror): State<Arc<Mirror>>) -> Response {
     let key = mirror.verifier().to_string();
-    match blocking(move || mirror.logs()).await {
-        Ok(records) => Json(LogsView {
+    match blocking(move || Ok((mirror.logs()?, mirror.follows()?))).await {
+        Ok((records, follows)) => Json(LogsView {
             mirror: key,
             logs: records
                 .into_iter()
                 .map(|r| LogView {
+                    follow: follows
+                        .iter()
+                        .find(|f| f.origin == r.origin)
+                        .map(|f| FollowView {
+                            url: f.url.clone(),
+                            error: f.error.clone(),
+                            checked_at: f.checked_at,
+                        }),
                     prefix: format!("/{}", origin_hash(&r.origin)),
                     origin: r.origin,
                     vkey: r.vkey.to_string(),

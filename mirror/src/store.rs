@@ -52,6 +52,9 @@ pub enum StoreError {
     /// The key cannot sign checkpoints.
     #[error("the log key must be an Ed25519 note key (type 0x01), not {0:?}")]
     WrongKeyType(KeyType),
+    /// No log with this origin is mirrored.
+    #[error("log {0:?} is not mirrored here (add it with `daylight mirror add-log` first)")]
+    UnknownLog(String),
     /// The origin is known with another key.
     #[error("log {origin:?} is already mirrored with key {vkey}")]
     OriginTaken {
@@ -133,6 +136,77 @@ CREATE TABLE hashes (
 PRAGMA user_version = 1;
 ";
 
+/// The logs the mirror pulls from (see [`crate::follow`]): added to any
+/// database on open, so a mirror made before pulling existed keeps working.
+const FOLLOWS_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS follows (
+    log        INTEGER PRIMARY KEY REFERENCES logs (id),
+    url        TEXT NOT NULL,                 -- the log's tlog-tiles prefix
+    error      TEXT,                          -- why the last poll failed, NULL if it did not
+    checked_at INTEGER                        -- when the last poll ended
+) STRICT;
+";
+
+/// A log the mirror follows by itself, and how its last poll went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Follow {
+    /// The log's origin.
+    pub origin: String,
+    /// The log's tlog-tiles prefix (`<url>/checkpoint`, `<url>/tile/...`).
+    pub url: String,
+    /// Why the last poll failed (`None`: it succeeded, or none ran yet).
+    pub error: Option<String>,
+    /// When the last poll ended (Unix seconds).
+    pub checked_at: Option<u64>,
+}
+
+/// Makes the mirror follow the log with `origin` at `url` (replacing an
+/// earlier URL), or stop following it (`url` is `None`).
+pub fn set_follow(conn: &Connection, origin: &str, url: Option<&str>) -> Result<(), StoreError> {
+    let record = log(conn, origin)?.ok_or_else(|| StoreError::UnknownLog(origin.to_owned()))?;
+    match url {
+        Some(url) => conn.execute(
+            "INSERT INTO follows (log, url) VALUES (?1, ?2)
+             ON CONFLICT (log) DO UPDATE SET url = excluded.url, error = NULL, checked_at = NULL",
+            rusqlite::params![record.id, url],
+        )?,
+        None => conn.execute("DELETE FROM follows WHERE log = ?1", [record.id])?,
+    };
+    Ok(())
+}
+
+/// Every followed log, by origin.
+pub fn follows(conn: &Connection) -> Result<Vec<Follow>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT logs.origin, follows.url, follows.error, follows.checked_at
+         FROM follows JOIN logs ON logs.id = follows.log ORDER BY logs.origin",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Follow {
+            origin: r.get(0)?,
+            url: r.get(1)?,
+            error: r.get(2)?,
+            checked_at: r.get::<_, Option<i64>>(3)?.map(|t| t.max(0) as u64),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Records how a poll of the followed log `origin` ended.
+pub fn set_follow_status(
+    conn: &Connection,
+    origin: &str,
+    error: Option<&str>,
+    now: u64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE follows SET error = ?2, checked_at = ?3
+         WHERE log = (SELECT id FROM logs WHERE origin = ?1)",
+        rusqlite::params![origin, error, i64::try_from(now).unwrap_or(i64::MAX)],
+    )?;
+    Ok(())
+}
+
 /// Creates a new, empty mirror database at `path`.
 pub fn create(path: &Path) -> Result<(), StoreError> {
     if path.exists() {
@@ -165,6 +239,7 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
             "schema version {version}, expected 1"
         )));
     }
+    conn.execute_batch(FOLLOWS_SCHEMA)?;
     Ok(conn)
 }
 
