@@ -12,6 +12,8 @@ mod common;
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{daylight, fails, free_port, ok, spawn, wait_ready, Server};
@@ -258,6 +260,28 @@ fn init_mirror(dir: &str, name: &str) -> VerifierKey {
     key
 }
 
+/// Pushes the log's checkpoint at `size` and its entries `[old, size)` to
+/// the mirror at `addr`; both must get `200`.
+fn push(addr: &str, log: &TestLog, old: u64, size: u64) {
+    let (status, _) = request(
+        addr,
+        "POST",
+        "/add-checkpoint",
+        "text/plain",
+        &log.add_checkpoint(old, size),
+    );
+    assert_eq!(status, 200);
+    let body = log.add_entries(old, size);
+    let (status, body) = request(
+        addr,
+        "POST",
+        "/add-entries",
+        "application/octet-stream",
+        &body,
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+}
+
 /// Polls `cond` every 50 ms for at most 30 s.
 fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -280,26 +304,7 @@ fn a_mirror_follows_a_log_that_does_not_push() {
     let follower = init_mirror(follower_dir, "mirror.test/follower");
     let (_upstream, up) = serve(upstream_dir);
     let log = TestLog::new(900);
-    let push = |old: u64, size: u64| {
-        let (status, _) = request(
-            &up,
-            "POST",
-            "/add-checkpoint",
-            "text/plain",
-            &log.add_checkpoint(old, size),
-        );
-        assert_eq!(status, 200);
-        let body = log.add_entries(old, size);
-        let (status, body) = request(
-            &up,
-            "POST",
-            "/add-entries",
-            "application/octet-stream",
-            &body,
-        );
-        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    };
-    push(0, 600);
+    push(&up, &log, 0, 600);
 
     let url = format!("http://{up}/{}", origin_hash(ORIGIN));
     // Refused: an unknown log, a URL that is not http(s).
@@ -343,8 +348,107 @@ fn a_mirror_follows_a_log_that_does_not_push() {
     assert!(st["follow"]["error"].is_null(), "{st}");
 
     // The log grows; the follower catches up by itself.
-    push(600, 900);
+    push(&up, &log, 600, 900);
     wait_for("the follower cosigns 900", || {
         served_size(&addr, &follower) == Some(900)
     });
+}
+
+/// A proxy in front of `upstream` (one request per connection) that
+/// holds any request for a path containing `stall_on` while `stall` is
+/// set, and counts the requests for paths containing `count_on`.
+fn stalling_proxy(
+    upstream: String,
+    stall_on: &'static str,
+    stall: Arc<AtomicBool>,
+    count_on: &'static str,
+    count: Arc<AtomicUsize>,
+) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let (upstream, stall, count) = (upstream.clone(), stall.clone(), count.clone());
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).to_string();
+                let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
+                if path.contains(count_on) {
+                    count.fetch_add(1, Ordering::SeqCst);
+                }
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while path.contains(stall_on) && stall.load(Ordering::SeqCst) {
+                    if Instant::now() > deadline {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let (status, body) = get(&upstream, &path);
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = conn.write_all(&body);
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_follower_sigkilled_mid_fetch_resumes_from_its_stored_entries() {
+    let tmp = tempfile::tempdir().unwrap();
+    let upstream_dir = tmp.path().join("upstream");
+    let upstream_dir = upstream_dir.to_str().unwrap();
+    let follower_dir = tmp.path().join("follower");
+    let follower_dir = follower_dir.to_str().unwrap();
+    init_mirror(upstream_dir, "mirror.test/upstream");
+    let follower = init_mirror(follower_dir, "mirror.test/follower");
+    let (_upstream, up) = serve(upstream_dir);
+    let log = TestLog::new(900);
+    push(&up, &log, 0, 900);
+
+    // The follower's fetch of the third bundle hangs.
+    let stall = Arc::new(AtomicBool::new(true));
+    let first_bundle = Arc::new(AtomicUsize::new(0));
+    let proxy = stalling_proxy(
+        up.clone(),
+        "/tile/entries/002",
+        stall.clone(),
+        "/tile/entries/000",
+        first_bundle.clone(),
+    );
+    let url = format!("http://{proxy}/{}", origin_hash(ORIGIN));
+    ok(&daylight(&[
+        "mirror",
+        "follow",
+        "--dir",
+        follower_dir,
+        "--origin",
+        ORIGIN,
+        "--url",
+        &url,
+    ]));
+    let (server, addr) = serve_with(follower_dir, &["--poll-interval", "1"]);
+    wait_for("two bundles stored", || state(&addr)["next_entry"] == 512);
+    let st = state(&addr);
+    assert_eq!(st["pending_size"], 900);
+    assert_eq!(st["mirror_size"], 0);
+    assert_eq!(served_size(&addr, &follower), None, "nothing cosigned");
+    drop(server); // SIGKILL mid-fetch, then reaped.
+
+    stall.store(false, Ordering::SeqCst);
+    let (_server, addr) = serve_with(follower_dir, &["--poll-interval", "1"]);
+    wait_for("the follower cosigns 900", || {
+        served_size(&addr, &follower) == Some(900)
+    });
+    // Resumed from the stored entries: the first bundle was fetched once.
+    assert_eq!(first_bundle.load(Ordering::SeqCst), 1);
+    assert!(state(&addr)["follow"]["error"].is_null());
 }
