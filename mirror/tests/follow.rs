@@ -16,9 +16,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use daylight_core::cosignature::verify_cosignatures;
+use daylight_core::mirror_protocol::{package_proof, AddEntriesEncoder, AddEntriesHeader};
 use daylight_core::tile::{encode_entry_bundle, read_tile_data, TilePath, TILE_WIDTH};
-use daylight_core::tree::{tree_hash, MemoryTree};
-use daylight_core::{Checkpoint, KeyName, KeyType, Note, SignerKey, TreeSize};
+use daylight_core::tree::{consistency_proof, tree_hash, MemoryTree};
+use daylight_core::witness_protocol::AddCheckpoint;
+use daylight_core::{Checkpoint, KeyName, KeyType, LeafIndex, Note, SignerKey, TreeSize};
 use daylight_mirror::follow::{follow_one, poll};
 use daylight_mirror::{store, FollowError, Mirror, MirrorError, Polled};
 
@@ -326,4 +328,110 @@ async fn a_follower_stopped_mid_fetch_resumes_from_its_stored_entries() {
         Polled::Cosigned(TreeSize(1300))
     );
     check_cosigned(&mirror, &log.lock().unwrap(), 1300);
+}
+
+impl LogState {
+    /// The add-checkpoint body from `old` to the current size.
+    fn add_checkpoint(&self, old: u64) -> Vec<u8> {
+        let proof = if old == 0 {
+            Vec::new()
+        } else {
+            consistency_proof(TreeSize(old), TreeSize(self.size()), &self.tree).unwrap()
+        };
+        AddCheckpoint {
+            old: TreeSize(old),
+            proof,
+            checkpoint: self.checkpoint(),
+        }
+        .to_bytes()
+    }
+
+    /// The add-entries body for `[start, end)` against the current size,
+    /// cut after `packages` packages.
+    fn add_entries(&self, start: u64, packages: usize) -> Vec<u8> {
+        let end = TreeSize(self.size());
+        let header = AddEntriesHeader {
+            origin: ORIGIN.to_owned(),
+            upload_start: LeafIndex(start),
+            upload_end: end,
+            ticket: Vec::new(),
+        };
+        let mut out = Vec::new();
+        let mut enc = AddEntriesEncoder::new(&header, &mut out).unwrap();
+        for _ in 0..packages {
+            let Some(range) = enc.next_package() else {
+                break;
+            };
+            let entries = &self.entries[range.start.get() as usize..range.end.get() as usize];
+            let proof = package_proof(range, end, &self.tree).unwrap();
+            enc.push_package(entries, &proof, &mut out).unwrap();
+        }
+        out
+    }
+}
+
+async fn post(addr: SocketAddr, path: &str, body: Vec<u8>) -> u16 {
+    reqwest::Client::new()
+        .post(format!("http://{addr}{path}"))
+        .header("content-type", "application/octet-stream")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_that_pushes_and_is_followed_stays_consistent() {
+    let log = Arc::new(Mutex::new(LogState::new(300, "")));
+    let url = serve_log(log.clone()).await;
+    let (_dir, db) = mirror_dir(&url);
+    let mirror = Arc::new(Mirror::open(&db, mirror_key()).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(daylight_mirror::serve(
+        listener,
+        mirror.clone(),
+        std::future::pending(),
+    ));
+
+    // The log pushes 300 completely.
+    let (cp, entries) = {
+        let l = log.lock().unwrap();
+        (l.add_checkpoint(0), l.add_entries(0, 64))
+    };
+    assert_eq!(post(addr, "/add-checkpoint", cp).await, 200);
+    assert_eq!(post(addr, "/add-entries", entries).await, 200);
+    check_cosigned(&mirror, &log.lock().unwrap(), 300);
+
+    // It grows to 700 and only the follower sees it: from 300, by the tiles.
+    log.lock().unwrap().grow(700, "");
+    assert_eq!(
+        poll_once(&mirror, &url).await.unwrap(),
+        Polled::Cosigned(TreeSize(700))
+    );
+
+    // It grows to 1000 and pushes its checkpoint but only one package
+    // ([512, 768), 202); the follower finishes the upload the push began.
+    log.lock().unwrap().grow(1000, "");
+    let (cp, entries) = {
+        let l = log.lock().unwrap();
+        (l.add_checkpoint(700), l.add_entries(700, 1))
+    };
+    assert_eq!(post(addr, "/add-checkpoint", cp).await, 200);
+    assert_eq!(post(addr, "/add-entries", entries).await, 202);
+    assert_eq!(record(&mirror).next_entry, 768);
+    assert_eq!(
+        poll_once(&mirror, &url).await.unwrap(),
+        Polled::Cosigned(TreeSize(1000))
+    );
+    check_cosigned(&mirror, &log.lock().unwrap(), 1000);
+
+    // The push's retry of the rest, from the next entry its 202 gave: the
+    // entries the follower stored are verified and skipped, and the
+    // mirror checkpoint at that size is refreshed.
+    let entries = log.lock().unwrap().add_entries(768, 64);
+    assert_eq!(post(addr, "/add-entries", entries).await, 200);
+    check_cosigned(&mirror, &log.lock().unwrap(), 1000);
 }
