@@ -8,6 +8,10 @@
 //! | `GET /<origin hash>/checkpoint` | the mirror checkpoint (log signature + mirror cosignature) |
 //! | `GET /<origin hash>/tile/...` | C2SP tlog-tiles hash tiles and entry bundles of the mirrored log |
 //! | `GET /logs` | JSON: the mirror's key and every mirrored log's state (with `follow`: URL and last poll error, for a followed log) |
+//!
+//! The GET routes answer with `Access-Control-Allow-Origin: *`: what they
+//! serve is public, and a page on another origin (the log's web view and
+//! its in-browser verifier) must be able to read it.
 
 use std::future::Future;
 use std::io::Write as _;
@@ -17,6 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::map_response;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -39,17 +44,29 @@ const TEXT: &str = "text/plain; charset=utf-8";
 
 /// The mirror's routes.
 pub fn router(mirror: Arc<Mirror>) -> Router {
+    let public = Router::new()
+        .route("/logs", get(logs))
+        .route("/{origin_hash}/checkpoint", get(checkpoint))
+        .route("/{origin_hash}/tile/{*path}", get(tile))
+        .layer(map_response(allow_any_origin));
     Router::new()
         .route(
             "/add-checkpoint",
             post(add_checkpoint).layer(DefaultBodyLimit::max(MAX_CHECKPOINT_BODY)),
         )
         .route("/add-entries", post(add_entries))
-        .route("/logs", get(logs))
-        .route("/{origin_hash}/checkpoint", get(checkpoint))
-        .route("/{origin_hash}/tile/{*path}", get(tile))
+        .merge(public)
         .fallback(|| async { text(StatusCode::NOT_FOUND, "no such route\n") })
         .with_state(mirror)
+}
+
+/// Lets a page on any origin read a public answer (CORS).
+async fn allow_any_origin(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    response
 }
 
 /// Serves `mirror` on `listener` until `shutdown` completes.

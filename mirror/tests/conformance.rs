@@ -179,6 +179,12 @@ fn info(a: &Answer) -> MirrorInfo {
 
 /// A blocking GET (for the tile reader, which is synchronous).
 fn get(addr: &str, path: &str) -> (u16, Vec<u8>) {
+    let (status, _, body) = get_with_head(addr, path);
+    (status, body)
+}
+
+/// A GET's status, lower-cased response head and body.
+fn get_with_head(addr: &str, path: &str) -> (u16, String, Vec<u8>) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(
@@ -197,7 +203,7 @@ fn get(addr: &str, path: &str) -> (u16, Vec<u8>) {
             .contains("transfer-encoding: chunked"),
         "{head}"
     );
-    (status, raw[split + 4..].to_vec())
+    (status, head.to_ascii_lowercase(), raw[split + 4..].to_vec())
 }
 
 struct HttpTiles {
@@ -312,6 +318,30 @@ async fn a_pushed_log_is_stored_cosigned_and_served_as_tiles() {
     assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
     check_cosignature(&a.body, &log, 300);
     check_served(&addr, &log, 300).await;
+
+    // Every GET route lets a page on another origin read it (the log's web
+    // view verifying an entry against the mirror), even its 404s.
+    let a2 = addr.clone();
+    tokio::task::spawn_blocking(move || {
+        let prefix = format!("/{}", origin_hash(ORIGIN));
+        for (path, want) in [
+            (format!("{prefix}/checkpoint"), 200),
+            (format!("{prefix}/tile/0/000"), 200),
+            (format!("{prefix}/tile/0/001.p/44"), 200),
+            (format!("{prefix}/tile/entries/001.p/44"), 200),
+            ("/logs".to_owned(), 200),
+            (format!("{prefix}/tile/0/009"), 404),
+        ] {
+            let (status, head, _) = get_with_head(&a2, &path);
+            assert_eq!(status, want, "{path}");
+            assert!(
+                head.contains("\r\naccess-control-allow-origin: *"),
+                "{path}: {head}"
+            );
+        }
+    })
+    .await
+    .unwrap();
 
     // The log grows; an unaligned upload [300, 700) needs entries 256..300
     // the mirror already holds to rebuild the first package's subtree.
