@@ -12,6 +12,11 @@
 // 3. GET the hash tiles (/tile/L/N) needed, and recompute the tree's root
 //    (RFC 6962 MTH) from that leaf and the sibling subtrees; it must equal
 //    the signed root in the checkpoint.
+//
+// With a mirror's prefix in the form (C2SP tlog-mirror), steps 2 and 3 read
+// from the mirror instead, and with its key the checkpoint must carry the
+// mirror's cosignature: the entry is then shown readable at the mirror, a
+// copy the log operator does not control.
 
 const enc = new TextEncoder();
 
@@ -66,7 +71,7 @@ async function parseKey(text, wantType) {
   const raw = b64decode(rest.slice(9));
   if (raw.length !== 33) throw new Fail(`key ${name}: wrong length`);
   if (raw[0] !== wantType) {
-    throw new Fail(`key ${name}: type 0x0${raw[0]}, expected 0x0${wantType} (${wantType === 1 ? "Ed25519 note key" : "cosignature/v1 witness key"})`);
+    throw new Fail(`key ${name}: type 0x0${raw[0]}, expected 0x0${wantType} (${wantType === 1 ? "Ed25519 note key" : "cosignature/v1 witness or mirror key"})`);
   }
   const digest = await sha256(concat(enc.encode(name + "\n"), raw));
   if (hex(digest.slice(0, 4)) !== id) throw new Fail(`key ${name}: key ID ${id} does not match the key`);
@@ -116,12 +121,29 @@ function tilePath(n) {
   return s;
 }
 
+// The time (seconds) of the cosignature/v1 line (C2SP tlog-cosignature) by
+// `key` on `note`, or null when the note carries none; throws when it is
+// there and does not verify. `role` names the cosigner: witness or mirror.
+async function cosignedAt(note, key, role) {
+  const line = note.sigs.find((s) => s.name === key.name && s.id === key.id);
+  if (!line) return null;
+  if (line.sig.length !== 72) throw new Fail(`${role} ${key.name}: cosignature has the wrong length`);
+  const ts = new DataView(line.sig.buffer, line.sig.byteOffset, 8).getBigUint64(0);
+  const msg = enc.encode(`cosignature/v1\ntime ${ts}\n${note.text}`);
+  if (!(await crypto.subtle.verify("Ed25519", key.key, line.sig.slice(8), msg))) {
+    throw new Fail(`${role} ${key.name}'s cosignature does not verify with ${key.name}+${key.id}`);
+  }
+  return ts;
+}
+
+const isoTime = (ts) => new Date(Number(ts) * 1000).toISOString();
+
 async function get(url, what) {
   let resp;
   try {
     resp = await fetch(url, { cache: "no-store" });
   } catch (e) {
-    throw new Fail(`could not fetch ${what} (${url}): ${e.message}`);
+    throw new Fail(`could not fetch ${what} (${url}): ${e.message} (the server is unreachable, or does not let this page read it)`);
   }
   if (!resp.ok) throw new Fail(`fetching ${what} (${url}) answered ${resp.status}`);
   return resp;
@@ -129,8 +151,9 @@ async function get(url, what) {
 
 // Reads hashes through C2SP tlog-tiles for a tree of `size` leaves.
 class Tiles {
-  constructor(source, size) {
+  constructor(source, size, where) {
     this.source = source;
+    this.where = where;
     this.size = size;
     this.cache = new Map();
     this.fetched = 0;
@@ -139,9 +162,9 @@ class Tiles {
   async tile(level, index, width) {
     const path = `/tile/${level}/${tilePath(index)}${width < 256 ? `.p/${width}` : ""}`;
     if (!this.cache.has(path)) {
-      const p = get(this.source + path, `hash tile ${path}`).then(async (r) => {
+      const p = get(this.source + path, `hash tile ${path}${this.where}`).then(async (r) => {
         const data = new Uint8Array(await r.arrayBuffer());
-        if (data.length !== width * 32) throw new Fail(`tile ${path} has ${data.length} bytes, expected ${width * 32}`);
+        if (data.length !== width * 32) throw new Fail(`tile ${path}${this.where} has ${data.length} bytes, expected ${width * 32}`);
         this.fetched++;
         return data;
       });
@@ -189,11 +212,11 @@ class Tiles {
   }
 }
 
-async function entryBytes(source, index, size) {
+async function entryBytes(source, index, size, where) {
   const t = Math.floor(index / 256);
   const width = Math.min(256, size - t * 256);
   const path = `/tile/entries/${tilePath(t)}${width < 256 ? `.p/${width}` : ""}`;
-  const data = new Uint8Array(await (await get(source + path, `entry bundle ${path}`)).arrayBuffer());
+  const data = new Uint8Array(await (await get(source + path, `entry bundle ${path}${where}`)).arrayBuffer());
   let o = 0;
   for (let j = 0; j < width; j++) {
     if (o + 2 > data.length) throw new Fail(`entry bundle ${path} is truncated`);
@@ -216,13 +239,19 @@ async function verify(section, log) {
   for (const line of document.getElementById("witness-keys").value.split("\n")) {
     if (line.trim()) witnessKeys.push(await parseKey(line, 4));
   }
-  log.keys = { log: logKey, witnesses: witnessKeys };
+  // Optionally a mirror (C2SP tlog-mirror) to read the entry and tiles from.
+  const mirror = (document.getElementById("mirror-prefix")?.value || "").trim().replace(/\/+$/, "");
+  if (mirror && !/^https?:\/\/[^\s]+$/.test(mirror)) throw new Fail(`not an http(s) address for the mirror: ${mirror}`);
+  const mirrorKeyText = (document.getElementById("mirror-key")?.value || "").trim();
+  if (mirrorKeyText && !mirror) throw new Fail("a mirror key was given without the mirror's address (its prefix URL)");
+  const mirrorKey = mirrorKeyText ? await parseKey(mirrorKeyText, 4) : null;
+  log.keys = { log: logKey, witnesses: witnessKeys, mirror: mirrorKey };
 
   // Where to read: this server, or a published copy given in the form.
   const from = (document.getElementById("read-from")?.value || "").trim().replace(/\/+$/, "");
   if (from && !/^https?:\/\/[^\s]+$/.test(from)) throw new Fail(`not an http(s) address to read from: ${from}`);
   const source = from;
-  ok(`Reading the log from ${from || "this server"}.`);
+  ok(`Reading the ${mirror ? "checkpoint" : "log"} from ${from || "this server"}.`);
   const noteText = await (await get(`${source}/checkpoint`, "the checkpoint")).text();
   const note = parseNote(noteText);
   const sig = note.sigs.find((s) => s.name === logKey.name && s.id === logKey.id);
@@ -238,39 +267,48 @@ async function verify(section, log) {
 
   let cosigned = 0;
   for (const w of witnessKeys) {
-    const line = note.sigs.find((s) => s.name === w.name && s.id === w.id);
-    if (!line) {
+    const ts = await cosignedAt(note, w, "witness");
+    if (ts === null) {
       log.push({ ok: null, msg: `Witness ${w.name} has not cosigned this checkpoint.` });
       continue;
     }
-    if (line.sig.length !== 72) throw new Fail(`witness ${w.name}: cosignature has the wrong length`);
-    const ts = new DataView(line.sig.buffer, line.sig.byteOffset, 8).getBigUint64(0);
-    const msg = enc.encode(`cosignature/v1\ntime ${ts}\n${note.text}`);
-    if (!(await crypto.subtle.verify("Ed25519", w.key, line.sig.slice(8), msg))) {
-      throw new Fail(`witness ${w.name}'s cosignature does not verify with ${w.name}+${w.id}`);
-    }
     cosigned++;
-    ok(`Witness ${w.name} cosigned it at ${new Date(Number(ts) * 1000).toISOString()}.`);
+    ok(`Witness ${w.name} cosigned it at ${isoTime(ts)}.`);
   }
   if (cosigned < quorum) throw new Fail(`only ${cosigned} of the ${quorum} required witness cosignatures verify`);
   ok(`${cosigned} witness cosignature(s) verify; ${quorum} required.`);
 
+  if (mirrorKey) {
+    const ts = await cosignedAt(note, mirrorKey, "mirror");
+    if (ts === null) {
+      throw new Fail(`the checkpoint carries no cosignature by the mirror ${mirrorKey.name}+${mirrorKey.id}, so that mirror has not confirmed it holds these entries`);
+    }
+    ok(`Mirror ${mirrorKey.name} cosigned: it holds these entries (cosigned at ${isoTime(ts)}).`);
+  }
+  // The entry and the tiles: from the mirror if one is given.
+  const data = mirror || source;
+  const where = mirror ? ` from the mirror ${mirror}` : "";
+  const whose = mirror ? "the mirror's" : "the log's";
+  if (mirror) ok(`Reading the entry and the hash tiles from the mirror ${mirror}.`);
+
   if (index >= cp.size) {
     throw new Fail(`entry ${index} is not yet in the newest checkpoint (${cp.size} entries); try again when the witnesses have cosigned a newer one`);
   }
-  const entry = await entryBytes(source, index, cp.size);
+  const entry = await entryBytes(data, index, cp.size, where);
   const leaf = await leafHash(entry.bytes);
   if (hex(leaf) !== shownLeaf) {
-    throw new Fail(`the log's bytes for entry ${index} hash to ${hex(leaf)}, but this page shows leaf hash ${shownLeaf}`);
+    throw new Fail(`${whose} bytes for entry ${index} hash to ${hex(leaf)}, but this page shows leaf hash ${shownLeaf}`);
   }
-  ok(`Entry ${index}: ${entry.bytes.length} bytes from ${entry.path}, leaf hash ${hex(leaf).slice(0, 16)}… matches this page.`);
+  ok(`Entry ${index}: ${entry.bytes.length} bytes from ${entry.path}${where}, leaf hash ${hex(leaf).slice(0, 16)}… matches this page.`);
 
-  const tiles = new Tiles(source, cp.size);
+  const tiles = new Tiles(data, cp.size, where);
   const root = await tiles.root(0, cp.size, index, leaf);
   if (!equal(root, cp.root)) {
-    throw new Fail(`the tree recomputed from entry ${index} and ${tiles.fetched} tile(s) has root ${hex(root).slice(0, 16)}…, not the signed root ${hex(cp.root).slice(0, 16)}…`);
+    throw new Fail(
+      `the tree recomputed from entry ${index} and ${tiles.fetched} tile(s)${where} has root ${hex(root).slice(0, 16)}…, not the signed root ${hex(cp.root).slice(0, 16)}…${mirror ? ": the mirror's bytes differ from the log's" : ""}`,
+    );
   }
-  ok(`Recomputed the tree root from this entry and ${tiles.fetched} hash tile(s): it equals the signed root, so the entry is in the log.`);
+  ok(`Recomputed the tree root from this entry and ${tiles.fetched} hash tile(s)${where}: it equals the signed root, so the entry is in the log${mirror ? ", and readable at the mirror" : ""}.`);
 }
 
 function render(out, log, error) {
@@ -292,6 +330,7 @@ function render(out, log, error) {
     const keys = el("ul");
     keys.append(el("li", `log: ${log.keys.log.text}`));
     for (const w of log.keys.witnesses) keys.append(el("li", `witness: ${w.text}`));
+    if (log.keys.mirror) keys.append(el("li", `mirror: ${log.keys.mirror.text}`));
     box.append(keys);
   }
   out.append(box);

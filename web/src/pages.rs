@@ -1172,7 +1172,26 @@ pub fn entry(
             }
             p.note {
                 "Leave it empty to read from this server, or give the address of a copy published elsewhere "
-                "(the log's bucket or static site, or a mirror): the check then needs nothing from this server at all."
+                "(the log's bucket or static site): the check then needs nothing from this server at all."
+            }
+            fieldset.mirror {
+                legend { "Read entries and tiles from a mirror" }
+                div.field {
+                    label for="mirror-prefix" { "Mirror prefix" }
+                    input id="mirror-prefix" type="url" spellcheck="false" autocomplete="off"
+                        placeholder="https://mirror.example/<sha256 of the log's origin, hex>";
+                }
+                div.field {
+                    label for="mirror-key" { "Mirror key (cosignature/v1)" }
+                    input id="mirror-key" type="text" spellcheck="false" autocomplete="off";
+                }
+                p.note {
+                    "Optional. With a mirror's prefix (a C2SP tlog-mirror, which serves this log under the hex SHA-256 of "
+                    "its origin), the checkpoint is still read and checked as above, but this entry and the tree's tiles "
+                    "are read from the mirror: the check then shows the entry is readable where the log operator is not in "
+                    "control. With the mirror's key, the checkpoint must also carry the mirror's cosignature, its promise "
+                    "that it holds these entries."
+                }
             }
             p.note {
                 "These keys are filled in by this server. A dishonest server could give you its own keys, so compare them "
