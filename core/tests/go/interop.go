@@ -13,12 +13,16 @@
 package main
 
 import (
+	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -58,15 +62,38 @@ type Job struct {
 	Published *PublishedJob `json:"published"`
 }
 
-// PublishedJob names a directory holding a C2SP tlog-tiles log (checkpoint,
-// tile/L/N[.p/W], tile/entries/N[.p/W]) and the log's verifier key. Go opens
-// the checkpoint with note, authenticates the tiles against it with
+// PublishedJob names a C2SP tlog-tiles log (checkpoint, tile/L/N[.p/W],
+// tile/entries/N[.p/W]) as a directory, or as the base URL of a server (a
+// C2SP tlog-mirror's monitoring prefix), and the log's verifier key. Go
+// opens the checkpoint with note, authenticates the tiles against it with
 // tlog.TileHashReader, and proves each index's entry (from its bundle) with
-// tlog.ProveRecord and tlog.CheckRecord.
+// tlog.ProveRecord and tlog.CheckRecord. With mirror_vkey (a C2SP
+// tlog-cosignature cosignature/v1 key, which x/mod's note cannot parse), the
+// checkpoint must also carry a valid cosignature by that key, checked with
+// the note.Verifier below.
 type PublishedJob struct {
-	Dir     string  `json:"dir"`
-	Vkey    string  `json:"vkey"`
-	Indexes []int64 `json:"indexes"`
+	Dir        string  `json:"dir"`
+	URL        string  `json:"url"`
+	Vkey       string  `json:"vkey"`
+	MirrorVkey string  `json:"mirror_vkey"`
+	Indexes    []int64 `json:"indexes"`
+}
+
+// read is the file at path (slash-separated, relative) of the log.
+func (j *PublishedJob) read(path string) ([]byte, error) {
+	if j.URL == "" {
+		return os.ReadFile(filepath.Join(j.Dir, path))
+	}
+	url := strings.TrimRight(j.URL, "/") + "/" + path
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return io.ReadAll(resp.Body)
 }
 
 type PublishedResult struct {
@@ -75,6 +102,56 @@ type PublishedResult struct {
 	Root    string   `json:"root"`
 	Proved  int      `json:"proved"`
 	Entries []string `json:"entries"`
+	// The cosignature/v1 timestamp of the mirror's cosignature, when asked.
+	MirrorTimestamp uint64 `json:"mirror_timestamp"`
+}
+
+// cosigV1 verifies C2SP tlog-cosignature cosignature/v1 signatures: an
+// 8-byte big-endian timestamp, then Ed25519 over
+// "cosignature/v1\ntime <timestamp>\n" and the note text.
+type cosigV1 struct {
+	name string
+	hash uint32
+	key  ed25519.PublicKey
+	// The timestamp of the last signature that verified.
+	timestamp uint64
+}
+
+func (c *cosigV1) Name() string    { return c.name }
+func (c *cosigV1) KeyHash() uint32 { return c.hash }
+func (c *cosigV1) Verify(msg, sig []byte) bool {
+	if len(sig) != 8+ed25519.SignatureSize {
+		return false
+	}
+	ts := binary.BigEndian.Uint64(sig[:8])
+	signed := append([]byte(fmt.Sprintf("cosignature/v1\ntime %d\n", ts)), msg...)
+	if !ed25519.Verify(c.key, signed, sig[8:]) {
+		return false
+	}
+	c.timestamp = ts
+	return true
+}
+
+// newCosigV1 parses a cosignature/v1 verifier key, name+hash+base64(0x04 ||
+// key), checking its key hash: SHA-256(name || "\n" || 0x04 || key)[:4].
+func newCosigV1(vkey string) (*cosigV1, error) {
+	parts := strings.SplitN(vkey, "+", 3)
+	if len(parts) != 3 {
+		return nil, fmt.Errorf("not name+hash+key")
+	}
+	hash, err := strconv.ParseUint(parts[1], 16, 32)
+	if err != nil || len(parts[1]) != 8 {
+		return nil, fmt.Errorf("key hash %q", parts[1])
+	}
+	raw, err := base64.StdEncoding.DecodeString(parts[2])
+	if err != nil || len(raw) != 1+ed25519.PublicKeySize || raw[0] != 0x04 {
+		return nil, fmt.Errorf("not a cosignature/v1 key")
+	}
+	h := sha256.Sum256(append([]byte(parts[0]+"\n"), raw...))
+	if binary.BigEndian.Uint32(h[:4]) != uint32(hash) {
+		return nil, fmt.Errorf("key hash %s does not match the key", parts[1])
+	}
+	return &cosigV1{name: parts[0], hash: uint32(hash), key: ed25519.PublicKey(raw[1:])}, nil
 }
 
 type OpenJob struct {
@@ -561,17 +638,17 @@ func runTiles(job *Job, tree memory) {
 	}
 }
 
-// dirTiles reads C2SP tiles from a directory: Go names them with the height
-// (tile/8/L/N), C2SP without it (tile/L/N).
-type dirTiles struct{ dir string }
+// jobTiles reads C2SP tiles from a job's directory or URL: Go names them
+// with the height (tile/8/L/N), C2SP without it (tile/L/N).
+type jobTiles struct{ job *PublishedJob }
 
-func (d dirTiles) Height() int { return tileHeight }
+func (d jobTiles) Height() int { return tileHeight }
 
-func (d dirTiles) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
+func (d jobTiles) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
 	out := make([][]byte, len(tiles))
 	for i, t := range tiles {
 		path := strings.Replace(t.Path(), "tile/8/", "tile/", 1)
-		data, err := os.ReadFile(filepath.Join(d.dir, path))
+		data, err := d.job.read(path)
 		if err != nil {
 			return nil, err
 		}
@@ -580,7 +657,7 @@ func (d dirTiles) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
 	return out, nil
 }
 
-func (d dirTiles) SaveTiles(tiles []tlog.Tile, data [][]byte) {}
+func (d jobTiles) SaveTiles(tiles []tlog.Tile, data [][]byte) {}
 
 // bundleEntry is entry i of a C2SP entry bundle: big-endian uint16 lengths,
 // each followed by that many bytes.
@@ -607,7 +684,7 @@ func runPublished(job *PublishedJob) {
 	if err != nil {
 		die("published: verifier key: %v", err)
 	}
-	raw, err := os.ReadFile(filepath.Join(job.Dir, "checkpoint"))
+	raw, err := job.read("checkpoint")
 	if err != nil {
 		fail("published: %v", err)
 		return
@@ -616,6 +693,22 @@ func runPublished(job *PublishedJob) {
 	if err != nil {
 		fail("published: the checkpoint does not open with the log's key: %v", err)
 		return
+	}
+	if job.MirrorVkey != "" {
+		m, err := newCosigV1(job.MirrorVkey)
+		if err != nil {
+			die("published: mirror key: %v", err)
+		}
+		// An invalid signature by a known key fails the whole note.
+		if _, err := note.Open(raw, note.VerifierList(v, m)); err != nil {
+			fail("published: the checkpoint does not open with the log's and the mirror's keys: %v", err)
+			return
+		}
+		if m.timestamp == 0 {
+			fail("published: the checkpoint carries no cosignature by the mirror's key")
+			return
+		}
+		r.MirrorTimestamp = m.timestamp
 	}
 	// tlog-checkpoint body: origin, size, base64 root, then extension lines.
 	lines := strings.Split(n.Text, "\n")
@@ -635,7 +728,7 @@ func runPublished(job *PublishedJob) {
 	}
 	r.Origin, r.Size, r.Root = lines[0], size, root.String()
 	tree := tlog.Tree{N: size, Hash: root}
-	reader := tlog.TileHashReader(tree, dirTiles{job.Dir})
+	reader := tlog.TileHashReader(tree, jobTiles{job})
 	th, err := tlog.TreeHash(size, reader)
 	if err != nil {
 		fail("published: TreeHash over the tiles: %v", err)
@@ -655,7 +748,7 @@ func runPublished(job *PublishedJob) {
 			w = 256
 		}
 		name := strings.Replace(tlog.Tile{H: tileHeight, L: 0, N: n, W: int(w)}.Path(), "tile/8/0/", "tile/entries/", 1)
-		bundle, err := os.ReadFile(filepath.Join(job.Dir, name))
+		bundle, err := job.read(name)
 		if err != nil {
 			fail("published: entry %d: %v", i, err)
 			continue
