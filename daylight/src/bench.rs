@@ -17,6 +17,7 @@ use ed25519_dalek::Signer as _;
 use crate::key::read_signer;
 
 mod custody;
+mod mirror;
 
 /// Bench commands.
 #[derive(Subcommand)]
@@ -112,6 +113,26 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 300)]
         max_seconds: u64,
     },
+    /// A C2SP tlog-mirror against its log, in this process on 127.0.0.1
+    /// ports the system picks: integrates N synthetic entries into a new log
+    /// (the log alone), has a mirror verify, store and cosign them called
+    /// directly (where its time goes: proofs, hashing, SQLite), then serves
+    /// a second mirror and the log with mirror quorum 1 and times the push
+    /// over HTTP until the log publishes the mirror-cosigned checkpoint.
+    /// One table, each rate's ratio to the log's integration rate.
+    Mirror {
+        /// Entries to integrate and mirror.
+        #[arg(long, default_value_t = 200_000)]
+        n: u64,
+        /// Where to set everything up (a new or empty directory, kept);
+        /// default: a temporary directory, removed afterwards.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Give up waiting for the mirrored, published checkpoint after
+        /// this many seconds.
+        #[arg(long, default_value_t = 600)]
+        max_seconds: u64,
+    },
     /// Audits a log into DIR (empty: the whole log from nothing; an earlier
     /// audit's: one `--follow` poll) beside this machine's Ed25519 batch
     /// verification rate on the same threads, measured in the same run:
@@ -196,6 +217,11 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             dir,
             max_seconds,
         } => custody::run(n.max(1), dir, Duration::from_secs(max_seconds)),
+        BenchCommand::Mirror {
+            n,
+            dir,
+            max_seconds,
+        } => mirror::run(n.max(1), dir, Duration::from_secs(max_seconds)),
     }
 }
 
@@ -634,7 +660,25 @@ fn fill(dir: &std::path::Path, entries: u64) -> Result<()> {
     if meta.quorum != 0 {
         bail!("fill publishes without witnesses, so it only works on a log made with --quorum 0");
     }
-    let origin = meta.origin;
+    let start = store.size()?.get();
+    integrate_synthetic(store.as_ref(), &key, &meta.origin, entries)?;
+    // Published directly: a synthetic log has no witnesses.
+    let latest = store.latest_checkpoint()?.context("no checkpoint")?;
+    let size = TreeSize(start + entries);
+    store.publish(size, &latest)?;
+    println!("log has {} entries", size.get());
+    Ok(())
+}
+
+/// Appends `entries` small synthetic entries to the log in `store` through
+/// the integration path, 100k at a time (progress on stderr), leaving the
+/// last checkpoint signed but unpublished.
+fn integrate_synthetic(
+    store: &dyn daylight_log_server::store::LogStore,
+    key: &daylight_core::SignerKey,
+    origin: &str,
+    entries: u64,
+) -> Result<()> {
     let start = store.size()?.get();
     let chunk = 100_000u64;
     let started = Instant::now();
@@ -652,18 +696,13 @@ fn fill(dir: &std::path::Path, entries: u64) -> Result<()> {
                 }
             })
             .collect();
-        integrate(store.as_ref(), &key, &origin, batch)?;
+        integrate(store, key, origin, batch)?;
         done += k;
         eprintln!(
             "{done} / {entries} entries ({:.0}/s)",
             done as f64 / started.elapsed().as_secs_f64()
         );
     }
-    // Published directly: a synthetic log has no witnesses.
-    let latest = store.latest_checkpoint()?.context("no checkpoint")?;
-    let size = TreeSize(start + entries);
-    store.publish(size, &latest)?;
-    println!("log has {} entries", size.get());
     Ok(())
 }
 
