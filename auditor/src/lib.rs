@@ -1484,6 +1484,16 @@ async fn meta_from_tiles(
         .and_then(|n| daylight_core::Checkpoint::parse_text(n.text()).ok())
         .map(|c| c.origin)
         .ok_or_else(|| AuditError::Metadata(format!("{url} is not a signed checkpoint")))?;
+    // Only a URL that is a mirror's monitoring prefix for this origin is
+    // read as one: otherwise a log could answer 404 to /api/v1/log and so
+    // switch off the witness-quorum check it is audited against.
+    let prefix = daylight_core::witness_protocol::origin_hash(&origin);
+    if http.base.rsplit('/').next() != Some(prefix.as_str()) {
+        return Err(AuditError::Metadata(format!(
+            "{} serves no /api/v1/log: a Daylight log serves it; a C2SP tlog-mirror's copy of {origin} is read under its prefix .../{prefix}",
+            http.base
+        )));
+    }
     let vkey = match (trusted, dir.pinned()?) {
         (Some(t), _) => t.to_owned(),
         (None, Some(p)) => p.vkey,

@@ -185,6 +185,15 @@ async fn compare_file(
                 None,
             ))
         }
+        // A refusal (403, 410, ...) of a file below the size it cosigned is
+        // withholding what it vouched for, not a network fault; only a
+        // timeout or rate limit (408, 429) and 5xx are.
+        Err(FetchError::Status(_, s)) if (400..500).contains(&s) && s != 408 && s != 429 => {
+            return Ok(Compared::Differs(
+                format!("it refuses {} (HTTP {s})", file.path()),
+                None,
+            ))
+        }
         Err(FetchError::Status(u, s)) => {
             return Ok(Compared::Unreachable(format!("{u}: HTTP {s}")))
         }

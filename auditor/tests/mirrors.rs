@@ -202,6 +202,22 @@ async fn a_mirror_prefix_without_a_known_key_is_refused() {
 }
 
 #[tokio::test]
+async fn a_log_that_hides_its_api_is_not_read_as_a_mirror() {
+    // A log at its own URL that answers 404 to /api/v1/log must not switch
+    // the audit to a mirror's reading (which does not count the witness
+    // quorum): only a URL ending in the origin's hash is a mirror's prefix.
+    let e = entries(10);
+    let mut files = log_files(&e.bytes(), e.len(), &e.actors.log, None);
+    assert!(files.remove("/api/v1/log").is_some(), "the log serves its API");
+    let log = StaticServer::start(files).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(&log.url(), dir.path(), t0());
+    opts.trusted_key = Some(e.actors.log.verifier().to_string());
+    let err = daylight_auditor::audit(&opts).await.unwrap_err();
+    assert!(err.to_string().contains("prefix"), "{err}");
+}
+
+#[tokio::test]
 async fn an_honest_mirror_is_clean() {
     let e = entries(300);
     let n = e.len();
