@@ -343,6 +343,44 @@ async fn a_mirror_serving_another_entry_byte_is_flagged() {
 }
 
 #[tokio::test]
+async fn a_mirror_refusing_what_it_cosigned_is_flagged_and_a_busy_one_is_a_notice() {
+    let e = entries(40);
+    let n = e.len();
+    let files = log_files(&e.bytes(), n, &e.actors.log, None);
+    let log = StaticServer::start(files.clone()).await;
+    let (server, base) = static_mirror(files).await;
+    let bundle = format!(
+        "/{}/{}",
+        origin_hash(ORIGIN),
+        daylight_core::tile::BundleCoord {
+            index: 0,
+            width: n as u16
+        }
+        .path()
+    );
+    // 403 for a bundle below its cosigned size: withholding.
+    server.refuse(&bundle, 403);
+    let dir = tempfile::tempdir().unwrap();
+    let r = audit_with(&log.url(), dir.path(), &[prefix(&base)], Rules::default()).await;
+    assert_eq!(r.exit_code, 1, "{}", r.summary());
+    assert_eq!(ids(&r), set(&["mirror_content_mismatch"]));
+    assert!(
+        with_id(&r, "mirror_content_mismatch")[0].title.contains("403"),
+        "{}",
+        r.summary()
+    );
+    // 503: a mirror in trouble, a notice only.
+    server.refuse(&bundle, 503);
+    let dir = tempfile::tempdir().unwrap();
+    let r = audit_with(&log.url(), dir.path(), &[prefix(&base)], Rules::default()).await;
+    assert_eq!(r.exit_code, 0, "{}", r.summary());
+    assert!(with_id(&r, "mirror_content_mismatch").is_empty());
+    let notices = with_id(&r, "mirror_unreachable");
+    assert_eq!(notices.len(), 1, "{}", r.summary());
+    assert!(notices[0].title.contains("503"), "{}", notices[0].title);
+}
+
+#[tokio::test]
 async fn a_mirror_with_a_forked_checkpoint_is_an_integrity_failure() {
     let e = entries(40);
     let n = e.len();

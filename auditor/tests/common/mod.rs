@@ -621,6 +621,8 @@ pub fn witness_path() -> String {
 pub struct Served {
     pub files: Mutex<HashMap<String, Vec<u8>>>,
     pub hits: Mutex<HashMap<String, usize>>,
+    /// Paths answered with this status instead of their bytes.
+    pub refused: Mutex<HashMap<String, u16>>,
 }
 
 /// A static HTTP server over a map of paths to bytes.
@@ -635,6 +637,7 @@ impl StaticServer {
         let served = Arc::new(Served {
             files: Mutex::new(files),
             hits: Mutex::new(HashMap::new()),
+            refused: Mutex::new(HashMap::new()),
         });
         let app = Router::new().fallback(serve).with_state(served.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -656,6 +659,15 @@ impl StaticServer {
         self.served.files.lock().unwrap().insert(path.into(), data);
     }
 
+    /// Answers `path` with `status` (and no bytes) from now on.
+    pub fn refuse(&self, path: &str, status: u16) {
+        self.served
+            .refused
+            .lock()
+            .unwrap()
+            .insert(path.into(), status);
+    }
+
     pub fn replace_all(&self, files: HashMap<String, Vec<u8>>) {
         *self.served.files.lock().unwrap() = files;
     }
@@ -673,6 +685,9 @@ impl StaticServer {
 async fn serve(State(s): State<Arc<Served>>, uri: Uri) -> Response {
     let path = uri.path().to_owned();
     *s.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+    if let Some(&status) = s.refused.lock().unwrap().get(&path) {
+        return (StatusCode::from_u16(status).unwrap(), "refused\n").into_response();
+    }
     match s.files.lock().unwrap().get(&path) {
         Some(d) => (StatusCode::OK, d.clone()).into_response(),
         None => (StatusCode::NOT_FOUND, "not found\n").into_response(),
