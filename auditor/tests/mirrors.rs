@@ -208,7 +208,10 @@ async fn a_log_that_hides_its_api_is_not_read_as_a_mirror() {
     // quorum): only a URL ending in the origin's hash is a mirror's prefix.
     let e = entries(10);
     let mut files = log_files(&e.bytes(), e.len(), &e.actors.log, None);
-    assert!(files.remove("/api/v1/log").is_some(), "the log serves its API");
+    assert!(
+        files.remove("/api/v1/log").is_some(),
+        "the log serves its API"
+    );
     let log = StaticServer::start(files).await;
     let dir = tempfile::tempdir().unwrap();
     let mut opts = options(&log.url(), dir.path(), t0());
@@ -365,7 +368,9 @@ async fn a_mirror_refusing_what_it_cosigned_is_flagged_and_a_busy_one_is_a_notic
     assert_eq!(r.exit_code, 1, "{}", r.summary());
     assert_eq!(ids(&r), set(&["mirror_content_mismatch"]));
     assert!(
-        with_id(&r, "mirror_content_mismatch")[0].title.contains("403"),
+        with_id(&r, "mirror_content_mismatch")[0]
+            .title
+            .contains("403"),
         "{}",
         r.summary()
     );
