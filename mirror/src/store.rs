@@ -15,12 +15,12 @@
 //!   them.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use daylight_core::tree::{HashReader, TreeError};
 use daylight_core::witness_protocol::origin_hash;
 use daylight_core::{Hash, KeyType, TreeSize, VerifierKey};
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension as _};
+use daylight_witness::store::open_sqlite;
+use rusqlite::{params, Connection, OptionalExtension as _};
 
 /// The database file inside a mirror directory.
 pub const DB_FILE: &str = "mirror.db";
@@ -212,13 +212,7 @@ pub fn create(path: &Path) -> Result<(), StoreError> {
     if path.exists() {
         return Err(StoreError::AlreadyExists(path.to_owned()));
     }
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    configure(&conn)?;
+    let conn = open_sqlite(path, true, StoreError::Corrupt)?;
     conn.execute_batch(&format!("BEGIN IMMEDIATE;{SCHEMA}COMMIT;"))?;
     Ok(())
 }
@@ -228,11 +222,7 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
     if !path.exists() {
         return Err(StoreError::Missing(path.to_owned()));
     }
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    configure(&conn)?;
+    let conn = open_sqlite(path, false, StoreError::Corrupt)?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version != 1 {
         return Err(StoreError::Corrupt(format!(
@@ -241,20 +231,6 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
     }
     conn.execute_batch(FOLLOWS_SCHEMA)?;
     Ok(conn)
-}
-
-fn configure(conn: &Connection) -> Result<(), StoreError> {
-    conn.busy_timeout(Duration::from_secs(10))?;
-    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::Corrupt(format!(
-            "could not switch to WAL mode (got {mode})"
-        )));
-    }
-    // FULL: every commit syncs the WAL, so stored entries and a cosigned
-    // checkpoint survive power loss before the answer leaves.
-    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
-    Ok(())
 }
 
 /// Lets the mirror accept the log with `origin` signed by `vkey`. Adding the

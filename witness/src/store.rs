@@ -123,13 +123,7 @@ pub fn create(path: &Path) -> Result<(), StoreError> {
     if path.exists() {
         return Err(StoreError::AlreadyExists(path.to_owned()));
     }
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    configure(&conn)?;
+    let conn = open_sqlite(path, true, StoreError::Corrupt)?;
     conn.execute_batch(&format!("BEGIN IMMEDIATE;{SCHEMA}COMMIT;"))?;
     Ok(())
 }
@@ -139,11 +133,7 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
     if !path.exists() {
         return Err(StoreError::Missing(path.to_owned()));
     }
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    configure(&conn)?;
+    let conn = open_sqlite(path, false, StoreError::Corrupt)?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version != 1 {
         return Err(StoreError::Corrupt(format!(
@@ -153,17 +143,31 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-fn configure(conn: &Connection) -> Result<(), StoreError> {
+/// Opens (with `create`, also creates) the SQLite file at `path` the way
+/// the witness's and the mirror's databases are opened: a 10 s busy timeout,
+/// WAL mode, `synchronous = FULL` and foreign keys on. `corrupt` builds the
+/// caller's error when WAL mode cannot be switched on.
+pub fn open_sqlite<E: From<rusqlite::Error>>(
+    path: &Path,
+    create: bool,
+    corrupt: impl FnOnce(String) -> E,
+) -> Result<Connection, E> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::Corrupt(format!(
+        return Err(corrupt(format!(
             "could not switch to WAL mode (got {mode})"
         )));
     }
-    // FULL: every commit syncs the WAL, so a cosigned state survives power loss.
+    // FULL: every commit syncs the WAL, so a cosigned state (and a mirror's
+    // stored entries) survive power loss before the answer leaves.
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
-    Ok(())
+    Ok(conn)
 }
 
 /// Checks that `origin` can be a checkpoint's origin line.
