@@ -11,7 +11,7 @@ use clap::Subcommand;
 use daylight_core::log_list::LogList;
 use daylight_core::witness_protocol::origin_hash;
 use daylight_core::{KeyType, VerifierKey};
-use daylight_mirror::{store, AddLog, Mirror, DB_FILE, KEY_FILE};
+use daylight_mirror::{store, unix_now, AddLog, Mirror, DB_FILE, KEY_FILE};
 
 use crate::key::{generate, read_signer, write_secret};
 use crate::witness::shutdown_signal;
@@ -262,11 +262,4 @@ fn serve(dir: &Path, listen: SocketAddr, poll_interval: Duration) -> Result<()> 
         followers.abort();
         Ok(())
     })
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }

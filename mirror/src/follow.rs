@@ -35,7 +35,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use daylight_core::mirror_protocol::{
     package_proof, AddEntriesEncoder, AddEntriesHeader, EntryPackage, PackageRange, PackageReader,
@@ -50,6 +50,7 @@ use tokio::runtime::Handle;
 
 use crate::mirror::{Mirror, MirrorError};
 use crate::store::LogRecord;
+use crate::unix_now;
 
 /// The longest wait between polls of a failing log.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(600);
@@ -168,13 +169,6 @@ impl TileReader for HttpTiles {
             known.insert(*tile, data.clone());
         }
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// The root of the mirror checkpoint the mirror holds for `log`.

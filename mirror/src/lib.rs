@@ -25,3 +25,11 @@ pub use follow::{FollowError, Polled};
 pub use mirror::{Mirror, MirrorError, Upload};
 pub use server::{router, serve};
 pub use store::{AddLog, Follow, LogRecord, StoreError, DB_FILE, KEY_FILE};
+
+/// Seconds since the Unix epoch, 0 if the clock is before it.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

@@ -16,7 +16,6 @@
 use std::future::Future;
 use std::io::Write as _;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
@@ -36,6 +35,7 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 
 use crate::mirror::{Mirror, MirrorError, Upload};
+use crate::unix_now;
 
 /// Largest add-checkpoint body (larger ones get `413`), as the witness.
 pub const MAX_CHECKPOINT_BODY: usize = daylight_witness::server::MAX_BODY;
@@ -78,13 +78,6 @@ pub async fn serve(
     axum::serve(listener, router(mirror))
         .with_graceful_shutdown(shutdown)
         .await
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 fn text(status: StatusCode, body: &str) -> Response {
