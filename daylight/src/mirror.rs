@@ -8,13 +8,12 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use clap::Subcommand;
-use daylight_core::log_list::LogList;
 use daylight_core::witness_protocol::origin_hash;
 use daylight_core::{KeyType, VerifierKey};
 use daylight_mirror::{store, unix_now, AddLog, Mirror, DB_FILE, KEY_FILE};
 
 use crate::key::{generate, read_signer, write_secret};
-use crate::witness::shutdown_signal;
+use crate::witness::{add_listed_logs, existing_db, shutdown_signal};
 
 /// Mirror commands.
 #[derive(Subcommand)]
@@ -175,44 +174,27 @@ fn added(origin: &str, vkey: &VerifierKey, outcome: AddLog) -> String {
 
 /// `add-log --log-list FILE`: checks the whole list, then adds each log.
 fn add_log_list(dir: &Path, file: &Path) -> Result<()> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("--log-list: reading {}", file.display()))?;
-    let list = LogList::parse(&text)
-        .with_context(|| format!("--log-list {}: not a logs/v0 list", file.display()))?;
-    let mut conn = store::open(&mirror_db(dir)?)?;
-    let mut refused = 0;
-    for log in &list.logs {
-        match store::add_log(&mut conn, &log.origin, &log.vkey, unix_now()) {
-            Ok(outcome) => println!("{}", added(&log.origin, &log.vkey, outcome)),
-            Err(e @ store::StoreError::OriginTaken { .. }) => {
-                refused += 1;
-                println!("refused log {}: {e}", log.origin);
+    add_listed_logs(
+        file,
+        "logs/v0",
+        || Ok(store::open(&mirror_db(dir)?)?),
+        |conn, log| match store::add_log(conn, &log.origin, &log.vkey, unix_now()) {
+            Ok(outcome) => {
+                println!("{}", added(&log.origin, &log.vkey, outcome));
+                Ok(true)
             }
-            Err(e) => return Err(e).with_context(|| format!("adding log {}", log.origin)),
-        }
-    }
-    if refused > 0 {
-        bail!(
-            "{refused} of the {} logs in {} refused: known here with another key (see above)",
-            list.logs.len(),
-            file.display()
-        );
-    }
-    Ok(())
+            Err(e @ store::StoreError::OriginTaken { .. }) => {
+                println!("refused log {}: {e}", log.origin);
+                Ok(false)
+            }
+            Err(e) => Err(e).with_context(|| format!("adding log {}", log.origin)),
+        },
+    )
 }
 
 /// The mirror database in `dir`, or the error that says how to create one.
 fn mirror_db(dir: &Path) -> Result<PathBuf> {
-    let db = dir.join(DB_FILE);
-    if !db.exists() {
-        bail!(
-            "no mirror in {} (no {}): create one with `daylight mirror init --dir {} --name NAME`",
-            dir.display(),
-            db.display(),
-            dir.display()
-        );
-    }
-    Ok(db)
+    existing_db(dir, DB_FILE, "mirror")
 }
 
 fn serve(dir: &Path, listen: SocketAddr, poll_interval: Duration) -> Result<()> {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
 use clap::Subcommand;
-use daylight_core::log_list::LogList;
+use daylight_core::log_list::{ListedLog, LogList};
 use daylight_core::witness_protocol::checkpoint_path;
 use daylight_core::{KeyType, VerifierKey};
 use daylight_witness::{store, AddLog, StoreError, Witness, DB_FILE, KEY_FILE};
@@ -161,21 +161,16 @@ fn added(origin: &str, vkey: &impl std::fmt::Display, outcome: AddLog) -> String
 /// origin is known with another key is reported and skipped; the others are
 /// still added, and the command fails at the end.
 fn add_log_list(dir: &Path, file: &Path) -> Result<()> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("--log-list: reading {}", file.display()))?;
-    let list = LogList::parse(&text).with_context(|| {
-        format!(
-            "--log-list {}: not a witness-network logs/v0 list",
-            file.display()
-        )
-    })?;
-    let mut conn = store::open(&witness_db(dir)?)?;
-    let mut refused = 0;
-    for log in &list.logs {
-        match store::add_log(&mut conn, &log.origin, &log.vkey, unix_now()) {
-            Ok(outcome) => println!("{}", added(&log.origin, &log.vkey, outcome)),
+    add_listed_logs(
+        file,
+        "witness-network logs/v0",
+        || Ok(store::open(&witness_db(dir)?)?),
+        |conn, log| match store::add_log(conn, &log.origin, &log.vkey, unix_now()) {
+            Ok(outcome) => {
+                println!("{}", added(&log.origin, &log.vkey, outcome));
+                Ok(true)
+            }
             Err(e @ StoreError::OriginTaken { .. }) => {
-                refused += 1;
                 println!(
                     "refused log {}: {e}; to take the list's key {} run `daylight witness add-log \
                      --dir {} --origin {} --vkey {} --rotate`",
@@ -185,8 +180,33 @@ fn add_log_list(dir: &Path, file: &Path) -> Result<()> {
                     log.origin,
                     log.vkey
                 );
+                Ok(false)
             }
-            Err(e) => return Err(e).with_context(|| format!("adding log {}", log.origin)),
+            Err(e) => Err(e).with_context(|| format!("adding log {}", log.origin)),
+        },
+    )
+}
+
+/// `add-log --log-list FILE` for a witness or a mirror: reads and checks
+/// the whole list (`kind` names it in the error), opens the database with
+/// `open`, then `add`s each log; `add` answers whether the log was taken
+/// (`false`: refused, already reported). The refused are counted and the
+/// command fails at the end if any was.
+pub(crate) fn add_listed_logs<C>(
+    file: &Path,
+    kind: &str,
+    open: impl FnOnce() -> Result<C>,
+    mut add: impl FnMut(&mut C, &ListedLog) -> Result<bool>,
+) -> Result<()> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("--log-list: reading {}", file.display()))?;
+    let list = LogList::parse(&text)
+        .with_context(|| format!("--log-list {}: not a {kind} list", file.display()))?;
+    let mut conn = open()?;
+    let mut refused = 0;
+    for log in &list.logs {
+        if !add(&mut conn, log)? {
+            refused += 1;
         }
     }
     if refused > 0 {
@@ -201,10 +221,16 @@ fn add_log_list(dir: &Path, file: &Path) -> Result<()> {
 
 /// The witness database in `dir`, or the error that says how to create one.
 fn witness_db(dir: &Path) -> Result<PathBuf> {
-    let db = dir.join(DB_FILE);
+    existing_db(dir, DB_FILE, "witness")
+}
+
+/// The database `file` in `dir` of a `daylight {role}`, or the error that
+/// says how to create one.
+pub(crate) fn existing_db(dir: &Path, file: &str, role: &str) -> Result<PathBuf> {
+    let db = dir.join(file);
     if !db.exists() {
         bail!(
-            "no witness in {} (no {}): create one with `daylight witness init --dir {} --name NAME`",
+            "no {role} in {} (no {}): create one with `daylight {role} init --dir {} --name NAME`",
             dir.display(),
             db.display(),
             dir.display()
