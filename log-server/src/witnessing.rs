@@ -452,6 +452,41 @@ async fn publish(
     Ok(())
 }
 
+/// The latest target not cosigned yet (`cosigned`: the round last
+/// cosigned), waiting for one; `None` once the targets end. The witness and
+/// mirror tasks' loop head.
+async fn next_target(
+    target: &mut watch::Receiver<Option<Arc<Target>>>,
+    cosigned: Option<u64>,
+) -> Option<Arc<Target>> {
+    loop {
+        let current = target.borrow_and_update().clone();
+        if let Some(t) = current.filter(|t| cosigned != Some(t.round)) {
+            return Some(t);
+        }
+        if target.changed().await.is_err() {
+            return None;
+        }
+    }
+}
+
+/// The pause after `failures` failures in a row: 200 ms doubling, at most
+/// 12.8 s.
+fn backoff(failures: u32) -> Duration {
+    Duration::from_millis(100u64 << failures.min(7))
+}
+
+/// Sleeps `pause` or until the target changes; `false` once the targets end.
+async fn sleep_or_new_target(
+    pause: Duration,
+    target: &mut watch::Receiver<Option<Arc<Target>>>,
+) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(pause) => true,
+        changed = target.changed() => changed.is_ok(),
+    }
+}
+
 async fn witness_task(
     i: usize,
     witness: WitnessConfig,
@@ -466,12 +501,8 @@ async fn witness_task(
     let mut cosigned: Option<u64> = None;
     let mut failures = 0u32;
     loop {
-        let current = target.borrow_and_update().clone();
-        let Some(t) = current.filter(|t| cosigned != Some(t.round)) else {
-            if target.changed().await.is_err() {
-                return;
-            }
-            continue;
+        let Some(t) = next_target(&mut target, cosigned).await else {
+            return;
         };
         // Believed ahead of the target (a stale record): ask with old 0,
         // which a witness answers with its real size.
@@ -514,11 +545,10 @@ async fn witness_task(
             Err(e) => {
                 metrics.witness_failures.fetch_add(1, Ordering::Relaxed);
                 failures += 1;
-                let pause = Duration::from_millis(100u64 << failures.min(7));
+                let pause = backoff(failures);
                 tracing::warn!(witness = %name, size = t.size.get(), "witness did not cosign: {e}; retrying in {pause:?}");
-                tokio::select! {
-                    _ = tokio::time::sleep(pause) => {}
-                    changed = target.changed() => if changed.is_err() { return },
+                if !sleep_or_new_target(pause, &mut target).await {
+                    return;
                 }
             }
         }
@@ -658,12 +688,8 @@ async fn mirror_task(
     let mut cosigned: Option<u64> = None;
     let mut failures = 0u32;
     loop {
-        let current = target.borrow_and_update().clone();
-        let Some(t) = current.filter(|t| cosigned != Some(t.round)) else {
-            if target.changed().await.is_err() {
-                return;
-            }
-            continue;
+        let Some(t) = next_target(&mut target, cosigned).await else {
+            return;
         };
         let started = Instant::now();
         match push(&mirror, &store, &client, &mut state, &t).await {
@@ -685,11 +711,10 @@ async fn mirror_task(
                 // Ask afresh: a mirror that failed may have lost or moved on.
                 state = MirrorState::default();
                 failures += 1;
-                let pause = Duration::from_millis(100u64 << failures.min(7));
+                let pause = backoff(failures);
                 tracing::warn!(mirror = %name, size = t.size.get(), "mirror did not cosign: {e}; retrying in {pause:?}");
-                tokio::select! {
-                    _ = tokio::time::sleep(pause) => {}
-                    changed = target.changed() => if changed.is_err() { return },
+                if !sleep_or_new_target(pause, &mut target).await {
+                    return;
                 }
             }
         }
