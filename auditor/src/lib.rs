@@ -193,6 +193,55 @@ impl From<FetchError> for AuditError {
     }
 }
 
+/// What reading a witness's or a mirror's checkpoint came to.
+enum Served {
+    /// Fetched, kept as `file` in the audit directory, opened by a log key.
+    Opened {
+        bytes: Vec<u8>,
+        file: String,
+        signed: SignedCheckpoint,
+    },
+    /// Not fetched: the status to record (`no_checkpoint` on a 404,
+    /// `unreachable` otherwise) and why.
+    Unreachable { status: &'static str, why: String },
+    /// Fetched and kept as `file`, but no key of the log opens it.
+    Invalid {
+        file: String,
+        error: daylight_core::CheckpointError,
+    },
+}
+
+/// Fetches the checkpoint a witness or a mirror serves at `url`, keeps it in
+/// `dir` and opens it with any of `log_keys` (a witness or mirror may hold
+/// an older checkpoint, signed by a key since rotated out).
+async fn fetch_served_checkpoint(
+    dir: &AuditDir,
+    client: &reqwest::Client,
+    url: &str,
+    log_keys: &[&VerifierKey],
+) -> Result<Served, AuditError> {
+    let bytes = match get(client, url).await {
+        Ok(b) => b,
+        Err(e) => {
+            let (status, why) = match &e {
+                FetchError::Status(_, 404) => ("no_checkpoint", "HTTP 404".to_owned()),
+                FetchError::Status(_, s) => ("unreachable", format!("HTTP {s}")),
+                FetchError::Other(_, w) => ("unreachable", w.clone()),
+            };
+            return Ok(Served::Unreachable { status, why });
+        }
+    };
+    let file = dir.keep_checkpoint(&bytes, url)?;
+    Ok(match SignedCheckpoint::open_any(&bytes, log_keys) {
+        Ok((signed, _)) => Served::Opened {
+            bytes,
+            file,
+            signed,
+        },
+        Err(error) => Served::Invalid { file, error },
+    })
+}
+
 async fn get(client: &reqwest::Client, url: &str) -> Result<Vec<u8>, FetchError> {
     let resp = client
         .get(url)
@@ -1318,55 +1367,54 @@ async fn compare_witnesses(
             root: None,
             file: None,
         };
-        let bytes = match get(&http.client, &monitor).await {
-            Ok(b) => b,
-            Err(e) => {
-                let (status, why) = match &e {
-                    FetchError::Status(_, 404) => ("no_checkpoint", "HTTP 404".to_owned()),
-                    FetchError::Status(_, s) => ("unreachable", format!("HTTP {s}")),
-                    FetchError::Other(_, w) => ("unreachable", w.clone()),
-                };
-                info.status = status.into();
-                findings.push(
-                    Finding::new(
-                        "witness_unreachable",
-                        Category::Notice,
-                        Severity::Info,
-                        format!("witness {base}: {why}"),
-                        WITNESS_UNREACHABLE,
-                        vec![],
-                    )
-                    .with_details(json!({ "url": monitor })),
-                );
-                ctx.witnesses.push(info);
-                continue;
-            }
-        };
-        let file = ctx.dir.keep_checkpoint(&bytes, &monitor)?;
-        info.file = Some(file.clone());
         // Any key of the log's confirmed chain: a witness may hold an older
         // checkpoint, signed by a key since rotated out.
-        let signed = match SignedCheckpoint::open_any(&bytes, &log_keys) {
-            Ok((s, _)) => s,
-            Err(e) => {
-                info.status = "invalid".into();
-                findings.push(
-                    Finding::new(
-                        "witness_checkpoint_invalid",
-                        Category::Notice,
-                        Severity::Info,
-                        format!(
+        let (bytes, file, signed) =
+            match fetch_served_checkpoint(ctx.dir, &http.client, &monitor, &log_keys).await? {
+                Served::Opened {
+                    bytes,
+                    file,
+                    signed,
+                } => {
+                    info.file = Some(file.clone());
+                    (bytes, file, signed)
+                }
+                Served::Unreachable { status, why } => {
+                    info.status = status.into();
+                    findings.push(
+                        Finding::new(
+                            "witness_unreachable",
+                            Category::Notice,
+                            Severity::Info,
+                            format!("witness {base}: {why}"),
+                            WITNESS_UNREACHABLE,
+                            vec![],
+                        )
+                        .with_details(json!({ "url": monitor })),
+                    );
+                    ctx.witnesses.push(info);
+                    continue;
+                }
+                Served::Invalid { file, error: e } => {
+                    info.file = Some(file.clone());
+                    info.status = "invalid".into();
+                    findings.push(
+                        Finding::new(
+                            "witness_checkpoint_invalid",
+                            Category::Notice,
+                            Severity::Info,
+                            format!(
                             "witness {base} serves a checkpoint the log's key does not open: {e}"
                         ),
-                        WITNESS_INVALID,
-                        vec![],
-                    )
-                    .with_evidence(vec![file]),
-                );
-                ctx.witnesses.push(info);
-                continue;
-            }
-        };
+                            WITNESS_INVALID,
+                            vec![],
+                        )
+                        .with_evidence(vec![file]),
+                    );
+                    ctx.witnesses.push(info);
+                    continue;
+                }
+            };
         if let Err(e) = verify_cosignatures(&signed.note, &witness_keys) {
             findings.push(
                 Finding::new(

@@ -36,14 +36,14 @@ use daylight_core::tile::{
 };
 use daylight_core::tree::{stored_hash_index, HashReader};
 use daylight_core::witness_protocol::origin_hash;
-use daylight_core::{leaf_hash, Hash, SignedCheckpoint, TreeSize};
+use daylight_core::{leaf_hash, Hash, TreeSize};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::findings::{Category, Finding, MirrorInfo, Severity};
 use crate::{
-    bundles_between, check_against, get, keep_split_evidence, AuditError, Ctx, FetchError, Http,
-    Keys, Verdict,
+    bundles_between, check_against, fetch_served_checkpoint, get, keep_split_evidence, AuditError,
+    Ctx, FetchError, Http, Keys, Served, Verdict,
 };
 
 /// Tiles and bundles fetched from each mirror per run by default.
@@ -337,43 +337,42 @@ pub(crate) async fn compare_mirrors(
             )
             .with_details(json!({ "url": prefix }))
         };
-        let bytes = match get(&http.client, &cp_url).await {
-            Ok(b) => b,
-            Err(e) => {
-                let (status, why) = match &e {
-                    FetchError::Status(_, 404) => ("no_checkpoint", "HTTP 404".to_owned()),
-                    FetchError::Status(_, s) => ("unreachable", format!("HTTP {s}")),
-                    FetchError::Other(_, w) => ("unreachable", w.clone()),
-                };
-                info.status = status.into();
-                findings.push(unreachable(format!("{cp_url}: {why}")));
-                ctx.mirrors.push(info);
-                continue;
-            }
-        };
-        let file = ctx.dir.keep_checkpoint(&bytes, &cp_url)?;
-        info.file = Some(file.clone());
-        let signed = match SignedCheckpoint::open_any(&bytes, &log_keys) {
-            Ok((s, _)) => s,
-            Err(e) => {
-                info.status = "invalid".into();
-                findings.push(
-                    Finding::new(
-                        "mirror_checkpoint_invalid",
-                        Category::Rule,
-                        Severity::High,
-                        format!(
+        let (bytes, file, signed) =
+            match fetch_served_checkpoint(ctx.dir, &http.client, &cp_url, &log_keys).await? {
+                Served::Opened {
+                    bytes,
+                    file,
+                    signed,
+                } => {
+                    info.file = Some(file.clone());
+                    (bytes, file, signed)
+                }
+                Served::Unreachable { status, why } => {
+                    info.status = status.into();
+                    findings.push(unreachable(format!("{cp_url}: {why}")));
+                    ctx.mirrors.push(info);
+                    continue;
+                }
+                Served::Invalid { file, error: e } => {
+                    info.file = Some(file.clone());
+                    info.status = "invalid".into();
+                    findings.push(
+                        Finding::new(
+                            "mirror_checkpoint_invalid",
+                            Category::Rule,
+                            Severity::High,
+                            format!(
                             "mirror {prefix} serves a checkpoint the log's key does not open: {e}"
                         ),
-                        MIRROR_INVALID,
-                        vec![],
-                    )
-                    .with_evidence(vec![file]),
-                );
-                ctx.mirrors.push(info);
-                continue;
-            }
-        };
+                            MIRROR_INVALID,
+                            vec![],
+                        )
+                        .with_evidence(vec![file]),
+                    );
+                    ctx.mirrors.push(info);
+                    continue;
+                }
+            };
         let (m_size, m_root) = (signed.checkpoint.size.get(), signed.checkpoint.root);
         info.size = Some(m_size);
         info.root = Some(m_root.to_base64());
