@@ -7,7 +7,7 @@
 //! - A custodian killed (SIGKILL) while its receipt waits for a cosigned
 //!   checkpoint (the witnesses are stopped) released nothing; restarted, it
 //!   answers with the same receipt, logged once.
-//! - Every custodian denies every tampered bundle (a flipped bit in the
+//! - Every custodian denies every tampered bundle (a changed digit in the
 //!   entry, another index, the cosignatures dropped, a changed salt,
 //!   another target) with the gate's 403, and nothing reaches the log.
 
@@ -447,11 +447,22 @@ fn every_custodian_denies_every_tampered_bundle_and_logs_nothing() {
     };
     let cases: Vec<(&str, std::path::PathBuf)> = vec![
         (
-            "a flipped bit in the entry",
+            "a changed digit in the entry",
             tampered(dir, "flipped-entry", |b| {
+                // One hex digit of the first 64-digit value (a commitment)
+                // changed to another hex digit: the record still parses, so
+                // it reaches the custodians, but it is no longer the signed,
+                // logged entry. (A bit flipped anywhere could make it
+                // unparsable, and `escrow recover` refuses that itself.)
                 let mut e = std::fs::read(b.join("entry")).unwrap();
-                let mid = e.len() / 2;
-                e[mid] ^= 0x01;
+                let hex = |c: &u8| c.is_ascii_digit() || (b'a'..=b'f').contains(c);
+                let at = (0..e.len().saturating_sub(65))
+                    .find(|&i| {
+                        e[i] == b'"' && e[i + 1..i + 65].iter().all(hex) && e[i + 65] == b'"'
+                    })
+                    .expect("the entry holds a 64-digit hex value")
+                    + 1;
+                e[at] = if e[at] == b'0' { b'1' } else { b'0' };
                 std::fs::write(b.join("entry"), e).unwrap();
             }),
         ),
