@@ -532,6 +532,17 @@ fn the_web_view_and_the_auditor_agree_on_every_entry() {
             w
         })
         .collect();
+    // The demo's mirror: the log publishes only checkpoints it cosigned.
+    let mirror_addr = format!("127.0.0.1:{}", port + 7);
+    let _mirror = spawn(&[
+        "mirror",
+        "serve",
+        "--dir",
+        &p(&d.join("mirror")),
+        "--listen",
+        &mirror_addr,
+    ]);
+    wait_ready(&mirror_addr);
     let (mut server, url) = serve_log(&p(&d.join("log")));
     let (_, info) = http_get(&format!("{url}/api/v1/log"));
     let info: Value = serde_json::from_slice(&info).unwrap();
