@@ -17,7 +17,9 @@ use ed25519_dalek::Signer as _;
 use crate::key::read_signer;
 
 mod custody;
+mod integrate;
 mod mirror;
+mod web_index;
 
 /// Bench commands.
 #[derive(Subcommand)]
@@ -133,6 +135,29 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 600)]
         max_seconds: u64,
     },
+    /// The log's write path in this process: batches of random entries
+    /// integrated into DIR (a log made with `--quorum 0`; sequence, stored
+    /// hashes, signed checkpoint, one durable transaction each), alternating
+    /// with raw durable batched SQLite inserts of the same bytes into a file
+    /// beside it; prints both rates and their ratio. The entries stay in the
+    /// log (published at the end, as `fill` does).
+    Integrate {
+        /// The log's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Batches to time.
+        #[arg(long, default_value_t = 200)]
+        batches: u64,
+        /// Entries per batch (the sequencer's largest batch by default).
+        #[arg(long, default_value_t = 1024)]
+        batch: usize,
+        /// Bytes per entry (about a real record's).
+        #[arg(long, default_value_t = 1000)]
+        bytes: usize,
+        /// Stop after this many seconds.
+        #[arg(long, default_value_t = 120)]
+        max_seconds: u64,
+    },
     /// Audits a log into DIR (empty: the whole log from nothing; an earlier
     /// audit's: one `--follow` poll) beside this machine's Ed25519 batch
     /// verification rate on the same threads, measured in the same run:
@@ -147,6 +172,22 @@ pub enum BenchCommand {
         /// Threads for the audit and for the limit.
         #[arg(long, default_value_t = 2)]
         threads: usize,
+    },
+    /// Builds the web view's query index afresh from the log in DIR (as
+    /// `log serve` does) beside the same entries only read and parsed,
+    /// measured in the same run: entries/s, their ratio to that limit, and
+    /// the index's bytes per entry, as `key: value` lines.
+    WebIndex {
+        /// The log's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Where to build the index (an existing one is deleted first);
+        /// default: a temporary file, removed afterwards.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Stop each phase after this many seconds.
+        #[arg(long, default_value_t = 1800)]
+        max_seconds: u64,
     },
 }
 
@@ -217,11 +258,29 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             dir,
             max_seconds,
         } => custody::run(n.max(1), dir, Duration::from_secs(max_seconds)),
+        BenchCommand::Integrate {
+            dir,
+            batches,
+            batch,
+            bytes,
+            max_seconds,
+        } => integrate::run(integrate::Options {
+            dir,
+            batches,
+            batch: batch.max(1),
+            bytes: bytes.max(1),
+            max: Duration::from_secs(max_seconds),
+        }),
         BenchCommand::Mirror {
             n,
             dir,
             max_seconds,
         } => mirror::run(n.max(1), dir, Duration::from_secs(max_seconds)),
+        BenchCommand::WebIndex {
+            dir,
+            out,
+            max_seconds,
+        } => web_index::run(&dir, out, Duration::from_secs(max_seconds)),
     }
 }
 

@@ -1,0 +1,129 @@
+//! `daylight bench integrate`: the log's in-process write path (sequence,
+//! stored hashes, signed checkpoint, one durable transaction per batch)
+//! beside raw durable batched SQLite inserts of the same bytes into a file
+//! in the same directory, measured alternately in one run so both see the
+//! same disk and the same background load.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _, Result};
+use daylight_core::TreeSize;
+use daylight_log_server::integrate::integrate;
+use daylight_log_server::store::NewEntry;
+
+use crate::key::read_signer;
+
+/// What to run.
+pub struct Options {
+    /// A log made with `daylight log init --quorum 0` (filled or not).
+    pub dir: PathBuf,
+    /// Batches to time.
+    pub batches: u64,
+    /// Entries per batch.
+    pub batch: usize,
+    /// Bytes per entry.
+    pub bytes: usize,
+    /// Stop timing after this long.
+    pub max: Duration,
+}
+
+/// Entries with random contents (so leaf hashes fall anywhere in the
+/// dedup index, as real records' do), `bytes` long each.
+fn random_batch(n: usize, bytes: usize) -> Result<Vec<NewEntry>> {
+    (0..n)
+        .map(|_| {
+            let mut data = vec![0u8; bytes];
+            getrandom::getrandom(&mut data).context("reading the system random source")?;
+            Ok(NewEntry {
+                leaf_hash: daylight_core::leaf_hash(&data),
+                data,
+                kind: "request".into(),
+                signer: "bench".into(),
+            })
+        })
+        .collect()
+}
+
+/// The raw limit: a WAL-mode SQLite file with `synchronous=FULL` and one
+/// table of (index, bytes), each batch one transaction, as the log's own
+/// database is opened.
+struct Raw {
+    conn: rusqlite::Connection,
+    next: i64,
+}
+
+impl Raw {
+    fn open(path: &Path) -> Result<Raw> {
+        let _ = std::fs::remove_file(path);
+        let conn = rusqlite::Connection::open(path)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
+             CREATE TABLE raw (idx INTEGER PRIMARY KEY, data BLOB NOT NULL);",
+        )?;
+        Ok(Raw { conn, next: 0 })
+    }
+
+    fn insert(&mut self, batch: &[NewEntry]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut put = tx.prepare_cached("INSERT INTO raw (idx, data) VALUES (?1, ?2)")?;
+            for e in batch {
+                put.execute(rusqlite::params![self.next, e.data])?;
+                self.next += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// Runs the comparison and prints `key: value` lines (for `scripts/bench`).
+pub fn run(opts: Options) -> Result<()> {
+    let store = crate::log::open(&opts.dir)?;
+    let key = read_signer(&opts.dir.join("log.key"))?;
+    let meta = store.meta()?;
+    if meta.quorum != 0 {
+        bail!("bench integrate publishes without witnesses, so it only works on a log made with --quorum 0");
+    }
+    let start_size = store.size()?.get();
+    let raw_path = opts.dir.join("bench-raw.db");
+    let mut raw = Raw::open(&raw_path).context("the raw SQLite file")?;
+    eprintln!(
+        "integrating up to {} batches of {} x {} bytes onto {start_size} entries, alternating with raw inserts...",
+        opts.batches, opts.batch, opts.bytes
+    );
+    let (mut log_time, mut raw_time) = (Duration::ZERO, Duration::ZERO);
+    let mut done = 0u64;
+    let started = Instant::now();
+    while done < opts.batches && started.elapsed() < opts.max {
+        let batch = random_batch(opts.batch, opts.bytes)?;
+        let t = Instant::now();
+        raw.insert(&batch)?;
+        raw_time += t.elapsed();
+        let t = Instant::now();
+        integrate(store.as_ref(), &key, &meta.origin, batch)?;
+        log_time += t.elapsed();
+        done += 1;
+        if done % 20 == 0 {
+            eprintln!("{done} batches");
+        }
+    }
+    let latest = store.latest_checkpoint()?.context("no checkpoint")?;
+    let size = TreeSize(start_size + done * opts.batch as u64);
+    store.publish(size, &latest)?;
+    drop(raw);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", raw_path.display()));
+    }
+    let n = (done * opts.batch as u64) as f64;
+    let log_rate = n / log_time.as_secs_f64().max(1e-9);
+    let raw_rate = n / raw_time.as_secs_f64().max(1e-9);
+    println!("integrate_base_entries: {start_size}");
+    println!("integrate_batches: {done}");
+    println!("integrate_entries_per_s: {log_rate:.0}");
+    println!("raw_sqlite_entries_per_s: {raw_rate:.0}");
+    println!("integrate_ratio: {:.3}", log_rate / raw_rate);
+    println!("log_has: {}", size.get());
+    Ok(())
+}
