@@ -60,6 +60,12 @@ pub enum BenchCommand {
         /// Also report this process's resident memory (the server's PID).
         #[arg(long)]
         server_pid: Option<u32>,
+        /// First time the cheapest route (`GET /checkpoint`) from the same
+        /// clients for this many seconds and print its rate as
+        /// `http_floor_per_s`: this server's and client's HTTP ceiling on
+        /// this machine, the limit for the proofs' rate (0: skip).
+        #[arg(long, default_value_t = 0)]
+        baseline_seconds: u64,
     },
     /// Fill a log created with `daylight log init` with N small synthetic
     /// entries through the integration path (for proof-serving benchmarks).
@@ -216,6 +222,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             concurrency,
             max_seconds,
             server_pid,
+            baseline_seconds,
         } => {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(proofs(
@@ -224,6 +231,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 concurrency.max(1),
                 Duration::from_secs(max_seconds),
                 server_pid,
+                Duration::from_secs(baseline_seconds),
             ))
         }
         BenchCommand::Fill {
@@ -667,12 +675,34 @@ async fn proofs(
     concurrency: usize,
     limit: Duration,
     server_pid: Option<u32>,
+    baseline: Duration,
 ) -> Result<()> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .timeout(Duration::from_secs(30))
         .build()?;
     let size = published_size(&client, &log).await?;
+    let floor = if baseline.is_zero() {
+        None
+    } else {
+        let started = Instant::now();
+        let (lat, errors) = drive(
+            &client,
+            &log,
+            usize::MAX,
+            concurrency,
+            started + baseline,
+            1,
+            |_| (0, "/checkpoint".to_owned()),
+        )
+        .await?;
+        let lat = lat.into_iter().flatten().collect::<Vec<_>>();
+        let floor = lat.len() as f64 / started.elapsed().as_secs_f64();
+        println!("http_floor_per_s: {floor:.0}");
+        println!("http_floor_errors: {errors}");
+        report("http floor (GET /checkpoint) latency", lat);
+        Some(floor)
+    };
     let started = Instant::now();
     let (lat, errors) = drive(
         &client,
@@ -692,6 +722,11 @@ async fn proofs(
         elapsed.as_secs_f64(),
         lat.len() as f64 / elapsed.as_secs_f64()
     );
+    let rate = lat.len() as f64 / elapsed.as_secs_f64();
+    println!("proofs_per_s: {rate:.0}");
+    if let Some(floor) = floor.filter(|f| *f > 0.0) {
+        println!("proofs_ratio_to_floor: {:.3}", rate / floor);
+    }
     report("proof latency", lat);
     if let Some(pid) = server_pid {
         server_memory(pid)?;
