@@ -15,6 +15,7 @@
 
 pub mod admission;
 pub mod api;
+mod dedup;
 pub mod error;
 pub mod integrate;
 pub mod leader;

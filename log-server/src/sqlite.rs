@@ -4,11 +4,12 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 
 use daylight_core::{Hash, LeafIndex, TreeSize, VerifierKey};
 use rusqlite::{params, Connection, OptionalExtension as _};
 
+use crate::dedup::{self, Dedup};
 use crate::store::{
     unix_ms, Append, HashCache, Lease, LeaseState, LogMeta, LogStore, MirrorSet, NewEntry,
     StoreError, StoredEntry, WitnessConfig,
@@ -20,13 +21,11 @@ const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS entries (
     idx INTEGER PRIMARY KEY,
-    leaf_hash BLOB NOT NULL UNIQUE,
+    leaf_hash BLOB NOT NULL,
     data BLOB NOT NULL,
     kind TEXT NOT NULL,
     signer TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS entries_by_kind ON entries(kind, idx);
-CREATE INDEX IF NOT EXISTS entries_by_signer ON entries(signer, idx);
 CREATE TABLE IF NOT EXISTS hashes (id INTEGER PRIMARY KEY, hash BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS published (size INTEGER PRIMARY KEY, note BLOB NOT NULL);
@@ -51,8 +50,25 @@ CREATE TABLE IF NOT EXISTS queue (
 );
 ";
 
+/// Indexes of a log created by this version: the registry's entries (the
+/// only kind looked up by kind), and the leaf-hash runs ([`dedup`]). Logs
+/// created before keep their `UNIQUE` leaf-hash index and their indexes by
+/// kind and signer (see [`Lookup::Index`]).
+const NEW_LOG_SCHEMA: &str = "
+CREATE INDEX IF NOT EXISTS entries_registry ON entries(idx) WHERE kind = 'registry';
+";
+
+/// How entries are found by leaf hash.
+enum Lookup {
+    /// A log created before the runs: its `UNIQUE` index on `leaf_hash`.
+    Index,
+    /// The runs and the map of the newest entries.
+    Runs(RwLock<Dedup>),
+}
+
 /// The SQLite store.
 pub struct SqliteStore {
+    lookup: Lookup,
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
@@ -118,6 +134,8 @@ impl SqliteStore {
         }
         let conn = connect(path)?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(NEW_LOG_SCHEMA)?;
+        conn.execute_batch(dedup::SCHEMA)?;
         conn.execute(
             "INSERT INTO meta (key, value) VALUES ('origin', ?1), ('quorum', ?2)",
             params![origin, quorum.to_string()],
@@ -136,12 +154,18 @@ impl SqliteStore {
         }
         let writer = connect(path)?;
         writer.execute_batch(SCHEMA)?;
+        let lookup = if has_unique_leaf_index(&writer)? {
+            Lookup::Index
+        } else {
+            Lookup::Runs(RwLock::new(Dedup::load(&writer)?))
+        };
         let readers = (0..READERS)
             .map(|_| connect(path).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
         let file = std::fs::File::open(path)
             .map_err(|e| StoreError::Backend(format!("opening {}: {e}", path.display())))?;
         Ok(SqliteStore {
+            lookup,
             writer: Mutex::new(writer),
             readers,
             next_reader: AtomicUsize::new(0),
@@ -197,6 +221,21 @@ fn size_of(conn: &Connection) -> Result<u64, StoreError> {
     u64_of(n, "size")
 }
 
+/// Whether `entries` has the `UNIQUE` leaf-hash index of logs created
+/// before the runs.
+fn has_unique_leaf_index(conn: &Connection) -> Result<bool, StoreError> {
+    let n: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM pragma_index_list('entries') WHERE \"unique\" = 1",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(n > 0)
+}
+
+fn lock_error<T>(_: T) -> StoreError {
+    StoreError::Backend("leaf lookup lock poisoned".into())
+}
+
 fn settle_queue(conn: &Connection, leaves: &[Hash]) -> Result<(), StoreError> {
     let mut settle = conn.prepare_cached("DELETE FROM queue WHERE leaf_hash = ?1")?;
     for h in leaves {
@@ -236,12 +275,40 @@ impl LogStore for SqliteStore {
     }
 
     fn find_leaf(&self, leaf: &Hash) -> Result<Option<LeafIndex>, StoreError> {
-        self.read(|c| {
-            let idx: Option<i64> = c
-                .prepare_cached("SELECT idx FROM entries WHERE leaf_hash = ?1")?
-                .query_row([leaf.as_bytes().as_slice()], |r| r.get(0))
-                .optional()?;
-            idx.map(|i| u64_of(i, "index").map(LeafIndex)).transpose()
+        Ok(self
+            .find_leaves(std::slice::from_ref(leaf))?
+            .pop()
+            .flatten())
+    }
+
+    fn find_leaves(&self, leaves: &[Hash]) -> Result<Vec<Option<LeafIndex>>, StoreError> {
+        self.read(|c| match &self.lookup {
+            Lookup::Index => {
+                let mut stmt = c.prepare_cached("SELECT idx FROM entries WHERE leaf_hash = ?1")?;
+                leaves
+                    .iter()
+                    .map(|leaf| {
+                        let idx: Option<i64> = stmt
+                            .query_row([leaf.as_bytes().as_slice()], |r| r.get(0))
+                            .optional()?;
+                        idx.map(|i| u64_of(i, "index").map(LeafIndex)).transpose()
+                    })
+                    .collect()
+            }
+            Lookup::Runs(d) => {
+                // Another process may have appended; one snapshot for the
+                // size, the runs and the entries read.
+                if size_of(c)? > d.read().map_err(lock_error)?.seen() {
+                    let tx = c.unchecked_transaction()?;
+                    d.write().map_err(lock_error)?.catch_up(&tx)?;
+                    tx.commit()?;
+                }
+                let d = d.read().map_err(lock_error)?;
+                leaves
+                    .iter()
+                    .map(|leaf| Ok(d.find(c, leaf)?.map(LeafIndex)))
+                    .collect()
+            }
         })
     }
 
@@ -310,6 +377,17 @@ impl LogStore for SqliteStore {
                     return Err(StoreError::LeaseLost(fence.token));
                 }
             }
+            // The new log's leaf lookup refuses a repeated leaf (the old
+            // one's UNIQUE index does) and writes the runs the batch ends.
+            let pending = match &self.lookup {
+                Lookup::Index => None,
+                Lookup::Runs(d) => {
+                    let mut d = d.write().map_err(lock_error)?;
+                    d.catch_up(&tx)?;
+                    let leaves = batch.entries.iter().map(|e| e.leaf_hash).collect();
+                    Some(d.prepare(&tx, found, leaves)?)
+                }
+            };
             {
                 let mut put = tx.prepare_cached(
                     "INSERT INTO entries (idx, leaf_hash, data, kind, signer) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -331,6 +409,9 @@ impl LogStore for SqliteStore {
                 settle_queue(&tx, &batch.settled)?;
             }
             tx.commit()?;
+            if let (Some(p), Lookup::Runs(d)) = (pending, &self.lookup) {
+                d.write().map_err(lock_error)?.commit(p);
+            }
             sync_filesystem(&self.file)
         })
     }
@@ -596,15 +677,129 @@ impl LogStore for SqliteStore {
     ) -> Result<Vec<StoredEntry>, StoreError> {
         let lo = i64_of(start.get())?;
         self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT idx, data, leaf_hash FROM entries WHERE kind = ?1 AND idx >= ?2 ORDER BY idx",
-            )?;
-            let rows = stmt.query_map(params![kind, lo], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            // The registry's own statement, so that SQLite can use the
+            // partial index on registry entries (a bound kind cannot).
+            let (mut stmt, bound) = if kind == "registry" {
+                (
+                    c.prepare_cached(
+                        "SELECT idx, data, leaf_hash FROM entries WHERE kind = 'registry' AND idx >= ?1 ORDER BY idx",
+                    )?,
+                    1,
+                )
+            } else {
+                (
+                    c.prepare_cached(
+                        "SELECT idx, data, leaf_hash FROM entries WHERE idx >= ?1 AND kind = ?2 ORDER BY idx",
+                    )?,
+                    2,
+                )
+            };
+            stmt.raw_bind_parameter(1, lo)?;
+            if bound == 2 {
+                stmt.raw_bind_parameter(2, kind)?;
+            }
+            let rows = stmt
+                .raw_query()
+                .mapped(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)));
             rows.map(|r| {
                 let (i, d, l) = r?;
                 row_entry(i, d, l)
             })
             .collect()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::integrate::integrate;
+    use daylight_core::{leaf_hash, KeyName, KeyType, SignerKey};
+
+    fn entry(i: u64) -> NewEntry {
+        let data = format!("entry {i}").into_bytes();
+        NewEntry {
+            leaf_hash: leaf_hash(&data),
+            data,
+            kind: if i % 10 == 0 { "registry" } else { "request" }.into(),
+            signer: "s".into(),
+        }
+    }
+
+    /// A log created before the leaf runs keeps its `UNIQUE` index and its
+    /// indexes by kind and signer, and works as before.
+    #[test]
+    fn a_log_made_before_the_runs_keeps_its_unique_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.db");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(&SCHEMA.replace(
+            "leaf_hash BLOB NOT NULL,",
+            "leaf_hash BLOB NOT NULL UNIQUE,",
+        ))
+        .unwrap();
+        old.execute_batch(
+            "CREATE INDEX entries_by_kind ON entries(kind, idx);
+             CREATE INDEX entries_by_signer ON entries(signer, idx);
+             INSERT INTO meta (key, value) VALUES ('origin', 'old.test/log'), ('quorum', '0');",
+        )
+        .unwrap();
+        drop(old);
+        let store = SqliteStore::open(&path).unwrap();
+        assert!(matches!(store.lookup, Lookup::Index));
+        let key = SignerKey::from_seed(
+            KeyName::new("old.test/log").unwrap(),
+            KeyType::Ed25519,
+            [1; 32],
+        );
+        integrate(&store, &key, "old.test/log", (0..25).map(entry).collect()).unwrap();
+        assert_eq!(
+            store.find_leaf(&entry(7).leaf_hash).unwrap(),
+            Some(LeafIndex(7))
+        );
+        assert!(integrate(&store, &key, "old.test/log", vec![entry(7)]).is_err());
+        let registry: Vec<u64> = store
+            .entries_of_kind("registry", LeafIndex(5))
+            .unwrap()
+            .iter()
+            .map(|e| e.index.get())
+            .collect();
+        assert_eq!(registry, vec![10, 20]);
+    }
+
+    #[test]
+    fn a_new_log_finds_its_registry_by_the_partial_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::create(&dir.path().join("log.db"), "new.test/log", 0).unwrap();
+        assert!(matches!(store.lookup, Lookup::Runs(_)));
+        let key = SignerKey::from_seed(
+            KeyName::new("new.test/log").unwrap(),
+            KeyType::Ed25519,
+            [1; 32],
+        );
+        integrate(&store, &key, "new.test/log", (0..35).map(entry).collect()).unwrap();
+        let of = |kind: &str, from: u64| -> Vec<u64> {
+            store
+                .entries_of_kind(kind, LeafIndex(from))
+                .unwrap()
+                .iter()
+                .map(|e| e.index.get())
+                .collect()
+        };
+        assert_eq!(of("registry", 0), vec![0, 10, 20, 30]);
+        assert_eq!(of("registry", 11), vec![20, 30]);
+        assert_eq!(of("request", 33), vec![33, 34]);
+        let plan: String = store
+            .read(|c| {
+                Ok(c.query_row(
+                    "EXPLAIN QUERY PLAN SELECT idx, data, leaf_hash FROM entries WHERE kind = 'registry' AND idx >= ?1 ORDER BY idx",
+                    [0],
+                    |r| r.get(3),
+                )?)
+            })
+            .unwrap();
+        assert!(plan.contains("entries_registry"), "{plan}");
     }
 }

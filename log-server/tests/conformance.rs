@@ -315,6 +315,25 @@ fn a_failed_batch_writes_nothing(b: &dyn Backend) {
     );
 }
 
+fn an_entry_already_in_the_log_is_refused(b: &dyn Backend) {
+    let (store, _) = filled(b, 40, 10);
+    let again = Append {
+        old_size: TreeSize(40),
+        fence: None,
+        settled: Vec::new(),
+        entries: vec![entry(40), entry(3)],
+        hashes: Vec::new(),
+        checkpoint: b"bad".to_vec(),
+    };
+    assert!(store.append(again).is_err(), "entry 3 is in the log");
+    assert_eq!(store.size().unwrap(), TreeSize(40));
+    assert_eq!(store.find_leaf(&entry(40).leaf_hash).unwrap(), None);
+    assert_eq!(
+        store.find_leaf(&entry(3).leaf_hash).unwrap(),
+        Some(LeafIndex(3))
+    );
+}
+
 fn concurrent_writers_never_share_an_index(b: &dyn Backend) {
     let store = b.create(ORIGIN, 1).unwrap();
     let writers = 4u64;
@@ -565,6 +584,7 @@ conformance!(
     mirrors_are_kept,
     a_stale_append_is_refused_and_writes_nothing,
     a_failed_batch_writes_nothing,
+    an_entry_already_in_the_log_is_refused,
     concurrent_writers_never_share_an_index,
     everything_survives_a_reopen,
     the_lease_is_exclusive_and_fences_an_old_holder,

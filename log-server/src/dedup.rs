@@ -1,0 +1,608 @@
+//! Finding an entry of the SQLite log by its leaf hash, without a B-tree
+//! index on random keys.
+//!
+//! A `UNIQUE` index on the leaf hash puts every new entry on a random page
+//! of the index, so a batch of 1,024 entries dirtied about as many index
+//! pages (4 MB written to the WAL, and again at the checkpoint) as it wrote
+//! of the entries themselves four times over: at 1M entries the write path
+//! ran at a fifth of its rate without that index (BENCHMARKS.md, issue 18).
+//!
+//! Here the newest entries (at most [`RUN`] plus one batch) are found in an
+//! exact map in memory, read back from the `entries` table at open. Once
+//! [`RUN`] of them have gathered they are written out, in the append's own
+//! transaction, as a *run*: their 8-byte hash prefixes sorted in one
+//! `WITHOUT ROWID` range (written in order, so a few hundred pages for the
+//! whole run), with a Bloom filter of 10 bits per entry kept on disk and in
+//! memory. A lookup that misses the map asks every run's filter (the
+//! filters are laid out so that one lookup reads one contiguous stretch of
+//! memory) and reads only the runs whose filter may hold the hash; every
+//! candidate is confirmed against the full leaf hash in `entries`. A Bloom
+//! filter has no false negatives, so a stored entry is always found.
+//!
+//! Another process (an offline `daylight log` command) may append to the
+//! same file: before answering, the map reads whatever entries and runs
+//! appeared since it last looked.
+
+use std::collections::HashMap;
+
+use daylight_core::Hash;
+use rusqlite::{params, Connection, OptionalExtension as _};
+
+use crate::store::StoreError;
+
+/// Entries per run: the in-memory map holds at most this many plus one
+/// batch (about 8 MB), and a 10M-entry log has 76 runs.
+pub const RUN: u64 = 1 << 17;
+
+/// The tables of the runs.
+pub const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS leaf_runs (
+    run INTEGER NOT NULL,
+    key INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    PRIMARY KEY (run, key, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS runs (
+    first INTEGER PRIMARY KEY,
+    end INTEGER NOT NULL,
+    bloom BLOB NOT NULL
+);
+";
+
+/// 64-bit words per filter block: one block is one 512-bit cache line.
+const WORDS: usize = 8;
+/// Bits set per entry, inside its block.
+const PROBES: u32 = 7;
+/// Filter bits per entry.
+const BITS_PER_ENTRY: u64 = 10;
+
+/// The run's sort key of a leaf: its first 8 bytes (uniform: a SHA-256
+/// output), as SQLite's signed integer.
+fn key_of(leaf: &Hash) -> i64 {
+    let mut k = [0u8; 8];
+    k.copy_from_slice(&leaf.as_bytes()[..8]);
+    i64::from_be_bytes(k)
+}
+
+/// Where a leaf's bits are: its block, and one bit per probe inside it.
+/// Bytes 8..16 of the hash choose the block and 16..24 the bits, so they
+/// are independent of the run key.
+fn bloom_position(leaf: &Hash, blocks: usize) -> (usize, [u16; PROBES as usize]) {
+    let b = leaf.as_bytes();
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[8..16]);
+    let block = (u64::from_le_bytes(w) % blocks as u64) as usize;
+    w.copy_from_slice(&b[16..24]);
+    let mut bits = u64::from_le_bytes(w);
+    let mut out = [0u16; PROBES as usize];
+    for o in &mut out {
+        *o = (bits & 511) as u16;
+        bits >>= 9;
+    }
+    (block, out)
+}
+
+/// The filter blocks of a run of `entries`.
+fn blocks_for(entries: u64) -> usize {
+    usize::try_from((entries * BITS_PER_ENTRY).div_ceil(512).max(1)).unwrap_or(usize::MAX)
+}
+
+/// Every run's Bloom filter, block-major: block `h` of every run sits
+/// together, so one lookup reads one stretch of `runs * 64` bytes. All runs
+/// hold [`RUN`] entries, so they have the same number of blocks.
+#[derive(Default)]
+struct Filters {
+    blocks: usize,
+    runs: usize,
+    words: Vec<u64>,
+}
+
+impl Filters {
+    fn new(run: u64) -> Filters {
+        Filters {
+            blocks: blocks_for(run),
+            runs: 0,
+            words: Vec::new(),
+        }
+    }
+
+    /// Adds one run's filter (its `blocks * WORDS` words, block by block).
+    fn push(&mut self, filter: &[u64]) {
+        let runs = self.runs + 1;
+        let mut words = Vec::with_capacity(self.blocks * runs * WORDS);
+        for h in 0..self.blocks {
+            let at = h * self.runs * WORDS;
+            words.extend_from_slice(&self.words[at..at + self.runs * WORDS]);
+            words.extend_from_slice(&filter[h * WORDS..(h + 1) * WORDS]);
+        }
+        self.words = words;
+        self.runs = runs;
+    }
+
+    /// The runs (by position) whose filter may hold `leaf`.
+    fn maybe(&self, leaf: &Hash) -> Vec<usize> {
+        if self.runs == 0 {
+            return Vec::new();
+        }
+        let (block, bits) = bloom_position(leaf, self.blocks);
+        let mut mask = [0u64; WORDS];
+        for b in bits {
+            mask[usize::from(b) / 64] |= 1 << (b % 64);
+        }
+        let at = block * self.runs * WORDS;
+        self.words[at..at + self.runs * WORDS]
+            .chunks_exact(WORDS)
+            .enumerate()
+            .filter(|(_, w)| w.iter().zip(&mask).all(|(w, m)| w & m == *m))
+            .map(|(r, _)| r)
+            .collect()
+    }
+}
+
+/// One run's filter over `leaves`.
+fn filter_of<'a>(leaves: impl Iterator<Item = &'a Hash>, blocks: usize) -> Vec<u64> {
+    let mut words = vec![0u64; blocks * WORDS];
+    for leaf in leaves {
+        let (block, bits) = bloom_position(leaf, blocks);
+        for b in bits {
+            words[block * WORDS + usize::from(b) / 64] |= 1 << (b % 64);
+        }
+    }
+    words
+}
+
+fn i64_of(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Backend(format!("{v} exceeds SQLite's integer range")))
+}
+
+fn u64_of(v: i64) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative index {v} in the runs")))
+}
+
+fn hash_of(bytes: &[u8]) -> Result<Hash, StoreError> {
+    Hash::from_slice(bytes).ok_or_else(|| StoreError::Corrupt("stored hash is not 32 bytes".into()))
+}
+
+/// The leaf-hash lookup of one open SQLite log.
+pub struct Dedup {
+    run: u64,
+    /// Entries `[flushed, seen)` by leaf hash.
+    recent: HashMap<Hash, u64>,
+    /// Where the runs end and the map begins.
+    flushed: u64,
+    /// How much of the log the runs and the map cover.
+    seen: u64,
+    /// The runs' first indexes, oldest first (a run's `run` column).
+    firsts: Vec<u64>,
+    filters: Filters,
+}
+
+/// What an append adds, applied to the map once its transaction commits.
+pub struct Pending {
+    leaves: Vec<Hash>,
+    first: u64,
+    /// The runs written in the transaction: (first index, filter words).
+    runs: Vec<(u64, Vec<u64>)>,
+}
+
+impl Dedup {
+    /// The lookup of the log in `conn`, read from its runs and its newest
+    /// entries.
+    pub fn load(conn: &Connection) -> Result<Dedup, StoreError> {
+        Self::load_with_run(conn, RUN)
+    }
+
+    /// [`Dedup::load`] with runs of `run` entries (tests use small ones).
+    pub fn load_with_run(conn: &Connection, run: u64) -> Result<Dedup, StoreError> {
+        let mut d = Dedup {
+            run,
+            recent: HashMap::new(),
+            flushed: 0,
+            seen: 0,
+            firsts: Vec::new(),
+            filters: Filters::new(run),
+        };
+        d.catch_up(conn)?;
+        Ok(d)
+    }
+
+    /// Reads the runs and entries another writer added since this map last
+    /// looked. Call inside the writer's transaction before an append, and
+    /// before answering a lookup.
+    pub fn catch_up(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        let size: i64 =
+            conn.query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM entries", [], |r| {
+                r.get(0)
+            })?;
+        let size = u64_of(size)?;
+        // A reader's snapshot may be older than what this map holds.
+        if size <= self.seen {
+            return Ok(());
+        }
+        let mut stmt = conn.prepare_cached(
+            "SELECT first, end, bloom FROM runs WHERE first >= ?1 ORDER BY first",
+        )?;
+        let mut rows = stmt.query([i64_of(self.flushed)?])?;
+        while let Some(r) = rows.next()? {
+            let (first, end): (i64, i64) = (r.get(0)?, r.get(1)?);
+            let (first, end) = (u64_of(first)?, u64_of(end)?);
+            let bloom: Vec<u8> = r.get(2)?;
+            if first != self.flushed || end != first + self.run {
+                return Err(StoreError::Corrupt(format!(
+                    "leaf run [{first}, {end}) does not follow the runs ending at {} with {} entries",
+                    self.flushed, self.run
+                )));
+            }
+            if bloom.len() != self.filters.blocks * WORDS * 8 {
+                return Err(StoreError::Corrupt(format!(
+                    "leaf run {first}'s filter has {} bytes",
+                    bloom.len()
+                )));
+            }
+            let words: Vec<u64> = bloom
+                .chunks_exact(8)
+                .map(|c| {
+                    let mut w = [0u8; 8];
+                    w.copy_from_slice(c);
+                    u64::from_le_bytes(w)
+                })
+                .collect();
+            self.filters.push(&words);
+            self.firsts.push(first);
+            self.flushed = end;
+        }
+        drop(rows);
+        self.recent.retain(|_, i| *i >= self.flushed);
+        let from = self.seen.max(self.flushed);
+        let mut stmt =
+            conn.prepare_cached("SELECT idx, leaf_hash FROM entries WHERE idx >= ?1 ORDER BY idx")?;
+        let mut rows = stmt.query([i64_of(from)?])?;
+        while let Some(r) = rows.next()? {
+            let idx = u64_of(r.get(0)?)?;
+            let leaf: Vec<u8> = r.get(1)?;
+            self.recent.insert(hash_of(&leaf)?, idx);
+        }
+        self.seen = size;
+        Ok(())
+    }
+
+    /// The index of the entry whose leaf hash is `leaf`, reading candidate
+    /// runs through `conn`.
+    pub fn find(&self, conn: &Connection, leaf: &Hash) -> Result<Option<u64>, StoreError> {
+        if let Some(&i) = self.recent.get(leaf) {
+            return Ok(Some(i));
+        }
+        let runs = self.filters.maybe(leaf);
+        if runs.is_empty() {
+            return Ok(None);
+        }
+        let mut probe =
+            conn.prepare_cached("SELECT idx FROM leaf_runs WHERE run = ?1 AND key = ?2")?;
+        let mut confirm = conn.prepare_cached("SELECT leaf_hash FROM entries WHERE idx = ?1")?;
+        for r in runs {
+            let candidates: Vec<i64> = probe
+                .query_map(params![i64_of(self.firsts[r])?, key_of(leaf)], |row| {
+                    row.get(0)
+                })?
+                .collect::<Result<_, _>>()?;
+            for idx in candidates {
+                let stored: Option<Vec<u8>> =
+                    confirm.query_row([idx], |row| row.get(0)).optional()?;
+                if stored.as_deref() == Some(leaf.as_bytes().as_slice()) {
+                    return Ok(Some(u64_of(idx)?));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Inside the writer's transaction, after [`Dedup::catch_up`]: refuses a
+    /// batch holding a leaf already in the log or twice in itself, and
+    /// writes the runs the batch completes. `first` is the batch's first
+    /// index. Apply the result with [`Dedup::commit`] once the transaction
+    /// has committed.
+    pub fn prepare(
+        &self,
+        conn: &Connection,
+        first: u64,
+        leaves: Vec<Hash>,
+    ) -> Result<Pending, StoreError> {
+        if first != self.seen {
+            return Err(StoreError::Backend(format!(
+                "the leaf lookup covers {} entries, not the {first} the batch follows",
+                self.seen
+            )));
+        }
+        let mut in_batch = HashMap::with_capacity(leaves.len());
+        for (i, leaf) in leaves.iter().enumerate() {
+            let index = first + i as u64;
+            if let Some(at) = self.find(conn, leaf)?.or(in_batch.insert(*leaf, index)) {
+                return Err(StoreError::Backend(format!(
+                    "entry {index} repeats entry {at} (leaf hash {leaf})"
+                )));
+            }
+        }
+        let end = first + leaves.len() as u64;
+        let mut runs = Vec::new();
+        let mut start = self.flushed;
+        while end - start >= self.run {
+            let members: Vec<(Hash, u64)> = self
+                .recent
+                .iter()
+                .map(|(h, &i)| (*h, i))
+                .chain(
+                    leaves
+                        .iter()
+                        .enumerate()
+                        .map(|(i, h)| (*h, first + i as u64)),
+                )
+                .filter(|(_, i)| (start..start + self.run).contains(i))
+                .collect();
+            runs.push((start, self.write_run(conn, start, members)?));
+            start += self.run;
+        }
+        Ok(Pending {
+            leaves,
+            first,
+            runs,
+        })
+    }
+
+    /// Writes the run of `members` starting at `first`; returns its filter.
+    fn write_run(
+        &self,
+        conn: &Connection,
+        first: u64,
+        mut members: Vec<(Hash, u64)>,
+    ) -> Result<Vec<u64>, StoreError> {
+        if members.len() as u64 != self.run {
+            return Err(StoreError::Corrupt(format!(
+                "leaf run at {first} has {} of its {} entries",
+                members.len(),
+                self.run
+            )));
+        }
+        members.sort_unstable_by_key(|(h, i)| (key_of(h), *i));
+        let run = i64_of(first)?;
+        let mut put =
+            conn.prepare_cached("INSERT INTO leaf_runs (run, key, idx) VALUES (?1, ?2, ?3)")?;
+        for (h, i) in &members {
+            put.execute(params![run, key_of(h), i64_of(*i)?])?;
+        }
+        let filter = filter_of(members.iter().map(|(h, _)| h), self.filters.blocks);
+        let bytes: Vec<u8> = filter.iter().flat_map(|w| w.to_le_bytes()).collect();
+        conn.execute(
+            "INSERT INTO runs (first, end, bloom) VALUES (?1, ?2, ?3)",
+            params![run, i64_of(first + self.run)?, bytes],
+        )?;
+        Ok(filter)
+    }
+
+    /// Applies a committed append. A reader may already have read it (a
+    /// lookup that saw the commit first catches up), so what is already
+    /// here is skipped.
+    pub fn commit(&mut self, pending: Pending) {
+        let end = pending.first + pending.leaves.len() as u64;
+        for (first, filter) in pending.runs {
+            if first == self.flushed {
+                self.filters.push(&filter);
+                self.firsts.push(first);
+                self.flushed = first + self.run;
+            }
+        }
+        for (i, leaf) in pending.leaves.into_iter().enumerate() {
+            self.recent.insert(leaf, pending.first + i as u64);
+        }
+        let flushed = self.flushed;
+        self.recent.retain(|_, i| *i >= flushed);
+        self.seen = self.seen.max(end);
+    }
+
+    /// How many entries the lookup covers.
+    pub fn seen(&self) -> u64 {
+        self.seen
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use daylight_core::leaf_hash;
+
+    const SMALL: u64 = 8;
+
+    fn open(path: &std::path::Path) -> Connection {
+        let c = Connection::open(path).unwrap();
+        c.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             CREATE TABLE IF NOT EXISTS entries (idx INTEGER PRIMARY KEY, leaf_hash BLOB NOT NULL);",
+        )
+        .unwrap();
+        c.execute_batch(SCHEMA).unwrap();
+        c
+    }
+
+    fn leaf(i: u64) -> Hash {
+        leaf_hash(format!("entry {i}").as_bytes())
+    }
+
+    /// What the store's append does: catch up, check, insert, commit, apply.
+    fn append(d: &mut Dedup, c: &mut Connection, leaves: &[Hash]) -> Result<u64, StoreError> {
+        let tx = c.transaction().unwrap();
+        d.catch_up(&tx)?;
+        let first = d.seen();
+        let pending = d.prepare(&tx, first, leaves.to_vec())?;
+        for (i, l) in leaves.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO entries (idx, leaf_hash) VALUES (?1, ?2)",
+                params![(first + i as u64) as i64, l.as_bytes().as_slice()],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+        d.commit(pending);
+        Ok(first)
+    }
+
+    fn runs(c: &Connection) -> i64 {
+        c.query_row("SELECT COUNT(*) FROM runs", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn every_entry_is_found_across_runs_and_after_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.db");
+        let mut c = open(&path);
+        let mut d = Dedup::load_with_run(&c, SMALL).unwrap();
+        let mut n = 0u64;
+        for size in [1u64, 7, 3, 16, 9, 1, 30, 2] {
+            let leaves: Vec<Hash> = (n..n + size).map(leaf).collect();
+            assert_eq!(append(&mut d, &mut c, &leaves).unwrap(), n);
+            n += size;
+            for i in 0..n {
+                assert_eq!(d.find(&c, &leaf(i)).unwrap(), Some(i), "entry {i} of {n}");
+            }
+            assert_eq!(d.find(&c, &leaf(n + 1000)).unwrap(), None);
+        }
+        assert_eq!(runs(&c), (n / SMALL) as i64, "one run per {SMALL} entries");
+        assert!(
+            d.recent.len() < SMALL as usize,
+            "the map keeps only the unflushed"
+        );
+        let again = Dedup::load_with_run(&c, SMALL).unwrap();
+        for i in 0..n {
+            assert_eq!(again.find(&c, &leaf(i)).unwrap(), Some(i));
+        }
+        assert_eq!(again.find(&c, &leaf(n)).unwrap(), None);
+    }
+
+    #[test]
+    fn a_repeated_leaf_is_refused_wherever_the_first_one_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = open(&dir.path().join("log.db"));
+        let mut d = Dedup::load_with_run(&c, SMALL).unwrap();
+        let leaves: Vec<Hash> = (0..20).map(leaf).collect();
+        append(&mut d, &mut c, &leaves).unwrap();
+        // 3 is in a run, 19 in the map, 25 twice in the batch itself.
+        for (batch, first) in [
+            (vec![leaf(100), leaf(3)], 3),
+            (vec![leaf(19)], 19),
+            (vec![leaf(25), leaf(26), leaf(25)], 20),
+        ] {
+            let tx = c.transaction().unwrap();
+            let err = d.prepare(&tx, 20, batch).err().unwrap();
+            assert!(
+                err.to_string().contains(&format!("repeats entry {first}")),
+                "{err}"
+            );
+        }
+        assert_eq!(d.seen(), 20, "a refused batch changes nothing");
+        assert_eq!(d.find(&c, &leaf(100)).unwrap(), None);
+    }
+
+    #[test]
+    fn a_rolled_back_batch_is_not_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = open(&dir.path().join("log.db"));
+        let mut d = Dedup::load_with_run(&c, SMALL).unwrap();
+        append(&mut d, &mut c, &(0..6).map(leaf).collect::<Vec<_>>()).unwrap();
+        {
+            // Completes a run inside the transaction, which then rolls back.
+            let tx = c.transaction().unwrap();
+            d.catch_up(&tx).unwrap();
+            let _pending = d.prepare(&tx, 6, (6..12).map(leaf).collect()).unwrap();
+            assert_eq!(
+                tx.query_row("SELECT COUNT(*) FROM runs", [], |r| r.get::<_, i64>(0))
+                    .unwrap(),
+                1
+            );
+        }
+        assert_eq!(runs(&c), 0);
+        assert_eq!(d.find(&c, &leaf(7)).unwrap(), None);
+        // The same entries can then be appended for real.
+        assert_eq!(
+            append(&mut d, &mut c, &(6..12).map(leaf).collect::<Vec<_>>()).unwrap(),
+            6
+        );
+        assert_eq!(d.find(&c, &leaf(7)).unwrap(), Some(7));
+    }
+
+    #[test]
+    fn another_writer_s_entries_and_runs_are_read_before_answering() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.db");
+        let mut ours = open(&path);
+        let mut d = Dedup::load_with_run(&ours, SMALL).unwrap();
+        append(&mut d, &mut ours, &(0..5).map(leaf).collect::<Vec<_>>()).unwrap();
+        // Another process appends 20 more (two runs) to the same file.
+        let mut theirs = open(&path);
+        let mut other = Dedup::load_with_run(&theirs, SMALL).unwrap();
+        append(
+            &mut other,
+            &mut theirs,
+            &(5..25).map(leaf).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        assert_eq!(d.find(&ours, &leaf(12)).unwrap(), None, "not read yet");
+        d.catch_up(&ours).unwrap();
+        for i in 0..25 {
+            assert_eq!(d.find(&ours, &leaf(i)).unwrap(), Some(i));
+        }
+        // And a repeat of their entry is refused here.
+        let tx = ours.transaction().unwrap();
+        d.catch_up(&tx).unwrap();
+        assert!(d.prepare(&tx, 25, vec![leaf(20)]).is_err());
+    }
+
+    #[test]
+    fn a_hash_sharing_the_key_and_filter_bits_is_confirmed_in_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = open(&dir.path().join("log.db"));
+        let mut d = Dedup::load_with_run(&c, SMALL).unwrap();
+        let leaves: Vec<Hash> = (0..SMALL).map(leaf).collect();
+        append(&mut d, &mut c, &leaves).unwrap();
+        assert_eq!(d.recent.len(), 0, "all in the run");
+        // Same first 24 bytes (key, block, bits) as entry 3, another hash.
+        let mut twin = leaves[3];
+        twin.0[31] ^= 1;
+        assert_eq!(d.filters.maybe(&twin), vec![0], "the filter cannot tell");
+        assert_eq!(d.find(&c, &twin).unwrap(), None);
+        assert_eq!(d.find(&c, &leaves[3]).unwrap(), Some(3));
+    }
+
+    #[test]
+    fn a_damaged_run_list_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = open(&dir.path().join("log.db"));
+        let mut d = Dedup::load_with_run(&c, SMALL).unwrap();
+        append(&mut d, &mut c, &(0..30).map(leaf).collect::<Vec<_>>()).unwrap();
+        c.execute("DELETE FROM runs WHERE first = 8", []).unwrap();
+        let err = Dedup::load_with_run(&c, SMALL).err().unwrap();
+        assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+        assert!(err.to_string().contains("[16, 24)"), "{err}");
+        c.execute("UPDATE runs SET bloom = x'00' WHERE first = 0", [])
+            .unwrap();
+        let err = Dedup::load_with_run(&c, SMALL).err().unwrap();
+        assert!(err.to_string().contains("filter has 1 bytes"), "{err}");
+    }
+
+    #[test]
+    fn the_filter_has_no_false_negatives_and_few_false_positives() {
+        let leaves: Vec<Hash> = (0..RUN).map(leaf).collect();
+        let mut f = Filters::new(RUN);
+        f.push(&filter_of(leaves.iter(), f.blocks));
+        f.push(&filter_of(std::iter::empty(), f.blocks));
+        assert!(leaves.iter().all(|l| f.maybe(l) == vec![0]));
+        let false_positives = (RUN..2 * RUN)
+            .filter(|&i| !f.maybe(&leaf(i)).is_empty())
+            .count();
+        // 10 bits per entry, 7 bits in one 512-bit block: about 1%.
+        assert!(
+            (false_positives as f64) < 0.02 * RUN as f64,
+            "{false_positives} false positives of {RUN}"
+        );
+    }
+}
