@@ -98,14 +98,11 @@ CREATE TABLE IF NOT EXISTS entries(
     share_threshold INTEGER,
     share_count INTEGER
 );
-CREATE INDEX IF NOT EXISTS entries_kind ON entries(kind);
 CREATE INDEX IF NOT EXISTS entries_sealed ON entries(sealed_in_force)
     WHERE sealed_in_force IS NOT NULL;
 CREATE INDEX IF NOT EXISTS entries_ratify ON entries(ratify_by)
     WHERE ratify_by IS NOT NULL;
 CREATE INDEX IF NOT EXISTS entries_root ON entries(root) WHERE root IS NOT NULL;
-CREATE INDEX IF NOT EXISTS entries_case ON entries(case_reference, signer, day)
-    WHERE case_reference IS NOT NULL;
 CREATE INDEX IF NOT EXISTS entries_emergencies ON entries(signer, created)
     WHERE kind = 'emergency';
 CREATE INDEX IF NOT EXISTS entries_share ON entries(share_key)
@@ -135,6 +132,33 @@ CREATE TABLE IF NOT EXISTS findings(
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS findings_sort ON findings(sort);
 ";
+
+/// The indexes of `entries` that adding entries never reads (the rules',
+/// the lists'), as opposed to those it does (`entries_root`,
+/// `entries_share`), those a tick reads (`entries_sealed`,
+/// `entries_ratify`) and those queries name (`INDEXED BY`): they can be
+/// made after a bulk load
+/// ([`Ledger::defer_indexes`]), which sorts once instead of inserting into
+/// each B-tree entry by entry, and packs their pages.
+const RULE_INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS entries_kind ON entries(kind);
+CREATE INDEX IF NOT EXISTS entries_case ON entries(case_reference, signer, day)
+    WHERE case_reference IS NOT NULL;
+";
+
+/// The names of the indexes in [`RULE_INDEXES`] and [`FILTER_INDEXES`].
+const DEFERRABLE: [&str; 7] = [
+    "entries_kind",
+    "entries_case",
+    "entries_signer",
+    "entries_provider",
+    "entries_jurisdiction",
+    "entries_country",
+    "entries_day",
+];
+
+/// The meta key present while [`DEFERRABLE`] indexes are left out.
+const DEFERRED: &str = "indexes_deferred";
 
 /// The indexes lists filter on (the web view's); a ledger only the rules
 /// read (the auditor's) goes without them: each costs every insert.
@@ -305,6 +329,7 @@ pub fn status_code(st: Status) -> i64 {
 pub struct Ledger {
     path: PathBuf,
     conn: Connection,
+    usage: Use,
 }
 
 impl Ledger {
@@ -370,6 +395,7 @@ impl Ledger {
         Ok(Ledger {
             path: path.to_owned(),
             conn,
+            usage: Use::Rules,
         })
     }
 
@@ -402,16 +428,59 @@ impl Ledger {
         } else {
             conn.execute_batch(SCHEMA)?;
         }
-        match usage {
-            Use::Filters => conn.execute_batch(FILTER_INDEXES)?,
+        if let Use::Rules = usage {
             // A run adds millions of entries in one transaction: index
             // pages stay in memory rather than being read back.
-            Use::Rules => conn.pragma_update(None, "cache_size", -65_536)?,
+            conn.pragma_update(None, "cache_size", -65_536)?;
         }
-        Ok(Ledger {
+        let ledger = Ledger {
             path: path.to_owned(),
             conn,
-        })
+            usage,
+        };
+        // Left out by a bulk load that has not finished: they are made when
+        // it does (Ledger::make_indexes), not at every open on the way.
+        if !ledger.indexes_deferred()? {
+            ledger.make_indexes()?;
+        }
+        Ok(ledger)
+    }
+
+    /// Whether the indexes adding entries does not read are left out
+    /// ([`Ledger::defer_indexes`]).
+    pub fn indexes_deferred(&self) -> Result<bool, LedgerError> {
+        Ok(meta(&self.conn, DEFERRED)?.is_some())
+    }
+
+    /// Drops the indexes adding entries does not read (the rules' and the
+    /// lists'), until [`Ledger::make_indexes`]: for a bulk load, where
+    /// making them afterwards costs a fraction of keeping them up to date
+    /// entry by entry. Queries that would use them scan instead meanwhile.
+    /// The ledger remembers it (reopened, it leaves them out still).
+    pub fn defer_indexes(&mut self) -> Result<(), LedgerError> {
+        let tx = self.conn.transaction()?;
+        for name in DEFERRABLE {
+            tx.execute(&format!("DROP INDEX IF EXISTS {name}"), [])?;
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, 1)",
+            [DEFERRED],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Makes every index of the ledger's use that is missing (after
+    /// [`Ledger::defer_indexes`]), in one transaction.
+    pub fn make_indexes(&self) -> Result<(), LedgerError> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute_batch(RULE_INDEXES)?;
+        if let Use::Filters = self.usage {
+            tx.execute_batch(FILTER_INDEXES)?;
+        }
+        tx.execute("DELETE FROM meta WHERE key = ?1", [DEFERRED])?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// The file.
@@ -430,8 +499,8 @@ impl Ledger {
         Ok(size_of(&self.conn)?)
     }
 
-    /// Empties the ledger of entries and findings (its version, origin and
-    /// tick stay).
+    /// Empties the ledger of entries and findings (its version, origin,
+    /// tick and deferred indexes stay).
     pub fn clear(&mut self) -> Result<(), LedgerError> {
         // One transaction: a ledger left half cleared would hold records or
         // findings of entries it no longer has.
@@ -440,8 +509,8 @@ impl Ledger {
             tx.execute(&format!("DELETE FROM {t}"), [])?;
         }
         tx.execute(
-            "DELETE FROM meta WHERE key NOT IN ('version', 'origin', 'tick')",
-            [],
+            "DELETE FROM meta WHERE key NOT IN ('version', 'origin', 'tick', ?1)",
+            [DEFERRED],
         )?;
         tx.commit()?;
         Ok(())

@@ -18,8 +18,10 @@
 //!
 //! [`Facts::statuses`]: crate::status::Facts::statuses
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -29,7 +31,7 @@ use daylight_ledger::store::{
     open_conn, size_of, status_code, summary_of_row, ticked, SUMMARY_COLUMNS,
 };
 use daylight_ledger::summary::{category_bit, epoch_day, outcome_bits};
-use daylight_ledger::{Ledger, LedgerError};
+use daylight_ledger::{Ledger, LedgerError, Prepared};
 use daylight_log_server::store::{LogStore, StoreError};
 use daylight_schemas::Kind;
 use rusqlite::types::Value;
@@ -43,6 +45,12 @@ pub use daylight_ledger::{OutcomeFacts, Summary};
 
 /// Entries read from the log and written per transaction while catching up.
 const CHUNK: u64 = 2048;
+
+/// Entries to catch up with (and more than the index holds) from which the
+/// indexes adding entries does not read are left out until the index has
+/// caught up ([`Ledger::defer_indexes`]): making them once then costs less
+/// than keeping them up to date entry by entry, and packs them.
+const BULK_MIN: u64 = 100_000;
 
 /// The most rows an export returns (the newest matches).
 pub const EXPORT_LIMIT: usize = 100_000;
@@ -87,6 +95,9 @@ struct Writer {
     ledger: Ledger,
     /// Whether the index was checked against the log since it was opened.
     checked: bool,
+    /// Entries the last round read and parsed but had no time to add, in
+    /// order: the next round starts with them.
+    ahead: VecDeque<Vec<Prepared>>,
 }
 
 struct CachedCount {
@@ -313,6 +324,45 @@ fn matches_log(
     })
 }
 
+/// Reads and parses entries `from..size` of `store` in chunks, sending
+/// each to `tx`, until `stop` (a chunk stopped short is sent as it is).
+fn read_ahead(
+    store: &dyn LogStore,
+    from: u64,
+    size: u64,
+    tx: &SyncSender<Result<Vec<Prepared>, IndexError>>,
+    stop: &AtomicBool,
+) {
+    let mut next = from;
+    while next < size && !stop.load(Ordering::Relaxed) {
+        let entries = match store.entries(LeafIndex(next), CHUNK.min(size - next)) {
+            Ok(e) if !e.is_empty() => e,
+            Ok(_) => return,
+            Err(e) => {
+                let _ = tx.send(Err(e.into()));
+                return;
+            }
+        };
+        let mut chunk = Vec::with_capacity(entries.len());
+        for e in &entries {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let record = daylight_schemas::SignedRecord::parse(&e.data).ok();
+            chunk.push(Prepared::new(
+                e.index.get(),
+                &e.data,
+                e.leaf_hash,
+                record.as_ref(),
+            ));
+        }
+        next = chunk.last().map_or(next, |p| p.index() + 1);
+        if chunk.is_empty() || tx.send(Ok(chunk)).is_err() {
+            return;
+        }
+    }
+}
+
 /// A reader connection borrowed from the pool, returned when dropped.
 struct Reader<'a> {
     conn: Option<Connection>,
@@ -351,6 +401,7 @@ impl Index {
             writer: Mutex::new(Writer {
                 ledger,
                 checked: false,
+                ahead: VecDeque::new(),
             }),
             readers: Mutex::new(Vec::new()),
             counts: Mutex::new(HashMap::new()),
@@ -376,7 +427,8 @@ impl Index {
     }
 
     /// Reads entries the index does not have yet from `store`, for up to
-    /// about `budget`, and says how far it got.
+    /// about `budget`, and says how far it got. A thread reads and parses
+    /// the log's entries while this one adds them, so that the two overlap.
     pub fn catch_up(&self, store: &dyn LogStore, budget: Duration) -> Result<Coverage, IndexError> {
         let started = Instant::now();
         let mut guard = lock(&self.writer);
@@ -392,19 +444,66 @@ impl Index {
             }
             w.checked = true;
         }
-        while done < size && started.elapsed() < budget {
-            let entries = store.entries(LeafIndex(done), CHUNK.min(size - done))?;
-            let Some(last) = entries.last() else { break };
-            let next = last.index.get() + 1;
-            let mut batch = w.ledger.batch()?;
-            for e in &entries {
-                // References that name no earlier entry with their leaf
-                // hash are not followed; the auditor reports them.
-                let record = daylight_schemas::SignedRecord::parse(&e.data).ok();
-                batch.add_hashed(e.index.get(), &e.data, e.leaf_hash, record.as_ref())?;
-            }
-            batch.commit()?;
-            done = next;
+        // Read ahead for other entries than the next (the index was
+        // rebuilt, or a round failed half way): read again.
+        let next_ahead = w.ahead.front().and_then(|c| c.first()).map(Prepared::index);
+        if next_ahead.is_some_and(|i| i != done) {
+            w.ahead.clear();
+        }
+        let gap = size.saturating_sub(done);
+        if gap >= BULK_MIN && gap > done && !w.ledger.indexes_deferred()? {
+            tracing::info!("web index: reading {gap} entries, its list indexes made after");
+            w.ledger.defer_indexes()?;
+        }
+        if done < size && started.elapsed() < budget {
+            let from = w
+                .ahead
+                .back()
+                .and_then(|c| c.last())
+                .map_or(done, |p| p.index() + 1);
+            let stop = AtomicBool::new(false);
+            done = std::thread::scope(|scope| {
+                let (tx, rx) = sync_channel(1);
+                let stop = &stop;
+                scope.spawn(move || read_ahead(store, from, size, &tx, stop));
+                let mut add = || -> Result<(), IndexError> {
+                    while done < size && started.elapsed() < budget {
+                        let chunk = match w.ahead.pop_front() {
+                            Some(c) => c,
+                            None => match rx.recv() {
+                                Ok(c) => c?,
+                                Err(_) => break,
+                            },
+                        };
+                        let Some(last) = chunk.last().map(Prepared::index) else {
+                            continue;
+                        };
+                        let mut batch = w.ledger.batch()?;
+                        for p in chunk {
+                            // References that name no earlier entry with
+                            // their leaf hash are not followed; the auditor
+                            // reports them.
+                            batch.add_prepared(p)?;
+                        }
+                        batch.commit()?;
+                        done = last + 1;
+                    }
+                    Ok(())
+                };
+                let added = add();
+                // The reader stops at its next entry; what it read is kept
+                // for the next round.
+                stop.store(true, Ordering::Relaxed);
+                for chunk in rx.into_iter().flatten() {
+                    w.ahead.push_back(chunk);
+                }
+                added.map(|()| done)
+            })?;
+        }
+        if done >= size && w.ledger.indexes_deferred()? {
+            let t = Instant::now();
+            w.ledger.make_indexes()?;
+            tracing::info!("web index: list indexes made in {:?}", t.elapsed());
         }
         Ok(Coverage {
             indexed: done,
