@@ -210,11 +210,7 @@ impl Dedup {
     /// looked. Call inside the writer's transaction before an append, and
     /// before answering a lookup.
     pub fn catch_up(&mut self, conn: &Connection) -> Result<(), StoreError> {
-        let size: i64 =
-            conn.query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM entries", [], |r| {
-                r.get(0)
-            })?;
-        let size = u64_of(size)?;
+        let size = crate::sqlite::size_of(conn)?;
         // A reader's snapshot may be older than what this map holds.
         if size <= self.seen {
             return Ok(());
