@@ -45,9 +45,9 @@ fn random_batch(n: usize, bytes: usize) -> Result<Vec<NewEntry>> {
         .collect()
 }
 
-/// The raw limit: a WAL-mode SQLite file with `synchronous=FULL` and one
-/// table of (index, bytes), each batch one transaction, as the log's own
-/// database is opened.
+/// The raw limit: a WAL-mode SQLite file with `synchronous=FULL`, the
+/// log's page size and one table of (index, bytes), each batch one
+/// transaction, as the log's own database is opened.
 struct Raw {
     conn: rusqlite::Connection,
     next: i64,
@@ -57,10 +57,11 @@ impl Raw {
     fn open(path: &Path) -> Result<Raw> {
         let _ = std::fs::remove_file(path);
         let conn = rusqlite::Connection::open(path)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
+        conn.execute_batch(&format!(
+            "PRAGMA page_size={}; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
              CREATE TABLE raw (idx INTEGER PRIMARY KEY, data BLOB NOT NULL);",
-        )?;
+            daylight_log_server::sqlite::NEW_LOG_PAGE_SIZE
+        ))?;
         Ok(Raw { conn, next: 0 })
     }
 
