@@ -379,6 +379,7 @@ impl Dedup {
     /// here is skipped.
     pub fn commit(&mut self, pending: Pending) {
         let end = pending.first + pending.leaves.len() as u64;
+        let before = self.flushed;
         for (first, filter) in pending.runs {
             if first == self.flushed {
                 self.filters.push(&filter);
@@ -386,11 +387,17 @@ impl Dedup {
                 self.flushed = first + self.run;
             }
         }
-        for (i, leaf) in pending.leaves.into_iter().enumerate() {
-            self.recent.insert(leaf, pending.first + i as u64);
-        }
         let flushed = self.flushed;
-        self.recent.retain(|_, i| *i >= flushed);
+        for (i, leaf) in pending.leaves.into_iter().enumerate() {
+            let index = pending.first + i as u64;
+            if index >= flushed {
+                self.recent.insert(leaf, index);
+            }
+        }
+        // Only a new run moves entries out of the map (a pass over all of it).
+        if flushed != before {
+            self.recent.retain(|_, i| *i >= flushed);
+        }
         self.seen = self.seen.max(end);
     }
 
