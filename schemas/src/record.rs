@@ -1336,7 +1336,7 @@ impl SignedRecord {
         }
         let value: Value = serde_json::from_slice(bytes)
             .map_err(|e| SchemaError::Malformed(format!("not JSON: {e}")))?;
-        let Value::Object(mut map) = value else {
+        let Value::Object(map) = value else {
             return Err(SchemaError::Malformed("a record is a JSON object".into()));
         };
         let version = match map.get("version") {
