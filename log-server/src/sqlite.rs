@@ -176,6 +176,8 @@ impl SqliteStore {
         let lookup = if has_unique_leaf_index(&writer)? {
             Lookup::Index
         } else {
+            // A no-op but for a file whose `create` stopped half way.
+            writer.execute_batch(dedup::SCHEMA)?;
             Lookup::Runs(RwLock::new(Dedup::load(&writer)?))
         };
         let readers = (0..READERS)
