@@ -244,44 +244,6 @@ pub(crate) fn size_of(conn: &Connection) -> Result<u64, StoreError> {
     u64_of(n, "size")
 }
 
-/// Stored hashes closer together than this are read in one range scan.
-const HASH_RANGE: u64 = 128;
-
-/// Reads the stored hashes `ids` (in that order). A proof's hashes below
-/// the cached levels lie in one 64-leaf block, whose 127 stored hashes are
-/// contiguous: ids within [`HASH_RANGE`] of each other are read in one range
-/// scan instead of one point query each.
-fn read_stored_hashes(c: &Connection, ids: &[u64]) -> Result<Vec<Hash>, StoreError> {
-    let mut sorted = ids.to_vec();
-    sorted.sort_unstable();
-    sorted.dedup();
-    let mut found = std::collections::HashMap::with_capacity(sorted.len());
-    let mut range = c.prepare_cached("SELECT id, hash FROM hashes WHERE id BETWEEN ?1 AND ?2")?;
-    let mut start = 0;
-    while start < sorted.len() {
-        let mut end = start + 1;
-        while end < sorted.len() && sorted[end] - sorted[end - 1] < HASH_RANGE {
-            end += 1;
-        }
-        let (lo, hi) = (i64_of(sorted[start])?, i64_of(sorted[end - 1])?);
-        let mut rows = range.query(params![lo, hi])?;
-        while let Some(r) = rows.next()? {
-            let id = u64_of(r.get(0)?, "stored hash index")?;
-            let hash: Vec<u8> = r.get(1)?;
-            found.insert(id, hash_of(hash)?);
-        }
-        start = end;
-    }
-    ids.iter()
-        .map(|i| {
-            found
-                .get(i)
-                .copied()
-                .ok_or_else(|| StoreError::Backend(format!("no stored hash {i}")))
-        })
-        .collect()
-}
-
 /// Whether `entries` has the `UNIQUE` leaf-hash index of logs created
 /// before the runs.
 fn has_unique_leaf_index(conn: &Connection) -> Result<bool, StoreError> {
@@ -401,7 +363,19 @@ impl LogStore for SqliteStore {
 
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StoreError> {
         self.upper.read(indexes, |missing| {
-            self.read(|c| read_stored_hashes(c, missing))
+            self.read(|c| {
+                let mut stmt = c.prepare_cached("SELECT hash FROM hashes WHERE id = ?1")?;
+                missing
+                    .iter()
+                    .map(|&i| {
+                        let h: Option<Vec<u8>> =
+                            stmt.query_row([i64_of(i)?], |r| r.get(0)).optional()?;
+                        hash_of(
+                            h.ok_or_else(|| StoreError::Backend(format!("no stored hash {i}")))?,
+                        )
+                    })
+                    .collect()
+            })
         })
     }
 
@@ -820,42 +794,6 @@ mod tests {
             .map(|e| e.index.get())
             .collect();
         assert_eq!(registry, vec![10, 20]);
-    }
-
-    #[test]
-    fn stored_hashes_read_in_ranges_are_those_read_one_by_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::create(&dir.path().join("log.db"), "h.test/log", 0).unwrap();
-        let key = SignerKey::from_seed(
-            KeyName::new("h.test/log").unwrap(),
-            KeyType::Ed25519,
-            [1; 32],
-        );
-        integrate(&store, &key, "h.test/log", (0..1000).map(entry).collect()).unwrap();
-        let one_by_one = |ids: &[u64]| -> Vec<Hash> {
-            store
-                .read(|c| {
-                    ids.iter()
-                        .map(|&i| {
-                            let h: Vec<u8> = c.query_row(
-                                "SELECT hash FROM hashes WHERE id = ?1",
-                                [i as i64],
-                                |r| r.get(0),
-                            )?;
-                            hash_of(h)
-                        })
-                        .collect()
-                })
-                .unwrap()
-        };
-        // Out of order, repeated, clustered and scattered, both ends.
-        let ids = [1500, 3, 0, 127, 128, 3, 1980, 700, 1981, 255, 1000];
-        let ranged = store.read(|c| read_stored_hashes(c, &ids)).unwrap();
-        assert_eq!(ranged, one_by_one(&ids));
-        let err = store
-            .read(|c| read_stored_hashes(c, &[5, 1_000_000]))
-            .unwrap_err();
-        assert!(err.to_string().contains("no stored hash 1000000"), "{err}");
     }
 
     #[test]
