@@ -28,7 +28,11 @@ use std::collections::HashMap;
 use daylight_core::Hash;
 use rusqlite::{params, Connection, OptionalExtension as _};
 
+use crate::sqlite::{hash_of, i64_of, u64_of};
 use crate::store::StoreError;
+
+/// What a negative index read from the runs is called in the error.
+const RUN_INDEX: &str = "index in the leaf runs";
 
 /// Entries per run: the in-memory map holds at most this many plus one
 /// batch (about 8 MB), and a 10M-entry log has 76 runs.
@@ -151,18 +155,6 @@ fn filter_of<'a>(leaves: impl Iterator<Item = &'a Hash>, blocks: usize) -> Vec<u
     words
 }
 
-fn i64_of(v: u64) -> Result<i64, StoreError> {
-    i64::try_from(v).map_err(|_| StoreError::Backend(format!("{v} exceeds SQLite's integer range")))
-}
-
-fn u64_of(v: i64) -> Result<u64, StoreError> {
-    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative index {v} in the runs")))
-}
-
-fn hash_of(bytes: &[u8]) -> Result<Hash, StoreError> {
-    Hash::from_slice(bytes).ok_or_else(|| StoreError::Corrupt("stored hash is not 32 bytes".into()))
-}
-
 /// The leaf-hash lookup of one open SQLite log.
 pub struct Dedup {
     run: u64,
@@ -221,7 +213,7 @@ impl Dedup {
         let mut rows = stmt.query([i64_of(self.flushed)?])?;
         while let Some(r) = rows.next()? {
             let (first, end): (i64, i64) = (r.get(0)?, r.get(1)?);
-            let (first, end) = (u64_of(first)?, u64_of(end)?);
+            let (first, end) = (u64_of(first, RUN_INDEX)?, u64_of(end, RUN_INDEX)?);
             let bloom: Vec<u8> = r.get(2)?;
             if first != self.flushed || end != first + self.run {
                 return Err(StoreError::Corrupt(format!(
@@ -254,9 +246,9 @@ impl Dedup {
             conn.prepare_cached("SELECT idx, leaf_hash FROM entries WHERE idx >= ?1 ORDER BY idx")?;
         let mut rows = stmt.query([i64_of(from)?])?;
         while let Some(r) = rows.next()? {
-            let idx = u64_of(r.get(0)?)?;
+            let idx = u64_of(r.get(0)?, "entry index")?;
             let leaf: Vec<u8> = r.get(1)?;
-            self.recent.insert(hash_of(&leaf)?, idx);
+            self.recent.insert(hash_of(leaf)?, idx);
         }
         self.seen = size;
         Ok(())
@@ -285,7 +277,7 @@ impl Dedup {
                 let stored: Option<Vec<u8>> =
                     confirm.query_row([idx], |row| row.get(0)).optional()?;
                 if stored.as_deref() == Some(leaf.as_bytes().as_slice()) {
-                    return Ok(Some(u64_of(idx)?));
+                    return Ok(Some(u64_of(idx, RUN_INDEX)?));
                 }
             }
         }

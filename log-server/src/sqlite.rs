@@ -129,15 +129,15 @@ fn sync_filesystem(_file: &std::fs::File) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn u64_of(v: i64, what: &str) -> Result<u64, StoreError> {
+pub(crate) fn u64_of(v: i64, what: &str) -> Result<u64, StoreError> {
     u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative {what}")))
 }
 
-fn i64_of(v: u64) -> Result<i64, StoreError> {
+pub(crate) fn i64_of(v: u64) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| StoreError::Backend(format!("{v} exceeds SQLite's integer range")))
 }
 
-fn hash_of(bytes: Vec<u8>) -> Result<Hash, StoreError> {
+pub(crate) fn hash_of(bytes: Vec<u8>) -> Result<Hash, StoreError> {
     Hash::from_slice(&bytes)
         .ok_or_else(|| StoreError::Corrupt("stored hash is not 32 bytes".into()))
 }
