@@ -56,7 +56,30 @@ CREATE TABLE IF NOT EXISTS queue (
 /// kind and signer (see [`Lookup::Index`]).
 const NEW_LOG_SCHEMA: &str = "
 CREATE INDEX IF NOT EXISTS entries_registry ON entries(idx) WHERE kind = 'registry';
+CREATE TABLE IF NOT EXISTS hash_blocks (block INTEGER PRIMARY KEY, hashes BLOB NOT NULL);
 ";
+
+/// Stored hashes per row of `hash_blocks` in a new log: block `b` holds the
+/// stored hashes `b * 256 ..`, 32 bytes each, and only the newest block is
+/// ever partial (each append rewrites it). One row per 256 hashes instead
+/// of one per hash: a batch writes about 1/128 of a row per entry where it
+/// wrote two, and a proof's low hashes, which sit near each other, come
+/// from one or two rows. A full block (8 KB) fits in one 16 KB page.
+const HASH_BLOCK: u64 = 256;
+
+/// The `meta` key naming how a log keeps its stored hashes; `blocks` in a
+/// log created by this version, absent (one row per hash in `hashes`) in
+/// logs created before.
+const HASH_LAYOUT_KEY: &str = "hash_layout";
+
+/// How a log keeps its stored hashes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HashLayout {
+    /// One row per stored hash in `hashes` (logs created before the blocks).
+    Rows,
+    /// [`HASH_BLOCK`] hashes per row of `hash_blocks`.
+    Blocks,
+}
 
 /// How entries are found by leaf hash.
 enum Lookup {
@@ -69,6 +92,7 @@ enum Lookup {
 /// The SQLite store.
 pub struct SqliteStore {
     lookup: Lookup,
+    hash_layout: HashLayout,
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
@@ -156,8 +180,8 @@ impl SqliteStore {
         conn.execute_batch(NEW_LOG_SCHEMA)?;
         conn.execute_batch(dedup::SCHEMA)?;
         conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('origin', ?1), ('quorum', ?2)",
-            params![origin, quorum.to_string()],
+            "INSERT INTO meta (key, value) VALUES ('origin', ?1), ('quorum', ?2), (?3, 'blocks')",
+            params![origin, quorum.to_string(), HASH_LAYOUT_KEY],
         )?;
         drop(conn);
         Self::open(path)
@@ -180,6 +204,7 @@ impl SqliteStore {
             writer.execute_batch(dedup::SCHEMA)?;
             Lookup::Runs(RwLock::new(Dedup::load(&writer)?))
         };
+        let hash_layout = hash_layout(&writer)?;
         let readers = (0..READERS)
             .map(|_| connect(path).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
@@ -187,6 +212,7 @@ impl SqliteStore {
             .map_err(|e| StoreError::Backend(format!("opening {}: {e}", path.display())))?;
         Ok(SqliteStore {
             lookup,
+            hash_layout,
             writer: Mutex::new(writer),
             readers,
             next_reader: AtomicUsize::new(0),
@@ -253,6 +279,94 @@ fn has_unique_leaf_index(conn: &Connection) -> Result<bool, StoreError> {
         |r| r.get(0),
     )?;
     Ok(n > 0)
+}
+
+/// How the log at `conn` keeps its stored hashes (see [`HASH_LAYOUT_KEY`]).
+fn hash_layout(conn: &Connection) -> Result<HashLayout, StoreError> {
+    let v: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            [HASH_LAYOUT_KEY],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match v.as_deref() {
+        None => Ok(HashLayout::Rows),
+        Some("blocks") => {
+            // A no-op but for a file whose `create` stopped half way.
+            conn.execute_batch(NEW_LOG_SCHEMA)?;
+            Ok(HashLayout::Blocks)
+        }
+        Some(other) => Err(StoreError::Corrupt(format!(
+            "meta {HASH_LAYOUT_KEY} is {other:?}, not \"blocks\""
+        ))),
+    }
+}
+
+/// Writes `hashes` as stored hashes `first ..` into `hash_blocks`, filling
+/// the partial block the log ends with first.
+fn put_hash_blocks(tx: &Connection, first: u64, hashes: &[Hash]) -> Result<(), StoreError> {
+    let (mut id, mut rest) = (first, hashes);
+    while !rest.is_empty() {
+        let block = id / HASH_BLOCK;
+        let filled = (id % HASH_BLOCK) as usize;
+        let take = rest.len().min(HASH_BLOCK as usize - filled);
+        let mut blob = if filled == 0 {
+            Vec::with_capacity(take * 32)
+        } else {
+            let old: Vec<u8> = tx
+                .prepare_cached("SELECT hashes FROM hash_blocks WHERE block = ?1")?
+                .query_row([i64_of(block)?], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("stored-hash block {block} is missing"))
+                })?;
+            if old.len() != filled * 32 {
+                return Err(StoreError::Corrupt(format!(
+                    "stored-hash block {block} holds {} bytes; the log's size needs {}",
+                    old.len(),
+                    filled * 32
+                )));
+            }
+            old
+        };
+        for h in &rest[..take] {
+            blob.extend_from_slice(h.as_bytes());
+        }
+        let sql = if filled == 0 {
+            "INSERT INTO hash_blocks (block, hashes) VALUES (?1, ?2)"
+        } else {
+            "UPDATE hash_blocks SET hashes = ?2 WHERE block = ?1"
+        };
+        tx.prepare_cached(sql)?
+            .execute(params![i64_of(block)?, blob])?;
+        id += take as u64;
+        rest = &rest[take..];
+    }
+    Ok(())
+}
+
+/// Reads stored hashes `ids` from `hash_blocks`, each block once.
+fn read_hash_blocks(c: &Connection, ids: &[u64]) -> Result<Vec<Hash>, StoreError> {
+    let mut stmt = c.prepare_cached("SELECT hashes FROM hash_blocks WHERE block = ?1")?;
+    let mut blocks: std::collections::HashMap<u64, Vec<u8>> = std::collections::HashMap::new();
+    ids.iter()
+        .map(|&i| {
+            let block = i / HASH_BLOCK;
+            let blob = match blocks.entry(block) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    let blob: Option<Vec<u8>> =
+                        stmt.query_row([i64_of(block)?], |r| r.get(0)).optional()?;
+                    v.insert(blob.unwrap_or_default())
+                }
+            };
+            let at = (i % HASH_BLOCK) as usize * 32;
+            blob.get(at..at + 32)
+                .and_then(Hash::from_slice)
+                .ok_or_else(|| StoreError::Backend(format!("no stored hash {i}")))
+        })
+        .collect()
 }
 
 fn lock_error<T>(_: T) -> StoreError {
@@ -364,6 +478,9 @@ impl LogStore for SqliteStore {
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StoreError> {
         self.upper.read(indexes, |missing| {
             self.read(|c| {
+                if self.hash_layout == HashLayout::Blocks {
+                    return read_hash_blocks(c, missing);
+                }
                 let mut stmt = c.prepare_cached("SELECT hash FROM hashes WHERE id = ?1")?;
                 missing
                     .iter()
@@ -420,9 +537,15 @@ impl LogStore for SqliteStore {
                     put.execute(params![idx, e.leaf_hash.as_bytes().as_slice(), e.data, e.kind, e.signer])?;
                 }
                 let first = daylight_core::tree::stored_hash_count(batch.old_size);
-                let mut put = tx.prepare_cached("INSERT INTO hashes (id, hash) VALUES (?1, ?2)")?;
-                for (i, h) in batch.hashes.iter().enumerate() {
-                    put.execute(params![i64_of(first + i as u64)?, h.as_bytes().as_slice()])?;
+                match self.hash_layout {
+                    HashLayout::Blocks => put_hash_blocks(&tx, first, &batch.hashes)?,
+                    HashLayout::Rows => {
+                        let mut put =
+                            tx.prepare_cached("INSERT INTO hashes (id, hash) VALUES (?1, ?2)")?;
+                        for (i, h) in batch.hashes.iter().enumerate() {
+                            put.execute(params![i64_of(first + i as u64)?, h.as_bytes().as_slice()])?;
+                        }
+                    }
                 }
                 let new_size = i64_of(found + batch.entries.len() as u64)?;
                 tx.execute(
@@ -751,13 +874,15 @@ mod tests {
         }
     }
 
-    /// A log created before the leaf runs keeps its `UNIQUE` index and its
-    /// indexes by kind and signer, and works as before.
-    #[test]
-    fn a_log_made_before_the_runs_keeps_its_unique_index() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log.db");
-        let old = Connection::open(&path).unwrap();
+    fn key(origin: &str) -> SignerKey {
+        SignerKey::from_seed(KeyName::new(origin).unwrap(), KeyType::Ed25519, [1; 32])
+    }
+
+    /// Makes a log file as the version before the leaf runs and the hash
+    /// blocks did: a `UNIQUE` leaf-hash index, indexes by kind and signer,
+    /// one row per stored hash.
+    fn legacy_log(path: &Path) {
+        let old = Connection::open(path).unwrap();
         old.execute_batch(&SCHEMA.replace(
             "leaf_hash BLOB NOT NULL,",
             "leaf_hash BLOB NOT NULL UNIQUE,",
@@ -769,18 +894,136 @@ mod tests {
              INSERT INTO meta (key, value) VALUES ('origin', 'old.test/log'), ('quorum', '0');",
         )
         .unwrap();
-        drop(old);
+    }
+
+    /// Stored hashes of a new log, written in blocks by batches that start
+    /// and end anywhere in a block, read back the same as the one-row-per-
+    /// hash layout of an older log holding the same entries.
+    #[test]
+    fn stored_hashes_in_blocks_read_back_as_rows_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let new_path = dir.path().join("new.db");
+        let old_path = dir.path().join("old.db");
+        let new = SqliteStore::create(&new_path, "old.test/log", 0).unwrap();
+        legacy_log(&old_path);
+        let old = SqliteStore::open(&old_path).unwrap();
+        assert_eq!(new.hash_layout, HashLayout::Blocks);
+        assert_eq!(old.hash_layout, HashLayout::Rows);
+        let key = key("old.test/log");
+        let mut next = 0;
+        for n in [1, 2, 3, 100, 255, 256, 257, 1000, 7] {
+            let batch: Vec<NewEntry> = (next..next + n).map(entry).collect();
+            integrate(&new, &key, "old.test/log", batch.clone()).unwrap();
+            integrate(&old, &key, "old.test/log", batch).unwrap();
+            next += n;
+        }
+        let count = daylight_core::tree::stored_hash_count(TreeSize(next));
+        let all: Vec<u64> = (0..count).collect();
+        // A fresh open, so nothing comes from the in-memory cache.
+        let new = SqliteStore::open(&new_path).unwrap();
+        assert_eq!(
+            new.read_hashes(&all).unwrap(),
+            old.read_hashes(&all).unwrap()
+        );
+        let backwards: Vec<u64> = (0..count).rev().step_by(97).collect();
+        assert_eq!(
+            new.read_hashes(&backwards).unwrap(),
+            old.read_hashes(&backwards).unwrap()
+        );
+        let blocks: Vec<i64> = new
+            .read(|c| {
+                let mut s = c.prepare("SELECT length(hashes) FROM hash_blocks ORDER BY block")?;
+                let rows = s.query_map([], |r| r.get(0))?;
+                Ok(rows.collect::<Result<Vec<i64>, _>>()?)
+            })
+            .unwrap();
+        assert_eq!(blocks.len() as u64, count.div_ceil(HASH_BLOCK));
+        let (last, full) = blocks.split_last().unwrap();
+        assert!(
+            full.iter().all(|&b| b == 32 * HASH_BLOCK as i64),
+            "{blocks:?}"
+        );
+        assert_eq!(*last as u64, 32 * (count - HASH_BLOCK * full.len() as u64));
+        let err = new.read_hashes(&[count]).unwrap_err().to_string();
+        assert!(err.contains(&format!("no stored hash {count}")), "{err}");
+    }
+
+    /// A partial block whose length does not match the log's size is
+    /// refused as corrupt by the next append, which then writes nothing;
+    /// a hash cut from a block is refused by reads.
+    #[test]
+    fn a_damaged_hash_block_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.db");
+        let store = SqliteStore::create(&path, "new.test/log", 0).unwrap();
+        let key = key("new.test/log");
+        integrate(&store, &key, "new.test/log", (0..10).map(entry).collect()).unwrap();
+        let count = daylight_core::tree::stored_hash_count(TreeSize(10));
+        let damage = |blob: &dyn Fn(Vec<u8>) -> Vec<u8>| {
+            store
+                .write(|c| {
+                    let old: Vec<u8> =
+                        c.query_row("SELECT hashes FROM hash_blocks WHERE block = 0", [], |r| {
+                            r.get(0)
+                        })?;
+                    c.execute(
+                        "UPDATE hash_blocks SET hashes = ?1 WHERE block = 0",
+                        [blob(old)],
+                    )?;
+                    Ok(())
+                })
+                .unwrap()
+        };
+        damage(&|mut b| {
+            b.extend([0; 32]);
+            b
+        });
+        let err = integrate(&store, &key, "new.test/log", vec![entry(10)])
+            .unwrap_err()
+            .to_string();
+        let want = format!("stored-hash block 0 holds {} bytes", 32 * (count + 1));
+        assert!(err.contains(&want), "{err}");
+        assert_eq!(store.size().unwrap(), TreeSize(10));
+        damage(&|b| b[..64].to_vec());
+        let err = SqliteStore::open(&path)
+            .unwrap()
+            .read_hashes(&[5])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no stored hash 5"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_hash_layout_is_refused_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.db");
+        drop(SqliteStore::create(&path, "new.test/log", 0).unwrap());
+        let c = Connection::open(&path).unwrap();
+        c.execute(
+            "UPDATE meta SET value = 'tiles' WHERE key = 'hash_layout'",
+            [],
+        )
+        .unwrap();
+        drop(c);
+        let err = SqliteStore::open(&path).err().unwrap().to_string();
+        assert!(err.contains("hash_layout is \"tiles\""), "{err}");
+    }
+
+    /// A log created before the leaf runs keeps its `UNIQUE` index and its
+    /// indexes by kind and signer, and works as before.
+    #[test]
+    fn a_log_made_before_the_runs_keeps_its_unique_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.db");
+        legacy_log(&path);
         let store = SqliteStore::open(&path).unwrap();
         assert!(matches!(store.lookup, Lookup::Index));
+        assert_eq!(store.hash_layout, HashLayout::Rows);
         let page: i64 = store
             .read(|c| Ok(c.query_row("PRAGMA page_size", [], |r| r.get(0))?))
             .unwrap();
         assert_eq!(page, 4096, "an existing file keeps its page size");
-        let key = SignerKey::from_seed(
-            KeyName::new("old.test/log").unwrap(),
-            KeyType::Ed25519,
-            [1; 32],
-        );
+        let key = key("old.test/log");
         integrate(&store, &key, "old.test/log", (0..25).map(entry).collect()).unwrap();
         assert_eq!(
             store.find_leaf(&entry(7).leaf_hash).unwrap(),
@@ -805,11 +1048,7 @@ mod tests {
             .read(|c| Ok(c.query_row("PRAGMA page_size", [], |r| r.get(0))?))
             .unwrap();
         assert_eq!(page, i64::from(NEW_LOG_PAGE_SIZE));
-        let key = SignerKey::from_seed(
-            KeyName::new("new.test/log").unwrap(),
-            KeyType::Ed25519,
-            [1; 32],
-        );
+        let key = key("new.test/log");
         integrate(&store, &key, "new.test/log", (0..35).map(entry).collect()).unwrap();
         let of = |kind: &str, from: u64| -> Vec<u64> {
             store
