@@ -3,7 +3,9 @@
 //! embedded default and PostgreSQL beside it.
 //!
 //! - [`store`]: the storage trait; [`sqlite`]: its SQLite backend (the
-//!   embedded default); [`postgres`]: its PostgreSQL backend (past one machine).
+//!   embedded default); [`postgres`]: its PostgreSQL backend (past one machine);
+//!   [`codec`]: entries' record bytes compressed with a zstd dictionary
+//!   trained on the log's own first entries.
 //! - [`integrate`]: growing the tree by a batch, in one transaction.
 //! - [`sequencer`]: batching submissions and answering their indexes.
 //! - [`leader`]: which of several frontends sequences (a lease with fencing).
@@ -15,6 +17,7 @@
 
 pub mod admission;
 pub mod api;
+pub mod codec;
 mod dedup;
 pub mod error;
 pub mod integrate;
