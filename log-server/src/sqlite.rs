@@ -60,12 +60,14 @@ CREATE TABLE IF NOT EXISTS hash_blocks (block INTEGER PRIMARY KEY, hashes BLOB N
 ";
 
 /// Stored hashes per row of `hash_blocks` in a new log: block `b` holds the
-/// stored hashes `b * 256 ..`, 32 bytes each, and only the newest block is
-/// ever partial (each append rewrites it). One row per 256 hashes instead
+/// stored hashes `b * 255 ..`, 32 bytes each, and only the newest block is
+/// ever partial (each append rewrites it). One row per 255 hashes instead
 /// of one per hash: a batch writes about 1/128 of a row per entry where it
 /// wrote two, and a proof's low hashes, which sit near each other, come
-/// from one or two rows. A full block (8 KB) fits in one 16 KB page.
-const HASH_BLOCK: u64 = 256;
+/// from one or two rows. 255 rather than 256: two rows of 255 hashes fill
+/// a 16 KB page, where one row of 256 (8 KB and its header) leaves half of
+/// its page empty.
+const HASH_BLOCK: u64 = 255;
 
 /// The `meta` key naming how a log keeps its stored hashes; `blocks` in a
 /// log created by this version, absent (one row per hash in `hashes`) in
@@ -946,6 +948,32 @@ mod tests {
         assert_eq!(*last as u64, 32 * (count - HASH_BLOCK * full.len() as u64));
         let err = new.read_hashes(&[count]).unwrap_err().to_string();
         assert!(err.contains(&format!("no stored hash {count}")), "{err}");
+    }
+
+    /// Full blocks pack two to a 16 KB page.
+    #[test]
+    fn hash_blocks_fill_their_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::create(&dir.path().join("log.db"), "new.test/log", 0).unwrap();
+        let hashes: Vec<Hash> = (0..200 * HASH_BLOCK)
+            .map(|i| daylight_core::leaf_hash(&i.to_be_bytes()))
+            .collect();
+        let pages = |c: &Connection| -> Result<i64, StoreError> {
+            Ok(c.query_row("PRAGMA page_count", [], |r| r.get(0))?)
+        };
+        let (before, after) = store
+            .write(|c| {
+                let before = pages(c)?;
+                put_hash_blocks(c, 0, &hashes)?;
+                Ok((before, pages(c)?))
+            })
+            .unwrap();
+        // 100 leaf pages and a few interior ones; one block per page would be 200.
+        assert!(after - before <= 104, "{before} -> {after} pages");
+        assert_eq!(
+            store.read_hashes(&[0, 200 * HASH_BLOCK - 1]).unwrap(),
+            vec![hashes[0], hashes[hashes.len() - 1]]
+        );
     }
 
     /// A partial block whose length does not match the log's size is
