@@ -4,11 +4,12 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use daylight_core::{Hash, LeafIndex, TreeSize, VerifierKey};
 use rusqlite::{params, Connection, OptionalExtension as _};
 
+use crate::codec::{self, Codec};
 use crate::dedup::{self, Dedup};
 use crate::store::{
     unix_ms, Append, HashCache, Lease, LeaseState, LogMeta, LogStore, MirrorSet, NewEntry,
@@ -57,7 +58,36 @@ CREATE TABLE IF NOT EXISTS queue (
 const NEW_LOG_SCHEMA: &str = "
 CREATE INDEX IF NOT EXISTS entries_registry ON entries(idx) WHERE kind = 'registry';
 CREATE TABLE IF NOT EXISTS hash_blocks (block INTEGER PRIMARY KEY, hashes BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS dictionaries (id INTEGER PRIMARY KEY, dict BLOB);
 ";
+
+/// The `meta` key saying that a log compresses its records
+/// ([`Records::Compressed`]); absent in logs created before.
+const RECORD_CODEC_KEY: &str = "record_codec";
+
+/// How a log keeps its entries' record bytes.
+enum Records {
+    /// As they came (logs created before the compression).
+    Raw,
+    /// Compressed with a dictionary trained on the log's first
+    /// [`codec::TRAIN_AT`] entries, once it holds them: `entries.dict` names
+    /// the row of `dictionaries` an entry was compressed with (NULL: raw).
+    /// A `dictionaries` row whose `dict` is NULL records that training made
+    /// no useful dictionary (records that do not compress), so it is not
+    /// tried again.
+    Compressed(RwLock<Dictionaries>),
+}
+
+/// The dictionaries a log has, read at open and when a row names one not
+/// yet seen (another process trained it).
+#[derive(Default)]
+struct Dictionaries {
+    by_id: std::collections::HashMap<u32, Arc<Codec>>,
+    /// What new entries are compressed with, once trained.
+    current: Option<Arc<Codec>>,
+    /// Training has been done (a row exists), useful or not.
+    trained: bool,
+}
 
 /// Stored hashes per row of `hash_blocks` in a new log: block `b` holds the
 /// stored hashes `b * 255 ..`, 32 bytes each, and only the newest block is
@@ -95,6 +125,7 @@ enum Lookup {
 pub struct SqliteStore {
     lookup: Lookup,
     hash_layout: HashLayout,
+    records: Records,
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
@@ -180,10 +211,11 @@ impl SqliteStore {
         let conn = connect(path)?;
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(NEW_LOG_SCHEMA)?;
+        conn.execute_batch("ALTER TABLE entries ADD COLUMN dict INTEGER;")?;
         conn.execute_batch(dedup::SCHEMA)?;
         conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('origin', ?1), ('quorum', ?2), (?3, 'blocks')",
-            params![origin, quorum.to_string(), HASH_LAYOUT_KEY],
+            "INSERT INTO meta (key, value) VALUES ('origin', ?1), ('quorum', ?2), (?3, 'blocks'), (?4, 'zstd')",
+            params![origin, quorum.to_string(), HASH_LAYOUT_KEY, RECORD_CODEC_KEY],
         )?;
         drop(conn);
         Self::open(path)
@@ -207,6 +239,7 @@ impl SqliteStore {
             Lookup::Runs(RwLock::new(Dedup::load(&writer)?))
         };
         let hash_layout = hash_layout(&writer)?;
+        let records = records(&writer)?;
         let readers = (0..READERS)
             .map(|_| connect(path).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
@@ -215,6 +248,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             lookup,
             hash_layout,
+            records,
             writer: Mutex::new(writer),
             readers,
             next_reader: AtomicUsize::new(0),
@@ -238,6 +272,61 @@ impl SqliteStore {
             let rows = stmt.query_map(params![lo, n], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.map(|r| Ok(r?)).collect()
         })
+    }
+
+    /// The `entries` column naming an entry's dictionary, for SELECTs.
+    fn dict_column(&self) -> &'static str {
+        match self.records {
+            Records::Raw => "NULL",
+            Records::Compressed(_) => "dict",
+        }
+    }
+
+    /// An entry as read from `entries`, its record bytes decompressed.
+    fn row_entry(&self, c: &Connection, row: EntryRow) -> Result<StoredEntry, StoreError> {
+        let (idx, data, leaf, dict) = row;
+        let index = u64_of(idx, "index")?;
+        let data = match dict {
+            None => data,
+            Some(id) => self
+                .codec(c, id)?
+                .decompress(&data, daylight_core::tile::MAX_ENTRY_SIZE)
+                .map_err(|e| StoreError::Corrupt(format!("entry {index}: {e}")))?,
+        };
+        Ok(StoredEntry {
+            index: LeafIndex(index),
+            data,
+            leaf_hash: hash_of(leaf)?,
+        })
+    }
+
+    /// Dictionary `id`, read from the log if another process trained it
+    /// after this one opened.
+    fn codec(&self, c: &Connection, id: i64) -> Result<Arc<Codec>, StoreError> {
+        let Records::Compressed(d) = &self.records else {
+            return Err(StoreError::Corrupt(format!(
+                "an entry names dictionary {id} in a log that keeps its records raw"
+            )));
+        };
+        let key = u32::try_from(id).ok();
+        if let Some(codec) = key.and_then(|k| d.read().ok()?.by_id.get(&k).cloned()) {
+            return Ok(codec);
+        }
+        let dict: Option<Option<Vec<u8>>> = c
+            .prepare_cached("SELECT dict FROM dictionaries WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?;
+        let Some(Some(dict)) = dict else {
+            return Err(StoreError::Corrupt(format!(
+                "an entry names dictionary {id}, which the log does not hold"
+            )));
+        };
+        let codec = Arc::new(dictionary(id, &dict)?);
+        d.write()
+            .map_err(lock_error)?
+            .by_id
+            .insert(codec.id(), codec.clone());
+        Ok(codec)
     }
 
     fn read<T>(
@@ -303,6 +392,99 @@ fn hash_layout(conn: &Connection) -> Result<HashLayout, StoreError> {
             "meta {HASH_LAYOUT_KEY} is {other:?}, not \"blocks\""
         ))),
     }
+}
+
+/// How the log at `conn` keeps its records (see [`RECORD_CODEC_KEY`]),
+/// with the dictionaries it has.
+fn records(conn: &Connection) -> Result<Records, StoreError> {
+    let v: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            [RECORD_CODEC_KEY],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match v.as_deref() {
+        None => Ok(Records::Raw),
+        Some("zstd") => Ok(Records::Compressed(RwLock::new(load_dictionaries(conn)?))),
+        Some(other) => Err(StoreError::Corrupt(format!(
+            "meta {RECORD_CODEC_KEY} is {other:?}, not \"zstd\""
+        ))),
+    }
+}
+
+/// Reads and prepares every dictionary the log holds.
+fn load_dictionaries(conn: &Connection) -> Result<Dictionaries, StoreError> {
+    let mut d = Dictionaries::default();
+    let mut stmt = conn.prepare_cached("SELECT id, dict FROM dictionaries ORDER BY id")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?)))?;
+    for row in rows {
+        let (id, dict): (i64, Option<Vec<u8>>) = row?;
+        d.trained = true;
+        if let Some(dict) = dict {
+            let codec = Arc::new(dictionary(id, &dict)?);
+            d.by_id.insert(codec.id(), codec.clone());
+            d.current = Some(codec);
+        }
+    }
+    Ok(d)
+}
+
+/// Prepares stored dictionary `id`.
+fn dictionary(id: i64, dict: &[u8]) -> Result<Codec, StoreError> {
+    let id = u32::try_from(id)
+        .map_err(|_| StoreError::Corrupt(format!("dictionary id {id} out of range")))?;
+    Codec::new(id, dict).map_err(|e| StoreError::Corrupt(format!("dictionary {id}: {e}")))
+}
+
+/// Trains the log's dictionary on its first [`codec::TRAIN_AT`] entries,
+/// inside the append's transaction: `Some` when it is useful. The row is
+/// written either way, so training runs once.
+fn train_dictionary(tx: &Connection) -> Result<Option<Codec>, StoreError> {
+    let samples: Vec<Vec<u8>> = {
+        let mut stmt =
+            tx.prepare("SELECT data FROM entries WHERE idx < ?1 AND dict IS NULL ORDER BY idx")?;
+        let rows = stmt.query_map([i64_of(codec::TRAIN_AT)?], |r| r.get(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let refs: Vec<&[u8]> = samples.iter().map(Vec::as_slice).collect();
+    let (dict, codec) = match codec::train(&refs) {
+        Ok(dict) => {
+            let codec = dictionary(1, &dict)?;
+            (Some(dict), Some(codec))
+        }
+        // Records that do not compress, or too few: stay raw.
+        Err(_) => (None, None),
+    };
+    tx.execute("INSERT INTO dictionaries (id, dict) VALUES (1, ?1)", [dict])?;
+    Ok(codec)
+}
+
+/// Each entry's bytes as stored: compressed by `codec` when that makes them
+/// smaller. Big batches are split over two threads (the write path's one
+/// sizeable piece of CPU work that needs no lock).
+fn compress_batch(codec: Option<&Codec>, entries: &[NewEntry]) -> Vec<Option<Vec<u8>>> {
+    let Some(codec) = codec else {
+        return vec![None; entries.len()];
+    };
+    let one = |es: &[NewEntry]| -> Vec<Option<Vec<u8>>> {
+        es.iter().map(|e| codec.compress(&e.data)).collect()
+    };
+    if entries.len() < 256 {
+        return one(entries);
+    }
+    let (a, b) = entries.split_at(entries.len() / 2);
+    std::thread::scope(|s| {
+        let second = s.spawn(|| one(b));
+        let mut out = one(a);
+        match second.join() {
+            Ok(rest) => out.extend(rest),
+            // The thread cannot panic short of allocation failure; store the
+            // rest raw rather than fail the batch.
+            Err(_) => out.extend(b.iter().map(|_| None)),
+        }
+        out
+    })
 }
 
 /// Writes `hashes` as stored hashes `first ..` into `hash_blocks`, filling
@@ -383,12 +565,12 @@ fn settle_queue(conn: &Connection, leaves: &[Hash]) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn row_entry(idx: i64, data: Vec<u8>, leaf: Vec<u8>) -> Result<StoredEntry, StoreError> {
-    Ok(StoredEntry {
-        index: LeafIndex(u64_of(idx, "index")?),
-        data,
-        leaf_hash: hash_of(leaf)?,
-    })
+/// One row of `entries` as read: index, stored bytes, leaf hash, and the
+/// dictionary they were compressed with.
+type EntryRow = (i64, Vec<u8>, Vec<u8>, Option<i64>);
+
+fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EntryRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
 }
 
 impl LogStore for SqliteStore {
@@ -454,26 +636,26 @@ impl LogStore for SqliteStore {
     fn entry(&self, index: LeafIndex) -> Result<Option<StoredEntry>, StoreError> {
         let idx = i64_of(index.get())?;
         self.read(|c| {
-            let row: Option<(Vec<u8>, Vec<u8>)> = c
-                .prepare_cached("SELECT data, leaf_hash FROM entries WHERE idx = ?1")?
-                .query_row([idx], |r| Ok((r.get(0)?, r.get(1)?)))
+            let row = c
+                .prepare_cached(&format!(
+                    "SELECT idx, data, leaf_hash, {} FROM entries WHERE idx = ?1",
+                    self.dict_column()
+                ))?
+                .query_row([idx], entry_row)
                 .optional()?;
-            row.map(|(d, l)| row_entry(idx, d, l)).transpose()
+            row.map(|row| self.row_entry(c, row)).transpose()
         })
     }
 
     fn entries(&self, start: LeafIndex, count: u64) -> Result<Vec<StoredEntry>, StoreError> {
         let (lo, n) = (i64_of(start.get())?, i64_of(count)?);
         self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT idx, data, leaf_hash FROM entries WHERE idx >= ?1 ORDER BY idx LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![lo, n], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-            rows.map(|r| {
-                let (i, d, l) = r?;
-                row_entry(i, d, l)
-            })
-            .collect()
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT idx, data, leaf_hash, {} FROM entries WHERE idx >= ?1 ORDER BY idx LIMIT ?2",
+                self.dict_column()
+            ))?;
+            let rows = stmt.query_map(params![lo, n], entry_row)?;
+            rows.map(|r| self.row_entry(c, r?)).collect()
         })
     }
 
@@ -499,6 +681,13 @@ impl LogStore for SqliteStore {
     }
 
     fn append(&self, batch: Append) -> Result<(), StoreError> {
+        // Compressed before the write lock is taken, with the dictionary
+        // there is now (a batch that trains one is stored raw).
+        let current = match &self.records {
+            Records::Raw => None,
+            Records::Compressed(d) => d.read().map_err(lock_error)?.current.clone(),
+        };
+        let packed = compress_batch(current.as_deref(), &batch.entries);
         self.write(|conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let found = size_of(&tx)?;
@@ -530,13 +719,41 @@ impl LogStore for SqliteStore {
                     Some(d.prepare(&tx, found, leaves)?)
                 }
             };
+            let trained = match &self.records {
+                Records::Compressed(d)
+                    if found >= codec::TRAIN_AT && !d.read().map_err(lock_error)?.trained =>
+                {
+                    let had: Option<i64> =
+                        tx.query_row("SELECT MAX(id) FROM dictionaries", [], |r| r.get(0))?;
+                    if had.is_some() {
+                        // Another process trained it: use its dictionary from
+                        // the next batch on.
+                        *d.write().map_err(lock_error)? = load_dictionaries(&tx)?;
+                        None
+                    } else {
+                        Some(train_dictionary(&tx)?)
+                    }
+                }
+                _ => None,
+            };
             {
-                let mut put = tx.prepare_cached(
-                    "INSERT INTO entries (idx, leaf_hash, data, kind, signer) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?;
-                for (i, e) in batch.entries.iter().enumerate() {
+                let mut put = match self.records {
+                    Records::Raw => tx.prepare_cached(
+                        "INSERT INTO entries (idx, leaf_hash, data, kind, signer) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )?,
+                    Records::Compressed(_) => tx.prepare_cached(
+                        "INSERT INTO entries (idx, leaf_hash, data, kind, signer, dict) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )?,
+                };
+                let dict_id = current.as_ref().map(|c| c.id());
+                for (i, (e, p)) in batch.entries.iter().zip(&packed).enumerate() {
                     let idx = i64_of(found + i as u64)?;
-                    put.execute(params![idx, e.leaf_hash.as_bytes().as_slice(), e.data, e.kind, e.signer])?;
+                    let leaf = e.leaf_hash.as_bytes().as_slice();
+                    match (&self.records, p) {
+                        (Records::Raw, _) => put.execute(params![idx, leaf, e.data, e.kind, e.signer])?,
+                        (Records::Compressed(_), None) => put.execute(params![idx, leaf, e.data, e.kind, e.signer, None::<i64>])?,
+                        (Records::Compressed(_), Some(p)) => put.execute(params![idx, leaf, p, e.kind, e.signer, dict_id])?,
+                    };
                 }
                 let first = daylight_core::tree::stored_hash_count(batch.old_size);
                 match self.hash_layout {
@@ -559,6 +776,15 @@ impl LogStore for SqliteStore {
             tx.commit()?;
             if let (Some(p), Lookup::Runs(d)) = (pending, &self.lookup) {
                 d.write().map_err(lock_error)?.commit(p);
+            }
+            if let (Some(codec), Records::Compressed(d)) = (trained, &self.records) {
+                let mut d = d.write().map_err(lock_error)?;
+                d.trained = true;
+                if let Some(codec) = codec {
+                    let codec = Arc::new(codec);
+                    d.by_id.insert(codec.id(), codec.clone());
+                    d.current = Some(codec);
+                }
             }
             sync_filesystem(&self.file)
         })
@@ -827,18 +1053,19 @@ impl LogStore for SqliteStore {
         self.read(|c| {
             // The registry's own statement, so that SQLite can use the
             // partial index on registry entries (a bound kind cannot).
+            let dict = self.dict_column();
             let (mut stmt, bound) = if kind == "registry" {
                 (
-                    c.prepare_cached(
-                        "SELECT idx, data, leaf_hash FROM entries WHERE kind = 'registry' AND idx >= ?1 ORDER BY idx",
-                    )?,
+                    c.prepare_cached(&format!(
+                        "SELECT idx, data, leaf_hash, {dict} FROM entries WHERE kind = 'registry' AND idx >= ?1 ORDER BY idx",
+                    ))?,
                     1,
                 )
             } else {
                 (
-                    c.prepare_cached(
-                        "SELECT idx, data, leaf_hash FROM entries WHERE idx >= ?1 AND kind = ?2 ORDER BY idx",
-                    )?,
+                    c.prepare_cached(&format!(
+                        "SELECT idx, data, leaf_hash, {dict} FROM entries WHERE idx >= ?1 AND kind = ?2 ORDER BY idx",
+                    ))?,
                     2,
                 )
             };
@@ -846,14 +1073,8 @@ impl LogStore for SqliteStore {
             if bound == 2 {
                 stmt.raw_bind_parameter(2, kind)?;
             }
-            let rows = stmt
-                .raw_query()
-                .mapped(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)));
-            rows.map(|r| {
-                let (i, d, l) = r?;
-                row_entry(i, d, l)
-            })
-            .collect()
+            let rows = stmt.raw_query().mapped(entry_row);
+            rows.map(|r| self.row_entry(c, r?)).collect()
         })
     }
 }
@@ -874,6 +1095,166 @@ mod tests {
             kind: if i % 10 == 0 { "registry" } else { "request" }.into(),
             signer: "s".into(),
         }
+    }
+
+    /// An entry that looks like a signed record: the same keys and words
+    /// as its neighbours around a hex hash and a signature.
+    fn record(i: u64) -> NewEntry {
+        let hash = leaf_hash(&i.to_be_bytes());
+        let sig = leaf_hash(&(i + 1 << 32).to_be_bytes());
+        let data = format!(
+            r#"{{"body":{{"case_reference":"CASE-{i:07}","data_categories":["identification","location"],"issuing_authority":{{"name":"Amtsgericht Tiergarten","type":"court"}},"jurisdiction":"DE","legal_basis":"StPO 100a","offence":"narcotics","provider":"cloud.example","targets":["{hash}"]}},"created":"2026-12-05T10:{:02}:00Z","kind":"request","signature":"{sig}{sig}"}}"#,
+            i % 60
+        )
+        .into_bytes();
+        NewEntry {
+            leaf_hash: leaf_hash(&data),
+            data,
+            kind: "request".into(),
+            signer: "s".into(),
+        }
+    }
+
+    /// Fills a new log with `n` entries made by `make`, in batches of 1,000.
+    fn fill(store: &SqliteStore, n: u64, make: fn(u64) -> NewEntry) {
+        let key = key("new.test/log");
+        let size = store.size().unwrap().get();
+        for lo in (size..size + n).step_by(1000) {
+            let batch = (lo..(lo + 1000).min(size + n)).map(make).collect();
+            integrate(store, &key, "new.test/log", batch).unwrap();
+        }
+    }
+
+    fn stored(store: &SqliteStore, idx: u64) -> (Vec<u8>, Option<i64>) {
+        store
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT data, dict FROM entries WHERE idx = ?1",
+                    [idx as i64],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?)
+            })
+            .unwrap()
+    }
+
+    /// Entries stay raw until the log holds `TRAIN_AT`; the batch after
+    /// that trains the dictionary and is itself stored raw; later ones are
+    /// stored compressed and read back as they were, through every read,
+    /// by this process and by another.
+    #[test]
+    fn records_are_compressed_once_the_log_has_trained() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.db");
+        let store = SqliteStore::create(&path, "new.test/log", 0).unwrap();
+        let other = SqliteStore::open(&path).unwrap();
+        fill(&store, codec::TRAIN_AT + 10, record);
+        fill(&store, 10, record);
+        let n = codec::TRAIN_AT + 20;
+        assert_eq!(stored(&store, n - 1).1, None, "the training batch is raw");
+        fill(&store, 500, record);
+        let (bytes, dict) = stored(&store, n + 7);
+        assert_eq!(dict, Some(1));
+        assert!(
+            bytes.len() * 2 < record(n + 7).data.len(),
+            "{} bytes",
+            bytes.len()
+        );
+        for s in [&store, &other, &SqliteStore::open(&path).unwrap()] {
+            for i in [0, n - 1, n, n + 7, n + 499] {
+                let e = s.entry(LeafIndex(i)).unwrap().unwrap();
+                assert_eq!(e.data, record(i).data, "entry {i}");
+                assert_eq!(e.leaf_hash, record(i).leaf_hash);
+            }
+            let got = s.entries(LeafIndex(n - 2), 5).unwrap();
+            let want: Vec<Vec<u8>> = (n - 2..n + 3).map(|i| record(i).data).collect();
+            assert_eq!(got.iter().map(|e| e.data.clone()).collect::<Vec<_>>(), want);
+            let of_kind = s.entries_of_kind("request", LeafIndex(n + 498)).unwrap();
+            assert_eq!(of_kind[0].data, record(n + 498).data);
+        }
+        // The other process finds the dictionary it did not train at its
+        // next append, and writes with it from the one after.
+        fill(&other, 10, record);
+        fill(&other, 10, record);
+        assert_eq!(stored(&other, n + 509).1, None);
+        assert_eq!(stored(&other, n + 519).1, Some(1));
+        let trained: i64 = store
+            .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM dictionaries", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(trained, 1);
+    }
+
+    /// Entries that do not compress train no dictionary, once, and stay raw.
+    #[test]
+    fn random_entries_stay_raw_and_train_once() {
+        fn random(i: u64) -> NewEntry {
+            let mut data = Vec::with_capacity(640);
+            for j in 0..20u64 {
+                data.extend_from_slice(leaf_hash(&(i * 20 + j).to_be_bytes()).as_bytes());
+            }
+            NewEntry {
+                leaf_hash: leaf_hash(&data),
+                data,
+                kind: "request".into(),
+                signer: "s".into(),
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.db");
+        let store = SqliteStore::create(&path, "new.test/log", 0).unwrap();
+        fill(&store, codec::TRAIN_AT + 1000, random);
+        let store = SqliteStore::open(&path).unwrap();
+        fill(&store, 1000, random);
+        let rows: Vec<Option<Vec<u8>>> = store
+            .read(|c| {
+                let mut s = c.prepare("SELECT dict FROM dictionaries")?;
+                let rows = s.query_map([], |r| r.get(0))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .unwrap();
+        assert_eq!(rows, vec![None], "trained once, no dictionary kept");
+        let n = codec::TRAIN_AT + 2000;
+        assert_eq!(stored(&store, n - 1), (random(n - 1).data, None));
+    }
+
+    /// A damaged compressed row, a missing dictionary and a damaged one are
+    /// refused, each naming what failed.
+    #[test]
+    fn damaged_compression_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.db");
+        let store = SqliteStore::create(&path, "new.test/log", 0).unwrap();
+        fill(&store, codec::TRAIN_AT + 10, record);
+        fill(&store, 10, record);
+        fill(&store, 1000, record);
+        let n = codec::TRAIN_AT + 500;
+        assert_eq!(stored(&store, n).1, Some(1));
+        let exec = |sql: &str, p: &dyn rusqlite::ToSql| {
+            store.write(|c| Ok(c.execute(sql, [p])?)).unwrap();
+        };
+        let (mut bytes, _) = stored(&store, n);
+        let last = bytes.len() - 6;
+        bytes[last] ^= 1;
+        exec("UPDATE entries SET data = ?1 WHERE idx = 4596", &bytes);
+        let err = store.entry(LeafIndex(n)).unwrap_err().to_string();
+        assert!(err.contains(&format!("entry {n}")), "{err}");
+        assert!(store.entries(LeafIndex(n - 1), 3).is_err());
+        assert!(
+            store.entry(LeafIndex(n + 1)).unwrap().is_some(),
+            "its neighbour reads"
+        );
+        exec("UPDATE dictionaries SET id = ?1", &7);
+        let fresh = SqliteStore::open(&path).unwrap();
+        let err = fresh.entry(LeafIndex(n + 1)).unwrap_err().to_string();
+        assert!(
+            err.contains("dictionary 1, which the log does not hold"),
+            "{err}"
+        );
+        exec(
+            "UPDATE dictionaries SET dict = ?1",
+            &b"not a dictionary".to_vec(),
+        );
+        let err = SqliteStore::open(&path).err().unwrap().to_string();
+        assert!(err.contains("dictionary 7"), "{err}");
     }
 
     fn key(origin: &str) -> SignerKey {
