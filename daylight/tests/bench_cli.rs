@@ -139,6 +139,15 @@ fn bench_web_index_indexes_every_entry_beside_its_limit() {
     assert_eq!(v["web_index_log_entries"], size.to_string(), "{out}");
     rate(&v, "web_index_entries_per_s");
     rate(&v, "web_index_limit_per_s");
+    let store = SqliteStore::open(&tmp.path().join("log/log.db")).unwrap();
+    let records: u64 = store
+        .entries(daylight_core::LeafIndex(0), size)
+        .unwrap()
+        .iter()
+        .map(|e| e.data.len() as u64)
+        .sum();
+    assert_eq!(v["log_entries_read"], size.to_string(), "{out}");
+    assert_eq!(v["log_record_bytes"], records.to_string(), "{out}");
     let bytes: u64 = v["web_index_bytes"].parse().unwrap();
     let file = std::fs::metadata(&index).unwrap().len();
     assert!(

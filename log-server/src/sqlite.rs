@@ -74,8 +74,9 @@ enum Records {
     /// the row of `dictionaries` an entry was compressed with (NULL: raw).
     /// A `dictionaries` row whose `dict` is NULL records that training made
     /// no useful dictionary (records that do not compress), so it is not
-    /// tried again.
-    Compressed(RwLock<Dictionaries>),
+    /// tried again. Training runs on a thread of its own (about 0.6 s of
+    /// CPU), not inside an append: appends go on, raw, until it is done.
+    Compressed(Arc<RwLock<Dictionaries>>),
 }
 
 /// The dictionaries a log has, read at open and when a row names one not
@@ -87,6 +88,8 @@ struct Dictionaries {
     current: Option<Arc<Codec>>,
     /// Training has been done (a row exists), useful or not.
     trained: bool,
+    /// This process has started a training thread.
+    started: bool,
 }
 
 /// Stored hashes per row of `hash_blocks` in a new log: block `b` holds the
@@ -123,6 +126,10 @@ enum Lookup {
 
 /// The SQLite store.
 pub struct SqliteStore {
+    /// The database file's path, for the dictionary's training thread.
+    path: std::path::PathBuf,
+    /// That thread, once started.
+    training: Mutex<Option<std::thread::JoinHandle<()>>>,
     lookup: Lookup,
     hash_layout: HashLayout,
     records: Records,
@@ -246,6 +253,8 @@ impl SqliteStore {
         let file = std::fs::File::open(path)
             .map_err(|e| StoreError::Backend(format!("opening {}: {e}", path.display())))?;
         Ok(SqliteStore {
+            path: path.to_path_buf(),
+            training: Mutex::new(None),
             lookup,
             hash_layout,
             records,
@@ -298,6 +307,45 @@ impl SqliteStore {
             data,
             leaf_hash: hash_of(leaf)?,
         })
+    }
+
+    /// Starts training the log's dictionary on a thread of its own, unless
+    /// it is trained or this process has started already.
+    /// Never fails: it runs after a batch has been committed, and entries
+    /// are stored raw until a dictionary is installed.
+    fn start_training(&self, d: &Arc<RwLock<Dictionaries>>) {
+        {
+            let Ok(mut d) = d.write() else { return };
+            if d.trained || d.started {
+                return;
+            }
+            d.started = true;
+        }
+        let (path, dicts) = (self.path.clone(), Arc::clone(d));
+        let handle = std::thread::Builder::new()
+            .name("record-dictionary".into())
+            .spawn(move || {
+                if let Err(e) = train_dictionary(&path, &dicts) {
+                    // Entries stay raw; the next start tries again.
+                    tracing::warn!("training the records' dictionary: {e}");
+                }
+            });
+        match handle {
+            Ok(h) => {
+                if let Ok(mut slot) = self.training.lock() {
+                    *slot = Some(h);
+                }
+            }
+            Err(e) => tracing::warn!("starting the records' dictionary's training: {e}"),
+        }
+    }
+
+    /// Waits for a training thread this process started, if any.
+    pub fn finish_training(&self) {
+        let handle = self.training.lock().ok().and_then(|mut h| h.take());
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
     }
 
     /// Dictionary `id`, read from the log if another process trained it
@@ -406,7 +454,9 @@ fn records(conn: &Connection) -> Result<Records, StoreError> {
         .optional()?;
     match v.as_deref() {
         None => Ok(Records::Raw),
-        Some("zstd") => Ok(Records::Compressed(RwLock::new(load_dictionaries(conn)?))),
+        Some("zstd") => Ok(Records::Compressed(Arc::new(RwLock::new(
+            load_dictionaries(conn)?,
+        )))),
         Some(other) => Err(StoreError::Corrupt(format!(
             "meta {RECORD_CODEC_KEY} is {other:?}, not \"zstd\""
         ))),
@@ -437,27 +487,37 @@ fn dictionary(id: i64, dict: &[u8]) -> Result<Codec, StoreError> {
     Codec::new(id, dict).map_err(|e| StoreError::Corrupt(format!("dictionary {id}: {e}")))
 }
 
-/// Trains the log's dictionary on its first [`codec::TRAIN_AT`] entries,
-/// inside the append's transaction: `Some` when it is useful. The row is
-/// written either way, so training runs once.
-fn train_dictionary(tx: &Connection) -> Result<Option<Codec>, StoreError> {
-    let samples: Vec<Vec<u8>> = {
-        let mut stmt =
-            tx.prepare("SELECT data FROM entries WHERE idx < ?1 AND dict IS NULL ORDER BY idx")?;
-        let rows = stmt.query_map([i64_of(codec::TRAIN_AT)?], |r| r.get(0))?;
-        rows.collect::<Result<_, _>>()?
-    };
-    let refs: Vec<&[u8]> = samples.iter().map(Vec::as_slice).collect();
-    let (dict, codec) = match codec::train(&refs) {
-        Ok(dict) => {
-            let codec = dictionary(1, &dict)?;
-            (Some(dict), Some(codec))
-        }
+/// Trains the log's dictionary on its first [`codec::TRAIN_AT`] entries
+/// through a connection of its own, stores it (a NULL row when it is not
+/// useful, so it is not tried again) unless another process stored one
+/// first, and installs whichever the log holds into `dicts`.
+fn train_dictionary(path: &Path, dicts: &RwLock<Dictionaries>) -> Result<(), StoreError> {
+    let conn = connect(path)?;
+    let had: Option<i64> = conn.query_row("SELECT MAX(id) FROM dictionaries", [], |r| r.get(0))?;
+    if had.is_none() {
+        let samples: Vec<Vec<u8>> = {
+            let mut stmt = conn
+                .prepare("SELECT data FROM entries WHERE idx < ?1 AND dict IS NULL ORDER BY idx")?;
+            let rows = stmt.query_map([i64_of(codec::TRAIN_AT)?], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let refs: Vec<&[u8]> = samples.iter().map(Vec::as_slice).collect();
         // Records that do not compress, or too few: stay raw.
-        Err(_) => (None, None),
+        let dict = codec::train(&refs).ok();
+        if let Some(dict) = &dict {
+            dictionary(1, dict)?;
+        }
+        conn.execute(
+            "INSERT INTO dictionaries (id, dict) VALUES (1, ?1) ON CONFLICT(id) DO NOTHING",
+            [dict],
+        )?;
+    }
+    let loaded = load_dictionaries(&conn)?;
+    *dicts.write().map_err(lock_error)? = Dictionaries {
+        started: true,
+        ..loaded
     };
-    tx.execute("INSERT INTO dictionaries (id, dict) VALUES (1, ?1)", [dict])?;
-    Ok(codec)
+    Ok(())
 }
 
 /// Each entry's bytes as stored: compressed by `codec` when that makes them
@@ -719,23 +779,6 @@ impl LogStore for SqliteStore {
                     Some(d.prepare(&tx, found, leaves)?)
                 }
             };
-            let trained = match &self.records {
-                Records::Compressed(d)
-                    if found >= codec::TRAIN_AT && !d.read().map_err(lock_error)?.trained =>
-                {
-                    let had: Option<i64> =
-                        tx.query_row("SELECT MAX(id) FROM dictionaries", [], |r| r.get(0))?;
-                    if had.is_some() {
-                        // Another process trained it: use its dictionary from
-                        // the next batch on.
-                        *d.write().map_err(lock_error)? = load_dictionaries(&tx)?;
-                        None
-                    } else {
-                        Some(train_dictionary(&tx)?)
-                    }
-                }
-                _ => None,
-            };
             {
                 let mut put = match self.records {
                     Records::Raw => tx.prepare_cached(
@@ -777,13 +820,10 @@ impl LogStore for SqliteStore {
             if let (Some(p), Lookup::Runs(d)) = (pending, &self.lookup) {
                 d.write().map_err(lock_error)?.commit(p);
             }
-            if let (Some(codec), Records::Compressed(d)) = (trained, &self.records) {
-                let mut d = d.write().map_err(lock_error)?;
-                d.trained = true;
-                if let Some(codec) = codec {
-                    let codec = Arc::new(codec);
-                    d.by_id.insert(codec.id(), codec.clone());
-                    d.current = Some(codec);
+            let new_size = found + batch.entries.len() as u64;
+            if let Records::Compressed(d) = &self.records {
+                if new_size >= codec::TRAIN_AT {
+                    self.start_training(d);
                 }
             }
             sync_filesystem(&self.file)
@@ -1148,9 +1188,9 @@ mod tests {
         let store = SqliteStore::create(&path, "new.test/log", 0).unwrap();
         let other = SqliteStore::open(&path).unwrap();
         fill(&store, codec::TRAIN_AT + 10, record);
-        fill(&store, 10, record);
-        let n = codec::TRAIN_AT + 20;
-        assert_eq!(stored(&store, n - 1).1, None, "the training batch is raw");
+        store.finish_training();
+        let n = codec::TRAIN_AT + 10;
+        assert_eq!(stored(&store, n - 1).1, None, "entries before it are raw");
         fill(&store, 500, record);
         let (bytes, dict) = stored(&store, n + 7);
         assert_eq!(dict, Some(1));
@@ -1174,6 +1214,7 @@ mod tests {
         // The other process finds the dictionary it did not train at its
         // next append, and writes with it from the one after.
         fill(&other, 10, record);
+        other.finish_training();
         fill(&other, 10, record);
         assert_eq!(stored(&other, n + 509).1, None);
         assert_eq!(stored(&other, n + 519).1, Some(1));
@@ -1202,6 +1243,7 @@ mod tests {
         let path = dir.path().join("log.db");
         let store = SqliteStore::create(&path, "new.test/log", 0).unwrap();
         fill(&store, codec::TRAIN_AT + 1000, random);
+        store.finish_training();
         let store = SqliteStore::open(&path).unwrap();
         fill(&store, 1000, random);
         let rows: Vec<Option<Vec<u8>>> = store
@@ -1224,7 +1266,7 @@ mod tests {
         let path = dir.path().join("log.db");
         let store = SqliteStore::create(&path, "new.test/log", 0).unwrap();
         fill(&store, codec::TRAIN_AT + 10, record);
-        fill(&store, 10, record);
+        store.finish_training();
         fill(&store, 1000, record);
         let n = codec::TRAIN_AT + 500;
         assert_eq!(stored(&store, n).1, Some(1));

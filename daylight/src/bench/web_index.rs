@@ -48,7 +48,12 @@ pub(super) fn run(dir: &Path, out: Option<PathBuf>, limit: Duration) -> Result<(
     );
 
     // 1. The limit: read and parse.
-    let (read, read_secs, parse_secs) = read_and_parse(store.as_ref(), size, limit)?;
+    let Read {
+        entries: read,
+        record_bytes,
+        read_secs,
+        parse_secs,
+    } = read_and_parse(store.as_ref(), size, limit)?;
     let read_rate = rate(read, read_secs);
     let limit_rate = rate(read, read_secs + parse_secs);
     eprintln!(
@@ -95,6 +100,10 @@ pub(super) fn run(dir: &Path, out: Option<PathBuf>, limit: Duration) -> Result<(
         }
     );
     println!("web_index_bytes: {bytes}");
+    // The records' own bytes, as submitted (the log may store them
+    // compressed), for a disk-per-record-byte figure.
+    println!("log_entries_read: {read}");
+    println!("log_record_bytes: {record_bytes}");
     println!(
         "web_index_bytes_per_entry: {:.0}",
         bytes as f64 / indexed.max(1) as f64
@@ -102,11 +111,21 @@ pub(super) fn run(dir: &Path, out: Option<PathBuf>, limit: Duration) -> Result<(
     Ok(())
 }
 
+/// What [`read_and_parse`] did.
+struct Read {
+    entries: u64,
+    /// The record bytes of those entries, as submitted.
+    record_bytes: u64,
+    read_secs: f64,
+    parse_secs: f64,
+}
+
 /// Reads up to `size` entries in chunks and parses each; stops after
-/// `limit`. Returns the entries done, seconds reading and seconds parsing.
-fn read_and_parse(store: &dyn LogStore, size: u64, limit: Duration) -> Result<(u64, f64, f64)> {
+/// `limit`.
+fn read_and_parse(store: &dyn LogStore, size: u64, limit: Duration) -> Result<Read> {
     let started = Instant::now();
     let (mut read_secs, mut parse_secs) = (0.0, 0.0);
+    let mut record_bytes = 0u64;
     let mut done = 0;
     let mut parsed = 0u64;
     let mut reported = Instant::now();
@@ -120,6 +139,7 @@ fn read_and_parse(store: &dyn LogStore, size: u64, limit: Duration) -> Result<(u
         done = last.index.get() + 1;
         let t = Instant::now();
         for e in &entries {
+            record_bytes += e.data.len() as u64;
             parsed += u64::from(daylight_schemas::SignedRecord::parse(&e.data).is_ok());
         }
         parse_secs += t.elapsed().as_secs_f64();
@@ -134,7 +154,12 @@ fn read_and_parse(store: &dyn LogStore, size: u64, limit: Duration) -> Result<(u
             done - parsed
         );
     }
-    Ok((done, read_secs, parse_secs))
+    Ok(Read {
+        entries: done,
+        record_bytes,
+        read_secs,
+        parse_secs,
+    })
 }
 
 fn rate(n: u64, secs: f64) -> f64 {
