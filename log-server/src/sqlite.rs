@@ -1141,7 +1141,7 @@ mod tests {
     /// as its neighbours around a hex hash and a signature.
     fn record(i: u64) -> NewEntry {
         let hash = leaf_hash(&i.to_be_bytes());
-        let sig = leaf_hash(&(i + 1 << 32).to_be_bytes());
+        let sig = leaf_hash(&((i + 1) << 32).to_be_bytes());
         let data = format!(
             r#"{{"body":{{"case_reference":"CASE-{i:07}","data_categories":["identification","location"],"issuing_authority":{{"name":"Amtsgericht Tiergarten","type":"court"}},"jurisdiction":"DE","legal_basis":"StPO 100a","offence":"narcotics","provider":"cloud.example","targets":["{hash}"]}},"created":"2026-12-05T10:{:02}:00Z","kind":"request","signature":"{sig}{sig}"}}"#,
             i % 60
