@@ -218,7 +218,12 @@ impl SqliteStore {
         let conn = connect(path)?;
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(NEW_LOG_SCHEMA)?;
-        conn.execute_batch("ALTER TABLE entries ADD COLUMN dict INTEGER;")?;
+        // `stored`, not `data`: a binary from before the compression fails
+        // on this file instead of serving compressed bytes as records.
+        conn.execute_batch(
+            "ALTER TABLE entries RENAME COLUMN data TO stored;
+             ALTER TABLE entries ADD COLUMN dict INTEGER;",
+        )?;
         conn.execute_batch(dedup::SCHEMA)?;
         conn.execute(
             "INSERT INTO meta (key, value) VALUES ('origin', ?1), ('quorum', ?2), (?3, 'blocks'), (?4, 'zstd')",
@@ -283,11 +288,11 @@ impl SqliteStore {
         })
     }
 
-    /// The `entries` column naming an entry's dictionary, for SELECTs.
-    fn dict_column(&self) -> &'static str {
+    /// The `entries` columns of an [`EntryRow`] after `idx`, for SELECTs.
+    fn entry_columns_sql(&self) -> &'static str {
         match self.records {
-            Records::Raw => "NULL",
-            Records::Compressed(_) => "dict",
+            Records::Raw => "data, leaf_hash, NULL",
+            Records::Compressed(_) => "stored, leaf_hash, dict",
         }
     }
 
@@ -492,13 +497,21 @@ fn dictionary(id: i64, dict: &[u8]) -> Result<Codec, StoreError> {
 /// useful, so it is not tried again) unless another process stored one
 /// first, and installs whichever the log holds into `dicts`.
 fn train_dictionary(path: &Path, dicts: &RwLock<Dictionaries>) -> Result<(), StoreError> {
-    let conn = connect(path)?;
+    // Never creates a file: should the path no longer name the log, this
+    // fails rather than train on (or make) another database.
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
     let had: Option<i64> = conn.query_row("SELECT MAX(id) FROM dictionaries", [], |r| r.get(0))?;
     if had.is_none() {
         let samples: Vec<Vec<u8>> = {
             let mut stmt = conn
-                .prepare("SELECT data FROM entries WHERE idx < ?1 AND dict IS NULL ORDER BY idx")?;
-            let rows = stmt.query_map([i64_of(codec::TRAIN_AT)?], |r| r.get(0))?;
+                .prepare("SELECT substr(stored, 1, ?2) FROM entries WHERE idx < ?1 AND dict IS NULL ORDER BY idx")?;
+            // Each sample cut to 4 KB: memory and training time stay
+            // bounded (16 MB at most) whatever the first entries' sizes.
+            let rows = stmt.query_map(params![i64_of(codec::TRAIN_AT)?, 4096], |r| r.get(0))?;
             rows.collect::<Result<_, _>>()?
         };
         let refs: Vec<&[u8]> = samples.iter().map(Vec::as_slice).collect();
@@ -527,21 +540,29 @@ fn compress_batch(codec: Option<&Codec>, entries: &[NewEntry]) -> Vec<Option<Vec
     let Some(codec) = codec else {
         return vec![None; entries.len()];
     };
+    // Larger entries than reads accept (`MAX_ENTRY_SIZE`) stay raw.
     let one = |es: &[NewEntry]| -> Vec<Option<Vec<u8>>> {
-        es.iter().map(|e| codec.compress(&e.data)).collect()
+        es.iter()
+            .map(|e| {
+                (e.data.len() <= daylight_core::tile::MAX_ENTRY_SIZE)
+                    .then(|| codec.compress(&e.data))
+                    .flatten()
+            })
+            .collect()
     };
     if entries.len() < 256 {
         return one(entries);
     }
     let (a, b) = entries.split_at(entries.len() / 2);
     std::thread::scope(|s| {
-        let second = s.spawn(|| one(b));
+        let second = std::thread::Builder::new().spawn_scoped(s, || one(b));
         let mut out = one(a);
-        match second.join() {
-            Ok(rest) => out.extend(rest),
-            // The thread cannot panic short of allocation failure; store the
-            // rest raw rather than fail the batch.
-            Err(_) => out.extend(b.iter().map(|_| None)),
+        match second.map(|t| t.join()) {
+            Ok(Ok(rest)) => out.extend(rest),
+            // No thread to be had: this one does the rest.
+            Err(_) => out.extend(one(b)),
+            // It cannot panic short of allocation failure: the rest raw.
+            Ok(Err(_)) => out.extend(b.iter().map(|_| None)),
         }
         out
     })
@@ -605,6 +626,12 @@ fn read_hash_blocks(c: &Connection, ids: &[u64]) -> Result<Vec<Hash>, StoreError
                     v.insert(blob.unwrap_or_default())
                 }
             };
+            if blob.len() % 32 != 0 || blob.len() > 32 * HASH_BLOCK as usize {
+                return Err(StoreError::Corrupt(format!(
+                    "stored-hash block {block} holds {} bytes",
+                    blob.len()
+                )));
+            }
             let at = (i % HASH_BLOCK) as usize * 32;
             blob.get(at..at + 32)
                 .and_then(Hash::from_slice)
@@ -614,7 +641,7 @@ fn read_hash_blocks(c: &Connection, ids: &[u64]) -> Result<Vec<Hash>, StoreError
 }
 
 fn lock_error<T>(_: T) -> StoreError {
-    StoreError::Backend("leaf lookup lock poisoned".into())
+    StoreError::Backend("a lock of the SQLite store was poisoned".into())
 }
 
 fn settle_queue(conn: &Connection, leaves: &[Hash]) -> Result<(), StoreError> {
@@ -698,8 +725,8 @@ impl LogStore for SqliteStore {
         self.read(|c| {
             let row = c
                 .prepare_cached(&format!(
-                    "SELECT idx, data, leaf_hash, {} FROM entries WHERE idx = ?1",
-                    self.dict_column()
+                    "SELECT idx, {} FROM entries WHERE idx = ?1",
+                    self.entry_columns_sql()
                 ))?
                 .query_row([idx], entry_row)
                 .optional()?;
@@ -711,8 +738,8 @@ impl LogStore for SqliteStore {
         let (lo, n) = (i64_of(start.get())?, i64_of(count)?);
         self.read(|c| {
             let mut stmt = c.prepare_cached(&format!(
-                "SELECT idx, data, leaf_hash, {} FROM entries WHERE idx >= ?1 ORDER BY idx LIMIT ?2",
-                self.dict_column()
+                "SELECT idx, {} FROM entries WHERE idx >= ?1 ORDER BY idx LIMIT ?2",
+                self.entry_columns_sql()
             ))?;
             let rows = stmt.query_map(params![lo, n], entry_row)?;
             rows.map(|r| self.row_entry(c, r?)).collect()
@@ -785,10 +812,24 @@ impl LogStore for SqliteStore {
                         "INSERT INTO entries (idx, leaf_hash, data, kind, signer) VALUES (?1, ?2, ?3, ?4, ?5)",
                     )?,
                     Records::Compressed(_) => tx.prepare_cached(
-                        "INSERT INTO entries (idx, leaf_hash, data, kind, signer, dict) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        "INSERT INTO entries (idx, leaf_hash, stored, kind, signer, dict) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     )?,
                 };
                 let dict_id = current.as_ref().map(|c| c.id());
+                if let Some(id) = dict_id {
+                    // Rows may name only a dictionary this file holds.
+                    let held: Option<i64> = tx
+                        .prepare_cached(
+                            "SELECT 1 FROM dictionaries WHERE id = ?1 AND dict IS NOT NULL",
+                        )?
+                        .query_row([id], |r| r.get(0))
+                        .optional()?;
+                    if held.is_none() {
+                        return Err(StoreError::Corrupt(format!(
+                            "dictionary {id}, in use, is not in the log's file"
+                        )));
+                    }
+                }
                 for (i, (e, p)) in batch.entries.iter().zip(&packed).enumerate() {
                     let idx = i64_of(found + i as u64)?;
                     let leaf = e.leaf_hash.as_bytes().as_slice();
@@ -1093,18 +1134,18 @@ impl LogStore for SqliteStore {
         self.read(|c| {
             // The registry's own statement, so that SQLite can use the
             // partial index on registry entries (a bound kind cannot).
-            let dict = self.dict_column();
+            let cols = self.entry_columns_sql();
             let (mut stmt, bound) = if kind == "registry" {
                 (
                     c.prepare_cached(&format!(
-                        "SELECT idx, data, leaf_hash, {dict} FROM entries WHERE kind = 'registry' AND idx >= ?1 ORDER BY idx",
+                        "SELECT idx, {cols} FROM entries WHERE kind = 'registry' AND idx >= ?1 ORDER BY idx",
                     ))?,
                     1,
                 )
             } else {
                 (
                     c.prepare_cached(&format!(
-                        "SELECT idx, data, leaf_hash, {dict} FROM entries WHERE idx >= ?1 AND kind = ?2 ORDER BY idx",
+                        "SELECT idx, {cols} FROM entries WHERE idx >= ?1 AND kind = ?2 ORDER BY idx",
                     ))?,
                     2,
                 )
@@ -1169,7 +1210,7 @@ mod tests {
         store
             .read(|c| {
                 Ok(c.query_row(
-                    "SELECT data, dict FROM entries WHERE idx = ?1",
+                    "SELECT stored, dict FROM entries WHERE idx = ?1",
                     [idx as i64],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )?)
@@ -1254,6 +1295,10 @@ mod tests {
             })
             .unwrap();
         assert_eq!(rows, vec![None], "trained once, no dictionary kept");
+        assert!(
+            store.training.lock().unwrap().is_none(),
+            "a reopened log that has trained does not train again"
+        );
         let n = codec::TRAIN_AT + 2000;
         assert_eq!(stored(&store, n - 1), (random(n - 1).data, None));
     }
@@ -1276,7 +1321,15 @@ mod tests {
         let (mut bytes, _) = stored(&store, n);
         let last = bytes.len() - 6;
         bytes[last] ^= 1;
-        exec("UPDATE entries SET data = ?1 WHERE idx = 4596", &bytes);
+        let at = i64::try_from(n).unwrap();
+        store
+            .write(|c| {
+                Ok(c.execute(
+                    "UPDATE entries SET stored = ?1 WHERE idx = ?2",
+                    params![bytes, at],
+                )?)
+            })
+            .unwrap();
         let err = store.entry(LeafIndex(n)).unwrap_err().to_string();
         assert!(err.contains(&format!("entry {n}")), "{err}");
         assert!(store.entries(LeafIndex(n - 1), 3).is_err());
@@ -1285,6 +1338,19 @@ mod tests {
             "its neighbour reads"
         );
         exec("UPDATE dictionaries SET id = ?1", &7);
+        // The dictionary in use is gone from the file: appends stop.
+        let err = integrate(
+            &store,
+            &key("new.test/log"),
+            "new.test/log",
+            vec![record(1 << 40)],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("dictionary 1, in use, is not in the log's file"),
+            "{err}"
+        );
         let fresh = SqliteStore::open(&path).unwrap();
         let err = fresh.entry(LeafIndex(n + 1)).unwrap_err().to_string();
         assert!(
@@ -1336,7 +1402,8 @@ mod tests {
         assert_eq!(old.hash_layout, HashLayout::Rows);
         let key = key("old.test/log");
         let mut next = 0;
-        for n in [1, 2, 3, 100, 255, 256, 257, 1000, 7] {
+        // Size 128 stores exactly 255 hashes: a batch then starts a block.
+        for n in [1, 2, 3, 100, 22, 1, 255, 256, 257, 1000, 7] {
             let batch: Vec<NewEntry> = (next..next + n).map(entry).collect();
             integrate(&new, &key, "old.test/log", batch.clone()).unwrap();
             integrate(&old, &key, "old.test/log", batch).unwrap();
@@ -1515,12 +1582,16 @@ mod tests {
         let plan: String = store
             .read(|c| {
                 Ok(c.query_row(
-                    "EXPLAIN QUERY PLAN SELECT idx, data, leaf_hash FROM entries WHERE kind = 'registry' AND idx >= ?1 ORDER BY idx",
+                    "EXPLAIN QUERY PLAN SELECT idx, stored, leaf_hash, dict FROM entries WHERE kind = 'registry' AND idx >= ?1 ORDER BY idx",
                     [0],
                     |r| r.get(3),
                 )?)
             })
             .unwrap();
         assert!(plan.contains("entries_registry"), "{plan}");
+        // A binary from before the compression fails on this file rather
+        // than reading its stored bytes as records.
+        let old_read = store.read(|c| Ok(c.prepare("SELECT data FROM entries").is_err()));
+        assert!(old_read.unwrap(), "a new log has no `data` column");
     }
 }
