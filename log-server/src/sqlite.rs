@@ -425,16 +425,16 @@ fn has_unique_leaf_index(conn: &Connection) -> Result<bool, StoreError> {
     Ok(n > 0)
 }
 
+/// The `meta` value under `key`, if any.
+fn meta_value(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?)
+}
+
 /// How the log at `conn` keeps its stored hashes (see [`HASH_LAYOUT_KEY`]).
 fn hash_layout(conn: &Connection) -> Result<HashLayout, StoreError> {
-    let v: Option<String> = conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = ?1",
-            [HASH_LAYOUT_KEY],
-            |r| r.get(0),
-        )
-        .optional()?;
-    match v.as_deref() {
+    match meta_value(conn, HASH_LAYOUT_KEY)?.as_deref() {
         None => Ok(HashLayout::Rows),
         Some("blocks") => {
             // A no-op but for a file whose `create` stopped half way.
@@ -450,14 +450,7 @@ fn hash_layout(conn: &Connection) -> Result<HashLayout, StoreError> {
 /// How the log at `conn` keeps its records (see [`RECORD_CODEC_KEY`]),
 /// with the dictionaries it has.
 fn records(conn: &Connection) -> Result<Records, StoreError> {
-    let v: Option<String> = conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = ?1",
-            [RECORD_CODEC_KEY],
-            |r| r.get(0),
-        )
-        .optional()?;
-    match v.as_deref() {
+    match meta_value(conn, RECORD_CODEC_KEY)?.as_deref() {
         None => Ok(Records::Raw),
         Some("zstd") => Ok(Records::Compressed(Arc::new(RwLock::new(
             load_dictionaries(conn)?,
@@ -664,9 +657,7 @@ impl LogStore for SqliteStore {
     fn meta(&self) -> Result<LogMeta, StoreError> {
         self.read(|c| {
             let get = |k: &str| -> Result<String, StoreError> {
-                c.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0))
-                    .optional()?
-                    .ok_or_else(|| StoreError::Corrupt(format!("meta {k} missing")))
+                meta_value(c, k)?.ok_or_else(|| StoreError::Corrupt(format!("meta {k} missing")))
             };
             let quorum = get("quorum")?
                 .parse()
@@ -956,13 +947,7 @@ impl LogStore for SqliteStore {
                     })
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
-            let quorum = c
-                .query_row(
-                    "SELECT value FROM meta WHERE key = 'mirror_quorum'",
-                    [],
-                    |r| r.get::<_, String>(0),
-                )
-                .optional()?
+            let quorum = meta_value(c, "mirror_quorum")?
                 .map(|q| {
                     q.parse()
                         .map_err(|_| StoreError::Corrupt("mirror_quorum is not a number".into()))
