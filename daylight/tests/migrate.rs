@@ -172,7 +172,9 @@ fn a_copy_that_misses_the_signed_root_is_refused() {
     // not reach the root the log signed.
     let db = rusqlite::Connection::open(tmp.path().join("log/log.db")).unwrap();
     let data: Vec<u8> = db
-        .query_row("SELECT stored FROM entries WHERE idx = 300", [], |r| r.get(0))
+        .query_row("SELECT stored FROM entries WHERE idx = 300", [], |r| {
+            r.get(0)
+        })
         .unwrap();
     let leaf = daylight_core::leaf_hash(&data);
     db.execute(
