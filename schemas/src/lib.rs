@@ -16,9 +16,12 @@
 //!   size cap ([`MAX_RECORD_SIZE`]), canonical encoding only, unknown fields
 //!   and versions refused, the context-free rules applied. Parse, don't
 //!   validate: a `SignedRecord` is always well-formed.
-//! - [`SignedRecord::verify_signature`]`(&VerifierKey)`: Ed25519 (strict)
-//!   over [`SIGNATURE_DOMAIN`] followed by the canonical record without its
-//!   `signature` member; the key must be the record's [`Signer`].
+//! - [`SignedRecord::verify_signature`]`(&VerifierKey)`: Ed25519 over
+//!   [`SIGNATURE_DOMAIN`] followed by the canonical record without its
+//!   `signature` member, under the rule of [`signature`] (strict encodings,
+//!   cofactored equation); the key must be the record's [`Signer`]. Many at
+//!   once: [`SignedRecord::signature_check`] then
+//!   [`signature::verify_batch`]`(checks, rng)`, with the same verdicts.
 //! - [`SignedRecord::as_bytes`] / [`SignedRecord::to_bytes`] (the exact log
 //!   entry), [`SignedRecord::leaf_hash`], [`SignedRecord::kind`],
 //!   [`SignedRecord::signer`], [`SignedRecord::created`],
@@ -65,6 +68,7 @@ pub mod fields;
 pub mod json_schema;
 pub mod record;
 pub mod registry;
+pub mod signature;
 
 pub use commitment::{DocumentOpening, Opening, TargetOpening};
 pub use draft::{Draft, EmergencyDraft, RatificationDraft, RequestDraft};
@@ -81,3 +85,4 @@ pub use record::{
     MAX_RATIFY_HOURS, MAX_RECORD_SIZE, SCHEMA_VERSION, SCHEMA_VERSIONS_READ, SIGNATURE_DOMAIN,
 };
 pub use registry::{LogKeyPeriod, Registration, Registry, RegistryError, SignerError};
+pub use signature::SignatureCheck;

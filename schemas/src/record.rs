@@ -19,6 +19,7 @@ use crate::fields::{
     RegistryAction, Role, Salt, SealReason, Signer, TargetId, TargetType, Text, Timestamp,
     WithdrawalReason,
 };
+use crate::signature::SignatureCheck;
 
 /// The schema version this code writes: version 2 binds every record to
 /// one log (its `log` member, under the signature).
@@ -1513,9 +1514,18 @@ impl SignedRecord {
     }
 
     /// Checks the signature under `key`, which must be the record's signer
-    /// (same name and key ID) and an Ed25519 note key. Uses strict Ed25519
-    /// verification (no small-order components, canonical S).
+    /// (same name and key ID) and an Ed25519 note key, under the record
+    /// signature rule of [`crate::signature`] (canonical, not-small-order
+    /// points, canonical S, the cofactored equation). Many records at once:
+    /// [`SignedRecord::signature_check`] and [`crate::signature::verify_batch`].
     pub fn verify_signature(&self, key: &VerifierKey) -> Result<(), SchemaError> {
+        self.signature_check(key)?.verify()
+    }
+
+    /// What [`SignedRecord::verify_signature`] checks, as a
+    /// [`SignatureCheck`] to verify alone or in a batch; refuses here a key
+    /// that is not the record's signer or not an Ed25519 note key.
+    pub fn signature_check(&self, key: &VerifierKey) -> Result<SignatureCheck, SchemaError> {
         if !self.signer.is(key) {
             return Err(SchemaError::SignerMismatch(format!(
                 "record is signed by {}, not by {}+{}",
@@ -1529,10 +1539,11 @@ impl SignedRecord {
                 "{key} is not an Ed25519 note key"
             )));
         }
-        let sig = ed25519_dalek::Signature::from_bytes(&self.signature);
-        key.public_key()
-            .verify_strict(&self.signed_message(), &sig)
-            .map_err(|_| SchemaError::BadSignature)
+        Ok(SignatureCheck::new(
+            key,
+            self.signed_message(),
+            self.signature,
+        ))
     }
 
     /// The earlier entries this record refers to.
