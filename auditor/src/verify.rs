@@ -737,22 +737,30 @@ fn verify_parallel(jobs: &[SigJob], threads: usize) -> Vec<u64> {
     bad
 }
 
-/// One batch: Ed25519 batch verification; if it fails, each signature
-/// strictly, to name the bad ones.
+/// One batch under the record signature rule
+/// ([`daylight_schemas::signature`], the log's and the gate's rule too):
+/// the indexes whose signatures are bad, a key that is not the record's
+/// signer included.
 fn verify_batch(jobs: &[SigJob]) -> Vec<u64> {
-    let messages: Vec<Vec<u8>> = jobs.iter().map(|j| j.record.signed_message()).collect();
-    let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
-    let sigs: Vec<ed25519_dalek::Signature> = jobs
-        .iter()
-        .map(|j| ed25519_dalek::Signature::from_bytes(j.record.signature()))
-        .collect();
-    let keys: Vec<ed25519_dalek::VerifyingKey> = jobs.iter().map(|j| *j.key.public_key()).collect();
-    let signer_ok = jobs.iter().all(|j| j.record.signer().is(&j.key));
-    if signer_ok && ed25519_dalek::verify_batch(&refs, &sigs, &keys).is_ok() {
-        return Vec::new();
+    let mut bad = Vec::new();
+    let mut checks = Vec::with_capacity(jobs.len());
+    let mut indexes = Vec::with_capacity(jobs.len());
+    for j in jobs {
+        match j.record.signature_check(&j.key) {
+            Ok(c) => {
+                checks.push(c);
+                indexes.push(j.index);
+            }
+            Err(_) => bad.push(j.index),
+        }
     }
-    jobs.iter()
-        .filter(|j| j.record.verify_signature(&j.key).is_err())
-        .map(|j| j.index)
-        .collect()
+    let verdicts = daylight_schemas::signature::verify_batch(&checks, rand_core_06::OsRng);
+    bad.extend(
+        indexes
+            .into_iter()
+            .zip(verdicts)
+            .filter(|(_, v)| v.is_err())
+            .map(|(i, _)| i),
+    );
+    bad
 }

@@ -52,6 +52,7 @@ use daylight_core::{LeafIndex, TreeSize, VerifierKey};
 use daylight_schemas::registry::{Registration, Registry, SignerError};
 use daylight_schemas::{Body, Kind, RegistryAction, Role, SchemaError, SignedRecord};
 
+use crate::signatures::SignatureBatcher;
 use crate::store::StoredEntry;
 
 struct RegistryState {
@@ -70,6 +71,8 @@ pub struct RecordAdmission {
     registry: RwLock<Option<RegistryState>>,
     rate: Option<RateLimit>,
     buckets: std::sync::Mutex<std::collections::HashMap<String, Bucket>>,
+    /// Signatures of submissions admitted at the same time, checked together.
+    signatures: SignatureBatcher,
 }
 
 /// Submissions each signing key may make: a sustained rate and a burst.
@@ -107,6 +110,7 @@ impl RecordAdmission {
             registry: RwLock::new(None),
             rate: None,
             buckets: std::sync::Mutex::new(std::collections::HashMap::new()),
+            signatures: SignatureBatcher::new(),
         }
     }
 
@@ -349,7 +353,8 @@ impl Admission for RecordAdmission {
             ));
         }
         let key = self.signer_for(&record)?;
-        record.verify_signature(&key).map_err(schema_error)?;
+        let check = record.signature_check(&key).map_err(schema_error)?;
+        self.signatures.verify(check).map_err(schema_error)?;
         // Only after the signature: forged records cannot drain a key's budget.
         self.take_token(&key.to_string())?;
         let mut lookup_failed = None;

@@ -11,7 +11,8 @@
 //! - [`leader`]: which of several frontends sequences (a lease with fencing).
 //! - [`witnessing`]: collecting witness cosignatures, publishing checkpoints.
 //! - [`publish`]: writing tiles, bundles and checkpoints to a bucket or directory.
-//! - [`admission`]: which records may enter the log (registry, signatures, rules).
+//! - [`admission`]: which records may enter the log (registry, signatures, rules);
+//!   [`signatures`]: the signatures of concurrent submissions checked in batches.
 //! - [`api`]: the HTTP routes; [`openapi`]: their OpenAPI 3.1 document;
 //!   [`server`]: running it all.
 
@@ -28,6 +29,7 @@ pub mod postgres;
 pub mod publish;
 pub mod sequencer;
 pub mod server;
+pub mod signatures;
 pub mod sqlite;
 pub mod store;
 pub mod witnessing;
