@@ -9,10 +9,51 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
 use daylight_core::{Hash, KeyId, KeyName, KeyType, LeafIndex, VerifierKey};
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::Error as _;
+use serde::de::{Unexpected, Visitor};
+use serde::ser::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::canonical::MAX_SAFE_INTEGER;
 use crate::error::{clip, de_error, SchemaError};
+
+/// A string from a deserializer, borrowed from the input where it can be.
+/// serde's `Cow<str>` always copies into a `String`, and every field type
+/// here only checks the text (keeping a copy of its own where it keeps
+/// it): a dozen needless allocations per record parsed. Takes exactly what
+/// `Cow<str>` takes (serde's `String` visitor: strings, and bytes that are
+/// UTF-8), through the same `deserialize_string` call, so what is accepted
+/// and every error stay the same.
+pub(crate) fn str_of<'de, D: Deserializer<'de>>(d: D) -> Result<Cow<'de, str>, D::Error> {
+    struct StrVisitor;
+    impl<'de> Visitor<'de> for StrVisitor {
+        type Value = Cow<'de, str>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Cow::Borrowed(v))
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Cow::Owned(v.to_owned()))
+        }
+        fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Cow::Owned(v))
+        }
+        fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+            match std::str::from_utf8(v) {
+                Ok(s) => Ok(Cow::Owned(s.to_owned())),
+                Err(_) => Err(E::invalid_value(Unexpected::Bytes(v), &self)),
+            }
+        }
+        fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Self::Value, E> {
+            match String::from_utf8(v) {
+                Ok(s) => Ok(Cow::Owned(s)),
+                Err(e) => Err(E::invalid_value(Unexpected::Bytes(&e.into_bytes()), &self)),
+            }
+        }
+    }
+    d.deserialize_string(StrVisitor)
+}
 
 // ---------------------------------------------------------------------------
 // Times
@@ -78,39 +119,59 @@ impl Timestamp {
     }
 }
 
-impl fmt::Display for Timestamp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Timestamp {
+    /// `YYYY-MM-DDTHH:MM:SSZ`, written digit by digit: every record's
+    /// timestamps are written at every parse (the re-encoding), and this
+    /// costs a fraction of `write!` with padded fields, itself a sixth of
+    /// chrono's format string (callgrind). `None` for years past 9999 and
+    /// leap seconds, which keep chrono's own spelling.
+    fn digits(self) -> Option<[u8; 20]> {
         use chrono::{Datelike as _, Timelike as _};
         let t = &self.0;
-        // Every record's timestamps are written here: digits straight from
-        // the fields cost a sixth of chrono's format string (callgrind).
-        // Years past 9999 and leap seconds keep chrono's own spelling.
-        if (0..=9999).contains(&t.year()) && t.nanosecond() < 1_000_000_000 {
-            write!(
-                f,
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-                t.year(),
-                t.month(),
-                t.day(),
-                t.hour(),
-                t.minute(),
-                t.second()
-            )
-        } else {
-            write!(f, "{}", t.format("%Y-%m-%dT%H:%M:%SZ"))
+        let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+        if t.nanosecond() >= 1_000_000_000 {
+            return None;
+        }
+        let mut b = *b"0000-00-00T00:00:00Z";
+        let mut put = |at: usize, width: usize, mut n: u32| {
+            for i in (at..at + width).rev() {
+                // n % 10 < 10: the cast keeps it.
+                b[i] = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+        };
+        put(0, 4, year);
+        put(5, 2, t.month());
+        put(8, 2, t.day());
+        put(11, 2, t.hour());
+        put(14, 2, t.minute());
+        put(17, 2, t.second());
+        Some(b)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.digits() {
+            // ASCII digits and punctuation only: always UTF-8.
+            Some(b) => f.write_str(std::str::from_utf8(&b).map_err(|_| fmt::Error)?),
+            None => write!(f, "{}", self.0.format("%Y-%m-%dT%H:%M:%SZ")),
         }
     }
 }
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        match self.digits() {
+            Some(b) => s.serialize_str(std::str::from_utf8(&b).map_err(S::Error::custom)?),
+            None => s.collect_str(self),
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = Cow::<str>::deserialize(d)?;
+        let s = str_of(d)?;
         Timestamp::parse(&s).map_err(|e| de_error("bad_time", e))
     }
 }
@@ -192,7 +253,7 @@ impl Serialize for Text {
 
 impl<'de> Deserialize<'de> for Text {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = Cow::<str>::deserialize(d)?;
+        let s = str_of(d)?;
         check_text(&s, MAX_TEXT_CHARS).map_err(|e| de_error("bad_text", e))?;
         Ok(Text(s.into_owned()))
     }
@@ -260,7 +321,7 @@ impl Serialize for TargetId {
 
 impl<'de> Deserialize<'de> for TargetId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = Cow::<str>::deserialize(d)?;
+        let s = str_of(d)?;
         check_target(&s).map_err(|e| de_error("bad_target", e))?;
         Ok(TargetId(s.into_owned()))
     }
@@ -338,7 +399,7 @@ impl Serialize for Name {
 
 impl<'de> Deserialize<'de> for Name {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = Cow::<str>::deserialize(d)?;
+        let s = str_of(d)?;
         Name::new(&s).map_err(|e| de_error("bad_key", e))
     }
 }
@@ -363,11 +424,14 @@ pub(crate) mod key_id_hex {
     use super::*;
 
     pub fn serialize<S: Serializer>(id: &KeyId, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(id)
+        // As `KeyId`'s Display (`{:08x}`), without the formatter.
+        let mut buf = [0u8; 8];
+        hex::encode_to_slice(id.0.to_be_bytes(), &mut buf).map_err(S::Error::custom)?;
+        s.serialize_str(std::str::from_utf8(&buf).map_err(S::Error::custom)?)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<KeyId, D::Error> {
-        let s = Cow::<str>::deserialize(d)?;
+        let s = str_of(d)?;
         parse_key_id(&s).map_err(|e| de_error("bad_key", e))
     }
 
@@ -478,7 +542,7 @@ impl Serialize for RegisteredKey {
 
 impl<'de> Deserialize<'de> for RegisteredKey {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = Cow::<str>::deserialize(d)?;
+        let s = str_of(d)?;
         RegisteredKey::parse(&s).map_err(|e| de_error("bad_key", e))
     }
 }
@@ -577,7 +641,7 @@ impl Serialize for Jurisdiction {
 
 impl<'de> Deserialize<'de> for Jurisdiction {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = Cow::<str>::deserialize(d)?;
+        let s = str_of(d)?;
         Jurisdiction::new(&s).map_err(|e| de_error("bad_country_code", e))
     }
 }
@@ -631,13 +695,13 @@ macro_rules! hex32 {
 
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(&self.to_hex())
+                serialize_hex32(&self.0, s)
             }
         }
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = Cow::<str>::deserialize(d)?;
+                let s = str_of(d)?;
                 parse_hex32(&s).map($name).map_err(D::Error::custom)
             }
         }
@@ -696,25 +760,64 @@ hex32!(
     "SHA-256 of a document's bytes, 64 lower-case hex digits."
 );
 
+/// Writes 32 bytes as 64 lower-case hex digits, from a buffer on the stack.
+fn serialize_hex32<S: Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+    let mut buf = [0u8; 64];
+    hex::encode_to_slice(bytes, &mut buf).map_err(S::Error::custom)?;
+    s.serialize_str(std::str::from_utf8(&buf).map_err(S::Error::custom)?)
+}
+
+/// Decodes lower-case hex digits into `out` (twice as many digits as
+/// bytes); `false` on any other character or length. One pass with a
+/// table: hashes and signatures are decoded at every parse, and checking
+/// the digits before `hex::decode_to_slice` cost two.
+fn decode_lower_hex(text: &[u8], out: &mut [u8]) -> bool {
+    const BAD: u8 = 0xff;
+    const NIBBLE: [u8; 256] = {
+        let mut t = [BAD; 256];
+        let mut i = 0;
+        while i < 10 {
+            t[b'0' as usize + i] = i as u8;
+            i += 1;
+        }
+        let mut i = 0;
+        while i < 6 {
+            t[b'a' as usize + i] = 10 + i as u8;
+            i += 1;
+        }
+        t
+    };
+    if text.len() != 2 * out.len() {
+        return false;
+    }
+    let mut bad = 0u8;
+    for (o, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+        let (hi, lo) = (NIBBLE[usize::from(pair[0])], NIBBLE[usize::from(pair[1])]);
+        // A bad digit has the high bit set; the byte written then is junk,
+        // and the whole result is refused below.
+        bad |= hi | lo;
+        *o = (hi << 4) | (lo & 0x0f);
+    }
+    bad & 0x80 == 0
+}
+
 pub(crate) fn parse_hex32(text: &str) -> Result<[u8; 32], String> {
     let mut out = [0u8; 32];
-    if text.len() != 64 || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if !decode_lower_hex(text.as_bytes(), &mut out) {
         return Err(format!("{} is not 64 lower-case hex digits", clip(text)));
     }
-    hex::decode_to_slice(text, &mut out).map_err(|e| e.to_string())?;
     Ok(out)
 }
 
 /// Serde for a 64-byte signature as 128 lower-case hex digits.
 pub(crate) fn parse_signature_hex(text: &str) -> Result<[u8; 64], String> {
     let mut out = [0u8; 64];
-    if text.len() != 128 || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if !decode_lower_hex(text.as_bytes(), &mut out) {
         return Err(format!(
             "signature {} is not 128 lower-case hex digits",
             clip(text)
         ));
     }
-    hex::decode_to_slice(text, &mut out).map_err(|e| e.to_string())?;
     Ok(out)
 }
 
@@ -780,11 +883,13 @@ pub(crate) mod hash_hex {
     use super::*;
 
     pub fn serialize<S: Serializer>(h: &Hash, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&h.to_hex())
+        // Not `Hash::to_hex`, a `format!` per byte: this runs for every
+        // reference at every parse of a record (its re-encoding).
+        serialize_hex32(&h.0, s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Hash, D::Error> {
-        let s = Cow::<str>::deserialize(d)?;
+        let s = str_of(d)?;
         parse_hex32(&s).map(Hash).map_err(D::Error::custom)
     }
 
@@ -857,7 +962,7 @@ macro_rules! closed_set {
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = Cow::<str>::deserialize(d)?;
+                let s = str_of(d)?;
                 $name::from_str(&s).map_err(|e| {
                     let detail = match &e {
                         SchemaError::UnknownDataCategory(d) | SchemaError::UnknownCode(d) => d.clone(),
