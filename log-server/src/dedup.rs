@@ -55,10 +55,54 @@ CREATE TABLE IF NOT EXISTS runs (
 
 /// 64-bit words per filter block: one block is one 512-bit cache line.
 const WORDS: usize = 8;
-/// Bits set per entry, inside its block.
-const PROBES: u32 = 7;
-/// Filter bits per entry.
-const BITS_PER_ENTRY: u64 = 10;
+/// The most probes a shape may take: 14 of 9 bits from bytes 16..32.
+const MAX_PROBES: usize = 14;
+
+/// How a log's run filters are made: bits per entry, and bits set per
+/// entry inside its block. A lookup asks every run's filter, and each
+/// false positive costs a read of that run's rows, so the rate that
+/// matters is the rate per run times the runs (76 at 10M entries).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FilterShape {
+    bits_per_entry: u64,
+    probes: usize,
+}
+
+impl FilterShape {
+    /// Logs created before: 10 bits and 7 probes, about 1% false
+    /// positives per run (0.8 reads of run rows per lookup at 10M).
+    pub const TEN_BITS: FilterShape = FilterShape {
+        bits_per_entry: 10,
+        probes: 7,
+    };
+    /// Logs created now: 16 bits and 11 probes, about 0.1% per run (0.08
+    /// reads per lookup at 10M), for 7.5 MB more memory per 10M entries.
+    pub const SIXTEEN_BITS: FilterShape = FilterShape {
+        bits_per_entry: 16,
+        probes: 11,
+    };
+
+    /// The shape a log's `meta` value names (`None`: a log from before
+    /// the choice, [`FilterShape::TEN_BITS`]).
+    pub fn from_meta(value: Option<&str>) -> Result<FilterShape, StoreError> {
+        match value {
+            None => Ok(FilterShape::TEN_BITS),
+            Some("16") => Ok(FilterShape::SIXTEEN_BITS),
+            Some(other) => Err(StoreError::Corrupt(format!(
+                "meta {FILTER_SHAPE_KEY} is {other:?}, not \"16\""
+            ))),
+        }
+    }
+
+    /// The filter blocks of a run of `entries`.
+    fn blocks_for(self, entries: u64) -> usize {
+        usize::try_from((entries * self.bits_per_entry).div_ceil(512).max(1)).unwrap_or(usize::MAX)
+    }
+}
+
+/// The `meta` key naming a log's [`FilterShape`]: `16` in logs created by
+/// this version, absent before.
+pub const FILTER_SHAPE_KEY: &str = "leaf_filter_bits";
 
 /// The run's sort key of a leaf: its first 8 bytes (uniform: a SHA-256
 /// output), as SQLite's signed integer.
@@ -68,27 +112,25 @@ fn key_of(leaf: &Hash) -> i64 {
     i64::from_be_bytes(k)
 }
 
-/// Where a leaf's bits are: its block, and one bit per probe inside it.
-/// Bytes 8..16 of the hash choose the block and 16..24 the bits, so they
-/// are independent of the run key.
-fn bloom_position(leaf: &Hash, blocks: usize) -> (usize, [u16; PROBES as usize]) {
+/// Where a leaf's bits are: its block, and `probes` bits inside it (the
+/// rest of the array unused). Bytes 8..16 of the hash choose the block and
+/// 16..32 the bits, 9 at a time from the lowest, so they are independent
+/// of the run key (and a 7-probe filter's bits are those logs written
+/// before the shapes had).
+fn bloom_position(leaf: &Hash, blocks: usize, probes: usize) -> (usize, [u16; MAX_PROBES]) {
     let b = leaf.as_bytes();
     let mut w = [0u8; 8];
     w.copy_from_slice(&b[8..16]);
     let block = (u64::from_le_bytes(w) % blocks as u64) as usize;
-    w.copy_from_slice(&b[16..24]);
-    let mut bits = u64::from_le_bytes(w);
-    let mut out = [0u16; PROBES as usize];
-    for o in &mut out {
+    let mut wide = [0u8; 16];
+    wide.copy_from_slice(&b[16..32]);
+    let mut bits = u128::from_le_bytes(wide);
+    let mut out = [0u16; MAX_PROBES];
+    for o in out.iter_mut().take(probes.min(MAX_PROBES)) {
         *o = (bits & 511) as u16;
         bits >>= 9;
     }
     (block, out)
-}
-
-/// The filter blocks of a run of `entries`.
-fn blocks_for(entries: u64) -> usize {
-    usize::try_from((entries * BITS_PER_ENTRY).div_ceil(512).max(1)).unwrap_or(usize::MAX)
 }
 
 /// Every run's Bloom filter, block-major: block `h` of every run sits
@@ -97,14 +139,16 @@ fn blocks_for(entries: u64) -> usize {
 #[derive(Default)]
 struct Filters {
     blocks: usize,
+    probes: usize,
     runs: usize,
     words: Vec<u64>,
 }
 
 impl Filters {
-    fn new(run: u64) -> Filters {
+    fn new(run: u64, shape: FilterShape) -> Filters {
         Filters {
-            blocks: blocks_for(run),
+            blocks: shape.blocks_for(run),
+            probes: shape.probes,
             runs: 0,
             words: Vec::new(),
         }
@@ -128,10 +172,10 @@ impl Filters {
         if self.runs == 0 {
             return Vec::new();
         }
-        let (block, bits) = bloom_position(leaf, self.blocks);
+        let (block, bits) = bloom_position(leaf, self.blocks, self.probes);
         let mut mask = [0u64; WORDS];
-        for b in bits {
-            mask[usize::from(b) / 64] |= 1 << (b % 64);
+        for b in &bits[..self.probes] {
+            mask[usize::from(*b) / 64] |= 1 << (b % 64);
         }
         let at = block * self.runs * WORDS;
         self.words[at..at + self.runs * WORDS]
@@ -141,18 +185,18 @@ impl Filters {
             .map(|(r, _)| r)
             .collect()
     }
-}
 
-/// One run's filter over `leaves`.
-fn filter_of<'a>(leaves: impl Iterator<Item = &'a Hash>, blocks: usize) -> Vec<u64> {
-    let mut words = vec![0u64; blocks * WORDS];
-    for leaf in leaves {
-        let (block, bits) = bloom_position(leaf, blocks);
-        for b in bits {
-            words[block * WORDS + usize::from(b) / 64] |= 1 << (b % 64);
+    /// One run's filter over `leaves`, in this set's shape.
+    fn filter_of<'a>(&self, leaves: impl Iterator<Item = &'a Hash>) -> Vec<u64> {
+        let mut words = vec![0u64; self.blocks * WORDS];
+        for leaf in leaves {
+            let (block, bits) = bloom_position(leaf, self.blocks, self.probes);
+            for b in &bits[..self.probes] {
+                words[block * WORDS + usize::from(*b) / 64] |= 1 << (b % 64);
+            }
         }
+        words
     }
-    words
 }
 
 /// The leaf-hash lookup of one open SQLite log.
@@ -180,19 +224,23 @@ pub struct Pending {
 impl Dedup {
     /// The lookup of the log in `conn`, read from its runs and its newest
     /// entries.
-    pub fn load(conn: &Connection) -> Result<Dedup, StoreError> {
-        Self::load_with_run(conn, RUN)
+    pub fn load(conn: &Connection, shape: FilterShape) -> Result<Dedup, StoreError> {
+        Self::load_with_run(conn, RUN, shape)
     }
 
     /// [`Dedup::load`] with runs of `run` entries (tests use small ones).
-    pub fn load_with_run(conn: &Connection, run: u64) -> Result<Dedup, StoreError> {
+    pub fn load_with_run(
+        conn: &Connection,
+        run: u64,
+        shape: FilterShape,
+    ) -> Result<Dedup, StoreError> {
         let mut d = Dedup {
             run,
             recent: HashMap::new(),
             flushed: 0,
             seen: 0,
             firsts: Vec::new(),
-            filters: Filters::new(run),
+            filters: Filters::new(run, shape),
         };
         d.catch_up(conn)?;
         Ok(d)
@@ -357,7 +405,7 @@ impl Dedup {
         for (h, i) in &members {
             put.execute(params![run, key_of(h), i64_of(*i)?])?;
         }
-        let filter = filter_of(members.iter().map(|(h, _)| h), self.filters.blocks);
+        let filter = self.filters.filter_of(members.iter().map(|(h, _)| h));
         let bytes: Vec<u8> = filter.iter().flat_map(|w| w.to_le_bytes()).collect();
         conn.execute(
             "INSERT INTO runs (first, end, bloom) VALUES (?1, ?2, ?3)",
@@ -451,7 +499,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.db");
         let mut c = open(&path);
-        let mut d = Dedup::load_with_run(&c, SMALL).unwrap();
+        let mut d = Dedup::load_with_run(&c, SMALL, FilterShape::SIXTEEN_BITS).unwrap();
         let mut n = 0u64;
         for size in [1u64, 7, 3, 16, 9, 1, 30, 2] {
             let leaves: Vec<Hash> = (n..n + size).map(leaf).collect();
@@ -467,7 +515,7 @@ mod tests {
             d.recent.len() < SMALL as usize,
             "the map keeps only the unflushed"
         );
-        let again = Dedup::load_with_run(&c, SMALL).unwrap();
+        let again = Dedup::load_with_run(&c, SMALL, FilterShape::SIXTEEN_BITS).unwrap();
         for i in 0..n {
             assert_eq!(again.find(&c, &leaf(i)).unwrap(), Some(i));
         }
@@ -478,7 +526,7 @@ mod tests {
     fn a_repeated_leaf_is_refused_wherever_the_first_one_is() {
         let dir = tempfile::tempdir().unwrap();
         let mut c = open(&dir.path().join("log.db"));
-        let mut d = Dedup::load_with_run(&c, SMALL).unwrap();
+        let mut d = Dedup::load_with_run(&c, SMALL, FilterShape::SIXTEEN_BITS).unwrap();
         let leaves: Vec<Hash> = (0..20).map(leaf).collect();
         append(&mut d, &mut c, &leaves).unwrap();
         // 3 is in a run, 19 in the map, 25 twice in the batch itself.
@@ -502,7 +550,7 @@ mod tests {
     fn a_rolled_back_batch_is_not_found() {
         let dir = tempfile::tempdir().unwrap();
         let mut c = open(&dir.path().join("log.db"));
-        let mut d = Dedup::load_with_run(&c, SMALL).unwrap();
+        let mut d = Dedup::load_with_run(&c, SMALL, FilterShape::SIXTEEN_BITS).unwrap();
         append(&mut d, &mut c, &(0..6).map(leaf).collect::<Vec<_>>()).unwrap();
         {
             // Completes a run inside the transaction, which then rolls back.
@@ -530,11 +578,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.db");
         let mut ours = open(&path);
-        let mut d = Dedup::load_with_run(&ours, SMALL).unwrap();
+        let mut d = Dedup::load_with_run(&ours, SMALL, FilterShape::SIXTEEN_BITS).unwrap();
         append(&mut d, &mut ours, &(0..5).map(leaf).collect::<Vec<_>>()).unwrap();
         // Another process appends 20 more (two runs) to the same file.
         let mut theirs = open(&path);
-        let mut other = Dedup::load_with_run(&theirs, SMALL).unwrap();
+        let mut other = Dedup::load_with_run(&theirs, SMALL, FilterShape::SIXTEEN_BITS).unwrap();
         append(
             &mut other,
             &mut theirs,
@@ -556,7 +604,7 @@ mod tests {
     fn a_hash_sharing_the_key_and_filter_bits_is_confirmed_in_full() {
         let dir = tempfile::tempdir().unwrap();
         let mut c = open(&dir.path().join("log.db"));
-        let mut d = Dedup::load_with_run(&c, SMALL).unwrap();
+        let mut d = Dedup::load_with_run(&c, SMALL, FilterShape::SIXTEEN_BITS).unwrap();
         let leaves: Vec<Hash> = (0..SMALL).map(leaf).collect();
         append(&mut d, &mut c, &leaves).unwrap();
         assert_eq!(d.recent.len(), 0, "all in the run");
@@ -572,32 +620,86 @@ mod tests {
     fn a_damaged_run_list_is_corrupt() {
         let dir = tempfile::tempdir().unwrap();
         let mut c = open(&dir.path().join("log.db"));
-        let mut d = Dedup::load_with_run(&c, SMALL).unwrap();
+        let mut d = Dedup::load_with_run(&c, SMALL, FilterShape::SIXTEEN_BITS).unwrap();
         append(&mut d, &mut c, &(0..30).map(leaf).collect::<Vec<_>>()).unwrap();
         c.execute("DELETE FROM runs WHERE first = 8", []).unwrap();
-        let err = Dedup::load_with_run(&c, SMALL).err().unwrap();
+        let err = Dedup::load_with_run(&c, SMALL, FilterShape::SIXTEEN_BITS)
+            .err()
+            .unwrap();
         assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
         assert!(err.to_string().contains("[16, 24)"), "{err}");
         c.execute("UPDATE runs SET bloom = x'00' WHERE first = 0", [])
             .unwrap();
-        let err = Dedup::load_with_run(&c, SMALL).err().unwrap();
+        let err = Dedup::load_with_run(&c, SMALL, FilterShape::SIXTEEN_BITS)
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("filter has 1 bytes"), "{err}");
+    }
+
+    /// False positives of one run's filter over `RUN` entries, asked
+    /// about `RUN` others; no false negatives.
+    fn false_positives(shape: FilterShape) -> f64 {
+        let leaves: Vec<Hash> = (0..RUN).map(leaf).collect();
+        let mut f = Filters::new(RUN, shape);
+        f.push(&f.filter_of(leaves.iter()));
+        f.push(&f.filter_of(std::iter::empty()));
+        assert!(leaves.iter().all(|l| f.maybe(l) == vec![0]));
+        let n = (RUN..2 * RUN)
+            .filter(|&i| !f.maybe(&leaf(i)).is_empty())
+            .count();
+        n as f64 / RUN as f64
     }
 
     #[test]
     fn the_filter_has_no_false_negatives_and_few_false_positives() {
-        let leaves: Vec<Hash> = (0..RUN).map(leaf).collect();
-        let mut f = Filters::new(RUN);
-        f.push(&filter_of(leaves.iter(), f.blocks));
-        f.push(&filter_of(std::iter::empty(), f.blocks));
-        assert!(leaves.iter().all(|l| f.maybe(l) == vec![0]));
-        let false_positives = (RUN..2 * RUN)
-            .filter(|&i| !f.maybe(&leaf(i)).is_empty())
-            .count();
         // 10 bits per entry, 7 bits in one 512-bit block: about 1%.
-        assert!(
-            (false_positives as f64) < 0.02 * RUN as f64,
-            "{false_positives} false positives of {RUN}"
-        );
+        let ten = false_positives(FilterShape::TEN_BITS);
+        assert!((0.003..0.02).contains(&ten), "10 bits: {ten}");
+        // 16 bits, 11 probes: a tenth of that or less.
+        let sixteen = false_positives(FilterShape::SIXTEEN_BITS);
+        assert!(sixteen < ten / 8.0, "16 bits: {sixteen} against {ten}");
+    }
+
+    /// The first seven probes of a wider shape are the old shape's, so the
+    /// bits of logs written before are read where they were written.
+    #[test]
+    fn seven_probes_read_the_bits_logs_wrote_before() {
+        for i in 0..1000 {
+            let l = leaf(i);
+            let (block, bits) = bloom_position(&l, 2560, 7);
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&l.as_bytes()[16..24]);
+            let mut old = u64::from_le_bytes(w);
+            for b in &bits[..7] {
+                assert_eq!(u64::from(*b), old & 511);
+                old >>= 9;
+            }
+            assert_eq!(bits[7..], [0; MAX_PROBES - 7]);
+            assert_eq!(bloom_position(&l, 2560, 11).0, block);
+        }
+    }
+
+    /// A log of either shape finds what it holds across runs and a reopen,
+    /// and a run whose filter has the other shape's length is refused.
+    #[test]
+    fn both_shapes_find_their_entries_and_refuse_the_other_length() {
+        for (shape, other) in [
+            (FilterShape::TEN_BITS, FilterShape::SIXTEEN_BITS),
+            (FilterShape::SIXTEEN_BITS, FilterShape::TEN_BITS),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut c = open(&dir.path().join("d.db"));
+            let run = 2048;
+            let mut d = Dedup::load_with_run(&c, run, shape).unwrap();
+            let leaves: Vec<Hash> = (0..5000).map(leaf).collect();
+            append(&mut d, &mut c, &leaves).unwrap();
+            let again = Dedup::load_with_run(&c, run, shape).unwrap();
+            for (i, l) in leaves.iter().enumerate().step_by(97) {
+                assert_eq!(again.find(&c, l).unwrap(), Some(i as u64));
+            }
+            assert_eq!(again.find(&c, &leaf(99_999)).unwrap(), None);
+            let err = Dedup::load_with_run(&c, run, other).err().unwrap();
+            assert!(err.to_string().contains("filter has"), "{err}");
+        }
     }
 }

@@ -226,8 +226,14 @@ impl SqliteStore {
         )?;
         conn.execute_batch(dedup::SCHEMA)?;
         conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('origin', ?1), ('quorum', ?2), (?3, 'blocks'), (?4, 'zstd')",
-            params![origin, quorum.to_string(), HASH_LAYOUT_KEY, RECORD_CODEC_KEY],
+            "INSERT INTO meta (key, value) VALUES ('origin', ?1), ('quorum', ?2), (?3, 'blocks'), (?4, 'zstd'), (?5, '16')",
+            params![
+                origin,
+                quorum.to_string(),
+                HASH_LAYOUT_KEY,
+                RECORD_CODEC_KEY,
+                dedup::FILTER_SHAPE_KEY
+            ],
         )?;
         drop(conn);
         Self::open(path)
@@ -248,7 +254,10 @@ impl SqliteStore {
         } else {
             // A no-op but for a file whose `create` stopped half way.
             writer.execute_batch(dedup::SCHEMA)?;
-            Lookup::Runs(RwLock::new(Dedup::load(&writer)?))
+            let shape = dedup::FilterShape::from_meta(
+                meta_value(&writer, dedup::FILTER_SHAPE_KEY)?.as_deref(),
+            )?;
+            Lookup::Runs(RwLock::new(Dedup::load(&writer, shape)?))
         };
         let hash_layout = hash_layout(&writer)?;
         let records = records(&writer)?;
@@ -1510,6 +1519,34 @@ mod tests {
         drop(c);
         let err = SqliteStore::open(&path).err().unwrap().to_string();
         assert!(err.contains("hash_layout is \"tiles\""), "{err}");
+    }
+
+    /// A new log says its leaf filters take 16 bits per entry; a value this
+    /// version does not know is refused at open, and a log without the key
+    /// (made before) opens with the 10-bit filters it was written with.
+    #[test]
+    fn the_leaf_filter_shape_is_read_from_meta() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.db");
+        drop(SqliteStore::create(&path, "new.test/log", 0).unwrap());
+        let c = Connection::open(&path).unwrap();
+        assert_eq!(
+            meta_value(&c, dedup::FILTER_SHAPE_KEY).unwrap().as_deref(),
+            Some("16")
+        );
+        c.execute(
+            "UPDATE meta SET value = '12' WHERE key = ?1",
+            [dedup::FILTER_SHAPE_KEY],
+        )
+        .unwrap();
+        drop(c);
+        let err = SqliteStore::open(&path).err().unwrap().to_string();
+        assert!(err.contains("leaf_filter_bits is \"12\""), "{err}");
+        let c = Connection::open(&path).unwrap();
+        c.execute("DELETE FROM meta WHERE key = ?1", [dedup::FILTER_SHAPE_KEY])
+            .unwrap();
+        drop(c);
+        assert!(SqliteStore::open(&path).is_ok());
     }
 
     /// A log created before the leaf runs keeps its `UNIQUE` index and its
