@@ -88,6 +88,18 @@ impl LogServer {
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))??
         };
+        {
+            // Proofs read the upper stored hashes from memory from the start
+            // instead of after some hundred thousand proofs have.
+            let s = store.clone();
+            tokio::task::spawn_blocking(move || {
+                let t = std::time::Instant::now();
+                match crate::store::warm_hash_cache(s.as_ref(), size) {
+                    Ok(n) => tracing::info!("{n} upper stored hashes read in {:?}", t.elapsed()),
+                    Err(e) => tracing::warn!("reading the upper stored hashes: {e}"),
+                }
+            });
+        }
         if self.key.name().as_str() != meta.origin {
             return Err(ServeError::WrongKey {
                 key: self.key.name().to_string(),

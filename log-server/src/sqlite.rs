@@ -1521,6 +1521,43 @@ mod tests {
         assert!(err.contains("hash_layout is \"tiles\""), "{err}");
     }
 
+    /// After warming, a store answers the upper stored hashes from memory:
+    /// with every hash row of the file zeroed behind its back it still
+    /// gives the hashes it read, while a store opened afresh reads the
+    /// zeros (so the rows were what a cold store reads).
+    #[test]
+    fn warming_keeps_the_upper_hashes_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.db");
+        let store = SqliteStore::create(&path, "new.test/log", 0).unwrap();
+        fill(&store, 3000, entry);
+        drop(store);
+        let size = TreeSize(3000);
+        let upper = HashCache::warm_indexes(size);
+        // Levels 8 to 11 of 3,000 leaves: 11 + 5 + 2 + 1 subtrees.
+        assert_eq!(upper.len(), 19);
+        assert_eq!(upper[0], daylight_core::tree::stored_hash_index(11, 0));
+        let want = SqliteStore::open(&path)
+            .unwrap()
+            .read_hashes(&upper)
+            .unwrap();
+        let warm = SqliteStore::open(&path).unwrap();
+        assert_eq!(crate::store::warm_hash_cache(&warm, size).unwrap(), 19);
+        Connection::open(&path)
+            .unwrap()
+            .execute(
+                "UPDATE hash_blocks SET hashes = zeroblob(length(hashes))",
+                [],
+            )
+            .unwrap();
+        assert_eq!(warm.read_hashes(&upper).unwrap(), want);
+        let cold = SqliteStore::open(&path)
+            .unwrap()
+            .read_hashes(&upper)
+            .unwrap();
+        assert_ne!(cold, want);
+    }
+
     /// A new log says its leaf filters take 16 bits per entry; a value this
     /// version does not know is refused at open, and a log without the key
     /// (made before) opens with the 10-bit filters it was written with.
