@@ -10,8 +10,10 @@
 //! - `s` is below the group order ℓ;
 //! - `[8][s]B = [8]R + [8][k]A`, with `k = SHA-512(R ‖ A ‖ M) mod ℓ`.
 //!
-//! That is ZIP-215's cofactored equation with the encoding checks of
-//! ed25519-dalek's `verify_strict` (RFC 8032 allows either equation).
+//! That is ZIP-215's cofactored equation with encoding checks as strict as
+//! ed25519-dalek's `verify_strict` (which checks R's encoding and the
+//! small orders) and a canonical key besides (RFC 8032 allows either
+//! equation).
 //!
 //! # Why cofactored
 //!
@@ -26,8 +28,11 @@
 //! inputs determine). The log, the gate and the auditor must never
 //! disagree on a record, so all three use this module.
 //!
-//! Every signature `verify_strict` accepts is accepted here (the
-//! cofactorless equation implies the cofactored one). The signatures
+//! Every signature `verify_strict` accepts under a canonically encoded key
+//! is accepted here (the cofactorless equation implies the cofactored one;
+//! `verify_strict` does not ask for a canonical key, this rule does, and
+//! `VerifierKey::parse` still takes such keys: nobody holds the secret of
+//! one, so none can sign). The signatures
 //! accepted here and refused by `verify_strict` are those whose R or A has
 //! a torsion component that does not cancel (the C2SP CCTV vectors flagged
 //! `low_order_residue` without a low-order or non-canonical point); only
@@ -103,9 +108,11 @@ impl SignatureCheck {
 
 /// Checks `checks` under the rule, many at once: one verdict per check, in
 /// order, each the verdict [`SignatureCheck::verify`] gives (except with
-/// probability 2^-128 over `rng`). A batch that fails is checked one by
-/// one to name the bad signatures, so a forgery costs its batch one
-/// single verification per member, and never an honest record its place.
+/// probability 2^-128 over `rng`). A batch that fails is split in halves,
+/// each checked as a batch again, down to [`SINGLES_BELOW`] checked one by
+/// one: a forgery among 256 costs about 16 batch checks of shrinking size
+/// (about twice the batch alone) instead of 256 single ones, and never an
+/// honest record its place.
 pub fn verify_batch<R: RngCore + CryptoRng>(
     checks: &[SignatureCheck],
     mut rng: R,
@@ -117,27 +124,44 @@ pub fn verify_batch<R: RngCore + CryptoRng>(
         .iter()
         .map(SignatureCheck::verify_encodings)
         .collect();
-    for chunk in (0..checks.len())
-        .filter(|&i| verdicts[i].is_ok())
-        .collect::<Vec<_>>()
-        .chunks(MAX_BATCH)
-    {
-        let mut batch = ed25519_zebra::batch::Verifier::new();
-        for &i in chunk {
-            let c = &checks[i];
-            batch.queue((
-                ed25519_zebra::VerificationKeyBytes::from(*c.key.as_bytes()),
-                ed25519_zebra::Signature::from_bytes(&c.signature),
-                &c.message[..],
-            ));
-        }
-        if batch.verify(&mut rng).is_err() {
-            for &i in chunk {
-                verdicts[i] = checks[i].verify();
-            }
-        }
+    let passed: Vec<usize> = (0..checks.len()).filter(|&i| verdicts[i].is_ok()).collect();
+    for chunk in passed.chunks(MAX_BATCH) {
+        bisect(checks, chunk, &mut verdicts, &mut rng);
     }
     verdicts
+}
+
+/// Below this many, a failed batch's members are checked one by one.
+pub const SINGLES_BELOW: usize = 4;
+
+/// Checks the members `at` of `checks` (whose encodings passed) as one
+/// batch; if that fails, each half the same way, and small ones singly.
+fn bisect<R: RngCore + CryptoRng>(
+    checks: &[SignatureCheck],
+    at: &[usize],
+    verdicts: &mut [Result<(), SchemaError>],
+    rng: &mut R,
+) {
+    if at.len() < SINGLES_BELOW {
+        for &i in at {
+            verdicts[i] = checks[i].verify();
+        }
+        return;
+    }
+    let mut batch = ed25519_zebra::batch::Verifier::new();
+    for &i in at {
+        let c = &checks[i];
+        batch.queue((
+            ed25519_zebra::VerificationKeyBytes::from(*c.key.as_bytes()),
+            ed25519_zebra::Signature::from_bytes(&c.signature),
+            &c.message[..],
+        ));
+    }
+    if batch.verify(&mut *rng).is_err() {
+        let (left, right) = at.split_at(at.len() / 2);
+        bisect(checks, left, verdicts, rng);
+        bisect(checks, right, verdicts, rng);
+    }
 }
 
 /// Whether `bytes` is a canonical encoding (y below p = 2^255 - 19, and not
@@ -409,6 +433,16 @@ mod tests {
                 Box::new(|c| c.signature[..32].copy_from_slice(&SMALL_ORDER[4])),
             ),
             ("zeroed signature", Box::new(|c| c.signature = [0; 64])),
+            (
+                // y = p + 3: a non-canonical encoding, refused before the
+                // equation.
+                "R with y >= p",
+                Box::new(|c| {
+                    c.signature[..32].copy_from_slice(&hex32(
+                        "f0ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+                    ))
+                }),
+            ),
         ];
         for (what, tamper) in &tampers {
             for at in [0usize, 17, 39] {
@@ -421,6 +455,31 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Two forgeries in different halves of a batch, and one in a batch of
+    /// MAX_BATCH + 1 (two chunks): each refused alone, the rest accepted.
+    #[test]
+    fn forgeries_anywhere_are_found_by_halving() {
+        let mut checks: Vec<SignatureCheck> = (0..64u32)
+            .map(|i| honest(1, format!("record {i}").as_bytes()))
+            .collect();
+        checks[5].signature[40] ^= 4;
+        checks[50].message.push(b'!');
+        let bad: Vec<usize> = verify_batch(&checks, TestRng(6))
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.is_err())
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(bad, vec![5, 50]);
+        let mut many: Vec<SignatureCheck> = (0..MAX_BATCH as u32 + 1)
+            .map(|i| honest(2, format!("r{i}").as_bytes()))
+            .collect();
+        many[MAX_BATCH].signature[0] ^= 1;
+        let verdicts = verify_batch(&many, TestRng(7));
+        assert!(verdicts[..MAX_BATCH].iter().all(Result::is_ok));
+        assert!(verdicts[MAX_BATCH].is_err());
     }
 
     #[test]
