@@ -52,7 +52,7 @@ use daylight_core::{LeafIndex, TreeSize, VerifierKey};
 use daylight_schemas::registry::{Registration, Registry, SignerError};
 use daylight_schemas::{Body, Kind, RegistryAction, Role, SchemaError, SignedRecord};
 
-use crate::signatures::SignatureBatcher;
+use crate::signatures::{NoVerdict, SignatureBatcher};
 use crate::store::StoredEntry;
 
 struct RegistryState {
@@ -354,7 +354,19 @@ impl Admission for RecordAdmission {
         }
         let key = self.signer_for(&record)?;
         let check = record.signature_check(&key).map_err(schema_error)?;
-        self.signatures.verify(check).map_err(schema_error)?;
+        match self.signatures.verify(check) {
+            Ok(verdict) => verdict.map_err(schema_error)?,
+            Err(e @ NoVerdict::Full) => {
+                return Err(ApiError::unavailable("queue_full", e.to_string(), 1))
+            }
+            Err(e @ NoVerdict::Down) => {
+                return Err(ApiError::unavailable(
+                    "signature_check_unavailable",
+                    format!("{e}; submit the record again"),
+                    1,
+                ))
+            }
+        }
         // Only after the signature: forged records cannot drain a key's budget.
         self.take_token(&key.to_string())?;
         let mut lookup_failed = None;

@@ -347,7 +347,7 @@ pub fn log_info_document(
         (status = 415, description = "Neither JSON nor octets (`unsupported_media_type`)", body = ErrorBody),
         (status = 422, description = "Well-formed but refused by the log's rules: another log's record, dates out of order, a reference to a missing or wrong entry, a release, refusal or withdrawal naming an entry that is not a request or emergency (`reference_not_authorising`), ...", body = ErrorBody),
         (status = 429, description = "The signer's key is over its rate (`rate_limited`)", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait"))),
-        (status = 503, description = "Cannot take it now: `queue_full`, `shutting_down`, `not_sequenced`, `storage_unavailable`, `log_key_unavailable`", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait"))),
+        (status = 503, description = "Cannot take it now: `queue_full`, `shutting_down`, `not_sequenced`, `storage_unavailable`, `log_key_unavailable`, `signature_check_unavailable`", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait"))),
     )
 )]
 pub(crate) async fn submit(

@@ -16,20 +16,42 @@
 //! forgery is checked one by one, so a forgery costs its batch time but
 //! never an honest record its place.
 
-use std::sync::mpsc::{sync_channel, Receiver, Sender, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use daylight_schemas::signature::{verify_batch, MAX_BATCH};
 use daylight_schemas::{SchemaError, SignatureCheck};
 
+/// Why a check got no verdict: the record is neither accepted nor refused,
+/// and the submitter should try again (503), not be told its signature
+/// is bad.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NoVerdict {
+    /// [`QUEUE`] checks are already waiting.
+    #[error("{QUEUE} signature checks are already waiting")]
+    Full,
+    /// The verifying thread could not be started, or failed inside the
+    /// verifier (a bug, in the server's log).
+    #[error("the signature check failed inside the server")]
+    Down,
+}
+
+/// A check's outcome: the rule's verdict, or none.
+pub type Verdict = Result<Result<(), SchemaError>, NoVerdict>;
+
 /// A check and where to send its verdict.
-type Job = (SignatureCheck, SyncSender<Result<(), SchemaError>>);
+type Job = (SignatureCheck, SyncSender<Verdict>);
+
+/// Most checks waiting for the thread; past it submissions are answered
+/// 503 at once instead of holding a blocking thread each.
+pub const QUEUE: usize = 4 * MAX_BATCH;
 
 /// Gathers concurrent signature checks into batches (module docs).
 pub struct SignatureBatcher {
-    /// To the verifying thread; it stops when this is dropped.
-    jobs: Mutex<Sender<Job>>,
+    /// To the verifying thread (`None`: it could not be started); the
+    /// thread stops when this is dropped.
+    jobs: Mutex<Option<SyncSender<Job>>>,
 }
 
 impl Default for SignatureBatcher {
@@ -38,38 +60,57 @@ impl Default for SignatureBatcher {
     }
 }
 
+/// Starts a verifying thread; its queue, if it started.
+fn start() -> Option<SyncSender<Job>> {
+    let (tx, rx) = sync_channel::<Job>(QUEUE);
+    match std::thread::Builder::new()
+        .name("signatures".into())
+        .spawn(move || verify_loop(&rx))
+    {
+        Ok(_) => Some(tx),
+        Err(e) => {
+            tracing::error!("cannot start the signature thread: {e}");
+            None
+        }
+    }
+}
+
 impl SignatureBatcher {
     /// A batcher and its verifying thread.
     pub fn new() -> SignatureBatcher {
-        let (tx, rx) = std::sync::mpsc::channel::<Job>();
-        let spawned = std::thread::Builder::new()
-            .name("signatures".into())
-            .spawn(move || verify_loop(&rx));
-        if let Err(e) = spawned {
-            // Without the thread every check fails closed below.
-            tracing::error!("cannot start the signature thread: {e}");
-        }
         SignatureBatcher {
-            jobs: Mutex::new(tx),
+            jobs: Mutex::new(start()),
         }
     }
 
     /// Checks `check`, in a batch with whatever else is waiting; blocks
-    /// until its verdict is known. Call from a blocking thread.
-    pub fn verify(&self, check: SignatureCheck) -> Result<(), SchemaError> {
+    /// until its verdict is known. Call from a blocking thread. A thread
+    /// found gone (or never started) is started again.
+    pub fn verify(&self, check: SignatureCheck) -> Verdict {
         let (reply, verdict) = sync_channel(1);
-        let sent = self
-            .jobs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .send((check, reply));
-        match sent.ok().and_then(|()| verdict.recv().ok()) {
-            Some(v) => v,
-            None => {
-                tracing::error!("the signature thread is gone; refusing the record");
-                Err(SchemaError::BadSignature)
+        {
+            let mut jobs = self
+                .jobs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut job = (check, reply);
+            for _ in 0..2 {
+                let Some(tx) = jobs.as_ref() else {
+                    *jobs = start();
+                    continue;
+                };
+                match tx.try_send(job) {
+                    Ok(()) => break,
+                    Err(TrySendError::Full(_)) => return Err(NoVerdict::Full),
+                    Err(TrySendError::Disconnected(j)) => {
+                        tracing::error!("the signature thread is gone; starting another");
+                        job = j;
+                        *jobs = start();
+                    }
+                }
             }
         }
+        verdict.recv().unwrap_or(Err(NoVerdict::Down))
     }
 }
 
@@ -109,17 +150,17 @@ fn verify_loop(jobs: &Receiver<Job>) {
 }
 
 /// One batch's verdicts, in order. A panic inside the verifier (a bug)
-/// refuses the batch's records rather than stopping the thread: fail
-/// closed, and say so in the server's log.
-fn run_batch(checks: &[SignatureCheck]) -> Vec<Result<(), SchemaError>> {
+/// gives its records no verdict (503: the submitters retry) rather than
+/// stopping the thread, and says so in the server's log.
+fn run_batch(checks: &[SignatureCheck]) -> Vec<Verdict> {
     match std::panic::catch_unwind(|| verify_batch(checks, rand_core_06::OsRng)) {
-        Ok(verdicts) if verdicts.len() == checks.len() => verdicts,
+        Ok(verdicts) if verdicts.len() == checks.len() => verdicts.into_iter().map(Ok).collect(),
         _ => {
             tracing::error!(
-                "signature batch of {} failed inside the verifier; refusing its records",
+                "signature batch of {} failed inside the verifier; no verdict for its records",
                 checks.len()
             );
-            vec![Err(SchemaError::BadSignature); checks.len()]
+            vec![Err(NoVerdict::Down); checks.len()]
         }
     }
 }
@@ -173,9 +214,9 @@ mod tests {
             for (forged, verdict) in t.join().unwrap() {
                 seen += 1;
                 if forged {
-                    assert_eq!(verdict, Err(SchemaError::BadSignature));
+                    assert_eq!(verdict, Ok(Err(SchemaError::BadSignature)));
                 } else {
-                    assert_eq!(verdict, Ok(()));
+                    assert_eq!(verdict, Ok(Ok(())));
                 }
             }
         }
@@ -198,7 +239,15 @@ mod tests {
         verify_loop(&rx);
         for (i, r) in replies.into_iter().enumerate() {
             let verdict = r.recv().unwrap();
-            assert_eq!(verdict.is_err(), i == 4, "check {i}: {verdict:?}");
+            assert_eq!(
+                verdict,
+                Ok(if i == 4 {
+                    Err(SchemaError::BadSignature)
+                } else {
+                    Ok(())
+                }),
+                "check {i}"
+            );
         }
     }
 
@@ -220,17 +269,57 @@ mod tests {
         let bad: Vec<usize> = replies
             .into_iter()
             .enumerate()
-            .filter(|(_, r)| r.recv().unwrap().is_err())
+            .filter(|(_, r)| r.recv().unwrap() != Ok(Ok(())))
             .map(|(i, _)| i)
             .collect();
         assert_eq!(bad, vec![MAX_BATCH + 1]);
+    }
+
+    /// A full queue answers at once with no verdict (the submitter gets 503
+    /// and retries) instead of holding another blocking thread.
+    #[test]
+    fn a_full_queue_gives_no_verdict() {
+        let (tx, _rx) = sync_channel::<Job>(QUEUE);
+        let k = key(4);
+        for i in 0..QUEUE as u32 {
+            tx.try_send((check(&k, i, false), sync_channel(1).0))
+                .unwrap();
+        }
+        let b = SignatureBatcher {
+            jobs: Mutex::new(Some(tx)),
+        };
+        assert_eq!(b.verify(check(&k, 9999, false)), Err(NoVerdict::Full));
+    }
+
+    /// A verifying thread found gone is started again, and the check gets
+    /// its verdict.
+    #[test]
+    fn a_gone_thread_is_started_again() {
+        let (tx, rx) = sync_channel::<Job>(QUEUE);
+        drop(rx);
+        let b = SignatureBatcher {
+            jobs: Mutex::new(Some(tx)),
+        };
+        let k = key(5);
+        assert_eq!(b.verify(check(&k, 1, false)), Ok(Ok(())));
+        assert_eq!(
+            b.verify(check(&k, 2, true)),
+            Ok(Err(SchemaError::BadSignature))
+        );
+        let none = SignatureBatcher {
+            jobs: Mutex::new(None),
+        };
+        assert_eq!(none.verify(check(&k, 3, false)), Ok(Ok(())));
     }
 
     #[test]
     fn a_lone_check_is_answered_at_once() {
         let b = SignatureBatcher::new();
         let k = key(1);
-        assert_eq!(b.verify(check(&k, 1, false)), Ok(()));
-        assert_eq!(b.verify(check(&k, 2, true)), Err(SchemaError::BadSignature));
+        assert_eq!(b.verify(check(&k, 1, false)), Ok(Ok(())));
+        assert_eq!(
+            b.verify(check(&k, 2, true)),
+            Ok(Err(SchemaError::BadSignature))
+        );
     }
 }

@@ -241,7 +241,7 @@ pub trait LogStore: Send + Sync + 'static {
 /// Stored hashes of subtrees of 64 leaves or more, kept in memory by a
 /// backend: every proof reads several, they never change once written, and
 /// there is one per 32 entries (about 17 MB at 10M entries; capped by
-/// [`HashCache::CAP`]).
+/// `HashCache::CAP`).
 #[derive(Default)]
 pub struct HashCache {
     upper: std::sync::RwLock<std::collections::HashMap<u64, Hash>>,
@@ -250,7 +250,9 @@ pub struct HashCache {
 impl HashCache {
     /// Subtrees at least this high (2^6 leaves) are cached.
     const LEVEL: u32 = 6;
-    /// The most hashes cached (about 28 MB), so memory stays bounded on any log.
+    /// The most hashes cached (about 42 MB once the map has grown to hold
+    /// them), so memory stays bounded on any log. From about 64M entries
+    /// the warmed levels alone fill it.
     const CAP: usize = 500_000;
 
     /// Reads `indexes`, taking what the cache holds and the rest from `fetch`
@@ -305,16 +307,16 @@ impl HashCache {
 }
 
 impl HashCache {
-    /// Levels [`HashCache::warm`] reads: subtrees of 256 leaves and up. A
+    /// Levels [`warm_hash_cache`] reads: subtrees of 256 leaves and up. A
     /// proof's hashes below that come from its own 256-leaf stretch of
     /// stored hashes, one or two rows; above it each level is a row of its
     /// own, so a cold cache costs a proof at 10M entries about fifteen
     /// reads.
     pub const WARM_LEVEL: u32 = 8;
 
-    /// The stored-hash indexes [`HashCache::warm`] reads for a tree of
+    /// The stored-hash indexes [`warm_hash_cache`] reads for a tree of
     /// `size`: every complete subtree at [`HashCache::WARM_LEVEL`] or
-    /// above, highest level first, at most [`HashCache::CAP`] of them.
+    /// above, highest level first, at most `HashCache::CAP` (500,000) of them.
     pub fn warm_indexes(size: TreeSize) -> Vec<u64> {
         let size = size.get();
         let mut out = Vec::new();
