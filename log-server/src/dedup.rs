@@ -211,6 +211,11 @@ pub struct Dedup {
     /// The runs' first indexes, oldest first (a run's `run` column).
     firsts: Vec<u64>,
     filters: Filters,
+    /// Runs whose filters have the other [`FilterShape`] (written by a
+    /// binary of the other shape, before an upgrade or after a rollback),
+    /// with their first indexes: read, never written.
+    other: Filters,
+    other_firsts: Vec<u64>,
 }
 
 /// What an append adds, applied to the map once its transaction commits.
@@ -241,6 +246,15 @@ impl Dedup {
             seen: 0,
             firsts: Vec::new(),
             filters: Filters::new(run, shape),
+            other: Filters::new(
+                run,
+                if shape == FilterShape::TEN_BITS {
+                    FilterShape::SIXTEEN_BITS
+                } else {
+                    FilterShape::TEN_BITS
+                },
+            ),
+            other_firsts: Vec::new(),
         };
         d.catch_up(conn)?;
         Ok(d)
@@ -269,12 +283,18 @@ impl Dedup {
                     self.flushed, self.run
                 )));
             }
-            if bloom.len() != self.filters.blocks * WORDS * 8 {
+            // Which shape a run has is told by its filter's length (the
+            // two shapes' differ for runs of RUN entries).
+            let (filters, firsts) = if bloom.len() == self.filters.blocks * WORDS * 8 {
+                (&mut self.filters, &mut self.firsts)
+            } else if bloom.len() == self.other.blocks * WORDS * 8 {
+                (&mut self.other, &mut self.other_firsts)
+            } else {
                 return Err(StoreError::Corrupt(format!(
                     "leaf run {first}'s filter has {} bytes",
                     bloom.len()
                 )));
-            }
+            };
             let words: Vec<u64> = bloom
                 .chunks_exact(8)
                 .map(|c| {
@@ -283,8 +303,8 @@ impl Dedup {
                     u64::from_le_bytes(w)
                 })
                 .collect();
-            self.filters.push(&words);
-            self.firsts.push(first);
+            filters.push(&words);
+            firsts.push(first);
             self.flushed = end;
         }
         drop(rows);
@@ -308,18 +328,23 @@ impl Dedup {
         if let Some(&i) = self.recent.get(leaf) {
             return Ok(Some(i));
         }
-        let runs = self.filters.maybe(leaf);
+        let runs: Vec<u64> = (self.filters.maybe(leaf).into_iter().map(|r| self.firsts[r]))
+            .chain(
+                self.other
+                    .maybe(leaf)
+                    .into_iter()
+                    .map(|r| self.other_firsts[r]),
+            )
+            .collect();
         if runs.is_empty() {
             return Ok(None);
         }
         let mut probe =
             conn.prepare_cached("SELECT idx FROM leaf_runs WHERE run = ?1 AND key = ?2")?;
         let mut confirm = conn.prepare_cached("SELECT leaf_hash FROM entries WHERE idx = ?1")?;
-        for r in runs {
+        for first in runs {
             let candidates: Vec<i64> = probe
-                .query_map(params![i64_of(self.firsts[r])?, key_of(leaf)], |row| {
-                    row.get(0)
-                })?
+                .query_map(params![i64_of(first)?, key_of(leaf)], |row| row.get(0))?
                 .collect::<Result<_, _>>()?;
             for idx in candidates {
                 let stored: Option<Vec<u8>> =
@@ -679,10 +704,12 @@ mod tests {
         }
     }
 
-    /// A log of either shape finds what it holds across runs and a reopen,
-    /// and a run whose filter has the other shape's length is refused.
+    /// A log of either shape finds what it holds across runs and a reopen;
+    /// runs of the other shape (an older or newer binary appended them) are
+    /// read too, so a log whose shape changed finds every entry; a filter of
+    /// neither length is refused.
     #[test]
-    fn both_shapes_find_their_entries_and_refuse_the_other_length() {
+    fn both_shapes_and_a_mix_find_their_entries() {
         for (shape, other) in [
             (FilterShape::TEN_BITS, FilterShape::SIXTEEN_BITS),
             (FilterShape::SIXTEEN_BITS, FilterShape::TEN_BITS),
@@ -693,13 +720,22 @@ mod tests {
             let mut d = Dedup::load_with_run(&c, run, shape).unwrap();
             let leaves: Vec<Hash> = (0..5000).map(leaf).collect();
             append(&mut d, &mut c, &leaves).unwrap();
-            let again = Dedup::load_with_run(&c, run, shape).unwrap();
-            for (i, l) in leaves.iter().enumerate().step_by(97) {
-                assert_eq!(again.find(&c, l).unwrap(), Some(i as u64));
+            // Another binary, of the other shape, appends two more runs.
+            let mut o = Dedup::load_with_run(&c, run, other).unwrap();
+            let more: Vec<Hash> = (5000..9000).map(leaf).collect();
+            append(&mut o, &mut c, &more).unwrap();
+            for s in [shape, other] {
+                let again = Dedup::load_with_run(&c, run, s).unwrap();
+                assert_eq!((again.firsts.len(), again.other_firsts.len()), (2, 2));
+                for (i, l) in leaves.iter().chain(&more).enumerate().step_by(97) {
+                    assert_eq!(again.find(&c, l).unwrap(), Some(i as u64));
+                }
+                assert_eq!(again.find(&c, &leaf(99_999)).unwrap(), None);
             }
-            assert_eq!(again.find(&c, &leaf(99_999)).unwrap(), None);
-            let err = Dedup::load_with_run(&c, run, other).err().unwrap();
-            assert!(err.to_string().contains("filter has"), "{err}");
+            c.execute("UPDATE runs SET bloom = x'0000' WHERE first = 2048", [])
+                .unwrap();
+            let err = Dedup::load_with_run(&c, run, shape).err().unwrap();
+            assert!(err.to_string().contains("filter has 2 bytes"), "{err}");
         }
     }
 }
