@@ -120,8 +120,8 @@ enum HashLayout {
 enum Lookup {
     /// A log created before the runs: its `UNIQUE` index on `leaf_hash`.
     Index,
-    /// The runs and the map of the newest entries.
-    Runs(RwLock<Dedup>),
+    /// The runs and the map of the newest entries (boxed: one per store).
+    Runs(Box<RwLock<Dedup>>),
 }
 
 /// The SQLite store.
@@ -257,7 +257,7 @@ impl SqliteStore {
             let shape = dedup::FilterShape::from_meta(
                 meta_value(&writer, dedup::FILTER_SHAPE_KEY)?.as_deref(),
             )?;
-            Lookup::Runs(RwLock::new(Dedup::load(&writer, shape)?))
+            Lookup::Runs(Box::new(RwLock::new(Dedup::load(&writer, shape)?)))
         };
         let hash_layout = hash_layout(&writer)?;
         let records = records(&writer)?;
