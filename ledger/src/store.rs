@@ -301,9 +301,19 @@ pub fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
     // wait for the disk.
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.pragma_update(None, "cache_size", -16_000)?;
+    conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
     Ok(conn)
 }
+
+/// A connection's page cache, KiB.
+const CACHE_KIB: i64 = 16_000;
+/// The page cache of a ledger for the rules (the auditor's), KiB.
+const RULES_CACHE_KIB: i64 = 65_536;
+/// The writer's page cache while a bulk load runs and its indexes are
+/// made ([`Ledger::defer_indexes`]), KiB.
+const BULK_CACHE_KIB: i64 = 65_536;
+/// WAL pages after which a bulk load checkpoints (SQLite's default: 1,000).
+const BULK_CHECKPOINT_PAGES: i64 = 25_000;
 
 /// Entries held (0 to `size - 1`).
 pub fn size_of(conn: &Connection) -> rusqlite::Result<u64> {
@@ -431,7 +441,7 @@ impl Ledger {
         if let Use::Rules = usage {
             // A run adds millions of entries in one transaction: index
             // pages stay in memory rather than being read back.
-            conn.pragma_update(None, "cache_size", -65_536)?;
+            conn.pragma_update(None, "cache_size", -RULES_CACHE_KIB)?;
         }
         let ledger = Ledger {
             path: path.to_owned(),
@@ -440,7 +450,9 @@ impl Ledger {
         };
         // Left out by a bulk load that has not finished: they are made when
         // it does (Ledger::make_indexes), not at every open on the way.
-        if !ledger.indexes_deferred()? {
+        if ledger.indexes_deferred()? {
+            ledger.bulk_settings(true)?;
+        } else {
             ledger.make_indexes()?;
         }
         Ok(ledger)
@@ -467,12 +479,17 @@ impl Ledger {
             [DEFERRED],
         )?;
         tx.commit()?;
+        self.bulk_settings(true)?;
         Ok(())
     }
 
     /// Makes every index of the ledger's use that is missing (after
     /// [`Ledger::defer_indexes`]), in one transaction.
     pub fn make_indexes(&self) -> Result<(), LedgerError> {
+        let deferred = self.indexes_deferred()?;
+        if deferred {
+            self.bulk_settings(true)?;
+        }
         let tx = self.conn.unchecked_transaction()?;
         tx.execute_batch(RULE_INDEXES)?;
         if let Use::Filters = self.usage {
@@ -480,6 +497,33 @@ impl Ledger {
         }
         tx.execute("DELETE FROM meta WHERE key = ?1", [DEFERRED])?;
         tx.commit()?;
+        if deferred {
+            self.bulk_settings(false)?;
+        }
+        Ok(())
+    }
+
+    /// The connection's settings while a bulk load runs (`on`) or not.
+    /// A bulk load's transactions touch more pages than the usual cache
+    /// holds (the rows later entries update lie up to a fraction of the
+    /// log behind), and making an index sorts every row of `entries`:
+    /// SQLite sorts within the page cache's size and spills larger sorts
+    /// to temporary files to merge. Both only cost memory while the load
+    /// runs; the usual cache comes back after.
+    fn bulk_settings(&self, on: bool) -> Result<(), LedgerError> {
+        let kib = match (on, self.usage) {
+            (true, _) => BULK_CACHE_KIB,
+            (false, Use::Rules) => RULES_CACHE_KIB,
+            (false, Use::Filters) => CACHE_KIB,
+        };
+        self.conn.pragma_update(None, "cache_size", -kib)?;
+        // Fewer checkpoints while loading: each syncs the WAL and the file,
+        // and copies pages later commits would change again.
+        self.conn.pragma_update(
+            None,
+            "wal_autocheckpoint",
+            if on { BULK_CHECKPOINT_PAGES } else { 1000 },
+        )?;
         Ok(())
     }
 
@@ -518,16 +562,21 @@ impl Ledger {
 
     /// Starts a transaction that adds entries (from [`Ledger::size`] on).
     pub fn batch(&mut self) -> Result<Batch<'_>, LedgerError> {
-        let tx = self.conn.transaction()?;
+        // `&mut self` keeps other writes out for the batch's life; the
+        // transaction and the batch's statements share the connection.
+        let conn = &self.conn;
+        let tx = conn.unchecked_transaction()?;
         let tick = ticked(&tx)?;
         let size = size_of(&tx)?;
         Ok(Batch {
             tx,
+            conn,
+            insert_entry: None,
             tick,
             size,
             monthly: HashMap::new(),
             per_agency: HashMap::new(),
-            names: BTreeSet::new(),
+            names: BTreeMap::new(),
             month_status: HashMap::new(),
         })
     }
@@ -922,26 +971,58 @@ impl Prepared {
     }
 }
 
+/// The row of an entry ([`Batch::add_prepared`]).
+const INSERT_ENTRY: &str = "INSERT INTO entries(idx, kind, version, created, day, month, signer, jurisdiction, \
+                 country, legal_basis, legal_lower, provider, categories, sealed_until, \
+                 sealed_in_force, ratify_by, decision, flags, refs, about, amends, root, leaf_hash, \
+                 outcome, numbers, reason, request_agency, policy, case_reference, offence, issuer, \
+                 target_count, valid_from, valid_until, released_at, targets_released, statuses, \
+                 share_key, share_index, share_threshold, share_count) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+                 0, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, \
+                 ?34, ?35, ?36, ?37, ?38, ?39, ?40)";
+
 /// One transaction of additions (see the module documentation). Dropped
 /// without [`Batch::commit`], it changes nothing.
 pub struct Batch<'a> {
     tx: rusqlite::Transaction<'a>,
+    conn: &'a Connection,
+    /// The `INSERT` of an entry's row, taken from the statement cache once
+    /// per batch rather than once per entry: each entry binds all its
+    /// parameters again, so the cache's lookup and the clearing of the
+    /// bindings on return (a tenth of adding an entry) are done once.
+    insert_entry: Option<rusqlite::CachedStatement<'a>>,
     tick: i64,
     size: u64,
     monthly: HashMap<(&'static str, i64), i64>,
     per_agency: HashMap<String, i64>,
-    names: BTreeSet<(&'static str, String)>,
-    /// New authorisations per (month, status).
+    /// Names to offer, per field.
+    names: BTreeMap<&'static str, BTreeSet<String>>,
+    /// Changes of membership per (month, status): new authorisations and
+    /// the entries later ones speak of.
     month_status: HashMap<(i64, i64), i64>,
 }
 
-/// What the rows of an entry's first valid reference say of it.
-struct Target {
+/// What the row of an entry a reference names says: read once per
+/// reference (one point query, instead of one for its leaf hash, one for
+/// what the referring entry takes from it and one more for its statuses),
+/// both to check the reference and to update the entry it names.
+struct Referenced {
+    leaf_hash: Vec<u8>,
     kind: Option<String>,
     root: Option<i64>,
     jurisdiction: Option<String>,
     signer: String,
+    flags: i64,
+    sealed_in_force: Option<i64>,
+    ratify_by: Option<i64>,
+    statuses: i64,
+    month: Option<i64>,
 }
+
+/// The columns of [`Referenced`], in its order.
+const REFERENCED_SQL: &str = "SELECT leaf_hash, kind, root, jurisdiction, signer, flags, \
+     sealed_in_force, ratify_by, statuses, month FROM entries WHERE idx = ?1";
 
 impl Batch<'_> {
     /// Entries held, counting those added in this batch.
@@ -1001,19 +1082,30 @@ impl Batch<'_> {
         }
         let mut added = Added::default();
         let mut valid = Vec::with_capacity(refs.len());
+        // The rows the valid references name, as they were before this
+        // entry: what it takes from them and what it changes in them.
+        let mut rows = Vec::with_capacity(refs.len());
         for r in &refs {
-            let ok = r.index.get() < index && self.leaf_hash(r.index.get())? == Some(r.leaf_hash);
+            let row = if r.index.get() < index {
+                self.referenced(sql_index(r.index.get()))?
+            } else {
+                None
+            };
+            let ok = row
+                .as_ref()
+                .is_some_and(|x| x.leaf_hash.as_slice() == r.leaf_hash.0.as_slice());
             if !ok {
                 added.bad_references.push(*r);
             }
             valid.push(ok);
+            rows.push(row.filter(|_| ok));
         }
         s.about = refs.first().filter(|_| valid[0]).map(|r| r.index.get());
         s.amends = refs
             .get(1)
             .filter(|_| valid.get(1) == Some(&true) && s.kind == Some(Kind::Outcome))
             .map(|r| r.index.get());
-        self.insert(&mut s, &refs, &valid)?;
+        self.insert(&mut s, &refs, &valid, rows)?;
         if let Some(data) = kept {
             self.tx
                 .prepare_cached("INSERT INTO records(idx, kind, data) VALUES (?1, ?2, ?3)")?
@@ -1029,47 +1121,53 @@ impl Batch<'_> {
         self.add(index, data, record.as_ref())
     }
 
-    fn target(&self, t: i64) -> Result<Option<Target>, LedgerError> {
+    /// The row of entry `t`, if held (this batch's too).
+    fn referenced(&self, t: i64) -> Result<Option<Referenced>, LedgerError> {
         Ok(self
             .tx
-            .prepare_cached("SELECT kind, root, jurisdiction, signer FROM entries WHERE idx = ?1")?
+            .prepare_cached(REFERENCED_SQL)?
             .query_row([t], |r| {
-                Ok(Target {
-                    kind: r.get(0)?,
-                    root: r.get(1)?,
-                    jurisdiction: r.get(2)?,
-                    signer: r.get(3)?,
+                Ok(Referenced {
+                    leaf_hash: r.get(0)?,
+                    kind: r.get(1)?,
+                    root: r.get(2)?,
+                    jurisdiction: r.get(3)?,
+                    signer: r.get(4)?,
+                    flags: r.get(5)?,
+                    sealed_in_force: r.get(6)?,
+                    ratify_by: r.get(7)?,
+                    statuses: r.get(8)?,
+                    month: r.get(9)?,
                 })
             })
             .optional()?)
     }
 
     /// Writes one entry's row, and what it says about the entries it refers to.
+    /// `rows`: the row each valid reference names, read before this entry
+    /// (`None` for the others).
     fn insert(
         &mut self,
         s: &mut Summary,
         refs: &[EntryRef],
         valid: &[bool],
+        mut rows: Vec<Option<Referenced>>,
     ) -> Result<(), LedgerError> {
         let idx = sql_index(s.index);
         let secs = |t: Option<DateTime<Utc>>| t.map(|t| t.timestamp());
         let month = s.created.map(month_key);
         let categories = s.categories.iter().fold(0, |m, c| m | category_bit(c));
         let about = s.about.map(sql_index);
-        let target = match about {
-            Some(t) => self.target(t)?,
-            None => None,
-        };
-        let target_is_auth = target
-            .as_ref()
-            .is_some_and(|t| matches!(t.kind.as_deref(), Some("request" | "emergency")));
+        // `about` is set only when the first reference is valid: its row.
+        let target = about.and_then(|_| rows.first().and_then(Option::as_ref));
+        let target_is_auth =
+            target.is_some_and(|t| matches!(t.kind.as_deref(), Some("request" | "emergency")));
         // The story it belongs to: an authorisation's own, or that of the
         // entry it is about.
         s.root = if s.is_authorisation() {
             Some(s.index)
         } else {
             target
-                .as_ref()
                 .and_then(|t| t.root)
                 .and_then(|r| u64::try_from(r).ok())
         };
@@ -1079,7 +1177,7 @@ impl Batch<'_> {
         // outcome report replaces the earlier reports on it.
         let counted_under = (s.outcome.is_some() || s.reason.is_some()) && target_is_auth;
         if counted_under {
-            if let Some(t) = &target {
+            if let Some(t) = target {
                 s.jurisdiction = t.jurisdiction.clone();
                 if s.reason.is_some() {
                     s.request_agency = Some(t.signer.clone());
@@ -1111,82 +1209,84 @@ impl Batch<'_> {
         } else {
             StatusSet::default()
         };
-        self.tx
-            .prepare_cached(
-                "INSERT INTO entries(idx, kind, version, created, day, month, signer, jurisdiction, \
-                 country, legal_basis, legal_lower, provider, categories, sealed_until, \
-                 sealed_in_force, ratify_by, decision, flags, refs, about, amends, root, leaf_hash, \
-                 outcome, numbers, reason, request_agency, policy, case_reference, offence, issuer, \
-                 target_count, valid_from, valid_until, released_at, targets_released, statuses, \
-                 share_key, share_index, share_threshold, share_count) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-                 0, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, \
-                 ?34, ?35, ?36, ?37, ?38, ?39, ?40)",
-            )?
-            .execute(params![
-                idx,
-                s.kind.map(Kind::as_str),
-                i64::try_from(s.version).unwrap_or(0),
-                secs(s.created),
-                s.created.map(|c| epoch_day(c.date_naive())),
-                month,
-                s.signer,
-                s.jurisdiction,
-                s.jurisdiction
-                    .as_deref()
-                    .map(|j| j.split('-').next().unwrap_or(j)),
-                s.legal_basis,
-                s.legal_basis.as_deref().map(str::to_lowercase),
-                s.provider,
-                categories,
-                secs(s.sealed_until),
-                secs(s.sealed_in_force),
-                secs(s.ratify_by),
-                s.decision.map(Decision::as_str),
-                refs_text.join(";"),
-                about,
-                s.amends.map(sql_index),
-                s.root.map(sql_index),
-                &s.leaf_hash.0[..],
-                s.outcome.map(OutcomeFacts::bits),
-                s.outcome_numbers.map(OutcomeNumbers::to_text),
-                s.reason.map(RefusalReason::as_str),
-                s.request_agency,
-                (s.kind == Some(Kind::Policy)).then(|| s.policy.join("\n")),
-                s.case_reference,
-                s.offence,
-                s.issuer,
-                s.target_count,
-                secs(s.valid_from),
-                secs(s.valid_until),
-                secs(s.released_at),
-                s.targets_released,
-                i64::from(statuses.bits()),
-                s.share.map(|x| x.key.0.to_vec()),
-                s.share.map(|x| x.index),
-                s.share.map(|x| x.threshold),
-                s.share.map(|x| x.shares),
-            ])?;
+        let mut insert_entry = match self.insert_entry.take() {
+            Some(st) => st,
+            None => self.conn.prepare_cached(INSERT_ENTRY)?,
+        };
+        insert_entry.execute(params![
+            idx,
+            s.kind.map(Kind::as_str),
+            i64::try_from(s.version).unwrap_or(0),
+            secs(s.created),
+            s.created.map(|c| epoch_day(c.date_naive())),
+            month,
+            s.signer,
+            s.jurisdiction,
+            s.jurisdiction
+                .as_deref()
+                .map(|j| j.split('-').next().unwrap_or(j)),
+            s.legal_basis,
+            s.legal_basis.as_deref().map(str::to_lowercase),
+            s.provider,
+            categories,
+            secs(s.sealed_until),
+            secs(s.sealed_in_force),
+            secs(s.ratify_by),
+            s.decision.map(Decision::as_str),
+            refs_text.join(";"),
+            about,
+            s.amends.map(sql_index),
+            s.root.map(sql_index),
+            &s.leaf_hash.0[..],
+            s.outcome.map(OutcomeFacts::bits),
+            s.outcome_numbers.map(OutcomeNumbers::to_text),
+            s.reason.map(RefusalReason::as_str),
+            s.request_agency,
+            (s.kind == Some(Kind::Policy)).then(|| s.policy.join("\n")),
+            s.case_reference,
+            s.offence,
+            s.issuer,
+            s.target_count,
+            secs(s.valid_from),
+            secs(s.valid_until),
+            secs(s.released_at),
+            s.targets_released,
+            i64::from(statuses.bits()),
+            s.share.map(|x| x.key.0.to_vec()),
+            s.share.map(|x| x.index),
+            s.share.map(|x| x.threshold),
+            s.share.map(|x| x.shares),
+        ])?;
+        self.insert_entry = Some(insert_entry);
         if let (Some(kind), Some(month)) = (s.kind, month) {
             *self.monthly.entry((kind.as_str(), month)).or_default() += 1;
         }
+        // A few names recur in every entry: copied only the first time.
         if s.is_authorisation() {
-            *self.per_agency.entry(s.signer.clone()).or_default() += 1;
-            self.names.insert(("agency", s.signer.clone()));
+            match self.per_agency.get_mut(s.signer.as_str()) {
+                Some(n) => *n += 1,
+                None => {
+                    self.per_agency.insert(s.signer.clone(), 1);
+                }
+            }
+            note_name(&mut self.names, "agency", &s.signer);
         }
         if let Some(j) = &s.jurisdiction {
-            self.names.insert(("jurisdiction", j.clone()));
-            self.names
-                .insert(("jurisdiction", j.split('-').next().unwrap_or(j).to_owned()));
+            note_name(&mut self.names, "jurisdiction", j);
+            note_name(
+                &mut self.names,
+                "jurisdiction",
+                j.split('-').next().unwrap_or(j),
+            );
         }
         if let Some(p) = &s.provider {
-            self.names.insert(("provider", p.clone()));
+            note_name(&mut self.names, "provider", p);
         }
         let bit = s.flag_bit();
         let extends = (s.kind == Some(Kind::Extension))
             .then(|| secs(s.sealed_until))
             .flatten();
-        for (r, ok) in refs.iter().zip(valid) {
+        for (k, (r, ok)) in refs.iter().zip(valid).enumerate() {
             // Only valid references: an earlier entry with that leaf hash.
             if !ok {
                 continue;
@@ -1195,21 +1295,21 @@ impl Batch<'_> {
             self.tx
                 .prepare_cached("INSERT OR IGNORE INTO refs(target, source) VALUES (?1, ?2)")?
                 .execute([target, idx])?;
-            if bit != 0 {
-                self.tx
-                    .prepare_cached("UPDATE entries SET flags = flags | ?1 WHERE idx = ?2")?
-                    .execute(params![bit, target])?;
+            if bit == 0 && extends.is_none() {
+                continue;
             }
-            if let Some(until) = extends {
-                self.tx
-                    .prepare_cached(
-                        "UPDATE entries SET sealed_in_force = max(sealed_in_force, ?1) \
-                         WHERE idx = ?2 AND sealed_in_force IS NOT NULL",
-                    )?
-                    .execute([until, target])?;
-            }
-            if bit != 0 || extends.is_some() {
-                restatus(&self.tx, target, self.tick)?;
+            // The row as read before this entry, unless an earlier
+            // reference of this entry named it too and changed it.
+            let named_before = refs[..k]
+                .iter()
+                .zip(valid)
+                .any(|(x, ok)| *ok && x.index == r.index);
+            let row = match rows.get_mut(k).and_then(Option::take) {
+                Some(row) if !named_before => Some(row),
+                _ => self.referenced(target)?,
+            };
+            if let Some(row) = row {
+                self.update_referenced(target, &row, bit, extends)?;
             }
         }
         // A custodian's share of a key of the authorisation it names: the
@@ -1233,6 +1333,54 @@ impl Batch<'_> {
                     .entry((month.unwrap_or(i64::MIN), status_code(status)))
                     .or_default() += 1;
             }
+        }
+        Ok(())
+    }
+
+    /// Sets the flag `bit` on entry `target` (whose row is `row`), moves its
+    /// sealed-until in force to `extends` if later, and its statuses with
+    /// them: what `UPDATE ... flags | bit`, `max(sealed_in_force, ...)` and
+    /// [`restatus`] would do, in one write of the row.
+    fn update_referenced(
+        &mut self,
+        target: i64,
+        row: &Referenced,
+        bit: u8,
+        extends: Option<i64>,
+    ) -> Result<(), LedgerError> {
+        let flags = row.flags | i64::from(bit);
+        let sealed = match (row.sealed_in_force, extends) {
+            (Some(s), Some(until)) => Some(s.max(until)),
+            (s, _) => s,
+        };
+        let new = Facts::at(
+            row.kind.as_deref().and_then(|k| k.parse().ok()),
+            u8::try_from(flags).unwrap_or(0),
+            time(sealed),
+            time(row.ratify_by),
+            DateTime::from_timestamp(self.tick, 0).unwrap_or_default(),
+        )
+        .statuses();
+        let old = StatusSet::from_bits(u16::try_from(row.statuses).unwrap_or(0));
+        move_members(
+            &self.tx,
+            target,
+            row.month,
+            old,
+            new,
+            Counts::Later(&mut self.month_status),
+        )?;
+        if sealed != row.sealed_in_force {
+            self.tx
+                .prepare_cached(
+                    "UPDATE entries SET flags = ?1, statuses = ?2, sealed_in_force = ?3 \
+                     WHERE idx = ?4",
+                )?
+                .execute(params![flags, i64::from(new.bits()), sealed, target])?;
+        } else if flags != row.flags || new != old {
+            self.tx
+                .prepare_cached("UPDATE entries SET flags = ?1, statuses = ?2 WHERE idx = ?3")?
+                .execute(params![flags, i64::from(new.bits()), target])?;
         }
         Ok(())
     }
@@ -1338,12 +1486,26 @@ impl Batch<'_> {
             let mut st = self
                 .tx
                 .prepare_cached("INSERT OR IGNORE INTO names(field, value) VALUES (?1, ?2)")?;
-            for (field, value) in &self.names {
-                st.execute(params![field, value])?;
+            for (field, values) in &self.names {
+                for value in values {
+                    st.execute(params![field, value])?;
+                }
             }
         }
         self.tx.commit()?;
         Ok(())
+    }
+}
+
+/// Adds `value` to the names of `field`.
+fn note_name(
+    names: &mut BTreeMap<&'static str, BTreeSet<String>>,
+    field: &'static str,
+    value: &str,
+) {
+    let values = names.entry(field).or_default();
+    if !values.contains(value) {
+        values.insert(value.to_owned());
     }
 }
 
@@ -1392,36 +1554,65 @@ fn set_statuses(
     if new == old {
         return Ok(());
     }
+    move_members(tx, idx, month, old, new, Counts::Now)?;
+    tx.prepare_cached("UPDATE entries SET statuses = ?1 WHERE idx = ?2")?
+        .execute([i64::from(new.bits()), idx])?;
+    Ok(())
+}
+
+/// Where [`move_members`] counts a change of status.
+enum Counts<'a> {
+    /// In `monthly_status`, at once.
+    Now,
+    /// In a batch's sums per (month, status), written at its commit: one
+    /// upsert per month and status for the whole batch instead of one per
+    /// change (the sums are the same).
+    Later(&'a mut HashMap<(i64, i64), i64>),
+}
+
+/// Moves entry `idx` (made in `month`) from statuses `old` to `new`: its
+/// memberships and the per-month counts (not its row).
+fn move_members(
+    tx: &rusqlite::Transaction<'_>,
+    idx: i64,
+    month: Option<i64>,
+    old: StatusSet,
+    new: StatusSet,
+    mut counts: Counts<'_>,
+) -> rusqlite::Result<()> {
+    if new == old {
+        return Ok(());
+    }
     let month = month.unwrap_or(i64::MIN);
     for st in Status::ALL {
         let code = status_code(st);
-        match (old.contains(st), new.contains(st)) {
+        let delta = match (old.contains(st), new.contains(st)) {
             (false, true) => {
                 tx.prepare_cached(
                     "INSERT OR IGNORE INTO status_members(status, entry) VALUES (?1, ?2)",
                 )?
                 .execute([code, idx])?;
-                tx.prepare_cached(
-                    "INSERT INTO monthly_status(month, status, n) VALUES (?1, ?2, 1) \
-                     ON CONFLICT(month, status) DO UPDATE SET n = n + 1",
-                )?
-                .execute([month, code])?;
+                1
             }
             (true, false) => {
                 tx.prepare_cached("DELETE FROM status_members WHERE status = ?1 AND entry = ?2")?
                     .execute([code, idx])?;
-                // An upsert: the row of an authorisation added in this
-                // batch is only written at commit (the sums add up then).
-                tx.prepare_cached(
-                    "INSERT INTO monthly_status(month, status, n) VALUES (?1, ?2, -1) \
-                     ON CONFLICT(month, status) DO UPDATE SET n = n - 1",
-                )?
-                .execute([month, code])?;
+                -1
             }
-            _ => {}
+            _ => continue,
+        };
+        match &mut counts {
+            Counts::Later(sums) => *sums.entry((month, code)).or_default() += delta,
+            // An upsert: the row of an authorisation added in this batch is
+            // only written at commit (the sums add up then).
+            Counts::Now => {
+                tx.prepare_cached(
+                    "INSERT INTO monthly_status(month, status, n) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT(month, status) DO UPDATE SET n = n + excluded.n",
+                )?
+                .execute([month, code, delta])?;
+            }
         }
     }
-    tx.prepare_cached("UPDATE entries SET statuses = ?1 WHERE idx = ?2")?
-        .execute([i64::from(new.bits()), idx])?;
     Ok(())
 }

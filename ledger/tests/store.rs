@@ -2797,3 +2797,64 @@ fn every_status_is_reached_in_a_generated_log() {
                 .any(|r| r.is_share_release() && r.about == Some(s.index))
     }));
 }
+
+/// The tables and indexes of the ledger, with their SQL.
+fn schema(ledger: &Ledger) -> Vec<(String, String, Option<String>)> {
+    ledger
+        .conn()
+        .prepare("SELECT type, name, sql FROM sqlite_master ORDER BY type, name")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn a_bulk_load_holds_what_adding_in_small_batches_holds() {
+    let mut rng = Rng(0xb01c_2026);
+    let t0 = t(T0);
+    let mut m = Model::default();
+    let mut now = t0;
+    while m.summaries.len() < 700 {
+        now += secs(i64::try_from(rng.below(12 * 3600)).unwrap());
+        let bytes = generate(&mut rng, &m, now);
+        m.add(bytes);
+    }
+    let n = m.bytes.len();
+    let at = t0 + days(40);
+    let dir = tempfile::tempdir().unwrap();
+
+    // Entry by entry in small batches, every index kept up to date.
+    let mut small = Ledger::open(&dir.path().join("small.db"), ORIGIN).unwrap();
+    small.tick(at).unwrap();
+    let mut from = 0;
+    while from < n {
+        let k = (1 + usize::try_from(rng.below(12)).unwrap()).min(n - from);
+        add_batch(&mut small, from as u64, &m.bytes[from..from + k], &m);
+        from += k;
+    }
+    // A bulk load: the list indexes left out, two large batches, the
+    // indexes made at the end.
+    let mut bulk = Ledger::open(&dir.path().join("bulk.db"), ORIGIN).unwrap();
+    bulk.tick(at).unwrap();
+    bulk.defer_indexes().unwrap();
+    assert!(bulk.indexes_deferred().unwrap());
+    add_batch(&mut bulk, 0, &m.bytes[..n / 3], &m);
+    add_batch(&mut bulk, (n / 3) as u64, &m.bytes[n / 3..], &m);
+    bulk.make_indexes().unwrap();
+    assert!(!bulk.indexes_deferred().unwrap());
+
+    assert_eq!(schema(&bulk), schema(&small));
+    let (a, b) = (dump(&small), dump(&bulk));
+    for (table, rows) in &a {
+        assert_eq!(rows.len(), b[table].len(), "{table}");
+        for (x, y) in rows.iter().zip(&b[table]) {
+            assert_eq!(x, y, "{table}");
+        }
+    }
+    assert_eq!(a, b);
+    // Both are what the model says.
+    check_model(&small, &m, &mut rng);
+    check_model(&bulk, &m, &mut rng);
+}

@@ -52,6 +52,10 @@ const CHUNK: u64 = 2048;
 /// than keeping them up to date entry by entry, and packs them.
 const BULK_MIN: u64 = 100_000;
 
+/// Chunks written per transaction while the list indexes are left out (a
+/// bulk load): 16,384 entries, a fraction of a second.
+const BULK_TX_CHUNKS: usize = 8;
+
 /// The most rows an export returns (the newest matches).
 pub const EXPORT_LIMIT: usize = 100_000;
 
@@ -159,6 +163,9 @@ pub struct Index {
     counts: Mutex<HashMap<String, CachedCount>>,
     /// Lists count their matches up to this many.
     list_limit: u64,
+    /// Entries to catch up with from which the list indexes wait
+    /// ([`BULK_MIN`]).
+    bulk_min: u64,
 }
 
 /// A filter as SQL: what to read from, the condition, and its parameters.
@@ -406,6 +413,7 @@ impl Index {
             readers: Mutex::new(Vec::new()),
             counts: Mutex::new(HashMap::new()),
             list_limit: LIST_COUNT_LIMIT,
+            bulk_min: BULK_MIN,
         })
     }
 
@@ -451,10 +459,11 @@ impl Index {
             w.ahead.clear();
         }
         let gap = size.saturating_sub(done);
-        if gap >= BULK_MIN && gap > done && !w.ledger.indexes_deferred()? {
+        if gap >= self.bulk_min && gap > done && !w.ledger.indexes_deferred()? {
             tracing::info!("web index: reading {gap} entries, its list indexes made after");
             w.ledger.defer_indexes()?;
         }
+        let bulk = w.ledger.indexes_deferred()?;
         if done < size && started.elapsed() < budget {
             let from = w
                 .ahead
@@ -466,25 +475,37 @@ impl Index {
                 let (tx, rx) = sync_channel(1);
                 let stop = &stop;
                 scope.spawn(move || read_ahead(store, from, size, &tx, stop));
+                // A bulk load commits less often: each commit writes the
+                // pages it changed (the tables' last pages again and again)
+                // to the WAL.
+                let per_tx = if bulk { BULK_TX_CHUNKS } else { 1 };
                 let mut add = || -> Result<(), IndexError> {
                     while done < size && started.elapsed() < budget {
-                        let chunk = match w.ahead.pop_front() {
-                            Some(c) => c,
-                            None => match rx.recv() {
-                                Ok(c) => c?,
-                                Err(_) => break,
-                            },
-                        };
-                        let Some(last) = chunk.last().map(Prepared::index) else {
-                            continue;
-                        };
                         let mut batch = w.ledger.batch()?;
-                        for p in chunk {
-                            // References that name no earlier entry with
-                            // their leaf hash are not followed; the auditor
-                            // reports them.
-                            batch.add_prepared(p)?;
+                        let mut added = None;
+                        for _ in 0..per_tx {
+                            let chunk = match w.ahead.pop_front() {
+                                Some(c) => c,
+                                None => match rx.recv() {
+                                    Ok(c) => c?,
+                                    Err(_) => break,
+                                },
+                            };
+                            let Some(last) = chunk.last().map(Prepared::index) else {
+                                continue;
+                            };
+                            for p in chunk {
+                                // References that name no earlier entry with
+                                // their leaf hash are not followed; the
+                                // auditor reports them.
+                                batch.add_prepared(p)?;
+                            }
+                            added = Some(last);
+                            if last + 1 >= size || started.elapsed() >= budget {
+                                break;
+                            }
                         }
+                        let Some(last) = added else { break };
                         batch.commit()?;
                         done = last + 1;
                     }
@@ -500,7 +521,7 @@ impl Index {
                 added.map(|()| done)
             })?;
         }
-        if done >= size && w.ledger.indexes_deferred()? {
+        if done >= size && bulk {
             let t = Instant::now();
             w.ledger.make_indexes()?;
             tracing::info!("web index: list indexes made in {:?}", t.elapsed());
@@ -723,6 +744,14 @@ impl Index {
     /// tests of long lists on short logs).
     pub fn with_list_limit(mut self, n: u64) -> Index {
         self.list_limit = n;
+        self
+    }
+
+    /// Catches up in bulk (list indexes made at the end) from `n` missing
+    /// entries instead of [`BULK_MIN`] (for tests of the bulk load on
+    /// short logs).
+    pub fn with_bulk_min(mut self, n: u64) -> Index {
+        self.bulk_min = n;
         self
     }
 

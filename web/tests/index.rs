@@ -706,3 +706,81 @@ fn an_index_of_the_former_schema_is_rebuilt() {
     assert_eq!(c.indexed, w.model.len() as u64);
     check(&idx, &w.model, &filter(&[("kind", "request")]), now);
 }
+
+/// Every row of every table of the index file at `path`, table by table
+/// (tables and indexes named in `sqlite_master`, with their SQL), in key
+/// order.
+fn contents(path: &std::path::Path) -> Vec<(String, Vec<Vec<rusqlite::types::Value>>)> {
+    let c = rusqlite::Connection::open(path).unwrap();
+    let mut out = Vec::new();
+    let schema: Vec<Vec<rusqlite::types::Value>> = c
+        .prepare("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name")
+        .unwrap()
+        .query_map([], |r| (0..4).map(|i| r.get(i)).collect())
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let tables: Vec<String> = schema
+        .iter()
+        .filter(|row| row[0] == rusqlite::types::Value::Text("table".into()))
+        .map(|row| match &row[1] {
+            rusqlite::types::Value::Text(t) => t.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    out.push(("sqlite_master".to_owned(), schema));
+    for t in tables {
+        let st = c.prepare(&format!("SELECT * FROM {t}")).unwrap();
+        let n = st.column_count();
+        let order: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
+        let mut st = c
+            .prepare(&format!("SELECT * FROM {t} ORDER BY {}", order.join(", ")))
+            .unwrap();
+        let rows = st
+            .query_map([], |r| (0..n).map(|i| r.get(i)).collect())
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        out.push((t, rows));
+    }
+    out
+}
+
+#[test]
+fn a_bulk_load_holds_what_adding_entry_by_entry_holds() {
+    let now = now();
+    let mut w = World::new(ORIGIN);
+    // More than one chunk (2,048 entries), so that a bulk load's
+    // transactions take several.
+    generate(&mut w, 4_500, now, 77);
+    let n = w.model.len() as u64;
+    let origin = w.store.meta().unwrap().origin;
+    let dir = tempfile::tempdir().unwrap();
+    let build = |name: &str, bulk_min: u64| {
+        let path = dir.path().join(name);
+        let idx = Index::open(&path, &origin).unwrap().with_bulk_min(bulk_min);
+        // The same tick for both (a new index takes the current time).
+        idx.tick(now).unwrap();
+        let c = idx.catch_up(&w.store, Duration::from_secs(300)).unwrap();
+        assert_eq!(c.indexed, n);
+        drop(idx);
+        path
+    };
+    // Every index kept up to date chunk by chunk, then in bulk.
+    let one = build("incremental.db", u64::MAX);
+    let bulk = build("bulk.db", 1);
+    let a = contents(&one);
+    let b = contents(&bulk);
+    assert_eq!(a.len(), b.len());
+    for ((ta, ra), (tb, rb)) in a.iter().zip(&b) {
+        assert_eq!(ta, tb);
+        assert_eq!(ra.len(), rb.len(), "{ta}: rows");
+        for (x, y) in ra.iter().zip(rb) {
+            assert_eq!(x, y, "{ta}");
+        }
+    }
+    let rows = |t: &str| a.iter().find(|(x, _)| x == t).map_or(0, |(_, r)| r.len());
+    assert_eq!(rows("entries") as u64, n);
+    assert!(rows("refs") > 1_000, "{} references", rows("refs"));
+    assert!(rows("status_members") > 1_000);
+}
