@@ -2,15 +2,16 @@
 //! under callgrind (wall-clock time is useless on a shared machine):
 //!
 //! ```sh
-//! cargo test --release -p daylight-schemas --test parse_cost --no-run
-//! PARSE_COST_ROUNDS=0   valgrind --tool=callgrind target/release/deps/parse_cost-* --ignored --test-threads=1
-//! PARSE_COST_ROUNDS=200 valgrind --tool=callgrind target/release/deps/parse_cost-* --ignored --test-threads=1
+//! cargo bench -p daylight-schemas --bench parse_cost --no-run
+//! PARSE_COST_ROUNDS=0   valgrind --tool=callgrind target/release/deps/parse_cost-<hash>
+//! PARSE_COST_ROUNDS=200 valgrind --tool=callgrind target/release/deps/parse_cost-<hash>
 //! ```
 //!
 //! The difference of the two totals, divided by 200 rounds of the eleven
 //! `testdata/records` (one per kind), is the cost of one parse;
-//! `PARSE_COST_ONLY=request` parses one kind's record only. Ignored in
-//! ordinary runs: it measures, it checks nothing new.
+//! `PARSE_COST_ONLY=request` parses one kind's record only. A bench target
+//! without a harness: it measures, it checks nothing new (`cargo bench`
+//! runs it once, quickly).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -33,9 +34,7 @@ fn records() -> Vec<Vec<u8>> {
         .collect()
 }
 
-#[test]
-#[ignore = "a workload for callgrind; run with --ignored"]
-fn parse_cost_workload() {
+fn main() {
     let rounds: usize = std::env::var("PARSE_COST_ROUNDS")
         .ok()
         .and_then(|r| r.parse().ok())
