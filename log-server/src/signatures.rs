@@ -13,8 +13,10 @@
 //! some hundred threads, and submissions were no faster than without
 //! batches.) Verdicts are those of [`SignatureCheck::verify`]
 //! (the schemas crate keeps one rule for both), and a batch holding a
-//! forgery is checked one by one, so a forgery costs its batch time but
-//! never an honest record its place.
+//! forgery is halved until the forgery is named, so a forgery costs its
+//! batch time but never an honest record its place. At most [`QUEUE`]
+//! checks wait; past that, and when the check fails inside the server,
+//! the caller gets [`NoVerdict`] (503), never a refusal.
 
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Mutex;
