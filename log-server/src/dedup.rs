@@ -140,7 +140,9 @@ fn bloom_position(leaf: &Hash, blocks: usize, probes: usize) -> (usize, [u16; MA
 struct Filters {
     blocks: usize,
     probes: usize,
-    runs: usize,
+    /// Each run's first index, oldest first (its `run` column); one per
+    /// filter held.
+    firsts: Vec<u64>,
     words: Vec<u64>,
 }
 
@@ -149,27 +151,29 @@ impl Filters {
         Filters {
             blocks: shape.blocks_for(run),
             probes: shape.probes,
-            runs: 0,
+            firsts: Vec::new(),
             words: Vec::new(),
         }
     }
 
-    /// Adds one run's filter (its `blocks * WORDS` words, block by block).
-    fn push(&mut self, filter: &[u64]) {
-        let runs = self.runs + 1;
-        let mut words = Vec::with_capacity(self.blocks * runs * WORDS);
+    /// Adds the filter of the run starting at `first` (its `blocks *
+    /// WORDS` words, block by block).
+    fn push(&mut self, first: u64, filter: &[u64]) {
+        let runs = self.firsts.len();
+        let mut words = Vec::with_capacity(self.blocks * (runs + 1) * WORDS);
         for h in 0..self.blocks {
-            let at = h * self.runs * WORDS;
-            words.extend_from_slice(&self.words[at..at + self.runs * WORDS]);
+            let at = h * runs * WORDS;
+            words.extend_from_slice(&self.words[at..at + runs * WORDS]);
             words.extend_from_slice(&filter[h * WORDS..(h + 1) * WORDS]);
         }
         self.words = words;
-        self.runs = runs;
+        self.firsts.push(first);
     }
 
-    /// The runs (by position) whose filter may hold `leaf`.
-    fn maybe(&self, leaf: &Hash) -> Vec<usize> {
-        if self.runs == 0 {
+    /// The first indexes of the runs whose filter may hold `leaf`.
+    fn maybe(&self, leaf: &Hash) -> Vec<u64> {
+        let runs = self.firsts.len();
+        if runs == 0 {
             return Vec::new();
         }
         let (block, bits) = bloom_position(leaf, self.blocks, self.probes);
@@ -177,12 +181,12 @@ impl Filters {
         for b in &bits[..self.probes] {
             mask[usize::from(*b) / 64] |= 1 << (b % 64);
         }
-        let at = block * self.runs * WORDS;
-        self.words[at..at + self.runs * WORDS]
+        let at = block * runs * WORDS;
+        self.words[at..at + runs * WORDS]
             .chunks_exact(WORDS)
-            .enumerate()
-            .filter(|(_, w)| w.iter().zip(&mask).all(|(w, m)| w & m == *m))
-            .map(|(r, _)| r)
+            .zip(&self.firsts)
+            .filter(|(w, _)| w.iter().zip(&mask).all(|(w, m)| w & m == *m))
+            .map(|(_, &first)| first)
             .collect()
     }
 
@@ -208,14 +212,12 @@ pub struct Dedup {
     flushed: u64,
     /// How much of the log the runs and the map cover.
     seen: u64,
-    /// The runs' first indexes, oldest first (a run's `run` column).
-    firsts: Vec<u64>,
+    /// The runs of the log's [`FilterShape`].
     filters: Filters,
     /// Runs whose filters have the other [`FilterShape`] (written by a
-    /// binary of the other shape, before an upgrade or after a rollback),
-    /// with their first indexes: read, never written.
+    /// binary of the other shape, before an upgrade or after a rollback):
+    /// read, never written.
     other: Filters,
-    other_firsts: Vec<u64>,
 }
 
 /// What an append adds, applied to the map once its transaction commits.
@@ -244,7 +246,6 @@ impl Dedup {
             recent: HashMap::new(),
             flushed: 0,
             seen: 0,
-            firsts: Vec::new(),
             filters: Filters::new(run, shape),
             other: Filters::new(
                 run,
@@ -254,7 +255,6 @@ impl Dedup {
                     FilterShape::TEN_BITS
                 },
             ),
-            other_firsts: Vec::new(),
         };
         d.catch_up(conn)?;
         Ok(d)
@@ -285,10 +285,10 @@ impl Dedup {
             }
             // Which shape a run has is told by its filter's length (the
             // two shapes' differ for runs of RUN entries).
-            let (filters, firsts) = if bloom.len() == self.filters.blocks * WORDS * 8 {
-                (&mut self.filters, &mut self.firsts)
+            let filters = if bloom.len() == self.filters.blocks * WORDS * 8 {
+                &mut self.filters
             } else if bloom.len() == self.other.blocks * WORDS * 8 {
-                (&mut self.other, &mut self.other_firsts)
+                &mut self.other
             } else {
                 return Err(StoreError::Corrupt(format!(
                     "leaf run {first}'s filter has {} bytes",
@@ -303,8 +303,7 @@ impl Dedup {
                     u64::from_le_bytes(w)
                 })
                 .collect();
-            filters.push(&words);
-            firsts.push(first);
+            filters.push(first, &words);
             self.flushed = end;
         }
         drop(rows);
@@ -328,14 +327,8 @@ impl Dedup {
         if let Some(&i) = self.recent.get(leaf) {
             return Ok(Some(i));
         }
-        let runs: Vec<u64> = (self.filters.maybe(leaf).into_iter().map(|r| self.firsts[r]))
-            .chain(
-                self.other
-                    .maybe(leaf)
-                    .into_iter()
-                    .map(|r| self.other_firsts[r]),
-            )
-            .collect();
+        let mut runs = self.filters.maybe(leaf);
+        runs.extend(self.other.maybe(leaf));
         if runs.is_empty() {
             return Ok(None);
         }
@@ -447,8 +440,7 @@ impl Dedup {
         let before = self.flushed;
         for (first, filter) in pending.runs {
             if first == self.flushed {
-                self.filters.push(&filter);
-                self.firsts.push(first);
+                self.filters.push(first, &filter);
                 self.flushed = first + self.run;
             }
         }
@@ -666,8 +658,8 @@ mod tests {
     fn false_positives(shape: FilterShape) -> f64 {
         let leaves: Vec<Hash> = (0..RUN).map(leaf).collect();
         let mut f = Filters::new(RUN, shape);
-        f.push(&f.filter_of(leaves.iter()));
-        f.push(&f.filter_of(std::iter::empty()));
+        f.push(0, &f.filter_of(leaves.iter()));
+        f.push(RUN, &f.filter_of(std::iter::empty()));
         assert!(leaves.iter().all(|l| f.maybe(l) == vec![0]));
         let n = (RUN..2 * RUN)
             .filter(|&i| !f.maybe(&leaf(i)).is_empty())
@@ -726,7 +718,10 @@ mod tests {
             append(&mut o, &mut c, &more).unwrap();
             for s in [shape, other] {
                 let again = Dedup::load_with_run(&c, run, s).unwrap();
-                assert_eq!((again.firsts.len(), again.other_firsts.len()), (2, 2));
+                assert_eq!(
+                    (again.filters.firsts.len(), again.other.firsts.len()),
+                    (2, 2)
+                );
                 for (i, l) in leaves.iter().chain(&more).enumerate().step_by(97) {
                     assert_eq!(again.find(&c, l).unwrap(), Some(i as u64));
                 }

@@ -143,8 +143,8 @@ fn verify_loop(jobs: &Receiver<Job>) {
             }
         }
         last_gathered = Some(Instant::now());
-        let checks: Vec<SignatureCheck> = batch.iter().map(|(c, _)| c.clone()).collect();
-        for ((_, reply), verdict) in batch.into_iter().zip(run_batch(&checks)) {
+        let (checks, replies): (Vec<SignatureCheck>, Vec<_>) = batch.into_iter().unzip();
+        for (reply, verdict) in replies.into_iter().zip(run_batch(&checks)) {
             // A caller that went away needs no answer.
             let _ = reply.send(verdict);
         }
