@@ -143,7 +143,9 @@ pub enum BenchCommand {
     },
     /// The log's write path in this process: batches of random entries
     /// integrated into DIR (a log made with `--quorum 0`; sequence, stored
-    /// hashes, signed checkpoint, one durable transaction each), alternating
+    /// hashes, signed checkpoint, one durable transaction each, the next
+    /// built while the last one's filesystem sync runs, as the sequencer
+    /// pipelines them), in windows of 8 batches alternating
     /// with raw durable batched SQLite inserts of the same bytes into a file
     /// beside it; prints both rates and their ratio. The entries stay in the
     /// log (published at the end, as `fill` does).

@@ -10,7 +10,7 @@ use daylight_core::tree::{
 };
 use daylight_core::{Checkpoint, Hash, LeafIndex, SignerKey, TreeSize};
 
-use crate::store::{Append, Lease, LogStore, NewEntry, StoreError};
+use crate::store::{Append, Durable, Lease, LogStore, NewEntry, StoreError};
 
 /// Whatever signs the log's checkpoints: one key, or [`LogKeys`] while a
 /// rotated-out key is in its transition.
@@ -250,6 +250,25 @@ pub fn integrate_fenced(
     settled: Vec<Hash>,
     built_on: Option<TreeSize>,
 ) -> Result<Integrated, IntegrateError> {
+    let (done, durable) =
+        integrate_committed(store, key, origin, entries, fence, settled, built_on)?;
+    durable.wait()?;
+    Ok(done)
+}
+
+/// [`integrate_fenced`], returning once the batch is committed, with the
+/// handle that answers once it is durable: nothing of the batch may be
+/// acknowledged before that answers `Ok` (a sequencer builds its next
+/// batch meanwhile).
+pub fn integrate_committed(
+    store: &dyn LogStore,
+    key: &dyn CheckpointSigner,
+    origin: &str,
+    entries: Vec<NewEntry>,
+    fence: Option<Lease>,
+    settled: Vec<Hash>,
+    built_on: Option<TreeSize>,
+) -> Result<(Integrated, Durable), IntegrateError> {
     let old = store.size()?;
     if let Some(expected) = built_on.filter(|b| *b != old) {
         return Err(StoreError::SizeChanged {
@@ -276,7 +295,7 @@ pub fn integrate_fenced(
         .sign_checkpoint(&Checkpoint::new(origin, size, root))
         .map_err(|e| IntegrateError::Sign(e.to_string()))?
         .to_bytes();
-    store.append(Append {
+    let durable = store.append_pipelined(Append {
         old_size: old,
         fence,
         settled,
@@ -284,12 +303,13 @@ pub fn integrate_fenced(
         hashes: overlay.new,
         checkpoint: checkpoint.clone(),
     })?;
-    Ok(Integrated {
+    let done = Integrated {
         first: LeafIndex(old.get()),
         size,
         root,
         checkpoint,
-    })
+    };
+    Ok((done, durable))
 }
 
 /// Appends a registry entry at the end of the log, only if the log's

@@ -6,7 +6,8 @@
 //!   embedded default); [`postgres`]: its PostgreSQL backend (past one machine);
 //!   [`codec`]: entries' record bytes compressed with a zstd dictionary
 //!   trained on the log's own first entries.
-//! - [`integrate`]: growing the tree by a batch, in one transaction.
+//! - [`integrate`]: growing the tree by a batch, in one transaction;
+//!   [`durability`]: the filesystem syncs that make committed batches durable.
 //! - [`sequencer`]: batching submissions and answering their indexes.
 //! - [`leader`]: which of several frontends sequences (a lease with fencing).
 //! - [`witnessing`]: collecting witness cosignatures, publishing checkpoints.
@@ -20,6 +21,7 @@ pub mod admission;
 pub mod api;
 pub mod codec;
 mod dedup;
+pub mod durability;
 pub mod error;
 pub mod integrate;
 pub mod leader;

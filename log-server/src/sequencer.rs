@@ -1,6 +1,12 @@
 //! The single sequencer: it batches pending submissions (by count and
-//! time), integrates each batch in one transaction, and only then answers
-//! each submitter with its index. An acknowledged entry is committed.
+//! time), integrates each batch in one transaction, and answers each
+//! submitter with its index once the batch is durable. An acknowledged
+//! entry is committed and synced.
+//!
+//! Batches are pipelined: while one batch waits for the filesystem sync
+//! that makes it durable ([`crate::durability`]), the next is built and
+//! committed. At most [`PIPELINE_DEPTH`] batches are committed and not yet
+//! answered.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -8,12 +14,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use daylight_core::{Hash, LeafIndex, TreeSize};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
 use crate::admission::Admission;
-use crate::integrate::{integrate_fenced, IntegrateError, KeyRing};
+use crate::integrate::{integrate_committed, IntegrateError, KeyRing};
 use crate::metrics::Metrics;
-use crate::store::{Lease, LogStore, NewEntry, StoreError};
+use crate::store::{Durable, Lease, LogStore, NewEntry, StoreError};
 
 /// Batching limits.
 #[derive(Clone, Copy, Debug)]
@@ -98,6 +104,11 @@ impl Sequencer {
     }
 }
 
+/// Batches that may be committed and waiting for their sync at once: one
+/// syncing while the next is built is what pipelining gains; more would
+/// only put more acknowledged-to-be entries at risk when a sync fails.
+pub const PIPELINE_DEPTH: u32 = 2;
+
 /// How often a sequencing frontend looks for entries other frontends queued,
 /// and how often a queued entry's frontend looks for its index.
 pub const QUEUE_POLL: Duration = Duration::from_millis(25);
@@ -148,6 +159,7 @@ async fn run(
     let mut poll = tokio::time::interval(QUEUE_POLL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut term_open = true;
+    let in_flight = Arc::new(Semaphore::new(PIPELINE_DEPTH as usize));
     loop {
         let lease = *term.borrow_and_update();
         let mut batch = Vec::new();
@@ -182,15 +194,25 @@ async fn run(
             }
         }
         match lease {
-            Some(lease) => lead(&shared, &config, lease, batch).await,
+            Some(lease) => lead(&shared, &config, lease, batch, &in_flight).await,
             None => hand_over(&shared, batch),
         }
     }
+    // The last batches are answered before the sequencer says it stopped.
+    let _ = in_flight.acquire_many(PIPELINE_DEPTH).await;
     tracing::info!("sequencer stopped");
 }
 
-/// Sequences `batch` plus what other frontends queued, under `lease`.
-async fn lead(shared: &Shared, config: &BatchConfig, lease: Lease, batch: Vec<Pending>) {
+/// Sequences `batch` plus what other frontends queued, under `lease`, and
+/// leaves its answers to a task that waits until the batch is durable
+/// (holding one of `in_flight`'s permits meanwhile).
+async fn lead(
+    shared: &Shared,
+    config: &BatchConfig,
+    lease: Lease,
+    batch: Vec<Pending>,
+    in_flight: &Arc<Semaphore>,
+) {
     // Other frontends' submissions get at least half a batch, so a busy
     // leader's own clients cannot starve them.
     let room = config
@@ -217,6 +239,13 @@ async fn lead(shared: &Shared, config: &BatchConfig, lease: Lease, batch: Vec<Pe
     if batch.is_empty() && queued.is_empty() {
         return;
     }
+    let Ok(permit) = in_flight.clone().acquire_owned().await else {
+        // Never closed; should it be, nothing may be answered unsynced.
+        for p in batch {
+            let _ = p.reply.send(Err(SequenceError::Stopped));
+        }
+        return;
+    };
     let oldest = batch
         .iter()
         .map(|p| p.received)
@@ -241,24 +270,12 @@ async fn lead(shared: &Shared, config: &BatchConfig, lease: Lease, batch: Vec<Pe
     .await
     .unwrap_or_else(|e| Err(SequenceError::Integration(e.to_string())));
     match result {
-        Ok(Sequenced {
-            indexes,
-            size,
-            added,
-        }) => {
-            let m = &shared.metrics;
-            m.batches.fetch_add(1, Ordering::Relaxed);
-            m.entries.fetch_add(added, Ordering::Relaxed);
-            let answered = indexes.iter().filter(|i| i.is_ok()).count() as u64;
-            m.duplicates
-                .fetch_add(answered.saturating_sub(added), Ordering::Relaxed);
-            m.tree_size.store(size.get(), Ordering::Relaxed);
-            m.integration.observe(oldest.elapsed());
-            shared.latest.send_replace(size);
-            // The first indexes are this frontend's own submissions.
-            for (p, index) in batch.into_iter().zip(indexes) {
-                let _ = p.reply.send(index);
-            }
+        Ok(done) => {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                answer(&shared, done, batch, oldest).await;
+                drop(permit);
+            });
         }
         Err(SequenceError::LeaseLost) => {
             // Another frontend sequences now: it takes these from the queue.
@@ -278,6 +295,49 @@ async fn lead(shared: &Shared, config: &BatchConfig, lease: Lease, batch: Vec<Pe
                 let _ = p.reply.send(Err(e.clone()));
             }
         }
+    }
+}
+
+/// Answers a sequenced batch's submitters once it is durable, and tells the
+/// witnesses its size; if its sync failed, tells them it may not be stored.
+async fn answer(shared: &Shared, done: Sequenced, batch: Vec<Pending>, oldest: Instant) {
+    let Sequenced {
+        indexes,
+        size,
+        added,
+        durable,
+    } = done;
+    let synced = tokio::task::spawn_blocking(move || durable.wait())
+        .await
+        .map_err(|e| SequenceError::Integration(e.to_string()))
+        .and_then(|r| r.map_err(storage_error));
+    let m = &shared.metrics;
+    if let Err(e) = synced {
+        m.storage_errors.fetch_add(1, Ordering::Relaxed);
+        tracing::error!("batch of {} not synced: {e}", batch.len());
+        for p in batch {
+            let _ = p.reply.send(Err(e.clone()));
+        }
+        return;
+    }
+    m.batches.fetch_add(1, Ordering::Relaxed);
+    m.entries.fetch_add(added, Ordering::Relaxed);
+    let answered = indexes.iter().filter(|i| i.is_ok()).count() as u64;
+    m.duplicates
+        .fetch_add(answered.saturating_sub(added), Ordering::Relaxed);
+    // Batches are answered by separate tasks: the sizes only grow.
+    m.tree_size.fetch_max(size.get(), Ordering::Relaxed);
+    m.integration.observe(oldest.elapsed());
+    shared.latest.send_if_modified(|latest| {
+        let grew = size > *latest;
+        if grew {
+            *latest = size;
+        }
+        grew
+    });
+    // The first indexes are this frontend's own submissions.
+    for (p, index) in batch.into_iter().zip(indexes) {
+        let _ = p.reply.send(index);
     }
 }
 
@@ -352,6 +412,8 @@ struct Sequenced {
     size: TreeSize,
     /// How many entries the batch added.
     added: u64,
+    /// Answers once the batch, and every batch before it, is durable.
+    durable: Durable,
 }
 
 /// Integrates a batch, answering each entry's index. Entries already in the
@@ -444,11 +506,12 @@ fn sequence(
         let added = fresh.len() as u64;
         // Nothing new: every entry is already in the log (or refused); drop
         // any queued copies, which is safe for anyone to do.
-        let (first, size) = if fresh.is_empty() {
+        let (first, size, durable) = if fresh.is_empty() {
             store.settle(&settled).map_err(storage)?;
-            (LeafIndex(0), built_on)
+            // The entries found may be an earlier batch's, still syncing.
+            (LeafIndex(0), built_on, store.durable_barrier())
         } else {
-            match integrate_fenced(
+            match integrate_committed(
                 store,
                 keys.as_ref(),
                 origin,
@@ -457,7 +520,7 @@ fn sequence(
                 settled.clone(),
                 Some(built_on),
             ) {
-                Ok(done) => (done.first, done.size),
+                Ok((done, durable)) => (done.first, done.size, durable),
                 Err(IntegrateError::Store(StoreError::SizeChanged { .. })) => continue,
                 Err(IntegrateError::Store(StoreError::LeaseLost(_))) => {
                     return Err(SequenceError::LeaseLost)
@@ -478,6 +541,7 @@ fn sequence(
             indexes,
             size,
             added,
+            durable,
         });
     }
     Err(fail("the log kept growing under the sequencer".into()))

@@ -11,8 +11,9 @@ use rusqlite::{params, Connection, OptionalExtension as _};
 
 use crate::codec::{self, Codec};
 use crate::dedup::{self, Dedup};
+use crate::durability::SyncGroup;
 use crate::store::{
-    unix_ms, Append, HashCache, Lease, LeaseState, LogMeta, LogStore, MirrorSet, NewEntry,
+    unix_ms, Append, Durable, HashCache, Lease, LeaseState, LogMeta, LogStore, MirrorSet, NewEntry,
     StoreError, StoredEntry, WitnessConfig,
 };
 
@@ -138,8 +139,9 @@ pub struct SqliteStore {
     next_reader: AtomicUsize,
     /// Upper stored hashes, kept in memory.
     upper: HashCache,
-    /// The database file, open for [`sync_filesystem`] after each append.
-    file: std::fs::File,
+    /// The filesystem syncs after each append (of the database file's
+    /// filesystem, by [`sync_filesystem`]).
+    syncs: Arc<SyncGroup>,
 }
 
 /// The page size of a new log's file. An entry is about 1 KB, so a 4 KB
@@ -179,17 +181,18 @@ fn has_content(path: &Path) -> bool {
 /// RELIABILITY.md has the figures). `syncfs` fails once the filesystem has
 /// been aborted, so a batch that raced the fault is refused (and its
 /// submitters retry) instead of acknowledged and lost.
+///
+/// It runs in a [`SyncGroup`]: after the commit, while the next batch is
+/// built, and once for every commit that returned before it began.
 #[cfg(target_os = "linux")]
-fn sync_filesystem(file: &std::fs::File) -> Result<(), StoreError> {
+fn sync_filesystem(file: &std::fs::File) -> Result<(), String> {
     rustix::fs::syncfs(file).map_err(|e| {
-        StoreError::Unwritable(format!(
-            "the filesystem failed after the commit ({e}); the batch may not be durable"
-        ))
+        format!("the filesystem failed after the commit ({e}); the batch may not be durable")
     })
 }
 
 #[cfg(not(target_os = "linux"))]
-fn sync_filesystem(_file: &std::fs::File) -> Result<(), StoreError> {
+fn sync_filesystem(_file: &std::fs::File) -> Result<(), String> {
     Ok(())
 }
 
@@ -276,7 +279,7 @@ impl SqliteStore {
             readers,
             next_reader: AtomicUsize::new(0),
             upper: HashCache::default(),
-            file,
+            syncs: SyncGroup::new(Box::new(move || sync_filesystem(&file))),
         })
     }
 
@@ -768,6 +771,14 @@ impl LogStore for SqliteStore {
     }
 
     fn append(&self, batch: Append) -> Result<(), StoreError> {
+        self.append_pipelined(batch)?.wait()
+    }
+
+    fn durable_barrier(&self) -> Durable {
+        self.syncs.barrier()
+    }
+
+    fn append_pipelined(&self, batch: Append) -> Result<Durable, StoreError> {
         // Compressed before the write lock is taken, with the dictionary
         // there is now (a batch that trains one is stored raw).
         let current = match &self.records {
@@ -857,7 +868,11 @@ impl LogStore for SqliteStore {
                 )?;
                 settle_queue(&tx, &batch.settled)?;
             }
+            // Begun before the commit: no reader takes its checkpoint as
+            // durable from the moment it is visible.
+            let begun = self.syncs.begin(batch.old_size);
             tx.commit()?;
+            let durable = begun.committed();
             if let (Some(p), Lookup::Runs(d)) = (pending, &self.lookup) {
                 d.write().map_err(lock_error)?.commit(p);
             }
@@ -867,18 +882,29 @@ impl LogStore for SqliteStore {
                     self.start_training(d);
                 }
             }
-            sync_filesystem(&self.file)
+            Ok(durable)
         })
     }
 
     fn latest_checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        self.read(|c| {
-            Ok(c.query_row(
-                "SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
+        let newest = |c: &Connection, at_most: i64| -> Result<Option<(i64, Vec<u8>)>, StoreError> {
+            Ok(c.prepare_cached(
+                "SELECT size, note FROM checkpoints WHERE size <= ?1 ORDER BY size DESC LIMIT 1",
+            )?
+            .query_row([at_most], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?)
+        };
+        self.read(|c| {
+            let found = newest(c, i64::MAX)?;
+            // The ceiling is read after the query: a commit the query saw
+            // had begun before, so it is either still under the ceiling or
+            // answered (read first, a commit could slip in between).
+            match (found, self.syncs.ceiling()) {
+                (Some((size, _)), Some(ceiling)) if size > i64_of(ceiling.get())? => {
+                    Ok(newest(c, i64_of(ceiling.get())?)?.map(|(_, note)| note))
+                }
+                (found, _) => Ok(found.map(|(_, note)| note)),
+            }
         })
     }
 
@@ -1652,5 +1678,57 @@ mod tests {
         // than reading its stored bytes as records.
         let old_read = store.read(|c| Ok(c.prepare("SELECT data FROM entries").is_err()));
         assert!(old_read.unwrap(), "a new log has no `data` column");
+    }
+
+    /// A committed batch whose sync has not answered is readable, but its
+    /// checkpoint is not the latest one witnesses may be given; its sync
+    /// answers it, and every batch committed before the sync began.
+    #[test]
+    fn a_checkpoint_is_latest_only_once_its_batch_is_synced() {
+        use crate::integrate::integrate_committed;
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::create(&dir.path().join("log.db"), "new.test/log", 0).unwrap();
+        let key = key("new.test/log");
+        let commit = |from: u64| {
+            let batch = (from..from + 10).map(entry).collect();
+            integrate_committed(&store, &key, "new.test/log", batch, None, Vec::new(), None)
+                .unwrap()
+        };
+        let (first, first_sync) = commit(0);
+        assert_eq!(store.latest_checkpoint().unwrap(), None);
+        first_sync.wait().unwrap();
+        assert_eq!(
+            store.latest_checkpoint().unwrap(),
+            Some(first.checkpoint.clone())
+        );
+        let (second, second_sync) = commit(10);
+        let (third, third_sync) = commit(20);
+        assert_eq!(
+            store.size().unwrap(),
+            TreeSize(30),
+            "committed batches are visible"
+        );
+        assert_eq!(
+            store.entry(LeafIndex(25)).unwrap().unwrap().data,
+            entry(25).data
+        );
+        assert_eq!(store.latest_checkpoint().unwrap(), Some(first.checkpoint));
+        // One sync for both: the third's wait answers the second too.
+        third_sync.wait().unwrap();
+        assert_eq!(store.latest_checkpoint().unwrap(), Some(third.checkpoint));
+        second_sync.wait().unwrap();
+        assert_ne!(second.checkpoint, Vec::<u8>::new());
+        // Another process sees no ceiling of this one's.
+        let other = SqliteStore::open(&dir.path().join("log.db")).unwrap();
+        let (_, pending) = commit(30);
+        assert_ne!(
+            other.latest_checkpoint().unwrap(),
+            store.latest_checkpoint().unwrap()
+        );
+        pending.wait().unwrap();
+        assert_eq!(
+            other.latest_checkpoint().unwrap(),
+            store.latest_checkpoint().unwrap()
+        );
     }
 }

@@ -6,6 +6,8 @@
 use daylight_core::tree::{split_stored_hash_index, stored_hash_index, TreeError};
 use daylight_core::{Hash, LeafIndex, TreeSize, VerifierKey};
 
+pub use crate::durability::Durable;
+
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -190,7 +192,21 @@ pub trait LogStore: Send + Sync + 'static {
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StoreError>;
     /// Writes a batch atomically, or nothing.
     fn append(&self, batch: Append) -> Result<(), StoreError>;
-    /// The newest log-signed checkpoint (not yet necessarily cosigned).
+    /// [`append`](Self::append), returning once the batch is committed
+    /// (readers see it) with a handle that answers once it is durable: a
+    /// batch may be acknowledged, or its checkpoint given to witnesses,
+    /// only after that. Lets a sequencer build its next batch meanwhile.
+    /// By default the commit is the durability.
+    fn append_pipelined(&self, batch: Append) -> Result<Durable, StoreError> {
+        self.append(batch).map(|()| Durable::now())
+    }
+    /// A handle durable once every batch committed so far is (for answers
+    /// that rest on entries earlier batches committed).
+    fn durable_barrier(&self) -> Durable {
+        Durable::now()
+    }
+    /// The newest log-signed checkpoint (not yet necessarily cosigned) of a
+    /// batch that is durable: never one whose [`Durable`] has not answered.
     fn latest_checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError>;
     /// The newest published checkpoint (log signature plus the quorum's cosignatures).
     fn published_checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError>;

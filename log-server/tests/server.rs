@@ -453,12 +453,14 @@ async fn every_refusal_has_its_status_and_json_error() {
 }
 
 /// A store whose writes can be made slow (to fill the sequencer's queue) or
-/// fail (a full or read-only disk).
+/// fail (a full or read-only disk), and whose commits can be made to wait
+/// for a sync of the test's own (`syncs`).
 struct Faulty {
     inner: Arc<dyn LogStore>,
     delay: Duration,
     failing: std::sync::atomic::AtomicBool,
     failing_publish: std::sync::atomic::AtomicBool,
+    syncs: Option<Arc<daylight_log_server::durability::SyncGroup>>,
 }
 
 impl Faulty {
@@ -468,6 +470,7 @@ impl Faulty {
             delay,
             failing: std::sync::atomic::AtomicBool::new(false),
             failing_publish: std::sync::atomic::AtomicBool::new(false),
+            syncs: None,
         }
     }
 }
@@ -521,6 +524,19 @@ impl LogStore for Faulty {
             ));
         }
         self.inner.append(b)
+    }
+    fn append_pipelined(
+        &self,
+        b: daylight_log_server::store::Append,
+    ) -> Result<daylight_log_server::store::Durable, daylight_log_server::store::StoreError> {
+        let Some(syncs) = &self.syncs else {
+            return self
+                .append(b)
+                .map(|()| daylight_log_server::store::Durable::now());
+        };
+        let begun = syncs.begin(b.old_size);
+        self.append(b)?;
+        Ok(begun.committed())
     }
     fn latest_checkpoint(&self) -> Result<Option<Vec<u8>>, daylight_log_server::store::StoreError> {
         self.inner.latest_checkpoint()
@@ -837,5 +853,86 @@ async fn a_failing_disk_is_a_clear_error_loses_nothing_and_recovers() {
     for (index, rec) in acknowledged {
         assert_eq!(f.store.entry(LeafIndex(index)).unwrap().unwrap().data, rec);
     }
+    log.stop().await.unwrap();
+}
+
+/// A committed batch is acknowledged only once its sync has answered, and
+/// a failed sync is a 503 to its submitters; the sequencer keeps going.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_acknowledged_only_after_its_sync() {
+    let f = Fixture::new(0);
+    // Each sync waits for the test to send its outcome.
+    let (outcome, outcomes) = std::sync::mpsc::channel::<Result<(), String>>();
+    let outcomes = std::sync::Mutex::new(outcomes);
+    let syncs = daylight_log_server::durability::SyncGroup::new(Box::new(move || {
+        outcomes
+            .lock()
+            .unwrap()
+            .recv()
+            .unwrap_or_else(|_| Err("the test ended".into()))
+    }));
+    let mut faulty = Faulty::new(f.store.clone(), Duration::ZERO);
+    faulty.syncs = Some(syncs);
+    let log = f.start_with(Arc::new(faulty), BatchConfig::default()).await;
+    let (c, url) = (client(), log.url());
+    let committed = |size: u64| {
+        let store = f.store.clone();
+        async move {
+            for _ in 0..500 {
+                if store.size().unwrap().get() >= size {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            panic!("the batch was never committed");
+        }
+    };
+    let size = f.store.size().unwrap().get();
+    let rec = request(&f.agency).to_bytes();
+    let submit = tokio::spawn({
+        let (c, url, rec) = (c.clone(), url.clone(), rec.clone());
+        async move { post(&c, &url, rec).await }
+    });
+    committed(size + 1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !submit.is_finished(),
+        "acknowledged before its sync answered"
+    );
+    outcome.send(Ok(())).unwrap();
+    let (s, b) = submit.await.unwrap();
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["index"].as_u64(), Some(size));
+
+    // A failed sync: the submitter is told to retry, not given an index.
+    let submit = tokio::spawn({
+        let (c, url) = (c.clone(), url.clone());
+        let rec = request(&f.agency).to_bytes();
+        async move { post(&c, &url, rec).await }
+    });
+    committed(size + 2).await;
+    outcome
+        .send(Err("journal aborted (injected)".into()))
+        .unwrap();
+    let (s, b) = submit.await.unwrap();
+    assert_eq!(s, 503, "{b}");
+    assert_eq!(b["error"], "storage_unavailable");
+    assert!(
+        b["detail"].as_str().unwrap().contains("journal aborted"),
+        "{b}"
+    );
+
+    // The next batch gets a sync of its own.
+    let submit = tokio::spawn({
+        let (c, url) = (c.clone(), url.clone());
+        let rec = request(&f.agency).to_bytes();
+        async move { post(&c, &url, rec).await }
+    });
+    committed(size + 3).await;
+    outcome.send(Ok(())).unwrap();
+    let (s, b) = submit.await.unwrap();
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["index"].as_u64(), Some(size + 2));
+    drop(outcome);
     log.stop().await.unwrap();
 }

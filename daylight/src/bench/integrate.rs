@@ -3,14 +3,21 @@
 //! beside raw durable batched SQLite inserts of the same bytes into a file
 //! in the same directory, measured alternately in one run so both see the
 //! same disk and the same background load.
+//!
+//! The log's batches are pipelined as the sequencer pipelines them: up to
+//! [`PIPELINE_DEPTH`] committed batches wait for their filesystem sync (on
+//! a thread of their own) while the next is built. Each timed window ends
+//! only when its last batch is durable, so no sync is left out of the
+//! log's time.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 use daylight_core::TreeSize;
-use daylight_log_server::integrate::integrate;
-use daylight_log_server::store::NewEntry;
+use daylight_log_server::integrate::integrate_committed;
+use daylight_log_server::sequencer::PIPELINE_DEPTH;
+use daylight_log_server::store::{Durable, LogStore, NewEntry, StoreError};
 
 use crate::key::read_signer;
 
@@ -79,6 +86,53 @@ impl Raw {
     }
 }
 
+/// Batches per timed window (raw, then the log's).
+const WINDOW: u64 = 8;
+
+/// Integrates `window` into `store` as the sequencer does: each batch
+/// committed, then synced on another thread while the next is built, at
+/// most [`PIPELINE_DEPTH`] unsynced at once. Returns once all are durable.
+fn integrate_window(
+    store: &dyn LogStore,
+    key: &daylight_core::SignerKey,
+    origin: &str,
+    window: Vec<Vec<NewEntry>>,
+) -> Result<()> {
+    std::thread::scope(|scope| {
+        let (to_sync, syncing) = std::sync::mpsc::channel::<Durable>();
+        let (synced_tx, synced) = std::sync::mpsc::channel::<Result<(), StoreError>>();
+        scope.spawn(move || {
+            for durable in syncing {
+                if synced_tx.send(durable.wait()).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut in_flight = 0;
+        let settle = |in_flight: &mut u32| -> Result<()> {
+            synced.recv().context("the sync thread stopped")??;
+            *in_flight -= 1;
+            Ok(())
+        };
+        for batch in window {
+            if in_flight == PIPELINE_DEPTH {
+                settle(&mut in_flight)?;
+            }
+            let (_, durable) =
+                integrate_committed(store, key, origin, batch, None, Vec::new(), None)?;
+            to_sync
+                .send(durable)
+                .map_err(|_| anyhow::anyhow!("the sync thread stopped"))?;
+            in_flight += 1;
+        }
+        drop(to_sync);
+        while in_flight > 0 {
+            settle(&mut in_flight)?;
+        }
+        Ok(())
+    })
+}
+
 /// Runs the comparison and prints `key: value` lines (for `scripts/bench`).
 pub fn run(opts: Options) -> Result<()> {
     let store = crate::log::open(&opts.dir)?;
@@ -98,15 +152,21 @@ pub fn run(opts: Options) -> Result<()> {
     let mut done = 0u64;
     let started = Instant::now();
     while done < opts.batches && started.elapsed() < opts.max {
-        let batch = random_batch(opts.batch, opts.bytes)?;
+        let n = WINDOW.min(opts.batches - done);
+        let window = (0..n)
+            .map(|_| random_batch(opts.batch, opts.bytes))
+            .collect::<Result<Vec<_>>>()?;
         let t = Instant::now();
-        raw.insert(&batch)?;
+        for batch in &window {
+            raw.insert(batch)?;
+        }
         raw_time += t.elapsed();
         let t = Instant::now();
-        integrate(store.as_ref(), &key, &meta.origin, batch)?;
+        integrate_window(store.as_ref(), &key, &meta.origin, window)?;
         log_time += t.elapsed();
-        done += 1;
-        if done % 20 == 0 {
+        let before = done;
+        done += n;
+        if done / 24 > before / 24 {
             eprintln!("{done} batches");
         }
     }
