@@ -57,6 +57,55 @@ pub struct TlogProof {
     pub checkpoint: Vec<u8>,
 }
 
+/// The text form of a tlog-proof, from borrowed parts: what
+/// [`TlogProof::to_bytes`] returns, written into one buffer of the right
+/// size, so a server answering many proofs against one checkpoint neither
+/// copies the checkpoint into a [`TlogProof`] nor allocates a line at a time.
+pub fn tlog_proof_bytes(
+    extra: Option<&[u8]>,
+    index: LeafIndex,
+    proof: &[Hash],
+    checkpoint: &[u8],
+) -> Vec<u8> {
+    // 44 base64 characters and a newline a hash; 20 digits hold any u64.
+    const HASH_LINE: usize = 45;
+    let extra_len = extra.map_or(0, |e| "extra \n".len() + e.len().div_ceil(3) * 4);
+    let mut out = Vec::with_capacity(
+        TLOG_PROOF_HEADER.len()
+            + 1
+            + extra_len
+            + "index \n".len()
+            + 20
+            + proof.len() * HASH_LINE
+            + 1
+            + checkpoint.len(),
+    );
+    out.extend_from_slice(TLOG_PROOF_HEADER.as_bytes());
+    out.push(b'\n');
+    if let Some(extra) = extra {
+        out.extend_from_slice(b"extra ");
+        out.extend_from_slice(BASE64.encode(extra).as_bytes());
+        out.push(b'\n');
+    }
+    out.extend_from_slice(b"index ");
+    out.extend_from_slice(index.get().to_string().as_bytes());
+    out.push(b'\n');
+    let mut line = [0u8; HASH_LINE];
+    line[HASH_LINE - 1] = b'\n';
+    for h in proof {
+        // A 32-byte hash is always 44 characters of padded base64, so the
+        // encoding cannot run out of room.
+        let written = BASE64
+            .encode_slice(h.as_bytes(), &mut line[..HASH_LINE - 1])
+            .expect("44 bytes hold a 32-byte hash in base64");
+        debug_assert_eq!(written, HASH_LINE - 1);
+        out.extend_from_slice(&line);
+    }
+    out.push(b'\n');
+    out.extend_from_slice(checkpoint);
+    out
+}
+
 /// What a successful verification established.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedProof {
@@ -115,19 +164,12 @@ impl TlogProof {
 
     /// The text form.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = format!("{TLOG_PROOF_HEADER}\n");
-        if let Some(extra) = &self.extra {
-            out.push_str(&format!("extra {}\n", BASE64.encode(extra)));
-        }
-        out.push_str(&format!("index {}\n", self.index));
-        for h in &self.proof {
-            out.push_str(&h.to_base64());
-            out.push('\n');
-        }
-        out.push('\n');
-        let mut bytes = out.into_bytes();
-        bytes.extend_from_slice(&self.checkpoint);
-        bytes
+        tlog_proof_bytes(
+            self.extra.as_deref(),
+            self.index,
+            &self.proof,
+            &self.checkpoint,
+        )
     }
 
     /// Verifies, in the spec's order, that `entry` is at this index in a
@@ -357,5 +399,49 @@ mod tests {
             TlogProof::parse(many.as_bytes()),
             Err(TlogProofError::Malformed("too many proof lines"))
         );
+    }
+
+    /// The text form as it was first written, line by line: the oracle for
+    /// [`tlog_proof_bytes`].
+    fn bytes_line_by_line(p: &TlogProof) -> Vec<u8> {
+        let mut out = format!("{TLOG_PROOF_HEADER}\n");
+        if let Some(extra) = &p.extra {
+            out.push_str(&format!("extra {}\n", BASE64.encode(extra)));
+        }
+        out.push_str(&format!("index {}\n", p.index));
+        for h in &p.proof {
+            out.push_str(&h.to_base64());
+            out.push('\n');
+        }
+        out.push('\n');
+        let mut bytes = out.into_bytes();
+        bytes.extend_from_slice(&p.checkpoint);
+        bytes
+    }
+
+    #[test]
+    fn one_buffer_encoding_matches_line_by_line() {
+        let extras: [Option<Vec<u8>>; 5] = [
+            None,
+            Some(vec![]),
+            Some(vec![1]),
+            Some(vec![1, 2]),
+            Some((0..=255).collect()),
+        ];
+        for lines in 0..=MAX_PROOF_LINES {
+            for (k, extra) in extras.iter().enumerate() {
+                let p = TlogProof {
+                    extra: extra.clone(),
+                    index: LeafIndex([0, 1, 9, 10, u64::MAX - 1][k] + lines as u64 % 2),
+                    proof: (0..lines)
+                        .map(|i| leaf_hash(format!("{i}").as_bytes()))
+                        .collect(),
+                    checkpoint: b"origin\n1\nroot\n\n\xe2\x80\x94 sig\n".to_vec(),
+                };
+                let bytes = p.to_bytes();
+                assert_eq!(bytes, bytes_line_by_line(&p), "{lines} lines, extra {k}");
+                assert_eq!(TlogProof::parse(&bytes).as_ref(), Ok(&p));
+            }
+        }
     }
 }

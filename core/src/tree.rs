@@ -287,6 +287,109 @@ pub fn inclusion_proof(
     range_hashes(&ranges, reader)
 }
 
+/// The hashes of MTH(D[lo:size]) for every `lo` at which one of a tree's
+/// complete subtrees ("parts", largest first) starts: its right edge, folded.
+///
+/// An inclusion proof in a tree of `size` leaves holds at most one hash that
+/// is not a stored hash, and that hash is one of these (the range from a
+/// part's start to the tree's end). They are the same for every proof at
+/// one size, so a server that answers many proofs against one checkpoint
+/// folds them once ([`inclusion_proof_with_edge`]) instead of once a proof.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RightEdge {
+    size: TreeSize,
+    /// (first leaf of the range, MTH of the range to `size`), largest first.
+    suffixes: Vec<(u64, Hash)>,
+}
+
+impl RightEdge {
+    /// Reads the parts of the tree of `size` leaves in one call and folds
+    /// each suffix of them.
+    pub fn new(size: TreeSize, reader: &impl HashReader) -> Result<RightEdge, TreeError> {
+        let n = size.get();
+        let mut starts = Vec::new();
+        let mut lo = 0;
+        while lo < n {
+            starts.push(lo);
+            lo += largest_pow2_at_most(n - lo);
+        }
+        let parts = read_exact(reader, &tree_hash_indexes(size))?;
+        let mut suffixes = Vec::with_capacity(starts.len());
+        let mut acc: Option<Hash> = None;
+        for (&start, part) in starts.iter().zip(&parts).rev() {
+            // The same order of combination as `fold_right`.
+            let h = acc.map_or(*part, |right| node_hash(part, &right));
+            acc = Some(h);
+            suffixes.push((start, h));
+        }
+        suffixes.reverse();
+        Ok(RightEdge { size, suffixes })
+    }
+
+    /// The tree size these hashes belong to.
+    pub fn size(&self) -> TreeSize {
+        self.size
+    }
+
+    /// The tree's root hash (the fold of all its parts).
+    pub fn root(&self) -> Hash {
+        self.suffixes
+            .first()
+            .map_or_else(Hash::empty_tree, |&(_, h)| h)
+    }
+
+    /// MTH(D[lo:size]), if `lo` is where one of the parts starts.
+    fn suffix(&self, lo: u64) -> Option<Hash> {
+        self.suffixes.iter().find(|s| s.0 == lo).map(|s| s.1)
+    }
+}
+
+/// [`inclusion_proof`] with the right edge's folds taken from `edge`, so
+/// that only complete subtrees are read (one stored hash each) and nothing
+/// is folded. An `edge` of another size than `size` is not used: the proof
+/// is then computed as [`inclusion_proof`] does. The result is the same
+/// either way.
+pub fn inclusion_proof_with_edge(
+    index: LeafIndex,
+    size: TreeSize,
+    edge: &RightEdge,
+    reader: &impl HashReader,
+) -> Result<Vec<Hash>, TreeError> {
+    if edge.size() != size {
+        return inclusion_proof(index, size, reader);
+    }
+    if !size.contains(index) {
+        return Err(TreeError::IndexNotInTree {
+            index: index.get(),
+            size: size.get(),
+        });
+    }
+    let mut ranges = Vec::with_capacity(64);
+    inclusion_ranges(index.get(), 0, size.get(), &mut ranges);
+    let from_edge: Vec<Option<Hash>> = ranges
+        .iter()
+        .map(|&(lo, hi)| (hi == size.get()).then(|| edge.suffix(lo)).flatten())
+        .collect();
+    let rest: Vec<Range> = ranges
+        .iter()
+        .zip(&from_edge)
+        .filter(|(_, h)| h.is_none())
+        .map(|(&r, _)| r)
+        .collect();
+    let read = range_hashes(&rest, reader)?;
+    let got = read.len();
+    let mut read = read.into_iter();
+    from_edge
+        .into_iter()
+        .map(|h| {
+            h.or_else(|| read.next()).ok_or(TreeError::ShortRead {
+                asked: rest.len(),
+                got,
+            })
+        })
+        .collect()
+}
+
 /// The consistency proof from the tree of `old` leaves to the tree of `new`
 /// leaves. Empty when `old` is 0 or equal to `new`.
 pub fn consistency_proof(
@@ -521,6 +624,129 @@ mod tests {
     fn short_reads_are_errors() {
         assert_eq!(
             tree_hash(TreeSize(3), &Lying),
+            Err(TreeError::ShortRead { asked: 2, got: 0 })
+        );
+    }
+
+    /// A tree of `n` leaves, for the edge tests.
+    fn tree_of(n: u64) -> MemoryTree {
+        let mut tree = MemoryTree::new();
+        for i in 0..n {
+            tree.append(format!("entry {i}").as_bytes());
+        }
+        tree
+    }
+
+    /// Indexes to prove at `size`: all of them up to 300, else a spread
+    /// that includes both ends and every power of two.
+    fn indexes_at(size: u64) -> Vec<u64> {
+        if size <= 300 {
+            return (0..size).collect();
+        }
+        let mut out: Vec<u64> = (0..40).map(|i| i * size / 40).collect();
+        out.extend((0..64).map(|b| 1u64 << b).filter(|&p| p < size));
+        out.extend([size - 1, size - 2, size / 2]);
+        out
+    }
+
+    /// Sizes at which the edge tests run: every size to 300, then sizes
+    /// around powers of two and some with many parts.
+    fn edge_sizes() -> Vec<u64> {
+        let mut sizes: Vec<u64> = (1..=300).collect();
+        for b in 9..13 {
+            sizes.extend([(1 << b) - 1, 1 << b, (1 << b) + 1]);
+        }
+        sizes.extend([1000, 2047 - 256, 3071, 3333, 4095]);
+        sizes
+    }
+
+    #[test]
+    fn edge_proofs_match_uncached_at_many_sizes() {
+        let tree = tree_of(4097);
+        for size in edge_sizes() {
+            let size = TreeSize(size);
+            let edge = RightEdge::new(size, &tree).unwrap();
+            assert_eq!(edge.size(), size);
+            assert_eq!(edge.root(), tree_hash(size, &tree).unwrap(), "size {size}");
+            for index in indexes_at(size.get()) {
+                let index = LeafIndex(index);
+                assert_eq!(
+                    inclusion_proof_with_edge(index, size, &edge, &tree),
+                    inclusion_proof(index, size, &tree),
+                    "index {index} size {size}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn edge_of_the_empty_tree_has_the_empty_root() {
+        let edge = RightEdge::new(TreeSize(0), &MemoryTree::new()).unwrap();
+        assert_eq!(edge.root(), Hash::empty_tree());
+        assert_eq!(
+            inclusion_proof_with_edge(LeafIndex(0), TreeSize(0), &edge, &MemoryTree::new()),
+            Err(TreeError::IndexNotInTree { index: 0, size: 0 })
+        );
+    }
+
+    #[test]
+    fn edge_of_another_size_is_never_used() {
+        let tree = tree_of(600);
+        // An edge whose every fold is wrong: if any of its hashes were used
+        // for a proof at another size, the proof would differ.
+        let poisoned = |size: u64| {
+            let mut edge = RightEdge::new(TreeSize(size), &tree).unwrap();
+            for s in &mut edge.suffixes {
+                s.1 = leaf_hash(b"not a fold of this tree");
+            }
+            edge
+        };
+        for (edge_size, size) in [
+            (599, 600),
+            (600, 599),
+            (300, 600),
+            (1, 2),
+            (256, 257),
+            (257, 256),
+        ] {
+            let edge = poisoned(edge_size);
+            for index in indexes_at(size) {
+                let index = LeafIndex(index);
+                assert_eq!(
+                    inclusion_proof_with_edge(index, TreeSize(size), &edge, &tree),
+                    inclusion_proof(index, TreeSize(size), &tree),
+                    "edge {edge_size}, index {index} size {size}"
+                );
+            }
+        }
+    }
+
+    /// Counts the hashes asked for.
+    struct Counting<'a>(&'a MemoryTree, std::cell::Cell<usize>);
+    impl HashReader for Counting<'_> {
+        fn read_hashes(&self, ix: &[u64]) -> Result<Vec<Hash>, TreeError> {
+            self.1.set(self.1.get() + ix.len());
+            self.0.read_hashes(ix)
+        }
+    }
+
+    #[test]
+    fn edge_proofs_read_one_stored_hash_per_line_at_most() {
+        let tree = tree_of(1000);
+        let size = TreeSize(999); // 1111100111 in binary: eight parts
+        let edge = RightEdge::new(size, &tree).unwrap();
+        for index in 0..999 {
+            let counting = Counting(&tree, std::cell::Cell::new(0));
+            let proof =
+                inclusion_proof_with_edge(LeafIndex(index), size, &edge, &counting).unwrap();
+            assert!(counting.1.get() <= proof.len(), "index {index}");
+        }
+    }
+
+    #[test]
+    fn edge_read_errors_are_errors() {
+        assert_eq!(
+            RightEdge::new(TreeSize(3), &Lying),
             Err(TreeError::ShortRead { asked: 2, got: 0 })
         );
     }

@@ -10,8 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use daylight_core::tile::{read_tile_data, TilePath, TILE_HEIGHT, TILE_WIDTH};
-use daylight_core::tree::inclusion_proof;
-use daylight_core::{LeafIndex, TlogProof, VerifierKey};
+use daylight_core::tlog_proof::tlog_proof_bytes;
+use daylight_core::tree::{inclusion_proof, inclusion_proof_with_edge};
+use daylight_core::{LeafIndex, VerifierKey};
 
 use crate::admission::Admission;
 use crate::error::{ApiError, STORAGE_RETRY_AFTER};
@@ -21,6 +22,9 @@ use crate::openapi::{
 };
 use crate::sequencer::{SequenceError, Sequencer};
 use crate::store::{LogStore, Published, StoreHashes};
+
+mod proofs;
+use proofs::ProofCache;
 
 /// The largest request body accepted (an entry is at most 65535 bytes).
 pub const MAX_BODY: usize = 65_535;
@@ -90,6 +94,8 @@ pub struct AppState {
     pub quorum: usize,
     /// The newest published checkpoint (kept current by the witnessing).
     pub published: tokio::sync::watch::Receiver<Option<Arc<Published>>>,
+    /// What every proof against the published checkpoint shares.
+    pub(crate) proofs: Arc<ProofCache>,
 }
 
 /// The router, without the web view (the binary mounts that under `/`).
@@ -472,8 +478,8 @@ pub(crate) async fn proof(
     Path(index): Path<String>,
 ) -> Result<Response, ApiError> {
     let index = parse_index(&index)?;
-    let (store, published) = (s.store.clone(), s.published());
-    let body = blocking(move || {
+    let (store, published, cache) = (s.store.clone(), s.published(), s.proofs.clone());
+    let work = move || {
         let covered = published
             .as_ref()
             .filter(|p| p.checkpoint.size.contains(index));
@@ -490,17 +496,16 @@ pub(crate) async fn proof(
             ));
         };
         let reader = StoreHashes::new(store.as_ref());
-        let path = inclusion_proof(index, p.checkpoint.size, &reader)
-            .map_err(|e| ApiError::storage(reader.store_error(e)))?;
-        Ok(TlogProof {
-            extra: None,
-            index,
-            proof: path,
-            checkpoint: p.bytes.clone(),
+        let size = p.checkpoint.size;
+        let path = match cache.edge(&p.checkpoint, &reader) {
+            Ok(Some(edge)) => inclusion_proof_with_edge(index, size, &edge, &reader),
+            Ok(None) => inclusion_proof(index, size, &reader),
+            Err(e) => Err(e),
         }
-        .to_bytes())
-    })
-    .await?;
+        .map_err(|e| ApiError::storage(reader.store_error(e)))?;
+        Ok(tlog_proof_bytes(None, index, &path, &p.bytes))
+    };
+    let body = blocking(work).await?;
     Ok(text(body, "no-cache"))
 }
 

@@ -232,6 +232,7 @@ impl LogServer {
             log_key: self.key.verifier().clone(),
             quorum: meta.quorum,
             published: published_rx,
+            proofs: Default::default(),
         };
         let mut app = router(state);
         if let Some(extra) = self.extra {
