@@ -165,6 +165,10 @@ pub enum BenchCommand {
         /// Stop after this many seconds.
         #[arg(long, default_value_t = 120)]
         max_seconds: u64,
+        /// Committed batches that may wait for their filesystem sync at
+        /// once (the sequencer's depth by default; 1 = no pipelining).
+        #[arg(long, default_value_t = daylight_log_server::sequencer::PIPELINE_DEPTH)]
+        pipeline_depth: u32,
     },
     /// Audits a log into DIR (empty: the whole log from nothing; an earlier
     /// audit's: one `--follow` poll) beside this machine's Ed25519 batch
@@ -274,12 +278,14 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             batch,
             bytes,
             max_seconds,
+            pipeline_depth,
         } => integrate::run(integrate::Options {
             dir,
             batches,
             batch: batch.max(1),
             bytes: bytes.max(1),
             max: Duration::from_secs(max_seconds),
+            depth: pipeline_depth.max(1),
         }),
         BenchCommand::Mirror {
             n,

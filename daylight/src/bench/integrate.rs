@@ -5,7 +5,8 @@
 //! same disk and the same background load.
 //!
 //! The log's batches are pipelined as the sequencer pipelines them: up to
-//! [`PIPELINE_DEPTH`] committed batches wait for their filesystem sync (on
+//! [`PIPELINE_DEPTH`](daylight_log_server::sequencer::PIPELINE_DEPTH)
+//! committed batches (or `--pipeline-depth`) wait for their filesystem sync (on
 //! a thread of their own) while the next is built. Each timed window ends
 //! only when its last batch is durable, so no sync is left out of the
 //! log's time.
@@ -16,7 +17,6 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _, Result};
 use daylight_core::TreeSize;
 use daylight_log_server::integrate::integrate_committed;
-use daylight_log_server::sequencer::PIPELINE_DEPTH;
 use daylight_log_server::store::{Durable, LogStore, NewEntry, StoreError};
 
 use crate::key::read_signer;
@@ -33,6 +33,9 @@ pub struct Options {
     pub bytes: usize,
     /// Stop timing after this long.
     pub max: Duration,
+    /// Committed batches that may wait for their sync at once (1: each
+    /// batch waits for its sync before the next is built, no pipelining).
+    pub depth: u32,
 }
 
 /// Entries with random contents (so leaf hashes fall anywhere in the
@@ -91,12 +94,13 @@ const WINDOW: u64 = 8;
 
 /// Integrates `window` into `store` as the sequencer does: each batch
 /// committed, then synced on another thread while the next is built, at
-/// most [`PIPELINE_DEPTH`] unsynced at once. Returns once all are durable.
+/// most `depth` unsynced at once. Returns once all are durable.
 fn integrate_window(
     store: &dyn LogStore,
     key: &daylight_core::SignerKey,
     origin: &str,
     window: Vec<Vec<NewEntry>>,
+    depth: u32,
 ) -> Result<()> {
     std::thread::scope(|scope| {
         let (to_sync, syncing) = std::sync::mpsc::channel::<Durable>();
@@ -115,7 +119,7 @@ fn integrate_window(
             Ok(())
         };
         for batch in window {
-            if in_flight == PIPELINE_DEPTH {
+            if in_flight >= depth {
                 settle(&mut in_flight)?;
             }
             let (_, durable) =
@@ -162,7 +166,13 @@ pub fn run(opts: Options) -> Result<()> {
         }
         raw_time += t.elapsed();
         let t = Instant::now();
-        integrate_window(store.as_ref(), &key, &meta.origin, window)?;
+        integrate_window(
+            store.as_ref(),
+            &key,
+            &meta.origin,
+            window,
+            opts.depth.max(1),
+        )?;
         log_time += t.elapsed();
         let before = done;
         done += n;
@@ -182,6 +192,7 @@ pub fn run(opts: Options) -> Result<()> {
     let raw_rate = n / raw_time.as_secs_f64().max(1e-9);
     println!("integrate_base_entries: {start_size}");
     println!("integrate_batches: {done}");
+    println!("integrate_pipeline_depth: {}", opts.depth.max(1));
     println!("integrate_entries_per_s: {log_rate:.0}");
     println!("raw_sqlite_entries_per_s: {raw_rate:.0}");
     println!("integrate_ratio: {:.3}", log_rate / raw_rate);
