@@ -24,7 +24,7 @@ use crate::sequencer::{SequenceError, Sequencer};
 use crate::store::{LogStore, Published, StoreHashes};
 
 mod proofs;
-use proofs::ProofCache;
+use proofs::{ProofCache, ProofQueue};
 
 /// The largest request body accepted (an entry is at most 65535 bytes).
 pub const MAX_BODY: usize = 65_535;
@@ -96,6 +96,8 @@ pub struct AppState {
     pub published: tokio::sync::watch::Receiver<Option<Arc<Published>>>,
     /// What every proof against the published checkpoint shares.
     pub(crate) proofs: Arc<ProofCache>,
+    /// Proofs waiting for a blocking thread.
+    pub(crate) proof_queue: Arc<ProofQueue>,
 }
 
 /// The router, without the web view (the binary mounts that under `/`).
@@ -505,7 +507,7 @@ pub(crate) async fn proof(
         .map_err(|e| ApiError::storage(reader.store_error(e)))?;
         Ok(tlog_proof_bytes(None, index, &path, &p.bytes))
     };
-    let body = blocking(work).await?;
+    let body = s.proof_queue.run(work).await?;
     Ok(text(body, "no-cache"))
 }
 

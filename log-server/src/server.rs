@@ -233,6 +233,7 @@ impl LogServer {
             quorum: meta.quorum,
             published: published_rx,
             proofs: Default::default(),
+            proof_queue: Default::default(),
         };
         let mut app = router(state);
         if let Some(extra) = self.extra {
