@@ -159,6 +159,14 @@ impl VerifierKey {
         if key.is_weak() {
             return Err(NoteError::BadKey("weak (small-order) Ed25519 public key"));
         }
+        // y at or above the field's prime names the same point as y - p:
+        // no signature verifies under such a key with the record rule, and
+        // one point must have one name (key IDs hash these bytes).
+        if key.to_edwards().compress().as_bytes() != &public {
+            return Err(NoteError::BadKey(
+                "non-canonical Ed25519 public key encoding",
+            ));
+        }
         if key_id(&name, key_type, &public) != id {
             return Err(NoteError::BadKey("key ID does not match name and key"));
         }
@@ -759,6 +767,41 @@ mod tests {
         assert_eq!(
             VerifierKey::parse(&text),
             Err(NoteError::BadKey("weak (small-order) Ed25519 public key"))
+        );
+    }
+
+    #[test]
+    fn non_canonical_keys_are_refused() {
+        // y = p + k for small k: the encodings whose y is not reduced. Some
+        // decode to a point that is not of small order; each is refused.
+        let mut refused = 0;
+        for k in 2u8..19 {
+            let mut public = [0xffu8; 32];
+            public[0] = 0xed + k;
+            public[31] = 0x7f;
+            let Ok(key) = VerifyingKey::from_bytes(&public) else {
+                continue;
+            };
+            if key.is_weak() {
+                continue;
+            }
+            let name = KeyName::new("odd").unwrap();
+            let id = key_id(&name, KeyType::Ed25519, &public);
+            let mut data = vec![0x01];
+            data.extend_from_slice(&public);
+            let text = format!("odd+{id}+{}", BASE64.encode(data));
+            assert_eq!(
+                VerifierKey::parse(&text),
+                Err(NoteError::BadKey(
+                    "non-canonical Ed25519 public key encoding"
+                )),
+                "y = p + {k}"
+            );
+            refused += 1;
+        }
+        assert!(
+            refused > 0,
+            "no non-canonical key decoded: the test checks nothing"
         );
     }
 
