@@ -302,6 +302,9 @@ pub fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
+    // A writer holds an entry INSERT per set of columns for a batch, beside
+    // the other statements it repeats.
+    conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
 
@@ -571,7 +574,7 @@ impl Ledger {
         Ok(Batch {
             tx,
             conn,
-            insert_entry: None,
+            insert_entry: Vec::new(),
             tick,
             size,
             monthly: HashMap::new(),
@@ -971,27 +974,80 @@ impl Prepared {
     }
 }
 
-/// The row of an entry ([`Batch::add_prepared`]).
-const INSERT_ENTRY: &str = "INSERT INTO entries(idx, kind, version, created, day, month, signer, jurisdiction, \
-                 country, legal_basis, legal_lower, provider, categories, sealed_until, \
-                 sealed_in_force, ratify_by, decision, flags, refs, about, amends, root, leaf_hash, \
-                 outcome, numbers, reason, request_agency, policy, case_reference, offence, issuer, \
-                 target_count, valid_from, valid_until, released_at, targets_released, statuses, \
-                 share_key, share_index, share_threshold, share_count) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-                 0, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, \
-                 ?34, ?35, ?36, ?37, ?38, ?39, ?40)";
+/// The columns of an entry's row that [`Batch::add_prepared`] writes, in
+/// the order of its values (`flags` is written as 0 besides these).
+const ENTRY_COLUMNS: [&str; 40] = [
+    "idx",
+    "kind",
+    "version",
+    "created",
+    "day",
+    "month",
+    "signer",
+    "jurisdiction",
+    "country",
+    "legal_basis",
+    "legal_lower",
+    "provider",
+    "categories",
+    "sealed_until",
+    "sealed_in_force",
+    "ratify_by",
+    "decision",
+    "refs",
+    "about",
+    "amends",
+    "root",
+    "leaf_hash",
+    "outcome",
+    "numbers",
+    "reason",
+    "request_agency",
+    "policy",
+    "case_reference",
+    "offence",
+    "issuer",
+    "target_count",
+    "valid_from",
+    "valid_until",
+    "released_at",
+    "targets_released",
+    "statuses",
+    "share_key",
+    "share_index",
+    "share_threshold",
+    "share_count",
+];
+
+/// The `INSERT` of an entry's row naming only the columns in `present` (bit
+/// `i`: [`ENTRY_COLUMNS`]`[i]`): the others are NULL, as a bound NULL would
+/// make them, without binding them (each kind fills few of the columns).
+fn insert_entry_sql(present: u64) -> String {
+    let mut columns = String::from("flags");
+    let mut values = String::from("0");
+    let mut n = 0;
+    for (i, c) in ENTRY_COLUMNS.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            n += 1;
+            columns.push_str(", ");
+            columns.push_str(c);
+            values.push_str(&format!(", ?{n}"));
+        }
+    }
+    format!("INSERT INTO entries({columns}) VALUES ({values})")
+}
 
 /// One transaction of additions (see the module documentation). Dropped
 /// without [`Batch::commit`], it changes nothing.
 pub struct Batch<'a> {
     tx: rusqlite::Transaction<'a>,
     conn: &'a Connection,
-    /// The `INSERT` of an entry's row, taken from the statement cache once
+    /// The `INSERT`s of entries' rows, one per set of columns an entry
+    /// fills ([`insert_entry_sql`]), taken from the statement cache once
     /// per batch rather than once per entry: each entry binds all its
     /// parameters again, so the cache's lookup and the clearing of the
-    /// bindings on return (a tenth of adding an entry) are done once.
-    insert_entry: Option<rusqlite::CachedStatement<'a>>,
+    /// bindings on return are done once.
+    insert_entry: Vec<(u64, rusqlite::CachedStatement<'a>)>,
     tick: i64,
     size: u64,
     monthly: HashMap<(&'static str, i64), i64>,
@@ -1209,55 +1265,51 @@ impl Batch<'_> {
         } else {
             StatusSet::default()
         };
-        let mut insert_entry = match self.insert_entry.take() {
-            Some(st) => st,
-            None => self.conn.prepare_cached(INSERT_ENTRY)?,
-        };
-        insert_entry.execute(params![
-            idx,
-            s.kind.map(Kind::as_str),
-            i64::try_from(s.version).unwrap_or(0),
-            secs(s.created),
-            s.created.map(|c| epoch_day(c.date_naive())),
-            month,
-            s.signer,
-            s.jurisdiction,
-            s.jurisdiction
+        let values: [&dyn rusqlite::ToSql; 40] = [
+            &idx,
+            &s.kind.map(Kind::as_str),
+            &i64::try_from(s.version).unwrap_or(0),
+            &secs(s.created),
+            &s.created.map(|c| epoch_day(c.date_naive())),
+            &month,
+            &s.signer,
+            &s.jurisdiction,
+            &s.jurisdiction
                 .as_deref()
                 .map(|j| j.split('-').next().unwrap_or(j)),
-            s.legal_basis,
-            s.legal_basis.as_deref().map(str::to_lowercase),
-            s.provider,
-            categories,
-            secs(s.sealed_until),
-            secs(s.sealed_in_force),
-            secs(s.ratify_by),
-            s.decision.map(Decision::as_str),
-            refs_text.join(";"),
-            about,
-            s.amends.map(sql_index),
-            s.root.map(sql_index),
-            &s.leaf_hash.0[..],
-            s.outcome.map(OutcomeFacts::bits),
-            s.outcome_numbers.map(OutcomeNumbers::to_text),
-            s.reason.map(RefusalReason::as_str),
-            s.request_agency,
-            (s.kind == Some(Kind::Policy)).then(|| s.policy.join("\n")),
-            s.case_reference,
-            s.offence,
-            s.issuer,
-            s.target_count,
-            secs(s.valid_from),
-            secs(s.valid_until),
-            secs(s.released_at),
-            s.targets_released,
-            i64::from(statuses.bits()),
-            s.share.map(|x| x.key.0.to_vec()),
-            s.share.map(|x| x.index),
-            s.share.map(|x| x.threshold),
-            s.share.map(|x| x.shares),
-        ])?;
-        self.insert_entry = Some(insert_entry);
+            &s.legal_basis,
+            &s.legal_basis.as_deref().map(str::to_lowercase),
+            &s.provider,
+            &categories,
+            &secs(s.sealed_until),
+            &secs(s.sealed_in_force),
+            &secs(s.ratify_by),
+            &s.decision.map(Decision::as_str),
+            &refs_text.join(";"),
+            &about,
+            &s.amends.map(sql_index),
+            &s.root.map(sql_index),
+            &&s.leaf_hash.0[..],
+            &s.outcome.map(OutcomeFacts::bits),
+            &s.outcome_numbers.map(OutcomeNumbers::to_text),
+            &s.reason.map(RefusalReason::as_str),
+            &s.request_agency,
+            &(s.kind == Some(Kind::Policy)).then(|| s.policy.join("\n")),
+            &s.case_reference,
+            &s.offence,
+            &s.issuer,
+            &s.target_count,
+            &secs(s.valid_from),
+            &secs(s.valid_until),
+            &secs(s.released_at),
+            &s.targets_released,
+            &i64::from(statuses.bits()),
+            &s.share.map(|x| x.key.0.to_vec()),
+            &s.share.map(|x| x.index),
+            &s.share.map(|x| x.threshold),
+            &s.share.map(|x| x.shares),
+        ];
+        self.insert_row(&values)?;
         if let (Some(kind), Some(month)) = (s.kind, month) {
             *self.monthly.entry((kind.as_str(), month)).or_default() += 1;
         }
@@ -1334,6 +1386,43 @@ impl Batch<'_> {
                     .or_default() += 1;
             }
         }
+        Ok(())
+    }
+
+    /// Inserts an entry's row: `values` in [`ENTRY_COLUMNS`] order, with
+    /// the `INSERT` that names only the columns they do not leave NULL.
+    fn insert_row(&mut self, values: &[&dyn rusqlite::ToSql; 40]) -> Result<(), LedgerError> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        let mut outputs: [ToSqlOutput<'_>; 40] = std::array::from_fn(|_| ToSqlOutput::from(0));
+        let mut present = 0u64;
+        for (i, v) in values.iter().enumerate() {
+            let out = v.to_sql()?;
+            let null = matches!(
+                out,
+                ToSqlOutput::Borrowed(ValueRef::Null) | ToSqlOutput::Owned(Value::Null)
+            );
+            if !null {
+                present |= 1 << i;
+            }
+            outputs[i] = out;
+        }
+        let at = match self.insert_entry.iter().position(|(p, _)| *p == present) {
+            Some(at) => at,
+            None => {
+                let st = self.conn.prepare_cached(&insert_entry_sql(present))?;
+                self.insert_entry.push((present, st));
+                self.insert_entry.len() - 1
+            }
+        };
+        let st = &mut self.insert_entry[at].1;
+        let mut n = 0;
+        for (i, out) in outputs.iter().enumerate() {
+            if present & (1 << i) != 0 {
+                n += 1;
+                st.raw_bind_parameter(n, out)?;
+            }
+        }
+        st.raw_execute()?;
         Ok(())
     }
 
