@@ -1,5 +1,7 @@
-//! What every inclusion proof against one published checkpoint shares,
-//! computed once per checkpoint: the folded right edge of its tree.
+//! Serving inclusion proofs cheaply: what every proof against one published
+//! checkpoint shares, computed once per checkpoint ([`ProofCache`]: the
+//! folded right edge of its tree), and the blocking threads that answer
+//! proofs in turn ([`ProofQueue`]).
 //!
 //! Each proof at a tree size holds at most one hash that is not a stored
 //! hash (the hash of a range from one of the tree's complete subtrees to its
