@@ -56,8 +56,8 @@ const BULK_MIN: u64 = 100_000;
 /// bulk load): 65,536 entries, well under a second. Each commit writes the
 /// pages it changed to the WAL, the tables' and indexes' last pages among
 /// them again and again: at 1M entries, 32 chunks instead of 8 took the
-/// writer's system time from 2.5-2.9 s to 1.8-1.9 s. Their new pages (about
-/// 27 MB) still fit in the bulk load's page cache.
+/// system time of `bench web-index` from 2.5-2.9 s to 1.8-1.9 s. Their new
+/// pages (about 27 MB) still fit in the bulk load's page cache.
 const BULK_TX_CHUNKS: usize = 32;
 
 /// The most rows an export returns (the newest matches).
