@@ -90,13 +90,11 @@ impl SyncGroup {
         self.lock().unanswered.front().map(|(_, size)| *size)
     }
 
-    /// A handle durable once every commit that has returned so far is
-    /// (for an answer that relies on entries committed by earlier batches).
+    /// A handle answered by a sync that begins after now (for an answer
+    /// that rests on entries committed earlier, by this process or by
+    /// another: the sync covers the whole filesystem).
     pub fn barrier(self: &Arc<Self>) -> Durable {
         let mut s = self.lock();
-        if s.unanswered.is_empty() {
-            return Durable::now();
-        }
         let number = s.next;
         s.next += 1;
         self.register(&mut s, number)
@@ -304,7 +302,7 @@ mod tests {
         let (g, count) = group(vec![], None);
         drop(g.begin(size(3)));
         assert_eq!(g.ceiling(), None);
-        g.barrier().wait().unwrap();
+        assert!(g.lock().waiting.is_empty());
         assert_eq!(count.load(Ordering::SeqCst), 0);
     }
 
@@ -317,6 +315,16 @@ mod tests {
         barrier.wait().unwrap();
         assert_eq!(g.ceiling(), None);
         assert_eq!(count.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_barrier_always_has_a_sync_of_its_own() {
+        // Nothing unanswered here; the entries it vouches for may be
+        // another process's.
+        let (g, count) = group(vec![], None);
+        g.barrier().wait().unwrap();
+        g.barrier().wait().unwrap();
+        assert_eq!(count.load(Ordering::SeqCst), 2);
     }
 
     #[test]

@@ -232,7 +232,27 @@ pub fn integrate(
     origin: &str,
     entries: Vec<NewEntry>,
 ) -> Result<Integrated, IntegrateError> {
-    integrate_fenced(store, key, origin, entries, None, Vec::new(), None)
+    integrate_committed(store, key, origin, entries, None, Vec::new(), None)?.wait()
+}
+
+/// What an integration committed, and the handle that answers once it is
+/// durable: nothing of the batch may be acknowledged before
+/// [`wait`](Committed::wait) (or `durable.wait()`) answers `Ok`.
+#[derive(Debug)]
+#[must_use = "a batch may be acknowledged only once it is durable"]
+pub struct Committed {
+    /// What the batch came to.
+    pub integrated: Integrated,
+    /// Answers once the batch is durable.
+    pub durable: Durable,
+}
+
+impl Committed {
+    /// Waits until the batch is durable.
+    pub fn wait(self) -> Result<Integrated, IntegrateError> {
+        self.durable.wait()?;
+        Ok(self.integrated)
+    }
 }
 
 /// [`integrate`] by a sequencer holding `fence`: the store refuses the batch
@@ -240,26 +260,8 @@ pub fn integrate(
 /// the same transaction. A refused batch's signed checkpoint is dropped
 /// here: it is never stored, served or sent to a witness. With `built_on`,
 /// the batch is refused (`SizeChanged`) unless the log still has that size,
-/// the one the caller checked the batch against.
-pub fn integrate_fenced(
-    store: &dyn LogStore,
-    key: &dyn CheckpointSigner,
-    origin: &str,
-    entries: Vec<NewEntry>,
-    fence: Option<Lease>,
-    settled: Vec<Hash>,
-    built_on: Option<TreeSize>,
-) -> Result<Integrated, IntegrateError> {
-    let (done, durable) =
-        integrate_committed(store, key, origin, entries, fence, settled, built_on)?;
-    durable.wait()?;
-    Ok(done)
-}
-
-/// [`integrate_fenced`], returning once the batch is committed, with the
-/// handle that answers once it is durable: nothing of the batch may be
-/// acknowledged before that answers `Ok` (a sequencer builds its next
-/// batch meanwhile).
+/// the one the caller checked the batch against. Returns once the batch is
+/// committed: a sequencer builds its next batch while this one syncs.
 pub fn integrate_committed(
     store: &dyn LogStore,
     key: &dyn CheckpointSigner,
@@ -268,7 +270,7 @@ pub fn integrate_committed(
     fence: Option<Lease>,
     settled: Vec<Hash>,
     built_on: Option<TreeSize>,
-) -> Result<(Integrated, Durable), IntegrateError> {
+) -> Result<Committed, IntegrateError> {
     let old = store.size()?;
     if let Some(expected) = built_on.filter(|b| *b != old) {
         return Err(StoreError::SizeChanged {
@@ -303,13 +305,15 @@ pub fn integrate_committed(
         hashes: overlay.new,
         checkpoint: checkpoint.clone(),
     })?;
-    let done = Integrated {
-        first: LeafIndex(old.get()),
-        size,
-        root,
-        checkpoint,
-    };
-    Ok((done, durable))
+    Ok(Committed {
+        integrated: Integrated {
+            first: LeafIndex(old.get()),
+            size,
+            root,
+            checkpoint,
+        },
+        durable,
+    })
 }
 
 /// Appends a registry entry at the end of the log, only if the log's
@@ -335,7 +339,7 @@ pub fn append_registry_entry(
             kind: record.kind().to_string(),
             signer: signer.to_string(),
         };
-        match integrate_fenced(
+        match integrate_committed(
             store,
             keys,
             &origin,
@@ -343,7 +347,9 @@ pub fn append_registry_entry(
             None,
             Vec::new(),
             Some(TreeSize(at.get())),
-        ) {
+        )
+        .and_then(Committed::wait)
+        {
             Ok(done) => return Ok(done.first),
             Err(IntegrateError::Store(StoreError::SizeChanged { .. })) => continue,
             Err(e) => return Err(e),

@@ -383,15 +383,27 @@ fn hand_over(shared: &Shared, batch: Vec<Pending>) {
                 _ => continue,
             };
             let mut still = Vec::with_capacity(waiting.len());
+            let mut sequenced = Vec::new();
             for ((h, p), index) in waiting.into_iter().zip(found) {
                 match index {
-                    Some(i) => {
-                        let _ = p.reply.send(Ok(i));
-                    }
+                    Some(i) => sequenced.push((p, i)),
                     None => still.push((h, p)),
                 }
             }
             waiting = still;
+            if sequenced.is_empty() {
+                continue;
+            }
+            // Found committed is not yet durable: answered after a sync
+            // that began now (it covers whichever process committed them).
+            let s = store.clone();
+            let synced = tokio::task::spawn_blocking(move || s.durable_barrier().wait())
+                .await
+                .map_err(|e| SequenceError::Integration(e.to_string()))
+                .and_then(|r| r.map_err(storage_error));
+            for (p, i) in sequenced {
+                let _ = p.reply.send(synced.clone().map(|()| i));
+            }
         }
     });
 }
@@ -508,7 +520,8 @@ fn sequence(
         // any queued copies, which is safe for anyone to do.
         let (first, size, durable) = if fresh.is_empty() {
             store.settle(&settled).map_err(storage)?;
-            // The entries found may be an earlier batch's, still syncing.
+            // The entries found may be an earlier batch's, still syncing,
+            // or another process's.
             (LeafIndex(0), built_on, store.durable_barrier())
         } else {
             match integrate_committed(
@@ -520,7 +533,7 @@ fn sequence(
                 settled.clone(),
                 Some(built_on),
             ) {
-                Ok((done, durable)) => (done.first, done.size, durable),
+                Ok(c) => (c.integrated.first, c.integrated.size, c.durable),
                 Err(IntegrateError::Store(StoreError::SizeChanged { .. })) => continue,
                 Err(IntegrateError::Store(StoreError::LeaseLost(_))) => {
                     return Err(SequenceError::LeaseLost)

@@ -1691,8 +1691,10 @@ mod tests {
         let key = key("new.test/log");
         let commit = |from: u64| {
             let batch = (from..from + 10).map(entry).collect();
-            integrate_committed(&store, &key, "new.test/log", batch, None, Vec::new(), None)
-                .unwrap()
+            let c =
+                integrate_committed(&store, &key, "new.test/log", batch, None, Vec::new(), None)
+                    .unwrap();
+            (c.integrated, c.durable)
         };
         let (first, first_sync) = commit(0);
         assert_eq!(store.latest_checkpoint().unwrap(), None);

@@ -200,8 +200,9 @@ pub trait LogStore: Send + Sync + 'static {
     fn append_pipelined(&self, batch: Append) -> Result<Durable, StoreError> {
         self.append(batch).map(|()| Durable::now())
     }
-    /// A handle durable once every batch committed so far is (for answers
-    /// that rest on entries earlier batches committed).
+    /// A handle durable once every batch committed so far is, by this
+    /// process or another (for answers that rest on entries found in the
+    /// log rather than committed by the caller).
     fn durable_barrier(&self) -> Durable {
         Durable::now()
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use daylight_core::tree::{stored_hash_count, tree_hash, MemoryTree};
 use daylight_core::{leaf_hash, KeyName, KeyType, LeafIndex, SignerKey, TreeSize, VerifierKey};
-use daylight_log_server::integrate::{integrate, integrate_fenced, IntegrateError};
+use daylight_log_server::integrate::{integrate, integrate_committed, Committed, IntegrateError};
 use daylight_log_server::postgres::{PostgresStore, ScratchSchema};
 use daylight_log_server::sqlite::SqliteStore;
 use daylight_log_server::store::{Append, Lease, LogStore, NewEntry, StoreError, StoreHashes};
@@ -430,7 +430,7 @@ fn the_lease_is_exclusive_and_fences_an_old_holder(b: &dyn Backend) {
     assert!(b_lease.token > a.token);
     assert_eq!(store.acquire_lease("a", short, None).unwrap(), None);
     // a's batch, built before it noticed, is refused and writes nothing.
-    let refused = integrate_fenced(
+    let refused = integrate_committed(
         store.as_ref(),
         &key,
         ORIGIN,
@@ -438,7 +438,8 @@ fn the_lease_is_exclusive_and_fences_an_old_holder(b: &dyn Backend) {
         Some(a),
         vec![],
         None,
-    );
+    )
+    .and_then(Committed::wait);
     assert!(
         matches!(refused, Err(IntegrateError::Store(StoreError::LeaseLost(t))) if t == a.token),
         "{refused:?}"
@@ -448,7 +449,7 @@ fn the_lease_is_exclusive_and_fences_an_old_holder(b: &dyn Backend) {
     let forged = Lease {
         token: b_lease.token + 1,
     };
-    let refused = integrate_fenced(
+    let refused = integrate_committed(
         store.as_ref(),
         &key,
         ORIGIN,
@@ -456,12 +457,13 @@ fn the_lease_is_exclusive_and_fences_an_old_holder(b: &dyn Backend) {
         Some(forged),
         vec![],
         None,
-    );
+    )
+    .and_then(Committed::wait);
     assert!(
         matches!(refused, Err(IntegrateError::Store(StoreError::LeaseLost(t))) if t == forged.token),
         "{refused:?}"
     );
-    let done = integrate_fenced(
+    let done = integrate_committed(
         store.as_ref(),
         &key,
         ORIGIN,
@@ -470,6 +472,7 @@ fn the_lease_is_exclusive_and_fences_an_old_holder(b: &dyn Backend) {
         vec![],
         None,
     )
+    .and_then(Committed::wait)
     .unwrap();
     assert_eq!(done.size, TreeSize(1));
     // A holder known to be dead need not be waited for; a live one must.
@@ -533,7 +536,7 @@ fn queued_entries_wait_until_a_batch_settles_them(b: &dyn Backend) {
     assert!(store.append(stale).is_err());
     assert_eq!(store.queued(10).unwrap().len(), 3);
     let settled = vec![entry(3).leaf_hash, entry(1).leaf_hash];
-    integrate_fenced(
+    integrate_committed(
         store.as_ref(),
         &log_key(),
         ORIGIN,
@@ -542,6 +545,7 @@ fn queued_entries_wait_until_a_batch_settles_them(b: &dyn Backend) {
         settled,
         None,
     )
+    .and_then(Committed::wait)
     .unwrap();
     let left = store.queued(10).unwrap();
     assert_eq!(left.len(), 1);

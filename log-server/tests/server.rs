@@ -538,6 +538,12 @@ impl LogStore for Faulty {
         self.append(b)?;
         Ok(begun.committed())
     }
+    fn durable_barrier(&self) -> daylight_log_server::store::Durable {
+        match &self.syncs {
+            Some(syncs) => syncs.barrier(),
+            None => daylight_log_server::store::Durable::now(),
+        }
+    }
     fn latest_checkpoint(&self) -> Result<Option<Vec<u8>>, daylight_log_server::store::StoreError> {
         self.inner.latest_checkpoint()
     }
@@ -856,65 +862,99 @@ async fn a_failing_disk_is_a_clear_error_loses_nothing_and_recovers() {
     log.stop().await.unwrap();
 }
 
+/// The outcome held syncs answer (None: they wait), and its signal.
+type Outcome = (
+    std::sync::Mutex<Option<Result<(), String>>>,
+    std::sync::Condvar,
+);
+
+/// Syncs that wait while their outcome is None, then all answer it.
+struct HeldSyncs(Arc<Outcome>);
+
+impl HeldSyncs {
+    fn new() -> (HeldSyncs, Arc<daylight_log_server::durability::SyncGroup>) {
+        let outcome = Arc::new((std::sync::Mutex::new(None), std::sync::Condvar::new()));
+        let held = outcome.clone();
+        let syncs = daylight_log_server::durability::SyncGroup::new(Box::new(move || {
+            let (lock, cv) = &*held;
+            let mut o = lock.lock().unwrap();
+            loop {
+                if let Some(answer) = o.clone() {
+                    return answer;
+                }
+                o = cv.wait(o).unwrap();
+            }
+        }));
+        (HeldSyncs(outcome), syncs)
+    }
+
+    fn set(&self, o: Option<Result<(), String>>) {
+        *self.0 .0.lock().unwrap_or_else(|p| p.into_inner()) = o;
+        self.0 .1.notify_all();
+    }
+}
+
+impl Drop for HeldSyncs {
+    // A test that fails while syncs are held must not hang the runtime's
+    // shutdown on the blocking threads waiting for them.
+    fn drop(&mut self) {
+        self.set(Some(Err("the test ended".into())));
+    }
+}
+
+/// Waits until `store` holds `size` entries.
+async fn committed(store: &dyn LogStore, size: u64) {
+    for _ in 0..1000 {
+        if store.size().unwrap().get() >= size {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the batch was never committed");
+}
+
+fn submit(url: &str, rec: Vec<u8>) -> tokio::task::JoinHandle<(u16, Value)> {
+    let (c, url) = (client(), url.to_string());
+    tokio::spawn(async move { post(&c, &url, rec).await })
+}
+
+/// Fails if `answer` has finished 200 ms after its entry was committed.
+async fn still_waiting(
+    answer: tokio::task::JoinHandle<(u16, Value)>,
+) -> tokio::task::JoinHandle<(u16, Value)> {
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    if answer.is_finished() {
+        let answer = answer.await.unwrap();
+        panic!("answered before its sync did: {answer:?}");
+    }
+    answer
+}
+
 /// A committed batch is acknowledged only once its sync has answered, and
 /// a failed sync is a 503 to its submitters; the sequencer keeps going.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_is_acknowledged_only_after_its_sync() {
     let f = Fixture::new(0);
-    // Each sync waits for the test to send its outcome.
-    let (outcome, outcomes) = std::sync::mpsc::channel::<Result<(), String>>();
-    let outcomes = std::sync::Mutex::new(outcomes);
-    let syncs = daylight_log_server::durability::SyncGroup::new(Box::new(move || {
-        outcomes
-            .lock()
-            .unwrap()
-            .recv()
-            .unwrap_or_else(|_| Err("the test ended".into()))
-    }));
+    let (held, syncs) = HeldSyncs::new();
     let mut faulty = Faulty::new(f.store.clone(), Duration::ZERO);
     faulty.syncs = Some(syncs);
     let log = f.start_with(Arc::new(faulty), BatchConfig::default()).await;
-    let (c, url) = (client(), log.url());
-    let committed = |size: u64| {
-        let store = f.store.clone();
-        async move {
-            for _ in 0..500 {
-                if store.size().unwrap().get() >= size {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            panic!("the batch was never committed");
-        }
-    };
+    let url = log.url();
     let size = f.store.size().unwrap().get();
-    let rec = request(&f.agency).to_bytes();
-    let submit = tokio::spawn({
-        let (c, url, rec) = (c.clone(), url.clone(), rec.clone());
-        async move { post(&c, &url, rec).await }
-    });
-    committed(size + 1).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(
-        !submit.is_finished(),
-        "acknowledged before its sync answered"
-    );
-    outcome.send(Ok(())).unwrap();
-    let (s, b) = submit.await.unwrap();
+    let first = submit(&url, request(&f.agency).to_bytes());
+    committed(f.store.as_ref(), size + 1).await;
+    let first = still_waiting(first).await;
+    held.set(Some(Ok(())));
+    let (s, b) = first.await.unwrap();
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["index"].as_u64(), Some(size));
 
     // A failed sync: the submitter is told to retry, not given an index.
-    let submit = tokio::spawn({
-        let (c, url) = (c.clone(), url.clone());
-        let rec = request(&f.agency).to_bytes();
-        async move { post(&c, &url, rec).await }
-    });
-    committed(size + 2).await;
-    outcome
-        .send(Err("journal aborted (injected)".into()))
-        .unwrap();
-    let (s, b) = submit.await.unwrap();
+    held.set(None);
+    let second = submit(&url, request(&f.agency).to_bytes());
+    committed(f.store.as_ref(), size + 2).await;
+    held.set(Some(Err("journal aborted (injected)".into())));
+    let (s, b) = second.await.unwrap();
     assert_eq!(s, 503, "{b}");
     assert_eq!(b["error"], "storage_unavailable");
     assert!(
@@ -922,17 +962,48 @@ async fn a_batch_is_acknowledged_only_after_its_sync() {
         "{b}"
     );
 
-    // The next batch gets a sync of its own.
-    let submit = tokio::spawn({
-        let (c, url) = (c.clone(), url.clone());
-        let rec = request(&f.agency).to_bytes();
-        async move { post(&c, &url, rec).await }
-    });
-    committed(size + 3).await;
-    outcome.send(Ok(())).unwrap();
-    let (s, b) = submit.await.unwrap();
+    // Later batches get syncs of their own.
+    held.set(Some(Ok(())));
+    let (s, b) = submit(&url, request(&f.agency).to_bytes()).await.unwrap();
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["index"].as_u64(), Some(size + 2));
-    drop(outcome);
+    log.stop().await.unwrap();
+}
+
+/// An entry queued in the store while another frontend held the lease is
+/// answered, once found sequenced, only after a sync that began after that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_entry_is_answered_only_after_a_sync() {
+    let f = Fixture::new(0);
+    let other = f
+        .store
+        .acquire_lease("another frontend", Duration::from_secs(60), None)
+        .unwrap()
+        .expect("a new log's lease is free");
+    let (held, syncs) = HeldSyncs::new();
+    let mut faulty = Faulty::new(f.store.clone(), Duration::ZERO);
+    faulty.syncs = Some(syncs);
+    let log = f.start_with(Arc::new(faulty), BatchConfig::default()).await;
+    let size = f.store.size().unwrap().get();
+    let queued = submit(&log.url(), request(&f.agency).to_bytes());
+    for _ in 0..500 {
+        if !f.store.queued(10).unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        f.store.queued(10).unwrap().len(),
+        1,
+        "handed over, not sequenced"
+    );
+    // This frontend takes the lease and sequences what was queued.
+    f.store.release_lease("another frontend", other).unwrap();
+    committed(f.store.as_ref(), size + 1).await;
+    let queued = still_waiting(queued).await;
+    held.set(Some(Ok(())));
+    let (s, b) = queued.await.unwrap();
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["index"].as_u64(), Some(size));
     log.stop().await.unwrap();
 }

@@ -122,8 +122,8 @@ fn integrate_window(
             if in_flight >= depth {
                 settle(&mut in_flight)?;
             }
-            let (_, durable) =
-                integrate_committed(store, key, origin, batch, None, Vec::new(), None)?;
+            let durable =
+                integrate_committed(store, key, origin, batch, None, Vec::new(), None)?.durable;
             to_sync
                 .send(durable)
                 .map_err(|_| anyhow::anyhow!("the sync thread stopped"))?;

@@ -261,7 +261,14 @@ mod tests {
                 assert_eq!(got.ok(), Some(i as u64 * 2), "job {i}");
             }
         }
-        // Every drainer signed off, and a later proof is still answered.
+        // Every drainer signs off (just after sending its last answer, so
+        // give it a moment), and a later proof is still answered.
+        for _ in 0..200 {
+            if queue.lock().drainers == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         assert_eq!(queue.lock().drainers, 0);
         assert_eq!(queue.run(|| Ok(7)).await.ok(), Some(7));
     }
