@@ -754,16 +754,21 @@ mod tests {
         }
     }
 
+    /// The verifier-key text of an Ed25519 key with these public bytes,
+    /// its key ID right (so only the key itself can be refused).
+    fn key_text(name: &str, public: &[u8; 32]) -> String {
+        let id = key_id(&KeyName::new(name).unwrap(), KeyType::Ed25519, public);
+        let mut data = vec![0x01];
+        data.extend_from_slice(public);
+        format!("{name}+{id}+{}", BASE64.encode(data))
+    }
+
     #[test]
     fn weak_keys_are_refused() {
         // The identity point: small order, so it "verifies" crafted signatures.
         let mut identity = [0u8; 32];
         identity[0] = 1;
-        let name = KeyName::new("weak").unwrap();
-        let id = key_id(&name, KeyType::Ed25519, &identity);
-        let mut data = vec![0x01];
-        data.extend_from_slice(&identity);
-        let text = format!("weak+{id}+{}", BASE64.encode(data));
+        let text = key_text("weak", &identity);
         assert_eq!(
             VerifierKey::parse(&text),
             Err(NoteError::BadKey("weak (small-order) Ed25519 public key"))
@@ -785,13 +790,8 @@ mod tests {
             if key.is_weak() {
                 continue;
             }
-            let name = KeyName::new("odd").unwrap();
-            let id = key_id(&name, KeyType::Ed25519, &public);
-            let mut data = vec![0x01];
-            data.extend_from_slice(&public);
-            let text = format!("odd+{id}+{}", BASE64.encode(data));
             assert_eq!(
-                VerifierKey::parse(&text),
+                VerifierKey::parse(&key_text("odd", &public)),
                 Err(NoteError::BadKey(
                     "non-canonical Ed25519 public key encoding"
                 )),
