@@ -12,9 +12,12 @@
 //! (no thread of its own); the others wait for it, and those whose commit
 //! came after it began run the next one.
 //!
-//! While a commit is begun and not yet answered, [`SyncGroup::ceiling`]
+//! While a commit is begun and not yet answered Ok, [`SyncGroup::ceiling`]
 //! names the size it was built on, so that nothing reads a checkpoint out
-//! of the store for witnesses before the sync that makes it durable.
+//! of the store for witnesses before the sync that makes it durable. A
+//! commit whose sync failed keeps the ceiling down until a sync that began
+//! after the failure succeeds (the filesystem is healthy again; if it is
+//! not, its syncs keep failing and nothing past the failure is published).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -38,6 +41,9 @@ struct State {
     /// Commits begun and not yet answered, oldest first: each one's number
     /// and the size it was built on.
     unanswered: VecDeque<(u64, TreeSize)>,
+    /// Commits whose sync failed, oldest first, with the size each was
+    /// built on: held under the ceiling until a later sync succeeds.
+    failed: Vec<(u64, TreeSize)>,
     /// Committed and waiting for a sync to begin.
     waiting: Vec<Arc<Slot>>,
     /// Whether a sync runs now.
@@ -84,10 +90,13 @@ impl SyncGroup {
     }
 
     /// The largest size a reader may take as durable while commits are
-    /// unanswered (the size the oldest was built on); `None` when every
-    /// commit of this process is answered.
+    /// unanswered or failed (the size the oldest was built on); `None` when
+    /// every commit of this process is durable.
     pub fn ceiling(&self) -> Option<TreeSize> {
-        self.lock().unanswered.front().map(|(_, size)| *size)
+        let s = self.lock();
+        let oldest_failed = s.failed.first().map(|(_, size)| *size);
+        let oldest_unanswered = s.unanswered.front().map(|(_, size)| *size);
+        oldest_failed.into_iter().chain(oldest_unanswered).min()
     }
 
     /// A handle answered by a sync that begins after now (for an answer
@@ -120,16 +129,26 @@ impl SyncGroup {
                 s = self.answered.wait(s).unwrap_or_else(|p| p.into_inner());
                 continue;
             }
-            // Everything waiting committed before this sync begins.
+            // Everything waiting committed before this sync begins, and
+            // every failure before it is what its success would clear.
             let covered = std::mem::take(&mut s.waiting);
+            let failed_before = s.failed.len();
             s.syncing = true;
             drop(s);
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.sync)()))
                 .unwrap_or_else(|_| Err("the filesystem sync panicked".into()));
             s = self.lock();
+            if result.is_ok() {
+                s.failed.drain(..failed_before);
+            }
             for c in &covered {
                 *c.answer.lock().unwrap_or_else(|p| p.into_inner()) = Some(result.clone());
-                s.unanswered.retain(|(n, _)| *n != c.commit);
+                if let Some(at) = s.unanswered.iter().position(|(n, _)| *n == c.commit) {
+                    let (n, built_on) = s.unanswered.remove(at).unwrap_or((c.commit, TreeSize(0)));
+                    if result.is_err() {
+                        s.failed.push((n, built_on));
+                    }
+                }
             }
             s.syncing = false;
             self.answered.notify_all();
@@ -262,12 +281,18 @@ mod tests {
         first.join().unwrap().unwrap();
         assert_eq!(g.ceiling(), Some(size(10)), "b is not answered yet");
         open.send(()).unwrap();
-        let err = b.wait().unwrap_err();
+        let b_waits = std::thread::spawn(move || b.wait());
+        let err = b_waits.join().unwrap().unwrap_err();
         assert!(
             matches!(&err, StoreError::Unwritable(m) if m == "EIO"),
             "{err}"
         );
         assert_eq!(count.load(Ordering::SeqCst), 2);
+        assert_eq!(g.ceiling(), Some(size(10)), "a failed commit stays held");
+        // A sync that began after the failure succeeds: the filesystem is
+        // healthy again, and what it now holds may be published.
+        open.send(()).unwrap();
+        g.barrier().wait().unwrap();
         assert_eq!(g.ceiling(), None);
     }
 
@@ -278,9 +303,11 @@ mod tests {
         let b = g.begin(size(5)).committed();
         assert!(matches!(b.wait(), Err(StoreError::Unwritable(_))));
         assert!(matches!(a.wait(), Err(StoreError::Unwritable(_))));
+        assert_eq!(g.ceiling(), Some(size(0)), "held at the oldest failure");
         let c = g.begin(size(9)).committed();
         c.wait().unwrap();
         assert_eq!(count.load(Ordering::SeqCst), 2);
+        assert_eq!(g.ceiling(), None, "a later sync succeeded");
     }
 
     #[test]
@@ -329,12 +356,15 @@ mod tests {
 
     #[test]
     fn a_barrier_waits_for_a_sync_after_the_commits_before_it() {
-        let (g, count) = group(vec![Err("EIO".into())], None);
+        let (g, count) = group(vec![Err("EIO".into()), Err("EIO".into())], None);
         let a = g.begin(size(0)).committed();
         let barrier = g.barrier();
         assert!(barrier.wait().is_err(), "the sync covering a failed");
         assert!(a.wait().is_err());
         assert_eq!(count.load(Ordering::SeqCst), 1);
+        // Failing syncs keep it held.
+        assert!(g.barrier().wait().is_err());
+        assert_eq!(g.ceiling(), Some(size(0)));
     }
 
     #[test]

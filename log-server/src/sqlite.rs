@@ -1720,7 +1720,8 @@ mod tests {
         assert_eq!(store.latest_checkpoint().unwrap(), Some(third.checkpoint));
         second_sync.wait().unwrap();
         assert_ne!(second.checkpoint, Vec::<u8>::new());
-        // Another process sees no ceiling of this one's.
+        // Another process sees no ceiling of this one's (witnessing waits
+        // for a sync of its own after reading a checkpoint).
         let other = SqliteStore::open(&dir.path().join("log.db")).unwrap();
         let (_, pending) = commit(30);
         assert_ne!(

@@ -206,8 +206,11 @@ pub trait LogStore: Send + Sync + 'static {
     fn durable_barrier(&self) -> Durable {
         Durable::now()
     }
-    /// The newest log-signed checkpoint (not yet necessarily cosigned) of a
-    /// batch that is durable: never one whose [`Durable`] has not answered.
+    /// The newest log-signed checkpoint (not yet necessarily cosigned),
+    /// never one of this process's batches whose [`Durable`] has not
+    /// answered Ok (nor any after a batch whose sync failed, until a later
+    /// sync succeeds). Another process's commit may not be synced yet:
+    /// callers that hand it out wait for [`durable_barrier`](Self::durable_barrier).
     fn latest_checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError>;
     /// The newest published checkpoint (log signature plus the quorum's cosignatures).
     fn published_checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError>;

@@ -138,6 +138,14 @@ fn load_target(store: &Arc<dyn LogStore>) -> Result<Option<Arc<Target>>, String>
     let Some(bytes) = store.latest_checkpoint().map_err(|e| e.to_string())? else {
         return Ok(None);
     };
+    // Given to witnesses only once a sync begun after it was read has
+    // succeeded: it may be another process's commit (a frontend that lost
+    // the lease, a server that crashed, an offline command) not yet synced,
+    // which this process's ceiling on `latest_checkpoint` cannot know of.
+    store
+        .durable_barrier()
+        .wait()
+        .map_err(|e| format!("the checkpoint is not known durable: {e}"))?;
     let note = Note::parse(&bytes).map_err(|e| format!("stored checkpoint: {e}"))?;
     let cp = Checkpoint::parse_text(note.text()).map_err(|e| format!("stored checkpoint: {e}"))?;
     Ok(Some(Arc::new(Target {
