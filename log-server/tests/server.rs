@@ -940,6 +940,14 @@ async fn a_batch_is_acknowledged_only_after_its_sync() {
     faulty.syncs = Some(syncs);
     let log = f.start_with(Arc::new(faulty), BatchConfig::default()).await;
     let url = log.url();
+    // Led, not handed over (that path has a test of its own below).
+    for _ in 0..500 {
+        if f.store.lease_state().unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(f.store.lease_state().unwrap().is_some(), "no lease taken");
     let size = f.store.size().unwrap().get();
     let first = submit(&url, request(&f.agency).to_bytes());
     committed(f.store.as_ref(), size + 1).await;
