@@ -299,7 +299,7 @@ async fn lead(
 }
 
 /// Answers a sequenced batch's submitters once it is durable, and tells the
-/// witnesses its size; if its sync failed, tells them it may not be stored.
+/// witnesses its size; if its sync failed, tells the submitters to retry.
 async fn answer(shared: &Shared, done: Sequenced, batch: Vec<Pending>, oldest: Instant) {
     let Sequenced {
         indexes,
