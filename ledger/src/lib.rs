@@ -20,7 +20,8 @@
 //!   threshold custody, whether custodians' share releases put a key
 //!   together is decided by [`custody::assembled`], also one function);
 //! - the counters an overview or a report reads (per kind and month, per
-//!   agency, statuses per month);
+//!   agency, statuses per month), and per day the span of indexes its
+//!   entries take, which bounds a date range's list;
 //! - what readers concluded (the auditor's findings), with the entries,
 //!   so that a reader resumes where it stopped.
 //!

@@ -24,7 +24,7 @@ use crate::summary::{
 };
 
 /// Bumped whenever the tables change; a ledger of another version is rebuilt.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 /// Why the ledger could not answer or write.
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +123,9 @@ CREATE TABLE IF NOT EXISTS monthly(
 CREATE TABLE IF NOT EXISTS monthly_status(
     month INTEGER NOT NULL, status INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY(month, status)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS days(
+    day INTEGER PRIMARY KEY, lo INTEGER NOT NULL, hi INTEGER NOT NULL, n INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS per_agency(
     signer TEXT PRIMARY KEY, n INTEGER NOT NULL
 ) WITHOUT ROWID;
@@ -180,8 +183,9 @@ pub enum Use {
     Rules,
 }
 
-const TABLES: [&str; 10] = [
+const TABLES: [&str; 11] = [
     "entries",
+    "days",
     "status_members",
     "monthly_status",
     "refs",
@@ -331,6 +335,64 @@ pub fn ticked(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("SELECT value FROM meta WHERE key = 'tick'", [], |r| {
         r.get(0)
     })
+}
+
+/// The entries made on some days (UTC): the lowest and highest index
+/// among them and how many there are. Whatever a date range matches lies
+/// between `lo` and `hi`; where its entries fill most of that span, a list
+/// reads the span in log order rather than sorting the day index's matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DaySpan {
+    /// The lowest index.
+    pub lo: u64,
+    /// The highest index.
+    pub hi: u64,
+    /// Entries made on those days.
+    pub entries: u64,
+}
+
+impl DaySpan {
+    fn of(index: u64) -> DaySpan {
+        DaySpan {
+            lo: index,
+            hi: index,
+            entries: 1,
+        }
+    }
+
+    fn add(&mut self, index: u64) {
+        self.lo = self.lo.min(index);
+        self.hi = self.hi.max(index);
+        self.entries += 1;
+    }
+}
+
+/// The span of the entries made from day `from` to day `to` (days since
+/// 1970-01-01, both included, either end open), or `None` if none was.
+pub fn day_span(
+    conn: &Connection,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> rusqlite::Result<Option<DaySpan>> {
+    let mut st = conn
+        .prepare_cached("SELECT min(lo), max(hi), sum(n) FROM days WHERE day BETWEEN ?1 AND ?2")?;
+    let (lo, hi, n) = st.query_row([from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)], |r| {
+        Ok((
+            r.get::<_, Option<i64>>(0)?,
+            r.get::<_, Option<i64>>(1)?,
+            r.get::<_, Option<i64>>(2)?,
+        ))
+    })?;
+    Ok(
+        match (
+            index_of(lo),
+            index_of(hi),
+            n.and_then(|n| u64::try_from(n).ok()),
+        ) {
+            (Some(lo), Some(hi), Some(entries)) if entries > 0 => Some(DaySpan { lo, hi, entries }),
+            _ => None,
+        },
+    )
 }
 
 /// A status's number in `status_members` and `monthly_status`.
@@ -581,6 +643,7 @@ impl Ledger {
             per_agency: HashMap::new(),
             names: BTreeMap::new(),
             month_status: HashMap::new(),
+            days: HashMap::new(),
         })
     }
 
@@ -1057,6 +1120,8 @@ pub struct Batch<'a> {
     /// Changes of membership per (month, status): new authorisations and
     /// the entries later ones speak of.
     month_status: HashMap<(i64, i64), i64>,
+    /// The span of each day's new entries.
+    days: HashMap<i64, DaySpan>,
 }
 
 /// What the row of an entry a reference names says: read once per
@@ -1212,6 +1277,7 @@ impl Batch<'_> {
         let idx = sql_index(s.index);
         let secs = |t: Option<DateTime<Utc>>| t.map(|t| t.timestamp());
         let month = s.created.map(month_key);
+        let day = s.created.map(|c| epoch_day(c.date_naive()));
         let categories = s.categories.iter().fold(0, |m, c| m | category_bit(c));
         let about = s.about.map(sql_index);
         // `about` is set only when the first reference is valid: its row.
@@ -1270,7 +1336,7 @@ impl Batch<'_> {
             &s.kind.map(Kind::as_str),
             &i64::try_from(s.version).unwrap_or(0),
             &secs(s.created),
-            &s.created.map(|c| epoch_day(c.date_naive())),
+            &day,
             &month,
             &s.signer,
             &s.jurisdiction,
@@ -1312,6 +1378,12 @@ impl Batch<'_> {
         self.insert_row(&values)?;
         if let (Some(kind), Some(month)) = (s.kind, month) {
             *self.monthly.entry((kind.as_str(), month)).or_default() += 1;
+        }
+        if let Some(day) = day {
+            self.days
+                .entry(day)
+                .and_modify(|d| d.add(s.index))
+                .or_insert_with(|| DaySpan::of(s.index));
         }
         // A few names recur in every entry: copied only the first time.
         if s.is_authorisation() {
@@ -1556,6 +1628,20 @@ impl Batch<'_> {
             let sorted: BTreeMap<_, _> = self.monthly.iter().collect();
             for ((kind, month), n) in sorted {
                 st.execute(params![kind, month, n])?;
+            }
+            let mut st = self.tx.prepare_cached(
+                "INSERT INTO days(day, lo, hi, n) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT(day) DO UPDATE SET lo = min(lo, excluded.lo), \
+                 hi = max(hi, excluded.hi), n = n + excluded.n",
+            )?;
+            let sorted: BTreeMap<_, _> = self.days.iter().collect();
+            for (day, d) in sorted {
+                st.execute(params![
+                    day,
+                    sql_index(d.lo),
+                    sql_index(d.hi),
+                    sql_index(d.entries)
+                ])?;
             }
             let mut st = self.tx.prepare_cached(
                 "INSERT INTO per_agency(signer, n) VALUES (?1, ?2) \

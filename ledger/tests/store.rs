@@ -15,7 +15,7 @@ use chrono::{DateTime, Duration, Utc};
 use daylight_core::{Hash, KeyName, KeyType, SignerKey};
 use daylight_ledger::custody;
 use daylight_ledger::status::flags;
-use daylight_ledger::store::status_code;
+use daylight_ledger::store::{day_span, status_code, DaySpan};
 use daylight_ledger::summary::{epoch_day, month_key};
 use daylight_ledger::{
     Added, Facts, Ledger, LedgerError, OutcomeFacts, OutcomeNumbers, Status, StatusSet, Summary,
@@ -2505,6 +2505,80 @@ fn tick_time(rng: &mut Rng, m: &Model, t0: DateTime<Utc>) -> DateTime<Utc> {
     }
 }
 
+/// Each day's span of indexes, and the span of a few ranges of days, are
+/// those of the model's entries made on those days.
+fn check_days(ledger: &Ledger, m: &Model, rng: &mut Rng) {
+    // The model's own reading: the span widened by each entry in turn.
+    let widen = |d: Option<DaySpan>, i: u64| match d {
+        None => DaySpan {
+            lo: i,
+            hi: i,
+            entries: 1,
+        },
+        Some(d) => DaySpan {
+            lo: d.lo.min(i),
+            hi: d.hi.max(i),
+            entries: d.entries + 1,
+        },
+    };
+    let made: Vec<(i64, u64)> = m
+        .summaries
+        .iter()
+        .filter_map(|s| s.created.map(|c| (epoch_day(c.date_naive()), s.index)))
+        .collect();
+    let mut want: BTreeMap<i64, DaySpan> = BTreeMap::new();
+    for &(day, i) in &made {
+        let d = widen(want.remove(&day), i);
+        want.insert(day, d);
+    }
+    let got: BTreeMap<i64, DaySpan> = ledger
+        .conn()
+        .prepare("SELECT day, lo, hi, n FROM days")
+        .unwrap()
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                DaySpan {
+                    lo: r.get(1)?,
+                    hi: r.get(2)?,
+                    entries: r.get(3)?,
+                },
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(got, want);
+    let (Some(&first), Some(&last)) = (want.keys().next(), want.keys().next_back()) else {
+        assert_eq!(day_span(ledger.conn(), None, None).unwrap(), None);
+        return;
+    };
+    let mut ranges = vec![
+        (None, None),
+        (Some(last + 1), None),
+        (None, Some(first - 1)),
+    ];
+    let width = u64::try_from(last - first + 3).unwrap();
+    for _ in 0..5 {
+        let a = first - 1 + i64::try_from(rng.below(width)).unwrap();
+        let b = first - 1 + i64::try_from(rng.below(width)).unwrap();
+        ranges.push((Some(a.min(b)), Some(a.max(b))));
+        ranges.push((Some(a), None));
+        ranges.push((None, Some(b)));
+    }
+    for (from, to) in ranges {
+        let expected = made
+            .iter()
+            .filter(|&&(d, _)| from.is_none_or(|f| d >= f) && to.is_none_or(|t| d <= t))
+            .fold(None, |acc, &(_, i)| Some(widen(acc, i)));
+        assert_eq!(
+            day_span(ledger.conn(), from, to).unwrap(),
+            expected,
+            "days {from:?} to {to:?}"
+        );
+    }
+}
+
 /// Everything the ledger stores (but the tick and the findings), as rows.
 fn dump(ledger: &Ledger) -> BTreeMap<&'static str, Vec<Vec<Sql>>> {
     let tables = [
@@ -2522,6 +2596,7 @@ fn dump(ledger: &Ledger) -> BTreeMap<&'static str, Vec<Vec<Sql>>> {
         ("names", "SELECT * FROM names ORDER BY 1, 2"),
         ("monthly", "SELECT * FROM monthly ORDER BY 1, 2"),
         ("per_agency", "SELECT * FROM per_agency ORDER BY 1"),
+        ("days", "SELECT * FROM days ORDER BY 1"),
     ];
     tables
         .into_iter()
@@ -2572,6 +2647,7 @@ fn check_model(ledger: &Ledger, m: &Model, rng: &mut Rng) {
         );
     }
     check_statuses(ledger);
+    check_days(ledger, m, rng);
     // Stories, deadlines and kinds over a few ranges.
     for _ in 0..5 {
         let (a, b) = (rng.below(size + 2), rng.below(size + 2));

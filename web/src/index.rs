@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use daylight_core::LeafIndex;
 use daylight_ledger::store::{
-    open_conn, size_of, status_code, summary_of_row, ticked, SUMMARY_COLUMNS,
+    day_span, open_conn, size_of, status_code, summary_of_row, ticked, DaySpan, SUMMARY_COLUMNS,
 };
 use daylight_ledger::summary::{category_bit, epoch_day, outcome_bits};
 use daylight_ledger::{Ledger, LedgerError, Prepared};
@@ -186,8 +186,48 @@ struct Condition {
 /// up: as fast for an old status ("overdue") as for a new one.
 const STATUS_FROM: &str = "status_members CROSS JOIN entries ON idx = entry";
 
+/// A date range is read as the span of indexes its days' entries take
+/// (`idx BETWEEN lo AND hi`) when that span is at most this many times as
+/// long as their number (see [`Condition::read`]).
+const DENSE_SPAN: u64 = 4;
+
+/// How a condition reads a date range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dates {
+    /// From the day index: every entry of the range, sorted by index.
+    ByDay,
+    /// As a span of indexes in log order, the day compared row by row.
+    Span(DaySpan),
+}
+
 impl Condition {
-    fn of(f: &Filter) -> Condition {
+    /// `f` as SQL over the index read by `conn`: which way a date range is
+    /// read depends on how its entries lie in the log. Records are logged
+    /// about when they are made, so a range's entries mostly fill one span
+    /// of indexes: a page then walks back from the span's end and stops at
+    /// its last match, where the day index would give every match of the
+    /// range to sort (a half-year of a 10M log: over a million). Where the
+    /// entries lie spread thin over the log (old records logged late), the
+    /// day index reads fewer rows.
+    fn read(conn: &Connection, f: &Filter) -> Result<Condition, IndexError> {
+        let dates = if f.from.is_some() || f.to.is_some() {
+            let (from, to) = (f.from.map(epoch_day), f.to.map(epoch_day));
+            match day_span(conn, from, to)? {
+                Some(span)
+                    if (span.hi - span.lo).saturating_add(1)
+                        <= span.entries.saturating_mul(DENSE_SPAN) =>
+                {
+                    Dates::Span(span)
+                }
+                _ => Dates::ByDay,
+            }
+        } else {
+            Dates::ByDay
+        };
+        Ok(Condition::of(f, dates))
+    }
+
+    fn of(f: &Filter, dates: Dates) -> Condition {
         let mut terms: Vec<String> = Vec::new();
         let mut params: Vec<(&'static str, Value)> = Vec::new();
         let text = |v: &str| Value::Text(v.to_owned());
@@ -233,12 +273,28 @@ impl Condition {
             terms.push("categories & :categories != 0".into());
             params.push((":categories", Value::Integer(mask)));
         }
+        // `+day` keeps SQLite from reading the range from the day index.
+        let day = match dates {
+            Dates::ByDay => "day",
+            Dates::Span(span) => {
+                terms.push("idx BETWEEN :lo AND :hi".into());
+                params.push((
+                    ":lo",
+                    Value::Integer(i64::try_from(span.lo).unwrap_or(i64::MAX)),
+                ));
+                params.push((
+                    ":hi",
+                    Value::Integer(i64::try_from(span.hi).unwrap_or(i64::MAX)),
+                ));
+                "+day"
+            }
+        };
         if let Some(d) = f.from {
-            terms.push("day >= :from".into());
+            terms.push(format!("{day} >= :from"));
             params.push((":from", Value::Integer(epoch_day(d))));
         }
         if let Some(d) = f.to {
-            terms.push("day <= :to".into());
+            terms.push(format!("{day} <= :to"));
             params.push((":to", Value::Integer(epoch_day(d))));
         }
         if let Some(e) = f.emergency {
@@ -296,6 +352,20 @@ impl Condition {
             sql,
             params,
         }
+    }
+
+    /// A page of the matches of a condition without a status (`:limit`
+    /// after `:skip`, newest first): the page's indexes first, from an
+    /// index that covers the condition where there is one (a date range
+    /// read by day sorts its matches' indexes, not their rows), then only
+    /// those rows.
+    fn page_sql(&self) -> String {
+        format!(
+            "SELECT {SUMMARY_COLUMNS} FROM entries WHERE idx IN \
+             (SELECT idx FROM entries WHERE {} ORDER BY idx DESC LIMIT :limit OFFSET :skip) \
+             ORDER BY idx DESC",
+            self.sql
+        )
     }
 
     fn bind(&self) -> Vec<(&str, &dyn rusqlite::ToSql)> {
@@ -586,7 +656,7 @@ impl Index {
                 at_least: false,
             });
         }
-        let cond = Condition::of(filter);
+        let cond = Condition::read(&r, filter)?;
         // Statuses change with later entries and with time: a status count
         // is reused only for the same entries at the same tick.
         let mut key = format!("{}#{cap}", filter.query(None));
@@ -653,7 +723,7 @@ impl Index {
         limit: usize,
     ) -> Result<Vec<Summary>, IndexError> {
         let r = self.reader()?;
-        let cond = Condition::of(filter);
+        let cond = Condition::read(&r, filter)?;
         let mut bind = cond.bind();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let skip = i64::try_from(skip).unwrap_or(i64::MAX);
@@ -673,16 +743,8 @@ impl Index {
                 cond.from, cond.sql, cond.order
             )
         } else {
-            // The page's indexes first, from an index that covers the
-            // condition where there is one (a date range sorts its matches'
-            // indexes, not their rows), then only those rows.
             bind.push((":skip", &skip));
-            format!(
-                "SELECT {SUMMARY_COLUMNS} FROM entries WHERE idx IN \
-                 (SELECT idx FROM entries WHERE {} ORDER BY idx DESC LIMIT :limit OFFSET :skip) \
-                 ORDER BY idx DESC",
-                cond.sql
-            )
+            cond.page_sql()
         };
         let mut st = r.prepare_cached(&sql)?;
         let rows = st.query_map(bind.as_slice(), summary_of_row)?;
@@ -698,7 +760,7 @@ impl Index {
         filter: &Filter,
     ) -> Result<Vec<YearCountryCount>, IndexError> {
         let r = self.reader()?;
-        let cond = Condition::of(filter);
+        let cond = Condition::read(&r, filter)?;
         let sql = format!(
             "SELECT CAST(strftime('%Y', created, 'unixepoch') AS INTEGER) AS y, country, count(*) \
              FROM {} WHERE {} GROUP BY y, country ORDER BY y, country",
@@ -721,7 +783,7 @@ impl Index {
     /// with those values added (see [`Group`]).
     pub fn grouped(&self, filter: &Filter, by: &[Group]) -> Result<Vec<GroupCount>, IndexError> {
         let r = self.reader()?;
-        let cond = Condition::of(filter);
+        let cond = Condition::read(&r, filter)?;
         let cols: Vec<&str> = by.iter().map(|g| g.sql()).collect();
         let keys = if cols.is_empty() {
             "'all'".to_owned()
@@ -941,4 +1003,76 @@ fn counters<A: rusqlite::types::FromSql, B: rusqlite::types::FromSql>(
         ))
     })?;
     rows.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    /// What SQLite says it will do for `sql`, one step per line.
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        // Parameters left unbound: the plan does not depend on them.
+        let mut rows = st.raw_query();
+        let mut steps = Vec::new();
+        while let Some(r) = rows.next().unwrap() {
+            steps.push(r.get::<_, String>(3).unwrap());
+        }
+        steps.join("\n")
+    }
+
+    fn filter(pairs: &[(&str, &str)]) -> Filter {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let (f, problems) = Filter::parse(&pairs);
+        assert!(problems.is_empty(), "{problems:?}");
+        f
+    }
+
+    /// A date range read as a span walks the table back from the span's
+    /// end in index order (or an index of another term, also within the
+    /// span and in index order): no sort, and not the day index. Read by
+    /// day, the bench's slowest list before the span (a category over half
+    /// a year) takes the day index and sorts what it finds.
+    #[test]
+    fn a_dense_date_range_is_read_in_log_order_without_a_sort() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open_for(
+            &dir.path().join("i.db"),
+            "o.test/log",
+            daylight_ledger::Use::Filters,
+        )
+        .unwrap();
+        let span = Dates::Span(DaySpan {
+            lo: 10,
+            hi: 20,
+            entries: 5,
+        });
+        let half_year = filter(&[
+            ("category", "device_unlock"),
+            ("from", "2025-01-01"),
+            ("to", "2025-06-30"),
+        ]);
+        for f in [
+            half_year.clone(),
+            filter(&[("from", "2025-01-01")]),
+            filter(&[("to", "2025-06-30"), ("kind", "request")]),
+            filter(&[("to", "2025-06-30"), ("agency", "a.example")]),
+        ] {
+            let dense = plan(ledger.conn(), &Condition::of(&f, span).page_sql());
+            assert!(dense.contains("rowid>? AND rowid<?"), "{dense}");
+            assert!(!dense.contains("TEMP B-TREE"), "{dense}");
+            assert!(!dense.contains("entries_day"), "{dense}");
+        }
+        let by_day = plan(
+            ledger.conn(),
+            &Condition::of(&half_year, Dates::ByDay).page_sql(),
+        );
+        assert!(by_day.contains("entries_day"), "{by_day}");
+        assert!(by_day.contains("TEMP B-TREE"), "{by_day}");
+    }
 }

@@ -163,8 +163,26 @@ fn categories_in_order(v: &[&'static str]) -> Vec<&'static str> {
         .collect()
 }
 
+/// When generated records were made.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Times {
+    /// Anywhere from 2023 to now, a fifth of them in the last three days:
+    /// records logged long after they were made, date ranges spread thin
+    /// over the log.
+    Random,
+    /// Authorisations made in log order (a day or two apart, as records
+    /// are logged when they are made), their follow-ups up to 200 days
+    /// later.
+    Rising,
+}
+
 /// A log of `n` generated entries after two registry entries.
 fn generate(w: &mut World, n: usize, now: DateTime<Utc>, seed: u64) {
+    generate_at(w, n, now, seed, Times::Random);
+}
+
+/// [`generate`], the records made at `times`.
+fn generate_at(w: &mut World, n: usize, now: DateTime<Utc>, seed: u64, times: Times) {
     let mut rng = Rng(seed);
     let agencies = [key("agency-a.test", 2), key("agency-b.test", 3)];
     let court = key("court.test", 4);
@@ -197,10 +215,13 @@ fn generate(w: &mut World, n: usize, now: DateTime<Utc>, seed: u64) {
             )
         })
         .collect();
-    for _ in 0..n {
+    for k in 0..n {
         // Some entries from the last three days: emergencies still within
         // their ratification deadline, which time then passes.
-        let created = if rng.below(5) == 0 {
+        let created = if times == Times::Rising {
+            let at = span * k as u64 / n.max(1) as u64 + rng.below(86_400);
+            start + Days::seconds(at as i64)
+        } else if rng.below(5) == 0 {
             now - Days::seconds(rng.below(3 * 86_400) as i64)
         } else {
             start + Days::seconds(rng.below(span) as i64)
@@ -560,6 +581,60 @@ fn every_filter_lists_what_the_model_says() {
         assert_eq!(s.status_set(now), m.facts(now).statuses(), "{i}");
     }
     assert!(idx.get(w.model.len() as u64).unwrap().is_none());
+}
+
+/// Date ranges over a log whose records were logged as they were made:
+/// read as a span of indexes (in log order, no sort), they list what the
+/// model says, alone and with other filters, page by page, counted in
+/// full and up to a short limit.
+#[test]
+fn date_ranges_over_a_log_in_time_order_list_what_the_model_says() {
+    let now = now();
+    let mut w = World::new(ORIGIN);
+    generate_at(&mut w, 900, now, 17, Times::Rising);
+    let idx = w.index();
+    let c = idx.catch_up(&w.store, Duration::from_secs(120)).unwrap();
+    assert!(c.complete(), "{c:?}");
+    let this_year = now.format("%Y").to_string();
+    let mut ranges: Vec<Vec<(&str, String)>> = vec![
+        vec![("from", "2024-06-01".into())],
+        vec![("to", "2024-06-01".into())],
+        vec![("from", "2024-01-01".into()), ("to", "2024-12-31".into())],
+        vec![("from", "2025-01-01".into()), ("to", "2025-06-30".into())],
+        vec![("from", "2023-03-10".into()), ("to", "2023-03-10".into())],
+        vec![("from", format!("{this_year}-01-01"))],
+        vec![("from", "2030-01-01".into())],
+        vec![("to", "2022-12-31".into())],
+        vec![("from", "2025-02-01".into()), ("to", "2025-01-01".into())],
+    ];
+    for r in ranges.clone() {
+        for extra in [
+            ("category", "content"),
+            ("kind", "request"),
+            ("agency", "agency-b.test"),
+            ("status", "sealed"),
+            ("jurisdiction", "US"),
+        ] {
+            let mut r = r.clone();
+            r.push((extra.0, extra.1.into()));
+            ranges.push(r);
+        }
+    }
+    let short = w.index().with_list_limit(5);
+    let mut nonempty = 0;
+    for r in &ranges {
+        let pairs: Vec<(&str, &str)> = r.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let f = filter(&pairs);
+        if check(&idx, &w.model, &f, now) > 0 {
+            nonempty += 1;
+        }
+        check_counted(&short, &w.model, &f, now, 5);
+    }
+    assert!(
+        nonempty >= ranges.len() / 2,
+        "{nonempty} of {}",
+        ranges.len()
+    );
 }
 
 #[test]
