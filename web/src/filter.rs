@@ -129,6 +129,15 @@ fn nonempty(v: &str) -> Option<String> {
 }
 
 impl Filter {
+    /// [`Filter::parse`] of pairs written in code (links, tests).
+    pub fn parse_strs(pairs: &[(&str, &str)]) -> (Filter, Vec<String>) {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Filter::parse(&pairs)
+    }
+
     /// Reads the query parameters; unknown or malformed values are reported
     /// in the returned list of problems and ignored.
     pub fn parse(pairs: &[(String, String)]) -> (Filter, Vec<String>) {
@@ -333,11 +342,7 @@ mod tests {
     use super::*;
 
     fn parse(pairs: &[(&str, &str)]) -> (Filter, Vec<String>) {
-        let pairs: Vec<(String, String)> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        Filter::parse(&pairs)
+        Filter::parse_strs(pairs)
     }
 
     #[test]

@@ -1024,11 +1024,7 @@ mod tests {
     }
 
     fn filter(pairs: &[(&str, &str)]) -> Filter {
-        let pairs: Vec<(String, String)> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        let (f, problems) = Filter::parse(&pairs);
+        let (f, problems) = Filter::parse_strs(pairs);
         assert!(problems.is_empty(), "{problems:?}");
         f
     }
