@@ -11,6 +11,18 @@ pub trait Admission: Send + Sync + 'static {
     /// not revoked, signature, validation rules, references) and returns
     /// what to store, or the error to answer with.
     fn admit(&self, bytes: &[u8], store: &dyn LogStore) -> Result<NewEntry, ApiError>;
+    /// Admits several records that arrived at about the same time, one
+    /// answer each, in order, as [`admit`](Self::admit) would give it: an
+    /// implementation may share the work (one read of the log's size, one
+    /// batch signature verification on the calling thread). The default
+    /// admits them one by one.
+    fn admit_batch(
+        &self,
+        records: &[&[u8]],
+        store: &dyn LogStore,
+    ) -> Vec<Result<NewEntry, ApiError>> {
+        records.iter().map(|r| self.admit(r, store)).collect()
+    }
     /// Brings the registry up to date with the log's own registry entries
     /// (called at start; an implementation keeps itself current as the log
     /// grows, see [`RecordAdmission`]).
@@ -50,9 +62,11 @@ use std::sync::RwLock;
 use axum::http::StatusCode;
 use daylight_core::{LeafIndex, TreeSize, VerifierKey};
 use daylight_schemas::registry::{Registration, Registry, SignerError};
-use daylight_schemas::{Body, Kind, RegistryAction, Role, SchemaError, SignedRecord};
+use daylight_schemas::{
+    Body, Kind, RegistryAction, Role, SchemaError, SignatureCheck, SignedRecord,
+};
 
-use crate::signatures::{NoVerdict, SignatureBatcher};
+use crate::signatures::{NoVerdict, SignatureBatcher, Verdict};
 use crate::store::StoredEntry;
 
 struct RegistryState {
@@ -328,12 +342,11 @@ impl RecordAdmission {
     }
 }
 
-impl Admission for RecordAdmission {
-    fn admit(&self, bytes: &[u8], store: &dyn LogStore) -> Result<NewEntry, ApiError> {
-        let record = SignedRecord::parse(bytes).map_err(schema_error)?;
-        // The registry must be current: an operator may revoke a key offline
-        // while the server runs.
-        let size = store.size().map_err(ApiError::storage)?;
+impl RecordAdmission {
+    /// Brings the registry up to the log's `size` if entries were appended
+    /// since it was last read: an operator may revoke a key offline while
+    /// the server runs.
+    fn refresh_if_stale(&self, store: &dyn LogStore, size: TreeSize) {
         let stale = self
             .registry
             .read()
@@ -342,6 +355,15 @@ impl Admission for RecordAdmission {
         if stale {
             self.refresh(store);
         }
+    }
+
+    /// The checks before the signature's: the record's log, its kind, and
+    /// a registered signer who may sign it; the signer's key and the
+    /// signature check to run.
+    fn before_signature(
+        &self,
+        record: &SignedRecord,
+    ) -> Result<(VerifierKey, SignatureCheck), ApiError> {
         record
             .check_log(self.log_key.name().as_str())
             .map_err(schema_error)?;
@@ -352,21 +374,21 @@ impl Admission for RecordAdmission {
                 "registry records are written by the log operator (daylight log add-agency ...)",
             ));
         }
-        let key = self.signer_for(&record)?;
+        let key = self.signer_for(record)?;
         let check = record.signature_check(&key).map_err(schema_error)?;
-        match self.signatures.verify(check) {
-            Ok(verdict) => verdict.map_err(schema_error)?,
-            Err(e @ NoVerdict::Full) => {
-                return Err(ApiError::unavailable("queue_full", e.to_string(), 1))
-            }
-            Err(e @ NoVerdict::Down) => {
-                return Err(ApiError::unavailable(
-                    "signature_check_unavailable",
-                    format!("{e}; submit the record again"),
-                    1,
-                ))
-            }
-        }
+        Ok((key, check))
+    }
+
+    /// The checks after a good signature (the key's rate, the references
+    /// against the log at `size`, who may answer what), and the entry.
+    fn after_signature(
+        &self,
+        bytes: &[u8],
+        record: &SignedRecord,
+        key: &VerifierKey,
+        size: TreeSize,
+        store: &dyn LogStore,
+    ) -> Result<NewEntry, ApiError> {
         // Only after the signature: forged records cannot drain a key's budget.
         self.take_token(&key.to_string())?;
         let mut lookup_failed = None;
@@ -389,13 +411,97 @@ impl Admission for RecordAdmission {
                 Some(err) => ApiError::storage(err),
                 None => schema_error(e),
             })?;
-        check_provider_answer(&record, &referenced)?;
+        check_provider_answer(record, &referenced)?;
         Ok(NewEntry {
             leaf_hash: record.leaf_hash(),
             data: bytes.to_vec(),
             kind: record.kind().to_string(),
             signer: key.to_string(),
         })
+    }
+}
+
+/// A signature check's outcome as the answer to its submission.
+fn signature_answer(verdict: Verdict) -> Result<(), ApiError> {
+    match verdict {
+        Ok(verdict) => verdict.map_err(schema_error),
+        Err(e @ NoVerdict::Full) => Err(ApiError::unavailable("queue_full", e.to_string(), 1)),
+        Err(e @ NoVerdict::Down) => Err(ApiError::unavailable(
+            "signature_check_unavailable",
+            format!("{e}; submit the record again"),
+            1,
+        )),
+    }
+}
+
+impl Admission for RecordAdmission {
+    fn admit(&self, bytes: &[u8], store: &dyn LogStore) -> Result<NewEntry, ApiError> {
+        let record = SignedRecord::parse(bytes).map_err(schema_error)?;
+        let size = store.size().map_err(ApiError::storage)?;
+        self.refresh_if_stale(store, size);
+        let (key, check) = self.before_signature(&record)?;
+        signature_answer(self.signatures.verify(check))?;
+        self.after_signature(bytes, &record, &key, size, store)
+    }
+
+    /// The same checks in the same order for each record as
+    /// [`admit`](Admission::admit), with the work they can share done once:
+    /// the log's size is read once, after every record arrived (so it is
+    /// as current as the read each would make alone), and the signatures
+    /// are verified together on this thread, without the verifying
+    /// thread's handoffs.
+    fn admit_batch(
+        &self,
+        records: &[&[u8]],
+        store: &dyn LogStore,
+    ) -> Vec<Result<NewEntry, ApiError>> {
+        // A record that does not parse is refused before any storage read,
+        // as alone.
+        let parsed: Vec<Result<SignedRecord, ApiError>> = records
+            .iter()
+            .map(|r| SignedRecord::parse(r).map_err(schema_error))
+            .collect();
+        let size = if parsed.iter().any(Result::is_ok) {
+            match store.size() {
+                Ok(size) => {
+                    self.refresh_if_stale(store, size);
+                    Ok(size)
+                }
+                Err(e) => Err(ApiError::storage(e)),
+            }
+        } else {
+            Ok(TreeSize(0))
+        };
+        // Until its signature is checked: the record, its key and size.
+        let mut pending = Vec::with_capacity(records.len());
+        let mut checks = Vec::with_capacity(records.len());
+        let mut answers: Vec<Option<Result<NewEntry, ApiError>>> =
+            Vec::with_capacity(records.len());
+        for (i, record) in parsed.into_iter().enumerate() {
+            let before = record.and_then(|record| {
+                let size = size.clone()?;
+                let (key, check) = self.before_signature(&record)?;
+                Ok((record, key, check, size))
+            });
+            match before {
+                Ok((record, key, check, size)) => {
+                    pending.push((i, record, key, size));
+                    checks.push(check);
+                    answers.push(None);
+                }
+                Err(e) => answers.push(Some(Err(e))),
+            }
+        }
+        let verdicts = crate::signatures::verify_now(&checks);
+        for ((i, record, key, size), verdict) in pending.into_iter().zip(verdicts) {
+            let answer = signature_answer(verdict)
+                .and_then(|()| self.after_signature(records[i], &record, &key, size, store));
+            answers[i] = Some(answer);
+        }
+        answers
+            .into_iter()
+            .map(|a| a.unwrap_or_else(|| Err(ApiError::internal("a record was not admitted"))))
+            .collect()
     }
 
     fn refresh(&self, store: &dyn LogStore) {

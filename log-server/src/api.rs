@@ -24,7 +24,9 @@ use crate::sequencer::{SequenceError, Sequencer};
 use crate::store::{LogStore, Published, StoreHashes};
 
 mod proofs;
+mod submissions;
 use proofs::{ProofCache, ProofQueue};
+pub(crate) use submissions::AdmissionQueue;
 
 /// The largest request body accepted (an entry is at most 65535 bytes).
 pub const MAX_BODY: usize = 65_535;
@@ -98,6 +100,8 @@ pub struct AppState {
     pub(crate) proofs: Arc<ProofCache>,
     /// Proofs waiting for a blocking thread.
     pub(crate) proof_queue: Arc<ProofQueue>,
+    /// Submissions waiting to be admitted, in batches.
+    pub(crate) admission_queue: Arc<AdmissionQueue>,
 }
 
 /// The router, without the web view (the binary mounts that under `/`).
@@ -385,18 +389,13 @@ pub(crate) async fn submit(
             return Err(e);
         }
     };
-    let (store, admission) = (s.store.clone(), s.admission.clone());
-    let admitted = blocking(move || admission.admit(&body, store.as_ref())).await;
-    let entry = match admitted {
-        Ok(e) => e,
-        Err(e) => {
+    let index = s.admission_queue.submit(body).await.map_err(|e| match e {
+        SequenceError::NotAdmitted(refusal) => {
             s.metrics
                 .rejected
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            return Err(e);
+            refusal
         }
-    };
-    let index = s.sequencer.submit(entry).await.map_err(|e| match e {
         SequenceError::Refused(refusal) => refusal,
         SequenceError::QueueFull => ApiError::unavailable("queue_full", e.to_string(), 1),
         SequenceError::Stopped => ApiError::unavailable("shutting_down", e.to_string(), 5),

@@ -72,12 +72,19 @@ pub enum SequenceError {
     /// signer was revoked after it was admitted).
     #[error("{}", .0.detail)]
     Refused(crate::error::ApiError),
+    /// The record was refused at admission and never reached the
+    /// sequencer (the HTTP API's submissions answer on one channel).
+    #[error("{}", .0.detail)]
+    NotAdmitted(crate::error::ApiError),
 }
+
+/// Where a submission's answer goes: its index once durable, or why not.
+pub type Reply = oneshot::Sender<Result<LeafIndex, SequenceError>>;
 
 struct Pending {
     entry: NewEntry,
     received: Instant,
-    reply: oneshot::Sender<Result<LeafIndex, SequenceError>>,
+    reply: Reply,
 }
 
 /// Submits entries to the sequencer.
@@ -91,16 +98,27 @@ impl Sequencer {
     /// (the existing one if these exact bytes are already in the log).
     pub async fn submit(&self, entry: NewEntry) -> Result<LeafIndex, SequenceError> {
         let (reply, answer) = oneshot::channel();
+        self.enqueue(entry, reply);
+        answer.await.map_err(|_| SequenceError::Stopped)?
+    }
+
+    /// Queues an entry without waiting, from any thread: `reply` gets what
+    /// [`submit`](Self::submit) would answer (at once if the queue is full
+    /// or the sequencer stopped). A reply dropped unanswered means the
+    /// sequencer stopped.
+    pub fn enqueue(&self, entry: NewEntry, reply: Reply) {
         let pending = Pending {
             entry,
             received: Instant::now(),
             reply,
         };
-        self.tx.try_send(pending).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => SequenceError::QueueFull,
-            mpsc::error::TrySendError::Closed(_) => SequenceError::Stopped,
-        })?;
-        answer.await.map_err(|_| SequenceError::Stopped)?
+        if let Err(e) = self.tx.try_send(pending) {
+            let (error, pending) = match e {
+                mpsc::error::TrySendError::Full(p) => (SequenceError::QueueFull, p),
+                mpsc::error::TrySendError::Closed(p) => (SequenceError::Stopped, p),
+            };
+            let _ = pending.reply.send(Err(error));
+        }
     }
 }
 

@@ -224,6 +224,16 @@ impl LogServer {
             stop_rx,
         ));
 
+        // Submissions are admitted in batches and handed to the sequencer
+        // from there; it holds a sequencer handle as long as the routes do.
+        let admission_queue = {
+            let (rules, store) = (self.admission.clone(), store.clone());
+            let sequencer = sequencer.clone();
+            Arc::new(crate::api::AdmissionQueue::new(
+                Arc::new(move |records| rules.admit_batch(records, store.as_ref())),
+                Arc::new(move |entry, reply| sequencer.enqueue(entry, reply)),
+            ))
+        };
         let state = AppState {
             store: store.clone(),
             sequencer,
@@ -234,6 +244,7 @@ impl LogServer {
             published: published_rx,
             proofs: Default::default(),
             proof_queue: Default::default(),
+            admission_queue,
         };
         let mut app = router(state);
         if let Some(extra) = self.extra {

@@ -17,6 +17,11 @@
 //! batch time but never an honest record its place. At most [`QUEUE`]
 //! checks wait; past that, and when the check fails inside the server,
 //! the caller gets [`NoVerdict`] (503), never a refusal.
+//!
+//! A caller that gathers its own batch (the HTTP API's admission queue,
+//! which admits the submissions waiting together on one blocking thread)
+//! verifies it with [`verify_now`] on its own thread instead: the same
+//! verdicts, without the two handoffs per check to and from this thread.
 
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Mutex;
@@ -149,6 +154,16 @@ fn verify_loop(jobs: &Receiver<Job>) {
             let _ = reply.send(verdict);
         }
     }
+}
+
+/// Verifies `checks` as one batch on the calling thread (for a caller that
+/// has gathered them itself): the verdicts, in order, as the verifying
+/// thread would give them.
+pub fn verify_now(checks: &[SignatureCheck]) -> Vec<Verdict> {
+    if checks.is_empty() {
+        return Vec::new();
+    }
+    run_batch(checks)
 }
 
 /// One batch's verdicts, in order. A panic inside the verifier (a bug)
