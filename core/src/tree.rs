@@ -116,6 +116,86 @@ pub fn stored_hashes_for_leaf(
     Ok(hashes)
 }
 
+/// The roots of a tree's complete subtrees ("parts"), largest first: all
+/// that appending needs of the tree. Every left sibling a new leaf combines
+/// with is one of them, so a batch of leaves reads storage once (the
+/// parts, [`Frontier::new`]) and computes the rest of its stored hashes in
+/// memory, where [`stored_hashes_for_leaf`] reads once per leaf.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frontier {
+    size: u64,
+    /// One per set bit of `size`, the highest bit's (largest) first.
+    parts: Vec<Hash>,
+}
+
+impl Frontier {
+    /// The frontier of the tree of `size` leaves, read in one call.
+    pub fn new(size: TreeSize, reader: &impl HashReader) -> Result<Frontier, TreeError> {
+        let mut parts = read_exact(reader, &tree_hash_indexes(size))?;
+        // Room for every part a tree can have, so appends never reallocate.
+        parts.reserve(64usize.saturating_sub(parts.len()));
+        Ok(Frontier {
+            size: size.get(),
+            parts,
+        })
+    }
+
+    /// The number of leaves.
+    pub fn size(&self) -> TreeSize {
+        TreeSize(self.size)
+    }
+
+    /// Appends a leaf by its leaf hash, pushing onto `out` exactly what
+    /// [`stored_hashes_for_leaf`] returns for it: the leaf hash, then one
+    /// hash per subtree it completes.
+    #[inline]
+    pub fn append(&mut self, leaf: Hash, out: &mut Vec<Hash>) {
+        let mut h = leaf;
+        out.push(h);
+        // The new leaf completes one subtree per trailing one bit of the
+        // old size; each one's left half is the smallest part held, which
+        // the new subtree replaces.
+        for _ in 0..(self.size + 1).trailing_zeros() {
+            let Some(sibling) = self.parts.pop() else {
+                // Unreachable: a trailing one bit of the size is a part.
+                debug_assert!(false, "frontier of {} lacks a part", self.size);
+                break;
+            };
+            h = node_hash(&sibling, &h);
+            out.push(h);
+        }
+        self.parts.push(h);
+        self.size += 1;
+    }
+
+    /// The root hash at the current size: the parts folded as
+    /// [`tree_hash`] folds them.
+    pub fn root(&self) -> Hash {
+        if self.parts.is_empty() {
+            return Hash::empty_tree();
+        }
+        fold_right(&self.parts)
+    }
+}
+
+/// The stored hashes to append when `leaves` are added, in order, to the
+/// tree of `first` leaves: the concatenation of [`stored_hashes_for_leaf`]
+/// for each, with the tree's parts read once instead of each leaf's left
+/// siblings. Returns them and the new root.
+pub fn stored_hashes_for_leaves(
+    first: TreeSize,
+    leaves: &[Hash],
+    reader: &impl HashReader,
+) -> Result<(Vec<Hash>, Hash), TreeError> {
+    let mut frontier = Frontier::new(first, reader)?;
+    // Two per leaf on average, plus the carries of the last one.
+    let mut out = Vec::with_capacity(2 * leaves.len() + 64);
+    for &leaf in leaves {
+        frontier.append(leaf, &mut out);
+    }
+    Ok((out, frontier.root()))
+}
+
 /// The stored-hash indexes of the left siblings that a new leaf at `index`
 /// combines with, lowest level first: one per subtree the leaf completes.
 fn left_siblings(index: LeafIndex) -> impl Iterator<Item = u64> {
@@ -546,6 +626,135 @@ mod tests {
             slow.extend(new);
             assert_eq!(fast.stored_hashes(), slow.as_slice());
         }
+    }
+
+    /// The per-leaf path, one reader call per leaf, as the oracle for the
+    /// frontier: each leaf's hashes read from what is stored so far.
+    fn per_leaf(leaves: &[Hash]) -> Vec<Hash> {
+        let mut stored: Vec<Hash> = Vec::new();
+        for (i, &leaf) in leaves.iter().enumerate() {
+            let new = stored_hashes_for_leaf(LeafIndex(i as u64), leaf, &V(&stored)).unwrap();
+            stored.extend(new);
+        }
+        stored
+    }
+
+    /// Sizes for the batch tests: every size to 70, and powers of two and
+    /// their neighbours to 4,097.
+    fn batch_sizes() -> Vec<u64> {
+        let mut sizes: Vec<u64> = (0..=70).collect();
+        for b in 7..=12 {
+            sizes.extend([(1 << b) - 1, 1 << b, (1 << b) + 1]);
+        }
+        sizes.extend([1000, 3071, 3333, 4095, 4097]);
+        sizes
+    }
+
+    /// Where a tree of `n` leaves is cut into batches: none, everywhere,
+    /// at powers of two and their neighbours, and at a few odd strides.
+    fn cuts(n: u64) -> Vec<Vec<u64>> {
+        let mut out = vec![vec![], (1..n).collect()];
+        let mut pow: Vec<u64> = (0..13)
+            .flat_map(|b| [(1u64 << b) - 1, 1 << b, (1 << b) + 1])
+            .filter(|&c| c > 0 && c < n)
+            .collect();
+        pow.sort_unstable();
+        pow.dedup();
+        out.push(pow);
+        for stride in [2, 3, 7, 100, 1024] {
+            out.push((1..n).filter(|c| c % stride == 0).collect());
+        }
+        // An uneven walk: batches of 1, 2, 3, ... leaves.
+        let mut c = 0;
+        let mut walk = Vec::new();
+        for k in 1.. {
+            c += k;
+            if c >= n {
+                break;
+            }
+            walk.push(c);
+        }
+        out.push(walk);
+        out
+    }
+
+    #[test]
+    fn batch_hashes_match_per_leaf_at_many_sizes_and_cuts() {
+        let all: Vec<Hash> = (0..4097u64)
+            .map(|i| leaf_hash(format!("entry {i}").as_bytes()))
+            .collect();
+        let oracle = per_leaf(&all);
+        for n in batch_sizes() {
+            let leaves = &all[..n as usize];
+            let want = &oracle[..stored_hash_count(TreeSize(n)) as usize];
+            let mut stored = MemoryTree::new();
+            for cut in cuts(n) {
+                // Batches between consecutive cuts, each started from
+                // what the earlier ones stored.
+                let mut got: Vec<Hash> = Vec::new();
+                let mut bounds = vec![0];
+                bounds.extend(&cut);
+                bounds.push(n);
+                for w in bounds.windows(2) {
+                    let (lo, hi) = (w[0], w[1]);
+                    let reader = V(&got);
+                    let (hashes, root) = stored_hashes_for_leaves(
+                        TreeSize(lo),
+                        &leaves[lo as usize..hi as usize],
+                        &reader,
+                    )
+                    .unwrap();
+                    assert_eq!(
+                        stored_hash_count(TreeSize(lo)) + hashes.len() as u64,
+                        stored_hash_count(TreeSize(hi)),
+                        "n {n}, batch [{lo}, {hi})"
+                    );
+                    got.extend(hashes);
+                    assert_eq!(
+                        root,
+                        tree_hash(TreeSize(hi), &V(&got)).unwrap(),
+                        "n {n}, batch [{lo}, {hi})"
+                    );
+                }
+                assert_eq!(got, want, "n {n}, cuts {cut:?}");
+            }
+            for &leaf in leaves {
+                stored.append_leaf_hash(leaf);
+            }
+            let frontier = Frontier::new(TreeSize(n), &stored).unwrap();
+            assert_eq!(frontier.size(), TreeSize(n));
+            assert_eq!(frontier.root(), mth(leaves), "n {n}");
+        }
+    }
+
+    /// Reads stored hashes from a slice (the frontier tests' storage).
+    struct V<'a>(&'a [Hash]);
+    impl HashReader for V<'_> {
+        fn read_hashes(&self, ix: &[u64]) -> Result<Vec<Hash>, TreeError> {
+            ix.iter()
+                .map(|&i| {
+                    self.0
+                        .get(i as usize)
+                        .copied()
+                        .ok_or_else(|| TreeError::Storage(format!("no stored hash {i}")))
+                })
+                .collect()
+        }
+    }
+
+    #[test]
+    fn frontier_reads_once_and_only_the_parts() {
+        let tree = tree_of(1000);
+        for size in [0u64, 1, 2, 3, 255, 256, 257, 999] {
+            let counting = Counting(&tree, std::cell::Cell::new(0));
+            let leaves: Vec<Hash> = (0..50u64).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+            stored_hashes_for_leaves(TreeSize(size), &leaves, &counting).unwrap();
+            assert_eq!(counting.1.get(), size.count_ones() as usize, "size {size}");
+        }
+        assert_eq!(
+            stored_hashes_for_leaves(TreeSize(3), &[], &Lying),
+            Err(TreeError::ShortRead { asked: 2, got: 0 })
+        );
     }
 
     #[test]

@@ -5,9 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use daylight_core::note::{Note, NoteError};
-use daylight_core::tree::{
-    stored_hash_count, stored_hashes_for_leaf, tree_hash, HashReader, TreeError,
-};
+use daylight_core::tree::{stored_hash_count, Frontier, HashReader, TreeError};
 use daylight_core::{Checkpoint, Hash, LeafIndex, SignerKey, TreeSize};
 
 use crate::store::{Append, Durable, Lease, LogStore, NewEntry, StoreError};
@@ -224,6 +222,34 @@ impl HashReader for Overlay<'_> {
     }
 }
 
+/// The stored hashes `entries` add to the tree of `old` leaves, and the new
+/// root. The tree's parts are read from the store once, and every new
+/// stored hash is computed from them in memory: the same hashes as
+/// `stored_hashes_for_leaf` entry by entry (the tests below compare the
+/// two), which read through the store's cache and allocated several
+/// vectors once per entry, then read the parts again for the root.
+fn batch_hashes(
+    store: &dyn LogStore,
+    old: TreeSize,
+    entries: &[NewEntry],
+) -> Result<(Vec<Hash>, Hash), IntegrateError> {
+    // Every part of the tree at `old` is already stored: nothing is read
+    // from `new`, which stays empty.
+    let overlay = Overlay {
+        store,
+        base: stored_hash_count(old),
+        new: Vec::new(),
+        transient: std::cell::Cell::new(false),
+    };
+    let mut frontier = Frontier::new(old, &overlay).map_err(|e| overlay.error(e))?;
+    // Two per entry on average, plus the carries of the last one.
+    let mut hashes = Vec::with_capacity(2 * entries.len() + 64);
+    for e in entries {
+        frontier.append(e.leaf_hash, &mut hashes);
+    }
+    Ok((hashes, frontier.root()))
+}
+
 /// Appends `entries` at the end of the log and signs the new checkpoint.
 /// An empty batch signs a checkpoint for the current size.
 pub fn integrate(
@@ -279,20 +305,8 @@ pub fn integrate_committed(
         }
         .into());
     }
-    let mut overlay = Overlay {
-        store,
-        base: stored_hash_count(old),
-        new: Vec::with_capacity(entries.len() * 2),
-        transient: std::cell::Cell::new(false),
-    };
-    for (i, e) in entries.iter().enumerate() {
-        let index = LeafIndex(old.get() + i as u64);
-        let hashes =
-            stored_hashes_for_leaf(index, e.leaf_hash, &overlay).map_err(|e| overlay.error(e))?;
-        overlay.new.extend(hashes);
-    }
+    let (hashes, root) = batch_hashes(store, old, &entries)?;
     let size = TreeSize(old.get() + entries.len() as u64);
-    let root = tree_hash(size, &overlay).map_err(|e| overlay.error(e))?;
     let checkpoint = key
         .sign_checkpoint(&Checkpoint::new(origin, size, root))
         .map_err(|e| IntegrateError::Sign(e.to_string()))?
@@ -302,7 +316,7 @@ pub fn integrate_committed(
         fence,
         settled,
         entries,
-        hashes: overlay.new,
+        hashes,
         checkpoint: checkpoint.clone(),
     })?;
     Ok(Committed {
@@ -374,4 +388,137 @@ pub fn append_record(
         signer: signer.to_string(),
     };
     Ok(integrate(store, log_key, &origin, vec![entry])?.first)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::sqlite::SqliteStore;
+    use daylight_core::tree::{stored_hashes_for_leaf, tree_hash, MemoryTree};
+    use daylight_core::{leaf_hash, KeyName, KeyType};
+
+    const ORIGIN: &str = "batch.test/log";
+
+    /// The per-entry path the batch path replaced: each entry's left
+    /// siblings read through the overlay, then the root read back.
+    fn per_entry_hashes(
+        store: &dyn LogStore,
+        old: TreeSize,
+        entries: &[NewEntry],
+    ) -> Result<(Vec<Hash>, Hash), IntegrateError> {
+        let mut overlay = Overlay {
+            store,
+            base: stored_hash_count(old),
+            new: Vec::with_capacity(entries.len() * 2),
+            transient: std::cell::Cell::new(false),
+        };
+        for (i, e) in entries.iter().enumerate() {
+            let index = LeafIndex(old.get() + i as u64);
+            let hashes = stored_hashes_for_leaf(index, e.leaf_hash, &overlay)
+                .map_err(|e| overlay.error(e))?;
+            overlay.new.extend(hashes);
+        }
+        let size = TreeSize(old.get() + entries.len() as u64);
+        let root = tree_hash(size, &overlay).map_err(|e| overlay.error(e))?;
+        Ok((overlay.new, root))
+    }
+
+    fn entry(i: u64) -> NewEntry {
+        let data = format!("batch test entry {i}").into_bytes();
+        NewEntry {
+            leaf_hash: leaf_hash(&data),
+            data,
+            kind: "request".into(),
+            signer: "s".into(),
+        }
+    }
+
+    fn key() -> SignerKey {
+        SignerKey::from_seed(KeyName::new(ORIGIN).unwrap(), KeyType::Ed25519, [7; 32])
+    }
+
+    /// Batch lengths tried from each size the log passes through: every
+    /// length to 40, and powers of two and their neighbours to 1,025.
+    fn lengths() -> Vec<u64> {
+        let mut out: Vec<u64> = (0..=40).collect();
+        for b in 6..=10 {
+            out.extend([(1u64 << b) - 1, 1 << b, (1 << b) + 1]);
+        }
+        out
+    }
+
+    /// Where the log is committed: batches ending at 1, 2, 3, powers of two
+    /// and their neighbours, and a few odd sizes, so the trials above start
+    /// from trees of many shapes (and from the store's partial hash blocks
+    /// of 255, and its cache of upper hashes).
+    const COMMITS: [u64; 22] = [
+        1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 63, 64, 65, 255, 256, 257, 300, 511, 512, 513, 1000,
+    ];
+
+    #[test]
+    fn batch_hashes_match_per_entry_hashes_from_many_sizes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::create(&dir.path().join("log.db"), ORIGIN, 0).unwrap();
+        let key = key();
+        let all: Vec<NewEntry> = (0..1000 + 1025).map(entry).collect();
+        let mut size = 0u64;
+        for &next in std::iter::once(&0).chain(COMMITS.iter()) {
+            if next > size {
+                let batch = all[size as usize..next as usize].to_vec();
+                integrate(&store, &key, ORIGIN, batch).unwrap();
+                size = next;
+            }
+            assert_eq!(store.size().unwrap(), TreeSize(size));
+            for n in lengths() {
+                let entries = &all[size as usize..(size + n) as usize];
+                let batch = batch_hashes(&store, TreeSize(size), entries).unwrap();
+                let per_entry = per_entry_hashes(&store, TreeSize(size), entries).unwrap();
+                assert_eq!(batch, per_entry, "{n} entries onto {size}");
+            }
+        }
+    }
+
+    /// Integrated in batches cut at arbitrary points, the log stores
+    /// exactly the hashes and checkpoints a tree built in memory gives.
+    #[test]
+    fn integrated_batches_store_what_the_tree_gives() {
+        let key = key();
+        let cuts: [&[u64]; 4] = [
+            &[1, 2, 3, 6, 10, 15, 21, 28, 36, 45, 55, 66, 78, 91, 105],
+            &[127, 128, 129, 383, 384, 385, 600],
+            &[255, 510, 765],
+            &[700],
+        ];
+        for cut in cuts {
+            let dir = tempfile::tempdir().unwrap();
+            let store = SqliteStore::create(&dir.path().join("log.db"), ORIGIN, 0).unwrap();
+            let mut tree = MemoryTree::new();
+            let mut size = 0u64;
+            for &next in cut {
+                let batch: Vec<NewEntry> = (size..next).map(entry).collect();
+                for e in &batch {
+                    tree.append_leaf_hash(e.leaf_hash);
+                }
+                let done = integrate(&store, &key, ORIGIN, batch).unwrap();
+                assert_eq!(done.first, LeafIndex(size));
+                assert_eq!(done.size, TreeSize(next));
+                assert_eq!(done.root, tree.root(), "cuts {cut:?} at {next}");
+                let want = Checkpoint::new(ORIGIN, TreeSize(next), tree.root())
+                    .sign(&key)
+                    .unwrap()
+                    .to_bytes();
+                assert_eq!(done.checkpoint, want);
+                assert_eq!(store.latest_checkpoint().unwrap(), Some(want));
+                size = next;
+            }
+            let all: Vec<u64> = (0..stored_hash_count(TreeSize(size))).collect();
+            assert_eq!(
+                store.read_hashes(&all).unwrap(),
+                tree.stored_hashes(),
+                "cuts {cut:?}"
+            );
+        }
+    }
 }
