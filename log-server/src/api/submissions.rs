@@ -126,36 +126,55 @@ impl AdmissionQueue {
     /// Admits waiting batches until none wait.
     fn drain(&self) {
         while let Some(batch) = self.next_batch() {
-            let records: Vec<&[u8]> = batch.iter().map(|w| &w.body[..]).collect();
-            // Caught so that this thread keeps draining (and the count of
-            // drainers stays right); the batch is answered 500, as a panic
-            // inside a blocking admission was.
-            let answers =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.admit)(&records)));
-            drop(records);
-            match answers {
-                Ok(answers) if answers.len() == batch.len() => {
-                    for (w, a) in batch.into_iter().zip(answers) {
-                        match a {
-                            Ok(entry) => (self.forward)(entry, w.reply),
-                            // A submitter that went away needs no answer.
-                            Err(e) => {
-                                let _ = w.reply.send(Err(SequenceError::NotAdmitted(e)));
-                            }
+            let answers = self.admit_each(&batch);
+            // Caught so that this thread goes on draining and the count of
+            // drainers stays right; replies a panic drops answer `Stopped`.
+            let handed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                for (w, a) in batch.into_iter().zip(answers) {
+                    match a {
+                        Ok(entry) => (self.forward)(entry, w.reply),
+                        // A submitter that went away needs no answer.
+                        Err(e) => {
+                            let _ = w.reply.send(Err(SequenceError::NotAdmitted(e)));
                         }
                     }
                 }
-                _ => {
-                    let e = ApiError::internal(format!(
-                        "admitting a batch of {} records failed inside the server",
-                        batch.len()
-                    ));
-                    for w in batch {
-                        let _ = w.reply.send(Err(SequenceError::NotAdmitted(e.clone())));
-                    }
-                }
+            }));
+            if handed.is_err() {
+                tracing::error!(
+                    "handing admitted records to the sequencer failed inside the server"
+                );
             }
         }
+    }
+
+    /// One answer per record of `batch`, in order. A panic inside the
+    /// batch's admission (a bug, which a record's bytes may trigger) is
+    /// caught, and each record is then admitted again alone, so that only
+    /// a record that panics by itself is answered 500: one record cannot
+    /// fail the honest ones beside it.
+    fn admit_each(&self, batch: &[Waiting]) -> Vec<Result<NewEntry, ApiError>> {
+        let records: Vec<&[u8]> = batch.iter().map(|w| &w.body[..]).collect();
+        let admit = |records: &[&[u8]]| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.admit)(records)))
+                .ok()
+                .filter(|answers| answers.len() == records.len())
+        };
+        if let Some(answers) = admit(&records) {
+            return answers;
+        }
+        records
+            .iter()
+            .map(|r| {
+                admit(std::slice::from_ref(r))
+                    .and_then(|mut one| one.pop())
+                    .unwrap_or_else(|| {
+                        Err(ApiError::internal(
+                            "admitting the record failed inside the server",
+                        ))
+                    })
+            })
+            .collect()
     }
 
     /// The next batch, or None after this drainer has signed off (under the
@@ -267,6 +286,10 @@ mod tests {
         }
         let seen = seen.lock().unwrap().clone();
         assert_eq!(seen.iter().sum::<usize>(), 1000);
+        assert!(
+            seen.iter().any(|&n| n > 1),
+            "no batch of more than one: {seen:?}"
+        );
         assert!(seen.iter().all(|&n| n <= AdmissionQueue::MAX_BATCH));
         drainers_sign_off(&queue).await;
     }
@@ -331,7 +354,53 @@ mod tests {
         assert!(matches!(second.await.unwrap(), Err(SequenceError::Stopped)));
     }
 
-    /// A panic while admitting answers its batch 500 and the queue goes on.
+    /// A record whose admission panics is answered 500, and only it: the
+    /// records beside it in its batch get their own answers.
+    #[test]
+    fn a_panic_fails_only_the_record_that_causes_it() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let queue = AdmissionQueue::new(rules(seen.clone()), numbered());
+        let batch: Vec<Waiting> = ["record 1", "panic", "record 2!", "record 3"]
+            .into_iter()
+            .map(|b| Waiting {
+                body: Bytes::from(b),
+                reply: oneshot::channel().0,
+            })
+            .collect();
+        let answers = queue.admit_each(&batch);
+        assert_eq!(answers.len(), 4);
+        assert_eq!(answers[0].as_ref().unwrap().data, b"record 1");
+        let e = answers[1].as_ref().unwrap_err();
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(e.code, "internal");
+        assert_eq!(answers[2].as_ref().unwrap_err().code, "bad_signature");
+        assert_eq!(answers[3].as_ref().unwrap().data, b"record 3");
+        // The batch, then each record alone.
+        assert_eq!(*seen.lock().unwrap(), vec![4, 1, 1, 1, 1]);
+    }
+
+    /// A panic while handing records on to the sequencer drops their
+    /// replies (answered as a stopped sequencer) and the queue goes on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panic_in_the_hand_over_leaves_the_queue_draining() {
+        let forward: Forward = Arc::new(|e: NewEntry, reply: Reply| {
+            if e.data == b"record 9" {
+                panic!("a bug while handing on");
+            }
+            let _ = reply.send(Ok(LeafIndex(e.data.len() as u64)));
+        });
+        let queue = Arc::new(AdmissionQueue::new(rules(Arc::default()), forward));
+        assert!(matches!(
+            queue.submit(Bytes::from_static(b"record 9")).await,
+            Err(SequenceError::Stopped)
+        ));
+        drainers_sign_off(&queue).await;
+        let ok = queue.submit(Bytes::from_static(b"record 10")).await;
+        assert_eq!(ok.unwrap(), LeafIndex(9));
+        drainers_sign_off(&queue).await;
+    }
+
+    /// A panic while admitting answers its record 500 and the queue goes on.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_panic_answers_its_batch_and_the_queue_goes_on() {
         let queue = Arc::new(AdmissionQueue::new(rules(Arc::default()), numbered()));
