@@ -214,7 +214,7 @@ impl Condition {
             let (from, to) = (f.from.map(epoch_day), f.to.map(epoch_day));
             match day_span(conn, from, to)? {
                 Some(span)
-                    if (span.hi - span.lo).saturating_add(1)
+                    if span.hi.saturating_sub(span.lo).saturating_add(1)
                         <= span.entries.saturating_mul(DENSE_SPAN) =>
                 {
                     Dates::Span(span)
