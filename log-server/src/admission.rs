@@ -66,7 +66,7 @@ use daylight_schemas::{
     Body, Kind, RegistryAction, Role, SchemaError, SignatureCheck, SignedRecord,
 };
 
-use crate::signatures::{NoVerdict, SignatureBatcher, Verdict};
+use crate::signatures::{NoVerdict, Verdict};
 use crate::store::StoredEntry;
 
 struct RegistryState {
@@ -85,8 +85,6 @@ pub struct RecordAdmission {
     registry: RwLock<Option<RegistryState>>,
     rate: Option<RateLimit>,
     buckets: std::sync::Mutex<std::collections::HashMap<String, Bucket>>,
-    /// Signatures of submissions admitted at the same time, checked together.
-    signatures: SignatureBatcher,
 }
 
 /// Submissions each signing key may make: a sustained rate and a burst.
@@ -124,7 +122,6 @@ impl RecordAdmission {
             registry: RwLock::new(None),
             rate: None,
             buckets: std::sync::Mutex::new(std::collections::HashMap::new()),
-            signatures: SignatureBatcher::new(),
         }
     }
 
@@ -435,28 +432,25 @@ fn signature_answer(verdict: Verdict) -> Result<(), ApiError> {
 }
 
 impl Admission for RecordAdmission {
+    /// A batch of one: a record alone and records together take one path.
     fn admit(&self, bytes: &[u8], store: &dyn LogStore) -> Result<NewEntry, ApiError> {
-        let record = SignedRecord::parse(bytes).map_err(schema_error)?;
-        let size = store.size().map_err(ApiError::storage)?;
-        self.refresh_if_stale(store, size);
-        let (key, check) = self.before_signature(&record)?;
-        signature_answer(self.signatures.verify(check))?;
-        self.after_signature(bytes, &record, &key, size, store)
+        self.admit_batch(&[bytes], store)
+            .pop()
+            .unwrap_or_else(|| Err(ApiError::internal("a record was not admitted")))
     }
 
-    /// The same checks in the same order for each record as
-    /// [`admit`](Admission::admit), with the work they can share done once:
+    /// The checks for each record in order (parse, the log's size and the
+    /// registry, its log, kind and signer, the signature, the key's rate,
+    /// references, who may answer what), with the work they can share done once:
     /// the log's size is read once, after every record arrived (so it is
     /// as current as the read each would make alone), and the signatures
-    /// are verified together on this thread, without the verifying
-    /// thread's handoffs.
+    /// are verified together on this thread.
     fn admit_batch(
         &self,
         records: &[&[u8]],
         store: &dyn LogStore,
     ) -> Vec<Result<NewEntry, ApiError>> {
-        // A record that does not parse is refused before any storage read,
-        // as alone.
+        // A record that does not parse is refused before any storage read.
         let parsed: Vec<Result<SignedRecord, ApiError>> = records
             .iter()
             .map(|r| SignedRecord::parse(r).map_err(schema_error))

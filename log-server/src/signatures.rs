@@ -18,10 +18,13 @@
 //! checks wait; past that, and when the check fails inside the server,
 //! the caller gets [`NoVerdict`] (503), never a refusal.
 //!
-//! A caller that gathers its own batch (the HTTP API's admission queue,
-//! which admits the submissions waiting together on one blocking thread)
-//! verifies it with [`verify_now`] on its own thread instead: the same
-//! verdicts, without the two handoffs per check to and from this thread.
+//! A caller that gathers its own batch verifies it with [`verify_now`] on
+//! its own thread instead: the same verdicts, without the two handoffs per
+//! check to and from this thread. The log's admission does (the HTTP API's
+//! admission queue admits the submissions waiting together, and a record
+//! alone is a batch of one), so the server no longer runs the verifying
+//! thread; [`SignatureBatcher`] remains for callers that check one at a
+//! time from many threads.
 
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Mutex;
