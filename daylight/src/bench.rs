@@ -1049,6 +1049,9 @@ fn fill_records(dir: &std::path::Path, entries: u64) -> Result<()> {
 /// The page types `bench pages` asks for.
 const PAGE_TYPES: [&str; 4] = ["overview", "list", "filtered list", "entry"];
 
+/// How many of [`LIST_QUERIES`] filter (the first three are plain pages).
+const FILTERED: usize = LIST_QUERIES.len() - 3;
+
 /// The list queries `bench pages` cycles through (filters and pagination).
 const LIST_QUERIES: [&str; 12] = [
     "",
@@ -1098,22 +1101,31 @@ async fn pages(
         n,
         concurrency,
         started + limit,
-        4,
+        PAGE_TYPES.len() + FILTERED,
         move |i| match i % 10 {
             0 => (0, "/".to_owned()),
             1 | 2 => (
                 1,
                 format!("/entries{}", LIST_QUERIES[(i / 10) as usize % 3]),
             ),
-            3 | 4 => (
-                2,
-                format!("/entries{}", LIST_QUERIES[3 + (i / 5) as usize % 9]),
-            ),
+            // Each filtered query is timed apart too (after the page types).
+            3 | 4 => {
+                let q = (i / 5) as usize % FILTERED;
+                (
+                    PAGE_TYPES.len() + q,
+                    format!("/entries{}", LIST_QUERIES[3 + q]),
+                )
+            }
             _ => (3, format!("/entries/{}", mix(i) % size)),
         },
     )
     .await?;
     let elapsed = started.elapsed();
+    let mut lat = lat;
+    let by_query = lat.split_off(PAGE_TYPES.len());
+    if let Some(filtered) = lat.get_mut(2) {
+        filtered.extend(by_query.iter().flatten().copied());
+    }
     let count: usize = lat.iter().map(Vec::len).sum();
     println!(
         "{count} pages of {n} ({errors} errors) at log size {size}, {concurrency} clients, in {:.2} s: {:.0} pages/s",
@@ -1122,6 +1134,9 @@ async fn pages(
     );
     for (ty, l) in PAGE_TYPES.iter().zip(lat) {
         report(&format!("{ty} ({} pages)", l.len()), l);
+    }
+    for (q, l) in LIST_QUERIES[3..].iter().zip(by_query) {
+        report(&format!("  filtered {q} ({} pages)", l.len()), l);
     }
     if let Some(pid) = server_pid {
         server_memory(pid)?;
