@@ -95,7 +95,8 @@ impl Status {
 pub struct StatusSet(u16);
 
 impl StatusSet {
-    fn bit(s: Status) -> u16 {
+    /// `s`'s bit in a set's [`StatusSet::bits`].
+    pub fn bit(s: Status) -> u16 {
         1 << s.number()
     }
 

@@ -400,6 +400,11 @@ pub fn status_code(st: Status) -> i64 {
     i64::from(st.number())
 }
 
+/// A status's bit in the entries' `statuses` column.
+pub fn status_bit(st: Status) -> i64 {
+    i64::from(StatusSet::bit(st))
+}
+
 /// The derived state of one log (see the crate documentation).
 pub struct Ledger {
     path: PathBuf,

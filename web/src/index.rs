@@ -28,7 +28,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use daylight_core::LeafIndex;
 use daylight_ledger::store::{
-    day_span, open_conn, size_of, status_code, summary_of_row, ticked, DaySpan, SUMMARY_COLUMNS,
+    day_span, open_conn, size_of, status_bit, status_code, summary_of_row, ticked, DaySpan,
+    SUMMARY_COLUMNS,
 };
 use daylight_ledger::summary::{category_bit, epoch_day, outcome_bits};
 use daylight_ledger::{Ledger, LedgerError, Prepared};
@@ -167,12 +168,17 @@ pub struct Index {
     counts: Mutex<HashMap<String, CachedCount>>,
     /// Lists count their matches up to this many.
     list_limit: u64,
+    /// How status lists with another indexed term are read.
+    status_walk: StatusWalk,
+    /// A raced plan's first budget, in SQLite steps.
+    race_budget: u64,
     /// Entries to catch up with from which the list indexes wait
     /// ([`BULK_MIN`]).
     bulk_min: u64,
 }
 
 /// A filter as SQL: what to read from, the condition, and its parameters.
+#[derive(Clone)]
 struct Condition {
     /// `entries`, or for a status its members joined to `entries`.
     from: &'static str,
@@ -191,6 +197,38 @@ const STATUS_FROM: &str = "status_members CROSS JOIN entries ON idx = entry";
 /// long as their number (see [`Condition::read`]).
 const DENSE_SPAN: u64 = 4;
 
+/// How a status list is read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StatusWalk {
+    /// Both ways below, raced (see [`race`]): the first to finish answers.
+    #[default]
+    Race,
+    /// From the status's members ([`STATUS_FROM`]), newest first.
+    Members,
+    /// From the entries (an index of another term), the status compared
+    /// row by row in the entries' bits.
+    Bits,
+}
+
+/// How one condition reads a status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Statuses {
+    /// From its members ([`STATUS_FROM`]), newest first.
+    Members,
+    /// From the entries, the status compared in their bits.
+    Bits,
+}
+
+/// SQLite steps between two looks at a raced plan's budget.
+const RACE_CHECK_STEPS: i32 = 1_000;
+/// A raced plan's budget in its first round, in SQLite steps (about 5 ms
+/// of a 10M-entry index's rows at most, measured); each round gives four
+/// times the one before.
+const RACE_FIRST_BUDGET: u64 = 20_000;
+/// Rounds with a budget (the last: about 330M steps, over a minute);
+/// after them the first plan runs to its end.
+const RACE_ROUNDS: u32 = 8;
+
 /// How a condition reads a date range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Dates {
@@ -201,15 +239,15 @@ enum Dates {
 }
 
 impl Condition {
-    /// `f` as SQL over the index read by `conn`: which way a date range is
-    /// read depends on how its entries lie in the log. Records are logged
+    /// How `f`'s date range is read from the index read by `conn`: that
+    /// depends on how its entries lie in the log. Records are logged
     /// about when they are made, so a range's entries mostly fill one span
     /// of indexes: a page then walks back from the span's end and stops at
     /// its last match, where the day index would give every match of the
     /// range to sort (a half-year of a 10M log: over a million). Where the
     /// entries lie spread thin over the log (old records logged late), the
     /// day index reads fewer rows.
-    fn read(conn: &Connection, f: &Filter) -> Result<Condition, IndexError> {
+    fn dates(conn: &Connection, f: &Filter) -> Result<Dates, IndexError> {
         let dates = if f.from.is_some() || f.to.is_some() {
             let (from, to) = (f.from.map(epoch_day), f.to.map(epoch_day));
             match day_span(conn, from, to)? {
@@ -224,10 +262,45 @@ impl Condition {
         } else {
             Dates::ByDay
         };
-        Ok(Condition::of(f, dates))
+        Ok(dates)
     }
 
-    fn of(f: &Filter, dates: Dates) -> Condition {
+    /// `f` as SQL over the index read by `conn` (see [`Condition::dates`]),
+    /// a status read from its members.
+    fn read(conn: &Connection, f: &Filter) -> Result<Condition, IndexError> {
+        Ok(Condition::of(
+            f,
+            Condition::dates(conn, f)?,
+            Statuses::Members,
+        ))
+    }
+
+    /// The ways to read `f` that `walk` allows, the members' walk first. A
+    /// status list walks its members newest first and stops at its last
+    /// match: cheap while most of them pass the other terms, but with a
+    /// provider, an agency or a jurisdiction that the newest members lack
+    /// (a run of another provider's entries) it walks every one of those.
+    /// That column's index then walks only its own entries, but it is as
+    /// slow where its newest entries lack the status (old statuses such as
+    /// "overdue"). Which is cheaper depends on how the log's entries lie,
+    /// so both are raced.
+    fn plans(
+        conn: &Connection,
+        f: &Filter,
+        walk: StatusWalk,
+    ) -> Result<Vec<Condition>, IndexError> {
+        let dates = Condition::dates(conn, f)?;
+        let indexed = f.provider.is_some() || f.agency.is_some() || f.jurisdiction.is_some();
+        let ways: &[Statuses] = match walk {
+            _ if f.status.is_none() || !indexed => &[Statuses::Members],
+            StatusWalk::Race => &[Statuses::Members, Statuses::Bits],
+            StatusWalk::Members => &[Statuses::Members],
+            StatusWalk::Bits => &[Statuses::Bits],
+        };
+        Ok(ways.iter().map(|&w| Condition::of(f, dates, w)).collect())
+    }
+
+    fn of(f: &Filter, dates: Dates, statuses: Statuses) -> Condition {
         let mut terms: Vec<String> = Vec::new();
         let mut params: Vec<(&'static str, Value)> = Vec::new();
         let text = |v: &str| Value::Text(v.to_owned());
@@ -333,13 +406,18 @@ impl Condition {
             }
             None => {}
         }
-        let (from, order) = match f.status {
-            Some(st) => {
+        let (from, order) = match (f.status, statuses) {
+            (Some(st), Statuses::Members) => {
                 terms.push("status = :status".into());
                 params.push((":status", Value::Integer(status_code(st))));
                 (STATUS_FROM, "entry")
             }
-            None => ("entries", "idx"),
+            (Some(st), Statuses::Bits) => {
+                terms.push("statuses & :status_bit != 0".into());
+                params.push((":status_bit", Value::Integer(status_bit(st))));
+                ("entries", "idx")
+            }
+            (None, _) => ("entries", "idx"),
         };
         let sql = if terms.is_empty() {
             "1".to_owned()
@@ -374,6 +452,57 @@ impl Condition {
             .map(|(k, v)| (*k, v as &dyn rusqlite::ToSql))
             .collect()
     }
+}
+
+/// Runs `run` with each of `plans` in turn, each stopped once it has taken
+/// its round's budget of SQLite steps, until one finishes; each round
+/// gives four times the budget of the one before, and after
+/// [`RACE_ROUNDS`] the first plan runs to its end. So the answer costs a
+/// small multiple of what the cheapest plan costs, whichever that is: the
+/// planner cannot know, since it depends on how the matches lie in the log.
+fn race<T>(
+    conn: &Connection,
+    plans: &[Condition],
+    first_budget: u64,
+    mut run: impl FnMut(&Condition) -> Result<T, IndexError>,
+) -> Result<T, IndexError> {
+    let (first, rest) = match plans {
+        [] => return Err(IndexError::Db(rusqlite::Error::InvalidQuery)),
+        [only] => return run(only),
+        [first, rest @ ..] => (first, rest),
+    };
+    /// Clears the budget when dropped, so a pooled connection never keeps it.
+    struct Budget<'a>(&'a Connection);
+    impl Drop for Budget<'_> {
+        fn drop(&mut self) {
+            self.0
+                .progress_handler(RACE_CHECK_STEPS, None::<fn() -> bool>);
+        }
+    }
+    let mut budget = first_budget.max(1);
+    for _ in 0..RACE_ROUNDS {
+        for plan in std::iter::once(first).chain(rest) {
+            let looks = budget.div_ceil(RACE_CHECK_STEPS.unsigned_abs().into());
+            let mut seen = 0u64;
+            let guard = Budget(conn);
+            conn.progress_handler(
+                RACE_CHECK_STEPS,
+                Some(move || {
+                    seen += 1;
+                    seen > looks
+                }),
+            );
+            let result = run(plan);
+            drop(guard);
+            match result {
+                Err(IndexError::Db(rusqlite::Error::SqliteFailure(e, _)))
+                    if e.code == rusqlite::ErrorCode::OperationInterrupted => {}
+                done => return done,
+            }
+        }
+        budget = budget.saturating_mul(4);
+    }
+    run(first)
 }
 
 /// Whether the first `done` indexed entries can be the log's: not more
@@ -487,6 +616,8 @@ impl Index {
             readers: Mutex::new(Vec::new()),
             counts: Mutex::new(HashMap::new()),
             list_limit: LIST_COUNT_LIMIT,
+            status_walk: StatusWalk::Race,
+            race_budget: RACE_FIRST_BUDGET,
             bulk_min: BULK_MIN,
         })
     }
@@ -656,7 +787,7 @@ impl Index {
                 at_least: false,
             });
         }
-        let cond = Condition::read(&r, filter)?;
+        let plans = Condition::plans(&r, filter, self.status_walk)?;
         // Statuses change with later entries and with time: a status count
         // is reused only for the same entries at the same tick.
         let mut key = format!("{}#{cap}", filter.query(None));
@@ -667,17 +798,19 @@ impl Index {
         let count_from = |start: u64, cap: u64| -> Result<Total, IndexError> {
             let start = i64::try_from(start).unwrap_or(i64::MAX);
             let limit = i64::try_from(cap).unwrap_or(i64::MAX);
-            let mut bind = cond.bind();
-            bind.push((":start", &start));
-            bind.push((":limit", &limit));
-            let n: i64 = r.query_row(
-                &format!(
-                    "SELECT count(*) FROM (SELECT 1 FROM {} WHERE {} >= :start AND {} LIMIT :limit)",
-                    cond.from, cond.order, cond.sql
-                ),
-                bind.as_slice(),
-                |row| row.get(0),
-            )?;
+            let n: i64 = race(&r, &plans, self.race_budget, |cond| {
+                let mut bind = cond.bind();
+                bind.push((":start", &start));
+                bind.push((":limit", &limit));
+                Ok(r.query_row(
+                    &format!(
+                        "SELECT count(*) FROM (SELECT 1 FROM {} WHERE {} >= :start AND {} LIMIT :limit)",
+                        cond.from, cond.order, cond.sql
+                    ),
+                    bind.as_slice(),
+                    |row| row.get(0),
+                )?)
+            })?;
             let n = u64::try_from(n).unwrap_or(0);
             Ok(Total {
                 n,
@@ -723,32 +856,34 @@ impl Index {
         limit: usize,
     ) -> Result<Vec<Summary>, IndexError> {
         let r = self.reader()?;
-        let cond = Condition::read(&r, filter)?;
-        let mut bind = cond.bind();
+        let plans = Condition::plans(&r, filter, self.status_walk)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let skip = i64::try_from(skip).unwrap_or(i64::MAX);
-        bind.push((":limit", &limit));
         // Without a filter the entries are 0..size: a page is a range of
         // indexes, however deep.
         let below = i64::try_from(size_of(&r)?)
             .unwrap_or(i64::MAX)
             .saturating_sub(skip);
-        let sql = if filter.is_empty() {
-            bind.push((":below", &below));
-            format!("SELECT {SUMMARY_COLUMNS} FROM entries WHERE idx < :below ORDER BY idx DESC LIMIT :limit")
-        } else if filter.status.is_some() {
-            bind.push((":skip", &skip));
-            format!(
-                "SELECT {SUMMARY_COLUMNS} FROM {} WHERE {} ORDER BY {} DESC LIMIT :limit OFFSET :skip",
-                cond.from, cond.sql, cond.order
-            )
-        } else {
-            bind.push((":skip", &skip));
-            cond.page_sql()
-        };
-        let mut st = r.prepare_cached(&sql)?;
-        let rows = st.query_map(bind.as_slice(), summary_of_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        race(&r, &plans, self.race_budget, |cond| {
+            let mut bind = cond.bind();
+            bind.push((":limit", &limit));
+            let sql = if filter.is_empty() {
+                bind.push((":below", &below));
+                format!("SELECT {SUMMARY_COLUMNS} FROM entries WHERE idx < :below ORDER BY idx DESC LIMIT :limit")
+            } else if cond.from == STATUS_FROM {
+                bind.push((":skip", &skip));
+                format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM {} WHERE {} ORDER BY {} DESC LIMIT :limit OFFSET :skip",
+                    cond.from, cond.sql, cond.order
+                )
+            } else {
+                bind.push((":skip", &skip));
+                cond.page_sql()
+            };
+            let mut st = r.prepare_cached(&sql)?;
+            let rows = st.query_map(bind.as_slice(), summary_of_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
     }
 
     /// The matches of `filter` counted per year of creation (UTC) and
@@ -810,6 +945,15 @@ impl Index {
     /// tests of long lists on short logs).
     pub fn with_list_limit(mut self, n: u64) -> Index {
         self.list_limit = n;
+        self
+    }
+
+    /// Reads status lists with another indexed term as `walk` says, a
+    /// raced plan's first round with `first_budget` SQLite steps (for
+    /// tests: each way alone, and races that stop plans early).
+    pub fn with_status_walk(mut self, walk: StatusWalk, first_budget: u64) -> Index {
+        self.status_walk = walk;
+        self.race_budget = first_budget;
         self
     }
 
@@ -1029,6 +1173,59 @@ mod tests {
         f
     }
 
+    /// A race answers with the plan that finishes within its budget, in
+    /// either order; plans that all take long still answer (budgets grow);
+    /// an error that is not the budget's is the answer; and the connection
+    /// keeps no budget afterwards.
+    #[test]
+    fn a_race_answers_with_the_plan_that_finishes() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t(x INTEGER PRIMARY KEY, v INTEGER);
+             WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 99999)
+             INSERT INTO t SELECT i, i % 7 FROM n;",
+        )
+        .unwrap();
+        let plan = |sql: &str| Condition {
+            from: "entries",
+            order: "x",
+            sql: sql.to_owned(),
+            params: Vec::new(),
+        };
+        // A full scan that finds nothing, and one row by its key.
+        let (slow, fast) = (plan("v = -1"), plan("x = 5"));
+        let run = |c: &Condition| -> Result<(String, i64), IndexError> {
+            let n = conn.query_row(
+                &format!("SELECT count(*) FROM t WHERE {}", c.sql),
+                [],
+                |r| r.get(0),
+            )?;
+            Ok((c.sql.clone(), n))
+        };
+        for plans in [[slow.clone(), fast.clone()], [fast.clone(), slow.clone()]] {
+            let (by, n) = race(&conn, &plans, 1_000, run).unwrap();
+            assert_eq!((by.as_str(), n), ("x = 5", 1));
+        }
+        // Both scan every row (far over the first budget): still answered.
+        let (_, n) = race(&conn, &[slow.clone(), plan("v = -2")], 1_000, run).unwrap();
+        assert_eq!(n, 0);
+        // With a first budget no plan can meet, the last resort answers.
+        let (_, n) = race(&conn, &[slow.clone(), slow.clone()], 0, run).unwrap();
+        assert_eq!(n, 0);
+        // Another error is the answer, not a reason to try the next plan.
+        assert!(matches!(
+            race(
+                &conn,
+                &[plan("no_such_column = 1"), fast.clone()],
+                1_000,
+                run
+            ),
+            Err(IndexError::Db(e)) if e.to_string().contains("no_such_column")
+        ));
+        // No budget is left on the connection.
+        assert_eq!(run(&plan("v >= 0")).unwrap().1, 100_000);
+    }
+
     /// A date range read as a span walks the table back from the span's
     /// end in index order (or an index of another term, also within the
     /// span and in index order): no sort, and not the day index. Read by
@@ -1059,14 +1256,17 @@ mod tests {
             filter(&[("to", "2025-06-30"), ("kind", "request")]),
             filter(&[("to", "2025-06-30"), ("agency", "a.example")]),
         ] {
-            let dense = plan(ledger.conn(), &Condition::of(&f, span).page_sql());
+            let dense = plan(
+                ledger.conn(),
+                &Condition::of(&f, span, Statuses::Members).page_sql(),
+            );
             assert!(dense.contains("rowid>? AND rowid<?"), "{dense}");
             assert!(!dense.contains("TEMP B-TREE"), "{dense}");
             assert!(!dense.contains("entries_day"), "{dense}");
         }
         let by_day = plan(
             ledger.conn(),
-            &Condition::of(&half_year, Dates::ByDay).page_sql(),
+            &Condition::of(&half_year, Dates::ByDay, Statuses::Members).page_sql(),
         );
         assert!(by_day.contains("entries_day"), "{by_day}");
         assert!(by_day.contains("TEMP B-TREE"), "{by_day}");

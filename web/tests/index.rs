@@ -20,7 +20,7 @@ use daylight_log_server::sqlite::SqliteStore;
 use daylight_log_server::store::{LogStore, NewEntry};
 use daylight_schemas::{DataCategory, Decision, Kind, SignedRecord};
 use daylight_web::filter::Filter;
-use daylight_web::index::{Index, Summary, Total};
+use daylight_web::index::{Index, StatusWalk, Summary, Total};
 use daylight_web::status::{flags, Facts, Status};
 
 /// What the model knows of one entry.
@@ -631,6 +631,68 @@ fn date_ranges_over_a_log_in_time_order_list_what_the_model_says() {
         "{nonempty} of {}",
         ranges.len()
     );
+}
+
+/// A status list with a provider, an agency or a jurisdiction can be read
+/// from the status's members or from that column's index; both, and the
+/// race between them (with budgets small enough that plans are stopped
+/// and run again), list what the model says, page by page, counted in full
+/// and up to a short limit, now and a year on.
+#[test]
+fn status_lists_with_another_term_list_what_the_model_says_read_either_way() {
+    let now = now();
+    let mut w = World::new(ORIGIN);
+    generate(&mut w, 500, now, 23);
+    let ways = [
+        (StatusWalk::Race, 20_000),
+        (StatusWalk::Race, 1),
+        (StatusWalk::Race, 300),
+        (StatusWalk::Members, 1),
+        (StatusWalk::Bits, 1),
+    ];
+    let mut filters = Vec::new();
+    for s in Status::ALL {
+        for other in [
+            ("provider", "cloud.example"),
+            ("provider", "messenger.example"),
+            ("agency", "agency-a.test"),
+            ("jurisdiction", "US"),
+            ("jurisdiction", "US-NY"),
+        ] {
+            filters.push(filter(&[("status", s.as_str()), other]));
+        }
+    }
+    filters.push(filter(&[
+        ("status", "sealed"),
+        ("provider", "cloud.example"),
+        ("kind", "request"),
+        ("from", "2024-01-01"),
+    ]));
+    let mut nonempty = 0;
+    for (walk, budget) in ways {
+        let idx = w.index().with_status_walk(walk, budget);
+        let c = idx.catch_up(&w.store, Duration::from_secs(120)).unwrap();
+        assert!(c.complete(), "{c:?}");
+        let short = w.index().with_status_walk(walk, budget).with_list_limit(5);
+        for f in &filters {
+            if check(&idx, &w.model, f, now) > 0 {
+                nonempty += 1;
+            }
+            check_counted(&short, &w.model, f, now, 5);
+        }
+        let later = now + Days::days(365);
+        for s in ["overdue", "sealed"] {
+            check(
+                &idx,
+                &w.model,
+                &filter(&[("status", s), ("provider", "cloud.example")]),
+                later,
+            );
+        }
+        idx.tick(now).unwrap();
+    }
+    // The generated log exercises the pairs: a good share select something.
+    assert!(nonempty >= filters.len() * ways.len() / 3, "{nonempty}");
 }
 
 #[test]
