@@ -1,7 +1,7 @@
 //! Serving inclusion proofs cheaply: what every proof against one published
 //! checkpoint shares, computed once per checkpoint ([`ProofCache`]: the
-//! folded right edge of its tree), and the blocking threads that answer
-//! proofs in turn ([`ProofQueue`]).
+//! folded right edge of its tree); the blocking threads that answer proofs
+//! in turn are a [`super::read_queue::ReadQueue`].
 //!
 //! Each proof at a tree size holds at most one hash that is not a stored
 //! hash (the hash of a range from one of the tree's complete subtrees to its
@@ -10,15 +10,11 @@
 //! subtrees low in the tree, a storage read; the proofs are the same bytes
 //! either way.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use daylight_core::tree::{HashReader, RightEdge, TreeError};
 use daylight_core::types::TreeSize;
 use daylight_core::Checkpoint;
-use tokio::sync::oneshot;
-
-use crate::error::ApiError;
 
 /// The right edge of the newest tree proofs were asked for.
 #[derive(Default)]
@@ -80,90 +76,6 @@ impl ProofCache {
                 *newest = Some(c);
             }
         }
-    }
-}
-
-/// Proofs waiting for a blocking thread, answered in batches: under load a
-/// thread that finishes one proof takes the next from here instead of
-/// parking, so a proof costs no blocking-pool handoff of its own (each
-/// handoff wakes a parked thread; measured at about half of the server's
-/// CPU per proof at 1M entries).
-#[derive(Default)]
-pub(crate) struct ProofQueue {
-    state: Mutex<QueueState>,
-}
-
-#[derive(Default)]
-struct QueueState {
-    waiting: VecDeque<Job>,
-    /// Blocking threads taking proofs from `waiting`.
-    drainers: usize,
-}
-
-type Job = Box<dyn FnOnce() + Send>;
-
-impl ProofQueue {
-    /// At most this many threads answer proofs at once: enough that one
-    /// proof waiting on a slow read does not hold up the rest.
-    const MAX_DRAINERS: usize = 4;
-    /// Another thread starts when this many proofs wait for the running ones.
-    const WAITING_PER_DRAINER: usize = 8;
-
-    /// Runs `f` on a blocking thread, with the proofs asked for meanwhile.
-    pub(crate) async fn run<T: Send + 'static>(
-        self: &Arc<Self>,
-        f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-    ) -> Result<T, ApiError> {
-        let (tx, rx) = oneshot::channel();
-        // A panic in `f` drops `tx`: the request gets a 500, not a hang.
-        let job: Job = Box::new(move || {
-            let _ = tx.send(f());
-        });
-        if self.push(job) {
-            let queue = self.clone();
-            tokio::task::spawn_blocking(move || queue.drain());
-        }
-        rx.await
-            .map_err(|_| ApiError::internal("a proof ended without an answer"))?
-    }
-
-    /// Queues `job`; true if a new thread should start draining.
-    fn push(&self, job: Job) -> bool {
-        let mut q = self.lock();
-        q.waiting.push_back(job);
-        let start = q.drainers == 0
-            || (q.drainers < Self::MAX_DRAINERS
-                && q.waiting.len() >= q.drainers * Self::WAITING_PER_DRAINER);
-        if start {
-            q.drainers += 1;
-        }
-        start
-    }
-
-    /// Answers queued proofs until none wait.
-    fn drain(&self) {
-        while let Some(job) = self.next() {
-            // Caught so that this thread keeps draining (and its count
-            // stays right); the job's sender is dropped, so its request
-            // is answered with an error.
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-        }
-    }
-
-    /// The next job, or None after this drainer has signed off (under the
-    /// same lock, so a job pushed after that starts a new drainer).
-    fn next(&self) -> Option<Job> {
-        let mut q = self.lock();
-        let job = q.waiting.pop_front();
-        if job.is_none() {
-            q.drainers -= 1;
-        }
-        job
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
-        // The state is consistent after any panic (jobs run unlocked).
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -234,42 +146,5 @@ mod tests {
         let cp = checkpoint(10, Hash::empty_tree());
         assert!(cache.edge(&cp, &MemoryTree::new()).is_err());
         assert!(cache.cached(TreeSize(10)).is_none());
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn queue_answers_every_proof_and_survives_panics() {
-        let queue = Arc::new(ProofQueue::default());
-        let tasks: Vec<_> = (0..500u64)
-            .map(|i| {
-                let q = queue.clone();
-                tokio::spawn(async move {
-                    q.run(move || {
-                        if i % 97 == 13 {
-                            panic!("a proof that panics");
-                        }
-                        Ok(i * 2)
-                    })
-                    .await
-                })
-            })
-            .collect();
-        for (i, t) in tasks.into_iter().enumerate() {
-            let got = t.await.unwrap();
-            if i % 97 == 13 {
-                assert!(got.is_err(), "job {i}");
-            } else {
-                assert_eq!(got.ok(), Some(i as u64 * 2), "job {i}");
-            }
-        }
-        // Every drainer signs off (just after sending its last answer, so
-        // give it a moment), and a later proof is still answered.
-        for _ in 0..200 {
-            if queue.lock().drainers == 0 {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        assert_eq!(queue.lock().drainers, 0);
-        assert_eq!(queue.run(|| Ok(7)).await.ok(), Some(7));
     }
 }
