@@ -34,12 +34,6 @@ pub(crate) use submissions::AdmissionQueue;
 /// slow read does not hold up the rest.
 pub(crate) const PROOF_THREADS: usize = 4;
 
-/// Threads that read tiles and entry bundles at once. One: a mirror or an
-/// auditor fetching the whole log asks for many at a time, and each thread
-/// reading for it is a thread's share of the CPU taken from submissions
-/// (measured in BENCHMARKS.md, issue 18).
-pub(crate) const TILE_THREADS: usize = 1;
-
 /// The largest request body accepted (an entry is at most 65535 bytes).
 pub const MAX_BODY: usize = 65_535;
 
@@ -112,8 +106,6 @@ pub struct AppState {
     pub(crate) proofs: Arc<ProofCache>,
     /// Proofs waiting for a blocking thread.
     pub(crate) proof_queue: Arc<ReadQueue>,
-    /// Tiles and entry bundles waiting for a blocking thread.
-    pub(crate) tile_queue: Arc<ReadQueue>,
     /// Submissions waiting to be admitted, in batches.
     pub(crate) admission_queue: Arc<AdmissionQueue>,
 }
@@ -209,47 +201,45 @@ pub(crate) async fn tile(
     let parsed = TilePath::parse(&format!("tile/{path}"))
         .map_err(|e| ApiError::bad_request("bad_tile_path", e.to_string()))?;
     let store = s.store.clone();
-    let data = s
-        .tile_queue
-        .run(move || {
-            let size = store.size().map_err(ApiError::storage)?.get();
-            match parsed {
-                TilePath::Hashes(t) => {
-                    let available = size
-                        .checked_shr(u32::from(t.level) * TILE_HEIGHT)
-                        .unwrap_or(0);
-                    let start = t.index.saturating_mul(TILE_WIDTH);
-                    if available.saturating_sub(start) < u64::from(t.width) {
-                        return Err(ApiError::not_found(format!(
-                            "tile {} is not in a tree of size {size}",
-                            t.path()
-                        )));
-                    }
-                    let reader = StoreHashes::new(store.as_ref());
-                    let data = read_tile_data(t, &reader)
-                        .map_err(|e| ApiError::storage(reader.store_error(e)))?;
-                    Ok((data, t.is_full()))
+    let data = blocking(move || {
+        let size = store.size().map_err(ApiError::storage)?.get();
+        match parsed {
+            TilePath::Hashes(t) => {
+                let available = size
+                    .checked_shr(u32::from(t.level) * TILE_HEIGHT)
+                    .unwrap_or(0);
+                let start = t.index.saturating_mul(TILE_WIDTH);
+                if available.saturating_sub(start) < u64::from(t.width) {
+                    return Err(ApiError::not_found(format!(
+                        "tile {} is not in a tree of size {size}",
+                        t.path()
+                    )));
                 }
-                TilePath::Entries(b) => {
-                    let start = b.index.saturating_mul(TILE_WIDTH);
-                    if size.saturating_sub(start) < u64::from(b.width) {
-                        return Err(ApiError::not_found(format!(
-                            "bundle {} is not in a tree of size {size}",
-                            b.path()
-                        )));
-                    }
-                    let entries = store
-                        .entries(LeafIndex(start), u64::from(b.width))
-                        .map_err(ApiError::storage)?;
-                    let bundle = daylight_core::tile::encode_entry_bundle(
-                        entries.iter().map(|e| e.data.as_slice()),
-                    )
-                    .map_err(ApiError::internal)?;
-                    Ok((bundle, b.is_full()))
-                }
+                let reader = StoreHashes::new(store.as_ref());
+                let data = read_tile_data(t, &reader)
+                    .map_err(|e| ApiError::storage(reader.store_error(e)))?;
+                Ok((data, t.is_full()))
             }
-        })
-        .await?;
+            TilePath::Entries(b) => {
+                let start = b.index.saturating_mul(TILE_WIDTH);
+                if size.saturating_sub(start) < u64::from(b.width) {
+                    return Err(ApiError::not_found(format!(
+                        "bundle {} is not in a tree of size {size}",
+                        b.path()
+                    )));
+                }
+                let entries = store
+                    .entries(LeafIndex(start), u64::from(b.width))
+                    .map_err(ApiError::storage)?;
+                let bundle = daylight_core::tile::encode_entry_bundle(
+                    entries.iter().map(|e| e.data.as_slice()),
+                )
+                .map_err(ApiError::internal)?;
+                Ok((bundle, b.is_full()))
+            }
+        }
+    })
+    .await?;
     let (data, full) = data;
     // Full tiles never change: cache them forever. Partial ones grow.
     let cache = if full {

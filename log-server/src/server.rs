@@ -244,7 +244,6 @@ impl LogServer {
             published: published_rx,
             proofs: Default::default(),
             proof_queue: Arc::new(crate::api::ReadQueue::new(crate::api::PROOF_THREADS)),
-            tile_queue: Arc::new(crate::api::ReadQueue::new(crate::api::TILE_THREADS)),
             admission_queue,
         };
         let mut app = router(state);

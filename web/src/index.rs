@@ -180,7 +180,8 @@ pub struct Index {
 /// A filter as SQL: what to read from, the condition, and its parameters.
 #[derive(Clone)]
 struct Condition {
-    /// `entries`, or for a status its members joined to `entries`.
+    /// `entries`, or for a status read from its members ([`Statuses`]),
+    /// its members joined to `entries`.
     from: &'static str,
     /// The column that orders entries (`idx`, or the members' `entry`).
     order: &'static str,
@@ -194,7 +195,7 @@ const STATUS_FROM: &str = "status_members CROSS JOIN entries ON idx = entry";
 
 /// A date range is read as the span of indexes its days' entries take
 /// (`idx BETWEEN lo AND hi`) when that span is at most this many times as
-/// long as their number (see [`Condition::read`]).
+/// long as their number (see [`Condition::dates`]).
 const DENSE_SPAN: u64 = 4;
 
 /// How a status list is read.
@@ -432,7 +433,8 @@ impl Condition {
         }
     }
 
-    /// A page of the matches of a condition without a status (`:limit`
+    /// A page of the matches of a condition read from `entries` (no status,
+    /// or a status compared in the entries' bits) (`:limit`
     /// after `:skip`, newest first): the page's indexes first, from an
     /// index that covers the condition where there is one (a date range
     /// read by day sorts its matches' indexes, not their rows), then only
@@ -482,14 +484,16 @@ fn race<T>(
     let mut budget = first_budget.max(1);
     for _ in 0..RACE_ROUNDS {
         for plan in std::iter::once(first).chain(rest) {
-            let looks = budget.div_ceil(RACE_CHECK_STEPS.unsigned_abs().into());
+            let looks = budget
+                .div_ceil(RACE_CHECK_STEPS.unsigned_abs().into())
+                .max(1);
             let mut seen = 0u64;
             let guard = Budget(conn);
             conn.progress_handler(
                 RACE_CHECK_STEPS,
                 Some(move || {
                     seen += 1;
-                    seen > looks
+                    seen >= looks
                 }),
             );
             let result = run(plan);

@@ -1,13 +1,14 @@
 //! Reads waiting for a blocking thread, answered in turn by at most a few
-//! threads ([`ReadQueue`]). Proofs and tiles each have one.
+//! threads ([`ReadQueue`]); proofs are read this way.
 //!
 //! Under load a thread that finishes one read takes the next from the queue
 //! instead of parking, so a read costs no blocking-pool handoff of its own
 //! (each handoff wakes a parked thread; measured at about half of the
-//! server's CPU per proof at 1M entries). The bound on threads is the other
-//! half: a reader that asks for much at once (an auditor mirroring the log
-//! takes 16 tiles at a time) gets that many threads' share of the CPU, not
-//! one per request, so submissions are not starved by bulk reads.
+//! server's CPU per proof at 1M entries). Tiles were tried behind a queue of
+//! one thread, so that an auditor mirroring the log (16 tiles at a time)
+//! would take less CPU from submissions: the suite's mixed load at 10M
+//! showed no gain in submissions while the auditor fetched half as much
+//! (BENCHMARKS.md, issue 18), so tiles still take a blocking thread each.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -52,7 +53,11 @@ impl ReadQueue {
         let (tx, rx) = oneshot::channel();
         // A panic in `f` drops `tx`: the request gets a 500, not a hang.
         let job: Job = Box::new(move || {
-            let _ = tx.send(f());
+            // Not read for a client that has gone (an auditor that timed
+            // out and asks again): the one thread would read it twice.
+            if !tx.is_closed() {
+                let _ = tx.send(f());
+            }
         });
         if self.push(job) {
             let queue = self.clone();
@@ -141,6 +146,51 @@ mod tests {
         }
         assert_eq!(queue.lock().drainers, 0);
         assert_eq!(queue.run(|| Ok(7)).await.ok(), Some(7));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_whose_client_has_gone_is_not_run() {
+        use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+        let queue = Arc::new(ReadQueue::new(1));
+        // The one thread is kept busy until released.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started) = oneshot::channel();
+        let q = queue.clone();
+        let first = tokio::spawn(async move {
+            q.run(move || {
+                let _ = started_tx.send(());
+                let _ = held.recv();
+                Ok(1)
+            })
+            .await
+        });
+        started.await.unwrap();
+        let ran = Arc::new(AtomicBool::new(false));
+        let (q, r) = (queue.clone(), ran.clone());
+        let second = tokio::spawn(async move {
+            q.run(move || {
+                r.store(true, SeqCst);
+                Ok(2)
+            })
+            .await
+        });
+        for _ in 0..500 {
+            if queue.lock().waiting.len() == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        assert_eq!(queue.lock().waiting.len(), 1, "the second job never queued");
+        // Its client goes away while it waits.
+        second.abort();
+        let _ = second.await;
+        release.send(()).unwrap();
+        assert_eq!(first.await.unwrap().ok(), Some(1));
+        assert_eq!(queue.run(|| Ok(3)).await.ok(), Some(3));
+        assert!(
+            !ran.load(SeqCst),
+            "a job was read for a client that had gone"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
