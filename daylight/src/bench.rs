@@ -1049,8 +1049,12 @@ fn fill_records(dir: &std::path::Path, entries: u64) -> Result<()> {
 /// The page types `bench pages` asks for.
 const PAGE_TYPES: [&str; 4] = ["overview", "list", "filtered list", "entry"];
 
-/// How many of [`LIST_QUERIES`] filter (the first three are plain pages).
-const FILTERED: usize = LIST_QUERIES.len() - 3;
+/// The first this many of [`LIST_QUERIES`] are plain pages; the rest filter.
+const PLAIN: usize = 3;
+/// How many of [`LIST_QUERIES`] filter.
+const FILTERED: usize = LIST_QUERIES.len() - PLAIN;
+/// Where "filtered list" is in [`PAGE_TYPES`].
+const FILTERED_TYPE: usize = 2;
 
 /// The list queries `bench pages` cycles through (filters and pagination).
 const LIST_QUERIES: [&str; 12] = [
@@ -1106,14 +1110,14 @@ async fn pages(
             0 => (0, "/".to_owned()),
             1 | 2 => (
                 1,
-                format!("/entries{}", LIST_QUERIES[(i / 10) as usize % 3]),
+                format!("/entries{}", LIST_QUERIES[(i / 10) as usize % PLAIN]),
             ),
             // Each filtered query is timed apart too (after the page types).
             3 | 4 => {
                 let q = (i / 5) as usize % FILTERED;
                 (
                     PAGE_TYPES.len() + q,
-                    format!("/entries{}", LIST_QUERIES[3 + q]),
+                    format!("/entries{}", LIST_QUERIES[PLAIN + q]),
                 )
             }
             _ => (3, format!("/entries/{}", mix(i) % size)),
@@ -1123,7 +1127,7 @@ async fn pages(
     let elapsed = started.elapsed();
     let mut lat = lat;
     let by_query = lat.split_off(PAGE_TYPES.len());
-    if let Some(filtered) = lat.get_mut(2) {
+    if let Some(filtered) = lat.get_mut(FILTERED_TYPE) {
         filtered.extend(by_query.iter().flatten().copied());
     }
     let count: usize = lat.iter().map(Vec::len).sum();
@@ -1135,7 +1139,7 @@ async fn pages(
     for (ty, l) in PAGE_TYPES.iter().zip(lat) {
         report(&format!("{ty} ({} pages)", l.len()), l);
     }
-    for (q, l) in LIST_QUERIES[3..].iter().zip(by_query) {
+    for (q, l) in LIST_QUERIES[PLAIN..].iter().zip(by_query) {
         report(&format!("  filtered {q} ({} pages)", l.len()), l);
     }
     if let Some(pid) = server_pid {

@@ -200,9 +200,8 @@ pub(crate) async fn tile(
 ) -> Result<Response, ApiError> {
     let parsed = TilePath::parse(&format!("tile/{path}"))
         .map_err(|e| ApiError::bad_request("bad_tile_path", e.to_string()))?;
-    let store = s.store.clone();
     let data = blocking(move || {
-        let size = store.size().map_err(ApiError::storage)?.get();
+        let size = s.store.size().map_err(ApiError::storage)?.get();
         match parsed {
             TilePath::Hashes(t) => {
                 let available = size
@@ -215,7 +214,7 @@ pub(crate) async fn tile(
                         t.path()
                     )));
                 }
-                let reader = StoreHashes::new(store.as_ref());
+                let reader = StoreHashes::new(s.store.as_ref());
                 let data = read_tile_data(t, &reader)
                     .map_err(|e| ApiError::storage(reader.store_error(e)))?;
                 Ok((data, t.is_full()))
@@ -228,7 +227,8 @@ pub(crate) async fn tile(
                         b.path()
                     )));
                 }
-                let entries = store
+                let entries = s
+                    .store
                     .entries(LeafIndex(start), u64::from(b.width))
                     .map_err(ApiError::storage)?;
                 let bundle = daylight_core::tile::encode_entry_bundle(
