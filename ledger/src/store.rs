@@ -150,7 +150,7 @@ CREATE INDEX IF NOT EXISTS entries_case ON entries(case_reference, signer, day)
 ";
 
 /// The names of the indexes in [`RULE_INDEXES`] and [`FILTER_INDEXES`].
-const DEFERRABLE: [&str; 7] = [
+const DEFERRABLE: [&str; 8] = [
     "entries_kind",
     "entries_case",
     "entries_signer",
@@ -158,6 +158,7 @@ const DEFERRABLE: [&str; 7] = [
     "entries_jurisdiction",
     "entries_country",
     "entries_day",
+    "entries_legal",
 ];
 
 /// The meta key present while [`DEFERRABLE`] indexes are left out.
@@ -171,6 +172,8 @@ CREATE INDEX IF NOT EXISTS entries_provider ON entries(provider);
 CREATE INDEX IF NOT EXISTS entries_jurisdiction ON entries(jurisdiction);
 CREATE INDEX IF NOT EXISTS entries_country ON entries(country);
 CREATE INDEX IF NOT EXISTS entries_day ON entries(day, categories);
+CREATE INDEX IF NOT EXISTS entries_legal ON entries(legal_lower)
+    WHERE legal_lower IS NOT NULL;
 ";
 
 /// What a ledger is opened for.

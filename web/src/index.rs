@@ -170,6 +170,8 @@ pub struct Index {
     list_limit: u64,
     /// How status lists with another indexed term are read.
     status_walk: StatusWalk,
+    /// How legal-basis lists are read.
+    legal_walk: LegalWalk,
     /// A raced plan's first budget, in SQLite steps.
     race_budget: u64,
     /// Entries to catch up with from which the list indexes wait
@@ -187,6 +189,8 @@ struct Condition {
     order: &'static str,
     sql: String,
     params: Vec<(&'static str, Value)>,
+    /// Parameters named at run time (a legal-basis list's values).
+    listed: Vec<(String, Value)>,
 }
 
 /// A status filter reads its members, newest first, and looks each entry
@@ -209,6 +213,79 @@ pub enum StatusWalk {
     /// From the entries (an index of another term), the status compared
     /// row by row in the entries' bits.
     Bits,
+}
+
+/// How a legal-basis list is read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LegalWalk {
+    /// Both ways below, raced (see [`race`]): the first to finish answers.
+    #[default]
+    Race,
+    /// Every entry newest first, the words looked for in each one's legal
+    /// basis.
+    Scan,
+    /// The legal bases that contain the words, found among the distinct
+    /// ones, each read from its index (or [`LegalWalk::Scan`] where there
+    /// are too many of them or no index yet).
+    Values,
+}
+
+/// How one condition reads a legal basis.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Legal {
+    /// The words looked for in every entry's legal basis.
+    Scan,
+    /// One of these legal bases (lower case), each containing the words.
+    Values(Vec<String>),
+}
+
+/// The most distinct legal bases [`legal_values`] reads before it leaves a
+/// list to [`Legal::Scan`] (each is one step down the index).
+const LEGAL_DISTINCT_MAX: usize = 4_096;
+/// The most legal bases a [`Legal::Values`] condition names: past them
+/// the words are common enough that the scan meets matches early.
+const LEGAL_VALUES_MAX: usize = 64;
+
+/// The distinct legal bases (lower case) that contain `words` (lower case),
+/// read down the `entries_legal` index one value at a time; `None` where
+/// that index is not there yet (a bulk load makes it at the end) or the
+/// log has more than [`LEGAL_DISTINCT_MAX`] distinct legal bases or more
+/// than [`LEGAL_VALUES_MAX`] contain the words.
+fn legal_values(conn: &Connection, words: &str) -> Result<Option<Vec<String>>, IndexError> {
+    let indexed: Option<i64> = conn
+        .prepare_cached(
+            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'entries_legal'",
+        )?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    if indexed.is_none() {
+        return Ok(None);
+    }
+    let mut first = conn.prepare_cached(
+        "SELECT legal_lower FROM entries INDEXED BY entries_legal \
+         WHERE legal_lower >= '' ORDER BY legal_lower LIMIT 1",
+    )?;
+    let mut next = conn.prepare_cached(
+        "SELECT legal_lower FROM entries INDEXED BY entries_legal \
+         WHERE legal_lower > ?1 ORDER BY legal_lower LIMIT 1",
+    )?;
+    let mut value: Option<String> = first.query_row([], |r| r.get(0)).optional()?;
+    let mut found = Vec::new();
+    let mut seen = 0;
+    while let Some(v) = value {
+        seen += 1;
+        if seen > LEGAL_DISTINCT_MAX {
+            return Ok(None);
+        }
+        if v.contains(words) {
+            if found.len() == LEGAL_VALUES_MAX {
+                return Ok(None);
+            }
+            found.push(v.clone());
+        }
+        value = next.query_row([&v], |r| r.get(0)).optional()?;
+    }
+    Ok(Some(found))
 }
 
 /// How one condition reads a status.
@@ -273,6 +350,7 @@ impl Condition {
             f,
             Condition::dates(conn, f)?,
             Statuses::Members,
+            &Legal::Scan,
         ))
     }
 
@@ -285,12 +363,28 @@ impl Condition {
     /// slow where its newest entries lack the status (old statuses such as
     /// "overdue"). Which is cheaper depends on how the log's entries lie,
     /// so both are raced.
+    ///
+    /// A legal-basis list is raced the same way: walking every entry
+    /// newest first for the words is cheap while the newest entries name
+    /// them, and walks past all the others where they do not (a run of
+    /// another agency's requests); the legal bases that contain the words
+    /// are few, and each one's index reads only its own entries, but all
+    /// of them are sorted where several match.
     fn plans(
         conn: &Connection,
         f: &Filter,
         walk: StatusWalk,
+        legal_walk: LegalWalk,
     ) -> Result<Vec<Condition>, IndexError> {
         let dates = Condition::dates(conn, f)?;
+        let legal = match (&f.legal_basis, legal_walk) {
+            (None, _) | (Some(_), LegalWalk::Scan) => vec![Legal::Scan],
+            (Some(words), w) => match legal_values(conn, &words.to_lowercase())? {
+                None => vec![Legal::Scan],
+                Some(values) if w == LegalWalk::Values => vec![Legal::Values(values)],
+                Some(values) => vec![Legal::Values(values), Legal::Scan],
+            },
+        };
         let indexed = f.provider.is_some() || f.agency.is_some() || f.jurisdiction.is_some();
         let ways: &[Statuses] = match walk {
             _ if f.status.is_none() || !indexed => &[Statuses::Members],
@@ -298,12 +392,16 @@ impl Condition {
             StatusWalk::Members => &[Statuses::Members],
             StatusWalk::Bits => &[Statuses::Bits],
         };
-        Ok(ways.iter().map(|&w| Condition::of(f, dates, w)).collect())
+        Ok(legal
+            .iter()
+            .flat_map(|l| ways.iter().map(move |&w| Condition::of(f, dates, w, l)))
+            .collect())
     }
 
-    fn of(f: &Filter, dates: Dates, statuses: Statuses) -> Condition {
+    fn of(f: &Filter, dates: Dates, statuses: Statuses, legal: &Legal) -> Condition {
         let mut terms: Vec<String> = Vec::new();
         let mut params: Vec<(&'static str, Value)> = Vec::new();
+        let mut listed: Vec<(String, Value)> = Vec::new();
         let text = |v: &str| Value::Text(v.to_owned());
         if !f.kinds.is_empty() {
             let list: Vec<String> = f
@@ -327,8 +425,18 @@ impl Condition {
             params.push((":jurisdiction", text(j)));
         }
         if let Some(l) = &f.legal_basis {
-            terms.push("instr(legal_lower, :legal) > 0".into());
-            params.push((":legal", text(&l.to_lowercase())));
+            match legal {
+                Legal::Scan => {
+                    terms.push("instr(legal_lower, :legal) > 0".into());
+                    params.push((":legal", text(&l.to_lowercase())));
+                }
+                Legal::Values(values) => {
+                    let names: Vec<String> =
+                        (0..values.len()).map(|i| format!(":legal{i}")).collect();
+                    terms.push(format!("legal_lower IN ({})", names.join(", ")));
+                    listed.extend(names.into_iter().zip(values.iter().map(|v| text(v))));
+                }
+            }
         }
         if let Some(p) = &f.provider {
             terms.push("provider = :provider".into());
@@ -430,6 +538,7 @@ impl Condition {
             order,
             sql,
             params,
+            listed,
         }
     }
 
@@ -452,6 +561,11 @@ impl Condition {
         self.params
             .iter()
             .map(|(k, v)| (*k, v as &dyn rusqlite::ToSql))
+            .chain(
+                self.listed
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v as &dyn rusqlite::ToSql)),
+            )
             .collect()
     }
 }
@@ -621,6 +735,7 @@ impl Index {
             counts: Mutex::new(HashMap::new()),
             list_limit: LIST_COUNT_LIMIT,
             status_walk: StatusWalk::Race,
+            legal_walk: LegalWalk::Race,
             race_budget: RACE_FIRST_BUDGET,
             bulk_min: BULK_MIN,
         })
@@ -791,7 +906,7 @@ impl Index {
                 at_least: false,
             });
         }
-        let plans = Condition::plans(&r, filter, self.status_walk)?;
+        let plans = Condition::plans(&r, filter, self.status_walk, self.legal_walk)?;
         // Statuses change with later entries and with time: a status count
         // is reused only for the same entries at the same tick.
         let mut key = format!("{}#{cap}", filter.query(None));
@@ -860,7 +975,7 @@ impl Index {
         limit: usize,
     ) -> Result<Vec<Summary>, IndexError> {
         let r = self.reader()?;
-        let plans = Condition::plans(&r, filter, self.status_walk)?;
+        let plans = Condition::plans(&r, filter, self.status_walk, self.legal_walk)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let skip = i64::try_from(skip).unwrap_or(i64::MAX);
         // Without a filter the entries are 0..size: a page is a range of
@@ -958,6 +1073,12 @@ impl Index {
     pub fn with_status_walk(mut self, walk: StatusWalk, first_budget: u64) -> Index {
         self.status_walk = walk;
         self.race_budget = first_budget;
+        self
+    }
+
+    /// Reads legal-basis lists as `walk` says (for tests: each way alone).
+    pub fn with_legal_walk(mut self, walk: LegalWalk) -> Index {
+        self.legal_walk = walk;
         self
     }
 
@@ -1195,6 +1316,7 @@ mod tests {
             order: "x",
             sql: sql.to_owned(),
             params: Vec::new(),
+            listed: Vec::new(),
         };
         // A full scan that finds nothing, and one row by its key.
         let (slow, fast) = (plan("v = -1"), plan("x = 5"));
@@ -1262,7 +1384,7 @@ mod tests {
         ] {
             let dense = plan(
                 ledger.conn(),
-                &Condition::of(&f, span, Statuses::Members).page_sql(),
+                &Condition::of(&f, span, Statuses::Members, &Legal::Scan).page_sql(),
             );
             assert!(dense.contains("rowid>? AND rowid<?"), "{dense}");
             assert!(!dense.contains("TEMP B-TREE"), "{dense}");
@@ -1270,9 +1392,90 @@ mod tests {
         }
         let by_day = plan(
             ledger.conn(),
-            &Condition::of(&half_year, Dates::ByDay, Statuses::Members).page_sql(),
+            &Condition::of(&half_year, Dates::ByDay, Statuses::Members, &Legal::Scan).page_sql(),
         );
         assert!(by_day.contains("entries_day"), "{by_day}");
         assert!(by_day.contains("TEMP B-TREE"), "{by_day}");
+    }
+
+    /// The legal bases that contain the words are found among the distinct
+    /// ones, each once, in any number of entries; none where the index is
+    /// not there or too many match.
+    #[test]
+    fn legal_values_are_the_distinct_bases_with_the_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open_for(
+            &dir.path().join("i.db"),
+            "o.test/log",
+            daylight_ledger::Use::Filters,
+        )
+        .unwrap();
+        let conn = ledger.conn();
+        let add = |idx: i64, legal: Option<&str>| {
+            conn.execute(
+                "INSERT INTO entries(idx, version, signer, categories, flags, refs, leaf_hash, legal_lower) \
+                 VALUES (?1, 1, 'a.example', 0, 0, '[]', x'00', ?2)",
+                rusqlite::params![idx, legal],
+            )
+            .unwrap();
+        };
+        for (i, l) in [
+            Some("stpo 100a"),
+            None,
+            Some("18 u.s.c. 2518"),
+            Some("stpo 100a"),
+            Some("stpo 100b"),
+            Some(""),
+            Some("ripa s.8"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            add(i as i64, l);
+        }
+        let values = |w: &str| legal_values(conn, w).unwrap();
+        assert_eq!(
+            values("stpo"),
+            Some(vec!["stpo 100a".to_owned(), "stpo 100b".to_owned()])
+        );
+        assert_eq!(values("s.8"), Some(vec!["ripa s.8".to_owned()]));
+        assert_eq!(values("nothing"), Some(Vec::new()));
+        // Every basis contains no words at all, the empty one too.
+        assert_eq!(values("").map(|v| v.len()), Some(5));
+        // More matching bases than a list names: the scan is left to run.
+        for i in 0..=LEGAL_VALUES_MAX as i64 {
+            add(100 + i, Some(&format!("many {i}")));
+        }
+        assert_eq!(values("many"), None);
+        assert_eq!(values("stpo").map(|v| v.len()), Some(2));
+        // Without the index (a bulk load not finished): no values.
+        conn.execute_batch("DROP INDEX entries_legal").unwrap();
+        assert_eq!(values("stpo"), None);
+    }
+
+    /// A list of one legal basis reads that basis's entries from its index,
+    /// newest first, without a sort.
+    #[test]
+    fn a_list_of_one_legal_basis_is_read_from_its_index_without_a_sort() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open_for(
+            &dir.path().join("i.db"),
+            "o.test/log",
+            daylight_ledger::Use::Filters,
+        )
+        .unwrap();
+        let f = filter(&[("legal_basis", "StPO")]);
+        let one = Legal::Values(vec!["stpo 100a".to_owned()]);
+        let read = plan(
+            ledger.conn(),
+            &Condition::of(&f, Dates::ByDay, Statuses::Members, &one).page_sql(),
+        );
+        assert!(read.contains("entries_legal"), "{read}");
+        assert!(!read.contains("TEMP B-TREE"), "{read}");
+        let scan = plan(
+            ledger.conn(),
+            &Condition::of(&f, Dates::ByDay, Statuses::Members, &Legal::Scan).page_sql(),
+        );
+        assert!(!scan.contains("entries_legal"), "{scan}");
     }
 }

@@ -20,7 +20,7 @@ use daylight_log_server::sqlite::SqliteStore;
 use daylight_log_server::store::{LogStore, NewEntry};
 use daylight_schemas::{DataCategory, Decision, Kind, SignedRecord};
 use daylight_web::filter::Filter;
-use daylight_web::index::{Index, StatusWalk, Summary, Total};
+use daylight_web::index::{Index, LegalWalk, StatusWalk, Summary, Total};
 use daylight_web::status::{flags, Facts, Status};
 
 /// What the model knows of one entry.
@@ -693,6 +693,54 @@ fn status_lists_with_another_term_list_what_the_model_says_read_either_way() {
     }
     // The generated log exercises the pairs: a good share select something.
     assert!(nonempty >= filters.len() * ways.len() / 3, "{nonempty}");
+}
+
+#[test]
+fn legal_basis_lists_list_what_the_model_says_read_either_way() {
+    let now = now();
+    let mut w = World::new(ORIGIN);
+    generate(&mut w, 400, now, 29);
+    let mut filters = Vec::new();
+    // One legal basis, several (".", "a"), none, and words in another case.
+    for l in ["stpo", "PÉNAL", "2518", "S.8", ".", "a", "nothing", "'"] {
+        filters.push(filter(&[("legal_basis", l)]));
+    }
+    filters.push(filter(&[("legal_basis", "stpo"), ("status", "unratified")]));
+    filters.push(filter(&[
+        ("legal_basis", "a"),
+        ("provider", "cloud.example"),
+        ("status", "sealed"),
+    ]));
+    filters.push(filter(&[("legal_basis", "s"), ("kind", "emergency")]));
+    let ways = [
+        (LegalWalk::Race, 20_000),
+        (LegalWalk::Race, 1),
+        (LegalWalk::Race, 300),
+        (LegalWalk::Scan, 1),
+        (LegalWalk::Values, 1),
+    ];
+    let mut nonempty = 0;
+    for (walk, budget) in ways {
+        let idx = w
+            .index()
+            .with_status_walk(StatusWalk::Race, budget)
+            .with_legal_walk(walk);
+        let c = idx.catch_up(&w.store, Duration::from_secs(120)).unwrap();
+        assert!(c.complete(), "{c:?}");
+        let short = w
+            .index()
+            .with_status_walk(StatusWalk::Race, budget)
+            .with_legal_walk(walk)
+            .with_list_limit(5);
+        for f in &filters {
+            if check(&idx, &w.model, f, now) > 0 {
+                nonempty += 1;
+            }
+            check_counted(&short, &w.model, f, now, 5);
+        }
+    }
+    // All but "nothing" and "'" select something in a log of 400.
+    assert!(nonempty >= (filters.len() - 2) * ways.len(), "{nonempty}");
 }
 
 #[test]
