@@ -27,6 +27,7 @@ pub mod integrate;
 pub mod leader;
 pub mod metrics;
 pub mod openapi;
+mod pool;
 pub mod postgres;
 pub mod publish;
 pub mod sequencer;

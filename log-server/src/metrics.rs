@@ -46,6 +46,12 @@ pub struct Metrics {
     pub batches: AtomicU64,
     /// Time from a batch's first submission to its commit.
     pub integration: Timer,
+    /// Time a batch spends being sequenced and committed (hashes, tiles,
+    /// checkpoint, one transaction), from the sequencer's hand-off.
+    pub sequencing: Timer,
+    /// Time a committed batch then waits until it is durable (the
+    /// filesystem sync) before its submitters are answered.
+    pub durability: Timer,
     /// Round trips to witnesses that answered.
     pub witness_latency: Timer,
     /// Witness requests that failed (timeouts, errors, bad cosignatures).
@@ -247,6 +253,16 @@ impl Metrics {
             &mut out,
             "daylight_integration_seconds",
             "From a batch's first submission to its commit.",
+        );
+        self.sequencing.write(
+            &mut out,
+            "daylight_sequencing_seconds",
+            "Sequencing and committing a batch, from the sequencer's hand-off.",
+        );
+        self.durability.write(
+            &mut out,
+            "daylight_durability_seconds",
+            "From a batch's commit until it is durable (the filesystem sync).",
         );
         self.witness_latency.write(
             &mut out,

@@ -275,6 +275,7 @@ async fn lead(
         .chain(queued)
         .collect();
     let (sh, lease2) = (shared.clone(), lease);
+    let started = Instant::now();
     let result = tokio::task::spawn_blocking(move || {
         sequence(
             sh.store.as_ref(),
@@ -287,6 +288,7 @@ async fn lead(
     })
     .await
     .unwrap_or_else(|e| Err(SequenceError::Integration(e.to_string())));
+    shared.metrics.sequencing.observe(started.elapsed());
     match result {
         Ok(done) => {
             let shared = shared.clone();
@@ -325,11 +327,13 @@ async fn answer(shared: &Shared, done: Sequenced, batch: Vec<Pending>, oldest: I
         added,
         durable,
     } = done;
+    let committed = Instant::now();
     let synced = tokio::task::spawn_blocking(move || durable.wait())
         .await
         .map_err(|e| SequenceError::Integration(e.to_string()))
         .and_then(|r| r.map_err(storage_error));
     let m = &shared.metrics;
+    m.durability.observe(committed.elapsed());
     if let Err(e) = synced {
         m.storage_errors.fetch_add(1, Ordering::Relaxed);
         tracing::error!("batch of {} not synced: {e}", batch.len());
