@@ -1292,6 +1292,18 @@ mod tests {
         steps.join("\n")
     }
 
+    /// An empty ledger with the web view's indexes, and its directory.
+    fn empty_ledger() -> (tempfile::TempDir, Ledger) {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open_for(
+            &dir.path().join("i.db"),
+            "o.test/log",
+            daylight_ledger::Use::Filters,
+        )
+        .unwrap();
+        (dir, ledger)
+    }
+
     fn filter(pairs: &[(&str, &str)]) -> Filter {
         let (f, problems) = Filter::parse_strs(pairs);
         assert!(problems.is_empty(), "{problems:?}");
@@ -1359,13 +1371,7 @@ mod tests {
     /// a year) takes the day index and sorts what it finds.
     #[test]
     fn a_dense_date_range_is_read_in_log_order_without_a_sort() {
-        let dir = tempfile::tempdir().unwrap();
-        let ledger = Ledger::open_for(
-            &dir.path().join("i.db"),
-            "o.test/log",
-            daylight_ledger::Use::Filters,
-        )
-        .unwrap();
+        let (_dir, ledger) = empty_ledger();
         let span = Dates::Span(DaySpan {
             lo: 10,
             hi: 20,
@@ -1403,13 +1409,7 @@ mod tests {
     /// not there or too many match.
     #[test]
     fn legal_values_are_the_distinct_bases_with_the_words() {
-        let dir = tempfile::tempdir().unwrap();
-        let ledger = Ledger::open_for(
-            &dir.path().join("i.db"),
-            "o.test/log",
-            daylight_ledger::Use::Filters,
-        )
-        .unwrap();
+        let (_dir, ledger) = empty_ledger();
         let conn = ledger.conn();
         let add = |idx: i64, legal: Option<&str>| {
             conn.execute(
@@ -1457,13 +1457,7 @@ mod tests {
     /// newest first, without a sort.
     #[test]
     fn a_list_of_one_legal_basis_is_read_from_its_index_without_a_sort() {
-        let dir = tempfile::tempdir().unwrap();
-        let ledger = Ledger::open_for(
-            &dir.path().join("i.db"),
-            "o.test/log",
-            daylight_ledger::Use::Filters,
-        )
-        .unwrap();
+        let (_dir, ledger) = empty_ledger();
         let f = filter(&[("legal_basis", "StPO")]);
         let one = Legal::Values(vec!["stpo 100a".to_owned()]);
         let read = plan(
