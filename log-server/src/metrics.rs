@@ -44,13 +44,15 @@ pub struct Metrics {
     pub rejected: AtomicU64,
     /// Batches integrated.
     pub batches: AtomicU64,
-    /// Time from a batch's first submission to its commit.
+    /// Time from a batch's first submission until it is durable and its
+    /// submitters are answered.
     pub integration: Timer,
-    /// Time a batch spends being sequenced and committed (hashes, tiles,
-    /// checkpoint, one transaction), from the sequencer's hand-off.
+    /// Time a batch that was integrated spent being sequenced and committed
+    /// (hashes, tiles, checkpoint, one transaction), from the sequencer's
+    /// hand-off.
     pub sequencing: Timer,
-    /// Time a committed batch then waits until it is durable (the
-    /// filesystem sync) before its submitters are answered.
+    /// Time a committed batch then waited until it was durable (the
+    /// filesystem sync), for the batches that became durable.
     pub durability: Timer,
     /// Round trips to witnesses that answered.
     pub witness_latency: Timer,
@@ -252,17 +254,17 @@ impl Metrics {
         self.integration.write(
             &mut out,
             "daylight_integration_seconds",
-            "From a batch's first submission to its commit.",
+            "From a batch's first submission until it is durable and answered.",
         );
         self.sequencing.write(
             &mut out,
             "daylight_sequencing_seconds",
-            "Sequencing and committing a batch, from the sequencer's hand-off.",
+            "Sequencing and committing a batch that was integrated, from the sequencer's hand-off.",
         );
         self.durability.write(
             &mut out,
             "daylight_durability_seconds",
-            "From a batch's commit until it is durable (the filesystem sync).",
+            "From a batch's commit until it was durable (the filesystem sync).",
         );
         self.witness_latency.write(
             &mut out,

@@ -288,9 +288,9 @@ async fn lead(
     })
     .await
     .unwrap_or_else(|e| Err(SequenceError::Integration(e.to_string())));
-    shared.metrics.sequencing.observe(started.elapsed());
     match result {
         Ok(done) => {
+            shared.metrics.sequencing.observe(started.elapsed());
             let shared = shared.clone();
             tokio::spawn(async move {
                 answer(&shared, done, batch, oldest).await;
@@ -333,7 +333,6 @@ async fn answer(shared: &Shared, done: Sequenced, batch: Vec<Pending>, oldest: I
         .map_err(|e| SequenceError::Integration(e.to_string()))
         .and_then(|r| r.map_err(storage_error));
     let m = &shared.metrics;
-    m.durability.observe(committed.elapsed());
     if let Err(e) = synced {
         m.storage_errors.fetch_add(1, Ordering::Relaxed);
         tracing::error!("batch of {} not synced: {e}", batch.len());
@@ -342,6 +341,7 @@ async fn answer(shared: &Shared, done: Sequenced, batch: Vec<Pending>, oldest: I
         }
         return;
     }
+    m.durability.observe(committed.elapsed());
     m.batches.fetch_add(1, Ordering::Relaxed);
     m.entries.fetch_add(added, Ordering::Relaxed);
     let answered = indexes.iter().filter(|i| i.is_ok()).count() as u64;

@@ -240,8 +240,9 @@ enum Legal {
 }
 
 /// The most distinct legal bases [`legal_values`] reads before it leaves a
-/// list to [`Legal::Scan`] (each is one step down the index).
-const LEGAL_DISTINCT_MAX: usize = 4_096;
+/// list to [`Legal::Scan`]: each is one step down the index, a few
+/// microseconds, taken outside a race's budget.
+const LEGAL_DISTINCT_MAX: usize = 1_024;
 /// The most legal bases a [`Legal::Values`] condition names: past them
 /// the words are common enough that the scan meets matches early.
 const LEGAL_VALUES_MAX: usize = 64;
@@ -252,6 +253,9 @@ const LEGAL_VALUES_MAX: usize = 64;
 /// log has more than [`LEGAL_DISTINCT_MAX`] distinct legal bases or more
 /// than [`LEGAL_VALUES_MAX`] contain the words.
 fn legal_values(conn: &Connection, words: &str) -> Result<Option<Vec<String>>, IndexError> {
+    // One read transaction: the index a bulk load drops cannot go between
+    // the check and the last step.
+    let conn = conn.unchecked_transaction()?;
     let indexed: Option<i64> = conn
         .prepare_cached(
             "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'entries_legal'",
@@ -906,7 +910,6 @@ impl Index {
                 at_least: false,
             });
         }
-        let plans = Condition::plans(&r, filter, self.status_walk, self.legal_walk)?;
         // Statuses change with later entries and with time: a status count
         // is reused only for the same entries at the same tick.
         let mut key = format!("{}#{cap}", filter.query(None));
@@ -917,6 +920,9 @@ impl Index {
         let count_from = |start: u64, cap: u64| -> Result<Total, IndexError> {
             let start = i64::try_from(start).unwrap_or(i64::MAX);
             let limit = i64::try_from(cap).unwrap_or(i64::MAX);
+            // Made only when the cache cannot answer: a legal basis's plans
+            // read the index's distinct bases.
+            let plans = Condition::plans(&r, filter, self.status_walk, self.legal_walk)?;
             let n: i64 = race(&r, &plans, self.race_budget, |cond| {
                 let mut bind = cond.bind();
                 bind.push((":start", &start));
