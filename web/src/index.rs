@@ -166,9 +166,6 @@ pub struct Index {
     writer: Mutex<Writer>,
     readers: Mutex<Vec<Connection>>,
     counts: Mutex<HashMap<String, CachedCount>>,
-    /// The plan that last answered each filter's race (by its query
-    /// without the page): the next race of that filter runs it first.
-    winners: Mutex<HashMap<String, usize>>,
     /// Lists count their matches up to this many.
     list_limit: u64,
     /// How status lists with another indexed term are read.
@@ -577,31 +574,22 @@ impl Condition {
     }
 }
 
-/// The indexes `0..n` with `first` moved to the front, the rest in order.
-fn first_then_rest(n: usize, first: usize) -> Vec<usize> {
-    std::iter::once(first)
-        .chain((0..n).filter(|&i| i != first))
-        .collect()
-}
-
 /// Runs `run` with each of `plans` in turn, each stopped once it has taken
 /// its round's budget of SQLite steps, until one finishes; each round
 /// gives four times the budget of the one before, and after
 /// [`RACE_ROUNDS`] the first plan runs to its end. So the answer costs a
 /// small multiple of what the cheapest plan costs, whichever that is: the
 /// planner cannot know, since it depends on how the matches lie in the log.
-///
-/// Returns the answer and which plan gave it.
 fn race<T>(
     conn: &Connection,
     plans: &[Condition],
     first_budget: u64,
     mut run: impl FnMut(&Condition) -> Result<T, IndexError>,
-) -> Result<(usize, T), IndexError> {
-    let first = match plans {
+) -> Result<T, IndexError> {
+    let (first, rest) = match plans {
         [] => return Err(IndexError::Db(rusqlite::Error::InvalidQuery)),
-        [only] => return Ok((0, run(only)?)),
-        [first, ..] => first,
+        [only] => return run(only),
+        [first, rest @ ..] => (first, rest),
     };
     /// Clears the budget when dropped, so a pooled connection never keeps it.
     struct Budget<'a>(&'a Connection);
@@ -613,7 +601,7 @@ fn race<T>(
     }
     let mut budget = first_budget.max(1);
     for _ in 0..RACE_ROUNDS {
-        for (i, plan) in plans.iter().enumerate() {
+        for plan in std::iter::once(first).chain(rest) {
             let looks = budget
                 .div_ceil(RACE_CHECK_STEPS.unsigned_abs().into())
                 .max(1);
@@ -631,12 +619,12 @@ fn race<T>(
             match result {
                 Err(IndexError::Db(rusqlite::Error::SqliteFailure(e, _)))
                     if e.code == rusqlite::ErrorCode::OperationInterrupted => {}
-                done => return Ok((i, done?)),
+                done => return done,
             }
         }
         budget = budget.saturating_mul(4);
     }
-    Ok((0, run(first)?))
+    run(first)
 }
 
 /// Whether the first `done` indexed entries can be the log's: not more
@@ -749,7 +737,6 @@ impl Index {
             }),
             readers: Mutex::new(Vec::new()),
             counts: Mutex::new(HashMap::new()),
-            winners: Mutex::new(HashMap::new()),
             list_limit: LIST_COUNT_LIMIT,
             status_walk: StatusWalk::Race,
             legal_walk: LegalWalk::Race,
@@ -936,7 +923,7 @@ impl Index {
             // Made only when the cache cannot answer: a legal basis's plans
             // read the index's distinct bases.
             let plans = Condition::plans(&r, filter, self.status_walk, self.legal_walk)?;
-            let n: i64 = self.race_again(&r, filter, &plans, |cond| {
+            let n: i64 = race(&r, &plans, self.race_budget, |cond| {
                 let mut bind = cond.bind();
                 bind.push((":start", &start));
                 bind.push((":limit", &limit));
@@ -1002,7 +989,7 @@ impl Index {
         let below = i64::try_from(size_of(&r)?)
             .unwrap_or(i64::MAX)
             .saturating_sub(skip);
-        self.race_again(&r, filter, &plans, |cond| {
+        race(&r, &plans, self.race_budget, |cond| {
             let mut bind = cond.bind();
             bind.push((":limit", &limit));
             let sql = if filter.is_empty() {
@@ -1077,35 +1064,6 @@ impl Index {
             Ok((key, u64::try_from(row.get::<_, i64>(n)?).unwrap_or(0)))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// [`race`]s `plans` for `filter`, the plan that answered its last
-    /// race first: a page's rows follow its count, and the next page the
-    /// one before, so the loser's budget is not spent again in every round.
-    fn race_again<T>(
-        &self,
-        conn: &Connection,
-        filter: &Filter,
-        plans: &[Condition],
-        run: impl FnMut(&Condition) -> Result<T, IndexError>,
-    ) -> Result<T, IndexError> {
-        let key = filter.query(None);
-        let first = lock(&self.winners)
-            .get(&key)
-            .copied()
-            .filter(|&i| i < plans.len())
-            .unwrap_or(0);
-        let order = first_then_rest(plans.len(), first);
-        let ordered: Vec<Condition> = order.iter().map(|&i| plans[i].clone()).collect();
-        let (won, answer) = race(conn, &ordered, self.race_budget, run)?;
-        if plans.len() > 1 {
-            let mut winners = lock(&self.winners);
-            if winners.len() >= COUNT_CACHE_SIZE {
-                winners.clear();
-            }
-            winners.insert(key, order[won]);
-        }
-        Ok(answer)
     }
 
     /// Lists count up to `n` matches instead of [`LIST_COUNT_LIMIT`] (for
@@ -1388,20 +1346,16 @@ mod tests {
             )?;
             Ok((c.sql.clone(), n))
         };
-        for (plans, winner) in [
-            ([slow.clone(), fast.clone()], 1),
-            ([fast.clone(), slow.clone()], 0),
-        ] {
-            let (won, (by, n)) = race(&conn, &plans, 1_000, run).unwrap();
-            assert_eq!((won, by.as_str(), n), (winner, "x = 5", 1));
+        for plans in [[slow.clone(), fast.clone()], [fast.clone(), slow.clone()]] {
+            let (by, n) = race(&conn, &plans, 1_000, run).unwrap();
+            assert_eq!((by.as_str(), n), ("x = 5", 1));
         }
         // Both scan every row (far over the first budget): still answered.
-        let (_, (_, n)) = race(&conn, &[slow.clone(), plan("v = -2")], 1_000, run).unwrap();
+        let (_, n) = race(&conn, &[slow.clone(), plan("v = -2")], 1_000, run).unwrap();
         assert_eq!(n, 0);
-        // With a first budget no plan can meet, the last resort (the first
-        // plan) answers.
-        let (won, (_, n)) = race(&conn, &[slow.clone(), slow.clone()], 0, run).unwrap();
-        assert_eq!((won, n), (0, 0));
+        // With a first budget no plan can meet, the last resort answers.
+        let (_, n) = race(&conn, &[slow.clone(), slow.clone()], 0, run).unwrap();
+        assert_eq!(n, 0);
         // Another error is the answer, not a reason to try the next plan.
         assert!(matches!(
             race(
@@ -1414,66 +1368,6 @@ mod tests {
         ));
         // No budget is left on the connection.
         assert_eq!(run(&plan("v >= 0")).unwrap().1, 100_000);
-    }
-
-    /// The next race of a filter runs the plan that won the last one
-    /// first: the loser is not tried again while the winner answers.
-    #[test]
-    fn a_filter_races_its_last_winner_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let idx = Index::open(&dir.path().join("w.db"), "o.test/log").unwrap();
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(
-            "CREATE TABLE t(x INTEGER PRIMARY KEY, v INTEGER);
-             WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 99999)
-             INSERT INTO t SELECT i, i % 7 FROM n;",
-        )
-        .unwrap();
-        let plan = |sql: &str| Condition {
-            from: "entries",
-            order: "x",
-            sql: sql.to_owned(),
-            params: Vec::new(),
-            listed: Vec::new(),
-        };
-        let plans = [plan("v = -1"), plan("x = 5")];
-        let runs = std::cell::Cell::new(0);
-        let run = |c: &Condition| -> Result<i64, IndexError> {
-            runs.set(runs.get() + 1);
-            Ok(conn.query_row(
-                &format!("SELECT count(*) FROM t WHERE {}", c.sql),
-                [],
-                |r| r.get(0),
-            )?)
-        };
-        let f = filter(&[("provider", "cloud.example"), ("status", "sealed")]);
-        assert_eq!(idx.race_again(&conn, &f, &plans, run).unwrap(), 1);
-        assert_eq!(
-            runs.get(),
-            2,
-            "the slow plan first, stopped, then the fast one"
-        );
-        runs.set(0);
-        let next_page = filter(&[
-            ("provider", "cloud.example"),
-            ("status", "sealed"),
-            ("page", "2"),
-        ]);
-        assert_eq!(idx.race_again(&conn, &next_page, &plans, run).unwrap(), 1);
-        assert_eq!(runs.get(), 1, "the last winner first, and it answers");
-        // Another filter has no winner yet.
-        runs.set(0);
-        let other = filter(&[("provider", "messenger.example"), ("status", "sealed")]);
-        idx.race_again(&conn, &other, &plans, run).unwrap();
-        assert_eq!(runs.get(), 2);
-    }
-
-    #[test]
-    fn the_last_winner_goes_first_and_the_rest_keep_their_order() {
-        assert_eq!(first_then_rest(3, 0), vec![0, 1, 2]);
-        assert_eq!(first_then_rest(3, 2), vec![2, 0, 1]);
-        assert_eq!(first_then_rest(2, 1), vec![1, 0]);
-        assert_eq!(first_then_rest(1, 0), vec![0]);
     }
 
     /// A date range read as a span walks the table back from the span's
