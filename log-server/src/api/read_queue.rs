@@ -53,8 +53,8 @@ impl ReadQueue {
         let (tx, rx) = oneshot::channel();
         // A panic in `f` drops `tx`: the request gets a 500, not a hang.
         let job: Job = Box::new(move || {
-            // Not read for a client that has gone (an auditor that timed
-            // out and asks again): the one thread would read it twice.
+            // Not read for a client that has gone (one that timed out and
+            // asks again): it would take a bounded thread's turn for nothing.
             if !tx.is_closed() {
                 let _ = tx.send(f());
             }
