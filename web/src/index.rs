@@ -191,6 +191,9 @@ struct Condition {
     params: Vec<(&'static str, Value)>,
     /// Parameters named at run time (a legal-basis list's values).
     listed: Vec<(String, Value)>,
+    /// Whether a capped count takes the newest matches (see
+    /// [`Condition::count_sql`]).
+    count_newest: bool,
 }
 
 /// A status filter reads its members, newest first, and looks each entry
@@ -543,7 +546,30 @@ impl Condition {
             sql,
             params,
             listed,
+            count_newest: f.status.is_some(),
         }
+    }
+
+    /// Counts the matches from index `:start` on, up to `:limit` of them.
+    /// Which ones a capped count takes does not change its answer, but it
+    /// does its cost. A status count takes the newest first, as its page
+    /// does (both ways of reading a status give that order without a
+    /// sort), so that the plan that wins a page's count is the one that
+    /// wins its rows: the status lists' costs depend on how matches lie
+    /// from the newest entry back (a run of new entries of another
+    /// provider, statuses only new entries have). Other counts take
+    /// whatever order their index gives: a legal basis's several values,
+    /// or a range of days, would be sorted first.
+    fn count_sql(&self) -> String {
+        let newest = if self.count_newest {
+            format!(" ORDER BY {} DESC", self.order)
+        } else {
+            String::new()
+        };
+        format!(
+            "SELECT count(*) FROM (SELECT 1 FROM {} WHERE {} >= :start AND {}{newest} LIMIT :limit)",
+            self.from, self.order, self.sql
+        )
     }
 
     /// A page of the matches of a condition read from `entries` (no status,
@@ -574,22 +600,29 @@ impl Condition {
     }
 }
 
-/// Runs `run` with each of `plans` in turn, each stopped once it has taken
-/// its round's budget of SQLite steps, until one finishes; each round
-/// gives four times the budget of the one before, and after
-/// [`RACE_ROUNDS`] the first plan runs to its end. So the answer costs a
-/// small multiple of what the cheapest plan costs, whichever that is: the
-/// planner cannot know, since it depends on how the matches lie in the log.
+/// Runs `run` with each of `plans` in turn (`first`, where given, before
+/// the others), each stopped once it has taken its round's budget of
+/// SQLite steps, until one finishes; each round gives four times the
+/// budget of the one before, and after [`RACE_ROUNDS`] the first plan runs
+/// to its end. So the answer costs a small multiple of what the cheapest
+/// plan costs, whichever that is: the planner cannot know, since it
+/// depends on how the matches lie in the log. Answers with the place in
+/// `plans` of the plan that finished.
 fn race<T>(
     conn: &Connection,
     plans: &[Condition],
     first_budget: u64,
+    first: Option<usize>,
     mut run: impl FnMut(&Condition) -> Result<T, IndexError>,
-) -> Result<T, IndexError> {
-    let (first, rest) = match plans {
+) -> Result<(T, usize), IndexError> {
+    let first = first.filter(|&i| i < plans.len()).unwrap_or(0);
+    let order: Vec<usize> = std::iter::once(first)
+        .chain((0..plans.len()).filter(|&i| i != first))
+        .collect();
+    let (lead, rest) = match order.as_slice() {
         [] => return Err(IndexError::Db(rusqlite::Error::InvalidQuery)),
-        [only] => return run(only),
-        [first, rest @ ..] => (first, rest),
+        [only] => return Ok((run(&plans[*only])?, *only)),
+        [lead, rest @ ..] => (*lead, rest),
     };
     /// Clears the budget when dropped, so a pooled connection never keeps it.
     struct Budget<'a>(&'a Connection);
@@ -601,7 +634,7 @@ fn race<T>(
     }
     let mut budget = first_budget.max(1);
     for _ in 0..RACE_ROUNDS {
-        for plan in std::iter::once(first).chain(rest) {
+        for &i in std::iter::once(&lead).chain(rest) {
             let looks = budget
                 .div_ceil(RACE_CHECK_STEPS.unsigned_abs().into())
                 .max(1);
@@ -614,17 +647,17 @@ fn race<T>(
                     seen >= looks
                 }),
             );
-            let result = run(plan);
+            let result = run(&plans[i]);
             drop(guard);
             match result {
                 Err(IndexError::Db(rusqlite::Error::SqliteFailure(e, _)))
                     if e.code == rusqlite::ErrorCode::OperationInterrupted => {}
-                done => return done,
+                done => return Ok((done?, i)),
             }
         }
         budget = budget.saturating_mul(4);
     }
-    run(first)
+    Ok((run(&plans[lead])?, lead))
 }
 
 /// Whether the first `done` indexed entries can be the log's: not more
@@ -901,14 +934,27 @@ impl Index {
     /// [`Index::tick`]), counting up to `limit` matches at most, so that a
     /// page of a long list need not visit every match.
     pub fn count(&self, filter: &Filter, limit: Option<u64>) -> Result<Total, IndexError> {
+        Ok(self.count_raced(filter, limit)?.0)
+    }
+
+    /// [`Index::count`], and the place among the filter's plans of the one
+    /// that counted, where plans raced.
+    fn count_raced(
+        &self,
+        filter: &Filter,
+        limit: Option<u64>,
+    ) -> Result<(Total, Option<usize>), IndexError> {
         let r = self.reader()?;
         let size = size_of(&r)?;
         let cap = limit.unwrap_or(u64::MAX);
         if filter.is_empty() {
-            return Ok(Total {
-                n: size,
-                at_least: false,
-            });
+            return Ok((
+                Total {
+                    n: size,
+                    at_least: false,
+                },
+                None,
+            ));
         }
         // Statuses change with later entries and with time: a status count
         // is reused only for the same entries at the same tick.
@@ -917,25 +963,25 @@ impl Index {
             key.push_str(&format!("@{}", ticked(&r)?));
         }
         let cached = lock(&self.counts).get(&key).map(|c| (c.indexed, c.total));
-        let count_from = |start: u64, cap: u64| -> Result<Total, IndexError> {
+        let mut winner = None;
+        let mut count_from = |start: u64, cap: u64| -> Result<Total, IndexError> {
             let start = i64::try_from(start).unwrap_or(i64::MAX);
             let limit = i64::try_from(cap).unwrap_or(i64::MAX);
             // Made only when the cache cannot answer: a legal basis's plans
             // read the index's distinct bases.
             let plans = Condition::plans(&r, filter, self.status_walk, self.legal_walk)?;
-            let n: i64 = race(&r, &plans, self.race_budget, |cond| {
+            let (n, by): (i64, usize) = race(&r, &plans, self.race_budget, None, |cond| {
                 let mut bind = cond.bind();
                 bind.push((":start", &start));
                 bind.push((":limit", &limit));
-                Ok(r.query_row(
-                    &format!(
-                        "SELECT count(*) FROM (SELECT 1 FROM {} WHERE {} >= :start AND {} LIMIT :limit)",
-                        cond.from, cond.order, cond.sql
-                    ),
-                    bind.as_slice(),
-                    |row| row.get(0),
-                )?)
+                Ok(r.query_row(&cond.count_sql(), bind.as_slice(), |row| row.get(0))?)
             })?;
+            // Only a count that takes the newest matches tells which plan
+            // reads the page's rows fastest (see `Condition::count_sql`).
+            winner = plans
+                .get(by)
+                .filter(|c| plans.len() > 1 && c.count_newest)
+                .map(|_| by);
             let n = u64::try_from(n).unwrap_or(0);
             Ok(Total {
                 n,
@@ -970,7 +1016,7 @@ impl Index {
                 total,
             },
         );
-        Ok(total)
+        Ok((total, winner))
     }
 
     /// Up to `limit` matches after skipping `skip`, newest first.
@@ -979,6 +1025,18 @@ impl Index {
         filter: &Filter,
         skip: usize,
         limit: usize,
+    ) -> Result<Vec<Summary>, IndexError> {
+        self.matches_first(filter, skip, limit, None)
+    }
+
+    /// [`Index::matches`], racing the plan at `first` among the filter's
+    /// plans before the others.
+    fn matches_first(
+        &self,
+        filter: &Filter,
+        skip: usize,
+        limit: usize,
+        first: Option<usize>,
     ) -> Result<Vec<Summary>, IndexError> {
         let r = self.reader()?;
         let plans = Condition::plans(&r, filter, self.status_walk, self.legal_walk)?;
@@ -989,7 +1047,7 @@ impl Index {
         let below = i64::try_from(size_of(&r)?)
             .unwrap_or(i64::MAX)
             .saturating_sub(skip);
-        race(&r, &plans, self.race_budget, |cond| {
+        let (rows, _) = race(&r, &plans, self.race_budget, first, |cond| {
             let mut bind = cond.bind();
             bind.push((":limit", &limit));
             let sql = if filter.is_empty() {
@@ -1008,7 +1066,8 @@ impl Index {
             let mut st = r.prepare_cached(&sql)?;
             let rows = st.query_map(bind.as_slice(), summary_of_row)?;
             Ok(rows.collect::<Result<_, _>>()?)
-        })
+        })?;
+        Ok(rows)
     }
 
     /// The matches of `filter` counted per year of creation (UTC) and
@@ -1099,9 +1158,10 @@ impl Index {
     /// The number of matches (counted up to [`LIST_COUNT_LIMIT`]) and the
     /// filter's page of them, newest first.
     pub fn page(&self, filter: &Filter) -> Result<(Total, Vec<Summary>), IndexError> {
-        let total = self.count(filter, Some(self.list_limit))?;
+        // The plan that won the count's race is raced first for the rows.
+        let (total, winner) = self.count_raced(filter, Some(self.list_limit))?;
         let skip = (filter.page.max(1) - 1).saturating_mul(filter.per_page);
-        let shown = self.matches(filter, skip, filter.per_page)?;
+        let shown = self.matches_first(filter, skip, filter.per_page, winner)?;
         Ok((total, shown))
     }
 
@@ -1335,6 +1395,7 @@ mod tests {
             sql: sql.to_owned(),
             params: Vec::new(),
             listed: Vec::new(),
+            count_newest: false,
         };
         // A full scan that finds nothing, and one row by its key.
         let (slow, fast) = (plan("v = -1"), plan("x = 5"));
@@ -1346,15 +1407,20 @@ mod tests {
             )?;
             Ok((c.sql.clone(), n))
         };
-        for plans in [[slow.clone(), fast.clone()], [fast.clone(), slow.clone()]] {
-            let (by, n) = race(&conn, &plans, 1_000, run).unwrap();
-            assert_eq!((by.as_str(), n), ("x = 5", 1));
+        for (plans, at) in [
+            ([slow.clone(), fast.clone()], 1),
+            ([fast.clone(), slow.clone()], 0),
+        ] {
+            for first in [None, Some(0), Some(1), Some(7)] {
+                let ((by, n), won) = race(&conn, &plans, 1_000, first, run).unwrap();
+                assert_eq!((by.as_str(), n, won), ("x = 5", 1, at), "{first:?}");
+            }
         }
         // Both scan every row (far over the first budget): still answered.
-        let (_, n) = race(&conn, &[slow.clone(), plan("v = -2")], 1_000, run).unwrap();
+        let ((_, n), _) = race(&conn, &[slow.clone(), plan("v = -2")], 1_000, None, run).unwrap();
         assert_eq!(n, 0);
         // With a first budget no plan can meet, the last resort answers.
-        let (_, n) = race(&conn, &[slow.clone(), slow.clone()], 0, run).unwrap();
+        let ((_, n), _) = race(&conn, &[slow.clone(), slow.clone()], 0, None, run).unwrap();
         assert_eq!(n, 0);
         // Another error is the answer, not a reason to try the next plan.
         assert!(matches!(
@@ -1362,12 +1428,69 @@ mod tests {
                 &conn,
                 &[plan("no_such_column = 1"), fast.clone()],
                 1_000,
+                None,
                 run
             ),
             Err(IndexError::Db(e)) if e.to_string().contains("no_such_column")
         ));
         // No budget is left on the connection.
         assert_eq!(run(&plan("v >= 0")).unwrap().1, 100_000);
+    }
+
+    /// The plan named first runs first (and alone, where it finishes
+    /// within the first budget); without one, or with a place that is not
+    /// a plan's, the plans run in their order.
+    #[test]
+    fn a_race_runs_the_plan_named_first_before_the_others() {
+        let conn = Connection::open_in_memory().unwrap();
+        let plan = |sql: &str| Condition {
+            from: "entries",
+            order: "x",
+            sql: sql.to_owned(),
+            params: Vec::new(),
+            listed: Vec::new(),
+            count_newest: false,
+        };
+        let plans = [plan("1"), plan("2"), plan("3")];
+        for (first, tried) in [(None, "1"), (Some(0), "1"), (Some(2), "3"), (Some(3), "1")] {
+            let mut ran = Vec::new();
+            let (v, won) = race(&conn, &plans, 1_000, first, |c| {
+                ran.push(c.sql.clone());
+                Ok(conn.query_row(&format!("SELECT {}", c.sql), [], |r| r.get::<_, i64>(0))?)
+            })
+            .unwrap();
+            assert_eq!(ran, [tried], "{first:?}");
+            assert_eq!(v.to_string(), tried);
+            assert_eq!(plans[won].sql, tried);
+        }
+    }
+
+    /// A status count reads its matches newest first, as its page does,
+    /// from the members or from the provider's index alike, without a
+    /// sort; a legal basis's values are counted in their index's order
+    /// (newest first would sort every match of several bases).
+    #[test]
+    fn a_status_count_reads_the_newest_matches_without_a_sort() {
+        let (_dir, ledger) = empty_ledger();
+        let f = filter(&[("provider", "cloud.example"), ("status", "sealed")]);
+        for (ways, index) in [
+            (Statuses::Members, "status_members"),
+            (Statuses::Bits, "entries_provider"),
+        ] {
+            let c = Condition::of(&f, Dates::ByDay, ways, &Legal::Scan);
+            let sql = c.count_sql();
+            assert!(sql.contains(" DESC LIMIT"), "{sql}");
+            let steps = plan(ledger.conn(), &sql);
+            assert!(steps.contains(index), "{steps}");
+            assert!(!steps.contains("TEMP B-TREE"), "{steps}");
+        }
+        let legal = Legal::Values(vec!["stpo 100a".into(), "stpo 100b".into()]);
+        let f = filter(&[("legal_basis", "stpo")]);
+        let c = Condition::of(&f, Dates::ByDay, Statuses::Members, &legal);
+        let sql = c.count_sql();
+        assert!(!sql.contains("DESC"), "{sql}");
+        let steps = plan(ledger.conn(), &sql);
+        assert!(!steps.contains("TEMP B-TREE"), "{steps}");
     }
 
     /// A date range read as a span walks the table back from the span's
