@@ -1370,6 +1370,18 @@ mod tests {
         (dir, ledger)
     }
 
+    /// A condition that is only its SQL (for races over a plain table).
+    fn bare_plan(sql: &str) -> Condition {
+        Condition {
+            from: "entries",
+            order: "x",
+            sql: sql.to_owned(),
+            params: Vec::new(),
+            listed: Vec::new(),
+            count_newest: false,
+        }
+    }
+
     fn filter(pairs: &[(&str, &str)]) -> Filter {
         let (f, problems) = Filter::parse_strs(pairs);
         assert!(problems.is_empty(), "{problems:?}");
@@ -1389,16 +1401,8 @@ mod tests {
              INSERT INTO t SELECT i, i % 7 FROM n;",
         )
         .unwrap();
-        let plan = |sql: &str| Condition {
-            from: "entries",
-            order: "x",
-            sql: sql.to_owned(),
-            params: Vec::new(),
-            listed: Vec::new(),
-            count_newest: false,
-        };
         // A full scan that finds nothing, and one row by its key.
-        let (slow, fast) = (plan("v = -1"), plan("x = 5"));
+        let (slow, fast) = (bare_plan("v = -1"), bare_plan("x = 5"));
         let run = |c: &Condition| -> Result<(String, i64), IndexError> {
             let n = conn.query_row(
                 &format!("SELECT count(*) FROM t WHERE {}", c.sql),
@@ -1417,7 +1421,14 @@ mod tests {
             }
         }
         // Both scan every row (far over the first budget): still answered.
-        let ((_, n), _) = race(&conn, &[slow.clone(), plan("v = -2")], 1_000, None, run).unwrap();
+        let ((_, n), _) = race(
+            &conn,
+            &[slow.clone(), bare_plan("v = -2")],
+            1_000,
+            None,
+            run,
+        )
+        .unwrap();
         assert_eq!(n, 0);
         // With a first budget no plan can meet, the last resort answers.
         let ((_, n), _) = race(&conn, &[slow.clone(), slow.clone()], 0, None, run).unwrap();
@@ -1426,7 +1437,7 @@ mod tests {
         assert!(matches!(
             race(
                 &conn,
-                &[plan("no_such_column = 1"), fast.clone()],
+                &[bare_plan("no_such_column = 1"), fast.clone()],
                 1_000,
                 None,
                 run
@@ -1434,7 +1445,7 @@ mod tests {
             Err(IndexError::Db(e)) if e.to_string().contains("no_such_column")
         ));
         // No budget is left on the connection.
-        assert_eq!(run(&plan("v >= 0")).unwrap().1, 100_000);
+        assert_eq!(run(&bare_plan("v >= 0")).unwrap().1, 100_000);
     }
 
     /// The plan named first runs first (and alone, where it finishes
@@ -1443,15 +1454,7 @@ mod tests {
     #[test]
     fn a_race_runs_the_plan_named_first_before_the_others() {
         let conn = Connection::open_in_memory().unwrap();
-        let plan = |sql: &str| Condition {
-            from: "entries",
-            order: "x",
-            sql: sql.to_owned(),
-            params: Vec::new(),
-            listed: Vec::new(),
-            count_newest: false,
-        };
-        let plans = [plan("1"), plan("2"), plan("3")];
+        let plans = [bare_plan("1"), bare_plan("2"), bare_plan("3")];
         for (first, tried) in [(None, "1"), (Some(0), "1"), (Some(2), "3"), (Some(3), "1")] {
             let mut ran = Vec::new();
             let (v, won) = race(&conn, &plans, 1_000, first, |c| {
