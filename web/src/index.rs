@@ -112,6 +112,9 @@ struct Writer {
 struct CachedCount {
     indexed: u64,
     total: Total,
+    /// The plan that won the count from the first entry, where it tells
+    /// which plan reads the rows fastest (see [`Index::page`]).
+    winner: Option<usize>,
 }
 
 /// A count of matches made in a year (`None`: no creation time) in a
@@ -311,7 +314,7 @@ const RACE_CHECK_STEPS: i32 = 1_000;
 /// times the one before.
 const RACE_FIRST_BUDGET: u64 = 20_000;
 /// Rounds with a budget (the last: about 330M steps, over a minute);
-/// after them the first plan runs to its end.
+/// after them the plan tried first runs to its end.
 const RACE_ROUNDS: u32 = 8;
 
 /// How a condition reads a date range.
@@ -540,13 +543,18 @@ impl Condition {
         } else {
             terms.join(" AND ")
         };
+        // A span is read in log order unless a term of several values
+        // (kinds, legal bases) takes its own index, whose rows would then
+        // be sorted (see `Condition::count_sql`).
+        let count_newest = f.status.is_some()
+            || (matches!(dates, Dates::Span(_)) && f.kinds.len() <= 1 && listed.len() <= 1);
         Condition {
             from,
             order,
             sql,
             params,
             listed,
-            count_newest: f.status.is_some() || matches!(dates, Dates::Span(_)),
+            count_newest,
         }
     }
 
@@ -554,14 +562,15 @@ impl Condition {
     /// Which ones a capped count takes does not change its answer, but it
     /// does its cost. Where the condition reads entries in log order
     /// without a sort (a status, from its members or from another term's
-    /// index; a date range as a span of indexes), the count takes the
-    /// newest first, as its page does, so that it costs what the page's
-    /// rows cost, and the plan that wins a page's count is the one that
-    /// wins its rows. Matches do not lie evenly: the newest members of a
-    /// status may be a run of another provider's entries, and a span's
-    /// oldest end may hold only a few entries of its days (follow-ups
-    /// dated long after the records logged beside them), which a count
-    /// from that end walked past by the million. Other counts take
+    /// index; a date range as a span of indexes, without a term of several
+    /// values), the count takes the newest first, as its page does, so
+    /// that it costs what the page's rows cost, and the plan that wins a
+    /// page's count is most likely the one that wins its rows. Matches do
+    /// not lie evenly: the newest members of a status may be a run of
+    /// another provider's entries, and a span's oldest end may hold only a
+    /// few entries of its days (follow-ups dated long after the records
+    /// logged beside them), which a count from that end walked past by the
+    /// million. Other counts take
     /// whatever order their index gives: a legal basis's several values,
     /// or a range of days read by day, would be sorted first.
     fn count_sql(&self) -> String {
@@ -607,8 +616,8 @@ impl Condition {
 /// Runs `run` with each of `plans` in turn (`first`, where given, before
 /// the others), each stopped once it has taken its round's budget of
 /// SQLite steps, until one finishes; each round gives four times the
-/// budget of the one before, and after [`RACE_ROUNDS`] the first plan runs
-/// to its end. So the answer costs a small multiple of what the cheapest
+/// budget of the one before, and after [`RACE_ROUNDS`] the plan tried
+/// first runs to its end. So the answer costs a small multiple of what the cheapest
 /// plan costs, whichever that is: the planner cannot know, since it
 /// depends on how the matches lie in the log. Answers with the place in
 /// `plans` of the plan that finished.
@@ -619,14 +628,16 @@ fn race<T>(
     first: Option<usize>,
     mut run: impl FnMut(&Condition) -> Result<T, IndexError>,
 ) -> Result<(T, usize), IndexError> {
+    if plans.is_empty() {
+        return Err(IndexError::Db(rusqlite::Error::InvalidQuery));
+    }
     let first = first.filter(|&i| i < plans.len()).unwrap_or(0);
     let order: Vec<usize> = std::iter::once(first)
         .chain((0..plans.len()).filter(|&i| i != first))
         .collect();
     let (lead, rest) = match order.as_slice() {
-        [] => return Err(IndexError::Db(rusqlite::Error::InvalidQuery)),
-        [only] => return Ok((run(&plans[*only])?, *only)),
-        [lead, rest @ ..] => (*lead, rest),
+        [lead, rest @ ..] if !rest.is_empty() => (*lead, rest),
+        _ => return Ok((run(&plans[first])?, first)),
     };
     /// Clears the budget when dropped, so a pooled connection never keeps it.
     struct Budget<'a>(&'a Connection);
@@ -966,9 +977,10 @@ impl Index {
         if filter.status.is_some() {
             key.push_str(&format!("@{}", ticked(&r)?));
         }
-        let cached = lock(&self.counts).get(&key).map(|c| (c.indexed, c.total));
-        let mut winner = None;
-        let mut count_from = |start: u64, cap: u64| -> Result<Total, IndexError> {
+        let cached = lock(&self.counts)
+            .get(&key)
+            .map(|c| (c.indexed, c.total, c.winner));
+        let count_from = |start: u64, cap: u64| -> Result<(Total, Option<usize>), IndexError> {
             let start = i64::try_from(start).unwrap_or(i64::MAX);
             let limit = i64::try_from(cap).unwrap_or(i64::MAX);
             // Made only when the cache cannot answer: a legal basis's plans
@@ -982,29 +994,33 @@ impl Index {
             })?;
             // Only a count that takes the newest matches tells which plan
             // reads the page's rows fastest (see `Condition::count_sql`).
-            winner = plans
+            let winner = plans
                 .get(by)
                 .filter(|c| plans.len() > 1 && c.count_newest)
                 .map(|_| by);
             let n = u64::try_from(n).unwrap_or(0);
-            Ok(Total {
+            let total = Total {
                 n,
                 at_least: n >= cap,
-            })
+            };
+            Ok((total, winner))
         };
-        let total = match cached {
-            Some((at_size, t)) if at_size == size => t,
+        let (total, winner) = match cached {
+            Some((at_size, t, w)) if at_size == size => (t, w),
             // Rows never change once indexed but for their statuses:
-            // without a status, only new entries need counting.
-            Some((at_size, t)) if !filter.changes_with_later_entries() && at_size < size => {
+            // without a status, only new entries need counting. (That
+            // count's winner says which plan reads the new entries, not the
+            // page: the first count's is kept.)
+            Some((at_size, t, w)) if !filter.changes_with_later_entries() && at_size < size => {
                 if t.at_least {
-                    t
+                    (t, w)
                 } else {
-                    let more = count_from(at_size, cap.saturating_sub(t.n))?;
-                    Total {
+                    let (more, _) = count_from(at_size, cap.saturating_sub(t.n))?;
+                    let total = Total {
                         n: t.n + more.n,
                         at_least: more.at_least,
-                    }
+                    };
+                    (total, w)
                 }
             }
             _ => count_from(0, cap)?,
@@ -1018,6 +1034,7 @@ impl Index {
             CachedCount {
                 indexed: size,
                 total,
+                winner,
             },
         );
         Ok((total, winner))
@@ -1434,9 +1451,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(n, 0);
-        // With a first budget no plan can meet, the last resort answers.
-        let ((_, n), _) = race(&conn, &[slow.clone(), slow.clone()], 0, None, run).unwrap();
-        assert_eq!(n, 0);
+        // With a first budget no plan can meet, the last resort answers:
+        // the plan tried first.
+        for (first, at) in [(None, 0), (Some(1), 1)] {
+            let ((_, n), won) = race(&conn, &[slow.clone(), slow.clone()], 0, first, run).unwrap();
+            assert_eq!((n, won), (0, at));
+        }
+        // No plan is an error, not a panic.
+        assert!(matches!(
+            race(&conn, &[], 1_000, Some(0), run),
+            Err(IndexError::Db(rusqlite::Error::InvalidQuery))
+        ));
         // Another error is the answer, not a reason to try the next plan.
         assert!(matches!(
             race(
@@ -1533,6 +1558,28 @@ mod tests {
                 assert!(!dense.contains("TEMP B-TREE"), "{dense}");
                 assert!(!dense.contains("entries_day"), "{dense}");
             }
+        }
+        // With a term of several values, that term's index is read and its
+        // rows sorted for the page; the count keeps that index's order.
+        let several = [
+            (
+                filter(&[
+                    ("kind", "request"),
+                    ("kind", "emergency"),
+                    ("to", "2025-06-30"),
+                ]),
+                Legal::Scan,
+            ),
+            (
+                filter(&[("legal_basis", "stpo"), ("to", "2025-06-30")]),
+                Legal::Values(vec!["stpo 100a".into(), "stpo 100b".into()]),
+            ),
+        ];
+        for (f, legal) in several {
+            let c = Condition::of(&f, span, Statuses::Members, &legal);
+            let count = plan(ledger.conn(), &c.count_sql());
+            assert!(!c.count_sql().contains("DESC"), "{}", c.count_sql());
+            assert!(!count.contains("TEMP B-TREE"), "{count}");
         }
         let by_day = Condition::of(&half_year, Dates::ByDay, Statuses::Members, &Legal::Scan);
         let page = plan(ledger.conn(), &by_day.page_sql());
