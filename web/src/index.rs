@@ -570,9 +570,9 @@ impl Condition {
     /// another provider's entries, and a span's oldest end may hold only a
     /// few entries of its days (follow-ups dated long after the records
     /// logged beside them), which a count from that end walked past by the
-    /// million. Other counts take
-    /// whatever order their index gives: a legal basis's several values,
-    /// or a range of days read by day, would be sorted first.
+    /// million. Other counts take whatever order their index gives: a legal
+    /// basis's several values, or a range of days read by day, would be
+    /// sorted first.
     fn count_sql(&self) -> String {
         let newest = if self.count_newest {
             format!(" ORDER BY {} DESC", self.order)
@@ -617,9 +617,9 @@ impl Condition {
 /// the others), each stopped once it has taken its round's budget of
 /// SQLite steps, until one finishes; each round gives four times the
 /// budget of the one before, and after [`RACE_ROUNDS`] the plan tried
-/// first runs to its end. So the answer costs a small multiple of what the cheapest
-/// plan costs, whichever that is: the planner cannot know, since it
-/// depends on how the matches lie in the log. Answers with the place in
+/// first runs to its end. So the answer costs a small multiple of what the
+/// cheapest plan costs, whichever that is: the planner cannot know, since
+/// it depends on how the matches lie in the log. Answers with the place in
 /// `plans` of the plan that finished.
 fn race<T>(
     conn: &Connection,
@@ -1559,8 +1559,9 @@ mod tests {
                 assert!(!dense.contains("entries_day"), "{dense}");
             }
         }
-        // With a term of several values, that term's index is read and its
-        // rows sorted for the page; the count keeps that index's order.
+        // With a term of several values, that term's index may be read,
+        // whose rows are not in log order: the count keeps the index's
+        // order (newest first would sort every match of the span).
         let several = [
             (
                 filter(&[
