@@ -66,7 +66,8 @@ impl<T> Pool<T> {
         let n = self.slots.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         for k in 0..n {
-            match self.slots[(start + k) % n].try_lock() {
+            let slot = &self.slots[(start + k) % n];
+            match slot.try_lock() {
                 Ok(guard) => {
                     return Some(Taken {
                         guard: Some(guard),
@@ -79,7 +80,7 @@ impl<T> Pool<T> {
                 // prepared), so the slot serves again rather than failing
                 // every read that reaches it.
                 Err(TryLockError::Poisoned(p)) => {
-                    self.slots[(start + k) % n].clear_poison();
+                    slot.clear_poison();
                     return Some(Taken {
                         guard: Some(p.into_inner()),
                         pool: self,

@@ -628,17 +628,16 @@ fn race<T>(
     first: Option<usize>,
     mut run: impl FnMut(&Condition) -> Result<T, IndexError>,
 ) -> Result<(T, usize), IndexError> {
-    if plans.is_empty() {
+    let lead = first.filter(|&i| i < plans.len()).unwrap_or(0);
+    let Some(lead_plan) = plans.get(lead) else {
         return Err(IndexError::Db(rusqlite::Error::InvalidQuery));
-    }
-    let first = first.filter(|&i| i < plans.len()).unwrap_or(0);
-    let order: Vec<usize> = std::iter::once(first)
-        .chain((0..plans.len()).filter(|&i| i != first))
-        .collect();
-    let (lead, rest) = match order.as_slice() {
-        [lead, rest @ ..] if !rest.is_empty() => (*lead, rest),
-        _ => return Ok((run(&plans[first])?, first)),
     };
+    if plans.len() == 1 {
+        return Ok((run(lead_plan)?, lead));
+    }
+    let order: Vec<usize> = std::iter::once(lead)
+        .chain((0..plans.len()).filter(|&i| i != lead))
+        .collect();
     /// Clears the budget when dropped, so a pooled connection never keeps it.
     struct Budget<'a>(&'a Connection);
     impl Drop for Budget<'_> {
@@ -649,7 +648,7 @@ fn race<T>(
     }
     let mut budget = first_budget.max(1);
     for _ in 0..RACE_ROUNDS {
-        for &i in std::iter::once(&lead).chain(rest) {
+        for &i in &order {
             let looks = budget
                 .div_ceil(RACE_CHECK_STEPS.unsigned_abs().into())
                 .max(1);
@@ -672,7 +671,7 @@ fn race<T>(
         }
         budget = budget.saturating_mul(4);
     }
-    Ok((run(&plans[lead])?, lead))
+    Ok((run(lead_plan)?, lead))
 }
 
 /// Whether the first `done` indexed entries can be the log's: not more
