@@ -1342,7 +1342,9 @@ mod tests {
             store.write(|c| Ok(c.execute(sql, [p])?)).unwrap();
         };
         let (mut bytes, _) = stored(&store, n);
-        let last = bytes.len() - 6;
+        // A byte of the frame's checksum: refused whatever the level (a
+        // flip inside the frame may rarely decode to the same content).
+        let last = bytes.len() - 1;
         bytes[last] ^= 1;
         let at = i64::try_from(n).unwrap();
         store
