@@ -25,11 +25,11 @@
 //!
 //! Measured on 20,000 records of a 100,000-record `bench fill --records` log
 //! (mostly requests, ~946 bytes), a dictionary trained on its first 4,096
-//! (2 shared cores), all at zstd level 1: level 1 with a 16 KB dictionary keeps 27.4% of the bytes
-//! (30.3% of all 95,908 later entries, whose disclosures and withdrawals,
-//! kinds absent from the first 4,096 and mostly hex hashes, keep 53-54%) and
-//! takes 5-6 µs per record to compress and about 2 µs to decompress
-//! (SHA-256 of the same record: 0.8-1.4 µs). Dictionaries of 8, 32 and 64 KB
+//! (2 shared cores), all at zstd level 1: level 1 with a 16 KB dictionary
+//! keeps 27.4% of the bytes (30.3% of all 95,908 later entries, whose
+//! disclosures and withdrawals, kinds absent from the first 4,096 and mostly
+//! hex hashes, keep 53-54%) and takes 5-6 µs per record to compress and
+//! about 2 µs to decompress (SHA-256 of the same record: 0.8-1.4 µs). Dictionaries of 8, 32 and 64 KB
 //! and levels 2 and 3 keep the same within 0.5 points; level 3 compresses a
 //! third slower. The store writes at level -1 ([`LEVEL`]): its literals are
 //! stored without Huffman coding, so records keep about 44% but decompress
@@ -47,16 +47,17 @@ use zstd::zstd_safe::{self, CCtx, CParameter, DCtx, DDict};
 /// [`DICT_BYTES`] (zstd advises about 100 times), and train in about 0.6 s,
 /// once. Trained on the first 50 to 16,384 records of the measured log,
 /// dictionaries kept the requests (at zstd level 1) within a point of each
-/// other (27.6% at
-/// 50, 27.3% at 4,096, 26.8% at 16,384), so a real log, whose records vary
-/// more, has room here; the entries before it stay raw, about 3.7 MB in all.
+/// other (27.6% at 50, 27.3% at 4,096, 26.8% at 16,384), so a real log,
+/// whose records vary more, has room here; the entries before it stay raw,
+/// about 3.7 MB in all.
 pub const TRAIN_AT: u64 = 4096;
 
 /// The largest dictionary [`train`] makes, in bytes.
 ///
 /// 8, 16, 32 and 64 KB kept 27.7%, 27.4%, 27.7% and 27.7% of the measured
-/// records at zstd level 1 (and 53-54% of the kinds absent from the training entries,
-/// which are mostly hex hashes), so the smallest that is as good as any.
+/// records at zstd level 1 (and 53-54% of the kinds absent from the
+/// training entries, which are mostly hex hashes), so the smallest that is
+/// as good as any.
 pub const DICT_BYTES: usize = 16 * 1024;
 
 /// The zstd level entries are compressed at.
