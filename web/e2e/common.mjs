@@ -93,7 +93,8 @@ export function harness(prefix) {
   };
 
   h.launchBrowser = async () => {
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "daylight-chromium-"));
+    // Inside the scratch folder, so that close() removes the profile too.
+    const dataDir = fs.mkdtempSync(p("chromium-"));
     h.browser = await chromium.launchPersistentContext(dataDir, {
       executablePath: CHROMIUM,
       headless: true,
