@@ -20,19 +20,14 @@ use crate::metrics::Metrics;
 use crate::openapi::{
     Agencies, EntryView, ErrorBody, LogInfo, LogKeyPeriod, Submitted, WitnessInfo, TILE_INDEX,
 };
+use crate::read_pool::ReadPool;
 use crate::sequencer::{SequenceError, Sequencer};
 use crate::store::{LogStore, Published, StoreHashes};
 
 mod proofs;
-mod read_queue;
 mod submissions;
 use proofs::ProofCache;
-pub(crate) use read_queue::ReadQueue;
 pub(crate) use submissions::AdmissionQueue;
-
-/// Threads that answer proofs at once: enough that one proof waiting on a
-/// slow read does not hold up the rest.
-pub(crate) const PROOF_THREADS: usize = 4;
 
 /// The largest request body accepted (an entry is at most 65535 bytes).
 pub const MAX_BODY: usize = 65_535;
@@ -104,8 +99,6 @@ pub struct AppState {
     pub published: tokio::sync::watch::Receiver<Option<Arc<Published>>>,
     /// What every proof against the published checkpoint shares.
     pub(crate) proofs: Arc<ProofCache>,
-    /// Proofs waiting for a blocking thread.
-    pub(crate) proof_queue: Arc<ReadQueue>,
     /// Submissions waiting to be admitted, in batches.
     pub(crate) admission_queue: Arc<AdmissionQueue>,
 }
@@ -132,12 +125,13 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Runs a read on `pool`'s threads ([`crate::read_pool`]), below the write
+/// path's priority.
 async fn blocking<T: Send + 'static>(
+    pool: &ReadPool,
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(ApiError::internal)?
+    pool.run(f).await.map_err(ApiError::internal)?
 }
 
 fn text(body: Vec<u8>, cache: &'static str) -> Response {
@@ -200,7 +194,7 @@ pub(crate) async fn tile(
 ) -> Result<Response, ApiError> {
     let parsed = TilePath::parse(&format!("tile/{path}"))
         .map_err(|e| ApiError::bad_request("bad_tile_path", e.to_string()))?;
-    let data = blocking(move || {
+    let data = blocking(ReadPool::tiles(), move || {
         let size = s.store.size().map_err(ApiError::storage)?.get();
         match parsed {
             TilePath::Hashes(t) => {
@@ -272,7 +266,7 @@ pub(crate) async fn log_info(State(s): State<AppState>) -> Result<Json<LogInfo>,
     let (store, key, quorum) = (s.store.clone(), s.log_key.clone(), s.quorum);
     let rules = s.admission.clone();
     let size = s.published().map(|p| p.checkpoint.size.get()).unwrap_or(0);
-    blocking(move || {
+    blocking(ReadPool::api(), move || {
         log_info_document(store.as_ref(), Some(rules.as_ref()), &key, quorum, size)
             .map(Json)
             .map_err(ApiError::storage)
@@ -449,7 +443,7 @@ pub(crate) async fn entry(
 ) -> Result<Json<EntryView>, ApiError> {
     let index = parse_index(&index)?;
     let (store, admission) = (s.store.clone(), s.admission.clone());
-    blocking(move || {
+    blocking(ReadPool::api(), move || {
         let missing = || ApiError::not_found(format!("no entry {index}"));
         // Past the tree's end first: the stores cannot even look up an index
         // beyond their integer range (2^63 and up), and answered 500.
@@ -512,7 +506,7 @@ pub(crate) async fn proof(
         .map_err(|e| ApiError::storage(reader.store_error(e)))?;
         Ok(tlog_proof_bytes(None, index, &path, &p.bytes))
     };
-    let body = s.proof_queue.run(work).await?;
+    let body = blocking(ReadPool::api(), work).await?;
     Ok(text(body, "no-cache"))
 }
 

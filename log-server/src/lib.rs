@@ -30,6 +30,7 @@ pub mod openapi;
 mod pool;
 pub mod postgres;
 pub mod publish;
+pub mod read_pool;
 pub mod sequencer;
 pub mod server;
 pub mod signatures;

@@ -243,7 +243,6 @@ impl LogServer {
             quorum: meta.quorum,
             published: published_rx,
             proofs: Default::default(),
-            proof_queue: Arc::new(crate::api::ReadQueue::new(crate::api::PROOF_THREADS)),
             admission_queue,
         };
         let mut app = router(state);

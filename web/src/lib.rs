@@ -133,7 +133,14 @@ pub fn router(state: WebState) -> Result<Router, IndexError> {
     let weak = Arc::downgrade(&inner);
     let _ = std::thread::Builder::new()
         .name("web-index".into())
-        .spawn(move || keep_up(weak));
+        .spawn(move || {
+            // Reading the log into the index is a reader's work too.
+            daylight_log_server::read_pool::lower_priority(
+                daylight_log_server::read_pool::READ_NICE,
+                false,
+            );
+            keep_up(weak)
+        });
     Ok(Router::new()
         .route("/", get(home))
         .route("/entries", get(entries))
@@ -206,6 +213,8 @@ fn internal(e: impl std::fmt::Display) -> PageError {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, PageError> + Send + 'static,
 ) -> Result<T, PageError> {
+    // At the process's priority: pages answer people, with a latency goal
+    // (`daylight_log_server::read_pool` has the machine readers' threads).
     tokio::task::spawn_blocking(f).await.map_err(internal)?
 }
 

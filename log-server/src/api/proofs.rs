@@ -1,7 +1,7 @@
 //! Serving inclusion proofs cheaply: what every proof against one published
 //! checkpoint shares, computed once per checkpoint ([`ProofCache`]: the
-//! folded right edge of its tree); the blocking threads that answer proofs
-//! in turn are a [`super::read_queue::ReadQueue`].
+//! folded right edge of its tree); proofs are answered in turn by the
+//! reading threads ([`crate::read_pool`]).
 //!
 //! Each proof at a tree size holds at most one hash that is not a stored
 //! hash (the hash of a range from one of the tree's complete subtrees to its

@@ -1,0 +1,293 @@
+//! The threads that answer machine readers (an auditor's or a mirror's
+//! tiles, proofs, entries), apart from the write path's and at a lower
+//! scheduling priority.
+//!
+//! Every reader of a busy log is a closed loop: an auditor mirroring it or
+//! a proof client asks again as soon as it is answered, and so takes
+//! whatever CPU it is given. The submissions' path (admission, sequencing,
+//! the commit) runs on tokio's blocking threads at the process's priority;
+//! these reads run here, on threads whose nice value is raised by
+//! [`READ_NICE`], so that when both want a core the write path gets it
+//! first and these readers take what it leaves. A process may always lower
+//! its threads' priority; raising the write path's instead would need
+//! `CAP_SYS_NICE`.
+//!
+//! Tiles and the API's reads have pools of their own ([`ReadPool::tiles`],
+//! [`ReadPool::api`]), so an auditor keeping many tiles in flight does not
+//! queue proofs behind them. The web view's pages are not read here: they
+//! answer people, with a latency goal, at the process's priority. (One
+//! pool for all three, web pages included, gave the submissions of the 10M
+//! mixed load 50-65% more, and the web pages a fifth of their rate and
+//! three to seven times their p99: BENCHMARKS.md, issue 18.)
+//!
+//! A pool is a fixed set of threads, started on first use: a thread that
+//! finishes a job takes the next waiting one without parking (a handoff
+//! to a parked thread per proof once cost half the server's CPU per
+//! proof), and a job that finds every thread busy waits its turn instead of
+//! starting another thread (tokio's blocking pool starts up to 512). Linux
+//! keeps the nice value per thread, so these threads' priority never
+//! reaches a thread that later runs a write (a tokio blocking thread, once
+//! lowered, could not be raised again without the capability).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+
+use tokio::sync::oneshot;
+
+/// How much the reading threads' nice value is raised above the process's
+/// (CFS weighs a thread at nice 10 about a tenth of one at 0).
+pub const READ_NICE: i32 = 10;
+
+/// How many threads each pool runs: together, as many reads at once as
+/// the SQLite store has reader connections.
+pub const READ_THREADS: usize = 4;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A fixed set of threads at [`READ_NICE`] that run read jobs in turn;
+/// they stop when it is dropped.
+pub struct ReadPool {
+    shared: Arc<Shared>,
+    /// Threads that started: none, and every job is answered at once with
+    /// [`ReadPoolError::NoAnswer`] instead of waiting forever.
+    threads: usize,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    ready: Condvar,
+}
+
+struct State {
+    waiting: VecDeque<Job>,
+    /// False once the pool is dropped: its threads finish what waits, then
+    /// stop.
+    open: bool,
+}
+
+/// Why a read got no answer.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ReadPoolError {
+    /// The job panicked (a bug, in the server's log) or no thread could be
+    /// started to run it.
+    #[error("the read ended without an answer")]
+    NoAnswer,
+}
+
+impl ReadPool {
+    /// The process's threads for tile reads, started on first use.
+    pub fn tiles() -> &'static ReadPool {
+        static POOL: OnceLock<ReadPool> = OnceLock::new();
+        POOL.get_or_init(|| ReadPool::start("tiles", READ_THREADS, READ_NICE))
+    }
+
+    /// The process's threads for the API's reads (proofs, entries, the
+    /// log's description), started on first use.
+    pub fn api() -> &'static ReadPool {
+        static POOL: OnceLock<ReadPool> = OnceLock::new();
+        POOL.get_or_init(|| ReadPool::start("api", READ_THREADS, READ_NICE))
+    }
+
+    /// `threads` threads (at least one), each raising its nice value by
+    /// `nice` as it starts. A thread that cannot lower its priority (a
+    /// platform without per-thread nice values) runs reads at the
+    /// process's priority and says so once.
+    pub fn start(name: &str, threads: usize, nice: i32) -> ReadPool {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                waiting: VecDeque::new(),
+                open: true,
+            }),
+            ready: Condvar::new(),
+        });
+        let mut started = 0;
+        for n in 0..threads.max(1) {
+            let shared = shared.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("read-{name}-{n}"))
+                .spawn(move || {
+                    lower_priority(nice, n == 0);
+                    shared.work();
+                });
+            match thread {
+                Ok(_) => started += 1,
+                Err(e) => tracing::error!("cannot start reading thread {name}-{n}: {e}"),
+            }
+        }
+        ReadPool {
+            shared,
+            threads: started,
+        }
+    }
+
+    /// Runs `f` on a reading thread and waits for its result. A client that
+    /// went away before its turn (dropped this future) is not read for.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ReadPoolError> {
+        let (tx, rx) = oneshot::channel();
+        self.spawn(move || {
+            if !tx.is_closed() {
+                let _ = tx.send(f());
+            }
+        });
+        rx.await.map_err(|_| ReadPoolError::NoAnswer)
+    }
+
+    /// Queues `job` for the next free reading thread (drops it if the pool
+    /// has none).
+    pub fn spawn(&self, job: impl FnOnce() + Send + 'static) {
+        if self.threads == 0 {
+            return;
+        }
+        self.shared.lock().waiting.push_back(Box::new(job));
+        self.shared.ready.notify_one();
+    }
+}
+
+impl Drop for ReadPool {
+    fn drop(&mut self) {
+        self.shared.lock().open = false;
+        self.shared.ready.notify_all();
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Jobs run unlocked: the queue is consistent after any panic.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs jobs as they come, until the pool is dropped and none wait.
+    fn work(&self) {
+        loop {
+            let job = {
+                let mut state = self.lock();
+                loop {
+                    if let Some(job) = state.waiting.pop_front() {
+                        break job;
+                    }
+                    if !state.open {
+                        return;
+                    }
+                    state = self.ready.wait(state).unwrap_or_else(|e| e.into_inner());
+                }
+            };
+            // A panic drops the job's sender (its request gets an error)
+            // and this thread goes on with the next.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+        }
+    }
+}
+
+/// Raises the calling thread's nice value by `nice` (Linux: `setpriority`
+/// with pid 0 is the calling thread, not the process); says so in the log
+/// if it cannot and `report`.
+pub fn lower_priority(nice: i32, report: bool) {
+    if nice == 0 {
+        return;
+    }
+    let now = rustix::process::getpriority_process(None).unwrap_or(0);
+    if let Err(e) = rustix::process::setpriority_process(None, now.saturating_add(nice)) {
+        if report {
+            tracing::warn!("reading threads run at the process's priority: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The calling thread's nice value, from procfs (field 19 of its
+    /// `stat`; the command name before it is in parentheses).
+    fn own_nice() -> i32 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        // From the state, field 3, on: the nice value is the 17th.
+        after_name.split(' ').nth(16).unwrap().parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn reads_run_at_a_lower_priority_than_the_caller() {
+        let pool = ReadPool::start("test", 2, 5);
+        let caller = own_nice();
+        assert_eq!(pool.run(own_nice).await, Ok((caller + 5).min(19)));
+        // The caller's own priority is untouched.
+        assert_eq!(own_nice(), caller);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_job_is_answered_and_a_panic_answers_only_its_own() {
+        let pool = Arc::new(ReadPool::start("test", 3, 0));
+        let tasks: Vec<_> = (0..300u64)
+            .map(|i| {
+                let pool = pool.clone();
+                tokio::spawn(async move {
+                    pool.run(move || {
+                        assert!(i % 50 != 7, "job {i} panics");
+                        i * 2
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for (i, t) in (0..300u64).zip(tasks) {
+            let got = t.await.unwrap();
+            if i % 50 == 7 {
+                assert_eq!(got, Err(ReadPoolError::NoAnswer), "job {i}");
+            } else {
+                assert_eq!(got, Ok(i * 2), "job {i}");
+            }
+        }
+    }
+
+    /// A job whose caller has gone before its turn is not run.
+    #[tokio::test]
+    async fn a_gone_caller_is_not_read_for() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let pool = ReadPool::start("test", 1, 0);
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        // The only thread stays busy until the next job's caller is gone.
+        pool.spawn(move || {
+            let _ = hold.recv();
+        });
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
+        let read = pool.run(move || flag.store(true, Ordering::SeqCst));
+        // Polled (so queued) until the timeout, then dropped: the client left.
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(20), read).await;
+        assert!(waited.is_err(), "the job ran while the thread was busy");
+        release.send(()).unwrap();
+        // A later job is answered, so the thread went past the gone one.
+        assert_eq!(pool.run(|| 5).await, Ok(5));
+        assert!(!ran.load(Ordering::SeqCst), "a gone caller's job ran");
+    }
+
+    /// The threads of a dropped pool finish and stop.
+    #[tokio::test]
+    async fn a_dropped_pool_stops_its_threads() {
+        // Thread names are cut to 15 bytes: "read-dropped-0" fits.
+        let named = || {
+            std::fs::read_dir("/proc/self/task")
+                .unwrap()
+                .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+                .filter(|c| c.starts_with("read-dropped-"))
+                .count()
+        };
+        // Waits (at most 10 s) until `n` such threads run.
+        let until = |n: usize| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while named() != n && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            named()
+        };
+        let pool = ReadPool::start("dropped", 2, 0);
+        assert_eq!(pool.run(|| 1).await, Ok(1));
+        assert_eq!(until(2), 2, "the pool's threads did not start");
+        drop(pool);
+        assert_eq!(until(0), 0, "a dropped pool's threads still run");
+    }
+}
