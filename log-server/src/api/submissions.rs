@@ -61,7 +61,7 @@ enum Pushed {
 
 impl AdmissionQueue {
     /// Most records waiting; past it a submission is answered 503
-    /// `queue_full` at once (the limit the signature thread's queue had).
+    /// `queue_full` at once.
     pub(crate) const MAX_WAITING: usize = crate::signatures::QUEUE;
     /// Most records admitted in one call (the largest signature batch).
     pub(crate) const MAX_BATCH: usize = daylight_schemas::signature::MAX_BATCH;
