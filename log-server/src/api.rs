@@ -20,7 +20,7 @@ use crate::metrics::Metrics;
 use crate::openapi::{
     Agencies, EntryView, ErrorBody, LogInfo, LogKeyPeriod, Submitted, WitnessInfo, TILE_INDEX,
 };
-use crate::read_pool::ReadPool;
+use crate::read_pool::{ReadPool, ReadPoolError};
 use crate::sequencer::{SequenceError, Sequencer};
 use crate::store::{LogStore, Published, StoreHashes};
 
@@ -131,7 +131,10 @@ async fn blocking<T: Send + 'static>(
     pool: &ReadPool,
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    pool.run(f).await.map_err(ApiError::internal)?
+    pool.run(f).await.map_err(|e| match e {
+        ReadPoolError::Busy => ApiError::unavailable("reads_busy", e.to_string(), 1),
+        ReadPoolError::NoAnswer => ApiError::internal(e),
+    })?
 }
 
 fn text(body: Vec<u8>, cache: &'static str) -> Response {
@@ -185,7 +188,7 @@ pub(crate) async fn checkpoint(State(s): State<AppState>) -> Result<Response, Ap
         (status = 200, description = "256 hashes of 32 bytes; immutable", body = [u8], content_type = "application/octet-stream"),
         (status = 400, description = "Not a tile path (`bad_tile_path`)", body = ErrorBody),
         (status = 404, description = "Not (yet) in the tree", body = ErrorBody),
-        (status = 503, description = "Storage unavailable (`storage_unavailable`)", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait"))),
+        (status = 503, description = "Storage unavailable (`storage_unavailable`), or too many reads waiting (`reads_busy`)", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait"))),
     )
 )]
 pub(crate) async fn tile(
@@ -259,7 +262,7 @@ pub(crate) async fn tile(
     get, path = "/api/v1/log", tag = "api",
     responses(
         (status = 200, description = "Origin, keys, published size, quorum, witnesses, mirrors and mirror quorum", body = LogInfo),
-        (status = 503, description = "Storage unavailable (`storage_unavailable`)", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait"))),
+        (status = 503, description = "Storage unavailable (`storage_unavailable`), or too many reads waiting (`reads_busy`)", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait"))),
     )
 )]
 pub(crate) async fn log_info(State(s): State<AppState>) -> Result<Json<LogInfo>, ApiError> {
@@ -434,7 +437,7 @@ fn parse_index(text: &str) -> Result<LeafIndex, ApiError> {
         (status = 200, description = "The record with its index and leaf hash", body = EntryView),
         (status = 400, description = "Not an entry index (`bad_index`)", body = ErrorBody),
         (status = 404, description = "No such entry", body = ErrorBody),
-        (status = 503, description = "Storage unavailable (`storage_unavailable`)", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait"))),
+        (status = 503, description = "Storage unavailable (`storage_unavailable`), or too many reads waiting (`reads_busy`)", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait"))),
     )
 )]
 pub(crate) async fn entry(
@@ -471,7 +474,7 @@ pub(crate) async fn entry(
         (status = 200, description = "C2SP tlog-proof: index, inclusion path and the cosigned checkpoint", body = String, content_type = "text/plain; charset=utf-8"),
         (status = 400, description = "Not an entry index (`bad_index`)", body = ErrorBody),
         (status = 404, description = "No such entry", body = ErrorBody),
-        (status = 503, description = "Not yet in a checkpoint cosigned by the quorum (`not_yet_published`), or storage unavailable", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait"))),
+        (status = 503, description = "Not yet in a checkpoint cosigned by the quorum (`not_yet_published`), storage unavailable, or too many reads waiting (`reads_busy`)", body = ErrorBody, headers(("Retry-After" = u32, description = "Seconds to wait"))),
     )
 )]
 pub(crate) async fn proof(

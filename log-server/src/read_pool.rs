@@ -10,15 +10,24 @@
 //! [`READ_NICE`], so that when both want a core the write path gets it
 //! first and these readers take what it leaves. A process may always lower
 //! its threads' priority; raising the write path's instead would need
-//! `CAP_SYS_NICE`.
+//! `CAP_SYS_NICE`. Linux only (elsewhere `setpriority` would lower the
+//! whole process): on other systems the pools run at the process's
+//! priority.
 //!
 //! Tiles and the API's reads have pools of their own ([`ReadPool::tiles`],
 //! [`ReadPool::api`]), so an auditor keeping many tiles in flight does not
 //! queue proofs behind them. The web view's pages are not read here: they
 //! answer people, with a latency goal, at the process's priority. (One
 //! pool for all three, web pages included, gave the submissions of the 10M
-//! mixed load 50-65% more, and the web pages a fifth of their rate and
-//! three to seven times their p99: BENCHMARKS.md, issue 18.)
+//! mixed load 46-63% more, and the web pages a sixth of their rate and five
+//! to seven times their p99: BENCHMARKS.md, issue 18.)
+//!
+//! The write path reads through the same store connections (the size at
+//! admission, the sequencer's leaf lookups), and a connection held by a
+//! thread at the lower priority is held longer: the pools together keep
+//! fewer threads than the SQLite store has reader connections, so some are
+//! always left for it. At most [`MAX_WAITING`] reads wait in a pool; past
+//! that a read is answered at once with [`ReadPoolError::Busy`] (503).
 //!
 //! A pool is a fixed set of threads, started on first use: a thread that
 //! finishes a job takes the next waiting one without parking (a handoff
@@ -38,9 +47,13 @@ use tokio::sync::oneshot;
 /// (CFS weighs a thread at nice 10 about a tenth of one at 0).
 pub const READ_NICE: i32 = 10;
 
-/// How many threads each pool runs: together, as many reads at once as
-/// the SQLite store has reader connections.
-pub const READ_THREADS: usize = 4;
+/// How many threads each pool runs: together, fewer than the SQLite
+/// store's eight reader connections, which the write path reads through
+/// too.
+pub const READ_THREADS: usize = 3;
+
+/// Most reads waiting in one pool.
+pub const MAX_WAITING: usize = 1024;
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -72,6 +85,9 @@ pub enum ReadPoolError {
     /// started to run it.
     #[error("the read ended without an answer")]
     NoAnswer,
+    /// [`MAX_WAITING`] reads already wait for this pool.
+    #[error("{MAX_WAITING} reads are already waiting")]
+    Busy,
 }
 
 impl ReadPool {
@@ -89,9 +105,8 @@ impl ReadPool {
     }
 
     /// `threads` threads (at least one), each raising its nice value by
-    /// `nice` as it starts. A thread that cannot lower its priority (a
-    /// platform without per-thread nice values) runs reads at the
-    /// process's priority and says so once.
+    /// `nice` as it starts. Threads that cannot lower their priority run
+    /// reads at the process's priority, and the first says so.
     pub fn start(name: &str, threads: usize, nice: i32) -> ReadPool {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -127,22 +142,28 @@ impl ReadPool {
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ReadPoolError> {
         let (tx, rx) = oneshot::channel();
-        self.spawn(move || {
+        self.push(move || {
             if !tx.is_closed() {
                 let _ = tx.send(f());
             }
-        });
+        })?;
         rx.await.map_err(|_| ReadPoolError::NoAnswer)
     }
 
-    /// Queues `job` for the next free reading thread (drops it if the pool
-    /// has none).
-    pub fn spawn(&self, job: impl FnOnce() + Send + 'static) {
+    /// Queues `job` for the next free reading thread.
+    fn push(&self, job: impl FnOnce() + Send + 'static) -> Result<(), ReadPoolError> {
         if self.threads == 0 {
-            return;
+            return Err(ReadPoolError::NoAnswer);
         }
-        self.shared.lock().waiting.push_back(Box::new(job));
+        {
+            let mut state = self.shared.lock();
+            if state.waiting.len() >= MAX_WAITING {
+                return Err(ReadPoolError::Busy);
+            }
+            state.waiting.push_back(Box::new(job));
+        }
         self.shared.ready.notify_one();
+        Ok(())
     }
 }
 
@@ -184,6 +205,7 @@ impl Shared {
 /// Raises the calling thread's nice value by `nice` (Linux: `setpriority`
 /// with pid 0 is the calling thread, not the process); says so in the log
 /// if it cannot and `report`.
+#[cfg(target_os = "linux")]
 pub fn lower_priority(nice: i32, report: bool) {
     if nice == 0 {
         return;
@@ -196,7 +218,14 @@ pub fn lower_priority(nice: i32, report: bool) {
     }
 }
 
+/// Elsewhere `setpriority` with pid 0 would lower the whole process, the
+/// write path with it: the calling thread keeps its priority.
+#[cfg(not(target_os = "linux"))]
+pub fn lower_priority(_nice: i32, _report: bool) {}
+
+// The tests read nice values from Linux's procfs.
 #[cfg(test)]
+#[cfg(target_os = "linux")]
 mod tests {
     use super::*;
 
@@ -250,9 +279,10 @@ mod tests {
         let pool = ReadPool::start("test", 1, 0);
         let (release, hold) = std::sync::mpsc::channel::<()>();
         // The only thread stays busy until the next job's caller is gone.
-        pool.spawn(move || {
+        pool.push(move || {
             let _ = hold.recv();
-        });
+        })
+        .unwrap();
         let ran = Arc::new(AtomicBool::new(false));
         let flag = ran.clone();
         let read = pool.run(move || flag.store(true, Ordering::SeqCst));
@@ -289,5 +319,31 @@ mod tests {
         assert_eq!(until(2), 2, "the pool's threads did not start");
         drop(pool);
         assert_eq!(until(0), 0, "a dropped pool's threads still run");
+    }
+
+    /// A pool with [`MAX_WAITING`] reads waiting answers the next at once.
+    #[tokio::test]
+    async fn a_full_pool_answers_busy_at_once() {
+        let pool = ReadPool::start("busy", 1, 0);
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        pool.push(move || {
+            let _ = hold.recv();
+        })
+        .unwrap();
+        // The thread may not have taken the first job yet: fill to the limit.
+        while pool.push(|| ()).is_ok() {}
+        assert_eq!(pool.run(|| 1).await, Err(ReadPoolError::Busy));
+        release.send(()).unwrap();
+        // Once the thread catches up the pool takes reads again.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match pool.run(|| 2).await {
+                Ok(v) => break assert_eq!(v, 2),
+                Err(ReadPoolError::Busy) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+                Err(e) => panic!("no answer after the queue drained: {e}"),
+            }
+        }
     }
 }
