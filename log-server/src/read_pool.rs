@@ -238,6 +238,17 @@ mod tests {
         after_name.split(' ').nth(16).unwrap().parse().unwrap()
     }
 
+    /// Queues a job that holds its thread until the sender returned is
+    /// sent to (or dropped).
+    fn occupy(pool: &ReadPool) -> std::sync::mpsc::Sender<()> {
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        pool.push(move || {
+            let _ = hold.recv();
+        })
+        .unwrap();
+        release
+    }
+
     #[tokio::test]
     async fn reads_run_at_a_lower_priority_than_the_caller() {
         let pool = ReadPool::start("test", 2, 5);
@@ -277,12 +288,8 @@ mod tests {
     async fn a_gone_caller_is_not_read_for() {
         use std::sync::atomic::{AtomicBool, Ordering};
         let pool = ReadPool::start("test", 1, 0);
-        let (release, hold) = std::sync::mpsc::channel::<()>();
         // The only thread stays busy until the next job's caller is gone.
-        pool.push(move || {
-            let _ = hold.recv();
-        })
-        .unwrap();
+        let release = occupy(&pool);
         let ran = Arc::new(AtomicBool::new(false));
         let flag = ran.clone();
         let read = pool.run(move || flag.store(true, Ordering::SeqCst));
@@ -325,11 +332,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_pool_answers_busy_at_once() {
         let pool = ReadPool::start("busy", 1, 0);
-        let (release, hold) = std::sync::mpsc::channel::<()>();
-        pool.push(move || {
-            let _ = hold.recv();
-        })
-        .unwrap();
+        let release = occupy(&pool);
         // The thread may not have taken the first job yet: fill to the limit.
         while pool.push(|| ()).is_ok() {}
         assert_eq!(pool.run(|| 1).await, Err(ReadPoolError::Busy));
