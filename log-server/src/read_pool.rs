@@ -1,31 +1,31 @@
-//! The threads that answer machine readers (an auditor's or a mirror's
-//! tiles, proofs, entries), apart from the write path's and at a lower
-//! scheduling priority.
+//! The fixed threads that answer machine readers: tile reads (an
+//! auditor's or a mirror's) below the write path's scheduling priority,
+//! and the API's reads (proofs, entries) in a pool of their own.
 //!
 //! Every reader of a busy log is a closed loop: an auditor mirroring it or
 //! a proof client asks again as soon as it is answered, and so takes
 //! whatever CPU it is given. The submissions' path (admission, sequencing,
-//! the commit) runs on tokio's blocking threads at the process's priority;
-//! these reads run here, on threads whose nice value is raised by
-//! [`READ_NICE`], so that when both want a core the write path gets it
-//! first and these readers take what it leaves. A process may always lower
-//! its threads' priority; raising the write path's instead would need
-//! `CAP_SYS_NICE`. Linux only (elsewhere `setpriority` would lower the
-//! whole process): on other systems the pools run at the process's
-//! priority.
+//! the commit) runs on tokio's blocking threads at the process's priority.
+//! Tiles, the costliest reads (an entry bundle decompresses 256 records),
+//! run on threads whose nice value is raised by [`READ_NICE`], so that
+//! when both want a core the write path gets it first and the mirrors take
+//! what it leaves. A process may always lower its threads' priority;
+//! raising the write path's instead would need `CAP_SYS_NICE`. Linux only
+//! (elsewhere `setpriority` would lower the whole process): on other
+//! systems the tiles run at the process's priority.
 //!
-//! Tiles and the API's reads have pools of their own ([`ReadPool::tiles`],
-//! [`ReadPool::api`]), so an auditor keeping many tiles in flight does not
-//! queue proofs behind them. The web view's pages are not read here: they
-//! answer people, with a latency goal, at the process's priority. (One
-//! pool for all three, web pages included, gave the submissions of the 10M
-//! mixed load 46-63% more, and the web pages a sixth of their rate and five
-//! to seven times their p99: BENCHMARKS.md, issue 18.)
+//! Proofs and entries keep the process's priority in a pool of their own
+//! ([`ReadPool::api`]), so an auditor keeping many tiles in flight does not
+//! queue them. Lowered too, they lost a fifth to a third of their rate for
+//! a few percent more submissions; the web view's pages, lowered in one
+//! pool with everything else, fell to a sixth of their rate and five to
+//! seven times their p99 (BENCHMARKS.md, issue 18). Pages are not read
+//! here: they answer people at the process's priority.
 //!
 //! The write path reads through the same store connections (the size at
 //! admission, the sequencer's leaf lookups), and a connection held by a
-//! thread at the lower priority is held longer: the pools together keep
-//! fewer threads than the SQLite store has reader connections, so some are
+//! thread at the lower priority is held longer: the SQLite store keeps two
+//! reader connections more than the pools have threads, so some are
 //! always left for it. At most [`MAX_WAITING`] reads wait in a pool; past
 //! that a read is answered at once with [`ReadPoolError::Busy`] (503).
 //!
@@ -34,7 +34,7 @@
 //! to a parked thread per proof once cost half the server's CPU per
 //! proof), and a job that finds every thread busy waits its turn instead of
 //! starting another thread (tokio's blocking pool starts up to 512). Linux
-//! keeps the nice value per thread, so these threads' priority never
+//! keeps the nice value per thread, so the tile threads' priority never
 //! reaches a thread that later runs a write (a tokio blocking thread, once
 //! lowered, could not be raised again without the capability).
 
@@ -43,22 +43,21 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 use tokio::sync::oneshot;
 
-/// How much the reading threads' nice value is raised above the process's
+/// How much the tile threads' nice value is raised above the process's
 /// (CFS weighs a thread at nice 10 about a tenth of one at 0).
 pub const READ_NICE: i32 = 10;
 
-/// How many threads each pool runs: together, fewer than the SQLite
-/// store's eight reader connections, which the write path reads through
-/// too.
-pub const READ_THREADS: usize = 3;
+/// How many threads each pool runs (the SQLite store's reader connections
+/// are sized from it).
+pub const READ_THREADS: usize = 4;
 
 /// Most reads waiting in one pool.
 pub const MAX_WAITING: usize = 1024;
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// A fixed set of threads at [`READ_NICE`] that run read jobs in turn;
-/// they stop when it is dropped.
+/// A fixed set of threads that run read jobs in turn; they stop when it is
+/// dropped.
 pub struct ReadPool {
     shared: Arc<Shared>,
     /// Threads that started: none, and every job is answered at once with
@@ -91,17 +90,19 @@ pub enum ReadPoolError {
 }
 
 impl ReadPool {
-    /// The process's threads for tile reads, started on first use.
+    /// The process's threads for tile reads, at [`READ_NICE`], started on
+    /// first use.
     pub fn tiles() -> &'static ReadPool {
         static POOL: OnceLock<ReadPool> = OnceLock::new();
         POOL.get_or_init(|| ReadPool::start("tiles", READ_THREADS, READ_NICE))
     }
 
     /// The process's threads for the API's reads (proofs, entries, the
-    /// log's description), started on first use.
+    /// log's description), at the process's priority, started on first
+    /// use.
     pub fn api() -> &'static ReadPool {
         static POOL: OnceLock<ReadPool> = OnceLock::new();
-        POOL.get_or_init(|| ReadPool::start("api", READ_THREADS, READ_NICE))
+        POOL.get_or_init(|| ReadPool::start("api", READ_THREADS, 0))
     }
 
     /// `threads` threads (at least one), each raising its nice value by

@@ -20,8 +20,10 @@ use crate::store::{
 /// Reader connections. Four were too few under the mixed load at 10M
 /// (bundles for an auditor, proofs, pages and the write path's lookups at
 /// once): a read waited 0.7 ms on average for one to be free; with eight,
-/// almost never.
-const READERS: usize = 8;
+/// almost never. Ten: the reading pools' eight threads
+/// ([`crate::read_pool`], the tiles' at a lower priority) can hold eight at
+/// once, and the write path's own reads must not wait for them.
+const READERS: usize = 2 * crate::read_pool::READ_THREADS + 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
