@@ -125,8 +125,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Runs a read on `pool`'s threads ([`crate::read_pool`]), below the write
-/// path's priority.
+/// Runs a read on `pool`'s threads ([`crate::read_pool`]: tiles below the
+/// write path's priority, the API's reads beside it).
 async fn blocking<T: Send + 'static>(
     pool: &ReadPool,
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
