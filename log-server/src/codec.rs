@@ -29,12 +29,12 @@
 //! keeps 27.4% of the bytes (30.3% of all 95,908 later entries, whose
 //! disclosures and withdrawals, kinds absent from the first 4,096 and mostly
 //! hex hashes, keep 53-54%) and takes 5-6 µs per record to compress and
-//! about 2 µs to decompress (SHA-256 of the same record: 0.8-1.4 µs). Dictionaries of 8, 32 and 64 KB
-//! and levels 2 and 3 keep the same within 0.5 points; level 3 compresses a
-//! third slower. The store writes at level -1 ([`LEVEL`]): its literals are
-//! stored without Huffman coding, so records keep about 44% but decompress
-//! in about 27% fewer instructions, and records are read far more often
-//! than written.
+//! about 2 µs to decompress (SHA-256 of the same record: 0.8-1.4 µs).
+//! Dictionaries of 8, 32 and 64 KB and levels 2 and 3 keep the same within
+//! 0.5 points; level 3 compresses a third slower. The store writes at level
+//! -1 ([`LEVEL`]): its literals are stored without Huffman coding, so
+//! records keep about 44% but decompress in about 27% fewer instructions,
+//! and records are read far more often than written.
 
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
