@@ -72,6 +72,9 @@ struct Shared {
 
 struct State {
     waiting: VecDeque<Job>,
+    /// Threads parked for a job: a push wakes one only if there is one
+    /// (a condvar's notify is a system call even when nobody waits).
+    idle: usize,
     /// False once the pool is dropped: its threads finish what waits, then
     /// stop.
     open: bool,
@@ -112,6 +115,7 @@ impl ReadPool {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 waiting: VecDeque::new(),
+                idle: 0,
                 open: true,
             }),
             ready: Condvar::new(),
@@ -156,14 +160,20 @@ impl ReadPool {
         if self.threads == 0 {
             return Err(ReadPoolError::NoAnswer);
         }
-        {
+        let wake = {
             let mut state = self.shared.lock();
             if state.waiting.len() >= MAX_WAITING {
                 return Err(ReadPoolError::Busy);
             }
             state.waiting.push_back(Box::new(job));
+            // A busy thread takes it when it is done; a parked one only
+            // if woken. `idle` is counted under the same lock, so no push
+            // is missed.
+            state.idle > 0
+        };
+        if wake {
+            self.shared.ready.notify_one();
         }
-        self.shared.ready.notify_one();
         Ok(())
     }
 }
@@ -193,7 +203,9 @@ impl Shared {
                     if !state.open {
                         return;
                     }
+                    state.idle += 1;
                     state = self.ready.wait(state).unwrap_or_else(|e| e.into_inner());
+                    state.idle -= 1;
                 }
             };
             // A panic drops the job's sender (its request gets an error)
