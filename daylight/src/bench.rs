@@ -17,6 +17,7 @@ use ed25519_dalek::Signer as _;
 use crate::key::read_signer;
 
 mod custody;
+mod http1;
 mod integrate;
 mod mirror;
 mod web_index;
@@ -515,8 +516,11 @@ async fn submit(
     let deadline = started + limit;
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (client, log, records, next) =
-            (client.clone(), log.clone(), records.clone(), next.clone());
+        let (mut client, records, next) = (
+            http1::Client::new(&log, &client),
+            records.clone(),
+            next.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut out: Vec<(Instant, Duration, u64)> = Vec::new();
             let mut errors = 0u64;
@@ -526,15 +530,10 @@ async fn submit(
                     break;
                 }
                 let t0 = Instant::now();
-                let resp = client
-                    .post(format!("{log}/api/v1/entries"))
-                    .header("content-type", "application/json")
-                    .body(records[i].clone())
-                    .send()
-                    .await;
-                match resp {
-                    Ok(r) if r.status().is_success() => {
-                        let v: serde_json::Value = r.json().await.unwrap_or_default();
+                match client.post_json("/api/v1/entries", &records[i]).await {
+                    Ok(a) if a.ok() => {
+                        let v: serde_json::Value =
+                            serde_json::from_slice(&a.body).unwrap_or_default();
                         if let Some(idx) = v["index"].as_u64() {
                             out.push((t0, t0.elapsed(), idx));
                         } else {
@@ -640,8 +639,8 @@ async fn drive(
     let next = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (client, log, next, pick) =
-            (client.clone(), log.to_owned(), next.clone(), pick.clone());
+        let (mut client, next, pick) =
+            (http1::Client::new(log, client), next.clone(), pick.clone());
         tasks.push(tokio::spawn(async move {
             let mut lat = vec![Vec::new(); types];
             let mut errors = 0u64;
@@ -652,10 +651,7 @@ async fn drive(
                 }
                 let (ty, path) = pick(i);
                 let t0 = Instant::now();
-                let ok = match client.get(format!("{log}{path}")).send().await {
-                    Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
-                    _ => false,
-                };
+                let ok = client.get(&path).await.is_ok_and(|a| a.ok());
                 if ok {
                     lat[ty].push(t0.elapsed());
                 } else {

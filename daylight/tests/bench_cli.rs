@@ -155,3 +155,86 @@ fn bench_web_index_indexes_every_entry_beside_its_limit() {
         "{bytes} bytes reported, {file} in the file"
     );
 }
+
+/// The load generators against a served log, through their lean HTTP/1.1
+/// client: every signed submission is answered with its index, every proof
+/// and page with a 2xx, and none is counted as an error.
+#[test]
+fn bench_submit_proofs_and_pages_drive_a_served_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = init(&tmp.path().join("log"), "0");
+    let key = tmp.path().join("agency.key");
+    let vkey = ok(&daylight(&[
+        "key",
+        "generate",
+        "--name",
+        "bench-cli.example",
+        "--out",
+        key.to_str().unwrap(),
+    ]));
+    ok(&daylight(&[
+        "log",
+        "add-agency",
+        "--dir",
+        &d,
+        "--vkey",
+        &vkey,
+    ]));
+    let (server, url) = common::serve_log(&d);
+    let key = key.to_str().unwrap();
+    let out = ok(&daylight(&[
+        "bench",
+        "submit",
+        "--log",
+        &url,
+        "--key",
+        key,
+        "--n",
+        "60",
+        "--concurrency",
+        "4",
+        "--max-seconds",
+        "60",
+    ]));
+    assert!(out.contains("submitted 60 of 60"), "{out}");
+    assert!(out.contains("(0 errors)"), "{out}");
+    assert!(
+        out.contains("entries seen in a published checkpoint: 60 of 60"),
+        "{out}"
+    );
+
+    let out = ok(&daylight(&[
+        "bench",
+        "proofs",
+        "--log",
+        &url,
+        "--n",
+        "200",
+        "--concurrency",
+        "4",
+        "--max-seconds",
+        "60",
+        "--baseline-seconds",
+        "1",
+    ]));
+    let v = values(&out);
+    assert_eq!(v["http_floor_errors"], "0", "{out}");
+    rate(&v, "http_floor_per_s");
+    rate(&v, "proofs_per_s");
+    assert!(out.contains("200 proofs of 200 (0 errors)"), "{out}");
+
+    let out = ok(&daylight(&[
+        "bench",
+        "pages",
+        "--log",
+        &url,
+        "--n",
+        "40",
+        "--concurrency",
+        "2",
+        "--max-seconds",
+        "60",
+    ]));
+    assert!(out.contains("40 pages of 40 (0 errors)"), "{out}");
+    drop(server);
+}

@@ -1,0 +1,402 @@
+//! A lean HTTP/1.1 client for the load generators: one kept-alive
+//! connection per client task, each request written in one piece and its
+//! answer read by its length.
+//!
+//! The generators share the machine's two cores with the server they
+//! measure. Through reqwest a request cost the generator about 19 us of
+//! CPU (its pool, a task per connection, the channel between them), a
+//! third of what one inclusion proof cost both processes together, so the
+//! server was measured with the CPU the generator left it (BENCHMARKS.md,
+//! issue 18). Here a request is a write and a read on the caller's own
+//! connection. Plain `http://` only: an `https://` log is driven through
+//! reqwest ([`Client`]).
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+/// Longest a request may take, connection included (as reqwest's timeout
+/// was).
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Most bytes of headers read before giving up on a response.
+const MAX_HEAD: usize = 64 * 1024;
+
+/// What went wrong with one request. The connection is closed after any of
+/// them; the next request opens a new one.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HttpError {
+    #[error("connecting to {0}: {1}")]
+    Connect(String, std::io::Error),
+    #[error("reading or writing: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the server closed the connection before its answer was complete")]
+    Closed,
+    #[error("the answer is not HTTP/1.1 the client understands: {0}")]
+    Malformed(String),
+    #[error("no answer within {TIMEOUT:?}")]
+    Timeout,
+}
+
+/// An answer: its status and its body.
+pub(crate) struct Answer {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// A 2xx status.
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// One kept-alive connection to `host:port`, opened on first use.
+pub(crate) struct Conn {
+    host: String,
+    stream: Option<TcpStream>,
+    /// Bytes read past the last answer's end (none, as requests are not
+    /// pipelined; kept rather than dropped).
+    buf: Vec<u8>,
+    request: Vec<u8>,
+}
+
+impl Conn {
+    /// A connection to the `host:port` of `url` (`http://host:port`, no
+    /// path); None for other schemes.
+    pub fn for_url(url: &str) -> Option<Conn> {
+        let rest = url.strip_prefix("http://")?;
+        let host = rest.trim_end_matches('/');
+        if host.is_empty() || host.contains('/') {
+            return None;
+        }
+        Some(Conn {
+            host: host.to_owned(),
+            stream: None,
+            buf: Vec::with_capacity(8 * 1024),
+            request: Vec::with_capacity(2 * 1024),
+        })
+    }
+
+    /// `GET path`.
+    pub async fn get(&mut self, path: &str) -> Result<Answer, HttpError> {
+        self.send("GET", path, None).await
+    }
+
+    /// `POST path` with `body` of `content_type`.
+    pub async fn post(
+        &mut self,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<Answer, HttpError> {
+        self.send("POST", path, Some((content_type, body))).await
+    }
+
+    async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, &[u8])>,
+    ) -> Result<Answer, HttpError> {
+        let answer = tokio::time::timeout(TIMEOUT, self.exchange(method, path, body))
+            .await
+            .unwrap_or(Err(HttpError::Timeout));
+        if answer.is_err() {
+            self.stream = None;
+            self.buf.clear();
+        }
+        answer
+    }
+
+    async fn exchange(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, &[u8])>,
+    ) -> Result<Answer, HttpError> {
+        let r = &mut self.request;
+        r.clear();
+        r.extend_from_slice(method.as_bytes());
+        r.push(b' ');
+        r.extend_from_slice(path.as_bytes());
+        r.extend_from_slice(b" HTTP/1.1\r\nHost: ");
+        r.extend_from_slice(self.host.as_bytes());
+        r.extend_from_slice(b"\r\n");
+        if let Some((content_type, body)) = body {
+            r.extend_from_slice(b"Content-Type: ");
+            r.extend_from_slice(content_type.as_bytes());
+            r.extend_from_slice(format!("\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes());
+            r.extend_from_slice(body);
+        } else {
+            r.extend_from_slice(b"\r\n");
+        }
+        let stream = match &mut self.stream {
+            Some(s) => s,
+            None => {
+                let s = TcpStream::connect(&self.host)
+                    .await
+                    .map_err(|e| HttpError::Connect(self.host.clone(), e))?;
+                s.set_nodelay(true)?;
+                self.stream.insert(s)
+            }
+        };
+        stream.write_all(&self.request).await?;
+        let (answer, close) = read_answer(stream, &mut self.buf).await?;
+        if close {
+            self.stream = None;
+            self.buf.clear();
+        }
+        Ok(answer)
+    }
+}
+
+/// Reads one answer from `stream`, starting with what `buf` holds; leaves
+/// in `buf` what follows it. Also says whether the server closes the
+/// connection after it.
+async fn read_answer(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+) -> Result<(Answer, bool), HttpError> {
+    let (head, status, length, chunked, close) = loop {
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut parsed = httparse::Response::new(&mut headers);
+        match parsed.parse(buf) {
+            Ok(httparse::Status::Complete(head)) => {
+                let status = parsed.code.unwrap_or(0);
+                let mut length = None;
+                let (mut chunked, mut close) = (false, false);
+                for h in parsed.headers.iter() {
+                    let value = std::str::from_utf8(h.value).unwrap_or("").trim();
+                    if h.name.eq_ignore_ascii_case("content-length") {
+                        length = Some(value.parse::<usize>().map_err(|_| {
+                            HttpError::Malformed(format!("Content-Length {value:?}"))
+                        })?);
+                    } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+                        chunked = value.eq_ignore_ascii_case("chunked");
+                    } else if h.name.eq_ignore_ascii_case("connection") {
+                        close = value.eq_ignore_ascii_case("close");
+                    }
+                }
+                break (head, status, length, chunked, close);
+            }
+            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => fill(stream, buf).await?,
+            Ok(httparse::Status::Partial) => {
+                return Err(HttpError::Malformed(format!(
+                    "headers longer than {MAX_HEAD} bytes"
+                )))
+            }
+            Err(e) => return Err(HttpError::Malformed(e.to_string())),
+        }
+    };
+    buf.drain(..head);
+    let mut to_end = false;
+    let body = if matches!(status, 204 | 304) || (100..200).contains(&status) {
+        Vec::new()
+    } else if chunked {
+        read_chunked(stream, buf).await?
+    } else if let Some(n) = length {
+        while buf.len() < n {
+            fill(stream, buf).await?;
+        }
+        buf.drain(..n).collect()
+    } else {
+        // No length: the body runs to the end of the connection.
+        to_end = true;
+        loop {
+            match stream.read_buf(buf).await? {
+                0 => break std::mem::take(buf),
+                _ => continue,
+            }
+        }
+    };
+    Ok((Answer { status, body }, close || to_end))
+}
+
+/// A chunked body, from `buf` and then `stream`.
+async fn read_chunked(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Vec<u8>, HttpError> {
+    let mut body = Vec::new();
+    loop {
+        let (start, size) = loop {
+            match httparse::parse_chunk_size(buf) {
+                Ok(httparse::Status::Complete((start, size))) => break (start, size),
+                Ok(httparse::Status::Partial) => fill(stream, buf).await?,
+                Err(_) => return Err(HttpError::Malformed("a chunk's size".into())),
+            }
+        };
+        let size = usize::try_from(size)
+            .map_err(|_| HttpError::Malformed(format!("a chunk of {size} bytes")))?;
+        // The chunk, then its CRLF (after the last, empty chunk: no
+        // trailers, as the server sends none).
+        while buf.len() < start + size + 2 {
+            fill(stream, buf).await?;
+        }
+        if &buf[start + size..start + size + 2] != b"\r\n" {
+            return Err(HttpError::Malformed("a chunk not ended by CRLF".into()));
+        }
+        body.extend_from_slice(&buf[start..start + size]);
+        buf.drain(..start + size + 2);
+        if size == 0 {
+            return Ok(body);
+        }
+    }
+}
+
+/// Reads more of the answer into `buf`; the end of the connection here is
+/// an error.
+async fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), HttpError> {
+    buf.reserve(8 * 1024);
+    match stream.read_buf(buf).await? {
+        0 => Err(HttpError::Closed),
+        _ => Ok(()),
+    }
+}
+
+/// The client a load generator's task uses: the lean one for `http://`,
+/// reqwest for anything else.
+pub(crate) enum Client {
+    Lean(Conn),
+    Reqwest(reqwest::Client, String),
+}
+
+impl Client {
+    /// A client for the log at `url` (`reqwest` is used for other schemes
+    /// than `http://`).
+    pub fn new(url: &str, reqwest: &reqwest::Client) -> Client {
+        match Conn::for_url(url) {
+            Some(c) => Client::Lean(c),
+            None => Client::Reqwest(reqwest.clone(), url.trim_end_matches('/').to_owned()),
+        }
+    }
+
+    /// `GET path`; errors are strings, as the generators only count them.
+    pub async fn get(&mut self, path: &str) -> Result<Answer, String> {
+        match self {
+            Client::Lean(c) => c.get(path).await.map_err(|e| e.to_string()),
+            Client::Reqwest(c, base) => answer(c.get(format!("{base}{path}")).send().await).await,
+        }
+    }
+
+    /// `POST path` with a JSON `body`.
+    pub async fn post_json(&mut self, path: &str, body: &[u8]) -> Result<Answer, String> {
+        match self {
+            Client::Lean(c) => c
+                .post(path, "application/json", body)
+                .await
+                .map_err(|e| e.to_string()),
+            Client::Reqwest(c, base) => {
+                let sent = c
+                    .post(format!("{base}{path}"))
+                    .header("content-type", "application/json")
+                    .body(body.to_vec())
+                    .send()
+                    .await;
+                answer(sent).await
+            }
+        }
+    }
+}
+
+async fn answer(sent: reqwest::Result<reqwest::Response>) -> Result<Answer, String> {
+    let r = sent.map_err(|e| e.to_string())?;
+    let status = r.status().as_u16();
+    let body = r.bytes().await.map_err(|e| e.to_string())?.to_vec();
+    Ok(Answer { status, body })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// A server that answers each request it reads with the next of
+    /// `answers` (raw bytes), then closes.
+    async fn serve(answers: Vec<&'static [u8]>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            for a in answers {
+                let mut got = Vec::new();
+                // Reads one request's head (and a short body, if any).
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = s.read(&mut buf).await.unwrap();
+                    if n == 0 {
+                        return;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                }
+                s.write_all(a).await.unwrap();
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn reads_answers_by_length_and_by_chunks_on_one_connection() {
+        let url = serve(vec![
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+            b"HTTP/1.1 404 Not Found\r\ncontent-length: 2\r\n\r\n{}",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+        ])
+        .await;
+        let mut c = Conn::for_url(&url).unwrap();
+        let a = c.get("/a").await.unwrap();
+        assert_eq!(
+            (a.status, a.body.as_slice(), a.ok()),
+            (200, &b"hello"[..], true)
+        );
+        let b = c.post("/b", "application/json", b"{}").await.unwrap();
+        assert_eq!(
+            (b.status, b.body.as_slice(), b.ok()),
+            (404, &b"{}"[..], false)
+        );
+        let d = c.get("/d").await.unwrap();
+        assert_eq!(d.body, b"abcde");
+    }
+
+    #[tokio::test]
+    async fn a_short_answer_is_an_error_and_the_next_request_reconnects() {
+        let url = serve(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf"]).await;
+        let mut c = Conn::for_url(&url).unwrap();
+        assert!(matches!(c.get("/").await, Err(HttpError::Closed)));
+        assert!(c.stream.is_none(), "the broken connection is dropped");
+        // The test server took its one connection: a new one is refused or
+        // goes unanswered, an error either way, never a made-up answer.
+        assert!(c.get("/").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn malformed_answers_are_errors() {
+        for bad in [
+            &b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"[..],
+            &b"NOT HTTP\r\n\r\n"[..],
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"[..],
+        ] {
+            let url = serve(vec![bad]).await;
+            let mut c = Conn::for_url(&url).unwrap();
+            assert!(
+                matches!(c.get("/").await, Err(HttpError::Malformed(_))),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn only_plain_http_urls_get_a_lean_connection() {
+        assert_eq!(
+            Conn::for_url("http://127.0.0.1:8080").unwrap().host,
+            "127.0.0.1:8080"
+        );
+        assert_eq!(
+            Conn::for_url("http://127.0.0.1:8080/").unwrap().host,
+            "127.0.0.1:8080"
+        );
+        assert!(Conn::for_url("https://log.example").is_none());
+        assert!(Conn::for_url("http://log.example/prefix").is_none());
+        assert!(Conn::for_url("http://").is_none());
+    }
+}
