@@ -54,7 +54,10 @@ impl Answer {
 
 /// One kept-alive connection to `host:port`, opened on first use.
 pub(crate) struct Conn {
+    /// As the request's `Host` header says it.
     host: String,
+    /// Where to connect: `host`, with port 80 if it names none.
+    addr: String,
     stream: Option<TcpStream>,
     /// Bytes read past the last answer's end (none, as requests are not
     /// pipelined; kept rather than dropped).
@@ -71,8 +74,18 @@ impl Conn {
         if host.is_empty() || host.contains('/') {
             return None;
         }
+        // As reqwest would: port 80 unless the URL names one.
+        let has_port = host
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        let addr = if has_port {
+            host.to_owned()
+        } else {
+            format!("{host}:80")
+        };
         Some(Conn {
             host: host.to_owned(),
+            addr,
             stream: None,
             buf: Vec::with_capacity(8 * 1024),
             request: Vec::with_capacity(2 * 1024),
@@ -135,9 +148,9 @@ impl Conn {
         let stream = match &mut self.stream {
             Some(s) => s,
             None => {
-                let s = TcpStream::connect(&self.host)
+                let s = TcpStream::connect(&self.addr)
                     .await
-                    .map_err(|e| HttpError::Connect(self.host.clone(), e))?;
+                    .map_err(|e| HttpError::Connect(self.addr.clone(), e))?;
                 s.set_nodelay(true)?;
                 self.stream.insert(s)
             }
