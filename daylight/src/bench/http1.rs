@@ -52,6 +52,14 @@ impl Answer {
     }
 }
 
+/// One request: method, path and (content type, body).
+#[derive(Clone, Copy)]
+struct Request<'a> {
+    method: &'a str,
+    path: &'a str,
+    body: Option<(&'a str, &'a [u8])>,
+}
+
 /// One kept-alive connection to `host:port`, opened on first use.
 pub(crate) struct Conn {
     /// As the request's `Host` header says it.
@@ -94,7 +102,12 @@ impl Conn {
 
     /// `GET path`.
     pub async fn get(&mut self, path: &str) -> Result<Answer, HttpError> {
-        self.send("GET", path, None).await
+        self.send(Request {
+            method: "GET",
+            path,
+            body: None,
+        })
+        .await
     }
 
     /// `POST path` with `body` of `content_type`.
@@ -104,37 +117,34 @@ impl Conn {
         content_type: &str,
         body: &[u8],
     ) -> Result<Answer, HttpError> {
-        self.send("POST", path, Some((content_type, body))).await
+        self.send(Request {
+            method: "POST",
+            path,
+            body: Some((content_type, body)),
+        })
+        .await
     }
 
-    async fn send(
-        &mut self,
-        method: &str,
-        path: &str,
-        body: Option<(&str, &[u8])>,
-    ) -> Result<Answer, HttpError> {
+    async fn send(&mut self, req: Request<'_>) -> Result<Answer, HttpError> {
         let reused = self.stream.is_some();
-        let mut answer = self.exchange_in_time(method, path, body).await;
+        let mut answer = self.exchange_in_time(req).await;
         // A kept-alive connection the server closed while it was idle
         // fails the next request before any answer: a GET is sent again
         // once, on a new connection (as hyper does for requests that are
         // safe to repeat).
-        if reused && method == "GET" && matches!(answer, Err(HttpError::Closed | HttpError::Io(_)))
+        if reused
+            && req.method == "GET"
+            && matches!(answer, Err(HttpError::Closed | HttpError::Io(_)))
         {
-            answer = self.exchange_in_time(method, path, body).await;
+            answer = self.exchange_in_time(req).await;
         }
         answer
     }
 
     /// One exchange within [`TIMEOUT`]; the connection is dropped after
     /// any error.
-    async fn exchange_in_time(
-        &mut self,
-        method: &str,
-        path: &str,
-        body: Option<(&str, &[u8])>,
-    ) -> Result<Answer, HttpError> {
-        let answer = tokio::time::timeout(TIMEOUT, self.exchange(method, path, body))
+    async fn exchange_in_time(&mut self, req: Request<'_>) -> Result<Answer, HttpError> {
+        let answer = tokio::time::timeout(TIMEOUT, self.exchange(req))
             .await
             .unwrap_or(Err(HttpError::Timeout));
         if answer.is_err() {
@@ -144,21 +154,16 @@ impl Conn {
         answer
     }
 
-    async fn exchange(
-        &mut self,
-        method: &str,
-        path: &str,
-        body: Option<(&str, &[u8])>,
-    ) -> Result<Answer, HttpError> {
+    async fn exchange(&mut self, req: Request<'_>) -> Result<Answer, HttpError> {
         let r = &mut self.request;
         r.clear();
-        r.extend_from_slice(method.as_bytes());
+        r.extend_from_slice(req.method.as_bytes());
         r.push(b' ');
-        r.extend_from_slice(path.as_bytes());
+        r.extend_from_slice(req.path.as_bytes());
         r.extend_from_slice(b" HTTP/1.1\r\nHost: ");
         r.extend_from_slice(self.host.as_bytes());
         r.extend_from_slice(b"\r\n");
-        if let Some((content_type, body)) = body {
+        if let Some((content_type, body)) = req.body {
             r.extend_from_slice(b"Content-Type: ");
             r.extend_from_slice(content_type.as_bytes());
             r.extend_from_slice(format!("\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes());
