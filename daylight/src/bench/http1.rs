@@ -16,9 +16,12 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-/// Longest a request may take, connection included (as reqwest's timeout
-/// was).
+/// Longest one attempt at a request may take, connection included (as
+/// reqwest's timeout was); a GET sent again gets a second.
 const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Largest body read (the largest page or tile is far smaller).
+const MAX_BODY: usize = 64 * 1024 * 1024;
 
 /// Most bytes of headers read before giving up on a response.
 const MAX_HEAD: usize = 64 * 1024;
@@ -33,6 +36,8 @@ pub(crate) enum HttpError {
     Io(#[from] std::io::Error),
     #[error("the server closed the connection before its answer was complete")]
     Closed,
+    #[error("the connection failed before any answer: {0}")]
+    NoAnswer(String),
     #[error("the answer is not HTTP/1.1 the client understands: {0}")]
     Malformed(String),
     #[error("no answer within {TIMEOUT:?}")]
@@ -67,8 +72,8 @@ pub(crate) struct Conn {
     /// Where to connect: `host`, with port 80 if it names none.
     addr: String,
     stream: Option<TcpStream>,
-    /// Bytes read past the last answer's end (none, as requests are not
-    /// pipelined; kept rather than dropped).
+    /// The answer being read (empty between answers: bytes past an
+    /// answer's end are an error, as requests are not pipelined).
     buf: Vec<u8>,
     request: Vec<u8>,
 }
@@ -129,13 +134,10 @@ impl Conn {
         let reused = self.stream.is_some();
         let mut answer = self.exchange_in_time(req).await;
         // A kept-alive connection the server closed while it was idle
-        // fails the next request before any answer: a GET is sent again
-        // once, on a new connection (as hyper does for requests that are
-        // safe to repeat).
-        if reused
-            && req.method == "GET"
-            && matches!(answer, Err(HttpError::Closed | HttpError::Io(_)))
-        {
+        // fails the next request before any byte of an answer: a GET is
+        // sent again once, on a new connection (as hyper does for requests
+        // that are safe to repeat). A cut answer is an error, never resent.
+        if reused && req.method == "GET" && matches!(answer, Err(HttpError::NoAnswer(_))) {
             answer = self.exchange_in_time(req).await;
         }
         answer
@@ -181,8 +183,15 @@ impl Conn {
                 self.stream.insert(s)
             }
         };
-        stream.write_all(&self.request).await?;
-        let (answer, close) = read_answer(stream, &mut self.buf).await?;
+        let mut received = false;
+        let exchanged = match stream.write_all(&self.request).await {
+            Ok(()) => read_answer(stream, &mut self.buf, &mut received).await,
+            Err(e) => Err(e.into()),
+        };
+        let (answer, close) = exchanged.map_err(|e| match e {
+            HttpError::Closed | HttpError::Io(_) if !received => HttpError::NoAnswer(e.to_string()),
+            e => e,
+        })?;
         if close {
             self.stream = None;
             self.buf.clear();
@@ -191,36 +200,35 @@ impl Conn {
     }
 }
 
-/// Reads one answer from `stream`, starting with what `buf` holds; leaves
-/// in `buf` what follows it. Also says whether the server closes the
-/// connection after it.
+/// Reads one answer from `stream` into `buf` (empty at the start, as
+/// requests are not pipelined). Also says whether the server closes the
+/// connection after it. `received` is set once any byte of it arrived.
 async fn read_answer(
     stream: &mut TcpStream,
     buf: &mut Vec<u8>,
+    received: &mut bool,
 ) -> Result<(Answer, bool), HttpError> {
-    let (head, status, length, chunked, close) = loop {
+    let head = loop {
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut parsed = httparse::Response::new(&mut headers);
         match parsed.parse(buf) {
-            Ok(httparse::Status::Complete(head)) => {
-                let status = parsed.code.unwrap_or(0);
-                let mut length = None;
-                let (mut chunked, mut close) = (false, false);
-                for h in parsed.headers.iter() {
-                    let value = std::str::from_utf8(h.value).unwrap_or("").trim();
-                    if h.name.eq_ignore_ascii_case("content-length") {
-                        length = Some(value.parse::<usize>().map_err(|_| {
-                            HttpError::Malformed(format!("Content-Length {value:?}"))
-                        })?);
-                    } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-                        chunked = value.eq_ignore_ascii_case("chunked");
-                    } else if h.name.eq_ignore_ascii_case("connection") {
-                        close = value.eq_ignore_ascii_case("close");
+            Ok(httparse::Status::Complete(n)) => {
+                let head = Head::read(&parsed)?;
+                buf.drain(..n);
+                // An interim answer (100 Continue, 103 Early Hints): the
+                // final one follows.
+                if (100..200).contains(&head.status) {
+                    if head.status == 101 {
+                        return Err(HttpError::Malformed("101 Switching Protocols".into()));
                     }
+                    continue;
                 }
-                break (head, status, length, chunked, close);
+                break head;
             }
-            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => fill(stream, buf).await?,
+            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => {
+                fill(stream, buf).await?;
+                *received = true;
+            }
             Ok(httparse::Status::Partial) => {
                 return Err(HttpError::Malformed(format!(
                     "headers longer than {MAX_HEAD} bytes"
@@ -229,13 +237,15 @@ async fn read_answer(
             Err(e) => return Err(HttpError::Malformed(e.to_string())),
         }
     };
-    buf.drain(..head);
     let mut to_end = false;
-    let body = if matches!(status, 204 | 304) || (100..200).contains(&status) {
+    let body = if matches!(head.status, 204 | 304) {
         Vec::new()
-    } else if chunked {
+    } else if head.chunked {
         read_chunked(stream, buf).await?
-    } else if let Some(n) = length {
+    } else if let Some(n) = head.length {
+        if n > MAX_BODY {
+            return Err(HttpError::Malformed(format!("a body of {n} bytes")));
+        }
         while buf.len() < n {
             fill(stream, buf).await?;
         }
@@ -243,14 +253,82 @@ async fn read_answer(
     } else {
         // No length: the body runs to the end of the connection.
         to_end = true;
-        loop {
-            match stream.read_buf(buf).await? {
-                0 => break std::mem::take(buf),
-                _ => continue,
+        while stream.read_buf(buf).await? > 0 {
+            if buf.len() > MAX_BODY {
+                return Err(HttpError::Malformed(format!(
+                    "a body over {MAX_BODY} bytes"
+                )));
             }
         }
+        std::mem::take(buf)
     };
-    Ok((Answer { status, body }, close || to_end))
+    // Bytes past the answer's end, with no request pipelined: the two
+    // sides are out of step, and the next answer could not be trusted.
+    if !buf.is_empty() {
+        return Err(HttpError::Malformed(format!(
+            "{} bytes after the answer",
+            buf.len()
+        )));
+    }
+    Ok((
+        Answer {
+            status: head.status,
+            body,
+        },
+        head.close || to_end,
+    ))
+}
+
+/// What an answer's head says about its body and its connection.
+struct Head {
+    status: u16,
+    length: Option<usize>,
+    chunked: bool,
+    close: bool,
+}
+
+impl Head {
+    fn read(parsed: &httparse::Response<'_, '_>) -> Result<Head, HttpError> {
+        let tokens = |v: &str| -> Vec<String> {
+            v.split(',')
+                .map(|t| t.trim().to_ascii_lowercase())
+                .collect()
+        };
+        let mut head = Head {
+            status: parsed.code.unwrap_or(0),
+            length: None,
+            chunked: false,
+            // HTTP/1.0 closes unless it says keep-alive.
+            close: parsed.version == Some(0),
+        };
+        for h in parsed.headers.iter() {
+            let value = std::str::from_utf8(h.value).unwrap_or("").trim();
+            if h.name.eq_ignore_ascii_case("content-length") {
+                let n = value
+                    .parse::<usize>()
+                    .map_err(|_| HttpError::Malformed(format!("Content-Length {value:?}")))?;
+                if head.length.is_some_and(|m| m != n) {
+                    return Err(HttpError::Malformed("two different Content-Lengths".into()));
+                }
+                head.length = Some(n);
+            } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+                // Chunked when it is the last coding; any other runs to
+                // the end of the connection.
+                head.chunked = tokens(value).last().is_some_and(|t| t == "chunked");
+                if !head.chunked {
+                    head.length = None;
+                }
+            } else if h.name.eq_ignore_ascii_case("connection") {
+                let t = tokens(value);
+                if t.iter().any(|t| t == "close") {
+                    head.close = true;
+                } else if t.iter().any(|t| t == "keep-alive") {
+                    head.close = false;
+                }
+            }
+        }
+        Ok(head)
+    }
 }
 
 /// A chunked body, from `buf` and then `stream`.
@@ -264,18 +342,22 @@ async fn read_chunked(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Vec<u
                 Err(_) => return Err(HttpError::Malformed("a chunk's size".into())),
             }
         };
-        let size = usize::try_from(size)
-            .map_err(|_| HttpError::Malformed(format!("a chunk of {size} bytes")))?;
+        let too_big = || HttpError::Malformed(format!("a chunk of {size} bytes"));
+        let size = usize::try_from(size).map_err(|_| too_big())?;
+        if body.len().saturating_add(size) > MAX_BODY {
+            return Err(too_big());
+        }
         // The chunk, then its CRLF (after the last, empty chunk: no
         // trailers, as the server sends none).
-        while buf.len() < start + size + 2 {
+        let end = start + size + 2;
+        while buf.len() < end {
             fill(stream, buf).await?;
         }
-        if &buf[start + size..start + size + 2] != b"\r\n" {
+        if &buf[end - 2..end] != b"\r\n" {
             return Err(HttpError::Malformed("a chunk not ended by CRLF".into()));
         }
         body.extend_from_slice(&buf[start..start + size]);
-        buf.drain(..start + size + 2);
+        buf.drain(..end);
         if size == 0 {
             return Ok(body);
         }
@@ -427,6 +509,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn interim_answers_are_skipped_and_closing_answers_close() {
+        let url = serve(vec![
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n1\r\nz\r\n0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 1\r\n\r\nc",
+        ])
+        .await;
+        let mut c = Conn::for_url(&url).unwrap();
+        let a = c.get("/").await.unwrap();
+        assert_eq!((a.status, a.body.as_slice()), (200, &b"ok"[..]));
+        assert_eq!(c.get("/").await.unwrap().body, b"z");
+        assert_eq!(c.get("/").await.unwrap().body, b"c");
+        assert!(c.stream.is_none(), "Connection: close is honoured");
+        let url = serve(vec![b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nd"]).await;
+        let mut c = Conn::for_url(&url).unwrap();
+        assert_eq!(c.get("/").await.unwrap().body, b"d");
+        assert!(
+            c.stream.is_none(),
+            "HTTP/1.0 closes unless it says keep-alive"
+        );
+    }
+
+    #[tokio::test]
     async fn a_short_answer_is_an_error_and_the_next_request_reconnects() {
         let url = serve(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf"]).await;
         let mut c = Conn::for_url(&url).unwrap();
@@ -443,6 +548,12 @@ mod tests {
             &b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"[..],
             &b"NOT HTTP\r\n\r\n"[..],
             &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"[..],
+            // Bytes past the answer: the sides are out of step.
+            &b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nab"[..],
+            &b"HTTP/1.1 101 Switching Protocols\r\n\r\n"[..],
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFF\r\n"[..],
+            &b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n"[..],
+            &b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"[..],
         ] {
             let url = serve(vec![bad]).await;
             let mut c = Conn::for_url(&url).unwrap();
