@@ -440,21 +440,27 @@ mod tests {
             let (mut s, _) = listener.accept().await.unwrap();
             // One connection only: later ones are refused.
             drop(listener);
-            let mut buf = vec![0u8; 4096];
-            for a in answers {
-                let mut got = Vec::new();
-                // Reads one request's head (and a short body, if any).
-                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-                    let n = s.read(&mut buf).await.unwrap();
-                    if n == 0 {
-                        return;
-                    }
-                    got.extend_from_slice(&buf[..n]);
-                }
-                s.write_all(a).await.unwrap();
-            }
+            answer_each(&mut s, &answers).await;
         });
         format!("http://{addr}")
+    }
+
+    /// Answers each request read on `s` with the next of `answers`; stops
+    /// early if the client closes.
+    async fn answer_each(s: &mut TcpStream, answers: &[&[u8]]) {
+        let mut buf = vec![0u8; 4096];
+        for a in answers {
+            let mut got = Vec::new();
+            // Reads one request's head (and a short body, if any).
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = s.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    return;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            s.write_all(a).await.unwrap();
+        }
     }
 
     #[tokio::test]
@@ -487,15 +493,13 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move {
-            for n in 0..3u8 {
+            for a in [
+                &b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na"[..],
+                b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb",
+                b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nc",
+            ] {
                 let (mut s, _) = listener.accept().await.unwrap();
-                let mut buf = vec![0u8; 4096];
-                let _ = s.read(&mut buf).await.unwrap();
-                let body = [b'a' + n];
-                let head = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n";
-                s.write_all(&[head.as_bytes(), &body].concat())
-                    .await
-                    .unwrap();
+                answer_each(&mut s, &[a]).await;
             }
         });
         let mut c = Conn::for_url(&url).unwrap();
@@ -574,6 +578,15 @@ mod tests {
         assert_eq!(
             Conn::for_url("http://127.0.0.1:8080/").unwrap().host,
             "127.0.0.1:8080"
+        );
+        assert_eq!(
+            Conn::for_url("http://log.example").unwrap().addr,
+            "log.example:80"
+        );
+        assert_eq!(Conn::for_url("http://[::1]").unwrap().addr, "[::1]:80");
+        assert_eq!(
+            Conn::for_url("http://[::1]:8080").unwrap().addr,
+            "[::1]:8080"
         );
         assert!(Conn::for_url("https://log.example").is_none());
         assert!(Conn::for_url("http://log.example/prefix").is_none());
