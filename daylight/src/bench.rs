@@ -791,6 +791,7 @@ fn integrate_synthetic(
                     data,
                     kind: "synthetic".into(),
                     signer: "bench".into(),
+                    packed: None,
                 }
             })
             .collect();
@@ -1023,6 +1024,7 @@ fn fill_records(dir: &std::path::Path, entries: u64) -> Result<()> {
                     data: rec.to_bytes(),
                     kind: rec.kind().to_string(),
                     signer,
+                    packed: None,
                 }
             })
             .collect();

@@ -143,6 +143,7 @@ fn copy(source: &SqliteStore, dir: &Path, url: &str, database_file: &Path) -> Re
                 leaf_hash: recomputed,
                 kind: String::new(),
                 signer: String::new(),
+                packed: None,
                 data: e.data,
             });
         }

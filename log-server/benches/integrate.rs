@@ -2,6 +2,14 @@
 //! SQLite log (entries, stored hashes, signed checkpoint, one transaction
 //! each, synchronous=FULL), next to raw Ed25519 verification in the same run
 //! (the cost every submission also pays at admission).
+//!
+//! And the sequencer's serial step on records a trained dictionary
+//! compresses, in batches of 64 (about what the served log's sequencer
+//! takes at 256 clients): as they come, and packed ahead
+//! (`LogStore::pack`, which the server does on the admission's threads;
+//! here in criterion's untimed setup). Each batch's sync overlaps the next
+//! batch, as the sequencer's does: the timed part is what the next batch
+//! waits for.
 
 // criterion's macros generate undocumented functions; a panic is a failed bench.
 #![allow(missing_docs, clippy::unwrap_used)]
@@ -10,9 +18,9 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use daylight_core::{leaf_hash, KeyName, KeyType, SignerKey};
-use daylight_log_server::integrate::integrate;
+use daylight_log_server::integrate::{integrate, integrate_committed};
 use daylight_log_server::sqlite::SqliteStore;
-use daylight_log_server::store::NewEntry;
+use daylight_log_server::store::{Durable, LogStore as _, NewEntry};
 use ed25519_dalek::Signer as _;
 
 const BATCH: u64 = 1024;
@@ -28,6 +36,7 @@ fn batch(start: u64) -> Vec<NewEntry> {
                 data,
                 kind: "request".into(),
                 signer: "bench".into(),
+                packed: None,
             }
         })
         .collect()
@@ -65,5 +74,82 @@ fn integration(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, integration);
+/// A record-like entry: the same keys and words as its neighbours around
+/// a hex hash and a signature, about 600 bytes.
+fn record(i: u64) -> NewEntry {
+    let hash = leaf_hash(&i.to_be_bytes());
+    let sig = leaf_hash(&((i + 1) << 32).to_be_bytes());
+    let data = format!(
+        r#"{{"body":{{"case_reference":"CASE-{i:07}","data_categories":["identification","location"],"issuing_authority":{{"name":"Amtsgericht Tiergarten","type":"court"}},"jurisdiction":"DE","legal_basis":"StPO 100a","offence":"narcotics","provider":"cloud.example","targets":["{}"]}},"created":"2026-12-05T10:{:02}:00Z","kind":"request","signature":"{}{}"}}"#,
+        hash.to_hex(),
+        i % 60,
+        sig.to_hex(),
+        sig.to_hex()
+    )
+    .into_bytes();
+    NewEntry {
+        leaf_hash: leaf_hash(&data),
+        data,
+        kind: "request".into(),
+        signer: "bench".into(),
+        packed: None,
+    }
+}
+
+fn serial_step(c: &mut Criterion) {
+    const RECORDS: u64 = 64;
+    let origin = "bench.test/records";
+    let key = SignerKey::from_seed(KeyName::new(origin).unwrap(), KeyType::Ed25519, [1; 32]);
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::create(&dir.path().join("log.db"), origin, 0).unwrap();
+    // Past the dictionary's training, so that later records are compressed.
+    let trained = daylight_log_server::codec::TRAIN_AT + RECORDS;
+    for lo in (0..trained).step_by(1024) {
+        let batch = (lo..(lo + 1024).min(trained)).map(record).collect();
+        integrate(&store, &key, origin, batch).unwrap();
+    }
+    store.finish_training();
+    let next = std::cell::Cell::new(trained);
+    let syncing: std::cell::RefCell<Option<Durable>> = Default::default();
+    let mut g = c.benchmark_group("serial_step");
+    g.sample_size(20)
+        .measurement_time(Duration::from_secs(10))
+        .throughput(Throughput::Elements(RECORDS));
+    for packed in [false, true] {
+        let name = if packed {
+            "records_64_packed_ahead"
+        } else {
+            "records_64"
+        };
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    // The previous batch's sync, waited for untimed.
+                    if let Some(d) = syncing.borrow_mut().take() {
+                        d.wait().unwrap();
+                    }
+                    let lo = next.replace(next.get() + RECORDS);
+                    let mut batch: Vec<NewEntry> = (lo..lo + RECORDS).map(record).collect();
+                    if packed {
+                        batch.iter_mut().for_each(|e| store.pack(e));
+                    }
+                    batch
+                },
+                |entries| {
+                    let done =
+                        integrate_committed(&store, &key, origin, entries, None, Vec::new(), None)
+                            .unwrap();
+                    *syncing.borrow_mut() = Some(done.durable);
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    g.finish();
+    if let Some(d) = syncing.take() {
+        d.wait().unwrap();
+    }
+}
+
+criterion_group!(benches, integration, serial_step);
 criterion_main!(benches);

@@ -414,6 +414,7 @@ impl RecordAdmission {
             data: bytes.to_vec(),
             kind: record.kind().to_string(),
             signer: key.to_string(),
+            packed: None,
         })
     }
 }

@@ -251,6 +251,32 @@ pub struct Codec {
     decompressors: Mutex<Vec<DCtx<'static>>>,
 }
 
+/// An entry's record bytes compressed by [`Codec::pack`], and the id of the
+/// dictionary that did it. Only a codec makes one, from the entry's own
+/// bytes, so a frame always decompresses to the entry it travels with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Packed {
+    dict: u32,
+    frame: Vec<u8>,
+}
+
+impl Packed {
+    /// The dictionary's id in the store.
+    pub fn dict(&self) -> u32 {
+        self.dict
+    }
+
+    /// The zstd frame.
+    pub fn frame(&self) -> &[u8] {
+        &self.frame
+    }
+
+    /// The zstd frame, taken.
+    pub fn into_frame(self) -> Vec<u8> {
+        self.frame
+    }
+}
+
 impl fmt::Debug for Codec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Codec")
@@ -312,6 +338,20 @@ impl Codec {
         // the context's session (its parameters and dictionary stay).
         put_back(&self.compressors, cctx);
         done.ok().map(|_| frame)
+    }
+
+    /// An entry's record bytes compressed ahead of its write, tagged with
+    /// this codec's dictionary: `None` when the entry stays raw (larger than
+    /// reads accept, [`MAX_ENTRY_SIZE`](daylight_core::tile::MAX_ENTRY_SIZE),
+    /// or not made smaller, as [`compress`](Codec::compress) answers).
+    pub fn pack(&self, data: &[u8]) -> Option<Packed> {
+        if data.len() > daylight_core::tile::MAX_ENTRY_SIZE {
+            return None;
+        }
+        self.compress(data).map(|frame| Packed {
+            dict: self.id,
+            frame,
+        })
     }
 
     /// Decompresses what [`compress`](Codec::compress) made, refusing

@@ -352,6 +352,7 @@ pub fn append_registry_entry(
             data: record.to_bytes(),
             kind: record.kind().to_string(),
             signer: signer.to_string(),
+            packed: None,
         };
         match integrate_committed(
             store,
@@ -386,6 +387,7 @@ pub fn append_record(
         data: record.to_bytes(),
         kind: record.kind().to_string(),
         signer: signer.to_string(),
+        packed: None,
     };
     Ok(integrate(store, log_key, &origin, vec![entry])?.first)
 }
@@ -432,6 +434,7 @@ mod tests {
             data,
             kind: "request".into(),
             signer: "s".into(),
+            packed: None,
         }
     }
 

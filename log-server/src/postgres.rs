@@ -752,6 +752,7 @@ impl LogStore for PostgresStore {
                         data: r.try_get(1)?,
                         kind: r.try_get(2)?,
                         signer: r.try_get(3)?,
+                        packed: None,
                     })
                 })
                 .collect()

@@ -230,7 +230,15 @@ impl LogServer {
             let (rules, store) = (self.admission.clone(), store.clone());
             let sequencer = sequencer.clone();
             Arc::new(crate::api::AdmissionQueue::new(
-                Arc::new(move |records| rules.admit_batch(records, store.as_ref())),
+                Arc::new(move |records| {
+                    let mut answers = rules.admit_batch(records, store.as_ref());
+                    // Compressed here, on the admission's threads, rather
+                    // than in the sequencer's serial step.
+                    for entry in answers.iter_mut().flatten() {
+                        store.pack(entry);
+                    }
+                    answers
+                }),
                 Arc::new(move |entry, reply| sequencer.enqueue(entry, reply)),
             ))
         };

@@ -2,6 +2,7 @@
 //! connection and a few reader connections (WAL lets reads run beside the
 //! writer).
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -543,24 +544,31 @@ fn train_dictionary(path: &Path, dicts: &RwLock<Dictionaries>) -> Result<(), Sto
     Ok(())
 }
 
-/// Each entry's bytes as stored: compressed by `codec` when that makes them
-/// smaller. Big batches are split over two threads (the write path's one
-/// sizeable piece of CPU work that needs no lock).
-fn compress_batch(codec: Option<&Codec>, entries: &[NewEntry]) -> Vec<Option<Vec<u8>>> {
+/// Each entry's bytes as stored, when `codec` makes them smaller: its own
+/// frame when it was packed with `codec`'s dictionary ([`LogStore::pack`]),
+/// else compressed here. Big batches are split over two threads (the write
+/// path's one sizeable piece of CPU work that needs no lock).
+fn compress_batch<'a>(
+    codec: Option<&Codec>,
+    entries: &'a [NewEntry],
+) -> Vec<Option<Cow<'a, [u8]>>> {
     let Some(codec) = codec else {
         return vec![None; entries.len()];
     };
-    // Larger entries than reads accept (`MAX_ENTRY_SIZE`) stay raw.
-    let one = |es: &[NewEntry]| -> Vec<Option<Vec<u8>>> {
+    let one = |es: &'a [NewEntry]| -> Vec<Option<Cow<'a, [u8]>>> {
         es.iter()
-            .map(|e| {
-                (e.data.len() <= daylight_core::tile::MAX_ENTRY_SIZE)
-                    .then(|| codec.compress(&e.data))
-                    .flatten()
+            .map(|e| match &e.packed {
+                Some(p) if p.dict() == codec.id() => Some(Cow::Borrowed(p.frame())),
+                _ => codec.pack(&e.data).map(|p| Cow::Owned(p.into_frame())),
             })
             .collect()
     };
-    if entries.len() < 256 {
+    // Only what is left to compress is worth a second thread.
+    let unpacked = entries
+        .iter()
+        .filter(|e| e.packed.as_ref().is_none_or(|p| p.dict() != codec.id()))
+        .count();
+    if unpacked < 256 {
         return one(entries);
     }
     let (a, b) = entries.split_at(entries.len() / 2);
@@ -783,6 +791,18 @@ impl LogStore for SqliteStore {
         self.syncs.barrier()
     }
 
+    fn pack(&self, entry: &mut NewEntry) {
+        // Without a dictionary yet (or a lock poisoned by a panic), the
+        // append decides: packing is only ever an head start.
+        let Records::Compressed(d) = &self.records else {
+            return;
+        };
+        let Some(codec) = d.read().ok().and_then(|d| d.current.clone()) else {
+            return;
+        };
+        entry.packed = codec.pack(&entry.data);
+    }
+
     fn append_pipelined(&self, batch: Append) -> Result<Durable, StoreError> {
         // Compressed before the write lock is taken, with the dictionary
         // there is now (a batch that trains one is stored raw).
@@ -852,7 +872,7 @@ impl LogStore for SqliteStore {
                     match (&self.records, p) {
                         (Records::Raw, _) => put.execute(params![idx, leaf, e.data, e.kind, e.signer])?,
                         (Records::Compressed(_), None) => put.execute(params![idx, leaf, e.data, e.kind, e.signer, None::<i64>])?,
-                        (Records::Compressed(_), Some(p)) => put.execute(params![idx, leaf, p, e.kind, e.signer, dict_id])?,
+                        (Records::Compressed(_), Some(p)) => put.execute(params![idx, leaf, p.as_ref(), e.kind, e.signer, dict_id])?,
                     };
                 }
                 let first = daylight_core::tree::stored_hash_count(batch.old_size);
@@ -1144,6 +1164,7 @@ impl LogStore for SqliteStore {
                     data,
                     kind,
                     signer,
+                    packed: None,
                 })
             })
             .collect()
@@ -1200,6 +1221,7 @@ mod tests {
             data,
             kind: if i % 10 == 0 { "registry" } else { "request" }.into(),
             signer: "s".into(),
+            packed: None,
         }
     }
 
@@ -1218,6 +1240,7 @@ mod tests {
             data,
             kind: "request".into(),
             signer: "s".into(),
+            packed: None,
         }
     }
 
@@ -1290,6 +1313,68 @@ mod tests {
         assert_eq!(trained, 1);
     }
 
+    /// Entries packed ahead of the append (`LogStore::pack`, on the
+    /// admission's threads) are stored with their own frame; a frame made
+    /// with another dictionary, and an entry not packed, are compressed by
+    /// the append; all read back as they were. Before a dictionary is
+    /// trained, packing leaves an entry as it was.
+    #[test]
+    fn entries_packed_ahead_are_stored_with_their_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.db");
+        let store = SqliteStore::create(&path, "new.test/log", 0).unwrap();
+        let mut early = record(1 << 41);
+        store.pack(&mut early);
+        assert_eq!(early.packed, None, "no dictionary yet");
+        fill(&store, codec::TRAIN_AT + 10, record);
+        store.finish_training();
+        fill(&store, 10, record);
+        let Records::Compressed(d) = &store.records else {
+            panic!("a new log compresses")
+        };
+        let current = d.read().unwrap().current.clone().unwrap();
+        // Another dictionary, trained on other records, under another id:
+        // its frames are not this log's dictionary's.
+        let others: Vec<Vec<u8>> = (0..2000u64)
+            .map(|i| {
+                format!(
+                    r#"{{"kind":"withdrawal","reason":"order {i} of the court of {} set aside on appeal","withdrawn":"WD-{:06}"}}"#,
+                    ["Lyon", "Porto", "Graz", "Turku"][i as usize % 4],
+                    i * 7919 % 1_000_000
+                )
+                .into_bytes()
+            })
+            .collect();
+        let samples: Vec<&[u8]> = others.iter().map(|e| &e[..]).collect();
+        let foreign = Codec::new(9, &codec::train(&samples).unwrap()).unwrap();
+
+        let n = store.size().unwrap().get();
+        let mut batch: Vec<NewEntry> = (n..n + 3).map(record).collect();
+        store.pack(&mut batch[0]);
+        let ahead = batch[0].packed.clone().unwrap();
+        assert_eq!(ahead.dict(), current.id());
+        batch[1].packed = foreign.pack(&batch[1].data);
+        assert_eq!(batch[1].packed.as_ref().map(|p| p.dict()), Some(9));
+        let frames = compress_batch(Some(&current), &batch);
+        assert!(
+            matches!(&frames[0], Some(Cow::Borrowed(f)) if *f == ahead.frame()),
+            "the packed frame is taken as it is"
+        );
+        assert!(
+            matches!(&frames[1], Some(Cow::Owned(_))),
+            "compressed again"
+        );
+        assert!(matches!(&frames[2], Some(Cow::Owned(_))), "compressed here");
+        integrate(&store, &key("new.test/log"), "new.test/log", batch).unwrap();
+        assert_eq!(stored(&store, n), (ahead.frame().to_vec(), Some(1)));
+        for s in [&store, &SqliteStore::open(&path).unwrap()] {
+            for i in n..n + 3 {
+                assert_eq!(s.entry(LeafIndex(i)).unwrap().unwrap().data, record(i).data);
+                assert_eq!(stored(s, i).1, Some(1), "entry {i}");
+            }
+        }
+    }
+
     /// Entries that do not compress train no dictionary, once, and stay raw.
     #[test]
     fn random_entries_stay_raw_and_train_once() {
@@ -1303,6 +1388,7 @@ mod tests {
                 data,
                 kind: "request".into(),
                 signer: "s".into(),
+                packed: None,
             }
         }
         let dir = tempfile::tempdir().unwrap();

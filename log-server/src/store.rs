@@ -6,6 +6,8 @@
 use daylight_core::tree::{split_stored_hash_index, stored_hash_index, TreeError};
 use daylight_core::{Hash, LeafIndex, TreeSize, VerifierKey};
 
+use crate::codec::Packed;
+
 pub use crate::durability::Durable;
 
 /// Why the store failed.
@@ -93,6 +95,9 @@ pub struct NewEntry {
     pub kind: String,
     /// The signer's verifier key name, for queries.
     pub signer: String,
+    /// `data` already compressed ([`LogStore::pack`]), or `None`: the
+    /// append compresses what it needs to.
+    pub packed: Option<Packed>,
 }
 
 /// Milliseconds since the Unix epoch: the lease clock of a backend that has
@@ -192,6 +197,12 @@ pub trait LogStore: Send + Sync + 'static {
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StoreError>;
     /// Writes a batch atomically, or nothing.
     fn append(&self, batch: Append) -> Result<(), StoreError>;
+    /// Prepares `entry` for a later append, on the caller's thread, so
+    /// that the append (the log's one serial step) does less: SQLite
+    /// compresses its record bytes with the dictionary in use. Optional:
+    /// an append does itself whatever was not done, or was done with a
+    /// dictionary no longer in use. By default, nothing.
+    fn pack(&self, _entry: &mut NewEntry) {}
     /// [`append`](Self::append), returning once the batch is committed
     /// (readers see it) with a handle that answers once it is durable: a
     /// batch may be acknowledged, or its checkpoint given to witnesses,

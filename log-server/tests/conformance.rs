@@ -66,6 +66,7 @@ fn entry(i: u64) -> NewEntry {
         data: data.into_bytes(),
         kind: if i % 3 == 0 { "registry" } else { "request" }.into(),
         signer: format!("signer{}", i % 4),
+        packed: None,
     }
 }
 

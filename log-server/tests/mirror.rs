@@ -65,6 +65,7 @@ fn grow(f: &Fixture, n: usize) {
                 data,
                 kind: "test".into(),
                 signer: "test".into(),
+                packed: None,
             }
         })
         .collect();

@@ -36,6 +36,7 @@ fn entry(i: u64) -> NewEntry {
         data,
         kind: "request".into(),
         signer: "s".into(),
+        packed: None,
     }
 }
 
@@ -197,6 +198,7 @@ async fn a_bucket_of_another_history_is_refused() {
         data: b"only in the second".to_vec(),
         kind: "request".into(),
         signer: "s".into(),
+        packed: None,
     };
     integrate(
         second.store.as_ref(),

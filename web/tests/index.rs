@@ -240,6 +240,7 @@ fn generate_at(w: &mut World, n: usize, now: DateTime<Utc>, seed: u64, times: Ti
                     leaf_hash,
                     kind: "unknown".into(),
                     signer: "nobody".into(),
+                    packed: None,
                 }],
             )
             .unwrap();

@@ -50,6 +50,7 @@ fn random_batch(n: usize, bytes: usize) -> Result<Vec<NewEntry>> {
                 data,
                 kind: "request".into(),
                 signer: "bench".into(),
+                packed: None,
             })
         })
         .collect()

@@ -207,6 +207,7 @@ mod tests {
             data: body.to_vec(),
             kind: "request".into(),
             signer: "k".into(),
+            packed: None,
         }
     }
 
