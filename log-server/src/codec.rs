@@ -251,29 +251,37 @@ pub struct Codec {
     decompressors: Mutex<Vec<DCtx<'static>>>,
 }
 
-/// An entry's record bytes compressed by [`Codec::pack`], and the id of the
-/// dictionary that did it. Only a codec makes one, from the entry's own
-/// bytes, so a frame always decompresses to the entry it travels with.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What [`Codec::pack`] made of an entry's record bytes: their zstd frame,
+/// or `None` when this dictionary leaves them raw (they did not shrink, or
+/// are larger than reads accept), and the dictionary's id. Only a codec
+/// makes one; [`Codec::frame_of`] checks one against the entry it travels
+/// with before the store writes it.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Packed {
     dict: u32,
-    frame: Vec<u8>,
+    frame: Option<Vec<u8>>,
 }
 
 impl Packed {
-    /// The dictionary's id in the store.
+    /// The id of the dictionary that packed it.
     pub fn dict(&self) -> u32 {
         self.dict
     }
 
-    /// The zstd frame.
-    pub fn frame(&self) -> &[u8] {
-        &self.frame
-    }
-
-    /// The zstd frame, taken.
-    pub fn into_frame(self) -> Vec<u8> {
+    /// The frame, taken; `None`: the entry stays raw.
+    pub fn into_frame(self) -> Option<Vec<u8>> {
         self.frame
+    }
+}
+
+impl fmt::Debug for Packed {
+    // The frame's length, not its bytes: a packed entry is in every
+    // `NewEntry`'s debug output.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Packed")
+            .field("dict", &self.dict)
+            .field("frame_bytes", &self.frame.as_ref().map(Vec::len))
+            .finish()
     }
 }
 
@@ -340,18 +348,38 @@ impl Codec {
         done.ok().map(|_| frame)
     }
 
-    /// An entry's record bytes compressed ahead of its write, tagged with
-    /// this codec's dictionary: `None` when the entry stays raw (larger than
-    /// reads accept, [`MAX_ENTRY_SIZE`](daylight_core::tile::MAX_ENTRY_SIZE),
-    /// or not made smaller, as [`compress`](Codec::compress) answers).
-    pub fn pack(&self, data: &[u8]) -> Option<Packed> {
-        if data.len() > daylight_core::tile::MAX_ENTRY_SIZE {
-            return None;
-        }
-        self.compress(data).map(|frame| Packed {
+    /// An entry's record bytes compressed ahead of its write, with this
+    /// codec's dictionary: the frame, or none when the entry stays raw
+    /// (larger than reads accept,
+    /// [`MAX_ENTRY_SIZE`](daylight_core::tile::MAX_ENTRY_SIZE), or not made
+    /// smaller, as [`compress`](Codec::compress) answers).
+    pub fn pack(&self, data: &[u8]) -> Packed {
+        let frame = (data.len() <= daylight_core::tile::MAX_ENTRY_SIZE)
+            .then(|| self.compress(data))
+            .flatten();
+        Packed {
             dict: self.id,
             frame,
-        })
+        }
+    }
+
+    /// What `packed` says `data` is stored as with this codec: `Some(None)`
+    /// raw, `Some(Some(frame))` that frame; `None` when `packed` is not
+    /// this codec's for `data` (another dictionary id, or a frame whose
+    /// header names another zstd dictionary or another content size: ids
+    /// are per log, so another log's packing is refused here), and the
+    /// entry must be packed again.
+    pub fn frame_of<'a>(&self, data: &[u8], packed: &'a Packed) -> Option<Option<&'a [u8]>> {
+        if packed.dict != self.id {
+            return None;
+        }
+        let Some(frame) = &packed.frame else {
+            return Some(None);
+        };
+        let dict = zstd_safe::get_dict_id_from_frame(frame).map(|d| d.get());
+        let size = zstd_safe::get_frame_content_size(frame).ok().flatten();
+        (dict == Some(self.zstd_id) && size == u64::try_from(data.len()).ok())
+            .then_some(Some(frame.as_slice()))
     }
 
     /// Decompresses what [`compress`](Codec::compress) made, refusing

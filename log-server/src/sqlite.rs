@@ -544,10 +544,12 @@ fn train_dictionary(path: &Path, dicts: &RwLock<Dictionaries>) -> Result<(), Sto
     Ok(())
 }
 
-/// Each entry's bytes as stored, when `codec` makes them smaller: its own
-/// frame when it was packed with `codec`'s dictionary ([`LogStore::pack`]),
-/// else compressed here. Big batches are split over two threads (the write
-/// path's one sizeable piece of CPU work that needs no lock).
+/// Each entry's bytes as stored with `codec` (`None`: raw): what it was
+/// packed as with that dictionary ([`LogStore::pack`], on the admission's
+/// threads), else compressed here (an entry not packed: packed before the
+/// dictionary was ready, or queued by another frontend). When 256 or more
+/// are left to compress, two threads share them (the write path's one
+/// sizeable piece of CPU work that needs no lock).
 fn compress_batch<'a>(
     codec: Option<&Codec>,
     entries: &'a [NewEntry],
@@ -555,35 +557,43 @@ fn compress_batch<'a>(
     let Some(codec) = codec else {
         return vec![None; entries.len()];
     };
-    let one = |es: &'a [NewEntry]| -> Vec<Option<Cow<'a, [u8]>>> {
-        es.iter()
-            .map(|e| match &e.packed {
-                Some(p) if p.dict() == codec.id() => Some(Cow::Borrowed(p.frame())),
-                _ => codec.pack(&e.data).map(|p| Cow::Owned(p.into_frame())),
-            })
+    let mut out = Vec::with_capacity(entries.len());
+    let mut left = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        match e.packed.as_ref().and_then(|p| codec.frame_of(&e.data, p)) {
+            Some(frame) => out.push(frame.map(Cow::Borrowed)),
+            None => {
+                out.push(None);
+                left.push(i);
+            }
+        }
+    }
+    let pack = |ix: &[usize]| -> Vec<Option<Vec<u8>>> {
+        ix.iter()
+            .map(|&i| codec.pack(&entries[i].data).into_frame())
             .collect()
     };
-    // Only what is left to compress is worth a second thread.
-    let unpacked = entries
-        .iter()
-        .filter(|e| e.packed.as_ref().is_none_or(|p| p.dict() != codec.id()))
-        .count();
-    if unpacked < 256 {
-        return one(entries);
+    let frames = if left.len() < 256 {
+        pack(&left)
+    } else {
+        let (a, b) = left.split_at(left.len() / 2);
+        std::thread::scope(|s| {
+            let second = std::thread::Builder::new().spawn_scoped(s, || pack(b));
+            let mut done = pack(a);
+            match second.map(|t| t.join()) {
+                Ok(Ok(rest)) => done.extend(rest),
+                // No thread to be had: this one does the rest.
+                Err(_) => done.extend(pack(b)),
+                // It cannot panic short of allocation failure: the rest raw.
+                Ok(Err(_)) => done.extend(b.iter().map(|_| None)),
+            }
+            done
+        })
+    };
+    for (i, frame) in left.into_iter().zip(frames) {
+        out[i] = frame.map(Cow::Owned);
     }
-    let (a, b) = entries.split_at(entries.len() / 2);
-    std::thread::scope(|s| {
-        let second = std::thread::Builder::new().spawn_scoped(s, || one(b));
-        let mut out = one(a);
-        match second.map(|t| t.join()) {
-            Ok(Ok(rest)) => out.extend(rest),
-            // No thread to be had: this one does the rest.
-            Err(_) => out.extend(one(b)),
-            // It cannot panic short of allocation failure: the rest raw.
-            Ok(Err(_)) => out.extend(b.iter().map(|_| None)),
-        }
-        out
-    })
+    out
 }
 
 /// Writes `hashes` as stored hashes `first ..` into `hash_blocks`, filling
@@ -793,14 +803,14 @@ impl LogStore for SqliteStore {
 
     fn pack(&self, entry: &mut NewEntry) {
         // Without a dictionary yet (or a lock poisoned by a panic), the
-        // append decides: packing is only ever an head start.
+        // append decides: packing is only ever a head start.
         let Records::Compressed(d) = &self.records else {
             return;
         };
         let Some(codec) = d.read().ok().and_then(|d| d.current.clone()) else {
             return;
         };
-        entry.packed = codec.pack(&entry.data);
+        entry.packed = Some(codec.pack(&entry.data));
     }
 
     fn append_pipelined(&self, batch: Append) -> Result<Durable, StoreError> {
@@ -1314,12 +1324,13 @@ mod tests {
     }
 
     /// Entries packed ahead of the append (`LogStore::pack`, on the
-    /// admission's threads) are stored with their own frame; a frame made
-    /// with another dictionary, and an entry not packed, are compressed by
-    /// the append; all read back as they were. Before a dictionary is
-    /// trained, packing leaves an entry as it was.
+    /// admission's threads) are stored as packed, compressed or raw, with
+    /// no second compression; a packing of another dictionary id, of
+    /// another log's dictionary under this one's id, or of other bytes, is
+    /// compressed again by the append; all read back as they were.
+    /// Before a dictionary is trained, packing leaves an entry as it was.
     #[test]
-    fn entries_packed_ahead_are_stored_with_their_frame() {
+    fn entries_packed_ahead_are_stored_as_packed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.db");
         let store = SqliteStore::create(&path, "new.test/log", 0).unwrap();
@@ -1333,8 +1344,8 @@ mod tests {
             panic!("a new log compresses")
         };
         let current = d.read().unwrap().current.clone().unwrap();
-        // Another dictionary, trained on other records, under another id:
-        // its frames are not this log's dictionary's.
+        // Another dictionary, trained on other records: under another id,
+        // and under this log's id as another log would number it.
         let others: Vec<Vec<u8>> = (0..2000u64)
             .map(|i| {
                 format!(
@@ -1346,32 +1357,92 @@ mod tests {
             })
             .collect();
         let samples: Vec<&[u8]> = others.iter().map(|e| &e[..]).collect();
-        let foreign = Codec::new(9, &codec::train(&samples).unwrap()).unwrap();
+        let other_dict = codec::train(&samples).unwrap();
+        let foreign = Codec::new(9, &other_dict).unwrap();
+        let other_log = Codec::new(current.id(), &other_dict).unwrap();
 
         let n = store.size().unwrap().get();
-        let mut batch: Vec<NewEntry> = (n..n + 3).map(record).collect();
+        let mut batch: Vec<NewEntry> = (n..n + 4).map(record).collect();
+        // Hashes do not compress: packed as raw.
+        let mut incompressible = record(n + 4);
+        incompressible.data = (0..20u64)
+            .flat_map(|j| *leaf_hash(&(n * 20 + j).to_be_bytes()).as_bytes())
+            .collect();
+        incompressible.leaf_hash = leaf_hash(&incompressible.data);
+        batch.push(incompressible.clone());
         store.pack(&mut batch[0]);
+        batch[1].packed = Some(foreign.pack(&batch[1].data));
+        batch[2].packed = Some(other_log.pack(&batch[2].data));
+        // Another record, longer by a few bytes (a raw packing of other
+        // bytes would be harmless: the entry's own bytes are stored).
+        let mut longer = record(n + 99).data;
+        longer.extend_from_slice(b"     ");
+        batch[3].packed = Some(current.pack(&longer));
+        assert!(batch[3].packed.clone().unwrap().into_frame().is_some());
+        store.pack(&mut batch[4]);
         let ahead = batch[0].packed.clone().unwrap();
-        assert_eq!(ahead.dict(), current.id());
-        batch[1].packed = foreign.pack(&batch[1].data);
-        assert_eq!(batch[1].packed.as_ref().map(|p| p.dict()), Some(9));
+        let ahead_frame = current.frame_of(&batch[0].data, &ahead).unwrap().unwrap();
+        assert_eq!(
+            batch[4].packed.clone().map(codec::Packed::into_frame),
+            Some(None)
+        );
         let frames = compress_batch(Some(&current), &batch);
         assert!(
-            matches!(&frames[0], Some(Cow::Borrowed(f)) if *f == ahead.frame()),
+            matches!(&frames[0], Some(Cow::Borrowed(f)) if *f == ahead_frame),
             "the packed frame is taken as it is"
         );
+        for (i, why) in [(1, "another id"), (2, "another log's"), (3, "other bytes")] {
+            assert!(
+                matches!(&frames[i], Some(Cow::Owned(_))),
+                "{why}: compressed here"
+            );
+        }
         assert!(
-            matches!(&frames[1], Some(Cow::Owned(_))),
-            "compressed again"
+            frames[4].is_none(),
+            "packed as raw: stored raw, not compressed again"
         );
-        assert!(matches!(&frames[2], Some(Cow::Owned(_))), "compressed here");
         integrate(&store, &key("new.test/log"), "new.test/log", batch).unwrap();
-        assert_eq!(stored(&store, n), (ahead.frame().to_vec(), Some(1)));
+        assert_eq!(stored(&store, n), (ahead_frame.to_vec(), Some(1)));
+        assert_eq!(stored(&store, n + 4), (incompressible.data.clone(), None));
         for s in [&store, &SqliteStore::open(&path).unwrap()] {
-            for i in n..n + 3 {
+            for i in n..n + 4 {
                 assert_eq!(s.entry(LeafIndex(i)).unwrap().unwrap().data, record(i).data);
                 assert_eq!(stored(s, i).1, Some(1), "entry {i}");
             }
+            let last = s.entry(LeafIndex(n + 4)).unwrap().unwrap();
+            assert_eq!(last.data, incompressible.data);
+        }
+    }
+
+    /// A batch with 256 or more entries left to compress shares them
+    /// between two threads, packed ones among them, and every entry keeps
+    /// its own bytes in its place.
+    #[test]
+    fn a_large_batch_compresses_what_is_left_on_two_threads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::create(&dir.path().join("log.db"), "new.test/log", 0).unwrap();
+        fill(&store, codec::TRAIN_AT + 10, record);
+        store.finish_training();
+        let Records::Compressed(d) = &store.records else {
+            panic!("a new log compresses")
+        };
+        let current = d.read().unwrap().current.clone().unwrap();
+        let mut batch: Vec<NewEntry> = (0..700).map(|i| record(1 << 42 | i)).collect();
+        for e in batch.iter_mut().step_by(3) {
+            store.pack(e);
+        }
+        let frames = compress_batch(Some(&current), &batch);
+        assert_eq!(frames.len(), batch.len());
+        for (i, (e, f)) in batch.iter().zip(&frames).enumerate() {
+            let f = f.as_ref().unwrap();
+            assert_eq!(matches!(f, Cow::Borrowed(_)), i % 3 == 0, "entry {i}");
+            assert_eq!(
+                current
+                    .decompress(f, daylight_core::tile::MAX_ENTRY_SIZE)
+                    .unwrap(),
+                e.data,
+                "entry {i}"
+            );
         }
     }
 
