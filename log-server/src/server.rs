@@ -228,14 +228,18 @@ impl LogServer {
         // from there; it holds a sequencer handle as long as the routes do.
         let admission_queue = {
             let (rules, store) = (self.admission.clone(), store.clone());
-            let sequencer = sequencer.clone();
+            let (sequencer, metrics) = (sequencer.clone(), metrics.clone());
             Arc::new(crate::api::AdmissionQueue::new(
                 Arc::new(move |records| {
                     let mut answers = rules.admit_batch(records, store.as_ref());
                     // Compressed here, on the admission's threads, rather
-                    // than in the sequencer's serial step.
-                    for entry in answers.iter_mut().flatten() {
-                        store.pack(entry);
+                    // than in the sequencer's serial step. A follower
+                    // queues its entries raw for the leader, which
+                    // compresses them itself: it packs nothing.
+                    if metrics.leader.load(std::sync::atomic::Ordering::Relaxed) == 1 {
+                        for entry in answers.iter_mut().flatten() {
+                            store.pack(entry);
+                        }
                     }
                     answers
                 }),
