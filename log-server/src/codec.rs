@@ -658,6 +658,31 @@ mod tests {
         });
     }
 
+    /// A packing is the codec's frame of the entry, or "raw" for what
+    /// does not shrink and for what reads would not accept; `frame_of`
+    /// gives it back only for its own entry and dictionary.
+    #[test]
+    fn a_packing_is_checked_against_its_entry_and_dictionary() {
+        let (codec, other, renumbered) = (codec(1, 7), codec(1, 8), codec(2, 7));
+        let data = records(8, 1024, 2);
+        let packed = codec.pack(&data[0]);
+        let frame = codec.frame_of(&data[0], &packed).unwrap().unwrap();
+        assert_eq!(codec.decompress(frame, MAX_ENTRY_SIZE).unwrap(), data[0]);
+        // Another entry of another length, another log's dictionary under
+        // the same id, another id.
+        assert_ne!(data[0].len(), data[1].len());
+        assert_eq!(codec.frame_of(&data[1], &packed), None);
+        assert_eq!(other.frame_of(&data[0], &packed), None);
+        assert_eq!(renumbered.frame_of(&data[0], &packed), None);
+        // Raw packings: random bytes, and a record past what reads accept.
+        let random = Rng(5).bytes(900);
+        assert_eq!(codec.frame_of(&random, &codec.pack(&random)), Some(None));
+        let mut huge = data[0].clone();
+        huge.resize(MAX_ENTRY_SIZE + 1, b' ');
+        assert!(codec.compress(&huge).is_some(), "it would shrink");
+        assert_eq!(codec.pack(&huge).into_frame(), None);
+    }
+
     #[test]
     fn random_and_tiny_entries_stay_raw() {
         let codec = codec(1, 7);
