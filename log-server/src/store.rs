@@ -95,8 +95,9 @@ pub struct NewEntry {
     pub kind: String,
     /// The signer's verifier key name, for queries.
     pub signer: String,
-    /// `data` already compressed ([`LogStore::pack`]), or `None`: the
-    /// append compresses what it needs to.
+    /// What [`LogStore::pack`] made of `data` (a frame, or "stays raw",
+    /// with its dictionary's id), or `None`: the append compresses what it
+    /// needs to.
     pub packed: Option<Packed>,
 }
 
@@ -200,8 +201,8 @@ pub trait LogStore: Send + Sync + 'static {
     /// Prepares `entry` for a later append, on the caller's thread, so
     /// that the append (the log's one serial step) does less: SQLite
     /// compresses its record bytes with the dictionary in use. Optional:
-    /// an append does itself whatever was not done, or was done with a
-    /// dictionary no longer in use. By default, nothing.
+    /// an append does itself whatever was not done, or whose packing does
+    /// not match the entry or the dictionary in use. By default, nothing.
     fn pack(&self, _entry: &mut NewEntry) {}
     /// [`append`](Self::append), returning once the batch is committed
     /// (readers see it) with a handle that answers once it is durable: a
