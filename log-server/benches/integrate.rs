@@ -33,15 +33,20 @@ fn batch(start: u64) -> Vec<NewEntry> {
             // About the size of a real request record.
             let mut data = format!("{{\"entry\":{i}}}").into_bytes();
             data.resize(900, b' ');
-            NewEntry {
-                leaf_hash: leaf_hash(&data),
-                data,
-                kind: "request".into(),
-                signer: "bench".into(),
-                packed: None,
-            }
+            entry(data)
         })
         .collect()
+}
+
+/// A request entry of `data`, as the bench's signer.
+fn entry(data: Vec<u8>) -> NewEntry {
+    NewEntry {
+        leaf_hash: leaf_hash(&data),
+        data,
+        kind: "request".into(),
+        signer: "bench".into(),
+        packed: None,
+    }
 }
 
 fn integration(c: &mut Criterion) {
@@ -90,13 +95,7 @@ fn record(i: u64) -> NewEntry {
         sig[1]
     )
     .into_bytes();
-    NewEntry {
-        leaf_hash: leaf_hash(&data),
-        data,
-        kind: "request".into(),
-        signer: "bench".into(),
-        packed: None,
-    }
+    entry(data)
 }
 
 /// A new log past its dictionary's training, so that later records are
