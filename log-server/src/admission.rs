@@ -387,7 +387,8 @@ impl RecordAdmission {
         store: &dyn LogStore,
     ) -> Result<NewEntry, ApiError> {
         // Only after the signature: forged records cannot drain a key's budget.
-        self.take_token(&key.to_string())?;
+        let signer = key.to_string();
+        self.take_token(&signer)?;
         let mut lookup_failed = None;
         // The entries the references name, kept from the leaf-hash check so
         // the authorisation check below does not read them again.
@@ -413,7 +414,7 @@ impl RecordAdmission {
             leaf_hash: record.leaf_hash(),
             data: bytes.to_vec(),
             kind: record.kind().to_string(),
-            signer: key.to_string(),
+            signer,
             packed: None,
         })
     }
