@@ -8,6 +8,7 @@ use clap::Subcommand;
 use daylight_core::log_list::{ListedLog, LogList, Problem};
 use daylight_core::{KeyType, VerifierKey};
 use daylight_log_server::admission::{Admission as _, RateLimit, RecordAdmission};
+use daylight_log_server::admitted::Admitted;
 use daylight_log_server::integrate::{append_registry_entry, integrate, IntegrateError, LogKeys};
 use daylight_log_server::postgres::PostgresStore;
 use daylight_log_server::sequencer::BatchConfig;
@@ -916,7 +917,10 @@ pub fn log_server(
         let (dir, store) = (dir.to_path_buf(), store.clone());
         Arc::new(move || log_keys(&dir, store.as_ref()).map_err(|e| format!("{e:#}")))
     };
-    let mut admission = RecordAdmission::new(key.verifier().clone());
+    // The records the admission parses, kept a while for the web index.
+    let admitted = Arc::new(Admitted::new(Admitted::CAPACITY));
+    let mut admission =
+        RecordAdmission::new(key.verifier().clone()).with_admitted(admitted.clone());
     if key_rate > 0.0 {
         admission = admission.with_rate_limit(RateLimit {
             per_second: key_rate,
@@ -925,11 +929,10 @@ pub fn log_server(
     }
     Ok(LogServer {
         extra: Some(
-            daylight_web::router(daylight_web::WebState::for_log_dir(
-                store.clone(),
-                key.verifier().clone(),
-                dir,
-            ))
+            daylight_web::router(
+                daylight_web::WebState::for_log_dir(store.clone(), key.verifier().clone(), dir)
+                    .with_admitted(admitted),
+            )
             .context("opening the web view's query index")?,
         ),
         store,

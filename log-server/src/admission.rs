@@ -85,6 +85,8 @@ pub struct RecordAdmission {
     registry: RwLock<Option<RegistryState>>,
     rate: Option<RateLimit>,
     buckets: std::sync::Mutex<std::collections::HashMap<String, Bucket>>,
+    /// Where admitted records are kept for the web index, if anywhere.
+    admitted: Option<std::sync::Arc<crate::admitted::Admitted>>,
 }
 
 /// Submissions each signing key may make: a sustained rate and a burst.
@@ -122,7 +124,17 @@ impl RecordAdmission {
             registry: RwLock::new(None),
             rate: None,
             buckets: std::sync::Mutex::new(std::collections::HashMap::new()),
+            admitted: None,
         }
+    }
+
+    /// Keeps each admitted record in `admitted`, parsed, for the web index.
+    pub fn with_admitted(
+        mut self,
+        admitted: std::sync::Arc<crate::admitted::Admitted>,
+    ) -> RecordAdmission {
+        self.admitted = Some(admitted);
+        self
     }
 
     /// Limits how fast each signing key may submit (429 beyond it).
@@ -492,6 +504,9 @@ impl Admission for RecordAdmission {
         for ((i, record, key, size), verdict) in pending.into_iter().zip(verdicts) {
             let answer = signature_answer(verdict)
                 .and_then(|()| self.after_signature(records[i], &record, &key, size, store));
+            if let (Ok(entry), Some(admitted)) = (&answer, &self.admitted) {
+                admitted.keep(entry.leaf_hash, record);
+            }
             answers[i] = Some(answer);
         }
         answers

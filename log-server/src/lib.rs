@@ -13,11 +13,13 @@
 //! - [`witnessing`]: collecting witness cosignatures, publishing checkpoints.
 //! - [`publish`]: writing tiles, bundles and checkpoints to a bucket or directory.
 //! - [`admission`]: which records may enter the log (registry, signatures, rules);
+//!   [`admitted`]: the records it parsed, kept a while for the web index;
 //!   [`signatures`]: the signatures of concurrent submissions checked in batches.
 //! - [`api`]: the HTTP routes; [`openapi`]: their OpenAPI 3.1 document;
 //!   [`server`]: running it all.
 
 pub mod admission;
+pub mod admitted;
 pub mod api;
 pub mod codec;
 mod dedup;

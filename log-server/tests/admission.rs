@@ -11,6 +11,7 @@ mod common;
 use common::*;
 use daylight_core::KeyType;
 use daylight_log_server::admission::{Admission, RateLimit, RecordAdmission};
+use daylight_log_server::admitted::Admitted;
 use daylight_log_server::error::ApiError;
 use daylight_log_server::store::NewEntry;
 use daylight_schemas::Role;
@@ -79,7 +80,9 @@ fn a_batch_answers_each_record_as_it_is_answered_alone() {
     let alone = rules();
     alone.refresh(store);
     let one_by_one: Vec<_> = records.iter().map(|r| alone.admit(r, store)).collect();
-    let together = rules();
+    // Kept for the web index: the admitted records, and only those.
+    let kept = std::sync::Arc::new(Admitted::new(Admitted::CAPACITY));
+    let together = rules().with_admitted(kept.clone());
     together.refresh(store);
     let slices: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
     let batched = together.admit_batch(&slices, store);
@@ -94,4 +97,10 @@ fn a_batch_answers_each_record_as_it_is_answered_alone() {
             (got, want) => panic!("record {i}: {:?}, want {want:?}", outcome(got)),
         }
     }
+    assert_eq!(kept.len(), 3);
+    for e in batched.iter().flatten() {
+        let record = kept.record_of(&e.data, &e.leaf_hash).unwrap();
+        assert_eq!(record.as_bytes(), e.data);
+    }
+    assert_eq!((kept.reused(), kept.len()), (3, 0));
 }

@@ -22,7 +22,7 @@ use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -33,6 +33,7 @@ use daylight_ledger::store::{
 };
 use daylight_ledger::summary::{category_bit, epoch_day, outcome_bits};
 use daylight_ledger::{Ledger, LedgerError, Prepared};
+use daylight_log_server::admitted::Admitted;
 use daylight_log_server::store::{LogStore, StoreError};
 use daylight_schemas::Kind;
 use rusqlite::types::Value;
@@ -180,6 +181,9 @@ pub struct Index {
     /// Entries to catch up with from which the list indexes wait
     /// ([`BULK_MIN`]).
     bulk_min: u64,
+    /// Records the log server's admission parsed, taken instead of
+    /// parsing each entry again.
+    admitted: Option<Arc<Admitted>>,
 }
 
 /// A filter as SQL: what to read from, the condition, and its parameters.
@@ -703,10 +707,13 @@ fn matches_log(
     })
 }
 
-/// Reads and parses entries `from..size` of `store` in chunks, sending
-/// each to `tx`, until `stop` (a chunk stopped short is sent as it is).
+/// Reads and parses entries `from..size` of `store` in chunks (taking a
+/// record `admitted` holds for an entry's exact bytes instead of parsing
+/// them), sending each to `tx`, until `stop` (a chunk stopped short is sent
+/// as it is).
 fn read_ahead(
     store: &dyn LogStore,
+    admitted: Option<&Admitted>,
     from: u64,
     size: u64,
     tx: &SyncSender<Result<Vec<Prepared>, IndexError>>,
@@ -727,7 +734,10 @@ fn read_ahead(
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            let record = daylight_schemas::SignedRecord::parse(&e.data).ok();
+            let record = match admitted {
+                Some(a) => a.record_of(&e.data, &e.leaf_hash),
+                None => daylight_schemas::SignedRecord::parse(&e.data).ok(),
+            };
             chunk.push(Prepared::new(
                 e.index.get(),
                 &e.data,
@@ -789,6 +799,7 @@ impl Index {
             legal_walk: LegalWalk::Race,
             race_budget: RACE_FIRST_BUDGET,
             bulk_min: BULK_MIN,
+            admitted: None,
         })
     }
 
@@ -849,7 +860,8 @@ impl Index {
             done = std::thread::scope(|scope| {
                 let (tx, rx) = sync_channel(1);
                 let stop = &stop;
-                scope.spawn(move || read_ahead(store, from, size, &tx, stop));
+                let admitted = self.admitted.as_deref();
+                scope.spawn(move || read_ahead(store, admitted, from, size, &tx, stop));
                 // A bulk load commits less often: each commit writes the
                 // pages it changed (the tables' last pages again and again)
                 // to the WAL.
@@ -1172,6 +1184,13 @@ impl Index {
     /// short logs).
     pub fn with_bulk_min(mut self, n: u64) -> Index {
         self.bulk_min = n;
+        self
+    }
+
+    /// Takes the records `admitted` holds (the log server's admission
+    /// keeps what it parsed) instead of parsing those entries again.
+    pub fn with_admitted(mut self, admitted: Arc<Admitted>) -> Index {
+        self.admitted = Some(admitted);
         self
     }
 

@@ -55,6 +55,7 @@ use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, TimeZone, Utc};
 use daylight_core::{Checkpoint, LeafIndex, Note, VerifierKey};
+use daylight_log_server::admitted::Admitted;
 use daylight_log_server::store::LogStore;
 use daylight_log_server::witnessing::effective_witnesses;
 use daylight_schemas::{Kind, SignedRecord};
@@ -80,6 +81,9 @@ pub struct WebState {
     pub findings: Option<PathBuf>,
     /// Where the query index lives (created if missing; derived data).
     pub index: PathBuf,
+    /// The records the log server's admission parsed, which the index takes
+    /// instead of parsing those entries again (`None`: it parses them all).
+    pub admitted: Option<Arc<Admitted>>,
 }
 
 impl WebState {
@@ -92,7 +96,15 @@ impl WebState {
             log_key,
             findings: Some(dir.join("findings.json")),
             index: dir.join("web-index.db"),
+            admitted: None,
         }
+    }
+
+    /// The index takes the records `admitted` holds instead of parsing
+    /// those entries again.
+    pub fn with_admitted(mut self, admitted: Arc<Admitted>) -> WebState {
+        self.admitted = Some(admitted);
+        self
     }
 }
 
@@ -122,7 +134,10 @@ type Shared = Arc<Inner>;
 /// to date while the routes exist.
 pub fn router(state: WebState) -> Result<Router, IndexError> {
     let meta = state.store.meta()?;
-    let index = Index::open(&state.index, &meta.origin)?;
+    let mut index = Index::open(&state.index, &meta.origin)?;
+    if let Some(admitted) = &state.admitted {
+        index = index.with_admitted(admitted.clone());
+    }
     let inner = Arc::new(Inner {
         cfg: state,
         index,

@@ -189,6 +189,7 @@ async fn start(k: &Keys) -> Site {
         log_key: k.log2.verifier().clone(),
         findings: None,
         index: dir.path().join("web-index.db"),
+        admitted: None,
     })
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

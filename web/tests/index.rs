@@ -966,3 +966,57 @@ fn a_bulk_load_holds_what_adding_entry_by_entry_holds() {
     assert!(rows("refs") > 1_000, "{} references", rows("refs"));
     assert!(rows("status_members") > 1_000);
 }
+
+/// An index that takes the records the log server's admission parsed
+/// (`Index::with_admitted`) holds exactly what one that parses every entry
+/// holds; a record kept under another entry's leaf hash is never taken for
+/// it.
+#[test]
+fn an_index_fed_admitted_records_holds_what_parsing_holds() {
+    use daylight_log_server::admitted::Admitted;
+    use std::sync::Arc;
+    let now = now();
+    let mut w = World::new(ORIGIN);
+    generate(&mut w, 3_000, now, 91);
+    let n = w.model.len() as u64;
+    let origin = w.store.meta().unwrap().origin;
+    let stored = w.store.entries(daylight_core::LeafIndex(0), n).unwrap();
+    let admitted = Arc::new(Admitted::new(stored.len() + 1));
+    let records: Vec<_> = stored
+        .iter()
+        .filter_map(|e| Some((e.leaf_hash, SignedRecord::parse(&e.data).ok()?)))
+        .collect();
+    assert!(records.len() > 2_000, "{} records", records.len());
+    // The first record's hash holds the second record: a wrong one.
+    let (first, _) = records[0];
+    for (i, (leaf, r)) in records.iter().enumerate() {
+        let r = if i == 0 {
+            records[1].1.clone()
+        } else {
+            r.clone()
+        };
+        admitted.keep(if i == 0 { first } else { *leaf }, r);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let build = |name: &str, admitted: Option<Arc<Admitted>>| {
+        let path = dir.path().join(name);
+        let mut idx = Index::open(&path, &origin).unwrap();
+        if let Some(a) = admitted {
+            idx = idx.with_admitted(a);
+        }
+        idx.tick(now).unwrap();
+        let c = idx.catch_up(&w.store, Duration::from_secs(300)).unwrap();
+        assert_eq!(c.indexed, n);
+        drop(idx);
+        contents(&path)
+    };
+    let parsed = build("parsed.db", None);
+    let fed = build("fed.db", Some(admitted.clone()));
+    assert_eq!(
+        admitted.reused(),
+        records.len() as u64 - 1,
+        "every record taken but the wrong one"
+    );
+    assert_eq!(admitted.len(), 0);
+    assert_eq!(parsed, fed);
+}

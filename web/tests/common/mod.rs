@@ -144,6 +144,7 @@ pub async fn serve(
         log_key: log_key.verifier().clone(),
         findings,
         index: dir.join("web-index.db"),
+        admitted: None,
     })
     .unwrap();
     LogServer {
