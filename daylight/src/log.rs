@@ -918,7 +918,7 @@ pub fn log_server(
         Arc::new(move || log_keys(&dir, store.as_ref()).map_err(|e| format!("{e:#}")))
     };
     // The records the admission parses, kept a while for the web index.
-    let admitted = Arc::new(Admitted::new(Admitted::CAPACITY));
+    let admitted = Arc::new(Admitted::new(Admitted::CAPACITY, Admitted::MAX_BYTES));
     let mut admission =
         RecordAdmission::new(key.verifier().clone()).with_admitted(admitted.clone());
     if key_rate > 0.0 {

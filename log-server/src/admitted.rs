@@ -7,7 +7,8 @@
 //! anything else (an entry another frontend admitted, one read after its
 //! record was dropped to make room, or other bytes under the same hash) is
 //! parsed as before. The cache is bounded: past [`Admitted::CAPACITY`]
-//! records, the oldest go first, as the index reads the oldest first.
+//! records or [`Admitted::MAX_BYTES`] of their bytes, the oldest go first,
+//! as the index reads the oldest first.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +22,7 @@ use daylight_schemas::SignedRecord;
 #[derive(Debug)]
 pub struct Admitted {
     capacity: usize,
+    max_bytes: usize,
     recent: Mutex<Recent>,
     reused: AtomicU64,
 }
@@ -33,47 +35,75 @@ struct Recent {
     /// taken, or kept again under a later number.
     order: VecDeque<(u64, Hash)>,
     next: u64,
+    /// The record bytes of those in `by_leaf`.
+    bytes: usize,
 }
 
 impl Admitted {
     /// Records kept at most: about a second of submissions at the served
     /// log's highest rate, so that an index that polls twice a second
-    /// finds them (about 30 MB of ~1 KB records at most).
+    /// finds them (about 16 MB of ~1 KB records).
     pub const CAPACITY: usize = 16_384;
 
-    /// An empty cache of at most `capacity` records.
-    pub fn new(capacity: usize) -> Admitted {
+    /// Record bytes kept at most, whatever the records' sizes (a record
+    /// may be 64 KB); their parsed values take about as much again.
+    pub const MAX_BYTES: usize = 32 << 20;
+
+    /// An empty cache of at most `capacity` records and `max_bytes` of
+    /// their bytes ([`CAPACITY`](Self::CAPACITY) and
+    /// [`MAX_BYTES`](Self::MAX_BYTES) for a served log).
+    pub fn new(capacity: usize, max_bytes: usize) -> Admitted {
         Admitted {
             capacity: capacity.max(1),
+            max_bytes,
             recent: Mutex::default(),
             reused: AtomicU64::new(0),
         }
     }
 
     /// Keeps `record`, whose leaf hash is `leaf`, dropping the oldest
-    /// beyond the capacity.
+    /// beyond the capacity or the byte budget.
     pub fn keep(&self, leaf: Hash, record: SignedRecord) {
+        // Records dropped here are freed after the lock is released.
+        let mut dropped = Vec::new();
         let mut recent = self.lock();
         let n = recent.next;
         recent.next += 1;
-        recent.by_leaf.insert(leaf, (n, record));
+        recent.bytes += record.as_bytes().len();
+        if let Some((_, old)) = recent.by_leaf.insert(leaf, (n, record)) {
+            recent.bytes -= old.as_bytes().len();
+            dropped.push(old);
+        }
         recent.order.push_back((n, leaf));
-        while recent.order.len() > self.capacity {
+        while recent.order.len() > self.capacity || recent.bytes > self.max_bytes {
             let Some((old, leaf)) = recent.order.pop_front() else {
                 break;
             };
             // A leaf kept again since stays: its later number drops it.
             if recent.by_leaf.get(&leaf).is_some_and(|(n, _)| *n == old) {
-                recent.by_leaf.remove(&leaf);
+                if let Some((_, r)) = recent.by_leaf.remove(&leaf) {
+                    recent.bytes -= r.as_bytes().len();
+                    dropped.push(r);
+                }
             }
         }
+        drop(recent);
+        drop(dropped);
     }
 
     /// The record of the entry `data` with leaf hash `leaf`: the one kept,
-    /// taken out, when its bytes are exactly `data`; else `data` parsed.
-    /// `None` when `data` is not a signed record.
+    /// when its bytes are exactly `data`; else `data` parsed (a record kept
+    /// under `leaf` with other bytes is dropped). Either way nothing stays
+    /// kept under `leaf`. `None` when `data` is not a signed record.
     pub fn record_of(&self, data: &[u8], leaf: &Hash) -> Option<SignedRecord> {
-        let kept = self.lock().by_leaf.remove(leaf);
+        let kept = {
+            let mut recent = self.lock();
+            let kept = recent.by_leaf.remove(leaf);
+            if let Some((_, r)) = &kept {
+                recent.bytes -= r.as_bytes().len();
+            }
+            kept
+        };
         match kept {
             Some((_, record)) if record.as_bytes() == data => {
                 self.reused.fetch_add(1, Ordering::Relaxed);
@@ -151,7 +181,7 @@ mod tests {
     fn a_kept_record_is_handed_out_for_its_own_bytes_only() {
         let rs = records(2);
         let (a, b) = (&rs[0], &rs[1]);
-        let admitted = Admitted::new(8);
+        let admitted = Admitted::new(8, Admitted::MAX_BYTES);
         admitted.keep(a.leaf_hash(), a.clone());
         assert_eq!(admitted.len(), 1);
         let got = admitted.record_of(a.as_bytes(), &a.leaf_hash()).unwrap();
@@ -174,12 +204,36 @@ mod tests {
             .is_none());
     }
 
+    /// Past the byte budget the oldest go first, whatever the count.
+    #[test]
+    fn the_oldest_go_first_past_the_byte_budget() {
+        let rs = records(4);
+        let size = rs[0].as_bytes().len();
+        assert!(rs.iter().all(|r| r.as_bytes().len() == size));
+        // Room for two records' bytes and a little.
+        let admitted = Admitted::new(100, 2 * size + size / 2);
+        for r in &rs {
+            admitted.keep(r.leaf_hash(), r.clone());
+        }
+        assert_eq!(admitted.len(), 2);
+        for (i, r) in rs.iter().enumerate() {
+            let before = admitted.reused();
+            admitted.record_of(r.as_bytes(), &r.leaf_hash()).unwrap();
+            assert_eq!(admitted.reused() > before, i >= 2, "record {i}");
+        }
+        // Taken records free their bytes: two fit again.
+        for r in &rs[..2] {
+            admitted.keep(r.leaf_hash(), r.clone());
+        }
+        assert_eq!(admitted.len(), 2);
+    }
+
     /// Past the capacity the oldest go first; a record kept again keeps
     /// its later place.
     #[test]
     fn the_oldest_go_first_past_the_capacity() {
         let rs = records(5);
-        let admitted = Admitted::new(3);
+        let admitted = Admitted::new(3, Admitted::MAX_BYTES);
         for r in &rs[..3] {
             admitted.keep(r.leaf_hash(), r.clone());
         }

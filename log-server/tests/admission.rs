@@ -81,7 +81,7 @@ fn a_batch_answers_each_record_as_it_is_answered_alone() {
     alone.refresh(store);
     let one_by_one: Vec<_> = records.iter().map(|r| alone.admit(r, store)).collect();
     // Kept for the web index: the admitted records, and only those.
-    let kept = std::sync::Arc::new(Admitted::new(Admitted::CAPACITY));
+    let kept = std::sync::Arc::new(Admitted::new(Admitted::CAPACITY, Admitted::MAX_BYTES));
     let together = rules().with_admitted(kept.clone());
     together.refresh(store);
     let slices: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();

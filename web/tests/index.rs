@@ -981,21 +981,16 @@ fn an_index_fed_admitted_records_holds_what_parsing_holds() {
     let n = w.model.len() as u64;
     let origin = w.store.meta().unwrap().origin;
     let stored = w.store.entries(daylight_core::LeafIndex(0), n).unwrap();
-    let admitted = Arc::new(Admitted::new(stored.len() + 1));
+    let admitted = Arc::new(Admitted::new(stored.len() + 1, Admitted::MAX_BYTES));
     let records: Vec<_> = stored
         .iter()
         .filter_map(|e| Some((e.leaf_hash, SignedRecord::parse(&e.data).ok()?)))
         .collect();
     assert!(records.len() > 2_000, "{} records", records.len());
     // The first record's hash holds the second record: a wrong one.
-    let (first, _) = records[0];
     for (i, (leaf, r)) in records.iter().enumerate() {
-        let r = if i == 0 {
-            records[1].1.clone()
-        } else {
-            r.clone()
-        };
-        admitted.keep(if i == 0 { first } else { *leaf }, r);
+        let r = if i == 0 { &records[1].1 } else { r };
+        admitted.keep(*leaf, r.clone());
     }
     let dir = tempfile::tempdir().unwrap();
     let build = |name: &str, admitted: Option<Arc<Admitted>>| {
