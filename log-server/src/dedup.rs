@@ -10,10 +10,13 @@
 //! Here the newest entries (at most [`RUN`] plus one batch) are found in an
 //! exact map in memory, read back from the `entries` table at open. Once
 //! [`RUN`] of them have gathered they are written out, in the append's own
-//! transaction, as a *run*: their 8-byte hash prefixes sorted in one
-//! `WITHOUT ROWID` range (written in order, so a few hundred pages for the
-//! whole run), with a Bloom filter of 10 bits per entry kept on disk and in
-//! memory. A lookup that misses the map asks every run's filter (the
+//! transaction, as a *run*: their 8-byte hash prefixes sorted (written in
+//! order, so a few hundred pages for the whole run), with a Bloom filter of
+//! 16 bits per entry (10 in older logs) kept on disk and in memory. A new
+//! log keeps a run's sorted prefixes in blocks of [`BLOCK_PAIRS`], one row
+//! each ([`RunLayout::Blocks`]); older logs keep one row per entry
+//! ([`RunLayout::Rows`]), which cost about a third of the write path's SQL
+//! when a run was written. A lookup that misses the map asks every run's filter (the
 //! filters are laid out so that one lookup reads one contiguous stretch of
 //! memory) and reads only the runs whose filter may hold the hash; every
 //! candidate is confirmed against the full leaf hash in `entries`. A Bloom
@@ -38,13 +41,21 @@ const RUN_INDEX: &str = "index in the leaf runs";
 /// batch (about 8 MB), and a 10M-entry log has 76 runs.
 pub const RUN: u64 = 1 << 17;
 
-/// The tables of the runs.
+/// The tables of the runs: `leaf_runs` for [`RunLayout::Rows`],
+/// `leaf_blocks` for [`RunLayout::Blocks`] (a log uses one of them).
 pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS leaf_runs (
     run INTEGER NOT NULL,
     key INTEGER NOT NULL,
     idx INTEGER NOT NULL,
     PRIMARY KEY (run, key, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leaf_blocks (
+    run INTEGER NOT NULL,
+    first_key INTEGER NOT NULL,
+    first_idx INTEGER NOT NULL,
+    pairs BLOB NOT NULL,
+    PRIMARY KEY (run, first_key, first_idx)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS runs (
     first INTEGER PRIMARY KEY,
@@ -82,27 +93,111 @@ impl FilterShape {
         probes: 11,
     };
 
-    /// The shape a log's `meta` value names (`None`: a log from before
-    /// the choice, [`FilterShape::TEN_BITS`]).
-    pub fn from_meta(value: Option<&str>) -> Result<FilterShape, StoreError> {
-        match value {
-            None => Ok(FilterShape::TEN_BITS),
-            Some("16") => Ok(FilterShape::SIXTEEN_BITS),
-            Some(other) => Err(StoreError::Corrupt(format!(
-                "meta {FILTER_SHAPE_KEY} is {other:?}, not \"16\""
-            ))),
-        }
-    }
-
     /// The filter blocks of a run of `entries`.
     fn blocks_for(self, entries: u64) -> usize {
         usize::try_from((entries * self.bits_per_entry).div_ceil(512).max(1)).unwrap_or(usize::MAX)
     }
 }
 
-/// The `meta` key naming a log's [`FilterShape`]: `16` in logs created by
-/// this version, absent before.
+/// How a run's sorted prefixes are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunLayout {
+    /// One `leaf_runs` row per entry: logs created before the blocks.
+    Rows,
+    /// [`BLOCK_PAIRS`] entries to a `leaf_blocks` row: a run is written as
+    /// 512 rows instead of 131,072.
+    Blocks,
+}
+
+/// How a log keeps its runs: the filters' shape and the runs' layout, as
+/// its [`FILTER_SHAPE_KEY`] value names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunFormat {
+    /// The Bloom filters' shape.
+    pub shape: FilterShape,
+    /// Where the sorted prefixes are.
+    pub layout: RunLayout,
+}
+
+impl RunFormat {
+    /// The format a log's `meta` value names: absent in logs from before
+    /// the choice (10-bit filters, rows), `16` (rows), `16-blocks`. A
+    /// binary from before the blocks refuses `16-blocks` at open (it knows
+    /// only `16`), rather than look for runs in a table it does not know
+    /// and miss a repeated entry.
+    pub fn from_meta(value: Option<&str>) -> Result<RunFormat, StoreError> {
+        let (shape, layout) = match value {
+            None => (FilterShape::TEN_BITS, RunLayout::Rows),
+            Some("16") => (FilterShape::SIXTEEN_BITS, RunLayout::Rows),
+            Some(BLOCKS_VALUE) => (FilterShape::SIXTEEN_BITS, RunLayout::Blocks),
+            Some(other) => {
+                return Err(StoreError::Corrupt(format!(
+                    "meta {FILTER_SHAPE_KEY} is {other:?}, not \"16\" or \"{BLOCKS_VALUE}\""
+                )))
+            }
+        };
+        Ok(RunFormat { shape, layout })
+    }
+}
+
+/// The [`FILTER_SHAPE_KEY`] value of a log created now: 16-bit filters,
+/// [`RunLayout::Blocks`].
+pub const BLOCKS_VALUE: &str = "16-blocks";
+
+/// The `meta` key naming a log's [`RunFormat`]: [`BLOCKS_VALUE`] in logs
+/// created by this version, `16` or absent before.
 pub const FILTER_SHAPE_KEY: &str = "leaf_filter_bits";
+
+/// Entries per `leaf_blocks` row: 3 KB of pairs, five to a 16 KB page.
+pub const BLOCK_PAIRS: usize = 256;
+
+/// Bytes of one pair in a block: the run key (8 bytes, big-endian), then
+/// the entry's offset in its run (4 bytes, big-endian).
+const PAIR: usize = 12;
+
+/// The offsets in its run of every pair of `pairs` (a block, sorted by key
+/// then offset) whose key is `key`; `run` entries to a run.
+fn offsets_in_block(pairs: &[u8], key: i64, run: u64) -> Result<Vec<u64>, StoreError> {
+    if pairs.len() % PAIR != 0 {
+        return Err(StoreError::Corrupt(format!(
+            "a leaf block has {} bytes, not a multiple of {PAIR}",
+            pairs.len()
+        )));
+    }
+    let pair = |i: usize| {
+        let p = &pairs[i * PAIR..(i + 1) * PAIR];
+        let mut k = [0u8; 8];
+        k.copy_from_slice(&p[..8]);
+        let mut o = [0u8; 4];
+        o.copy_from_slice(&p[8..]);
+        (i64::from_be_bytes(k), u64::from(u32::from_be_bytes(o)))
+    };
+    let n = pairs.len() / PAIR;
+    // The first pair with this key, by bisection over the sorted pairs.
+    let (mut lo, mut hi) = (0, n);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if pair(mid).0 < key {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    let mut out = Vec::new();
+    for i in lo..n {
+        let (k, offset) = pair(i);
+        if k != key {
+            break;
+        }
+        if offset >= run {
+            return Err(StoreError::Corrupt(format!(
+                "a leaf block names offset {offset} in a run of {run}"
+            )));
+        }
+        out.push(offset);
+    }
+    Ok(out)
+}
 
 /// The run's sort key of a leaf: its first 8 bytes (uniform: a SHA-256
 /// output), as SQLite's signed integer.
@@ -206,6 +301,8 @@ impl Filters {
 /// The leaf-hash lookup of one open SQLite log.
 pub struct Dedup {
     run: u64,
+    /// Where this log's runs keep their sorted prefixes.
+    layout: RunLayout,
     /// Entries `[flushed, seen)` by leaf hash.
     recent: HashMap<Hash, u64>,
     /// Where the runs end and the map begins.
@@ -231,18 +328,20 @@ pub struct Pending {
 impl Dedup {
     /// The lookup of the log in `conn`, read from its runs and its newest
     /// entries.
-    pub fn load(conn: &Connection, shape: FilterShape) -> Result<Dedup, StoreError> {
-        Self::load_with_run(conn, RUN, shape)
+    pub fn load(conn: &Connection, format: RunFormat) -> Result<Dedup, StoreError> {
+        Self::load_with_run(conn, RUN, format)
     }
 
     /// [`Dedup::load`] with runs of `run` entries (tests use small ones).
     pub fn load_with_run(
         conn: &Connection,
         run: u64,
-        shape: FilterShape,
+        format: RunFormat,
     ) -> Result<Dedup, StoreError> {
+        let shape = format.shape;
         let mut d = Dedup {
             run,
+            layout: format.layout,
             recent: HashMap::new(),
             flushed: 0,
             seen: 0,
@@ -332,14 +431,9 @@ impl Dedup {
         if runs.is_empty() {
             return Ok(None);
         }
-        let mut probe =
-            conn.prepare_cached("SELECT idx FROM leaf_runs WHERE run = ?1 AND key = ?2")?;
         let mut confirm = conn.prepare_cached("SELECT leaf_hash FROM entries WHERE idx = ?1")?;
         for first in runs {
-            let candidates: Vec<i64> = probe
-                .query_map(params![i64_of(first)?, key_of(leaf)], |row| row.get(0))?
-                .collect::<Result<_, _>>()?;
-            for idx in candidates {
+            for idx in self.candidates(conn, first, key_of(leaf))? {
                 let stored: Option<Vec<u8>> =
                     confirm.query_row([idx], |row| row.get(0)).optional()?;
                 if stored.as_deref() == Some(leaf.as_bytes().as_slice()) {
@@ -348,6 +442,45 @@ impl Dedup {
             }
         }
         Ok(None)
+    }
+
+    /// The indexes of the run starting at `first` whose leaf has `key`.
+    fn candidates(&self, conn: &Connection, first: u64, key: i64) -> Result<Vec<i64>, StoreError> {
+        let run = i64_of(first)?;
+        match self.layout {
+            RunLayout::Rows => {
+                let mut probe =
+                    conn.prepare_cached("SELECT idx FROM leaf_runs WHERE run = ?1 AND key = ?2")?;
+                let found = probe
+                    .query_map(params![run, key], |row| row.get(0))?
+                    .collect::<Result<_, _>>()?;
+                Ok(found)
+            }
+            RunLayout::Blocks => {
+                // The pairs with this key start in the last block that
+                // starts below it, and may go on through every block that
+                // starts with it: read from the newest such block down.
+                let mut blocks = conn.prepare_cached(
+                    "SELECT first_key, pairs FROM leaf_blocks WHERE run = ?1 AND first_key <= ?2
+                     ORDER BY first_key DESC, first_idx DESC",
+                )?;
+                let mut rows = blocks.query(params![run, key])?;
+                let mut found = Vec::new();
+                while let Some(row) = rows.next()? {
+                    let first_key: i64 = row.get(0)?;
+                    let pairs = row.get_ref(1)?.as_blob().map_err(|_| {
+                        StoreError::Corrupt(format!("a leaf block of run {first} is not a blob"))
+                    })?;
+                    for offset in offsets_in_block(pairs, key, self.run)? {
+                        found.push(i64_of(first + offset)?);
+                    }
+                    if first_key < key {
+                        break;
+                    }
+                }
+                Ok(found)
+            }
+        }
     }
 
     /// Inside the writer's transaction, after [`Dedup::catch_up`]: refuses a
@@ -418,10 +551,32 @@ impl Dedup {
         }
         members.sort_unstable_by_key(|(h, i)| (key_of(h), *i));
         let run = i64_of(first)?;
-        let mut put =
-            conn.prepare_cached("INSERT INTO leaf_runs (run, key, idx) VALUES (?1, ?2, ?3)")?;
-        for (h, i) in &members {
-            put.execute(params![run, key_of(h), i64_of(*i)?])?;
+        match self.layout {
+            RunLayout::Rows => {
+                let mut put = conn
+                    .prepare_cached("INSERT INTO leaf_runs (run, key, idx) VALUES (?1, ?2, ?3)")?;
+                for (h, i) in &members {
+                    put.execute(params![run, key_of(h), i64_of(*i)?])?;
+                }
+            }
+            RunLayout::Blocks => {
+                let mut put = conn.prepare_cached(
+                    "INSERT INTO leaf_blocks (run, first_key, first_idx, pairs) VALUES (?1, ?2, ?3, ?4)",
+                )?;
+                let mut pairs = Vec::with_capacity(BLOCK_PAIRS * PAIR);
+                for block in members.chunks(BLOCK_PAIRS) {
+                    pairs.clear();
+                    for (h, i) in block {
+                        let offset = u32::try_from(i - first).map_err(|_| {
+                            StoreError::Backend(format!("a run of {} entries", self.run))
+                        })?;
+                        pairs.extend_from_slice(&key_of(h).to_be_bytes());
+                        pairs.extend_from_slice(&offset.to_be_bytes());
+                    }
+                    let (h, i) = &block[0];
+                    put.execute(params![run, key_of(h), i64_of(*i)?, pairs])?;
+                }
+            }
         }
         let filter = self.filters.filter_of(members.iter().map(|(h, _)| h));
         let bytes: Vec<u8> = filter.iter().flat_map(|w| w.to_le_bytes()).collect();
@@ -458,6 +613,12 @@ impl Dedup {
         self.seen = self.seen.max(end);
     }
 
+    /// Where this log's runs keep their sorted prefixes.
+    #[cfg(test)]
+    pub(crate) fn layout(&self) -> RunLayout {
+        self.layout
+    }
+
     /// How many entries the lookup covers.
     pub fn seen(&self) -> u64 {
         self.seen
@@ -472,6 +633,18 @@ mod tests {
     use daylight_core::leaf_hash;
 
     const SMALL: u64 = 8;
+
+    /// Both layouts of a log's runs, at today's filter shape.
+    const FORMATS: [RunFormat; 2] = [
+        RunFormat {
+            shape: FilterShape::SIXTEEN_BITS,
+            layout: RunLayout::Rows,
+        },
+        RunFormat {
+            shape: FilterShape::SIXTEEN_BITS,
+            layout: RunLayout::Blocks,
+        },
+    ];
 
     fn open(path: &std::path::Path) -> Connection {
         let c = Connection::open(path).unwrap();
@@ -513,10 +686,16 @@ mod tests {
 
     #[test]
     fn every_entry_is_found_across_runs_and_after_a_reopen() {
+        for format in FORMATS {
+            every_entry_is_found_across_runs_and_after_a_reopen_in(format);
+        }
+    }
+
+    fn every_entry_is_found_across_runs_and_after_a_reopen_in(format: RunFormat) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.db");
         let mut c = open(&path);
-        let mut d = Dedup::load_with_run(&c, SMALL, FilterShape::SIXTEEN_BITS).unwrap();
+        let mut d = Dedup::load_with_run(&c, SMALL, format).unwrap();
         let mut n = 0u64;
         for size in [1u64, 7, 3, 16, 9, 1, 30, 2] {
             let leaves: Vec<Hash> = (n..n + size).map(leaf).collect();
@@ -532,7 +711,7 @@ mod tests {
             d.recent.len() < SMALL as usize,
             "the map keeps only the unflushed"
         );
-        let again = Dedup::load_with_run(&c, SMALL, FilterShape::SIXTEEN_BITS).unwrap();
+        let again = Dedup::load_with_run(&c, SMALL, format).unwrap();
         for i in 0..n {
             assert_eq!(again.find(&c, &leaf(i)).unwrap(), Some(i));
         }
@@ -541,9 +720,15 @@ mod tests {
 
     #[test]
     fn a_repeated_leaf_is_refused_wherever_the_first_one_is() {
+        for format in FORMATS {
+            a_repeated_leaf_is_refused_wherever_the_first_one_is_in(format);
+        }
+    }
+
+    fn a_repeated_leaf_is_refused_wherever_the_first_one_is_in(format: RunFormat) {
         let dir = tempfile::tempdir().unwrap();
         let mut c = open(&dir.path().join("log.db"));
-        let mut d = Dedup::load_with_run(&c, SMALL, FilterShape::SIXTEEN_BITS).unwrap();
+        let mut d = Dedup::load_with_run(&c, SMALL, format).unwrap();
         let leaves: Vec<Hash> = (0..20).map(leaf).collect();
         append(&mut d, &mut c, &leaves).unwrap();
         // 3 is in a run, 19 in the map, 25 twice in the batch itself.
@@ -565,9 +750,15 @@ mod tests {
 
     #[test]
     fn a_rolled_back_batch_is_not_found() {
+        for format in FORMATS {
+            a_rolled_back_batch_is_not_found_in(format);
+        }
+    }
+
+    fn a_rolled_back_batch_is_not_found_in(format: RunFormat) {
         let dir = tempfile::tempdir().unwrap();
         let mut c = open(&dir.path().join("log.db"));
-        let mut d = Dedup::load_with_run(&c, SMALL, FilterShape::SIXTEEN_BITS).unwrap();
+        let mut d = Dedup::load_with_run(&c, SMALL, format).unwrap();
         append(&mut d, &mut c, &(0..6).map(leaf).collect::<Vec<_>>()).unwrap();
         {
             // Completes a run inside the transaction, which then rolls back.
@@ -592,14 +783,20 @@ mod tests {
 
     #[test]
     fn another_writer_s_entries_and_runs_are_read_before_answering() {
+        for format in FORMATS {
+            another_writer_s_entries_and_runs_are_read_before_answering_in(format);
+        }
+    }
+
+    fn another_writer_s_entries_and_runs_are_read_before_answering_in(format: RunFormat) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.db");
         let mut ours = open(&path);
-        let mut d = Dedup::load_with_run(&ours, SMALL, FilterShape::SIXTEEN_BITS).unwrap();
+        let mut d = Dedup::load_with_run(&ours, SMALL, format).unwrap();
         append(&mut d, &mut ours, &(0..5).map(leaf).collect::<Vec<_>>()).unwrap();
         // Another process appends 20 more (two runs) to the same file.
         let mut theirs = open(&path);
-        let mut other = Dedup::load_with_run(&theirs, SMALL, FilterShape::SIXTEEN_BITS).unwrap();
+        let mut other = Dedup::load_with_run(&theirs, SMALL, format).unwrap();
         append(
             &mut other,
             &mut theirs,
@@ -619,9 +816,15 @@ mod tests {
 
     #[test]
     fn a_hash_sharing_the_key_and_filter_bits_is_confirmed_in_full() {
+        for format in FORMATS {
+            a_hash_sharing_the_key_and_filter_bits_is_confirmed_in_full_in(format);
+        }
+    }
+
+    fn a_hash_sharing_the_key_and_filter_bits_is_confirmed_in_full_in(format: RunFormat) {
         let dir = tempfile::tempdir().unwrap();
         let mut c = open(&dir.path().join("log.db"));
-        let mut d = Dedup::load_with_run(&c, SMALL, FilterShape::SIXTEEN_BITS).unwrap();
+        let mut d = Dedup::load_with_run(&c, SMALL, format).unwrap();
         let leaves: Vec<Hash> = (0..SMALL).map(leaf).collect();
         append(&mut d, &mut c, &leaves).unwrap();
         assert_eq!(d.recent.len(), 0, "all in the run");
@@ -635,22 +838,116 @@ mod tests {
 
     #[test]
     fn a_damaged_run_list_is_corrupt() {
+        for format in FORMATS {
+            a_damaged_run_list_is_corrupt_in(format);
+        }
+    }
+
+    fn a_damaged_run_list_is_corrupt_in(format: RunFormat) {
         let dir = tempfile::tempdir().unwrap();
         let mut c = open(&dir.path().join("log.db"));
-        let mut d = Dedup::load_with_run(&c, SMALL, FilterShape::SIXTEEN_BITS).unwrap();
+        let mut d = Dedup::load_with_run(&c, SMALL, format).unwrap();
         append(&mut d, &mut c, &(0..30).map(leaf).collect::<Vec<_>>()).unwrap();
         c.execute("DELETE FROM runs WHERE first = 8", []).unwrap();
-        let err = Dedup::load_with_run(&c, SMALL, FilterShape::SIXTEEN_BITS)
-            .err()
-            .unwrap();
+        let err = Dedup::load_with_run(&c, SMALL, format).err().unwrap();
         assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
         assert!(err.to_string().contains("[16, 24)"), "{err}");
         c.execute("UPDATE runs SET bloom = x'00' WHERE first = 0", [])
             .unwrap();
-        let err = Dedup::load_with_run(&c, SMALL, FilterShape::SIXTEEN_BITS)
-            .err()
-            .unwrap();
+        let err = Dedup::load_with_run(&c, SMALL, format).err().unwrap();
         assert!(err.to_string().contains("filter has 1 bytes"), "{err}");
+    }
+
+    /// Leaves sharing a run key (an adversary can grind 8-byte
+    /// collisions) are found wherever they fall, across several blocks,
+    /// and one run is written as its blocks, not as rows.
+    #[test]
+    fn leaves_sharing_a_key_are_found_across_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = open(&dir.path().join("log.db"));
+        let run = 2048;
+        let mut d = Dedup::load_with_run(&c, run, FORMATS[1]).unwrap();
+        let shared = |i: u64| {
+            let mut h = leaf(i);
+            h.0[..8].copy_from_slice(&[0x5a; 8]);
+            h
+        };
+        // 700 sharing one key (three blocks and more), the rest spread.
+        let leaves: Vec<Hash> = (0..2500)
+            .map(|i| if i % 3 == 0 { shared(i) } else { leaf(i) })
+            .collect();
+        append(&mut d, &mut c, &leaves[..1000]).unwrap();
+        append(&mut d, &mut c, &leaves[1000..]).unwrap();
+        let count = |table: &str| -> i64 {
+            c.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(
+            count("leaf_blocks"),
+            (run as usize).div_ceil(BLOCK_PAIRS) as i64
+        );
+        assert_eq!(count("leaf_runs"), 0);
+        let reopened = Dedup::load_with_run(&c, run, FORMATS[1]).unwrap();
+        for d in [&d, &reopened] {
+            for (i, l) in leaves.iter().enumerate() {
+                assert_eq!(d.find(&c, l).unwrap(), Some(i as u64), "entry {i}");
+            }
+            for i in [3000, 3003, 9999] {
+                assert_eq!(
+                    d.find(&c, &shared(i)).unwrap(),
+                    None,
+                    "{i} is not in the log"
+                );
+            }
+        }
+        let tx = c.transaction().unwrap();
+        d.catch_up(&tx).unwrap();
+        let err = d.prepare(&tx, 2500, vec![shared(1998)]).err().unwrap();
+        assert!(err.to_string().contains("repeats entry 1998"), "{err}");
+    }
+
+    /// A block cut short, or naming an entry past its run, is corrupt: the
+    /// lookup says so rather than answer "not in the log".
+    #[test]
+    fn a_damaged_block_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = open(&dir.path().join("log.db"));
+        let mut d = Dedup::load_with_run(&c, SMALL, FORMATS[1]).unwrap();
+        append(&mut d, &mut c, &(0..SMALL).map(leaf).collect::<Vec<_>>()).unwrap();
+        assert_eq!(d.find(&c, &leaf(5)).unwrap(), Some(5));
+        c.execute("UPDATE leaf_blocks SET pairs = x'00'", [])
+            .unwrap();
+        let err = d.find(&c, &leaf(5)).err().unwrap();
+        assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+        assert!(err.to_string().contains("1 bytes"), "{err}");
+        let mut past = key_of(&leaf(5)).to_be_bytes().to_vec();
+        past.extend_from_slice(&(SMALL as u32).to_be_bytes());
+        c.execute("UPDATE leaf_blocks SET pairs = ?1", [past])
+            .unwrap();
+        let err = d.find(&c, &leaf(5)).err().unwrap();
+        assert!(err.to_string().contains("offset 8 in a run of 8"), "{err}");
+    }
+
+    #[test]
+    fn the_meta_value_names_the_format() {
+        for (value, shape, layout) in [
+            (None, FilterShape::TEN_BITS, RunLayout::Rows),
+            (Some("16"), FilterShape::SIXTEEN_BITS, RunLayout::Rows),
+            (
+                Some(BLOCKS_VALUE),
+                FilterShape::SIXTEEN_BITS,
+                RunLayout::Blocks,
+            ),
+        ] {
+            assert_eq!(
+                RunFormat::from_meta(value).unwrap(),
+                RunFormat { shape, layout }
+            );
+        }
+        for bad in ["10", "16-rows", "blocks", ""] {
+            let err = RunFormat::from_meta(Some(bad)).err().unwrap();
+            assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
+        }
     }
 
     /// False positives of one run's filter over `RUN` entries, asked
@@ -709,15 +1006,19 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let mut c = open(&dir.path().join("d.db"));
             let run = 2048;
-            let mut d = Dedup::load_with_run(&c, run, shape).unwrap();
+            let rows = |shape| RunFormat {
+                shape,
+                layout: RunLayout::Rows,
+            };
+            let mut d = Dedup::load_with_run(&c, run, rows(shape)).unwrap();
             let leaves: Vec<Hash> = (0..5000).map(leaf).collect();
             append(&mut d, &mut c, &leaves).unwrap();
             // Another binary, of the other shape, appends two more runs.
-            let mut o = Dedup::load_with_run(&c, run, other).unwrap();
+            let mut o = Dedup::load_with_run(&c, run, rows(other)).unwrap();
             let more: Vec<Hash> = (5000..9000).map(leaf).collect();
             append(&mut o, &mut c, &more).unwrap();
             for s in [shape, other] {
-                let again = Dedup::load_with_run(&c, run, s).unwrap();
+                let again = Dedup::load_with_run(&c, run, rows(s)).unwrap();
                 assert_eq!(
                     (again.filters.firsts.len(), again.other.firsts.len()),
                     (2, 2)
@@ -729,7 +1030,7 @@ mod tests {
             }
             c.execute("UPDATE runs SET bloom = x'0000' WHERE first = 2048", [])
                 .unwrap();
-            let err = Dedup::load_with_run(&c, run, shape).err().unwrap();
+            let err = Dedup::load_with_run(&c, run, rows(shape)).err().unwrap();
             assert!(err.to_string().contains("filter has 2 bytes"), "{err}");
         }
     }

@@ -235,13 +235,14 @@ impl SqliteStore {
         )?;
         conn.execute_batch(dedup::SCHEMA)?;
         conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('origin', ?1), ('quorum', ?2), (?3, 'blocks'), (?4, 'zstd'), (?5, '16')",
+            "INSERT INTO meta (key, value) VALUES ('origin', ?1), ('quorum', ?2), (?3, 'blocks'), (?4, 'zstd'), (?5, ?6)",
             params![
                 origin,
                 quorum.to_string(),
                 HASH_LAYOUT_KEY,
                 RECORD_CODEC_KEY,
-                dedup::FILTER_SHAPE_KEY
+                dedup::FILTER_SHAPE_KEY,
+                dedup::BLOCKS_VALUE
             ],
         )?;
         drop(conn);
@@ -263,10 +264,10 @@ impl SqliteStore {
         } else {
             // A no-op but for a file whose `create` stopped half way.
             writer.execute_batch(dedup::SCHEMA)?;
-            let shape = dedup::FilterShape::from_meta(
+            let format = dedup::RunFormat::from_meta(
                 meta_value(&writer, dedup::FILTER_SHAPE_KEY)?.as_deref(),
             )?;
-            Lookup::Runs(Box::new(RwLock::new(Dedup::load(&writer, shape)?)))
+            Lookup::Runs(Box::new(RwLock::new(Dedup::load(&writer, format)?)))
         };
         let hash_layout = hash_layout(&writer)?;
         let records = records(&writer)?;
@@ -1755,11 +1756,27 @@ mod tests {
     fn the_leaf_filter_shape_is_read_from_meta() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.db");
-        drop(SqliteStore::create(&path, "new.test/log", 0).unwrap());
+        let layout = |store: &SqliteStore| match &store.lookup {
+            Lookup::Runs(d) => d.read().unwrap().layout(),
+            Lookup::Index => panic!("a new log has runs"),
+        };
+        let store = SqliteStore::create(&path, "new.test/log", 0).unwrap();
+        assert_eq!(layout(&store), dedup::RunLayout::Blocks);
+        drop(store);
         let c = Connection::open(&path).unwrap();
         assert_eq!(
             meta_value(&c, dedup::FILTER_SHAPE_KEY).unwrap().as_deref(),
-            Some("16")
+            Some(dedup::BLOCKS_VALUE)
+        );
+        // A log of the version before keeps its runs as rows.
+        c.execute(
+            "UPDATE meta SET value = '16' WHERE key = ?1",
+            [dedup::FILTER_SHAPE_KEY],
+        )
+        .unwrap();
+        assert_eq!(
+            layout(&SqliteStore::open(&path).unwrap()),
+            dedup::RunLayout::Rows
         );
         c.execute(
             "UPDATE meta SET value = '12' WHERE key = ?1",
@@ -1773,7 +1790,10 @@ mod tests {
         c.execute("DELETE FROM meta WHERE key = ?1", [dedup::FILTER_SHAPE_KEY])
             .unwrap();
         drop(c);
-        assert!(SqliteStore::open(&path).is_ok());
+        assert_eq!(
+            layout(&SqliteStore::open(&path).unwrap()),
+            dedup::RunLayout::Rows
+        );
     }
 
     /// A log created before the leaf runs keeps its `UNIQUE` index and its
