@@ -23,8 +23,8 @@ use postgres::error::SqlState;
 use postgres::{Client, NoTls, Statement};
 
 use crate::store::{
-    Append, HashCache, Lease, LeaseState, LogMeta, LogStore, MirrorSet, NewEntry, StoreError,
-    StoredEntry, WitnessConfig,
+    Append, HashCache, KeyCache, Lease, LeaseState, LogMeta, LogStore, MirrorSet, NewEntry,
+    StoreError, StoredEntry, WitnessConfig,
 };
 
 const READERS: usize = 4;
@@ -172,6 +172,8 @@ pub struct PostgresStore {
     readers: Vec<Slot>,
     next_reader: AtomicUsize,
     upper: HashCache,
+    /// Witness and mirror keys, parsed once.
+    keys: KeyCache,
 }
 
 /// Classifies a driver error: the server unreachable or gone is
@@ -306,6 +308,7 @@ impl PostgresStore {
             readers: (0..READERS).map(|_| Slot(Mutex::new(None))).collect(),
             next_reader: AtomicUsize::new(0),
             upper: HashCache::default(),
+            keys: KeyCache::default(),
         };
         // Connect now, so a wrong URL or a database without a log is an
         // error at start rather than at the first request.
@@ -569,8 +572,7 @@ impl LogStore for PostgresStore {
                 .map(|r| {
                     let vkey: String = r.try_get(0)?;
                     Ok(WitnessConfig {
-                        key: VerifierKey::parse(&vkey)
-                            .map_err(|e| StoreError::Corrupt(format!("witness key {vkey}: {e}")))?,
+                        key: self.keys.parse(&vkey, "witness")?,
                         url: r.try_get(1)?,
                         known_size: TreeSize(u64_of(r.try_get(2)?, "witness size")?),
                     })
@@ -609,8 +611,7 @@ impl LogStore for PostgresStore {
                 .map(|r| {
                     let vkey: String = r.try_get(0)?;
                     Ok(WitnessConfig {
-                        key: VerifierKey::parse(&vkey)
-                            .map_err(|e| StoreError::Corrupt(format!("mirror key {vkey}: {e}")))?,
+                        key: self.keys.parse(&vkey, "mirror")?,
                         url: r.try_get(1)?,
                         known_size: TreeSize(0),
                     })

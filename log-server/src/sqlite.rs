@@ -14,8 +14,8 @@ use crate::dedup::{self, Dedup};
 use crate::durability::SyncGroup;
 use crate::pool::Pool;
 use crate::store::{
-    unix_ms, Append, Durable, HashCache, Lease, LeaseState, LogMeta, LogStore, MirrorSet, NewEntry,
-    StoreError, StoredEntry, WitnessConfig,
+    unix_ms, Append, Durable, HashCache, KeyCache, Lease, LeaseState, LogMeta, LogStore, MirrorSet,
+    NewEntry, StoreError, StoredEntry, WitnessConfig,
 };
 
 /// Reader connections. Four were too few under the mixed load at 10M
@@ -148,6 +148,8 @@ pub struct SqliteStore {
     /// The filesystem syncs after each append (of the database file's
     /// filesystem, by [`sync_filesystem`]).
     syncs: Arc<SyncGroup>,
+    /// Witness and mirror keys, parsed once.
+    keys: KeyCache,
 }
 
 /// The page size of a new log's file. An entry is about 1 KB, so a 4 KB
@@ -287,6 +289,7 @@ impl SqliteStore {
             readers,
             upper: HashCache::default(),
             syncs: SyncGroup::new(Box::new(move || sync_filesystem(&file))),
+            keys: KeyCache::default(),
         })
     }
 
@@ -982,8 +985,7 @@ impl LogStore for SqliteStore {
             rows.map(|r| {
                 let (vkey, url, size) = r?;
                 Ok(WitnessConfig {
-                    key: VerifierKey::parse(&vkey)
-                        .map_err(|e| StoreError::Corrupt(format!("witness key {vkey}: {e}")))?,
+                    key: self.keys.parse(&vkey, "witness")?,
                     url,
                     known_size: TreeSize(u64_of(size, "witness size")?),
                 })
@@ -1011,8 +1013,7 @@ impl LogStore for SqliteStore {
                 .map(|r| {
                     let (vkey, url) = r?;
                     Ok(WitnessConfig {
-                        key: VerifierKey::parse(&vkey)
-                            .map_err(|e| StoreError::Corrupt(format!("mirror key {vkey}: {e}")))?,
+                        key: self.keys.parse(&vkey, "mirror")?,
                         url,
                         known_size: TreeSize(0),
                     })

@@ -160,6 +160,42 @@ pub struct WitnessConfig {
     pub known_size: TreeSize,
 }
 
+/// Most keys a [`KeyCache`] holds; past it, keys are parsed every time.
+const KEY_CACHE_MAX: usize = 1024;
+
+/// Witness and mirror keys parsed once per store: their lists are read
+/// for every checkpoint, and parsing a key decompresses its curve point
+/// (about 90,000 instructions; three witnesses' keys were 1.5% of the
+/// server's instructions a submission, callgrind, BENCHMARKS.md).
+#[derive(Default)]
+pub struct KeyCache(std::sync::Mutex<std::collections::HashMap<String, VerifierKey>>);
+
+impl KeyCache {
+    /// The key written `text` in a row of the `what` table ("witness",
+    /// "mirror"): parsed the first time, then the same key again. A text
+    /// that does not parse is [`StoreError::Corrupt`], every time.
+    pub fn parse(&self, text: &str, what: &str) -> Result<VerifierKey, StoreError> {
+        // A panic elsewhere cannot leave the map half written: it holds
+        // only whole parses.
+        let mut keys = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(key) = keys.get(text) {
+            return Ok(key.clone());
+        }
+        let key = VerifierKey::parse(text)
+            .map_err(|e| StoreError::Corrupt(format!("{what} key {text}: {e}")))?;
+        if keys.len() < KEY_CACHE_MAX {
+            keys.insert(text.to_string(), key.clone());
+        }
+        Ok(key)
+    }
+
+    /// How many keys are held.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
 /// The mirrors the log pushes to (C2SP tlog-mirror) and how many of them
 /// must cosign a checkpoint before it is published.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -433,4 +469,59 @@ pub fn load_published(store: &dyn LogStore) -> Result<Option<Published>, StoreEr
     let checkpoint = daylight_core::Checkpoint::parse_text(note.text())
         .map_err(|e| StoreError::Corrupt(format!("published checkpoint: {e}")))?;
     Ok(Some(Published { bytes, checkpoint }))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use daylight_core::note::{KeyName, KeyType, SignerKey};
+
+    fn key_text(n: u8) -> String {
+        let name = KeyName::new(&format!("w{n}.example")).unwrap();
+        SignerKey::from_seed(name, KeyType::Ed25519, [n; 32])
+            .verifier()
+            .to_string()
+    }
+
+    /// A cached key is the key the text parses to, every time; a text that
+    /// does not parse is corrupt every time and never cached; the cache
+    /// stops growing at its bound and still answers.
+    #[test]
+    fn the_key_cache_gives_what_parsing_gives() {
+        let cache = KeyCache::default();
+        for _ in 0..2 {
+            for n in 1..4 {
+                let text = key_text(n);
+                assert_eq!(
+                    cache.parse(&text, "witness").unwrap(),
+                    VerifierKey::parse(&text).unwrap()
+                );
+            }
+        }
+        assert_eq!(cache.len(), 3);
+        let mut bad = key_text(1);
+        bad.pop();
+        bad.push('!');
+        for _ in 0..2 {
+            let err = cache.parse(&bad, "mirror").err().unwrap();
+            assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+            assert!(err.to_string().contains("mirror key w1.example+"), "{err}");
+        }
+        assert_eq!(cache.len(), 3);
+        let full = KeyCache::default();
+        for n in 0..=u8::MAX {
+            let name = KeyName::new(&format!("m{n}.example")).unwrap();
+            for m in 0..5u8 {
+                let text = SignerKey::from_seed(name.clone(), KeyType::Ed25519, [m; 32])
+                    .verifier()
+                    .to_string();
+                assert_eq!(
+                    full.parse(&text, "mirror").unwrap(),
+                    VerifierKey::parse(&text).unwrap()
+                );
+            }
+        }
+        assert_eq!(full.len(), KEY_CACHE_MAX);
+    }
 }

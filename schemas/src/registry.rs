@@ -110,12 +110,13 @@ impl SignerError {
 }
 
 /// Which of `mine` (one key's registrations) lets it sign `kind` (in one of
-/// `roles`) now, or why none does.
+/// `roles`) now, or why none does. `who` writes the key for the error, and
+/// runs only when there is one (every submission asks).
 fn standing<'a>(
     mine: &[&'a Registration],
     kind: crate::Kind,
     roles: &[Role],
-    who: &str,
+    who: impl FnOnce() -> String,
 ) -> Result<&'a Registration, SignerError> {
     let mut revoked = None;
     for r in mine.iter().filter(|r| roles.contains(&r.role)) {
@@ -133,10 +134,10 @@ fn standing<'a>(
         });
     }
     if mine.is_empty() {
-        Err(SignerError::Unknown(who.to_string()))
+        Err(SignerError::Unknown(who()))
     } else {
         Err(SignerError::WrongRole {
-            who: who.to_string(),
+            who: who(),
             kind: kind.to_string(),
         })
     }
@@ -318,12 +319,9 @@ impl Registry {
     pub fn signer_for(&self, record: &SignedRecord) -> Result<&Registration, SignerError> {
         let signer = record.signer();
         let mine: Vec<&Registration> = self.keys.iter().filter(|r| signer.is(&r.key)).collect();
-        standing(
-            &mine,
-            record.kind(),
-            record.body().signer_roles(),
-            &signer.to_string(),
-        )
+        standing(&mine, record.kind(), record.body().signer_roles(), || {
+            signer.to_string()
+        })
     }
 
     /// Whether the key written `vkey` (verifier-key text) may sign `kind`
@@ -337,7 +335,7 @@ impl Registry {
             .iter()
             .map(|&pos| &self.keys[pos])
             .collect();
-        standing(&mine, kind, kind.signer_roles(), vkey).map(|_| ())
+        standing(&mine, kind, kind.signer_roles(), || vkey.to_string()).map(|_| ())
     }
 
     /// Replays the registry entry at `index` (entries must come in index
