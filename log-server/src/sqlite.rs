@@ -1797,6 +1797,48 @@ mod tests {
         );
     }
 
+    /// A new log's first run of leaf prefixes goes to `leaf_blocks`, none
+    /// to `leaf_runs`, and every entry is found through it after a reopen
+    /// (when the map in memory no longer holds it).
+    #[test]
+    fn a_new_log_writes_its_runs_as_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.db");
+        let store = SqliteStore::create(&path, "new.test/log", 0).unwrap();
+        let key = key("new.test/log");
+        let n = dedup::RUN + 100;
+        let mut i = 0;
+        while i < n {
+            let end = (i + 16_384).min(n);
+            integrate(&store, &key, "new.test/log", (i..end).map(entry).collect()).unwrap();
+            i = end;
+        }
+        let count = |store: &SqliteStore, table: &str| -> i64 {
+            store
+                .read(|c| {
+                    Ok(c.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?)
+                })
+                .unwrap()
+        };
+        let blocks = dedup::RUN.div_ceil(dedup::BLOCK_PAIRS as u64) as i64;
+        assert_eq!(count(&store, "leaf_blocks"), blocks);
+        assert_eq!(count(&store, "leaf_runs"), 0);
+        drop(store);
+        let store = SqliteStore::open(&path).unwrap();
+        for i in [0, 1, 77_777, dedup::RUN - 1, dedup::RUN, n - 1] {
+            assert_eq!(
+                store.find_leaf(&entry(i).leaf_hash).unwrap(),
+                Some(LeafIndex(i)),
+                "entry {i}"
+            );
+        }
+        assert_eq!(store.find_leaf(&entry(n).leaf_hash).unwrap(), None);
+        let err = integrate(&store, &key, "new.test/log", vec![entry(5)])
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("repeats entry 5"), "{err}");
+    }
+
     /// A log created before the leaf runs keeps its `UNIQUE` index and its
     /// indexes by kind and signer, and works as before.
     #[test]
