@@ -13,14 +13,16 @@
 //! transaction, as a *run*: their 8-byte hash prefixes sorted (written in
 //! order, so a few hundred pages for the whole run), with a Bloom filter of
 //! 16 bits per entry (10 in older logs) kept on disk and in memory. A new
-//! log keeps a run's sorted prefixes in blocks of [`BLOCK_PAIRS`], one row
-//! each ([`RunLayout::Blocks`]); older logs keep one row per entry
+//! log writes a run's sorted prefixes in blocks of [`BLOCK_PAIRS`], one row
+//! each ([`RunLayout::Blocks`]); older logs write one row per entry
 //! ([`RunLayout::Rows`]), which cost about a third of the write path's SQL
-//! when a run was written. A lookup that misses the map asks every run's filter (the
-//! filters are laid out so that one lookup reads one contiguous stretch of
-//! memory) and reads only the runs whose filter may hold the hash; every
-//! candidate is confirmed against the full leaf hash in `entries`. A Bloom
-//! filter has no false negatives, so a stored entry is always found.
+//! when a run was written. Each run is read from the table that holds it,
+//! whichever binary wrote it. A lookup that misses the map asks every
+//! run's filter (the filters are laid out so that one lookup reads one
+//! contiguous stretch of memory) and reads only the runs whose filter may
+//! hold the hash; every candidate is confirmed against the full leaf hash
+//! in `entries`. A Bloom filter has no false negatives, so a stored entry
+//! is always found.
 //!
 //! Another process (an offline `daylight log` command) may append to the
 //! same file: before answering, the map reads whatever entries and runs
@@ -122,9 +124,12 @@ pub struct RunFormat {
 impl RunFormat {
     /// The format a log's `meta` value names: absent in logs from before
     /// the choice (10-bit filters, rows), `16` (rows), `16-blocks`. A
-    /// binary from before the blocks refuses `16-blocks` at open (it knows
-    /// only `16`), rather than look for runs in a table it does not know
-    /// and miss a repeated entry.
+    /// binary that knows only `16` refuses `16-blocks` at open, rather than
+    /// look for runs in a table it does not know and miss a repeated entry.
+    /// Binaries from before the 16-bit filters do not read the key: they
+    /// refuse a log holding a 16-bit run (its filter's length), and a run
+    /// one of them writes into a younger log is a 10-bit run of rows, read
+    /// from `leaf_runs` as every run is read from the table holding it.
     pub fn from_meta(value: Option<&str>) -> Result<RunFormat, StoreError> {
         let (shape, layout) = match value {
             None => (FilterShape::TEN_BITS, RunLayout::Rows),
@@ -148,55 +153,63 @@ pub const BLOCKS_VALUE: &str = "16-blocks";
 /// created by this version, `16` or absent before.
 pub const FILTER_SHAPE_KEY: &str = "leaf_filter_bits";
 
-/// Entries per `leaf_blocks` row: 3 KB of pairs, five to a 16 KB page.
+/// Entries per `leaf_blocks` row: 3 KB of pairs, five to a 16 KB page (and
+/// inside SQLite's limit for a row kept in its page, about 4 KB at that page
+/// size: only logs made with 16 KB pages write blocks).
 pub const BLOCK_PAIRS: usize = 256;
 
 /// Bytes of one pair in a block: the run key (8 bytes, big-endian), then
 /// the entry's offset in its run (4 bytes, big-endian).
 const PAIR: usize = 12;
 
-/// The offsets in its run of every pair of `pairs` (a block, sorted by key
-/// then offset) whose key is `key`; `run` entries to a run.
-fn offsets_in_block(pairs: &[u8], key: i64, run: u64) -> Result<Vec<u64>, StoreError> {
-    if pairs.len() % PAIR != 0 {
-        return Err(StoreError::Corrupt(format!(
-            "a leaf block has {} bytes, not a multiple of {PAIR}",
+/// The offsets in its run of every pair of `pairs` (a block of a run of
+/// `run` entries, starting with the pair (`first_key`, `first_offset`))
+/// whose key is `key`. The block is checked whole first: from 1 to
+/// [`BLOCK_PAIRS`] pairs, sorted by key then offset, every offset inside
+/// the run, its first pair the one its row names; anything else is corrupt,
+/// never "not found".
+fn offsets_in_block(
+    pairs: &[u8],
+    first_key: i64,
+    first_offset: u64,
+    key: i64,
+    run: u64,
+) -> Result<Vec<u64>, StoreError> {
+    let corrupt = |what: String| Err(StoreError::Corrupt(format!("a leaf block {what}")));
+    if pairs.is_empty() || pairs.len() % PAIR != 0 || pairs.len() > BLOCK_PAIRS * PAIR {
+        return corrupt(format!(
+            "has {} bytes, not 1 to {BLOCK_PAIRS} pairs of {PAIR}",
             pairs.len()
-        )));
+        ));
     }
-    let pair = |i: usize| {
-        let p = &pairs[i * PAIR..(i + 1) * PAIR];
-        let mut k = [0u8; 8];
-        k.copy_from_slice(&p[..8]);
-        let mut o = [0u8; 4];
-        o.copy_from_slice(&p[8..]);
-        (i64::from_be_bytes(k), u64::from(u32::from_be_bytes(o)))
-    };
-    let n = pairs.len() / PAIR;
-    // The first pair with this key, by bisection over the sorted pairs.
-    let (mut lo, mut hi) = (0, n);
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        if pair(mid).0 < key {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
+    let decoded: Vec<(i64, u64)> = pairs
+        .chunks_exact(PAIR)
+        .map(|p| {
+            let mut k = [0u8; 8];
+            k.copy_from_slice(&p[..8]);
+            let mut o = [0u8; 4];
+            o.copy_from_slice(&p[8..]);
+            (i64::from_be_bytes(k), u64::from(u32::from_be_bytes(o)))
+        })
+        .collect();
+    if decoded[0] != (first_key, first_offset) {
+        return corrupt(format!(
+            "starts with ({}, {}), not the ({first_key}, {first_offset}) its row names",
+            decoded[0].0, decoded[0].1
+        ));
     }
-    let mut out = Vec::new();
-    for i in lo..n {
-        let (k, offset) = pair(i);
-        if k != key {
-            break;
-        }
-        if offset >= run {
-            return Err(StoreError::Corrupt(format!(
-                "a leaf block names offset {offset} in a run of {run}"
-            )));
-        }
-        out.push(offset);
+    if let Some(w) = decoded.windows(2).find(|w| w[0] >= w[1]) {
+        return corrupt(format!("is out of order at ({}, {})", w[1].0, w[1].1));
     }
-    Ok(out)
+    if let Some(&(_, offset)) = decoded.iter().find(|(_, o)| *o >= run) {
+        return corrupt(format!("names offset {offset} in a run of {run}"));
+    }
+    let from = decoded.partition_point(|(k, _)| *k < key);
+    Ok(decoded[from..]
+        .iter()
+        .take_while(|(k, _)| *k == key)
+        .map(|&(_, o)| o)
+        .collect())
 }
 
 /// The run's sort key of a leaf: its first 8 bytes (uniform: a SHA-256
@@ -238,6 +251,8 @@ struct Filters {
     /// Each run's first index, oldest first (its `run` column); one per
     /// filter held.
     firsts: Vec<u64>,
+    /// Where each run's prefixes are, in the order of `firsts`.
+    layouts: Vec<RunLayout>,
     words: Vec<u64>,
 }
 
@@ -247,13 +262,14 @@ impl Filters {
             blocks: shape.blocks_for(run),
             probes: shape.probes,
             firsts: Vec::new(),
+            layouts: Vec::new(),
             words: Vec::new(),
         }
     }
 
     /// Adds the filter of the run starting at `first` (its `blocks *
-    /// WORDS` words, block by block).
-    fn push(&mut self, first: u64, filter: &[u64]) {
+    /// WORDS` words, block by block), whose prefixes are in `layout`.
+    fn push(&mut self, first: u64, filter: &[u64], layout: RunLayout) {
         let runs = self.firsts.len();
         let mut words = Vec::with_capacity(self.blocks * (runs + 1) * WORDS);
         for h in 0..self.blocks {
@@ -263,10 +279,12 @@ impl Filters {
         }
         self.words = words;
         self.firsts.push(first);
+        self.layouts.push(layout);
     }
 
-    /// The first indexes of the runs whose filter may hold `leaf`.
-    fn maybe(&self, leaf: &Hash) -> Vec<u64> {
+    /// The runs whose filter may hold `leaf`: their first indexes and
+    /// layouts.
+    fn maybe(&self, leaf: &Hash) -> Vec<(u64, RunLayout)> {
         let runs = self.firsts.len();
         if runs == 0 {
             return Vec::new();
@@ -279,9 +297,9 @@ impl Filters {
         let at = block * runs * WORDS;
         self.words[at..at + runs * WORDS]
             .chunks_exact(WORDS)
-            .zip(&self.firsts)
+            .zip(self.firsts.iter().zip(&self.layouts))
             .filter(|(w, _)| w.iter().zip(&mask).all(|(w, m)| w & m == *m))
-            .map(|(_, &first)| first)
+            .map(|(_, (&first, &layout))| (first, layout))
             .collect()
     }
 
@@ -295,6 +313,25 @@ impl Filters {
             }
         }
         words
+    }
+}
+
+/// Where the run starting at `first` keeps its prefixes: the table that
+/// holds them, whichever binary wrote it (an older one writes rows into a
+/// log whose own runs are blocks). A run in neither is corrupt.
+fn layout_of(conn: &Connection, first: u64) -> Result<RunLayout, StoreError> {
+    let run = i64_of(first)?;
+    let held = |sql: &str| -> Result<bool, StoreError> {
+        Ok(conn.prepare_cached(sql)?.query_row([run], |r| r.get(0))?)
+    };
+    if held("SELECT EXISTS (SELECT 1 FROM leaf_blocks WHERE run = ?1)")? {
+        Ok(RunLayout::Blocks)
+    } else if held("SELECT EXISTS (SELECT 1 FROM leaf_runs WHERE run = ?1)")? {
+        Ok(RunLayout::Rows)
+    } else {
+        Err(StoreError::Corrupt(format!(
+            "leaf run {first} has no prefixes in leaf_blocks or leaf_runs"
+        )))
     }
 }
 
@@ -402,7 +439,7 @@ impl Dedup {
                     u64::from_le_bytes(w)
                 })
                 .collect();
-            filters.push(first, &words);
+            filters.push(first, &words, layout_of(conn, first)?);
             self.flushed = end;
         }
         drop(rows);
@@ -432,8 +469,8 @@ impl Dedup {
             return Ok(None);
         }
         let mut confirm = conn.prepare_cached("SELECT leaf_hash FROM entries WHERE idx = ?1")?;
-        for first in runs {
-            for idx in self.candidates(conn, first, key_of(leaf))? {
+        for (first, layout) in runs {
+            for idx in self.candidates(conn, first, layout, key_of(leaf))? {
                 let stored: Option<Vec<u8>> =
                     confirm.query_row([idx], |row| row.get(0)).optional()?;
                 if stored.as_deref() == Some(leaf.as_bytes().as_slice()) {
@@ -444,10 +481,17 @@ impl Dedup {
         Ok(None)
     }
 
-    /// The indexes of the run starting at `first` whose leaf has `key`.
-    fn candidates(&self, conn: &Connection, first: u64, key: i64) -> Result<Vec<i64>, StoreError> {
+    /// The indexes of the run starting at `first`, kept in `layout`, whose
+    /// leaf has `key`.
+    fn candidates(
+        &self,
+        conn: &Connection,
+        first: u64,
+        layout: RunLayout,
+        key: i64,
+    ) -> Result<Vec<i64>, StoreError> {
         let run = i64_of(first)?;
-        match self.layout {
+        match layout {
             RunLayout::Rows => {
                 let mut probe =
                     conn.prepare_cached("SELECT idx FROM leaf_runs WHERE run = ?1 AND key = ?2")?;
@@ -457,21 +501,29 @@ impl Dedup {
                 Ok(found)
             }
             RunLayout::Blocks => {
-                // The pairs with this key start in the last block that
-                // starts below it, and may go on through every block that
-                // starts with it: read from the newest such block down.
+                // The pairs with this key are in the blocks that start with
+                // it, and may begin in the last block that starts below it:
+                // read from the newest such block down to that one.
                 let mut blocks = conn.prepare_cached(
-                    "SELECT first_key, pairs FROM leaf_blocks WHERE run = ?1 AND first_key <= ?2
+                    "SELECT first_key, first_idx, pairs FROM leaf_blocks
+                     WHERE run = ?1 AND first_key <= ?2
                      ORDER BY first_key DESC, first_idx DESC",
                 )?;
                 let mut rows = blocks.query(params![run, key])?;
                 let mut found = Vec::new();
                 while let Some(row) = rows.next()? {
                     let first_key: i64 = row.get(0)?;
-                    let pairs = row.get_ref(1)?.as_blob().map_err(|_| {
+                    let first_offset = u64_of(row.get(1)?, RUN_INDEX)?
+                        .checked_sub(first)
+                        .ok_or_else(|| {
+                            StoreError::Corrupt(format!(
+                                "a leaf block of run {first} starts before it"
+                            ))
+                        })?;
+                    let pairs = row.get_ref(2)?.as_blob().map_err(|_| {
                         StoreError::Corrupt(format!("a leaf block of run {first} is not a blob"))
                     })?;
-                    for offset in offsets_in_block(pairs, key, self.run)? {
+                    for offset in offsets_in_block(pairs, first_key, first_offset, key, self.run)? {
                         found.push(i64_of(first + offset)?);
                     }
                     if first_key < key {
@@ -595,7 +647,7 @@ impl Dedup {
         let before = self.flushed;
         for (first, filter) in pending.runs {
             if first == self.flushed {
-                self.filters.push(first, &filter);
+                self.filters.push(first, &filter, self.layout);
                 self.flushed = first + self.run;
             }
         }
@@ -831,7 +883,11 @@ mod tests {
         // Same first 24 bytes (key, block, bits) as entry 3, another hash.
         let mut twin = leaves[3];
         twin.0[31] ^= 1;
-        assert_eq!(d.filters.maybe(&twin), vec![0], "the filter cannot tell");
+        assert_eq!(
+            d.filters.maybe(&twin),
+            vec![(0, format.layout)],
+            "the filter cannot tell"
+        );
         assert_eq!(d.find(&c, &twin).unwrap(), None);
         assert_eq!(d.find(&c, &leaves[3]).unwrap(), Some(3));
     }
@@ -859,22 +915,33 @@ mod tests {
     }
 
     /// Leaves sharing a run key (an adversary can grind 8-byte
-    /// collisions) are found wherever they fall, across several blocks,
-    /// and one run is written as its blocks, not as rows.
+    /// collisions) are found wherever they fall: groups of one key across
+    /// two blocks and more, groups of neighbouring keys, the keys at either
+    /// end of the signed range and either side of zero; and one run is
+    /// written as its blocks, not as rows.
     #[test]
     fn leaves_sharing_a_key_are_found_across_blocks() {
         let dir = tempfile::tempdir().unwrap();
         let mut c = open(&dir.path().join("log.db"));
         let run = 2048;
         let mut d = Dedup::load_with_run(&c, run, FORMATS[1]).unwrap();
-        let shared = |i: u64| {
+        let shared = |key: i64, i: u64| {
             let mut h = leaf(i);
-            h.0[..8].copy_from_slice(&[0x5a; 8]);
+            h.0[..8].copy_from_slice(&key.to_be_bytes());
             h
         };
-        // 700 sharing one key (three blocks and more), the rest spread.
+        // Of every 16: 3 at the lowest key (384 of the run's 2,048), 2 at
+        // -1, 1 at 0, 3 at 1, 1 at the highest, 6 spread.
+        let key_for = |i: u64| match i % 16 {
+            0..=2 => Some(i64::MIN),
+            3 | 4 => Some(-1),
+            5 => Some(0),
+            6..=8 => Some(1),
+            9 => Some(i64::MAX),
+            _ => None,
+        };
         let leaves: Vec<Hash> = (0..2500)
-            .map(|i| if i % 3 == 0 { shared(i) } else { leaf(i) })
+            .map(|i| key_for(i).map_or_else(|| leaf(i), |k| shared(k, i)))
             .collect();
         append(&mut d, &mut c, &leaves[..1000]).unwrap();
         append(&mut d, &mut c, &leaves[1000..]).unwrap();
@@ -892,21 +959,18 @@ mod tests {
             for (i, l) in leaves.iter().enumerate() {
                 assert_eq!(d.find(&c, l).unwrap(), Some(i as u64), "entry {i}");
             }
-            for i in [3000, 3003, 9999] {
-                assert_eq!(
-                    d.find(&c, &shared(i)).unwrap(),
-                    None,
-                    "{i} is not in the log"
-                );
+            for key in [i64::MIN, -1, 0, 1, i64::MAX] {
+                assert_eq!(d.find(&c, &shared(key, 9999)).unwrap(), None, "{key}");
             }
         }
         let tx = c.transaction().unwrap();
         d.catch_up(&tx).unwrap();
-        let err = d.prepare(&tx, 2500, vec![shared(1998)]).err().unwrap();
+        let err = d.prepare(&tx, 2500, vec![leaves[1998]]).err().unwrap();
         assert!(err.to_string().contains("repeats entry 1998"), "{err}");
     }
 
-    /// A block cut short, or naming an entry past its run, is corrupt: the
+    /// A block that is empty, does not start with the pair its row names,
+    /// is out of order, or names an entry past its run is corrupt: the
     /// lookup says so rather than answer "not in the log".
     #[test]
     fn a_damaged_block_is_corrupt() {
@@ -915,17 +979,67 @@ mod tests {
         let mut d = Dedup::load_with_run(&c, SMALL, FORMATS[1]).unwrap();
         append(&mut d, &mut c, &(0..SMALL).map(leaf).collect::<Vec<_>>()).unwrap();
         assert_eq!(d.find(&c, &leaf(5)).unwrap(), Some(5));
-        c.execute("UPDATE leaf_blocks SET pairs = x'00'", [])
+        let (key, first): (i64, i64) = c
+            .query_row("SELECT first_key, first_idx FROM leaf_blocks", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .unwrap();
-        let err = d.find(&c, &leaf(5)).err().unwrap();
-        assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
-        assert!(err.to_string().contains("1 bytes"), "{err}");
-        let mut past = key_of(&leaf(5)).to_be_bytes().to_vec();
-        past.extend_from_slice(&(SMALL as u32).to_be_bytes());
-        c.execute("UPDATE leaf_blocks SET pairs = ?1", [past])
-            .unwrap();
-        let err = d.find(&c, &leaf(5)).err().unwrap();
-        assert!(err.to_string().contains("offset 8 in a run of 8"), "{err}");
+        let pairs = |pairs: &[(i64, u32)]| -> Vec<u8> {
+            pairs
+                .iter()
+                .flat_map(|(k, o)| k.to_be_bytes().into_iter().chain(o.to_be_bytes()))
+                .collect()
+        };
+        let at = first as u32;
+        let other = (at + 1) % SMALL as u32;
+        for (bytes, says) in [
+            (Vec::new(), "has 0 bytes"),
+            (vec![0], "has 1 bytes"),
+            (pairs(&[(key, other)]), "starts with"),
+            (pairs(&[(key, at), (key, at)]), "out of order"),
+            (
+                pairs(&[(key, at), (i64::MAX, SMALL as u32)]),
+                "offset 8 in a run of 8",
+            ),
+        ] {
+            c.execute("UPDATE leaf_blocks SET pairs = ?1", [bytes])
+                .unwrap();
+            let err = d.find(&c, &leaf(5)).err().unwrap();
+            assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+            assert!(err.to_string().contains(says), "{err}");
+        }
+    }
+
+    /// A binary from before the 16-bit filters, which does not read the
+    /// format's key, may write a young log's first run as 10-bit rows; this
+    /// version, writing blocks to the same log, reads that run from its
+    /// rows. A run whose prefixes are in neither table is corrupt.
+    #[test]
+    fn a_run_of_rows_in_a_log_of_blocks_is_read_from_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = open(&dir.path().join("log.db"));
+        let old = RunFormat {
+            shape: FilterShape::TEN_BITS,
+            layout: RunLayout::Rows,
+        };
+        let run = 2048;
+        let leaves: Vec<Hash> = (0..5000).map(leaf).collect();
+        let mut o = Dedup::load_with_run(&c, run, old).unwrap();
+        append(&mut o, &mut c, &leaves[..2100]).unwrap();
+        let mut d = Dedup::load_with_run(&c, run, FORMATS[1]).unwrap();
+        append(&mut d, &mut c, &leaves[2100..]).unwrap();
+        for again in [
+            Dedup::load_with_run(&c, run, FORMATS[1]).unwrap(),
+            Dedup::load_with_run(&c, run, old).unwrap(),
+        ] {
+            assert_eq!(again.filters.layouts.len() + again.other.layouts.len(), 2);
+            for (i, l) in leaves.iter().enumerate().step_by(7) {
+                assert_eq!(again.find(&c, l).unwrap(), Some(i as u64), "entry {i}");
+            }
+        }
+        c.execute("DELETE FROM leaf_runs", []).unwrap();
+        let err = Dedup::load_with_run(&c, run, FORMATS[1]).err().unwrap();
+        assert!(err.to_string().contains("run 0 has no prefixes"), "{err}");
     }
 
     #[test]
@@ -955,9 +1069,11 @@ mod tests {
     fn false_positives(shape: FilterShape) -> f64 {
         let leaves: Vec<Hash> = (0..RUN).map(leaf).collect();
         let mut f = Filters::new(RUN, shape);
-        f.push(0, &f.filter_of(leaves.iter()));
-        f.push(RUN, &f.filter_of(std::iter::empty()));
-        assert!(leaves.iter().all(|l| f.maybe(l) == vec![0]));
+        f.push(0, &f.filter_of(leaves.iter()), RunLayout::Blocks);
+        f.push(RUN, &f.filter_of(std::iter::empty()), RunLayout::Blocks);
+        assert!(leaves
+            .iter()
+            .all(|l| f.maybe(l) == vec![(0, RunLayout::Blocks)]));
         let n = (RUN..2 * RUN)
             .filter(|&i| !f.maybe(&leaf(i)).is_empty())
             .count();
