@@ -1839,6 +1839,46 @@ mod tests {
         assert!(err.to_string().contains("repeats entry 5"), "{err}");
     }
 
+    /// Witness and mirror rows read the same keys on every read (parsed
+    /// once, `KeyCache`); a row whose key does not parse is corrupt on
+    /// every read, and names its table and text.
+    #[test]
+    fn witness_and_mirror_keys_are_read_the_same_every_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.db");
+        let store = SqliteStore::create(&path, "new.test/log", 0).unwrap();
+        let (w, m) = (key("w1.example"), key("m1.example"));
+        store.add_witness(w.verifier(), "http://w1.test").unwrap();
+        store.add_mirror(m.verifier(), "http://m1.test").unwrap();
+        for _ in 0..3 {
+            assert_eq!(store.witnesses().unwrap()[0].key, *w.verifier());
+            assert_eq!(store.mirrors().unwrap().mirrors[0].key, *m.verifier());
+        }
+        let c = Connection::open(&path).unwrap();
+        for table in ["witnesses", "mirrors"] {
+            c.execute(
+                &format!(
+                    "INSERT INTO {table} (vkey, url) VALUES ('bad+00000000+AA', 'http://x.test')"
+                ),
+                [],
+            )
+            .unwrap();
+        }
+        for _ in 0..2 {
+            let err = store.witnesses().err().unwrap();
+            assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+            assert!(
+                err.to_string().contains("witness key bad+00000000+AA"),
+                "{err}"
+            );
+            let err = store.mirrors().err().unwrap();
+            assert!(
+                err.to_string().contains("mirror key bad+00000000+AA"),
+                "{err}"
+            );
+        }
+    }
+
     /// A log created before the leaf runs keeps its `UNIQUE` index and its
     /// indexes by kind and signer, and works as before.
     #[test]
