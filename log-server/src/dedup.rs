@@ -44,7 +44,7 @@ const RUN_INDEX: &str = "index in the leaf runs";
 pub const RUN: u64 = 1 << 17;
 
 /// The tables of the runs: `leaf_runs` for [`RunLayout::Rows`],
-/// `leaf_blocks` for [`RunLayout::Blocks`] (a log uses one of them).
+/// `leaf_blocks` for [`RunLayout::Blocks`] (each run is in one of them).
 pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS leaf_runs (
     run INTEGER NOT NULL,
@@ -104,7 +104,8 @@ impl FilterShape {
 /// How a run's sorted prefixes are stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunLayout {
-    /// One `leaf_runs` row per entry: logs created before the blocks.
+    /// One `leaf_runs` row per entry: the runs of logs created before the
+    /// blocks, and those a binary from before them writes into a new log.
     Rows,
     /// [`BLOCK_PAIRS`] entries to a `leaf_blocks` row: a run is written as
     /// 512 rows instead of 131,072.
@@ -164,10 +165,12 @@ const PAIR: usize = 12;
 
 /// The offsets in its run of every pair of `pairs` (a block of a run of
 /// `run` entries, starting with the pair (`first_key`, `first_offset`))
-/// whose key is `key`. The block is checked whole first: from 1 to
-/// [`BLOCK_PAIRS`] pairs, sorted by key then offset, every offset inside
-/// the run, its first pair the one its row names; anything else is corrupt,
-/// never "not found".
+/// whose key is `key`. The block is checked whole first: [`BLOCK_PAIRS`]
+/// pairs (or what a run's last block holds past its full ones), sorted by
+/// key then offset, every offset inside the run, its first pair the one its
+/// row names; anything else is corrupt, never "not found". (A block row
+/// deleted outright is not noticed here, as a deleted `leaf_runs` row was
+/// not: that would take reading the whole run.)
 fn offsets_in_block(
     pairs: &[u8],
     first_key: i64,
@@ -176,10 +179,18 @@ fn offsets_in_block(
     run: u64,
 ) -> Result<Vec<u64>, StoreError> {
     let corrupt = |what: String| Err(StoreError::Corrupt(format!("a leaf block {what}")));
-    if pairs.is_empty() || pairs.len() % PAIR != 0 || pairs.len() > BLOCK_PAIRS * PAIR {
+    // `write_run` cuts a run into full blocks and one holding the rest.
+    let rest = (run % BLOCK_PAIRS as u64) as usize;
+    let n = pairs.len() / PAIR;
+    if pairs.len() % PAIR != 0 || !(n == BLOCK_PAIRS || (n == rest && rest > 0)) {
         return corrupt(format!(
-            "has {} bytes, not 1 to {BLOCK_PAIRS} pairs of {PAIR}",
-            pairs.len()
+            "has {} bytes, not {BLOCK_PAIRS} pairs of {PAIR}{}",
+            pairs.len(),
+            if rest > 0 {
+                format!(" or the {rest} of a run's last block")
+            } else {
+                String::new()
+            }
         ));
     }
     let decoded: Vec<(i64, u64)> = pairs
@@ -338,7 +349,8 @@ fn layout_of(conn: &Connection, first: u64) -> Result<RunLayout, StoreError> {
 /// The leaf-hash lookup of one open SQLite log.
 pub struct Dedup {
     run: u64,
-    /// Where this log's runs keep their sorted prefixes.
+    /// The layout this process writes new runs in (the log's format);
+    /// each run already written is read in its own ([`layout_of`]).
     layout: RunLayout,
     /// Entries `[flushed, seen)` by leaf hash.
     recent: HashMap<Hash, u64>,
@@ -665,7 +677,7 @@ impl Dedup {
         self.seen = self.seen.max(end);
     }
 
-    /// Where this log's runs keep their sorted prefixes.
+    /// The layout this process writes new runs in.
     #[cfg(test)]
     pub(crate) fn layout(&self) -> RunLayout {
         self.layout
@@ -965,49 +977,93 @@ mod tests {
         }
         let tx = c.transaction().unwrap();
         d.catch_up(&tx).unwrap();
-        let err = d.prepare(&tx, 2500, vec![leaves[1998]]).err().unwrap();
-        assert!(err.to_string().contains("repeats entry 1998"), "{err}");
+        // Entry 2000 shares the lowest key with 383 others in the run.
+        let err = d.prepare(&tx, 2500, vec![leaves[2000]]).err().unwrap();
+        assert!(err.to_string().contains("repeats entry 2000"), "{err}");
     }
 
-    /// A block that is empty, does not start with the pair its row names,
-    /// is out of order, or names an entry past its run is corrupt: the
-    /// lookup says so rather than answer "not in the log".
+    /// A block that is empty, cut short or too long, does not start with
+    /// the pair its row names, is out of order, names an entry past its run,
+    /// or starts before its run is corrupt: the lookup says so rather than
+    /// answer "not in the log".
     #[test]
     fn a_damaged_block_is_corrupt() {
         let dir = tempfile::tempdir().unwrap();
         let mut c = open(&dir.path().join("log.db"));
         let mut d = Dedup::load_with_run(&c, SMALL, FORMATS[1]).unwrap();
-        append(&mut d, &mut c, &(0..SMALL).map(leaf).collect::<Vec<_>>()).unwrap();
+        append(
+            &mut d,
+            &mut c,
+            &(0..2 * SMALL).map(leaf).collect::<Vec<_>>(),
+        )
+        .unwrap();
         assert_eq!(d.find(&c, &leaf(5)).unwrap(), Some(5));
-        let (key, first): (i64, i64) = c
-            .query_row("SELECT first_key, first_idx FROM leaf_blocks", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
+        let stored: Vec<u8> = c
+            .query_row("SELECT pairs FROM leaf_blocks WHERE run = 0", [], |r| {
+                r.get(0)
             })
             .unwrap();
-        let pairs = |pairs: &[(i64, u32)]| -> Vec<u8> {
+        let good: Vec<(i64, u32)> = stored
+            .chunks_exact(PAIR)
+            .map(|p| {
+                (
+                    i64::from_be_bytes(p[..8].try_into().unwrap()),
+                    u32::from_be_bytes(p[8..].try_into().unwrap()),
+                )
+            })
+            .collect();
+        assert_eq!(good.len(), SMALL as usize);
+        let bytes = |pairs: &[(i64, u32)]| -> Vec<u8> {
             pairs
                 .iter()
                 .flat_map(|(k, o)| k.to_be_bytes().into_iter().chain(o.to_be_bytes()))
                 .collect()
         };
-        let at = first as u32;
-        let other = (at + 1) % SMALL as u32;
-        for (bytes, says) in [
+        type Pairs = Vec<(i64, u32)>;
+        let with = |f: &dyn Fn(&mut Pairs)| {
+            let mut p = good.clone();
+            f(&mut p);
+            bytes(&p)
+        };
+        for (pairs, says) in [
             (Vec::new(), "has 0 bytes"),
             (vec![0], "has 1 bytes"),
-            (pairs(&[(key, other)]), "starts with"),
-            (pairs(&[(key, at), (key, at)]), "out of order"),
+            (with(&|p| p.truncate(5)), "has 60 bytes"),
             (
-                pairs(&[(key, at), (i64::MAX, SMALL as u32)]),
+                with(&|p| p.extend((0..250).map(|i| (i64::MAX, 100 + i)))),
+                "has 3096 bytes",
+            ),
+            (
+                with(&|p| {
+                    let (_, o) = p.remove(0);
+                    p.push((i64::MAX, o));
+                }),
+                "starts with",
+            ),
+            (with(&|p| p.swap(1, 2)), "out of order"),
+            (
+                with(&|p| {
+                    let last = p.len() - 1;
+                    p[last].1 = SMALL as u32;
+                }),
                 "offset 8 in a run of 8",
             ),
         ] {
-            c.execute("UPDATE leaf_blocks SET pairs = ?1", [bytes])
+            c.execute("UPDATE leaf_blocks SET pairs = ?1 WHERE run = 0", [pairs])
                 .unwrap();
             let err = d.find(&c, &leaf(5)).err().unwrap();
             assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
-            assert!(err.to_string().contains(says), "{err}");
+            assert!(err.to_string().contains(says), "{says}: {err}");
         }
+        c.execute("UPDATE leaf_blocks SET pairs = ?1 WHERE run = 0", [stored])
+            .unwrap();
+        assert_eq!(d.find(&c, &leaf(5)).unwrap(), Some(5));
+        // The second run's block, said to start at entry 7, in the first.
+        assert_eq!(d.find(&c, &leaf(13)).unwrap(), Some(13));
+        c.execute("UPDATE leaf_blocks SET first_idx = 7 WHERE run = 8", [])
+            .unwrap();
+        let err = d.find(&c, &leaf(13)).err().unwrap();
+        assert!(err.to_string().contains("run 8 starts before it"), "{err}");
     }
 
     /// A binary from before the 16-bit filters, which does not read the
@@ -1032,7 +1088,15 @@ mod tests {
             Dedup::load_with_run(&c, run, FORMATS[1]).unwrap(),
             Dedup::load_with_run(&c, run, old).unwrap(),
         ] {
-            assert_eq!(again.filters.layouts.len() + again.other.layouts.len(), 2);
+            // The 16-bit run is blocks, the 10-bit one rows, whichever
+            // shape the reader's own filters have.
+            let (sixteen, ten) = if again.filters.probes == FilterShape::SIXTEEN_BITS.probes {
+                (&again.filters, &again.other)
+            } else {
+                (&again.other, &again.filters)
+            };
+            assert_eq!(sixteen.layouts, vec![RunLayout::Blocks]);
+            assert_eq!(ten.layouts, vec![RunLayout::Rows]);
             for (i, l) in leaves.iter().enumerate().step_by(7) {
                 assert_eq!(again.find(&c, l).unwrap(), Some(i as u64), "entry {i}");
             }

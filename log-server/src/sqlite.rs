@@ -1854,6 +1854,7 @@ mod tests {
             assert_eq!(store.witnesses().unwrap()[0].key, *w.verifier());
             assert_eq!(store.mirrors().unwrap().mirrors[0].key, *m.verifier());
         }
+        assert_eq!(store.keys.len(), 2, "each key parsed once and kept");
         let c = Connection::open(&path).unwrap();
         for table in ["witnesses", "mirrors"] {
             c.execute(
@@ -1872,6 +1873,7 @@ mod tests {
                 "{err}"
             );
             let err = store.mirrors().err().unwrap();
+            assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
             assert!(
                 err.to_string().contains("mirror key bad+00000000+AA"),
                 "{err}"
