@@ -238,25 +238,21 @@ async fn lead(
         .saturating_sub(batch.len())
         .max(config.max_entries / 2)
         .max(1);
-    let s = shared.store.clone();
-    let queued = match tokio::task::spawn_blocking(move || s.queued(room)).await {
-        Ok(Ok(q)) => q,
-        Ok(Err(e)) => {
-            shared
-                .metrics
-                .storage_errors
-                .fetch_add(1, Ordering::Relaxed);
-            tracing::error!("reading the submission queue: {e}");
-            Vec::new()
+    // Another frontend's entries are read beside the batch, on the thread
+    // that sequences it (one handoff less per batch); a poll with no entries
+    // of this frontend's reads them first, to know whether there is a batch.
+    let polled = if batch.is_empty() {
+        let sh = shared.clone();
+        let queued = tokio::task::spawn_blocking(move || read_queue(&sh, room))
+            .await
+            .unwrap_or_default();
+        if queued.is_empty() {
+            return;
         }
-        Err(e) => {
-            tracing::error!("reading the submission queue: {e}");
-            Vec::new()
-        }
+        Some(queued)
+    } else {
+        None
     };
-    if batch.is_empty() && queued.is_empty() {
-        return;
-    }
     let Ok(permit) = in_flight.clone().acquire_owned().await else {
         // Never closed; should it be, nothing may be answered unsynced.
         for p in batch {
@@ -269,14 +265,11 @@ async fn lead(
         .map(|p| p.received)
         .min()
         .unwrap_or_else(Instant::now);
-    let entries: Vec<NewEntry> = batch
-        .iter()
-        .map(|p| p.entry.clone())
-        .chain(queued)
-        .collect();
+    let mut entries: Vec<NewEntry> = batch.iter().map(|p| p.entry.clone()).collect();
     let (sh, lease2) = (shared.clone(), lease);
     let started = Instant::now();
     let result = tokio::task::spawn_blocking(move || {
+        entries.extend(polled.unwrap_or_else(|| read_queue(&sh, room)));
         sequence(
             sh.store.as_ref(),
             &sh.key,
@@ -316,6 +309,19 @@ async fn lead(
             }
         }
     }
+}
+
+/// Up to `room` entries other frontends queued in the store; none if the
+/// queue cannot be read (counted, and read again with the next batch).
+fn read_queue(shared: &Shared, room: usize) -> Vec<NewEntry> {
+    shared.store.queued(room).unwrap_or_else(|e| {
+        shared
+            .metrics
+            .storage_errors
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::error!("reading the submission queue: {e}");
+        Vec::new()
+    })
 }
 
 /// Answers a sequenced batch's submitters once it is durable, and tells the

@@ -141,7 +141,7 @@ pub struct SqliteStore {
     lookup: Lookup,
     hash_layout: HashLayout,
     records: Records,
-    writer: Mutex<Connection>,
+    writer: Mutex<Writer>,
     readers: Pool<Connection>,
     /// Upper stored hashes, kept in memory.
     upper: HashCache,
@@ -285,7 +285,10 @@ impl SqliteStore {
             lookup,
             hash_layout,
             records,
-            writer: Mutex::new(writer),
+            writer: Mutex::new(Writer {
+                conn: writer,
+                commits: CommitSync::Full,
+            }),
             readers,
             upper: HashCache::default(),
             syncs: SyncGroup::new(Box::new(move || sync_filesystem(&file))),
@@ -415,15 +418,75 @@ impl SqliteStore {
         f(&conn)
     }
 
+    /// A write whose commit is durable when it returns (SQLite syncs the
+    /// WAL: `synchronous=FULL`).
     fn write<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self
+        self.write_with(CommitSync::Full, f)
+    }
+
+    /// A write made durable by [`SyncGroup`] instead, whose `syncfs` flushes
+    /// the WAL with the rest of the filesystem.
+    fn write_synced_by_group<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.write_with(CommitSync::ByGroup, f)
+    }
+
+    fn write_with<T>(
+        &self,
+        commits: CommitSync,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut w = self
             .writer
             .lock()
             .map_err(|_| StoreError::Backend("writer connection poisoned".into()))?;
-        f(&mut conn)
+        if w.commits != commits {
+            // Before anything is written: a write that cannot have the
+            // syncs it needs is not made.
+            w.conn.execute_batch(commits.pragma())?;
+            w.commits = commits;
+        }
+        f(&mut w.conn)
+    }
+}
+
+/// The one writing connection, and how its commits reach the disk now.
+struct Writer {
+    conn: Connection,
+    commits: CommitSync,
+}
+
+/// How a commit of the writing connection reaches the disk.
+///
+/// The sequencer's batches (`append_pipelined`) are acknowledged only after
+/// a `syncfs` that began after their commit ([`SyncGroup`]; see
+/// [`sync_filesystem`] for why SQLite's own sync is not enough on Linux
+/// 6.18). That `syncfs` writes the WAL too, so SQLite's `fsync` of it at
+/// each of those commits was a second sync on the serial step: under the
+/// mixed load it was half of a batch's time (BENCHMARKS.md, issue 18).
+/// Every other write (agencies, keys, leases, the queue, meta) has no group
+/// sync after it and keeps SQLite's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CommitSync {
+    /// `synchronous=FULL`: the commit syncs the WAL before it returns.
+    Full,
+    /// `synchronous=NORMAL`: the WAL is written, not synced; a checkpoint of
+    /// it into the database still syncs it first, so the file stays whole,
+    /// and the [`SyncGroup`] makes the commit durable.
+    ByGroup,
+}
+
+impl CommitSync {
+    fn pragma(self) -> &'static str {
+        match self {
+            CommitSync::Full => "PRAGMA synchronous=FULL",
+            CommitSync::ByGroup => "PRAGMA synchronous=NORMAL",
+        }
     }
 }
 
@@ -825,7 +888,8 @@ impl LogStore for SqliteStore {
             Records::Compressed(d) => d.read().map_err(lock_error)?.current.clone(),
         };
         let packed = compress_batch(current.as_deref(), &batch.entries);
-        self.write(|conn| {
+        // Answered only once `self.syncs` has synced the commit.
+        self.write_synced_by_group(|conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let found = size_of(&tx)?;
             if found != batch.old_size.get() {
@@ -1276,6 +1340,36 @@ mod tests {
                 )?)
             })
             .unwrap()
+    }
+
+    /// The writer's `synchronous` setting: 2 is FULL, 1 NORMAL.
+    fn writer_sync(store: &SqliteStore, commits: CommitSync) -> i64 {
+        store
+            .write_with(commits, |c| {
+                Ok(c.query_row("PRAGMA synchronous", [], |r| r.get(0))?)
+            })
+            .unwrap()
+    }
+
+    /// The sequencer's appends leave the WAL's sync to the group's
+    /// `syncfs`; every other write, made after them on the same connection,
+    /// syncs its own commit again.
+    #[test]
+    fn only_group_synced_appends_skip_the_wal_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::create(&dir.path().join("log.db"), "new.test/log", 0).unwrap();
+        assert_eq!(writer_sync(&store, CommitSync::Full), 2, "a new store");
+        fill(&store, 3, record);
+        assert_eq!(store.writer.lock().unwrap().commits, CommitSync::ByGroup);
+        assert_eq!(writer_sync(&store, CommitSync::ByGroup), 1);
+        // An ordinary write after an append, through the store's own API.
+        store.enqueue(&[record(1 << 40)]).unwrap();
+        assert_eq!(store.writer.lock().unwrap().commits, CommitSync::Full);
+        assert_eq!(writer_sync(&store, CommitSync::Full), 2);
+        // And the append after it, which is durable once answered.
+        fill(&store, 1, record);
+        assert_eq!(store.size().unwrap().get(), 4);
+        assert_eq!(writer_sync(&store, CommitSync::ByGroup), 1);
     }
 
     /// Entries stay raw until the log holds `TRAIN_AT`; the batch after
