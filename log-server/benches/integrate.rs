@@ -1,6 +1,7 @@
 //! In-process integration: batches of 1,024 entries written to a fresh
 //! SQLite log (entries, stored hashes, signed checkpoint, one transaction
-//! each, synchronous=FULL), next to raw Ed25519 verification in the same run
+//! each, made durable by the filesystem sync after it), next to raw Ed25519
+//! verification in the same run
 //! (the cost every submission also pays at admission).
 //!
 //! And the sequencer's commit of a batch (`integrate_committed`: rows,

@@ -198,7 +198,7 @@ pub(crate) async fn tile(
     let parsed = TilePath::parse(&format!("tile/{path}"))
         .map_err(|e| ApiError::bad_request("bad_tile_path", e.to_string()))?;
     let data = blocking(ReadPool::tiles(), move || {
-        let size = s.store.size().map_err(ApiError::storage)?.get();
+        let size = s.store.durable_size().map_err(ApiError::storage)?.get();
         match parsed {
             TilePath::Hashes(t) => {
                 let available = size
@@ -450,7 +450,11 @@ pub(crate) async fn entry(
         let missing = || ApiError::not_found(format!("no entry {index}"));
         // Past the tree's end first: the stores cannot even look up an index
         // beyond their integer range (2^63 and up), and answered 500.
-        if !store.size().map_err(ApiError::storage)?.contains(index) {
+        if !store
+            .durable_size()
+            .map_err(ApiError::storage)?
+            .contains(index)
+        {
             return Err(missing());
         }
         let e = store

@@ -1,8 +1,9 @@
 //! Group syncs: when a committed batch is durable enough to acknowledge.
 //!
-//! SQLite syncs its WAL at each commit, but the store also syncs the whole
-//! filesystem before a batch is acknowledged (see `sqlite::sync_filesystem`
-//! for the ext4 fault that makes this necessary). Done inline, that sync
+//! The SQLite store syncs the whole filesystem before a batch is
+//! acknowledged (see `sqlite::sync_filesystem` for the ext4 fault that makes
+//! SQLite's own `fsync` of the WAL not enough; the appends now skip that one,
+//! `sqlite::CommitSync`). Done inline, that sync
 //! holds up the next batch; done here, it runs while the next batch is
 //! built, and one sync covers every commit that returned before it began.
 //!

@@ -167,7 +167,9 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     if !has_content(path) {
         conn.execute_batch(&format!("PRAGMA page_size={NEW_LOG_PAGE_SIZE};"))?;
     }
-    // FULL: a committed batch survives power loss, not only a process crash.
+    // FULL: a commit survives power loss, not only a process crash (the
+    // appends switch to NORMAL, made durable by the group's syncfs instead:
+    // `CommitSync`).
     conn.execute_batch(&format!(
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; PRAGMA journal_size_limit={WAL_SIZE_LIMIT};"
     ))?;
@@ -183,7 +185,8 @@ fn has_content(path: &Path) -> bool {
 /// Syncs the filesystem holding `file` and reports whether it is still
 /// healthy, after a commit and before the batch is acknowledged.
 ///
-/// SQLite has already synced the WAL (`synchronous=FULL`), but on Linux 6.18
+/// SQLite's own `fsync` of the WAL is not enough (and the appends skip it,
+/// [`CommitSync`]): on Linux 6.18
 /// an ext4 journal abort racing with that `fsync` can let it succeed for an
 /// append the abort then discards (`daylight/tests/read_only.rs` found it;
 /// RELIABILITY.md has the figures). `syncfs` fails once the filesystem has
@@ -427,15 +430,6 @@ impl SqliteStore {
         self.write_with(CommitSync::Full, f)
     }
 
-    /// A write made durable by [`SyncGroup`] instead, whose `syncfs` flushes
-    /// the WAL with the rest of the filesystem.
-    fn write_synced_by_group<T>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        self.write_with(CommitSync::ByGroup, f)
-    }
-
     fn write_with<T>(
         &self,
         commits: CommitSync,
@@ -463,14 +457,16 @@ struct Writer {
 
 /// How a commit of the writing connection reaches the disk.
 ///
-/// The sequencer's batches (`append_pipelined`) are acknowledged only after
-/// a `syncfs` that began after their commit ([`SyncGroup`]; see
+/// Every append of entries (`append_pipelined`: the sequencer's batches,
+/// and registrations, `log init` and migrations through it) is answered only
+/// after a `syncfs` that began after its commit ([`SyncGroup`]; see
 /// [`sync_filesystem`] for why SQLite's own sync is not enough on Linux
 /// 6.18). That `syncfs` writes the WAL too, so SQLite's `fsync` of it at
 /// each of those commits was a second sync on the serial step: under the
-/// mixed load it was half of a batch's time (BENCHMARKS.md, issue 18).
-/// Every other write (agencies, keys, leases, the queue, meta) has no group
-/// sync after it and keeps SQLite's.
+/// mixed load, about half of a batch's sequencing time (BENCHMARKS.md,
+/// issue 18, ninth session). Every other write (witnesses, mirrors, the
+/// lease, the submission queue, meta) has no group sync after it and keeps
+/// SQLite's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum CommitSync {
     /// `synchronous=FULL`: the commit syncs the WAL before it returns.
@@ -482,6 +478,14 @@ enum CommitSync {
 }
 
 impl CommitSync {
+    /// How the appends commit: by the group's `syncfs` on Linux; elsewhere
+    /// [`sync_filesystem`] does nothing, and SQLite's own sync is the one.
+    const FOR_APPENDS: CommitSync = if cfg!(target_os = "linux") {
+        CommitSync::ByGroup
+    } else {
+        CommitSync::Full
+    };
+
     fn pragma(self) -> &'static str {
         match self {
             CommitSync::Full => "PRAGMA synchronous=FULL",
@@ -860,6 +864,16 @@ impl LogStore for SqliteStore {
         })
     }
 
+    fn durable_size(&self) -> Result<TreeSize, StoreError> {
+        // The ceiling is read after the size: a commit the size counts had
+        // begun before, so it is either still under the ceiling or synced.
+        let size = self.size()?;
+        Ok(match self.syncs.ceiling() {
+            Some(ceiling) if ceiling < size => ceiling,
+            _ => size,
+        })
+    }
+
     fn append(&self, batch: Append) -> Result<(), StoreError> {
         self.append_pipelined(batch)?.wait()
     }
@@ -888,8 +902,9 @@ impl LogStore for SqliteStore {
             Records::Compressed(d) => d.read().map_err(lock_error)?.current.clone(),
         };
         let packed = compress_batch(current.as_deref(), &batch.entries);
-        // Answered only once `self.syncs` has synced the commit.
-        self.write_synced_by_group(|conn| {
+        // Answered only once `self.syncs` has synced the commit (where that
+        // sync is a `syncfs`; elsewhere SQLite syncs its own commit).
+        self.write_with(CommitSync::FOR_APPENDS, |conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let found = size_of(&tx)?;
             if found != batch.old_size.get() {
@@ -2061,7 +2076,9 @@ mod tests {
         };
         let (first, first_sync) = commit(0);
         assert_eq!(store.latest_checkpoint().unwrap(), None);
+        assert_eq!(store.durable_size().unwrap(), TreeSize(0));
         first_sync.wait().unwrap();
+        assert_eq!(store.durable_size().unwrap(), TreeSize(10));
         assert_eq!(
             store.latest_checkpoint().unwrap(),
             Some(first.checkpoint.clone())
@@ -2078,9 +2095,12 @@ mod tests {
             entry(25).data
         );
         assert_eq!(store.latest_checkpoint().unwrap(), Some(first.checkpoint));
+        // Tiles and entries are served up to the synced batches only.
+        assert_eq!(store.durable_size().unwrap(), TreeSize(10));
         // One sync for both: the third's wait answers the second too.
         third_sync.wait().unwrap();
         assert_eq!(store.latest_checkpoint().unwrap(), Some(third.checkpoint));
+        assert_eq!(store.durable_size().unwrap(), TreeSize(30));
         second_sync.wait().unwrap();
         assert_ne!(second.checkpoint, Vec::<u8>::new());
         // Another process sees no ceiling of this one's (witnessing waits

@@ -224,6 +224,13 @@ pub trait LogStore: Send + Sync + 'static {
     fn meta(&self) -> Result<LogMeta, StoreError>;
     /// The number of entries.
     fn size(&self) -> Result<TreeSize, StoreError>;
+    /// The number of entries known durable: [`size`](Self::size) less the
+    /// batches committed and not yet synced. Tiles and entries served to
+    /// readers outside the process stop here, so that a full tile cached as
+    /// immutable never holds entries a power loss could take back.
+    fn durable_size(&self) -> Result<TreeSize, StoreError> {
+        self.size()
+    }
     /// The index of the entry with this leaf hash, if any.
     fn find_leaf(&self, leaf: &Hash) -> Result<Option<LeafIndex>, StoreError>;
     /// One entry.

@@ -484,6 +484,9 @@ impl LogStore for Faulty {
     fn size(&self) -> Result<TreeSize, daylight_log_server::store::StoreError> {
         self.inner.size()
     }
+    fn durable_size(&self) -> Result<TreeSize, daylight_log_server::store::StoreError> {
+        self.inner.durable_size()
+    }
     fn find_leaf(
         &self,
         l: &daylight_core::Hash,
