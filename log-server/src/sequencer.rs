@@ -243,9 +243,13 @@ async fn lead(
     // of this frontend's reads them first, to know whether there is a batch.
     let polled = if batch.is_empty() {
         let sh = shared.clone();
-        let queued = tokio::task::spawn_blocking(move || read_queue(&sh, room))
-            .await
-            .unwrap_or_default();
+        let queued = match tokio::task::spawn_blocking(move || read_queue(&sh, room)).await {
+            Ok(queued) => queued,
+            Err(e) => {
+                tracing::error!("reading the submission queue: {e}");
+                Vec::new()
+            }
+        };
         if queued.is_empty() {
             return;
         }
