@@ -954,7 +954,13 @@ fn serve(settings: &ServeSettings) -> Result<()> {
         settings.name.as_deref(),
     )?;
     let listen = settings.listen;
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    // The runtime's threads (connections, admission, sequencing, syncs)
+    // above the readers' work, where the process may raise them.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_start(daylight_log_server::priority::raise_runtime_thread)
+        .build()
+        .context("starting the async runtime")?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
             .await

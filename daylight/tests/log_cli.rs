@@ -218,3 +218,160 @@ fn init_register_serve_submit_revoke_on(database: Option<&str>) {
         assert!(err.contains("storage unreachable"), "{err}");
     }
 }
+
+/// The nice value of each of `pid`'s threads, by thread name (from procfs:
+/// field 19 of a thread's `stat`; the name before it is in parentheses).
+#[cfg(target_os = "linux")]
+fn thread_nice_values(pid: u32) -> Vec<(String, i32)> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
+        .map(|stat| {
+            let open = stat.find('(').unwrap();
+            let close = stat.rfind(')').unwrap();
+            let nice = stat[close + 2..]
+                .split(' ')
+                .nth(16)
+                .unwrap()
+                .parse()
+                .unwrap();
+            (stat[open + 1..close].to_owned(), nice)
+        })
+        .collect()
+}
+
+/// `log serve` raises its runtime's threads above the process's priority
+/// where the process may (CAP_SYS_NICE or RLIMIT_NICE), and runs its
+/// readers' threads at fixed offsets from the process's priority whatever
+/// thread started them: the API's reads at it, tiles and the web index
+/// below it. `/metrics` says whether it raised.
+#[test]
+#[cfg(target_os = "linux")]
+fn serve_runs_its_runtime_above_its_readers() {
+    let base = own_process_nice();
+    let may = daylight_log_server::priority::may_raise_to(
+        base - daylight_log_server::priority::RUNTIME_RAISE,
+    );
+    // The child has this process's capabilities and limits.
+    serve_and_check_priorities(&[], may);
+}
+
+/// Without the capability (dropped with `setpriv` when this runs as root)
+/// nor a limit that allows it, `log serve` keeps every thread at the
+/// process's priority, its tile reads still below it, says so once, and
+/// serves.
+#[test]
+#[cfg(target_os = "linux")]
+fn serve_without_the_capability_keeps_the_process_priority() {
+    let base = own_process_nice();
+    let target = base - daylight_log_server::priority::RUNTIME_RAISE;
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nice).current;
+    if limit.is_none_or(|l| l >= u64::try_from(20 - target).unwrap_or(0)) {
+        eprintln!("RLIMIT_NICE allows raising here: the refusal cannot be shown");
+        return;
+    }
+    let drop_cap = [
+        "setpriv",
+        "--inh-caps=-sys_nice",
+        "--bounding-set=-sys_nice",
+        "--",
+    ];
+    let root = rustix::process::geteuid().is_root();
+    let stderr = serve_and_check_priorities(if root { &drop_cap } else { &[] }, false);
+    assert!(
+        stderr.contains("the server's runtime threads run at the process's priority"),
+        "no warning: {stderr}"
+    );
+}
+
+/// This process's nice value, as its children start with.
+#[cfg(target_os = "linux")]
+fn own_process_nice() -> i32 {
+    daylight_log_server::priority::process_nice().unwrap()
+}
+
+/// Serves a one-entry log with `daylight log serve` (behind `wrapper`, a
+/// command and its arguments, if any), reads a tile, an entry and a page so
+/// that every pool starts, and checks each thread's nice value against the
+/// process's: the runtime's raised by `RUNTIME_RAISE` if `raised`, the API's
+/// reads at it, tiles and the web index `READ_NICE` below it; and
+/// `/metrics`. The server's stderr.
+#[cfg(target_os = "linux")]
+fn serve_and_check_priorities(wrapper: &[&str], raised: bool) -> String {
+    use daylight_log_server::priority::RUNTIME_RAISE;
+    use daylight_log_server::read_pool::READ_NICE;
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_owned();
+    let vkey = generate_key("agency.test", &p("agency.key"));
+    let dir = p("log");
+    ok(&daylight(&[
+        "log",
+        "init",
+        "--dir",
+        &dir,
+        "--origin",
+        "log.test/nice",
+        "--quorum",
+        "0",
+    ]));
+    ok(&daylight(&[
+        "log",
+        "add-agency",
+        "--dir",
+        &dir,
+        "--vkey",
+        &vkey,
+    ]));
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let listen = format!("127.0.0.1:{port}");
+    let bin = env!("CARGO_BIN_EXE_daylight");
+    let serve = ["log", "serve", "--dir", &dir, "--listen", &listen];
+    let mut argv: Vec<&str> = wrapper.to_vec();
+    argv.push(bin);
+    argv.extend(serve);
+    let log = std::fs::File::create(tmp.path().join("serve.log")).unwrap();
+    let server = Server(
+        Command::new(argv[0])
+            .args(&argv[1..])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    wait_ready(&url);
+    // Each pool starts on first use: a tile, an entry, a page.
+    for path in ["/tile/0/000.p/1", "/api/v1/entries/0", "/entries"] {
+        let (status, body) = common::http_get(&format!("{url}{path}"));
+        assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+    }
+    let (_, metrics) = common::http_get(&format!("{url}/metrics"));
+    let metrics = String::from_utf8(metrics).unwrap();
+    let line = format!("daylight_runtime_priority_raised {}\n", u8::from(raised));
+    assert!(metrics.contains(&line), "no {line:?} in the metrics");
+    let threads = thread_nice_values(server.0.id());
+    // The process's priority is its main thread's, named after the binary.
+    let base = threads.iter().find(|(n, _)| n == "daylight").unwrap().1;
+    let runtime = if raised { base - RUNTIME_RAISE } else { base };
+    let expect = |prefix: &str, nice: i32| {
+        let found: Vec<_> = threads
+            .iter()
+            .filter(|(n, _)| n.starts_with(prefix))
+            .collect();
+        assert!(!found.is_empty(), "no {prefix} thread in {threads:?}");
+        for (name, n) in found {
+            assert_eq!(
+                *n,
+                nice.clamp(-20, 19),
+                "{name} (process at {base}): {threads:?}"
+            );
+        }
+    };
+    // Tokio names its worker and blocking threads alike.
+    expect("tokio-rt", runtime);
+    expect("read-api-", base);
+    expect("read-tiles-", base + READ_NICE);
+    expect("web-index", base + READ_NICE);
+    drop(server);
+    std::fs::read_to_string(tmp.path().join("serve.log")).unwrap()
+}

@@ -16,7 +16,8 @@
 //!   [`admitted`]: the records it parsed, kept a while for the web index;
 //!   [`signatures`]: the signatures of concurrent submissions checked in batches.
 //! - [`api`]: the HTTP routes; [`openapi`]: their OpenAPI 3.1 document;
-//!   [`server`]: running it all.
+//!   [`server`]: running it all; [`priority`]: its runtime's threads above
+//!   the readers' work; [`read_pool`]: the readers' threads.
 
 pub mod admission;
 pub mod admitted;
@@ -31,6 +32,7 @@ pub mod metrics;
 pub mod openapi;
 mod pool;
 pub mod postgres;
+pub mod priority;
 pub mod publish;
 pub mod read_pool;
 pub mod sequencer;

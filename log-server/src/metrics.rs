@@ -175,6 +175,14 @@ impl Metrics {
             &self.tree_size,
             "gauge",
         );
+        let raised = AtomicU64::new(u64::from(crate::priority::runtime_raised() == Some(true)));
+        counter(
+            &mut out,
+            "daylight_runtime_priority_raised",
+            "1 if the server's runtime threads run above its readers' work (CAP_SYS_NICE or RLIMIT_NICE), else 0.",
+            &raised,
+            "gauge",
+        );
         counter(
             &mut out,
             "daylight_published_size",

@@ -5,12 +5,13 @@
 //! Every reader of a busy log is a closed loop: an auditor mirroring it or
 //! a proof client asks again as soon as it is answered, and so takes
 //! whatever CPU it is given. The submissions' path (admission, sequencing,
-//! the commit) runs on tokio's blocking threads at the process's priority.
+//! the commit) runs on tokio's threads, raised above the process's
+//! priority where the process may raise them (`crate::priority`).
 //! Tiles, the costliest reads (an entry bundle decompresses 256 records),
-//! run on threads whose nice value is raised by [`READ_NICE`], so that
-//! when both want a core the write path gets it first and the mirrors take
-//! what it leaves. A process may always lower its threads' priority;
-//! raising the write path's instead would need `CAP_SYS_NICE`. Linux only
+//! run on threads whose nice value is [`READ_NICE`] above the process's,
+//! so that when both want a core the write path gets it first and the
+//! mirrors take what it leaves; a process may always lower its threads'
+//! priority, so this holds without the capability. Linux only
 //! (elsewhere `setpriority` would lower the whole process): on other
 //! systems the tiles run at the process's priority.
 //!
@@ -215,26 +216,23 @@ impl Shared {
     }
 }
 
-/// Raises the calling thread's nice value by `nice` (Linux: `setpriority`
-/// with pid 0 is the calling thread, not the process); says so in the log
-/// if it cannot and `report`.
-#[cfg(target_os = "linux")]
+/// Sets the calling thread's nice value to the process's plus `nice`, not
+/// the starting thread's: a pool started from a raised runtime thread
+/// (`crate::priority`) reads at its own offset all the same. Says so in the
+/// log if it cannot and `report`. Linux only (elsewhere `setpriority` would
+/// change the whole process): other systems read at the process's priority.
 pub fn lower_priority(nice: i32, report: bool) {
-    if nice == 0 {
+    if !cfg!(target_os = "linux") {
         return;
     }
-    let now = rustix::process::getpriority_process(None).unwrap_or(0);
-    if let Err(e) = rustix::process::setpriority_process(None, now.saturating_add(nice)) {
+    if let Err(e) = crate::priority::set_thread_offset(nice) {
         if report {
-            tracing::warn!("reading threads run at the process's priority: {e}");
+            tracing::warn!(
+                "reading threads run at the priority of the thread that started them: {e}"
+            );
         }
     }
 }
-
-/// Elsewhere `setpriority` with pid 0 would lower the whole process, the
-/// write path with it: the calling thread keeps its priority.
-#[cfg(not(target_os = "linux"))]
-pub fn lower_priority(_nice: i32, _report: bool) {}
 
 // The tests read nice values from Linux's procfs.
 #[cfg(test)]
@@ -269,6 +267,22 @@ mod tests {
         assert_eq!(pool.run(own_nice).await, Ok((caller + 5).min(19)));
         // The caller's own priority is untouched.
         assert_eq!(own_nice(), caller);
+    }
+
+    /// A pool started by a thread at another priority (the server's raised
+    /// runtime) reads at its offset from the process's priority, not from
+    /// that thread's.
+    #[tokio::test]
+    async fn a_pool_reads_at_its_offset_from_the_process_whoever_started_it() {
+        let base = crate::priority::process_nice().unwrap();
+        // Lowering is always allowed, so this runs without the capability.
+        let pool = std::thread::spawn(|| {
+            crate::priority::set_thread_offset(2).unwrap();
+            ReadPool::start("offset", 1, 5)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(pool.run(own_nice).await, Ok((base + 5).min(19)));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -273,15 +273,17 @@ async fn lead(
     let (sh, lease2) = (shared.clone(), lease);
     let started = Instant::now();
     let result = tokio::task::spawn_blocking(move || {
-        entries.extend(polled.unwrap_or_else(|| read_queue(&sh, room)));
-        sequence(
-            sh.store.as_ref(),
-            &sh.key,
-            sh.admission.as_ref(),
-            &sh.origin,
-            entries,
-            lease2,
-        )
+        crate::priority::on_the_write_path(|| {
+            entries.extend(polled.unwrap_or_else(|| read_queue(&sh, room)));
+            sequence(
+                sh.store.as_ref(),
+                &sh.key,
+                sh.admission.as_ref(),
+                &sh.origin,
+                entries,
+                lease2,
+            )
+        })
     })
     .await
     .unwrap_or_else(|e| Err(SequenceError::Integration(e.to_string())));
@@ -338,10 +340,11 @@ async fn answer(shared: &Shared, done: Sequenced, batch: Vec<Pending>, oldest: I
         durable,
     } = done;
     let committed = Instant::now();
-    let synced = tokio::task::spawn_blocking(move || durable.wait())
-        .await
-        .map_err(|e| SequenceError::Integration(e.to_string()))
-        .and_then(|r| r.map_err(storage_error));
+    let synced =
+        tokio::task::spawn_blocking(move || crate::priority::on_the_write_path(|| durable.wait()))
+            .await
+            .map_err(|e| SequenceError::Integration(e.to_string()))
+            .and_then(|r| r.map_err(storage_error));
     let m = &shared.metrics;
     if let Err(e) = synced {
         m.storage_errors.fetch_add(1, Ordering::Relaxed);

@@ -228,8 +228,9 @@ fn internal(e: impl std::fmt::Display) -> PageError {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, PageError> + Send + 'static,
 ) -> Result<T, PageError> {
-    // At the process's priority: pages answer people, with a latency goal
-    // (`daylight_log_server::read_pool` has the machine readers' threads).
+    // At the priority of the server's runtime (`daylight_log_server::
+    // priority`): pages answer people, with a latency goal; machine readers
+    // run at or below the process's priority (`read_pool`).
     tokio::task::spawn_blocking(f).await.map_err(internal)?
 }
 

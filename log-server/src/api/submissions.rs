@@ -123,8 +123,13 @@ impl AdmissionQueue {
         }
     }
 
-    /// Admits waiting batches until none wait.
+    /// Admits waiting batches until none wait, on the write path's priority
+    /// (`crate::priority`).
     fn drain(&self) {
+        crate::priority::on_the_write_path(|| self.drain_batches());
+    }
+
+    fn drain_batches(&self) {
         while let Some(batch) = self.next_batch() {
             let answers = self.admit_each(&batch);
             // Caught so that this thread goes on draining and the count of
