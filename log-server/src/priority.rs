@@ -51,6 +51,10 @@ const NOT_TRIED: u8 = 0;
 const RAISED_OK: u8 = 1;
 const REFUSED: u8 = 2;
 
+/// Whether raising a write step to [`WRITE_RAISE`] was refused (a limit
+/// that allows the runtime's raise and not this one).
+static WRITE_REFUSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Why a thread's priority could not be set.
 #[derive(Debug, thiserror::Error)]
 #[error("setting the thread's nice value to {target}: {source}")]
@@ -65,9 +69,9 @@ pub struct PriorityError {
 /// Raises the calling thread [`RUNTIME_RAISE`] above the process's priority;
 /// meant for the server runtime's `on_thread_start`. The first refusal is
 /// logged once (with what would allow it); later threads are not retried
-/// after a refusal.
+/// after a refusal. Does nothing elsewhere than on Linux.
 pub fn raise_runtime_thread() {
-    if RAISED.load(Ordering::Relaxed) == REFUSED {
+    if !cfg!(target_os = "linux") || RAISED.load(Ordering::Relaxed) == REFUSED {
         return;
     }
     match set_thread_offset(-RUNTIME_RAISE) {
@@ -75,22 +79,32 @@ pub fn raise_runtime_thread() {
             if RAISED.swap(RAISED_OK, Ordering::Relaxed) == NOT_TRIED {
                 tracing::info!(
                     "the server's runtime threads run {RUNTIME_RAISE} above the process's \
-                     priority, its readers' work at or below it"
+                     priority, its write path {WRITE_RAISE} above it, machine readers at or below it"
                 );
             }
         }
         Err(e) => {
             if RAISED.swap(REFUSED, Ordering::Relaxed) != REFUSED {
                 tracing::warn!(
-                    "the server's runtime threads run at the process's priority ({e}): \
-                     raising them needs CAP_SYS_NICE or an RLIMIT_NICE that allows nice {} \
-                     (systemd: LimitNICE={}); readers on the same cores then slow submissions",
-                    e.target,
-                    e.target
+                    "the server's runtime threads run at the process's priority ({e}): {}",
+                    how_to_allow()
                 );
             }
         }
     }
+}
+
+/// What lets the server raise its threads, for the warnings.
+fn how_to_allow() -> String {
+    let target = process_nice()
+        .unwrap_or(0)
+        .saturating_sub(WRITE_RAISE)
+        .clamp(-20, 19);
+    format!(
+        "raising them needs CAP_SYS_NICE or an RLIMIT_NICE that allows nice {target} \
+         (systemd: AmbientCapabilities=CAP_SYS_NICE, or LimitNICE={target}); readers on \
+         the same cores then slow submissions"
+    )
 }
 
 /// Whether [`raise_runtime_thread`] raised its threads: `None` before it
@@ -104,12 +118,16 @@ pub fn runtime_raised() -> Option<bool> {
 }
 
 /// Runs `f` [`WRITE_RAISE`] above the process's priority where the process
-/// may raise it, and puts the thread back after (a lowering, always
-/// allowed): for the write path's steps on blocking threads (admission,
-/// sequencing, the durable wait). Where raising is refused, `f` runs as the
-/// thread is; after the runtime's raise was refused it is not asked again.
+/// may raise it, and puts the thread back after, also if `f` panics (a
+/// lowering, always allowed): for the write path's steps on blocking
+/// threads (admission, sequencing, the durable wait), which share those
+/// threads with other work. Where raising is refused, `f` runs as the
+/// thread is, the first refusal is logged, and it is not asked again.
 pub fn on_the_write_path<T>(f: impl FnOnce() -> T) -> T {
-    if RAISED.load(Ordering::Relaxed) == REFUSED {
+    if !cfg!(target_os = "linux")
+        || RAISED.load(Ordering::Relaxed) == REFUSED
+        || WRITE_REFUSED.load(Ordering::Relaxed)
+    {
         return f();
     }
     let (Ok(now), Ok(base)) = (thread_nice(), process_nice()) else {
@@ -119,12 +137,26 @@ pub fn on_the_write_path<T>(f: impl FnOnce() -> T) -> T {
     if now <= target {
         return f();
     }
-    let raised = set_thread_nice(target).is_ok();
-    let out = f();
-    if raised {
-        let _ = set_thread_nice(now);
+    /// Puts the thread back to the nice value it holds when dropped.
+    struct PutBack(i32);
+    impl Drop for PutBack {
+        fn drop(&mut self) {
+            let _ = set_thread_nice(self.0);
+        }
     }
-    out
+    let _back = match set_thread_nice(target) {
+        Ok(()) => PutBack(now),
+        Err(e) => {
+            if !WRITE_REFUSED.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    "the server's write path runs at its runtime's priority ({e}): {}",
+                    how_to_allow()
+                );
+            }
+            return f();
+        }
+    };
+    f()
 }
 
 /// Sets the calling thread's nice value to the process's plus `offset`
@@ -176,20 +208,48 @@ pub fn thread_nice() -> std::io::Result<i32> {
 
 /// Whether Linux would let this process raise a thread to nice `target`,
 /// read apart from `setpriority` (for the tests and diagnostics):
-/// `CAP_SYS_NICE` (bit 23) among its effective capabilities in procfs, or
-/// an `RLIMIT_NICE` of at least `20 - target`.
+/// `CAP_SYS_NICE` (bit 23) among its effective capabilities in procfs,
+/// which counts only in the initial user namespace (the kernel asks there),
+/// or an `RLIMIT_NICE` that allows it ([`rlimit_allows`]).
 #[cfg(target_os = "linux")]
 pub fn may_raise_to(target: i32) -> bool {
-    let cap = std::fs::read_to_string("/proc/self/status")
-        .ok()
+    let read = |path: &str| std::fs::read_to_string(path).ok();
+    let cap = read("/proc/self/status")
         .and_then(|status| {
             let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
             u64::from_str_radix(hex.trim(), 16).ok()
         })
         .is_some_and(|caps| caps & (1 << 23) != 0);
+    let initial_namespace = read("/proc/self/uid_map")
+        .is_some_and(|map| map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"]);
+    (cap && initial_namespace) || rlimit_allows(target)
+}
+
+/// Whether this process's `RLIMIT_NICE` allows raising a thread to nice
+/// `target` without the capability (a limit of at least `20 - target`).
+#[cfg(target_os = "linux")]
+pub fn rlimit_allows(target: i32) -> bool {
     let limit = rustix::process::getrlimit(rustix::process::Resource::Nice).current;
     let needed = u64::try_from(20 - target.clamp(-20, 19)).unwrap_or(0);
-    cap || limit.is_none_or(|l| l >= needed)
+    limit.is_none_or(|l| l >= needed)
+}
+
+/// Elsewhere no limit allows it.
+#[cfg(not(target_os = "linux"))]
+pub fn rlimit_allows(_target: i32) -> bool {
+    false
+}
+
+/// A thread's name and nice value from its procfs `stat` line
+/// (`/proc/PID/task/TID/stat`): the name is in parentheses and may hold
+/// spaces, the nice value is the 19th field. For tests and diagnostics.
+pub fn name_and_nice_in_stat(stat: &str) -> Option<(String, i32)> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let name = stat.get(open + 1..close)?.to_owned();
+    // After the name, from the state (field 3) on: the nice value is the 17th.
+    let nice = stat.get(close + 2..)?.split(' ').nth(16)?.parse().ok()?;
+    Some((name, nice))
 }
 
 /// Elsewhere threads are not raised.
@@ -214,12 +274,22 @@ fn set_thread_nice(target: i32) -> Result<(), PriorityError> {
 pub(crate) mod tests {
     use super::*;
 
-    /// The calling thread's nice value from procfs (field 19 of its `stat`;
-    /// the command name before it is in parentheses).
+    /// The calling thread's nice value from procfs.
     pub(crate) fn procfs_nice() -> i32 {
         let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-        after_name.split(' ').nth(16).unwrap().parse().unwrap()
+        name_and_nice_in_stat(&stat).unwrap().1
+    }
+
+    #[test]
+    fn a_stat_line_gives_the_name_and_the_nice_value() {
+        // A name with spaces and parentheses, as `comm` allows.
+        let stat = "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 5 3 0 0 20 -5 3 0 77";
+        assert_eq!(
+            name_and_nice_in_stat(stat),
+            Some(("a (b) c".to_owned(), -5))
+        );
+        assert_eq!(name_and_nice_in_stat("4242 (cut) S 1 2"), None);
+        assert_eq!(name_and_nice_in_stat("no name"), None);
     }
 
     /// On a thread of its own, so that the test thread keeps its priority.
@@ -265,6 +335,22 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_write_step_that_panics_still_puts_the_thread_back() {
+        let (before, after) = on_a_thread(|| {
+            let before = procfs_nice();
+            let panicked = std::panic::catch_unwind(|| {
+                on_the_write_path(|| panic!("a bug in a write step"));
+            });
+            assert!(panicked.is_err());
+            (before, procfs_nice())
+        });
+        assert_eq!(
+            after, before,
+            "a panicking write step left its thread raised"
+        );
+    }
+
+    #[test]
     fn an_offset_is_from_the_process_not_from_the_thread() {
         let base = process_nice().unwrap();
         let (lowered, back) = on_a_thread(move || {
@@ -277,7 +363,7 @@ pub(crate) mod tests {
             (lowered, back)
         });
         assert_eq!(lowered, (base + 7).min(19));
-        if may_raise_to(base) {
+        if may_raise_to(base) || lowered == base {
             assert_eq!(back.unwrap(), base);
         } else {
             let e = back.unwrap_err();

@@ -21,7 +21,8 @@
 //! a few percent more submissions; the web view's pages, lowered in one
 //! pool with everything else, fell to a sixth of their rate and five to
 //! seven times their p99 (BENCHMARKS.md, issue 18). Pages are not read
-//! here: they answer people at the process's priority.
+//! here: they answer people, on the server's runtime threads, at its
+//! raised priority where it has one (`crate::priority`).
 //!
 //! The write path reads through the same store connections (the size at
 //! admission, the sequencer's leaf lookups), and a connection held by a
@@ -109,9 +110,10 @@ impl ReadPool {
         POOL.get_or_init(|| ReadPool::start("api", READ_THREADS, 0))
     }
 
-    /// `threads` threads (at least one), each raising its nice value by
-    /// `nice` as it starts. Threads that cannot lower their priority run
-    /// reads at the process's priority, and the first says so.
+    /// `threads` threads (at least one), each setting its nice value to the
+    /// process's plus `nice` as it starts ([`lower_priority`]), whatever
+    /// the starting thread's is. Threads that cannot set it read at the
+    /// starting thread's priority, and the first says so.
     pub fn start(name: &str, threads: usize, nice: i32) -> ReadPool {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -240,13 +242,9 @@ pub fn lower_priority(nice: i32, report: bool) {
 mod tests {
     use super::*;
 
-    /// The calling thread's nice value, from procfs (field 19 of its
-    /// `stat`; the command name before it is in parentheses).
+    /// The calling thread's nice value, from procfs.
     fn own_nice() -> i32 {
-        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-        // From the state, field 3, on: the nice value is the 17th.
-        after_name.split(' ').nth(16).unwrap().parse().unwrap()
+        crate::priority::tests::procfs_nice()
     }
 
     /// Queues a job that holds its thread until the sender returned is

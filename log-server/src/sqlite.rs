@@ -358,6 +358,9 @@ impl SqliteStore {
         let handle = std::thread::Builder::new()
             .name("record-dictionary".into())
             .spawn(move || {
+                // Started from the write path's raised step (`priority`): a
+                // minute of training is not the write path's.
+                let _ = crate::priority::set_thread_offset(0);
                 if let Err(e) = train_dictionary(&path, &dicts) {
                     // Entries stay raw; the next start tries again.
                     tracing::warn!("training the records' dictionary: {e}");
