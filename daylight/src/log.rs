@@ -965,6 +965,9 @@ fn serve(settings: &ServeSettings) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| crate::key::listen_error(listen, e))?;
+        // On a runtime thread, which has tried its raise before it runs this.
+        let _ = tokio::task::spawn_blocking(daylight_log_server::priority::report_runtime_priority)
+            .await;
         // In JSON mode stderr is for the aggregator: only structured lines.
         let text = settings.log_format == LogFormat::Text;
         if text {

@@ -7,8 +7,8 @@
 //! way to a durable answer (the connection, admission, the sequencer's
 //! task, sequencing, the durable wait, the answer), and under such readers
 //! each handoff waited for a core: on two cores shared with proof readers,
-//! web readers and an auditor, submissions ran at about 3,000/s instead of
-//! the 5,000/s the write path makes alone (BENCHMARKS.md, issue 18).
+//! web readers and an auditor, submissions ran at about 3,000/s where the
+//! write path alone makes 5,000/s and more (BENCHMARKS.md, issue 18).
 //!
 //! So `daylight log serve` raises its async runtime's threads (connections,
 //! the sequencer's task, witnesses, the web view's pages; tokio's workers
@@ -23,8 +23,9 @@
 //! Measured under `scripts/load-mixed` (BENCHMARKS.md): with every runtime
 //! thread at -10 and pages at the process's priority, submissions went from
 //! about 3,000/s to 5,700/s but the pages' p99 past its 100 ms goal; with
-//! the write path's steps alone raised, about 3,700/s; as here, 4,100-4,900/s
-//! with pages as fast as before and proofs a little slower.
+//! the write path's steps alone raised, about 3,700/s; as here, about
+//! 4,500/s at 1M records and 4,250-5,086/s at 10M, with pages as fast as
+//! before or faster.
 //!
 //! Raising a thread needs `CAP_SYS_NICE` or an `RLIMIT_NICE` that allows the
 //! raised value (systemd: `LimitNICE=`); lowering one never does. Without
@@ -67,30 +68,36 @@ pub struct PriorityError {
 }
 
 /// Raises the calling thread [`RUNTIME_RAISE`] above the process's priority;
-/// meant for the server runtime's `on_thread_start`. The first refusal is
-/// logged once (with what would allow it); later threads are not retried
-/// after a refusal. Does nothing elsewhere than on Linux.
+/// meant for the server runtime's `on_thread_start`. Logs nothing (the
+/// runtime starts before the server knows it can serve, and a failed start
+/// says one thing): [`report_runtime_priority`] says how it went. Later
+/// threads are not retried after a refusal. Does nothing elsewhere than on
+/// Linux.
 pub fn raise_runtime_thread() {
     if !cfg!(target_os = "linux") || RAISED.load(Ordering::Relaxed) == REFUSED {
         return;
     }
-    match set_thread_offset(-RUNTIME_RAISE) {
-        Ok(()) => {
-            if RAISED.swap(RAISED_OK, Ordering::Relaxed) == NOT_TRIED {
-                tracing::info!(
-                    "the server's runtime threads run {RUNTIME_RAISE} above the process's \
-                     priority, its write path {WRITE_RAISE} above it, machine readers at or below it"
-                );
-            }
-        }
-        Err(e) => {
-            if RAISED.swap(REFUSED, Ordering::Relaxed) != REFUSED {
-                tracing::warn!(
-                    "the server's runtime threads run at the process's priority ({e}): {}",
-                    how_to_allow()
-                );
-            }
-        }
+    let outcome = match set_thread_offset(-RUNTIME_RAISE) {
+        Ok(()) => RAISED_OK,
+        Err(_) => REFUSED,
+    };
+    RAISED.store(outcome, Ordering::Relaxed);
+}
+
+/// Logs how [`raise_runtime_thread`] went, once the server listens: a
+/// warning naming what would allow it if it was refused. Call it on a
+/// runtime thread (which has tried its raise when it started).
+pub fn report_runtime_priority() {
+    match runtime_raised() {
+        Some(true) => tracing::debug!(
+            "the server's runtime threads run {RUNTIME_RAISE} above the process's priority, \
+             its write path {WRITE_RAISE} above it, machine readers at or below it"
+        ),
+        Some(false) => tracing::warn!(
+            "the server's runtime threads run at the process's priority: {}",
+            how_to_allow()
+        ),
+        None => {}
     }
 }
 
