@@ -304,26 +304,8 @@ fn serve_and_check_priorities(wrapper: &[&str], raised: bool) -> String {
     use daylight_log_server::read_pool::READ_NICE;
     let tmp = tempfile::tempdir().unwrap();
     let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_owned();
-    let vkey = generate_key("agency.test", &p("agency.key"));
     let dir = p("log");
-    ok(&daylight(&[
-        "log",
-        "init",
-        "--dir",
-        &dir,
-        "--origin",
-        "log.test/nice",
-        "--quorum",
-        "0",
-    ]));
-    ok(&daylight(&[
-        "log",
-        "add-agency",
-        "--dir",
-        &dir,
-        "--vkey",
-        &vkey,
-    ]));
+    common::new_log_with_agency(&dir, "log.test/nice", "0", &p("agency.key"));
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let listen = format!("127.0.0.1:{port}");
