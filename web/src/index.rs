@@ -184,6 +184,9 @@ pub struct Index {
     /// Records the log server's admission parsed, taken instead of
     /// parsing each entry again.
     admitted: Option<Arc<Admitted>>,
+    /// When the index last held every entry of the log: the time the last
+    /// catch-up that reached the log's size had read that size.
+    caught_up: Mutex<Option<Instant>>,
 }
 
 /// A filter as SQL: what to read from, the condition, and its parameters.
@@ -800,6 +803,7 @@ impl Index {
             race_budget: RACE_FIRST_BUDGET,
             bulk_min: BULK_MIN,
             admitted: None,
+            caught_up: Mutex::new(None),
         })
     }
 
@@ -827,6 +831,7 @@ impl Index {
         let started = Instant::now();
         let mut guard = lock(&self.writer);
         let w = &mut *guard;
+        let read_at = Instant::now();
         let size = store.size()?.get();
         let mut done = w.ledger.size()?;
         if !w.checked {
@@ -913,10 +918,21 @@ impl Index {
             w.ledger.make_indexes()?;
             tracing::info!("web index: list indexes made in {:?}", t.elapsed());
         }
+        if done >= size {
+            // Under the writer's lock: rounds end in the order they read.
+            *lock(&self.caught_up) = Some(read_at);
+        }
         Ok(Coverage {
             indexed: done,
             size,
         })
+    }
+
+    /// Whether the index held every entry of the log at some moment less
+    /// than `age` ago (a catch-up that read the log's size then reached
+    /// it): what it lacks now was added to the log since.
+    pub fn caught_up_within(&self, age: Duration) -> bool {
+        lock(&self.caught_up).is_some_and(|t| t.elapsed() < age)
     }
 
     /// How far the index has read, without reading more.

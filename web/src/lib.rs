@@ -84,6 +84,10 @@ pub struct WebState {
     /// The records the log server's admission parsed, which the index takes
     /// instead of parsing those entries again (`None`: it parses them all).
     pub admitted: Option<Arc<Admitted>>,
+    /// How far behind the log a page may show lists and counts
+    /// ([`PAGE_LAG`] by default; zero: every page reads the newest
+    /// entries into the index first).
+    pub page_lag: Duration,
 }
 
 impl WebState {
@@ -97,6 +101,7 @@ impl WebState {
             findings: Some(dir.join("findings.json")),
             index: dir.join("web-index.db"),
             admitted: None,
+            page_lag: PAGE_LAG,
         }
     }
 
@@ -126,6 +131,19 @@ const INLINE_CATCH_UP: u64 = 10_000;
 
 /// How long one round of catching up may hold the index's writer.
 const CATCH_UP_ROUND: Duration = Duration::from_millis(250);
+
+/// How far behind the log pages may be: a page reads the newest entries
+/// into the index itself only if the index has not held the whole log
+/// within this time. Under a steady stream of submissions the index lacks
+/// a few entries at almost every page; reading them at every page took a
+/// commit of a few rows per page and made pages queue for the index's
+/// writer (under `scripts/load-mixed`, pages per second went from about
+/// 620 to 1,100 with this lag; BENCHMARKS.md, issue 18). An entry's own
+/// page shows a newer entry from the log all the same.
+pub const PAGE_LAG: Duration = Duration::from_millis(100);
+
+/// The longest the background reader waits between rounds once caught up.
+const IDLE_POLL: Duration = Duration::from_millis(500);
 
 type Shared = Arc<Inner>;
 
@@ -183,6 +201,7 @@ fn keep_up(web: Weak<Inner>) {
     let mut reported = Instant::now();
     loop {
         let Some(inner) = web.upgrade() else { return };
+        let lag = inner.cfg.page_lag;
         let caught = inner
             .index
             .catch_up(inner.cfg.store.as_ref(), CATCH_UP_ROUND)
@@ -202,8 +221,15 @@ fn keep_up(web: Weak<Inner>) {
             }
         };
         drop(inner);
-        // Behind: yield the writer briefly to page requests; caught up: poll.
-        std::thread::sleep(Duration::from_millis(if idle { 500 } else { 5 }));
+        // Behind: yield the writer briefly to page requests; caught up:
+        // poll often enough that pages need not catch up themselves
+        // (`Inner::fresh`), unless they always do (no lag).
+        let poll = if lag.is_zero() {
+            IDLE_POLL
+        } else {
+            (lag / 2).clamp(Duration::from_millis(5), IDLE_POLL)
+        };
+        std::thread::sleep(if idle { poll } else { Duration::from_millis(5) });
     }
 }
 
@@ -236,12 +262,16 @@ async fn blocking<T: Send + 'static>(
 
 impl Inner {
     /// How far the index has read the log, after reading what is missing
-    /// if that is little.
+    /// if that is little and older than [`WebState::page_lag`]. Within the
+    /// lag the index is shown as the whole log, as of when it last was.
     fn fresh(&self) -> Result<Coverage, PageError> {
         let store = self.cfg.store.as_ref();
         let mut c = self.index.coverage(store).map_err(internal)?;
         if c.size.saturating_sub(c.indexed) > INLINE_CATCH_UP {
             return Ok(c);
+        }
+        if !c.complete() && self.index.caught_up_within(self.cfg.page_lag) {
+            c.size = c.indexed;
         }
         if !c.complete() {
             c = self

@@ -576,7 +576,8 @@ async fn going_dark_numbers_are_the_totals_of_their_lists() {
     );
     assert!(headline.contains("href=\"/going-dark\""), "{headline}");
 
-    // A new report counts at once (the table is counted again for new entries).
+    // A new report counts once the page lag has passed (the table is
+    // counted again for new entries).
     let fresh = log
         .auths
         .iter()
@@ -595,6 +596,7 @@ async fn going_dark_numbers_are_the_totals_of_their_lists() {
     v["encryption_prevented_access"] = true.into();
     let r = seal(signer, v, Utc::now());
     append_record(log.store.as_ref(), &log.log_key, &r, signer.verifier()).unwrap();
+    tokio::time::sleep(daylight_web::PAGE_LAG).await;
     let json: serde_json::Value =
         serde_json::from_str(&log.ok("/going-dark.json", "application/json").await).unwrap();
     let total = json["rows"].as_array().unwrap().last().unwrap();

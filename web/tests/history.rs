@@ -190,6 +190,7 @@ async fn start(k: &Keys) -> Site {
         findings: None,
         index: dir.path().join("web-index.db"),
         admitted: None,
+        page_lag: daylight_web::PAGE_LAG,
     })
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -860,6 +860,35 @@ fn a_partial_catch_up_says_how_far_it_got() {
 }
 
 #[test]
+fn caught_up_within_says_when_a_catch_up_last_reached_the_log() {
+    let now = now();
+    let mut w = World::new(ORIGIN);
+    generate(&mut w, 30, now, 32);
+    let idx = w.index();
+    let hour = Duration::from_secs(3600);
+    assert!(!idx.caught_up_within(hour), "never caught up");
+    // A round out of time reads nothing: it did not reach the log.
+    let c = idx.catch_up(&w.store, Duration::ZERO).unwrap();
+    assert!(!c.complete());
+    assert!(!idx.caught_up_within(hour), "a partial round counted");
+    idx.catch_up(&w.store, Duration::from_secs(60)).unwrap();
+    assert!(idx.caught_up_within(hour));
+    assert!(!idx.caught_up_within(Duration::ZERO));
+    // The log grows: the index lacks the new entries, and held the whole
+    // log as it was when it read it; that moment ages.
+    generate(&mut w, 5, now, 33);
+    let c = idx.coverage(&w.store).unwrap();
+    assert_eq!(c.size - c.indexed, 5);
+    assert!(idx.caught_up_within(hour));
+    let half = Duration::from_millis(500);
+    std::thread::sleep(2 * half);
+    assert!(!idx.caught_up_within(half));
+    // Reaching the grown log counts from the new round.
+    idx.catch_up(&w.store, Duration::from_secs(60)).unwrap();
+    assert!(idx.caught_up_within(half));
+}
+
+#[test]
 fn an_index_of_the_former_schema_is_rebuilt() {
     let now = now();
     let mut w = World::new(ORIGIN);

@@ -323,7 +323,8 @@ async fn pages_filters_exports_and_errors() {
 async fn list_follows_a_growing_log() {
     let log = Log::start().await;
     assert_eq!(log.listed("?kind=registry").await, vec![1, 0]);
-    // A submission through the API shows up on the next page load.
+    // A submission through the API shows up on a page loaded once the page
+    // lag has passed.
     let agency = key("agency.test", 2);
     let now = Utc::now();
     let mut req = example("request");
@@ -346,6 +347,8 @@ async fn list_follows_a_growing_log() {
         "{}",
         resp.text().await.unwrap()
     );
+    // Lists may be behind the log by the page lag, no more.
+    tokio::time::sleep(daylight_web::PAGE_LAG).await;
     assert_eq!(log.listed("?jurisdiction=FR").await, vec![7]);
     // A provider's release of 7 counts in the releases chart and the overview.
     let provider = key("provider.test", 4);
@@ -359,6 +362,7 @@ async fn list_follows_a_growing_log() {
         provider.verifier(),
     )
     .unwrap();
+    tokio::time::sleep(daylight_web::PAGE_LAG).await;
     let home = log.page("/").await;
     let this_month = now.format("%Y-%m").to_string();
     assert_eq!(table_row(chart(&home, "releases"), &this_month), vec![1, 2]);

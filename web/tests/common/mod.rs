@@ -145,6 +145,7 @@ pub async fn serve(
         findings,
         index: dir.join("web-index.db"),
         admitted: None,
+        page_lag: daylight_web::PAGE_LAG,
     })
     .unwrap();
     LogServer {
