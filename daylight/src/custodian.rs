@@ -243,9 +243,8 @@ pub async fn spawn(
     let custodian = Arc::new(open(dir, receipt_timeout)?);
     let info = custodian.info()?;
     let label = custodian.label().to_owned();
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| crate::key::listen_error(addr, e))?;
+    let listener =
+        daylight_log_server::server::listen(addr).map_err(|e| crate::key::listen_error(addr, e))?;
     let addr = listener.local_addr()?;
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(daylight_custodian::http::serve(

@@ -962,8 +962,7 @@ fn serve(settings: &ServeSettings) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
+        let listener = daylight_log_server::server::listen(listen)
             .map_err(|e| crate::key::listen_error(listen, e))?;
         // On a runtime thread, which has tried its raise before it runs this.
         let _ = tokio::task::spawn_blocking(daylight_log_server::priority::report_runtime_priority)

@@ -204,8 +204,7 @@ fn serve(dir: &Path, listen: SocketAddr, poll_interval: Duration) -> Result<()> 
     let logs = mirror.logs()?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
+        let listener = daylight_log_server::server::listen(listen)
             .map_err(|e| crate::key::listen_error(listen, e))?;
         let addr = listener.local_addr()?;
         eprintln!(

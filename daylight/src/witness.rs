@@ -264,8 +264,7 @@ impl RunningWitness {
 pub async fn spawn(dir: &Path, addr: SocketAddr) -> Result<RunningWitness> {
     let signer = read_signer(&dir.join(KEY_FILE))?;
     let witness = Witness::open(&dir.join(DB_FILE), signer)?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
+    let listener = daylight_log_server::server::listen(addr)
         .with_context(|| format!("witness listening on {addr}"))?;
     let addr = listener.local_addr()?;
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
@@ -290,8 +289,7 @@ fn serve(dir: &Path, listen: SocketAddr) -> Result<()> {
     let logs = witness.logs()?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
+        let listener = daylight_log_server::server::listen(listen)
             .map_err(|e| crate::key::listen_error(listen, e))?;
         let addr = listener.local_addr()?;
         eprintln!(

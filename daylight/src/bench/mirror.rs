@@ -245,9 +245,8 @@ async fn over_http(
     let mirror = Arc::new(new_mirror(dir, log_vkey)?);
     let mirror_key = mirror.verifier().clone();
     let any_port = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    let listener = tokio::net::TcpListener::bind(any_port)
-        .await
-        .context("binding the mirror's port")?;
+    let listener =
+        daylight_log_server::server::listen(any_port).context("binding the mirror's port")?;
     let mirror_url = format!("http://{}", listener.local_addr()?);
     let (stop_mirror, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(daylight_mirror::serve(listener, mirror, async {

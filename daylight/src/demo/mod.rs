@@ -147,8 +147,7 @@ impl RunningMirror {
     async fn spawn(dir: &Path, addr: SocketAddr) -> Result<RunningMirror> {
         let signer = read_signer(&dir.join(daylight_mirror::KEY_FILE))?;
         let mirror = daylight_mirror::Mirror::open(&dir.join(daylight_mirror::DB_FILE), signer)?;
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
+        let listener = daylight_log_server::server::listen(addr)
             .map_err(|e| crate::key::listen_error(addr, e))?;
         let url = format!("http://{}", listener.local_addr()?);
         let (stop, rx) = tokio::sync::oneshot::channel::<()>();
