@@ -184,8 +184,8 @@ pub struct Index {
     /// Records the log server's admission parsed, taken instead of
     /// parsing each entry again.
     admitted: Option<Arc<Admitted>>,
-    /// When the index last held every entry of the log: the time the last
-    /// catch-up that reached the log's size had read that size.
+    /// When the last catch-up that reached the log's size started reading
+    /// it: every entry the log had then is in the index.
     caught_up: Mutex<Option<Instant>>,
 }
 
@@ -928,8 +928,8 @@ impl Index {
         })
     }
 
-    /// Whether the index held every entry of the log at some moment less
-    /// than `age` ago (a catch-up that read the log's size then reached
+    /// Whether every entry the log had at some moment less than `age` ago
+    /// is in the index (a catch-up that read the log's size then reached
     /// it): what it lacks now was added to the log since.
     pub fn caught_up_within(&self, age: Duration) -> bool {
         lock(&self.caught_up).is_some_and(|t| t.elapsed() < age)

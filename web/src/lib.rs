@@ -206,30 +206,30 @@ fn keep_up(web: Weak<Inner>) {
             .index
             .catch_up(inner.cfg.store.as_ref(), CATCH_UP_ROUND)
             .and_then(|c| inner.index.tick(Utc::now()).map(|()| c));
-        let idle = match caught {
-            Ok(c) if c.complete() => true,
+        // Behind: yield the writer briefly to page requests; caught up:
+        // poll often enough that pages need not catch up themselves
+        // (`Inner::fresh`), unless they always do (no lag); failed: try
+        // again at the slowest poll, not logging the failure 20 times a
+        // second.
+        let pause = match caught {
+            Ok(c) if c.complete() && !lag.is_zero() => {
+                (lag / 2).clamp(Duration::from_millis(5), IDLE_POLL)
+            }
+            Ok(c) if c.complete() => IDLE_POLL,
             Ok(c) => {
                 if reported.elapsed() > Duration::from_secs(10) {
                     tracing::info!("web index: {} of {} entries read", c.indexed, c.size);
                     reported = Instant::now();
                 }
-                false
+                Duration::from_millis(5)
             }
             Err(e) => {
                 tracing::error!("web index: {e}");
-                true
+                IDLE_POLL
             }
         };
         drop(inner);
-        // Behind: yield the writer briefly to page requests; caught up:
-        // poll often enough that pages need not catch up themselves
-        // (`Inner::fresh`), unless they always do (no lag).
-        let poll = if lag.is_zero() {
-            IDLE_POLL
-        } else {
-            (lag / 2).clamp(Duration::from_millis(5), IDLE_POLL)
-        };
-        std::thread::sleep(if idle { poll } else { Duration::from_millis(5) });
+        std::thread::sleep(pause);
     }
 }
 
@@ -773,12 +773,12 @@ async fn entry(
     };
     blocking(move || {
         let log = s.log_view()?;
-        let c = s.fresh()?;
+        s.fresh()?;
         let stored = s.cfg.store.entry(LeafIndex(i)).map_err(internal)?;
         let Some(stored) = stored else {
             return Err(PageError(
                 StatusCode::NOT_FOUND,
-                format!("The log has no entry {i} (it has {} entries).", c.size),
+                format!("The log has no entry {i} (it has {} entries).", log.size),
             ));
         };
         // Not indexed yet (the index is still reading a long log): the

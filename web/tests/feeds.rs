@@ -596,7 +596,7 @@ async fn going_dark_numbers_are_the_totals_of_their_lists() {
     v["encryption_prevented_access"] = true.into();
     let r = seal(signer, v, Utc::now());
     append_record(log.store.as_ref(), &log.log_key, &r, signer.verifier()).unwrap();
-    tokio::time::sleep(daylight_web::PAGE_LAG).await;
+    common::past_the_page_lag().await;
     let json: serde_json::Value =
         serde_json::from_str(&log.ok("/going-dark.json", "application/json").await).unwrap();
     let total = json["rows"].as_array().unwrap().last().unwrap();

@@ -348,7 +348,7 @@ async fn list_follows_a_growing_log() {
         resp.text().await.unwrap()
     );
     // Lists may be behind the log by the page lag, no more.
-    tokio::time::sleep(daylight_web::PAGE_LAG).await;
+    common::past_the_page_lag().await;
     assert_eq!(log.listed("?jurisdiction=FR").await, vec![7]);
     // A provider's release of 7 counts in the releases chart and the overview.
     let provider = key("provider.test", 4);
@@ -362,7 +362,7 @@ async fn list_follows_a_growing_log() {
         provider.verifier(),
     )
     .unwrap();
-    tokio::time::sleep(daylight_web::PAGE_LAG).await;
+    common::past_the_page_lag().await;
     let home = log.page("/").await;
     let this_month = now.format("%Y-%m").to_string();
     assert_eq!(table_row(chart(&home, "releases"), &this_month), vec![1, 2]);

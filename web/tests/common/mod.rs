@@ -164,6 +164,12 @@ pub async fn serve(
     .unwrap()
 }
 
+/// Waits out the web view's page lag: a page loaded after it shows every
+/// entry the log had before it.
+pub async fn past_the_page_lag() {
+    tokio::time::sleep(daylight_web::PAGE_LAG).await;
+}
+
 /// GET `url`: its status, content type and body.
 pub async fn get(http: &reqwest::Client, url: &str) -> (u16, String, String) {
     let r = http.get(url).send().await.unwrap();
