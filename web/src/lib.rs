@@ -138,9 +138,9 @@ const CATCH_UP_ROUND: Duration = Duration::from_millis(250);
 /// a few entries at almost every page; reading them at every page took a
 /// commit of a few rows per page and made pages queue for the index's
 /// writer (under `scripts/load-mixed` on a 1-2M log, pages per second went
-/// from about 620 to 1,100 with this lag, a sixth more at 10M; BENCHMARKS.md,
-/// issue 18). An entry's own
-/// page shows a newer entry from the log all the same.
+/// from about 620 to 1,100 with this lag, a sixth more at 10M;
+/// BENCHMARKS.md, issue 18). An entry's own page shows a newer entry from
+/// the log all the same.
 pub const PAGE_LAG: Duration = Duration::from_millis(100);
 
 /// The longest the background reader waits between rounds once caught up.
