@@ -103,15 +103,17 @@ pub fn report_runtime_priority() {
 
 /// What lets the server raise its threads, for the warnings.
 fn how_to_allow() -> String {
-    let target = process_nice()
-        .unwrap_or(0)
-        .saturating_sub(WRITE_RAISE)
-        .clamp(-20, 19);
+    let target = write_target(process_nice().unwrap_or(0));
     format!(
         "raising them needs CAP_SYS_NICE or an RLIMIT_NICE that allows nice {target} \
          (systemd: AmbientCapabilities=CAP_SYS_NICE, or LimitNICE={target}); readers on \
          the same cores then slow submissions"
     )
+}
+
+/// The nice value of a write step under a process at `base`.
+fn write_target(base: i32) -> i32 {
+    base.saturating_sub(WRITE_RAISE).clamp(-20, 19)
 }
 
 /// Whether [`raise_runtime_thread`] raised its threads: `None` before it
@@ -140,7 +142,7 @@ pub fn on_the_write_path<T>(f: impl FnOnce() -> T) -> T {
     let (Ok(now), Ok(base)) = (thread_nice(), process_nice()) else {
         return f();
     };
-    let target = base.saturating_sub(WRITE_RAISE).clamp(-20, 19);
+    let target = write_target(base);
     if now <= target {
         return f();
     }

@@ -202,21 +202,15 @@ fn keep_up(web: Weak<Inner>) {
     let mut reported = Instant::now();
     loop {
         let Some(inner) = web.upgrade() else { return };
-        let lag = inner.cfg.page_lag;
         let caught = inner
             .index
             .catch_up(inner.cfg.store.as_ref(), CATCH_UP_ROUND)
             .and_then(|c| inner.index.tick(Utc::now()).map(|()| c));
         // Behind: yield the writer briefly to page requests; caught up:
-        // poll often enough that pages need not catch up themselves
-        // (`Inner::fresh`), unless they always do (no lag); failed: try
-        // again at the slowest poll, not logging the failure 20 times a
-        // second.
+        // poll ([`idle_poll`]); failed: try again at the slowest poll, not
+        // logging the failure 20 times a second.
         let pause = match caught {
-            Ok(c) if c.complete() && !lag.is_zero() => {
-                (lag / 2).clamp(Duration::from_millis(5), IDLE_POLL)
-            }
-            Ok(c) if c.complete() => IDLE_POLL,
+            Ok(c) if c.complete() => idle_poll(inner.cfg.page_lag),
             Ok(c) => {
                 if reported.elapsed() > Duration::from_secs(10) {
                     tracing::info!("web index: {} of {} entries read", c.indexed, c.size);
@@ -231,6 +225,17 @@ fn keep_up(web: Weak<Inner>) {
         };
         drop(inner);
         std::thread::sleep(pause);
+    }
+}
+
+/// How long the background reader waits once caught up: half the page
+/// lag, so that pages rarely catch up themselves; with no lag, pages always
+/// do, and it waits [`IDLE_POLL`].
+fn idle_poll(lag: Duration) -> Duration {
+    if lag.is_zero() {
+        IDLE_POLL
+    } else {
+        (lag / 2).clamp(Duration::from_millis(5), IDLE_POLL)
     }
 }
 
