@@ -11,11 +11,11 @@
 //! write path alone makes 5,000/s and more (BENCHMARKS.md, issue 18).
 //!
 //! So `daylight log serve` raises its async runtime's threads (connections,
-//! the sequencer's task, witnesses, the web view's pages; tokio's workers
-//! and blocking threads alike) [`RUNTIME_RAISE`] above the process's
-//! priority, the write path's steps on blocking threads (admission,
-//! sequencing, the durable wait) [`WRITE_RAISE`] above it
-//! ([`on_the_write_path`]), and the machine readers' work at fixed offsets
+//! witnesses, the web view's pages; tokio's workers and blocking threads
+//! alike) [`RUNTIME_RAISE`] above the process's priority, the write path's
+//! steps (admission on blocking threads; the sequencer's own two threads,
+//! sequencing and the durable wait, `crate::sequencer`) [`WRITE_RAISE`]
+//! above it ([`on_the_write_path`]), and the machine readers' work at fixed offsets
 //! from the process's priority, whichever thread started it: proofs and
 //! entries (`read_pool::ReadPool::api`) at it, tiles and the web index's
 //! reading `read_pool::READ_NICE` below it.
@@ -129,9 +129,10 @@ pub fn runtime_raised() -> Option<bool> {
 /// Runs `f` [`WRITE_RAISE`] above the process's priority where the process
 /// may raise it, and puts the thread back after, also if `f` panics (a
 /// lowering, always allowed): for the write path's steps on blocking
-/// threads (admission, sequencing, the durable wait), which share those
-/// threads with other work. Where raising is refused, `f` runs as the
-/// thread is, the first refusal is logged, and it is not asked again.
+/// threads (admission), which share those threads with other work, and for
+/// the sequencer's own threads, raised for their whole life. Where raising
+/// is refused, `f` runs as the thread is, the first refusal is logged, and
+/// it is not asked again.
 pub fn on_the_write_path<T>(f: impl FnOnce() -> T) -> T {
     if !cfg!(target_os = "linux")
         || RAISED.load(Ordering::Relaxed) == REFUSED

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use daylight_core::{Hash, LeafIndex, TreeSize};
-use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use std::sync::mpsc::{RecvTimeoutError, SyncSender, TrySendError};
+
+use tokio::sync::{oneshot, watch};
 
 use crate::admission::Admission;
 use crate::integrate::{integrate_committed, IntegrateError, KeyRing};
@@ -90,7 +92,7 @@ struct Pending {
 /// Submits entries to the sequencer.
 #[derive(Clone)]
 pub struct Sequencer {
-    tx: mpsc::Sender<Pending>,
+    tx: SyncSender<Pending>,
 }
 
 impl Sequencer {
@@ -114,8 +116,8 @@ impl Sequencer {
         };
         if let Err(e) = self.tx.try_send(pending) {
             let (error, pending) = match e {
-                mpsc::error::TrySendError::Full(p) => (SequenceError::QueueFull, p),
-                mpsc::error::TrySendError::Closed(p) => (SequenceError::Stopped, p),
+                TrySendError::Full(p) => (SequenceError::QueueFull, p),
+                TrySendError::Disconnected(p) => (SequenceError::Stopped, p),
             };
             let _ = pending.reply.send(Err(error));
         }
@@ -135,20 +137,42 @@ pub const QUEUE_POLL: Duration = Duration::from_millis(25);
 /// before the submitter is told to try again (503): longer than a takeover.
 pub const QUEUE_WAIT: Duration = Duration::from_secs(30);
 
-/// Starts the sequencer task. While `term` holds a lease, this frontend
-/// sequences: its own submissions and those other frontends queued in the
-/// store. Without one, it queues its submissions in the store for the
-/// frontend that sequences, and answers each submitter once its entry has an
-/// index. It stops once every [`Sequencer`] handle is dropped and the last
-/// batch is written.
+/// Starts the sequencer on a thread of its own, at the write path's
+/// priority (`crate::priority`), with a second one that answers each batch
+/// once it is durable. While `term` holds a lease, this frontend sequences:
+/// its own submissions and those other frontends queued in the store.
+/// Without one, it queues its submissions in the store for the frontend that
+/// sequences, and answers each submitter once its entry has an index. It
+/// stops once every [`Sequencer`] handle is dropped and the last batch is
+/// answered; the task returned ends then. Call it inside the runtime (the
+/// hand-over to other frontends runs on it).
+///
+/// Threads rather than tasks: a batch passed between the runtime's workers
+/// and its blocking threads four times (the sequencer's task, the batch's
+/// blocking step, the answering task, its blocking durable wait), and under
+/// closed-loop readers each of those waited for a core: about 0.8 ms a
+/// batch of the 1.8 ms a batch took (BENCHMARKS.md, issue 18).
 pub fn start(
     log: Shared,
     config: BatchConfig,
     term: watch::Receiver<Option<Lease>>,
-) -> (Sequencer, tokio::task::JoinHandle<()>) {
-    let (tx, rx) = mpsc::channel(config.queue.max(1));
-    let task = tokio::spawn(run(log, config, term, rx));
-    (Sequencer { tx }, task)
+) -> std::io::Result<(Sequencer, tokio::task::JoinHandle<()>)> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(config.queue.max(1));
+    let runtime = tokio::runtime::Handle::current();
+    let (stopped, on_stop) = oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("sequencer".into())
+        .spawn(move || {
+            let _runtime = runtime.enter();
+            crate::priority::on_the_write_path(|| run(log, config, term, rx));
+            let _ = stopped.send(());
+        })
+        .map_err(|e| std::io::Error::new(e.kind(), format!("starting the sequencer: {e}")))?;
+    // Ends when the thread does, or if it panicked (`stopped` dropped).
+    let task = tokio::spawn(async move {
+        let _ = on_stop.await;
+    });
+    Ok((Sequencer { tx }, task))
 }
 
 /// What every batch needs: the log it writes, how, and whom it tells.
@@ -168,31 +192,54 @@ pub struct Shared {
     pub latest: watch::Sender<TreeSize>,
 }
 
-async fn run(
+/// A sequenced batch on its way to its submitters.
+struct Answer {
+    done: Sequenced,
+    batch: Vec<Pending>,
+    oldest: Instant,
+}
+
+fn run(
     shared: Shared,
     config: BatchConfig,
     mut term: watch::Receiver<Option<Lease>>,
-    mut rx: mpsc::Receiver<Pending>,
+    rx: std::sync::mpsc::Receiver<Pending>,
 ) {
-    let mut poll = tokio::time::interval(QUEUE_POLL);
-    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut term_open = true;
-    let in_flight = Arc::new(Semaphore::new(PIPELINE_DEPTH as usize));
+    // A rendezvous: the answerer holds one batch (waiting for its sync)
+    // while this thread commits the next and waits to hand it over, so at
+    // most PIPELINE_DEPTH (two) are committed and not yet answered.
+    const _: () = assert!(PIPELINE_DEPTH == 2);
+    let (to_answer, answers) = std::sync::mpsc::sync_channel::<Answer>(0);
+    let answerer = {
+        let shared = shared.clone();
+        std::thread::Builder::new()
+            .name("sequencer-answers".into())
+            .spawn(move || answers.into_iter().for_each(|a| answer(&shared, a)))
+    };
+    let to_answer = match &answerer {
+        Ok(_) => Some(to_answer),
+        Err(e) => {
+            // Not pipelined, but every batch is still answered.
+            tracing::error!("starting the sequencer's answering thread: {e}; answering inline");
+            None
+        }
+    };
+    let mut next_poll = Instant::now() + QUEUE_POLL;
     loop {
         let lease = *term.borrow_and_update();
         let mut batch = Vec::new();
-        tokio::select! {
-            item = rx.recv() => match item {
-                Some(p) => batch.push(p),
-                None => break,
-            },
-            // Leading: look for what other frontends queued.
-            _ = poll.tick(), if lease.is_some() => {}
-            // A term began or ended: decide again.
-            changed = term.changed(), if term_open => {
-                term_open = changed.is_ok();
-                continue;
-            }
+        // Wait for a submission; while leading, only until it is time to
+        // look for what other frontends queued; otherwise only as long, to
+        // see a new term.
+        let wait = match lease {
+            Some(_) => next_poll.saturating_duration_since(Instant::now()),
+            None => QUEUE_POLL,
+        };
+        match rx.recv_timeout(wait) {
+            Ok(p) => batch.push(p),
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) if lease.is_none() => continue,
+            Err(RecvTimeoutError::Timeout) => {}
         }
         // Take what is already queued, then linger up to max_wait for more.
         while batch.len() < config.max_entries {
@@ -201,35 +248,42 @@ async fn run(
                 Err(_) => break,
             }
         }
-        let deadline = tokio::time::Instant::now() + config.max_wait;
+        let deadline = Instant::now() + config.max_wait;
         while !batch.is_empty() && batch.len() < config.max_entries && !config.max_wait.is_zero() {
-            tokio::select! {
-                item = rx.recv() => match item {
-                    Some(p) => batch.push(p),
-                    None => break,
-                },
-                _ = tokio::time::sleep_until(deadline) => break,
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
             }
         }
-        match lease {
-            Some(lease) => lead(&shared, &config, lease, batch, &in_flight).await,
+        // The term as it is now, not as it was before the wait: a lease
+        // taken meanwhile sequences this batch rather than queue it.
+        match *term.borrow_and_update() {
+            Some(lease) => {
+                lead(&shared, &config, lease, batch, to_answer.as_ref());
+                next_poll = Instant::now() + QUEUE_POLL;
+            }
             None => hand_over(&shared, batch),
         }
     }
     // The last batches are answered before the sequencer says it stopped.
-    let _ = in_flight.acquire_many(PIPELINE_DEPTH).await;
+    drop(to_answer);
+    if let Ok(answerer) = answerer {
+        if answerer.join().is_err() {
+            tracing::error!("the sequencer's answering thread panicked");
+        }
+    }
     tracing::info!("sequencer stopped");
 }
 
 /// Sequences `batch` plus what other frontends queued, under `lease`, and
-/// leaves its answers to a task that waits until the batch is durable
-/// (holding one of `in_flight`'s permits meanwhile).
-async fn lead(
+/// hands it to the answering thread (`to_answer`; answered here if there is
+/// none), which answers once the batch is durable.
+fn lead(
     shared: &Shared,
     config: &BatchConfig,
     lease: Lease,
     batch: Vec<Pending>,
-    in_flight: &Arc<Semaphore>,
+    to_answer: Option<&SyncSender<Answer>>,
 ) {
     // Other frontends' submissions get at least half a batch, so a busy
     // leader's own clients cannot starve them.
@@ -238,63 +292,49 @@ async fn lead(
         .saturating_sub(batch.len())
         .max(config.max_entries / 2)
         .max(1);
-    // Another frontend's entries are read beside the batch, on the thread
-    // that sequences it (one handoff less per batch); a poll with no entries
-    // of this frontend's reads them first, to know whether there is a batch.
-    let polled = if batch.is_empty() {
-        let sh = shared.clone();
-        let queued = match tokio::task::spawn_blocking(move || read_queue(&sh, room)).await {
-            Ok(queued) => queued,
-            Err(e) => {
-                tracing::error!("reading the submission queue: {e}");
-                Vec::new()
-            }
-        };
-        if queued.is_empty() {
-            return;
-        }
-        Some(queued)
-    } else {
-        None
-    };
-    let Ok(permit) = in_flight.clone().acquire_owned().await else {
-        // Never closed; should it be, nothing may be answered unsynced.
-        for p in batch {
-            let _ = p.reply.send(Err(SequenceError::Stopped));
-        }
+    let mut entries: Vec<NewEntry> = batch.iter().map(|p| p.entry.clone()).collect();
+    entries.extend(read_queue(shared, room));
+    if entries.is_empty() {
         return;
-    };
+    }
     let oldest = batch
         .iter()
         .map(|p| p.received)
         .min()
         .unwrap_or_else(Instant::now);
-    let mut entries: Vec<NewEntry> = batch.iter().map(|p| p.entry.clone()).collect();
-    let (sh, lease2) = (shared.clone(), lease);
     let started = Instant::now();
-    let result = tokio::task::spawn_blocking(move || {
-        crate::priority::on_the_write_path(|| {
-            entries.extend(polled.unwrap_or_else(|| read_queue(&sh, room)));
-            sequence(
-                sh.store.as_ref(),
-                &sh.key,
-                sh.admission.as_ref(),
-                &sh.origin,
-                entries,
-                lease2,
-            )
-        })
-    })
-    .await
-    .unwrap_or_else(|e| Err(SequenceError::Integration(e.to_string())));
+    // A panic (a bug) fails this batch, not the sequencer.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        sequence(
+            shared.store.as_ref(),
+            &shared.key,
+            shared.admission.as_ref(),
+            &shared.origin,
+            entries,
+            lease,
+        )
+    }))
+    .unwrap_or_else(|_| {
+        Err(SequenceError::Integration(
+            "sequencing the batch failed inside the server".into(),
+        ))
+    });
     match result {
         Ok(done) => {
             shared.metrics.sequencing.observe(started.elapsed());
-            let shared = shared.clone();
-            tokio::spawn(async move {
-                answer(&shared, done, batch, oldest).await;
-                drop(permit);
-            });
+            let a = Answer {
+                done,
+                batch,
+                oldest,
+            };
+            // Answered here if the answering thread is gone or never was.
+            let unsent = match to_answer {
+                Some(to) => to.send(a).err().map(|e| e.0),
+                None => Some(a),
+            };
+            if let Some(a) = unsent {
+                answer(shared, a);
+            }
         }
         Err(SequenceError::LeaseLost) => {
             // Another frontend sequences now: it takes these from the queue.
@@ -332,19 +372,24 @@ fn read_queue(shared: &Shared, room: usize) -> Vec<NewEntry> {
 
 /// Answers a sequenced batch's submitters once it is durable, and tells the
 /// witnesses its size; if its sync failed, tells the submitters to retry.
-async fn answer(shared: &Shared, done: Sequenced, batch: Vec<Pending>, oldest: Instant) {
-    let Sequenced {
-        indexes,
-        size,
-        added,
-        durable,
-    } = done;
+fn answer(shared: &Shared, a: Answer) {
+    let Answer {
+        done:
+            Sequenced {
+                indexes,
+                size,
+                added,
+                durable,
+            },
+        batch,
+        oldest,
+    } = a;
     let committed = Instant::now();
-    let synced =
-        tokio::task::spawn_blocking(move || crate::priority::on_the_write_path(|| durable.wait()))
-            .await
-            .map_err(|e| SequenceError::Integration(e.to_string()))
-            .and_then(|r| r.map_err(storage_error));
+    let synced = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| durable.wait()))
+        .map_err(|_| {
+            SequenceError::Integration("waiting for the sync failed inside the server".into())
+        })
+        .and_then(|r| r.map_err(storage_error));
     let m = &shared.metrics;
     if let Err(e) = synced {
         m.storage_errors.fetch_add(1, Ordering::Relaxed);

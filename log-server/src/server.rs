@@ -156,7 +156,7 @@ impl LogServer {
             },
             self.batch,
             term_rx,
-        );
+        )?;
         let target = match self.publish {
             Some(target) => {
                 let identity = crate::publish::LogIdentity {

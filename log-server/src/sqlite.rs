@@ -424,6 +424,19 @@ impl SqliteStore {
         f(&conn)
     }
 
+    /// A read on the writing connection: the newest commits, and no wait
+    /// for a reader connection, but none of the readers' concurrency.
+    fn read_on_writer<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let w = self
+            .writer
+            .lock()
+            .map_err(|_| StoreError::Backend("writer connection poisoned".into()))?;
+        f(&w.conn)
+    }
+
     /// A write whose commit is durable when it returns (SQLite syncs the
     /// WAL: `synchronous=FULL`).
     fn write<T>(
@@ -1244,7 +1257,10 @@ impl LogStore for SqliteStore {
 
     fn queued(&self, max: usize) -> Result<Vec<NewEntry>, StoreError> {
         let max = i64::try_from(max).unwrap_or(i64::MAX);
-        self.read(|c| {
+        // Only the sequencer asks, before each batch it writes: on its own
+        // connection, free then, rather than after the readers' for one
+        // (under the mixed load a quarter of a batch's sequencing).
+        self.read_on_writer(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT leaf_hash, data, kind, signer FROM queue ORDER BY seq LIMIT ?1",
             )?;
