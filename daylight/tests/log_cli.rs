@@ -295,12 +295,12 @@ fn own_process_nice() -> i32 {
 /// Serves a one-entry log with `daylight log serve` (behind `wrapper`, a
 /// command and its arguments, if any), reads a tile, an entry and a page so
 /// that every pool starts, and checks each thread's nice value against the
-/// process's: the runtime's raised by `RUNTIME_RAISE` if `raised`, the API's
-/// reads at it, tiles and the web index `READ_NICE` below it; and
-/// `/metrics`. The server's stderr.
+/// process's: the runtime's raised by `RUNTIME_RAISE` and the sequencer's by
+/// `WRITE_RAISE` if `raised`, the API's reads at it, tiles and the web index
+/// `READ_NICE` below it; and `/metrics`. The server's stderr.
 #[cfg(target_os = "linux")]
 fn serve_and_check_priorities(wrapper: &[&str], raised: bool) -> String {
-    use daylight_log_server::priority::RUNTIME_RAISE;
+    use daylight_log_server::priority::{RUNTIME_RAISE, WRITE_RAISE};
     use daylight_log_server::read_pool::READ_NICE;
     let tmp = tempfile::tempdir().unwrap();
     let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_owned();
@@ -341,9 +341,12 @@ fn serve_and_check_priorities(wrapper: &[&str], raised: bool) -> String {
         .unwrap()
         .1;
     let runtime = if raised { base - RUNTIME_RAISE } else { base };
-    // Tokio names its worker and blocking threads alike.
+    let write_path = if raised { base - WRITE_RAISE } else { base };
+    // Tokio names its worker and blocking threads alike; the sequencer's
+    // two threads are `sequencer` and `sequencer-sync`.
     let expected = [
         ("tokio-rt", runtime),
+        ("sequencer", write_path),
         ("read-api-", base),
         ("read-tiles-", base + READ_NICE),
         ("web-index", base + READ_NICE),

@@ -213,7 +213,7 @@ fn run(
     let answerer = {
         let shared = shared.clone();
         std::thread::Builder::new()
-            .name("sequencer-answers".into())
+            .name("sequencer-sync".into())
             .spawn(move || answers.into_iter().for_each(|a| answer(&shared, a)))
     };
     let to_answer = match &answerer {
