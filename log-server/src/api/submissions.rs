@@ -70,7 +70,11 @@ impl AdmissionQueue {
     /// and a second thread joins only when a batch's worth is waiting.
     const MAX_DRAINERS: usize = 2;
     /// Another thread starts when this many records wait per running one.
-    const WAITING_PER_DRAINER: usize = 64;
+    /// At 64 a second thread rarely joined under the mixed load (batches of
+    /// about 15), and a record waited for the batch before its own; at 16,
+    /// about a tenth more submissions there at 10M records, and the same
+    /// with 256 clients alone (BENCHMARKS.md, issue 18).
+    const WAITING_PER_DRAINER: usize = 16;
 
     /// A queue whose batches `admit` admits and whose admitted entries
     /// `forward` sequences.
