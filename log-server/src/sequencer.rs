@@ -150,8 +150,9 @@ pub const QUEUE_WAIT: Duration = Duration::from_secs(30);
 /// Threads rather than tasks: a batch passed between the runtime's workers
 /// and its blocking threads four times (the sequencer's task, the batch's
 /// blocking step, the answering task, its blocking durable wait), and under
-/// closed-loop readers each of those waited for a core: about 0.8 ms a
-/// batch of the 1.8 ms a batch took (BENCHMARKS.md, issue 18).
+/// closed-loop readers each of those waited for a core: three of them took
+/// 0.8 ms a batch under the mixed load, when sequencing took 1.8 ms
+/// (BENCHMARKS.md, issue 18).
 pub fn start(
     log: Shared,
     config: BatchConfig,
