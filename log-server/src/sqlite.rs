@@ -430,11 +430,13 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let w = self
-            .writer
+        f(&self.writer()?.conn)
+    }
+
+    fn writer(&self) -> Result<std::sync::MutexGuard<'_, Writer>, StoreError> {
+        self.writer
             .lock()
-            .map_err(|_| StoreError::Backend("writer connection poisoned".into()))?;
-        f(&w.conn)
+            .map_err(|_| StoreError::Backend("writer connection poisoned".into()))
     }
 
     /// A write whose commit is durable when it returns (SQLite syncs the
@@ -451,10 +453,7 @@ impl SqliteStore {
         commits: CommitSync,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut w = self
-            .writer
-            .lock()
-            .map_err(|_| StoreError::Backend("writer connection poisoned".into()))?;
+        let mut w = self.writer()?;
         if w.commits != commits {
             // Before anything is written: a write that cannot have the
             // syncs it needs is not made.
