@@ -954,8 +954,9 @@ fn serve(settings: &ServeSettings) -> Result<()> {
         settings.name.as_deref(),
     )?;
     let listen = settings.listen;
-    // The runtime's threads (connections, admission, sequencing, syncs)
-    // above the readers' work, where the process may raise them.
+    // The runtime's threads (connections, admission; the sequencer's own
+    // threads start from them) above the readers' work, where the process
+    // may raise them.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .on_thread_start(daylight_log_server::priority::raise_runtime_thread)

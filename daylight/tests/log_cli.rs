@@ -300,7 +300,7 @@ fn own_process_nice() -> i32 {
 /// `READ_NICE` below it; and `/metrics`. The server's stderr.
 #[cfg(target_os = "linux")]
 fn serve_and_check_priorities(wrapper: &[&str], raised: bool) -> String {
-    use daylight_log_server::priority::{RUNTIME_RAISE, WRITE_RAISE};
+    use daylight_log_server::priority::{self, RUNTIME_RAISE, WRITE_RAISE};
     use daylight_log_server::read_pool::READ_NICE;
     let tmp = tempfile::tempdir().unwrap();
     let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_owned();
@@ -341,7 +341,13 @@ fn serve_and_check_priorities(wrapper: &[&str], raised: bool) -> String {
         .unwrap()
         .1;
     let runtime = if raised { base - RUNTIME_RAISE } else { base };
-    let write_path = if raised { base - WRITE_RAISE } else { base };
+    // The sequencer's threads: the write path's value where the limit
+    // allows it, else the runtime's.
+    let write_path = match (raised, priority::may_raise_to(base - WRITE_RAISE)) {
+        (true, true) => base - WRITE_RAISE,
+        (true, false) => runtime,
+        (false, _) => base,
+    };
     // Tokio names its worker and blocking threads alike; the sequencer's
     // two threads are `sequencer` and `sequencer-sync`.
     let expected = [

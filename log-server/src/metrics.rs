@@ -48,8 +48,8 @@ pub struct Metrics {
     /// submitters are answered.
     pub integration: Timer,
     /// Time a batch that was integrated spent being sequenced and committed
-    /// (hashes, tiles, checkpoint, one transaction), from the sequencer's
-    /// hand-off.
+    /// (hashes, tiles, checkpoint, one transaction) on the sequencer's
+    /// thread, once it had read other frontends' queue.
     pub sequencing: Timer,
     /// Time a committed batch then waited until it was durable (the
     /// filesystem sync), for the batches that became durable.
@@ -267,7 +267,7 @@ impl Metrics {
         self.sequencing.write(
             &mut out,
             "daylight_sequencing_seconds",
-            "Sequencing and committing a batch that was integrated, from the sequencer's hand-off.",
+            "Sequencing and committing a batch that was integrated, on the sequencer's thread.",
         );
         self.durability.write(
             &mut out,

@@ -4,8 +4,8 @@
 //! proof client, a person paging through the web view asks again once
 //! answered), so readers on the log's cores take whatever CPU they are
 //! given. A submission crosses about ten handoffs between threads on its
-//! way to a durable answer (the connection, admission, the sequencer's
-//! task, sequencing, the durable wait, the answer), and under such readers
+//! way to a durable answer (the connection, admission, the sequencer,
+//! sequencing, the durable wait, the answer), and under such readers
 //! each handoff waited for a core: on two cores shared with proof readers,
 //! web readers and an auditor, submissions ran at about 3,000/s where the
 //! write path alone makes 5,000/s and more (BENCHMARKS.md, issue 18).
@@ -41,8 +41,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 /// (nice -5 under a process at 0: about three times the weight).
 pub const RUNTIME_RAISE: i32 = 5;
 
-/// How far the write path's steps on blocking threads are raised above the
-/// process's priority (nice -10 under a process at 0: about nine times the
+/// How far the write path's steps (admission on blocking threads, the
+/// sequencer's own threads) are raised above the process's priority (nice -10 under a process at 0: about nine times the
 /// weight), over the runtime's threads' [`RUNTIME_RAISE`].
 pub const WRITE_RAISE: i32 = 10;
 

@@ -10,12 +10,11 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use daylight_core::{Hash, LeafIndex, TreeSize};
-use std::sync::mpsc::{RecvTimeoutError, SyncSender, TrySendError};
-
 use tokio::sync::{oneshot, watch};
 
 use crate::admission::Admission;
@@ -151,25 +150,40 @@ pub const QUEUE_WAIT: Duration = Duration::from_secs(30);
 /// and its blocking threads four times (the sequencer's task, the batch's
 /// blocking step, the answering task, its blocking durable wait), and under
 /// closed-loop readers each of those waited for a core: three of them took
-/// 0.8 ms a batch under the mixed load, when sequencing took 1.8 ms
-/// (BENCHMARKS.md, issue 18).
+/// 0.8 ms a batch under the mixed load (BENCHMARKS.md, issue 18).
 pub fn start(
     log: Shared,
     config: BatchConfig,
     term: watch::Receiver<Option<Lease>>,
 ) -> std::io::Result<(Sequencer, tokio::task::JoinHandle<()>)> {
-    let (tx, rx) = std::sync::mpsc::sync_channel(config.queue.max(1));
-    let runtime = tokio::runtime::Handle::current();
+    let runtime = tokio::runtime::Handle::try_current().map_err(|e| {
+        std::io::Error::other(format!("starting the sequencer outside the runtime: {e}"))
+    })?;
+    let (tx, rx) = mpsc::sync_channel(config.queue.max(1));
     let (stopped, on_stop) = oneshot::channel::<()>();
     std::thread::Builder::new()
         .name("sequencer".into())
         .spawn(move || {
             let _runtime = runtime.enter();
-            crate::priority::on_the_write_path(|| run(log, config, term, rx));
+            // Started from whichever thread serves (`log serve`'s main
+            // thread is not raised): at the runtime's priority first where
+            // the runtime was raised, so that a limit allowing that and not
+            // the write path's leaves it there, as it leaves admission.
+            if crate::priority::runtime_raised() == Some(true) {
+                let _ = crate::priority::set_thread_offset(-crate::priority::RUNTIME_RAISE);
+            }
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                crate::priority::on_the_write_path(|| run(log, config, term, rx))
+            }));
+            if ran.is_err() {
+                tracing::error!(
+                    "the sequencer failed inside the server and stopped; submissions are refused"
+                );
+            }
             let _ = stopped.send(());
         })
         .map_err(|e| std::io::Error::new(e.kind(), format!("starting the sequencer: {e}")))?;
-    // Ends when the thread does, or if it panicked (`stopped` dropped).
+    // Ends when the thread does.
     let task = tokio::spawn(async move {
         let _ = on_stop.await;
     });
@@ -204,18 +218,30 @@ fn run(
     shared: Shared,
     config: BatchConfig,
     mut term: watch::Receiver<Option<Lease>>,
-    rx: std::sync::mpsc::Receiver<Pending>,
+    rx: mpsc::Receiver<Pending>,
 ) {
-    // A rendezvous: the answerer holds one batch (waiting for its sync)
-    // while this thread commits the next and waits to hand it over, so at
-    // most PIPELINE_DEPTH (two) are committed and not yet answered.
-    const _: () = assert!(PIPELINE_DEPTH == 2);
-    let (to_answer, answers) = std::sync::mpsc::sync_channel::<Answer>(0);
+    // The answerer holds one batch (waiting for its sync) and this thread,
+    // once it has committed another, waits to hand that over: with the
+    // channel's own room, PIPELINE_DEPTH are committed and not yet
+    // answered (at two, a rendezvous).
+    let room = (PIPELINE_DEPTH as usize).saturating_sub(2);
+    let (to_answer, answers) = mpsc::sync_channel::<Answer>(room);
     let answerer = {
         let shared = shared.clone();
         std::thread::Builder::new()
             .name("sequencer-sync".into())
-            .spawn(move || answers.into_iter().for_each(|a| answer(&shared, a)))
+            .spawn(move || {
+                for a in answers {
+                    // A bug answering one batch drops its replies (their
+                    // submitters are told the log stopped), not the thread.
+                    let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        answer(&shared, a)
+                    }));
+                    if answered.is_err() {
+                        tracing::error!("answering a batch failed inside the server");
+                    }
+                }
+            })
     };
     let to_answer = match &answerer {
         Ok(_) => Some(to_answer),
@@ -406,7 +432,7 @@ fn answer(shared: &Shared, a: Answer) {
     let answered = indexes.iter().filter(|i| i.is_ok()).count() as u64;
     m.duplicates
         .fetch_add(answered.saturating_sub(added), Ordering::Relaxed);
-    // Batches are answered by separate tasks: the sizes only grow.
+    // Batches are answered in order, by one thread; the sizes only grow.
     m.tree_size.fetch_max(size.get(), Ordering::Relaxed);
     m.integration.observe(oldest.elapsed());
     shared.latest.send_if_modified(|latest| {

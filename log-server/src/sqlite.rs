@@ -1256,9 +1256,11 @@ impl LogStore for SqliteStore {
 
     fn queued(&self, max: usize) -> Result<Vec<NewEntry>, StoreError> {
         let max = i64::try_from(max).unwrap_or(i64::MAX);
-        // Only the sequencer asks, before each batch it writes: on its own
-        // connection, free then, rather than after the readers' for one
-        // (under the mixed load a quarter of a batch's sequencing).
+        // Only the sequencer asks, before each batch it writes: on the
+        // writing connection, which only brief writes (the lease,
+        // witnesses, a queued submission) share with it, rather than after
+        // the readers' for one (under the mixed load a quarter of a batch's
+        // sequencing).
         self.read_on_writer(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT leaf_hash, data, kind, signer FROM queue ORDER BY seq LIMIT ?1",

@@ -67,7 +67,8 @@ impl AdmissionQueue {
     pub(crate) const MAX_BATCH: usize = daylight_schemas::signature::MAX_BATCH;
     /// At most this many threads admit at once: batches stay large (a
     /// batch verification costs less per signature the more it holds),
-    /// and a second thread joins only when a batch's worth is waiting.
+    /// and a second thread joins only when [`Self::WAITING_PER_DRAINER`]
+    /// records wait.
     const MAX_DRAINERS: usize = 2;
     /// Another thread starts when this many records wait per running one.
     /// At 64 a second thread rarely joined under the mixed load (batches of
