@@ -4,8 +4,8 @@
 //! proof client, a person paging through the web view asks again once
 //! answered), so readers on the log's cores take whatever CPU they are
 //! given. A submission crosses about ten handoffs between threads on its
-//! way to a durable answer (the connection, admission, the sequencer,
-//! sequencing, the durable wait, the answer), and under such readers
+//! way to a durable answer (the connection, admission, the sequencer's
+//! queue, sequencing, the durable wait, the answer), and under such readers
 //! each handoff waited for a core: on two cores shared with proof readers,
 //! web readers and an auditor, submissions ran at about 3,000/s where the
 //! write path alone makes 5,000/s and more (BENCHMARKS.md, issue 18).
@@ -15,10 +15,10 @@
 //! alike) [`RUNTIME_RAISE`] above the process's priority, the write path's
 //! steps (admission on blocking threads; the sequencer's own two threads,
 //! sequencing and the durable wait, `crate::sequencer`) [`WRITE_RAISE`]
-//! above it ([`on_the_write_path`]), and the machine readers' work at fixed offsets
-//! from the process's priority, whichever thread started it: proofs and
-//! entries (`read_pool::ReadPool::api`) at it, tiles and the web index's
-//! reading `read_pool::READ_NICE` below it.
+//! above it ([`on_the_write_path`]), and the machine readers' work at
+//! fixed offsets from the process's priority, whichever thread started it:
+//! proofs and entries (`read_pool::ReadPool::api`) at it, tiles and the web
+//! index's reading `read_pool::READ_NICE` below it.
 //!
 //! Measured under `scripts/load-mixed` (BENCHMARKS.md): with every runtime
 //! thread at -10 and pages at the process's priority, submissions went from
@@ -42,8 +42,9 @@ use std::sync::atomic::{AtomicU8, Ordering};
 pub const RUNTIME_RAISE: i32 = 5;
 
 /// How far the write path's steps (admission on blocking threads, the
-/// sequencer's own threads) are raised above the process's priority (nice -10 under a process at 0: about nine times the
-/// weight), over the runtime's threads' [`RUNTIME_RAISE`].
+/// sequencer's own threads) are raised above the process's priority (nice
+/// -10 under a process at 0: about nine times the weight), over the
+/// runtime's threads' [`RUNTIME_RAISE`].
 pub const WRITE_RAISE: i32 = 10;
 
 /// Whether the runtime's threads were raised: not tried yet, raised, refused.

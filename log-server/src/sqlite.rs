@@ -433,6 +433,7 @@ impl SqliteStore {
         f(&self.writer()?.conn)
     }
 
+    /// The writing connection, held until the guard drops.
     fn writer(&self) -> Result<std::sync::MutexGuard<'_, Writer>, StoreError> {
         self.writer
             .lock()
