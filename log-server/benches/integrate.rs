@@ -23,7 +23,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use daylight_core::{leaf_hash, KeyName, KeyType, SignerKey};
 use daylight_log_server::integrate::{integrate, integrate_committed};
 use daylight_log_server::sqlite::SqliteStore;
-use daylight_log_server::store::{Durable, LogStore as _, NewEntry};
+use daylight_log_server::store::{Durable, LogStore as _, NewEntry, Settled};
 use ed25519_dalek::Signer as _;
 
 const BATCH: u64 = 1024;
@@ -151,9 +151,16 @@ fn serial_step(c: &mut Criterion) {
                     batch
                 },
                 |entries| {
-                    let done =
-                        integrate_committed(&store, &key, origin, entries, None, Vec::new(), None)
-                            .unwrap();
+                    let done = integrate_committed(
+                        &store,
+                        &key,
+                        origin,
+                        entries,
+                        None,
+                        Settled::default(),
+                        None,
+                    )
+                    .unwrap();
                     *syncing.borrow_mut() = Some(done.durable);
                 },
                 BatchSize::PerIteration,

@@ -82,6 +82,38 @@ impl ApiError {
     }
 }
 
+/// The codes a refusal at commit can carry (the admission's signer check,
+/// `daylight_schemas::registry::SignerError::code`, made again at commit),
+/// for a refusal read back from the store, whose code is text.
+const COMMIT_REFUSAL_CODES: [&str; 3] = ["unknown_signer", "revoked_signer", "wrong_role"];
+
+impl ApiError {
+    /// This refusal at commit as the store keeps it for the frontend that
+    /// queued the entry ([`crate::store::Settled::refused`]).
+    pub fn to_refusal(&self) -> crate::store::QueueRefusal {
+        crate::store::QueueRefusal {
+            status: self.status.as_u16(),
+            code: self.code.to_owned(),
+            detail: self.detail.clone(),
+        }
+    }
+
+    /// A refusal kept by the sequencing frontend, answered as that frontend
+    /// answered its own submitters: its status, detail and code (a code no
+    /// check at commit gives, or a status that is no error, as 403
+    /// `refused_at_commit`: the store is not trusted to name new ones).
+    pub fn from_refusal(r: &crate::store::QueueRefusal) -> ApiError {
+        let code = COMMIT_REFUSAL_CODES.iter().find(|c| **c == r.code);
+        let status = StatusCode::from_u16(r.status)
+            .ok()
+            .filter(|s| s.is_client_error() || s.is_server_error());
+        match (code, status) {
+            (Some(code), Some(status)) => ApiError::new(status, code, r.detail.clone()),
+            _ => ApiError::new(StatusCode::FORBIDDEN, "refused_at_commit", r.detail.clone()),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = crate::openapi::ErrorBody {
@@ -94,5 +126,59 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use daylight_core::LeafIndex;
+    use daylight_schemas::registry::SignerError;
+    use daylight_schemas::Role;
+
+    /// Every refusal the check at commit gives comes back from the store
+    /// as it was; anything else comes back as `refused_at_commit`.
+    #[test]
+    fn a_refusal_at_commit_survives_the_store() {
+        for e in [
+            SignerError::Unknown("k".into()),
+            SignerError::Revoked {
+                who: "k".into(),
+                role: Role::Agency,
+                at: LeafIndex(7),
+                how: "revoked".into(),
+            },
+            SignerError::WrongRole {
+                who: "k".into(),
+                kind: "request".into(),
+            },
+        ] {
+            let sent = ApiError::new(StatusCode::FORBIDDEN, e.code(), e.to_string());
+            let back = ApiError::from_refusal(&sent.to_refusal());
+            assert_eq!(
+                (back.status, back.code, back.detail),
+                (sent.status, sent.code, sent.detail)
+            );
+        }
+        let odd = |status: u16, code: &str| {
+            ApiError::from_refusal(&crate::store::QueueRefusal {
+                status,
+                code: code.into(),
+                detail: "why".into(),
+            })
+        };
+        let unknown = odd(403, "made_up");
+        assert_eq!(
+            (unknown.status.as_u16(), unknown.code),
+            (403, "refused_at_commit")
+        );
+        let not_an_error = odd(200, "revoked_signer");
+        assert_eq!(
+            (not_an_error.status.as_u16(), not_an_error.code),
+            (403, "refused_at_commit")
+        );
+        assert_eq!(odd(401, "unknown_signer").status.as_u16(), 401);
     }
 }

@@ -8,7 +8,7 @@ use daylight_core::note::{Note, NoteError};
 use daylight_core::tree::{stored_hash_count, Frontier, HashReader, TreeError};
 use daylight_core::{Checkpoint, Hash, LeafIndex, SignerKey, TreeSize};
 
-use crate::store::{Append, Durable, Lease, LogStore, NewEntry, StoreError};
+use crate::store::{Append, Durable, Lease, LogStore, NewEntry, Settled, StoreError};
 
 /// Whatever signs the log's checkpoints: one key, or [`LogKeys`] while a
 /// rotated-out key is in its transition.
@@ -258,7 +258,7 @@ pub fn integrate(
     origin: &str,
     entries: Vec<NewEntry>,
 ) -> Result<Integrated, IntegrateError> {
-    integrate_committed(store, key, origin, entries, None, Vec::new(), None)?.wait()
+    integrate_committed(store, key, origin, entries, None, Settled::default(), None)?.wait()
 }
 
 /// What an integration committed, and the handle that answers once it is
@@ -282,7 +282,7 @@ impl Committed {
 }
 
 /// [`integrate`] by a sequencer holding `fence`: the store refuses the batch
-/// if the lease moved on, and removes `settled` from the submission queue in
+/// if the lease moved on, and settles `settled` in the submission queue in
 /// the same transaction. A refused batch's signed checkpoint is dropped
 /// here: it is never stored, served or sent to a witness. With `built_on`,
 /// the batch is refused (`SizeChanged`) unless the log still has that size,
@@ -294,7 +294,7 @@ pub fn integrate_committed(
     origin: &str,
     entries: Vec<NewEntry>,
     fence: Option<Lease>,
-    settled: Vec<Hash>,
+    settled: Settled,
     built_on: Option<TreeSize>,
 ) -> Result<Committed, IntegrateError> {
     let old = store.size()?;
@@ -360,7 +360,7 @@ pub fn append_registry_entry(
             &origin,
             vec![entry],
             None,
-            Vec::new(),
+            Settled::default(),
             Some(TreeSize(at.get())),
         )
         .and_then(Committed::wait)

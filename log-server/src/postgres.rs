@@ -23,8 +23,8 @@ use postgres::error::SqlState;
 use postgres::{Client, NoTls, Statement};
 
 use crate::store::{
-    Append, HashCache, KeyCache, Lease, LeaseState, LogMeta, LogStore, MirrorSet, NewEntry,
-    StoreError, StoredEntry, WitnessConfig,
+    unix_ms, Append, HashCache, KeyCache, Lease, LeaseState, LogMeta, LogStore, MirrorSet,
+    NewEntry, QueueRefusal, Settled, StoreError, StoredEntry, WitnessConfig, REFUSALS_KEPT,
 };
 
 const READERS: usize = 4;
@@ -70,6 +70,13 @@ CREATE TABLE IF NOT EXISTS queue (
     kind TEXT NOT NULL,
     signer TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS refused (
+    leaf_hash BYTEA PRIMARY KEY,
+    status INTEGER NOT NULL,
+    code TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    at_ms BIGINT NOT NULL
+);
 ";
 
 /// The statements every connection prepares once.
@@ -86,6 +93,10 @@ struct Statements {
     entries_of_kind: Statement,
     fence: Statement,
     settle: Statement,
+    refuse: Statement,
+    forget_refused: Statement,
+    prune_refused: Statement,
+    refusals: Statement,
     acquire: Statement,
     enqueue: Statement,
     queued: Statement,
@@ -121,6 +132,17 @@ impl Statements {
                 "SELECT 1 FROM lease WHERE token = $1 AND expires_at > now() FOR SHARE",
             )?,
             settle: c.prepare("DELETE FROM queue WHERE leaf_hash = ANY($1::bytea[])")?,
+            refuse: c.prepare(
+                "INSERT INTO refused (leaf_hash, status, code, detail, at_ms)
+                 SELECT l, s, c, d, $5::bigint FROM UNNEST($1::bytea[], $2::int[], $3::text[], $4::text[]) AS t(l, s, c, d)
+                 ON CONFLICT (leaf_hash) DO UPDATE SET status = EXCLUDED.status,
+                     code = EXCLUDED.code, detail = EXCLUDED.detail, at_ms = EXCLUDED.at_ms",
+            )?,
+            forget_refused: c.prepare("DELETE FROM refused WHERE leaf_hash = ANY($1::bytea[])")?,
+            prune_refused: c.prepare("DELETE FROM refused WHERE at_ms < $1")?,
+            refusals: c.prepare(
+                "SELECT leaf_hash, status, code, detail FROM refused WHERE leaf_hash = ANY($1::bytea[])",
+            )?,
             // The same holder before expiry renews its term; anyone after
             // expiry starts a new term with a larger token.
             acquire: c.prepare(
@@ -363,6 +385,51 @@ impl PostgresStore {
     }
 }
 
+/// Removes `settled`'s leaves from the queue and keeps its refusals (the
+/// old ones go when a new one comes), inside `tx`.
+fn settle_queue(
+    tx: &mut postgres::Transaction<'_>,
+    stmts: &Statements,
+    settled: &Settled,
+) -> Result<(), StoreError> {
+    if !settled.leaves.is_empty() {
+        let leaves: Vec<&[u8]> = settled
+            .leaves
+            .iter()
+            .map(|h| h.as_bytes().as_slice())
+            .collect();
+        tx.execute(&stmts.settle, &[&leaves])?;
+    }
+    if settled.refused.is_empty() {
+        return Ok(());
+    }
+    let now = unix_ms();
+    let kept_ms = i64::try_from(REFUSALS_KEPT.as_millis()).unwrap_or(i64::MAX);
+    tx.execute(&stmts.prune_refused, &[&now.saturating_sub(kept_ms)])?;
+    let leaves: Vec<&[u8]> = settled
+        .refused
+        .iter()
+        .map(|(h, _)| h.as_bytes().as_slice())
+        .collect();
+    let statuses: Vec<i32> = settled
+        .refused
+        .iter()
+        .map(|(_, r)| i32::from(r.status))
+        .collect();
+    let codes: Vec<&str> = settled
+        .refused
+        .iter()
+        .map(|(_, r)| r.code.as_str())
+        .collect();
+    let details: Vec<&str> = settled
+        .refused
+        .iter()
+        .map(|(_, r)| r.detail.as_str())
+        .collect();
+    tx.execute(&stmts.refuse, &[&leaves, &statuses, &codes, &details, &now])?;
+    Ok(())
+}
+
 impl LogStore for PostgresStore {
     fn meta(&self) -> Result<LogMeta, StoreError> {
         self.read(|c| {
@@ -482,11 +549,6 @@ impl LogStore for PostgresStore {
             .iter()
             .map(|h| h.as_bytes().as_slice())
             .collect();
-        let settled: Vec<&[u8]> = batch
-            .settled
-            .iter()
-            .map(|h| h.as_bytes().as_slice())
-            .collect();
         self.write(|c| {
             let mut tx = c.client.transaction()?;
             if let Some(fence) = batch.fence {
@@ -512,9 +574,7 @@ impl LogStore for PostgresStore {
                 tx.execute(&c.stmts.put_hashes, &[&ids, &hashes])?;
             }
             tx.execute(&c.stmts.put_checkpoint, &[&new, &batch.checkpoint])?;
-            if !settled.is_empty() {
-                tx.execute(&c.stmts.settle, &[&settled])?;
-            }
+            settle_queue(&mut tx, &c.stmts, &batch.settled)?;
             tx.commit()?;
             Ok(())
         })
@@ -727,18 +787,38 @@ impl LogStore for PostgresStore {
         let kinds: Vec<&str> = entries.iter().map(|e| e.kind.as_str()).collect();
         let signers: Vec<&str> = entries.iter().map(|e| e.signer.as_str()).collect();
         self.write(|c| {
-            c.client
-                .execute(&c.stmts.enqueue, &[&leaves, &data, &kinds, &signers])?;
+            let mut tx = c.client.transaction()?;
+            tx.execute(&c.stmts.enqueue, &[&leaves, &data, &kinds, &signers])?;
+            tx.execute(&c.stmts.forget_refused, &[&leaves])?;
+            tx.commit()?;
             Ok(())
         })
     }
 
-    fn settle(&self, leaves: &[Hash]) -> Result<(), StoreError> {
-        let leaves: Vec<&[u8]> = leaves.iter().map(|h| h.as_bytes().as_slice()).collect();
+    fn settle(&self, settled: &Settled) -> Result<(), StoreError> {
         self.write(|c| {
-            c.client.execute(&c.stmts.settle, &[&leaves])?;
+            let mut tx = c.client.transaction()?;
+            settle_queue(&mut tx, &c.stmts, settled)?;
+            tx.commit()?;
             Ok(())
         })
+    }
+
+    fn refusals(&self, leaves: &[Hash]) -> Result<Vec<Option<QueueRefusal>>, StoreError> {
+        let asked: Vec<&[u8]> = leaves.iter().map(|h| h.as_bytes().as_slice()).collect();
+        let rows = self.read(|c| Ok(c.client.query(&c.stmts.refusals, &[&asked])?))?;
+        let mut found = std::collections::HashMap::with_capacity(rows.len());
+        for r in rows {
+            let status: i32 = r.try_get(1)?;
+            let refusal = QueueRefusal {
+                status: u16::try_from(status)
+                    .map_err(|_| StoreError::Corrupt(format!("refusal status {status}")))?,
+                code: r.try_get(2)?,
+                detail: r.try_get(3)?,
+            };
+            found.insert(hash_of(r.try_get(0)?)?, refusal);
+        }
+        Ok(leaves.iter().map(|h| found.get(h).cloned()).collect())
     }
 
     fn queued(&self, max: usize) -> Result<Vec<NewEntry>, StoreError> {

@@ -20,7 +20,7 @@ use tokio::sync::{oneshot, watch};
 use crate::admission::Admission;
 use crate::integrate::{integrate_committed, IntegrateError, KeyRing};
 use crate::metrics::Metrics;
-use crate::store::{Durable, Lease, LogStore, NewEntry, StoreError};
+use crate::store::{Durable, Lease, LogStore, NewEntry, Settled, StoreError};
 
 /// Batching limits.
 #[derive(Clone, Copy, Debug)]
@@ -484,17 +484,31 @@ fn hand_over(shared: &Shared, batch: Vec<Pending>) {
                 store.clone(),
                 waiting.iter().map(|(h, _)| *h).collect::<Vec<_>>(),
             );
-            let found = match tokio::task::spawn_blocking(move || s.find_leaves(&asked)).await {
+            // The refusals are read after the leaves: one refused and then
+            // queued and sequenced again in between is found sequenced on
+            // the next round (a new queueing forgets the refusal).
+            let found = tokio::task::spawn_blocking(move || {
+                let found = s.find_leaves(&asked)?;
+                let refusals = s.refusals(&asked)?;
+                Ok::<_, StoreError>((found, refusals))
+            });
+            let (found, refusals) = match found.await {
                 Ok(Ok(found)) => found,
                 // Keep waiting: the database may be back before the deadline.
                 _ => continue,
             };
             let mut still = Vec::with_capacity(waiting.len());
             let mut sequenced = Vec::new();
-            for ((h, p), index) in waiting.into_iter().zip(found) {
-                match index {
-                    Some(i) => sequenced.push((p, i)),
-                    None => still.push((h, p)),
+            for (((h, p), index), refusal) in waiting.into_iter().zip(found).zip(refusals) {
+                match (index, refusal) {
+                    (Some(i), _) => sequenced.push((p, i)),
+                    // The sequencing frontend refused it at commit.
+                    (None, Some(r)) => {
+                        let _ = p.reply.send(Err(SequenceError::Refused(
+                            crate::error::ApiError::from_refusal(&r),
+                        )));
+                    }
+                    (None, None) => still.push((h, p)),
                 }
             }
             waiting = still;
@@ -550,9 +564,9 @@ fn sequence(
 ) -> Result<Sequenced, SequenceError> {
     let fail = |e: String| SequenceError::Integration(e);
     let storage = storage_error;
-    // Every leaf of the batch leaves the queue with it (new ones and those
-    // found already in the log alike).
-    let settled: Vec<Hash> = entries.iter().map(|e| e.leaf_hash).collect();
+    // Every leaf of the batch leaves the queue with it (new ones, those
+    // found already in the log and those refused alike).
+    let leaves: Vec<Hash> = entries.iter().map(|e| e.leaf_hash).collect();
     // Another writer (an offline `daylight log` command) may append between
     // our read of the size and our commit; the store then refuses the
     // batch and we build it again on the new size.
@@ -565,8 +579,9 @@ fn sequence(
         let mut slots = Vec::with_capacity(entries.len());
         let mut fresh: Vec<NewEntry> = Vec::new();
         let mut in_batch: HashMap<Hash, usize> = HashMap::new();
-        let leaves: Vec<Hash> = entries.iter().map(|e| e.leaf_hash).collect();
         let known = store.find_leaves(&leaves).map_err(storage)?;
+        // Kept with the batch, for a frontend that queued one of them.
+        let mut refused = Vec::new();
         for (e, known) in entries.iter().zip(known) {
             if let Some(i) = known {
                 slots.push(Slot::Existing(i));
@@ -595,7 +610,10 @@ fn sequence(
                             new_pos.push(Ok(kept.len()));
                             kept.push(e);
                         }
-                        Some(err) => new_pos.push(Err(err)),
+                        Some(err) => {
+                            refused.push((e.leaf_hash, err.to_refusal()));
+                            new_pos.push(Err(err));
+                        }
                     }
                 }
                 for slot in &mut slots {
@@ -623,6 +641,10 @@ fn sequence(
             ))
         })?;
         let added = fresh.len() as u64;
+        let settled = Settled {
+            leaves: leaves.clone(),
+            refused,
+        };
         // Nothing new: every entry is already in the log (or refused); drop
         // any queued copies, which is safe for anyone to do.
         let (first, size, durable) = if fresh.is_empty() {
@@ -637,7 +659,7 @@ fn sequence(
                 origin,
                 fresh,
                 Some(lease),
-                settled.clone(),
+                settled,
                 Some(built_on),
             ) {
                 Ok(c) => (c.integrated.first, c.integrated.size, c.durable),

@@ -15,7 +15,7 @@ use crate::durability::SyncGroup;
 use crate::pool::Pool;
 use crate::store::{
     unix_ms, Append, Durable, HashCache, KeyCache, Lease, LeaseState, LogMeta, LogStore, MirrorSet,
-    NewEntry, StoreError, StoredEntry, WitnessConfig,
+    NewEntry, QueueRefusal, Settled, StoreError, StoredEntry, WitnessConfig, REFUSALS_KEPT,
 };
 
 /// Reader connections. Four were too few under the mixed load at 10M
@@ -56,6 +56,13 @@ CREATE TABLE IF NOT EXISTS queue (
     data BLOB NOT NULL,
     kind TEXT NOT NULL,
     signer TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS refused (
+    leaf_hash BLOB PRIMARY KEY,
+    status INTEGER NOT NULL,
+    code TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    at_ms INTEGER NOT NULL
 );
 ";
 
@@ -759,10 +766,30 @@ fn lock_error<T>(_: T) -> StoreError {
     StoreError::Backend("a lock of the SQLite store was poisoned".into())
 }
 
-fn settle_queue(conn: &Connection, leaves: &[Hash]) -> Result<(), StoreError> {
+fn settle_queue(conn: &Connection, settled: &Settled) -> Result<(), StoreError> {
     let mut settle = conn.prepare_cached("DELETE FROM queue WHERE leaf_hash = ?1")?;
-    for h in leaves {
+    for h in &settled.leaves {
         settle.execute([h.as_bytes().as_slice()])?;
+    }
+    if settled.refused.is_empty() {
+        return Ok(());
+    }
+    // Refusals are rare: the old ones go when a new one comes.
+    let now = unix_ms();
+    let kept_ms = i64::try_from(REFUSALS_KEPT.as_millis()).unwrap_or(i64::MAX);
+    conn.prepare_cached("DELETE FROM refused WHERE at_ms < ?1")?
+        .execute([now.saturating_sub(kept_ms)])?;
+    let mut put = conn.prepare_cached(
+        "INSERT OR REPLACE INTO refused (leaf_hash, status, code, detail, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for (h, r) in &settled.refused {
+        put.execute(params![
+            h.as_bytes().as_slice(),
+            r.status,
+            r.code,
+            r.detail,
+            now
+        ])?;
     }
     Ok(())
 }
@@ -1232,13 +1259,11 @@ impl LogStore for SqliteStore {
                     "INSERT INTO queue (leaf_hash, data, kind, signer) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT(leaf_hash) DO NOTHING",
                 )?;
+                let mut forget = tx.prepare_cached("DELETE FROM refused WHERE leaf_hash = ?1")?;
                 for e in entries {
-                    put.execute(params![
-                        e.leaf_hash.as_bytes().as_slice(),
-                        e.data,
-                        e.kind,
-                        e.signer
-                    ])?;
+                    let leaf = e.leaf_hash.as_bytes().as_slice();
+                    put.execute(params![leaf, e.data, e.kind, e.signer])?;
+                    forget.execute([leaf])?;
                 }
             }
             tx.commit()?;
@@ -1246,12 +1271,33 @@ impl LogStore for SqliteStore {
         })
     }
 
-    fn settle(&self, leaves: &[Hash]) -> Result<(), StoreError> {
+    fn settle(&self, settled: &Settled) -> Result<(), StoreError> {
         self.write(|conn| {
             let tx = conn.transaction()?;
-            settle_queue(&tx, leaves)?;
+            settle_queue(&tx, settled)?;
             tx.commit()?;
             Ok(())
+        })
+    }
+
+    fn refusals(&self, leaves: &[Hash]) -> Result<Vec<Option<QueueRefusal>>, StoreError> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT status, code, detail FROM refused WHERE leaf_hash = ?1")?;
+            leaves
+                .iter()
+                .map(|h| {
+                    Ok(stmt
+                        .query_row([h.as_bytes().as_slice()], |r| {
+                            Ok(QueueRefusal {
+                                status: r.get(0)?,
+                                code: r.get(1)?,
+                                detail: r.get(2)?,
+                            })
+                        })
+                        .optional()?)
+                })
+                .collect()
         })
     }
 
@@ -2091,9 +2137,16 @@ mod tests {
         let key = key("new.test/log");
         let commit = |from: u64| {
             let batch = (from..from + 10).map(entry).collect();
-            let c =
-                integrate_committed(&store, &key, "new.test/log", batch, None, Vec::new(), None)
-                    .unwrap();
+            let c = integrate_committed(
+                &store,
+                &key,
+                "new.test/log",
+                batch,
+                None,
+                Settled::default(),
+                None,
+            )
+            .unwrap();
             (c.integrated, c.durable)
         };
         let (first, first_sync) = commit(0);

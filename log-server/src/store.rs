@@ -128,6 +128,45 @@ pub struct LeaseState {
     pub expires_in_ms: i64,
 }
 
+/// What a batch takes out of the submission queue.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Settled {
+    /// Leaf hashes removed from the queue: the batch's new entries, queued
+    /// ones found already in the log, and those refused at commit.
+    pub leaves: Vec<Hash>,
+    /// Those refused at commit, with why: kept for [`REFUSALS_KEPT`], so
+    /// that the frontend that queued one can answer its submitter
+    /// ([`LogStore::refusals`]).
+    pub refused: Vec<(Hash, QueueRefusal)>,
+}
+
+impl Settled {
+    /// Settles `leaves`, none of them refused.
+    pub fn leaves(leaves: Vec<Hash>) -> Settled {
+        Settled {
+            leaves,
+            refused: Vec::new(),
+        }
+    }
+}
+
+/// Why the sequencing frontend refused a queued entry at commit (the
+/// admission's rules checked again: its signer revoked since, say), as the
+/// API answers it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueRefusal {
+    /// The HTTP status.
+    pub status: u16,
+    /// The machine-readable code.
+    pub code: String,
+    /// What went wrong, for people.
+    pub detail: String,
+}
+
+/// How long a refusal is kept after its batch: well past the time a
+/// frontend waits for an entry it queued (`sequencer::QUEUE_WAIT`).
+pub const REFUSALS_KEPT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Everything one integration writes, in one transaction.
 #[derive(Clone, Debug)]
 pub struct Append {
@@ -137,10 +176,9 @@ pub struct Append {
     /// outside any server, such as `daylight log add-agency`, which relies
     /// on the size check alone).
     pub fence: Option<Lease>,
-    /// Leaf hashes this batch settles: removed from the submission queue in
-    /// the same transaction (new entries, and queued ones found already in
-    /// the log).
-    pub settled: Vec<Hash>,
+    /// What this batch takes out of the submission queue, in the same
+    /// transaction.
+    pub settled: Settled,
     /// The entries, in order, from index `old_size`.
     pub entries: Vec<NewEntry>,
     /// The new stored hashes, from stored-hash index `stored_hash_count(old_size)`.
@@ -300,12 +338,16 @@ pub trait LogStore: Send + Sync + 'static {
     /// Who holds the lease, if anyone ever did.
     fn lease_state(&self) -> Result<Option<LeaseState>, StoreError>;
     /// Queues admitted entries for whichever frontend sequences (one already
-    /// queued is left as it is).
+    /// queued is left as it is), forgetting any earlier refusal of them.
     fn enqueue(&self, entries: &[NewEntry]) -> Result<(), StoreError>;
     /// Up to `max` queued entries, oldest first.
     fn queued(&self, max: usize) -> Result<Vec<NewEntry>, StoreError>;
-    /// Drops queued entries that are already in the log.
-    fn settle(&self, leaves: &[Hash]) -> Result<(), StoreError>;
+    /// Drops queued entries that are already in the log or refused, and
+    /// keeps the refusals (those older than [`REFUSALS_KEPT`] go).
+    fn settle(&self, settled: &Settled) -> Result<(), StoreError>;
+    /// The refusal kept for each of `leaves` (refused at commit since it
+    /// was last queued), in the same order.
+    fn refusals(&self, leaves: &[Hash]) -> Result<Vec<Option<QueueRefusal>>, StoreError>;
     /// [`LogStore::find_leaf`] for many leaves at once, in the same order;
     /// a networked backend answers a whole batch in one round trip.
     fn find_leaves(&self, leaves: &[Hash]) -> Result<Vec<Option<LeafIndex>>, StoreError> {

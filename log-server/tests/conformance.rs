@@ -11,7 +11,9 @@ use daylight_core::{leaf_hash, KeyName, KeyType, LeafIndex, SignerKey, TreeSize,
 use daylight_log_server::integrate::{integrate, integrate_committed, Committed, IntegrateError};
 use daylight_log_server::postgres::{PostgresStore, ScratchSchema};
 use daylight_log_server::sqlite::SqliteStore;
-use daylight_log_server::store::{Append, Lease, LogStore, NewEntry, StoreError, StoreHashes};
+use daylight_log_server::store::{
+    Append, Lease, LogStore, NewEntry, QueueRefusal, Settled, StoreError, StoreHashes,
+};
 use std::time::Duration;
 
 const ORIGIN: &str = "conformance.test/log";
@@ -277,7 +279,7 @@ fn a_stale_append_is_refused_and_writes_nothing(b: &dyn Backend) {
     let stale = Append {
         old_size: TreeSize(8),
         fence: None,
-        settled: Vec::new(),
+        settled: Settled::default(),
         entries: vec![entry(100)],
         hashes: vec![entry(100).leaf_hash],
         checkpoint: b"stale".to_vec(),
@@ -300,7 +302,7 @@ fn a_failed_batch_writes_nothing(b: &dyn Backend) {
     let bad = Append {
         old_size: TreeSize(10),
         fence: None,
-        settled: Vec::new(),
+        settled: Settled::default(),
         entries: vec![entry(50), entry(51), entry(50)],
         hashes: Vec::new(),
         checkpoint: b"bad".to_vec(),
@@ -321,7 +323,7 @@ fn an_entry_already_in_the_log_is_refused(b: &dyn Backend) {
     let again = Append {
         old_size: TreeSize(40),
         fence: None,
-        settled: Vec::new(),
+        settled: Settled::default(),
         entries: vec![entry(40), entry(3)],
         hashes: Vec::new(),
         checkpoint: b"bad".to_vec(),
@@ -437,7 +439,7 @@ fn the_lease_is_exclusive_and_fences_an_old_holder(b: &dyn Backend) {
         ORIGIN,
         vec![entry(1)],
         Some(a),
-        vec![],
+        Settled::default(),
         None,
     )
     .and_then(Committed::wait);
@@ -456,7 +458,7 @@ fn the_lease_is_exclusive_and_fences_an_old_holder(b: &dyn Backend) {
         ORIGIN,
         vec![entry(1)],
         Some(forged),
-        vec![],
+        Settled::default(),
         None,
     )
     .and_then(Committed::wait);
@@ -470,7 +472,7 @@ fn the_lease_is_exclusive_and_fences_an_old_holder(b: &dyn Backend) {
         ORIGIN,
         vec![entry(1)],
         Some(b_lease),
-        vec![],
+        Settled::default(),
         None,
     )
     .and_then(Committed::wait)
@@ -529,14 +531,14 @@ fn queued_entries_wait_until_a_batch_settles_them(b: &dyn Backend) {
     let stale = Append {
         old_size: TreeSize(5),
         fence: None,
-        settled: vec![entry(3).leaf_hash],
+        settled: Settled::leaves(vec![entry(3).leaf_hash]),
         entries: vec![entry(3)],
         hashes: vec![entry(3).leaf_hash],
         checkpoint: b"stale".to_vec(),
     };
     assert!(store.append(stale).is_err());
     assert_eq!(store.queued(10).unwrap().len(), 3);
-    let settled = vec![entry(3).leaf_hash, entry(1).leaf_hash];
+    let settled = Settled::leaves(vec![entry(3).leaf_hash, entry(1).leaf_hash]);
     integrate_committed(
         store.as_ref(),
         &log_key(),
@@ -551,6 +553,77 @@ fn queued_entries_wait_until_a_batch_settles_them(b: &dyn Backend) {
     let left = store.queued(10).unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].data, entry(2).data);
+}
+
+fn refusals_are_kept_until_the_entry_is_queued_again(b: &dyn Backend) {
+    let store = b.create(ORIGIN, 1).unwrap();
+    let leaves = [entry(1).leaf_hash, entry(2).leaf_hash, entry(3).leaf_hash];
+    store.enqueue(&[entry(1), entry(2), entry(3)]).unwrap();
+    assert_eq!(store.refusals(&leaves).unwrap(), vec![None, None, None]);
+    let revoked = QueueRefusal {
+        status: 403,
+        code: "revoked_signer".into(),
+        detail: "k was revoked at entry 9".into(),
+    };
+    // A batch that fails keeps no refusal and settles nothing.
+    let stale = Append {
+        old_size: TreeSize(5),
+        fence: None,
+        settled: Settled {
+            leaves: vec![entry(1).leaf_hash, entry(2).leaf_hash],
+            refused: vec![(entry(2).leaf_hash, revoked.clone())],
+        },
+        entries: vec![entry(1)],
+        hashes: vec![entry(1).leaf_hash],
+        checkpoint: b"stale".to_vec(),
+    };
+    assert!(store.append(stale).is_err());
+    assert_eq!(store.refusals(&leaves).unwrap(), vec![None, None, None]);
+    assert_eq!(store.queued(10).unwrap().len(), 3);
+    // A batch that commits entry 1 and refuses entry 2.
+    integrate_committed(
+        store.as_ref(),
+        &log_key(),
+        ORIGIN,
+        vec![entry(1)],
+        None,
+        Settled {
+            leaves: vec![entry(1).leaf_hash, entry(2).leaf_hash],
+            refused: vec![(entry(2).leaf_hash, revoked.clone())],
+        },
+        None,
+    )
+    .and_then(Committed::wait)
+    .unwrap();
+    assert_eq!(
+        store.refusals(&leaves).unwrap(),
+        vec![None, Some(revoked.clone()), None]
+    );
+    assert_eq!(store.queued(10).unwrap()[0].data, entry(3).data);
+    // Settled without a batch (nothing new in it), the same.
+    let unknown = QueueRefusal {
+        status: 401,
+        code: "unknown_signer".into(),
+        detail: "k is not a registered key".into(),
+    };
+    store
+        .settle(&Settled {
+            leaves: vec![entry(3).leaf_hash],
+            refused: vec![(entry(3).leaf_hash, unknown.clone())],
+        })
+        .unwrap();
+    assert!(store.queued(10).unwrap().is_empty());
+    assert_eq!(
+        b.reopen().unwrap().refusals(&leaves).unwrap(),
+        vec![None, Some(revoked), Some(unknown.clone())],
+        "kept across a reopen"
+    );
+    // Queued again (the signer registered again, say): forgotten.
+    store.enqueue(&[entry(2)]).unwrap();
+    assert_eq!(
+        store.refusals(&leaves).unwrap(),
+        vec![None, None, Some(unknown)]
+    );
 }
 
 /// One `#[test]` per backend per suite function.
@@ -594,6 +667,7 @@ conformance!(
     everything_survives_a_reopen,
     the_lease_is_exclusive_and_fences_an_old_holder,
     queued_entries_wait_until_a_batch_settles_them,
+    refusals_are_kept_until_the_entry_is_queued_again,
 );
 
 /// PostgreSQL alone: a server that is not there is a clear, transient

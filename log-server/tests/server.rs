@@ -643,9 +643,18 @@ impl LogStore for Faulty {
     }
     fn settle(
         &self,
-        l: &[daylight_core::Hash],
+        s: &daylight_log_server::store::Settled,
     ) -> Result<(), daylight_log_server::store::StoreError> {
-        self.inner.settle(l)
+        self.inner.settle(s)
+    }
+    fn refusals(
+        &self,
+        l: &[daylight_core::Hash],
+    ) -> Result<
+        Vec<Option<daylight_log_server::store::QueueRefusal>>,
+        daylight_log_server::store::StoreError,
+    > {
+        self.inner.refusals(l)
     }
     fn queued(
         &self,
@@ -931,6 +940,59 @@ async fn still_waiting(
         panic!("answered before its sync did: {answer:?}");
     }
     answer
+}
+
+/// An entry queued for another frontend and refused at commit (its signer
+/// revoked after its admission) is answered with that refusal, read from
+/// the store, rather than left to wait out the 30 s for a sequencing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_entry_refused_at_commit_is_answered_with_the_refusal() {
+    let f = Fixture::new(0);
+    let other = f
+        .store
+        .acquire_lease("another frontend", Duration::from_secs(60), None)
+        .unwrap()
+        .expect("a new log's lease is free");
+    let log = f.start(BatchConfig::default()).await;
+    let queued = submit(&log.url(), request(&f.agency).to_bytes());
+    for _ in 0..500 {
+        if !f.store.queued(10).unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(f.store.queued(10).unwrap().len(), 1, "handed over");
+    // The agency is revoked, then the lease comes free: the sequencing
+    // frontend (this one, through the store's queue) refuses the entry.
+    let revoke = daylight_schemas::Record::registry_revoke(
+        daylight_schemas::Role::Agency,
+        f.agency.verifier(),
+        chrono::Utc::now(),
+    )
+    .unwrap()
+    .sign(&f.log_key, common::ORIGIN)
+    .unwrap();
+    daylight_log_server::integrate::append_record(
+        f.store.as_ref(),
+        &f.log_key,
+        &revoke,
+        f.log_key.verifier(),
+    )
+    .unwrap();
+    let size = f.store.size().unwrap();
+    f.store.release_lease("another frontend", other).unwrap();
+    let (s, b) = tokio::time::timeout(Duration::from_secs(10), queued)
+        .await
+        .expect("answered well before the wait for a sequencing ends")
+        .unwrap();
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (403, Some("revoked_signer")),
+        "{b}"
+    );
+    assert!(f.store.queued(10).unwrap().is_empty(), "settled");
+    assert_eq!(f.store.size().unwrap(), size, "nothing appended");
+    log.stop().await.unwrap();
 }
 
 /// A committed batch is acknowledged only once its sync has answered, and

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _, Result};
 use daylight_core::TreeSize;
 use daylight_log_server::integrate::integrate_committed;
-use daylight_log_server::store::{Durable, LogStore, NewEntry, StoreError};
+use daylight_log_server::store::{Durable, LogStore, NewEntry, Settled, StoreError};
 
 use crate::key::read_signer;
 
@@ -125,7 +125,8 @@ fn integrate_window(
                 settle(&mut in_flight)?;
             }
             let durable =
-                integrate_committed(store, key, origin, batch, None, Vec::new(), None)?.durable;
+                integrate_committed(store, key, origin, batch, None, Settled::default(), None)?
+                    .durable;
             to_sync
                 .send(durable)
                 .map_err(|_| anyhow::anyhow!("the sync thread stopped"))?;
