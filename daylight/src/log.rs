@@ -977,6 +977,14 @@ fn serve(settings: &ServeSettings) -> Result<()> {
                 listener.local_addr()?
             );
         }
+        if let Some(cap) = daylight_log_server::server::backlog_cap() {
+            tracing::warn!(
+                "net.core.somaxconn is {cap}: the kernel holds at most {cap} connections \
+                 waiting to be accepted, not {}; clients connecting in a burst beyond it \
+                 retry a second later (raise it with sysctl)",
+                daylight_log_server::server::LISTEN_BACKLOG
+            );
+        }
         server
             .serve(listener, async move {
                 let _ = tokio::signal::ctrl_c().await;

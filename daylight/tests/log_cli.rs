@@ -168,6 +168,25 @@ fn init_register_serve_submit_revoke_on(database: Option<&str>) {
         "no plaintext target in the log entry"
     );
 
+    // The web index takes the record as the admission parsed it, without
+    // a parse of its own, and `/metrics` counts it (entry 0, written
+    // offline, is parsed).
+    let want = "daylight_admitted_records_reused_total 1\n";
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, metrics) = common::http_get(&format!("{url}/metrics"));
+        let metrics = String::from_utf8(metrics).unwrap();
+        if metrics.contains(want) {
+            assert!(
+                metrics.contains("daylight_admitted_records_kept 0\n"),
+                "{metrics}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "no {want:?} in {metrics}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
     // Revoked while the server runs: the next submission is refused.
     ok(&daylight(&[
         "log",

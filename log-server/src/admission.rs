@@ -55,6 +55,11 @@ pub trait Admission: Send + Sync + 'static {
     fn log_key(&self) -> Option<VerifierKey> {
         None
     }
+    /// Where admitted records are kept for the web index, if anywhere (for
+    /// `/metrics`).
+    fn admitted(&self) -> Option<&crate::admitted::Admitted> {
+        None
+    }
 }
 
 use std::sync::RwLock;
@@ -569,6 +574,10 @@ impl Admission for RecordAdmission {
 
     fn log_key(&self) -> Option<VerifierKey> {
         self.with_registry(|r| r.log_key().clone())
+    }
+
+    fn admitted(&self) -> Option<&crate::admitted::Admitted> {
+        self.admitted.as_deref()
     }
 
     fn describe(&self, data: &[u8]) -> serde_json::Value {

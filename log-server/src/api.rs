@@ -538,7 +538,24 @@ pub(crate) async fn metrics(State(s): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4"),
         )],
-        s.metrics.render(),
+        s.metrics.render() + &admitted_metrics(s.admission.admitted()),
     )
         .into_response()
+}
+
+/// The exposition of the records kept for the web index, if any are.
+fn admitted_metrics(admitted: Option<&crate::admitted::Admitted>) -> String {
+    let Some(a) = admitted else {
+        return String::new();
+    };
+    format!(
+        "# HELP daylight_admitted_records_reused_total Entries the web index took as the admission parsed them, without a parse of its own.\n\
+         # TYPE daylight_admitted_records_reused_total counter\n\
+         daylight_admitted_records_reused_total {}\n\
+         # HELP daylight_admitted_records_kept Records the admission parsed, kept now for the web index.\n\
+         # TYPE daylight_admitted_records_kept gauge\n\
+         daylight_admitted_records_kept {}\n",
+        a.reused(),
+        a.len()
+    )
 }

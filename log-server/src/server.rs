@@ -44,6 +44,27 @@ pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
+/// The number of waiting connections the kernel holds for a listener,
+/// where it is under [`LISTEN_BACKLOG`] (Linux's `net.core.somaxconn`
+/// caps what `listen` asks for, silently): for a warning at start.
+/// `None` where the cap is not lower, or cannot be read.
+pub fn backlog_cap() -> Option<u32> {
+    let somaxconn = std::fs::read_to_string(SOMAXCONN).ok()?;
+    cap_below(&somaxconn, LISTEN_BACKLOG)
+}
+
+/// Where Linux keeps its cap on listen backlogs.
+const SOMAXCONN: &str = "/proc/sys/net/core/somaxconn";
+
+/// The cap in `somaxconn` (the file's text), if it is below `wanted`.
+fn cap_below(somaxconn: &str, wanted: u32) -> Option<u32> {
+    somaxconn
+        .trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|&cap| cap < wanted)
+}
+
 /// Why the log could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -363,11 +384,9 @@ mod tests {
     #[tokio::test]
     async fn a_burst_of_clients_connects_before_any_is_accepted() {
         // Linux caps the backlog at `somaxconn`; the test needs room for 300.
-        let cap = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
-            .ok()
-            .and_then(|s| s.trim().parse::<u32>().ok());
-        if cap.is_some_and(|c| c < 300) {
-            eprintln!("skipped: net.core.somaxconn is {cap:?}, under the 300 connections tried");
+        let somaxconn = std::fs::read_to_string(SOMAXCONN).unwrap_or_default();
+        if let Some(cap) = cap_below(&somaxconn, 300) {
+            eprintln!("skipped: net.core.somaxconn is {cap}, under the 300 connections tried");
             return;
         }
         let listener = listen(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
@@ -389,5 +408,17 @@ mod tests {
         }
         assert_eq!(late, 0, "{late} of 300 connections waited for a retry");
         drop(listener);
+    }
+
+    /// A cap under the backlog asked for is reported; one at or above it,
+    /// or text that is no number, is not.
+    #[test]
+    fn a_lower_somaxconn_is_reported() {
+        assert_eq!(cap_below("128\n", LISTEN_BACKLOG), Some(128));
+        assert_eq!(cap_below("4095", LISTEN_BACKLOG), Some(4095));
+        assert_eq!(cap_below("4096\n", LISTEN_BACKLOG), None);
+        assert_eq!(cap_below("65535\n", LISTEN_BACKLOG), None);
+        assert_eq!(cap_below("", LISTEN_BACKLOG), None);
+        assert_eq!(cap_below("lots", LISTEN_BACKLOG), None);
     }
 }
