@@ -942,26 +942,39 @@ async fn still_waiting(
     answer
 }
 
+/// "another frontend" takes the lease of `f`'s new log.
+fn lease_elsewhere(f: &Fixture) -> daylight_log_server::store::Lease {
+    f.store
+        .acquire_lease("another frontend", Duration::from_secs(60), None)
+        .unwrap()
+        .expect("a new log's lease is free")
+}
+
+/// Waits until `store`'s queue holds one entry: handed over, not sequenced.
+async fn handed_over(store: &dyn LogStore) {
+    for _ in 0..500 {
+        if !store.queued(10).unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        store.queued(10).unwrap().len(),
+        1,
+        "handed over, not sequenced"
+    );
+}
+
 /// An entry queued for another frontend and refused at commit (its signer
 /// revoked after its admission) is answered with that refusal, read from
 /// the store, rather than left to wait out the 30 s for a sequencing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queued_entry_refused_at_commit_is_answered_with_the_refusal() {
     let f = Fixture::new(0);
-    let other = f
-        .store
-        .acquire_lease("another frontend", Duration::from_secs(60), None)
-        .unwrap()
-        .expect("a new log's lease is free");
+    let other = lease_elsewhere(&f);
     let log = f.start(BatchConfig::default()).await;
     let queued = submit(&log.url(), request(&f.agency).to_bytes());
-    for _ in 0..500 {
-        if !f.store.queued(10).unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(f.store.queued(10).unwrap().len(), 1, "handed over");
+    handed_over(f.store.as_ref()).await;
     // The agency is revoked, then the lease comes free: the sequencing
     // frontend (this one, through the store's queue) refuses the entry.
     let revoke = daylight_schemas::Record::registry_revoke(
@@ -1048,28 +1061,14 @@ async fn a_batch_is_acknowledged_only_after_its_sync() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queued_entry_is_answered_only_after_a_sync() {
     let f = Fixture::new(0);
-    let other = f
-        .store
-        .acquire_lease("another frontend", Duration::from_secs(60), None)
-        .unwrap()
-        .expect("a new log's lease is free");
+    let other = lease_elsewhere(&f);
     let (held, syncs) = HeldSyncs::new();
     let mut faulty = Faulty::new(f.store.clone(), Duration::ZERO);
     faulty.syncs = Some(syncs);
     let log = f.start_with(Arc::new(faulty), BatchConfig::default()).await;
     let size = f.store.size().unwrap().get();
     let queued = submit(&log.url(), request(&f.agency).to_bytes());
-    for _ in 0..500 {
-        if !f.store.queued(10).unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(
-        f.store.queued(10).unwrap().len(),
-        1,
-        "handed over, not sequenced"
-    );
+    handed_over(f.store.as_ref()).await;
     // This frontend takes the lease and sequences what was queued.
     f.store.release_lease("another frontend", other).unwrap();
     committed(f.store.as_ref(), size + 1).await;
