@@ -115,11 +115,12 @@ impl SignatureCheck {
 /// honest record its place.
 pub fn verify_batch<R: RngCore + CryptoRng>(
     checks: &[SignatureCheck],
-    mut rng: R,
+    rng: R,
 ) -> Vec<Result<(), SchemaError>> {
     if checks.len() <= 1 {
         return checks.iter().map(SignatureCheck::verify).collect();
     }
+    let mut rng = Buffered::new(rng);
     let mut verdicts: Vec<Result<(), SchemaError>> = checks
         .iter()
         .map(SignatureCheck::verify_encodings)
@@ -130,6 +131,65 @@ pub fn verify_batch<R: RngCore + CryptoRng>(
     }
     verdicts
 }
+
+/// Randomness from `inner`, asked for in blocks of [`RNG_BLOCK`] bytes: a batch draws a 16-byte coefficient per signature, and the OS's
+/// generator (`OsRng`) makes a system call for each draw (about one per
+/// submission in a served log, strace under `bench submit`). The bytes are
+/// `inner`'s own, in order, each used once.
+struct Buffered<R> {
+    inner: R,
+    block: [u8; RNG_BLOCK],
+    /// Bytes of `block` already handed out (all of them at first).
+    used: usize,
+}
+
+/// Bytes [`Buffered`] asks its source for at once: coefficients for 32
+/// signatures.
+const RNG_BLOCK: usize = 512;
+
+impl<R> Buffered<R> {
+    fn new(inner: R) -> Buffered<R> {
+        Buffered {
+            inner,
+            block: [0; RNG_BLOCK],
+            used: RNG_BLOCK,
+        }
+    }
+}
+
+impl<R: RngCore> RngCore for Buffered<R> {
+    fn next_u32(&mut self) -> u32 {
+        rand_core_06::impls::next_u32_via_fill(self)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        rand_core_06::impls::next_u64_via_fill(self)
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        if let Err(e) = self.try_fill_bytes(dest) {
+            // As `OsRng::fill_bytes` does: no randomness, no verdict.
+            panic!("no randomness for a batch verification: {e}");
+        }
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core_06::Error> {
+        let mut at = 0;
+        while at < dest.len() {
+            if self.used == RNG_BLOCK {
+                self.inner.try_fill_bytes(&mut self.block)?;
+                self.used = 0;
+            }
+            let n = (dest.len() - at).min(RNG_BLOCK - self.used);
+            dest[at..at + n].copy_from_slice(&self.block[self.used..self.used + n]);
+            self.used += n;
+            at += n;
+        }
+        Ok(())
+    }
+}
+
+impl<R: CryptoRng> CryptoRng for Buffered<R> {}
 
 /// Below this many, a failed batch's members are checked one by one.
 pub const SINGLES_BELOW: usize = 4;
@@ -250,6 +310,47 @@ mod tests {
         }
     }
     impl CryptoRng for TestRng {}
+
+    /// The buffer hands out its source's bytes in order, each once,
+    /// across refills and whatever the draws' sizes; and it fails when its
+    /// source does.
+    #[test]
+    fn buffered_randomness_is_the_source_s_own_stream() {
+        let mut direct = vec![0u8; 3 * RNG_BLOCK + 100];
+        TestRng(9).fill_bytes(&mut direct);
+        let mut buffered = Buffered::new(TestRng(9));
+        let mut got = Vec::new();
+        for size in [16, 1, 7, 500, 16, 1024, 3, 16].iter().cycle() {
+            if got.len() >= direct.len() {
+                break;
+            }
+            let mut draw = vec![0u8; (*size).min(direct.len() - got.len())];
+            buffered.fill_bytes(&mut draw);
+            got.extend(draw);
+        }
+        assert_eq!(got, direct);
+
+        struct Broken;
+        impl RngCore for Broken {
+            fn next_u32(&mut self) -> u32 {
+                0
+            }
+            fn next_u64(&mut self) -> u64 {
+                0
+            }
+            fn fill_bytes(&mut self, _: &mut [u8]) {}
+            fn try_fill_bytes(&mut self, _: &mut [u8]) -> Result<(), rand_core_06::Error> {
+                Err(rand_core_06::Error::from(
+                    std::num::NonZeroU32::new(rand_core_06::Error::CUSTOM_START)
+                        .unwrap_or(std::num::NonZeroU32::MIN),
+                ))
+            }
+        }
+        let mut buffered = Buffered::new(Broken);
+        assert!(buffered.try_fill_bytes(&mut [0u8; 16]).is_err());
+        let panicked = std::panic::catch_unwind(move || buffered.fill_bytes(&mut [0u8; 16]));
+        assert!(panicked.is_err(), "no randomness, no coefficients");
+    }
 
     fn raw_check(key: [u8; 32], message: &[u8], signature: [u8; 64]) -> Option<SignatureCheck> {
         Some(SignatureCheck {
