@@ -356,7 +356,7 @@ pub fn log_info_document(
         (status = 200, description = "Logged: its index (the same record again answers the same index)", body = Submitted),
         (status = 400, description = "Not a record: malformed JSON, not canonical, unknown kind, bad field (`bad_json`, `not_canonical`, ...)", body = ErrorBody),
         (status = 401, description = "The signer is not a registered key (`unknown_signer`)", body = ErrorBody),
-        (status = 403, description = "Bad signature, a revoked key or one of the wrong role, a registry record, a release or refusal by a provider the entry is not addressed to (`wrong_provider`), or a withdrawal by another agency than the one that made the entry (`wrong_agency`)", body = ErrorBody),
+        (status = 403, description = "Bad signature, a revoked key or one of the wrong role, a registry record, a release or refusal by a provider the entry is not addressed to (`wrong_provider`), or a withdrawal by another agency than the one that made the entry (`wrong_agency`); `refused_at_commit` for a refusal at commit another frontend made whose code this one does not know", body = ErrorBody),
         (status = 408, description = "The body did not arrive in time (`body_timeout`)", body = ErrorBody),
         (status = 413, description = "Larger than 65535 bytes (`too_large`)", body = ErrorBody),
         (status = 415, description = "Neither JSON nor octets (`unsupported_media_type`)", body = ErrorBody),

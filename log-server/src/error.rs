@@ -82,11 +82,6 @@ impl ApiError {
     }
 }
 
-/// The codes a refusal at commit can carry (the admission's signer check,
-/// `daylight_schemas::registry::SignerError::code`, made again at commit),
-/// for a refusal read back from the store, whose code is text.
-const COMMIT_REFUSAL_CODES: [&str; 3] = ["unknown_signer", "revoked_signer", "wrong_role"];
-
 impl ApiError {
     /// This refusal at commit as the store keeps it for the frontend that
     /// queued the entry ([`crate::store::Settled::refused`]).
@@ -99,14 +94,18 @@ impl ApiError {
     }
 
     /// A refusal kept by the sequencing frontend, answered as that frontend
-    /// answered its own submitters: its status, detail and code (a code no
-    /// check at commit gives, or a status that is no error, as 403
-    /// `refused_at_commit`: the store is not trusted to name new ones).
+    /// answered its own submitters: its status, detail and code (the check
+    /// at commit is the admission's signer check, whose codes are
+    /// `SignerError::CODES`; another code, or a status that is no client
+    /// error, as 403 `refused_at_commit`: the store is not trusted to name
+    /// new ones).
     pub fn from_refusal(r: &crate::store::QueueRefusal) -> ApiError {
-        let code = COMMIT_REFUSAL_CODES.iter().find(|c| **c == r.code);
+        let code = daylight_schemas::registry::SignerError::CODES
+            .iter()
+            .find(|c| **c == r.code);
         let status = StatusCode::from_u16(r.status)
             .ok()
-            .filter(|s| s.is_client_error() || s.is_server_error());
+            .filter(StatusCode::is_client_error);
         match (code, status) {
             (Some(code), Some(status)) => ApiError::new(status, code, r.detail.clone()),
             _ => ApiError::new(StatusCode::FORBIDDEN, "refused_at_commit", r.detail.clone()),
@@ -142,20 +141,27 @@ mod tests {
     /// as it was; anything else comes back as `refused_at_commit`.
     #[test]
     fn a_refusal_at_commit_survives_the_store() {
-        for e in [
-            SignerError::Unknown("k".into()),
-            SignerError::Revoked {
-                who: "k".into(),
-                role: Role::Agency,
-                at: LeafIndex(7),
-                how: "revoked".into(),
-            },
-            SignerError::WrongRole {
-                who: "k".into(),
-                kind: "request".into(),
-            },
+        // With the statuses the admission gives them (`signer_error`).
+        for (status, e) in [
+            (StatusCode::UNAUTHORIZED, SignerError::Unknown("k".into())),
+            (
+                StatusCode::FORBIDDEN,
+                SignerError::Revoked {
+                    who: "k".into(),
+                    role: Role::Agency,
+                    at: LeafIndex(7),
+                    how: "revoked".into(),
+                },
+            ),
+            (
+                StatusCode::FORBIDDEN,
+                SignerError::WrongRole {
+                    who: "k".into(),
+                    kind: "request".into(),
+                },
+            ),
         ] {
-            let sent = ApiError::new(StatusCode::FORBIDDEN, e.code(), e.to_string());
+            let sent = ApiError::new(status, e.code(), e.to_string());
             let back = ApiError::from_refusal(&sent.to_refusal());
             assert_eq!(
                 (back.status, back.code, back.detail),
@@ -179,6 +185,10 @@ mod tests {
             (not_an_error.status.as_u16(), not_an_error.code),
             (403, "refused_at_commit")
         );
-        assert_eq!(odd(401, "unknown_signer").status.as_u16(), 401);
+        let fault = odd(500, "revoked_signer");
+        assert_eq!(
+            (fault.status.as_u16(), fault.code),
+            (403, "refused_at_commit")
+        );
     }
 }

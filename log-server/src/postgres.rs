@@ -23,8 +23,8 @@ use postgres::error::SqlState;
 use postgres::{Client, NoTls, Statement};
 
 use crate::store::{
-    unix_ms, Append, HashCache, KeyCache, Lease, LeaseState, LogMeta, LogStore, MirrorSet,
-    NewEntry, QueueRefusal, Settled, StoreError, StoredEntry, WitnessConfig, REFUSALS_KEPT,
+    refusals_cutoff, unix_ms, Append, HashCache, KeyCache, Lease, LeaseState, LogMeta, LogStore,
+    MirrorSet, NewEntry, QueueRefusal, Settled, StoreError, StoredEntry, WitnessConfig,
 };
 
 const READERS: usize = 4;
@@ -70,6 +70,12 @@ CREATE TABLE IF NOT EXISTS queue (
     kind TEXT NOT NULL,
     signer TEXT NOT NULL
 );
+";
+
+/// Tables later versions added to a log: made when a log is opened (a log
+/// an earlier version created lacks them), before any connection prepares
+/// its statements.
+const UPGRADES: &str = "
 CREATE TABLE IF NOT EXISTS refused (
     leaf_hash BYTEA PRIMARY KEY,
     status INTEGER NOT NULL,
@@ -134,7 +140,8 @@ impl Statements {
             settle: c.prepare("DELETE FROM queue WHERE leaf_hash = ANY($1::bytea[])")?,
             refuse: c.prepare(
                 "INSERT INTO refused (leaf_hash, status, code, detail, at_ms)
-                 SELECT l, s, c, d, $5::bigint FROM UNNEST($1::bytea[], $2::int[], $3::text[], $4::text[]) AS t(l, s, c, d)
+                 SELECT DISTINCT ON (l) l, s, c, d, $5::bigint
+                 FROM UNNEST($1::bytea[], $2::int[], $3::text[], $4::text[]) AS t(l, s, c, d)
                  ON CONFLICT (leaf_hash) DO UPDATE SET status = EXCLUDED.status,
                      code = EXCLUDED.code, detail = EXCLUDED.detail, at_ms = EXCLUDED.at_ms",
             )?,
@@ -324,6 +331,7 @@ impl PostgresStore {
     /// the server cannot be reached or holds no log.
     pub fn open(url: &str) -> Result<PostgresStore, StoreError> {
         let config = parse_url(url)?;
+        upgrade(&config)?;
         let store = PostgresStore {
             config,
             writer: Slot(Mutex::new(None)),
@@ -385,6 +393,47 @@ impl PostgresStore {
     }
 }
 
+/// Makes the tables of [`UPGRADES`] in a database that holds a log (one
+/// without is left alone: opening it then fails as having no log).
+fn upgrade(config: &postgres::Config) -> Result<(), StoreError> {
+    let mut client = config.connect(NoTls)?;
+    let has_log: bool = client
+        .query_one("SELECT to_regclass('meta') IS NOT NULL", &[])?
+        .try_get(0)?;
+    if has_log {
+        client.batch_execute(UPGRADES)?;
+    }
+    Ok(())
+}
+
+/// Refuses a write by a sequencer whose `fence` no longer holds the lease
+/// (`LeaseLost`), or one built on the log at `old` if it moved since
+/// (`SizeChanged`), inside `tx`; moves the size to `new` (the same size for
+/// a write that adds nothing). Both rows stay locked until the commit: no
+/// frontend takes the lease over and no other write moves the size.
+fn check_base(
+    tx: &mut postgres::Transaction<'_>,
+    stmts: &Statements,
+    old: TreeSize,
+    new: i64,
+    fence: Option<Lease>,
+) -> Result<(), StoreError> {
+    if let Some(fence) = fence {
+        let token = i64_of(fence.token)?;
+        if tx.query_opt(&stmts.fence, &[&token])?.is_none() {
+            return Err(StoreError::LeaseLost(fence.token));
+        }
+    }
+    if tx.execute(&stmts.advance, &[&i64_of(old.get())?, &new])? != 1 {
+        let found = tx.query_one(&stmts.size, &[])?.try_get(0)?;
+        return Err(StoreError::SizeChanged {
+            expected: old.get(),
+            found: u64_of(found, "size")?,
+        });
+    }
+    Ok(())
+}
+
 /// Removes `settled`'s leaves from the queue and keeps its refusals (the
 /// old ones go when a new one comes), inside `tx`.
 fn settle_queue(
@@ -404,8 +453,7 @@ fn settle_queue(
         return Ok(());
     }
     let now = unix_ms();
-    let kept_ms = i64::try_from(REFUSALS_KEPT.as_millis()).unwrap_or(i64::MAX);
-    tx.execute(&stmts.prune_refused, &[&now.saturating_sub(kept_ms)])?;
+    tx.execute(&stmts.prune_refused, &[&refusals_cutoff(now)])?;
     let leaves: Vec<&[u8]> = settled
         .refused
         .iter()
@@ -551,19 +599,7 @@ impl LogStore for PostgresStore {
             .collect();
         self.write(|c| {
             let mut tx = c.client.transaction()?;
-            if let Some(fence) = batch.fence {
-                let token = i64_of(fence.token)?;
-                if tx.query_opt(&c.stmts.fence, &[&token])?.is_none() {
-                    return Err(StoreError::LeaseLost(fence.token));
-                }
-            }
-            if tx.execute(&c.stmts.advance, &[&old, &new])? != 1 {
-                let found = tx.query_one(&c.stmts.size, &[])?.try_get(0)?;
-                return Err(StoreError::SizeChanged {
-                    expected: batch.old_size.get(),
-                    found: u64_of(found, "size")?,
-                });
-            }
+            check_base(&mut tx, &c.stmts, batch.old_size, new, batch.fence)?;
             if !idx.is_empty() {
                 tx.execute(
                     &c.stmts.put_entries,
@@ -795,9 +831,16 @@ impl LogStore for PostgresStore {
         })
     }
 
-    fn settle(&self, settled: &Settled) -> Result<(), StoreError> {
+    fn settle(
+        &self,
+        settled: &Settled,
+        fence: Option<Lease>,
+        size: TreeSize,
+    ) -> Result<(), StoreError> {
+        let at = i64_of(size.get())?;
         self.write(|c| {
             let mut tx = c.client.transaction()?;
+            check_base(&mut tx, &c.stmts, size, at, fence)?;
             settle_queue(&mut tx, &c.stmts, settled)?;
             tx.commit()?;
             Ok(())

@@ -484,12 +484,32 @@ fn hand_over(shared: &Shared, batch: Vec<Pending>) {
                 store.clone(),
                 waiting.iter().map(|(h, _)| *h).collect::<Vec<_>>(),
             );
-            // The refusals are read after the leaves: one refused and then
-            // queued and sequenced again in between is found sequenced on
-            // the next round (a new queueing forgets the refusal).
+            // The refusals are read after the leaves, for those not found:
+            // one refused and then queued and sequenced again in between is
+            // found sequenced on the next round (a new queueing forgets the
+            // refusal). A failed read of them leaves those waiting.
             let found = tokio::task::spawn_blocking(move || {
                 let found = s.find_leaves(&asked)?;
-                let refusals = s.refusals(&asked)?;
+                let missing: Vec<Hash> = asked
+                    .iter()
+                    .zip(&found)
+                    .filter(|(_, f)| f.is_none())
+                    .map(|(h, _)| *h)
+                    .collect();
+                let mut refusals = match s.refusals(&missing) {
+                    Ok(r) => r.into_iter(),
+                    Err(_) => vec![None; missing.len()].into_iter(),
+                };
+                let refusals: Vec<_> = found
+                    .iter()
+                    .map(|f| {
+                        if f.is_none() {
+                            refusals.next().flatten()
+                        } else {
+                            None
+                        }
+                    })
+                    .collect();
                 Ok::<_, StoreError>((found, refusals))
             });
             let (found, refusals) = match found.await {
@@ -499,24 +519,22 @@ fn hand_over(shared: &Shared, batch: Vec<Pending>) {
             };
             let mut still = Vec::with_capacity(waiting.len());
             let mut sequenced = Vec::new();
+            let mut refused = Vec::new();
             for (((h, p), index), refusal) in waiting.into_iter().zip(found).zip(refusals) {
                 match (index, refusal) {
                     (Some(i), _) => sequenced.push((p, i)),
                     // The sequencing frontend refused it at commit.
-                    (None, Some(r)) => {
-                        let _ = p.reply.send(Err(SequenceError::Refused(
-                            crate::error::ApiError::from_refusal(&r),
-                        )));
-                    }
+                    (None, Some(r)) => refused.push((p, r)),
                     (None, None) => still.push((h, p)),
                 }
             }
             waiting = still;
-            if sequenced.is_empty() {
+            if sequenced.is_empty() && refused.is_empty() {
                 continue;
             }
-            // Found committed is not yet durable: answered after a sync
-            // that began now (it covers whichever process committed them).
+            // Found committed (or refused: its entry left the queue) is not
+            // yet durable: answered after a sync that began now (it covers
+            // whichever process committed them).
             let s = store.clone();
             let synced = tokio::task::spawn_blocking(move || s.durable_barrier().wait())
                 .await
@@ -524,6 +542,10 @@ fn hand_over(shared: &Shared, batch: Vec<Pending>) {
                 .and_then(|r| r.map_err(storage_error));
             for (p, i) in sequenced {
                 let _ = p.reply.send(synced.clone().map(|()| i));
+            }
+            for (p, r) in refused {
+                let refusal = SequenceError::Refused(crate::error::ApiError::from_refusal(&r));
+                let _ = p.reply.send(synced.clone().and(Err(refusal)));
             }
         }
     });
@@ -611,7 +633,13 @@ fn sequence(
                             kept.push(e);
                         }
                         Some(err) => {
-                            refused.push((e.leaf_hash, err.to_refusal()));
+                            // What the submitter must change (its key's
+                            // registration): kept for a frontend that queued
+                            // it. A fault of ours is not; that frontend's
+                            // submitter is told to retry after the wait.
+                            if err.status.is_client_error() {
+                                refused.push((e.leaf_hash, err.to_refusal()));
+                            }
                             new_pos.push(Err(err));
                         }
                     }
@@ -646,9 +674,15 @@ fn sequence(
             refused,
         };
         // Nothing new: every entry is already in the log (or refused); drop
-        // any queued copies, which is safe for anyone to do.
+        // the queued copies and keep the refusals, under the lease and only
+        // if the log is still the one the refusals were made against.
         let (first, size, durable) = if fresh.is_empty() {
-            store.settle(&settled).map_err(storage)?;
+            match store.settle(&settled, Some(lease), built_on) {
+                Ok(()) => {}
+                Err(StoreError::SizeChanged { .. }) => continue,
+                Err(StoreError::LeaseLost(_)) => return Err(SequenceError::LeaseLost),
+                Err(e) => return Err(storage(e)),
+            }
             // The entries found may be an earlier batch's, still syncing,
             // or another process's.
             (LeafIndex(0), built_on, store.durable_barrier())

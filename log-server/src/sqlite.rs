@@ -14,8 +14,8 @@ use crate::dedup::{self, Dedup};
 use crate::durability::SyncGroup;
 use crate::pool::Pool;
 use crate::store::{
-    unix_ms, Append, Durable, HashCache, KeyCache, Lease, LeaseState, LogMeta, LogStore, MirrorSet,
-    NewEntry, QueueRefusal, Settled, StoreError, StoredEntry, WitnessConfig, REFUSALS_KEPT,
+    refusals_cutoff, unix_ms, Append, Durable, HashCache, KeyCache, Lease, LeaseState, LogMeta,
+    LogStore, MirrorSet, NewEntry, QueueRefusal, Settled, StoreError, StoredEntry, WitnessConfig,
 };
 
 /// Reader connections. Four were too few under the mixed load at 10M
@@ -766,6 +766,34 @@ fn lock_error<T>(_: T) -> StoreError {
     StoreError::Backend("a lock of the SQLite store was poisoned".into())
 }
 
+/// Refuses a write built on the log at `size` if the log moved since
+/// (`SizeChanged`), or one whose `fence` no longer holds the lease
+/// (`LeaseLost`). In an immediate transaction, which holds the write lock:
+/// no other writer appends and no other frontend takes the lease before
+/// its commit. Returns the size.
+fn check_base(tx: &Connection, size: TreeSize, fence: Option<Lease>) -> Result<u64, StoreError> {
+    let found = size_of(tx)?;
+    if found != size.get() {
+        return Err(StoreError::SizeChanged {
+            expected: size.get(),
+            found,
+        });
+    }
+    if let Some(fence) = fence {
+        let held: Option<i64> = tx
+            .query_row(
+                "SELECT 1 FROM lease WHERE token = ?1 AND expires_ms > ?2",
+                params![i64_of(fence.token)?, unix_ms()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if held.is_none() {
+            return Err(StoreError::LeaseLost(fence.token));
+        }
+    }
+    Ok(found)
+}
+
 fn settle_queue(conn: &Connection, settled: &Settled) -> Result<(), StoreError> {
     let mut settle = conn.prepare_cached("DELETE FROM queue WHERE leaf_hash = ?1")?;
     for h in &settled.leaves {
@@ -776,9 +804,8 @@ fn settle_queue(conn: &Connection, settled: &Settled) -> Result<(), StoreError> 
     }
     // Refusals are rare: the old ones go when a new one comes.
     let now = unix_ms();
-    let kept_ms = i64::try_from(REFUSALS_KEPT.as_millis()).unwrap_or(i64::MAX);
     conn.prepare_cached("DELETE FROM refused WHERE at_ms < ?1")?
-        .execute([now.saturating_sub(kept_ms)])?;
+        .execute([refusals_cutoff(now)])?;
     let mut put = conn.prepare_cached(
         "INSERT OR REPLACE INTO refused (leaf_hash, status, code, detail, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
@@ -949,24 +976,7 @@ impl LogStore for SqliteStore {
         // sync is a `syncfs`; elsewhere SQLite syncs its own commit).
         self.write_with(CommitSync::FOR_APPENDS, |conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let found = size_of(&tx)?;
-            if found != batch.old_size.get() {
-                return Err(StoreError::SizeChanged { expected: batch.old_size.get(), found });
-            }
-            if let Some(fence) = batch.fence {
-                // The immediate transaction holds the write lock: no other
-                // frontend can take the lease between this check and the commit.
-                let held: Option<i64> = tx
-                    .query_row(
-                        "SELECT 1 FROM lease WHERE token = ?1 AND expires_ms > ?2",
-                        params![i64_of(fence.token)?, unix_ms()],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                if held.is_none() {
-                    return Err(StoreError::LeaseLost(fence.token));
-                }
-            }
+            let found = check_base(&tx, batch.old_size, batch.fence)?;
             // The new log's leaf lookup refuses a repeated leaf (the old
             // one's UNIQUE index does) and writes the runs the batch ends.
             let pending = match &self.lookup {
@@ -1271,9 +1281,15 @@ impl LogStore for SqliteStore {
         })
     }
 
-    fn settle(&self, settled: &Settled) -> Result<(), StoreError> {
+    fn settle(
+        &self,
+        settled: &Settled,
+        fence: Option<Lease>,
+        size: TreeSize,
+    ) -> Result<(), StoreError> {
         self.write(|conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            check_base(&tx, size, fence)?;
             settle_queue(&tx, settled)?;
             tx.commit()?;
             Ok(())

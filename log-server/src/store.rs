@@ -142,7 +142,7 @@ pub struct Settled {
 
 impl Settled {
     /// Settles `leaves`, none of them refused.
-    pub fn leaves(leaves: Vec<Hash>) -> Settled {
+    pub fn only(leaves: Vec<Hash>) -> Settled {
         Settled {
             leaves,
             refused: Vec::new(),
@@ -163,9 +163,16 @@ pub struct QueueRefusal {
     pub detail: String,
 }
 
-/// How long a refusal is kept after its batch: well past the time a
-/// frontend waits for an entry it queued (`sequencer::QUEUE_WAIT`).
+/// How long a refusal is kept at least after its batch: well past the time
+/// a frontend waits for an entry it queued (`sequencer::QUEUE_WAIT`). Older
+/// ones go when a new refusal is written.
 pub const REFUSALS_KEPT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The time (Unix milliseconds) before which kept refusals go, when one is
+/// written at `now_ms`.
+pub fn refusals_cutoff(now_ms: i64) -> i64 {
+    now_ms.saturating_sub(i64::try_from(REFUSALS_KEPT.as_millis()).unwrap_or(i64::MAX))
+}
 
 /// Everything one integration writes, in one transaction.
 #[derive(Clone, Debug)]
@@ -343,8 +350,16 @@ pub trait LogStore: Send + Sync + 'static {
     /// Up to `max` queued entries, oldest first.
     fn queued(&self, max: usize) -> Result<Vec<NewEntry>, StoreError>;
     /// Drops queued entries that are already in the log or refused, and
-    /// keeps the refusals (those older than [`REFUSALS_KEPT`] go).
-    fn settle(&self, settled: &Settled) -> Result<(), StoreError>;
+    /// keeps the refusals (those older than [`REFUSALS_KEPT`] go), for a
+    /// batch with nothing new checked against the log at `size`: refused
+    /// (`SizeChanged`) if the log moved since, as a refusal made then may
+    /// not hold now, and (`LeaseLost`) if `fence` no longer holds the lease.
+    fn settle(
+        &self,
+        settled: &Settled,
+        fence: Option<Lease>,
+        size: TreeSize,
+    ) -> Result<(), StoreError>;
     /// The refusal kept for each of `leaves` (refused at commit since it
     /// was last queued), in the same order.
     fn refusals(&self, leaves: &[Hash]) -> Result<Vec<Option<QueueRefusal>>, StoreError>;

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::str::FromStr as _;
 use std::sync::Arc;
 
 use daylight_core::tree::{stored_hash_count, tree_hash, MemoryTree};
@@ -531,14 +532,14 @@ fn queued_entries_wait_until_a_batch_settles_them(b: &dyn Backend) {
     let stale = Append {
         old_size: TreeSize(5),
         fence: None,
-        settled: Settled::leaves(vec![entry(3).leaf_hash]),
+        settled: Settled::only(vec![entry(3).leaf_hash]),
         entries: vec![entry(3)],
         hashes: vec![entry(3).leaf_hash],
         checkpoint: b"stale".to_vec(),
     };
     assert!(store.append(stale).is_err());
     assert_eq!(store.queued(10).unwrap().len(), 3);
-    let settled = Settled::leaves(vec![entry(3).leaf_hash, entry(1).leaf_hash]);
+    let settled = Settled::only(vec![entry(3).leaf_hash, entry(1).leaf_hash]);
     integrate_committed(
         store.as_ref(),
         &log_key(),
@@ -600,18 +601,41 @@ fn refusals_are_kept_until_the_entry_is_queued_again(b: &dyn Backend) {
         vec![None, Some(revoked.clone()), None]
     );
     assert_eq!(store.queued(10).unwrap()[0].data, entry(3).data);
-    // Settled without a batch (nothing new in it), the same.
+    // Settled without a batch (nothing new in it): only against the log's
+    // size now, and only by the lease's holder.
     let unknown = QueueRefusal {
         status: 401,
         code: "unknown_signer".into(),
         detail: "k is not a registered key".into(),
     };
-    store
-        .settle(&Settled {
-            leaves: vec![entry(3).leaf_hash],
-            refused: vec![(entry(3).leaf_hash, unknown.clone())],
-        })
+    let settled = Settled {
+        leaves: vec![entry(3).leaf_hash],
+        refused: vec![(entry(3).leaf_hash, unknown.clone())],
+    };
+    let size = store.size().unwrap();
+    let moved = store.settle(&settled, None, TreeSize(size.get() - 1));
+    assert!(
+        matches!(moved, Err(StoreError::SizeChanged { .. })),
+        "{moved:?}"
+    );
+    let lease = store
+        .acquire_lease("a", Duration::from_secs(60), None)
+        .unwrap()
         .unwrap();
+    store.release_lease("a", lease).unwrap();
+    let lost = store.settle(&settled, Some(lease), size);
+    assert!(matches!(lost, Err(StoreError::LeaseLost(_))), "{lost:?}");
+    assert_eq!(
+        store.queued(10).unwrap().len(),
+        1,
+        "refused settles nothing"
+    );
+    assert_eq!(store.refusals(&leaves).unwrap()[2], None);
+    let lease = store
+        .acquire_lease("a", Duration::from_secs(60), None)
+        .unwrap()
+        .unwrap();
+    store.settle(&settled, Some(lease), size).unwrap();
     assert!(store.queued(10).unwrap().is_empty());
     assert_eq!(
         b.reopen().unwrap().refusals(&leaves).unwrap(),
@@ -685,6 +709,24 @@ fn an_unreachable_database_is_unavailable() {
         matches!(&err, Some(StoreError::Backend(d)) if d.contains("database URL")),
         "{err:?}"
     );
+}
+
+/// PostgreSQL alone: a log an earlier version made, without the table of
+/// refusals, opens, and gets it.
+#[test]
+fn a_log_from_before_the_refusals_opens() {
+    let Some(schema) = ScratchSchema::for_tests() else {
+        return;
+    };
+    drop(PostgresStore::create(schema.url(), ORIGIN, 0).unwrap());
+    let mut c = ::postgres::Config::from_str(schema.url())
+        .unwrap()
+        .connect(::postgres::NoTls)
+        .unwrap();
+    c.batch_execute(&format!("DROP TABLE \"{}\".refused", schema.name()))
+        .unwrap();
+    let store = PostgresStore::open(schema.url()).unwrap();
+    assert_eq!(store.refusals(&[entry(1).leaf_hash]).unwrap(), vec![None]);
 }
 
 /// PostgreSQL alone: an empty database is not a log.

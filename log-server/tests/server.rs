@@ -644,8 +644,10 @@ impl LogStore for Faulty {
     fn settle(
         &self,
         s: &daylight_log_server::store::Settled,
+        fence: Option<daylight_log_server::store::Lease>,
+        size: TreeSize,
     ) -> Result<(), daylight_log_server::store::StoreError> {
-        self.inner.settle(s)
+        self.inner.settle(s, fence, size)
     }
     fn refusals(
         &self,

@@ -99,12 +99,16 @@ pub enum SignerError {
 }
 
 impl SignerError {
+    /// Every code [`SignerError::code`] gives, for a reader that gets one
+    /// back as text (a refusal kept in the log's store).
+    pub const CODES: [&'static str; 3] = ["unknown_signer", "revoked_signer", "wrong_role"];
+
     /// A stable machine code (the log's HTTP error codes).
     pub fn code(&self) -> &'static str {
         match self {
-            SignerError::Unknown(_) => "unknown_signer",
-            SignerError::Revoked { .. } => "revoked_signer",
-            SignerError::WrongRole { .. } => "wrong_role",
+            SignerError::Unknown(_) => Self::CODES[0],
+            SignerError::Revoked { .. } => Self::CODES[1],
+            SignerError::WrongRole { .. } => Self::CODES[2],
         }
     }
 }

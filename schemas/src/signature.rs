@@ -132,10 +132,11 @@ pub fn verify_batch<R: RngCore + CryptoRng>(
     verdicts
 }
 
-/// Randomness from `inner`, asked for in blocks of [`RNG_BLOCK`] bytes: a batch draws a 16-byte coefficient per signature, and the OS's
-/// generator (`OsRng`) makes a system call for each draw (about one per
-/// submission in a served log, strace under `bench submit`). The bytes are
-/// `inner`'s own, in order, each used once.
+/// Randomness from `inner`, asked for in blocks of [`RNG_BLOCK`] bytes: a
+/// batch draws a 16-byte coefficient per signature, and the OS's generator
+/// (`OsRng`) makes a system call for each draw (about one per submission in
+/// a served log, strace under `bench submit`). The bytes are `inner`'s own,
+/// in order, each used once.
 struct Buffered<R> {
     inner: R,
     block: [u8; RNG_BLOCK],
