@@ -674,8 +674,8 @@ fn sequence(
             refused,
         };
         // Nothing new: every entry is already in the log (or refused); drop
-        // the queued copies and keep the refusals, under the lease and only
-        // if the log is still the one the refusals were made against.
+        // the queued copies and keep the refusals (those under the lease and
+        // only if the log is still the one they were made against).
         let (first, size, durable) = if fresh.is_empty() {
             match store.settle(&settled, Some(lease), built_on) {
                 Ok(()) => {}

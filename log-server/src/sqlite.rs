@@ -1289,7 +1289,9 @@ impl LogStore for SqliteStore {
     ) -> Result<(), StoreError> {
         self.write(|conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            check_base(&tx, size, fence)?;
+            if !settled.refused.is_empty() {
+                check_base(&tx, size, fence)?;
+            }
             settle_queue(&tx, settled)?;
             tx.commit()?;
             Ok(())

@@ -351,9 +351,11 @@ pub trait LogStore: Send + Sync + 'static {
     fn queued(&self, max: usize) -> Result<Vec<NewEntry>, StoreError>;
     /// Drops queued entries that are already in the log or refused, and
     /// keeps the refusals (those older than [`REFUSALS_KEPT`] go), for a
-    /// batch with nothing new checked against the log at `size`: refused
-    /// (`SizeChanged`) if the log moved since, as a refusal made then may
-    /// not hold now, and (`LeaseLost`) if `fence` no longer holds the lease.
+    /// batch with nothing new checked against the log at `size`. With
+    /// refusals, refused (`SizeChanged`) if the log moved since, as a
+    /// refusal made then may not hold now, and (`LeaseLost`) if `fence` no
+    /// longer holds the lease; without, dropping copies of entries in the
+    /// log is safe for anyone at any size.
     fn settle(
         &self,
         settled: &Settled,

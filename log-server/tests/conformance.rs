@@ -613,6 +613,12 @@ fn refusals_are_kept_until_the_entry_is_queued_again(b: &dyn Backend) {
         refused: vec![(entry(3).leaf_hash, unknown.clone())],
     };
     let size = store.size().unwrap();
+    // Copies of entries in the log are dropped whatever the size.
+    store.enqueue(&[entry(1)]).unwrap();
+    store
+        .settle(&Settled::only(vec![entry(1).leaf_hash]), None, TreeSize(0))
+        .unwrap();
+    assert_eq!(store.queued(10).unwrap().len(), 1);
     let moved = store.settle(&settled, None, TreeSize(size.get() - 1));
     assert!(
         matches!(moved, Err(StoreError::SizeChanged { .. })),
