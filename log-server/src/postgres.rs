@@ -393,14 +393,17 @@ impl PostgresStore {
     }
 }
 
-/// Makes the tables of [`UPGRADES`] in a database that holds a log (one
-/// without is left alone: opening it then fails as having no log).
+/// Makes the tables of [`UPGRADES`] in a database that holds a log and
+/// lacks them (one without a log is left alone: opening it then fails as
+/// having no log; one that has them is not written to).
 fn upgrade(config: &postgres::Config) -> Result<(), StoreError> {
     let mut client = config.connect(NoTls)?;
-    let has_log: bool = client
-        .query_one("SELECT to_regclass('meta') IS NOT NULL", &[])?
-        .try_get(0)?;
-    if has_log {
+    let row = client.query_one(
+        "SELECT to_regclass('meta') IS NOT NULL, to_regclass('refused') IS NULL",
+        &[],
+    )?;
+    let (has_log, lacks): (bool, bool) = (row.try_get(0)?, row.try_get(1)?);
+    if has_log && lacks {
         client.batch_execute(UPGRADES)?;
     }
     Ok(())
