@@ -484,32 +484,16 @@ fn hand_over(shared: &Shared, batch: Vec<Pending>) {
                 store.clone(),
                 waiting.iter().map(|(h, _)| *h).collect::<Vec<_>>(),
             );
-            // The refusals are read after the leaves, for those not found:
-            // one refused and then queued and sequenced again in between is
-            // found sequenced on the next round (a new queueing forgets the
-            // refusal). A failed read of them leaves those waiting.
+            // The refusals are read after the leaves: one refused and then
+            // queued and sequenced again in between is found sequenced on
+            // the next round (a new queueing forgets the refusal), and a
+            // found entry's refusal is not looked at. A failed read of them
+            // leaves the entries not found waiting.
             let found = tokio::task::spawn_blocking(move || {
                 let found = s.find_leaves(&asked)?;
-                let missing: Vec<Hash> = asked
-                    .iter()
-                    .zip(&found)
-                    .filter(|(_, f)| f.is_none())
-                    .map(|(h, _)| *h)
-                    .collect();
-                let mut refusals = match s.refusals(&missing) {
-                    Ok(r) => r.into_iter(),
-                    Err(_) => vec![None; missing.len()].into_iter(),
-                };
-                let refusals: Vec<_> = found
-                    .iter()
-                    .map(|f| {
-                        if f.is_none() {
-                            refusals.next().flatten()
-                        } else {
-                            None
-                        }
-                    })
-                    .collect();
+                let refusals = s
+                    .refusals(&asked)
+                    .unwrap_or_else(|_| vec![None; asked.len()]);
                 Ok::<_, StoreError>((found, refusals))
             });
             let (found, refusals) = match found.await {

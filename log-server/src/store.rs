@@ -134,7 +134,7 @@ pub struct Settled {
     /// Leaf hashes removed from the queue: the batch's new entries, queued
     /// ones found already in the log, and those refused at commit.
     pub leaves: Vec<Hash>,
-    /// Those refused at commit, with why: kept for [`REFUSALS_KEPT`], so
+    /// Those refused at commit, with why: kept at least [`REFUSALS_KEPT`], so
     /// that the frontend that queued one can answer its submitter
     /// ([`LogStore::refusals`]).
     pub refused: Vec<(Hash, QueueRefusal)>,
