@@ -378,7 +378,10 @@ pub trait LogStore: Send + Sync + 'static {
 /// `HashCache::CAP`).
 #[derive(Default)]
 pub struct HashCache {
-    upper: std::sync::RwLock<std::collections::HashMap<u64, Hash>>,
+    // FxHash, not SipHash (6% of a proof's instructions): the keys are
+    // indexes into the log's own tree, at most `CAP` of them, so chosen
+    // keys can at worst slow the lookups of a cache that stays bounded.
+    upper: std::sync::RwLock<rustc_hash::FxHashMap<u64, Hash>>,
 }
 
 impl HashCache {
