@@ -76,7 +76,9 @@ fn append(c: &mut Criterion) {
     // writing a fresh array the size of that tree's stored hashes (64 MB),
     // with no hashing. A tree pays it once, one page fault per 4 KiB page,
     // and the tree code cannot avoid it (huge pages need `madvise` here,
-    // which is unsafe code). The difference between the two rows is the
+    // which is unsafe code); glibc does it for malloc's large blocks when
+    // run with GLIBC_TUNABLES=glibc.malloc.hugetlb=1, as `scripts/bench`
+    // also measures the append. The difference between the two rows is the
     // hashing and the tree's bookkeeping.
     let stored = usize::try_from(stored_hash_count(TreeSize(APPEND_LEAVES))).unwrap();
     g.bench_function("first_touch", |bench| {
