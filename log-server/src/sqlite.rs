@@ -1899,19 +1899,19 @@ mod tests {
         let want = format!("stored-hash block 0 holds {} bytes", 32 * (count + 1));
         assert!(err.contains(&want), "{err}");
         assert_eq!(store.size().unwrap(), TreeSize(10));
+        // A fresh open each time, so nothing comes from the hash cache.
+        let read_error = |id: u64| {
+            SqliteStore::open(&path)
+                .unwrap()
+                .read_hashes(&[id])
+                .unwrap_err()
+                .to_string()
+        };
         damage(&|b| b[..64].to_vec());
-        let err = SqliteStore::open(&path)
-            .unwrap()
-            .read_hashes(&[5])
-            .unwrap_err()
-            .to_string();
+        let err = read_error(5);
         assert!(err.contains("no stored hash 5"), "{err}");
         damage(&|b| b[..33].to_vec());
-        let err = SqliteStore::open(&path)
-            .unwrap()
-            .read_hashes(&[0])
-            .unwrap_err()
-            .to_string();
+        let err = read_error(0);
         assert!(err.contains("stored-hash block 0 holds 33 bytes"), "{err}");
     }
 
