@@ -744,7 +744,7 @@ fn read_hash_blocks(c: &Connection, ids: &[u64]) -> Result<Vec<Hash>, StoreError
         let block = ids[first] / HASH_BLOCK;
         // Each row is read once, for every id in it, and only the hashes
         // asked for are copied out of SQLite's page: a proof takes a few of
-        // a row's 255 (copying the whole 8 KB row was a tenth of its CPU).
+        // a row's 255 (copying whole 8 KB rows was 7% of its instructions).
         let row = stmt.query_row([i64_of(block)?], |r| {
             let blob = r.get_ref(0)?.as_blob()?;
             if blob.len() % 32 != 0 || blob.len() > 32 * HASH_BLOCK as usize {
