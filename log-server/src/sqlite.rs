@@ -733,41 +733,62 @@ fn put_hash_blocks(tx: &Connection, first: u64, hashes: &[Hash]) -> Result<(), S
     Ok(())
 }
 
-/// Reads stored hashes `ids` from `hash_blocks`, each block once.
+/// Reads stored hashes `ids` from `hash_blocks`, each block once. The first
+/// failure in the order of `ids` is the one returned.
 fn read_hash_blocks(c: &Connection, ids: &[u64]) -> Result<Vec<Hash>, StoreError> {
     let mut stmt = c.prepare_cached("SELECT hashes FROM hash_blocks WHERE block = ?1")?;
-    let mut out: Vec<Option<Hash>> = vec![None; ids.len()];
+    let missing = |i: u64| StoreError::Backend(format!("no stored hash {i}"));
+    // One slot an id, filled for every id of a block when the block is read.
+    let mut out: Vec<Option<Result<Hash, StoreError>>> = ids.iter().map(|_| None).collect();
     for first in 0..ids.len() {
         if out[first].is_some() {
             continue;
         }
         let block = ids[first] / HASH_BLOCK;
-        // Each row is read once, for every id in it, and only the hashes
-        // asked for are copied out of SQLite's page: a proof takes a few of
-        // a row's 255 (copying whole 8 KB rows was 7% of its instructions).
-        let row = stmt.query_row([i64_of(block)?], |r| {
-            let blob = r.get_ref(0)?.as_blob()?;
-            if blob.len() % 32 != 0 || blob.len() > 32 * HASH_BLOCK as usize {
-                return Ok(Err(StoreError::Corrupt(format!(
-                    "stored-hash block {block} holds {} bytes",
-                    blob.len()
-                ))));
-            }
-            for (slot, &i) in out[first..].iter_mut().zip(&ids[first..]) {
-                if i / HASH_BLOCK == block {
-                    let at = (i % HASH_BLOCK) as usize * 32;
-                    *slot = blob.get(at..at + 32).and_then(Hash::from_slice);
+        // Only the hashes asked for are copied out of SQLite's page: a proof
+        // takes a few of a row's 255 (copying whole 8 KB rows was 7% of its
+        // instructions).
+        let read = stmt
+            .query_row([i64_of(block)?], |r| {
+                let rusqlite::types::ValueRef::Blob(blob) = r.get_ref(0)? else {
+                    return Ok(Err(format!("stored-hash block {block} is not a blob")));
+                };
+                if blob.len() % 32 != 0 || blob.len() > 32 * HASH_BLOCK as usize {
+                    return Ok(Err(format!(
+                        "stored-hash block {block} holds {} bytes",
+                        blob.len()
+                    )));
+                }
+                for (slot, &i) in out[first..].iter_mut().zip(&ids[first..]) {
+                    if i / HASH_BLOCK == block {
+                        let at = (i % HASH_BLOCK) as usize * 32;
+                        let hash = blob.get(at..at + 32).and_then(Hash::from_slice);
+                        *slot = Some(hash.ok_or_else(|| missing(i)));
+                    }
+                }
+                Ok(Ok(()))
+            })
+            .optional()?;
+        match read {
+            Some(Ok(())) => {}
+            // A damaged block fails the read, unless an id before it
+            // failed first.
+            Some(Err(corrupt)) => out[first] = Some(Err(StoreError::Corrupt(corrupt))),
+            None => {
+                for (slot, &i) in out[first..].iter_mut().zip(&ids[first..]) {
+                    if i / HASH_BLOCK == block {
+                        *slot = Some(Err(missing(i)));
+                    }
                 }
             }
-            Ok(Ok(()))
-        });
-        if let Some(checked) = row.optional()? {
-            checked?;
+        }
+        if matches!(out[first], Some(Err(StoreError::Corrupt(_)))) {
+            break;
         }
     }
-    ids.iter()
-        .zip(out)
-        .map(|(i, h)| h.ok_or_else(|| StoreError::Backend(format!("no stored hash {i}"))))
+    out.into_iter()
+        .zip(ids)
+        .map(|(slot, &i)| slot.unwrap_or_else(|| Err(missing(i))))
         .collect()
 }
 
@@ -1868,11 +1889,8 @@ mod tests {
     /// a hash cut from a block is refused by reads.
     #[test]
     fn a_damaged_hash_block_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log.db");
-        let store = SqliteStore::create(&path, "new.test/log", 0).unwrap();
+        let (_dir, path, store) = new_log_of(10);
         let key = key("new.test/log");
-        integrate(&store, &key, "new.test/log", (0..10).map(entry).collect()).unwrap();
         let count = daylight_core::tree::stored_hash_count(TreeSize(10));
         let damage = |blob: &dyn Fn(Vec<u8>) -> Vec<u8>| {
             store
@@ -1899,20 +1917,56 @@ mod tests {
         let want = format!("stored-hash block 0 holds {} bytes", 32 * (count + 1));
         assert!(err.contains(&want), "{err}");
         assert_eq!(store.size().unwrap(), TreeSize(10));
-        // A fresh open each time, so nothing comes from the hash cache.
-        let read_error = |id: u64| {
-            SqliteStore::open(&path)
-                .unwrap()
-                .read_hashes(&[id])
-                .unwrap_err()
-                .to_string()
-        };
         damage(&|b| b[..64].to_vec());
-        let err = read_error(5);
+        let err = read_error(&path, &[5]);
         assert!(err.contains("no stored hash 5"), "{err}");
         damage(&|b| b[..33].to_vec());
-        let err = read_error(0);
+        let err = read_error(&path, &[0]);
         assert!(err.contains("stored-hash block 0 holds 33 bytes"), "{err}");
+    }
+
+    /// A new log of `n` entries in a temporary directory (kept while the
+    /// first value lives), with its database's path.
+    fn new_log_of(n: u64) -> (tempfile::TempDir, std::path::PathBuf, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.db");
+        let store = SqliteStore::create(&path, "new.test/log", 0).unwrap();
+        let key = key("new.test/log");
+        integrate(&store, &key, "new.test/log", (0..n).map(entry).collect()).unwrap();
+        (dir, path, store)
+    }
+
+    /// The error of reading `ids` from the log at `path`, opened afresh so
+    /// that nothing comes from the hash cache.
+    fn read_error(path: &Path, ids: &[u64]) -> String {
+        SqliteStore::open(path)
+            .unwrap()
+            .read_hashes(ids)
+            .unwrap_err()
+            .to_string()
+    }
+
+    /// With several damaged blocks, a read fails with the failure of the
+    /// first id it was asked for, as when each id was read in turn.
+    #[test]
+    fn a_read_fails_at_its_first_damaged_id() {
+        // 200 leaves store 399 hashes: block 0 full, block 1 partial.
+        let (_dir, path, store) = new_log_of(200);
+        store
+            .write(|c| {
+                c.execute_batch(
+                    "UPDATE hash_blocks SET hashes = substr(hashes, 1, 64) WHERE block = 0;
+                     UPDATE hash_blocks SET hashes = substr(hashes, 1, 33) WHERE block = 1;",
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        let err = read_error(&path, &[1, 5, 300]);
+        assert!(err.contains("no stored hash 5"), "{err}");
+        let err = read_error(&path, &[300, 5]);
+        assert!(err.contains("stored-hash block 1 holds 33 bytes"), "{err}");
+        let err = read_error(&path, &[6, 5]);
+        assert!(err.contains("no stored hash 6"), "{err}");
     }
 
     #[test]
