@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
 use daylight_core::{Hash, LeafIndex, TreeSize, VerifierKey};
+use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension as _};
 
 use crate::codec::{self, Codec};
@@ -745,45 +746,36 @@ fn read_hash_blocks(c: &Connection, ids: &[u64]) -> Result<Vec<Hash>, StoreError
             continue;
         }
         let block = ids[first] / HASH_BLOCK;
-        // Only the hashes asked for are copied out of SQLite's page: a proof
-        // takes a few of a row's 255 (copying whole 8 KB rows was 7% of its
-        // instructions).
-        let read = stmt
-            .query_row([i64_of(block)?], |r| {
-                let rusqlite::types::ValueRef::Blob(blob) = r.get_ref(0)? else {
-                    return Ok(Err(format!("stored-hash block {block} is not a blob")));
-                };
-                if blob.len() % 32 != 0 || blob.len() > 32 * HASH_BLOCK as usize {
-                    return Ok(Err(format!(
-                        "stored-hash block {block} holds {} bytes",
-                        blob.len()
-                    )));
+        let mut rows = stmt.query([i64_of(block)?])?;
+        // Borrowed in SQLite's page, and only the hashes asked for are
+        // copied out: a proof takes a few of a row's 255 (copying whole 8 KB
+        // rows was 7% of its instructions). No row: none of its hashes.
+        let blob = match rows.next()? {
+            None => None,
+            Some(row) => match row.get_ref(0)? {
+                ValueRef::Blob(b) if b.len() % 32 == 0 && b.len() <= 32 * HASH_BLOCK as usize => {
+                    Some(b)
                 }
-                for (slot, &i) in out[first..].iter_mut().zip(&ids[first..]) {
-                    if i / HASH_BLOCK == block {
-                        let at = (i % HASH_BLOCK) as usize * 32;
-                        let hash = blob.get(at..at + 32).and_then(Hash::from_slice);
-                        *slot = Some(hash.ok_or_else(|| missing(i)));
-                    }
+                damaged => {
+                    // Fails the read, unless an id before this one failed first.
+                    out[first] = Some(Err(StoreError::Corrupt(match damaged {
+                        ValueRef::Blob(b) => {
+                            format!("stored-hash block {block} holds {} bytes", b.len())
+                        }
+                        _ => format!("stored-hash block {block} is not a blob"),
+                    })));
+                    break;
                 }
-                Ok(Ok(()))
-            })
-            .optional()?;
-        match read {
-            Some(Ok(())) => {}
-            // A damaged block fails the read, unless an id before it
-            // failed first.
-            Some(Err(corrupt)) => out[first] = Some(Err(StoreError::Corrupt(corrupt))),
-            None => {
-                for (slot, &i) in out[first..].iter_mut().zip(&ids[first..]) {
-                    if i / HASH_BLOCK == block {
-                        *slot = Some(Err(missing(i)));
-                    }
-                }
+            },
+        };
+        for (slot, &i) in out[first..].iter_mut().zip(&ids[first..]) {
+            if i / HASH_BLOCK == block {
+                let at = (i % HASH_BLOCK) as usize * 32;
+                let hash = blob
+                    .and_then(|b| b.get(at..at + 32))
+                    .and_then(Hash::from_slice);
+                *slot = Some(hash.ok_or_else(|| missing(i)));
             }
-        }
-        if matches!(out[first], Some(Err(StoreError::Corrupt(_)))) {
-            break;
         }
     }
     out.into_iter()
