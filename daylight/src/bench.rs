@@ -384,21 +384,28 @@ fn audit(log: &str, dir: &std::path::Path, threads: usize) -> Result<()> {
     Ok(())
 }
 
-/// Raw single-core Ed25519 verifications per second, measured now.
+/// Raw single-core Ed25519 verifications per second, measured now: the
+/// best of ten 50 ms slices. The limit is what one core can do, so a slice
+/// slowed by another process (the servers starting beside it, the
+/// scheduler) must not lower it and flatter the ratio.
 fn ed25519_verify_rate() -> f64 {
     let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
     let vk = key.verifying_key();
     let msg = [0u8; 600];
     let sig = key.sign(&msg);
-    let start = Instant::now();
-    let mut n = 0u64;
-    while start.elapsed() < Duration::from_millis(500) {
-        for _ in 0..100 {
-            let _ = std::hint::black_box(vk.verify_strict(std::hint::black_box(&msg), &sig));
+    let mut best = 0f64;
+    for _ in 0..10 {
+        let start = Instant::now();
+        let mut n = 0u64;
+        while start.elapsed() < Duration::from_millis(50) {
+            for _ in 0..20 {
+                let _ = std::hint::black_box(vk.verify_strict(std::hint::black_box(&msg), &sig));
+            }
+            n += 20;
         }
-        n += 100;
+        best = best.max(n as f64 / start.elapsed().as_secs_f64());
     }
-    n as f64 / start.elapsed().as_secs_f64()
+    best
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -578,9 +585,14 @@ async fn submit(
         errors
     );
     println!("throughput: {rate:.0} entries/s");
+    // Measured again once the load is over; the higher of the two is the
+    // limit (see `ed25519_verify_rate`).
+    let verify_after = tokio::task::spawn_blocking(ed25519_verify_rate).await?;
+    let limit_rate = verify_rate.max(verify_after);
     println!(
-        "raw Ed25519 verification, one core, same run: {verify_rate:.0}/s; ratio {:.3}",
-        rate / verify_rate
+        "raw Ed25519 verification, one core, same run: {limit_rate:.0}/s; ratio {:.3} \
+         (before the load {verify_rate:.0}/s, after it {verify_after:.0}/s)",
+        rate / limit_rate
     );
     report("submit latency", done.iter().map(|d| d.1).collect());
     let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();

@@ -202,6 +202,19 @@ fn bench_submit_proofs_and_pages_drive_a_served_log() {
         out.contains("entries seen in a published checkpoint: 60 of 60"),
         "{out}"
     );
+    // The limit is the better of the two measurements, before and after.
+    let line = out
+        .lines()
+        .find_map(|l| l.strip_prefix("raw Ed25519 verification, one core, same run: "))
+        .unwrap_or_else(|| panic!("no raw Ed25519 line: {out}"));
+    let rates: Vec<f64> = line
+        .split(|c: char| !c.is_ascii_digit() && c != '.')
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    // limit, ratio, before, after
+    assert_eq!(rates.len(), 4, "{line}");
+    assert!(rates[0] > 0.0, "{line}");
+    assert_eq!(rates[0], rates[2].max(rates[3]), "{line}");
 
     let out = ok(&daylight(&[
         "bench",
