@@ -119,7 +119,8 @@ async fn watcher(
 }
 
 /// The one frontend that says it sequences, by its metrics (None while
-/// none or several do); `paused` is not asked (it would only time out).
+/// none or several do, or one that listens does not answer); `paused` is
+/// not asked (it would only time out).
 async fn leader(
     http: &reqwest::Client,
     frontends: &[Proc],
@@ -130,10 +131,17 @@ async fn leader(
         if !f.running() || paused == Some(i) {
             continue;
         }
-        let Ok(r) = http.get(format!("{}/metrics", f.url())).send().await else {
-            continue;
+        let r = match http.get(format!("{}/metrics", f.url())).send().await {
+            Ok(r) => r,
+            // Not listening (yet, or any more): it answers no one.
+            Err(e) if e.is_connect() => continue,
+            // Slow to answer, maybe the sequencer itself: with it unheard,
+            // a stale frontend could be the only one claiming the lease.
+            Err(_) => return None,
         };
-        let text = r.text().await.unwrap_or_default();
+        let Ok(text) = r.text().await else {
+            return None;
+        };
         if text.lines().any(|l| l == "daylight_sequencer_leader 1") {
             leaders.push(i);
         }
