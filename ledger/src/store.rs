@@ -303,6 +303,8 @@ fn share_of_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Option<Sha
 pub fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(30))?;
+    // Takes effect only on a file with no tables yet.
+    conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     // Derived data: a lost tail after a crash is read again from the log
     // (web view) or from the verified mirror (auditor), so writes need not
     // wait for the disk.
@@ -314,6 +316,15 @@ pub fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
+
+/// The page size of a ledger file made now; one made before keeps its own
+/// (4 KiB, SQLite's default). Each list index a bulk load makes afterwards
+/// ([`Ledger::defer_indexes`]) scans the wide `entries` table and writes
+/// its B-tree through the WAL: with pages four times larger, a quarter of
+/// the page reads and writes. At 1M records the eight took 2.4-2.7 s
+/// instead of 3.4-3.6 s, the rows' own time and the web pages' latency
+/// unchanged (BENCHMARKS.md, issue 18).
+pub const PAGE_SIZE: i64 = 16 * 1024;
 
 /// A connection's page cache, KiB.
 const CACHE_KIB: i64 = 16_000;

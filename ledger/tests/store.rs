@@ -714,6 +714,43 @@ fn a_garbage_file_is_replaced() {
     }
 }
 
+fn page_size(ledger: &Ledger) -> i64 {
+    ledger
+        .conn()
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn a_new_ledger_has_large_pages_and_an_old_one_keeps_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = t(T0);
+    let q = request(&agency(), t0, t0 + days(60), "US-NY", "CASE-1");
+
+    let new = dir.path().join("new.db");
+    let ledger = Ledger::open(&new, ORIGIN).unwrap();
+    assert_eq!(page_size(&ledger), daylight_ledger::store::PAGE_SIZE);
+    assert_ne!(daylight_ledger::store::PAGE_SIZE, 4096);
+
+    // A file made with SQLite's default page size (as every ledger was
+    // before) is read and written as it is, not emptied or rebuilt.
+    let old = dir.path().join("old.db");
+    {
+        let conn = rusqlite::Connection::open(&old).unwrap();
+        conn.execute_batch("PRAGMA page_size=4096; CREATE TABLE probe(x)")
+            .unwrap();
+    }
+    let mut ledger = Ledger::open(&old, ORIGIN).unwrap();
+    let mut b = ledger.batch().unwrap();
+    b.add(0, q.as_bytes(), Some(&q)).unwrap();
+    b.commit().unwrap();
+    drop(ledger);
+    let ledger = Ledger::open(&old, ORIGIN).unwrap();
+    assert_eq!(page_size(&ledger), 4096);
+    assert_eq!(ledger.size().unwrap(), 1);
+    assert_eq!(ledger.get(0).unwrap().unwrap().leaf_hash, q.leaf_hash());
+}
+
 #[test]
 fn clear_empties_entries_and_findings_but_keeps_the_log_and_tick() {
     let mut log = Log::new();
