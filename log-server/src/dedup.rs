@@ -20,9 +20,15 @@
 //! whichever binary wrote it. A lookup that misses the map asks every
 //! run's filter (the filters are laid out so that one lookup reads one
 //! contiguous stretch of memory) and reads only the runs whose filter may
-//! hold the hash; every candidate is confirmed against the full leaf hash
-//! in `entries`. A Bloom filter has no false negatives, so a stored entry
-//! is always found.
+//! hold the hash. Every [`GENERATION`] runs also share a filter over their
+//! prefixes, made in memory at open and as runs are written: a lookup asks
+//! the runs' own filters only in a generation whose filter may hold it, so
+//! it reads a block per generation rather than one per run. Every
+//! candidate is confirmed against the full leaf hash in `entries`. A Bloom
+//! filter has no false negatives, so a stored entry is always found. The
+//! generations' filters cost 2 bytes per entry of memory (20 MB at 10M
+//! entries) and, at open, a read of every run's prefixes (about 0.5-0.9 s
+//! at 10M).
 //!
 //! Another process (an offline `daylight log` command) may append to the
 //! same file: before answering, the map reads whatever entries and runs
@@ -252,9 +258,60 @@ fn bloom_position(leaf: &Hash, blocks: usize, probes: usize) -> (usize, [u16; MA
     (block, out)
 }
 
+/// Runs per generation: one filter over the prefixes of this many runs
+/// is asked before their own filters.
+const GENERATION: usize = 16;
+
+/// The shape of a generation's filter, over the runs' 8-byte prefixes: it
+/// is made in memory (at open from the prefixes on disk, then as runs are
+/// written), so it is not part of the log's format.
+const GENERATION_SHAPE: FilterShape = FilterShape {
+    bits_per_entry: 16,
+    probes: 7,
+};
+
+/// Where a run key's bits are in a generation's filter: its block from the
+/// key, its bits from the key mixed (SplitMix64's finalizer), 9 at a time.
+/// The key is uniform (a SHA-256 prefix), so both are.
+fn generation_position(key: i64, blocks: usize) -> (usize, [u16; MAX_PROBES]) {
+    let x = u64::from_ne_bytes(key.to_ne_bytes());
+    let block = (x % blocks as u64) as usize;
+    let mut z = x;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    let mut out = [0u16; MAX_PROBES];
+    for o in out.iter_mut().take(GENERATION_SHAPE.probes) {
+        *o = (z & 511) as u16;
+        z >>= 9;
+    }
+    (block, out)
+}
+
+/// The bits of `bits` as a block's mask.
+fn mask_of(bits: &[u16]) -> [u64; WORDS] {
+    let mut mask = [0u64; WORDS];
+    for b in bits {
+        mask[usize::from(*b) / 64] |= 1 << (b % 64);
+    }
+    mask
+}
+
+/// Whether a block holds every bit of `mask`.
+fn holds(block: &[u64], mask: &[u64; WORDS]) -> bool {
+    block.iter().zip(mask).all(|(w, m)| w & m == *m)
+}
+
 /// Every run's Bloom filter, block-major: block `h` of every run sits
 /// together, so one lookup reads one stretch of `runs * 64` bytes. All runs
 /// hold [`RUN`] entries, so they have the same number of blocks.
+///
+/// Above them, one filter per [`GENERATION`] runs over their prefixes: a
+/// lookup asks those (one block each) and reads the runs' own blocks only
+/// in a generation that may hold the leaf. Without them, every lookup read
+/// a block of every run, 76 at 10M entries: 4.9 KB from memory the write
+/// path's SQLite work keeps out of the CPU's caches, a fifth of the
+/// integration's time there (BENCHMARKS.md, issue 18).
 #[derive(Default)]
 struct Filters {
     blocks: usize,
@@ -265,6 +322,11 @@ struct Filters {
     /// Where each run's prefixes are, in the order of `firsts`.
     layouts: Vec<RunLayout>,
     words: Vec<u64>,
+    /// Blocks of a generation's filter.
+    generation_blocks: usize,
+    /// The filter of runs `g * GENERATION ..` (the last one filling), in
+    /// [`GENERATION_SHAPE`], over the runs' prefixes.
+    generations: Vec<Vec<u64>>,
 }
 
 impl Filters {
@@ -275,13 +337,28 @@ impl Filters {
             firsts: Vec::new(),
             layouts: Vec::new(),
             words: Vec::new(),
+            generation_blocks: GENERATION_SHAPE.blocks_for(run * GENERATION as u64),
+            generations: Vec::new(),
         }
     }
 
     /// Adds the filter of the run starting at `first` (its `blocks *
-    /// WORDS` words, block by block), whose prefixes are in `layout`.
-    fn push(&mut self, first: u64, filter: &[u64], layout: RunLayout) {
+    /// WORDS` words, block by block), whose prefixes are in `layout`, and
+    /// its prefixes `keys` to its generation's filter.
+    fn push(&mut self, first: u64, filter: &[u64], layout: RunLayout, keys: &[i64]) {
         let runs = self.firsts.len();
+        if runs % GENERATION == 0 {
+            self.generations
+                .push(vec![0u64; self.generation_blocks * WORDS]);
+        }
+        if let Some(generation) = self.generations.last_mut() {
+            for &key in keys {
+                let (block, bits) = generation_position(key, self.generation_blocks);
+                for b in &bits[..GENERATION_SHAPE.probes] {
+                    generation[block * WORDS + usize::from(*b) / 64] |= 1 << (b % 64);
+                }
+            }
+        }
         let mut words = Vec::with_capacity(self.blocks * (runs + 1) * WORDS);
         for h in 0..self.blocks {
             let at = h * runs * WORDS;
@@ -300,18 +377,28 @@ impl Filters {
         if runs == 0 {
             return Vec::new();
         }
+        let (g_block, g_bits) = generation_position(key_of(leaf), self.generation_blocks);
+        let g_mask = mask_of(&g_bits[..GENERATION_SHAPE.probes]);
         let (block, bits) = bloom_position(leaf, self.blocks, self.probes);
-        let mut mask = [0u64; WORDS];
-        for b in &bits[..self.probes] {
-            mask[usize::from(*b) / 64] |= 1 << (b % 64);
-        }
+        let mask = mask_of(&bits[..self.probes]);
         let at = block * runs * WORDS;
-        self.words[at..at + runs * WORDS]
-            .chunks_exact(WORDS)
-            .zip(self.firsts.iter().zip(&self.layouts))
-            .filter(|(w, _)| w.iter().zip(&mask).all(|(w, m)| w & m == *m))
-            .map(|(_, (&first, &layout))| (first, layout))
-            .collect()
+        let mut found = Vec::new();
+        for (g, generation) in self.generations.iter().enumerate() {
+            let from = g_block * WORDS;
+            if !holds(&generation[from..from + WORDS], &g_mask) {
+                continue;
+            }
+            let lo = g * GENERATION;
+            let hi = (lo + GENERATION).min(runs);
+            found.extend(
+                self.words[at + lo * WORDS..at + hi * WORDS]
+                    .chunks_exact(WORDS)
+                    .zip(self.firsts[lo..hi].iter().zip(&self.layouts[lo..hi]))
+                    .filter(|(w, _)| holds(w, &mask))
+                    .map(|(_, (&first, &layout))| (first, layout)),
+            );
+        }
+        found
     }
 
     /// One run's filter over `leaves`, in this set's shape.
@@ -346,6 +433,43 @@ fn layout_of(conn: &Connection, first: u64) -> Result<RunLayout, StoreError> {
     }
 }
 
+/// The prefixes of the run starting at `first`, kept in `layout` (for its
+/// generation's filter), in their stored order.
+fn run_keys(conn: &Connection, first: u64, layout: RunLayout) -> Result<Vec<i64>, StoreError> {
+    let run = i64_of(first)?;
+    match layout {
+        RunLayout::Rows => {
+            let mut stmt = conn.prepare_cached("SELECT key FROM leaf_runs WHERE run = ?1")?;
+            let keys = stmt
+                .query_map([run], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            Ok(keys)
+        }
+        RunLayout::Blocks => {
+            let mut stmt = conn.prepare_cached("SELECT pairs FROM leaf_blocks WHERE run = ?1")?;
+            let mut rows = stmt.query([run])?;
+            let mut keys = Vec::new();
+            while let Some(row) = rows.next()? {
+                let pairs = row.get_ref(0)?.as_blob().map_err(|_| {
+                    StoreError::Corrupt(format!("a leaf block of run {first} is not a blob"))
+                })?;
+                if pairs.len() % PAIR != 0 {
+                    return Err(StoreError::Corrupt(format!(
+                        "a leaf block of run {first} has {} bytes, not whole pairs of {PAIR}",
+                        pairs.len()
+                    )));
+                }
+                keys.extend(pairs.chunks_exact(PAIR).map(|p| {
+                    let mut k = [0u8; 8];
+                    k.copy_from_slice(&p[..8]);
+                    i64::from_be_bytes(k)
+                }));
+            }
+            Ok(keys)
+        }
+    }
+}
+
 /// The leaf-hash lookup of one open SQLite log.
 pub struct Dedup {
     run: u64,
@@ -370,8 +494,9 @@ pub struct Dedup {
 pub struct Pending {
     leaves: Vec<Hash>,
     first: u64,
-    /// The runs written in the transaction: (first index, filter words).
-    runs: Vec<(u64, Vec<u64>)>,
+    /// The runs written in the transaction: (first index, filter words,
+    /// prefixes).
+    runs: Vec<(u64, Vec<u64>, Vec<i64>)>,
 }
 
 impl Dedup {
@@ -451,7 +576,9 @@ impl Dedup {
                     u64::from_le_bytes(w)
                 })
                 .collect();
-            filters.push(first, &words, layout_of(conn, first)?);
+            let layout = layout_of(conn, first)?;
+            let keys = run_keys(conn, first, layout)?;
+            filters.push(first, &words, layout, &keys);
             self.flushed = end;
         }
         drop(rows);
@@ -589,7 +716,8 @@ impl Dedup {
                 )
                 .filter(|(_, i)| (start..start + self.run).contains(i))
                 .collect();
-            runs.push((start, self.write_run(conn, start, members)?));
+            let keys: Vec<i64> = members.iter().map(|(h, _)| key_of(h)).collect();
+            runs.push((start, self.write_run(conn, start, members)?, keys));
             start += self.run;
         }
         Ok(Pending {
@@ -657,9 +785,9 @@ impl Dedup {
     pub fn commit(&mut self, pending: Pending) {
         let end = pending.first + pending.leaves.len() as u64;
         let before = self.flushed;
-        for (first, filter) in pending.runs {
+        for (first, filter, keys) in pending.runs {
             if first == self.flushed {
-                self.filters.push(first, &filter, self.layout);
+                self.filters.push(first, &filter, self.layout, &keys);
                 self.flushed = first + self.run;
             }
         }
@@ -1133,8 +1261,16 @@ mod tests {
     fn false_positives(shape: FilterShape) -> f64 {
         let leaves: Vec<Hash> = (0..RUN).map(leaf).collect();
         let mut f = Filters::new(RUN, shape);
-        f.push(0, &f.filter_of(leaves.iter()), RunLayout::Blocks);
-        f.push(RUN, &f.filter_of(std::iter::empty()), RunLayout::Blocks);
+        // The generation's filter holds the probes too, so that the run
+        // filters alone decide.
+        let keys: Vec<i64> = (0..2 * RUN).map(|i| key_of(&leaf(i))).collect();
+        f.push(0, &f.filter_of(leaves.iter()), RunLayout::Blocks, &keys);
+        f.push(
+            RUN,
+            &f.filter_of(std::iter::empty()),
+            RunLayout::Blocks,
+            &[],
+        );
         assert!(leaves
             .iter()
             .all(|l| f.maybe(l) == vec![(0, RunLayout::Blocks)]));
@@ -1152,6 +1288,84 @@ mod tests {
         // 16 bits, 11 probes: a tenth of that or less.
         let sixteen = false_positives(FilterShape::SIXTEEN_BITS);
         assert!(sixteen < ten / 8.0, "16 bits: {sixteen} against {ten}");
+    }
+
+    #[test]
+    fn a_generation_filter_rules_out_its_runs_and_never_a_member() {
+        // Three generations of runs of 1,024 entries; each run's filter
+        // alone would pass every leaf (all bits set), so what rules runs
+        // out here is the generation's filter.
+        let run = 1024u64;
+        let runs = 2 * GENERATION as u64 + 3;
+        let mut f = Filters::new(run, FilterShape::SIXTEEN_BITS);
+        let full = vec![u64::MAX; f.blocks * WORDS];
+        for r in 0..runs {
+            let keys: Vec<i64> = (r * run..(r + 1) * run).map(|i| key_of(&leaf(i))).collect();
+            f.push(r * run, &full, RunLayout::Blocks, &keys);
+        }
+        assert_eq!(f.generations.len(), 3);
+        // A member: its own generation's runs, and no false negative.
+        for i in (0..runs * run).step_by(7) {
+            let found = f.maybe(&leaf(i));
+            let own = i / run;
+            assert!(
+                found.contains(&(own * run, RunLayout::Blocks)),
+                "entry {i} not in run {own}'s generation: {found:?}"
+            );
+            let g = own as usize / GENERATION;
+            let own_generation = (g * GENERATION) as u64..((g + 1) * GENERATION) as u64;
+            let others = found
+                .iter()
+                .filter(|(first, _)| !own_generation.contains(&(first / run)))
+                .count();
+            // Another generation's runs only on its filter's false positive.
+            assert!(others <= GENERATION, "entry {i}: {found:?}");
+        }
+        // Not a member: nothing, but for the generations' false positives
+        // (16 bits and 7 probes per prefix: well under 1%).
+        let probes = 20_000u64;
+        let passed: usize = (0..probes)
+            .map(|i| f.maybe(&leaf(runs * run + i)).len())
+            .sum();
+        let rate = passed as f64 / (probes as f64 * runs as f64);
+        assert!(rate < 0.01, "{passed} runs passed for {probes} leaves");
+    }
+
+    #[test]
+    fn entries_are_found_across_generations_and_after_a_reopen() {
+        for format in FORMATS {
+            let dir = tempfile::tempdir().unwrap();
+            let mut c = open(&dir.path().join("log.db"));
+            let mut d = Dedup::load_with_run(&c, SMALL, format).unwrap();
+            // Past two generations of runs, in batches that end runs
+            // anywhere.
+            let n = SMALL * (2 * GENERATION as u64 + 5) + 3;
+            let mut at = 0;
+            while at < n {
+                let size = (at % 13 + 1).min(n - at);
+                let leaves: Vec<Hash> = (at..at + size).map(leaf).collect();
+                assert_eq!(append(&mut d, &mut c, &leaves).unwrap(), at);
+                at += size;
+            }
+            assert_eq!(d.filters.generations.len(), 3, "{format:?}");
+            let again = Dedup::load_with_run(&c, SMALL, format).unwrap();
+            assert_eq!(again.filters.generations.len(), 3, "{format:?}");
+            for lookup in [&d, &again] {
+                for i in 0..n {
+                    assert_eq!(lookup.find(&c, &leaf(i)).unwrap(), Some(i), "entry {i}");
+                }
+                assert_eq!(lookup.find(&c, &leaf(n)).unwrap(), None);
+            }
+            // A repeat of the first generation's first entry and of the
+            // last one's is refused.
+            for i in [0, SMALL * 2 * GENERATION as u64 + 1] {
+                let err = append(&mut d, &mut c, &[leaf(n + 1), leaf(i)]).unwrap_err();
+                assert!(
+                    err.to_string().contains(&format!("repeats entry {i} ")),
+                    "{err}"
+                );
+            }
+        }
     }
 
     /// The first seven probes of a wider shape are the old shape's, so the
