@@ -288,12 +288,17 @@ fn generation_position(key: i64, blocks: usize) -> (usize, [u16; MAX_PROBES]) {
     (block, out)
 }
 
+/// Sets `bits` in `block` (one filter block of [`WORDS`] words).
+fn set_bits(block: &mut [u64], bits: &[u16]) {
+    for b in bits {
+        block[usize::from(*b) / 64] |= 1 << (b % 64);
+    }
+}
+
 /// The bits of `bits` as a block's mask.
 fn mask_of(bits: &[u16]) -> [u64; WORDS] {
     let mut mask = [0u64; WORDS];
-    for b in bits {
-        mask[usize::from(*b) / 64] |= 1 << (b % 64);
-    }
+    set_bits(&mut mask, bits);
     mask
 }
 
@@ -354,9 +359,10 @@ impl Filters {
         if let Some(generation) = self.generations.last_mut() {
             for &key in keys {
                 let (block, bits) = generation_position(key, self.generation_blocks);
-                for b in &bits[..GENERATION_SHAPE.probes] {
-                    generation[block * WORDS + usize::from(*b) / 64] |= 1 << (b % 64);
-                }
+                set_bits(
+                    &mut generation[block * WORDS..(block + 1) * WORDS],
+                    &bits[..GENERATION_SHAPE.probes],
+                );
             }
         }
         let mut words = Vec::with_capacity(self.blocks * (runs + 1) * WORDS);
@@ -406,9 +412,10 @@ impl Filters {
         let mut words = vec![0u64; self.blocks * WORDS];
         for leaf in leaves {
             let (block, bits) = bloom_position(leaf, self.blocks, self.probes);
-            for b in &bits[..self.probes] {
-                words[block * WORDS + usize::from(*b) / 64] |= 1 << (b % 64);
-            }
+            set_bits(
+                &mut words[block * WORDS..(block + 1) * WORDS],
+                &bits[..self.probes],
+            );
         }
         words
     }
