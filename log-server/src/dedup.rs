@@ -17,18 +17,19 @@
 //! each ([`RunLayout::Blocks`]); older logs write one row per entry
 //! ([`RunLayout::Rows`]), which cost about a third of the write path's SQL
 //! when a run was written. Each run is read from the table that holds it,
-//! whichever binary wrote it. A lookup that misses the map asks every
-//! run's filter (the filters are laid out so that one lookup reads one
-//! contiguous stretch of memory) and reads only the runs whose filter may
-//! hold the hash. Every [`GENERATION`] runs also share a filter over their
-//! prefixes, made in memory at open and as runs are written: a lookup asks
-//! the runs' own filters only in a generation whose filter may hold it, so
-//! it reads a block per generation rather than one per run. Every
-//! candidate is confirmed against the full leaf hash in `entries`. A Bloom
-//! filter has no false negatives, so a stored entry is always found. The
-//! generations' filters cost 2 bytes per entry of memory (20 MB at 10M
-//! entries) and, at open, a read of every run's prefixes (about 0.5-0.9 s
-//! at 10M).
+//! whichever binary wrote it. Every [`GENERATION`] runs also share a
+//! filter over their prefixes, made in memory at open and as runs are
+//! written. A lookup that misses the map asks each generation's filter,
+//! then the filters of the runs of a generation that may hold the hash
+//! (laid out so that they are one contiguous stretch of memory), and reads
+//! only the runs whose own filter may hold it too: a block per generation
+//! and rarely more, rather than one per run. Every candidate is confirmed
+//! against the full leaf hash in `entries`. A Bloom filter has no false
+//! negatives, so a stored entry is always found. The generations' filters
+//! cost 4 MB of memory per 16 runs (2 bytes per entry once full, 20 MB at
+//! 10M entries) and, at open, a read of every run's prefixes (about
+//! 0.5-0.9 s at 10M): a run whose prefixes are damaged or missing keeps the
+//! log from opening, rather than from finding its entries.
 //!
 //! Another process (an offline `daylight log` command) may append to the
 //! same file: before answering, the map reads whatever entries and runs
@@ -78,9 +79,11 @@ const WORDS: usize = 8;
 const MAX_PROBES: usize = 14;
 
 /// How a log's run filters are made: bits per entry, and bits set per
-/// entry inside its block. A lookup asks every run's filter, and each
-/// false positive costs a read of that run's rows, so the rate that
-/// matters is the rate per run times the runs (76 at 10M entries).
+/// entry inside its block. Each false positive costs a read of that run's
+/// rows, so the rate that matters is the rate per run times the runs
+/// asked (76 at 10M entries without the generations' filters; the runs of
+/// a generation whose filter passes the leaf, a fraction of a percent of
+/// lookups, with them). The reads per lookup below are without them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FilterShape {
     bits_per_entry: u64,
@@ -442,7 +445,25 @@ fn layout_of(conn: &Connection, first: u64) -> Result<RunLayout, StoreError> {
 
 /// The prefixes of the run starting at `first`, kept in `layout` (for its
 /// generation's filter), in their stored order.
-fn run_keys(conn: &Connection, first: u64, layout: RunLayout) -> Result<Vec<i64>, StoreError> {
+/// A run whose rows do not hold `entries` prefixes is corrupt: a prefix
+/// missing from its generation's filter would be a stored leaf not found.
+fn run_keys(
+    conn: &Connection,
+    first: u64,
+    layout: RunLayout,
+    entries: u64,
+) -> Result<Vec<i64>, StoreError> {
+    let keys = read_run_keys(conn, first, layout)?;
+    if keys.len() as u64 != entries {
+        return Err(StoreError::Corrupt(format!(
+            "leaf run {first} holds {} prefixes, not {entries}",
+            keys.len()
+        )));
+    }
+    Ok(keys)
+}
+
+fn read_run_keys(conn: &Connection, first: u64, layout: RunLayout) -> Result<Vec<i64>, StoreError> {
     let run = i64_of(first)?;
     match layout {
         RunLayout::Rows => {
@@ -584,7 +605,7 @@ impl Dedup {
                 })
                 .collect();
             let layout = layout_of(conn, first)?;
-            let keys = run_keys(conn, first, layout)?;
+            let keys = run_keys(conn, first, layout, self.run)?;
             filters.push(first, &words, layout, &keys);
             self.flushed = end;
         }
@@ -1115,6 +1136,49 @@ mod tests {
         // Entry 2000 shares the lowest key with 383 others in the run.
         let err = d.prepare(&tx, 2500, vec![leaves[2000]]).err().unwrap();
         assert!(err.to_string().contains("repeats entry 2000"), "{err}");
+    }
+
+    /// A run whose rows hold fewer prefixes than its entries (a block cut
+    /// short by whole pairs, in either layout a row deleted) keeps the log
+    /// from opening: its generation's filter would miss the lost ones.
+    #[test]
+    fn a_run_missing_prefixes_is_corrupt_at_open() {
+        for format in FORMATS {
+            let dir = tempfile::tempdir().unwrap();
+            let mut c = open(&dir.path().join("log.db"));
+            let mut d = Dedup::load_with_run(&c, SMALL, format).unwrap();
+            let leaves: Vec<Hash> = (0..2 * SMALL).map(leaf).collect();
+            append(&mut d, &mut c, &leaves).unwrap();
+            assert!(Dedup::load_with_run(&c, SMALL, format).is_ok());
+            match format.layout {
+                RunLayout::Blocks => {
+                    let pairs: Vec<u8> = c
+                        .query_row("SELECT pairs FROM leaf_blocks WHERE run = 0", [], |r| {
+                            r.get(0)
+                        })
+                        .unwrap();
+                    c.execute(
+                        "UPDATE leaf_blocks SET pairs = ?1 WHERE run = 0",
+                        [&pairs[..pairs.len() - PAIR]],
+                    )
+                    .unwrap();
+                }
+                RunLayout::Rows => {
+                    c.execute(
+                        "DELETE FROM leaf_runs WHERE run = 0 AND key = ?1",
+                        [key_of(&leaves[3])],
+                    )
+                    .unwrap();
+                }
+            }
+            let err = Dedup::load_with_run(&c, SMALL, format).err().unwrap();
+            assert!(matches!(err, StoreError::Corrupt(_)), "{format:?}: {err}");
+            assert!(
+                err.to_string()
+                    .contains(&format!("holds {} prefixes, not {SMALL}", SMALL - 1)),
+                "{format:?}: {err}"
+            );
+        }
     }
 
     /// A block that is empty, cut short or too long, does not start with
