@@ -321,9 +321,9 @@ pub fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
 /// (4 KiB, SQLite's default). Each list index a bulk load makes afterwards
 /// ([`Ledger::defer_indexes`]) scans the wide `entries` table and writes
 /// its B-tree through the WAL: with pages four times larger, fewer page
-/// reads and writes (476,558 reads and 177,710 writes at 4 KiB). At 1M records the eight took 2.4-2.7 s
-/// instead of 3.4-3.6 s, the rows' own time and the web pages' latency
-/// unchanged (BENCHMARKS.md, issue 18).
+/// reads and writes (476,558 reads and 177,710 writes at 4 KiB). At 1M
+/// records the eight took 2.4-2.7 s instead of 3.4-3.6 s, the rows' own
+/// time and the web pages' latency unchanged (BENCHMARKS.md, issue 18).
 pub const PAGE_SIZE: i64 = 16 * 1024;
 
 /// A connection's page cache, KiB.
