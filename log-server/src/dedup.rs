@@ -202,16 +202,7 @@ fn offsets_in_block(
             }
         ));
     }
-    let decoded: Vec<(i64, u64)> = pairs
-        .chunks_exact(PAIR)
-        .map(|p| {
-            let mut k = [0u8; 8];
-            k.copy_from_slice(&p[..8]);
-            let mut o = [0u8; 4];
-            o.copy_from_slice(&p[8..]);
-            (i64::from_be_bytes(k), u64::from(u32::from_be_bytes(o)))
-        })
-        .collect();
+    let decoded: Vec<(i64, u64)> = pairs.chunks_exact(PAIR).map(decode_pair).collect();
     if decoded[0] != (first_key, first_offset) {
         return corrupt(format!(
             "starts with ({}, {}), not the ({first_key}, {first_offset}) its row names",
@@ -230,6 +221,27 @@ fn offsets_in_block(
         .take_while(|(k, _)| *k == key)
         .map(|&(_, o)| o)
         .collect())
+}
+
+/// One [`PAIR`] of a block: its run key and its offset in the run.
+fn decode_pair(p: &[u8]) -> (i64, u64) {
+    let mut k = [0u8; 8];
+    k.copy_from_slice(&p[..8]);
+    let mut o = [0u8; 4];
+    o.copy_from_slice(&p[8..PAIR]);
+    (i64::from_be_bytes(k), u64::from(u32::from_be_bytes(o)))
+}
+
+/// The `pairs` column of a `leaf_blocks` row of the run starting at
+/// `first`, at `column`.
+fn block_pairs<'r>(
+    row: &'r rusqlite::Row<'_>,
+    column: usize,
+    first: u64,
+) -> Result<&'r [u8], StoreError> {
+    row.get_ref(column)?
+        .as_blob()
+        .map_err(|_| StoreError::Corrupt(format!("a leaf block of run {first} is not a blob")))
 }
 
 /// The run's sort key of a leaf: its first 8 bytes (uniform: a SHA-256
@@ -478,20 +490,14 @@ fn read_run_keys(conn: &Connection, first: u64, layout: RunLayout) -> Result<Vec
             let mut rows = stmt.query([run])?;
             let mut keys = Vec::new();
             while let Some(row) = rows.next()? {
-                let pairs = row.get_ref(0)?.as_blob().map_err(|_| {
-                    StoreError::Corrupt(format!("a leaf block of run {first} is not a blob"))
-                })?;
+                let pairs = block_pairs(row, 0, first)?;
                 if pairs.len() % PAIR != 0 {
                     return Err(StoreError::Corrupt(format!(
                         "a leaf block of run {first} has {} bytes, not whole pairs of {PAIR}",
                         pairs.len()
                     )));
                 }
-                keys.extend(pairs.chunks_exact(PAIR).map(|p| {
-                    let mut k = [0u8; 8];
-                    k.copy_from_slice(&p[..8]);
-                    i64::from_be_bytes(k)
-                }));
+                keys.extend(pairs.chunks_exact(PAIR).map(|p| decode_pair(p).0));
             }
             Ok(keys)
         }
@@ -687,9 +693,7 @@ impl Dedup {
                                 "a leaf block of run {first} starts before it"
                             ))
                         })?;
-                    let pairs = row.get_ref(2)?.as_blob().map_err(|_| {
-                        StoreError::Corrupt(format!("a leaf block of run {first} is not a blob"))
-                    })?;
+                    let pairs = block_pairs(row, 2, first)?;
                     for offset in offsets_in_block(pairs, first_key, first_offset, key, self.run)? {
                         found.push(i64_of(first + offset)?);
                     }
