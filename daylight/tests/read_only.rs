@@ -5,11 +5,13 @@
 //! and turn the filesystem read-only while `daylight log serve` holds the
 //! database open and submissions are in flight. Then: every submission gets
 //! a clear JSON error, the server stays up and keeps serving reads, and
-//! nothing is acknowledged. The repair is the real one (stop, unmount,
-//! `e2fsck -fy`, mount, serve again; or, where the kernel allows it,
-//! `mount -o remount,rw` under the running server): every acknowledged
-//! entry is there with the same bytes, every checkpoint served before is a
-//! prefix of the repaired tree, and new submissions are accepted.
+//! nothing is acknowledged. The repair is the real one: stop, unmount,
+//! `e2fsck -fy`, mount, serve again (where the kernel allows
+//! `mount -o remount,rw` first, the running server must still refuse: a
+//! sync of its failed, so it cannot know what reached the disk). Then every
+//! acknowledged entry is there with the same bytes, every checkpoint served
+//! before is a prefix of the repaired tree, and new submissions are
+//! accepted.
 //!
 //! Needs root, a free loop device, `mkfs.ext4`, `e2fsck` and the ext4 sysfs
 //! knob; skipped (with a message) where any is missing.
@@ -395,36 +397,42 @@ fn a_filesystem_turned_read_only_under_the_server_refuses_clearly_and_loses_noth
         acked.len()
     );
 
-    // The repair. First what an operator tries: remount read-write.
+    // The repair. First what an operator tries: remount read-write. Even
+    // if the kernel allows it, the running server must keep refusing: its
+    // sync failed, and what it wrote since may not be on disk.
     let remounted = run("mount", &["-o", "remount,rw", mnt.to_str().unwrap()]);
-    let recovered_live = remounted && !fs.read_only() && fs.writable();
     eprintln!(
         "mount -o remount,rw: {}; now {}",
         if remounted { "succeeded" } else { "refused" },
         fs.options()
     );
-    if recovered_live {
-        let (s, body) = post_record(&url, records.next());
-        assert_eq!(s, 200, "remounted read-write, yet refused: {body}");
-    } else {
-        // Stop, unmount, check, mount, serve again.
-        drop(server.take());
-        fs.umount();
-        let fsck = Command::new("e2fsck")
-            .args(["-fy", &dev.0])
-            .output()
-            .unwrap();
-        let code = fsck.status.code();
-        eprintln!("e2fsck -fy: exit {code:?}");
+    if remounted && !fs.read_only() && fs.writable() {
+        let rec = records.next();
+        let (s, body) = post_record(&url, rec.clone());
+        assert_eq!(s, 503, "remounted, and written to before a restart: {body}");
         assert!(
-            matches!(code, Some(0 | 1)),
-            "e2fsck: {}",
-            String::from_utf8_lossy(&fsck.stdout)
+            body["detail"].as_str().unwrap().contains("restart"),
+            "{body}"
         );
-        assert!(fs.mount(), "mount after e2fsck");
-        assert!(!fs.read_only(), "{}", fs.options());
-        server = Some(serve(d, &addr, &server_log));
+        refused.push(rec);
     }
+    // Stop, unmount, check, mount, serve again.
+    drop(server.take());
+    fs.umount();
+    let fsck = Command::new("e2fsck")
+        .args(["-fy", &dev.0])
+        .output()
+        .unwrap();
+    let code = fsck.status.code();
+    eprintln!("e2fsck -fy: exit {code:?}");
+    assert!(
+        matches!(code, Some(0 | 1)),
+        "e2fsck: {}",
+        String::from_utf8_lossy(&fsck.stdout)
+    );
+    assert!(fs.mount(), "mount after e2fsck");
+    assert!(!fs.read_only(), "{}", fs.options());
+    server = Some(serve(d, &addr, &server_log));
 
     // Everything acknowledged is there, nothing refused after the fault is.
     let last = *acked.keys().max().unwrap();

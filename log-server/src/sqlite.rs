@@ -202,7 +202,10 @@ fn has_content(path: &Path) -> bool {
 /// submitters retry) instead of acknowledged and lost.
 ///
 /// It runs in a [`SyncGroup`]: after the commit, while the next batch is
-/// built, and once for every commit that returned before it began.
+/// built, and once for every commit that returned before it began. Once
+/// one fails, the store writes nothing more until it is opened again: a
+/// later `syncfs` that succeeds does not prove the earlier writes reached
+/// the disk (see [`crate::durability`]).
 #[cfg(target_os = "linux")]
 fn sync_filesystem(file: &std::fs::File) -> Result<(), String> {
     rustix::fs::syncfs(file).map_err(|e| {
@@ -462,6 +465,9 @@ impl SqliteStore {
         commits: CommitSync,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        // After a failed sync, what this process's pages say and what the
+        // disk holds may differ: it writes nothing more (`durability`).
+        self.syncs.writable()?;
         let mut w = self.writer()?;
         if w.commits != commits {
             // Before anything is written: a write that cannot have the
@@ -1063,7 +1069,7 @@ impl LogStore for SqliteStore {
             }
             // Begun before the commit: no reader takes its checkpoint as
             // durable from the moment it is visible.
-            let begun = self.syncs.begin(batch.old_size);
+            let begun = self.syncs.begin(batch.old_size)?;
             tx.commit()?;
             let durable = begun.committed();
             if let (Some(p), Lookup::Runs(d)) = (pending, &self.lookup) {
@@ -2278,5 +2284,61 @@ mod tests {
             other.latest_checkpoint().unwrap(),
             store.latest_checkpoint().unwrap()
         );
+    }
+
+    #[test]
+    fn after_a_failed_sync_the_store_writes_nothing_until_it_is_opened_again() {
+        use crate::integrate::{integrate_committed, IntegrateError};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.db");
+        let mut store = SqliteStore::create(&path, "new.test/log", 0).unwrap();
+        let key = key("new.test/log");
+        let commit = |store: &SqliteStore, from: u64| {
+            let batch = (from..from + 10).map(entry).collect();
+            integrate_committed(
+                store,
+                &key,
+                "new.test/log",
+                batch,
+                None,
+                Settled::default(),
+                None,
+            )
+            .map(|c| c.durable)
+        };
+        commit(&store, 0).unwrap().wait().unwrap();
+        // The filesystem fails once and would then report healthy.
+        let failed = std::sync::atomic::AtomicBool::new(false);
+        store.syncs = SyncGroup::new(Box::new(move || {
+            if failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                Ok(())
+            } else {
+                Err("EIO (injected)".into())
+            }
+        }));
+        let refused = commit(&store, 10).unwrap().wait().unwrap_err();
+        assert!(
+            matches!(&refused, StoreError::Unwritable(m) if m.contains("EIO (injected)")),
+            "{refused}"
+        );
+        assert_eq!(store.durable_size().unwrap(), TreeSize(10));
+        // Neither an append nor any other write is made now.
+        let next = commit(&store, 20).expect_err("an append after the failure");
+        assert!(
+            matches!(&next, IntegrateError::Store(StoreError::Unwritable(m)) if m.contains("restart")),
+            "{next}"
+        );
+        assert_eq!(store.size().unwrap(), TreeSize(20), "nothing appended");
+        let published = store.publish(TreeSize(10), b"note").unwrap_err();
+        assert!(
+            matches!(published, StoreError::Unwritable(_)),
+            "{published}"
+        );
+        assert_eq!(store.durable_size().unwrap(), TreeSize(10));
+        drop(store);
+        // Opened again, it reads what is on disk and writes again.
+        let store = SqliteStore::open(&path).unwrap();
+        commit(&store, 20).unwrap().wait().unwrap();
+        assert_eq!(store.durable_size().unwrap(), TreeSize(30));
     }
 }

@@ -29,7 +29,8 @@ pub enum StoreError {
     Corrupt(String),
     /// The storage refused a write: the disk is full, or the filesystem is
     /// read-only or failing. The store is intact up to the last commit and
-    /// writes can succeed again once an operator has fixed the disk.
+    /// writes can succeed again once an operator has fixed the disk (after
+    /// a failed sync, once the log is restarted on it).
     #[error("storage cannot write: {0}")]
     Unwritable(String),
     /// The writer's sequencer lease ended (another frontend took over, or it
@@ -308,8 +309,8 @@ pub trait LogStore: Send + Sync + 'static {
     }
     /// The newest log-signed checkpoint (not yet necessarily cosigned),
     /// never one of this process's batches whose [`Durable`] has not
-    /// answered Ok (nor any after a batch whose sync failed, until a later
-    /// sync succeeds). Another process's commit may not be synced yet:
+    /// answered Ok (nor any after a batch whose sync failed: after a failed
+    /// sync, none from this process). Another process's commit may not be synced yet:
     /// callers that hand it out wait for [`durable_barrier`](Self::durable_barrier).
     fn latest_checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError>;
     /// The newest published checkpoint (log signature plus the quorum's cosignatures).

@@ -537,7 +537,7 @@ impl LogStore for Faulty {
                 .append(b)
                 .map(|()| daylight_log_server::store::Durable::now());
         };
-        let begun = syncs.begin(b.old_size);
+        let begun = syncs.begin(b.old_size)?;
         self.append(b)?;
         Ok(begun.committed())
     }
@@ -1010,8 +1010,9 @@ async fn a_queued_entry_refused_at_commit_is_answered_with_the_refusal() {
     log.stop().await.unwrap();
 }
 
-/// A committed batch is acknowledged only once its sync has answered, and
-/// a failed sync is a 503 to its submitters; the sequencer keeps going.
+/// A committed batch is acknowledged only once its sync has answered; a
+/// failed sync is a 503 to its submitters and to every later one until the
+/// log is restarted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_is_acknowledged_only_after_its_sync() {
     let f = Fixture::new(0);
@@ -1050,9 +1051,26 @@ async fn a_batch_is_acknowledged_only_after_its_sync() {
         "{b}"
     );
 
-    // Later batches get syncs of their own.
+    // A sync now would succeed, but it could not vouch for what the failed
+    // one left unwritten: nothing more is written until a restart.
     held.set(Some(Ok(())));
     let (s, b) = submit(&url, request(&f.agency).to_bytes()).await.unwrap();
+    assert_eq!(s, 503, "{b}");
+    assert_eq!(b["error"], "storage_unavailable");
+    let detail = b["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("earlier filesystem sync failed (journal aborted (injected))")
+            && detail.contains("restart"),
+        "{b}"
+    );
+    assert_eq!(f.store.size().unwrap().get(), size + 2, "nothing appended");
+    log.stop().await.unwrap();
+
+    // Restarted (the store opened afresh), it takes submissions again.
+    let log = f.start_with(f.store.clone(), BatchConfig::default()).await;
+    let (s, b) = submit(&log.url(), request(&f.agency).to_bytes())
+        .await
+        .unwrap();
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["index"].as_u64(), Some(size + 2));
     log.stop().await.unwrap();
