@@ -424,7 +424,10 @@ fn a_filesystem_turned_read_only_under_the_server_refuses_clearly_and_loses_noth
         .output()
         .unwrap();
     let code = fsck.status.code();
-    eprintln!("e2fsck -fy: exit {code:?}");
+    eprintln!(
+        "e2fsck -fy: exit {code:?}\n{}",
+        String::from_utf8_lossy(&fsck.stdout)
+    );
     assert!(
         matches!(code, Some(0 | 1)),
         "e2fsck: {}",

@@ -197,25 +197,52 @@ fn has_content(path: &Path) -> bool {
 /// [`CommitSync`]): on Linux 6.18
 /// an ext4 journal abort racing with that `fsync` can let it succeed for an
 /// append the abort then discards (`daylight/tests/read_only.rs` found it;
-/// RELIABILITY.md has the figures). `syncfs` fails once the filesystem has
-/// been aborted, so a batch that raced the fault is refused (and its
-/// submitters retry) instead of acknowledged and lost.
+/// RELIABILITY.md has the figures). `syncfs` fails once the filesystem is
+/// marked read-only after the abort, so a batch that raced the fault is
+/// refused (and its submitters retry) instead of acknowledged and lost.
+///
+/// Nor is a `syncfs` that succeeds enough: one begun between ext4's journal
+/// abort and its read-only flag can return success without writing pages
+/// whose blocks still need allocating (the test lost an acknowledged entry
+/// in 4 of 470 runs so). So after it, [`journal_accepts_writes`] asks for
+/// a journal transaction, which ext4 refuses from the moment of the abort:
+/// if one starts after the sync returned, the journal had not aborted
+/// during it.
 ///
 /// It runs in a [`SyncGroup`]: after the commit, while the next batch is
 /// built, and once for every commit that returned before it began. Once
 /// one fails, the store writes nothing more until it is opened again: a
-/// later `syncfs` that succeeds does not prove the earlier writes reached
-/// the disk (see [`crate::durability`]).
+/// later sync that succeeds does not prove the earlier writes reached the
+/// disk (see [`crate::durability`]).
 #[cfg(target_os = "linux")]
-fn sync_filesystem(file: &std::fs::File) -> Result<(), String> {
+fn sync_filesystem(file: &std::fs::File, probe: &std::fs::File) -> Result<(), String> {
     rustix::fs::syncfs(file).map_err(|e| {
         format!("the filesystem failed after the commit ({e}); the batch may not be durable")
-    })
+    })?;
+    journal_accepts_writes(probe)
 }
 
 #[cfg(not(target_os = "linux"))]
-fn sync_filesystem(_file: &std::fs::File) -> Result<(), String> {
+fn sync_filesystem(_file: &std::fs::File, _probe: &std::fs::File) -> Result<(), String> {
     Ok(())
+}
+
+/// Changes the size of `probe` (a file of the log's own, beside the
+/// database) between 0 and 1 byte: a change ext4 makes in a journal
+/// transaction, refused once the journal has aborted. Nothing is synced.
+fn journal_accepts_writes(probe: &std::fs::File) -> Result<(), String> {
+    let failed = |e: std::io::Error| {
+        format!("the filesystem failed during the sync ({e}); the batch may not be durable")
+    };
+    let len = probe.metadata().map_err(failed)?.len();
+    probe.set_len(u64::from(len == 0)).map_err(failed)
+}
+
+/// The path of the file [`journal_accepts_writes`] resizes, beside `db`.
+fn probe_path(db: &Path) -> std::path::PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push("-sync-probe");
+    p.into()
 }
 
 pub(crate) fn u64_of(v: i64, what: &str) -> Result<u64, StoreError> {
@@ -293,6 +320,14 @@ impl SqliteStore {
         let readers = Pool::new(readers);
         let file = std::fs::File::open(path)
             .map_err(|e| StoreError::Backend(format!("opening {}: {e}", path.display())))?;
+        let probe_at = probe_path(path);
+        let probe = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&probe_at)
+            .map_err(|e| StoreError::Unwritable(format!("opening {}: {e}", probe_at.display())))?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
             training: Mutex::new(None),
@@ -305,7 +340,7 @@ impl SqliteStore {
             }),
             readers,
             upper: HashCache::default(),
-            syncs: SyncGroup::new(Box::new(move || sync_filesystem(&file))),
+            syncs: SyncGroup::new(Box::new(move || sync_filesystem(&file, &probe))),
             keys: KeyCache::default(),
         })
     }
@@ -2340,5 +2375,32 @@ mod tests {
         let store = SqliteStore::open(&path).unwrap();
         commit(&store, 20).unwrap().wait().unwrap();
         assert_eq!(store.durable_size().unwrap(), TreeSize(30));
+    }
+
+    #[test]
+    fn the_journal_probe_changes_a_size_and_reports_a_refusal() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("log.db");
+        SqliteStore::create(&db, "new.test/log", 0).unwrap();
+        let at = probe_path(&db);
+        assert!(at.exists(), "made at open");
+        let probe = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&at)
+            .unwrap();
+        let before = probe.metadata().unwrap().len();
+        journal_accepts_writes(&probe).unwrap();
+        assert_ne!(probe.metadata().unwrap().len(), before);
+        journal_accepts_writes(&probe).unwrap();
+        assert_eq!(probe.metadata().unwrap().len(), before);
+        // A size change the system refuses (here: a descriptor opened for
+        // reading only) is a failed sync.
+        let read_only = std::fs::File::open(&at).unwrap();
+        let err = journal_accepts_writes(&read_only).unwrap_err();
+        assert!(
+            err.contains("the filesystem failed during the sync"),
+            "{err}"
+        );
     }
 }
