@@ -2254,27 +2254,32 @@ mod tests {
         assert!(old_read.unwrap(), "a new log has no `data` column");
     }
 
+    /// Integrates entries `from..from + 10` into a `new.test/log` store and
+    /// commits them, not waiting for their sync.
+    fn commit_ten(
+        store: &SqliteStore,
+        from: u64,
+    ) -> Result<crate::integrate::Committed, crate::integrate::IntegrateError> {
+        crate::integrate::integrate_committed(
+            store,
+            &key("new.test/log"),
+            "new.test/log",
+            (from..from + 10).map(entry).collect(),
+            None,
+            Settled::default(),
+            None,
+        )
+    }
+
     /// A committed batch whose sync has not answered is readable, but its
     /// checkpoint is not the latest one witnesses may be given; its sync
     /// answers it, and every batch committed before the sync began.
     #[test]
     fn a_checkpoint_is_latest_only_once_its_batch_is_synced() {
-        use crate::integrate::integrate_committed;
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::create(&dir.path().join("log.db"), "new.test/log", 0).unwrap();
-        let key = key("new.test/log");
         let commit = |from: u64| {
-            let batch = (from..from + 10).map(entry).collect();
-            let c = integrate_committed(
-                &store,
-                &key,
-                "new.test/log",
-                batch,
-                None,
-                Settled::default(),
-                None,
-            )
-            .unwrap();
+            let c = commit_ten(&store, from).unwrap();
             (c.integrated, c.durable)
         };
         let (first, first_sync) = commit(0);
@@ -2323,24 +2328,11 @@ mod tests {
 
     #[test]
     fn after_a_failed_sync_the_store_writes_nothing_until_it_is_opened_again() {
-        use crate::integrate::{integrate_committed, IntegrateError};
+        use crate::integrate::IntegrateError;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.db");
         let mut store = SqliteStore::create(&path, "new.test/log", 0).unwrap();
-        let key = key("new.test/log");
-        let commit = |store: &SqliteStore, from: u64| {
-            let batch = (from..from + 10).map(entry).collect();
-            integrate_committed(
-                store,
-                &key,
-                "new.test/log",
-                batch,
-                None,
-                Settled::default(),
-                None,
-            )
-            .map(|c| c.durable)
-        };
+        let commit = |store: &SqliteStore, from: u64| commit_ten(store, from).map(|c| c.durable);
         commit(&store, 0).unwrap().wait().unwrap();
         // The filesystem fails once and would then report healthy.
         let failed = std::sync::atomic::AtomicBool::new(false);
