@@ -7,8 +7,8 @@
 //! a clear JSON error, the server stays up and keeps serving reads, and
 //! nothing is acknowledged. The repair is the real one: stop, unmount,
 //! `e2fsck -fy`, mount, serve again (where the kernel allows
-//! `mount -o remount,rw` first, the running server must still refuse: a
-//! sync of its failed, so it cannot know what reached the disk). Then every
+//! `mount -o remount,rw` first, a server whose sync failed must still
+//! refuse: it cannot know what reached the disk). Then every
 //! acknowledged entry is there with the same bytes, every checkpoint served
 //! before is a prefix of the repaired tree, and new submissions are
 //! accepted.
@@ -407,14 +407,18 @@ fn a_filesystem_turned_read_only_under_the_server_refuses_clearly_and_loses_noth
         fs.options()
     );
     if remounted && !fs.read_only() && fs.writable() {
+        // Refused if a sync of the server's failed (then only a restart
+        // helps); accepted only if none did, and then it must survive the
+        // repair below like every other acknowledged entry.
         let rec = records.next();
         let (s, body) = post_record(&url, rec.clone());
-        assert_eq!(s, 503, "remounted, and written to before a restart: {body}");
-        assert!(
-            body["detail"].as_str().unwrap().contains("restart"),
-            "{body}"
-        );
-        refused.push(rec);
+        if s == 200 {
+            assert!(acked.insert(body["index"].as_u64().unwrap(), rec).is_none());
+        } else {
+            assert_eq!(s, 503, "{body}");
+            assert_eq!(body["error"], "storage_unavailable", "{body}");
+            refused.push(rec);
+        }
     }
     // Stop, unmount, check, mount, serve again.
     drop(server.take());

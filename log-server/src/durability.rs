@@ -20,14 +20,15 @@
 //! One failed sync ends the group's writing for good: every commit not yet
 //! answered, and every one after, is refused without a sync, and the
 //! ceiling stays at the oldest of them until the process is restarted. A
-//! later sync that succeeds proves nothing about what was written before
-//! it: Linux reports a writeback error once, and an ext4 journal abort
-//! (Linux 6.18) leaves a window in which a `syncfs` succeeds on an aborted
-//! journal. `daylight/tests/read_only.rs` found it: the witnessing's sync
-//! failed, the next batch's sync succeeded, and that acknowledged entry
-//! was gone after `e2fsck` (about 1 run in 70). What reached the disk is
-//! known again only once the store is opened afresh on a repaired
-//! filesystem.
+//! later sync that succeeds would prove nothing about what was written
+//! before it: Linux reports a writeback error once, so pages whose
+//! writeback failed can be clean in the page cache and absent from the
+//! disk, and a sync after that succeeds. (What `daylight/tests/read_only.rs`
+//! actually lost, an entry acknowledged on a `syncfs` that succeeded in the
+//! moment of an ext4 journal abort, is closed by the SQLite store's journal
+//! probe, `sqlite::sync_filesystem`; this rule is the one PostgreSQL keeps
+//! for the same reason.) What reached the disk is known again only once the
+//! store is opened afresh on a repaired filesystem.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -36,7 +37,8 @@ use daylight_core::TreeSize;
 
 use crate::store::StoreError;
 
-/// What syncs the filesystem: the error's text if it failed.
+/// What syncs the filesystem: the cause if it failed (a phrase such as
+/// `syncfs: Input/output error`; the group words the refusals).
 pub type SyncFn = Box<dyn Fn() -> Result<(), String> + Send + Sync>;
 
 /// The commits of one store and the syncs that make them durable.
@@ -58,7 +60,7 @@ struct State {
     waiting: Vec<Arc<Slot>>,
     /// Whether a sync runs now.
     syncing: bool,
-    /// The first failed sync's error: from then on nothing is answered Ok.
+    /// The first failed sync's cause: from then on nothing is answered Ok.
     broken: Option<String>,
     next: u64,
 }
@@ -93,8 +95,8 @@ impl SyncGroup {
     /// once a sync has failed.
     pub fn begin(self: &Arc<Self>, built_on: TreeSize) -> Result<Commit, StoreError> {
         let mut s = self.lock();
-        if let Some(first) = &s.broken {
-            return Err(StoreError::Unwritable(after_failure(first)));
+        if let Some(cause) = &s.broken {
+            return Err(StoreError::Unwritable(after_failure(cause)));
         }
         let number = s.next;
         s.next += 1;
@@ -109,7 +111,7 @@ impl SyncGroup {
     /// failed (see the module's documentation).
     pub fn writable(&self) -> Result<(), StoreError> {
         match &self.lock().broken {
-            Some(first) => Err(StoreError::Unwritable(after_failure(first))),
+            Some(cause) => Err(StoreError::Unwritable(after_failure(cause))),
             None => Ok(()),
         }
     }
@@ -158,7 +160,7 @@ impl SyncGroup {
             // Everything waiting committed before this sync begins.
             let covered = std::mem::take(&mut s.waiting);
             let result = match &s.broken {
-                Some(first) => Err(after_failure(first)),
+                Some(cause) => Err(after_failure(cause)),
                 None => {
                     s.syncing = true;
                     drop(s);
@@ -167,10 +169,13 @@ impl SyncGroup {
                             .unwrap_or_else(|_| Err("the filesystem sync panicked".into()));
                     s = self.lock();
                     s.syncing = false;
-                    if let Err(e) = &result {
-                        s.broken.get_or_insert_with(|| e.clone());
-                    }
-                    result
+                    result.map_err(|cause| {
+                        let refusal = format!(
+                            "the filesystem sync failed ({cause}): the batch may not be durable"
+                        );
+                        s.broken = Some(cause);
+                        refusal
+                    })
                 }
             };
             for c in &covered {
@@ -188,12 +193,12 @@ impl SyncGroup {
 }
 
 /// The refusal of a write, or of a wait, after the sync that failed with
-/// `first`.
-fn after_failure(first: &str) -> String {
+/// `cause`.
+fn after_failure(cause: &str) -> String {
     format!(
-        "an earlier filesystem sync failed ({first}), so what this process wrote since \
-         may not be on disk; it writes nothing more: restart the log once the \
-         filesystem is repaired"
+        "an earlier filesystem sync failed ({cause}), so what this process wrote since \
+         may not be on disk; it writes nothing more: repair the filesystem, then \
+         restart the log"
     )
 }
 
@@ -325,7 +330,8 @@ mod tests {
         let b_waits = std::thread::spawn(move || b.wait());
         let err = b_waits.join().unwrap().unwrap_err();
         assert!(
-            matches!(&err, StoreError::Unwritable(m) if m == "EIO"),
+            matches!(&err, StoreError::Unwritable(m)
+                if m == "the filesystem sync failed (EIO): the batch may not be durable"),
             "{err}"
         );
         assert_eq!(count.load(Ordering::SeqCst), 2);
@@ -363,9 +369,8 @@ mod tests {
 
     #[test]
     fn a_commit_made_before_a_barriers_sync_failed_is_never_answered_ok() {
-        // What `daylight/tests/read_only.rs` met: the witnessing's sync
-        // failed, and a batch committed while it ran had a sync of its own
-        // that succeeded, though its entry did not survive.
+        // The witnessing's sync fails while a batch commits; a sync after
+        // it would succeed, but could not vouch for that batch.
         let (open, gate) = mpsc::channel();
         let (g, count) = group(vec![Err("EIO".into()), Ok(())], Some(gate));
         let barrier = g.barrier();

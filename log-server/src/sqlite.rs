@@ -203,46 +203,55 @@ fn has_content(path: &Path) -> bool {
 ///
 /// Nor is a `syncfs` that succeeds enough: one begun between ext4's journal
 /// abort and its read-only flag can return success without writing pages
-/// whose blocks still need allocating (the test lost an acknowledged entry
-/// in 4 of 470 runs so). So after it, [`journal_accepts_writes`] asks for
+/// whose blocks still need allocating (without the probe, the test lost an
+/// acknowledged entry in 4 of 470 runs). So after it, `journal_accepts_writes` asks for
 /// a journal transaction, which ext4 refuses from the moment of the abort:
 /// if one starts after the sync returned, the journal had not aborted
 /// during it.
 ///
 /// It runs in a [`SyncGroup`]: after the commit, while the next batch is
 /// built, and once for every commit that returned before it began. Once
-/// one fails, the store writes nothing more until it is opened again: a
-/// later sync that succeeds does not prove the earlier writes reached the
-/// disk (see [`crate::durability`]).
+/// one fails, the store begins no write until it is opened again (a commit
+/// already begun may land, never to be acknowledged): a later sync that
+/// succeeds does not prove the earlier writes reached the disk (see
+/// [`crate::durability`]).
 #[cfg(target_os = "linux")]
 fn sync_filesystem(file: &std::fs::File, probe: &std::fs::File) -> Result<(), String> {
-    rustix::fs::syncfs(file).map_err(|e| {
-        format!("the filesystem failed after the commit ({e}); the batch may not be durable")
-    })?;
+    rustix::fs::syncfs(file).map_err(|e| format!("syncfs: {e}"))?;
     journal_accepts_writes(probe)
 }
 
-#[cfg(not(target_os = "linux"))]
-fn sync_filesystem(_file: &std::fs::File, _probe: &std::fs::File) -> Result<(), String> {
-    Ok(())
+/// The sync of the filesystem holding the database at `path` (see
+/// [`sync_filesystem`]), with the probe file it resizes: unnamed and this
+/// store's own, so no other store's resize can make one of its own a no-op.
+#[cfg(target_os = "linux")]
+fn filesystem_sync(path: &Path) -> Result<crate::durability::SyncFn, StoreError> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| StoreError::Backend(format!("opening {}: {e}", path.display())))?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let probe = tempfile::tempfile_in(dir).map_err(|e| {
+        StoreError::Unwritable(format!("making a probe file in {}: {e}", dir.display()))
+    })?;
+    Ok(Box::new(move || sync_filesystem(&file, &probe)))
 }
 
-/// Changes the size of `probe` (a file of the log's own, beside the
-/// database) between 0 and 1 byte: a change ext4 makes in a journal
-/// transaction, refused once the journal has aborted. Nothing is synced.
+/// Elsewhere SQLite's own sync of each commit is the one ([`CommitSync`]).
+#[cfg(not(target_os = "linux"))]
+fn filesystem_sync(_path: &Path) -> Result<crate::durability::SyncFn, StoreError> {
+    Ok(Box::new(|| Ok(())))
+}
+
+/// Changes the size of `probe` between 0 and 1 byte: a change ext4 makes
+/// in a journal transaction, refused once the journal has aborted. Nothing
+/// is synced. The file is the caller's alone, so the size always changes.
+#[cfg(target_os = "linux")]
 fn journal_accepts_writes(probe: &std::fs::File) -> Result<(), String> {
-    let failed = |e: std::io::Error| {
-        format!("the filesystem failed during the sync ({e}); the batch may not be durable")
-    };
+    let failed = |e: std::io::Error| format!("a journal transaction after syncfs: {e}");
     let len = probe.metadata().map_err(failed)?.len();
     probe.set_len(u64::from(len == 0)).map_err(failed)
-}
-
-/// The path of the file [`journal_accepts_writes`] resizes, beside `db`.
-fn probe_path(db: &Path) -> std::path::PathBuf {
-    let mut p = db.as_os_str().to_owned();
-    p.push("-sync-probe");
-    p.into()
 }
 
 pub(crate) fn u64_of(v: i64, what: &str) -> Result<u64, StoreError> {
@@ -318,16 +327,7 @@ impl SqliteStore {
             .map(|_| connect(path))
             .collect::<Result<Vec<_>, _>>()?;
         let readers = Pool::new(readers);
-        let file = std::fs::File::open(path)
-            .map_err(|e| StoreError::Backend(format!("opening {}: {e}", path.display())))?;
-        let probe_at = probe_path(path);
-        let probe = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&probe_at)
-            .map_err(|e| StoreError::Unwritable(format!("opening {}: {e}", probe_at.display())))?;
+        let sync = filesystem_sync(path)?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
             training: Mutex::new(None),
@@ -340,7 +340,7 @@ impl SqliteStore {
             }),
             readers,
             upper: HashCache::default(),
-            syncs: SyncGroup::new(Box::new(move || sync_filesystem(&file, &probe))),
+            syncs: SyncGroup::new(sync),
             keys: KeyCache::default(),
         })
     }
@@ -400,14 +400,14 @@ impl SqliteStore {
             }
             d.started = true;
         }
-        let (path, dicts) = (self.path.clone(), Arc::clone(d));
+        let (path, dicts, syncs) = (self.path.clone(), Arc::clone(d), self.syncs.clone());
         let handle = std::thread::Builder::new()
             .name("record-dictionary".into())
             .spawn(move || {
                 // Started from the write path's raised step (`priority`): a
                 // minute of training is not the write path's.
                 let _ = crate::priority::set_thread_offset(0);
-                if let Err(e) = train_dictionary(&path, &dicts) {
+                if let Err(e) = train_dictionary(&path, &dicts, &syncs) {
                     // Entries stay raw; the next start tries again.
                     tracing::warn!("training the records' dictionary: {e}");
                 }
@@ -501,7 +501,7 @@ impl SqliteStore {
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         // After a failed sync, what this process's pages say and what the
-        // disk holds may differ: it writes nothing more (`durability`).
+        // disk holds may differ: it begins no write (`durability`).
         self.syncs.writable()?;
         let mut w = self.writer()?;
         if w.commits != commits {
@@ -643,7 +643,11 @@ fn dictionary(id: i64, dict: &[u8]) -> Result<Codec, StoreError> {
 /// through a connection of its own, stores it (a NULL row when it is not
 /// useful, so it is not tried again) unless another process stored one
 /// first, and installs whichever the log holds into `dicts`.
-fn train_dictionary(path: &Path, dicts: &RwLock<Dictionaries>) -> Result<(), StoreError> {
+fn train_dictionary(
+    path: &Path,
+    dicts: &RwLock<Dictionaries>,
+    syncs: &SyncGroup,
+) -> Result<(), StoreError> {
     // Never creates a file: should the path no longer name the log, this
     // fails rather than train on (or make) another database.
     let conn = Connection::open_with_flags(
@@ -667,6 +671,8 @@ fn train_dictionary(path: &Path, dicts: &RwLock<Dictionaries>) -> Result<(), Sto
         if let Some(dict) = &dict {
             dictionary(1, dict)?;
         }
+        // Training takes a while: a sync may have failed meanwhile.
+        syncs.writable()?;
         conn.execute(
             "INSERT INTO dictionaries (id, dict) VALUES (1, ?1) ON CONFLICT(id) DO NOTHING",
             [dict],
@@ -2370,28 +2376,22 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_os = "linux")]
     fn the_journal_probe_changes_a_size_and_reports_a_refusal() {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("log.db");
-        SqliteStore::create(&db, "new.test/log", 0).unwrap();
-        let at = probe_path(&db);
-        assert!(at.exists(), "made at open");
-        let probe = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&at)
-            .unwrap();
-        let before = probe.metadata().unwrap().len();
+        let probe = tempfile::tempfile_in(dir.path()).unwrap();
         journal_accepts_writes(&probe).unwrap();
-        assert_ne!(probe.metadata().unwrap().len(), before);
+        assert_eq!(probe.metadata().unwrap().len(), 1);
         journal_accepts_writes(&probe).unwrap();
-        assert_eq!(probe.metadata().unwrap().len(), before);
+        assert_eq!(probe.metadata().unwrap().len(), 0);
         // A size change the system refuses (here: a descriptor opened for
         // reading only) is a failed sync.
-        let read_only = std::fs::File::open(&at).unwrap();
+        let named = dir.path().join("probe");
+        std::fs::write(&named, b"").unwrap();
+        let read_only = std::fs::File::open(&named).unwrap();
         let err = journal_accepts_writes(&read_only).unwrap_err();
         assert!(
-            err.contains("the filesystem failed during the sync"),
+            err.starts_with("a journal transaction after syncfs: "),
             "{err}"
         );
     }

@@ -425,7 +425,8 @@ pub const STORE_RETRY: Duration = Duration::from_secs(1);
 
 /// Logs a store failure and waits [`STORE_RETRY`]; whether shutdown came
 /// meanwhile. Collection keeps going, so checkpoints are published again once
-/// the disk is fixed, without a restart.
+/// the disk is fixed: without a restart after a refused write (a full disk),
+/// after one if a filesystem sync failed (`durability`).
 async fn store_failed(e: &str, shutdown: &mut watch::Receiver<bool>) -> bool {
     tracing::error!("witnessing: {e}; retrying in {STORE_RETRY:?}");
     tokio::select! {
