@@ -397,9 +397,8 @@ fn a_filesystem_turned_read_only_under_the_server_refuses_clearly_and_loses_noth
         acked.len()
     );
 
-    // The repair. First what an operator tries: remount read-write. Even
-    // if the kernel allows it, the running server must keep refusing: its
-    // sync failed, and what it wrote since may not be on disk.
+    // The repair. First what an operator tries: remount read-write (Linux
+    // 6.18 refuses it for an aborted journal).
     let remounted = run("mount", &["-o", "remount,rw", mnt.to_str().unwrap()]);
     eprintln!(
         "mount -o remount,rw: {}; now {}",

@@ -310,8 +310,9 @@ pub trait LogStore: Send + Sync + 'static {
     /// The newest log-signed checkpoint (not yet necessarily cosigned),
     /// never one of this process's batches whose [`Durable`] has not
     /// answered Ok (after a failed sync, none beyond the last batch synced
-    /// before it, until the process is restarted). Another process's commit may not be synced yet:
-    /// callers that hand it out wait for [`durable_barrier`](Self::durable_barrier).
+    /// before it, until the process is restarted). Another process's
+    /// commit may not be synced yet: callers that hand it out wait for
+    /// [`durable_barrier`](Self::durable_barrier).
     fn latest_checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError>;
     /// The newest published checkpoint (log signature plus the quorum's cosignatures).
     fn published_checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError>;
