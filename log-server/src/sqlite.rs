@@ -204,10 +204,10 @@ fn has_content(path: &Path) -> bool {
 /// Nor is a `syncfs` that succeeds enough: one begun between ext4's journal
 /// abort and its read-only flag can return success without writing pages
 /// whose blocks still need allocating (without the probe, the test lost an
-/// acknowledged entry in 4 of 470 runs). So after it, `journal_accepts_writes` asks for
-/// a journal transaction, which ext4 refuses from the moment of the abort:
-/// if one starts after the sync returned, the journal had not aborted
-/// during it.
+/// acknowledged entry in 4 of 470 runs). So after it,
+/// `journal_accepts_writes` asks for a journal transaction, which ext4
+/// refuses from the moment of the abort: if one starts after the sync
+/// returned, the journal had not aborted during it.
 ///
 /// It runs in a [`SyncGroup`]: after the commit, while the next batch is
 /// built, and once for every commit that returned before it began. Once
